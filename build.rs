@@ -1,0 +1,28 @@
+//! Generates the Rust types and gRPC stubs from `proto/` with a pure-Rust
+//! protobuf compiler (protox), so no system `protoc` is needed.
+
+use std::{env, fs, path::PathBuf};
+
+use prost::Message;
+
+const PROTO_ROOT: &str = "proto";
+const PROTO_FILES: &[&str] = &["proto/modelregistry/v1/registry.proto"];
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    println!("cargo:rerun-if-changed={PROTO_ROOT}");
+    let descriptors = protox::compile(PROTO_FILES, [PROTO_ROOT])?;
+
+    // `compile_fds` ignores `file_descriptor_set_path`, so the set that
+    // server reflection serves is written out here.
+    let out_dir = PathBuf::from(env::var("OUT_DIR")?);
+    fs::write(
+        out_dir.join("modelregistry_descriptor.bin"),
+        descriptors.encode_to_vec(),
+    )?;
+
+    tonic_prost_build::configure()
+        .build_client(true)
+        .build_server(true)
+        .compile_fds(descriptors)?;
+    Ok(())
+}

@@ -1,0 +1,20 @@
+//! Domain rules of the registry: names, the status machine, production
+//! rules, input limits and the commands the store executes. Nothing here
+//! knows about gRPC or SQL.
+
+pub mod commands;
+pub mod error;
+pub mod event;
+pub mod page;
+pub mod production;
+pub mod status;
+pub mod time;
+pub mod types;
+pub mod validate;
+
+pub use error::{DomainError, DomainResult};
+pub use event::EventKind;
+pub use status::VersionStatus;
+pub use types::{
+    Artifact, Event, Model, ModelName, ModelVersion, NewVersion, Page, Training, VersionRef,
+};

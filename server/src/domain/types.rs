@@ -1,0 +1,231 @@
+//! The registry's domain types: what a model, a version and an event are,
+//! independent of the wire format and of the database.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+
+use super::event::EventKind;
+use super::status::VersionStatus;
+
+/// A validated model name: `^[a-z0-9][a-z0-9._-]{0,127}$`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ModelName(String);
+
+impl ModelName {
+    /// Checks `name` against the model name pattern; `field` names the
+    /// request field in the error.
+    pub fn parse(field: &str, name: &str) -> super::DomainResult<Self> {
+        if name.is_empty() {
+            return Err(super::DomainError::invalid(field, "is required"));
+        }
+        if !is_name_like(name, 128) {
+            return Err(super::DomainError::invalid(
+                field,
+                format!(
+                    "{name:?} is not a valid model name: use 1 to 128 characters of a-z, 0-9, \
+                     '.', '_' and '-', starting with a letter or digit (for example \"churn\")"
+                ),
+            ));
+        }
+        Ok(Self(name.to_owned()))
+    }
+
+    /// The name as a string.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Wraps a name read back from the database, where it was validated on
+    /// the way in.
+    pub(crate) fn from_stored(name: String) -> Self {
+        Self(name)
+    }
+}
+
+impl std::fmt::Display for ModelName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Whether `s` is 1..=`max_len` characters of `[a-z0-9._-]`, starting with
+/// a letter or digit (the model name alphabet).
+pub(crate) fn is_name_like(s: &str, max_len: usize) -> bool {
+    let bytes = s.as_bytes();
+    !bytes.is_empty()
+        && bytes.len() <= max_len
+        && (bytes[0].is_ascii_lowercase() || bytes[0].is_ascii_digit())
+        && bytes.iter().all(|b| {
+            b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'_' | b'-')
+        })
+}
+
+/// How a request names one version.
+#[derive(Debug, Clone, PartialEq)]
+pub enum VersionRef {
+    /// By the version's UUID.
+    Id(String),
+    /// By model name and version number.
+    Number(ModelName, i64),
+}
+
+impl std::fmt::Display for VersionRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Id(id) => write!(f, "version id {id}"),
+            Self::Number(name, version) => write!(f, "model {name:?} version {version}"),
+        }
+    }
+}
+
+/// Where a version's artifact lives.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Artifact {
+    /// Location of the model file.
+    pub uri: String,
+    /// Location of the metadata file, or empty.
+    pub metadata_uri: String,
+    /// Lower-case hex SHA-256, or empty when unknown.
+    pub sha256: String,
+    /// Size in bytes, 0 when unknown.
+    pub size_bytes: i64,
+}
+
+/// Facts about the training run that produced a version.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Training {
+    /// When training started.
+    pub started_at: Option<DateTime<Utc>>,
+    /// When training finished.
+    pub finished_at: Option<DateTime<Utc>>,
+    /// Training wall time in seconds.
+    pub duration_seconds: f64,
+    /// Training sample count.
+    pub train_samples: i64,
+    /// Test sample count.
+    pub test_samples: i64,
+    /// Input feature count.
+    pub feature_count: i64,
+    /// Input feature names, in order.
+    pub feature_names: Vec<String>,
+    /// Location of the training dataset.
+    pub dataset_uri: String,
+    /// Version of the training code.
+    pub code_version: String,
+}
+
+/// A validated registration: everything a new version is made of.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewVersion {
+    /// The model to register a version of.
+    pub model_name: ModelName,
+    /// Algorithm or model family.
+    pub algorithm: String,
+    /// Artifact location and checksum.
+    pub artifact: Artifact,
+    /// Metrics by name.
+    pub metrics: BTreeMap<String, f64>,
+    /// Hyperparameters.
+    pub params: BTreeMap<String, String>,
+    /// Labels.
+    pub tags: BTreeMap<String, String>,
+    /// Training facts.
+    pub training: Training,
+    /// Further metadata (a JSON object).
+    pub metadata: serde_json::Map<String, serde_json::Value>,
+    /// Description.
+    pub description: String,
+    /// Idempotency key.
+    pub request_id: Option<String>,
+}
+
+/// A registered model version as callers see it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModelVersion {
+    /// UUIDv7 of the version.
+    pub id: String,
+    /// The model it belongs to.
+    pub model_name: ModelName,
+    /// Version number within the model.
+    pub version: i64,
+    /// Algorithm or model family.
+    pub algorithm: String,
+    /// Lifecycle status.
+    pub status: VersionStatus,
+    /// Whether it is its model's production version.
+    pub is_production: bool,
+    /// Artifact location and checksum.
+    pub artifact: Artifact,
+    /// Metrics by name.
+    pub metrics: BTreeMap<String, f64>,
+    /// Hyperparameters.
+    pub params: BTreeMap<String, String>,
+    /// Labels.
+    pub tags: BTreeMap<String, String>,
+    /// Training facts.
+    pub training: Training,
+    /// Further metadata (a JSON object).
+    pub metadata: serde_json::Map<String, serde_json::Value>,
+    /// Description.
+    pub description: String,
+    /// Identity of the registering caller.
+    pub created_by: String,
+    /// Registration time.
+    pub created_at: DateTime<Utc>,
+    /// Last change time.
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A registered model with its production summary.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Model {
+    /// The model's name.
+    pub name: ModelName,
+    /// Creation time.
+    pub created_at: DateTime<Utc>,
+    /// Last change time.
+    pub updated_at: DateTime<Utc>,
+    /// Current production version number.
+    pub production_version: Option<i64>,
+    /// Number of versions (version numbers are gap-free, so also the latest).
+    pub version_count: i64,
+}
+
+/// One entry of the audit trail.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Event {
+    /// Increasing id.
+    pub id: i64,
+    /// When the change happened.
+    pub occurred_at: DateTime<Utc>,
+    /// What happened.
+    pub kind: EventKind,
+    /// The model concerned.
+    pub model_name: ModelName,
+    /// The version concerned.
+    pub version: Option<i64>,
+    /// Production version before a production change.
+    pub previous_production_version: Option<i64>,
+    /// Production version after a production change.
+    pub new_production_version: Option<i64>,
+    /// Status before a status change.
+    pub previous_status: Option<VersionStatus>,
+    /// Status after a status change or registration.
+    pub new_status: Option<VersionStatus>,
+    /// Who made the change.
+    pub actor: String,
+    /// Why.
+    pub reason: String,
+    /// The request that made the change.
+    pub request_id: String,
+}
+
+/// One page of a listing and the token of the next one.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page<T> {
+    /// The items of this page.
+    pub items: Vec<T>,
+    /// Token for the next page, `None` on the last page.
+    pub next_page_token: Option<String>,
+}

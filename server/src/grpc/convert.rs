@@ -1,0 +1,398 @@
+//! Conversions between wire messages and domain types. Inbound conversions
+//! only reshape (times, enums, JSON); the rules live in `domain::validate`.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use model_registry_api::v1 as pb;
+use prost_types::{ListValue, Struct, Timestamp, Value, value::Kind};
+
+use crate::domain::page::VersionOrder;
+use crate::domain::validate::RegistrationInput;
+use crate::domain::{
+    Artifact, DomainError, DomainResult, Event, EventKind, Model, ModelName, ModelVersion,
+    Training, VersionRef, VersionStatus, time, validate,
+};
+
+/// A request's registration fields, reshaped for validation.
+pub fn registration(request: pb::RegisterModelRequest) -> DomainResult<RegistrationInput> {
+    let training = request.training.map(training_from_wire).transpose()?;
+    Ok(RegistrationInput {
+        model_name: request.model_name,
+        algorithm: request.algorithm,
+        artifact: request.artifact.map(|a| Artifact {
+            uri: a.uri,
+            metadata_uri: a.metadata_uri,
+            sha256: a.sha256,
+            size_bytes: a.size_bytes,
+        }),
+        metrics: request.metrics.into_iter().collect(),
+        params: request.params.into_iter().collect(),
+        tags: request.tags.into_iter().collect(),
+        training,
+        metadata: request
+            .metadata
+            .map(|s| struct_to_json("metadata", s))
+            .transpose()?
+            .unwrap_or_default(),
+        description: request.description,
+        request_id: request.request_id,
+    })
+}
+
+fn training_from_wire(training: pb::TrainingInfo) -> DomainResult<Training> {
+    Ok(Training {
+        started_at: optional_time("training.started_at", training.started_at)?,
+        finished_at: optional_time("training.finished_at", training.finished_at)?,
+        duration_seconds: training.duration_seconds,
+        train_samples: training.train_samples,
+        test_samples: training.test_samples,
+        feature_count: training.feature_count,
+        feature_names: training.feature_names,
+        dataset_uri: training.dataset_uri,
+        code_version: training.code_version,
+    })
+}
+
+/// A version addressed by `id`, or by `model_name` and `version`.
+pub fn version_ref(id: String, model_name: &str, version: i64) -> DomainResult<VersionRef> {
+    if !id.is_empty() {
+        if !model_name.is_empty() || version != 0 {
+            return Err(DomainError::invalid(
+                "id",
+                "give either id, or model_name and version, not both",
+            ));
+        }
+        return Ok(VersionRef::Id(validate::optional_text("id", &id, 64)?));
+    }
+    if model_name.is_empty() {
+        return Err(DomainError::invalid(
+            "model_name",
+            "is required (or give the version's id instead)",
+        ));
+    }
+    Ok(VersionRef::Number(
+        ModelName::parse("model_name", model_name)?,
+        validate::version_number("version", version)?,
+    ))
+}
+
+/// An optional model name filter: empty means "every model".
+pub fn optional_model_name(name: &str) -> DomainResult<Option<ModelName>> {
+    if name.is_empty() {
+        Ok(None)
+    } else {
+        ModelName::parse("model_name", name).map(Some)
+    }
+}
+
+/// A status to change to; UNSPECIFIED is refused.
+pub fn target_status(field: &str, value: i32) -> DomainResult<VersionStatus> {
+    status_from_wire(field, value)?
+        .ok_or_else(|| DomainError::invalid(field, "is required: ACTIVE, DEPRECATED or ARCHIVED"))
+}
+
+/// A status filter; UNSPECIFIED entries mean "no filter" and are dropped.
+pub fn status_filter(field: &str, values: Vec<i32>) -> DomainResult<Vec<VersionStatus>> {
+    let mut statuses = Vec::new();
+    for value in values {
+        if let Some(status) = status_from_wire(field, value)? {
+            statuses.push(status);
+        }
+    }
+    Ok(statuses)
+}
+
+fn status_from_wire(field: &str, value: i32) -> DomainResult<Option<VersionStatus>> {
+    match pb::ModelStatus::try_from(value) {
+        Ok(pb::ModelStatus::Unspecified) => Ok(None),
+        Ok(pb::ModelStatus::Active) => Ok(Some(VersionStatus::Active)),
+        Ok(pb::ModelStatus::Deprecated) => Ok(Some(VersionStatus::Deprecated)),
+        Ok(pb::ModelStatus::Archived) => Ok(Some(VersionStatus::Archived)),
+        Err(_) => Err(DomainError::invalid(
+            field,
+            format!("{value} is not a ModelStatus"),
+        )),
+    }
+}
+
+fn status_to_wire(status: VersionStatus) -> pb::ModelStatus {
+    match status {
+        VersionStatus::Active => pb::ModelStatus::Active,
+        VersionStatus::Deprecated => pb::ModelStatus::Deprecated,
+        VersionStatus::Archived => pb::ModelStatus::Archived,
+    }
+}
+
+/// An event type filter; UNSPECIFIED entries are dropped.
+pub fn event_kind_filter(values: Vec<i32>) -> DomainResult<Vec<EventKind>> {
+    let mut kinds = Vec::new();
+    for value in values {
+        let kind = match pb::EventType::try_from(value) {
+            Ok(pb::EventType::Unspecified) => continue,
+            Ok(pb::EventType::ModelCreated) => EventKind::ModelCreated,
+            Ok(pb::EventType::VersionRegistered) => EventKind::VersionRegistered,
+            Ok(pb::EventType::ProductionSet) => EventKind::ProductionSet,
+            Ok(pb::EventType::ProductionRolledBack) => EventKind::ProductionRolledBack,
+            Ok(pb::EventType::StatusChanged) => EventKind::StatusChanged,
+            Ok(pb::EventType::VersionUpdated) => EventKind::VersionUpdated,
+            Err(_) => {
+                return Err(DomainError::invalid(
+                    "types",
+                    format!("{value} is not an EventType"),
+                ));
+            }
+        };
+        kinds.push(kind);
+    }
+    Ok(kinds)
+}
+
+fn event_kind_to_wire(kind: EventKind) -> pb::EventType {
+    match kind {
+        EventKind::ModelCreated => pb::EventType::ModelCreated,
+        EventKind::VersionRegistered => pb::EventType::VersionRegistered,
+        EventKind::ProductionSet => pb::EventType::ProductionSet,
+        EventKind::ProductionRolledBack => pb::EventType::ProductionRolledBack,
+        EventKind::StatusChanged => pb::EventType::StatusChanged,
+        EventKind::VersionUpdated => pb::EventType::VersionUpdated,
+    }
+}
+
+/// The ordering of a version listing.
+pub fn version_order(order_by: i32, order_metric: &str) -> DomainResult<VersionOrder> {
+    let order = match pb::VersionOrder::try_from(order_by) {
+        Ok(pb::VersionOrder::Unspecified | pb::VersionOrder::Version) => VersionOrder::Version,
+        Ok(pb::VersionOrder::TrainedAt) => VersionOrder::TrainedAt,
+        Ok(pb::VersionOrder::CreatedAt) => VersionOrder::CreatedAt,
+        Ok(pb::VersionOrder::Metric) => {
+            if order_metric.is_empty() {
+                return Err(DomainError::invalid(
+                    "order_metric",
+                    "is required with VERSION_ORDER_METRIC: name the metric to order by",
+                ));
+            }
+            validate::metric_name("order_metric", order_metric)?;
+            return Ok(VersionOrder::Metric(order_metric.to_owned()));
+        }
+        Err(_) => {
+            return Err(DomainError::invalid(
+                "order_by",
+                format!("{order_by} is not a VersionOrder"),
+            ));
+        }
+    };
+    if !order_metric.is_empty() {
+        return Err(DomainError::invalid(
+            "order_metric",
+            "is only used with order_by VERSION_ORDER_METRIC",
+        ));
+    }
+    Ok(order)
+}
+
+/// An optional time; an out-of-range timestamp names its field.
+pub fn optional_time(field: &str, value: Option<Timestamp>) -> DomainResult<Option<DateTime<Utc>>> {
+    value
+        .map(|ts| {
+            u32::try_from(ts.nanos)
+                .ok()
+                .filter(|&nanos| nanos < 1_000_000_000)
+                .and_then(|nanos| DateTime::from_timestamp(ts.seconds, nanos))
+                .map(time::truncate_to_micros)
+                .ok_or_else(|| {
+                    DomainError::invalid(
+                        field,
+                        format!("{}s {}ns is not a valid timestamp", ts.seconds, ts.nanos),
+                    )
+                })
+        })
+        .transpose()
+}
+
+/// A time on the wire.
+pub fn timestamp(t: DateTime<Utc>) -> Timestamp {
+    Timestamp {
+        seconds: t.timestamp(),
+        nanos: t.timestamp_subsec_nanos() as i32,
+    }
+}
+
+/// A version on the wire.
+pub fn version_to_wire(version: ModelVersion) -> pb::ModelVersion {
+    let training = version.training;
+    pb::ModelVersion {
+        id: version.id,
+        model_name: version.model_name.as_str().to_owned(),
+        version: version.version,
+        algorithm: version.algorithm,
+        status: status_to_wire(version.status) as i32,
+        is_production: version.is_production,
+        artifact: Some(pb::Artifact {
+            uri: version.artifact.uri,
+            metadata_uri: version.artifact.metadata_uri,
+            sha256: version.artifact.sha256,
+            size_bytes: version.artifact.size_bytes,
+        }),
+        metrics: version.metrics.into_iter().collect(),
+        params: version.params.into_iter().collect(),
+        tags: version.tags.into_iter().collect(),
+        training: Some(pb::TrainingInfo {
+            started_at: training.started_at.map(timestamp),
+            finished_at: training.finished_at.map(timestamp),
+            duration_seconds: training.duration_seconds,
+            train_samples: training.train_samples,
+            test_samples: training.test_samples,
+            feature_count: training.feature_count,
+            feature_names: training.feature_names,
+            dataset_uri: training.dataset_uri,
+            code_version: training.code_version,
+        }),
+        metadata: Some(json_to_struct(version.metadata)),
+        description: version.description,
+        created_by: version.created_by,
+        created_at: Some(timestamp(version.created_at)),
+        updated_at: Some(timestamp(version.updated_at)),
+    }
+}
+
+/// A model on the wire.
+pub fn model_to_wire(model: Model) -> pb::Model {
+    pb::Model {
+        name: model.name.as_str().to_owned(),
+        created_at: Some(timestamp(model.created_at)),
+        updated_at: Some(timestamp(model.updated_at)),
+        production_version: model.production_version,
+        version_count: model.version_count,
+    }
+}
+
+/// An event on the wire.
+pub fn event_to_wire(event: Event) -> pb::Event {
+    let status =
+        |s: Option<VersionStatus>| s.map_or(pb::ModelStatus::Unspecified, status_to_wire) as i32;
+    pb::Event {
+        id: event.id,
+        occurred_at: Some(timestamp(event.occurred_at)),
+        r#type: event_kind_to_wire(event.kind) as i32,
+        model_name: event.model_name.as_str().to_owned(),
+        version: event.version,
+        previous_production_version: event.previous_production_version,
+        new_production_version: event.new_production_version,
+        previous_status: status(event.previous_status),
+        new_status: status(event.new_status),
+        actor: event.actor,
+        reason: event.reason,
+        request_id: event.request_id,
+    }
+}
+
+/// A `google.protobuf.Struct` as a JSON object; non-finite numbers, which
+/// JSON cannot hold, are refused.
+pub fn struct_to_json(
+    field: &str,
+    value: Struct,
+) -> DomainResult<serde_json::Map<String, serde_json::Value>> {
+    value
+        .fields
+        .into_iter()
+        .map(|(key, value)| Ok((key, value_to_json(field, value)?)))
+        .collect()
+}
+
+fn value_to_json(field: &str, value: Value) -> DomainResult<serde_json::Value> {
+    Ok(match value.kind {
+        None | Some(Kind::NullValue(_)) => serde_json::Value::Null,
+        Some(Kind::BoolValue(b)) => serde_json::Value::Bool(b),
+        Some(Kind::StringValue(s)) => serde_json::Value::String(s),
+        Some(Kind::NumberValue(n)) => serde_json::Number::from_f64(n)
+            .map(serde_json::Value::Number)
+            .ok_or_else(|| {
+                DomainError::invalid(field, format!("contains the non-finite number {n}"))
+            })?,
+        Some(Kind::StructValue(s)) => serde_json::Value::Object(struct_to_json(field, s)?),
+        Some(Kind::ListValue(list)) => serde_json::Value::Array(
+            list.values
+                .into_iter()
+                .map(|v| value_to_json(field, v))
+                .collect::<DomainResult<_>>()?,
+        ),
+    })
+}
+
+fn json_to_struct(map: serde_json::Map<String, serde_json::Value>) -> Struct {
+    Struct {
+        fields: map
+            .into_iter()
+            .map(|(k, v)| (k, json_to_value(v)))
+            .collect::<BTreeMap<_, _>>(),
+    }
+}
+
+fn json_to_value(value: serde_json::Value) -> Value {
+    let kind = match value {
+        serde_json::Value::Null => Kind::NullValue(0),
+        serde_json::Value::Bool(b) => Kind::BoolValue(b),
+        serde_json::Value::Number(n) => Kind::NumberValue(n.as_f64().unwrap_or_default()),
+        serde_json::Value::String(s) => Kind::StringValue(s),
+        serde_json::Value::Array(items) => Kind::ListValue(ListValue {
+            values: items.into_iter().map(json_to_value).collect(),
+        }),
+        serde_json::Value::Object(map) => Kind::StructValue(json_to_struct(map)),
+    };
+    Value { kind: Some(kind) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metadata_survives_the_round_trip_through_json() {
+        let original = json_to_struct(
+            serde_json::json!({"threshold": 0.5, "labels": ["stay", "churn"], "nested": {"ok": true, "none": null}})
+                .as_object()
+                .cloned()
+                .unwrap_or_default(),
+        );
+        let json = struct_to_json("metadata", original.clone()).unwrap();
+        assert_eq!(json_to_struct(json), original);
+    }
+
+    #[test]
+    fn non_finite_numbers_in_metadata_are_refused() {
+        let value = Struct {
+            fields: BTreeMap::from([(
+                "x".to_owned(),
+                Value {
+                    kind: Some(Kind::NumberValue(f64::NAN)),
+                },
+            )]),
+        };
+        assert!(matches!(
+            struct_to_json("metadata", value),
+            Err(DomainError::InvalidArgument { field, .. }) if field == "metadata"
+        ));
+    }
+
+    #[test]
+    fn invalid_timestamps_name_their_field() {
+        let bad = Timestamp {
+            seconds: 0,
+            nanos: -1,
+        };
+        assert!(matches!(
+            optional_time("as_of", Some(bad)),
+            Err(DomainError::InvalidArgument { field, .. }) if field == "as_of"
+        ));
+    }
+
+    #[test]
+    fn a_version_is_named_by_id_or_by_name_and_number_not_both() {
+        assert!(version_ref("abc".into(), "", 0).is_ok());
+        assert!(version_ref(String::new(), "churn", 2).is_ok());
+        assert!(version_ref("abc".into(), "churn", 2).is_err());
+        assert!(version_ref(String::new(), "churn", 0).is_err());
+        assert!(version_ref(String::new(), "", 2).is_err());
+    }
+}

@@ -1,0 +1,112 @@
+//! The request layer every RPC passes through: it assigns the request id
+//! (the caller's `x-request-id`, or a new UUIDv7), puts the request context
+//! into the request, echoes the id in the response, and logs one line per
+//! call with method, gRPC code and latency inside a per-request span.
+
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use http::{HeaderValue, Request, Response};
+use tower::{Layer, Service};
+use tracing::Instrument;
+
+use super::context::{ANONYMOUS, RequestContext};
+
+const REQUEST_ID_HEADER: &str = "x-request-id";
+
+/// Adds [`RequestLog`] to a service stack.
+#[derive(Debug, Clone, Default)]
+pub struct RequestLayer;
+
+impl<S> Layer<S> for RequestLayer {
+    type Service = RequestLog<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        RequestLog { inner }
+    }
+}
+
+/// The service [`RequestLayer`] wraps around the gRPC routes.
+#[derive(Debug, Clone)]
+pub struct RequestLog<S> {
+    inner: S,
+}
+
+impl<S, B, R> Service<Request<B>> for RequestLog<S>
+where
+    S: Service<Request<B>, Response = Response<R>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: std::fmt::Display,
+    B: Send + 'static,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Self::Error>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: Request<B>) -> Self::Future {
+        let request_id = request
+            .headers()
+            .get(REQUEST_ID_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .filter(|id| !id.is_empty() && id.len() <= 128)
+            .map(str::to_owned)
+            .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
+        request.extensions_mut().insert(RequestContext {
+            principal: ANONYMOUS.to_owned(),
+            request_id: request_id.clone(),
+        });
+        let method = request.uri().path().to_owned();
+        let span = tracing::info_span!("rpc", rpc.method = %method, request.id = %request_id);
+
+        // The clone that was polled ready is the one to call.
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let started = Instant::now();
+        Box::pin(
+            async move {
+                let result = inner.call(request).await;
+                let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
+                match result {
+                    Ok(mut response) => {
+                        // Errors travel in the headers of a trailers-only
+                        // response; a call that succeeded has none there.
+                        let code = response
+                            .headers()
+                            .get("grpc-status")
+                            .and_then(|v| v.to_str().ok())
+                            .and_then(|v| v.parse::<i32>().ok())
+                            .map_or(tonic::Code::Ok, tonic::Code::from_i32);
+                        if let Ok(value) = HeaderValue::from_str(&request_id) {
+                            response.headers_mut().insert(REQUEST_ID_HEADER, value);
+                        }
+                        log_completion(code, elapsed_ms);
+                        Ok(response)
+                    }
+                    Err(error) => {
+                        tracing::warn!(rpc.code = "transport_error", elapsed_ms, error = %error, "rpc failed");
+                        Err(error)
+                    }
+                }
+            }
+            .instrument(span),
+        )
+    }
+}
+
+fn log_completion(code: tonic::Code, elapsed_ms: f64) {
+    let rpc_code = format!("{code:?}");
+    match code {
+        tonic::Code::Internal
+        | tonic::Code::Unknown
+        | tonic::Code::DataLoss
+        | tonic::Code::Unavailable => {
+            tracing::warn!(rpc.code = %rpc_code, elapsed_ms, "rpc finished");
+        }
+        _ => tracing::info!(rpc.code = %rpc_code, elapsed_ms, "rpc finished"),
+    }
+}

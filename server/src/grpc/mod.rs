@@ -1,0 +1,11 @@
+//! The gRPC layer: handlers, wire conversions, the request context and the
+//! one mapping from domain errors to statuses.
+
+pub mod context;
+mod convert;
+mod layer;
+mod service;
+mod status;
+
+pub use layer::RequestLayer;
+pub use service::RegistryService;

@@ -1,0 +1,70 @@
+//! The one mapping from domain errors to gRPC statuses. No wildcard arm: a
+//! new error variant must be given a code here. Caller mistakes carry a
+//! message that says how to fix them; internal faults are logged with their
+//! detail and sent with a generic message.
+
+use tonic::Status;
+
+use crate::domain::DomainError;
+
+impl From<DomainError> for Status {
+    fn from(error: DomainError) -> Self {
+        match error {
+            DomainError::InvalidArgument { field, message } => {
+                Status::invalid_argument(format!("invalid {field}: {message}"))
+            }
+            DomainError::NotFound(message) => Status::not_found(message),
+            DomainError::AlreadyExists(message) => Status::already_exists(message),
+            DomainError::FailedPrecondition(message) => Status::failed_precondition(message),
+            DomainError::Aborted(message) => Status::aborted(message),
+            DomainError::Unavailable(message) => Status::unavailable(message),
+            DomainError::Internal(detail) => {
+                tracing::error!(error.detail = %detail, "internal error");
+                Status::internal("internal error; the server log has the details")
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use tonic::Code;
+
+    use super::*;
+
+    #[test]
+    fn each_domain_error_has_its_canonical_code() {
+        let cases = [
+            (
+                DomainError::invalid("model_name", "is required"),
+                Code::InvalidArgument,
+            ),
+            (DomainError::NotFound("x".into()), Code::NotFound),
+            (DomainError::AlreadyExists("x".into()), Code::AlreadyExists),
+            (
+                DomainError::FailedPrecondition("x".into()),
+                Code::FailedPrecondition,
+            ),
+            (DomainError::Aborted("x".into()), Code::Aborted),
+            (DomainError::Unavailable("x".into()), Code::Unavailable),
+            (DomainError::Internal("x".into()), Code::Internal),
+        ];
+        for (error, code) in cases {
+            assert_eq!(Status::from(error).code(), code);
+        }
+    }
+
+    #[test]
+    fn invalid_argument_names_the_field_and_internal_hides_detail() {
+        let status = Status::from(DomainError::invalid(
+            "artifact.sha256",
+            "must be 64 hex characters",
+        ));
+        assert_eq!(
+            status.message(),
+            "invalid artifact.sha256: must be 64 hex characters"
+        );
+        let status = Status::from(DomainError::Internal("password=hunter2".into()));
+        assert!(!status.message().contains("hunter2"));
+    }
+}

@@ -1,0 +1,12 @@
+//! The Model Registry server as a library: configuration, the gRPC service,
+//! domain rules and storage. `main.rs` only parses the configuration and
+//! calls [`server::run`]; tests start the same server in-process with
+//! [`server::serve`].
+
+pub mod config;
+pub mod domain;
+pub mod grpc;
+pub mod health;
+pub mod server;
+pub mod store;
+pub mod telemetry;

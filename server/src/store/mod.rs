@@ -1,0 +1,467 @@
+//! Persistence: the only module that speaks SQL. One set of operations
+//! (`ops.rs`) runs on PostgreSQL (diesel-async's native connection, no
+//! libpq) or on SQLite (bundled, WAL mode); every state change and its audit
+//! event share one transaction.
+
+mod error;
+mod rows;
+mod schema;
+
+use std::fmt;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use diesel::{Connection as _, SqliteConnection};
+use diesel_async::async_connection_wrapper::AsyncConnectionWrapper;
+use diesel_async::pooled_connection::deadpool::Pool;
+use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfig};
+use diesel_async::sync_connection_wrapper::SyncConnectionWrapper;
+use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
+use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+
+use crate::domain::commands::{
+    BestVersionQuery, Caller, ChangeStatus, EventQuery, ModelQuery, ProductionChanged, Rollback,
+    SetProduction, UpdateVersion, VersionQuery,
+};
+use crate::domain::{
+    DomainError, DomainResult, Event, Model, ModelName, ModelVersion, NewVersion, Page, VersionRef,
+};
+use error::pool_error;
+
+const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../migrations/postgres");
+const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../migrations/sqlite");
+
+/// SQLite connections as diesel-async drives them (each query on a blocking thread).
+type SqliteConn = SyncConnectionWrapper<SqliteConnection>;
+
+/// How long SQLite waits for a lock held by another connection before
+/// giving up with "database is locked".
+const SQLITE_BUSY_TIMEOUT_MS: u32 = 5_000;
+
+/// The PostgreSQL operations.
+mod pg {
+    type Conn = diesel_async::AsyncPgConnection;
+    include!("ops.rs");
+}
+
+/// The SQLite operations.
+mod sqlite {
+    type Conn = super::SqliteConn;
+    include!("ops.rs");
+}
+
+/// Where the registry's data lives.
+#[derive(Clone, PartialEq, Eq)]
+pub enum DatabaseUrl {
+    /// `postgres://…` or `postgresql://…`.
+    Postgres(String),
+    /// `sqlite://PATH`: a database file (created when missing).
+    Sqlite(String),
+}
+
+impl DatabaseUrl {
+    /// The backend's name, for logs and metrics.
+    pub fn backend(&self) -> &'static str {
+        match self {
+            Self::Postgres(_) => "postgres",
+            Self::Sqlite(_) => "sqlite",
+        }
+    }
+}
+
+impl FromStr for DatabaseUrl {
+    type Err = String;
+
+    fn from_str(url: &str) -> Result<Self, Self::Err> {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            return Ok(Self::Postgres(url.to_owned()));
+        }
+        if let Some(path) = url
+            .strip_prefix("sqlite://")
+            .or_else(|| url.strip_prefix("sqlite:"))
+        {
+            if path.is_empty() || path.contains(":memory:") || path.starts_with("file:") {
+                return Err(format!(
+                    "{url:?}: give SQLite a file path, e.g. sqlite://model-registry.db (an \
+                     in-memory database would be lost and not shared between connections)"
+                ));
+            }
+            return Ok(Self::Sqlite(path.to_owned()));
+        }
+        Err(format!(
+            "{url:?} is not a supported database URL: use sqlite://PATH or postgres://USER@HOST/DB"
+        ))
+    }
+}
+
+/// Prints the URL without its password, so logs never carry secrets.
+impl fmt::Display for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Sqlite(path) => write!(f, "sqlite://{path}"),
+            Self::Postgres(url) => match (url.find("://"), url.rfind('@')) {
+                (Some(scheme_end), Some(at)) if at > scheme_end => {
+                    let credentials = &url[scheme_end + 3..at];
+                    match credentials.split_once(':') {
+                        Some((user, _)) => {
+                            write!(f, "{}{user}:***{}", &url[..scheme_end + 3], &url[at..])
+                        }
+                        None => f.write_str(url),
+                    }
+                }
+                _ => f.write_str(url),
+            },
+        }
+    }
+}
+
+impl fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+/// Pool sizes and timeouts.
+#[derive(Debug, Clone)]
+pub struct PoolOptions {
+    /// Most open connections (PostgreSQL), or most reader connections (SQLite,
+    /// which has one writer).
+    pub max_connections: usize,
+    /// How long a request waits for a free connection or a new one.
+    pub acquire_timeout: Duration,
+}
+
+impl Default for PoolOptions {
+    fn default() -> Self {
+        Self {
+            max_connections: 16,
+            acquire_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Why the store could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    /// Connecting to the database failed.
+    #[error("cannot connect to {url}: {detail}")]
+    Connect {
+        /// The database (without password).
+        url: DatabaseUrl,
+        /// What went wrong.
+        detail: String,
+    },
+    /// A migration failed.
+    #[error("migrating {url} failed: {detail}")]
+    Migrate {
+        /// The database (without password).
+        url: DatabaseUrl,
+        /// What went wrong.
+        detail: String,
+    },
+}
+
+enum Backend {
+    Postgres(Pool<AsyncPgConnection>),
+    Sqlite {
+        // SQLite serialises writers anyway; one writer connection turns lock
+        // contention into a queue and avoids SQLITE_BUSY on lock upgrades.
+        writer: Pool<SqliteConn>,
+        readers: Pool<SqliteConn>,
+    },
+}
+
+/// The registry's storage: connection pools and the operations on them.
+/// Cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    backend: Arc<Backend>,
+}
+
+/// Runs a read on a pooled connection of the right backend.
+macro_rules! read {
+    ($store:expr, |$conn:ident| $call:expr) => {{
+        match &*$store.backend {
+            Backend::Postgres(pool) => {
+                let mut pooled = pool.get().await.map_err(pool_error)?;
+                let $conn: &mut AsyncPgConnection = &mut pooled;
+                use pg as ops;
+                $call.await
+            }
+            Backend::Sqlite { readers, .. } => {
+                let mut pooled = readers.get().await.map_err(pool_error)?;
+                let $conn: &mut SqliteConn = &mut pooled;
+                use sqlite as ops;
+                $call.await
+            }
+        }
+    }};
+}
+
+/// Runs a change in one write transaction (`BEGIN IMMEDIATE` on SQLite) on
+/// its own task, so a caller hanging up cannot abandon it half-way.
+macro_rules! write {
+    ($store:expr, |$conn:ident| $call:expr) => {{
+        let backend = Arc::clone(&$store.backend);
+        let task = tokio::spawn(async move {
+            match &*backend {
+                Backend::Postgres(pool) => {
+                    let mut pooled = pool.get().await.map_err(pool_error)?;
+                    let conn: &mut AsyncPgConnection = &mut pooled;
+                    conn.transaction(async move |$conn: &mut AsyncPgConnection| {
+                        use pg as ops;
+                        $call.await
+                    })
+                    .await
+                }
+                Backend::Sqlite { writer, .. } => {
+                    let mut pooled = writer.get().await.map_err(pool_error)?;
+                    let conn: &mut SqliteConn = &mut pooled;
+                    conn.immediate_transaction(async move |$conn: &mut SqliteConn| {
+                        use sqlite as ops;
+                        $call.await
+                    })
+                    .await
+                }
+            }
+        });
+        task.await
+            .map_err(|e| DomainError::Internal(format!("store task failed: {e}")))?
+    }};
+}
+
+impl Store {
+    /// Opens connection pools to `url`. Connections are made on demand, so
+    /// this succeeds even while the database is down.
+    pub fn open(url: &DatabaseUrl, options: &PoolOptions) -> Result<Self, SetupError> {
+        let build_error = |e: deadpool::managed::BuildError| SetupError::Connect {
+            url: url.clone(),
+            detail: e.to_string(),
+        };
+        let backend = match url {
+            DatabaseUrl::Postgres(raw) => {
+                let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new(raw.clone());
+                Backend::Postgres(
+                    pool_builder(manager, options.max_connections, options)
+                        .build()
+                        .map_err(build_error)?,
+                )
+            }
+            DatabaseUrl::Sqlite(path) => {
+                let manager = || {
+                    let mut config = ManagerConfig::<SqliteConn>::default();
+                    config.custom_setup = Box::new(|path: &str| {
+                        let path = path.to_owned();
+                        Box::pin(async move {
+                            let mut conn = SqliteConn::establish(&path).await?;
+                            conn.batch_execute(&format!(
+                                "PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON; \
+                                 PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS};"
+                            ))
+                            .await
+                            .map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;
+                            Ok(conn)
+                        })
+                    });
+                    AsyncDieselConnectionManager::<SqliteConn>::new_with_config(
+                        path.clone(),
+                        config,
+                    )
+                };
+                Backend::Sqlite {
+                    writer: pool_builder(manager(), 1, options)
+                        .build()
+                        .map_err(build_error)?,
+                    readers: pool_builder(manager(), options.max_connections, options)
+                        .build()
+                        .map_err(build_error)?,
+                }
+            }
+        };
+        Ok(Self {
+            backend: Arc::new(backend),
+        })
+    }
+
+    /// Applies every pending migration of `url`'s backend; returns the
+    /// versions applied.
+    pub async fn migrate(url: &DatabaseUrl) -> Result<Vec<String>, SetupError> {
+        let target = url.clone();
+        let failed = |detail: String| SetupError::Migrate {
+            url: url.clone(),
+            detail,
+        };
+        // The migration harness is synchronous: run it on a blocking thread
+        // (AsyncConnectionWrapper drives the async PostgreSQL connection there).
+        let outcome = tokio::task::spawn_blocking(move || -> Result<Vec<String>, String> {
+            let applied = match &target {
+                DatabaseUrl::Postgres(raw) => {
+                    let mut conn =
+                        <AsyncConnectionWrapper<AsyncPgConnection> as diesel::Connection>::establish(raw)
+                        .map_err(|e| e.to_string())?;
+                    conn.run_pending_migrations(POSTGRES_MIGRATIONS)
+                        .map_err(|e| e.to_string())?
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect()
+                }
+                DatabaseUrl::Sqlite(path) => {
+                    let mut conn = SqliteConnection::establish(path).map_err(|e| e.to_string())?;
+                    diesel::connection::SimpleConnection::batch_execute(
+                        &mut conn,
+                        "PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON;",
+                    )
+                    .map_err(|e| e.to_string())?;
+                    conn.run_pending_migrations(SQLITE_MIGRATIONS)
+                        .map_err(|e| e.to_string())?
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect()
+                }
+            };
+            Ok(applied)
+        })
+        .await
+        .map_err(|e| failed(e.to_string()))?;
+        outcome.map_err(failed)
+    }
+
+    /// Checks that the database answers.
+    pub async fn ping(&self) -> DomainResult<()> {
+        read!(self, |conn| ops::ping(conn))
+    }
+
+    /// Registers a version (see `RegisterModel`).
+    pub async fn register(&self, new: NewVersion, caller: Caller) -> DomainResult<ModelVersion> {
+        write!(self, |conn| ops::register(conn, new, caller))
+    }
+
+    /// Reads one version.
+    pub async fn get_version(&self, target: VersionRef) -> DomainResult<ModelVersion> {
+        read!(self, |conn| ops::get_version(conn, target))
+    }
+
+    /// Reads the production version of a model.
+    pub async fn get_production(&self, name: ModelName) -> DomainResult<ModelVersion> {
+        read!(self, |conn| ops::get_production(conn, name))
+    }
+
+    /// Reads the version that was production at `at`.
+    pub async fn production_as_of(
+        &self,
+        name: ModelName,
+        at: DateTime<Utc>,
+    ) -> DomainResult<ModelVersion> {
+        read!(self, |conn| ops::production_as_of(conn, name, at))
+    }
+
+    /// Lists versions.
+    pub async fn list_versions(&self, query: VersionQuery) -> DomainResult<Page<ModelVersion>> {
+        read!(self, |conn| ops::list_versions(conn, query))
+    }
+
+    /// Finds the best version by a metric, with its value.
+    pub async fn best_version(&self, query: BestVersionQuery) -> DomainResult<(ModelVersion, f64)> {
+        read!(self, |conn| ops::best_version(conn, query))
+    }
+
+    /// Lists models.
+    pub async fn list_models(&self, query: ModelQuery) -> DomainResult<Page<Model>> {
+        read!(self, |conn| ops::list_models(conn, query))
+    }
+
+    /// Reads one model.
+    pub async fn get_model(&self, name: ModelName) -> DomainResult<Model> {
+        read!(self, |conn| ops::get_model(conn, name))
+    }
+
+    /// Makes a version production.
+    pub async fn set_production(
+        &self,
+        command: SetProduction,
+        caller: Caller,
+    ) -> DomainResult<ProductionChanged> {
+        write!(self, |conn| ops::set_production(conn, command, caller))
+    }
+
+    /// Rolls production back.
+    pub async fn rollback(
+        &self,
+        command: Rollback,
+        caller: Caller,
+    ) -> DomainResult<ProductionChanged> {
+        write!(self, |conn| ops::rollback(conn, command, caller))
+    }
+
+    /// Changes a version's status.
+    pub async fn change_status(
+        &self,
+        command: ChangeStatus,
+        caller: Caller,
+    ) -> DomainResult<ModelVersion> {
+        write!(self, |conn| ops::change_status(conn, command, caller))
+    }
+
+    /// Changes a version's description and tags.
+    pub async fn update_version(
+        &self,
+        command: UpdateVersion,
+        caller: Caller,
+    ) -> DomainResult<ModelVersion> {
+        write!(self, |conn| ops::update_version(conn, command, caller))
+    }
+
+    /// Lists events.
+    pub async fn list_events(&self, query: EventQuery) -> DomainResult<Page<Event>> {
+        read!(self, |conn| ops::list_events(conn, query))
+    }
+}
+
+fn pool_builder<C>(
+    manager: AsyncDieselConnectionManager<C>,
+    max_size: usize,
+    options: &PoolOptions,
+) -> diesel_async::pooled_connection::deadpool::PoolBuilder<C>
+where
+    C: diesel_async::pooled_connection::PoolableConnection + Send + 'static,
+    AsyncDieselConnectionManager<C>: deadpool::managed::Manager,
+{
+    Pool::builder(manager)
+        .max_size(max_size.max(1))
+        .runtime(deadpool::Runtime::Tokio1)
+        .wait_timeout(Some(options.acquire_timeout))
+        .create_timeout(Some(options.acquire_timeout))
+        .recycle_timeout(Some(options.acquire_timeout))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::DatabaseUrl;
+
+    #[test]
+    fn database_urls_select_the_backend() {
+        assert_eq!(
+            "sqlite://model-registry.db".parse::<DatabaseUrl>(),
+            Ok(DatabaseUrl::Sqlite("model-registry.db".into()))
+        );
+        assert_eq!(
+            "sqlite:///var/lib/registry.db".parse::<DatabaseUrl>(),
+            Ok(DatabaseUrl::Sqlite("/var/lib/registry.db".into()))
+        );
+        assert!(matches!(
+            "postgresql://u@h/db".parse::<DatabaseUrl>(),
+            Ok(DatabaseUrl::Postgres(_))
+        ));
+        assert!("sqlite://:memory:".parse::<DatabaseUrl>().is_err());
+        assert!("mysql://h/db".parse::<DatabaseUrl>().is_err());
+    }
+
+    #[test]
+    fn passwords_never_reach_the_logs() {
+        let url: DatabaseUrl = "postgres://app:s3cret@db:5432/registry".parse().unwrap();
+        assert_eq!(url.to_string(), "postgres://app:***@db:5432/registry");
+        assert!(!format!("{url:?}").contains("s3cret"));
+    }
+}

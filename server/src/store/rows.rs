@@ -1,0 +1,294 @@
+//! Row types of the schema and their conversion to and from domain types.
+//! One set of structs serves both backends.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, NaiveDateTime, Utc};
+use diesel::prelude::*;
+
+use super::schema::{events, model_versions, models, version_metrics, version_tags};
+use crate::domain::commands::Caller;
+use crate::domain::{
+    Artifact, DomainError, DomainResult, Event, EventKind, ModelName, ModelVersion, NewVersion,
+    Training, VersionStatus,
+};
+
+/// A `models` row.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = models, check_for_backend(diesel::pg::Pg, diesel::sqlite::Sqlite))]
+pub struct ModelRow {
+    pub id: i64,
+    pub name: String,
+    pub next_version: i64,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+/// A `models` row to insert.
+#[derive(Debug, Insertable)]
+#[diesel(table_name = models)]
+pub struct NewModelRow<'a> {
+    pub name: &'a str,
+    pub next_version: i64,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+/// A `model_versions` row, as read and as inserted.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = model_versions, check_for_backend(diesel::pg::Pg, diesel::sqlite::Sqlite))]
+pub struct VersionRow {
+    pub id: String,
+    pub model_id: i64,
+    pub version: i64,
+    pub algorithm: String,
+    pub status: String,
+    pub is_production: bool,
+    pub artifact_uri: String,
+    pub artifact_metadata_uri: String,
+    pub artifact_sha256: String,
+    pub artifact_size_bytes: i64,
+    pub metrics: String,
+    pub params: String,
+    pub tags: String,
+    pub metadata: String,
+    pub description: String,
+    pub training_started_at: Option<NaiveDateTime>,
+    pub training_finished_at: Option<NaiveDateTime>,
+    pub training_duration_seconds: f64,
+    pub train_samples: i64,
+    pub test_samples: i64,
+    pub feature_count: i64,
+    pub feature_names: String,
+    pub dataset_uri: String,
+    pub code_version: String,
+    pub request_id: Option<String>,
+    pub created_by: String,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+impl VersionRow {
+    /// The row of a new version `number` of model `model_id`.
+    pub fn new(
+        model_id: i64,
+        number: i64,
+        new: &NewVersion,
+        caller: &Caller,
+        now: DateTime<Utc>,
+    ) -> DomainResult<Self> {
+        let training = &new.training;
+        Ok(Self {
+            id: uuid::Uuid::now_v7().to_string(),
+            model_id,
+            version: number,
+            algorithm: new.algorithm.clone(),
+            status: VersionStatus::Active.as_str().to_owned(),
+            is_production: false,
+            artifact_uri: new.artifact.uri.clone(),
+            artifact_metadata_uri: new.artifact.metadata_uri.clone(),
+            artifact_sha256: new.artifact.sha256.clone(),
+            artifact_size_bytes: new.artifact.size_bytes,
+            metrics: to_json(&new.metrics)?,
+            params: to_json(&new.params)?,
+            tags: to_json(&new.tags)?,
+            metadata: to_json(&new.metadata)?,
+            description: new.description.clone(),
+            training_started_at: training.started_at.map(to_db_time),
+            training_finished_at: training.finished_at.map(to_db_time),
+            training_duration_seconds: training.duration_seconds,
+            train_samples: training.train_samples,
+            test_samples: training.test_samples,
+            feature_count: training.feature_count,
+            feature_names: to_json(&training.feature_names)?,
+            dataset_uri: training.dataset_uri.clone(),
+            code_version: training.code_version.clone(),
+            request_id: new.request_id.clone(),
+            created_by: caller.identity.clone(),
+            created_at: to_db_time(now),
+            updated_at: to_db_time(now),
+        })
+    }
+
+    /// The stored status.
+    pub fn status(&self) -> DomainResult<VersionStatus> {
+        VersionStatus::parse(&self.status).ok_or_else(|| {
+            corrupt(format!(
+                "version {} has unknown status {:?}",
+                self.id, self.status
+            ))
+        })
+    }
+
+    /// The stored metrics.
+    pub fn metrics(&self) -> DomainResult<BTreeMap<String, f64>> {
+        from_json(&self.metrics, "metrics")
+    }
+
+    /// The stored tags.
+    pub fn tags(&self) -> DomainResult<BTreeMap<String, String>> {
+        from_json(&self.tags, "tags")
+    }
+
+    /// The domain version, given its model's name.
+    pub fn into_domain(self, model_name: String) -> DomainResult<ModelVersion> {
+        Ok(ModelVersion {
+            status: self.status()?,
+            metrics: self.metrics()?,
+            tags: self.tags()?,
+            params: from_json(&self.params, "params")?,
+            metadata: from_json(&self.metadata, "metadata")?,
+            training: Training {
+                started_at: self.training_started_at.map(from_db_time),
+                finished_at: self.training_finished_at.map(from_db_time),
+                duration_seconds: self.training_duration_seconds,
+                train_samples: self.train_samples,
+                test_samples: self.test_samples,
+                feature_count: self.feature_count,
+                feature_names: from_json(&self.feature_names, "feature_names")?,
+                dataset_uri: self.dataset_uri,
+                code_version: self.code_version,
+            },
+            artifact: Artifact {
+                uri: self.artifact_uri,
+                metadata_uri: self.artifact_metadata_uri,
+                sha256: self.artifact_sha256,
+                size_bytes: self.artifact_size_bytes,
+            },
+            id: self.id,
+            model_name: ModelName::from_stored(model_name),
+            version: self.version,
+            algorithm: self.algorithm,
+            is_production: self.is_production,
+            description: self.description,
+            created_by: self.created_by,
+            created_at: from_db_time(self.created_at),
+            updated_at: from_db_time(self.updated_at),
+        })
+    }
+}
+
+/// A `version_metrics` row to insert.
+#[derive(Debug, Insertable)]
+#[diesel(table_name = version_metrics)]
+pub struct MetricRow<'a> {
+    pub version_id: &'a str,
+    pub name: &'a str,
+    pub value: f64,
+}
+
+/// A `version_tags` row to insert.
+#[derive(Debug, Insertable)]
+#[diesel(table_name = version_tags)]
+pub struct TagRow<'a> {
+    pub version_id: &'a str,
+    pub key: &'a str,
+    pub value: &'a str,
+}
+
+/// An `events` row.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = events, check_for_backend(diesel::pg::Pg, diesel::sqlite::Sqlite))]
+pub struct EventRow {
+    pub id: i64,
+    pub occurred_at: NaiveDateTime,
+    pub event_type: String,
+    pub version: Option<i64>,
+    pub previous_production_version: Option<i64>,
+    pub new_production_version: Option<i64>,
+    pub previous_status: Option<String>,
+    pub new_status: Option<String>,
+    pub actor: String,
+    pub reason: String,
+    pub request_id: String,
+}
+
+impl EventRow {
+    /// The domain event, given its model's name.
+    pub fn into_domain(self, model_name: String) -> DomainResult<Event> {
+        let status = |stored: Option<String>| -> DomainResult<Option<VersionStatus>> {
+            stored
+                .map(|s| {
+                    VersionStatus::parse(&s).ok_or_else(|| corrupt(format!("event status {s:?}")))
+                })
+                .transpose()
+        };
+        Ok(Event {
+            kind: EventKind::parse(&self.event_type)
+                .ok_or_else(|| corrupt(format!("event type {:?}", self.event_type)))?,
+            previous_status: status(self.previous_status)?,
+            new_status: status(self.new_status)?,
+            id: self.id,
+            occurred_at: from_db_time(self.occurred_at),
+            model_name: ModelName::from_stored(model_name),
+            version: self.version,
+            previous_production_version: self.previous_production_version,
+            new_production_version: self.new_production_version,
+            actor: self.actor,
+            reason: self.reason,
+            request_id: self.request_id,
+        })
+    }
+}
+
+/// An `events` row to insert.
+#[derive(Debug, Insertable)]
+#[diesel(table_name = events)]
+pub struct NewEventRow {
+    pub occurred_at: NaiveDateTime,
+    pub event_type: String,
+    pub model_id: i64,
+    pub version: Option<i64>,
+    pub previous_production_version: Option<i64>,
+    pub new_production_version: Option<i64>,
+    pub previous_status: Option<String>,
+    pub new_status: Option<String>,
+    pub actor: String,
+    pub reason: String,
+    pub request_id: String,
+}
+
+impl NewEventRow {
+    /// An event of `kind` on model `model_id` by `caller`; the optional
+    /// columns start empty.
+    pub fn new(kind: EventKind, model_id: i64, caller: &Caller, now: DateTime<Utc>) -> Self {
+        Self {
+            occurred_at: to_db_time(now),
+            event_type: kind.as_str().to_owned(),
+            model_id,
+            version: None,
+            previous_production_version: None,
+            new_production_version: None,
+            previous_status: None,
+            new_status: None,
+            actor: caller.identity.clone(),
+            reason: String::new(),
+            request_id: caller.request_id.clone(),
+        }
+    }
+}
+
+/// Converts a domain time to the stored UTC form.
+pub fn to_db_time(t: DateTime<Utc>) -> NaiveDateTime {
+    t.naive_utc()
+}
+
+/// Converts a stored UTC time to a domain time.
+pub fn from_db_time(t: NaiveDateTime) -> DateTime<Utc> {
+    t.and_utc()
+}
+
+/// Serialises a value stored as a JSON text column.
+pub fn to_json<T: serde::Serialize>(value: &T) -> DomainResult<String> {
+    serde_json::to_string(value)
+        .map_err(|e| DomainError::Internal(format!("serialising JSON column: {e}")))
+}
+
+fn from_json<T: serde::de::DeserializeOwned>(json: &str, column: &str) -> DomainResult<T> {
+    serde_json::from_str(json)
+        .map_err(|e| corrupt(format!("column {column} holds invalid JSON: {e}")))
+}
+
+fn corrupt(detail: String) -> DomainError {
+    DomainError::Internal(format!("unexpected stored data: {detail}"))
+}

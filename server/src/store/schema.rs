@@ -1,0 +1,101 @@
+//! The diesel schema, shared by both backends: every column uses a SQL type
+//! both PostgreSQL and SQLite map to the same Rust type (JSON as text,
+//! timestamps as UTC `TIMESTAMP`/text).
+
+diesel::table! {
+    /// Registered models.
+    models (id) {
+        /// Surrogate key.
+        id -> BigInt,
+        /// Unique model name.
+        name -> Text,
+        /// The number the next registered version gets.
+        next_version -> BigInt,
+        /// Creation time (UTC).
+        created_at -> Timestamp,
+        /// Last change time (UTC).
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    /// Registered model versions.
+    model_versions (id) {
+        id -> Text,
+        model_id -> BigInt,
+        version -> BigInt,
+        algorithm -> Text,
+        status -> Text,
+        is_production -> Bool,
+        artifact_uri -> Text,
+        artifact_metadata_uri -> Text,
+        artifact_sha256 -> Text,
+        artifact_size_bytes -> BigInt,
+        metrics -> Text,
+        params -> Text,
+        tags -> Text,
+        metadata -> Text,
+        description -> Text,
+        training_started_at -> Nullable<Timestamp>,
+        training_finished_at -> Nullable<Timestamp>,
+        training_duration_seconds -> Double,
+        train_samples -> BigInt,
+        test_samples -> BigInt,
+        feature_count -> BigInt,
+        feature_names -> Text,
+        dataset_uri -> Text,
+        code_version -> Text,
+        request_id -> Nullable<Text>,
+        created_by -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    /// One row per metric of a version, for filtering and ordering.
+    version_metrics (version_id, name) {
+        version_id -> Text,
+        name -> Text,
+        value -> Double,
+    }
+}
+
+diesel::table! {
+    /// One row per tag of a version, for filtering.
+    version_tags (version_id, key) {
+        version_id -> Text,
+        key -> Text,
+        value -> Text,
+    }
+}
+
+diesel::table! {
+    /// The append-only audit trail.
+    events (id) {
+        id -> BigInt,
+        occurred_at -> Timestamp,
+        event_type -> Text,
+        model_id -> BigInt,
+        version -> Nullable<BigInt>,
+        previous_production_version -> Nullable<BigInt>,
+        new_production_version -> Nullable<BigInt>,
+        previous_status -> Nullable<Text>,
+        new_status -> Nullable<Text>,
+        actor -> Text,
+        reason -> Text,
+        request_id -> Text,
+    }
+}
+
+diesel::joinable!(model_versions -> models (model_id));
+diesel::joinable!(events -> models (model_id));
+diesel::joinable!(version_metrics -> model_versions (version_id));
+diesel::joinable!(version_tags -> model_versions (version_id));
+diesel::allow_tables_to_appear_in_same_query!(
+    models,
+    model_versions,
+    version_metrics,
+    version_tags,
+    events
+);
