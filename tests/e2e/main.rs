@@ -1,1 +1,18 @@
+//! End-to-end tests: a real server on an ephemeral loopback port, a real
+//! tonic client, every scenario on SQLite and on PostgreSQL. One test binary
+//! keeps link time down.
+#![expect(
+    clippy::expect_used,
+    clippy::unwrap_used,
+    reason = "a test fails loudly on the first surprise"
+)]
 
+mod harness;
+
+mod concurrency;
+mod events;
+mod health;
+mod listing;
+mod production;
+mod registration;
+mod status;

@@ -1,0 +1,377 @@
+//! The test harness: a real server on an ephemeral loopback port, backed by
+//! a fresh SQLite file or a fresh PostgreSQL database that is dropped when
+//! the test ends, and a real tonic client.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
+use model_registry_api::v1 as pb;
+use model_registry_api::v1::registry_service_client::RegistryServiceClient;
+use model_registry_server::server::{self, ServeOptions};
+use model_registry_server::store::{DatabaseUrl, PoolOptions, Store};
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tonic::transport::{Channel, Endpoint};
+
+/// Which database a test runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// The registry client the tests use.
+pub type Client = RegistryServiceClient<Channel>;
+
+/// A running server and what it needs to be torn down.
+pub struct TestServer {
+    pub client: Client,
+    pub channel: Channel,
+    pub addr: SocketAddr,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<Result<(), server::ServerError>>>,
+    // Dropped last: the database outlives the server using it.
+    _database: TestDatabase,
+}
+
+enum TestDatabase {
+    /// Held so the directory outlives the server.
+    Sqlite { _dir: tempfile::TempDir },
+    /// Dropped (and with it the database) after the server.
+    Postgres { _database: PostgresDatabase },
+}
+
+impl TestServer {
+    /// Starts a server on `backend`; `None` (after a loud warning) when
+    /// PostgreSQL is not reachable and not required.
+    pub async fn start(backend: Backend) -> Option<Self> {
+        let (url, database) = match backend {
+            Backend::Sqlite => {
+                let dir = tempfile::tempdir().expect("temporary directory");
+                let path = dir.path().join("registry.db");
+                (
+                    DatabaseUrl::Sqlite(path.display().to_string()),
+                    TestDatabase::Sqlite { _dir: dir },
+                )
+            }
+            Backend::Postgres => {
+                let database = PostgresDatabase::create().await?;
+                (
+                    DatabaseUrl::Postgres(database.url.clone()),
+                    TestDatabase::Postgres {
+                        _database: database,
+                    },
+                )
+            }
+        };
+        Some(Self::start_on(url, database).await)
+    }
+
+    /// Starts a server on PostgreSQL reached through `url` (e.g. a proxy),
+    /// with a fresh database created through the default address.
+    pub async fn start_postgres_via(rewrite: impl FnOnce(&str) -> String) -> Option<Self> {
+        let database = PostgresDatabase::create().await?;
+        let url = DatabaseUrl::Postgres(rewrite(&database.url));
+        Some(
+            Self::start_on(
+                url,
+                TestDatabase::Postgres {
+                    _database: database,
+                },
+            )
+            .await,
+        )
+    }
+
+    async fn start_on(url: DatabaseUrl, database: TestDatabase) -> Self {
+        Store::migrate(&url).await.expect("migrations apply");
+        let options = PoolOptions {
+            max_connections: 8,
+            acquire_timeout: Duration::from_secs(2),
+        };
+        let store = Store::open(&url, &options).expect("store opens");
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind loopback");
+        let addr = listener.local_addr().expect("local address");
+        let (shutdown, stop) = oneshot::channel::<()>();
+        let serve_options = ServeOptions {
+            health_interval: Duration::from_millis(100),
+            request_timeout: Duration::from_secs(30),
+        };
+        let task = tokio::spawn(server::serve(listener, store, serve_options, async move {
+            let _ = stop.await;
+        }));
+        let channel = Endpoint::from_shared(format!("http://{addr}"))
+            .expect("endpoint")
+            .connect_timeout(Duration::from_secs(5))
+            .timeout(Duration::from_secs(30))
+            .connect()
+            .await
+            .expect("connect to the test server");
+        Self {
+            client: RegistryServiceClient::new(channel.clone()),
+            channel,
+            addr,
+            shutdown: Some(shutdown),
+            task: Some(task),
+            _database: database,
+        }
+    }
+
+    /// Signals shutdown and waits for the server to finish.
+    pub async fn stop(mut self) -> Result<(), server::ServerError> {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        match self.task.take() {
+            Some(task) => task.await.expect("server task"),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+    }
+}
+
+/// The PostgreSQL server tests use, without a database name.
+pub fn postgres_base_url() -> String {
+    std::env::var("MODEL_REGISTRY_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".to_owned())
+}
+
+fn postgres_required() -> bool {
+    std::env::var("MODEL_REGISTRY_REQUIRE_POSTGRES").is_ok_and(|v| v == "1")
+}
+
+/// A database created for one test and dropped after it.
+struct PostgresDatabase {
+    name: String,
+    url: String,
+}
+
+impl PostgresDatabase {
+    async fn create() -> Option<Self> {
+        let base = postgres_base_url();
+        let admin_url = format!("{base}/postgres");
+        let connected = tokio::time::timeout(
+            Duration::from_secs(5),
+            AsyncPgConnection::establish(&admin_url),
+        )
+        .await;
+        let mut admin = match connected {
+            Ok(Ok(conn)) => conn,
+            Ok(Err(e)) => return skip_without_postgres(&base, &e.to_string()),
+            Err(_) => return skip_without_postgres(&base, "connection timed out"),
+        };
+        let name = format!("model_registry_test_{}", uuid::Uuid::new_v4().simple());
+        admin
+            .batch_execute(&format!("CREATE DATABASE {name}"))
+            .await
+            .expect("create test database");
+        Some(Self {
+            url: format!("{base}/{name}"),
+            name,
+        })
+    }
+}
+
+fn skip_without_postgres<T>(base: &str, error: &str) -> Option<T> {
+    if postgres_required() {
+        panic!(
+            "PostgreSQL is required (MODEL_REGISTRY_REQUIRE_POSTGRES=1) but {base} is unreachable: {error}"
+        );
+    }
+    eprintln!(
+        "\n!!!!!!!! SKIPPING POSTGRESQL TEST: {base} is unreachable ({error}).\n\
+         !!!!!!!! Start PostgreSQL or set MODEL_REGISTRY_TEST_POSTGRES_URL; \
+         MODEL_REGISTRY_REQUIRE_POSTGRES=1 turns this skip into a failure.\n"
+    );
+    None
+}
+
+impl Drop for PostgresDatabase {
+    fn drop(&mut self) {
+        // Drop runs inside the test's runtime; a separate thread with its own
+        // runtime can block on the DROP DATABASE.
+        let admin_url = format!("{}/postgres", postgres_base_url());
+        let statement = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name);
+        let dropped = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .ok()?;
+            runtime.block_on(async {
+                let mut admin = AsyncPgConnection::establish(&admin_url).await.ok()?;
+                admin.batch_execute(&statement).await.ok()
+            })
+        })
+        .join();
+        if !matches!(dropped, Ok(Some(()))) {
+            eprintln!("warning: could not drop test database {}", self.name);
+        }
+    }
+}
+
+/// Runs each named scenario `async fn NAME(server: TestServer)` on SQLite
+/// and on PostgreSQL, as tests `NAME::sqlite` and `NAME::postgres`.
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite() {
+                    if let Some(server) = crate::harness::TestServer::start(crate::harness::Backend::Sqlite).await {
+                        super::$name(server).await;
+                    }
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres() {
+                    if let Some(server) = crate::harness::TestServer::start(crate::harness::Backend::Postgres).await {
+                        super::$name(server).await;
+                    }
+                }
+            }
+        )*
+    };
+}
+pub(crate) use on_both_backends;
+
+/// A registration of `model` with the given AUC and defaults elsewhere.
+pub fn registration(model: &str, auc: f64) -> pb::RegisterModelRequest {
+    pb::RegisterModelRequest {
+        model_name: model.to_owned(),
+        algorithm: "XGBoost".to_owned(),
+        artifact: Some(pb::Artifact {
+            uri: format!("s3://models/{model}/{auc}.pkl"),
+            ..Default::default()
+        }),
+        metrics: [("auc".to_owned(), auc)].into(),
+        ..Default::default()
+    }
+}
+
+/// Registers a version and returns it.
+pub async fn register(client: &mut Client, request: pb::RegisterModelRequest) -> pb::ModelVersion {
+    client
+        .register_model(request)
+        .await
+        .expect("registration succeeds")
+        .into_inner()
+        .model_version
+        .expect("a version in the response")
+}
+
+/// Registers `count` versions of `model` with increasing AUC.
+pub async fn register_many(
+    client: &mut Client,
+    model: &str,
+    count: usize,
+) -> Vec<pb::ModelVersion> {
+    let mut versions = Vec::with_capacity(count);
+    for i in 0..count {
+        versions.push(register(client, registration(model, 0.5 + i as f64 / 1000.0)).await);
+    }
+    versions
+}
+
+/// Makes `version` production.
+pub async fn promote(
+    client: &mut Client,
+    model: &str,
+    version: i64,
+) -> Result<pb::SetProductionModelResponse, tonic::Status> {
+    client
+        .set_production_model(pb::SetProductionModelRequest {
+            model_name: model.to_owned(),
+            version,
+            reason: format!("promote {version}"),
+            ..Default::default()
+        })
+        .await
+        .map(tonic::Response::into_inner)
+}
+
+/// Changes a version's status.
+pub async fn set_status(
+    client: &mut Client,
+    model: &str,
+    version: i64,
+    status: pb::ModelStatus,
+) -> Result<pb::ModelVersion, tonic::Status> {
+    client
+        .update_model_version_status(pb::UpdateModelVersionStatusRequest {
+            model_name: model.to_owned(),
+            version,
+            status: status as i32,
+            reason: "test".to_owned(),
+            ..Default::default()
+        })
+        .await
+        .map(|r| r.into_inner().model_version.expect("a version"))
+}
+
+/// The production version number of `model`, if any.
+pub async fn production_version(client: &mut Client, model: &str) -> Option<i64> {
+    match client
+        .get_production_model(pb::GetProductionModelRequest {
+            model_name: model.to_owned(),
+            as_of: None,
+        })
+        .await
+    {
+        Ok(response) => response.into_inner().model_version.map(|v| v.version),
+        Err(status) if status.code() == tonic::Code::NotFound => None,
+        Err(status) => panic!("GetProductionModel failed: {status:?}"),
+    }
+}
+
+/// Every event of `model`, following pagination.
+pub async fn all_events(client: &mut Client, model: &str) -> Vec<pb::Event> {
+    let mut events = Vec::new();
+    let mut page_token = String::new();
+    loop {
+        let page = client
+            .list_events(pb::ListEventsRequest {
+                model_name: model.to_owned(),
+                page_size: 100,
+                page_token,
+                ..Default::default()
+            })
+            .await
+            .expect("ListEvents succeeds")
+            .into_inner();
+        events.extend(page.events);
+        if page.next_page_token.is_empty() {
+            return events;
+        }
+        page_token = page.next_page_token;
+    }
+}
+
+/// The code of a failed call, panicking when it succeeded.
+pub fn code_of<T: std::fmt::Debug>(result: Result<T, tonic::Status>) -> tonic::Code {
+    match result {
+        Ok(value) => panic!("expected an error, got {value:?}"),
+        Err(status) => status.code(),
+    }
+}
+
+/// The status of a failed call, panicking when it succeeded.
+pub fn status_of<T: std::fmt::Debug>(result: Result<T, tonic::Status>) -> tonic::Status {
+    match result {
+        Ok(value) => panic!("expected an error, got {value:?}"),
+        Err(status) => status,
+    }
+}

@@ -1,0 +1,83 @@
+"""Fixtures that run the real server binary on an ephemeral loopback port."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def server_binary() -> str:
+    """The server binary built by cargo (scripts/test builds it first)."""
+    binary = os.environ.get("MODEL_REGISTRY_SERVER_BIN", str(REPO / "target/debug/model-registry-server"))
+    if not Path(binary).is_file():
+        pytest.fail(f"server binary {binary} is missing: run `cargo build -p model-registry-server`")
+    return binary
+
+
+def free_port() -> int:
+    """A port the kernel just handed out on loopback (released for the server to take)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class RunningServer:
+    """A server process, its address and working directory."""
+
+    process: subprocess.Popen[bytes]
+    address: str
+    workdir: Path
+
+
+def wait_until_listening(address: str, process: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
+    """Polls until the port accepts connections, the process dies, or the timeout passes."""
+    host, port = address.rsplit(":", 1)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited early with {process.returncode}")
+        try:
+            with socket.create_connection((host, int(port)), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise TimeoutError(f"server did not listen on {address} within {timeout}s")
+
+
+def start_server(workdir: Path, *args: str) -> RunningServer:
+    """Starts the server binary in `workdir` with its default database there."""
+    address = f"127.0.0.1:{free_port()}"
+    process = subprocess.Popen(
+        [server_binary(), "--listen", address, *args],
+        cwd=workdir,
+        stdout=subprocess.DEVNULL,
+        stderr=open(workdir / "server.log", "wb"),  # noqa: SIM115 - closed with the process
+        env={**os.environ, "RUST_LOG": "warn"},
+    )
+    wait_until_listening(address, process)
+    return RunningServer(process, address, workdir)
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[RunningServer]:
+    """A fresh server on the embedded default SQLite database in a temporary directory."""
+    running = start_server(tmp_path)
+    try:
+        yield running
+    finally:
+        if running.process.poll() is None:
+            running.process.terminate()
+            try:
+                running.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                running.process.kill()

@@ -1,0 +1,135 @@
+"""The server binary as operators use it: README walkthrough, subcommands, signals."""
+
+from __future__ import annotations
+
+import json
+import re
+import signal
+import subprocess
+from pathlib import Path
+
+from conftest import REPO, RunningServer, server_binary, start_server
+
+
+def walkthrough_commands() -> list[str]:
+    """The shell commands between the README's walkthrough markers."""
+    readme = (REPO / "README.md").read_text()
+    section = readme.split("<!-- walkthrough:start -->", 1)[1].split("<!-- walkthrough:end -->", 1)[0]
+    block = re.search(r"```sh\n(.*?)```", section, re.S)
+    assert block, "the walkthrough has a ```sh block"
+    commands: list[str] = []
+    current = ""
+    for line in block.group(1).splitlines():
+        if not current and (not line.strip() or line.lstrip().startswith("#")):
+            continue
+        current += line + "\n"
+        # A command ends where quotes are balanced and no backslash continues it.
+        if current.count("'") % 2 == 0 and not line.endswith("\\"):
+            commands.append(current)
+            current = ""
+    assert not current, "the last command is complete"
+    return commands
+
+
+def run(command: str, server: RunningServer) -> str:
+    """Runs a README command against `server` (its port instead of the default)."""
+    command = command.replace("127.0.0.1:50051", server.address)
+    result = subprocess.run(["bash", "-c", command], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, f"{command}\nfailed with {result.returncode}: {result.stderr}"
+    return result.stdout
+
+
+def test_the_readme_walkthrough_runs_as_written(server: RunningServer) -> None:
+    commands = walkthrough_commands()
+    assert len(commands) >= 8
+    outputs = [run(command, server) for command in commands]
+    assert "modelregistry.v1.RegistryService" in outputs[0]
+    assert "grpc.health.v1.Health" in outputs[0]
+    assert json.loads(outputs[1]) == {"status": "SERVING"}
+    production = json.loads(outputs[7])["modelVersion"]
+    assert (production["modelName"], production["version"], production["isProduction"]) == ("churn", "1", True)
+    events = json.loads(outputs[-1])["events"]
+    assert [e["type"] for e in events] == [
+        "EVENT_TYPE_MODEL_CREATED",
+        "EVENT_TYPE_VERSION_REGISTERED",
+        "EVENT_TYPE_VERSION_REGISTERED",
+        "EVENT_TYPE_PRODUCTION_SET",
+        "EVENT_TYPE_STATUS_CHANGED",
+    ]
+
+
+def test_the_legacy_view_answers_old_queries(server: RunningServer) -> None:
+    for command in walkthrough_commands():
+        run(command, server)
+    import sqlite3
+
+    with sqlite3.connect(server.workdir / "model-registry.db") as db:
+        rows = db.execute(
+            "SELECT model_name, model_version, algorithm, auc_score, status, is_production "
+            "FROM model_registry ORDER BY model_version"
+        ).fetchall()
+        assert rows == [
+            ("churn", 1, "XGBoost", 0.91, "ACTIVE", 1),
+            ("churn", 2, "CatBoost", 0.89, "DEPRECATED", 0),
+        ]
+        try:
+            db.execute("DELETE FROM events")
+            raise AssertionError("deleting events must be refused")
+        except sqlite3.DatabaseError as refused:
+            assert "append-only" in str(refused)
+
+
+def test_sigterm_drains_and_exits_zero(server: RunningServer) -> None:
+    server.process.send_signal(signal.SIGTERM)
+    assert server.process.wait(timeout=15) == 0
+
+
+def test_migrate_creates_and_migrates_the_database_then_exits(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [server_binary(), "migrate", "--database-url", "sqlite://registry.db"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    import sqlite3
+
+    with sqlite3.connect(tmp_path / "registry.db") as db:
+        tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type IN ('table', 'view')")}
+    assert {"models", "model_versions", "events", "model_registry", "audit_trail"} <= tables
+
+
+def test_listening_beyond_loopback_without_auth_is_refused(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [server_binary(), "--listen", "0.0.0.0:0"], cwd=tmp_path, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode != 0
+    assert "--allow-unauthenticated-remote" in result.stderr
+
+
+def test_help_documents_the_configuration() -> None:
+    result = subprocess.run([server_binary(), "--help"], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0
+    for flag in ["--listen", "--database-url", "--log-format", "MODEL_REGISTRY_DATABASE_URL", "migrate"]:
+        assert flag in result.stdout
+
+
+def test_a_second_server_on_the_same_database_sees_the_data(tmp_path: Path) -> None:
+    first = start_server(tmp_path)
+    try:
+        run(walkthrough_commands()[2], first)
+    finally:
+        first.process.terminate()
+        assert first.process.wait(timeout=15) == 0
+    second = start_server(tmp_path)
+    try:
+        out = run(
+            "grpcurl -plaintext -d '{\"model_name\": \"churn\"}' 127.0.0.1:50051 "
+            "modelregistry.v1.RegistryService/GetModel",
+            second,
+        )
+        assert json.loads(out)["model"]["versionCount"] == "1"
+    finally:
+        second.process.terminate()
+        second.process.wait(timeout=15)
