@@ -375,3 +375,33 @@ pub fn status_of<T: std::fmt::Debug>(result: Result<T, tonic::Status>) -> tonic:
         Err(status) => status,
     }
 }
+
+/// Reads a model.
+pub async fn get_model(client: &mut Client, model: &str) -> Result<pb::Model, tonic::Status> {
+    client
+        .get_model(pb::GetModelRequest {
+            model_name: model.to_owned(),
+        })
+        .await
+        .map(|r| r.into_inner().model.expect("a model in the response"))
+}
+
+/// Reads a version by model name and number.
+pub async fn get_version(
+    client: &mut Client,
+    model: &str,
+    version: i64,
+) -> Result<pb::ModelVersion, tonic::Status> {
+    client
+        .get_model_version(pb::GetModelVersionRequest {
+            model_name: model.to_owned(),
+            version,
+            ..Default::default()
+        })
+        .await
+        .map(|r| {
+            r.into_inner()
+                .model_version
+                .expect("a version in the response")
+        })
+}

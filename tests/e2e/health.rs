@@ -3,7 +3,6 @@
 
 use std::time::Duration;
 
-use model_registry_api::v1 as pb;
 use tokio::io::copy_bidirectional;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
@@ -13,7 +12,7 @@ use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
 
 use crate::harness::{
-    TestServer, code_of, on_both_backends, postgres_base_url, register, registration,
+    TestServer, code_of, get_model, on_both_backends, postgres_base_url, register, registration,
 };
 
 on_both_backends!(
@@ -121,11 +120,7 @@ async fn losing_postgres_turns_health_not_serving_and_calls_unavailable_then_rec
 
     proxy.set_up(false);
     wait_for_health(&server, ServingStatus::NotServing).await;
-    let read = client
-        .get_model(pb::GetModelRequest {
-            model_name: "churn".into(),
-        })
-        .await;
+    let read = get_model(&mut client, "churn").await;
     assert_eq!(code_of(read), Code::Unavailable);
     let write = client.register_model(registration("churn", 0.9)).await;
     assert_eq!(code_of(write), Code::Unavailable);

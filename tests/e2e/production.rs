@@ -5,8 +5,8 @@ use model_registry_api::v1 as pb;
 use tonic::Code;
 
 use crate::harness::{
-    TestServer, all_events, code_of, on_both_backends, production_version, promote, register,
-    register_many, registration, set_status, status_of,
+    TestServer, all_events, code_of, get_model, on_both_backends, production_version, promote,
+    register, register_many, registration, set_status, status_of,
 };
 
 on_both_backends!(
@@ -56,15 +56,7 @@ async fn promotion_switches_production_atomically_and_records_the_change(server:
         .map(|v| (v.version, v.is_production))
         .collect();
     assert_eq!(flags, [(1, false), (2, true)]);
-    let model = client
-        .get_model(pb::GetModelRequest {
-            model_name: "churn".into(),
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .model
-        .unwrap();
+    let model = get_model(&mut client, "churn").await.unwrap();
     assert_eq!(model.production_version, Some(2));
 
     // Promoting the production version again changes nothing and records nothing.

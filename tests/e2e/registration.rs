@@ -5,7 +5,8 @@ use model_registry_api::v1 as pb;
 use tonic::Code;
 
 use crate::harness::{
-    TestServer, all_events, code_of, on_both_backends, register, registration, status_of,
+    TestServer, all_events, code_of, get_model, get_version, on_both_backends, register,
+    registration, status_of,
 };
 
 on_both_backends!(
@@ -99,15 +100,7 @@ async fn registration_stores_every_field_and_numbers_versions_from_one(server: T
     let second = register(&mut client, request).await;
     assert_eq!(second.version, 2);
     assert_ne!(second.id, first.id);
-    let model = client
-        .get_model(pb::GetModelRequest {
-            model_name: "churn".into(),
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .model
-        .unwrap();
+    let model = get_model(&mut client, "churn").await.unwrap();
     assert_eq!(model.version_count, 2);
     assert_eq!(model.production_version, None);
 
@@ -136,15 +129,7 @@ async fn a_retried_request_id_returns_the_same_version_and_creates_nothing(serve
     let retried = register(&mut client, request.clone()).await;
     assert_eq!(retried, first);
     assert_eq!(all_events(&mut client, "churn").await.len(), events_before);
-    let model = client
-        .get_model(pb::GetModelRequest {
-            model_name: "churn".into(),
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .model
-        .unwrap();
+    let model = get_model(&mut client, "churn").await.unwrap();
     assert_eq!(model.version_count, 1);
 
     // The same key for another model is a mistake, and changes nothing.
@@ -157,13 +142,7 @@ async fn a_retried_request_id_returns_the_same_version_and_creates_nothing(serve
         status.message()
     );
     assert_eq!(
-        code_of(
-            client
-                .get_model(pb::GetModelRequest {
-                    model_name: "fraud".into()
-                })
-                .await
-        ),
+        code_of(get_model(&mut client, "fraud").await),
         Code::NotFound
     );
 }
@@ -245,43 +224,17 @@ async fn invalid_registrations_name_the_field_and_write_nothing(server: TestServ
 async fn versions_are_found_by_id_or_by_number_and_missing_ones_are_not_found(server: TestServer) {
     let mut client = server.client.clone();
     let v1 = register(&mut client, registration("churn", 0.8)).await;
-    let by_number = client
-        .get_model_version(pb::GetModelVersionRequest {
-            model_name: "churn".into(),
-            version: 1,
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .model_version
-        .unwrap();
+    let by_number = get_version(&mut client, "churn", 1).await.unwrap();
     assert_eq!(by_number, v1);
 
-    let missing = status_of(
-        client
-            .get_model_version(pb::GetModelVersionRequest {
-                model_name: "churn".into(),
-                version: 9,
-                ..Default::default()
-            })
-            .await,
-    );
+    let missing = status_of(get_version(&mut client, "churn", 9).await);
     assert_eq!(missing.code(), Code::NotFound);
     assert!(
         missing.message().contains("has no version 9"),
         "{}",
         missing.message()
     );
-    let no_model = status_of(
-        client
-            .get_model_version(pb::GetModelVersionRequest {
-                model_name: "fraud".into(),
-                version: 1,
-                ..Default::default()
-            })
-            .await,
-    );
+    let no_model = status_of(get_version(&mut client, "fraud", 1).await);
     assert_eq!(no_model.code(), Code::NotFound);
     assert!(
         no_model.message().contains("does not exist"),
@@ -312,13 +265,7 @@ async fn versions_are_found_by_id_or_by_number_and_missing_ones_are_not_found(se
         Code::InvalidArgument
     );
     assert_eq!(
-        code_of(
-            client
-                .get_model(pb::GetModelRequest {
-                    model_name: "fraud".into()
-                })
-                .await
-        ),
+        code_of(get_model(&mut client, "fraud").await),
         Code::NotFound
     );
 }

@@ -6,8 +6,8 @@ use model_registry_api::v1::ModelStatus::{Active, Archived, Deprecated};
 use tonic::Code;
 
 use crate::harness::{
-    TestServer, all_events, code_of, on_both_backends, promote, register, registration, set_status,
-    status_of,
+    TestServer, all_events, code_of, get_version, on_both_backends, promote, register,
+    registration, set_status, status_of,
 };
 
 on_both_backends!(
@@ -55,17 +55,7 @@ async fn the_full_status_machine_table_holds(server: TestServer) {
                     Code::FailedPrecondition,
                     "{from:?} -> {to:?}: {status:?}"
                 );
-                let stored = client
-                    .get_model_version(pb::GetModelVersionRequest {
-                        model_name: "churn".into(),
-                        version,
-                        ..Default::default()
-                    })
-                    .await
-                    .unwrap()
-                    .into_inner()
-                    .model_version
-                    .unwrap();
+                let stored = get_version(&mut client, "churn", version).await.unwrap();
                 assert_eq!(
                     stored.status, from as i32,
                     "a refused change leaves the status alone"

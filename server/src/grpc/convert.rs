@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Datelike, Utc};
 use model_registry_api::v1 as pb;
 use prost_types::{ListValue, Struct, Timestamp, Value, value::Kind};
 
@@ -199,6 +199,8 @@ pub fn optional_time(field: &str, value: Option<Timestamp>) -> DomainResult<Opti
                 .ok()
                 .filter(|&nanos| nanos < 1_000_000_000)
                 .and_then(|nanos| DateTime::from_timestamp(ts.seconds, nanos))
+                // Both databases store years 1 to 9999 without surprises.
+                .filter(|t| (1..=9999).contains(&t.year()))
                 .map(time::truncate_to_micros)
                 .ok_or_else(|| {
                     DomainError::invalid(
@@ -377,14 +379,13 @@ mod tests {
 
     #[test]
     fn invalid_timestamps_name_their_field() {
-        let bad = Timestamp {
-            seconds: 0,
-            nanos: -1,
-        };
-        assert!(matches!(
-            optional_time("as_of", Some(bad)),
-            Err(DomainError::InvalidArgument { field, .. }) if field == "as_of"
-        ));
+        for (seconds, nanos) in [(0, -1), (0, 1_000_000_000), (400_000_000_000, 0)] {
+            let bad = Timestamp { seconds, nanos };
+            assert!(matches!(
+                optional_time("as_of", Some(bad)),
+                Err(DomainError::InvalidArgument { field, .. }) if field == "as_of"
+            ));
+        }
     }
 
     #[test]

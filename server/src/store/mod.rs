@@ -181,7 +181,7 @@ pub struct Store {
 }
 
 /// Runs a read on a pooled connection of the right backend.
-macro_rules! read {
+macro_rules! on_reader {
     ($store:expr, |$conn:ident| $call:expr) => {{
         match &*$store.backend {
             Backend::Postgres(pool) => {
@@ -202,7 +202,7 @@ macro_rules! read {
 
 /// Runs a change in one write transaction (`BEGIN IMMEDIATE` on SQLite) on
 /// its own task, so a caller hanging up cannot abandon it half-way.
-macro_rules! write {
+macro_rules! in_write_transaction {
     ($store:expr, |$conn:ident| $call:expr) => {{
         let backend = Arc::clone(&$store.backend);
         let task = tokio::spawn(async move {
@@ -330,22 +330,22 @@ impl Store {
 
     /// Checks that the database answers.
     pub async fn ping(&self) -> DomainResult<()> {
-        read!(self, |conn| ops::ping(conn))
+        on_reader!(self, |conn| ops::ping(conn))
     }
 
     /// Registers a version (see `RegisterModel`).
     pub async fn register(&self, new: NewVersion, caller: Caller) -> DomainResult<ModelVersion> {
-        write!(self, |conn| ops::register(conn, new, caller))
+        in_write_transaction!(self, |conn| ops::register(conn, new, caller))
     }
 
     /// Reads one version.
     pub async fn get_version(&self, target: VersionRef) -> DomainResult<ModelVersion> {
-        read!(self, |conn| ops::get_version(conn, target))
+        on_reader!(self, |conn| ops::get_version(conn, target))
     }
 
     /// Reads the production version of a model.
     pub async fn get_production(&self, name: ModelName) -> DomainResult<ModelVersion> {
-        read!(self, |conn| ops::get_production(conn, name))
+        on_reader!(self, |conn| ops::get_production(conn, name))
     }
 
     /// Reads the version that was production at `at`.
@@ -354,27 +354,27 @@ impl Store {
         name: ModelName,
         at: DateTime<Utc>,
     ) -> DomainResult<ModelVersion> {
-        read!(self, |conn| ops::production_as_of(conn, name, at))
+        on_reader!(self, |conn| ops::production_as_of(conn, name, at))
     }
 
     /// Lists versions.
     pub async fn list_versions(&self, query: VersionQuery) -> DomainResult<Page<ModelVersion>> {
-        read!(self, |conn| ops::list_versions(conn, query))
+        on_reader!(self, |conn| ops::list_versions(conn, query))
     }
 
     /// Finds the best version by a metric, with its value.
     pub async fn best_version(&self, query: BestVersionQuery) -> DomainResult<(ModelVersion, f64)> {
-        read!(self, |conn| ops::best_version(conn, query))
+        on_reader!(self, |conn| ops::best_version(conn, query))
     }
 
     /// Lists models.
     pub async fn list_models(&self, query: ModelQuery) -> DomainResult<Page<Model>> {
-        read!(self, |conn| ops::list_models(conn, query))
+        on_reader!(self, |conn| ops::list_models(conn, query))
     }
 
     /// Reads one model.
     pub async fn get_model(&self, name: ModelName) -> DomainResult<Model> {
-        read!(self, |conn| ops::get_model(conn, name))
+        on_reader!(self, |conn| ops::get_model(conn, name))
     }
 
     /// Makes a version production.
@@ -383,7 +383,7 @@ impl Store {
         command: SetProduction,
         caller: Caller,
     ) -> DomainResult<ProductionChanged> {
-        write!(self, |conn| ops::set_production(conn, command, caller))
+        in_write_transaction!(self, |conn| ops::set_production(conn, command, caller))
     }
 
     /// Rolls production back.
@@ -392,7 +392,7 @@ impl Store {
         command: Rollback,
         caller: Caller,
     ) -> DomainResult<ProductionChanged> {
-        write!(self, |conn| ops::rollback(conn, command, caller))
+        in_write_transaction!(self, |conn| ops::rollback(conn, command, caller))
     }
 
     /// Changes a version's status.
@@ -401,7 +401,7 @@ impl Store {
         command: ChangeStatus,
         caller: Caller,
     ) -> DomainResult<ModelVersion> {
-        write!(self, |conn| ops::change_status(conn, command, caller))
+        in_write_transaction!(self, |conn| ops::change_status(conn, command, caller))
     }
 
     /// Changes a version's description and tags.
@@ -410,12 +410,12 @@ impl Store {
         command: UpdateVersion,
         caller: Caller,
     ) -> DomainResult<ModelVersion> {
-        write!(self, |conn| ops::update_version(conn, command, caller))
+        in_write_transaction!(self, |conn| ops::update_version(conn, command, caller))
     }
 
     /// Lists events.
     pub async fn list_events(&self, query: EventQuery) -> DomainResult<Page<Event>> {
-        read!(self, |conn| ops::list_events(conn, query))
+        on_reader!(self, |conn| ops::list_events(conn, query))
     }
 }
 
