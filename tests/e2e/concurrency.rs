@@ -5,7 +5,7 @@ use std::collections::HashSet;
 
 use model_registry_api::v1 as pb;
 
-use crate::harness::{
+use model_registry_e2e::{
     TestServer, all_events, on_both_backends, production_version, promote, register, register_many,
     registration,
 };

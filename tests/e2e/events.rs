@@ -3,7 +3,7 @@
 use model_registry_api::v1 as pb;
 use tonic::Code;
 
-use crate::harness::{
+use model_registry_e2e::{
     TestServer, all_events, code_of, on_both_backends, promote, register_many, set_status,
 };
 

@@ -11,7 +11,7 @@ use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
 
-use crate::harness::{
+use model_registry_e2e::{
     TestServer, code_of, get_model, on_both_backends, postgres_base_url, register, registration,
 };
 

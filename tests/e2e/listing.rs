@@ -4,7 +4,7 @@
 use model_registry_api::v1 as pb;
 use tonic::Code;
 
-use crate::harness::{
+use model_registry_e2e::{
     Client, TestServer, code_of, on_both_backends, promote, register, registration, set_status,
 };
 
@@ -358,7 +358,7 @@ async fn bad_page_tokens_and_sizes_are_refused(server: TestServer) {
         .await
         .unwrap()
         .into_inner();
-    let status = crate::harness::status_of(
+    let status = model_registry_e2e::status_of(
         client
             .list_model_versions(pb::ListModelVersionsRequest {
                 page_token: page.next_page_token.clone(),

@@ -7,8 +7,6 @@
     reason = "a test fails loudly on the first surprise"
 )]
 
-mod harness;
-
 mod concurrency;
 mod events;
 mod health;

@@ -4,7 +4,7 @@
 use model_registry_api::v1 as pb;
 use tonic::Code;
 
-use crate::harness::{
+use model_registry_e2e::{
     TestServer, all_events, code_of, get_model, on_both_backends, production_version, promote,
     register, register_many, registration, set_status, status_of,
 };

@@ -4,7 +4,7 @@
 use model_registry_api::v1 as pb;
 use tonic::Code;
 
-use crate::harness::{
+use model_registry_e2e::{
     TestServer, all_events, code_of, get_model, get_version, on_both_backends, register,
     registration, status_of,
 };

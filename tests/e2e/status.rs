@@ -5,7 +5,7 @@ use model_registry_api::v1 as pb;
 use model_registry_api::v1::ModelStatus::{Active, Archived, Deprecated};
 use tonic::Code;
 
-use crate::harness::{
+use model_registry_e2e::{
     TestServer, all_events, code_of, get_version, on_both_backends, promote, register,
     registration, set_status, status_of,
 };

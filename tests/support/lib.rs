@@ -1,6 +1,12 @@
-//! The test harness: a real server on an ephemeral loopback port, backed by
-//! a fresh SQLite file or a fresh PostgreSQL database that is dropped when
-//! the test ends, and a real tonic client.
+//! The test harness shared by every Rust test suite: a real server on an
+//! ephemeral loopback port, backed by a fresh SQLite file or a fresh
+//! PostgreSQL database that is dropped when the test ends, and a real tonic
+//! client.
+#![expect(
+    clippy::expect_used,
+    missing_docs,
+    reason = "test support fails loudly on the first surprise"
+)]
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -225,20 +231,21 @@ impl Drop for PostgresDatabase {
 
 /// Runs each named scenario `async fn NAME(server: TestServer)` on SQLite
 /// and on PostgreSQL, as tests `NAME::sqlite` and `NAME::postgres`.
+#[macro_export]
 macro_rules! on_both_backends {
     ($($name:ident),* $(,)?) => {
         $(
             mod $name {
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn sqlite() {
-                    if let Some(server) = crate::harness::TestServer::start(crate::harness::Backend::Sqlite).await {
+                    if let Some(server) = $crate::TestServer::start($crate::Backend::Sqlite).await {
                         super::$name(server).await;
                     }
                 }
 
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn postgres() {
-                    if let Some(server) = crate::harness::TestServer::start(crate::harness::Backend::Postgres).await {
+                    if let Some(server) = $crate::TestServer::start($crate::Backend::Postgres).await {
                         super::$name(server).await;
                     }
                 }
@@ -246,7 +253,6 @@ macro_rules! on_both_backends {
         )*
     };
 }
-pub(crate) use on_both_backends;
 
 /// A registration of `model` with the given AUC and defaults elsewhere.
 pub fn registration(model: &str, auc: f64) -> pb::RegisterModelRequest {
