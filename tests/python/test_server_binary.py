@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import signal
 import subprocess
@@ -11,15 +12,20 @@ from pathlib import Path
 from conftest import REPO, RunningServer, server_binary, start_server
 
 
-def walkthrough_commands() -> list[str]:
-    """The shell commands between the README's walkthrough markers."""
+def readme_block(marker: str) -> str:
+    """The ```sh block between the README's `<!-- MARKER:start -->` and `<!-- MARKER:end -->`."""
     readme = (REPO / "README.md").read_text()
-    section = readme.split("<!-- walkthrough:start -->", 1)[1].split("<!-- walkthrough:end -->", 1)[0]
+    section = readme.split(f"<!-- {marker}:start -->", 1)[1].split(f"<!-- {marker}:end -->", 1)[0]
     block = re.search(r"```sh\n(.*?)```", section, re.S)
-    assert block, "the walkthrough has a ```sh block"
+    assert block, f"the {marker} section has a ```sh block"
+    return block.group(1)
+
+
+def walkthrough_commands() -> list[str]:
+    """The grpcurl walkthrough, one command at a time."""
     commands: list[str] = []
     current = ""
-    for line in block.group(1).splitlines():
+    for line in readme_block("walkthrough").splitlines():
         if not current and (not line.strip() or line.lstrip().startswith("#")):
             continue
         current += line + "\n"
@@ -133,3 +139,19 @@ def test_a_second_server_on_the_same_database_sees_the_data(tmp_path: Path) -> N
     finally:
         second.process.terminate()
         second.process.wait(timeout=15)
+
+
+def test_the_readme_shell_section_runs_as_written(server: RunningServer, tmp_path: Path) -> None:
+    script = "set -euo pipefail\n" + readme_block("shell")
+    result = subprocess.run(
+        ["bash", "-c", script],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "MODEL_REGISTRY_URL": f"http://{server.address}"},
+    )
+    assert result.returncode == 0, f"{result.stdout}\n{result.stderr}"
+    assert "registered churn version 2" in result.stdout
+    assert "churn version 1 is production again (rolled back from version 2)" in result.stdout
+    assert "PRODUCTION_ROLLED_BACK" in result.stdout

@@ -33,6 +33,8 @@ pub type Client = RegistryServiceClient<Channel>;
 
 /// A running server and what it needs to be torn down.
 pub struct TestServer {
+    /// `http://ADDRESS` of the server.
+    pub url: String,
     pub client: Client,
     pub channel: Channel,
     pub addr: SocketAddr,
@@ -91,16 +93,28 @@ impl TestServer {
         )
     }
 
+    /// Starts a SQLite-backed server on an already bound `listener` (to
+    /// serve on an address chosen before the server exists).
+    pub async fn start_sqlite_on(listener: TcpListener) -> Self {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let url = DatabaseUrl::Sqlite(dir.path().join("registry.db").display().to_string());
+        Self::serve_on(url, TestDatabase::Sqlite { _dir: dir }, listener).await
+    }
+
     async fn start_on(url: DatabaseUrl, database: TestDatabase) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind loopback");
+        Self::serve_on(url, database, listener).await
+    }
+
+    async fn serve_on(url: DatabaseUrl, database: TestDatabase, listener: TcpListener) -> Self {
         Store::migrate(&url).await.expect("migrations apply");
         let options = PoolOptions {
             max_connections: 8,
             acquire_timeout: Duration::from_secs(2),
         };
         let store = Store::open(&url, &options).expect("store opens");
-        let listener = TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind loopback");
         let addr = listener.local_addr().expect("local address");
         let (shutdown, stop) = oneshot::channel::<()>();
         let serve_options = ServeOptions {
@@ -118,6 +132,7 @@ impl TestServer {
             .await
             .expect("connect to the test server");
         Self {
+            url: format!("http://{addr}"),
             client: RegistryServiceClient::new(channel.clone()),
             channel,
             addr,

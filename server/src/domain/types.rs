@@ -9,8 +9,15 @@ use super::event::EventKind;
 use super::status::VersionStatus;
 
 /// A validated model name: `^[a-z0-9][a-z0-9._-]{0,127}$`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ModelName(String);
+
+/// Debug-formats as the quoted name, so messages read `model "churn"`.
+impl std::fmt::Debug for ModelName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(&self.0, f)
+    }
+}
 
 impl ModelName {
     /// Checks `name` against the model name pattern; `field` names the

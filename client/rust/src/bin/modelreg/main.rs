@@ -1,0 +1,640 @@
+//! `modelreg`: the Model Registry from the shell. Tables for people,
+//! `--output json` for scripts; exit code 0 on success, and on failure a
+//! one-line `error: …` naming the cause with an exit code per kind of error.
+
+mod legacy;
+mod output;
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Args, CommandFactory, Parser, Subcommand};
+use model_registry_client::proto as pb;
+use model_registry_client::{ClientOptions, Error, RegisterModel, RegistryClient, TlsOptions};
+use output::Format;
+use serde_json::json;
+use tonic::Code;
+
+const EXIT_CODES: &str = "\
+Exit codes: 0 success; 1 other failure; 2 invalid arguments (INVALID_ARGUMENT);
+3 not found (NOT_FOUND); 4 refused by the current state (FAILED_PRECONDITION,
+ABORTED, ALREADY_EXISTS); 5 server or database unavailable (UNAVAILABLE).";
+
+/// Command-line client of the Model Registry.
+#[derive(Debug, Parser)]
+#[command(name = "modelreg", version, about, after_help = EXIT_CODES)]
+struct Cli {
+    /// The registry's gRPC endpoint.
+    #[arg(
+        long,
+        env = "MODEL_REGISTRY_URL",
+        default_value = "http://127.0.0.1:50051",
+        global = true
+    )]
+    url: String,
+    /// Bearer token sent with every call.
+    #[arg(
+        long,
+        env = "MODEL_REGISTRY_TOKEN",
+        hide_env_values = true,
+        global = true
+    )]
+    token: Option<String>,
+    /// PEM file of the CA that signed the server's certificate (enables TLS).
+    #[arg(long, env = "MODEL_REGISTRY_CA_FILE", global = true)]
+    ca_file: Option<PathBuf>,
+    /// Name expected on the server's certificate, when not the URL's host.
+    #[arg(long, env = "MODEL_REGISTRY_TLS_DOMAIN", global = true)]
+    tls_domain: Option<String>,
+    /// Seconds each call may take.
+    #[arg(long, default_value_t = 30.0, global = true)]
+    timeout: f64,
+    /// Output format.
+    #[arg(long, short = 'o', value_enum, default_value = "table", global = true)]
+    output: Format,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// List registered models with their production version.
+    #[command(after_help = "Example:\n  modelreg models\n  modelreg models -o json")]
+    Models,
+    /// List a model's versions, filtered and ordered.
+    #[command(
+        after_help = "Examples:\n  modelreg versions churn\n  modelreg versions churn --status active --order-by auc --limit 5"
+    )]
+    Versions {
+        /// The model.
+        name: String,
+        /// Only versions in this status (repeatable).
+        #[arg(long, value_enum)]
+        status: Vec<StatusArg>,
+        /// Only versions of this algorithm.
+        #[arg(long)]
+        algorithm: Option<String>,
+        /// `version`, `trained`, `created`, or a metric name such as `auc`
+        /// (metrics list the best first).
+        #[arg(long, default_value = "version")]
+        order_by: String,
+        /// Smallest first, whatever the default of the ordering.
+        #[arg(long, conflicts_with = "descending")]
+        ascending: bool,
+        /// Largest first, whatever the default of the ordering.
+        #[arg(long)]
+        descending: bool,
+        /// Most versions to list.
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+    },
+    /// Show one version in full.
+    #[command(after_help = "Examples:\n  modelreg show churn 3\n  modelreg show --id 0192f7c1-…")]
+    Show {
+        /// The model.
+        #[arg(required_unless_present = "id")]
+        name: Option<String>,
+        /// The version number.
+        #[arg(required_unless_present = "id")]
+        version: Option<i64>,
+        /// The version's id instead of name and number.
+        #[arg(long, conflicts_with_all = ["name", "version"])]
+        id: Option<String>,
+    },
+    /// Show the ACTIVE version with the best value of a metric.
+    #[command(
+        after_help = "Examples:\n  modelreg best churn --metric auc\n  modelreg best churn --metric log_loss --lowest"
+    )]
+    Best {
+        /// The model.
+        name: String,
+        /// The metric to compare.
+        #[arg(long)]
+        metric: String,
+        /// Lowest value wins (losses, errors).
+        #[arg(long)]
+        lowest: bool,
+    },
+    /// Show the production version, now or at a past time.
+    #[command(
+        after_help = "Examples:\n  modelreg production churn\n  modelreg production churn --as-of 2026-01-18T12:00:00Z"
+    )]
+    Production {
+        /// The model.
+        name: String,
+        /// A past moment (RFC 3339, or YYYY-MM-DD in UTC).
+        #[arg(long, value_parser = parse_time_arg)]
+        as_of: Option<std::time::SystemTime>,
+    },
+    /// Make a version production.
+    #[command(
+        after_help = "Examples:\n  modelreg promote churn 3 --reason \"best AUC on holdout\"\n  modelreg promote churn 4 --reason retrain --expect-current 3 --gate-metric auc --gate-min-delta 0.005"
+    )]
+    Promote {
+        /// The model.
+        name: String,
+        /// The version to promote.
+        version: i64,
+        /// Why (recorded in the audit trail).
+        #[arg(long)]
+        reason: String,
+        /// Only if this version is production now (0: only if none is).
+        #[arg(long)]
+        expect_current: Option<i64>,
+        /// Refuse unless the candidate beats production on this metric.
+        #[arg(long)]
+        gate_metric: Option<String>,
+        /// The margin the candidate must win by under the gate.
+        #[arg(
+            long,
+            default_value_t = 0.0,
+            requires = "gate_metric",
+            allow_hyphen_values = true
+        )]
+        gate_min_delta: f64,
+        /// The gate metric is a loss: lower is better.
+        #[arg(long, requires = "gate_metric")]
+        gate_lower_is_better: bool,
+    },
+    /// Return production to the version before the current one.
+    #[command(after_help = "Example:\n  modelreg rollback churn --reason \"v4 raised complaints\"")]
+    Rollback {
+        /// The model.
+        name: String,
+        /// Why (recorded in the audit trail).
+        #[arg(long)]
+        reason: String,
+    },
+    /// Mark a version DEPRECATED.
+    #[command(after_help = "Example:\n  modelreg deprecate churn 2 --reason \"superseded by v3\"")]
+    Deprecate(StatusChange),
+    /// Mark a version ARCHIVED (final).
+    #[command(after_help = "Example:\n  modelreg archive churn 1 --reason \"retention policy\"")]
+    Archive(StatusChange),
+    /// Make a DEPRECATED version ACTIVE again.
+    #[command(
+        after_help = "Example:\n  modelreg reinstate churn 2 --reason \"needed for A/B test\""
+    )]
+    Reinstate(StatusChange),
+    /// Show the audit trail, oldest first.
+    #[command(
+        after_help = "Examples:\n  modelreg history\n  modelreg history churn --version 3\n  modelreg history churn --since 2026-01-01"
+    )]
+    History {
+        /// Only this model.
+        name: Option<String>,
+        /// Only this version (needs the model).
+        #[arg(long, requires = "name")]
+        version: Option<i64>,
+        /// Only events at or after this time (RFC 3339, or YYYY-MM-DD in UTC).
+        #[arg(long, value_parser = parse_time_arg)]
+        since: Option<std::time::SystemTime>,
+        /// Most events to show.
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+    },
+    /// Register a new version.
+    #[command(
+        after_help = "Examples:\n  modelreg register churn --algorithm XGBoost --artifact model.pkl --metric auc=0.91 --metric f1=0.77\n  modelreg register churn --from-json model_metadata.json"
+    )]
+    Register(Registration),
+    /// Print a shell completion script.
+    #[command(
+        after_help = "Example:\n  modelreg completions bash > /etc/bash_completion.d/modelreg"
+    )]
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+}
+
+#[derive(Debug, Args)]
+struct StatusChange {
+    /// The model.
+    name: String,
+    /// The version.
+    version: i64,
+    /// Why (recorded in the audit trail).
+    #[arg(long)]
+    reason: String,
+}
+
+#[derive(Debug, Args)]
+struct Registration {
+    /// The model (the task, e.g. churn).
+    name: String,
+    /// Algorithm or model family, e.g. XGBoost.
+    #[arg(long)]
+    algorithm: Option<String>,
+    /// A local artifact file: its path, SHA-256 and size are recorded.
+    #[arg(long, conflicts_with = "artifact_uri")]
+    artifact: Option<PathBuf>,
+    /// A remote artifact location, recorded as is.
+    #[arg(long)]
+    artifact_uri: Option<String>,
+    /// A metric, NAME=VALUE (repeatable).
+    #[arg(long, value_parser = parse_metric)]
+    metric: Vec<(String, f64)>,
+    /// A hyperparameter, NAME=VALUE (repeatable).
+    #[arg(long, value_parser = parse_pair)]
+    param: Vec<(String, String)>,
+    /// A tag, KEY=VALUE (repeatable).
+    #[arg(long, value_parser = parse_pair)]
+    tag: Vec<(String, String)>,
+    /// A description.
+    #[arg(long)]
+    description: Option<String>,
+    /// The old training scripts' metadata JSON file; flags override it.
+    #[arg(long)]
+    from_json: Option<PathBuf>,
+    /// Idempotency key (default: random); reuse a run's id to never register it twice.
+    #[arg(long)]
+    request_id: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum StatusArg {
+    Active,
+    Deprecated,
+    Archived,
+}
+
+impl From<StatusArg> for pb::ModelStatus {
+    fn from(status: StatusArg) -> Self {
+        match status {
+            StatusArg::Active => Self::Active,
+            StatusArg::Deprecated => Self::Deprecated,
+            StatusArg::Archived => Self::Archived,
+        }
+    }
+}
+
+fn parse_pair(text: &str) -> Result<(String, String), String> {
+    text.split_once('=')
+        .filter(|(k, _)| !k.is_empty())
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .ok_or_else(|| format!("{text:?} is not NAME=VALUE"))
+}
+
+fn parse_metric(text: &str) -> Result<(String, f64), String> {
+    let (name, value) = parse_pair(text)?;
+    let value = value
+        .parse::<f64>()
+        .map_err(|_| format!("{text:?}: the value must be a number"))?;
+    Ok((name, value))
+}
+
+fn parse_time_arg(text: &str) -> Result<std::time::SystemTime, String> {
+    legacy::parse_time(text)
+        .ok_or_else(|| format!("{text:?} is not a time like 2026-01-18T12:00:00Z or 2026-01-18"))
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            let mut stderr = std::io::stderr();
+            let _ = writeln!(stderr, "error: {error}");
+            ExitCode::from(exit_code(&error))
+        }
+    }
+}
+
+fn exit_code(error: &Error) -> u8 {
+    match error.code() {
+        Some(Code::InvalidArgument) => 2,
+        Some(Code::NotFound) => 3,
+        Some(Code::FailedPrecondition | Code::Aborted | Code::AlreadyExists) => 4,
+        Some(Code::Unavailable) => 5,
+        Some(_) => 1,
+        None if error.is_invalid_argument() => 2,
+        None => 1,
+    }
+}
+
+async fn run(cli: Cli) -> Result<(), Error> {
+    if let Command::Completions { shell } = cli.command {
+        let mut script = Vec::new();
+        clap_complete::generate(shell, &mut Cli::command(), "modelreg", &mut script);
+        let _ = std::io::stdout().write_all(&script);
+        return Ok(());
+    }
+    let mut options = ClientOptions {
+        token: cli.token.clone(),
+        timeout: Duration::try_from_secs_f64(cli.timeout).ok(),
+        ..ClientOptions::default()
+    };
+    if let Some(ca_file) = &cli.ca_file {
+        let mut tls = TlsOptions::from_ca_file(ca_file)?;
+        tls.domain = cli.tls_domain.clone();
+        options.tls = Some(tls);
+    }
+    let client = RegistryClient::connect_with(cli.url.clone(), options).await?;
+    let format = cli.output;
+    // Written without println!, which panics when the reader hung up
+    // (`modelreg versions churn | head`).
+    let print = |json: serde_json::Value, text: String| {
+        let rendered = match format {
+            Format::Json => format!("{json:#}"),
+            Format::Table => text,
+        };
+        let _ = writeln!(std::io::stdout(), "{rendered}");
+    };
+
+    match cli.command {
+        Command::Completions { .. } => {}
+        Command::Models => {
+            let models = client.list_models().await?;
+            print(
+                json!(models.iter().map(output::model_json).collect::<Vec<_>>()),
+                output::models_table(&models),
+            );
+        }
+        Command::Versions {
+            name,
+            status,
+            algorithm,
+            order_by,
+            ascending,
+            descending,
+            limit,
+        } => {
+            let (order, metric, best_first) = match order_by.as_str() {
+                "version" => (pb::VersionOrder::Version, String::new(), false),
+                "trained" => (pb::VersionOrder::TrainedAt, String::new(), false),
+                "created" => (pb::VersionOrder::CreatedAt, String::new(), false),
+                metric => (pb::VersionOrder::Metric, metric.to_owned(), true),
+            };
+            let request = pb::ListModelVersionsRequest {
+                model_name: name,
+                statuses: status
+                    .into_iter()
+                    .map(|s| pb::ModelStatus::from(s) as i32)
+                    .collect(),
+                algorithm: algorithm.unwrap_or_default(),
+                order_by: order as i32,
+                order_metric: metric,
+                descending: if ascending {
+                    false
+                } else {
+                    descending || best_first
+                },
+                page_size: limit.clamp(1, 500) as i32,
+                ..Default::default()
+            };
+            let versions = client.list_all_model_versions(request, limit).await?;
+            print(
+                json!(
+                    versions
+                        .iter()
+                        .map(output::version_json)
+                        .collect::<Vec<_>>()
+                ),
+                output::versions_table(&versions),
+            );
+        }
+        Command::Show { name, version, id } => {
+            let version = match (id, name, version) {
+                (Some(id), _, _) => client.get_model_version_by_id(&id).await?,
+                (None, Some(name), Some(version)) => {
+                    client.get_model_version(&name, version).await?
+                }
+                _ => {
+                    return Err(Error::InvalidInput(
+                        "give NAME VERSION or --id ID".to_owned(),
+                    ));
+                }
+            };
+            print(
+                output::version_json(&version),
+                output::version_details(&version),
+            );
+        }
+        Command::Best {
+            name,
+            metric,
+            lowest,
+        } => {
+            let (version, value) = client
+                .get_best_model_version(&name, &metric, lowest)
+                .await?;
+            let mut json = output::version_json(&version);
+            json["best_value"] = json!(value);
+            print(
+                json,
+                format!("{metric} = {value}\n{}", output::version_details(&version)),
+            );
+        }
+        Command::Production { name, as_of } => {
+            let version = match as_of {
+                Some(at) => client.get_production_model_as_of(&name, at).await?,
+                None => client.get_production_model(&name).await?,
+            };
+            print(
+                output::version_json(&version),
+                output::version_details(&version),
+            );
+        }
+        Command::Promote {
+            name,
+            version,
+            reason,
+            expect_current,
+            gate_metric,
+            gate_min_delta,
+            gate_lower_is_better,
+        } => {
+            let response = client
+                .set_production_model_with(pb::SetProductionModelRequest {
+                    model_name: name.clone(),
+                    version,
+                    reason,
+                    expected_current_version: expect_current,
+                    gate_metric: gate_metric.unwrap_or_default(),
+                    gate_min_delta,
+                    gate_lower_is_better,
+                })
+                .await?;
+            let previous = response.previous_version;
+            let text = if response.unchanged {
+                format!("{name} version {version} already is production; nothing changed")
+            } else {
+                match previous {
+                    Some(previous) => format!(
+                        "{name} version {version} is now production (was version {previous})"
+                    ),
+                    None => format!("{name} version {version} is now production"),
+                }
+            };
+            let json = json!({
+                "model_name": name,
+                "version": version,
+                "previous_version": previous,
+                "unchanged": response.unchanged,
+                "model_version": response.model_version.as_ref().map(output::version_json),
+            });
+            print(json, text);
+        }
+        Command::Rollback { name, reason } => {
+            let response = client.rollback_production_model(&name, &reason).await?;
+            let version = response.model_version.as_ref().map_or(0, |v| v.version);
+            let json = json!({
+                "model_name": name,
+                "version": version,
+                "rolled_back_version": response.rolled_back_version,
+                "model_version": response.model_version.as_ref().map(output::version_json),
+            });
+            print(
+                json,
+                format!(
+                    "{name} version {version} is production again (rolled back from version {})",
+                    response.rolled_back_version
+                ),
+            );
+        }
+        Command::Deprecate(change) => {
+            status_change(&client, change, pb::ModelStatus::Deprecated, print).await?
+        }
+        Command::Archive(change) => {
+            status_change(&client, change, pb::ModelStatus::Archived, print).await?
+        }
+        Command::Reinstate(change) => {
+            status_change(&client, change, pb::ModelStatus::Active, print).await?
+        }
+        Command::History {
+            name,
+            version,
+            since,
+            limit,
+        } => {
+            let mut request = pb::ListEventsRequest {
+                model_name: name.unwrap_or_default(),
+                version,
+                since: since.map(Into::into),
+                page_size: limit.clamp(1, 500) as i32,
+                ..Default::default()
+            };
+            let mut events = Vec::new();
+            loop {
+                let page = client.list_events(request.clone()).await?;
+                events.extend(page.events);
+                if page.next_page_token.is_empty() || events.len() >= limit {
+                    break;
+                }
+                request.page_token = page.next_page_token;
+            }
+            events.truncate(limit);
+            print(
+                json!(events.iter().map(output::event_json).collect::<Vec<_>>()),
+                output::events_table(&events),
+            );
+        }
+        Command::Register(registration) => {
+            let version = client
+                .register_model(build_registration(registration)?)
+                .await?;
+            let text = format!(
+                "registered {} version {} (id {})",
+                version.model_name, version.version, version.id
+            );
+            print(output::version_json(&version), text);
+        }
+    }
+    Ok(())
+}
+
+async fn status_change(
+    client: &RegistryClient,
+    change: StatusChange,
+    status: pb::ModelStatus,
+    print: impl Fn(serde_json::Value, String),
+) -> Result<(), Error> {
+    let version = client
+        .update_model_version_status(&change.name, change.version, status, &change.reason)
+        .await?;
+    let text = format!(
+        "{} version {} is now {}",
+        version.model_name,
+        version.version,
+        status.as_str_name().trim_start_matches("MODEL_STATUS_")
+    );
+    print(output::version_json(&version), text);
+    Ok(())
+}
+
+fn build_registration(args: Registration) -> Result<RegisterModel, Error> {
+    let legacy = args
+        .from_json
+        .as_deref()
+        .map(legacy::LegacyMetadata::read)
+        .transpose()?;
+    let mut registration = RegisterModel::new(&args.name);
+    let algorithm = args
+        .algorithm
+        .or_else(|| legacy.as_ref().and_then(|l| l.algorithm.clone()))
+        .ok_or_else(|| {
+            Error::InvalidInput(
+                "--algorithm is required (or an algorithm/model_name key in --from-json)"
+                    .to_owned(),
+            )
+        })?;
+    registration = registration.algorithm(algorithm);
+    let legacy_artifact = legacy.as_ref().and_then(|l| l.artifact_path.clone());
+    registration = match (args.artifact, args.artifact_uri, legacy_artifact) {
+        (Some(path), _, _) => registration.artifact_file(path)?,
+        (None, Some(uri), _) => registration.artifact_uri(uri),
+        (None, None, Some(path)) if std::path::Path::new(&path).is_file() => {
+            registration.artifact_file(path)?
+        }
+        (None, None, Some(uri)) => registration.artifact_uri(uri),
+        (None, None, None) => {
+            return Err(Error::InvalidInput(
+                "--artifact PATH or --artifact-uri URI is required (or model_file_path in --from-json)".to_owned(),
+            ));
+        }
+    };
+    if let Some(legacy) = legacy {
+        registration = legacy.apply(registration)?;
+    }
+    for (name, value) in args.metric {
+        registration = registration.metric(name, value);
+    }
+    for (name, value) in args.param {
+        registration = registration.param(name, value);
+    }
+    for (key, value) in args.tag {
+        registration = registration.tag(key, value);
+    }
+    if let Some(description) = args.description {
+        registration = registration.description(description);
+    }
+    if let Some(request_id) = args.request_id {
+        registration = registration.request_id(request_id);
+    }
+    Ok(registration)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_command_line_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn metric_and_pair_arguments_parse() {
+        assert_eq!(parse_metric("auc=0.91"), Ok(("auc".to_owned(), 0.91)));
+        assert!(parse_metric("auc=high").is_err());
+        assert!(parse_pair("=x").is_err());
+        assert_eq!(
+            parse_pair("team=growth=x"),
+            Ok(("team".to_owned(), "growth=x".to_owned()))
+        );
+    }
+}

@@ -1,0 +1,293 @@
+//! Rendering for people (aligned tables, key-value blocks) and for scripts
+//! (one JSON document with stable field names). Times are RFC 3339 in UTC.
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use model_registry_client::prost_types::Timestamp;
+use model_registry_client::proto as pb;
+use model_registry_client::struct_to_json;
+use serde_json::{Value, json};
+
+/// How results are printed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// Aligned columns for people.
+    Table,
+    /// One JSON document for scripts.
+    Json,
+}
+
+/// A time as RFC 3339 (UTC), or empty.
+pub fn time(ts: Option<&Timestamp>) -> String {
+    ts.and_then(|t| DateTime::<Utc>::from_timestamp(t.seconds, u32::try_from(t.nanos).unwrap_or(0)))
+        .map(|t| t.to_rfc3339_opts(SecondsFormat::AutoSi, true))
+        .unwrap_or_default()
+}
+
+fn status_name(status: i32) -> &'static str {
+    pb::ModelStatus::try_from(status)
+        .map(|s| s.as_str_name().trim_start_matches("MODEL_STATUS_"))
+        .unwrap_or("UNKNOWN")
+}
+
+fn event_name(kind: i32) -> &'static str {
+    pb::EventType::try_from(kind)
+        .map(|k| k.as_str_name().trim_start_matches("EVENT_TYPE_"))
+        .unwrap_or("UNKNOWN")
+}
+
+fn sorted<V: Clone>(
+    map: &std::collections::HashMap<String, V>,
+) -> std::collections::BTreeMap<String, V> {
+    map.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
+}
+
+/// A version as JSON.
+pub fn version_json(v: &pb::ModelVersion) -> Value {
+    let artifact = v.artifact.clone().unwrap_or_default();
+    let training = v.training.clone().unwrap_or_default();
+    json!({
+        "id": v.id,
+        "model_name": v.model_name,
+        "version": v.version,
+        "algorithm": v.algorithm,
+        "status": status_name(v.status),
+        "is_production": v.is_production,
+        "artifact": {
+            "uri": artifact.uri,
+            "metadata_uri": artifact.metadata_uri,
+            "sha256": artifact.sha256,
+            "size_bytes": artifact.size_bytes,
+        },
+        "metrics": sorted(&v.metrics),
+        "params": sorted(&v.params),
+        "tags": sorted(&v.tags),
+        "training": {
+            "started_at": time(training.started_at.as_ref()),
+            "finished_at": time(training.finished_at.as_ref()),
+            "duration_seconds": training.duration_seconds,
+            "train_samples": training.train_samples,
+            "test_samples": training.test_samples,
+            "feature_count": training.feature_count,
+            "feature_names": training.feature_names,
+            "dataset_uri": training.dataset_uri,
+            "code_version": training.code_version,
+        },
+        "metadata": v.metadata.as_ref().map_or(json!({}), struct_to_json),
+        "description": v.description,
+        "created_by": v.created_by,
+        "created_at": time(v.created_at.as_ref()),
+        "updated_at": time(v.updated_at.as_ref()),
+    })
+}
+
+/// A model as JSON.
+pub fn model_json(m: &pb::Model) -> Value {
+    json!({
+        "name": m.name,
+        "version_count": m.version_count,
+        "production_version": m.production_version,
+        "created_at": time(m.created_at.as_ref()),
+        "updated_at": time(m.updated_at.as_ref()),
+    })
+}
+
+/// An event as JSON.
+pub fn event_json(e: &pb::Event) -> Value {
+    let status = |s: i32| (s != 0).then(|| status_name(s));
+    json!({
+        "id": e.id,
+        "occurred_at": time(e.occurred_at.as_ref()),
+        "type": event_name(e.r#type),
+        "model_name": e.model_name,
+        "version": e.version,
+        "previous_production_version": e.previous_production_version,
+        "new_production_version": e.new_production_version,
+        "previous_status": status(e.previous_status),
+        "new_status": status(e.new_status),
+        "actor": e.actor,
+        "reason": e.reason,
+        "request_id": e.request_id,
+    })
+}
+
+/// Aligns `rows` under `headers`, two spaces apart.
+pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
+    let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
+    for row in rows {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
+    let line = |cells: Vec<String>| {
+        let padded: Vec<String> = cells
+            .iter()
+            .zip(&widths)
+            .map(|(cell, width)| format!("{cell:<width$}"))
+            .collect();
+        padded.join("  ").trim_end().to_owned()
+    };
+    let mut out = vec![line(headers.iter().map(|h| (*h).to_owned()).collect())];
+    out.extend(rows.iter().map(|row| line(row.clone())));
+    out.join("\n")
+}
+
+/// The metrics of a version as `name=value`, sorted.
+fn metrics_text(v: &pb::ModelVersion) -> String {
+    sorted(&v.metrics)
+        .iter()
+        .map(|(name, value)| format!("{name}={value}"))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Versions as a table.
+pub fn versions_table(versions: &[pb::ModelVersion]) -> String {
+    let rows: Vec<Vec<String>> = versions
+        .iter()
+        .map(|v| {
+            vec![
+                v.model_name.clone(),
+                v.version.to_string(),
+                status_name(v.status).to_owned(),
+                if v.is_production {
+                    "yes".into()
+                } else {
+                    String::new()
+                },
+                v.algorithm.clone(),
+                metrics_text(v),
+                time(v.training.as_ref().and_then(|t| t.finished_at.as_ref())),
+                time(v.created_at.as_ref()),
+            ]
+        })
+        .collect();
+    table(
+        &[
+            "MODEL",
+            "VERSION",
+            "STATUS",
+            "PRODUCTION",
+            "ALGORITHM",
+            "METRICS",
+            "TRAINED_AT",
+            "CREATED_AT",
+        ],
+        &rows,
+    )
+}
+
+/// One version as `key: value` lines.
+pub fn version_details(v: &pb::ModelVersion) -> String {
+    let artifact = v.artifact.clone().unwrap_or_default();
+    let training = v.training.clone().unwrap_or_default();
+    let pairs = |map: &std::collections::HashMap<String, String>| {
+        sorted(map)
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    let rows = [
+        ("model", v.model_name.clone()),
+        ("version", v.version.to_string()),
+        ("id", v.id.clone()),
+        ("algorithm", v.algorithm.clone()),
+        ("status", status_name(v.status).to_owned()),
+        (
+            "production",
+            if v.is_production { "yes" } else { "no" }.to_owned(),
+        ),
+        ("artifact", artifact.uri),
+        ("metadata file", artifact.metadata_uri),
+        ("sha256", artifact.sha256),
+        ("size bytes", artifact.size_bytes.to_string()),
+        ("metrics", metrics_text(v)),
+        ("params", pairs(&v.params)),
+        ("tags", pairs(&v.tags)),
+        (
+            "trained",
+            format!(
+                "{} .. {} ({} s)",
+                time(training.started_at.as_ref()),
+                time(training.finished_at.as_ref()),
+                training.duration_seconds
+            ),
+        ),
+        (
+            "samples",
+            format!(
+                "train {} / test {}",
+                training.train_samples, training.test_samples
+            ),
+        ),
+        ("features", training.feature_count.to_string()),
+        ("description", v.description.clone()),
+        (
+            "created",
+            format!("{} by {}", time(v.created_at.as_ref()), v.created_by),
+        ),
+        ("updated", time(v.updated_at.as_ref())),
+    ];
+    rows.iter()
+        .map(|(k, v)| format!("{:<15}{v}", format!("{k}:")).trim_end().to_owned())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Models as a table.
+pub fn models_table(models: &[pb::Model]) -> String {
+    let rows: Vec<Vec<String>> = models
+        .iter()
+        .map(|m| {
+            vec![
+                m.name.clone(),
+                m.version_count.to_string(),
+                m.production_version
+                    .map(|v| v.to_string())
+                    .unwrap_or_else(|| "-".into()),
+                time(m.updated_at.as_ref()),
+            ]
+        })
+        .collect();
+    table(&["NAME", "VERSIONS", "PRODUCTION", "UPDATED_AT"], &rows)
+}
+
+/// Events as a table.
+pub fn events_table(events: &[pb::Event]) -> String {
+    let rows: Vec<Vec<String>> = events
+        .iter()
+        .map(|e| {
+            let change = match (e.previous_production_version, e.new_production_version) {
+                (_, Some(new)) => format!(
+                    "production {} -> {new}",
+                    e.previous_production_version
+                        .map_or("none".to_owned(), |v| v.to_string())
+                ),
+                _ if e.previous_status != 0 => {
+                    format!(
+                        "{} -> {}",
+                        status_name(e.previous_status),
+                        status_name(e.new_status)
+                    )
+                }
+                _ => String::new(),
+            };
+            vec![
+                e.id.to_string(),
+                time(e.occurred_at.as_ref()),
+                event_name(e.r#type).to_owned(),
+                e.model_name.clone(),
+                e.version.map(|v| v.to_string()).unwrap_or_default(),
+                change,
+                e.actor.clone(),
+                e.reason.clone(),
+            ]
+        })
+        .collect();
+    table(
+        &[
+            "ID", "TIME", "TYPE", "MODEL", "VERSION", "CHANGE", "ACTOR", "REASON",
+        ],
+        &rows,
+    )
+}

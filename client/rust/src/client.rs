@@ -1,0 +1,463 @@
+//! [`RegistryClient`]: typed methods for every RPC over one tonic channel,
+//! with bearer token, TLS, timeouts and retries of safe calls.
+
+use std::future::Future;
+use std::path::Path;
+use std::time::{Duration, SystemTime};
+
+use model_registry_api::v1 as pb;
+use model_registry_api::v1::registry_service_client::RegistryServiceClient;
+use tonic::metadata::{Ascii, MetadataValue};
+use tonic::service::Interceptor;
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
+use tonic::{Response, Status};
+
+use crate::error::{Error, Result};
+use crate::register::RegisterModel;
+use crate::retry::RetryPolicy;
+
+/// The generated tonic client, with the bearer token attached to every call.
+pub type RawClient = RegistryServiceClient<InterceptedService<Channel, BearerToken>>;
+
+/// Adds `authorization: Bearer …` to every request when a token is set.
+#[derive(Debug, Clone, Default)]
+pub struct BearerToken(Option<MetadataValue<Ascii>>);
+
+impl Interceptor for BearerToken {
+    fn call(&mut self, mut request: tonic::Request<()>) -> Result<tonic::Request<()>, Status> {
+        if let Some(value) = &self.0 {
+            request
+                .metadata_mut()
+                .insert("authorization", value.clone());
+        }
+        Ok(request)
+    }
+}
+
+/// TLS settings: a CA to trust and the name to expect on the certificate.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TlsOptions {
+    /// PEM of the certificate authority that signed the server's
+    /// certificate; the system's roots are not consulted.
+    pub ca_certificate_pem: Option<Vec<u8>>,
+    /// The name the server's certificate must carry, when it differs from
+    /// the endpoint's host.
+    pub domain: Option<String>,
+}
+
+impl TlsOptions {
+    /// Trusts the CA certificate in the PEM file at `path`.
+    pub fn from_ca_file(path: impl AsRef<Path>) -> Result<Self> {
+        let path = path.as_ref();
+        let pem = std::fs::read(path).map_err(|source| Error::File {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Ok(Self {
+            ca_certificate_pem: Some(pem),
+            domain: None,
+        })
+    }
+}
+
+/// How the client connects and calls.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClientOptions {
+    /// Bearer token sent with every call.
+    pub token: Option<String>,
+    /// TLS; `None` for plaintext (`http://`).
+    pub tls: Option<TlsOptions>,
+    /// Deadline of each call; `None` for none.
+    pub timeout: Option<Duration>,
+    /// How long to wait for a connection to open.
+    pub connect_timeout: Duration,
+    /// Retries of UNAVAILABLE on safe calls.
+    pub retry: RetryPolicy,
+}
+
+impl Default for ClientOptions {
+    fn default() -> Self {
+        Self {
+            token: None,
+            tls: None,
+            timeout: Some(Duration::from_secs(30)),
+            connect_timeout: Duration::from_secs(5),
+            retry: RetryPolicy::default(),
+        }
+    }
+}
+
+/// A client of the Model Registry.
+///
+/// Cheap to clone; clones share the connection. Reads, and registrations
+/// with a `request_id` (which [`RegisterModel`] sets), are retried with
+/// backoff while the server answers UNAVAILABLE; changes of production or
+/// status are never retried, because repeating them blindly could undo a
+/// concurrent decision.
+///
+/// ```no_run
+/// # async fn example() -> Result<(), model_registry_client::Error> {
+/// use model_registry_client::RegistryClient;
+///
+/// let client = RegistryClient::connect("http://127.0.0.1:50051").await?;
+/// match client.get_production_model("churn").await {
+///     Ok(version) => println!("serve {}", version.artifact.unwrap_or_default().uri),
+///     Err(e) if e.is_not_found() => println!("nothing in production yet"),
+///     Err(e) => return Err(e),
+/// }
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug, Clone)]
+pub struct RegistryClient {
+    raw: RawClient,
+    retry: RetryPolicy,
+}
+
+impl RegistryClient {
+    /// Connects to `endpoint` (`http://host:port`, `https://host:port` or
+    /// `host:port`) with default options. The connection opens on first use,
+    /// so a server that starts a little later is fine.
+    pub async fn connect(endpoint: impl Into<String>) -> Result<Self> {
+        Self::connect_with(endpoint, ClientOptions::default()).await
+    }
+
+    /// Connects to `endpoint` with `options`.
+    pub async fn connect_with(endpoint: impl Into<String>, options: ClientOptions) -> Result<Self> {
+        let endpoint = endpoint.into();
+        let connect_error = |reason: String| Error::Connect {
+            endpoint: endpoint.clone(),
+            reason,
+        };
+        let url = if endpoint.contains("://") {
+            endpoint.clone()
+        } else if options.tls.is_some() {
+            format!("https://{endpoint}")
+        } else {
+            format!("http://{endpoint}")
+        };
+        let mut builder = Endpoint::from_shared(url)
+            .map_err(|e| connect_error(e.to_string()))?
+            .connect_timeout(options.connect_timeout);
+        if let Some(timeout) = options.timeout {
+            builder = builder.timeout(timeout);
+        }
+        if let Some(tls) = &options.tls {
+            let mut config = ClientTlsConfig::new();
+            if let Some(pem) = &tls.ca_certificate_pem {
+                config = config.ca_certificate(Certificate::from_pem(pem));
+            }
+            if let Some(domain) = &tls.domain {
+                config = config.domain_name(domain.clone());
+            }
+            builder = builder
+                .tls_config(config)
+                .map_err(|e| connect_error(e.to_string()))?;
+        }
+        let token = options
+            .token
+            .as_deref()
+            .map(|token| {
+                MetadataValue::try_from(format!("Bearer {token}")).map_err(|_| {
+                    Error::InvalidInput("the token must be printable ASCII".to_owned())
+                })
+            })
+            .transpose()?;
+        let channel = builder.connect_lazy();
+        Ok(Self {
+            raw: RegistryServiceClient::with_interceptor(channel, BearerToken(token)),
+            retry: options.retry,
+        })
+    }
+
+    /// The generated client, for calls this wrapper does not cover.
+    pub fn raw(&self) -> RawClient {
+        self.raw.clone()
+    }
+
+    /// Registers a new version and returns it (or, for a repeated request
+    /// id, the version the first call registered).
+    pub async fn register_model(&self, registration: RegisterModel) -> Result<pb::ModelVersion> {
+        let request = registration.into_request();
+        let idempotent = !request.request_id.is_empty();
+        let call = |mut raw: RawClient, r| async move { raw.register_model(r).await };
+        let response = if idempotent {
+            self.retried(request, call).await?
+        } else {
+            self.once(request, call).await?
+        };
+        version_of(response.model_version)
+    }
+
+    /// Reads version `version` of `model_name`.
+    pub async fn get_model_version(
+        &self,
+        model_name: &str,
+        version: i64,
+    ) -> Result<pb::ModelVersion> {
+        let request = pb::GetModelVersionRequest {
+            model_name: model_name.to_owned(),
+            version,
+            ..Default::default()
+        };
+        let response = self
+            .retried(request, |mut raw, r| async move {
+                raw.get_model_version(r).await
+            })
+            .await?;
+        version_of(response.model_version)
+    }
+
+    /// Reads a version by its id.
+    pub async fn get_model_version_by_id(&self, id: &str) -> Result<pb::ModelVersion> {
+        let request = pb::GetModelVersionRequest {
+            id: id.to_owned(),
+            ..Default::default()
+        };
+        let response = self
+            .retried(request, |mut raw, r| async move {
+                raw.get_model_version(r).await
+            })
+            .await?;
+        version_of(response.model_version)
+    }
+
+    /// The production version of `model_name`; [`Error::is_not_found`] when
+    /// there is none.
+    pub async fn get_production_model(&self, model_name: &str) -> Result<pb::ModelVersion> {
+        self.production(model_name, None).await
+    }
+
+    /// The version that was in production at `at`.
+    pub async fn get_production_model_as_of(
+        &self,
+        model_name: &str,
+        at: SystemTime,
+    ) -> Result<pb::ModelVersion> {
+        self.production(model_name, Some(at.into())).await
+    }
+
+    async fn production(
+        &self,
+        model_name: &str,
+        as_of: Option<prost_types::Timestamp>,
+    ) -> Result<pb::ModelVersion> {
+        let request = pb::GetProductionModelRequest {
+            model_name: model_name.to_owned(),
+            as_of,
+        };
+        let response = self
+            .retried(request, |mut raw, r| async move {
+                raw.get_production_model(r).await
+            })
+            .await?;
+        version_of(response.model_version)
+    }
+
+    /// One page of versions matching `request` (filters, order, page).
+    pub async fn list_model_versions(
+        &self,
+        request: pb::ListModelVersionsRequest,
+    ) -> Result<pb::ListModelVersionsResponse> {
+        self.retried(request, |mut raw, r| async move {
+            raw.list_model_versions(r).await
+        })
+        .await
+    }
+
+    /// Every version matching `request`, following pages, at most `limit`.
+    pub async fn list_all_model_versions(
+        &self,
+        mut request: pb::ListModelVersionsRequest,
+        limit: usize,
+    ) -> Result<Vec<pb::ModelVersion>> {
+        let mut versions = Vec::new();
+        loop {
+            let page = self.list_model_versions(request.clone()).await?;
+            versions.extend(page.model_versions);
+            if page.next_page_token.is_empty() || versions.len() >= limit {
+                versions.truncate(limit);
+                return Ok(versions);
+            }
+            request.page_token = page.next_page_token;
+        }
+    }
+
+    /// The ACTIVE version of `model_name` with the highest (or, with
+    /// `lowest`, lowest) value of `metric`, and that value.
+    pub async fn get_best_model_version(
+        &self,
+        model_name: &str,
+        metric: &str,
+        lowest: bool,
+    ) -> Result<(pb::ModelVersion, f64)> {
+        let request = pb::GetBestModelVersionRequest {
+            model_name: model_name.to_owned(),
+            metric: metric.to_owned(),
+            lowest,
+            statuses: Vec::new(),
+        };
+        let response = self
+            .retried(request, |mut raw, r| async move {
+                raw.get_best_model_version(r).await
+            })
+            .await?;
+        Ok((version_of(response.model_version)?, response.value))
+    }
+
+    /// Every registered model, by name.
+    pub async fn list_models(&self) -> Result<Vec<pb::Model>> {
+        let mut request = pb::ListModelsRequest {
+            page_size: 500,
+            ..Default::default()
+        };
+        let mut models = Vec::new();
+        loop {
+            let page = self
+                .retried(request.clone(), |mut raw, r| async move {
+                    raw.list_models(r).await
+                })
+                .await?;
+            models.extend(page.models);
+            if page.next_page_token.is_empty() {
+                return Ok(models);
+            }
+            request.page_token = page.next_page_token;
+        }
+    }
+
+    /// One model with its production version and version count.
+    pub async fn get_model(&self, model_name: &str) -> Result<pb::Model> {
+        let request = pb::GetModelRequest {
+            model_name: model_name.to_owned(),
+        };
+        let response = self
+            .retried(request, |mut raw, r| async move { raw.get_model(r).await })
+            .await?;
+        response
+            .model
+            .ok_or_else(|| Error::InvalidInput("the server sent no model".to_owned()))
+    }
+
+    /// Makes `version` the production version of `model_name`.
+    pub async fn set_production_model(
+        &self,
+        model_name: &str,
+        version: i64,
+        reason: &str,
+    ) -> Result<pb::SetProductionModelResponse> {
+        self.set_production_model_with(pb::SetProductionModelRequest {
+            model_name: model_name.to_owned(),
+            version,
+            reason: reason.to_owned(),
+            ..Default::default()
+        })
+        .await
+    }
+
+    /// Makes a version production with every option: compare-and-set
+    /// (`expected_current_version`) and the metric gate.
+    pub async fn set_production_model_with(
+        &self,
+        request: pb::SetProductionModelRequest,
+    ) -> Result<pb::SetProductionModelResponse> {
+        self.once(request, |mut raw, r| async move {
+            raw.set_production_model(r).await
+        })
+        .await
+    }
+
+    /// Returns production of `model_name` to the version before the current one.
+    pub async fn rollback_production_model(
+        &self,
+        model_name: &str,
+        reason: &str,
+    ) -> Result<pb::RollbackProductionModelResponse> {
+        let request = pb::RollbackProductionModelRequest {
+            model_name: model_name.to_owned(),
+            reason: reason.to_owned(),
+            expected_current_version: None,
+        };
+        self.once(request, |mut raw, r| async move {
+            raw.rollback_production_model(r).await
+        })
+        .await
+    }
+
+    /// Moves a version to `status` through the status machine.
+    pub async fn update_model_version_status(
+        &self,
+        model_name: &str,
+        version: i64,
+        status: pb::ModelStatus,
+        reason: &str,
+    ) -> Result<pb::ModelVersion> {
+        let request = pb::UpdateModelVersionStatusRequest {
+            model_name: model_name.to_owned(),
+            version,
+            status: status as i32,
+            reason: reason.to_owned(),
+            ..Default::default()
+        };
+        let response = self
+            .once(request, |mut raw, r| async move {
+                raw.update_model_version_status(r).await
+            })
+            .await?;
+        version_of(response.model_version)
+    }
+
+    /// Changes a version's description and tags.
+    pub async fn update_model_version(
+        &self,
+        request: pb::UpdateModelVersionRequest,
+    ) -> Result<pb::ModelVersion> {
+        let response = self
+            .once(request, |mut raw, r| async move {
+                raw.update_model_version(r).await
+            })
+            .await?;
+        version_of(response.model_version)
+    }
+
+    /// One page of the event trail matching `request`.
+    pub async fn list_events(
+        &self,
+        request: pb::ListEventsRequest,
+    ) -> Result<pb::ListEventsResponse> {
+        self.retried(
+            request,
+            |mut raw, r| async move { raw.list_events(r).await },
+        )
+        .await
+    }
+
+    async fn retried<Req, Resp, F, Fut>(&self, request: Req, call: F) -> Result<Resp>
+    where
+        Req: Clone,
+        F: Fn(RawClient, Req) -> Fut,
+        Fut: Future<Output = Result<Response<Resp>, Status>>,
+    {
+        self.retry
+            .run(|| call(self.raw.clone(), request.clone()))
+            .await
+            .map(Response::into_inner)
+            .map_err(Error::from)
+    }
+
+    async fn once<Req, Resp, F, Fut>(&self, request: Req, call: F) -> Result<Resp>
+    where
+        F: FnOnce(RawClient, Req) -> Fut,
+        Fut: Future<Output = Result<Response<Resp>, Status>>,
+    {
+        call(self.raw.clone(), request)
+            .await
+            .map(Response::into_inner)
+            .map_err(Error::from)
+    }
+}
+
+fn version_of(version: Option<pb::ModelVersion>) -> Result<pb::ModelVersion> {
+    version.ok_or_else(|| Error::InvalidInput("the server sent no model version".to_owned()))
+}

@@ -1,0 +1,46 @@
+//! Rust client for the Model Registry.
+//!
+//! [`RegistryClient`] has a typed method for every RPC of
+//! `modelregistry.v1.RegistryService`; [`RegisterModel`] builds
+//! registrations (computing an artifact's checksum and size); errors keep
+//! the server's gRPC code ([`Error::is_not_found`] and friends). The
+//! generated messages are re-exported as [`proto`], and the raw tonic client
+//! as [`RawClient`].
+//!
+//! ```no_run
+//! # async fn example() -> Result<(), model_registry_client::Error> {
+//! use model_registry_client::{RegisterModel, RegistryClient};
+//!
+//! let client = RegistryClient::connect("http://127.0.0.1:50051").await?;
+//! let version = client
+//!     .register_model(
+//!         RegisterModel::new("churn")
+//!             .algorithm("XGBoost")
+//!             .artifact_uri("s3://models/churn/xgb.pkl")
+//!             .metric("auc", 0.91),
+//!     )
+//!     .await?;
+//! client
+//!     .set_production_model("churn", version.version, "best AUC so far")
+//!     .await?;
+//! let production = client.get_production_model("churn").await?;
+//! assert_eq!(production.version, version.version);
+//! # Ok(())
+//! # }
+//! ```
+#![deny(missing_docs)]
+
+mod client;
+mod error;
+mod register;
+mod retry;
+
+pub use client::{BearerToken, ClientOptions, RawClient, RegistryClient, TlsOptions};
+pub use error::{Error, Result, code_name};
+pub use register::{RegisterModel, struct_to_json};
+pub use retry::RetryPolicy;
+
+/// Well-known protobuf types (timestamps, structs) used by [`proto`].
+pub use model_registry_api::prost_types;
+/// The generated protobuf messages and gRPC stubs (`modelregistry.v1`).
+pub use model_registry_api::v1 as proto;

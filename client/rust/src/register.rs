@@ -1,0 +1,317 @@
+//! A builder for registrations, so a training job states what it trained
+//! instead of assembling protobuf messages.
+
+use std::io::Read;
+use std::path::Path;
+use std::time::SystemTime;
+
+use model_registry_api::v1 as pb;
+use sha2::{Digest, Sha256};
+
+use crate::error::{Error, Result};
+
+/// A model version to register.
+///
+/// A fresh `request_id` is set on creation, so the client can retry the
+/// registration safely: the server returns the first result for a repeated
+/// id instead of registering twice.
+///
+/// ```no_run
+/// # async fn example() -> Result<(), model_registry_client::Error> {
+/// use model_registry_client::{RegisterModel, RegistryClient};
+///
+/// let client = RegistryClient::connect("http://127.0.0.1:50051").await?;
+/// let version = client
+///     .register_model(
+///         RegisterModel::new("churn")
+///             .algorithm("XGBoost")
+///             .artifact_file("models/churn.pkl")?
+///             .metric("auc", 0.91)
+///             .metric("f1", 0.77)
+///             .param("max_depth", "6")
+///             .train_samples(8000)
+///             .test_samples(2000),
+///     )
+///     .await?;
+/// println!("registered churn version {}", version.version);
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct RegisterModel {
+    request: pb::RegisterModelRequest,
+}
+
+impl RegisterModel {
+    /// A registration of a new version of `model_name`, with a fresh request id.
+    pub fn new(model_name: impl Into<String>) -> Self {
+        Self {
+            request: pb::RegisterModelRequest {
+                model_name: model_name.into(),
+                request_id: uuid::Uuid::new_v4().to_string(),
+                ..Default::default()
+            },
+        }
+    }
+
+    /// The algorithm or model family, e.g. `XGBoost`.
+    pub fn algorithm(mut self, algorithm: impl Into<String>) -> Self {
+        self.request.algorithm = algorithm.into();
+        self
+    }
+
+    /// Where the artifact lives, without checksum or size.
+    pub fn artifact_uri(mut self, uri: impl Into<String>) -> Self {
+        self.artifact().uri = uri.into();
+        self
+    }
+
+    /// A local artifact file: records its absolute path, SHA-256 and size.
+    pub fn artifact_file(mut self, path: impl AsRef<Path>) -> Result<Self> {
+        let path = path.as_ref();
+        let file_error = |source| Error::File {
+            path: path.display().to_string(),
+            source,
+        };
+        let absolute = std::path::absolute(path).map_err(file_error)?;
+        let mut file = std::fs::File::open(&absolute).map_err(file_error)?;
+        let mut hasher = Sha256::new();
+        let mut buffer = vec![0u8; 64 * 1024];
+        let mut size_bytes: i64 = 0;
+        loop {
+            let read = file.read(&mut buffer).map_err(file_error)?;
+            if read == 0 {
+                break;
+            }
+            hasher.update(&buffer[..read]);
+            size_bytes += read as i64;
+        }
+        let digest = hasher.finalize();
+        let artifact = self.artifact();
+        artifact.uri = absolute.display().to_string();
+        artifact.sha256 = digest.iter().map(|b| format!("{b:02x}")).collect();
+        artifact.size_bytes = size_bytes;
+        Ok(self)
+    }
+
+    /// Where the metadata file written beside the artifact lives.
+    pub fn metadata_uri(mut self, uri: impl Into<String>) -> Self {
+        self.artifact().metadata_uri = uri.into();
+        self
+    }
+
+    /// One evaluation metric.
+    pub fn metric(mut self, name: impl Into<String>, value: f64) -> Self {
+        self.request.metrics.insert(name.into(), value);
+        self
+    }
+
+    /// One hyperparameter.
+    pub fn param(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.request.params.insert(name.into(), value.into());
+        self
+    }
+
+    /// One tag.
+    pub fn tag(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.request.tags.insert(key.into(), value.into());
+        self
+    }
+
+    /// A free-form description.
+    pub fn description(mut self, description: impl Into<String>) -> Self {
+        self.request.description = description.into();
+        self
+    }
+
+    /// When training started and finished; the server derives the duration.
+    pub fn trained_between(mut self, started: SystemTime, finished: SystemTime) -> Self {
+        let training = self.training();
+        training.started_at = Some(started.into());
+        training.finished_at = Some(finished.into());
+        self
+    }
+
+    /// When training finished, when its start is not known.
+    pub fn finished_at(mut self, finished: SystemTime) -> Self {
+        self.training().finished_at = Some(finished.into());
+        self
+    }
+
+    /// Training wall time in seconds, when the start and end are not known.
+    pub fn duration_seconds(mut self, seconds: f64) -> Self {
+        self.training().duration_seconds = seconds;
+        self
+    }
+
+    /// Number of training samples.
+    pub fn train_samples(mut self, count: i64) -> Self {
+        self.training().train_samples = count;
+        self
+    }
+
+    /// Number of held-out test samples.
+    pub fn test_samples(mut self, count: i64) -> Self {
+        self.training().test_samples = count;
+        self
+    }
+
+    /// Number of input features, when their names are not given.
+    pub fn feature_count(mut self, count: i64) -> Self {
+        self.training().feature_count = count;
+        self
+    }
+
+    /// Names of the input features, in order (sets the count too).
+    pub fn feature_names<I, S>(mut self, names: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.training().feature_names = names.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Where the training data came from.
+    pub fn dataset_uri(mut self, uri: impl Into<String>) -> Self {
+        self.training().dataset_uri = uri.into();
+        self
+    }
+
+    /// The training code's version, e.g. a git commit.
+    pub fn code_version(mut self, version: impl Into<String>) -> Self {
+        self.training().code_version = version.into();
+        self
+    }
+
+    /// Further metadata, which must be a JSON object.
+    pub fn metadata(mut self, metadata: serde_json::Value) -> Result<Self> {
+        match json_to_value(metadata).kind {
+            Some(prost_types::value::Kind::StructValue(object)) => {
+                self.request.metadata = Some(object);
+                Ok(self)
+            }
+            _ => Err(Error::InvalidInput(
+                "metadata must be a JSON object".to_owned(),
+            )),
+        }
+    }
+
+    /// Replaces the generated request id, e.g. with the training run's id so
+    /// that re-running the same job never registers twice.
+    pub fn request_id(mut self, request_id: impl Into<String>) -> Self {
+        self.request.request_id = request_id.into();
+        self
+    }
+
+    /// The request as sent.
+    pub fn into_request(self) -> pb::RegisterModelRequest {
+        self.request
+    }
+
+    fn artifact(&mut self) -> &mut pb::Artifact {
+        self.request.artifact.get_or_insert_with(Default::default)
+    }
+
+    fn training(&mut self) -> &mut pb::TrainingInfo {
+        self.request.training.get_or_insert_with(Default::default)
+    }
+}
+
+/// A JSON value as a `google.protobuf.Value`.
+pub(crate) fn json_to_value(value: serde_json::Value) -> prost_types::Value {
+    use prost_types::value::Kind;
+    let kind = match value {
+        serde_json::Value::Null => Kind::NullValue(0),
+        serde_json::Value::Bool(b) => Kind::BoolValue(b),
+        serde_json::Value::Number(n) => Kind::NumberValue(n.as_f64().unwrap_or_default()),
+        serde_json::Value::String(s) => Kind::StringValue(s),
+        serde_json::Value::Array(items) => Kind::ListValue(prost_types::ListValue {
+            values: items.into_iter().map(json_to_value).collect(),
+        }),
+        serde_json::Value::Object(map) => Kind::StructValue(prost_types::Struct {
+            fields: map
+                .into_iter()
+                .map(|(k, v)| (k, json_to_value(v)))
+                .collect(),
+        }),
+    };
+    prost_types::Value { kind: Some(kind) }
+}
+
+/// A `google.protobuf.Value` as JSON.
+pub(crate) fn value_to_json(value: &prost_types::Value) -> serde_json::Value {
+    use prost_types::value::Kind;
+    match &value.kind {
+        None | Some(Kind::NullValue(_)) => serde_json::Value::Null,
+        Some(Kind::BoolValue(b)) => serde_json::Value::Bool(*b),
+        Some(Kind::NumberValue(n)) => serde_json::json!(n),
+        Some(Kind::StringValue(s)) => serde_json::Value::String(s.clone()),
+        Some(Kind::ListValue(list)) => {
+            serde_json::Value::Array(list.values.iter().map(value_to_json).collect())
+        }
+        Some(Kind::StructValue(object)) => struct_to_json(object),
+    }
+}
+
+/// A `google.protobuf.Struct` as a JSON object.
+pub fn struct_to_json(object: &prost_types::Struct) -> serde_json::Value {
+    serde_json::Value::Object(
+        object
+            .fields
+            .iter()
+            .map(|(k, v)| (k.clone(), value_to_json(v)))
+            .collect(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn artifact_file_records_path_checksum_and_size() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("model.pkl");
+        std::fs::write(&path, b"abc").unwrap();
+        let request = RegisterModel::new("churn")
+            .artifact_file(&path)
+            .unwrap()
+            .into_request();
+        let artifact = request.artifact.unwrap();
+        assert_eq!(
+            artifact.sha256,
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+        assert_eq!(artifact.size_bytes, 3);
+        assert_eq!(artifact.uri, path.display().to_string());
+        assert!(
+            RegisterModel::new("churn")
+                .artifact_file(dir.path().join("missing"))
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn every_registration_gets_its_own_request_id() {
+        let a = RegisterModel::new("churn").into_request();
+        let b = RegisterModel::new("churn").into_request();
+        assert!(!a.request_id.is_empty());
+        assert_ne!(a.request_id, b.request_id);
+    }
+
+    #[test]
+    fn metadata_must_be_an_object_and_round_trips() {
+        let value = serde_json::json!({"threshold": 0.5, "classes": ["stay", "churn"]});
+        let request = RegisterModel::new("churn")
+            .metadata(value.clone())
+            .unwrap()
+            .into_request();
+        assert_eq!(struct_to_json(&request.metadata.unwrap()), value);
+        assert!(
+            RegisterModel::new("churn")
+                .metadata(serde_json::json!([1]))
+                .is_err()
+        );
+    }
+}

@@ -1,0 +1,272 @@
+//! Every `RegistryClient` method, its errors, and its retries.
+
+use std::time::{Duration, SystemTime};
+
+use model_registry_client::proto as pb;
+use model_registry_client::{ClientOptions, RegisterModel, RegistryClient, RetryPolicy, code_name};
+use model_registry_e2e::{TestServer, on_both_backends};
+use tokio::net::TcpListener;
+
+on_both_backends!(every_wrapper_method_works_against_a_live_server);
+
+async fn every_wrapper_method_works_against_a_live_server(server: TestServer) {
+    let client = RegistryClient::connect(server.url.clone()).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let artifact = dir.path().join("model.pkl");
+    std::fs::write(&artifact, b"trained weights").unwrap();
+    let started = SystemTime::UNIX_EPOCH + Duration::from_secs(1_768_761_600);
+    let registration = RegisterModel::new("churn")
+        .algorithm("XGBoost")
+        .artifact_file(&artifact)
+        .unwrap()
+        .metadata_uri("s3://models/churn/meta.json")
+        .metric("auc", 0.90)
+        .param("max_depth", "6")
+        .tag("team", "growth")
+        .description("first")
+        .trained_between(started, started + Duration::from_secs(90))
+        .train_samples(800)
+        .test_samples(200)
+        .feature_names(["tenure", "monthly_charges"])
+        .dataset_uri("s3://data/churn.parquet")
+        .code_version("abc123")
+        .metadata(serde_json::json!({"threshold": 0.5}))
+        .unwrap();
+    let v1 = client.register_model(registration.clone()).await.unwrap();
+    assert_eq!(v1.version, 1);
+    let stored_artifact = v1.artifact.clone().unwrap();
+    assert_eq!(stored_artifact.size_bytes, 15);
+    assert_eq!(stored_artifact.sha256.len(), 64);
+    assert_eq!(v1.training.clone().unwrap().duration_seconds, 90.0);
+    let retried = client.register_model(registration).await.unwrap();
+    assert_eq!(
+        retried.id, v1.id,
+        "the builder's request id makes a retry harmless"
+    );
+
+    let v2 = client
+        .register_model(
+            RegisterModel::new("churn")
+                .algorithm("CatBoost")
+                .artifact_uri("s3://m/2")
+                .metric("auc", 0.95),
+        )
+        .await
+        .unwrap();
+    assert_eq!(v2.version, 2);
+    assert_eq!(
+        client.get_model_version("churn", 1).await.unwrap().id,
+        v1.id
+    );
+    assert_eq!(
+        client
+            .get_model_version_by_id(&v2.id)
+            .await
+            .unwrap()
+            .version,
+        2
+    );
+
+    let promoted = client
+        .set_production_model("churn", 1, "first")
+        .await
+        .unwrap();
+    assert_eq!(promoted.previous_version, None);
+    assert_eq!(
+        client.get_production_model("churn").await.unwrap().version,
+        1
+    );
+    client
+        .set_production_model_with(pb::SetProductionModelRequest {
+            model_name: "churn".into(),
+            version: 2,
+            reason: "better".into(),
+            expected_current_version: Some(1),
+            gate_metric: "auc".into(),
+            gate_min_delta: 0.01,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let now = client
+        .get_production_model_as_of("churn", SystemTime::now() + Duration::from_secs(1))
+        .await
+        .unwrap();
+    assert_eq!(now.version, 2);
+
+    let page = client
+        .list_model_versions(pb::ListModelVersionsRequest {
+            model_name: "churn".into(),
+            page_size: 1,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(page.model_versions.len(), 1);
+    assert!(!page.next_page_token.is_empty());
+    let all = client
+        .list_all_model_versions(
+            pb::ListModelVersionsRequest {
+                model_name: "churn".into(),
+                page_size: 1,
+                ..Default::default()
+            },
+            10,
+        )
+        .await
+        .unwrap();
+    assert_eq!(all.iter().map(|v| v.version).collect::<Vec<_>>(), [1, 2]);
+    let (best, value) = client
+        .get_best_model_version("churn", "auc", false)
+        .await
+        .unwrap();
+    assert_eq!((best.version, value), (2, 0.95));
+    let models = client.list_models().await.unwrap();
+    assert_eq!(models.len(), 1);
+    assert_eq!(
+        client.get_model("churn").await.unwrap().production_version,
+        Some(2)
+    );
+
+    let back = client
+        .rollback_production_model("churn", "regression")
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            back.model_version.unwrap().version,
+            back.rolled_back_version
+        ),
+        (1, 2)
+    );
+    let deprecated = client
+        .update_model_version_status("churn", 2, pb::ModelStatus::Deprecated, "superseded")
+        .await
+        .unwrap();
+    assert_eq!(deprecated.status, pb::ModelStatus::Deprecated as i32);
+    let updated = client
+        .update_model_version(pb::UpdateModelVersionRequest {
+            model_name: "churn".into(),
+            version: 1,
+            set_tags: [("stage".into(), "approved".into())].into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        updated.tags.get("stage").map(String::as_str),
+        Some("approved")
+    );
+    let events = client
+        .list_events(pb::ListEventsRequest {
+            model_name: "churn".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(events.events.len(), 8);
+
+    // Errors keep the server's code and message.
+    let missing = client.get_model_version("churn", 9).await.unwrap_err();
+    assert!(missing.is_not_found());
+    assert!(missing.to_string().ends_with("(NOT_FOUND)"), "{missing}");
+    assert_eq!(code_name(missing.code().unwrap()), "NOT_FOUND");
+    let deprecated_promotion = client
+        .set_production_model("churn", 2, "no")
+        .await
+        .unwrap_err();
+    assert!(deprecated_promotion.is_failed_precondition());
+    let stale = client
+        .set_production_model_with(pb::SetProductionModelRequest {
+            model_name: "churn".into(),
+            version: 1,
+            reason: "cas".into(),
+            expected_current_version: Some(2),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert!(stale.is_aborted());
+    let invalid = client
+        .register_model(
+            RegisterModel::new("Bad Name")
+                .algorithm("x")
+                .artifact_uri("y"),
+        )
+        .await
+        .unwrap_err();
+    assert!(invalid.is_invalid_argument());
+    let reused = client
+        .register_model(
+            RegisterModel::new("fraud")
+                .algorithm("x")
+                .artifact_uri("y")
+                .request_id(v2_request_id(&client).await),
+        )
+        .await
+        .unwrap_err();
+    assert!(reused.is_already_exists());
+}
+
+/// A request id already used for `churn`, registered here for the purpose.
+async fn v2_request_id(client: &RegistryClient) -> String {
+    let id = "fixed-run-id";
+    client
+        .register_model(
+            RegisterModel::new("churn")
+                .algorithm("x")
+                .artifact_uri("y")
+                .request_id(id),
+        )
+        .await
+        .unwrap();
+    id.to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reads_are_retried_until_a_late_server_answers_and_changes_are_not() {
+    // An address with nothing listening yet.
+    let reserved = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = reserved.local_addr().unwrap();
+    drop(reserved);
+    let patient = ClientOptions {
+        retry: RetryPolicy {
+            max_attempts: 40,
+            initial_backoff: Duration::from_millis(50),
+            max_backoff: Duration::from_millis(200),
+        },
+        ..ClientOptions::default()
+    };
+    let client = RegistryClient::connect_with(format!("http://{addr}"), patient)
+        .await
+        .unwrap();
+
+    let impatient = RegistryClient::connect_with(
+        format!("http://{addr}"),
+        ClientOptions {
+            retry: RetryPolicy::none(),
+            ..ClientOptions::default()
+        },
+    )
+    .await
+    .unwrap();
+    let refused = impatient
+        .set_production_model("churn", 1, "x")
+        .await
+        .unwrap_err();
+    assert!(refused.is_unavailable(), "{refused}");
+
+    let read = tokio::spawn(async move { client.list_models().await });
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let listener = TcpListener::bind(addr).await.unwrap();
+    let _server = TestServer::start_sqlite_on(listener).await;
+    let models = tokio::time::timeout(Duration::from_secs(20), read)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        models.unwrap(),
+        Vec::new(),
+        "the read succeeded once the server was up"
+    );
+}
