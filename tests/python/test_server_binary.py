@@ -12,11 +12,11 @@ from pathlib import Path
 from conftest import REPO, RunningServer, server_binary, start_server
 
 
-def readme_block(marker: str) -> str:
-    """The ```sh block between the README's `<!-- MARKER:start -->` and `<!-- MARKER:end -->`."""
+def readme_block(marker: str, language: str = "sh") -> str:
+    """The fenced block between the README's `<!-- MARKER:start -->` and `<!-- MARKER:end -->`."""
     readme = (REPO / "README.md").read_text()
     section = readme.split(f"<!-- {marker}:start -->", 1)[1].split(f"<!-- {marker}:end -->", 1)[0]
-    block = re.search(r"```sh\n(.*?)```", section, re.S)
+    block = re.search(rf"```{language}\n(.*?)```", section, re.S)
     assert block, f"the {marker} section has a ```sh block"
     return block.group(1)
 
@@ -155,3 +155,13 @@ def test_the_readme_shell_section_runs_as_written(server: RunningServer, tmp_pat
     assert "registered churn version 2" in result.stdout
     assert "churn version 1 is production again (rolled back from version 2)" in result.stdout
     assert "PRODUCTION_ROLLED_BACK" in result.stdout
+
+
+def test_the_readme_python_section_runs_as_written(server: RunningServer, tmp_path: Path) -> None:
+    import sys
+
+    code = readme_block("python", "python").replace("127.0.0.1:50051", server.address)
+    result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert "registered churn version 1" in result.stdout
+    assert f"production: version 1 at {tmp_path / 'model.pkl'}" in result.stdout

@@ -1,4 +1,5 @@
-"""Fixtures that run the real server binary on an ephemeral loopback port."""
+"""Pytest fixtures shared by every Python test in the repository: the real
+server binary on an ephemeral loopback port with a fresh SQLite database."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parent
 
 
 def server_binary() -> str:
@@ -54,9 +55,9 @@ def wait_until_listening(address: str, process: subprocess.Popen[bytes], timeout
     raise TimeoutError(f"server did not listen on {address} within {timeout}s")
 
 
-def start_server(workdir: Path, *args: str) -> RunningServer:
+def start_server(workdir: Path, *args: str, address: str | None = None) -> RunningServer:
     """Starts the server binary in `workdir` with its default database there."""
-    address = f"127.0.0.1:{free_port()}"
+    address = address or f"127.0.0.1:{free_port()}"
     process = subprocess.Popen(
         [server_binary(), "--listen", address, *args],
         cwd=workdir,
@@ -68,6 +69,16 @@ def start_server(workdir: Path, *args: str) -> RunningServer:
     return RunningServer(process, address, workdir)
 
 
+def stop_server(running: RunningServer) -> None:
+    """Stops a server with SIGTERM (SIGKILL after 15 s)."""
+    if running.process.poll() is None:
+        running.process.terminate()
+        try:
+            running.process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            running.process.kill()
+
+
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[RunningServer]:
     """A fresh server on the embedded default SQLite database in a temporary directory."""
@@ -75,9 +86,4 @@ def server(tmp_path: Path) -> Iterator[RunningServer]:
     try:
         yield running
     finally:
-        if running.process.poll() is None:
-            running.process.terminate()
-            try:
-                running.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                running.process.kill()
+        stop_server(running)

@@ -1,0 +1,47 @@
+"""Python client for the Model Registry: register trained models, ask which
+version is in production, promote, roll back and read the audit trail.
+
+    from model_registry import RegistryClient
+
+    with RegistryClient("127.0.0.1:50051") as registry:
+        version = registry.register_model(
+            "churn", algorithm="XGBoost", artifact_path="model.pkl", metrics={"auc": 0.91}
+        )
+        registry.set_production_model("churn", version.version, reason="best AUC so far")
+"""
+
+from .client import RegistryClient, file_digest
+from .errors import (
+    Aborted,
+    AlreadyExists,
+    FailedPrecondition,
+    InvalidArgument,
+    ModelRegistryError,
+    NotFound,
+    PermissionDenied,
+    Unauthenticated,
+    Unavailable,
+)
+from .records import Artifact, Event, EventType, Model, ModelVersion, ProductionChange, Status, Training
+
+__all__ = [
+    "Aborted",
+    "AlreadyExists",
+    "Artifact",
+    "Event",
+    "EventType",
+    "FailedPrecondition",
+    "InvalidArgument",
+    "Model",
+    "ModelRegistryError",
+    "ModelVersion",
+    "NotFound",
+    "PermissionDenied",
+    "ProductionChange",
+    "RegistryClient",
+    "Status",
+    "Training",
+    "Unauthenticated",
+    "Unavailable",
+    "file_digest",
+]

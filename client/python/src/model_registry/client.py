@@ -1,0 +1,396 @@
+"""`RegistryClient`: snake_case methods for every RPC of the Model Registry,
+returning plain records, raising one exception class per gRPC code, and
+retrying safe calls while the server is UNAVAILABLE."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import random
+import time
+import uuid
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from types import TracebackType
+from typing import Any, TypeVar
+
+import grpc
+
+from ._generated.modelregistry.v1 import registry_pb2 as pb
+from ._generated.modelregistry.v1 import registry_pb2_grpc as pb_grpc
+from .errors import ModelRegistryError, error_from_rpc
+from .records import (
+    Event,
+    EventType,
+    Model,
+    ModelVersion,
+    ProductionChange,
+    Status,
+    Training,
+    dict_to_struct,
+    to_timestamp,
+)
+
+Request = TypeVar("Request")
+Response = TypeVar("Response")
+
+_ORDERS = {
+    "version": pb.VERSION_ORDER_VERSION,
+    "trained": pb.VERSION_ORDER_TRAINED_AT,
+    "created": pb.VERSION_ORDER_CREATED_AT,
+}
+
+
+def file_digest(path: str | os.PathLike[str]) -> tuple[str, int]:
+    """The SHA-256 (hex) and size in bytes of a file, read in chunks."""
+    digest = hashlib.sha256()
+    size = 0
+    with open(path, "rb") as artifact:
+        for chunk in iter(lambda: artifact.read(1 << 16), b""):
+            digest.update(chunk)
+            size += len(chunk)
+    return digest.hexdigest(), size
+
+
+class RegistryClient:
+    """A client of the Model Registry.
+
+    Use it as a context manager (or call `close()`):
+
+        with RegistryClient("127.0.0.1:50051") as registry:
+            registry.get_production_model("churn")
+
+    `token` is sent as a bearer token; `tls=True` (or `root_certificates`)
+    switches to TLS; `timeout` bounds each call in seconds. Reads, and
+    registrations (which always carry a request_id), are retried up to
+    `retries` times with exponential backoff and jitter while the server
+    answers UNAVAILABLE. Changes of production or status are not retried.
+    """
+
+    def __init__(
+        self,
+        target: str = "127.0.0.1:50051",
+        *,
+        token: str | None = None,
+        tls: bool = False,
+        root_certificates: bytes | None = None,
+        timeout: float = 30.0,
+        retries: int = 4,
+        initial_backoff: float = 0.1,
+        max_backoff: float = 2.0,
+    ) -> None:
+        if tls or root_certificates is not None:
+            credentials = grpc.ssl_channel_credentials(root_certificates=root_certificates)
+            self._channel = grpc.secure_channel(target, credentials)
+        else:
+            self._channel = grpc.insecure_channel(target)
+        self._stub = pb_grpc.RegistryServiceStub(self._channel)
+        self._metadata: tuple[tuple[str, str], ...] = (("authorization", f"Bearer {token}"),) if token else ()
+        self._timeout = timeout
+        self._retries = retries
+        self._initial_backoff = initial_backoff
+        self._max_backoff = max_backoff
+
+    def __enter__(self) -> RegistryClient:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Closes the connection."""
+        self._channel.close()
+
+    # Registration -----------------------------------------------------------
+
+    def register_model(
+        self,
+        model_name: str,
+        *,
+        algorithm: str,
+        artifact_path: str | os.PathLike[str] | None = None,
+        artifact_uri: str | None = None,
+        metadata_uri: str = "",
+        metrics: Mapping[str, float] | None = None,
+        params: Mapping[str, Any] | None = None,
+        tags: Mapping[str, str] | None = None,
+        training: Training | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        description: str = "",
+        request_id: str | None = None,
+    ) -> ModelVersion:
+        """Registers a new version of `model_name` and returns it.
+
+        With `artifact_path` (a local file) its absolute path, SHA-256 and size
+        are recorded; `artifact_uri` records a remote location as is. A
+        `request_id` is generated unless given: a retried call returns the
+        version the first call registered. Parameter values are stored as
+        strings.
+        """
+        if (artifact_path is None) == (artifact_uri is None):
+            raise ValueError("give exactly one of artifact_path and artifact_uri")
+        if artifact_path is not None:
+            sha256, size_bytes = file_digest(artifact_path)
+            artifact = pb.Artifact(
+                uri=os.path.abspath(artifact_path), metadata_uri=metadata_uri, sha256=sha256, size_bytes=size_bytes
+            )
+        else:
+            artifact = pb.Artifact(uri=str(artifact_uri), metadata_uri=metadata_uri)
+        request = pb.RegisterModelRequest(
+            model_name=model_name,
+            algorithm=algorithm,
+            artifact=artifact,
+            metrics=dict(metrics or {}),
+            params={key: str(value) for key, value in (params or {}).items()},
+            tags=dict(tags or {}),
+            description=description,
+            request_id=request_id or str(uuid.uuid4()),
+        )
+        if training is not None:
+            request.training.CopyFrom(training.to_proto())
+        if metadata:
+            request.metadata.CopyFrom(dict_to_struct(dict(metadata)))
+        response = self._call(self._stub.RegisterModel, request, retry=True)
+        return ModelVersion.from_proto(response.model_version)
+
+    # Reads ---------------------------------------------------------------------
+
+    def get_model_version(self, model_name: str, version: int) -> ModelVersion:
+        """Version `version` of `model_name`."""
+        request = pb.GetModelVersionRequest(model_name=model_name, version=version)
+        return ModelVersion.from_proto(self._call(self._stub.GetModelVersion, request, retry=True).model_version)
+
+    def get_model_version_by_id(self, version_id: str) -> ModelVersion:
+        """The version with this id."""
+        request = pb.GetModelVersionRequest(id=version_id)
+        return ModelVersion.from_proto(self._call(self._stub.GetModelVersion, request, retry=True).model_version)
+
+    def get_production_model(self, model_name: str, as_of: datetime | None = None) -> ModelVersion:
+        """The production version of `model_name` (at `as_of`, if given); raises
+        `NotFound` when there is none."""
+        request = pb.GetProductionModelRequest(model_name=model_name)
+        if as_of is not None:
+            request.as_of.CopyFrom(to_timestamp(as_of))
+        return ModelVersion.from_proto(self._call(self._stub.GetProductionModel, request, retry=True).model_version)
+
+    def list_model_versions(
+        self,
+        model_name: str = "",
+        *,
+        statuses: Iterable[Status] = (),
+        algorithm: str = "",
+        tags: Mapping[str, str] | None = None,
+        min_metrics: Mapping[str, float] | None = None,
+        trained_after: datetime | None = None,
+        trained_before: datetime | None = None,
+        production_only: bool = False,
+        order_by: str = "version",
+        descending: bool = False,
+        limit: int | None = None,
+    ) -> list[ModelVersion]:
+        """Versions matching every filter, following pages up to `limit`.
+
+        `order_by` is `version`, `trained`, `created`, or a metric name (versions
+        without that metric, or without a training time, are left out).
+        """
+        request = pb.ListModelVersionsRequest(
+            model_name=model_name,
+            statuses=[status.to_proto() for status in statuses],
+            algorithm=algorithm,
+            tags=dict(tags or {}),
+            min_metrics=dict(min_metrics or {}),
+            production_only=production_only,
+            descending=descending,
+            page_size=min(limit or 500, 500),
+        )
+        if order_by in _ORDERS:
+            request.order_by = _ORDERS[order_by]
+        else:
+            request.order_by = pb.VERSION_ORDER_METRIC
+            request.order_metric = order_by
+        if trained_after is not None:
+            request.trained_after.CopyFrom(to_timestamp(trained_after))
+        if trained_before is not None:
+            request.trained_before.CopyFrom(to_timestamp(trained_before))
+        versions: list[ModelVersion] = []
+        while True:
+            page = self._call(self._stub.ListModelVersions, request, retry=True)
+            versions.extend(ModelVersion.from_proto(v) for v in page.model_versions)
+            if not page.next_page_token or (limit is not None and len(versions) >= limit):
+                return versions[:limit] if limit is not None else versions
+            request.page_token = page.next_page_token
+
+    def get_best_model_version(
+        self, model_name: str, metric: str, *, lowest: bool = False, statuses: Iterable[Status] = ()
+    ) -> tuple[ModelVersion, float]:
+        """The version with the highest (or lowest) `metric`, among ACTIVE versions
+        unless `statuses` says otherwise, and its value."""
+        request = pb.GetBestModelVersionRequest(
+            model_name=model_name, metric=metric, lowest=lowest, statuses=[s.to_proto() for s in statuses]
+        )
+        response = self._call(self._stub.GetBestModelVersion, request, retry=True)
+        return ModelVersion.from_proto(response.model_version), response.value
+
+    def list_models(self, name_prefix: str = "") -> list[Model]:
+        """Every registered model (whose name starts with `name_prefix`), by name."""
+        request = pb.ListModelsRequest(name_prefix=name_prefix, page_size=500)
+        models: list[Model] = []
+        while True:
+            page = self._call(self._stub.ListModels, request, retry=True)
+            models.extend(Model.from_proto(m) for m in page.models)
+            if not page.next_page_token:
+                return models
+            request.page_token = page.next_page_token
+
+    def get_model(self, model_name: str) -> Model:
+        """One model with its production version and version count."""
+        request = pb.GetModelRequest(model_name=model_name)
+        return Model.from_proto(self._call(self._stub.GetModel, request, retry=True).model)
+
+    def list_events(
+        self,
+        model_name: str = "",
+        *,
+        version: int | None = None,
+        types: Iterable[EventType] = (),
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int | None = None,
+    ) -> list[Event]:
+        """The audit trail, oldest first, following pages up to `limit`."""
+        request = pb.ListEventsRequest(
+            model_name=model_name, types=[t.to_proto() for t in types], page_size=min(limit or 500, 500)
+        )
+        if version is not None:
+            request.version = version
+        if since is not None:
+            request.since.CopyFrom(to_timestamp(since))
+        if until is not None:
+            request.until.CopyFrom(to_timestamp(until))
+        events: list[Event] = []
+        while True:
+            page = self._call(self._stub.ListEvents, request, retry=True)
+            events.extend(Event.from_proto(e) for e in page.events)
+            if not page.next_page_token or (limit is not None and len(events) >= limit):
+                return events[:limit] if limit is not None else events
+            request.page_token = page.next_page_token
+
+    # Changes ---------------------------------------------------------------------
+
+    def set_production_model(
+        self,
+        model_name: str,
+        version: int,
+        reason: str,
+        *,
+        expected_current_version: int | None = None,
+        gate_metric: str = "",
+        gate_min_delta: float = 0.0,
+        gate_lower_is_better: bool = False,
+    ) -> ProductionChange:
+        """Makes `version` production, atomically.
+
+        `expected_current_version` is a compare-and-set (0: only if nothing is
+        in production): on mismatch `Aborted` is raised. With `gate_metric`,
+        the candidate must beat production on that metric by `gate_min_delta`
+        or `FailedPrecondition` is raised.
+        """
+        request = pb.SetProductionModelRequest(
+            model_name=model_name,
+            version=version,
+            reason=reason,
+            gate_metric=gate_metric,
+            gate_min_delta=gate_min_delta,
+            gate_lower_is_better=gate_lower_is_better,
+        )
+        if expected_current_version is not None:
+            request.expected_current_version = expected_current_version
+        response = self._call(self._stub.SetProductionModel, request, retry=False)
+        return ProductionChange(
+            model_version=ModelVersion.from_proto(response.model_version),
+            previous_version=response.previous_version if response.HasField("previous_version") else None,
+            unchanged=response.unchanged,
+        )
+
+    def rollback_production_model(
+        self, model_name: str, reason: str, *, expected_current_version: int | None = None
+    ) -> ProductionChange:
+        """Returns production to the version that held it before the current one."""
+        request = pb.RollbackProductionModelRequest(model_name=model_name, reason=reason)
+        if expected_current_version is not None:
+            request.expected_current_version = expected_current_version
+        response = self._call(self._stub.RollbackProductionModel, request, retry=False)
+        return ProductionChange(
+            model_version=ModelVersion.from_proto(response.model_version),
+            previous_version=response.rolled_back_version,
+        )
+
+    def update_model_version_status(self, model_name: str, version: int, status: Status, reason: str) -> ModelVersion:
+        """Moves a version to `status` through the status machine."""
+        request = pb.UpdateModelVersionStatusRequest(
+            model_name=model_name, version=version, status=status.to_proto(), reason=reason
+        )
+        return ModelVersion.from_proto(
+            self._call(self._stub.UpdateModelVersionStatus, request, retry=False).model_version
+        )
+
+    def deprecate(self, model_name: str, version: int, reason: str) -> ModelVersion:
+        """Marks a version DEPRECATED."""
+        return self.update_model_version_status(model_name, version, Status.DEPRECATED, reason)
+
+    def archive(self, model_name: str, version: int, reason: str) -> ModelVersion:
+        """Marks a version ARCHIVED (final)."""
+        return self.update_model_version_status(model_name, version, Status.ARCHIVED, reason)
+
+    def reinstate(self, model_name: str, version: int, reason: str) -> ModelVersion:
+        """Makes a DEPRECATED version ACTIVE again."""
+        return self.update_model_version_status(model_name, version, Status.ACTIVE, reason)
+
+    def update_model_version(
+        self,
+        model_name: str,
+        version: int,
+        *,
+        description: str | None = None,
+        set_tags: Mapping[str, str] | None = None,
+        remove_tags: Iterable[str] = (),
+        reason: str = "",
+    ) -> ModelVersion:
+        """Changes a version's description and tags (nothing else is mutable)."""
+        request = pb.UpdateModelVersionRequest(
+            model_name=model_name,
+            version=version,
+            set_tags=dict(set_tags or {}),
+            remove_tags=list(remove_tags),
+            reason=reason,
+        )
+        if description is not None:
+            request.description = description
+        return ModelVersion.from_proto(self._call(self._stub.UpdateModelVersion, request, retry=False).model_version)
+
+    # Plumbing ----------------------------------------------------------------------
+
+    def _call(
+        self, method: grpc.UnaryUnaryMultiCallable[Request, Response], request: Request, *, retry: bool
+    ) -> Response:
+        attempt = 0
+        while True:
+            try:
+                return method(request, timeout=self._timeout, metadata=self._metadata)
+            except grpc.RpcError as error:
+                failure: ModelRegistryError = error_from_rpc(error)
+                if retry and failure.code == grpc.StatusCode.UNAVAILABLE and attempt < self._retries:
+                    ceiling = min(self._max_backoff, self._initial_backoff * (2**attempt))
+                    time.sleep(random.uniform(0, ceiling))
+                    attempt += 1
+                    continue
+                raise failure from None
+
+
+__all__ = ["RegistryClient", "file_digest"]
+

@@ -1,0 +1,247 @@
+"""Plain, typed records the client returns instead of protobuf messages: times
+are timezone-aware `datetime`s (UTC), maps are `dict`s, statuses are enums."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+from google.protobuf import json_format
+from google.protobuf.struct_pb2 import Struct
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from ._generated.modelregistry.v1 import registry_pb2 as pb
+
+
+class Status(str, enum.Enum):
+    """Lifecycle status of a version."""
+
+    ACTIVE = "ACTIVE"
+    DEPRECATED = "DEPRECATED"
+    ARCHIVED = "ARCHIVED"
+
+    def to_proto(self) -> pb.ModelStatus.ValueType:
+        """The wire value."""
+        return pb.ModelStatus.Value(f"MODEL_STATUS_{self.value}")
+
+    @classmethod
+    def from_proto(cls, value: int) -> Status | None:
+        """The status of a wire value; None for UNSPECIFIED."""
+        name = pb.ModelStatus.Name(pb.ModelStatus.ValueType(value)).removeprefix("MODEL_STATUS_")
+        return None if name == "UNSPECIFIED" else cls(name)
+
+
+class EventType(str, enum.Enum):
+    """What an audit event records."""
+
+    MODEL_CREATED = "MODEL_CREATED"
+    VERSION_REGISTERED = "VERSION_REGISTERED"
+    PRODUCTION_SET = "PRODUCTION_SET"
+    PRODUCTION_ROLLED_BACK = "PRODUCTION_ROLLED_BACK"
+    STATUS_CHANGED = "STATUS_CHANGED"
+    VERSION_UPDATED = "VERSION_UPDATED"
+
+    def to_proto(self) -> pb.EventType.ValueType:
+        """The wire value."""
+        return pb.EventType.Value(f"EVENT_TYPE_{self.value}")
+
+
+@dataclass(frozen=True)
+class Artifact:
+    """Where a version's artifact lives, and how to verify it."""
+
+    uri: str
+    metadata_uri: str = ""
+    sha256: str = ""
+    size_bytes: int = 0
+
+
+@dataclass(frozen=True)
+class Training:
+    """Facts about the training run that produced a version."""
+
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    duration_seconds: float = 0.0
+    train_samples: int = 0
+    test_samples: int = 0
+    feature_count: int = 0
+    feature_names: list[str] = field(default_factory=list)
+    dataset_uri: str = ""
+    code_version: str = ""
+
+    def to_proto(self) -> pb.TrainingInfo:
+        """The wire message."""
+        message = pb.TrainingInfo(
+            duration_seconds=self.duration_seconds,
+            train_samples=self.train_samples,
+            test_samples=self.test_samples,
+            feature_count=self.feature_count,
+            feature_names=self.feature_names,
+            dataset_uri=self.dataset_uri,
+            code_version=self.code_version,
+        )
+        if self.started_at is not None:
+            message.started_at.CopyFrom(to_timestamp(self.started_at))
+        if self.finished_at is not None:
+            message.finished_at.CopyFrom(to_timestamp(self.finished_at))
+        return message
+
+
+@dataclass(frozen=True)
+class ModelVersion:
+    """One registered version of a model."""
+
+    id: str
+    model_name: str
+    version: int
+    algorithm: str
+    status: Status
+    is_production: bool
+    artifact: Artifact
+    metrics: dict[str, float]
+    params: dict[str, str]
+    tags: dict[str, str]
+    training: Training
+    metadata: dict[str, Any]
+    description: str
+    created_by: str
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def from_proto(cls, message: pb.ModelVersion) -> ModelVersion:
+        """Reads a wire message."""
+        training = message.training
+        return cls(
+            id=message.id,
+            model_name=message.model_name,
+            version=message.version,
+            algorithm=message.algorithm,
+            status=Status.from_proto(message.status) or Status.ACTIVE,
+            is_production=message.is_production,
+            artifact=Artifact(
+                uri=message.artifact.uri,
+                metadata_uri=message.artifact.metadata_uri,
+                sha256=message.artifact.sha256,
+                size_bytes=message.artifact.size_bytes,
+            ),
+            metrics=dict(message.metrics),
+            params=dict(message.params),
+            tags=dict(message.tags),
+            training=Training(
+                started_at=from_timestamp(training.started_at) if training.HasField("started_at") else None,
+                finished_at=from_timestamp(training.finished_at) if training.HasField("finished_at") else None,
+                duration_seconds=training.duration_seconds,
+                train_samples=training.train_samples,
+                test_samples=training.test_samples,
+                feature_count=training.feature_count,
+                feature_names=list(training.feature_names),
+                dataset_uri=training.dataset_uri,
+                code_version=training.code_version,
+            ),
+            metadata=struct_to_dict(message.metadata),
+            description=message.description,
+            created_by=message.created_by,
+            created_at=from_timestamp(message.created_at),
+            updated_at=from_timestamp(message.updated_at),
+        )
+
+
+@dataclass(frozen=True)
+class Model:
+    """A registered model (a task such as `churn`) with its production summary."""
+
+    name: str
+    version_count: int
+    production_version: int | None
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def from_proto(cls, message: pb.Model) -> Model:
+        """Reads a wire message."""
+        return cls(
+            name=message.name,
+            version_count=message.version_count,
+            production_version=message.production_version if message.HasField("production_version") else None,
+            created_at=from_timestamp(message.created_at),
+            updated_at=from_timestamp(message.updated_at),
+        )
+
+
+@dataclass(frozen=True)
+class Event:
+    """One entry of the append-only audit trail."""
+
+    id: int
+    occurred_at: datetime
+    type: EventType
+    model_name: str
+    version: int | None
+    previous_production_version: int | None
+    new_production_version: int | None
+    previous_status: Status | None
+    new_status: Status | None
+    actor: str
+    reason: str
+    request_id: str
+
+    @classmethod
+    def from_proto(cls, message: pb.Event) -> Event:
+        """Reads a wire message."""
+
+        def optional(name: str) -> int | None:
+            return int(getattr(message, name)) if message.HasField(name) else None  # type: ignore[arg-type]
+
+        return cls(
+            id=message.id,
+            occurred_at=from_timestamp(message.occurred_at),
+            type=EventType(pb.EventType.Name(message.type).removeprefix("EVENT_TYPE_")),
+            model_name=message.model_name,
+            version=optional("version"),
+            previous_production_version=optional("previous_production_version"),
+            new_production_version=optional("new_production_version"),
+            previous_status=Status.from_proto(message.previous_status),
+            new_status=Status.from_proto(message.new_status),
+            actor=message.actor,
+            reason=message.reason,
+            request_id=message.request_id,
+        )
+
+
+@dataclass(frozen=True)
+class ProductionChange:
+    """The outcome of a promotion or rollback."""
+
+    model_version: ModelVersion
+    previous_version: int | None
+    unchanged: bool = False
+
+
+def from_timestamp(timestamp: Timestamp) -> datetime:
+    """A wire time as an aware UTC datetime."""
+    return timestamp.ToDatetime(tzinfo=timezone.utc)
+
+
+def to_timestamp(moment: datetime) -> Timestamp:
+    """An aware datetime (naive ones are taken as UTC) as a wire time."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    timestamp = Timestamp()
+    timestamp.FromDatetime(moment)
+    return timestamp
+
+
+def struct_to_dict(struct: Struct) -> dict[str, Any]:
+    """A `google.protobuf.Struct` as a plain dict."""
+    return dict(json_format.MessageToDict(struct))
+
+
+def dict_to_struct(values: dict[str, Any]) -> Struct:
+    """A JSON-like dict as a `google.protobuf.Struct`."""
+    struct = Struct()
+    struct.update(values)
+    return struct

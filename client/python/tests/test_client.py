@@ -1,0 +1,253 @@
+"""The Python client against the real server: every method, every exception
+class, retries, and the committed stubs and types."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from concurrent import futures
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import grpc
+import pytest
+from conftest import REPO, RunningServer, free_port, start_server, stop_server
+
+import model_registry
+from model_registry import (
+    Aborted,
+    AlreadyExists,
+    EventType,
+    FailedPrecondition,
+    InvalidArgument,
+    ModelRegistryError,
+    NotFound,
+    PermissionDenied,
+    RegistryClient,
+    Status,
+    Training,
+    Unauthenticated,
+    Unavailable,
+    file_digest,
+)
+from model_registry._generated.modelregistry.v1 import registry_pb2, registry_pb2_grpc
+
+PACKAGE = REPO / "client" / "python"
+
+
+@pytest.fixture
+def registry(server: RunningServer) -> Iterator[RegistryClient]:
+    with RegistryClient(server.address, timeout=10) as client:
+        yield client
+
+
+def test_registration_stores_what_the_training_job_knows(registry: RegistryClient, tmp_path: Path) -> None:
+    artifact = tmp_path / "model.joblib"
+    artifact.write_bytes(b"weights" * 1000)
+    started = datetime(2026, 1, 18, 18, 40, tzinfo=timezone.utc)
+    version = registry.register_model(
+        "churn",
+        algorithm="XGBoost",
+        artifact_path=artifact,
+        metadata_uri="s3://models/churn/meta.json",
+        metrics={"auc": 0.91, "f1": 0.77},
+        params={"max_depth": 6, "eta": 0.1},
+        tags={"team": "growth"},
+        training=Training(
+            started_at=started,
+            finished_at=started + timedelta(minutes=5),
+            train_samples=8000,
+            test_samples=2000,
+            feature_names=["tenure", "charges"],
+        ),
+        metadata={"threshold": 0.5, "classes": ["stay", "churn"]},
+        description="weekly retrain",
+        request_id="run-1",
+    )
+    assert (version.model_name, version.version, version.status) == ("churn", 1, Status.ACTIVE)
+    assert (version.artifact.sha256, version.artifact.size_bytes) == file_digest(artifact)
+    assert version.artifact.uri == str(artifact.resolve())
+    assert version.params == {"max_depth": "6", "eta": "0.1"}
+    assert version.training.duration_seconds == 300.0
+    assert version.training.feature_count == 2
+    assert version.training.finished_at == started + timedelta(minutes=5)
+    assert version.metadata == {"threshold": 0.5, "classes": ["stay", "churn"]}
+    assert version.created_at.tzinfo is not None
+    again = registry.register_model("churn", algorithm="XGBoost", artifact_path=artifact, request_id="run-1")
+    assert again.id == version.id, "a retried request_id registers nothing new"
+    assert registry.get_model_version("churn", 1) == version
+    assert registry.get_model_version_by_id(version.id) == version
+    with pytest.raises(ValueError):
+        registry.register_model("churn", algorithm="X")
+
+
+def test_every_read_and_change(registry: RegistryClient) -> None:
+    for algorithm, auc in [("XGBoost", 0.90), ("CatBoost", 0.93), ("LogReg", 0.80)]:
+        registry.register_model("churn", algorithm=algorithm, artifact_uri=f"s3://m/{algorithm}", metrics={"auc": auc})
+    registry.register_model("fraud", algorithm="XGBoost", artifact_uri="s3://m/fraud")
+
+    first = registry.set_production_model("churn", 1, reason="first", expected_current_version=0)
+    assert (first.model_version.version, first.previous_version) == (1, None)
+    second = registry.set_production_model(
+        "churn", 2, reason="better", expected_current_version=1, gate_metric="auc", gate_min_delta=0.01
+    )
+    assert (second.previous_version, second.unchanged) == (1, False)
+    assert registry.set_production_model("churn", 2, reason="again").unchanged
+    assert registry.get_production_model("churn").version == 2
+    assert registry.get_production_model("churn", as_of=datetime.now(timezone.utc) + timedelta(seconds=5)).version == 2
+
+    assert [v.version for v in registry.list_model_versions("churn")] == [1, 2, 3]
+    assert [v.version for v in registry.list_model_versions("churn", order_by="auc", descending=True)] == [2, 1, 3]
+    assert [v.version for v in registry.list_model_versions("churn", min_metrics={"auc": 0.85})] == [1, 2]
+    assert [v.version for v in registry.list_model_versions("churn", algorithm="LogReg")] == [3]
+    assert [v.version for v in registry.list_model_versions(production_only=True)] == [2]
+    assert len(registry.list_model_versions(limit=2)) == 2
+    best, value = registry.get_best_model_version("churn", "auc")
+    assert (best.version, value) == (2, 0.93)
+    assert registry.get_best_model_version("churn", "auc", lowest=True)[0].version == 3
+    assert [m.name for m in registry.list_models()] == ["churn", "fraud"]
+    assert [m.name for m in registry.list_models("fr")] == ["fraud"]
+    model = registry.get_model("churn")
+    assert (model.version_count, model.production_version) == (3, 2)
+
+    back = registry.rollback_production_model("churn", reason="regression")
+    assert (back.model_version.version, back.previous_version) == (1, 2)
+    assert registry.deprecate("churn", 3, reason="weak").status == Status.DEPRECATED
+    assert registry.reinstate("churn", 3, reason="needed").status == Status.ACTIVE
+    assert registry.archive("churn", 3, reason="retired").status == Status.ARCHIVED
+    assert [v.version for v in registry.list_model_versions("churn", statuses=[Status.ARCHIVED])] == [3]
+    updated = registry.update_model_version(
+        "churn", 1, description="champion", set_tags={"stage": "prod"}, reason="review"
+    )
+    assert (updated.description, updated.tags) == ("champion", {"stage": "prod"})
+    assert registry.list_model_versions("churn", tags={"stage": "prod"})[0].version == 1
+
+    events = registry.list_events("churn")
+    assert [e.type for e in events][:4] == [
+        EventType.MODEL_CREATED,
+        EventType.VERSION_REGISTERED,
+        EventType.VERSION_REGISTERED,
+        EventType.VERSION_REGISTERED,
+    ]
+    rollback = registry.list_events("churn", types=[EventType.PRODUCTION_ROLLED_BACK])
+    assert len(rollback) == 1
+    assert (rollback[0].previous_production_version, rollback[0].new_production_version) == (2, 1)
+    assert rollback[0].reason == "regression"
+    status_changes = registry.list_events("churn", version=3, types=[EventType.STATUS_CHANGED])
+    assert [(e.previous_status, e.new_status) for e in status_changes] == [
+        (Status.ACTIVE, Status.DEPRECATED),
+        (Status.DEPRECATED, Status.ACTIVE),
+        (Status.ACTIVE, Status.ARCHIVED),
+    ]
+    assert registry.list_events(since=events[-1].occurred_at, limit=1)[0].occurred_at >= events[-1].occurred_at
+    assert len(registry.list_events(until=events[0].occurred_at)) == 0
+
+
+def test_server_errors_raise_their_exception_class(registry: RegistryClient) -> None:
+    registry.register_model("churn", algorithm="X", artifact_uri="s3://x", request_id="shared-id")
+    with pytest.raises(NotFound, match="has no version 9"):
+        registry.get_model_version("churn", 9)
+    with pytest.raises(InvalidArgument, match="model_name"):
+        registry.register_model("Churn Model", algorithm="X", artifact_uri="s3://x")
+    with pytest.raises(AlreadyExists, match="shared-id"):
+        registry.register_model("fraud", algorithm="X", artifact_uri="s3://x", request_id="shared-id")
+    with pytest.raises(FailedPrecondition, match="no production version to roll back"):
+        registry.rollback_production_model("churn", reason="none yet")
+    with pytest.raises(Aborted) as aborted:
+        registry.set_production_model("churn", 1, reason="cas", expected_current_version=5)
+    assert aborted.value.code == grpc.StatusCode.ABORTED
+    assert "(ABORTED)" in str(aborted.value)
+    assert isinstance(aborted.value, ModelRegistryError)
+
+
+class _Refusing(registry_pb2_grpc.RegistryServiceServicer):
+    """A stand-in server that answers GetModel with the code named in the request."""
+
+    def GetModel(self, request: registry_pb2.GetModelRequest, context: grpc.ServicerContext) -> registry_pb2.GetModelResponse:
+        context.abort(grpc.StatusCode[request.model_name.upper()], f"refused with {request.model_name}")
+        raise AssertionError("abort raises")
+
+
+@pytest.mark.parametrize(
+    ("code", "exception"),
+    [
+        ("unauthenticated", Unauthenticated),
+        ("permission_denied", PermissionDenied),
+        ("invalid_argument", InvalidArgument),
+        ("not_found", NotFound),
+        ("already_exists", AlreadyExists),
+        ("failed_precondition", FailedPrecondition),
+        ("aborted", Aborted),
+        ("unavailable", Unavailable),
+        ("internal", ModelRegistryError),
+    ],
+)
+def test_every_code_maps_to_its_exception(code: str, exception: type[ModelRegistryError]) -> None:
+    # Codes the registry does not produce yet (authentication comes later)
+    # still reach callers as the right class.
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
+    registry_pb2_grpc.add_RegistryServiceServicer_to_server(_Refusing(), server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    try:
+        with RegistryClient(f"127.0.0.1:{port}", retries=0) as client:
+            with pytest.raises(exception) as raised:
+                client.get_model(code)
+        assert type(raised.value) is exception
+        assert raised.value.message == f"refused with {code}"
+    finally:
+        server.stop(grace=None)
+
+
+def test_reads_are_retried_until_a_late_server_answers(tmp_path: Path) -> None:
+    address = f"127.0.0.1:{free_port()}"
+    with RegistryClient(address, retries=0, timeout=2) as impatient:
+        with pytest.raises(Unavailable):
+            impatient.list_models()
+    started: list[RunningServer] = []
+    timer = threading.Timer(0.5, lambda: started.append(start_server(tmp_path, address=address)))
+    timer.start()
+    try:
+        with RegistryClient(address, retries=40, initial_backoff=0.05, max_backoff=0.2, timeout=5) as patient:
+            assert patient.list_models() == []
+    finally:
+        timer.join()
+        for running in started:
+            stop_server(running)
+
+
+def test_the_committed_stubs_match_the_proto(tmp_path: Path) -> None:
+    sys.path.insert(0, str(PACKAGE))
+    try:
+        import generate_stubs
+    finally:
+        sys.path.remove(str(PACKAGE))
+    fresh = generate_stubs.generate(tmp_path)
+    committed_root = PACKAGE / "src" / "model_registry" / "_generated"
+    for path in fresh:
+        committed = committed_root / path.relative_to(tmp_path)
+        assert committed.is_file(), f"{committed} is missing: run python client/python/generate_stubs.py"
+        assert committed.read_text() == path.read_text(), (
+            f"{committed.name} is stale: run python client/python/generate_stubs.py"
+        )
+
+
+def test_the_package_passes_mypy_strict() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "mypy", "--strict", str(PACKAGE / "src" / "model_registry")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_public_names_have_docstrings() -> None:
+    for name in model_registry.__all__:
+        item = getattr(model_registry, name)
+        assert item.__doc__, f"{name} has no docstring"
+    for name, member in vars(RegistryClient).items():
+        if callable(member) and not name.startswith("_"):
+            assert member.__doc__, f"RegistryClient.{name} has no docstring"
