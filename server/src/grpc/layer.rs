@@ -61,16 +61,24 @@ where
             request_id: request_id.clone(),
         });
         let method = request.uri().path().to_owned();
-        let span = tracing::info_span!("rpc", rpc.method = %method, request.id = %request_id);
+        let span = tracing::info_span!(
+            "rpc",
+            rpc.method = %method,
+            request.id = %request_id,
+            rpc.code = tracing::field::Empty,
+            elapsed_ms = tracing::field::Empty,
+        );
 
         // The clone that was polled ready is the one to call.
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let started = Instant::now();
+        let recorded = span.clone();
         Box::pin(
             async move {
                 let result = inner.call(request).await;
                 let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
+                recorded.record("elapsed_ms", elapsed_ms);
                 match result {
                     Ok(mut response) => {
                         // Errors travel in the headers of a trailers-only
@@ -84,6 +92,7 @@ where
                         if let Ok(value) = HeaderValue::from_str(&request_id) {
                             response.headers_mut().insert(REQUEST_ID_HEADER, value);
                         }
+                        recorded.record("rpc.code", format!("{code:?}"));
                         log_completion(code, elapsed_ms);
                         Ok(response)
                     }

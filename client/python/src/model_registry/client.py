@@ -9,10 +9,10 @@ import os
 import random
 import time
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import grpc
 
@@ -33,6 +33,24 @@ from .records import (
 
 Request = TypeVar("Request")
 Response = TypeVar("Response")
+Item = TypeVar("Item")
+
+
+class _Paged(Protocol):
+    """A list request: it carries the token of the page it asks for."""
+
+    page_token: str
+
+
+class _Page(Protocol):
+    """A list response: it carries the token of the next page."""
+
+    @property
+    def next_page_token(self) -> str: ...
+
+
+PageRequest = TypeVar("PageRequest", bound=_Paged)
+PageResponse = TypeVar("PageResponse", bound=_Page)
 
 _ORDERS = {
     "version": pb.VERSION_ORDER_VERSION,
@@ -217,13 +235,9 @@ class RegistryClient:
             request.trained_after.CopyFrom(to_timestamp(trained_after))
         if trained_before is not None:
             request.trained_before.CopyFrom(to_timestamp(trained_before))
-        versions: list[ModelVersion] = []
-        while True:
-            page = self._call(self._stub.ListModelVersions, request, retry=True)
-            versions.extend(ModelVersion.from_proto(v) for v in page.model_versions)
-            if not page.next_page_token or (limit is not None and len(versions) >= limit):
-                return versions[:limit] if limit is not None else versions
-            request.page_token = page.next_page_token
+        return self._collect(
+            self._stub.ListModelVersions, request, lambda page: map(ModelVersion.from_proto, page.model_versions), limit
+        )
 
     def get_best_model_version(
         self, model_name: str, metric: str, *, lowest: bool = False, statuses: Iterable[Status] = ()
@@ -239,13 +253,7 @@ class RegistryClient:
     def list_models(self, name_prefix: str = "") -> list[Model]:
         """Every registered model (whose name starts with `name_prefix`), by name."""
         request = pb.ListModelsRequest(name_prefix=name_prefix, page_size=500)
-        models: list[Model] = []
-        while True:
-            page = self._call(self._stub.ListModels, request, retry=True)
-            models.extend(Model.from_proto(m) for m in page.models)
-            if not page.next_page_token:
-                return models
-            request.page_token = page.next_page_token
+        return self._collect(self._stub.ListModels, request, lambda page: map(Model.from_proto, page.models), None)
 
     def get_model(self, model_name: str) -> Model:
         """One model with its production version and version count."""
@@ -272,13 +280,7 @@ class RegistryClient:
             request.since.CopyFrom(to_timestamp(since))
         if until is not None:
             request.until.CopyFrom(to_timestamp(until))
-        events: list[Event] = []
-        while True:
-            page = self._call(self._stub.ListEvents, request, retry=True)
-            events.extend(Event.from_proto(e) for e in page.events)
-            if not page.next_page_token or (limit is not None and len(events) >= limit):
-                return events[:limit] if limit is not None else events
-            request.page_token = page.next_page_token
+        return self._collect(self._stub.ListEvents, request, lambda page: map(Event.from_proto, page.events), limit)
 
     # Changes ---------------------------------------------------------------------
 
@@ -374,6 +376,22 @@ class RegistryClient:
         return ModelVersion.from_proto(self._call(self._stub.UpdateModelVersion, request, retry=False).model_version)
 
     # Plumbing ----------------------------------------------------------------------
+
+    def _collect(
+        self,
+        method: grpc.UnaryUnaryMultiCallable[PageRequest, PageResponse],
+        request: PageRequest,
+        items: Callable[[PageResponse], Iterable[Item]],
+        limit: int | None,
+    ) -> list[Item]:
+        """Follows `next_page_token` until the last page or `limit` items."""
+        collected: list[Item] = []
+        while True:
+            page = self._call(method, request, retry=True)
+            collected.extend(items(page))
+            if not page.next_page_token or (limit is not None and len(collected) >= limit):
+                return collected[:limit] if limit is not None else collected
+            request.page_token = page.next_page_token
 
     def _call(
         self, method: grpc.UnaryUnaryMultiCallable[Request, Response], request: Request, *, retry: bool
