@@ -105,4 +105,19 @@ mod tests {
         assert!(decode::<VersionCursor>("not-a-token").is_err());
         assert!(decode::<EventCursor>(&token).is_err());
     }
+
+    #[test]
+    fn metric_keys_survive_the_token_exactly() {
+        // A key off by one ulp would make the next page repeat or skip a row.
+        for value in [0.43000000000000005, 0.1 + 0.2, 1.0 / 3.0, 0.4 + 0.07, 5e-324] {
+            let cursor = VersionCursor {
+                order: VersionOrder::Metric("auc".into()),
+                descending: true,
+                key: SortKey::Metric(value),
+                id: "x".into(),
+            };
+            let decoded = decode::<VersionCursor>(&encode(&cursor)).unwrap().unwrap();
+            assert_eq!(decoded.key, SortKey::Metric(value), "{value:e}");
+        }
+    }
 }
