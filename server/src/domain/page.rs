@@ -109,7 +109,13 @@ mod tests {
     #[test]
     fn metric_keys_survive_the_token_exactly() {
         // A key off by one ulp would make the next page repeat or skip a row.
-        for value in [0.43000000000000005, 0.1 + 0.2, 1.0 / 3.0, 0.4 + 0.07, 5e-324] {
+        for value in [
+            0.43000000000000005,
+            0.1 + 0.2,
+            1.0 / 3.0,
+            0.4 + 0.07,
+            5e-324,
+        ] {
             let cursor = VersionCursor {
                 order: VersionOrder::Metric("auc".into()),
                 descending: true,
