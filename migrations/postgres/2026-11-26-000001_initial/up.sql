@@ -50,12 +50,16 @@ CREATE UNIQUE INDEX model_versions_one_production_per_model ON model_versions (m
 CREATE INDEX model_versions_training_finished ON model_versions (training_finished_at, id);
 
 -- One row per metric of a version, for filtering and ordering by any metric.
+-- model_id is repeated here so "the versions of a model by a metric" is one
+-- index range (best version, listings ordered by a metric).
 CREATE TABLE version_metrics (
     version_id TEXT             NOT NULL REFERENCES model_versions (id),
+    model_id   BIGINT           NOT NULL REFERENCES models (id),
     name       TEXT             NOT NULL,
     value      DOUBLE PRECISION NOT NULL,
     PRIMARY KEY (version_id, name)
 );
+CREATE INDEX version_metrics_by_model ON version_metrics (model_id, name, value);
 CREATE INDEX version_metrics_by_value ON version_metrics (name, value);
 
 -- One row per tag of a version, kept in step with model_versions.tags.

@@ -102,6 +102,7 @@ pub async fn register(
         diesel::insert_into(version_metrics::table)
             .values(MetricRow {
                 version_id: &row.id,
+                model_id: model.id,
                 name: metric,
                 value,
             })
@@ -204,6 +205,11 @@ pub async fn list_versions(
             order_metrics.on(order_metrics
                 .field(version_metrics::version_id)
                 .eq(model_versions::id)
+                .and(
+                    order_metrics
+                        .field(version_metrics::model_id)
+                        .eq(model_versions::model_id),
+                )
                 .and(order_metrics.field(version_metrics::name).eq(order_metric))),
         )
         .select((VersionRow::as_select(), models::name, order_value))
@@ -362,23 +368,20 @@ pub async fn best_version(
     conn: &mut Conn,
     query: BestVersionQuery,
 ) -> DomainResult<(ModelVersion, f64)> {
-    find_model(conn, &query.model_name).await?;
+    let model = find_model(conn, &query.model_name).await?;
     let statuses: Vec<&'static str> = if query.statuses.is_empty() {
         vec![VersionStatus::Active.as_str()]
     } else {
         query.statuses.iter().map(|s| s.as_str()).collect()
     };
-    let candidates = model_versions::table
-        .inner_join(models::table)
-        .inner_join(version_metrics::table)
-        .filter(models::name.eq(query.model_name.as_str()))
+    // Driven by the (model_id, name, value) index of version_metrics: the
+    // first qualifying row in value order is the answer.
+    let candidates = version_metrics::table
+        .inner_join(model_versions::table)
+        .filter(version_metrics::model_id.eq(model.id))
         .filter(version_metrics::name.eq(&query.metric))
         .filter(model_versions::status.eq_any(&statuses))
-        .select((
-            VersionRow::as_select(),
-            models::name,
-            version_metrics::value,
-        ))
+        .select((VersionRow::as_select(), version_metrics::value))
         .into_boxed();
     let ordered = if query.lowest {
         candidates.order_by((version_metrics::value.asc(), model_versions::version.desc()))
@@ -388,12 +391,8 @@ pub async fn best_version(
             model_versions::version.desc(),
         ))
     };
-    match ordered
-        .first::<(VersionRow, String, f64)>(conn)
-        .await
-        .optional()?
-    {
-        Some((row, name, value)) => Ok((row.into_domain(name)?, value)),
+    match ordered.first::<(VersionRow, f64)>(conn).await.optional()? {
+        Some((row, value)) => Ok((row.into_domain(model.name)?, value)),
         None => Err(DomainError::NotFound(format!(
             "model {:?} has no version in status {} with metric {:?}",
             query.model_name.as_str(),

@@ -173,6 +173,7 @@ impl VersionRow {
 #[diesel(table_name = version_metrics)]
 pub struct MetricRow<'a> {
     pub version_id: &'a str,
+    pub model_id: i64,
     pub name: &'a str,
     pub value: f64,
 }

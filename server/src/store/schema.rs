@@ -56,6 +56,7 @@ diesel::table! {
     /// One row per metric of a version, for filtering and ordering.
     version_metrics (version_id, name) {
         version_id -> Text,
+        model_id -> BigInt,
         name -> Text,
         value -> Double,
     }
@@ -92,6 +93,7 @@ diesel::joinable!(model_versions -> models (model_id));
 diesel::joinable!(events -> models (model_id));
 diesel::joinable!(version_metrics -> model_versions (version_id));
 diesel::joinable!(version_tags -> model_versions (version_id));
+diesel::joinable!(version_metrics -> models (model_id));
 diesel::allow_tables_to_appear_in_same_query!(
     models,
     model_versions,
