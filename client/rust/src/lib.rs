@@ -44,3 +44,8 @@ pub use retry::RetryPolicy;
 pub use model_registry_api::prost_types;
 /// The generated protobuf messages and gRPC stubs (`modelregistry.v1`).
 pub use model_registry_api::v1 as proto;
+
+/// The README's Rust example, compiled by `cargo test` so it stays true.
+#[doc = include_str!("../../../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
