@@ -211,6 +211,7 @@ macro_rules! in_write_transaction {
                     let mut pooled = pool.get().await.map_err(pool_error)?;
                     let conn: &mut AsyncPgConnection = &mut pooled;
                     conn.transaction(async move |$conn: &mut AsyncPgConnection| {
+                        serialise_writes($conn).await?;
                         use pg as ops;
                         $call.await
                     })
@@ -230,6 +231,23 @@ macro_rules! in_write_transaction {
         task.await
             .map_err(|e| DomainError::Internal(format!("store task failed: {e}")))?
     }};
+}
+
+/// Key of the PostgreSQL advisory lock every write transaction takes first.
+const WRITE_ORDER_LOCK: i64 = 0x6d6f_6465_6c72_6567; // "modelreg"
+
+/// Serialises write transactions on PostgreSQL, across every server replica
+/// sharing the database, so events get their ids in commit order: a reader
+/// paging the trail by id (or a watcher resuming from an event id) never
+/// misses an event that committed late with a smaller id. Registry writes are
+/// rare next to reads, and SQLite has a single writer anyway.
+async fn serialise_writes(conn: &mut AsyncPgConnection) -> DomainResult<()> {
+    use diesel_async::RunQueryDsl;
+    diesel::sql_query("SELECT pg_advisory_xact_lock($1)")
+        .bind::<diesel::sql_types::BigInt, _>(WRITE_ORDER_LOCK)
+        .execute(conn)
+        .await?;
+    Ok(())
 }
 
 impl Store {
