@@ -6,8 +6,8 @@ use std::collections::HashSet;
 use model_registry_api::v1 as pb;
 
 use model_registry_e2e::{
-    TestServer, all_events, on_both_backends, production_version, promote, register, register_many,
-    registration,
+    TestServer, all_events, events_in_pages, on_both_backends, production_version, promote,
+    register, register_many, registration,
 };
 
 on_both_backends!(
@@ -170,24 +170,11 @@ async fn paging_the_trail_while_many_models_change_skips_no_event(server: TestSe
     let mut walks: Vec<HashSet<i64>> = Vec::new();
     for _ in 0..200 {
         let done = writers.iter().all(|w| w.is_finished());
-        let mut seen = HashSet::new();
-        let mut page_token = String::new();
-        loop {
-            let page = client
-                .list_events(pb::ListEventsRequest {
-                    page_size: 7,
-                    page_token,
-                    ..Default::default()
-                })
-                .await
-                .unwrap()
-                .into_inner();
-            seen.extend(page.events.iter().map(|e| e.id));
-            if page.next_page_token.is_empty() {
-                break;
-            }
-            page_token = page.next_page_token;
-        }
+        let seen: HashSet<i64> = events_in_pages(&mut client, "", 7)
+            .await
+            .iter()
+            .map(|e| e.id)
+            .collect();
         walks.push(seen);
         if done {
             break;

@@ -4,7 +4,8 @@ use model_registry_api::v1 as pb;
 use tonic::Code;
 
 use model_registry_e2e::{
-    TestServer, all_events, code_of, on_both_backends, promote, register_many, set_status,
+    TestServer, all_events, code_of, events_in_pages, on_both_backends, promote, register_many,
+    set_status,
 };
 
 on_both_backends!(events_filter_by_model_version_type_and_time_and_page_in_order);
@@ -65,24 +66,11 @@ async fn events_filter_by_model_version_type_and_time_and_page_in_order(server: 
     assert_eq!(until_promotion.len(), 4);
 
     // Small pages return the same trail, each event once.
-    let mut paged = Vec::new();
-    let mut page_token = String::new();
-    loop {
-        let page = client
-            .list_events(pb::ListEventsRequest {
-                page_size: 4,
-                page_token,
-                ..Default::default()
-            })
-            .await
-            .unwrap()
-            .into_inner();
-        paged.extend(page.events.into_iter().map(|e| e.id));
-        if page.next_page_token.is_empty() {
-            break;
-        }
-        page_token = page.next_page_token;
-    }
+    let paged: Vec<i64> = events_in_pages(&mut client, "", 4)
+        .await
+        .iter()
+        .map(|e| e.id)
+        .collect();
     assert_eq!(paged.len(), 8);
     assert!(paged.windows(2).all(|w| w[0] < w[1]));
 

@@ -360,19 +360,29 @@ pub async fn production_version(client: &mut Client, model: &str) -> Option<i64>
 
 /// Every event of `model`, following pagination.
 pub async fn all_events(client: &mut Client, model: &str) -> Vec<pb::Event> {
+    events_in_pages(client, model, 100).await
+}
+
+/// Every event of `model` (every model when empty), read `page_size` at a
+/// time by following `next_page_token`.
+pub async fn events_in_pages(client: &mut Client, model: &str, page_size: i32) -> Vec<pb::Event> {
     let mut events = Vec::new();
     let mut page_token = String::new();
     loop {
         let page = client
             .list_events(pb::ListEventsRequest {
                 model_name: model.to_owned(),
-                page_size: 100,
+                page_size,
                 page_token,
                 ..Default::default()
             })
             .await
             .expect("ListEvents succeeds")
             .into_inner();
+        assert!(
+            page.events.len() <= page_size as usize,
+            "a page holds at most page_size events"
+        );
         events.extend(page.events);
         if page.next_page_token.is_empty() {
             return events;
