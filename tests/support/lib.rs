@@ -109,6 +109,14 @@ impl TestServer {
     }
 
     async fn serve_on(url: DatabaseUrl, database: TestDatabase, listener: TcpListener) -> Self {
+        // Server warnings go to the test's captured output, shown when it fails.
+        let _ = tracing_subscriber::fmt()
+            .with_test_writer()
+            .with_env_filter(
+                tracing_subscriber::EnvFilter::try_from_default_env()
+                    .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+            )
+            .try_init();
         Store::migrate(&url).await.expect("migrations apply");
         let options = PoolOptions {
             max_connections: 8,

@@ -274,9 +274,12 @@ impl Store {
                         let path = path.to_owned();
                         Box::pin(async move {
                             let mut conn = SqliteConn::establish(&path).await?;
+                            // busy_timeout first: even re-asserting WAL mode
+                            // can meet a lock held by another connection, and
+                            // without the timeout that fails at once.
                             conn.batch_execute(&format!(
-                                "PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON; \
-                                 PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS};"
+                                "PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}; \
+                                 PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON;"
                             ))
                             .await
                             .map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;
@@ -329,7 +332,10 @@ impl Store {
                     let mut conn = SqliteConnection::establish(path).map_err(|e| e.to_string())?;
                     diesel::connection::SimpleConnection::batch_execute(
                         &mut conn,
-                        "PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON;",
+                        &format!(
+                            "PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}; \
+                             PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON;"
+                        ),
                     )
                     .map_err(|e| e.to_string())?;
                     conn.run_pending_migrations(SQLITE_MIGRATIONS)
