@@ -433,6 +433,25 @@ impl RegistryClient {
         .await
     }
 
+    /// Every event matching `request`, oldest first, following pages, at
+    /// most `limit`.
+    pub async fn list_all_events(
+        &self,
+        mut request: pb::ListEventsRequest,
+        limit: usize,
+    ) -> Result<Vec<pb::Event>> {
+        let mut events = Vec::new();
+        loop {
+            let page = self.list_events(request.clone()).await?;
+            events.extend(page.events);
+            if page.next_page_token.is_empty() || events.len() >= limit {
+                events.truncate(limit);
+                return Ok(events);
+            }
+            request.page_token = page.next_page_token;
+        }
+    }
+
     async fn retried<Req, Resp, F, Fut>(&self, request: Req, call: F) -> Result<Resp>
     where
         Req: Clone,

@@ -165,6 +165,21 @@ async fn every_wrapper_method_works_against_a_live_server(server: TestServer) {
         .await
         .unwrap();
     assert_eq!(events.events.len(), 8);
+    let first_three = client
+        .list_all_events(
+            pb::ListEventsRequest {
+                model_name: "churn".into(),
+                page_size: 2,
+                ..Default::default()
+            },
+            3,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        first_three.iter().map(|e| e.id).collect::<Vec<_>>(),
+        events.events[..3].iter().map(|e| e.id).collect::<Vec<_>>()
+    );
 
     // Errors keep the server's code and message.
     let missing = client.get_model_version("churn", 9).await.unwrap_err();

@@ -511,23 +511,14 @@ async fn run(cli: Cli) -> Result<(), Error> {
             since,
             limit,
         } => {
-            let mut request = pb::ListEventsRequest {
+            let request = pb::ListEventsRequest {
                 model_name: name.unwrap_or_default(),
                 version,
                 since: since.map(Into::into),
                 page_size: limit.clamp(1, 500) as i32,
                 ..Default::default()
             };
-            let mut events = Vec::new();
-            loop {
-                let page = client.list_events(request.clone()).await?;
-                events.extend(page.events);
-                if page.next_page_token.is_empty() || events.len() >= limit {
-                    break;
-                }
-                request.page_token = page.next_page_token;
-            }
-            events.truncate(limit);
+            let events = client.list_all_events(request, limit).await?;
             print(
                 json!(events.iter().map(output::event_json).collect::<Vec<_>>()),
                 output::events_table(&events),
