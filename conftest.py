@@ -4,6 +4,7 @@ server binary on an ephemeral loopback port with a fresh SQLite database."""
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
 import time
@@ -77,6 +78,39 @@ def stop_server(running: RunningServer) -> None:
             running.process.wait(timeout=15)
         except subprocess.TimeoutExpired:
             running.process.kill()
+
+
+def readme_block(marker: str, language: str = "sh") -> str:
+    """The fenced block between the README's `<!-- MARKER:start -->` and `<!-- MARKER:end -->`."""
+    readme = (REPO / "README.md").read_text()
+    section = readme.split(f"<!-- {marker}:start -->", 1)[1].split(f"<!-- {marker}:end -->", 1)[0]
+    block = re.search(rf"```{language}\n(.*?)```", section, re.S)
+    assert block, f"the {marker} section has a ```{language} block"
+    return block.group(1)
+
+
+def readme_commands(marker: str) -> list[str]:
+    """A README shell block, one command at a time (comments and blank lines dropped)."""
+    commands: list[str] = []
+    current = ""
+    for line in readme_block(marker).splitlines():
+        if not current and (not line.strip() or line.lstrip().startswith("#")):
+            continue
+        current += line + "\n"
+        # A command ends where quotes are balanced and no backslash continues it.
+        if current.count("'") % 2 == 0 and not line.endswith("\\"):
+            commands.append(current)
+            current = ""
+    assert not current, "the last command is complete"
+    return commands
+
+
+def run_readme_command(command: str, server: RunningServer) -> str:
+    """Runs a README command against `server` (its port instead of the default)."""
+    command = command.replace("127.0.0.1:50051", server.address)
+    result = subprocess.run(["bash", "-c", command], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, f"{command}\nfailed with {result.returncode}: {result.stderr}"
+    return result.stdout
 
 
 @pytest.fixture

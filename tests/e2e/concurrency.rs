@@ -81,17 +81,17 @@ async fn concurrent_promotions_leave_one_production_version_and_a_trail_that_rep
     let changes: Vec<pb::Event> = all_events(&mut client, "churn")
         .await
         .into_iter()
-        .filter(|e| e.r#type == pb::EventType::ProductionSet as i32)
+        .filter(|e| e.r#type == pb::EventType::AliasSet as i32)
         .collect();
     assert_eq!(changes.len(), 16);
     let mut replayed: Option<i64> = None;
     for change in &changes {
         assert_eq!(
-            change.previous_production_version, replayed,
+            change.previous_version, replayed,
             "event {} is chained",
             change.id
         );
-        replayed = change.new_production_version;
+        replayed = change.new_version;
     }
     assert_eq!(replayed, current);
 }

@@ -44,12 +44,12 @@ async fn events_filter_by_model_version_type_and_time_and_page_in_order(server: 
     .await;
     assert_eq!(version_1.len(), 2, "registered, then deprecated");
     let production = only(pb::ListEventsRequest {
-        types: vec![pb::EventType::ProductionSet as i32],
+        types: vec![pb::EventType::AliasSet as i32],
         ..Default::default()
     })
     .await;
     assert_eq!(production.len(), 1);
-    assert_eq!(production[0].new_production_version, Some(2));
+    assert_eq!(production[0].new_version, Some(2));
     let since_promotion = only(pb::ListEventsRequest {
         model_name: "churn".into(),
         since: production[0].occurred_at,

@@ -7,10 +7,12 @@
     reason = "a test fails loudly on the first surprise"
 )]
 
+mod aliases;
 mod concurrency;
 mod events;
 mod health;
 mod listing;
+mod migration;
 mod production;
 mod registration;
 mod status;

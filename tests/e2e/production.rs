@@ -66,12 +66,9 @@ async fn promotion_switches_production_atomically_and_records_the_change(server:
     assert_eq!(all_events(&mut client, "churn").await.len(), events_before);
 
     let last = all_events(&mut client, "churn").await.pop().unwrap();
-    assert_eq!(last.r#type, pb::EventType::ProductionSet as i32);
+    assert_eq!(last.r#type, pb::EventType::AliasSet as i32);
     assert_eq!(
-        (
-            last.previous_production_version,
-            last.new_production_version
-        ),
+        (last.previous_version, last.new_version),
         (Some(1), Some(2))
     );
     assert_eq!(last.reason, "promote 2");
@@ -228,12 +225,9 @@ async fn rollback_after_three_promotions_walks_back_through_history(server: Test
     assert_eq!(production_version(&mut client, "churn").await, Some(1));
 
     let last = all_events(&mut client, "churn").await.pop().unwrap();
-    assert_eq!(last.r#type, pb::EventType::ProductionRolledBack as i32);
+    assert_eq!(last.r#type, pb::EventType::AliasRolledBack as i32);
     assert_eq!(
-        (
-            last.previous_production_version,
-            last.new_production_version
-        ),
+        (last.previous_version, last.new_version),
         (Some(2), Some(1))
     );
     assert_eq!(last.reason, "v2 too");
@@ -282,7 +276,7 @@ async fn as_of_answers_which_version_was_production_at_a_time(server: TestServer
     let changes: Vec<prost_types::Timestamp> = all_events(&mut client, "churn")
         .await
         .into_iter()
-        .filter(|e| e.new_production_version.is_some())
+        .filter(|e| e.new_version.is_some())
         .map(|e| e.occurred_at.unwrap())
         .collect();
     assert_eq!(changes.len(), 4);

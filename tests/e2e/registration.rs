@@ -62,7 +62,32 @@ async fn registration_stores_every_field_and_numbers_versions_from_one(server: T
         }),
         description: "weekly retrain".into(),
         request_id: String::new(),
+        validate_only: false,
     };
+    // A validate-only registration answers what would be stored and writes
+    // nothing: no model, no version, no event.
+    let preview = register(
+        &mut client,
+        pb::RegisterModelRequest {
+            validate_only: true,
+            ..request.clone()
+        },
+    )
+    .await;
+    assert_eq!((preview.version, preview.id.as_str()), (0, ""));
+    assert_eq!(preview.artifact.as_ref().unwrap().sha256, "ab".repeat(32));
+    assert_eq!(preview.training.as_ref().unwrap().feature_count, 2);
+    assert_eq!(
+        code_of(get_model(&mut client, "churn").await),
+        tonic::Code::NotFound
+    );
+    let mut invalid = request.clone();
+    invalid.validate_only = true;
+    invalid.metrics.insert("auc".into(), 1.5);
+    let refused = status_of(client.register_model(invalid).await);
+    assert_eq!(refused.code(), tonic::Code::InvalidArgument);
+    assert!(refused.message().contains("metrics[auc]"), "{refused:?}");
+
     let first = register(&mut client, request.clone()).await;
     assert_eq!(first.model_name, "churn");
     assert_eq!(first.version, 1);

@@ -73,7 +73,7 @@ async fn the_production_version_can_be_neither_deprecated_nor_archived(server: T
         let refused = status_of(set_status(&mut client, "churn", 1, to).await);
         assert_eq!(refused.code(), Code::FailedPrecondition);
         assert!(
-            refused.message().contains("promote another version first"),
+            refused.message().contains("holds the alias \"production\""),
             "{}",
             refused.message()
         );

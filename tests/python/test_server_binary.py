@@ -4,51 +4,17 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import signal
 import subprocess
 from pathlib import Path
 
-from conftest import REPO, RunningServer, server_binary, start_server
-
-
-def readme_block(marker: str, language: str = "sh") -> str:
-    """The fenced block between the README's `<!-- MARKER:start -->` and `<!-- MARKER:end -->`."""
-    readme = (REPO / "README.md").read_text()
-    section = readme.split(f"<!-- {marker}:start -->", 1)[1].split(f"<!-- {marker}:end -->", 1)[0]
-    block = re.search(rf"```{language}\n(.*?)```", section, re.S)
-    assert block, f"the {marker} section has a ```sh block"
-    return block.group(1)
-
-
-def walkthrough_commands() -> list[str]:
-    """The grpcurl walkthrough, one command at a time."""
-    commands: list[str] = []
-    current = ""
-    for line in readme_block("walkthrough").splitlines():
-        if not current and (not line.strip() or line.lstrip().startswith("#")):
-            continue
-        current += line + "\n"
-        # A command ends where quotes are balanced and no backslash continues it.
-        if current.count("'") % 2 == 0 and not line.endswith("\\"):
-            commands.append(current)
-            current = ""
-    assert not current, "the last command is complete"
-    return commands
-
-
-def run(command: str, server: RunningServer) -> str:
-    """Runs a README command against `server` (its port instead of the default)."""
-    command = command.replace("127.0.0.1:50051", server.address)
-    result = subprocess.run(["bash", "-c", command], capture_output=True, text=True, timeout=60)
-    assert result.returncode == 0, f"{command}\nfailed with {result.returncode}: {result.stderr}"
-    return result.stdout
+from conftest import RunningServer, readme_block, readme_commands, run_readme_command, server_binary, start_server
 
 
 def test_the_readme_walkthrough_runs_as_written(server: RunningServer) -> None:
-    commands = walkthrough_commands()
+    commands = readme_commands("walkthrough")
     assert len(commands) >= 8
-    outputs = [run(command, server) for command in commands]
+    outputs = [run_readme_command(command, server) for command in commands]
     assert "modelregistry.v1.RegistryService" in outputs[0]
     assert "grpc.health.v1.Health" in outputs[0]
     assert json.loads(outputs[1]) == {"status": "SERVING"}
@@ -59,14 +25,14 @@ def test_the_readme_walkthrough_runs_as_written(server: RunningServer) -> None:
         "EVENT_TYPE_MODEL_CREATED",
         "EVENT_TYPE_VERSION_REGISTERED",
         "EVENT_TYPE_VERSION_REGISTERED",
-        "EVENT_TYPE_PRODUCTION_SET",
+        "EVENT_TYPE_ALIAS_SET",
         "EVENT_TYPE_STATUS_CHANGED",
     ]
 
 
 def test_the_legacy_view_answers_old_queries(server: RunningServer) -> None:
-    for command in walkthrough_commands():
-        run(command, server)
+    for command in readme_commands("walkthrough"):
+        run_readme_command(command, server)
     import sqlite3
 
     with sqlite3.connect(server.workdir / "model-registry.db") as db:
@@ -78,6 +44,8 @@ def test_the_legacy_view_answers_old_queries(server: RunningServer) -> None:
             ("churn", 1, "XGBoost", 0.91, "ACTIVE", 1),
             ("churn", 2, "CatBoost", 0.89, "DEPRECATED", 0),
         ]
+        aliases = db.execute("SELECT model_name, alias, version, moved_by, reason FROM model_aliases").fetchall()
+        assert aliases == [("churn", "production", 1, "anonymous", "best AUC on the holdout set")]
         try:
             db.execute("DELETE FROM events")
             raise AssertionError("deleting events must be refused")
@@ -124,13 +92,13 @@ def test_help_documents_the_configuration() -> None:
 def test_a_second_server_on_the_same_database_sees_the_data(tmp_path: Path) -> None:
     first = start_server(tmp_path)
     try:
-        run(walkthrough_commands()[2], first)
+        run_readme_command(readme_commands("walkthrough")[2], first)
     finally:
         first.process.terminate()
         assert first.process.wait(timeout=15) == 0
     second = start_server(tmp_path)
     try:
-        out = run(
+        out = run_readme_command(
             "grpcurl -plaintext -d '{\"model_name\": \"churn\"}' 127.0.0.1:50051 "
             "modelregistry.v1.RegistryService/GetModel",
             second,
@@ -154,7 +122,7 @@ def test_the_readme_shell_section_runs_as_written(server: RunningServer, tmp_pat
     assert result.returncode == 0, f"{result.stdout}\n{result.stderr}"
     assert "registered churn version 2" in result.stdout
     assert "churn version 1 is production again (rolled back from version 2)" in result.stdout
-    assert "PRODUCTION_ROLLED_BACK" in result.stdout
+    assert "ALIAS_ROLLED_BACK" in result.stdout
 
 
 def test_the_readme_python_section_runs_as_written(server: RunningServer, tmp_path: Path) -> None:

@@ -11,6 +11,8 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use diesel::SqliteConnection;
+use diesel_async::sync_connection_wrapper::SyncConnectionWrapper;
 use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
 use model_registry_api::v1 as pb;
 use model_registry_api::v1::registry_service_client::RegistryServiceClient;
@@ -38,43 +40,95 @@ pub struct TestServer {
     pub client: Client,
     pub channel: Channel,
     pub addr: SocketAddr,
+    /// The database the server uses (for tests that look at it with SQL).
+    pub database_url: DatabaseUrl,
     shutdown: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<Result<(), server::ServerError>>>,
     // Dropped last: the database outlives the server using it.
     _database: TestDatabase,
 }
 
-enum TestDatabase {
+/// An empty database made for one test, removed when dropped.
+pub enum TestDatabase {
     /// Held so the directory outlives the server.
-    Sqlite { _dir: tempfile::TempDir },
+    Sqlite {
+        url: DatabaseUrl,
+        _dir: tempfile::TempDir,
+    },
     /// Dropped (and with it the database) after the server.
-    Postgres { _database: PostgresDatabase },
+    Postgres {
+        url: DatabaseUrl,
+        _database: PostgresDatabase,
+    },
+}
+
+impl TestDatabase {
+    /// An empty database on `backend`; `None` (after a loud warning) when
+    /// PostgreSQL is not reachable and not required.
+    pub async fn create(backend: Backend) -> Option<Self> {
+        Some(match backend {
+            Backend::Sqlite => {
+                let dir = tempfile::tempdir().expect("temporary directory");
+                let path = dir.path().join("registry.db");
+                Self::Sqlite {
+                    url: DatabaseUrl::Sqlite(path.display().to_string()),
+                    _dir: dir,
+                }
+            }
+            Backend::Postgres => {
+                let database = PostgresDatabase::create().await?;
+                Self::Postgres {
+                    url: DatabaseUrl::Postgres(database.url.clone()),
+                    _database: database,
+                }
+            }
+        })
+    }
+
+    /// Where it is.
+    pub fn url(&self) -> &DatabaseUrl {
+        match self {
+            Self::Sqlite { url, .. } | Self::Postgres { url, .. } => url,
+        }
+    }
+}
+
+/// Runs `sql` (several statements) on the database at `url`, with foreign
+/// keys enforced on SQLite as the server enforces them.
+pub async fn execute_sql(url: &DatabaseUrl, sql: &str) -> Result<(), String> {
+    match url {
+        DatabaseUrl::Postgres(url) => {
+            let mut conn = AsyncPgConnection::establish(url)
+                .await
+                .map_err(|e| e.to_string())?;
+            conn.batch_execute(sql).await.map_err(|e| e.to_string())
+        }
+        DatabaseUrl::Sqlite(path) => {
+            let mut conn = SyncConnectionWrapper::<SqliteConnection>::establish(path)
+                .await
+                .map_err(|e| e.to_string())?;
+            conn.batch_execute("PRAGMA foreign_keys = ON;")
+                .await
+                .map_err(|e| e.to_string())?;
+            conn.batch_execute(sql).await.map_err(|e| e.to_string())
+        }
+    }
 }
 
 impl TestServer {
     /// Starts a server on `backend`; `None` (after a loud warning) when
     /// PostgreSQL is not reachable and not required.
     pub async fn start(backend: Backend) -> Option<Self> {
-        let (url, database) = match backend {
-            Backend::Sqlite => {
-                let dir = tempfile::tempdir().expect("temporary directory");
-                let path = dir.path().join("registry.db");
-                (
-                    DatabaseUrl::Sqlite(path.display().to_string()),
-                    TestDatabase::Sqlite { _dir: dir },
-                )
-            }
-            Backend::Postgres => {
-                let database = PostgresDatabase::create().await?;
-                (
-                    DatabaseUrl::Postgres(database.url.clone()),
-                    TestDatabase::Postgres {
-                        _database: database,
-                    },
-                )
-            }
-        };
-        Some(Self::start_on(url, database).await)
+        let database = TestDatabase::create(backend).await?;
+        Some(Self::start_on(database).await)
+    }
+
+    /// Starts a server on a database the test prepared (migrating it first).
+    pub async fn start_on(database: TestDatabase) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind loopback");
+        Self::serve_on(database, listener).await
     }
 
     /// Starts a server on PostgreSQL reached through `url` (e.g. a proxy),
@@ -82,33 +136,24 @@ impl TestServer {
     pub async fn start_postgres_via(rewrite: impl FnOnce(&str) -> String) -> Option<Self> {
         let database = PostgresDatabase::create().await?;
         let url = DatabaseUrl::Postgres(rewrite(&database.url));
-        Some(
-            Self::start_on(
-                url,
-                TestDatabase::Postgres {
-                    _database: database,
-                },
-            )
-            .await,
-        )
+        let database = TestDatabase::Postgres {
+            url,
+            _database: database,
+        };
+        Some(Self::start_on(database).await)
     }
 
     /// Starts a SQLite-backed server on an already bound `listener` (to
     /// serve on an address chosen before the server exists).
     pub async fn start_sqlite_on(listener: TcpListener) -> Self {
-        let dir = tempfile::tempdir().expect("temporary directory");
-        let url = DatabaseUrl::Sqlite(dir.path().join("registry.db").display().to_string());
-        Self::serve_on(url, TestDatabase::Sqlite { _dir: dir }, listener).await
-    }
-
-    async fn start_on(url: DatabaseUrl, database: TestDatabase) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0")
+        let database = TestDatabase::create(Backend::Sqlite)
             .await
-            .expect("bind loopback");
-        Self::serve_on(url, database, listener).await
+            .expect("SQLite needs no server");
+        Self::serve_on(database, listener).await
     }
 
-    async fn serve_on(url: DatabaseUrl, database: TestDatabase, listener: TcpListener) -> Self {
+    async fn serve_on(database: TestDatabase, listener: TcpListener) -> Self {
+        let url = database.url().clone();
         // Server warnings go to the test's captured output, shown when it fails.
         let _ = tracing_subscriber::fmt()
             .with_test_writer()
@@ -144,6 +189,7 @@ impl TestServer {
             client: RegistryServiceClient::new(channel.clone()),
             channel,
             addr,
+            database_url: url,
             shutdown: Some(shutdown),
             task: Some(task),
             _database: database,
@@ -184,7 +230,7 @@ fn postgres_required() -> bool {
 }
 
 /// A database created for one test and dropped after it.
-struct PostgresDatabase {
+pub struct PostgresDatabase {
     name: String,
     url: String,
 }
@@ -443,4 +489,61 @@ pub async fn get_version(
                 .model_version
                 .expect("a version in the response")
         })
+}
+
+/// Points `alias` of `model` at `version` (no precondition, no gate).
+pub async fn set_alias(
+    client: &mut Client,
+    model: &str,
+    alias: &str,
+    version: i64,
+) -> Result<pb::SetModelAliasResponse, tonic::Status> {
+    client
+        .set_model_alias(pb::SetModelAliasRequest {
+            model_name: model.to_owned(),
+            alias: alias.to_owned(),
+            version,
+            reason: format!("move {alias} to {version}"),
+            ..Default::default()
+        })
+        .await
+        .map(tonic::Response::into_inner)
+}
+
+/// Rolls `alias` of `model` back.
+pub async fn rollback_alias(
+    client: &mut Client,
+    model: &str,
+    alias: &str,
+) -> Result<pb::RollbackModelAliasResponse, tonic::Status> {
+    client
+        .rollback_model_alias(pb::RollbackModelAliasRequest {
+            model_name: model.to_owned(),
+            alias: alias.to_owned(),
+            reason: format!("roll {alias} back"),
+            ..Default::default()
+        })
+        .await
+        .map(tonic::Response::into_inner)
+}
+
+/// The version `alias` of `model` points at (at `as_of` when given), if any.
+pub async fn alias_version(
+    client: &mut Client,
+    model: &str,
+    alias: &str,
+    as_of: Option<prost_types::Timestamp>,
+) -> Option<i64> {
+    match client
+        .get_model_version_by_alias(pb::GetModelVersionByAliasRequest {
+            model_name: model.to_owned(),
+            alias: alias.to_owned(),
+            as_of,
+        })
+        .await
+    {
+        Ok(response) => response.into_inner().model_version.map(|v| v.version),
+        Err(status) if status.code() == tonic::Code::NotFound => None,
+        Err(status) => panic!("GetModelVersionByAlias failed: {status:?}"),
+    }
 }

@@ -131,9 +131,9 @@ def test_every_read_and_change(registry: RegistryClient) -> None:
         EventType.VERSION_REGISTERED,
         EventType.VERSION_REGISTERED,
     ]
-    rollback = registry.list_events("churn", types=[EventType.PRODUCTION_ROLLED_BACK])
+    rollback = registry.list_events("churn", types=[EventType.ALIAS_ROLLED_BACK])
     assert len(rollback) == 1
-    assert (rollback[0].previous_production_version, rollback[0].new_production_version) == (2, 1)
+    assert (rollback[0].alias, rollback[0].previous_version, rollback[0].new_version) == ("production", 2, 1)
     assert rollback[0].reason == "regression"
     status_changes = registry.list_events("churn", version=3, types=[EventType.STATUS_CHANGED])
     assert [(e.previous_status, e.new_status) for e in status_changes] == [
@@ -145,6 +145,46 @@ def test_every_read_and_change(registry: RegistryClient) -> None:
     assert len(registry.list_events(until=events[0].occurred_at)) == 0
 
 
+def test_aliases_move_roll_back_and_answer_as_of(registry: RegistryClient) -> None:
+    for auc in [0.80, 0.85, 0.90]:
+        registry.register_model("churn", algorithm="XGBoost", artifact_uri=f"s3://m/{auc}", metrics={"auc": auc})
+    registry.set_production_model("churn", 1, reason="first")
+    assert registry.set_alias("churn", "canary", 2, reason="5% traffic", expected_current_version=0).previous_version is None
+    moved = registry.set_alias("churn", "canary", 3, reason="retrain", gate_metric="auc", gate_min_delta=0.01)
+    assert (moved.model_version.version, moved.previous_version, moved.model_version.aliases) == (3, 2, ["canary"])
+    assert registry.get_version_by_alias("churn", "canary").version == 3
+    assert registry.get_version_by_alias("churn", "latest").version == 3
+    with pytest.raises(FailedPrecondition, match="metric gate"):
+        registry.set_alias("churn", "canary", 1, reason="worse", gate_metric="auc")
+    with pytest.raises(Aborted):
+        registry.set_alias("churn", "canary", 1, reason="stale", expected_current_version=2)
+    with pytest.raises(InvalidArgument, match="invalid alias"):
+        registry.set_alias("churn", "latest", 1, reason="read-only")
+
+    moved_at = registry.list_events("churn", alias="canary")[-1].occurred_at
+    back = registry.rollback_alias("churn", "canary", reason="regression")
+    assert (back.model_version.version, back.previous_version) == (2, 3)
+    assert registry.get_version_by_alias("churn", "canary", as_of=moved_at).version == 3
+    assert registry.get_production_model("churn").version == 1, "production is untouched"
+    assert registry.delete_alias("churn", "canary", reason="done", expected_current_version=2) == 2
+    with pytest.raises(NotFound, match="no alias"):
+        registry.get_version_by_alias("churn", "canary")
+
+    registry.set_alias("churn", "staging", 2, reason="check")
+    assert [v.version for v in registry.list_model_versions("churn", any_alias=True)] == [1, 2]
+    assert [v.version for v in registry.list_model_versions("churn", aliases=["staging"])] == [2]
+    model = registry.update_model("churn", description="Customer churn", tags={"team": "growth"}, reason="owner")
+    assert (model.description, model.tags) == ("Customer churn", {"team": "growth"})
+    assert (model.aliases, model.latest_version, model.production_version) == ({"production": 1, "staging": 2}, 3, 1)
+    assert [e.type for e in registry.list_events("churn", alias="canary")] == [
+        EventType.ALIAS_SET,
+        EventType.ALIAS_SET,
+        EventType.ALIAS_ROLLED_BACK,
+        EventType.ALIAS_DELETED,
+    ]
+    assert registry.list_events("churn")[-1].type == EventType.MODEL_UPDATED
+
+
 def test_server_errors_raise_their_exception_class(registry: RegistryClient) -> None:
     registry.register_model("churn", algorithm="X", artifact_uri="s3://x", request_id="shared-id")
     with pytest.raises(NotFound, match="has no version 9"):
@@ -153,7 +193,7 @@ def test_server_errors_raise_their_exception_class(registry: RegistryClient) -> 
         registry.register_model("Churn Model", algorithm="X", artifact_uri="s3://x")
     with pytest.raises(AlreadyExists, match="shared-id"):
         registry.register_model("fraud", algorithm="X", artifact_uri="s3://x", request_id="shared-id")
-    with pytest.raises(FailedPrecondition, match="no production version to roll back"):
+    with pytest.raises(FailedPrecondition, match="nothing to roll back"):
         registry.rollback_production_model("churn", reason="none yet")
     with pytest.raises(Aborted) as aborted:
         registry.set_production_model("churn", 1, reason="cas", expected_current_version=5)

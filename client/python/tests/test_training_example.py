@@ -52,5 +52,5 @@ def test_the_churn_training_job_registers_its_models_and_promotes_the_best(
         production = registry.get_production_model("churn")
         assert production.metrics["auc"] == max(v.metrics["auc"] for v in versions)
         promotion = registry.list_events("churn")[-1]
-        assert promotion.new_production_version == production.version
+        assert promotion.new_version == production.version
         assert "highest AUC" in promotion.reason

@@ -452,7 +452,7 @@ impl RegistryClient {
         }
     }
 
-    async fn retried<Req, Resp, F, Fut>(&self, request: Req, call: F) -> Result<Resp>
+    pub(crate) async fn retried<Req, Resp, F, Fut>(&self, request: Req, call: F) -> Result<Resp>
     where
         Req: Clone,
         F: Fn(RawClient, Req) -> Fut,
@@ -465,7 +465,7 @@ impl RegistryClient {
             .map_err(Error::from)
     }
 
-    async fn once<Req, Resp, F, Fut>(&self, request: Req, call: F) -> Result<Resp>
+    pub(crate) async fn once<Req, Resp, F, Fut>(&self, request: Req, call: F) -> Result<Resp>
     where
         F: FnOnce(RawClient, Req) -> Fut,
         Fut: Future<Output = Result<Response<Resp>, Status>>,

@@ -30,11 +30,13 @@
 //! ```
 #![deny(missing_docs)]
 
+mod aliases;
 mod client;
 mod error;
 mod register;
 mod retry;
 
+pub use aliases::{DeleteAlias, RollbackAlias, SetAlias, UpdateModel};
 pub use client::{BearerToken, ClientOptions, RawClient, RegistryClient, TlsOptions};
 pub use error::{Error, Result, code_name};
 pub use register::{RegisterModel, struct_to_json};

@@ -204,6 +204,14 @@ impl RegisterModel {
         self
     }
 
+    /// Asks the server only to check the registration against every rule
+    /// and return it as it would be stored (version 0, no id), writing
+    /// nothing.
+    pub fn validate_only(mut self) -> Self {
+        self.request.validate_only = true;
+        self
+    }
+
     /// The request as sent.
     pub fn into_request(self) -> pb::RegisterModelRequest {
         self.request

@@ -5,10 +5,10 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 
+use super::alias::{AliasName, ExpectedCurrent, MetricGate};
 use super::error::{DomainError, DomainResult};
 use super::event::EventKind;
 use super::page::{EventCursor, ModelCursor, VersionCursor, VersionOrder};
-use super::production::{ExpectedCurrent, MetricGate};
 use super::status::VersionStatus;
 use super::types::{ModelName, ModelVersion, VersionRef};
 use super::validate::MAX_TAGS;
@@ -24,12 +24,14 @@ pub struct Caller {
     pub request_id: String,
 }
 
-/// Make a version production.
+/// Point an alias at a version (`SetModelAlias`, `SetProductionModel`).
 #[derive(Debug, Clone, PartialEq)]
-pub struct SetProduction {
+pub struct SetAlias {
     /// The model.
     pub model_name: ModelName,
-    /// The version to promote.
+    /// The alias (never `latest`).
+    pub alias: AliasName,
+    /// The version the alias is to point at.
     pub version: i64,
     /// Why.
     pub reason: String,
@@ -39,15 +41,56 @@ pub struct SetProduction {
     pub gate: Option<MetricGate>,
 }
 
-/// Return production to the previous production version.
+/// Remove an alias.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Rollback {
+pub struct DeleteAlias {
     /// The model.
     pub model_name: ModelName,
+    /// The alias (never `latest`).
+    pub alias: AliasName,
     /// Why.
     pub reason: String,
     /// Compare-and-set precondition.
     pub expected_current: ExpectedCurrent,
+}
+
+/// Return an alias to the version it held before
+/// (`RollbackModelAlias`, `RollbackProductionModel`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RollbackAlias {
+    /// The model.
+    pub model_name: ModelName,
+    /// The alias (never `latest`).
+    pub alias: AliasName,
+    /// Why.
+    pub reason: String,
+    /// Compare-and-set precondition.
+    pub expected_current: ExpectedCurrent,
+}
+
+/// Change a model's description and tags.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UpdateModel {
+    /// The model.
+    pub model_name: ModelName,
+    /// The new description, if it changes.
+    pub description: Option<String>,
+    /// Tags to add or overwrite.
+    pub set_tags: BTreeMap<String, String>,
+    /// Tag keys to remove.
+    pub remove_tags: Vec<String>,
+    /// Why (may be empty).
+    pub reason: String,
+}
+
+impl UpdateModel {
+    /// The tags after applying this update to `tags`.
+    pub fn apply_to_tags(
+        &self,
+        tags: BTreeMap<String, String>,
+    ) -> DomainResult<BTreeMap<String, String>> {
+        apply_tag_changes("tags", tags, &self.set_tags, &self.remove_tags)
+    }
 }
 
 /// Change a version's status.
@@ -77,27 +120,36 @@ pub struct UpdateVersion {
 }
 
 impl UpdateVersion {
-    /// The tags after applying this update to `tags`: removals first, then
-    /// additions, within the tag limit.
+    /// The tags after applying this update to `tags`.
     pub fn apply_to_tags(
         &self,
-        mut tags: BTreeMap<String, String>,
+        tags: BTreeMap<String, String>,
     ) -> DomainResult<BTreeMap<String, String>> {
-        for key in &self.remove_tags {
-            tags.remove(key);
-        }
-        tags.extend(self.set_tags.clone());
-        if tags.len() > MAX_TAGS {
-            return Err(DomainError::invalid(
-                "set_tags",
-                format!(
-                    "the version would have {} tags; at most {MAX_TAGS} are allowed",
-                    tags.len()
-                ),
-            ));
-        }
-        Ok(tags)
+        apply_tag_changes("set_tags", tags, &self.set_tags, &self.remove_tags)
     }
+}
+
+/// Tags after removing `remove` and then setting `set`, within the tag limit.
+fn apply_tag_changes(
+    field: &str,
+    mut tags: BTreeMap<String, String>,
+    set: &BTreeMap<String, String>,
+    remove: &[String],
+) -> DomainResult<BTreeMap<String, String>> {
+    for key in remove {
+        tags.remove(key);
+    }
+    tags.extend(set.clone());
+    if tags.len() > MAX_TAGS {
+        return Err(DomainError::invalid(
+            field,
+            format!(
+                "there would be {} tags; at most {MAX_TAGS} are allowed",
+                tags.len()
+            ),
+        ));
+    }
+    Ok(tags)
 }
 
 /// Filters, ordering and page of a version listing.
@@ -117,8 +169,12 @@ pub struct VersionQuery {
     pub trained_after: Option<DateTime<Utc>>,
     /// Only versions trained before.
     pub trained_before: Option<DateTime<Utc>>,
-    /// Only production versions.
-    pub production_only: bool,
+    /// Only versions holding every one of these aliases (`production_only`).
+    pub holding_all: Vec<AliasName>,
+    /// Only versions holding at least one of these aliases.
+    pub holding_any: Vec<AliasName>,
+    /// Only versions holding at least one alias.
+    pub holding_some_alias: bool,
     /// Ordering key.
     pub order: VersionOrder,
     /// Largest first.
@@ -162,6 +218,8 @@ pub struct EventQuery {
     pub version: Option<i64>,
     /// Only these kinds (empty: all).
     pub kinds: Vec<EventKind>,
+    /// Only events about this alias.
+    pub alias: Option<AliasName>,
     /// Only at or after.
     pub since: Option<DateTime<Utc>>,
     /// Only before.
@@ -172,13 +230,13 @@ pub struct EventQuery {
     pub after: Option<EventCursor>,
 }
 
-/// The outcome of a production change.
+/// The outcome of an alias move or rollback.
 #[derive(Debug, Clone, PartialEq)]
-pub struct ProductionChanged {
-    /// The version now in production.
+pub struct AliasMoved {
+    /// The version the alias points at now.
     pub version: ModelVersion,
-    /// The version in production before, if any.
+    /// The version it pointed at before, if any.
     pub previous: Option<i64>,
-    /// True when the requested version already was production.
+    /// True when the alias already pointed at the version.
     pub unchanged: bool,
 }

@@ -7,42 +7,46 @@ use std::fmt;
 pub enum EventKind {
     /// A model was created by its first registration.
     ModelCreated,
+    /// A model's description or tags changed.
+    ModelUpdated,
     /// A version was registered.
     VersionRegistered,
-    /// A version was made production.
-    ProductionSet,
-    /// Production went back to an earlier version.
-    ProductionRolledBack,
-    /// A version's status changed.
-    StatusChanged,
     /// A version's description or tags changed.
     VersionUpdated,
+    /// A version's status changed.
+    StatusChanged,
+    /// An alias was pointed at a version.
+    AliasSet,
+    /// An alias was removed.
+    AliasDeleted,
+    /// An alias went back to the version it held before.
+    AliasRolledBack,
 }
 
 impl EventKind {
     /// Every kind, in declaration order.
-    pub const ALL: [EventKind; 6] = [
+    pub const ALL: [EventKind; 8] = [
         Self::ModelCreated,
+        Self::ModelUpdated,
         Self::VersionRegistered,
-        Self::ProductionSet,
-        Self::ProductionRolledBack,
-        Self::StatusChanged,
         Self::VersionUpdated,
+        Self::StatusChanged,
+        Self::AliasSet,
+        Self::AliasDeleted,
+        Self::AliasRolledBack,
     ];
-
-    /// The kinds that change which version is in production.
-    pub const PRODUCTION_CHANGES: [EventKind; 2] =
-        [Self::ProductionSet, Self::ProductionRolledBack];
 
     /// The name stored in the database.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::ModelCreated => "MODEL_CREATED",
+            Self::ModelUpdated => "MODEL_UPDATED",
             Self::VersionRegistered => "VERSION_REGISTERED",
-            Self::ProductionSet => "PRODUCTION_SET",
-            Self::ProductionRolledBack => "PRODUCTION_ROLLED_BACK",
-            Self::StatusChanged => "STATUS_CHANGED",
             Self::VersionUpdated => "VERSION_UPDATED",
+            Self::StatusChanged => "STATUS_CHANGED",
+            Self::AliasSet => "ALIAS_SET",
+            Self::AliasDeleted => "ALIAS_DELETED",
+            Self::AliasRolledBack => "ALIAS_ROLLED_BACK",
         }
     }
 

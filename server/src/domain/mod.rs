@@ -1,17 +1,18 @@
-//! Domain rules of the registry: names, the status machine, production
-//! rules, input limits and the commands the store executes. Nothing here
-//! knows about gRPC or SQL.
+//! Domain rules of the registry: names, the status machine, alias rules,
+//! input limits and the commands the store executes. Nothing here knows
+//! about gRPC or SQL.
 
+pub mod alias;
 pub mod commands;
 pub mod error;
 pub mod event;
 pub mod page;
-pub mod production;
 pub mod status;
 pub mod time;
 pub mod types;
 pub mod validate;
 
+pub use alias::AliasName;
 pub use error::{DomainError, DomainResult};
 pub use event::EventKind;
 pub use status::VersionStatus;

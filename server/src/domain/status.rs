@@ -1,6 +1,6 @@
 //! The version status machine: ACTIVE ⇄ DEPRECATED, ACTIVE → ARCHIVED,
-//! DEPRECATED → ARCHIVED; ARCHIVED is final, and the production version can
-//! be neither deprecated nor archived.
+//! DEPRECATED → ARCHIVED; ARCHIVED is final, and a version holding an alias
+//! (production included) can be neither deprecated nor archived.
 
 use std::fmt;
 
@@ -9,7 +9,7 @@ use super::error::{DomainError, DomainResult};
 /// Lifecycle status of a model version.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum VersionStatus {
-    /// Usable; the only status a production version can have.
+    /// Usable; the only status a version holding an alias can have.
     Active,
     /// Kept for reference; can be made active again.
     Deprecated,
@@ -47,12 +47,12 @@ impl VersionStatus {
         )
     }
 
-    /// Checks a status change of version `version` (production or not).
+    /// Checks a status change of version `version`, which holds `aliases`.
     pub fn check_transition(
         self,
         to: VersionStatus,
         version: i64,
-        is_production: bool,
+        aliases: &[String],
     ) -> DomainResult<()> {
         if self == to {
             return Err(DomainError::FailedPrecondition(format!(
@@ -69,10 +69,20 @@ impl VersionStatus {
                 "version {version} cannot go from {self} to {to}: {hint}"
             )));
         }
-        if is_production {
+        if !aliases.is_empty() {
+            let (noun, names) = match aliases {
+                [one] => ("alias", format!("{one:?}")),
+                many => (
+                    "aliases",
+                    many.iter()
+                        .map(|a| format!("{a:?}"))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                ),
+            };
             return Err(DomainError::FailedPrecondition(format!(
-                "version {version} is the production version and cannot become {to}; \
-                 promote another version first"
+                "version {version} holds the {noun} {names} and cannot become {to}; move or \
+                 delete the {noun} first (SetModelAlias, DeleteModelAlias)"
             )));
         }
         Ok(())
@@ -102,7 +112,7 @@ mod tests {
                 let expected = allowed.contains(&(from, to));
                 assert_eq!(from.can_become(to), expected, "{from} -> {to}");
                 assert_eq!(
-                    from.check_transition(to, 1, false).is_ok(),
+                    from.check_transition(to, 1, &[]).is_ok(),
                     expected,
                     "{from} -> {to}"
                 );
@@ -111,9 +121,13 @@ mod tests {
     }
 
     #[test]
-    fn the_production_version_cannot_leave_active() {
-        assert!(Active.check_transition(Deprecated, 3, true).is_err());
-        assert!(Active.check_transition(Archived, 3, true).is_err());
+    fn a_version_holding_aliases_cannot_leave_active_and_the_refusal_names_them() {
+        let aliases = ["canary".to_owned(), "production".to_owned()];
+        for to in [Deprecated, Archived] {
+            let refused = Active.check_transition(to, 3, &aliases).unwrap_err();
+            let message = refused.to_string();
+            assert!(message.contains("\"canary\", \"production\""), "{message}");
+        }
     }
 
     #[test]

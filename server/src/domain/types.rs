@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 
+use super::alias::AliasName;
 use super::event::EventKind;
 use super::status::VersionStatus;
 
@@ -147,6 +148,31 @@ pub struct NewVersion {
     pub request_id: Option<String>,
 }
 
+impl NewVersion {
+    /// The version as it would be stored, for a validate-only registration:
+    /// no id, version number 0, no aliases.
+    pub fn preview(self, created_by: String, now: DateTime<Utc>) -> ModelVersion {
+        ModelVersion {
+            id: String::new(),
+            model_name: self.model_name,
+            version: 0,
+            algorithm: self.algorithm,
+            status: VersionStatus::Active,
+            artifact: self.artifact,
+            metrics: self.metrics,
+            params: self.params,
+            tags: self.tags,
+            training: self.training,
+            metadata: self.metadata,
+            description: self.description,
+            created_by,
+            created_at: now,
+            updated_at: now,
+            aliases: Vec::new(),
+        }
+    }
+}
+
 /// A registered model version as callers see it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ModelVersion {
@@ -160,8 +186,6 @@ pub struct ModelVersion {
     pub algorithm: String,
     /// Lifecycle status.
     pub status: VersionStatus,
-    /// Whether it is its model's production version.
-    pub is_production: bool,
     /// Artifact location and checksum.
     pub artifact: Artifact,
     /// Metrics by name.
@@ -182,21 +206,43 @@ pub struct ModelVersion {
     pub created_at: DateTime<Utc>,
     /// Last change time.
     pub updated_at: DateTime<Utc>,
+    /// The aliases the version holds now, sorted.
+    pub aliases: Vec<String>,
 }
 
-/// A registered model with its production summary.
+impl ModelVersion {
+    /// Whether it is its model's production version (holds `production`).
+    pub fn is_production(&self) -> bool {
+        self.aliases.iter().any(|a| a == AliasName::PRODUCTION)
+    }
+}
+
+/// A registered model with its aliases.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Model {
     /// The model's name.
     pub name: ModelName,
+    /// Description of the model (the task).
+    pub description: String,
+    /// Labels of the model.
+    pub tags: BTreeMap<String, String>,
     /// Creation time.
     pub created_at: DateTime<Utc>,
     /// Last change time.
     pub updated_at: DateTime<Utc>,
-    /// Current production version number.
-    pub production_version: Option<i64>,
-    /// Number of versions (version numbers are gap-free, so also the latest).
+    /// Every alias and the version it points at.
+    pub aliases: BTreeMap<String, i64>,
+    /// The highest ACTIVE version (the alias `latest`).
+    pub latest_version: Option<i64>,
+    /// Number of versions (version numbers are gap-free, so also the highest).
     pub version_count: i64,
+}
+
+impl Model {
+    /// The version the alias `production` points at.
+    pub fn production_version(&self) -> Option<i64> {
+        self.aliases.get(AliasName::PRODUCTION).copied()
+    }
 }
 
 /// One entry of the audit trail.
@@ -212,10 +258,12 @@ pub struct Event {
     pub model_name: ModelName,
     /// The version concerned.
     pub version: Option<i64>,
-    /// Production version before a production change.
-    pub previous_production_version: Option<i64>,
-    /// Production version after a production change.
-    pub new_production_version: Option<i64>,
+    /// The alias concerned (alias events).
+    pub alias: Option<String>,
+    /// The alias's version before an alias change.
+    pub previous_version: Option<i64>,
+    /// The alias's version after an alias change.
+    pub new_version: Option<i64>,
     /// Status before a status change.
     pub previous_status: Option<VersionStatus>,
     /// Status after a status change or registration.

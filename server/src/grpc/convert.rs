@@ -131,11 +131,13 @@ pub fn event_kind_filter(values: Vec<i32>) -> DomainResult<Vec<EventKind>> {
         let kind = match pb::EventType::try_from(value) {
             Ok(pb::EventType::Unspecified) => continue,
             Ok(pb::EventType::ModelCreated) => EventKind::ModelCreated,
+            Ok(pb::EventType::ModelUpdated) => EventKind::ModelUpdated,
             Ok(pb::EventType::VersionRegistered) => EventKind::VersionRegistered,
-            Ok(pb::EventType::ProductionSet) => EventKind::ProductionSet,
-            Ok(pb::EventType::ProductionRolledBack) => EventKind::ProductionRolledBack,
-            Ok(pb::EventType::StatusChanged) => EventKind::StatusChanged,
             Ok(pb::EventType::VersionUpdated) => EventKind::VersionUpdated,
+            Ok(pb::EventType::StatusChanged) => EventKind::StatusChanged,
+            Ok(pb::EventType::AliasSet) => EventKind::AliasSet,
+            Ok(pb::EventType::AliasDeleted) => EventKind::AliasDeleted,
+            Ok(pb::EventType::AliasRolledBack) => EventKind::AliasRolledBack,
             Err(_) => {
                 return Err(DomainError::invalid(
                     "types",
@@ -151,11 +153,13 @@ pub fn event_kind_filter(values: Vec<i32>) -> DomainResult<Vec<EventKind>> {
 fn event_kind_to_wire(kind: EventKind) -> pb::EventType {
     match kind {
         EventKind::ModelCreated => pb::EventType::ModelCreated,
+        EventKind::ModelUpdated => pb::EventType::ModelUpdated,
         EventKind::VersionRegistered => pb::EventType::VersionRegistered,
-        EventKind::ProductionSet => pb::EventType::ProductionSet,
-        EventKind::ProductionRolledBack => pb::EventType::ProductionRolledBack,
-        EventKind::StatusChanged => pb::EventType::StatusChanged,
         EventKind::VersionUpdated => pb::EventType::VersionUpdated,
+        EventKind::StatusChanged => pb::EventType::StatusChanged,
+        EventKind::AliasSet => pb::EventType::AliasSet,
+        EventKind::AliasDeleted => pb::EventType::AliasDeleted,
+        EventKind::AliasRolledBack => pb::EventType::AliasRolledBack,
     }
 }
 
@@ -222,6 +226,7 @@ pub fn timestamp(t: DateTime<Utc>) -> Timestamp {
 
 /// A version on the wire.
 pub fn version_to_wire(version: ModelVersion) -> pb::ModelVersion {
+    let is_production = version.is_production();
     let training = version.training;
     pb::ModelVersion {
         id: version.id,
@@ -229,7 +234,7 @@ pub fn version_to_wire(version: ModelVersion) -> pb::ModelVersion {
         version: version.version,
         algorithm: version.algorithm,
         status: status_to_wire(version.status) as i32,
-        is_production: version.is_production,
+        is_production,
         artifact: Some(pb::Artifact {
             uri: version.artifact.uri,
             metadata_uri: version.artifact.metadata_uri,
@@ -255,17 +260,22 @@ pub fn version_to_wire(version: ModelVersion) -> pb::ModelVersion {
         created_by: version.created_by,
         created_at: Some(timestamp(version.created_at)),
         updated_at: Some(timestamp(version.updated_at)),
+        aliases: version.aliases,
     }
 }
 
 /// A model on the wire.
 pub fn model_to_wire(model: Model) -> pb::Model {
     pb::Model {
+        production_version: model.production_version(),
         name: model.name.as_str().to_owned(),
         created_at: Some(timestamp(model.created_at)),
         updated_at: Some(timestamp(model.updated_at)),
-        production_version: model.production_version,
         version_count: model.version_count,
+        aliases: model.aliases.into_iter().collect(),
+        description: model.description,
+        tags: model.tags.into_iter().collect(),
+        latest_version: model.latest_version,
     }
 }
 
@@ -279,8 +289,9 @@ pub fn event_to_wire(event: Event) -> pb::Event {
         r#type: event_kind_to_wire(event.kind) as i32,
         model_name: event.model_name.as_str().to_owned(),
         version: event.version,
-        previous_production_version: event.previous_production_version,
-        new_production_version: event.new_production_version,
+        alias: event.alias.unwrap_or_default(),
+        previous_version: event.previous_version,
+        new_version: event.new_version,
         previous_status: status(event.previous_status),
         new_status: status(event.new_status),
         actor: event.actor,

@@ -4,6 +4,7 @@
 pub mod context;
 mod convert;
 mod layer;
+mod requests;
 mod service;
 mod status;
 

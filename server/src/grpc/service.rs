@@ -1,5 +1,7 @@
 //! `modelregistry.v1.RegistryService`: thin handlers that convert the
-//! request, call the store with validated domain commands, and convert back.
+//! request (see `requests.rs`), call the store with validated domain
+//! commands, and convert back. The production RPCs are the alias RPCs with
+//! the alias `production`.
 
 use model_registry_api::v1 as pb;
 use model_registry_api::v1::registry_service_server::RegistryService as RegistryServiceApi;
@@ -8,12 +10,10 @@ use tonic::{Request, Response, Status};
 use super::context::caller_of;
 use super::convert;
 use crate::domain::commands::{
-    BestVersionQuery, ChangeStatus, EventQuery, ModelQuery, Rollback, SetProduction, UpdateVersion,
-    VersionQuery,
+    BestVersionQuery, ChangeStatus, DeleteAlias, EventQuery, ModelQuery, RollbackAlias, SetAlias,
+    UpdateModel, UpdateVersion, VersionQuery,
 };
-use crate::domain::page::{self, EventCursor, ModelCursor, VersionCursor};
-use crate::domain::production::MetricGate;
-use crate::domain::{DomainError, ModelName, validate};
+use crate::domain::{AliasName, ModelName, time};
 use crate::store::Store;
 
 /// The gRPC implementation of the registry.
@@ -27,6 +27,21 @@ impl RegistryService {
     pub fn new(store: Store) -> Self {
         Self { store }
     }
+
+    /// The version `alias` of `model_name` points at now, or at `as_of`.
+    async fn version_by_alias(
+        &self,
+        model_name: &str,
+        alias: AliasName,
+        as_of: Option<prost_types::Timestamp>,
+    ) -> Result<pb::ModelVersion, Status> {
+        let name = ModelName::parse("model_name", model_name)?;
+        let version = match convert::optional_time("as_of", as_of)? {
+            Some(at) => self.store.get_by_alias_as_of(name, alias, at).await?,
+            None => self.store.get_by_alias(name, alias).await?,
+        };
+        Ok(convert::version_to_wire(version))
+    }
 }
 
 #[tonic::async_trait]
@@ -36,8 +51,14 @@ impl RegistryServiceApi for RegistryService {
         request: Request<pb::RegisterModelRequest>,
     ) -> Result<Response<pb::RegisterModelResponse>, Status> {
         let caller = caller_of(&request);
-        let new = convert::registration(request.into_inner())?.validate()?;
-        let version = self.store.register(new, caller).await?;
+        let request = request.into_inner();
+        let validate_only = request.validate_only;
+        let new = convert::registration(request)?.validate()?;
+        let version = if validate_only {
+            new.preview(caller.identity, time::now())
+        } else {
+            self.store.register(new, caller).await?
+        };
         Ok(Response::new(pb::RegisterModelResponse {
             model_version: Some(convert::version_to_wire(version)),
         }))
@@ -60,13 +81,25 @@ impl RegistryServiceApi for RegistryService {
         request: Request<pb::GetProductionModelRequest>,
     ) -> Result<Response<pb::GetProductionModelResponse>, Status> {
         let request = request.into_inner();
-        let name = ModelName::parse("model_name", &request.model_name)?;
-        let version = match convert::optional_time("as_of", request.as_of)? {
-            Some(at) => self.store.production_as_of(name, at).await?,
-            None => self.store.get_production(name).await?,
-        };
+        let version = self
+            .version_by_alias(&request.model_name, AliasName::production(), request.as_of)
+            .await?;
         Ok(Response::new(pb::GetProductionModelResponse {
-            model_version: Some(convert::version_to_wire(version)),
+            model_version: Some(version),
+        }))
+    }
+
+    async fn get_model_version_by_alias(
+        &self,
+        request: Request<pb::GetModelVersionByAliasRequest>,
+    ) -> Result<Response<pb::GetModelVersionByAliasResponse>, Status> {
+        let request = request.into_inner();
+        let alias = AliasName::parse("alias", &request.alias)?;
+        let version = self
+            .version_by_alias(&request.model_name, alias, request.as_of)
+            .await?;
+        Ok(Response::new(pb::GetModelVersionByAliasResponse {
+            model_version: Some(version),
         }))
     }
 
@@ -74,31 +107,7 @@ impl RegistryServiceApi for RegistryService {
         &self,
         request: Request<pb::ListModelVersionsRequest>,
     ) -> Result<Response<pb::ListModelVersionsResponse>, Status> {
-        let request = request.into_inner();
-        let trained_after = convert::optional_time("trained_after", request.trained_after)?;
-        let trained_before = convert::optional_time("trained_before", request.trained_before)?;
-        validate::time_range(
-            ("trained_after", "trained_before"),
-            trained_after,
-            trained_before,
-        )?;
-        let query = VersionQuery {
-            model_name: convert::optional_model_name(&request.model_name)?,
-            statuses: convert::status_filter("statuses", request.statuses)?,
-            algorithm: (!request.algorithm.is_empty()).then_some(request.algorithm),
-            tags: validate::validate_tags("tags", request.tags.into_iter().collect())?,
-            min_metrics: validate::validate_metrics(
-                "min_metrics",
-                request.min_metrics.into_iter().collect(),
-            )?,
-            trained_after,
-            trained_before,
-            production_only: request.production_only,
-            order: convert::version_order(request.order_by, &request.order_metric)?,
-            descending: request.descending,
-            page_size: validate::page_size(request.page_size)?,
-            after: page::decode::<VersionCursor>(&request.page_token)?,
-        };
+        let query = VersionQuery::try_from(request.into_inner())?;
         let page = self.store.list_versions(query).await?;
         Ok(Response::new(pb::ListModelVersionsResponse {
             model_versions: page
@@ -114,21 +123,7 @@ impl RegistryServiceApi for RegistryService {
         &self,
         request: Request<pb::GetBestModelVersionRequest>,
     ) -> Result<Response<pb::GetBestModelVersionResponse>, Status> {
-        let request = request.into_inner();
-        if request.metric.is_empty() {
-            return Err(DomainError::invalid(
-                "metric",
-                "is required: name the metric to compare, e.g. auc",
-            )
-            .into());
-        }
-        validate::metric_name("metric", &request.metric)?;
-        let query = BestVersionQuery {
-            model_name: ModelName::parse("model_name", &request.model_name)?,
-            metric: request.metric,
-            lowest: request.lowest,
-            statuses: convert::status_filter("statuses", request.statuses)?,
-        };
+        let query = BestVersionQuery::try_from(request.into_inner())?;
         let (version, value) = self.store.best_version(query).await?;
         Ok(Response::new(pb::GetBestModelVersionResponse {
             model_version: Some(convert::version_to_wire(version)),
@@ -140,16 +135,7 @@ impl RegistryServiceApi for RegistryService {
         &self,
         request: Request<pb::ListModelsRequest>,
     ) -> Result<Response<pb::ListModelsResponse>, Status> {
-        let request = request.into_inner();
-        if !request.name_prefix.is_empty() {
-            // A prefix is a model name cut short, so the same alphabet applies.
-            ModelName::parse("name_prefix", &request.name_prefix)?;
-        }
-        let query = ModelQuery {
-            name_prefix: request.name_prefix,
-            page_size: validate::page_size(request.page_size)?,
-            after: page::decode::<ModelCursor>(&request.page_token)?,
-        };
+        let query = ModelQuery::try_from(request.into_inner())?;
         let page = self.store.list_models(query).await?;
         Ok(Response::new(pb::ListModelsResponse {
             models: page.items.into_iter().map(convert::model_to_wire).collect(),
@@ -168,39 +154,68 @@ impl RegistryServiceApi for RegistryService {
         }))
     }
 
+    async fn update_model(
+        &self,
+        request: Request<pb::UpdateModelRequest>,
+    ) -> Result<Response<pb::UpdateModelResponse>, Status> {
+        let caller = caller_of(&request);
+        let command = UpdateModel::try_from(request.into_inner())?;
+        let model = self.store.update_model(command, caller).await?;
+        Ok(Response::new(pb::UpdateModelResponse {
+            model: Some(convert::model_to_wire(model)),
+        }))
+    }
+
+    async fn set_model_alias(
+        &self,
+        request: Request<pb::SetModelAliasRequest>,
+    ) -> Result<Response<pb::SetModelAliasResponse>, Status> {
+        let caller = caller_of(&request);
+        let command = SetAlias::try_from(request.into_inner())?;
+        let moved = self.store.set_alias(command, caller).await?;
+        Ok(Response::new(pb::SetModelAliasResponse {
+            model_version: Some(convert::version_to_wire(moved.version)),
+            previous_version: moved.previous,
+            unchanged: moved.unchanged,
+        }))
+    }
+
+    async fn delete_model_alias(
+        &self,
+        request: Request<pb::DeleteModelAliasRequest>,
+    ) -> Result<Response<pb::DeleteModelAliasResponse>, Status> {
+        let caller = caller_of(&request);
+        let command = DeleteAlias::try_from(request.into_inner())?;
+        let previous_version = self.store.delete_alias(command, caller).await?;
+        Ok(Response::new(pb::DeleteModelAliasResponse {
+            previous_version,
+        }))
+    }
+
+    async fn rollback_model_alias(
+        &self,
+        request: Request<pb::RollbackModelAliasRequest>,
+    ) -> Result<Response<pb::RollbackModelAliasResponse>, Status> {
+        let caller = caller_of(&request);
+        let command = RollbackAlias::try_from(request.into_inner())?;
+        let moved = self.store.rollback_alias(command, caller).await?;
+        Ok(Response::new(pb::RollbackModelAliasResponse {
+            model_version: Some(convert::version_to_wire(moved.version)),
+            rolled_back_version: moved.previous.unwrap_or_default(),
+        }))
+    }
+
     async fn set_production_model(
         &self,
         request: Request<pb::SetProductionModelRequest>,
     ) -> Result<Response<pb::SetProductionModelResponse>, Status> {
         let caller = caller_of(&request);
-        let request = request.into_inner();
-        let gate = if request.gate_metric.is_empty() {
-            None
-        } else {
-            validate::metric_name("gate_metric", &request.gate_metric)?;
-            if !request.gate_min_delta.is_finite() {
-                return Err(
-                    DomainError::invalid("gate_min_delta", "must be a finite number").into(),
-                );
-            }
-            Some(MetricGate {
-                metric: request.gate_metric,
-                min_delta: request.gate_min_delta,
-                lower_is_better: request.gate_lower_is_better,
-            })
-        };
-        let command = SetProduction {
-            model_name: ModelName::parse("model_name", &request.model_name)?,
-            version: validate::version_number("version", request.version)?,
-            reason: validate::reason(&request.reason)?,
-            expected_current: expected_current(request.expected_current_version)?,
-            gate,
-        };
-        let changed = self.store.set_production(command, caller).await?;
+        let command = SetAlias::try_from(request.into_inner())?;
+        let moved = self.store.set_alias(command, caller).await?;
         Ok(Response::new(pb::SetProductionModelResponse {
-            model_version: Some(convert::version_to_wire(changed.version)),
-            previous_version: changed.previous,
-            unchanged: changed.unchanged,
+            model_version: Some(convert::version_to_wire(moved.version)),
+            previous_version: moved.previous,
+            unchanged: moved.unchanged,
         }))
     }
 
@@ -209,16 +224,11 @@ impl RegistryServiceApi for RegistryService {
         request: Request<pb::RollbackProductionModelRequest>,
     ) -> Result<Response<pb::RollbackProductionModelResponse>, Status> {
         let caller = caller_of(&request);
-        let request = request.into_inner();
-        let command = Rollback {
-            model_name: ModelName::parse("model_name", &request.model_name)?,
-            reason: validate::reason(&request.reason)?,
-            expected_current: expected_current(request.expected_current_version)?,
-        };
-        let changed = self.store.rollback(command, caller).await?;
+        let command = RollbackAlias::try_from(request.into_inner())?;
+        let moved = self.store.rollback_alias(command, caller).await?;
         Ok(Response::new(pb::RollbackProductionModelResponse {
-            model_version: Some(convert::version_to_wire(changed.version)),
-            rolled_back_version: changed.previous.unwrap_or_default(),
+            model_version: Some(convert::version_to_wire(moved.version)),
+            rolled_back_version: moved.previous.unwrap_or_default(),
         }))
     }
 
@@ -227,12 +237,7 @@ impl RegistryServiceApi for RegistryService {
         request: Request<pb::UpdateModelVersionStatusRequest>,
     ) -> Result<Response<pb::UpdateModelVersionStatusResponse>, Status> {
         let caller = caller_of(&request);
-        let request = request.into_inner();
-        let command = ChangeStatus {
-            target: convert::version_ref(request.id, &request.model_name, request.version)?,
-            status: convert::target_status("status", request.status)?,
-            reason: validate::reason(&request.reason)?,
-        };
+        let command = ChangeStatus::try_from(request.into_inner())?;
         let version = self.store.change_status(command, caller).await?;
         Ok(Response::new(pb::UpdateModelVersionStatusResponse {
             model_version: Some(convert::version_to_wire(version)),
@@ -244,32 +249,7 @@ impl RegistryServiceApi for RegistryService {
         request: Request<pb::UpdateModelVersionRequest>,
     ) -> Result<Response<pb::UpdateModelVersionResponse>, Status> {
         let caller = caller_of(&request);
-        let request = request.into_inner();
-        if request.description.is_none()
-            && request.set_tags.is_empty()
-            && request.remove_tags.is_empty()
-        {
-            return Err(DomainError::invalid(
-                "description",
-                "nothing to update: set description, set_tags or remove_tags",
-            )
-            .into());
-        }
-        for key in &request.remove_tags {
-            validate::tag_key("remove_tags", key)?;
-        }
-        let command = UpdateVersion {
-            target: convert::version_ref(request.id, &request.model_name, request.version)?,
-            description: request
-                .description
-                .map(|d| {
-                    validate::optional_text("description", &d, validate::MAX_DESCRIPTION_CHARS)
-                })
-                .transpose()?,
-            set_tags: validate::validate_tags("set_tags", request.set_tags.into_iter().collect())?,
-            remove_tags: request.remove_tags,
-            reason: validate::optional_text("reason", &request.reason, validate::MAX_REASON_CHARS)?,
-        };
+        let command = UpdateVersion::try_from(request.into_inner())?;
         let version = self.store.update_version(command, caller).await?;
         Ok(Response::new(pb::UpdateModelVersionResponse {
             model_version: Some(convert::version_to_wire(version)),
@@ -280,48 +260,11 @@ impl RegistryServiceApi for RegistryService {
         &self,
         request: Request<pb::ListEventsRequest>,
     ) -> Result<Response<pb::ListEventsResponse>, Status> {
-        let request = request.into_inner();
-        let since = convert::optional_time("since", request.since)?;
-        let until = convert::optional_time("until", request.until)?;
-        validate::time_range(("since", "until"), since, until)?;
-        let model_name = convert::optional_model_name(&request.model_name)?;
-        if request.version.is_some() && model_name.is_none() {
-            return Err(DomainError::invalid(
-                "version",
-                "needs model_name: versions are numbered per model",
-            )
-            .into());
-        }
-        let query = EventQuery {
-            model_name,
-            version: request
-                .version
-                .map(|v| validate::version_number("version", v))
-                .transpose()?,
-            kinds: convert::event_kind_filter(request.types)?,
-            since,
-            until,
-            page_size: validate::page_size(request.page_size)?,
-            after: page::decode::<EventCursor>(&request.page_token)?,
-        };
+        let query = EventQuery::try_from(request.into_inner())?;
         let page = self.store.list_events(query).await?;
         Ok(Response::new(pb::ListEventsResponse {
             events: page.items.into_iter().map(convert::event_to_wire).collect(),
             next_page_token: page.next_page_token.unwrap_or_default(),
         }))
-    }
-}
-
-/// `expected_current_version` on the wire: absent means no precondition,
-/// 0 means "no production version", N means version N.
-fn expected_current(value: Option<i64>) -> Result<Option<Option<i64>>, DomainError> {
-    match value {
-        None => Ok(None),
-        Some(0) => Ok(Some(None)),
-        Some(v) if v > 0 => Ok(Some(Some(v))),
-        Some(v) => Err(DomainError::invalid(
-            "expected_current_version",
-            format!("must be 0 (no production version) or a version number, got {v}"),
-        )),
     }
 }

@@ -22,11 +22,12 @@ use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
 use crate::domain::commands::{
-    BestVersionQuery, Caller, ChangeStatus, EventQuery, ModelQuery, ProductionChanged, Rollback,
-    SetProduction, UpdateVersion, VersionQuery,
+    AliasMoved, BestVersionQuery, Caller, ChangeStatus, DeleteAlias, EventQuery, ModelQuery,
+    RollbackAlias, SetAlias, UpdateModel, UpdateVersion, VersionQuery,
 };
 use crate::domain::{
-    DomainError, DomainResult, Event, Model, ModelName, ModelVersion, NewVersion, Page, VersionRef,
+    AliasName, DomainError, DomainResult, Event, Model, ModelName, ModelVersion, NewVersion, Page,
+    VersionRef,
 };
 use error::pool_error;
 
@@ -367,18 +368,23 @@ impl Store {
         on_reader!(self, |conn| ops::get_version(conn, target))
     }
 
-    /// Reads the production version of a model.
-    pub async fn get_production(&self, name: ModelName) -> DomainResult<ModelVersion> {
-        on_reader!(self, |conn| ops::get_production(conn, name))
-    }
-
-    /// Reads the version that was production at `at`.
-    pub async fn production_as_of(
+    /// Reads the version an alias points at.
+    pub async fn get_by_alias(
         &self,
         name: ModelName,
+        alias: AliasName,
+    ) -> DomainResult<ModelVersion> {
+        on_reader!(self, |conn| ops::get_by_alias(conn, name, alias))
+    }
+
+    /// Reads the version an alias pointed at at `at`.
+    pub async fn get_by_alias_as_of(
+        &self,
+        name: ModelName,
+        alias: AliasName,
         at: DateTime<Utc>,
     ) -> DomainResult<ModelVersion> {
-        on_reader!(self, |conn| ops::production_as_of(conn, name, at))
+        on_reader!(self, |conn| ops::get_by_alias_as_of(conn, name, alias, at))
     }
 
     /// Lists versions.
@@ -401,22 +407,28 @@ impl Store {
         on_reader!(self, |conn| ops::get_model(conn, name))
     }
 
-    /// Makes a version production.
-    pub async fn set_production(
-        &self,
-        command: SetProduction,
-        caller: Caller,
-    ) -> DomainResult<ProductionChanged> {
-        in_write_transaction!(self, |conn| ops::set_production(conn, command, caller))
+    /// Changes a model's description and tags.
+    pub async fn update_model(&self, command: UpdateModel, caller: Caller) -> DomainResult<Model> {
+        in_write_transaction!(self, |conn| ops::update_model(conn, command, caller))
     }
 
-    /// Rolls production back.
-    pub async fn rollback(
+    /// Points an alias at a version.
+    pub async fn set_alias(&self, command: SetAlias, caller: Caller) -> DomainResult<AliasMoved> {
+        in_write_transaction!(self, |conn| ops::set_alias(conn, command, caller))
+    }
+
+    /// Removes an alias; returns the version it pointed at.
+    pub async fn delete_alias(&self, command: DeleteAlias, caller: Caller) -> DomainResult<i64> {
+        in_write_transaction!(self, |conn| ops::delete_alias(conn, command, caller))
+    }
+
+    /// Returns an alias to the version it held before.
+    pub async fn rollback_alias(
         &self,
-        command: Rollback,
+        command: RollbackAlias,
         caller: Caller,
-    ) -> DomainResult<ProductionChanged> {
-        in_write_transaction!(self, |conn| ops::rollback(conn, command, caller))
+    ) -> DomainResult<AliasMoved> {
+        in_write_transaction!(self, |conn| ops::rollback_alias(conn, command, caller))
     }
 
     /// Changes a version's status.

@@ -12,16 +12,16 @@ use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
 use super::rows::{
-    EventRow, MetricRow, ModelRow, NewEventRow, NewModelRow, TagRow, VersionRow, from_db_time,
-    to_db_time, to_json,
+    AliasRow, EventRow, MetricRow, ModelRow, NewEventRow, NewModelRow, TagRow, VersionRow,
+    from_db_time, to_db_time, to_json,
 };
-use super::schema::{events, model_versions, models, version_metrics, version_tags};
+use super::schema::{aliases, events, model_versions, models, version_metrics, version_tags};
+use crate::domain::alias::{self, AliasName};
 use crate::domain::commands::{
-    BestVersionQuery, Caller, ChangeStatus, EventQuery, ModelQuery, ProductionChanged, Rollback,
-    SetProduction, UpdateVersion, VersionQuery,
+    AliasMoved, BestVersionQuery, Caller, ChangeStatus, DeleteAlias, EventQuery, ModelQuery,
+    RollbackAlias, SetAlias, UpdateModel, UpdateVersion, VersionQuery,
 };
 use crate::domain::page::{self, EventCursor, ModelCursor, SortKey, VersionCursor, VersionOrder};
-use crate::domain::production::{self, ProductionChange};
 use crate::domain::{
     DomainError, DomainResult, Event, EventKind, Model, ModelName, ModelVersion, NewVersion, Page,
     VersionRef, VersionStatus, time,
@@ -73,7 +73,7 @@ pub async fn register(
             .optional()?;
         if let Some((row, owner)) = earlier {
             if owner == name {
-                return row.into_domain(owner);
+                return with_aliases(conn, row, owner).await;
             }
             return Err(DomainError::AlreadyExists(format!(
                 "request_id {request_id:?} was already used to register version {} of model \
@@ -115,7 +115,8 @@ pub async fn register(
     event.version = Some(number);
     event.new_status = Some(VersionStatus::Active.as_str().to_owned());
     insert_event(conn, event).await?;
-    row.into_domain(name.to_owned())
+    // A new version holds no alias yet.
+    row.into_domain(name.to_owned(), Vec::new())
 }
 
 /// Reads one version.
@@ -131,53 +132,80 @@ pub async fn get_version(conn: &mut Conn, target: VersionRef) -> DomainResult<Mo
             .filter(model_versions::version.eq(*version)),
     };
     match query.first::<(VersionRow, String)>(conn).await.optional()? {
-        Some((row, name)) => row.into_domain(name),
+        Some((row, name)) => with_aliases(conn, row, name).await,
         None => Err(version_not_found(conn, &target).await),
     }
 }
 
-/// Reads the current production version of a model.
-pub async fn get_production(conn: &mut Conn, name: ModelName) -> DomainResult<ModelVersion> {
-    let found = model_versions::table
-        .inner_join(models::table)
+/// Reads the version an alias of a model points at now (`latest`: the
+/// highest ACTIVE version).
+pub async fn get_by_alias(
+    conn: &mut Conn,
+    name: ModelName,
+    alias: AliasName,
+) -> DomainResult<ModelVersion> {
+    if alias.is_latest() {
+        let model = find_model(conn, &name).await?;
+        return match latest_active_version(conn, model.id).await? {
+            Some(version) => get_version(conn, VersionRef::Number(name, version)).await,
+            None => Err(DomainError::NotFound(format!(
+                "model {name:?} has no ACTIVE version, so `latest` points at none"
+            ))),
+        };
+    }
+    let found = aliases::table
+        .inner_join(
+            model_versions::table.on(model_versions::model_id
+                .eq(aliases::model_id)
+                .and(model_versions::version.eq(aliases::version))),
+        )
+        .inner_join(models::table.on(models::id.eq(aliases::model_id)))
         .filter(models::name.eq(name.as_str()))
-        .filter(model_versions::is_production.eq(true))
+        .filter(aliases::alias.eq(alias.as_str()))
         .select((VersionRow::as_select(), models::name))
         .first::<(VersionRow, String)>(conn)
         .await
         .optional()?;
     match found {
-        Some((row, name)) => row.into_domain(name),
+        Some((row, name)) => with_aliases(conn, row, name).await,
         None => {
             find_model(conn, &name).await?;
             Err(DomainError::NotFound(format!(
-                "model {name:?} has no production version; promote one with SetProductionModel"
+                "model {name:?} has no alias {alias:?}; point it at a version with SetModelAlias"
             )))
         }
     }
 }
 
-/// Reads the version that was in production at `at`, from the event trail.
-pub async fn production_as_of(
+/// Reads the version an alias pointed at at time `at`, from the event trail
+/// (for `latest`: the highest version registered by then that was ACTIVE
+/// then).
+pub async fn get_by_alias_as_of(
     conn: &mut Conn,
     name: ModelName,
+    alias: AliasName,
     at: DateTime<Utc>,
 ) -> DomainResult<ModelVersion> {
     let model = find_model(conn, &name).await?;
-    let version = events::table
-        .filter(events::model_id.eq(model.id))
-        .filter(events::event_type.eq_any(production_kinds()))
-        .filter(events::occurred_at.le(to_db_time(at)))
-        .order((events::occurred_at.desc(), events::id.desc()))
-        .select(events::new_production_version)
-        .first::<Option<i64>>(conn)
-        .await
-        .optional()?
-        .flatten();
+    let version = if alias.is_latest() {
+        latest_active_version_at(conn, model.id, at).await?
+    } else {
+        // The alias's last event at or before `at`: one index range.
+        events::table
+            .filter(events::model_id.eq(model.id))
+            .filter(events::alias.eq(alias.as_str()))
+            .filter(events::occurred_at.le(to_db_time(at)))
+            .order((events::occurred_at.desc(), events::id.desc()))
+            .select(events::new_version)
+            .first::<Option<i64>>(conn)
+            .await
+            .optional()?
+            .flatten()
+    };
     match version {
         Some(version) => get_version(conn, VersionRef::Number(name, version)).await,
         None => Err(DomainError::NotFound(format!(
-            "model {name:?} had no production version at {}",
+            "alias {alias:?} of model {name:?} pointed at no version at {}",
             at.to_rfc3339()
         ))),
     }
@@ -251,8 +279,35 @@ pub async fn list_versions(
     if let Some(before) = query.trained_before {
         rows = rows.filter(model_versions::training_finished_at.lt(to_db_time(before)));
     }
-    if query.production_only {
-        rows = rows.filter(model_versions::is_production.eq(true));
+    // Alias filters are correlated EXISTS subqueries on (model_id, version),
+    // which the aliases_by_version index answers.
+    macro_rules! holding {
+        ($names:expr) => {
+            diesel::dsl::exists(
+                aliases::table
+                    .filter(aliases::model_id.eq(model_versions::model_id))
+                    .filter(aliases::version.eq(model_versions::version))
+                    .filter(aliases::alias.eq_any($names)),
+            )
+        };
+    }
+    for required in &query.holding_all {
+        rows = rows.filter(holding!(vec![required.as_str().to_owned()]));
+    }
+    if !query.holding_any.is_empty() {
+        let names: Vec<String> = query
+            .holding_any
+            .iter()
+            .map(|a| a.as_str().to_owned())
+            .collect();
+        rows = rows.filter(holding!(names));
+    }
+    if query.holding_some_alias {
+        rows = rows.filter(diesel::dsl::exists(
+            aliases::table
+                .filter(aliases::model_id.eq(model_versions::model_id))
+                .filter(aliases::version.eq(model_versions::version)),
+        ));
     }
 
     // Keyset pagination: order by (key, id) and start strictly after the
@@ -353,12 +408,12 @@ pub async fn list_versions(
         }
         _ => None,
     };
-    let items = loaded
+    let rows = loaded
         .into_iter()
-        .map(|(row, name, _)| row.into_domain(name))
-        .collect::<DomainResult<Vec<_>>>()?;
+        .map(|(row, name, _)| (row, name))
+        .collect();
     Ok(Page {
-        items,
+        items: with_aliases_all(conn, rows).await?,
         next_page_token,
     })
 }
@@ -392,7 +447,7 @@ pub async fn best_version(
         ))
     };
     match ordered.first::<(VersionRow, f64)>(conn).await.optional()? {
-        Some((row, value)) => Ok((row.into_domain(model.name)?, value)),
+        Some((row, value)) => Ok((with_aliases(conn, row, model.name).await?, value)),
         None => Err(DomainError::NotFound(format!(
             "model {:?} has no version in status {} with metric {:?}",
             query.model_name.as_str(),
@@ -404,13 +459,15 @@ pub async fn best_version(
 
 /// Lists models by name.
 pub async fn list_models(conn: &mut Conn, query: ModelQuery) -> DomainResult<Page<Model>> {
+    // The latest ACTIVE version as a correlated subquery: one lookup in
+    // model_versions_by_status per model.
+    let latest_active = model_versions::table
+        .filter(model_versions::model_id.eq(models::id))
+        .filter(model_versions::status.eq(VersionStatus::Active.as_str()))
+        .select(diesel::dsl::max(model_versions::version))
+        .single_value();
     let mut rows = models::table
-        .left_join(
-            model_versions::table.on(model_versions::model_id
-                .eq(models::id)
-                .and(model_versions::is_production.eq(true))),
-        )
-        .select((ModelRow::as_select(), model_versions::version.nullable()))
+        .select((ModelRow::as_select(), latest_active))
         .order_by(models::name.asc())
         .limit(query.page_size as i64 + 1)
         .into_boxed();
@@ -433,131 +490,225 @@ pub async fn list_models(conn: &mut Conn, query: ModelQuery) -> DomainResult<Pag
         })),
         _ => None,
     };
+    let ids: Vec<i64> = loaded.iter().map(|(row, _)| row.id).collect();
+    let mut by_model: std::collections::HashMap<i64, BTreeMap<String, i64>> =
+        std::collections::HashMap::new();
+    for row in aliases::table
+        .filter(aliases::model_id.eq_any(ids))
+        .select(AliasRow::as_select())
+        .load::<AliasRow>(conn)
+        .await?
+    {
+        by_model
+            .entry(row.model_id)
+            .or_default()
+            .insert(row.alias, row.version);
+    }
     let items = loaded
         .into_iter()
-        .map(|(row, production)| model_from_row(row, production))
-        .collect();
+        .map(|(row, latest)| {
+            let aliases = by_model.remove(&row.id).unwrap_or_default();
+            row.into_domain(aliases, latest)
+        })
+        .collect::<DomainResult<Vec<_>>>()?;
     Ok(Page {
         items,
         next_page_token,
     })
 }
 
-/// Reads one model with its production version.
+/// Reads one model with its aliases.
 pub async fn get_model(conn: &mut Conn, name: ModelName) -> DomainResult<Model> {
     let row = find_model(conn, &name).await?;
-    let production = model_versions::table
-        .filter(model_versions::model_id.eq(row.id))
-        .filter(model_versions::is_production.eq(true))
-        .select(model_versions::version)
-        .first::<i64>(conn)
-        .await
-        .optional()?;
-    Ok(model_from_row(row, production))
+    model_with_aliases(conn, row).await
 }
 
-/// Makes a version production; see `RegistryService.SetProductionModel`.
-pub async fn set_production(
+/// Changes a model's description and tags; see `RegistryService.UpdateModel`.
+pub async fn update_model(
     conn: &mut Conn,
-    command: SetProduction,
+    command: UpdateModel,
     caller: Caller,
-) -> DomainResult<ProductionChanged> {
+) -> DomainResult<Model> {
+    let mut model = lock_model(conn, &command.model_name).await?;
+    let now = time::now();
+    let tags = command.apply_to_tags(model.tags()?)?;
+    if let Some(description) = &command.description {
+        model.description = description.clone();
+    }
+    model.tags = to_json(&tags)?;
+    model.updated_at = to_db_time(now);
+    diesel::update(models::table.find(model.id))
+        .set((
+            models::description.eq(&model.description),
+            models::tags.eq(&model.tags),
+            models::updated_at.eq(model.updated_at),
+        ))
+        .execute(conn)
+        .await?;
+    let mut event = NewEventRow::new(EventKind::ModelUpdated, model.id, &caller, now);
+    event.reason = command.reason;
+    insert_event(conn, event).await?;
+    model_with_aliases(conn, model).await
+}
+
+/// Points an alias at a version; see `RegistryService.SetModelAlias`.
+pub async fn set_alias(
+    conn: &mut Conn,
+    command: SetAlias,
+    caller: Caller,
+) -> DomainResult<AliasMoved> {
     let model = lock_model(conn, &command.model_name).await?;
     let now = time::now();
-    let Some(mut candidate) = version_row(conn, model.id, command.version).await? else {
+    let alias = &command.alias;
+    let Some(candidate) = version_row(conn, model.id, command.version).await? else {
         return Err(DomainError::NotFound(format!(
             "model {:?} has no version {}",
             model.name, command.version
         )));
     };
-    let current = production_row(conn, model.id).await?;
+    let current = alias_row(conn, model.id, alias).await?;
     let current_version = current.as_ref().map(|row| row.version);
-    production::check_expected_current(command.expected_current, current_version)?;
+    alias::check_expected_current(alias, command.expected_current, current_version)?;
     if current_version == Some(command.version) {
-        return Ok(ProductionChanged {
-            version: candidate.into_domain(model.name)?,
+        return Ok(AliasMoved {
+            version: with_aliases(conn, candidate, model.name).await?,
             previous: current_version,
             unchanged: true,
         });
     }
-    production::check_promotable(command.version, candidate.status()?)?;
-    let current_metrics = current.as_ref().map(VersionRow::metrics).transpose()?;
-    production::check_gate(
-        command.gate.as_ref(),
-        (command.version, &candidate.metrics()?),
-        current_version.zip(current_metrics.as_ref()),
-    )?;
+    alias::check_holdable(alias, command.version, candidate.status()?)?;
+    if let Some(gate) = &command.gate {
+        let current_metrics = match current_version {
+            Some(version) => version_row(conn, model.id, version)
+                .await?
+                .map(|row| row.metrics())
+                .transpose()?,
+            None => None,
+        };
+        alias::check_gate(
+            alias,
+            Some(gate),
+            (command.version, &candidate.metrics()?),
+            current_version.zip(current_metrics.as_ref()),
+        )?;
+    }
 
-    switch_production(conn, model.id, current.as_ref(), &mut candidate, now).await?;
-    let mut event = NewEventRow::new(EventKind::ProductionSet, model.id, &caller, now);
+    let latest = latest_alias_event(conn, model.id, alias).await?;
+    let mut event = NewEventRow::new(EventKind::AliasSet, model.id, &caller, now);
     event.version = Some(command.version);
-    event.previous_production_version = current_version;
-    event.new_production_version = Some(command.version);
+    event.alias = Some(alias.as_str().to_owned());
+    event.previous_version = current_version;
+    event.new_version = Some(command.version);
+    event.rollback_event_id =
+        alias::rollback_pointer_of_move(latest.as_ref().map(EventRow::alias_entry).as_ref());
     event.reason = command.reason;
-    insert_event(conn, event).await?;
-    Ok(ProductionChanged {
-        version: candidate.into_domain(model.name)?,
+    let event_id = insert_event(conn, event).await?;
+    point_alias(conn, model.id, alias, command.version, event_id, current.is_some()).await?;
+    touch_model(conn, model.id, now).await?;
+    Ok(AliasMoved {
+        version: with_aliases(conn, candidate, model.name).await?,
         previous: current_version,
         unchanged: false,
     })
 }
 
-/// Returns production to the previous production version.
-pub async fn rollback(
+/// Removes an alias; see `RegistryService.DeleteModelAlias`. Returns the
+/// version it pointed at.
+pub async fn delete_alias(
     conn: &mut Conn,
-    command: Rollback,
+    command: DeleteAlias,
     caller: Caller,
-) -> DomainResult<ProductionChanged> {
+) -> DomainResult<i64> {
     let model = lock_model(conn, &command.model_name).await?;
     let now = time::now();
-    let current = production_row(conn, model.id).await?;
-    production::check_expected_current(
+    let alias = &command.alias;
+    let current = alias_row(conn, model.id, alias).await?;
+    alias::check_expected_current(
+        alias,
         command.expected_current,
-        current.as_ref().map(|r| r.version),
+        current.as_ref().map(|row| row.version),
     )?;
     let Some(current) = current else {
-        return Err(DomainError::FailedPrecondition(format!(
-            "model {:?} has no production version to roll back",
+        return Err(DomainError::NotFound(format!(
+            "model {:?} has no alias {alias:?} to delete",
             model.name
         )));
     };
-    let history = events::table
-        .filter(events::model_id.eq(model.id))
-        .filter(events::event_type.eq_any(production_kinds()))
-        .order_by(events::id.asc())
-        .select((events::event_type, events::new_production_version))
-        .load::<(String, Option<i64>)>(conn)
+    let latest = latest_alias_event(conn, model.id, alias).await?;
+    let mut event = NewEventRow::new(EventKind::AliasDeleted, model.id, &caller, now);
+    event.version = Some(current.version);
+    event.alias = Some(alias.as_str().to_owned());
+    event.previous_version = Some(current.version);
+    event.rollback_event_id = latest
+        .as_ref()
+        .map(EventRow::alias_entry)
+        .and_then(|entry| alias::rollback_pointer_of_deletion(&entry));
+    event.reason = command.reason;
+    insert_event(conn, event).await?;
+    diesel::delete(
+        aliases::table
+            .filter(aliases::model_id.eq(model.id))
+            .filter(aliases::alias.eq(alias.as_str())),
+    )
+    .execute(conn)
+    .await?;
+    touch_model(conn, model.id, now).await?;
+    Ok(current.version)
+}
+
+/// Returns an alias to the version it held before; see
+/// `RegistryService.RollbackModelAlias`.
+pub async fn rollback_alias(
+    conn: &mut Conn,
+    command: RollbackAlias,
+    caller: Caller,
+) -> DomainResult<AliasMoved> {
+    let model = lock_model(conn, &command.model_name).await?;
+    let now = time::now();
+    let alias = &command.alias;
+    let current = alias_row(conn, model.id, alias).await?;
+    let current_version = current.as_ref().map(|row| row.version);
+    alias::check_expected_current(alias, command.expected_current, current_version)?;
+    let latest = latest_alias_event(conn, model.id, alias).await?;
+    let source_id =
+        alias::rollback_source(alias, latest.as_ref().map(EventRow::alias_entry).as_ref())?;
+    let source = events::table
+        .find(source_id)
+        .select(EventRow::as_select())
+        .first::<EventRow>(conn)
+        .await?;
+    let corrupt = || {
+        DomainError::Internal(format!(
+            "the rollback chain of alias {alias:?} of model {:?} names event {source_id}, which \
+             has no existing version",
+            model.name
+        ))
+    };
+    let target_version = source.new_version.ok_or_else(corrupt)?;
+    let target = version_row(conn, model.id, target_version)
         .await?
-        .into_iter()
-        .filter_map(|(kind, new_version)| {
-            EventKind::parse(&kind).map(|kind| ProductionChange { kind, new_version })
-        })
-        .collect::<Vec<_>>();
-    let target_version = production::rollback_target(&history, current.version)?;
-    let Some(mut target) = version_row(conn, model.id, target_version).await? else {
-        return Err(DomainError::Internal(format!(
-            "the event trail of model {:?} names version {target_version}, which does not exist",
-            model.name
-        )));
-    };
-    production::check_promotable(target_version, target.status()?).map_err(|_| {
+        .ok_or_else(corrupt)?;
+    let status = target.status()?;
+    alias::check_holdable(alias, target_version, status).map_err(|_| {
         DomainError::FailedPrecondition(format!(
-            "cannot roll back to version {target_version}: it is {}, and only ACTIVE versions \
-             can be production; promote a version explicitly instead",
-            target.status
+            "cannot roll alias {alias:?} back to version {target_version}: it is {status}, and \
+             only ACTIVE versions hold aliases; point the alias at a version explicitly instead"
         ))
     })?;
 
-    switch_production(conn, model.id, Some(&current), &mut target, now).await?;
-    let mut event = NewEventRow::new(EventKind::ProductionRolledBack, model.id, &caller, now);
+    let mut event = NewEventRow::new(EventKind::AliasRolledBack, model.id, &caller, now);
     event.version = Some(target_version);
-    event.previous_production_version = Some(current.version);
-    event.new_production_version = Some(target_version);
+    event.alias = Some(alias.as_str().to_owned());
+    event.previous_version = current_version;
+    event.new_version = Some(target_version);
+    event.rollback_event_id = source.rollback_event_id;
     event.reason = command.reason;
-    insert_event(conn, event).await?;
-    Ok(ProductionChanged {
-        version: target.into_domain(model.name)?,
-        previous: Some(current.version),
+    let event_id = insert_event(conn, event).await?;
+    point_alias(conn, model.id, alias, target_version, event_id, current.is_some()).await?;
+    touch_model(conn, model.id, now).await?;
+    Ok(AliasMoved {
+        version: with_aliases(conn, target, model.name).await?,
+        previous: current_version,
         unchanged: false,
     })
 }
@@ -571,7 +722,8 @@ pub async fn change_status(
     let (model, mut row) = lock_version(conn, &command.target).await?;
     let now = time::now();
     let from = row.status()?;
-    from.check_transition(command.status, row.version, row.is_production)?;
+    let held = aliases_of_version(conn, model.id, row.version).await?;
+    from.check_transition(command.status, row.version, &held)?;
     diesel::update(model_versions::table.find(&row.id))
         .set((
             model_versions::status.eq(command.status.as_str()),
@@ -587,7 +739,7 @@ pub async fn change_status(
     insert_event(conn, event).await?;
     row.status = command.status.as_str().to_owned();
     row.updated_at = to_db_time(now);
-    row.into_domain(model.name)
+    row.into_domain(model.name, held)
 }
 
 /// Changes a version's description and tags.
@@ -617,7 +769,7 @@ pub async fn update_version(
     event.version = Some(row.version);
     event.reason = command.reason;
     insert_event(conn, event).await?;
-    row.into_domain(model.name)
+    with_aliases(conn, row, model.name).await
 }
 
 /// Lists events, oldest first.
@@ -638,6 +790,9 @@ pub async fn list_events(conn: &mut Conn, query: EventQuery) -> DomainResult<Pag
     if !query.kinds.is_empty() {
         let kinds: Vec<&'static str> = query.kinds.iter().map(|k| k.as_str()).collect();
         rows = rows.filter(events::event_type.eq_any(kinds));
+    }
+    if let Some(alias) = &query.alias {
+        rows = rows.filter(events::alias.eq(alias.as_str().to_owned()));
     }
     if let Some(since) = query.since {
         rows = rows.filter(events::occurred_at.ge(to_db_time(since)));
@@ -741,50 +896,182 @@ async fn version_row(
         .optional()?)
 }
 
-async fn production_row(conn: &mut Conn, model_id: i64) -> DomainResult<Option<VersionRow>> {
-    Ok(model_versions::table
-        .filter(model_versions::model_id.eq(model_id))
-        .filter(model_versions::is_production.eq(true))
-        .select(VersionRow::as_select())
+/// The alias row of `alias` of model `model_id`, if the alias exists.
+async fn alias_row(
+    conn: &mut Conn,
+    model_id: i64,
+    alias: &AliasName,
+) -> DomainResult<Option<AliasRow>> {
+    Ok(aliases::table
+        .find((model_id, alias.as_str()))
+        .select(AliasRow::as_select())
         .first(conn)
         .await
         .optional()?)
 }
 
-/// Moves the production flag from `current` to `next`. The old flag is
-/// cleared first: the unique partial index allows one production row per
-/// model at every moment, not only at commit.
-async fn switch_production(
+/// The latest event of `alias` of model `model_id`: the head of its
+/// rollback chain.
+async fn latest_alias_event(
     conn: &mut Conn,
     model_id: i64,
-    current: Option<&VersionRow>,
-    next: &mut VersionRow,
-    now: DateTime<Utc>,
+    alias: &AliasName,
+) -> DomainResult<Option<EventRow>> {
+    Ok(events::table
+        .filter(events::model_id.eq(model_id))
+        .filter(events::alias.eq(alias.as_str()))
+        .order_by(events::id.desc())
+        .select(EventRow::as_select())
+        .first(conn)
+        .await
+        .optional()?)
+}
+
+/// Points `alias` at `version`, recording the event that moved it.
+async fn point_alias(
+    conn: &mut Conn,
+    model_id: i64,
+    alias: &AliasName,
+    version: i64,
+    event_id: i64,
+    exists: bool,
 ) -> DomainResult<()> {
-    let now = to_db_time(now);
-    if let Some(current) = current {
-        diesel::update(model_versions::table.find(&current.id))
-            .set((
-                model_versions::is_production.eq(false),
-                model_versions::updated_at.eq(now),
-            ))
+    if exists {
+        diesel::update(aliases::table.find((model_id, alias.as_str())))
+            .set((aliases::version.eq(version), aliases::event_id.eq(event_id)))
+            .execute(conn)
+            .await?;
+    } else {
+        diesel::insert_into(aliases::table)
+            .values(AliasRow {
+                model_id,
+                alias: alias.as_str().to_owned(),
+                version,
+                event_id,
+            })
             .execute(conn)
             .await?;
     }
-    diesel::update(model_versions::table.find(&next.id))
-        .set((
-            model_versions::is_production.eq(true),
-            model_versions::updated_at.eq(now),
-        ))
-        .execute(conn)
-        .await?;
-    diesel::update(models::table.find(model_id))
-        .set(models::updated_at.eq(now))
-        .execute(conn)
-        .await?;
-    next.is_production = true;
-    next.updated_at = now;
     Ok(())
+}
+
+async fn touch_model(conn: &mut Conn, model_id: i64, now: DateTime<Utc>) -> DomainResult<()> {
+    diesel::update(models::table.find(model_id))
+        .set(models::updated_at.eq(to_db_time(now)))
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// The aliases version `version` of model `model_id` holds, sorted.
+async fn aliases_of_version(
+    conn: &mut Conn,
+    model_id: i64,
+    version: i64,
+) -> DomainResult<Vec<String>> {
+    Ok(aliases::table
+        .filter(aliases::model_id.eq(model_id))
+        .filter(aliases::version.eq(version))
+        .order_by(aliases::alias.asc())
+        .select(aliases::alias)
+        .load(conn)
+        .await?)
+}
+
+/// One version read with the aliases it holds.
+async fn with_aliases(
+    conn: &mut Conn,
+    row: VersionRow,
+    model_name: String,
+) -> DomainResult<ModelVersion> {
+    let held = aliases_of_version(conn, row.model_id, row.version).await?;
+    row.into_domain(model_name, held)
+}
+
+/// Versions read with the aliases each holds, in one query.
+async fn with_aliases_all(
+    conn: &mut Conn,
+    rows: Vec<(VersionRow, String)>,
+) -> DomainResult<Vec<ModelVersion>> {
+    let ids: Vec<&str> = rows.iter().map(|(row, _)| row.id.as_str()).collect();
+    let mut held: std::collections::HashMap<String, Vec<String>> = std::collections::HashMap::new();
+    if !ids.is_empty() {
+        for (version_id, name) in aliases::table
+            .inner_join(
+                model_versions::table.on(model_versions::model_id
+                    .eq(aliases::model_id)
+                    .and(model_versions::version.eq(aliases::version))),
+            )
+            .filter(model_versions::id.eq_any(ids))
+            .order_by(aliases::alias.asc())
+            .select((model_versions::id, aliases::alias))
+            .load::<(String, String)>(conn)
+            .await?
+        {
+            held.entry(version_id).or_default().push(name);
+        }
+    }
+    rows.into_iter()
+        .map(|(row, name)| {
+            let aliases = held.remove(&row.id).unwrap_or_default();
+            row.into_domain(name, aliases)
+        })
+        .collect()
+}
+
+/// A model with its aliases and latest ACTIVE version.
+async fn model_with_aliases(conn: &mut Conn, row: ModelRow) -> DomainResult<Model> {
+    let aliases = aliases::table
+        .filter(aliases::model_id.eq(row.id))
+        .select((aliases::alias, aliases::version))
+        .load::<(String, i64)>(conn)
+        .await?
+        .into_iter()
+        .collect();
+    let latest = latest_active_version(conn, row.id).await?;
+    row.into_domain(aliases, latest)
+}
+
+/// The highest ACTIVE version of model `model_id` (the alias `latest`).
+async fn latest_active_version(conn: &mut Conn, model_id: i64) -> DomainResult<Option<i64>> {
+    Ok(model_versions::table
+        .filter(model_versions::model_id.eq(model_id))
+        .filter(model_versions::status.eq(VersionStatus::Active.as_str()))
+        .select(diesel::dsl::max(model_versions::version))
+        .first::<Option<i64>>(conn)
+        .await?)
+}
+
+/// The highest version of model `model_id` registered by `at` whose status
+/// at `at` was ACTIVE (the alias `latest` as of `at`).
+async fn latest_active_version_at(
+    conn: &mut Conn,
+    model_id: i64,
+    at: DateTime<Utc>,
+) -> DomainResult<Option<i64>> {
+    let at = to_db_time(at);
+    let status_then = events::table
+        .filter(events::model_id.eq(model_versions::model_id))
+        .filter(events::version.eq(model_versions::version.nullable()))
+        .filter(events::event_type.eq(EventKind::StatusChanged.as_str()))
+        .filter(events::occurred_at.le(at))
+        .order((events::occurred_at.desc(), events::id.desc()))
+        .select(events::new_status)
+        .limit(1)
+        .single_value();
+    Ok(model_versions::table
+        .filter(model_versions::model_id.eq(model_id))
+        .filter(model_versions::created_at.le(at))
+        .filter(
+            status_then
+                .is_null()
+                .or(status_then.eq(VersionStatus::Active.as_str())),
+        )
+        .order_by(model_versions::version.desc())
+        .select(model_versions::version)
+        .first::<i64>(conn)
+        .await
+        .optional()?)
 }
 
 async fn replace_tag_rows(
@@ -808,12 +1095,13 @@ async fn replace_tag_rows(
     Ok(())
 }
 
-async fn insert_event(conn: &mut Conn, event: NewEventRow) -> DomainResult<()> {
-    diesel::insert_into(events::table)
+/// Appends an event to the trail and returns its id.
+async fn insert_event(conn: &mut Conn, event: NewEventRow) -> DomainResult<i64> {
+    Ok(diesel::insert_into(events::table)
         .values(event)
-        .execute(conn)
-        .await?;
-    Ok(())
+        .returning(events::id)
+        .get_result(conn)
+        .await?)
 }
 
 /// The NOT_FOUND for a version, saying whether the model or only the
@@ -835,20 +1123,6 @@ fn model_not_found(name: &str) -> DomainError {
     DomainError::NotFound(format!(
         "model {name:?} does not exist; models are created by their first RegisterModel"
     ))
-}
-
-fn model_from_row(row: ModelRow, production_version: Option<i64>) -> Model {
-    Model {
-        version_count: row.next_version - 1,
-        name: ModelName::from_stored(row.name),
-        created_at: from_db_time(row.created_at),
-        updated_at: from_db_time(row.updated_at),
-        production_version,
-    }
-}
-
-fn production_kinds() -> [&'static str; 2] {
-    EventKind::PRODUCTION_CHANGES.map(EventKind::as_str)
 }
 
 fn bad_version_token() -> DomainError {

@@ -6,11 +6,12 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
 
-use super::schema::{events, model_versions, models, version_metrics, version_tags};
+use super::schema::{aliases, events, model_versions, models, version_metrics, version_tags};
+use crate::domain::alias::AliasEntry;
 use crate::domain::commands::Caller;
 use crate::domain::{
-    Artifact, DomainError, DomainResult, Event, EventKind, ModelName, ModelVersion, NewVersion,
-    Training, VersionStatus,
+    Artifact, DomainError, DomainResult, Event, EventKind, Model, ModelName, ModelVersion,
+    NewVersion, Training, VersionStatus,
 };
 
 /// A `models` row.
@@ -22,6 +23,33 @@ pub struct ModelRow {
     pub next_version: i64,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
+    pub description: String,
+    pub tags: String,
+}
+
+impl ModelRow {
+    /// The stored tags.
+    pub fn tags(&self) -> DomainResult<BTreeMap<String, String>> {
+        from_json(&self.tags, "models.tags")
+    }
+
+    /// The domain model, given its aliases and latest ACTIVE version.
+    pub fn into_domain(
+        self,
+        aliases: BTreeMap<String, i64>,
+        latest_version: Option<i64>,
+    ) -> DomainResult<Model> {
+        Ok(Model {
+            tags: self.tags()?,
+            version_count: self.next_version - 1,
+            name: ModelName::from_stored(self.name),
+            description: self.description,
+            created_at: from_db_time(self.created_at),
+            updated_at: from_db_time(self.updated_at),
+            aliases,
+            latest_version,
+        })
+    }
 }
 
 /// A `models` row to insert.
@@ -43,7 +71,6 @@ pub struct VersionRow {
     pub version: i64,
     pub algorithm: String,
     pub status: String,
-    pub is_production: bool,
     pub artifact_uri: String,
     pub artifact_metadata_uri: String,
     pub artifact_sha256: String,
@@ -84,7 +111,6 @@ impl VersionRow {
             version: number,
             algorithm: new.algorithm.clone(),
             status: VersionStatus::Active.as_str().to_owned(),
-            is_production: false,
             artifact_uri: new.artifact.uri.clone(),
             artifact_metadata_uri: new.artifact.metadata_uri.clone(),
             artifact_sha256: new.artifact.sha256.clone(),
@@ -130,8 +156,12 @@ impl VersionRow {
         from_json(&self.tags, "tags")
     }
 
-    /// The domain version, given its model's name.
-    pub fn into_domain(self, model_name: String) -> DomainResult<ModelVersion> {
+    /// The domain version, given its model's name and the aliases it holds.
+    pub fn into_domain(
+        self,
+        model_name: String,
+        aliases: Vec<String>,
+    ) -> DomainResult<ModelVersion> {
         Ok(ModelVersion {
             status: self.status()?,
             metrics: self.metrics()?,
@@ -159,13 +189,23 @@ impl VersionRow {
             model_name: ModelName::from_stored(model_name),
             version: self.version,
             algorithm: self.algorithm,
-            is_production: self.is_production,
             description: self.description,
             created_by: self.created_by,
             created_at: from_db_time(self.created_at),
             updated_at: from_db_time(self.updated_at),
+            aliases,
         })
     }
+}
+
+/// An `aliases` row.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
+#[diesel(table_name = aliases, check_for_backend(diesel::pg::Pg, diesel::sqlite::Sqlite))]
+pub struct AliasRow {
+    pub model_id: i64,
+    pub alias: String,
+    pub version: i64,
+    pub event_id: i64,
 }
 
 /// A `version_metrics` row to insert.
@@ -195,16 +235,27 @@ pub struct EventRow {
     pub occurred_at: NaiveDateTime,
     pub event_type: String,
     pub version: Option<i64>,
-    pub previous_production_version: Option<i64>,
-    pub new_production_version: Option<i64>,
+    pub alias: Option<String>,
+    pub previous_version: Option<i64>,
+    pub new_version: Option<i64>,
     pub previous_status: Option<String>,
     pub new_status: Option<String>,
     pub actor: String,
     pub reason: String,
     pub request_id: String,
+    pub rollback_event_id: Option<i64>,
 }
 
 impl EventRow {
+    /// The event as the rollback chain of its alias sees it.
+    pub fn alias_entry(&self) -> AliasEntry {
+        AliasEntry {
+            event_id: self.id,
+            version: self.new_version,
+            rollback_event_id: self.rollback_event_id,
+        }
+    }
+
     /// The domain event, given its model's name.
     pub fn into_domain(self, model_name: String) -> DomainResult<Event> {
         let status = |stored: Option<String>| -> DomainResult<Option<VersionStatus>> {
@@ -223,8 +274,9 @@ impl EventRow {
             occurred_at: from_db_time(self.occurred_at),
             model_name: ModelName::from_stored(model_name),
             version: self.version,
-            previous_production_version: self.previous_production_version,
-            new_production_version: self.new_production_version,
+            alias: self.alias,
+            previous_version: self.previous_version,
+            new_version: self.new_version,
             actor: self.actor,
             reason: self.reason,
             request_id: self.request_id,
@@ -240,13 +292,15 @@ pub struct NewEventRow {
     pub event_type: String,
     pub model_id: i64,
     pub version: Option<i64>,
-    pub previous_production_version: Option<i64>,
-    pub new_production_version: Option<i64>,
+    pub alias: Option<String>,
+    pub previous_version: Option<i64>,
+    pub new_version: Option<i64>,
     pub previous_status: Option<String>,
     pub new_status: Option<String>,
     pub actor: String,
     pub reason: String,
     pub request_id: String,
+    pub rollback_event_id: Option<i64>,
 }
 
 impl NewEventRow {
@@ -258,13 +312,15 @@ impl NewEventRow {
             event_type: kind.as_str().to_owned(),
             model_id,
             version: None,
-            previous_production_version: None,
-            new_production_version: None,
+            alias: None,
+            previous_version: None,
+            new_version: None,
             previous_status: None,
             new_status: None,
             actor: caller.identity.clone(),
             reason: String::new(),
             request_id: caller.request_id.clone(),
+            rollback_event_id: None,
         }
     }
 }

@@ -15,6 +15,21 @@ diesel::table! {
         created_at -> Timestamp,
         /// Last change time (UTC).
         updated_at -> Timestamp,
+        /// Description of the model.
+        description -> Text,
+        /// Labels of the model (JSON object of strings).
+        tags -> Text,
+    }
+}
+
+diesel::table! {
+    /// The aliases of each model and the version each points at.
+    aliases (model_id, alias) {
+        model_id -> BigInt,
+        alias -> Text,
+        version -> BigInt,
+        /// The event that last moved the alias.
+        event_id -> BigInt,
     }
 }
 
@@ -26,7 +41,6 @@ diesel::table! {
         version -> BigInt,
         algorithm -> Text,
         status -> Text,
-        is_production -> Bool,
         artifact_uri -> Text,
         artifact_metadata_uri -> Text,
         artifact_sha256 -> Text,
@@ -79,13 +93,15 @@ diesel::table! {
         event_type -> Text,
         model_id -> BigInt,
         version -> Nullable<BigInt>,
-        previous_production_version -> Nullable<BigInt>,
-        new_production_version -> Nullable<BigInt>,
+        alias -> Nullable<Text>,
+        previous_version -> Nullable<BigInt>,
+        new_version -> Nullable<BigInt>,
         previous_status -> Nullable<Text>,
         new_status -> Nullable<Text>,
         actor -> Text,
         reason -> Text,
         request_id -> Text,
+        rollback_event_id -> Nullable<BigInt>,
     }
 }
 
@@ -94,8 +110,11 @@ diesel::joinable!(events -> models (model_id));
 diesel::joinable!(version_metrics -> model_versions (version_id));
 diesel::joinable!(version_tags -> model_versions (version_id));
 diesel::joinable!(version_metrics -> models (model_id));
+diesel::joinable!(aliases -> models (model_id));
+diesel::joinable!(aliases -> events (event_id));
 diesel::allow_tables_to_appear_in_same_query!(
     models,
+    aliases,
     model_versions,
     version_metrics,
     version_tags,

@@ -1,5 +1,6 @@
 """Python client for the Model Registry: register trained models, ask which
-version is in production, promote, roll back and read the audit trail.
+version an alias (production, staging, canary ...) points at, move and roll
+back aliases, and read the audit trail.
 
     from model_registry import RegistryClient
 
@@ -22,10 +23,11 @@ from .errors import (
     Unauthenticated,
     Unavailable,
 )
-from .records import Artifact, Event, EventType, Model, ModelVersion, ProductionChange, Status, Training
+from .records import AliasChange, Artifact, Event, EventType, Model, ModelVersion, Status, Training
 
 __all__ = [
     "Aborted",
+    "AliasChange",
     "AlreadyExists",
     "Artifact",
     "Event",
@@ -37,7 +39,6 @@ __all__ = [
     "ModelVersion",
     "NotFound",
     "PermissionDenied",
-    "ProductionChange",
     "RegistryClient",
     "Status",
     "Training",

@@ -20,11 +20,11 @@ from ._generated.modelregistry.v1 import registry_pb2 as pb
 from ._generated.modelregistry.v1 import registry_pb2_grpc as pb_grpc
 from .errors import ModelRegistryError, error_from_rpc
 from .records import (
+    AliasChange,
     Event,
     EventType,
     Model,
     ModelVersion,
-    ProductionChange,
     Status,
     Training,
     dict_to_struct,
@@ -196,6 +196,18 @@ class RegistryClient:
             request.as_of.CopyFrom(to_timestamp(as_of))
         return ModelVersion.from_proto(self._call(self._stub.GetProductionModel, request, retry=True).model_version)
 
+    def get_version_by_alias(self, model_name: str, alias: str, as_of: datetime | None = None) -> ModelVersion:
+        """The version `alias` of `model_name` points at (at `as_of`, if given).
+
+        `latest` is the highest ACTIVE version. Raises `NotFound` when the
+        alias points nowhere.
+        """
+        request = pb.GetModelVersionByAliasRequest(model_name=model_name, alias=alias)
+        if as_of is not None:
+            request.as_of.CopyFrom(to_timestamp(as_of))
+        response = self._call(self._stub.GetModelVersionByAlias, request, retry=True)
+        return ModelVersion.from_proto(response.model_version)
+
     def list_model_versions(
         self,
         model_name: str = "",
@@ -207,14 +219,18 @@ class RegistryClient:
         trained_after: datetime | None = None,
         trained_before: datetime | None = None,
         production_only: bool = False,
+        aliases: Iterable[str] = (),
+        any_alias: bool = False,
         order_by: str = "version",
         descending: bool = False,
         limit: int | None = None,
     ) -> list[ModelVersion]:
         """Versions matching every filter, following pages up to `limit`.
 
-        `order_by` is `version`, `trained`, `created`, or a metric name (versions
-        without that metric, or without a training time, are left out).
+        `aliases` keeps versions holding at least one of these aliases;
+        `any_alias` keeps versions holding any alias. `order_by` is `version`,
+        `trained`, `created`, or a metric name (versions without that metric,
+        or without a training time, are left out).
         """
         request = pb.ListModelVersionsRequest(
             model_name=model_name,
@@ -223,6 +239,8 @@ class RegistryClient:
             tags=dict(tags or {}),
             min_metrics=dict(min_metrics or {}),
             production_only=production_only,
+            aliases=list(aliases),
+            any_alias=any_alias,
             descending=descending,
             page_size=min(limit or 500, 500),
         )
@@ -256,7 +274,7 @@ class RegistryClient:
         return self._collect(self._stub.ListModels, request, lambda page: map(Model.from_proto, page.models), None)
 
     def get_model(self, model_name: str) -> Model:
-        """One model with its production version and version count."""
+        """One model with its aliases and version count."""
         request = pb.GetModelRequest(model_name=model_name)
         return Model.from_proto(self._call(self._stub.GetModel, request, retry=True).model)
 
@@ -265,6 +283,7 @@ class RegistryClient:
         model_name: str = "",
         *,
         version: int | None = None,
+        alias: str = "",
         types: Iterable[EventType] = (),
         since: datetime | None = None,
         until: datetime | None = None,
@@ -272,7 +291,7 @@ class RegistryClient:
     ) -> list[Event]:
         """The audit trail, oldest first, following pages up to `limit`."""
         request = pb.ListEventsRequest(
-            model_name=model_name, types=[t.to_proto() for t in types], page_size=min(limit or 500, 500)
+            model_name=model_name, alias=alias, types=[t.to_proto() for t in types], page_size=min(limit or 500, 500)
         )
         if version is not None:
             request.version = version
@@ -284,6 +303,66 @@ class RegistryClient:
 
     # Changes ---------------------------------------------------------------------
 
+    def set_alias(
+        self,
+        model_name: str,
+        alias: str,
+        version: int,
+        reason: str,
+        *,
+        expected_current_version: int | None = None,
+        gate_metric: str = "",
+        gate_min_delta: float = 0.0,
+        gate_lower_is_better: bool = False,
+    ) -> AliasChange:
+        """Points `alias` of `model_name` at `version`, atomically.
+
+        `expected_current_version` is a compare-and-set (0: only if the alias
+        does not exist yet): on mismatch `Aborted` is raised. With
+        `gate_metric`, the candidate must beat the alias's current version on
+        that metric by `gate_min_delta` or `FailedPrecondition` is raised.
+        """
+        request = pb.SetModelAliasRequest(
+            model_name=model_name,
+            alias=alias,
+            version=version,
+            reason=reason,
+            gate_metric=gate_metric,
+            gate_min_delta=gate_min_delta,
+            gate_lower_is_better=gate_lower_is_better,
+        )
+        if expected_current_version is not None:
+            request.expected_current_version = expected_current_version
+        response = self._call(self._stub.SetModelAlias, request, retry=False)
+        return AliasChange(
+            model_version=ModelVersion.from_proto(response.model_version),
+            previous_version=response.previous_version if response.HasField("previous_version") else None,
+            unchanged=response.unchanged,
+        )
+
+    def delete_alias(
+        self, model_name: str, alias: str, reason: str, *, expected_current_version: int | None = None
+    ) -> int:
+        """Removes `alias` from `model_name`; returns the version it pointed at."""
+        request = pb.DeleteModelAliasRequest(model_name=model_name, alias=alias, reason=reason)
+        if expected_current_version is not None:
+            request.expected_current_version = expected_current_version
+        return self._call(self._stub.DeleteModelAlias, request, retry=False).previous_version
+
+    def rollback_alias(
+        self, model_name: str, alias: str, reason: str, *, expected_current_version: int | None = None
+    ) -> AliasChange:
+        """Returns `alias` to the version it pointed at before the current one;
+        repeated rollbacks walk further back through that alias's history."""
+        request = pb.RollbackModelAliasRequest(model_name=model_name, alias=alias, reason=reason)
+        if expected_current_version is not None:
+            request.expected_current_version = expected_current_version
+        response = self._call(self._stub.RollbackModelAlias, request, retry=False)
+        return AliasChange(
+            model_version=ModelVersion.from_proto(response.model_version),
+            previous_version=response.rolled_back_version,
+        )
+
     def set_production_model(
         self,
         model_name: str,
@@ -294,43 +373,44 @@ class RegistryClient:
         gate_metric: str = "",
         gate_min_delta: float = 0.0,
         gate_lower_is_better: bool = False,
-    ) -> ProductionChange:
-        """Makes `version` production, atomically.
-
-        `expected_current_version` is a compare-and-set (0: only if nothing is
-        in production): on mismatch `Aborted` is raised. With `gate_metric`,
-        the candidate must beat production on that metric by `gate_min_delta`
-        or `FailedPrecondition` is raised.
-        """
-        request = pb.SetProductionModelRequest(
-            model_name=model_name,
-            version=version,
-            reason=reason,
+    ) -> AliasChange:
+        """Makes `version` production: `set_alias` with the alias `production`."""
+        return self.set_alias(
+            model_name,
+            "production",
+            version,
+            reason,
+            expected_current_version=expected_current_version,
             gate_metric=gate_metric,
             gate_min_delta=gate_min_delta,
             gate_lower_is_better=gate_lower_is_better,
         )
-        if expected_current_version is not None:
-            request.expected_current_version = expected_current_version
-        response = self._call(self._stub.SetProductionModel, request, retry=False)
-        return ProductionChange(
-            model_version=ModelVersion.from_proto(response.model_version),
-            previous_version=response.previous_version if response.HasField("previous_version") else None,
-            unchanged=response.unchanged,
-        )
 
     def rollback_production_model(
         self, model_name: str, reason: str, *, expected_current_version: int | None = None
-    ) -> ProductionChange:
+    ) -> AliasChange:
         """Returns production to the version that held it before the current one."""
-        request = pb.RollbackProductionModelRequest(model_name=model_name, reason=reason)
-        if expected_current_version is not None:
-            request.expected_current_version = expected_current_version
-        response = self._call(self._stub.RollbackProductionModel, request, retry=False)
-        return ProductionChange(
-            model_version=ModelVersion.from_proto(response.model_version),
-            previous_version=response.rolled_back_version,
+        return self.rollback_alias(
+            model_name, "production", reason, expected_current_version=expected_current_version
         )
+
+    def update_model(
+        self,
+        model_name: str,
+        *,
+        description: str | None = None,
+        tags: Mapping[str, str] | None = None,
+        remove_tags: Iterable[str] = (),
+        reason: str = "",
+    ) -> Model:
+        """Changes the model's description and tags (`tags` are added or
+        overwritten, `remove_tags` removed)."""
+        request = pb.UpdateModelRequest(
+            model_name=model_name, tags=dict(tags or {}), remove_tags=list(remove_tags), reason=reason
+        )
+        if description is not None:
+            request.description = description
+        return Model.from_proto(self._call(self._stub.UpdateModel, request, retry=False).model)
 
     def update_model_version_status(self, model_name: str, version: int, status: Status, reason: str) -> ModelVersion:
         """Moves a version to `status` through the status machine."""

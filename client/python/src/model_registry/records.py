@@ -37,11 +37,13 @@ class EventType(str, enum.Enum):
     """What an audit event records."""
 
     MODEL_CREATED = "MODEL_CREATED"
+    MODEL_UPDATED = "MODEL_UPDATED"
     VERSION_REGISTERED = "VERSION_REGISTERED"
-    PRODUCTION_SET = "PRODUCTION_SET"
-    PRODUCTION_ROLLED_BACK = "PRODUCTION_ROLLED_BACK"
-    STATUS_CHANGED = "STATUS_CHANGED"
     VERSION_UPDATED = "VERSION_UPDATED"
+    STATUS_CHANGED = "STATUS_CHANGED"
+    ALIAS_SET = "ALIAS_SET"
+    ALIAS_DELETED = "ALIAS_DELETED"
+    ALIAS_ROLLED_BACK = "ALIAS_ROLLED_BACK"
 
     def to_proto(self) -> pb.EventType.ValueType:
         """The wire value."""
@@ -110,6 +112,7 @@ class ModelVersion:
     created_by: str
     created_at: datetime
     updated_at: datetime
+    aliases: list[str] = field(default_factory=list)
 
     @classmethod
     def from_proto(cls, message: pb.ModelVersion) -> ModelVersion:
@@ -147,18 +150,28 @@ class ModelVersion:
             created_by=message.created_by,
             created_at=from_timestamp(message.created_at),
             updated_at=from_timestamp(message.updated_at),
+            aliases=list(message.aliases),
         )
 
 
 @dataclass(frozen=True)
 class Model:
-    """A registered model (a task such as `churn`) with its production summary."""
+    """A registered model (a task such as `churn`) with its aliases.
+
+    `aliases` maps each alias (`production`, `staging` ...) to the version it
+    points at; `latest_version` is the highest ACTIVE version (the read-only
+    alias `latest`).
+    """
 
     name: str
     version_count: int
     production_version: int | None
     created_at: datetime
     updated_at: datetime
+    aliases: dict[str, int] = field(default_factory=dict)
+    latest_version: int | None = None
+    description: str = ""
+    tags: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def from_proto(cls, message: pb.Model) -> Model:
@@ -169,6 +182,10 @@ class Model:
             production_version=message.production_version if message.HasField("production_version") else None,
             created_at=from_timestamp(message.created_at),
             updated_at=from_timestamp(message.updated_at),
+            aliases=dict(message.aliases),
+            latest_version=message.latest_version if message.HasField("latest_version") else None,
+            description=message.description,
+            tags=dict(message.tags),
         )
 
 
@@ -181,8 +198,9 @@ class Event:
     type: EventType
     model_name: str
     version: int | None
-    previous_production_version: int | None
-    new_production_version: int | None
+    alias: str | None
+    previous_version: int | None
+    new_version: int | None
     previous_status: Status | None
     new_status: Status | None
     actor: str
@@ -202,8 +220,9 @@ class Event:
             type=EventType(pb.EventType.Name(message.type).removeprefix("EVENT_TYPE_")),
             model_name=message.model_name,
             version=optional("version"),
-            previous_production_version=optional("previous_production_version"),
-            new_production_version=optional("new_production_version"),
+            alias=message.alias or None,
+            previous_version=optional("previous_version"),
+            new_version=optional("new_version"),
             previous_status=Status.from_proto(message.previous_status),
             new_status=Status.from_proto(message.new_status),
             actor=message.actor,
@@ -213,8 +232,9 @@ class Event:
 
 
 @dataclass(frozen=True)
-class ProductionChange:
-    """The outcome of a promotion or rollback."""
+class AliasChange:
+    """The outcome of moving or rolling back an alias (production included):
+    the version it points at now, and the one before."""
 
     model_version: ModelVersion
     previous_version: int | None

@@ -6,7 +6,11 @@ use std::process::Output;
 use model_registry_e2e::{TestServer, on_both_backends};
 use serde_json::Value;
 
-on_both_backends!(every_subcommand_works_in_both_formats_and_errors_exit_non_zero);
+on_both_backends!(
+    every_subcommand_works_in_both_formats_and_errors_exit_non_zero,
+    alias_commands_move_roll_back_and_name_versions_by_alias,
+    import_legacy_registers_every_row_once_and_refuses_bad_files,
+);
 
 /// Runs `modelreg --url URL ARGS…` off the async runtime.
 async fn modelreg(url: &str, args: &[&str]) -> Output {
@@ -241,9 +245,9 @@ async fn every_subcommand_works_in_both_formats_and_errors_exit_non_zero(server:
             "MODEL_CREATED",
             "VERSION_REGISTERED",
             "VERSION_REGISTERED",
-            "PRODUCTION_SET",
-            "PRODUCTION_SET",
-            "PRODUCTION_ROLLED_BACK",
+            "ALIAS_SET",
+            "ALIAS_SET",
+            "ALIAS_ROLLED_BACK",
             "STATUS_CHANGED",
             "STATUS_CHANGED",
             "STATUS_CHANGED"
@@ -355,4 +359,346 @@ async fn every_subcommand_works_in_both_formats_and_errors_exit_non_zero(server:
             "{subcommand} --help shows an example"
         );
     }
+}
+
+async fn register_simple(url: &str, model: &str, auc: &str) {
+    let out = modelreg(
+        url,
+        &[
+            "register",
+            model,
+            "--algorithm",
+            "XGBoost",
+            "--artifact-uri",
+            &format!("s3://models/{model}/{auc}.pkl"),
+            "--metric",
+            &format!("auc={auc}"),
+        ],
+    )
+    .await;
+    stdout(&out);
+}
+
+async fn alias_commands_move_roll_back_and_name_versions_by_alias(server: TestServer) {
+    let url = server.url.as_str();
+    for auc in ["0.80", "0.85", "0.90"] {
+        register_simple(url, "churn", auc).await;
+    }
+    let set = modelreg(
+        url,
+        &[
+            "alias",
+            "set",
+            "churn",
+            "canary",
+            "2",
+            "--reason",
+            "5% of traffic",
+        ],
+    )
+    .await;
+    assert_eq!(stdout(&set).trim(), "churn@canary points at version 2");
+    let staged = modelreg(
+        url,
+        &[
+            "alias",
+            "set",
+            "churn",
+            "staging",
+            "3",
+            "--reason",
+            "check",
+            "--expect-current",
+            "0",
+        ],
+    )
+    .await;
+    stdout(&staged);
+    // @ALIAS names the version another alias points at.
+    let promoted = modelreg(
+        url,
+        &[
+            "-o",
+            "json",
+            "alias",
+            "set",
+            "churn",
+            "production",
+            "@staging",
+            "--reason",
+            "ship",
+        ],
+    )
+    .await;
+    let promoted = json(&promoted);
+    assert_eq!(
+        (promoted["version"].as_i64(), promoted["alias"].as_str()),
+        (Some(3), Some("production"))
+    );
+
+    // NAME@ALIAS wherever a version is named.
+    let shown = json(&modelreg(url, &["-o", "json", "show", "churn@canary"]).await);
+    assert_eq!(shown["version"], 2);
+    assert_eq!(shown["aliases"], serde_json::json!(["canary"]));
+    let latest = json(&modelreg(url, &["-o", "json", "show", "churn@latest"]).await);
+    assert_eq!(latest["version"], 3);
+    failed(
+        &modelreg(url, &["deprecate", "churn@canary", "--reason", "x"]).await,
+        4,
+        "FAILED_PRECONDITION",
+    );
+    failed(
+        &modelreg(url, &["show", "churn@shadow"]).await,
+        3,
+        "NOT_FOUND",
+    );
+    let both = modelreg(url, &["show", "churn@canary", "2"]).await;
+    assert_eq!(both.status.code(), Some(2));
+
+    let moved = modelreg(
+        url,
+        &[
+            "alias",
+            "set",
+            "churn",
+            "canary",
+            "1",
+            "--reason",
+            "worse",
+            "--gate-metric",
+            "auc",
+        ],
+    )
+    .await;
+    failed(&moved, 4, "FAILED_PRECONDITION");
+    let stale = modelreg(
+        url,
+        &[
+            "alias",
+            "set",
+            "churn",
+            "canary",
+            "3",
+            "--reason",
+            "x",
+            "--expect-current",
+            "1",
+        ],
+    )
+    .await;
+    failed(&stale, 4, "ABORTED");
+    stdout(
+        &modelreg(
+            url,
+            &[
+                "alias", "set", "churn", "canary", "3", "--reason", "retrain",
+            ],
+        )
+        .await,
+    );
+
+    let listed = stdout(&modelreg(url, &["alias", "list", "churn"]).await);
+    let rows: Vec<Vec<&str>> = listed
+        .lines()
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            vec!["ALIAS", "VERSION"],
+            vec!["canary", "3"],
+            vec!["production", "3"],
+            vec!["staging", "3"]
+        ]
+    );
+    let back = modelreg(
+        url,
+        &[
+            "alias",
+            "rollback",
+            "churn",
+            "canary",
+            "--reason",
+            "errors up",
+        ],
+    )
+    .await;
+    assert_eq!(
+        stdout(&back).trim(),
+        "churn@canary points at version 2 again (rolled back from version 3)"
+    );
+    let stale_rollback = modelreg(
+        url,
+        &[
+            "rollback",
+            "churn",
+            "--reason",
+            "x",
+            "--expect-current",
+            "1",
+        ],
+    )
+    .await;
+    failed(&stale_rollback, 4, "ABORTED");
+    let deleted = modelreg(
+        url,
+        &["alias", "delete", "churn", "staging", "--reason", "done"],
+    )
+    .await;
+    assert_eq!(
+        stdout(&deleted).trim(),
+        "churn@staging deleted (it pointed at version 3)"
+    );
+    failed(
+        &modelreg(
+            url,
+            &["alias", "set", "churn", "latest", "1", "--reason", "x"],
+        )
+        .await,
+        2,
+        "INVALID_ARGUMENT",
+    );
+
+    let history = json(&modelreg(url, &["-o", "json", "history", "churn"]).await);
+    let aliases: Vec<&str> = history
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["alias"].as_str())
+        .collect();
+    assert_eq!(
+        aliases,
+        [
+            "canary",
+            "staging",
+            "production",
+            "canary",
+            "canary",
+            "staging"
+        ]
+    );
+}
+
+const LEGACY_HEADER: &str = "MODEL_ID,MODEL_NAME,MODEL_VERSION,MODEL_FILE_PATH,METADATA_FILE_PATH,AUC_SCORE,ACCURACY_SCORE,PRECISION_SCORE,RECALL_SCORE,F1_SCORE,TRAINING_DATE,TRAINING_DURATION_SECONDS,TRAINING_SAMPLES,TEST_SAMPLES,FEATURE_COUNT,STATUS,IS_PRODUCTION";
+
+async fn import_legacy_registers_every_row_once_and_refuses_bad_files(server: TestServer) {
+    let url = server.url.as_str();
+    let dir = tempfile::tempdir().unwrap();
+    // Rows out of training order; two models finished in the same second
+    // (the old MODEL_ID collision); one deprecated, one production.
+    let rows = [
+        "20260118_184459,CatBoost,v2,/models/cat.pkl,/models/cat.json,0.93,0.88,0.81,0.74,0.77,2026-01-18 18:44:59,301.5,8000,2000,19,ACTIVE,1",
+        "20260110_090000,XGBoost,v1,/models/xgb1.pkl,,0.89,0.86,,,0.7,2026-01-10 09:00:00,250,8000,2000,19,DEPRECATED,0",
+        "20260118_184459,XGBoost,v2,/models/xgb2.pkl,,0.91,0.87,0.8,0.73,0.76,18-JAN-26 06.44.59.000000 PM,290,8000,2000,19,ACTIVE,0",
+    ];
+    let good = dir.path().join("good.csv");
+    std::fs::write(&good, format!("{LEGACY_HEADER}\n{}\n", rows.join("\n"))).unwrap();
+    let good = good.to_str().unwrap();
+
+    let first = json(
+        &modelreg(
+            url,
+            &["-o", "json", "import-legacy", good, "--model", "churn"],
+        )
+        .await,
+    );
+    let imported: Vec<(i64, i64)> = first["imported"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|row| {
+            (
+                row["line"].as_i64().unwrap(),
+                row["version"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        imported,
+        [(3, 1), (2, 2), (4, 3)],
+        "in training-date order; ties by line"
+    );
+    assert_eq!(first["production_version"], 2);
+
+    let v1 = json(&modelreg(url, &["-o", "json", "show", "churn", "1"]).await);
+    assert_eq!(v1["status"], "DEPRECATED");
+    assert_eq!(v1["algorithm"], "XGBoost");
+    assert_eq!(v1["tags"]["legacy.model_id"], "20260110_090000");
+    assert_eq!(v1["training"]["finished_at"], "2026-01-10T09:00:00Z");
+    assert_eq!(v1["metrics"]["auc"], 0.89);
+    assert_eq!(v1["metadata"]["legacy_row"]["MODEL_VERSION"], "v1");
+    let v2 = json(&modelreg(url, &["-o", "json", "show", "churn@production"]).await);
+    assert_eq!(
+        (v2["version"].as_i64(), v2["algorithm"].as_str()),
+        (Some(2), Some("CatBoost"))
+    );
+    assert_eq!(v2["artifact"]["metadata_uri"], "/models/cat.json");
+    assert_eq!(v2["training"]["train_samples"], 8000);
+
+    // Running it again creates nothing: no version, no event.
+    let events_before = json(&modelreg(url, &["-o", "json", "history", "churn"]).await);
+    let again = json(
+        &modelreg(
+            url,
+            &["-o", "json", "import-legacy", good, "--model", "churn"],
+        )
+        .await,
+    );
+    assert_eq!(again["imported"], first["imported"]);
+    let events_after = json(&modelreg(url, &["-o", "json", "history", "churn"]).await);
+    assert_eq!(events_after, events_before);
+
+    // A bad row (an AUC the server refuses, an unreadable date) stops the
+    // whole import, naming the lines; --skip-bad-rows imports the rest.
+    let bad = dir.path().join("bad.csv");
+    std::fs::write(
+        &bad,
+        format!(
+            "{LEGACY_HEADER}\n\
+             20260201_100000,XGBoost,v3,/models/x3.pkl,,0.92,,,,,2026-02-01 10:00:00,,,,,ACTIVE,0\n\
+             20260202_100000,XGBoost,v4,/models/x4.pkl,,1.7,,,,,2026-02-02 10:00:00,,,,,ACTIVE,0\n\
+             20260203_100000,XGBoost,v5,/models/x5.pkl,,0.9,,,,,last tuesday,,,,,ACTIVE,0\n"
+        ),
+    )
+    .unwrap();
+    let bad = bad.to_str().unwrap();
+    let refused = modelreg(url, &["import-legacy", bad, "--model", "fraud"]).await;
+    assert_eq!(refused.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("line 3: invalid metrics[auc]"), "{stderr}");
+    assert!(
+        stderr.contains("line 4: TRAINING_DATE \"last tuesday\""),
+        "{stderr}"
+    );
+    assert!(stderr.contains("nothing was imported"), "{stderr}");
+    let models = json(&modelreg(url, &["-o", "json", "models"]).await);
+    assert_eq!(
+        models.as_array().unwrap().len(),
+        1,
+        "no fraud model was created"
+    );
+
+    let skipping = json(
+        &modelreg(
+            url,
+            &[
+                "-o",
+                "json",
+                "import-legacy",
+                bad,
+                "--model",
+                "fraud",
+                "--skip-bad-rows",
+            ],
+        )
+        .await,
+    );
+    assert_eq!(skipping["imported"].as_array().unwrap().len(), 1);
+    let skipped: Vec<i64> = skipping["skipped"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|row| row["line"].as_i64().unwrap())
+        .collect();
+    assert_eq!(skipped, [3, 4]);
 }

@@ -7,7 +7,140 @@ use model_registry_client::{ClientOptions, RegisterModel, RegistryClient, RetryP
 use model_registry_e2e::{TestServer, on_both_backends};
 use tokio::net::TcpListener;
 
-on_both_backends!(every_wrapper_method_works_against_a_live_server);
+on_both_backends!(
+    every_wrapper_method_works_against_a_live_server,
+    alias_builders_move_delete_roll_back_and_update_the_model,
+);
+
+async fn alias_builders_move_delete_roll_back_and_update_the_model(server: TestServer) {
+    let client = RegistryClient::connect(server.url.clone()).await.unwrap();
+    for auc in [0.80, 0.85, 0.90] {
+        let preview = client
+            .register_model(
+                RegisterModel::new("churn")
+                    .algorithm("XGBoost")
+                    .artifact_uri("s3://m")
+                    .metric("auc", auc)
+                    .validate_only(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(preview.version, 0, "validate_only writes nothing");
+        client
+            .register_model(
+                RegisterModel::new("churn")
+                    .algorithm("XGBoost")
+                    .artifact_uri("s3://m")
+                    .metric("auc", auc),
+            )
+            .await
+            .unwrap();
+    }
+    let moved = client
+        .set_alias("churn", "canary", 2)
+        .expect_current(0)
+        .reason("5% of traffic")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(moved.previous_version, None);
+    let gated = client
+        .set_alias("churn", "canary", 1)
+        .gate("auc", 0.0)
+        .reason("worse")
+        .send()
+        .await
+        .unwrap_err();
+    assert!(gated.is_failed_precondition(), "{gated}");
+    let lossy = client
+        .set_alias("churn", "canary", 3)
+        .gate("auc", 0.0)
+        .lower_is_better()
+        .reason("higher auc is not a lower loss")
+        .send()
+        .await
+        .unwrap_err();
+    assert!(lossy.is_failed_precondition(), "{lossy}");
+    client
+        .set_alias("churn", "canary", 3)
+        .expect_current(2)
+        .gate("auc", 0.01)
+        .reason("retrain")
+        .send()
+        .await
+        .unwrap();
+    let moved_at = SystemTime::now();
+    assert_eq!(
+        client
+            .get_version_by_alias("churn", "canary")
+            .await
+            .unwrap()
+            .version,
+        3
+    );
+    let back = client
+        .rollback_alias("churn", "canary")
+        .expect_current(3)
+        .reason("errors up")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(back.rolled_back_version, 3);
+    assert_eq!(
+        client
+            .get_version_by_alias_as_of("churn", "canary", moved_at)
+            .await
+            .unwrap()
+            .version,
+        3
+    );
+    assert_eq!(
+        client
+            .delete_alias("churn", "canary")
+            .reason("done")
+            .send()
+            .await
+            .unwrap(),
+        2
+    );
+    assert!(
+        client
+            .get_version_by_alias("churn", "canary")
+            .await
+            .unwrap_err()
+            .is_not_found()
+    );
+    assert_eq!(
+        client
+            .get_version_by_alias("churn", "latest")
+            .await
+            .unwrap()
+            .version,
+        3
+    );
+    let model = client
+        .update_model("churn")
+        .description("Customer churn")
+        .tag("team", "growth")
+        .tag("tier", "1")
+        .reason("ownership")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(model.description, "Customer churn");
+    assert_eq!(model.tags.len(), 2);
+    let model = client
+        .update_model("churn")
+        .remove_tag("tier")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        model.description, "Customer churn",
+        "unchanged when not given"
+    );
+    assert_eq!(model.tags.len(), 1);
+}
 
 async fn every_wrapper_method_works_against_a_live_server(server: TestServer) {
     let client = RegistryClient::connect(server.url.clone()).await.unwrap();

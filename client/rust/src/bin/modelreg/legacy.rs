@@ -127,8 +127,12 @@ fn first<'a>(object: &'a Map<String, Value>, keys: &[&str]) -> Option<&'a Value>
     })
 }
 
-/// Parses RFC 3339, or a naive `YYYY-MM-DD HH:MM:SS` / `YYYYMMDD_HHMMSS` taken as UTC.
+/// Parses RFC 3339, or a naive time taken as UTC in the forms the old
+/// scripts and Oracle exports wrote: `YYYY-MM-DD HH:MM:SS[.f]`,
+/// `YYYY-MM-DDTHH:MM:SS[.f]`, `YYYYMMDD_HHMMSS` (the old MODEL_ID),
+/// `DD-MON-YY[YY] [HH.MI.SS[.f] AM|PM]` and the bare dates of each.
 pub fn parse_time(text: &str) -> Option<std::time::SystemTime> {
+    let text = text.trim();
     if let Ok(t) = chrono::DateTime::parse_from_rfc3339(text) {
         return Some(t.with_timezone(&Utc).into());
     }
@@ -136,13 +140,47 @@ pub fn parse_time(text: &str) -> Option<std::time::SystemTime> {
         "%Y-%m-%d %H:%M:%S%.f",
         "%Y-%m-%dT%H:%M:%S%.f",
         "%Y%m%d_%H%M%S",
+        "%d-%b-%y %I.%M.%S%.f %p",
+        "%d-%b-%Y %I.%M.%S%.f %p",
+        "%d-%b-%y %H:%M:%S",
+        "%d-%b-%Y %H:%M:%S",
     ]
     .iter()
     .find_map(|format| NaiveDateTime::parse_from_str(text, format).ok())
     .or_else(|| {
-        chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d")
-            .ok()
+        ["%Y-%m-%d", "%d-%b-%y", "%d-%b-%Y"]
+            .iter()
+            .find_map(|format| chrono::NaiveDate::parse_from_str(text, format).ok())
             .and_then(|d| d.and_hms_opt(0, 0, 0))
     })
     .map(|naive| Utc.from_utc_datetime(&naive).into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn utc(text: &str) -> std::time::SystemTime {
+        chrono::DateTime::parse_from_rfc3339(text)
+            .map(|t| t.with_timezone(&Utc).into())
+            .unwrap()
+    }
+
+    #[test]
+    fn the_old_scripts_and_oracle_date_forms_parse_as_utc() {
+        let expected = utc("2026-01-18T18:44:59Z");
+        for text in [
+            "2026-01-18T18:44:59Z",
+            "2026-01-18 18:44:59",
+            "2026-01-18T18:44:59",
+            "20260118_184459",
+            "18-JAN-26 06.44.59.000000 PM",
+            "18-Jan-2026 18:44:59",
+        ] {
+            assert_eq!(parse_time(text), Some(expected), "{text}");
+        }
+        assert_eq!(parse_time("18-JAN-26"), Some(utc("2026-01-18T00:00:00Z")));
+        assert_eq!(parse_time("2026-01-18"), Some(utc("2026-01-18T00:00:00Z")));
+        assert_eq!(parse_time("yesterday"), None);
+    }
 }

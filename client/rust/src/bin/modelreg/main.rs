@@ -2,8 +2,10 @@
 //! `--output json` for scripts; exit code 0 on success, and on failure a
 //! one-line `error: …` naming the cause with an exit code per kind of error.
 
+mod import;
 mod legacy;
 mod output;
+mod target;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -15,6 +17,7 @@ use model_registry_client::proto as pb;
 use model_registry_client::{ClientOptions, Error, RegisterModel, RegistryClient, TlsOptions};
 use output::Format;
 use serde_json::json;
+use target::{VersionOrAlias, VersionTarget, parse_version_or_alias};
 use tonic::Code;
 
 const EXIT_CODES: &str = "\
@@ -91,13 +94,14 @@ enum Command {
         limit: usize,
     },
     /// Show one version in full.
-    #[command(after_help = "Examples:\n  modelreg show churn 3\n  modelreg show --id 0192f7c1-…")]
+    #[command(
+        after_help = "Examples:\n  modelreg show churn 3\n  modelreg show churn@staging\n  modelreg show churn@latest\n  modelreg show --id 0192f7c1-…"
+    )]
     Show {
-        /// The model.
+        /// The model, or MODEL@ALIAS for the version an alias points at.
         #[arg(required_unless_present = "id")]
         name: Option<String>,
-        /// The version number.
-        #[arg(required_unless_present = "id")]
+        /// The version number (not with MODEL@ALIAS).
         version: Option<i64>,
         /// The version's id instead of name and number.
         #[arg(long, conflicts_with_all = ["name", "version"])]
@@ -130,13 +134,13 @@ enum Command {
     },
     /// Make a version production.
     #[command(
-        after_help = "Examples:\n  modelreg promote churn 3 --reason \"best AUC on holdout\"\n  modelreg promote churn 4 --reason retrain --expect-current 3 --gate-metric auc --gate-min-delta 0.005"
+        after_help = "Examples:\n  modelreg promote churn 3 --reason \"best AUC on holdout\"\n  modelreg promote churn@staging --reason \"staging checks passed\"\n  modelreg promote churn 4 --reason retrain --expect-current 3 --gate-metric auc --gate-min-delta 0.005"
     )]
     Promote {
-        /// The model.
+        /// The model, or MODEL@ALIAS to promote the version an alias points at.
         name: String,
-        /// The version to promote.
-        version: i64,
+        /// The version to promote (not with MODEL@ALIAS).
+        version: Option<i64>,
         /// Why (recorded in the audit trail).
         #[arg(long)]
         reason: String,
@@ -166,6 +170,31 @@ enum Command {
         /// Why (recorded in the audit trail).
         #[arg(long)]
         reason: String,
+        /// Only if this version is production now (ABORTED otherwise).
+        #[arg(long)]
+        expect_current: Option<i64>,
+    },
+    /// Move, delete, roll back or list a model's aliases (production,
+    /// staging, canary ...).
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  modelreg alias set churn canary 3 --reason \"5% of traffic\"\n  modelreg alias set churn production @staging --reason \"staging checks passed\"\n  modelreg alias rollback churn canary --reason \"error rate up\"\n  modelreg alias list churn"
+    )]
+    Alias(AliasCommand),
+    /// Import a CSV export of the old MODEL_REGISTRY table as versions of one
+    /// model (re-running it creates nothing).
+    #[command(
+        after_help = "Example:\n  modelreg import-legacy model_registry.csv --model churn\n\nThe file has a header row with the old table's column names (MODEL_ID,\nMODEL_NAME, MODEL_FILE_PATH, TRAINING_DATE, AUC_SCORE ... STATUS,\nIS_PRODUCTION). Rows are imported in TRAINING_DATE order; bad rows are\nreported with their line numbers and nothing is imported unless\n--skip-bad-rows."
+    )]
+    ImportLegacy {
+        /// The CSV file.
+        file: PathBuf,
+        /// The model every row becomes a version of (e.g. churn).
+        #[arg(long)]
+        model: String,
+        /// Import the good rows even when some are bad (the bad ones are listed).
+        #[arg(long)]
+        skip_bad_rows: bool,
     },
     /// Mark a version DEPRECATED.
     #[command(after_help = "Example:\n  modelreg deprecate churn 2 --reason \"superseded by v3\"")]
@@ -210,12 +239,87 @@ enum Command {
     },
 }
 
+#[derive(Debug, Subcommand)]
+enum AliasCommand {
+    /// Point an alias at a version (atomically; the move is recorded).
+    #[command(
+        after_help = "Examples:\n  modelreg alias set churn canary 3 --reason \"5% of traffic\"\n  modelreg alias set churn canary 4 --reason retrain --expect-current 3 --gate-metric auc --gate-min-delta 0.005\n  modelreg alias set churn production @staging --reason \"staging checks passed\""
+    )]
+    Set {
+        /// The model.
+        name: String,
+        /// The alias, e.g. canary.
+        alias: String,
+        /// A version number, or @ALIAS for the version another alias points at.
+        #[arg(value_parser = parse_version_or_alias)]
+        version: VersionOrAlias,
+        #[command(flatten)]
+        change: AliasChange,
+        /// Refuse unless the candidate beats the alias's version on this metric.
+        #[arg(long)]
+        gate_metric: Option<String>,
+        /// The margin the candidate must win by under the gate.
+        #[arg(
+            long,
+            default_value_t = 0.0,
+            requires = "gate_metric",
+            allow_hyphen_values = true
+        )]
+        gate_min_delta: f64,
+        /// The gate metric is a loss: lower is better.
+        #[arg(long, requires = "gate_metric")]
+        gate_lower_is_better: bool,
+    },
+    /// Remove an alias (its history stays in the trail).
+    #[command(
+        after_help = "Example:\n  modelreg alias delete churn canary --reason \"canary finished\""
+    )]
+    Delete {
+        /// The model.
+        name: String,
+        /// The alias.
+        alias: String,
+        #[command(flatten)]
+        change: AliasChange,
+    },
+    /// Return an alias to the version it pointed at before.
+    #[command(
+        after_help = "Example:\n  modelreg alias rollback churn canary --reason \"error rate up\""
+    )]
+    Rollback {
+        /// The model.
+        name: String,
+        /// The alias.
+        alias: String,
+        #[command(flatten)]
+        change: AliasChange,
+    },
+    /// List a model's aliases and the versions they point at.
+    #[command(after_help = "Example:\n  modelreg alias list churn")]
+    List {
+        /// The model.
+        name: String,
+    },
+}
+
+/// What every alias change takes.
+#[derive(Debug, Args)]
+struct AliasChange {
+    /// Why (recorded in the audit trail).
+    #[arg(long)]
+    reason: String,
+    /// Only if the alias points at this version now (0: only if it does not
+    /// exist); ABORTED otherwise.
+    #[arg(long)]
+    expect_current: Option<i64>,
+}
+
 #[derive(Debug, Args)]
 struct StatusChange {
-    /// The model.
+    /// The model, or MODEL@ALIAS for the version an alias points at.
     name: String,
-    /// The version.
-    version: i64,
+    /// The version (not with MODEL@ALIAS).
+    version: Option<i64>,
     /// Why (recorded in the audit trail).
     #[arg(long)]
     reason: String,
@@ -398,14 +502,19 @@ async fn run(cli: Cli) -> Result<(), Error> {
             );
         }
         Command::Show { name, version, id } => {
-            let version = match (id, name, version) {
-                (Some(id), _, _) => client.get_model_version_by_id(&id).await?,
-                (None, Some(name), Some(version)) => {
-                    client.get_model_version(&name, version).await?
-                }
-                _ => {
+            let version = match (id, name) {
+                (Some(id), _) => client.get_model_version_by_id(&id).await?,
+                (None, Some(name)) => match VersionTarget::parse(&name, version)? {
+                    VersionTarget::Number(model, number) => {
+                        client.get_model_version(&model, number).await?
+                    }
+                    VersionTarget::Alias(model, alias) => {
+                        client.get_version_by_alias(&model, &alias).await?
+                    }
+                },
+                (None, None) => {
                     return Err(Error::InvalidInput(
-                        "give NAME VERSION or --id ID".to_owned(),
+                        "give NAME VERSION, NAME@ALIAS or --id ID".to_owned(),
                     ));
                 }
             };
@@ -448,53 +557,48 @@ async fn run(cli: Cli) -> Result<(), Error> {
             gate_min_delta,
             gate_lower_is_better,
         } => {
-            let response = client
-                .set_production_model_with(pb::SetProductionModelRequest {
-                    model_name: name.clone(),
-                    version,
-                    reason,
-                    expected_current_version: expect_current,
-                    gate_metric: gate_metric.unwrap_or_default(),
-                    gate_min_delta,
-                    gate_lower_is_better,
-                })
-                .await?;
-            let previous = response.previous_version;
-            let text = if response.unchanged {
-                format!("{name} version {version} already is production; nothing changed")
-            } else {
-                match previous {
-                    Some(previous) => format!(
-                        "{name} version {version} is now production (was version {previous})"
-                    ),
-                    None => format!("{name} version {version} is now production"),
+            let target = VersionTarget::parse(&name, version)?;
+            let version = target.resolve(&client).await?;
+            let mut request = client
+                .set_alias(target.model(), "production", version)
+                .reason(reason);
+            if let Some(expected) = expect_current {
+                request = request.expect_current(expected);
+            }
+            if let Some(metric) = gate_metric {
+                request = request.gate(metric, gate_min_delta);
+                if gate_lower_is_better {
+                    request = request.lower_is_better();
                 }
-            };
-            let json = json!({
-                "model_name": name,
-                "version": version,
-                "previous_version": previous,
-                "unchanged": response.unchanged,
-                "model_version": response.model_version.as_ref().map(output::version_json),
-            });
-            print(json, text);
+            }
+            let response = request.send().await?;
+            print_alias_move(target.model(), "production", version, &response, print);
         }
-        Command::Rollback { name, reason } => {
-            let response = client.rollback_production_model(&name, &reason).await?;
-            let version = response.model_version.as_ref().map_or(0, |v| v.version);
-            let json = json!({
-                "model_name": name,
-                "version": version,
-                "rolled_back_version": response.rolled_back_version,
-                "model_version": response.model_version.as_ref().map(output::version_json),
-            });
-            print(
-                json,
-                format!(
-                    "{name} version {version} is production again (rolled back from version {})",
-                    response.rolled_back_version
-                ),
-            );
+        Command::Rollback {
+            name,
+            reason,
+            expect_current,
+        } => {
+            rollback(
+                &client,
+                &name,
+                "production",
+                AliasChange {
+                    reason,
+                    expect_current,
+                },
+                print,
+            )
+            .await?;
+        }
+        Command::Alias(command) => alias_command(&client, command, print).await?,
+        Command::ImportLegacy {
+            file,
+            model,
+            skip_bad_rows,
+        } => {
+            let report = import::import(&client, &file, &model, skip_bad_rows).await?;
+            print(report.to_json(&model), report.to_text(&model));
         }
         Command::Deprecate(change) => {
             status_change(&client, change, pb::ModelStatus::Deprecated, print).await?
@@ -544,8 +648,10 @@ async fn status_change(
     status: pb::ModelStatus,
     print: impl Fn(serde_json::Value, String),
 ) -> Result<(), Error> {
+    let target = VersionTarget::parse(&change.name, change.version)?;
+    let number = target.resolve(client).await?;
     let version = client
-        .update_model_version_status(&change.name, change.version, status, &change.reason)
+        .update_model_version_status(target.model(), number, status, &change.reason)
         .await?;
     let text = format!(
         "{} version {} is now {}",
@@ -555,6 +661,138 @@ async fn status_change(
     );
     print(output::version_json(&version), text);
     Ok(())
+}
+
+async fn alias_command(
+    client: &RegistryClient,
+    command: AliasCommand,
+    print: impl Fn(serde_json::Value, String),
+) -> Result<(), Error> {
+    match command {
+        AliasCommand::Set {
+            name,
+            alias,
+            version,
+            change,
+            gate_metric,
+            gate_min_delta,
+            gate_lower_is_better,
+        } => {
+            let version = version.resolve(client, &name).await?;
+            let mut request = client
+                .set_alias(&name, &alias, version)
+                .reason(change.reason);
+            if let Some(expected) = change.expect_current {
+                request = request.expect_current(expected);
+            }
+            if let Some(metric) = gate_metric {
+                request = request.gate(metric, gate_min_delta);
+                if gate_lower_is_better {
+                    request = request.lower_is_better();
+                }
+            }
+            let response = request.send().await?;
+            print_alias_move(&name, &alias, version, &response, print);
+        }
+        AliasCommand::Delete {
+            name,
+            alias,
+            change,
+        } => {
+            let mut request = client.delete_alias(&name, &alias).reason(change.reason);
+            if let Some(expected) = change.expect_current {
+                request = request.expect_current(expected);
+            }
+            let previous = request.send().await?;
+            print(
+                json!({"model_name": name, "alias": alias, "previous_version": previous}),
+                format!("{name}@{alias} deleted (it pointed at version {previous})"),
+            );
+        }
+        AliasCommand::Rollback {
+            name,
+            alias,
+            change,
+        } => rollback(client, &name, &alias, change, print).await?,
+        AliasCommand::List { name } => {
+            let model = client.get_model(&name).await?;
+            print(output::model_json(&model), output::aliases_table(&model));
+        }
+    }
+    Ok(())
+}
+
+async fn rollback(
+    client: &RegistryClient,
+    name: &str,
+    alias: &str,
+    change: AliasChange,
+    print: impl Fn(serde_json::Value, String),
+) -> Result<(), Error> {
+    let mut request = client.rollback_alias(name, alias).reason(change.reason);
+    if let Some(expected) = change.expect_current {
+        request = request.expect_current(expected);
+    }
+    let response = request.send().await?;
+    let version = response.model_version.as_ref().map_or(0, |v| v.version);
+    let json = json!({
+        "model_name": name,
+        "alias": alias,
+        "version": version,
+        "rolled_back_version": response.rolled_back_version,
+        "model_version": response.model_version.as_ref().map(output::version_json),
+    });
+    let text = if alias == "production" {
+        format!(
+            "{name} version {version} is production again (rolled back from version {})",
+            response.rolled_back_version
+        )
+    } else {
+        format!(
+            "{name}@{alias} points at version {version} again (rolled back from version {})",
+            response.rolled_back_version
+        )
+    };
+    print(json, text);
+    Ok(())
+}
+
+fn print_alias_move(
+    name: &str,
+    alias: &str,
+    version: i64,
+    response: &pb::SetModelAliasResponse,
+    print: impl Fn(serde_json::Value, String),
+) {
+    let previous = response.previous_version;
+    let what = if alias == "production" {
+        format!("{name} version {version}")
+    } else {
+        format!("{name}@{alias}")
+    };
+    let text = match (response.unchanged, previous, alias) {
+        (true, _, "production") => {
+            format!("{what} already is production; nothing changed")
+        }
+        (true, _, _) => format!("{what} already points at version {version}; nothing changed"),
+        (false, Some(previous), "production") => {
+            format!("{what} is now production (was version {previous})")
+        }
+        (false, None, "production") => format!("{what} is now production"),
+        (false, Some(previous), _) => {
+            format!("{what} points at version {version} (was version {previous})")
+        }
+        (false, None, _) => format!("{what} points at version {version}"),
+    };
+    let json = json!({
+        "model_name": name,
+        "alias": alias,
+        "version": version,
+        "previous_version": previous,
+        "unchanged": response.unchanged,
+        "model_version": response.model_version.as_ref().map(output::version_json),
+    });
+    print(json, text);
 }
 
 fn build_registration(args: Registration) -> Result<RegisterModel, Error> {

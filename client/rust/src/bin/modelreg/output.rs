@@ -52,6 +52,7 @@ pub fn version_json(v: &pb::ModelVersion) -> Value {
         "algorithm": v.algorithm,
         "status": status_name(v.status),
         "is_production": v.is_production,
+        "aliases": v.aliases,
         "artifact": {
             "uri": artifact.uri,
             "metadata_uri": artifact.metadata_uri,
@@ -86,6 +87,10 @@ pub fn model_json(m: &pb::Model) -> Value {
         "name": m.name,
         "version_count": m.version_count,
         "production_version": m.production_version,
+        "latest_version": m.latest_version,
+        "aliases": sorted(&m.aliases),
+        "description": m.description,
+        "tags": sorted(&m.tags),
         "created_at": time(m.created_at.as_ref()),
         "updated_at": time(m.updated_at.as_ref()),
     })
@@ -100,8 +105,9 @@ pub fn event_json(e: &pb::Event) -> Value {
         "type": event_name(e.r#type),
         "model_name": e.model_name,
         "version": e.version,
-        "previous_production_version": e.previous_production_version,
-        "new_production_version": e.new_production_version,
+        "alias": (!e.alias.is_empty()).then_some(&e.alias),
+        "previous_version": e.previous_version,
+        "new_version": e.new_version,
         "previous_status": status(e.previous_status),
         "new_status": status(e.new_status),
         "actor": e.actor,
@@ -149,11 +155,7 @@ pub fn versions_table(versions: &[pb::ModelVersion]) -> String {
                 v.model_name.clone(),
                 v.version.to_string(),
                 status_name(v.status).to_owned(),
-                if v.is_production {
-                    "yes".into()
-                } else {
-                    String::new()
-                },
+                v.aliases.join(","),
                 v.algorithm.clone(),
                 metrics_text(v),
                 time(v.training.as_ref().and_then(|t| t.finished_at.as_ref())),
@@ -166,7 +168,7 @@ pub fn versions_table(versions: &[pb::ModelVersion]) -> String {
             "MODEL",
             "VERSION",
             "STATUS",
-            "PRODUCTION",
+            "ALIASES",
             "ALGORITHM",
             "METRICS",
             "TRAINED_AT",
@@ -193,10 +195,7 @@ pub fn version_details(v: &pb::ModelVersion) -> String {
         ("id", v.id.clone()),
         ("algorithm", v.algorithm.clone()),
         ("status", status_name(v.status).to_owned()),
-        (
-            "production",
-            if v.is_production { "yes" } else { "no" }.to_owned(),
-        ),
+        ("aliases", v.aliases.join(", ")),
         ("artifact", artifact.uri),
         ("metadata file", artifact.metadata_uri),
         ("sha256", artifact.sha256),
@@ -245,11 +244,33 @@ pub fn models_table(models: &[pb::Model]) -> String {
                 m.production_version
                     .map(|v| v.to_string())
                     .unwrap_or_else(|| "-".into()),
+                aliases_text(&m.aliases),
                 time(m.updated_at.as_ref()),
             ]
         })
         .collect();
-    table(&["NAME", "VERSIONS", "PRODUCTION", "UPDATED_AT"], &rows)
+    table(
+        &["NAME", "VERSIONS", "PRODUCTION", "ALIASES", "UPDATED_AT"],
+        &rows,
+    )
+}
+
+/// A model's aliases as `alias=version`, sorted.
+fn aliases_text(aliases: &std::collections::HashMap<String, i64>) -> String {
+    sorted(aliases)
+        .iter()
+        .map(|(alias, version)| format!("{alias}={version}"))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// A model's aliases as a table.
+pub fn aliases_table(model: &pb::Model) -> String {
+    let rows: Vec<Vec<String>> = sorted(&model.aliases)
+        .into_iter()
+        .map(|(alias, version)| vec![alias, version.to_string()])
+        .collect();
+    table(&["ALIAS", "VERSION"], &rows)
 }
 
 /// Events as a table.
@@ -257,11 +278,13 @@ pub fn events_table(events: &[pb::Event]) -> String {
     let rows: Vec<Vec<String>> = events
         .iter()
         .map(|e| {
-            let change = match (e.previous_production_version, e.new_production_version) {
-                (_, Some(new)) => format!(
-                    "production {} -> {new}",
-                    e.previous_production_version
-                        .map_or("none".to_owned(), |v| v.to_string())
+            let describe = |v: Option<i64>| v.map_or("none".to_owned(), |v| v.to_string());
+            let change = match (e.previous_version, e.new_version) {
+                _ if !e.alias.is_empty() => format!(
+                    "{} {} -> {}",
+                    e.alias,
+                    describe(e.previous_version),
+                    describe(e.new_version)
                 ),
                 _ if e.previous_status != 0 => {
                     format!(

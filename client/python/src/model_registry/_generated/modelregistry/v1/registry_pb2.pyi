@@ -13,6 +13,11 @@ Conventions used throughout:
   numbered 1, 2, 3 ... by the server, without gaps.
 - A single version is addressed either by its `id` (a UUIDv7 string) or by
   `model_name` + `version`.
+- A model's aliases are names (^[a-z][a-z0-9_-]{0,62}$) that each point at
+  one ACTIVE version: `production`, `staging`, `canary` ... Every alias has
+  the same rules: atomic moves, compare-and-set, a metric gate, rollback
+  through its own history and answers `as_of` a past time. `latest` is
+  read-only: the model's highest ACTIVE version.
 - Requests that change state carry a human-readable `reason`, which is
   stored in the event trail.
 - Errors use the canonical gRPC codes: INVALID_ARGUMENT names the offending
@@ -53,7 +58,7 @@ class _ModelStatusEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ModelStat
     MODEL_STATUS_UNSPECIFIED: _ModelStatus.ValueType  # 0
     """Not set. In filters it means "no filter"; it is never stored."""
     MODEL_STATUS_ACTIVE: _ModelStatus.ValueType  # 1
-    """Usable, and the only status a production version can have."""
+    """Usable, and the only status a version holding an alias can have."""
     MODEL_STATUS_DEPRECATED: _ModelStatus.ValueType  # 2
     """Kept for reference and comparison; can be made ACTIVE again."""
     MODEL_STATUS_ARCHIVED: _ModelStatus.ValueType  # 3
@@ -65,7 +70,7 @@ class ModelStatus(_ModelStatus, metaclass=_ModelStatusEnumTypeWrapper):
 MODEL_STATUS_UNSPECIFIED: ModelStatus.ValueType  # 0
 """Not set. In filters it means "no filter"; it is never stored."""
 MODEL_STATUS_ACTIVE: ModelStatus.ValueType  # 1
-"""Usable, and the only status a production version can have."""
+"""Usable, and the only status a version holding an alias can have."""
 MODEL_STATUS_DEPRECATED: ModelStatus.ValueType  # 2
 """Kept for reference and comparison; can be made ACTIVE again."""
 MODEL_STATUS_ARCHIVED: ModelStatus.ValueType  # 3
@@ -120,14 +125,18 @@ class _EventTypeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_EventType.V
     """A model was created by its first registration."""
     EVENT_TYPE_VERSION_REGISTERED: _EventType.ValueType  # 2
     """A version was registered."""
-    EVENT_TYPE_PRODUCTION_SET: _EventType.ValueType  # 3
-    """A version was made production."""
-    EVENT_TYPE_PRODUCTION_ROLLED_BACK: _EventType.ValueType  # 4
-    """Production was rolled back to an earlier version."""
+    EVENT_TYPE_ALIAS_SET: _EventType.ValueType  # 3
+    """An alias was pointed at a version (production promotions included)."""
+    EVENT_TYPE_ALIAS_ROLLED_BACK: _EventType.ValueType  # 4
+    """An alias was rolled back to the version it held before."""
     EVENT_TYPE_STATUS_CHANGED: _EventType.ValueType  # 5
     """A version's status changed."""
     EVENT_TYPE_VERSION_UPDATED: _EventType.ValueType  # 6
     """A version's description or tags changed."""
+    EVENT_TYPE_ALIAS_DELETED: _EventType.ValueType  # 7
+    """An alias was removed from its model."""
+    EVENT_TYPE_MODEL_UPDATED: _EventType.ValueType  # 8
+    """A model's description or tags changed."""
 
 class EventType(_EventType, metaclass=_EventTypeEnumTypeWrapper):
     """What an event records."""
@@ -138,14 +147,18 @@ EVENT_TYPE_MODEL_CREATED: EventType.ValueType  # 1
 """A model was created by its first registration."""
 EVENT_TYPE_VERSION_REGISTERED: EventType.ValueType  # 2
 """A version was registered."""
-EVENT_TYPE_PRODUCTION_SET: EventType.ValueType  # 3
-"""A version was made production."""
-EVENT_TYPE_PRODUCTION_ROLLED_BACK: EventType.ValueType  # 4
-"""Production was rolled back to an earlier version."""
+EVENT_TYPE_ALIAS_SET: EventType.ValueType  # 3
+"""An alias was pointed at a version (production promotions included)."""
+EVENT_TYPE_ALIAS_ROLLED_BACK: EventType.ValueType  # 4
+"""An alias was rolled back to the version it held before."""
 EVENT_TYPE_STATUS_CHANGED: EventType.ValueType  # 5
 """A version's status changed."""
 EVENT_TYPE_VERSION_UPDATED: EventType.ValueType  # 6
 """A version's description or tags changed."""
+EVENT_TYPE_ALIAS_DELETED: EventType.ValueType  # 7
+"""An alias was removed from its model."""
+EVENT_TYPE_MODEL_UPDATED: EventType.ValueType  # 8
+"""A model's description or tags changed."""
 Global___EventType: _TypeAlias = EventType  # noqa: Y015
 
 @_typing.final
@@ -338,6 +351,7 @@ class ModelVersion(_message.Message):
     CREATED_BY_FIELD_NUMBER: _builtins.int
     CREATED_AT_FIELD_NUMBER: _builtins.int
     UPDATED_AT_FIELD_NUMBER: _builtins.int
+    ALIASES_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """Unique id of this version: a UUIDv7 string, time-ordered."""
     model_name: _builtins.str
@@ -349,7 +363,9 @@ class ModelVersion(_message.Message):
     status: Global___ModelStatus.ValueType
     """Lifecycle status."""
     is_production: _builtins.bool
-    """True when this version is its model's production version."""
+    """True when this version is its model's production version (it holds the
+    alias `production`).
+    """
     description: _builtins.str
     """Free-form description. Mutable through UpdateModelVersion."""
     created_by: _builtins.str
@@ -390,7 +406,13 @@ class ModelVersion(_message.Message):
 
     @_builtins.property
     def updated_at(self) -> _timestamp_pb2.Timestamp:
-        """When the version last changed (status, production flag, description or tags)."""
+        """When the version last changed (status, description or tags)."""
+
+    @_builtins.property
+    def aliases(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The aliases this version holds now, sorted (`production` among them when
+        `is_production`). The implied `latest` is not listed.
+        """
 
     def __init__(
         self,
@@ -411,10 +433,11 @@ class ModelVersion(_message.Message):
         created_by: _builtins.str = ...,
         created_at: _timestamp_pb2.Timestamp | None = ...,
         updated_at: _timestamp_pb2.Timestamp | None = ...,
+        aliases: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["artifact", b"artifact", "created_at", b"created_at", "metadata", b"metadata", "training", b"training", "updated_at", b"updated_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["algorithm", b"algorithm", "artifact", b"artifact", "created_at", b"created_at", "created_by", b"created_by", "description", b"description", "id", b"id", "is_production", b"is_production", "metadata", b"metadata", "metrics", b"metrics", "model_name", b"model_name", "params", b"params", "status", b"status", "tags", b"tags", "training", b"training", "updated_at", b"updated_at", "version", b"version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["algorithm", b"algorithm", "aliases", b"aliases", "artifact", b"artifact", "created_at", b"created_at", "created_by", b"created_by", "description", b"description", "id", b"id", "is_production", b"is_production", "metadata", b"metadata", "metrics", b"metrics", "model_name", b"model_name", "params", b"params", "status", b"status", "tags", b"tags", "training", b"training", "updated_at", b"updated_at", "version", b"version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -426,18 +449,70 @@ class Model(_message.Message):
 
     DESCRIPTOR: _descriptor.Descriptor
 
+    @_typing.final
+    class AliasesEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.int
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.int = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    @_typing.final
+    class TagsEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.str
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.str = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
     NAME_FIELD_NUMBER: _builtins.int
     CREATED_AT_FIELD_NUMBER: _builtins.int
     UPDATED_AT_FIELD_NUMBER: _builtins.int
     PRODUCTION_VERSION_FIELD_NUMBER: _builtins.int
     VERSION_COUNT_FIELD_NUMBER: _builtins.int
+    ALIASES_FIELD_NUMBER: _builtins.int
+    DESCRIPTION_FIELD_NUMBER: _builtins.int
+    TAGS_FIELD_NUMBER: _builtins.int
+    LATEST_VERSION_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """The model's unique name."""
     production_version: _builtins.int
-    """The current production version number, absent when there is none."""
+    """The current production version number (the alias `production`), absent
+    when there is none.
+    """
     version_count: _builtins.int
     """Number of registered versions. Version numbers have no gaps, so this
-    is also the latest version number (0 when none).
+    is also the highest version number (0 when none).
+    """
+    description: _builtins.str
+    """Free-form description of the model (the task), set by UpdateModel."""
+    latest_version: _builtins.int
+    """The highest ACTIVE version (the read-only alias `latest`), absent when
+    no version is ACTIVE.
     """
     @_builtins.property
     def created_at(self) -> _timestamp_pb2.Timestamp:
@@ -445,7 +520,17 @@ class Model(_message.Message):
 
     @_builtins.property
     def updated_at(self) -> _timestamp_pb2.Timestamp:
-        """When the model last changed: a new version, a production change (UTC)."""
+        """When the model last changed: a new version, an alias move, its
+        description or tags (UTC).
+        """
+
+    @_builtins.property
+    def aliases(self) -> _containers.ScalarMap[_builtins.str, _builtins.int]:
+        """Every alias of the model and the version it points at."""
+
+    @_builtins.property
+    def tags(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
+        """Free-form labels of the model, set by UpdateModel."""
 
     def __init__(
         self,
@@ -455,13 +540,22 @@ class Model(_message.Message):
         updated_at: _timestamp_pb2.Timestamp | None = ...,
         production_version: _builtins.int | None = ...,
         version_count: _builtins.int = ...,
+        aliases: _abc.Mapping[_builtins.str, _builtins.int] | None = ...,
+        description: _builtins.str = ...,
+        tags: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
+        latest_version: _builtins.int | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_production_version", b"_production_version", "created_at", b"created_at", "production_version", b"production_version", "updated_at", b"updated_at"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_latest_version", b"_latest_version", "_production_version", b"_production_version", "created_at", b"created_at", "latest_version", b"latest_version", "production_version", b"production_version", "updated_at", b"updated_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_production_version", b"_production_version", "created_at", b"created_at", "name", b"name", "production_version", b"production_version", "updated_at", b"updated_at", "version_count", b"version_count"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_latest_version", b"_latest_version", "_production_version", b"_production_version", "aliases", b"aliases", "created_at", b"created_at", "description", b"description", "latest_version", b"latest_version", "name", b"name", "production_version", b"production_version", "tags", b"tags", "updated_at", b"updated_at", "version_count", b"version_count"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__latest_version: _TypeAlias = _typing.Literal["latest_version"]  # noqa: Y015
+    _WhichOneofArgType__latest_version: _TypeAlias = _typing.Literal["_latest_version", b"_latest_version"]  # noqa: Y015
     _WhichOneofReturnType__production_version: _TypeAlias = _typing.Literal["production_version"]  # noqa: Y015
     _WhichOneofArgType__production_version: _TypeAlias = _typing.Literal["_production_version", b"_production_version"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__latest_version) -> _WhichOneofReturnType__latest_version | None: ...
+    @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__production_version) -> _WhichOneofReturnType__production_version | None: ...
 
 Global___Model: _TypeAlias = Model  # noqa: Y015
@@ -542,6 +636,7 @@ class RegisterModelRequest(_message.Message):
     METADATA_FIELD_NUMBER: _builtins.int
     DESCRIPTION_FIELD_NUMBER: _builtins.int
     REQUEST_ID_FIELD_NUMBER: _builtins.int
+    VALIDATE_ONLY_FIELD_NUMBER: _builtins.int
     model_name: _builtins.str
     """The model to register a version of. Created if it does not exist yet."""
     algorithm: _builtins.str
@@ -554,6 +649,10 @@ class RegisterModelRequest(_message.Message):
     """Optional idempotency key, at most 128 characters. A retry with the same
     key returns the version the first call created and creates nothing.
     Reusing a key for another model fails with ALREADY_EXISTS.
+    """
+    validate_only: _builtins.bool
+    """Check the request against every rule and return the version as it would
+    be stored (with `version` 0 and no `id`), without writing anything.
     """
     @_builtins.property
     def artifact(self) -> Global___Artifact:
@@ -597,10 +696,11 @@ class RegisterModelRequest(_message.Message):
         metadata: _struct_pb2.Struct | None = ...,
         description: _builtins.str = ...,
         request_id: _builtins.str = ...,
+        validate_only: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["artifact", b"artifact", "metadata", b"metadata", "training", b"training"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["algorithm", b"algorithm", "artifact", b"artifact", "description", b"description", "metadata", b"metadata", "metrics", b"metrics", "model_name", b"model_name", "params", b"params", "request_id", b"request_id", "tags", b"tags", "training", b"training"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["algorithm", b"algorithm", "artifact", b"artifact", "description", b"description", "metadata", b"metadata", "metrics", b"metrics", "model_name", b"model_name", "params", b"params", "request_id", b"request_id", "tags", b"tags", "training", b"training", "validate_only", b"validate_only"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -799,12 +899,14 @@ class ListModelVersionsRequest(_message.Message):
     DESCENDING_FIELD_NUMBER: _builtins.int
     PAGE_SIZE_FIELD_NUMBER: _builtins.int
     PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    ALIASES_FIELD_NUMBER: _builtins.int
+    ANY_ALIAS_FIELD_NUMBER: _builtins.int
     model_name: _builtins.str
     """Only versions of this model. Empty: every model."""
     algorithm: _builtins.str
     """Only versions with exactly this algorithm. Empty: any."""
     production_only: _builtins.bool
-    """Only production versions."""
+    """Only production versions (those holding the alias `production`)."""
     order_by: Global___VersionOrder.ValueType
     """The ordering key; by version number when unspecified."""
     order_metric: _builtins.str
@@ -815,6 +917,8 @@ class ListModelVersionsRequest(_message.Message):
     """Maximum number of versions in this page: default 50, at most 500."""
     page_token: _builtins.str
     """The `next_page_token` of the previous page, with the same filters and order."""
+    any_alias: _builtins.bool
+    """Only versions holding at least one alias (any name)."""
     @_builtins.property
     def statuses(self) -> _containers.RepeatedScalarFieldContainer[Global___ModelStatus.ValueType]:
         """Only versions in one of these statuses. Empty: every status."""
@@ -835,6 +939,10 @@ class ListModelVersionsRequest(_message.Message):
     def trained_before(self) -> _timestamp_pb2.Timestamp:
         """Only versions whose training finished before this time."""
 
+    @_builtins.property
+    def aliases(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Only versions holding at least one of these aliases."""
+
     def __init__(
         self,
         *,
@@ -851,10 +959,12 @@ class ListModelVersionsRequest(_message.Message):
         descending: _builtins.bool = ...,
         page_size: _builtins.int = ...,
         page_token: _builtins.str = ...,
+        aliases: _abc.Iterable[_builtins.str] | None = ...,
+        any_alias: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["trained_after", b"trained_after", "trained_before", b"trained_before"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["algorithm", b"algorithm", "descending", b"descending", "min_metrics", b"min_metrics", "model_name", b"model_name", "order_by", b"order_by", "order_metric", b"order_metric", "page_size", b"page_size", "page_token", b"page_token", "production_only", b"production_only", "statuses", b"statuses", "tags", b"tags", "trained_after", b"trained_after", "trained_before", b"trained_before"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["algorithm", b"algorithm", "aliases", b"aliases", "any_alias", b"any_alias", "descending", b"descending", "min_metrics", b"min_metrics", "model_name", b"model_name", "order_by", b"order_by", "order_metric", b"order_metric", "page_size", b"page_size", "page_token", b"page_token", "production_only", b"production_only", "statuses", b"statuses", "tags", b"tags", "trained_after", b"trained_after", "trained_before", b"trained_before"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1058,7 +1168,9 @@ Global___GetModelResponse: _TypeAlias = GetModelResponse  # noqa: Y015
 
 @_typing.final
 class SetProductionModelRequest(_message.Message):
-    """Request of SetProductionModel."""
+    """Request of SetProductionModel: SetModelAliasRequest with the alias
+    `production`.
+    """
 
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -1381,13 +1493,14 @@ class Event(_message.Message):
     TYPE_FIELD_NUMBER: _builtins.int
     MODEL_NAME_FIELD_NUMBER: _builtins.int
     VERSION_FIELD_NUMBER: _builtins.int
-    PREVIOUS_PRODUCTION_VERSION_FIELD_NUMBER: _builtins.int
-    NEW_PRODUCTION_VERSION_FIELD_NUMBER: _builtins.int
+    PREVIOUS_VERSION_FIELD_NUMBER: _builtins.int
+    NEW_VERSION_FIELD_NUMBER: _builtins.int
     PREVIOUS_STATUS_FIELD_NUMBER: _builtins.int
     NEW_STATUS_FIELD_NUMBER: _builtins.int
     ACTOR_FIELD_NUMBER: _builtins.int
     REASON_FIELD_NUMBER: _builtins.int
     REQUEST_ID_FIELD_NUMBER: _builtins.int
+    ALIAS_FIELD_NUMBER: _builtins.int
     id: _builtins.int
     """Unique, increasing id of the event."""
     type: Global___EventType.ValueType
@@ -1395,11 +1508,18 @@ class Event(_message.Message):
     model_name: _builtins.str
     """The model concerned."""
     version: _builtins.int
-    """The version concerned, when the event is about one version."""
-    previous_production_version: _builtins.int
-    """Production version before the change (production events only)."""
-    new_production_version: _builtins.int
-    """Production version after the change (production events only)."""
+    """The version concerned, when the event is about one version (for alias
+    events: the version the alias points at afterwards; for a deletion, the
+    version it pointed at).
+    """
+    previous_version: _builtins.int
+    """The version the alias pointed at before the change (alias events only;
+    absent when the alias did not exist).
+    """
+    new_version: _builtins.int
+    """The version the alias points at after the change (alias events only;
+    absent after a deletion).
+    """
     previous_status: Global___ModelStatus.ValueType
     """Status before the change (status events only)."""
     new_status: Global___ModelStatus.ValueType
@@ -1412,6 +1532,8 @@ class Event(_message.Message):
     """The id of the request that made the change (the `x-request-id` header
     when the caller sent one).
     """
+    alias: _builtins.str
+    """The alias concerned (alias events only), for example `production`."""
     @_builtins.property
     def occurred_at(self) -> _timestamp_pb2.Timestamp:
         """When the change happened (UTC, microsecond precision)."""
@@ -1424,28 +1546,29 @@ class Event(_message.Message):
         type: Global___EventType.ValueType = ...,
         model_name: _builtins.str = ...,
         version: _builtins.int | None = ...,
-        previous_production_version: _builtins.int | None = ...,
-        new_production_version: _builtins.int | None = ...,
+        previous_version: _builtins.int | None = ...,
+        new_version: _builtins.int | None = ...,
         previous_status: Global___ModelStatus.ValueType = ...,
         new_status: Global___ModelStatus.ValueType = ...,
         actor: _builtins.str = ...,
         reason: _builtins.str = ...,
         request_id: _builtins.str = ...,
+        alias: _builtins.str = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_new_production_version", b"_new_production_version", "_previous_production_version", b"_previous_production_version", "_version", b"_version", "new_production_version", b"new_production_version", "occurred_at", b"occurred_at", "previous_production_version", b"previous_production_version", "version", b"version"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_new_version", b"_new_version", "_previous_version", b"_previous_version", "_version", b"_version", "new_version", b"new_version", "occurred_at", b"occurred_at", "previous_version", b"previous_version", "version", b"version"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_new_production_version", b"_new_production_version", "_previous_production_version", b"_previous_production_version", "_version", b"_version", "actor", b"actor", "id", b"id", "model_name", b"model_name", "new_production_version", b"new_production_version", "new_status", b"new_status", "occurred_at", b"occurred_at", "previous_production_version", b"previous_production_version", "previous_status", b"previous_status", "reason", b"reason", "request_id", b"request_id", "type", b"type", "version", b"version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_new_version", b"_new_version", "_previous_version", b"_previous_version", "_version", b"_version", "actor", b"actor", "alias", b"alias", "id", b"id", "model_name", b"model_name", "new_status", b"new_status", "new_version", b"new_version", "occurred_at", b"occurred_at", "previous_status", b"previous_status", "previous_version", b"previous_version", "reason", b"reason", "request_id", b"request_id", "type", b"type", "version", b"version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType__new_production_version: _TypeAlias = _typing.Literal["new_production_version"]  # noqa: Y015
-    _WhichOneofArgType__new_production_version: _TypeAlias = _typing.Literal["_new_production_version", b"_new_production_version"]  # noqa: Y015
-    _WhichOneofReturnType__previous_production_version: _TypeAlias = _typing.Literal["previous_production_version"]  # noqa: Y015
-    _WhichOneofArgType__previous_production_version: _TypeAlias = _typing.Literal["_previous_production_version", b"_previous_production_version"]  # noqa: Y015
+    _WhichOneofReturnType__new_version: _TypeAlias = _typing.Literal["new_version"]  # noqa: Y015
+    _WhichOneofArgType__new_version: _TypeAlias = _typing.Literal["_new_version", b"_new_version"]  # noqa: Y015
+    _WhichOneofReturnType__previous_version: _TypeAlias = _typing.Literal["previous_version"]  # noqa: Y015
+    _WhichOneofArgType__previous_version: _TypeAlias = _typing.Literal["_previous_version", b"_previous_version"]  # noqa: Y015
     _WhichOneofReturnType__version: _TypeAlias = _typing.Literal["version"]  # noqa: Y015
     _WhichOneofArgType__version: _TypeAlias = _typing.Literal["_version", b"_version"]  # noqa: Y015
     @_typing.overload
-    def WhichOneof(self, oneof_group: _WhichOneofArgType__new_production_version) -> _WhichOneofReturnType__new_production_version | None: ...
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__new_version) -> _WhichOneofReturnType__new_version | None: ...
     @_typing.overload
-    def WhichOneof(self, oneof_group: _WhichOneofArgType__previous_production_version) -> _WhichOneofReturnType__previous_production_version | None: ...
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__previous_version) -> _WhichOneofReturnType__previous_version | None: ...
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__version) -> _WhichOneofReturnType__version | None: ...
 
@@ -1464,6 +1587,7 @@ class ListEventsRequest(_message.Message):
     UNTIL_FIELD_NUMBER: _builtins.int
     PAGE_SIZE_FIELD_NUMBER: _builtins.int
     PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    ALIAS_FIELD_NUMBER: _builtins.int
     model_name: _builtins.str
     """Only events of this model. Empty: every model."""
     version: _builtins.int
@@ -1472,6 +1596,8 @@ class ListEventsRequest(_message.Message):
     """Maximum number of events in this page: default 50, at most 500."""
     page_token: _builtins.str
     """The `next_page_token` of the previous page."""
+    alias: _builtins.str
+    """Only events about this alias."""
     @_builtins.property
     def types(self) -> _containers.RepeatedScalarFieldContainer[Global___EventType.ValueType]:
         """Only events of these types. Empty: every type."""
@@ -1494,10 +1620,11 @@ class ListEventsRequest(_message.Message):
         until: _timestamp_pb2.Timestamp | None = ...,
         page_size: _builtins.int = ...,
         page_token: _builtins.str = ...,
+        alias: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_version", b"_version", "since", b"since", "until", b"until", "version", b"version"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_version", b"_version", "model_name", b"model_name", "page_size", b"page_size", "page_token", b"page_token", "since", b"since", "types", b"types", "until", b"until", "version", b"version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_version", b"_version", "alias", b"alias", "model_name", b"model_name", "page_size", b"page_size", "page_token", b"page_token", "since", b"since", "types", b"types", "until", b"until", "version", b"version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__version: _TypeAlias = _typing.Literal["version"]  # noqa: Y015
     _WhichOneofArgType__version: _TypeAlias = _typing.Literal["_version", b"_version"]  # noqa: Y015
@@ -1532,3 +1659,374 @@ class ListEventsResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ListEventsResponse: _TypeAlias = ListEventsResponse  # noqa: Y015
+
+@_typing.final
+class UpdateModelRequest(_message.Message):
+    """Request of UpdateModel."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    @_typing.final
+    class TagsEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.str
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.str = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    MODEL_NAME_FIELD_NUMBER: _builtins.int
+    DESCRIPTION_FIELD_NUMBER: _builtins.int
+    TAGS_FIELD_NUMBER: _builtins.int
+    REMOVE_TAGS_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    model_name: _builtins.str
+    """The model's name."""
+    description: _builtins.str
+    """The new description, if it changes (at most 4096 characters)."""
+    reason: _builtins.str
+    """Why, for the event trail. Optional, at most 1024 characters."""
+    @_builtins.property
+    def tags(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
+        """Tags to add or overwrite (same rules as version tags)."""
+
+    @_builtins.property
+    def remove_tags(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Keys of tags to remove."""
+
+    def __init__(
+        self,
+        *,
+        model_name: _builtins.str = ...,
+        description: _builtins.str | None = ...,
+        tags: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
+        remove_tags: _abc.Iterable[_builtins.str] | None = ...,
+        reason: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_description", b"_description", "description", b"description"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_description", b"_description", "description", b"description", "model_name", b"model_name", "reason", b"reason", "remove_tags", b"remove_tags", "tags", b"tags"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__description: _TypeAlias = _typing.Literal["description"]  # noqa: Y015
+    _WhichOneofArgType__description: _TypeAlias = _typing.Literal["_description", b"_description"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__description) -> _WhichOneofReturnType__description | None: ...
+
+Global___UpdateModelRequest: _TypeAlias = UpdateModelRequest  # noqa: Y015
+
+@_typing.final
+class UpdateModelResponse(_message.Message):
+    """Response of UpdateModel."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MODEL_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def model(self) -> Global___Model:
+        """The updated model."""
+
+    def __init__(
+        self,
+        *,
+        model: Global___Model | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["model", b"model"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["model", b"model"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UpdateModelResponse: _TypeAlias = UpdateModelResponse  # noqa: Y015
+
+@_typing.final
+class SetModelAliasRequest(_message.Message):
+    """Request of SetModelAlias."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MODEL_NAME_FIELD_NUMBER: _builtins.int
+    ALIAS_FIELD_NUMBER: _builtins.int
+    VERSION_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    EXPECTED_CURRENT_VERSION_FIELD_NUMBER: _builtins.int
+    GATE_METRIC_FIELD_NUMBER: _builtins.int
+    GATE_MIN_DELTA_FIELD_NUMBER: _builtins.int
+    GATE_LOWER_IS_BETTER_FIELD_NUMBER: _builtins.int
+    model_name: _builtins.str
+    """The model's name."""
+    alias: _builtins.str
+    """The alias: ^[a-z][a-z0-9_-]{0,62}$, for example `canary`. Not `latest`,
+    which is read-only.
+    """
+    version: _builtins.int
+    """The version the alias is to point at. It must be ACTIVE."""
+    reason: _builtins.str
+    """Why the alias moves. Required, at most 1024 characters."""
+    expected_current_version: _builtins.int
+    """Compare-and-set: the version the caller believes the alias points at now
+    (0 for "the alias does not exist"). On mismatch the call fails with
+    ABORTED and changes nothing.
+    """
+    gate_metric: _builtins.str
+    """Metric gate: if set, the candidate's value of this metric must be at
+    least the value of the alias's current version plus `gate_min_delta`
+    (at most, minus the delta, with `gate_lower_is_better`), or the call
+    fails with FAILED_PRECONDITION. Passes when the alias does not exist yet.
+    """
+    gate_min_delta: _builtins.float
+    """The margin the candidate must win by under the metric gate. May be
+    negative to tolerate a small regression.
+    """
+    gate_lower_is_better: _builtins.bool
+    """The gate metric is a loss: lower values are better."""
+    def __init__(
+        self,
+        *,
+        model_name: _builtins.str = ...,
+        alias: _builtins.str = ...,
+        version: _builtins.int = ...,
+        reason: _builtins.str = ...,
+        expected_current_version: _builtins.int | None = ...,
+        gate_metric: _builtins.str = ...,
+        gate_min_delta: _builtins.float = ...,
+        gate_lower_is_better: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_expected_current_version", b"_expected_current_version", "expected_current_version", b"expected_current_version"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_expected_current_version", b"_expected_current_version", "alias", b"alias", "expected_current_version", b"expected_current_version", "gate_lower_is_better", b"gate_lower_is_better", "gate_metric", b"gate_metric", "gate_min_delta", b"gate_min_delta", "model_name", b"model_name", "reason", b"reason", "version", b"version"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__expected_current_version: _TypeAlias = _typing.Literal["expected_current_version"]  # noqa: Y015
+    _WhichOneofArgType__expected_current_version: _TypeAlias = _typing.Literal["_expected_current_version", b"_expected_current_version"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__expected_current_version) -> _WhichOneofReturnType__expected_current_version | None: ...
+
+Global___SetModelAliasRequest: _TypeAlias = SetModelAliasRequest  # noqa: Y015
+
+@_typing.final
+class SetModelAliasResponse(_message.Message):
+    """Response of SetModelAlias."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MODEL_VERSION_FIELD_NUMBER: _builtins.int
+    PREVIOUS_VERSION_FIELD_NUMBER: _builtins.int
+    UNCHANGED_FIELD_NUMBER: _builtins.int
+    previous_version: _builtins.int
+    """The version the alias pointed at before, absent when it did not exist."""
+    unchanged: _builtins.bool
+    """True when the alias already pointed at the version: nothing changed and
+    no event was written.
+    """
+    @_builtins.property
+    def model_version(self) -> Global___ModelVersion:
+        """The version the alias points at now."""
+
+    def __init__(
+        self,
+        *,
+        model_version: Global___ModelVersion | None = ...,
+        previous_version: _builtins.int | None = ...,
+        unchanged: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_previous_version", b"_previous_version", "model_version", b"model_version", "previous_version", b"previous_version"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_previous_version", b"_previous_version", "model_version", b"model_version", "previous_version", b"previous_version", "unchanged", b"unchanged"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__previous_version: _TypeAlias = _typing.Literal["previous_version"]  # noqa: Y015
+    _WhichOneofArgType__previous_version: _TypeAlias = _typing.Literal["_previous_version", b"_previous_version"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__previous_version) -> _WhichOneofReturnType__previous_version | None: ...
+
+Global___SetModelAliasResponse: _TypeAlias = SetModelAliasResponse  # noqa: Y015
+
+@_typing.final
+class DeleteModelAliasRequest(_message.Message):
+    """Request of DeleteModelAlias."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MODEL_NAME_FIELD_NUMBER: _builtins.int
+    ALIAS_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    EXPECTED_CURRENT_VERSION_FIELD_NUMBER: _builtins.int
+    model_name: _builtins.str
+    """The model's name."""
+    alias: _builtins.str
+    """The alias to remove. Not `latest`, which is read-only."""
+    reason: _builtins.str
+    """Why. Required, at most 1024 characters."""
+    expected_current_version: _builtins.int
+    """Compare-and-set: the version the caller believes the alias points at.
+    On mismatch the call fails with ABORTED and changes nothing.
+    """
+    def __init__(
+        self,
+        *,
+        model_name: _builtins.str = ...,
+        alias: _builtins.str = ...,
+        reason: _builtins.str = ...,
+        expected_current_version: _builtins.int | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_expected_current_version", b"_expected_current_version", "expected_current_version", b"expected_current_version"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_expected_current_version", b"_expected_current_version", "alias", b"alias", "expected_current_version", b"expected_current_version", "model_name", b"model_name", "reason", b"reason"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__expected_current_version: _TypeAlias = _typing.Literal["expected_current_version"]  # noqa: Y015
+    _WhichOneofArgType__expected_current_version: _TypeAlias = _typing.Literal["_expected_current_version", b"_expected_current_version"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__expected_current_version) -> _WhichOneofReturnType__expected_current_version | None: ...
+
+Global___DeleteModelAliasRequest: _TypeAlias = DeleteModelAliasRequest  # noqa: Y015
+
+@_typing.final
+class DeleteModelAliasResponse(_message.Message):
+    """Response of DeleteModelAlias."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PREVIOUS_VERSION_FIELD_NUMBER: _builtins.int
+    previous_version: _builtins.int
+    """The version the alias pointed at before it was removed."""
+    def __init__(
+        self,
+        *,
+        previous_version: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["previous_version", b"previous_version"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DeleteModelAliasResponse: _TypeAlias = DeleteModelAliasResponse  # noqa: Y015
+
+@_typing.final
+class RollbackModelAliasRequest(_message.Message):
+    """Request of RollbackModelAlias."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MODEL_NAME_FIELD_NUMBER: _builtins.int
+    ALIAS_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    EXPECTED_CURRENT_VERSION_FIELD_NUMBER: _builtins.int
+    model_name: _builtins.str
+    """The model's name."""
+    alias: _builtins.str
+    """The alias to roll back. Not `latest`, which is read-only."""
+    reason: _builtins.str
+    """Why. Required, at most 1024 characters."""
+    expected_current_version: _builtins.int
+    """Compare-and-set: the version the caller believes the alias points at.
+    On mismatch the call fails with ABORTED and changes nothing.
+    """
+    def __init__(
+        self,
+        *,
+        model_name: _builtins.str = ...,
+        alias: _builtins.str = ...,
+        reason: _builtins.str = ...,
+        expected_current_version: _builtins.int | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_expected_current_version", b"_expected_current_version", "expected_current_version", b"expected_current_version"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_expected_current_version", b"_expected_current_version", "alias", b"alias", "expected_current_version", b"expected_current_version", "model_name", b"model_name", "reason", b"reason"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__expected_current_version: _TypeAlias = _typing.Literal["expected_current_version"]  # noqa: Y015
+    _WhichOneofArgType__expected_current_version: _TypeAlias = _typing.Literal["_expected_current_version", b"_expected_current_version"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__expected_current_version) -> _WhichOneofReturnType__expected_current_version | None: ...
+
+Global___RollbackModelAliasRequest: _TypeAlias = RollbackModelAliasRequest  # noqa: Y015
+
+@_typing.final
+class RollbackModelAliasResponse(_message.Message):
+    """Response of RollbackModelAlias."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MODEL_VERSION_FIELD_NUMBER: _builtins.int
+    ROLLED_BACK_VERSION_FIELD_NUMBER: _builtins.int
+    rolled_back_version: _builtins.int
+    """The version the alias pointed at before the rollback."""
+    @_builtins.property
+    def model_version(self) -> Global___ModelVersion:
+        """The version the alias points at again."""
+
+    def __init__(
+        self,
+        *,
+        model_version: Global___ModelVersion | None = ...,
+        rolled_back_version: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["model_version", b"model_version"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["model_version", b"model_version", "rolled_back_version", b"rolled_back_version"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RollbackModelAliasResponse: _TypeAlias = RollbackModelAliasResponse  # noqa: Y015
+
+@_typing.final
+class GetModelVersionByAliasRequest(_message.Message):
+    """Request of GetModelVersionByAlias."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MODEL_NAME_FIELD_NUMBER: _builtins.int
+    ALIAS_FIELD_NUMBER: _builtins.int
+    AS_OF_FIELD_NUMBER: _builtins.int
+    model_name: _builtins.str
+    """The model's name."""
+    alias: _builtins.str
+    """The alias, for example `staging`, or `latest`."""
+    @_builtins.property
+    def as_of(self) -> _timestamp_pb2.Timestamp:
+        """If set, answer which version the alias pointed at this time, from the
+        event trail. The returned version shows its current status and aliases.
+        """
+
+    def __init__(
+        self,
+        *,
+        model_name: _builtins.str = ...,
+        alias: _builtins.str = ...,
+        as_of: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["as_of", b"as_of"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["alias", b"alias", "as_of", b"as_of", "model_name", b"model_name"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetModelVersionByAliasRequest: _TypeAlias = GetModelVersionByAliasRequest  # noqa: Y015
+
+@_typing.final
+class GetModelVersionByAliasResponse(_message.Message):
+    """Response of GetModelVersionByAlias."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MODEL_VERSION_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def model_version(self) -> Global___ModelVersion:
+        """The version the alias points (or pointed) at."""
+
+    def __init__(
+        self,
+        *,
+        model_version: Global___ModelVersion | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["model_version", b"model_version"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["model_version", b"model_version"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetModelVersionByAliasResponse: _TypeAlias = GetModelVersionByAliasResponse  # noqa: Y015

@@ -70,6 +70,31 @@ class RegistryServiceStub:
                 request_serializer=modelregistry_dot_v1_dot_registry__pb2.GetModelRequest.SerializeToString,
                 response_deserializer=modelregistry_dot_v1_dot_registry__pb2.GetModelResponse.FromString,
                 _registered_method=True)
+        self.UpdateModel = channel.unary_unary(
+                '/modelregistry.v1.RegistryService/UpdateModel',
+                request_serializer=modelregistry_dot_v1_dot_registry__pb2.UpdateModelRequest.SerializeToString,
+                response_deserializer=modelregistry_dot_v1_dot_registry__pb2.UpdateModelResponse.FromString,
+                _registered_method=True)
+        self.SetModelAlias = channel.unary_unary(
+                '/modelregistry.v1.RegistryService/SetModelAlias',
+                request_serializer=modelregistry_dot_v1_dot_registry__pb2.SetModelAliasRequest.SerializeToString,
+                response_deserializer=modelregistry_dot_v1_dot_registry__pb2.SetModelAliasResponse.FromString,
+                _registered_method=True)
+        self.DeleteModelAlias = channel.unary_unary(
+                '/modelregistry.v1.RegistryService/DeleteModelAlias',
+                request_serializer=modelregistry_dot_v1_dot_registry__pb2.DeleteModelAliasRequest.SerializeToString,
+                response_deserializer=modelregistry_dot_v1_dot_registry__pb2.DeleteModelAliasResponse.FromString,
+                _registered_method=True)
+        self.RollbackModelAlias = channel.unary_unary(
+                '/modelregistry.v1.RegistryService/RollbackModelAlias',
+                request_serializer=modelregistry_dot_v1_dot_registry__pb2.RollbackModelAliasRequest.SerializeToString,
+                response_deserializer=modelregistry_dot_v1_dot_registry__pb2.RollbackModelAliasResponse.FromString,
+                _registered_method=True)
+        self.GetModelVersionByAlias = channel.unary_unary(
+                '/modelregistry.v1.RegistryService/GetModelVersionByAlias',
+                request_serializer=modelregistry_dot_v1_dot_registry__pb2.GetModelVersionByAliasRequest.SerializeToString,
+                response_deserializer=modelregistry_dot_v1_dot_registry__pb2.GetModelVersionByAliasResponse.FromString,
+                _registered_method=True)
         self.SetProductionModel = channel.unary_unary(
                 '/modelregistry.v1.RegistryService/SetProductionModel',
                 request_serializer=modelregistry_dot_v1_dot_registry__pb2.SetProductionModelRequest.SerializeToString,
@@ -119,8 +144,9 @@ class RegistryServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def GetProductionModel(self, request, context):
-        """Returns the production version of a model, or the version that was in
-        production at `as_of`. NOT_FOUND when there is none.
+        """Returns the production version of a model (the version the alias
+        `production` points at), or the version that was in production at
+        `as_of`. NOT_FOUND when there is none.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -149,24 +175,67 @@ class RegistryServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def GetModel(self, request, context):
-        """Returns one registered model with its production version and version count.
+        """Returns one registered model with its aliases and version count.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateModel(self, request, context):
+        """Changes a model's description and tags.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetModelAlias(self, request, context):
+        """Points an alias (`production`, `staging`, `canary` ...) of a model at one
+        of its versions, atomically: the alias leaves its previous version in the
+        same transaction. Only ACTIVE versions can hold an alias. Supports
+        compare-and-set and a metric gate against the alias's current version.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteModelAlias(self, request, context):
+        """Removes an alias from a model. Its history stays in the event trail, and
+        a later SetModelAlias followed by RollbackModelAlias returns to the
+        version it held before the deletion.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RollbackModelAlias(self, request, context):
+        """Returns an alias to the version that held it before the current one.
+        Rolling back repeatedly walks further back through that alias's own
+        history; other aliases are not touched.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetModelVersionByAlias(self, request, context):
+        """Returns the version an alias points at, or pointed at `as_of` a past
+        time. `latest` is a read-only alias every model has: its highest ACTIVE
+        version. NOT_FOUND when the alias points nowhere.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def SetProductionModel(self, request, context):
-        """Makes a version the production version of its model, atomically: the
-        previous production version (if any) stops being production in the same
-        transaction. Only ACTIVE versions can be production.
+        """Makes a version the production version of its model: SetModelAlias with
+        the alias `production`.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def RollbackProductionModel(self, request, context):
-        """Returns production to the version that held it before the current one.
-        Rolling back repeatedly walks further back through the production history.
+        """Returns production to the version that held it before the current one:
+        RollbackModelAlias with the alias `production`.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -175,8 +244,8 @@ class RegistryServiceServicer:
     def UpdateModelVersionStatus(self, request, context):
         """Changes a version's status through the status machine:
         ACTIVE <-> DEPRECATED, ACTIVE -> ARCHIVED, DEPRECATED -> ARCHIVED.
-        ARCHIVED is final. The production version can be neither deprecated nor
-        archived: promote another version first.
+        ARCHIVED is final. A version that holds an alias (production included)
+        can be neither deprecated nor archived: move its aliases first.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -234,6 +303,31 @@ def add_RegistryServiceServicer_to_server(servicer, server):
                     servicer.GetModel,
                     request_deserializer=modelregistry_dot_v1_dot_registry__pb2.GetModelRequest.FromString,
                     response_serializer=modelregistry_dot_v1_dot_registry__pb2.GetModelResponse.SerializeToString,
+            ),
+            'UpdateModel': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateModel,
+                    request_deserializer=modelregistry_dot_v1_dot_registry__pb2.UpdateModelRequest.FromString,
+                    response_serializer=modelregistry_dot_v1_dot_registry__pb2.UpdateModelResponse.SerializeToString,
+            ),
+            'SetModelAlias': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetModelAlias,
+                    request_deserializer=modelregistry_dot_v1_dot_registry__pb2.SetModelAliasRequest.FromString,
+                    response_serializer=modelregistry_dot_v1_dot_registry__pb2.SetModelAliasResponse.SerializeToString,
+            ),
+            'DeleteModelAlias': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteModelAlias,
+                    request_deserializer=modelregistry_dot_v1_dot_registry__pb2.DeleteModelAliasRequest.FromString,
+                    response_serializer=modelregistry_dot_v1_dot_registry__pb2.DeleteModelAliasResponse.SerializeToString,
+            ),
+            'RollbackModelAlias': grpc.unary_unary_rpc_method_handler(
+                    servicer.RollbackModelAlias,
+                    request_deserializer=modelregistry_dot_v1_dot_registry__pb2.RollbackModelAliasRequest.FromString,
+                    response_serializer=modelregistry_dot_v1_dot_registry__pb2.RollbackModelAliasResponse.SerializeToString,
+            ),
+            'GetModelVersionByAlias': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetModelVersionByAlias,
+                    request_deserializer=modelregistry_dot_v1_dot_registry__pb2.GetModelVersionByAliasRequest.FromString,
+                    response_serializer=modelregistry_dot_v1_dot_registry__pb2.GetModelVersionByAliasResponse.SerializeToString,
             ),
             'SetProductionModel': grpc.unary_unary_rpc_method_handler(
                     servicer.SetProductionModel,
@@ -451,6 +545,141 @@ class RegistryService:
             '/modelregistry.v1.RegistryService/GetModel',
             modelregistry_dot_v1_dot_registry__pb2.GetModelRequest.SerializeToString,
             modelregistry_dot_v1_dot_registry__pb2.GetModelResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateModel(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/modelregistry.v1.RegistryService/UpdateModel',
+            modelregistry_dot_v1_dot_registry__pb2.UpdateModelRequest.SerializeToString,
+            modelregistry_dot_v1_dot_registry__pb2.UpdateModelResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetModelAlias(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/modelregistry.v1.RegistryService/SetModelAlias',
+            modelregistry_dot_v1_dot_registry__pb2.SetModelAliasRequest.SerializeToString,
+            modelregistry_dot_v1_dot_registry__pb2.SetModelAliasResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteModelAlias(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/modelregistry.v1.RegistryService/DeleteModelAlias',
+            modelregistry_dot_v1_dot_registry__pb2.DeleteModelAliasRequest.SerializeToString,
+            modelregistry_dot_v1_dot_registry__pb2.DeleteModelAliasResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RollbackModelAlias(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/modelregistry.v1.RegistryService/RollbackModelAlias',
+            modelregistry_dot_v1_dot_registry__pb2.RollbackModelAliasRequest.SerializeToString,
+            modelregistry_dot_v1_dot_registry__pb2.RollbackModelAliasResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetModelVersionByAlias(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/modelregistry.v1.RegistryService/GetModelVersionByAlias',
+            modelregistry_dot_v1_dot_registry__pb2.GetModelVersionByAliasRequest.SerializeToString,
+            modelregistry_dot_v1_dot_registry__pb2.GetModelVersionByAliasResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -13,6 +13,11 @@ Conventions used throughout:
   numbered 1, 2, 3 ... by the server, without gaps.
 - A single version is addressed either by its `id` (a UUIDv7 string) or by
   `model_name` + `version`.
+- A model's aliases are names (^[a-z][a-z0-9_-]{0,62}$) that each point at
+  one ACTIVE version: `production`, `staging`, `canary` ... Every alias has
+  the same rules: atomic moves, compare-and-set, a metric gate, rollback
+  through its own history and answers `as_of` a past time. `latest` is
+  read-only: the model's highest ACTIVE version.
 - Requests that change state carry a human-readable `reason`, which is
   stored in the event trail.
 - Errors use the canonical gRPC codes: INVALID_ARGUMENT names the offending
@@ -65,8 +70,9 @@ class RegistryServiceStub:
     GetModelVersion: _grpc.UnaryUnaryMultiCallable[_registry_pb2.GetModelVersionRequest, _registry_pb2.GetModelVersionResponse]
     """Returns one version, by `id` or by `model_name` + `version`."""
     GetProductionModel: _grpc.UnaryUnaryMultiCallable[_registry_pb2.GetProductionModelRequest, _registry_pb2.GetProductionModelResponse]
-    """Returns the production version of a model, or the version that was in
-    production at `as_of`. NOT_FOUND when there is none.
+    """Returns the production version of a model (the version the alias
+    `production` points at), or the version that was in production at
+    `as_of`. NOT_FOUND when there is none.
     """
     ListModelVersions: _grpc.UnaryUnaryMultiCallable[_registry_pb2.ListModelVersionsRequest, _registry_pb2.ListModelVersionsResponse]
     """Lists versions with filters and ordering, one page at a time."""
@@ -77,21 +83,43 @@ class RegistryServiceStub:
     ListModels: _grpc.UnaryUnaryMultiCallable[_registry_pb2.ListModelsRequest, _registry_pb2.ListModelsResponse]
     """Lists registered models, ordered by name."""
     GetModel: _grpc.UnaryUnaryMultiCallable[_registry_pb2.GetModelRequest, _registry_pb2.GetModelResponse]
-    """Returns one registered model with its production version and version count."""
+    """Returns one registered model with its aliases and version count."""
+    UpdateModel: _grpc.UnaryUnaryMultiCallable[_registry_pb2.UpdateModelRequest, _registry_pb2.UpdateModelResponse]
+    """Changes a model's description and tags."""
+    SetModelAlias: _grpc.UnaryUnaryMultiCallable[_registry_pb2.SetModelAliasRequest, _registry_pb2.SetModelAliasResponse]
+    """Points an alias (`production`, `staging`, `canary` ...) of a model at one
+    of its versions, atomically: the alias leaves its previous version in the
+    same transaction. Only ACTIVE versions can hold an alias. Supports
+    compare-and-set and a metric gate against the alias's current version.
+    """
+    DeleteModelAlias: _grpc.UnaryUnaryMultiCallable[_registry_pb2.DeleteModelAliasRequest, _registry_pb2.DeleteModelAliasResponse]
+    """Removes an alias from a model. Its history stays in the event trail, and
+    a later SetModelAlias followed by RollbackModelAlias returns to the
+    version it held before the deletion.
+    """
+    RollbackModelAlias: _grpc.UnaryUnaryMultiCallable[_registry_pb2.RollbackModelAliasRequest, _registry_pb2.RollbackModelAliasResponse]
+    """Returns an alias to the version that held it before the current one.
+    Rolling back repeatedly walks further back through that alias's own
+    history; other aliases are not touched.
+    """
+    GetModelVersionByAlias: _grpc.UnaryUnaryMultiCallable[_registry_pb2.GetModelVersionByAliasRequest, _registry_pb2.GetModelVersionByAliasResponse]
+    """Returns the version an alias points at, or pointed at `as_of` a past
+    time. `latest` is a read-only alias every model has: its highest ACTIVE
+    version. NOT_FOUND when the alias points nowhere.
+    """
     SetProductionModel: _grpc.UnaryUnaryMultiCallable[_registry_pb2.SetProductionModelRequest, _registry_pb2.SetProductionModelResponse]
-    """Makes a version the production version of its model, atomically: the
-    previous production version (if any) stops being production in the same
-    transaction. Only ACTIVE versions can be production.
+    """Makes a version the production version of its model: SetModelAlias with
+    the alias `production`.
     """
     RollbackProductionModel: _grpc.UnaryUnaryMultiCallable[_registry_pb2.RollbackProductionModelRequest, _registry_pb2.RollbackProductionModelResponse]
-    """Returns production to the version that held it before the current one.
-    Rolling back repeatedly walks further back through the production history.
+    """Returns production to the version that held it before the current one:
+    RollbackModelAlias with the alias `production`.
     """
     UpdateModelVersionStatus: _grpc.UnaryUnaryMultiCallable[_registry_pb2.UpdateModelVersionStatusRequest, _registry_pb2.UpdateModelVersionStatusResponse]
     """Changes a version's status through the status machine:
     ACTIVE <-> DEPRECATED, ACTIVE -> ARCHIVED, DEPRECATED -> ARCHIVED.
-    ARCHIVED is final. The production version can be neither deprecated nor
-    archived: promote another version first.
+    ARCHIVED is final. A version that holds an alias (production included)
+    can be neither deprecated nor archived: move its aliases first.
     """
     UpdateModelVersion: _grpc.UnaryUnaryMultiCallable[_registry_pb2.UpdateModelVersionRequest, _registry_pb2.UpdateModelVersionResponse]
     """Changes a version's description and tags. Metrics, artifacts and
@@ -114,8 +142,9 @@ class RegistryServiceAsyncStub(RegistryServiceStub):
     GetModelVersion: _aio.UnaryUnaryMultiCallable[_registry_pb2.GetModelVersionRequest, _registry_pb2.GetModelVersionResponse]  # type: ignore[assignment]
     """Returns one version, by `id` or by `model_name` + `version`."""
     GetProductionModel: _aio.UnaryUnaryMultiCallable[_registry_pb2.GetProductionModelRequest, _registry_pb2.GetProductionModelResponse]  # type: ignore[assignment]
-    """Returns the production version of a model, or the version that was in
-    production at `as_of`. NOT_FOUND when there is none.
+    """Returns the production version of a model (the version the alias
+    `production` points at), or the version that was in production at
+    `as_of`. NOT_FOUND when there is none.
     """
     ListModelVersions: _aio.UnaryUnaryMultiCallable[_registry_pb2.ListModelVersionsRequest, _registry_pb2.ListModelVersionsResponse]  # type: ignore[assignment]
     """Lists versions with filters and ordering, one page at a time."""
@@ -126,21 +155,43 @@ class RegistryServiceAsyncStub(RegistryServiceStub):
     ListModels: _aio.UnaryUnaryMultiCallable[_registry_pb2.ListModelsRequest, _registry_pb2.ListModelsResponse]  # type: ignore[assignment]
     """Lists registered models, ordered by name."""
     GetModel: _aio.UnaryUnaryMultiCallable[_registry_pb2.GetModelRequest, _registry_pb2.GetModelResponse]  # type: ignore[assignment]
-    """Returns one registered model with its production version and version count."""
+    """Returns one registered model with its aliases and version count."""
+    UpdateModel: _aio.UnaryUnaryMultiCallable[_registry_pb2.UpdateModelRequest, _registry_pb2.UpdateModelResponse]  # type: ignore[assignment]
+    """Changes a model's description and tags."""
+    SetModelAlias: _aio.UnaryUnaryMultiCallable[_registry_pb2.SetModelAliasRequest, _registry_pb2.SetModelAliasResponse]  # type: ignore[assignment]
+    """Points an alias (`production`, `staging`, `canary` ...) of a model at one
+    of its versions, atomically: the alias leaves its previous version in the
+    same transaction. Only ACTIVE versions can hold an alias. Supports
+    compare-and-set and a metric gate against the alias's current version.
+    """
+    DeleteModelAlias: _aio.UnaryUnaryMultiCallable[_registry_pb2.DeleteModelAliasRequest, _registry_pb2.DeleteModelAliasResponse]  # type: ignore[assignment]
+    """Removes an alias from a model. Its history stays in the event trail, and
+    a later SetModelAlias followed by RollbackModelAlias returns to the
+    version it held before the deletion.
+    """
+    RollbackModelAlias: _aio.UnaryUnaryMultiCallable[_registry_pb2.RollbackModelAliasRequest, _registry_pb2.RollbackModelAliasResponse]  # type: ignore[assignment]
+    """Returns an alias to the version that held it before the current one.
+    Rolling back repeatedly walks further back through that alias's own
+    history; other aliases are not touched.
+    """
+    GetModelVersionByAlias: _aio.UnaryUnaryMultiCallable[_registry_pb2.GetModelVersionByAliasRequest, _registry_pb2.GetModelVersionByAliasResponse]  # type: ignore[assignment]
+    """Returns the version an alias points at, or pointed at `as_of` a past
+    time. `latest` is a read-only alias every model has: its highest ACTIVE
+    version. NOT_FOUND when the alias points nowhere.
+    """
     SetProductionModel: _aio.UnaryUnaryMultiCallable[_registry_pb2.SetProductionModelRequest, _registry_pb2.SetProductionModelResponse]  # type: ignore[assignment]
-    """Makes a version the production version of its model, atomically: the
-    previous production version (if any) stops being production in the same
-    transaction. Only ACTIVE versions can be production.
+    """Makes a version the production version of its model: SetModelAlias with
+    the alias `production`.
     """
     RollbackProductionModel: _aio.UnaryUnaryMultiCallable[_registry_pb2.RollbackProductionModelRequest, _registry_pb2.RollbackProductionModelResponse]  # type: ignore[assignment]
-    """Returns production to the version that held it before the current one.
-    Rolling back repeatedly walks further back through the production history.
+    """Returns production to the version that held it before the current one:
+    RollbackModelAlias with the alias `production`.
     """
     UpdateModelVersionStatus: _aio.UnaryUnaryMultiCallable[_registry_pb2.UpdateModelVersionStatusRequest, _registry_pb2.UpdateModelVersionStatusResponse]  # type: ignore[assignment]
     """Changes a version's status through the status machine:
     ACTIVE <-> DEPRECATED, ACTIVE -> ARCHIVED, DEPRECATED -> ARCHIVED.
-    ARCHIVED is final. The production version can be neither deprecated nor
-    archived: promote another version first.
+    ARCHIVED is final. A version that holds an alias (production included)
+    can be neither deprecated nor archived: move its aliases first.
     """
     UpdateModelVersion: _aio.UnaryUnaryMultiCallable[_registry_pb2.UpdateModelVersionRequest, _registry_pb2.UpdateModelVersionResponse]  # type: ignore[assignment]
     """Changes a version's description and tags. Metrics, artifacts and
@@ -178,8 +229,9 @@ class RegistryServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _registry_pb2.GetProductionModelRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_registry_pb2.GetProductionModelResponse, _abc.Awaitable[_registry_pb2.GetProductionModelResponse]]:
-        """Returns the production version of a model, or the version that was in
-        production at `as_of`. NOT_FOUND when there is none.
+        """Returns the production version of a model (the version the alias
+        `production` points at), or the version that was in production at
+        `as_of`. NOT_FOUND when there is none.
         """
 
     @_abc_1.abstractmethod
@@ -214,7 +266,60 @@ class RegistryServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _registry_pb2.GetModelRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_registry_pb2.GetModelResponse, _abc.Awaitable[_registry_pb2.GetModelResponse]]:
-        """Returns one registered model with its production version and version count."""
+        """Returns one registered model with its aliases and version count."""
+
+    @_abc_1.abstractmethod
+    def UpdateModel(
+        self,
+        request: _registry_pb2.UpdateModelRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_registry_pb2.UpdateModelResponse, _abc.Awaitable[_registry_pb2.UpdateModelResponse]]:
+        """Changes a model's description and tags."""
+
+    @_abc_1.abstractmethod
+    def SetModelAlias(
+        self,
+        request: _registry_pb2.SetModelAliasRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_registry_pb2.SetModelAliasResponse, _abc.Awaitable[_registry_pb2.SetModelAliasResponse]]:
+        """Points an alias (`production`, `staging`, `canary` ...) of a model at one
+        of its versions, atomically: the alias leaves its previous version in the
+        same transaction. Only ACTIVE versions can hold an alias. Supports
+        compare-and-set and a metric gate against the alias's current version.
+        """
+
+    @_abc_1.abstractmethod
+    def DeleteModelAlias(
+        self,
+        request: _registry_pb2.DeleteModelAliasRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_registry_pb2.DeleteModelAliasResponse, _abc.Awaitable[_registry_pb2.DeleteModelAliasResponse]]:
+        """Removes an alias from a model. Its history stays in the event trail, and
+        a later SetModelAlias followed by RollbackModelAlias returns to the
+        version it held before the deletion.
+        """
+
+    @_abc_1.abstractmethod
+    def RollbackModelAlias(
+        self,
+        request: _registry_pb2.RollbackModelAliasRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_registry_pb2.RollbackModelAliasResponse, _abc.Awaitable[_registry_pb2.RollbackModelAliasResponse]]:
+        """Returns an alias to the version that held it before the current one.
+        Rolling back repeatedly walks further back through that alias's own
+        history; other aliases are not touched.
+        """
+
+    @_abc_1.abstractmethod
+    def GetModelVersionByAlias(
+        self,
+        request: _registry_pb2.GetModelVersionByAliasRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_registry_pb2.GetModelVersionByAliasResponse, _abc.Awaitable[_registry_pb2.GetModelVersionByAliasResponse]]:
+        """Returns the version an alias points at, or pointed at `as_of` a past
+        time. `latest` is a read-only alias every model has: its highest ACTIVE
+        version. NOT_FOUND when the alias points nowhere.
+        """
 
     @_abc_1.abstractmethod
     def SetProductionModel(
@@ -222,9 +327,8 @@ class RegistryServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _registry_pb2.SetProductionModelRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_registry_pb2.SetProductionModelResponse, _abc.Awaitable[_registry_pb2.SetProductionModelResponse]]:
-        """Makes a version the production version of its model, atomically: the
-        previous production version (if any) stops being production in the same
-        transaction. Only ACTIVE versions can be production.
+        """Makes a version the production version of its model: SetModelAlias with
+        the alias `production`.
         """
 
     @_abc_1.abstractmethod
@@ -233,8 +337,8 @@ class RegistryServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _registry_pb2.RollbackProductionModelRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_registry_pb2.RollbackProductionModelResponse, _abc.Awaitable[_registry_pb2.RollbackProductionModelResponse]]:
-        """Returns production to the version that held it before the current one.
-        Rolling back repeatedly walks further back through the production history.
+        """Returns production to the version that held it before the current one:
+        RollbackModelAlias with the alias `production`.
         """
 
     @_abc_1.abstractmethod
@@ -245,8 +349,8 @@ class RegistryServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_registry_pb2.UpdateModelVersionStatusResponse, _abc.Awaitable[_registry_pb2.UpdateModelVersionStatusResponse]]:
         """Changes a version's status through the status machine:
         ACTIVE <-> DEPRECATED, ACTIVE -> ARCHIVED, DEPRECATED -> ARCHIVED.
-        ARCHIVED is final. The production version can be neither deprecated nor
-        archived: promote another version first.
+        ARCHIVED is final. A version that holds an alias (production included)
+        can be neither deprecated nor archived: move its aliases first.
         """
 
     @_abc_1.abstractmethod

@@ -1,0 +1,293 @@
+//! Builders for the alias calls (`production` included) and for model
+//! metadata: each starts from a [`RegistryClient`] method, takes its options
+//! fluently, and is sent with `.send().await`.
+//!
+//! ```no_run
+//! # async fn example() -> Result<(), model_registry_client::Error> {
+//! use model_registry_client::RegistryClient;
+//!
+//! let client = RegistryClient::connect("http://127.0.0.1:50051").await?;
+//! client
+//!     .set_alias("churn", "canary", 3)
+//!     .expect_current(2)
+//!     .gate("auc", 0.01)
+//!     .reason("5% of traffic on the retrained model")
+//!     .send()
+//!     .await?;
+//! let canary = client.get_version_by_alias("churn", "canary").await?;
+//! assert_eq!(canary.version, 3);
+//! # Ok(())
+//! # }
+//! ```
+
+use model_registry_api::v1 as pb;
+
+use crate::client::RegistryClient;
+use crate::error::Result;
+
+/// A pending `SetModelAlias`; see [`RegistryClient::set_alias`].
+#[must_use = "nothing is sent until .send().await"]
+#[derive(Debug)]
+pub struct SetAlias<'a> {
+    client: &'a RegistryClient,
+    request: pb::SetModelAliasRequest,
+}
+
+impl<'a> SetAlias<'a> {
+    pub(crate) fn new(client: &'a RegistryClient, request: pb::SetModelAliasRequest) -> Self {
+        Self { client, request }
+    }
+
+    /// Why the alias moves (required; recorded in the audit trail).
+    pub fn reason(mut self, reason: impl Into<String>) -> Self {
+        self.request.reason = reason.into();
+        self
+    }
+
+    /// Compare-and-set: move only if the alias points at `version` now
+    /// (0: only if the alias does not exist yet); ABORTED otherwise.
+    pub fn expect_current(mut self, version: i64) -> Self {
+        self.request.expected_current_version = Some(version);
+        self
+    }
+
+    /// Metric gate: refuse (FAILED_PRECONDITION) unless the candidate's
+    /// `metric` beats the alias's current version by at least `min_delta`.
+    pub fn gate(mut self, metric: impl Into<String>, min_delta: f64) -> Self {
+        self.request.gate_metric = metric.into();
+        self.request.gate_min_delta = min_delta;
+        self
+    }
+
+    /// The gate metric is a loss: lower values win.
+    pub fn lower_is_better(mut self) -> Self {
+        self.request.gate_lower_is_better = true;
+        self
+    }
+
+    /// Sends the move. Not retried: repeating it blindly could undo a
+    /// concurrent decision.
+    pub async fn send(self) -> Result<pb::SetModelAliasResponse> {
+        self.client
+            .once(self.request, |mut raw, r| async move {
+                raw.set_model_alias(r).await
+            })
+            .await
+    }
+}
+
+/// A pending `DeleteModelAlias`; see [`RegistryClient::delete_alias`].
+#[must_use = "nothing is sent until .send().await"]
+#[derive(Debug)]
+pub struct DeleteAlias<'a> {
+    client: &'a RegistryClient,
+    request: pb::DeleteModelAliasRequest,
+}
+
+impl DeleteAlias<'_> {
+    /// Why (required; recorded in the audit trail).
+    pub fn reason(mut self, reason: impl Into<String>) -> Self {
+        self.request.reason = reason.into();
+        self
+    }
+
+    /// Compare-and-set: delete only if the alias points at `version` now.
+    pub fn expect_current(mut self, version: i64) -> Self {
+        self.request.expected_current_version = Some(version);
+        self
+    }
+
+    /// Sends the deletion; returns the version the alias pointed at.
+    pub async fn send(self) -> Result<i64> {
+        self.client
+            .once(self.request, |mut raw, r| async move {
+                raw.delete_model_alias(r).await
+            })
+            .await
+            .map(|response| response.previous_version)
+    }
+}
+
+/// A pending `RollbackModelAlias`; see [`RegistryClient::rollback_alias`].
+#[must_use = "nothing is sent until .send().await"]
+#[derive(Debug)]
+pub struct RollbackAlias<'a> {
+    client: &'a RegistryClient,
+    request: pb::RollbackModelAliasRequest,
+}
+
+impl RollbackAlias<'_> {
+    /// Why (required; recorded in the audit trail).
+    pub fn reason(mut self, reason: impl Into<String>) -> Self {
+        self.request.reason = reason.into();
+        self
+    }
+
+    /// Compare-and-set: roll back only if the alias points at `version` now.
+    pub fn expect_current(mut self, version: i64) -> Self {
+        self.request.expected_current_version = Some(version);
+        self
+    }
+
+    /// Sends the rollback.
+    pub async fn send(self) -> Result<pb::RollbackModelAliasResponse> {
+        self.client
+            .once(self.request, |mut raw, r| async move {
+                raw.rollback_model_alias(r).await
+            })
+            .await
+    }
+}
+
+/// A pending `UpdateModel`; see [`RegistryClient::update_model`].
+#[must_use = "nothing is sent until .send().await"]
+#[derive(Debug)]
+pub struct UpdateModel<'a> {
+    client: &'a RegistryClient,
+    request: pb::UpdateModelRequest,
+}
+
+impl UpdateModel<'_> {
+    /// The new description of the model.
+    pub fn description(mut self, description: impl Into<String>) -> Self {
+        self.request.description = Some(description.into());
+        self
+    }
+
+    /// Adds or overwrites a tag.
+    pub fn tag(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.request.tags.insert(key.into(), value.into());
+        self
+    }
+
+    /// Removes a tag.
+    pub fn remove_tag(mut self, key: impl Into<String>) -> Self {
+        self.request.remove_tags.push(key.into());
+        self
+    }
+
+    /// Why (optional; recorded in the audit trail).
+    pub fn reason(mut self, reason: impl Into<String>) -> Self {
+        self.request.reason = reason.into();
+        self
+    }
+
+    /// Sends the update; returns the model as it is now.
+    pub async fn send(self) -> Result<pb::Model> {
+        let response = self
+            .client
+            .once(self.request, |mut raw, r| async move {
+                raw.update_model(r).await
+            })
+            .await?;
+        response
+            .model
+            .ok_or_else(|| crate::Error::InvalidInput("the server sent no model".to_owned()))
+    }
+}
+
+impl RegistryClient {
+    /// Points `alias` of `model_name` at `version`; finish with
+    /// [`SetAlias::reason`] and [`SetAlias::send`].
+    pub fn set_alias(
+        &self,
+        model_name: impl Into<String>,
+        alias: impl Into<String>,
+        version: i64,
+    ) -> SetAlias<'_> {
+        SetAlias::new(
+            self,
+            pb::SetModelAliasRequest {
+                model_name: model_name.into(),
+                alias: alias.into(),
+                version,
+                ..Default::default()
+            },
+        )
+    }
+
+    /// Removes `alias` from `model_name`.
+    pub fn delete_alias(
+        &self,
+        model_name: impl Into<String>,
+        alias: impl Into<String>,
+    ) -> DeleteAlias<'_> {
+        DeleteAlias {
+            client: self,
+            request: pb::DeleteModelAliasRequest {
+                model_name: model_name.into(),
+                alias: alias.into(),
+                ..Default::default()
+            },
+        }
+    }
+
+    /// Returns `alias` of `model_name` to the version it held before.
+    pub fn rollback_alias(
+        &self,
+        model_name: impl Into<String>,
+        alias: impl Into<String>,
+    ) -> RollbackAlias<'_> {
+        RollbackAlias {
+            client: self,
+            request: pb::RollbackModelAliasRequest {
+                model_name: model_name.into(),
+                alias: alias.into(),
+                ..Default::default()
+            },
+        }
+    }
+
+    /// Changes the description and tags of `model_name`.
+    pub fn update_model(&self, model_name: impl Into<String>) -> UpdateModel<'_> {
+        UpdateModel {
+            client: self,
+            request: pb::UpdateModelRequest {
+                model_name: model_name.into(),
+                ..Default::default()
+            },
+        }
+    }
+
+    /// The version `alias` of `model_name` points at (`latest`: the highest
+    /// ACTIVE version); [`crate::Error::is_not_found`] when it points nowhere.
+    pub async fn get_version_by_alias(
+        &self,
+        model_name: &str,
+        alias: &str,
+    ) -> Result<pb::ModelVersion> {
+        self.version_by_alias(model_name, alias, None).await
+    }
+
+    /// The version `alias` of `model_name` pointed at at time `at`.
+    pub async fn get_version_by_alias_as_of(
+        &self,
+        model_name: &str,
+        alias: &str,
+        at: std::time::SystemTime,
+    ) -> Result<pb::ModelVersion> {
+        self.version_by_alias(model_name, alias, Some(at.into()))
+            .await
+    }
+
+    async fn version_by_alias(
+        &self,
+        model_name: &str,
+        alias: &str,
+        as_of: Option<prost_types::Timestamp>,
+    ) -> Result<pb::ModelVersion> {
+        let request = pb::GetModelVersionByAliasRequest {
+            model_name: model_name.to_owned(),
+            alias: alias.to_owned(),
+            as_of,
+        };
+        let response = self
+            .retried(request, |mut raw, r| async move {
+                raw.get_model_version_by_alias(r).await
+            })
+            .await?;
+        response.model_version.ok_or_else(|| {
+            crate::Error::InvalidInput("the server sent no model version".to_owned())
+        })
+    }
+}
