@@ -2,6 +2,7 @@
 //! `MODEL_REGISTRY_*` environment variables, passed down explicitly.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -25,12 +26,25 @@ pub struct Cli {
 }
 
 /// The server's subcommands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Subcommand)]
+#[derive(Debug, Clone, PartialEq, Eq, Subcommand)]
 pub enum Command {
     /// Serve gRPC (the default).
     Serve,
     /// Apply pending database migrations, then exit.
     Migrate,
+    /// Read a token from standard input and print its entry for the tokens
+    /// file (only its SHA-256 is written), to append to the file.
+    #[command(
+        after_help = "Example:\n  printf %s \"$TOKEN\" | model-registry-server hash-token --principal ci --role trainer >> tokens.toml"
+    )]
+    HashToken {
+        /// The principal the token identifies (recorded as the actor of its changes).
+        #[arg(long)]
+        principal: String,
+        /// reader, trainer, deployer or admin.
+        #[arg(long)]
+        role: crate::domain::access::Role,
+    },
 }
 
 /// Log line format.
@@ -61,6 +75,7 @@ pub struct Config {
         env = "MODEL_REGISTRY_DATABASE_URL",
         default_value = "sqlite://model-registry.db",
         hide_env_values = true,
+        value_parser = DatabaseUrlParser,
         global = true
     )]
     pub database_url: DatabaseUrl,
@@ -102,6 +117,45 @@ pub struct Config {
     )]
     pub log_format: LogFormat,
 
+    /// Tokens file (TOML, SHA-256 hashes of tokens with principal and role;
+    /// see `hash-token`). Turns authentication on; re-read on SIGHUP.
+    #[arg(long, env = "MODEL_REGISTRY_AUTH_TOKENS", global = true)]
+    pub auth_tokens: Option<PathBuf>,
+
+    /// Do not serve gRPC reflection (it is open to unauthenticated callers
+    /// otherwise).
+    #[arg(long, env = "MODEL_REGISTRY_NO_REFLECTION", global = true)]
+    pub no_reflection: bool,
+
+    /// PEM certificate (chain) to serve TLS with; needs --tls-key.
+    #[arg(
+        long,
+        env = "MODEL_REGISTRY_TLS_CERT",
+        requires = "tls_key",
+        global = true
+    )]
+    pub tls_cert: Option<PathBuf>,
+
+    /// PEM private key of --tls-cert.
+    #[arg(
+        long,
+        env = "MODEL_REGISTRY_TLS_KEY",
+        requires = "tls_cert",
+        global = true
+    )]
+    pub tls_key: Option<PathBuf>,
+
+    /// PEM CA certificate that signs client certificates: enables mutual
+    /// TLS (a client certificate then names its principal, see the tokens
+    /// file's client_certificate entries; clients without one use tokens).
+    #[arg(
+        long,
+        env = "MODEL_REGISTRY_TLS_CLIENT_CA",
+        requires = "tls_cert",
+        global = true
+    )]
+    pub tls_client_ca: Option<PathBuf>,
+
     /// Allow listening on a non-loopback address although requests are not
     /// authenticated. Without it the server refuses to expose itself.
     #[arg(
@@ -123,18 +177,80 @@ impl Config {
 
     /// Refuses settings that are unsafe together.
     pub fn check(&self) -> Result<(), String> {
-        if !self.listen.ip().is_loopback() && !self.allow_unauthenticated_remote {
+        if !self.listen.ip().is_loopback()
+            && self.auth_tokens.is_none()
+            && !self.allow_unauthenticated_remote
+        {
             return Err(format!(
                 "refusing to listen on {} without authentication: anyone who can reach it \
-                 could change production models. Listen on 127.0.0.1, or pass \
-                 --allow-unauthenticated-remote if a trusted network or proxy guards it",
+                 could change production models. Configure --auth-tokens, listen on \
+                 127.0.0.1, or pass --allow-unauthenticated-remote if a trusted network or \
+                 proxy guards it",
                 self.listen
             ));
         }
         if self.db_max_connections == 0 {
             return Err("--db-max-connections must be at least 1".to_owned());
         }
+        if self.tls_client_ca.is_some() && self.auth_tokens.is_none() {
+            return Err(
+                "--tls-client-ca needs --auth-tokens: client certificates name principals \
+                 of the tokens file (client_certificate = true entries)"
+                    .to_owned(),
+            );
+        }
         Ok(())
+    }
+
+    /// Warnings about settings that work but deserve an operator's
+    /// attention, logged at every start.
+    pub fn warnings(&self) -> Vec<String> {
+        let mut warnings = Vec::new();
+        let remote = !self.listen.ip().is_loopback();
+        if remote && self.auth_tokens.is_none() {
+            warnings.push(format!(
+                "listening on {} WITHOUT authentication (--allow-unauthenticated-remote): \
+                 anyone who reaches this port can change production models",
+                self.listen
+            ));
+        }
+        if remote && self.auth_tokens.is_some() && self.tls_cert.is_none() {
+            warnings.push(format!(
+                "listening on {} without TLS: bearer tokens travel in clear text; configure \
+                 --tls-cert and --tls-key",
+                self.listen
+            ));
+        }
+        warnings
+    }
+}
+
+/// Parses `--database-url` without ever repeating the value in an error:
+/// clap's own message would print the whole URL, password included.
+#[derive(Debug, Clone, Copy)]
+struct DatabaseUrlParser;
+
+impl clap::builder::TypedValueParser for DatabaseUrlParser {
+    type Value = DatabaseUrl;
+
+    fn parse_ref(
+        &self,
+        cmd: &clap::Command,
+        _arg: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> Result<Self::Value, clap::Error> {
+        let invalid = |message: String| {
+            clap::Error::raw(
+                clap::error::ErrorKind::ValueValidation,
+                format!("invalid --database-url: {message}\n"),
+            )
+            .with_cmd(cmd)
+        };
+        value
+            .to_str()
+            .ok_or_else(|| invalid("it is not valid UTF-8".to_owned()))?
+            .parse()
+            .map_err(invalid)
     }
 }
 
@@ -185,6 +301,41 @@ mod tests {
         ])
         .unwrap();
         assert!(cli.config.check().is_ok());
+    }
+
+    #[test]
+    fn auth_makes_a_remote_listen_acceptable_and_tls_quiets_the_warning() {
+        let parse = |args: &[&str]| {
+            let mut all = vec!["model-registry-server", "--listen", "0.0.0.0:50051"];
+            all.extend_from_slice(args);
+            Cli::try_parse_from(all).unwrap().config
+        };
+        let with_auth = parse(&["--auth-tokens", "tokens.toml"]);
+        assert!(with_auth.check().is_ok());
+        assert!(with_auth.warnings()[0].contains("without TLS"));
+        let with_tls = parse(&[
+            "--auth-tokens",
+            "tokens.toml",
+            "--tls-cert",
+            "c.pem",
+            "--tls-key",
+            "k.pem",
+        ]);
+        assert!(with_tls.warnings().is_empty());
+        let open = parse(&["--allow-unauthenticated-remote"]);
+        assert!(open.warnings()[0].contains("WITHOUT authentication"));
+        assert!(
+            parse(&[
+                "--tls-client-ca",
+                "ca.pem",
+                "--tls-cert",
+                "c",
+                "--tls-key",
+                "k"
+            ])
+            .check()
+            .is_err()
+        );
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! calls [`server::run`]; tests start the same server in-process with
 //! [`server::serve`].
 
+pub mod auth;
 pub mod config;
 pub mod domain;
 pub mod grpc;

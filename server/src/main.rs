@@ -1,6 +1,7 @@
 //! `model-registry-server`: parses the configuration and runs the server or
 //! the migrations. Everything else lives in the library.
 
+use std::io::{Read, Write};
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -13,6 +14,7 @@ async fn main() -> ExitCode {
     let cli = Cli::parse();
     telemetry::init(cli.config.log_format);
     let outcome = match cli.command.unwrap_or(Command::Serve) {
+        Command::HashToken { principal, role } => return hash_token(&principal, role),
         Command::Serve => server::run(cli.config).await,
         Command::Migrate => Store::migrate(&cli.config.database_url)
             .await
@@ -29,4 +31,24 @@ async fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Prints the tokens-file entry of the token read from standard input.
+fn hash_token(principal: &str, role: model_registry_server::domain::access::Role) -> ExitCode {
+    let mut token = String::new();
+    if let Err(error) = std::io::stdin().read_to_string(&mut token) {
+        eprintln!("error: cannot read the token from standard input: {error}");
+        return ExitCode::FAILURE;
+    }
+    // `echo "$TOKEN" |` adds a newline that is not part of the token.
+    let token = token.trim();
+    if token.is_empty() || principal.trim().is_empty() {
+        eprintln!("error: give the token on standard input and a non-empty --principal");
+        return ExitCode::FAILURE;
+    }
+    let entry = model_registry_server::auth::hash_token_entry(token, principal, role);
+    if std::io::stdout().write_all(entry.as_bytes()).is_err() {
+        return ExitCode::FAILURE;
+    }
+    ExitCode::SUCCESS
 }

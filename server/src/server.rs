@@ -3,19 +3,25 @@
 //! server gets (auth, limits, TLS) is added here, in one place.
 
 use std::future::Future;
+use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use model_registry_api::v1::registry_service_server::RegistryServiceServer;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio_stream::wrappers::TcpListenerStream;
-use tonic::transport::Server;
+use tonic::transport::{Certificate, Identity, Server, ServerTlsConfig};
 use tonic_health::ServingStatus;
 
+use crate::auth::{AuthLayer, Authenticator, TokensFileError};
 use crate::config::Config;
 use crate::grpc::{RegistryService, RequestLayer};
 use crate::health;
 use crate::store::{SetupError, Store};
+
+/// How long a client may take to complete the TLS handshake.
+const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Why the server stopped with an error.
 #[derive(Debug, thiserror::Error)]
@@ -26,6 +32,17 @@ pub enum ServerError {
     /// The database could not be set up.
     #[error(transparent)]
     Store(#[from] SetupError),
+    /// The tokens file cannot be used.
+    #[error(transparent)]
+    Tokens(#[from] TokensFileError),
+    /// A TLS certificate or key cannot be read.
+    #[error("cannot read {path}: {source}")]
+    TlsFile {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
     /// The listen address could not be bound.
     #[error("cannot listen on {address}: {source}")]
     Bind {
@@ -49,21 +66,81 @@ pub struct ServeOptions {
     pub health_interval: Duration,
     /// Longest a request may run.
     pub request_timeout: Duration,
+    /// Who callers are; disabled means everyone is anonymous.
+    pub authenticator: Arc<Authenticator>,
+    /// Serve gRPC reflection.
+    pub reflection: bool,
+    /// TLS, when configured.
+    pub tls: Option<ServerTlsConfig>,
 }
 
-impl From<&Config> for ServeOptions {
-    fn from(config: &Config) -> Self {
+impl Default for ServeOptions {
+    fn default() -> Self {
         Self {
-            health_interval: config.health_interval,
-            request_timeout: config.request_timeout,
+            health_interval: Duration::from_secs(2),
+            request_timeout: Duration::from_secs(30),
+            authenticator: Arc::new(Authenticator::disabled()),
+            reflection: true,
+            tls: None,
         }
     }
 }
 
+impl ServeOptions {
+    /// The options `config` asks for, reading its tokens file and TLS files.
+    pub fn from_config(config: &Config) -> Result<Self, ServerError> {
+        let authenticator = match &config.auth_tokens {
+            Some(path) => Authenticator::from_file(path)?,
+            None => Authenticator::disabled(),
+        };
+        let tls = match (&config.tls_cert, &config.tls_key) {
+            (Some(cert), Some(key)) => {
+                Some(tls_config(cert, key, config.tls_client_ca.as_deref())?)
+            }
+            _ => None,
+        };
+        Ok(Self {
+            health_interval: config.health_interval,
+            request_timeout: config.request_timeout,
+            authenticator: Arc::new(authenticator),
+            reflection: !config.no_reflection,
+            tls,
+        })
+    }
+}
+
+/// The server's TLS settings from PEM files; with `client_ca`, clients may
+/// present a certificate signed by it (which then names their principal).
+pub fn tls_config(
+    cert: &Path,
+    key: &Path,
+    client_ca: Option<&Path>,
+) -> Result<ServerTlsConfig, ServerError> {
+    let read = |path: &Path| {
+        std::fs::read(path).map_err(|source| ServerError::TlsFile {
+            path: path.to_path_buf(),
+            source,
+        })
+    };
+    let mut tls = ServerTlsConfig::new()
+        .identity(Identity::from_pem(read(cert)?, read(key)?))
+        .timeout(TLS_HANDSHAKE_TIMEOUT);
+    if let Some(ca) = client_ca {
+        tls = tls
+            .client_ca_root(Certificate::from_pem(read(ca)?))
+            .client_auth_optional(true);
+    }
+    Ok(tls)
+}
+
 /// Migrates (unless told not to), opens the store, binds and serves until
-/// SIGINT or SIGTERM.
+/// SIGINT or SIGTERM; re-reads the tokens file on SIGHUP.
 pub async fn run(config: Config) -> Result<(), ServerError> {
     config.check().map_err(ServerError::Config)?;
+    for warning in config.warnings() {
+        tracing::warn!("{warning}");
+    }
+    let options = ServeOptions::from_config(&config)?;
     if !config.no_migrate {
         let applied = Store::migrate(&config.database_url).await?;
         if !applied.is_empty() {
@@ -81,15 +158,35 @@ pub async fn run(config: Config) -> Result<(), ServerError> {
         listen = %config.listen,
         db.backend = config.database_url.backend(),
         database = %config.database_url,
+        auth = options.authenticator.is_enabled(),
+        tls = options.tls.is_some(),
         "model registry serving"
     );
-    serve(
-        listener,
-        store,
-        ServeOptions::from(&config),
-        shutdown_signal(),
-    )
-    .await
+    tokio::spawn(reload_tokens_on_hangup(Arc::clone(&options.authenticator)));
+    serve(listener, store, options, shutdown_signal()).await
+}
+
+/// Re-reads the tokens file on every SIGHUP; a bad file keeps the previous
+/// principals and says why. Open connections are not touched.
+async fn reload_tokens_on_hangup(authenticator: Arc<Authenticator>) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let Ok(mut hangups) = signal(SignalKind::hangup()) else {
+            tracing::warn!("cannot listen for SIGHUP: the tokens file will not be reloaded");
+            return;
+        };
+        while hangups.recv().await.is_some() {
+            match authenticator.reload() {
+                Ok(principals) => tracing::info!(principals, "tokens file reloaded"),
+                Err(error) => {
+                    tracing::error!(error = %error, "tokens file NOT reloaded; the previous one stays in force")
+                }
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    drop(authenticator);
 }
 
 /// Serves on `listener` until `shutdown` completes. Then health turns
@@ -118,22 +215,32 @@ pub async fn serve(
         health::set_all(&reporter, ServingStatus::NotServing).await;
     };
 
-    let reflection_v1 = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(model_registry_api::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-        .build_v1()?;
-    // grpcurl 1.8 speaks only the v1alpha reflection protocol.
-    let reflection_v1alpha = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(model_registry_api::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-        .build_v1alpha()?;
+    let (reflection_v1, reflection_v1alpha) = if options.reflection {
+        let v1 = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(model_registry_api::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .build_v1()?;
+        // grpcurl 1.8 speaks only the v1alpha reflection protocol.
+        let v1alpha = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(model_registry_api::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .build_v1alpha()?;
+        (Some(v1), Some(v1alpha))
+    } else {
+        (None, None)
+    };
 
-    Server::builder()
+    let mut builder = Server::builder();
+    if let Some(tls) = options.tls {
+        builder = builder.tls_config(tls)?;
+    }
+    builder
         .timeout(options.request_timeout)
         .layer(RequestLayer)
+        .layer(AuthLayer::new(options.authenticator))
         .add_service(health_service)
-        .add_service(reflection_v1)
-        .add_service(reflection_v1alpha)
+        .add_optional_service(reflection_v1)
+        .add_optional_service(reflection_v1alpha)
         .add_service(RegistryServiceServer::new(RegistryService::new(store)))
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
         .await?;

@@ -8,6 +8,7 @@
 )]
 
 mod aliases;
+mod auth;
 mod concurrency;
 mod events;
 mod health;
@@ -16,3 +17,4 @@ mod migration;
 mod production;
 mod registration;
 mod status;
+mod tls;

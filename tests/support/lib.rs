@@ -125,10 +125,22 @@ impl TestServer {
 
     /// Starts a server on a database the test prepared (migrating it first).
     pub async fn start_on(database: TestDatabase) -> Self {
+        Self::start_on_with(database, ServeOptions::default()).await
+    }
+
+    /// Starts a server on `backend` with `options` (authentication, TLS …);
+    /// `None` when PostgreSQL is not reachable and not required.
+    pub async fn start_with(backend: Backend, options: ServeOptions) -> Option<Self> {
+        let database = TestDatabase::create(backend).await?;
+        Some(Self::start_on_with(database, options).await)
+    }
+
+    /// Starts a server with `options` on a database the test prepared.
+    pub async fn start_on_with(database: TestDatabase, options: ServeOptions) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind loopback");
-        Self::serve_on(database, listener).await
+        Self::serve_on(database, listener, options).await
     }
 
     /// Starts a server on PostgreSQL reached through `url` (e.g. a proxy),
@@ -149,10 +161,14 @@ impl TestServer {
         let database = TestDatabase::create(Backend::Sqlite)
             .await
             .expect("SQLite needs no server");
-        Self::serve_on(database, listener).await
+        Self::serve_on(database, listener, ServeOptions::default()).await
     }
 
-    async fn serve_on(database: TestDatabase, listener: TcpListener) -> Self {
+    async fn serve_on(
+        database: TestDatabase,
+        listener: TcpListener,
+        serve_options: ServeOptions,
+    ) -> Self {
         let url = database.url().clone();
         // Server warnings go to the test's captured output, shown when it fails.
         let _ = tracing_subscriber::fmt()
@@ -172,18 +188,17 @@ impl TestServer {
         let (shutdown, stop) = oneshot::channel::<()>();
         let serve_options = ServeOptions {
             health_interval: Duration::from_millis(100),
-            request_timeout: Duration::from_secs(30),
+            ..serve_options
         };
         let task = tokio::spawn(server::serve(listener, store, serve_options, async move {
             let _ = stop.await;
         }));
+        // Lazy: a TLS server's test connects with its own settings.
         let channel = Endpoint::from_shared(format!("http://{addr}"))
             .expect("endpoint")
             .connect_timeout(Duration::from_secs(5))
             .timeout(Duration::from_secs(30))
-            .connect()
-            .await
-            .expect("connect to the test server");
+            .connect_lazy();
         Self {
             url: format!("http://{addr}"),
             client: RegistryServiceClient::new(channel.clone()),
@@ -545,5 +560,96 @@ pub async fn alias_version(
         Ok(response) => response.into_inner().model_version.map(|v| v.version),
         Err(status) if status.code() == tonic::Code::NotFound => None,
         Err(status) => panic!("GetModelVersionByAlias failed: {status:?}"),
+    }
+}
+
+/// A registry client that sends `token` as a bearer token (none: no header).
+pub type TokenClient =
+    RegistryServiceClient<tonic::service::interceptor::InterceptedService<Channel, BearerToken>>;
+
+/// Adds `authorization: Bearer …` to every request.
+#[derive(Clone)]
+pub struct BearerToken(Option<tonic::metadata::MetadataValue<tonic::metadata::Ascii>>);
+
+impl tonic::service::Interceptor for BearerToken {
+    fn call(
+        &mut self,
+        mut request: tonic::Request<()>,
+    ) -> Result<tonic::Request<()>, tonic::Status> {
+        if let Some(value) = &self.0 {
+            request
+                .metadata_mut()
+                .insert("authorization", value.clone());
+        }
+        Ok(request)
+    }
+}
+
+/// A client of `server` presenting `token` (`None`: no credentials).
+pub fn client_with_token(server: &TestServer, token: Option<&str>) -> TokenClient {
+    let value = token.map(|t| format!("Bearer {t}").parse().expect("ASCII token"));
+    RegistryServiceClient::with_interceptor(server.channel.clone(), BearerToken(value))
+}
+
+/// PEM files of a throw-away CA, a server certificate for 127.0.0.1 and
+/// localhost, and a client certificate, written to a temporary directory.
+pub struct TestCertificates {
+    pub dir: tempfile::TempDir,
+    pub ca: std::path::PathBuf,
+    pub server_cert: std::path::PathBuf,
+    pub server_key: std::path::PathBuf,
+    pub client_cert: std::path::PathBuf,
+    pub client_key: std::path::PathBuf,
+}
+
+impl TestCertificates {
+    /// Certificates whose client certificate names `client_name` (its CN and
+    /// DNS name).
+    pub fn generate(client_name: &str) -> Self {
+        use rcgen::{
+            BasicConstraints, CertificateParams, CertifiedIssuer, DnType, ExtendedKeyUsagePurpose,
+            IsCa, KeyPair,
+        };
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let write = |name: &str, pem: String| {
+            let path = dir.path().join(name);
+            std::fs::write(&path, pem).expect("write PEM");
+            path
+        };
+        let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("CA params");
+        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        ca_params
+            .distinguished_name
+            .push(DnType::CommonName, "model-registry test CA");
+        let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().expect("CA key"))
+            .expect("CA certificate");
+        let issue = |names: Vec<String>, common_name: &str, usage: ExtendedKeyUsagePurpose| {
+            let key = KeyPair::generate().expect("key");
+            let mut params = CertificateParams::new(names).expect("params");
+            params
+                .distinguished_name
+                .push(DnType::CommonName, common_name);
+            params.extended_key_usages = vec![usage];
+            let certificate = params.signed_by(&key, &ca).expect("signed certificate");
+            (certificate.pem(), key.serialize_pem())
+        };
+        let (server_cert, server_key) = issue(
+            vec!["localhost".into(), "127.0.0.1".into()],
+            "localhost",
+            ExtendedKeyUsagePurpose::ServerAuth,
+        );
+        let (client_cert, client_key) = issue(
+            vec![client_name.to_owned()],
+            client_name,
+            ExtendedKeyUsagePurpose::ClientAuth,
+        );
+        Self {
+            ca: write("ca.pem", ca.pem()),
+            server_cert: write("server.pem", server_cert),
+            server_key: write("server.key", server_key),
+            client_cert: write("client.pem", client_cert),
+            client_key: write("client.key", client_key),
+            dir,
+        }
     }
 }

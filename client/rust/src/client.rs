@@ -10,7 +10,7 @@ use model_registry_api::v1::registry_service_client::RegistryServiceClient;
 use tonic::metadata::{Ascii, MetadataValue};
 use tonic::service::Interceptor;
 use tonic::service::interceptor::InterceptedService;
-use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
 use tonic::{Response, Status};
 
 use crate::error::{Error, Result};
@@ -35,30 +35,61 @@ impl Interceptor for BearerToken {
     }
 }
 
-/// TLS settings: a CA to trust and the name to expect on the certificate.
+/// TLS settings: which certificate authorities to trust, the name to
+/// expect on the server's certificate, and a client certificate for
+/// mutual TLS. The default trusts the system's roots.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct TlsOptions {
     /// PEM of the certificate authority that signed the server's
-    /// certificate; the system's roots are not consulted.
+    /// certificate; `None` trusts the system's roots instead.
     pub ca_certificate_pem: Option<Vec<u8>>,
     /// The name the server's certificate must carry, when it differs from
     /// the endpoint's host.
     pub domain: Option<String>,
+    /// PEM certificate and key presented to the server (mutual TLS).
+    pub client_identity: Option<(Vec<u8>, Vec<u8>)>,
 }
 
 impl TlsOptions {
     /// Trusts the CA certificate in the PEM file at `path`.
     pub fn from_ca_file(path: impl AsRef<Path>) -> Result<Self> {
-        let path = path.as_ref();
-        let pem = std::fs::read(path).map_err(|source| Error::File {
-            path: path.display().to_string(),
-            source,
-        })?;
         Ok(Self {
-            ca_certificate_pem: Some(pem),
-            domain: None,
+            ca_certificate_pem: Some(read_file(path.as_ref())?),
+            ..Self::default()
         })
     }
+
+    /// Presents the PEM certificate and key in these files (mutual TLS).
+    pub fn with_client_identity(
+        mut self,
+        certificate: impl AsRef<Path>,
+        key: impl AsRef<Path>,
+    ) -> Result<Self> {
+        self.client_identity = Some((read_file(certificate.as_ref())?, read_file(key.as_ref())?));
+        Ok(self)
+    }
+
+    fn client_config(&self) -> ClientTlsConfig {
+        let mut config = ClientTlsConfig::new();
+        config = match &self.ca_certificate_pem {
+            Some(pem) => config.ca_certificate(Certificate::from_pem(pem)),
+            None => config.with_native_roots(),
+        };
+        if let Some(domain) = &self.domain {
+            config = config.domain_name(domain.clone());
+        }
+        if let Some((certificate, key)) = &self.client_identity {
+            config = config.identity(Identity::from_pem(certificate, key));
+        }
+        config
+    }
+}
+
+fn read_file(path: &Path) -> Result<Vec<u8>> {
+    std::fs::read(path).map_err(|source| Error::File {
+        path: path.display().to_string(),
+        source,
+    })
 }
 
 /// How the client connects and calls.
@@ -66,7 +97,8 @@ impl TlsOptions {
 pub struct ClientOptions {
     /// Bearer token sent with every call.
     pub token: Option<String>,
-    /// TLS; `None` for plaintext (`http://`).
+    /// TLS settings; `None` means plaintext for `http://` and `host:port`,
+    /// and the system's roots for `https://`.
     pub tls: Option<TlsOptions>,
     /// Deadline of each call; `None` for none.
     pub timeout: Option<Duration>,
@@ -137,22 +169,26 @@ impl RegistryClient {
         } else {
             format!("http://{endpoint}")
         };
-        let mut builder = Endpoint::from_shared(url)
+        let tls = match (&options.tls, url.starts_with("https://")) {
+            (Some(tls), true) => Some(tls.clone()),
+            (None, true) => Some(TlsOptions::default()),
+            (Some(_), false) => {
+                return Err(connect_error(
+                    "TLS options were given for an http:// URL; use https://".to_owned(),
+                ));
+            }
+            (None, false) => None,
+        };
+        let mut builder = Endpoint::from_shared(url.clone())
             .map_err(|e| connect_error(e.to_string()))?
-            .connect_timeout(options.connect_timeout);
+            .connect_timeout(options.connect_timeout)
+            .tcp_nodelay(true);
         if let Some(timeout) = options.timeout {
             builder = builder.timeout(timeout);
         }
-        if let Some(tls) = &options.tls {
-            let mut config = ClientTlsConfig::new();
-            if let Some(pem) = &tls.ca_certificate_pem {
-                config = config.ca_certificate(Certificate::from_pem(pem));
-            }
-            if let Some(domain) = &tls.domain {
-                config = config.domain_name(domain.clone());
-            }
+        if let Some(tls) = &tls {
             builder = builder
-                .tls_config(config)
+                .tls_config(tls.client_config())
                 .map_err(|e| connect_error(e.to_string()))?;
         }
         let token = options

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 
+pub use super::access::Caller;
 use super::alias::{AliasName, ExpectedCurrent, MetricGate};
 use super::error::{DomainError, DomainResult};
 use super::event::EventKind;
@@ -12,17 +13,6 @@ use super::page::{EventCursor, ModelCursor, VersionCursor, VersionOrder};
 use super::status::VersionStatus;
 use super::types::{ModelName, ModelVersion, VersionRef};
 use super::validate::MAX_TAGS;
-
-/// Who makes a change, and in which request: the actor and request id of
-/// every event, and `created_by` of a registered version. Taken from the
-/// request context (authentication, `x-request-id`), never from its body.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Caller {
-    /// The authenticated identity, `anonymous` without authentication.
-    pub identity: String,
-    /// The request id the change is recorded under.
-    pub request_id: String,
-}
 
 /// Point an alias at a version (`SetModelAlias`, `SetProductionModel`).
 #[derive(Debug, Clone, PartialEq)]

@@ -29,6 +29,13 @@ pub enum DomainError {
     /// state first. Re-read and decide again.
     #[error("{0}")]
     Aborted(String),
+    /// The request carries no valid credentials.
+    #[error("{0}")]
+    Unauthenticated(String),
+    /// The principal is known but lacks the right to do this; the message
+    /// names what was needed.
+    #[error("{0}")]
+    PermissionDenied(String),
     /// The database cannot be reached or is overloaded; retrying may succeed.
     #[error("{0}")]
     Unavailable(String),

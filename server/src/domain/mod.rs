@@ -2,6 +2,7 @@
 //! input limits and the commands the store executes. Nothing here knows
 //! about gRPC or SQL.
 
+pub mod access;
 pub mod alias;
 pub mod commands;
 pub mod error;

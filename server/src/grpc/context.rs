@@ -1,40 +1,38 @@
-//! The request context: who is calling and under which request id. Set by
-//! the request layer on every call (authentication will fill in the
-//! principal), read by handlers; never taken from a request body.
+//! The request context: which request this is and who is calling. The
+//! request layer creates it (request id, the caller's correlation id); the
+//! auth layer adds the principal; handlers read it. Never taken from a
+//! request body.
 
+use tonic::Status;
+
+use crate::auth::Principal;
 use crate::domain::commands::Caller;
-
-/// The identity used while the server runs without authentication.
-pub const ANONYMOUS: &str = "anonymous";
 
 /// Per-request context carried in the request's extensions.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RequestContext {
-    /// The caller's identity.
-    pub principal: String,
-    /// The request id: the caller's `x-request-id`, or one generated here.
+    /// The id this server assigned to the request (a UUIDv7).
     pub request_id: String,
+    /// The caller's `x-request-id`, if it sent one: a correlation id,
+    /// recorded as given and never trusted.
+    pub correlation_id: Option<String>,
+    /// The authenticated principal; set by the auth layer.
+    pub principal: Option<Principal>,
 }
 
-impl RequestContext {
-    /// The caller a change is attributed to.
-    pub fn caller(&self) -> Caller {
-        Caller {
-            identity: self.principal.clone(),
-            request_id: self.request_id.clone(),
-        }
+/// The caller of `request`. Fails closed: a request the auth layer did not
+/// admit (only possible in-process) is refused.
+pub fn caller_of<T>(request: &tonic::Request<T>) -> Result<Caller, Status> {
+    let context = request.extensions().get::<RequestContext>();
+    match context.and_then(|c| c.principal.as_ref().map(|p| (c, p))) {
+        Some((context, principal)) => Ok(Caller {
+            identity: principal.name.clone(),
+            request_id: context.request_id.clone(),
+            correlation_id: context.correlation_id.clone(),
+            grant: principal.grant.clone(),
+        }),
+        None => Err(Status::unauthenticated(
+            "the request was not authenticated by this server",
+        )),
     }
-}
-
-/// The caller of `request`; a request that bypassed the request layer (only
-/// possible in-process) is anonymous with a fresh request id.
-pub fn caller_of<T>(request: &tonic::Request<T>) -> Caller {
-    request
-        .extensions()
-        .get::<RequestContext>()
-        .map(RequestContext::caller)
-        .unwrap_or_else(|| Caller {
-            identity: ANONYMOUS.to_owned(),
-            request_id: uuid::Uuid::now_v7().to_string(),
-        })
 }

@@ -1,7 +1,8 @@
-//! The request layer every RPC passes through: it assigns the request id
-//! (the caller's `x-request-id`, or a new UUIDv7), puts the request context
-//! into the request, echoes the id in the response, and logs one line per
-//! call with method, gRPC code and latency inside a per-request span.
+//! The request layer every RPC passes through: it assigns the request id (a
+//! new UUIDv7, returned in the `x-request-id` response header), keeps the
+//! caller's own `x-request-id` as a correlation id, puts the request
+//! context into the request, and logs one line per call with method, gRPC
+//! code, latency and principal inside a per-request span.
 
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -11,7 +12,7 @@ use http::{HeaderValue, Request, Response};
 use tower::{Layer, Service};
 use tracing::Instrument;
 
-use super::context::{ANONYMOUS, RequestContext};
+use super::context::RequestContext;
 
 const REQUEST_ID_HEADER: &str = "x-request-id";
 
@@ -49,22 +50,28 @@ where
     }
 
     fn call(&mut self, mut request: Request<B>) -> Self::Future {
-        let request_id = request
+        let request_id = uuid::Uuid::now_v7().to_string();
+        // Printable ASCII only, so a hostile value cannot forge log lines.
+        let correlation_id = request
             .headers()
             .get(REQUEST_ID_HEADER)
             .and_then(|v| v.to_str().ok())
-            .filter(|id| !id.is_empty() && id.len() <= 128)
-            .map(str::to_owned)
-            .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
+            .filter(|id| {
+                !id.is_empty() && id.len() <= 128 && id.bytes().all(|b| b.is_ascii_graphic())
+            })
+            .map(str::to_owned);
         request.extensions_mut().insert(RequestContext {
-            principal: ANONYMOUS.to_owned(),
             request_id: request_id.clone(),
+            correlation_id: correlation_id.clone(),
+            principal: None,
         });
         let method = request.uri().path().to_owned();
         let span = tracing::info_span!(
             "rpc",
             rpc.method = %method,
             request.id = %request_id,
+            correlation.id = correlation_id.as_deref().unwrap_or(""),
+            principal = tracing::field::Empty,
             rpc.code = tracing::field::Empty,
             elapsed_ms = tracing::field::Empty,
         );

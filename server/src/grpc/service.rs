@@ -50,7 +50,7 @@ impl RegistryServiceApi for RegistryService {
         &self,
         request: Request<pb::RegisterModelRequest>,
     ) -> Result<Response<pb::RegisterModelResponse>, Status> {
-        let caller = caller_of(&request);
+        let caller = caller_of(&request)?;
         let request = request.into_inner();
         let validate_only = request.validate_only;
         let new = convert::registration(request)?.validate()?;
@@ -158,7 +158,7 @@ impl RegistryServiceApi for RegistryService {
         &self,
         request: Request<pb::UpdateModelRequest>,
     ) -> Result<Response<pb::UpdateModelResponse>, Status> {
-        let caller = caller_of(&request);
+        let caller = caller_of(&request)?;
         let command = UpdateModel::try_from(request.into_inner())?;
         let model = self.store.update_model(command, caller).await?;
         Ok(Response::new(pb::UpdateModelResponse {
@@ -170,7 +170,7 @@ impl RegistryServiceApi for RegistryService {
         &self,
         request: Request<pb::SetModelAliasRequest>,
     ) -> Result<Response<pb::SetModelAliasResponse>, Status> {
-        let caller = caller_of(&request);
+        let caller = caller_of(&request)?;
         let command = SetAlias::try_from(request.into_inner())?;
         let moved = self.store.set_alias(command, caller).await?;
         Ok(Response::new(pb::SetModelAliasResponse {
@@ -184,7 +184,7 @@ impl RegistryServiceApi for RegistryService {
         &self,
         request: Request<pb::DeleteModelAliasRequest>,
     ) -> Result<Response<pb::DeleteModelAliasResponse>, Status> {
-        let caller = caller_of(&request);
+        let caller = caller_of(&request)?;
         let command = DeleteAlias::try_from(request.into_inner())?;
         let previous_version = self.store.delete_alias(command, caller).await?;
         Ok(Response::new(pb::DeleteModelAliasResponse {
@@ -196,7 +196,7 @@ impl RegistryServiceApi for RegistryService {
         &self,
         request: Request<pb::RollbackModelAliasRequest>,
     ) -> Result<Response<pb::RollbackModelAliasResponse>, Status> {
-        let caller = caller_of(&request);
+        let caller = caller_of(&request)?;
         let command = RollbackAlias::try_from(request.into_inner())?;
         let moved = self.store.rollback_alias(command, caller).await?;
         Ok(Response::new(pb::RollbackModelAliasResponse {
@@ -209,7 +209,7 @@ impl RegistryServiceApi for RegistryService {
         &self,
         request: Request<pb::SetProductionModelRequest>,
     ) -> Result<Response<pb::SetProductionModelResponse>, Status> {
-        let caller = caller_of(&request);
+        let caller = caller_of(&request)?;
         let command = SetAlias::try_from(request.into_inner())?;
         let moved = self.store.set_alias(command, caller).await?;
         Ok(Response::new(pb::SetProductionModelResponse {
@@ -223,7 +223,7 @@ impl RegistryServiceApi for RegistryService {
         &self,
         request: Request<pb::RollbackProductionModelRequest>,
     ) -> Result<Response<pb::RollbackProductionModelResponse>, Status> {
-        let caller = caller_of(&request);
+        let caller = caller_of(&request)?;
         let command = RollbackAlias::try_from(request.into_inner())?;
         let moved = self.store.rollback_alias(command, caller).await?;
         Ok(Response::new(pb::RollbackProductionModelResponse {
@@ -236,7 +236,7 @@ impl RegistryServiceApi for RegistryService {
         &self,
         request: Request<pb::UpdateModelVersionStatusRequest>,
     ) -> Result<Response<pb::UpdateModelVersionStatusResponse>, Status> {
-        let caller = caller_of(&request);
+        let caller = caller_of(&request)?;
         let command = ChangeStatus::try_from(request.into_inner())?;
         let version = self.store.change_status(command, caller).await?;
         Ok(Response::new(pb::UpdateModelVersionStatusResponse {
@@ -248,7 +248,7 @@ impl RegistryServiceApi for RegistryService {
         &self,
         request: Request<pb::UpdateModelVersionRequest>,
     ) -> Result<Response<pb::UpdateModelVersionResponse>, Status> {
-        let caller = caller_of(&request);
+        let caller = caller_of(&request)?;
         let command = UpdateVersion::try_from(request.into_inner())?;
         let version = self.store.update_version(command, caller).await?;
         Ok(Response::new(pb::UpdateModelVersionResponse {

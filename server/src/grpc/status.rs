@@ -17,6 +17,8 @@ impl From<DomainError> for Status {
             DomainError::AlreadyExists(message) => Status::already_exists(message),
             DomainError::FailedPrecondition(message) => Status::failed_precondition(message),
             DomainError::Aborted(message) => Status::aborted(message),
+            DomainError::Unauthenticated(message) => Status::unauthenticated(message),
+            DomainError::PermissionDenied(message) => Status::permission_denied(message),
             DomainError::Unavailable(message) => Status::unavailable(message),
             DomainError::Internal(detail) => {
                 tracing::error!(error.detail = %detail, "internal error");
@@ -46,6 +48,14 @@ mod tests {
                 Code::FailedPrecondition,
             ),
             (DomainError::Aborted("x".into()), Code::Aborted),
+            (
+                DomainError::Unauthenticated("x".into()),
+                Code::Unauthenticated,
+            ),
+            (
+                DomainError::PermissionDenied("x".into()),
+                Code::PermissionDenied,
+            ),
             (DomainError::Unavailable("x".into()), Code::Unavailable),
             (DomainError::Internal("x".into()), Code::Internal),
         ];

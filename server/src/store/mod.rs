@@ -91,31 +91,53 @@ impl FromStr for DatabaseUrl {
             }
             return Ok(Self::Sqlite(path.to_owned()));
         }
+        // Only the scheme is repeated: the rest may hold a password.
+        let scheme = url.split_once("://").map_or("(none)", |(scheme, _)| scheme);
         Err(format!(
-            "{url:?} is not a supported database URL: use sqlite://PATH or postgres://USER@HOST/DB"
+            "the database URL's scheme {scheme:?} is not supported: use sqlite://PATH or \
+             postgres://USER@HOST/DB"
         ))
     }
 }
 
-/// Prints the URL without its password, so logs never carry secrets.
+/// Prints the URL without its password (in the user-info part or a
+/// `password` query parameter), so logs never carry secrets.
 impl fmt::Display for DatabaseUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Sqlite(path) => write!(f, "sqlite://{path}"),
-            Self::Postgres(url) => match (url.find("://"), url.rfind('@')) {
-                (Some(scheme_end), Some(at)) if at > scheme_end => {
-                    let credentials = &url[scheme_end + 3..at];
-                    match credentials.split_once(':') {
-                        Some((user, _)) => {
-                            write!(f, "{}{user}:***{}", &url[..scheme_end + 3], &url[at..])
-                        }
-                        None => f.write_str(url),
-                    }
-                }
-                _ => f.write_str(url),
-            },
+            Self::Postgres(url) => f.write_str(&redact_postgres_url(url)),
         }
     }
+}
+
+fn redact_postgres_url(url: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((base, query)) => (base, Some(query)),
+        None => (url, None),
+    };
+    let mut redacted = match (base.find("://"), base.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let credentials = &base[scheme_end + 3..at];
+            match credentials.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &base[..scheme_end + 3], &base[at..]),
+                None => base.to_owned(),
+            }
+        }
+        _ => base.to_owned(),
+    };
+    if let Some(query) = query {
+        let parameters: Vec<String> = query
+            .split('&')
+            .map(|parameter| match parameter.split_once('=') {
+                Some((key, _)) if key.eq_ignore_ascii_case("password") => format!("{key}=***"),
+                _ => parameter.to_owned(),
+            })
+            .collect();
+        redacted.push('?');
+        redacted.push_str(&parameters.join("&"));
+    }
+    redacted
 }
 
 impl fmt::Debug for DatabaseUrl {
@@ -499,5 +521,17 @@ mod tests {
         let url: DatabaseUrl = "postgres://app:s3cret@db:5432/registry".parse().unwrap();
         assert_eq!(url.to_string(), "postgres://app:***@db:5432/registry");
         assert!(!format!("{url:?}").contains("s3cret"));
+        let url: DatabaseUrl = "postgres://app@db/registry?sslmode=require&password=s3cret"
+            .parse()
+            .unwrap();
+        assert_eq!(
+            url.to_string(),
+            "postgres://app@db/registry?sslmode=require&password=***"
+        );
+        let mistyped = "postgress://app:s3cret@db/registry"
+            .parse::<DatabaseUrl>()
+            .unwrap_err();
+        assert!(!mistyped.contains("s3cret"), "{mistyped}");
+        assert!(mistyped.contains("postgress"), "{mistyped}");
     }
 }

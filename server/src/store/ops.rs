@@ -39,6 +39,7 @@ pub async fn register(
     new: NewVersion,
     caller: Caller,
 ) -> DomainResult<ModelVersion> {
+    caller.check_model(&new.model_name)?;
     let now = time::now();
     let name = new.model_name.as_str();
     let created = diesel::insert_into(models::table)
@@ -529,6 +530,7 @@ pub async fn update_model(
     command: UpdateModel,
     caller: Caller,
 ) -> DomainResult<Model> {
+    caller.check_model(&command.model_name)?;
     let mut model = lock_model(conn, &command.model_name).await?;
     let now = time::now();
     let tags = command.apply_to_tags(model.tags()?)?;
@@ -557,6 +559,7 @@ pub async fn set_alias(
     command: SetAlias,
     caller: Caller,
 ) -> DomainResult<AliasMoved> {
+    caller.check_alias(&command.model_name, &command.alias)?;
     let model = lock_model(conn, &command.model_name).await?;
     let now = time::now();
     let alias = &command.alias;
@@ -619,6 +622,7 @@ pub async fn delete_alias(
     command: DeleteAlias,
     caller: Caller,
 ) -> DomainResult<i64> {
+    caller.check_alias(&command.model_name, &command.alias)?;
     let model = lock_model(conn, &command.model_name).await?;
     let now = time::now();
     let alias = &command.alias;
@@ -663,6 +667,7 @@ pub async fn rollback_alias(
     command: RollbackAlias,
     caller: Caller,
 ) -> DomainResult<AliasMoved> {
+    caller.check_alias(&command.model_name, &command.alias)?;
     let model = lock_model(conn, &command.model_name).await?;
     let now = time::now();
     let alias = &command.alias;
@@ -720,6 +725,7 @@ pub async fn change_status(
     caller: Caller,
 ) -> DomainResult<ModelVersion> {
     let (model, mut row) = lock_version(conn, &command.target).await?;
+    caller.check_model(&ModelName::from_stored(model.name.clone()))?;
     let now = time::now();
     let from = row.status()?;
     let held = aliases_of_version(conn, model.id, row.version).await?;
@@ -749,6 +755,7 @@ pub async fn update_version(
     caller: Caller,
 ) -> DomainResult<ModelVersion> {
     let (model, mut row) = lock_version(conn, &command.target).await?;
+    caller.check_model(&ModelName::from_stored(model.name.clone()))?;
     let now = time::now();
     let tags = command.apply_to_tags(row.tags()?)?;
     if let Some(description) = &command.description {

@@ -70,39 +70,70 @@ def file_digest(path: str | os.PathLike[str]) -> tuple[str, int]:
     return digest.hexdigest(), size
 
 
+DEFAULT_TARGET = "127.0.0.1:50051"
+
+
+def channel_target(url: str) -> tuple[str, bool]:
+    """The gRPC target of a registry URL and whether it asks for TLS:
+    `https://host:port` (TLS), `http://host:port` or `host:port` (plaintext)."""
+    for scheme, secure in (("https://", True), ("http://", False)):
+        if url.startswith(scheme):
+            address = url[len(scheme) :].rstrip("/")
+            if not address or "/" in address:
+                raise ValueError(f"{url!r} is not a registry URL like {scheme}host:port")
+            return address, secure
+    if "://" in url:
+        raise ValueError(f"{url!r}: use http://host:port, https://host:port or host:port")
+    return url, False
+
+
 class RegistryClient:
     """A client of the Model Registry.
 
     Use it as a context manager (or call `close()`):
 
-        with RegistryClient("127.0.0.1:50051") as registry:
+        with RegistryClient("http://127.0.0.1:50051") as registry:
             registry.get_production_model("churn")
 
-    `token` is sent as a bearer token; `tls=True` (or `root_certificates`)
-    switches to TLS; `timeout` bounds each call in seconds. Reads, and
-    registrations (which always carry a request_id), are retried up to
-    `retries` times with exponential backoff and jitter while the server
-    answers UNAVAILABLE. Changes of production or status are not retried.
+    `target` is `http://host:port`, `https://host:port` or `host:port`
+    (default: `$MODEL_REGISTRY_URL`, else 127.0.0.1:50051). `token` (default
+    `$MODEL_REGISTRY_TOKEN`) is sent as a bearer token. TLS is used for
+    `https://` URLs, or when `tls`, `root_certificates` or a client
+    certificate is given; without `root_certificates` the system's roots are
+    trusted. `certificate_chain` and `private_key` (PEM bytes) present a
+    client certificate (mutual TLS). `timeout` bounds each call in seconds.
+    Reads, and registrations (which always carry a request_id), are retried
+    up to `retries` times with exponential backoff and jitter while the
+    server answers UNAVAILABLE. Other changes are not retried.
     """
 
     def __init__(
         self,
-        target: str = "127.0.0.1:50051",
+        target: str | None = None,
         *,
         token: str | None = None,
         tls: bool = False,
         root_certificates: bytes | None = None,
+        certificate_chain: bytes | None = None,
+        private_key: bytes | None = None,
         timeout: float = 30.0,
         retries: int = 4,
         initial_backoff: float = 0.1,
         max_backoff: float = 2.0,
     ) -> None:
-        if tls or root_certificates is not None:
-            credentials = grpc.ssl_channel_credentials(root_certificates=root_certificates)
-            self._channel = grpc.secure_channel(target, credentials)
+        address, secure = channel_target(target or os.environ.get("MODEL_REGISTRY_URL") or DEFAULT_TARGET)
+        if (certificate_chain is None) != (private_key is None):
+            raise ValueError("give both certificate_chain and private_key for a client certificate")
+        secure = secure or tls or root_certificates is not None or certificate_chain is not None
+        if secure:
+            credentials = grpc.ssl_channel_credentials(
+                root_certificates=root_certificates, private_key=private_key, certificate_chain=certificate_chain
+            )
+            self._channel = grpc.secure_channel(address, credentials)
         else:
-            self._channel = grpc.insecure_channel(target)
+            self._channel = grpc.insecure_channel(address)
         self._stub = pb_grpc.RegistryServiceStub(self._channel)
+        token = token if token is not None else os.environ.get("MODEL_REGISTRY_TOKEN")
         self._metadata: tuple[tuple[str, str], ...] = (("authorization", f"Bearer {token}"),) if token else ()
         self._timeout = timeout
         self._retries = retries
@@ -490,5 +521,5 @@ class RegistryClient:
                 raise failure from None
 
 
-__all__ = ["RegistryClient", "file_digest"]
+__all__ = ["RegistryClient", "channel_target", "file_digest"]
 

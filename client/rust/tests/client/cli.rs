@@ -12,6 +12,114 @@ on_both_backends!(
     import_legacy_registers_every_row_once_and_refuses_bad_files,
 );
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn modelreg_speaks_tls_with_a_ca_file_and_mutual_tls_with_a_client_certificate() {
+    use std::sync::Arc;
+
+    use model_registry_e2e::{Backend, TestCertificates};
+    use model_registry_server::auth::Authenticator;
+    use model_registry_server::server::{ServeOptions, tls_config};
+
+    let certs = TestCertificates::generate("release.example.com");
+    let tokens = certs.dir.path().join("tokens.toml");
+    std::fs::write(
+        &tokens,
+        format!(
+            "{}\n[[principal]]\nname = \"release.example.com\"\nrole = \"deployer\"\nclient_certificate = true\n",
+            model_registry_server::auth::hash_token_entry(
+                "trainer-secret",
+                "ci",
+                model_registry_server::domain::access::Role::Trainer
+            )
+        ),
+    )
+    .unwrap();
+    let options = ServeOptions {
+        authenticator: Arc::new(Authenticator::from_file(&tokens).unwrap()),
+        tls: Some(tls_config(&certs.server_cert, &certs.server_key, Some(&certs.ca)).unwrap()),
+        ..ServeOptions::default()
+    };
+    let server = TestServer::start_with(Backend::Sqlite, options)
+        .await
+        .unwrap();
+    let url = format!("https://127.0.0.1:{}", server.addr.port());
+    let ca = certs.ca.to_str().unwrap();
+
+    // Without the CA the system roots do not trust the test CA: refused.
+    let untrusted = modelreg(&url, &["--token", "trainer-secret", "models"]).await;
+    assert_eq!(
+        untrusted.status.code(),
+        Some(5),
+        "{}",
+        String::from_utf8_lossy(&untrusted.stderr)
+    );
+    let registered = modelreg(
+        &url,
+        &[
+            "--ca-file",
+            ca,
+            "--token",
+            "trainer-secret",
+            "register",
+            "churn",
+            "--algorithm",
+            "XGBoost",
+            "--artifact-uri",
+            "s3://m/1",
+            "--metric",
+            "auc=0.9",
+        ],
+    )
+    .await;
+    assert!(stdout(&registered).starts_with("registered churn version 1"));
+    let promoted = modelreg(
+        &url,
+        &[
+            "--ca-file",
+            ca,
+            "--client-cert",
+            certs.client_cert.to_str().unwrap(),
+            "--client-key",
+            certs.client_key.to_str().unwrap(),
+            "promote",
+            "churn",
+            "1",
+            "--reason",
+            "mTLS",
+        ],
+    )
+    .await;
+    assert_eq!(
+        stdout(&promoted).trim(),
+        "churn version 1 is now production"
+    );
+    let history = json(
+        &modelreg(
+            &url,
+            &[
+                "--ca-file",
+                ca,
+                "--token",
+                "trainer-secret",
+                "-o",
+                "json",
+                "history",
+                "churn",
+            ],
+        )
+        .await,
+    );
+    let actors: Vec<&str> = history
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["actor"].as_str().unwrap())
+        .collect();
+    assert_eq!(actors, ["ci", "ci", "release.example.com"]);
+    let no_token = modelreg(&url, &["--ca-file", ca, "models"]).await;
+    failed(&no_token, 1, "UNAUTHENTICATED");
+}
+
 /// Runs `modelreg --url URL ARGS…` off the async runtime.
 async fn modelreg(url: &str, args: &[&str]) -> Output {
     let mut command = assert_cmd::Command::cargo_bin("modelreg").unwrap();

@@ -45,9 +45,26 @@ struct Cli {
         global = true
     )]
     token: Option<String>,
-    /// PEM file of the CA that signed the server's certificate (enables TLS).
+    /// PEM file of the CA that signed the server's certificate (https://
+    /// URLs trust the system's roots without it).
     #[arg(long, env = "MODEL_REGISTRY_CA_FILE", global = true)]
     ca_file: Option<PathBuf>,
+    /// PEM client certificate for mutual TLS (with --client-key).
+    #[arg(
+        long,
+        env = "MODEL_REGISTRY_CLIENT_CERT",
+        requires = "client_key",
+        global = true
+    )]
+    client_cert: Option<PathBuf>,
+    /// PEM private key of --client-cert.
+    #[arg(
+        long,
+        env = "MODEL_REGISTRY_CLIENT_KEY",
+        requires = "client_cert",
+        global = true
+    )]
+    client_key: Option<PathBuf>,
     /// Name expected on the server's certificate, when not the URL's host.
     #[arg(long, env = "MODEL_REGISTRY_TLS_DOMAIN", global = true)]
     tls_domain: Option<String>,
@@ -432,8 +449,14 @@ async fn run(cli: Cli) -> Result<(), Error> {
         timeout: Duration::try_from_secs_f64(cli.timeout).ok(),
         ..ClientOptions::default()
     };
-    if let Some(ca_file) = &cli.ca_file {
-        let mut tls = TlsOptions::from_ca_file(ca_file)?;
+    if cli.ca_file.is_some() || cli.client_cert.is_some() || cli.tls_domain.is_some() {
+        let mut tls = match &cli.ca_file {
+            Some(ca_file) => TlsOptions::from_ca_file(ca_file)?,
+            None => TlsOptions::default(),
+        };
+        if let (Some(cert), Some(key)) = (&cli.client_cert, &cli.client_key) {
+            tls = tls.with_client_identity(cert, key)?;
+        }
         tls.domain = cli.tls_domain.clone();
         options.tls = Some(tls);
     }

@@ -1,0 +1,287 @@
+//! The tokens file: TOML, one `[[principal]]` table per principal, holding
+//! only the SHA-256 of each token. `model-registry-server hash-token`
+//! prints such a table, so a file made only of its output is valid:
+//!
+//! ```toml
+//! [[principal]]
+//! name = "ci"
+//! role = "trainer"
+//! token_sha256 = "5e884898da28047151d0e56f8dc6292773603d0d6aabbdd62a11ef721d1542d8"
+//!
+//! [[principal]]
+//! name = "release-bot"
+//! role = "deployer"
+//! token_sha256 = "…"
+//! aliases = ["staging", "canary"]     # optional: the only aliases it may change
+//! model_prefixes = ["churn"]          # optional: the only models it may change
+//!
+//! [[principal]]
+//! name = "deployer.example.com"       # a client certificate's CN or DNS name
+//! role = "deployer"
+//! client_certificate = true
+//! ```
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+
+use super::{Principal, digests_equal};
+use crate::domain::AliasName;
+use crate::domain::access::{Grant, Role};
+
+/// Why a tokens file cannot be used. Never contains a token.
+#[derive(Debug, thiserror::Error)]
+pub enum TokensFileError {
+    /// The file cannot be read.
+    #[error("cannot read the tokens file {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML of the expected shape.
+    #[error("the tokens file {path} is not valid: {detail}")]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong (entry and field).
+        detail: String,
+    },
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TokensFile {
+    #[serde(default)]
+    principal: Vec<Entry>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Entry {
+    name: String,
+    role: String,
+    token_sha256: Option<String>,
+    #[serde(default)]
+    client_certificate: bool,
+    aliases: Option<Vec<String>>,
+    model_prefixes: Option<Vec<String>>,
+}
+
+/// The principals of a tokens file, by token digest and certificate name.
+#[derive(Debug, Default)]
+pub struct PrincipalTable {
+    tokens: Vec<([u8; 32], Principal)>,
+    certificates: BTreeMap<String, Principal>,
+}
+
+impl PrincipalTable {
+    /// Reads and checks the file at `path`.
+    pub fn read(path: &Path) -> Result<Self, TokensFileError> {
+        let text = std::fs::read_to_string(path).map_err(|source| TokensFileError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::parse(&text).map_err(|detail| TokensFileError::Invalid {
+            path: path.to_path_buf(),
+            detail,
+        })
+    }
+
+    /// Parses a file's text.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        // toml's messages quote the offending line, which could hold a
+        // secret pasted by mistake: keep only the location.
+        let file: TokensFile = toml::from_str(text).map_err(|e| match e.span() {
+            Some(span) => format!(
+                "not a tokens file (TOML error near line {}): {}",
+                text[..span.start.min(text.len())].lines().count().max(1),
+                e.message()
+            ),
+            None => format!("not a tokens file: {}", e.message()),
+        })?;
+        let mut table = Self::default();
+        let mut names = BTreeSet::new();
+        for (index, entry) in file.principal.into_iter().enumerate() {
+            let at = format!("principal {} ({:?})", index + 1, entry.name);
+            if entry.name.trim().is_empty() || entry.name.len() > 256 {
+                return Err(format!("{at}: name must be 1 to 256 characters"));
+            }
+            if !names.insert(entry.name.clone()) {
+                return Err(format!("{at}: the name appears twice"));
+            }
+            let role: Role = entry.role.parse().map_err(|e| format!("{at}: {e}"))?;
+            if let Some(aliases) = &entry.aliases {
+                for alias in aliases {
+                    AliasName::movable("aliases", alias).map_err(|e| format!("{at}: {e}"))?;
+                }
+            }
+            let principal = Principal {
+                name: entry.name.clone(),
+                grant: Grant {
+                    role,
+                    aliases: entry.aliases.map(|a| a.into_iter().collect()),
+                    model_prefixes: entry.model_prefixes,
+                },
+            };
+            match (entry.token_sha256, entry.client_certificate) {
+                (Some(hex), false) => {
+                    let digest = parse_digest(&hex).ok_or_else(|| {
+                        format!("{at}: token_sha256 must be 64 hexadecimal characters")
+                    })?;
+                    if table.tokens.iter().any(|(d, _)| digests_equal(d, &digest)) {
+                        return Err(format!("{at}: the same token is listed twice"));
+                    }
+                    table.tokens.push((digest, principal));
+                }
+                (None, true) => {
+                    table.certificates.insert(entry.name, principal);
+                }
+                _ => {
+                    return Err(format!(
+                        "{at}: give either token_sha256 or client_certificate = true"
+                    ));
+                }
+            }
+        }
+        Ok(table)
+    }
+
+    /// How many principals the file names.
+    pub fn len(&self) -> usize {
+        self.tokens.len() + self.certificates.len()
+    }
+
+    /// Whether the file names no principal.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The principal holding `token`. Every entry is compared, in constant
+    /// time, so timing tells nothing about which digest came close.
+    pub fn by_token(&self, token: &str) -> Option<Principal> {
+        let digest = hash_token(token);
+        let mut found = None;
+        for (candidate, principal) in &self.tokens {
+            if digests_equal(candidate, &digest) {
+                found = Some(principal.clone());
+            }
+        }
+        found
+    }
+
+    /// The certificate principal named `name`.
+    pub fn by_certificate_name(&self, name: &str) -> Option<Principal> {
+        self.certificates.get(name).cloned()
+    }
+}
+
+/// The SHA-256 of a token.
+pub fn hash_token(token: &str) -> [u8; 32] {
+    Sha256::digest(token.as_bytes()).into()
+}
+
+/// The `[[principal]]` entry of `token` for the tokens file.
+pub fn hash_token_entry(token: &str, name: &str, role: Role) -> String {
+    let hex: String = hash_token(token)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let name = toml::Value::String(name.to_owned());
+    format!("\n[[principal]]\nname = {name}\nrole = \"{role}\"\ntoken_sha256 = \"{hex}\"\n")
+}
+
+fn parse_digest(hex: &str) -> Option<[u8; 32]> {
+    if hex.len() != 64 {
+        return None;
+    }
+    let mut digest = [0u8; 32];
+    for (i, byte) in digest.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(hex.get(2 * i..2 * i + 2)?, 16).ok()?;
+    }
+    Some(digest)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_file_made_of_hash_token_entries_is_valid() {
+        let text = format!(
+            "{}{}",
+            hash_token_entry("s3cret-ci", "ci", Role::Trainer),
+            hash_token_entry("s3cret-ops", "ops \"team\"", Role::Admin)
+        );
+        let table = PrincipalTable::parse(&text).unwrap();
+        assert_eq!(table.len(), 2);
+        assert_eq!(
+            table.by_token("s3cret-ci").unwrap().grant.role,
+            Role::Trainer
+        );
+        assert_eq!(table.by_token("s3cret-ops").unwrap().name, "ops \"team\"");
+        assert!(table.by_token("s3cret").is_none());
+        assert!(!text.contains("s3cret"), "only digests are written");
+    }
+
+    #[test]
+    fn limits_and_certificate_principals_are_read() {
+        let table = PrincipalTable::parse(
+            r#"
+            [[principal]]
+            name = "release-bot"
+            role = "deployer"
+            token_sha256 = "5e884898da28047151d0e56f8dc6292773603d0d6aabbdd62a11ef721d1542d8"
+            aliases = ["staging", "canary"]
+            model_prefixes = ["churn"]
+
+            [[principal]]
+            name = "deployer.example.com"
+            role = "deployer"
+            client_certificate = true
+            "#,
+        )
+        .unwrap();
+        let bot = table.by_token("password").unwrap();
+        assert_eq!(bot.grant.aliases.unwrap().len(), 2);
+        assert_eq!(bot.grant.model_prefixes.unwrap(), ["churn"]);
+        assert!(table.by_certificate_name("deployer.example.com").is_some());
+        assert!(table.by_certificate_name("release-bot").is_none());
+    }
+
+    #[test]
+    fn bad_files_say_what_is_wrong_without_quoting_secrets() {
+        for (text, expected) in [
+            (
+                "[[principal]]\nname = \"a\"\nrole = \"root\"\ntoken_sha256 = \"00\"",
+                "not a role",
+            ),
+            (
+                "[[principal]]\nname = \"a\"\nrole = \"reader\"\ntoken_sha256 = \"xyz\"",
+                "64 hexadecimal",
+            ),
+            (
+                "[[principal]]\nname = \"a\"\nrole = \"reader\"",
+                "either token_sha256",
+            ),
+            (
+                "[[principal]]\nname = \"a\"\nrole = \"reader\"\npassword = \"hunter2\"",
+                "line",
+            ),
+            ("token = hunter2", "TOML error"),
+        ] {
+            let error = PrincipalTable::parse(text).unwrap_err();
+            assert!(error.contains(expected), "{text:?}: {error}");
+            assert!(!error.contains("hunter2"), "{error}");
+        }
+        let twice = format!(
+            "{}{}",
+            hash_token_entry("t", "a", Role::Reader),
+            hash_token_entry("t", "b", Role::Reader)
+        );
+        assert!(PrincipalTable::parse(&twice).unwrap_err().contains("twice"));
+    }
+}

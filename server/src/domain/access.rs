@@ -1,0 +1,219 @@
+//! Who may change what: roles (reader < trainer < deployer < admin) and the
+//! limits a principal's grant can carry (alias names, model-name prefixes).
+//! The role needed by each RPC is checked before any handler runs (see
+//! `auth::policy`); the limits are checked here, by every change, once the
+//! model and alias it touches are known. Limits restrict changes only:
+//! every principal reads everything.
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::str::FromStr;
+
+use super::alias::AliasName;
+use super::error::{DomainError, DomainResult};
+use super::types::ModelName;
+
+/// A principal's role; each includes the rights of the ones before it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Role {
+    /// Every read, and watching.
+    Reader,
+    /// + registering versions and editing their description and tags.
+    Trainer,
+    /// + moving, deleting and rolling back aliases; status changes.
+    Deployer,
+    /// + everything else (model description and tags).
+    Admin,
+}
+
+impl Role {
+    /// Every role, lowest first.
+    pub const ALL: [Role; 4] = [Self::Reader, Self::Trainer, Self::Deployer, Self::Admin];
+
+    /// The role's name in the tokens file and in messages.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Reader => "reader",
+            Self::Trainer => "trainer",
+            Self::Deployer => "deployer",
+            Self::Admin => "admin",
+        }
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Role {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .into_iter()
+            .find(|role| role.as_str() == text)
+            .ok_or_else(|| {
+                format!("{text:?} is not a role: use reader, trainer, deployer or admin")
+            })
+    }
+}
+
+/// What a principal may do: its role, and optionally the only aliases it
+/// may change and the only model-name prefixes it may change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Grant {
+    /// The principal's role.
+    pub role: Role,
+    /// When set, the only aliases the principal may move, delete or roll back.
+    pub aliases: Option<BTreeSet<String>>,
+    /// When set, the principal may change only models whose names start
+    /// with one of these prefixes.
+    pub model_prefixes: Option<Vec<String>>,
+}
+
+impl Grant {
+    /// Everything, for a server running without authentication.
+    pub fn unrestricted() -> Self {
+        Self {
+            role: Role::Admin,
+            aliases: None,
+            model_prefixes: None,
+        }
+    }
+}
+
+/// Who makes a change, in which request, with what grant: the actor and
+/// request id of every event, `created_by` of a registered version, and the
+/// limits every change checks. Taken from the request context
+/// (authentication, headers), never from a request body.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Caller {
+    /// The authenticated principal, `anonymous` without authentication.
+    pub identity: String,
+    /// The request id the change is recorded under (assigned by the server).
+    pub request_id: String,
+    /// The caller's own `x-request-id`, if it sent one: a correlation id
+    /// recorded as given, never trusted as an identity or an approval.
+    pub correlation_id: Option<String>,
+    /// What the principal may do.
+    pub grant: Grant,
+}
+
+impl Caller {
+    /// Refuses with PERMISSION_DENIED a change of model `name` outside the
+    /// principal's model prefixes.
+    pub fn check_model(&self, name: &ModelName) -> DomainResult<()> {
+        match &self.grant.model_prefixes {
+            Some(prefixes)
+                if !prefixes
+                    .iter()
+                    .any(|p| name.as_str().starts_with(p.as_str())) =>
+            {
+                Err(DomainError::PermissionDenied(format!(
+                    "principal {:?} may change only models whose names start with {}; model \
+                     {name:?} is not one of them",
+                    self.identity,
+                    quoted_list(prefixes.iter())
+                )))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Refuses with PERMISSION_DENIED a change of alias `alias` of model
+    /// `name` outside the principal's limits.
+    pub fn check_alias(&self, name: &ModelName, alias: &AliasName) -> DomainResult<()> {
+        self.check_model(name)?;
+        match &self.grant.aliases {
+            Some(aliases) if !aliases.contains(alias.as_str()) => {
+                Err(DomainError::PermissionDenied(format!(
+                    "principal {:?} may change only the aliases {}, not {alias:?}",
+                    self.identity,
+                    quoted_list(aliases.iter())
+                )))
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+fn quoted_list<'a>(items: impl Iterator<Item = &'a String>) -> String {
+    items
+        .map(|item| format!("{item:?}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn caller(aliases: Option<&[&str]>, prefixes: Option<&[&str]>) -> Caller {
+        Caller {
+            identity: "release-bot".into(),
+            request_id: "r".into(),
+            correlation_id: None,
+            grant: Grant {
+                role: Role::Deployer,
+                aliases: aliases.map(|a| a.iter().map(|s| (*s).to_owned()).collect()),
+                model_prefixes: prefixes.map(|p| p.iter().map(|s| (*s).to_owned()).collect()),
+            },
+        }
+    }
+
+    fn model(name: &str) -> ModelName {
+        ModelName::parse("model_name", name).unwrap()
+    }
+
+    fn alias(name: &str) -> AliasName {
+        AliasName::parse("alias", name).unwrap()
+    }
+
+    #[test]
+    fn roles_are_ordered_and_named() {
+        assert!(Role::Reader < Role::Trainer && Role::Trainer < Role::Deployer);
+        assert!(Role::Deployer < Role::Admin);
+        for role in Role::ALL {
+            assert_eq!(role.as_str().parse::<Role>(), Ok(role));
+        }
+        assert!("root".parse::<Role>().is_err());
+    }
+
+    #[test]
+    fn alias_limits_allow_only_the_named_aliases() {
+        let limited = caller(Some(&["staging", "canary"]), None);
+        assert!(
+            limited
+                .check_alias(&model("churn"), &alias("staging"))
+                .is_ok()
+        );
+        let refused = limited
+            .check_alias(&model("churn"), &alias("production"))
+            .unwrap_err();
+        assert!(
+            matches!(&refused, DomainError::PermissionDenied(m) if m.contains("\"production\""))
+        );
+        assert!(
+            caller(None, None)
+                .check_alias(&model("churn"), &alias("production"))
+                .is_ok()
+        );
+    }
+
+    #[test]
+    fn model_prefixes_limit_every_change() {
+        let limited = caller(None, Some(&["churn", "fraud-"]));
+        assert!(limited.check_model(&model("churn-eu")).is_ok());
+        assert!(limited.check_model(&model("fraud-cards")).is_ok());
+        assert!(matches!(
+            limited.check_model(&model("ranking")),
+            Err(DomainError::PermissionDenied(_))
+        ));
+        assert!(matches!(
+            limited.check_alias(&model("ranking"), &alias("staging")),
+            Err(DomainError::PermissionDenied(_))
+        ));
+    }
+}

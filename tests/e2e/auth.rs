@@ -1,0 +1,461 @@
+//! Authentication and roles end to end: every RPC with every role, without
+//! a token and with an unknown one; principals limited to aliases and to
+//! model-name prefixes; and the principal recorded as actor and creator.
+
+use std::sync::Arc;
+
+use model_registry_api::v1 as pb;
+use model_registry_server::auth::{Authenticator, hash_token};
+use model_registry_server::domain::access::Role;
+use model_registry_server::server::ServeOptions;
+use tonic::Code;
+use tonic_health::pb::health_check_response::ServingStatus;
+use tonic_health::pb::health_client::HealthClient;
+
+use model_registry_e2e::{Backend, TestServer, TokenClient, client_with_token, registration};
+
+/// The tokens file of these tests, with the principals' tokens.
+fn tokens_file(dir: &std::path::Path) -> std::path::PathBuf {
+    let hex = |token: &str| -> String {
+        hash_token(token)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    };
+    let mut text = String::new();
+    for (name, role, token, limits) in [
+        ("dashboards", "reader", "reader-token", ""),
+        ("ci", "trainer", "trainer-token", ""),
+        ("release-bot", "deployer", "deployer-token", ""),
+        ("ops", "admin", "admin-token", ""),
+        (
+            "staging-bot",
+            "deployer",
+            "staging-token",
+            "aliases = [\"staging\"]\n",
+        ),
+        (
+            "churn-ci",
+            "trainer",
+            "churn-token",
+            "model_prefixes = [\"churn\"]\n",
+        ),
+    ] {
+        text.push_str(&format!(
+            "[[principal]]\nname = \"{name}\"\nrole = \"{role}\"\ntoken_sha256 = \"{}\"\n{limits}\n",
+            hex(token)
+        ));
+    }
+    let path = dir.join("tokens.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+async fn start(backend: Backend) -> Option<(TestServer, tempfile::TempDir)> {
+    let dir = tempfile::tempdir().unwrap();
+    let authenticator = Authenticator::from_file(&tokens_file(dir.path())).unwrap();
+    let options = ServeOptions {
+        authenticator: Arc::new(authenticator),
+        ..ServeOptions::default()
+    };
+    let server = TestServer::start_with(backend, options).await?;
+    Some((server, dir))
+}
+
+/// Every RegistryService RPC and the role it needs.
+const RPCS: [(&str, Role); 17] = [
+    ("GetModelVersion", Role::Reader),
+    ("GetProductionModel", Role::Reader),
+    ("GetModelVersionByAlias", Role::Reader),
+    ("ListModelVersions", Role::Reader),
+    ("GetBestModelVersion", Role::Reader),
+    ("ListModels", Role::Reader),
+    ("GetModel", Role::Reader),
+    ("ListEvents", Role::Reader),
+    ("RegisterModel", Role::Trainer),
+    ("UpdateModelVersion", Role::Trainer),
+    ("SetModelAlias", Role::Deployer),
+    ("DeleteModelAlias", Role::Deployer),
+    ("RollbackModelAlias", Role::Deployer),
+    ("SetProductionModel", Role::Deployer),
+    ("RollbackProductionModel", Role::Deployer),
+    ("UpdateModelVersionStatus", Role::Deployer),
+    ("UpdateModel", Role::Admin),
+];
+
+fn set_alias(alias: &str, version: i64) -> pb::SetModelAliasRequest {
+    pb::SetModelAliasRequest {
+        model_name: "churn".into(),
+        alias: alias.into(),
+        version,
+        reason: "matrix".into(),
+        ..Default::default()
+    }
+}
+
+/// Puts the state `rpc` needs in place, as the admin.
+async fn prepare(admin: &mut TokenClient, rpc: &str) {
+    match rpc {
+        "DeleteModelAlias" => {
+            admin.set_model_alias(set_alias("doomed", 1)).await.unwrap();
+        }
+        "RollbackModelAlias" => {
+            admin
+                .set_model_alias(set_alias("staging", 1))
+                .await
+                .unwrap();
+            admin
+                .set_model_alias(set_alias("staging", 2))
+                .await
+                .unwrap();
+        }
+        "RollbackProductionModel" => {
+            admin
+                .set_model_alias(set_alias("production", 2))
+                .await
+                .unwrap();
+            admin
+                .set_model_alias(set_alias("production", 1))
+                .await
+                .unwrap();
+        }
+        "UpdateModelVersionStatus" => {
+            let _already_active = admin
+                .update_model_version_status(pb::UpdateModelVersionStatusRequest {
+                    model_name: "churn".into(),
+                    version: 4,
+                    status: pb::ModelStatus::Active as i32,
+                    reason: "matrix".into(),
+                    ..Default::default()
+                })
+                .await;
+        }
+        _ => {}
+    }
+}
+
+/// Calls `rpc` with a request that succeeds when the caller may make it.
+async fn call(client: &mut TokenClient, rpc: &str) -> Result<(), tonic::Status> {
+    let version = |v: i64| pb::GetModelVersionRequest {
+        model_name: "churn".into(),
+        version: v,
+        ..Default::default()
+    };
+    match rpc {
+        "GetModelVersion" => client.get_model_version(version(1)).await.map(drop),
+        "GetProductionModel" => client
+            .get_production_model(pb::GetProductionModelRequest {
+                model_name: "churn".into(),
+                as_of: None,
+            })
+            .await
+            .map(drop),
+        "GetModelVersionByAlias" => client
+            .get_model_version_by_alias(pb::GetModelVersionByAliasRequest {
+                model_name: "churn".into(),
+                alias: "latest".into(),
+                as_of: None,
+            })
+            .await
+            .map(drop),
+        "ListModelVersions" => client
+            .list_model_versions(pb::ListModelVersionsRequest::default())
+            .await
+            .map(drop),
+        "GetBestModelVersion" => client
+            .get_best_model_version(pb::GetBestModelVersionRequest {
+                model_name: "churn".into(),
+                metric: "auc".into(),
+                ..Default::default()
+            })
+            .await
+            .map(drop),
+        "ListModels" => client
+            .list_models(pb::ListModelsRequest::default())
+            .await
+            .map(drop),
+        "GetModel" => client
+            .get_model(pb::GetModelRequest {
+                model_name: "churn".into(),
+            })
+            .await
+            .map(drop),
+        "ListEvents" => client
+            .list_events(pb::ListEventsRequest::default())
+            .await
+            .map(drop),
+        "RegisterModel" => client
+            .register_model(registration("churn", 0.7))
+            .await
+            .map(drop),
+        "UpdateModelVersion" => client
+            .update_model_version(pb::UpdateModelVersionRequest {
+                model_name: "churn".into(),
+                version: 1,
+                set_tags: [("reviewed".into(), "yes".into())].into(),
+                ..Default::default()
+            })
+            .await
+            .map(drop),
+        "SetModelAlias" => client
+            .set_model_alias(set_alias("canary", 3))
+            .await
+            .map(drop),
+        "DeleteModelAlias" => client
+            .delete_model_alias(pb::DeleteModelAliasRequest {
+                model_name: "churn".into(),
+                alias: "doomed".into(),
+                reason: "matrix".into(),
+                expected_current_version: None,
+            })
+            .await
+            .map(drop),
+        "RollbackModelAlias" => client
+            .rollback_model_alias(pb::RollbackModelAliasRequest {
+                model_name: "churn".into(),
+                alias: "staging".into(),
+                reason: "matrix".into(),
+                expected_current_version: None,
+            })
+            .await
+            .map(drop),
+        "SetProductionModel" => client
+            .set_production_model(pb::SetProductionModelRequest {
+                model_name: "churn".into(),
+                version: 1,
+                reason: "matrix".into(),
+                ..Default::default()
+            })
+            .await
+            .map(drop),
+        "RollbackProductionModel" => client
+            .rollback_production_model(pb::RollbackProductionModelRequest {
+                model_name: "churn".into(),
+                reason: "matrix".into(),
+                expected_current_version: None,
+            })
+            .await
+            .map(drop),
+        "UpdateModelVersionStatus" => client
+            .update_model_version_status(pb::UpdateModelVersionStatusRequest {
+                model_name: "churn".into(),
+                version: 4,
+                status: pb::ModelStatus::Deprecated as i32,
+                reason: "matrix".into(),
+                ..Default::default()
+            })
+            .await
+            .map(drop),
+        "UpdateModel" => client
+            .update_model(pb::UpdateModelRequest {
+                model_name: "churn".into(),
+                description: Some("churn".into()),
+                ..Default::default()
+            })
+            .await
+            .map(drop),
+        other => panic!("no call for {other}"),
+    }
+}
+
+async fn seed(admin: &mut TokenClient) {
+    for auc in [0.81, 0.82, 0.83, 0.84] {
+        admin
+            .register_model(registration("churn", auc))
+            .await
+            .unwrap();
+    }
+    admin
+        .set_model_alias(set_alias("production", 1))
+        .await
+        .unwrap();
+}
+
+async fn every_rpc_is_open_to_exactly_the_roles_that_need_it(backend: Backend) {
+    let Some((server, _dir)) = start(backend).await else {
+        return;
+    };
+    let mut admin = client_with_token(&server, Some("admin-token"));
+    seed(&mut admin).await;
+    let identities: [(Option<&str>, Option<Role>); 6] = [
+        (None, None),
+        (Some("not-a-token"), None),
+        (Some("reader-token"), Some(Role::Reader)),
+        (Some("trainer-token"), Some(Role::Trainer)),
+        (Some("deployer-token"), Some(Role::Deployer)),
+        (Some("admin-token"), Some(Role::Admin)),
+    ];
+    for (rpc, needed) in RPCS {
+        for (token, role) in identities {
+            prepare(&mut admin, rpc).await;
+            let mut client = client_with_token(&server, token);
+            let outcome = call(&mut client, rpc).await;
+            match role {
+                None => {
+                    let status = outcome.expect_err("refused without valid credentials");
+                    assert_eq!(
+                        status.code(),
+                        Code::Unauthenticated,
+                        "{rpc} {token:?}: {status:?}"
+                    );
+                }
+                Some(role) if role < needed => {
+                    let status = outcome.expect_err("refused below the needed role");
+                    assert_eq!(
+                        status.code(),
+                        Code::PermissionDenied,
+                        "{rpc} {role}: {status:?}"
+                    );
+                    assert!(
+                        status
+                            .message()
+                            .contains(&format!("needs the role {needed}")),
+                        "{rpc} {role}: {}",
+                        status.message()
+                    );
+                }
+                Some(role) => {
+                    outcome.unwrap_or_else(|s| panic!("{rpc} as {role}: {s:?}"));
+                }
+            }
+        }
+    }
+}
+
+async fn limited_principals_change_only_their_aliases_and_models(backend: Backend) {
+    let Some((server, _dir)) = start(backend).await else {
+        return;
+    };
+    let mut admin = client_with_token(&server, Some("admin-token"));
+    seed(&mut admin).await;
+    admin
+        .register_model(registration("fraud", 0.9))
+        .await
+        .unwrap();
+
+    let mut staging_bot = client_with_token(&server, Some("staging-token"));
+    staging_bot
+        .set_model_alias(set_alias("staging", 2))
+        .await
+        .unwrap();
+    for refused in [
+        staging_bot
+            .set_model_alias(set_alias("production", 2))
+            .await
+            .map(drop),
+        call(&mut staging_bot, "SetProductionModel").await,
+        call(&mut staging_bot, "RollbackProductionModel").await,
+    ] {
+        let status = refused.expect_err("production is not the staging bot's");
+        assert_eq!(status.code(), Code::PermissionDenied, "{status:?}");
+        assert!(
+            status.message().contains("\"production\""),
+            "{}",
+            status.message()
+        );
+    }
+    // Its role still covers everything a deployer may do elsewhere.
+    call(&mut staging_bot, "RegisterModel").await.unwrap();
+
+    let mut churn_ci = client_with_token(&server, Some("churn-token"));
+    churn_ci
+        .register_model(registration("churn-eu", 0.8))
+        .await
+        .unwrap();
+    let refused = churn_ci
+        .register_model(registration("fraud", 0.8))
+        .await
+        .expect_err("fraud is not a churn model");
+    assert_eq!(refused.code(), Code::PermissionDenied);
+    // Also when the version is named by id, which does not name the model.
+    let fraud_id = admin
+        .get_model_version(pb::GetModelVersionRequest {
+            model_name: "fraud".into(),
+            version: 1,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .model_version
+        .unwrap()
+        .id;
+    let by_id = churn_ci
+        .update_model_version(pb::UpdateModelVersionRequest {
+            id: fraud_id,
+            set_tags: [("x".into(), "y".into())].into(),
+            ..Default::default()
+        })
+        .await
+        .expect_err("refused by id too");
+    assert_eq!(by_id.code(), Code::PermissionDenied);
+}
+
+async fn the_principal_is_the_creator_and_the_actor(backend: Backend) {
+    let Some((server, _dir)) = start(backend).await else {
+        return;
+    };
+    let mut trainer = client_with_token(&server, Some("trainer-token"));
+    let version = trainer
+        .register_model(registration("churn", 0.9))
+        .await
+        .unwrap()
+        .into_inner()
+        .model_version
+        .unwrap();
+    assert_eq!(version.created_by, "ci");
+    let mut deployer = client_with_token(&server, Some("deployer-token"));
+    deployer
+        .set_production_model(pb::SetProductionModelRequest {
+            model_name: "churn".into(),
+            version: 1,
+            reason: "ship it".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let mut reader = client_with_token(&server, Some("reader-token"));
+    let events = reader
+        .list_events(pb::ListEventsRequest::default())
+        .await
+        .unwrap()
+        .into_inner()
+        .events;
+    let actors: Vec<&str> = events.iter().map(|e| e.actor.as_str()).collect();
+    assert_eq!(actors, ["ci", "ci", "release-bot"]);
+    // Health needs no credentials.
+    let health = HealthClient::new(server.channel.clone())
+        .check(tonic_health::pb::HealthCheckRequest {
+            service: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(health.status, ServingStatus::Serving as i32);
+}
+
+macro_rules! on_both {
+    ($($name:ident),*) => {
+        $(
+            mod $name {
+                use model_registry_e2e::Backend;
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite() {
+                    super::$name(Backend::Sqlite).await;
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres() {
+                    super::$name(Backend::Postgres).await;
+                }
+            }
+        )*
+    };
+}
+
+on_both!(
+    every_rpc_is_open_to_exactly_the_roles_that_need_it,
+    limited_principals_change_only_their_aliases_and_models,
+    the_principal_is_the_creator_and_the_actor
+);
