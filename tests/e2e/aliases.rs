@@ -242,6 +242,7 @@ async fn rolling_back_staging_walks_its_own_history_and_leaves_production_alone(
             alias: "production".into(),
             reason: "stale".into(),
             expected_current_version: Some(4),
+            request_id: String::new(),
         })
         .await;
     assert_eq!(code_of(stale), Code::Aborted);
@@ -259,6 +260,7 @@ async fn a_deleted_alias_points_nowhere_and_rolls_back_past_the_deletion(server:
         alias: "canary".into(),
         reason: "canary finished".into(),
         expected_current_version: expected,
+        request_id: String::new(),
     };
     assert_eq!(
         code_of(client.delete_model_alias(delete(Some(1))).await),
@@ -324,6 +326,7 @@ async fn as_of_answers_per_alias_from_the_trail(server: TestServer) {
             alias: "staging".into(),
             reason: "done".into(),
             expected_current_version: None,
+            request_id: String::new(),
         })
         .await
         .unwrap();
@@ -496,6 +499,7 @@ async fn latest_follows_registrations_and_status_changes_and_is_read_only(server
             alias: "latest".into(),
             reason: "x".into(),
             expected_current_version: None,
+            request_id: String::new(),
         })
         .await;
     assert_eq!(code_of(refused), Code::InvalidArgument);
@@ -601,6 +605,7 @@ async fn update_model_sets_description_and_tags_with_an_event(server: TestServer
                 .collect(),
             remove_tags: remove.iter().map(|k| (*k).to_owned()).collect(),
             reason: "ownership".into(),
+            request_id: String::new(),
         }
     };
     let model = client

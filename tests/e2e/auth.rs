@@ -207,6 +207,7 @@ async fn call(client: &mut TokenClient, rpc: &str) -> Result<(), tonic::Status> 
                 alias: "doomed".into(),
                 reason: "matrix".into(),
                 expected_current_version: None,
+                request_id: String::new(),
             })
             .await
             .map(drop),
@@ -216,6 +217,7 @@ async fn call(client: &mut TokenClient, rpc: &str) -> Result<(), tonic::Status> 
                 alias: "staging".into(),
                 reason: "matrix".into(),
                 expected_current_version: None,
+                request_id: String::new(),
             })
             .await
             .map(drop),
@@ -233,6 +235,7 @@ async fn call(client: &mut TokenClient, rpc: &str) -> Result<(), tonic::Status> 
                 model_name: "churn".into(),
                 reason: "matrix".into(),
                 expected_current_version: None,
+                request_id: String::new(),
             })
             .await
             .map(drop),

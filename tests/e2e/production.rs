@@ -142,6 +142,7 @@ async fn compare_and_set_refuses_a_stale_expectation_and_changes_nothing(server:
                 model_name: "churn".into(),
                 reason: "cas".into(),
                 expected_current_version: Some(3),
+                request_id: String::new(),
             })
             .await,
     );
@@ -194,6 +195,7 @@ async fn rollback_after_three_promotions_walks_back_through_history(server: Test
         model_name: "churn".into(),
         reason: reason.into(),
         expected_current_version: None,
+        request_id: String::new(),
     };
     assert_eq!(
         code_of(
@@ -247,6 +249,7 @@ async fn rollback_refuses_when_the_previous_version_is_no_longer_active(server: 
                 model_name: "churn".into(),
                 reason: "regression".into(),
                 expected_current_version: None,
+                request_id: String::new(),
             })
             .await,
     );
@@ -270,6 +273,7 @@ async fn as_of_answers_which_version_was_production_at_a_time(server: TestServer
             model_name: "churn".into(),
             reason: "regression".into(),
             expected_current_version: None,
+            request_id: String::new(),
         })
         .await
         .unwrap();

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from concurrent import futures
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 import grpc
 import pytest
@@ -47,25 +48,29 @@ def test_registration_stores_what_the_training_job_knows(registry: RegistryClien
     artifact = tmp_path / "model.joblib"
     artifact.write_bytes(b"weights" * 1000)
     started = datetime(2026, 1, 18, 18, 40, tzinfo=timezone.utc)
-    version = registry.register_model(
-        "churn",
-        algorithm="XGBoost",
-        artifact_path=artifact,
-        metadata_uri="s3://models/churn/meta.json",
-        metrics={"auc": 0.91, "f1": 0.77},
-        params={"max_depth": 6, "eta": 0.1},
-        tags={"team": "growth"},
-        training=Training(
-            started_at=started,
-            finished_at=started + timedelta(minutes=5),
-            train_samples=8000,
-            test_samples=2000,
-            feature_names=["tenure", "charges"],
-        ),
-        metadata={"threshold": 0.5, "classes": ["stay", "churn"]},
-        description="weekly retrain",
-        request_id="run-1",
-    )
+    def register(**changes: Any) -> ModelVersion:
+        arguments: dict[str, Any] = dict(
+            algorithm="XGBoost",
+            artifact_path=artifact,
+            metadata_uri="s3://models/churn/meta.json",
+            metrics={"auc": 0.91, "f1": 0.77},
+            params={"max_depth": 6, "eta": 0.1},
+            tags={"team": "growth"},
+            training=Training(
+                started_at=started,
+                finished_at=started + timedelta(minutes=5),
+                train_samples=8000,
+                test_samples=2000,
+                feature_names=["tenure", "charges"],
+            ),
+            metadata={"threshold": 0.5, "classes": ["stay", "churn"]},
+            description="weekly retrain",
+            request_id="run-1",
+        )
+        arguments.update(changes)
+        return registry.register_model("churn", **arguments)
+
+    version = register()
     assert (version.model_name, version.version, version.status) == ("churn", 1, Status.ACTIVE)
     assert (version.artifact.sha256, version.artifact.size_bytes) == file_digest(artifact)
     assert version.artifact.uri == str(artifact.resolve())
@@ -75,8 +80,10 @@ def test_registration_stores_what_the_training_job_knows(registry: RegistryClien
     assert version.training.finished_at == started + timedelta(minutes=5)
     assert version.metadata == {"threshold": 0.5, "classes": ["stay", "churn"]}
     assert version.created_at.tzinfo is not None
-    again = registry.register_model("churn", algorithm="XGBoost", artifact_path=artifact, request_id="run-1")
+    again = register()
     assert again.id == version.id, "a retried request_id registers nothing new"
+    with pytest.raises(AlreadyExists, match="differs in algorithm, metrics"):
+        register(algorithm="CatBoost", metrics={"auc": 0.99, "f1": 0.77})
     assert registry.get_model_version("churn", 1) == version
     assert registry.get_model_version_by_id(version.id) == version
     with pytest.raises(ValueError):
@@ -185,6 +192,19 @@ def test_aliases_move_roll_back_and_answer_as_of(registry: RegistryClient) -> No
     assert registry.list_events("churn")[-1].type == EventType.MODEL_UPDATED
 
 
+def test_a_retried_change_with_its_request_id_happens_once(registry: RegistryClient) -> None:
+    for auc in [0.8, 0.85, 0.9]:
+        registry.register_model("churn", algorithm="X", artifact_uri=f"s3://{auc}", metrics={"auc": auc})
+    for version in [1, 2, 3]:
+        registry.set_alias("churn", "canary", version, reason="step")
+    first = registry.rollback_alias("churn", "canary", reason="bad", request_id="rollback-42")
+    again = registry.rollback_alias("churn", "canary", reason="bad", request_id="rollback-42")
+    assert (first.model_version.version, again.model_version.version) == (2, 2)
+    assert registry.get_version_by_alias("churn", "canary").version == 2, "not rolled back twice"
+    with pytest.raises(AlreadyExists, match="differs in"):
+        registry.rollback_alias("churn", "staging", reason="bad", request_id="rollback-42")
+
+
 def test_server_errors_raise_their_exception_class(registry: RegistryClient) -> None:
     registry.register_model("churn", algorithm="X", artifact_uri="s3://x", request_id="shared-id")
     with pytest.raises(NotFound, match="has no version 9"):
@@ -241,7 +261,7 @@ def test_every_code_maps_to_its_exception(code: str, exception: type[ModelRegist
         server.stop(grace=None)
 
 
-def test_reads_are_retried_until_a_late_server_answers(tmp_path: Path) -> None:
+def test_reads_and_changes_are_retried_until_a_late_server_answers(tmp_path: Path) -> None:
     address = f"127.0.0.1:{free_port()}"
     with RegistryClient(address, retries=0, timeout=2) as impatient:
         with pytest.raises(Unavailable):
@@ -252,6 +272,9 @@ def test_reads_are_retried_until_a_late_server_answers(tmp_path: Path) -> None:
     try:
         with RegistryClient(address, retries=40, initial_backoff=0.05, max_backoff=0.2, timeout=5) as patient:
             assert patient.list_models() == []
+            # A change carries one request id through all its retries.
+            patient.register_model("churn", algorithm="X", artifact_uri="s3://x")
+            assert patient.get_model("churn").version_count == 1
     finally:
         timer.join()
         for running in started:

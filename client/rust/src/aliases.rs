@@ -22,7 +22,7 @@
 
 use model_registry_api::v1 as pb;
 
-use crate::client::RegistryClient;
+use crate::client::{RegistryClient, new_request_id};
 use crate::error::Result;
 
 /// A pending `SetModelAlias`; see [`RegistryClient::set_alias`].
@@ -36,6 +36,13 @@ pub struct SetAlias<'a> {
 impl<'a> SetAlias<'a> {
     pub(crate) fn new(client: &'a RegistryClient, request: pb::SetModelAliasRequest) -> Self {
         Self { client, request }
+    }
+
+    /// Replaces the generated request id (e.g. with a deployment's id, so a
+    /// re-run of the same deployment never moves the alias twice).
+    pub fn request_id(mut self, request_id: impl Into<String>) -> Self {
+        self.request.request_id = request_id.into();
+        self
     }
 
     /// Why the alias moves (required; recorded in the audit trail).
@@ -65,11 +72,11 @@ impl<'a> SetAlias<'a> {
         self
     }
 
-    /// Sends the move. Not retried: repeating it blindly could undo a
-    /// concurrent decision.
+    /// Sends the move (retried on UNAVAILABLE under one request id, so it
+    /// happens at most once).
     pub async fn send(self) -> Result<pb::SetModelAliasResponse> {
         self.client
-            .once(self.request, |mut raw, r| async move {
+            .retried(self.request, |mut raw, r| async move {
                 raw.set_model_alias(r).await
             })
             .await
@@ -100,7 +107,7 @@ impl DeleteAlias<'_> {
     /// Sends the deletion; returns the version the alias pointed at.
     pub async fn send(self) -> Result<i64> {
         self.client
-            .once(self.request, |mut raw, r| async move {
+            .retried(self.request, |mut raw, r| async move {
                 raw.delete_model_alias(r).await
             })
             .await
@@ -132,7 +139,7 @@ impl RollbackAlias<'_> {
     /// Sends the rollback.
     pub async fn send(self) -> Result<pb::RollbackModelAliasResponse> {
         self.client
-            .once(self.request, |mut raw, r| async move {
+            .retried(self.request, |mut raw, r| async move {
                 raw.rollback_model_alias(r).await
             })
             .await
@@ -176,7 +183,7 @@ impl UpdateModel<'_> {
     pub async fn send(self) -> Result<pb::Model> {
         let response = self
             .client
-            .once(self.request, |mut raw, r| async move {
+            .retried(self.request, |mut raw, r| async move {
                 raw.update_model(r).await
             })
             .await?;
@@ -201,6 +208,7 @@ impl RegistryClient {
                 model_name: model_name.into(),
                 alias: alias.into(),
                 version,
+                request_id: new_request_id(),
                 ..Default::default()
             },
         )
@@ -217,6 +225,7 @@ impl RegistryClient {
             request: pb::DeleteModelAliasRequest {
                 model_name: model_name.into(),
                 alias: alias.into(),
+                request_id: new_request_id(),
                 ..Default::default()
             },
         }
@@ -233,6 +242,7 @@ impl RegistryClient {
             request: pb::RollbackModelAliasRequest {
                 model_name: model_name.into(),
                 alias: alias.into(),
+                request_id: new_request_id(),
                 ..Default::default()
             },
         }
@@ -244,6 +254,7 @@ impl RegistryClient {
             client: self,
             request: pb::UpdateModelRequest {
                 model_name: model_name.into(),
+                request_id: new_request_id(),
                 ..Default::default()
             },
         }

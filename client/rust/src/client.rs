@@ -122,11 +122,11 @@ impl Default for ClientOptions {
 
 /// A client of the Model Registry.
 ///
-/// Cheap to clone; clones share the connection. Reads, and registrations
-/// with a `request_id` (which [`RegisterModel`] sets), are retried with
-/// backoff while the server answers UNAVAILABLE; changes of production or
-/// status are never retried, because repeating them blindly could undo a
-/// concurrent decision.
+/// Cheap to clone; clones share the connection. Every call is retried with
+/// backoff while the server answers UNAVAILABLE: reads because they are
+/// safe, changes because each carries a fresh `request_id` that its retries
+/// reuse, so the server applies it at most once and answers a retry with
+/// the first result.
 ///
 /// ```no_run
 /// # async fn example() -> Result<(), model_registry_client::Error> {
@@ -215,14 +215,14 @@ impl RegistryClient {
     /// Registers a new version and returns it (or, for a repeated request
     /// id, the version the first call registered).
     pub async fn register_model(&self, registration: RegisterModel) -> Result<pb::ModelVersion> {
-        let request = registration.into_request();
-        let idempotent = !request.request_id.is_empty();
-        let call = |mut raw: RawClient, r| async move { raw.register_model(r).await };
-        let response = if idempotent {
-            self.retried(request, call).await?
-        } else {
-            self.once(request, call).await?
-        };
+        let mut request = registration.into_request();
+        ensure_request_id(&mut request.request_id);
+        let response = self
+            .retried(
+                request,
+                |mut raw, r| async move { raw.register_model(r).await },
+            )
+            .await?;
         version_of(response.model_version)
     }
 
@@ -396,9 +396,10 @@ impl RegistryClient {
     /// (`expected_current_version`) and the metric gate.
     pub async fn set_production_model_with(
         &self,
-        request: pb::SetProductionModelRequest,
+        mut request: pb::SetProductionModelRequest,
     ) -> Result<pb::SetProductionModelResponse> {
-        self.once(request, |mut raw, r| async move {
+        ensure_request_id(&mut request.request_id);
+        self.retried(request, |mut raw, r| async move {
             raw.set_production_model(r).await
         })
         .await
@@ -414,8 +415,9 @@ impl RegistryClient {
             model_name: model_name.to_owned(),
             reason: reason.to_owned(),
             expected_current_version: None,
+            request_id: new_request_id(),
         };
-        self.once(request, |mut raw, r| async move {
+        self.retried(request, |mut raw, r| async move {
             raw.rollback_production_model(r).await
         })
         .await
@@ -434,10 +436,11 @@ impl RegistryClient {
             version,
             status: status as i32,
             reason: reason.to_owned(),
+            request_id: new_request_id(),
             ..Default::default()
         };
         let response = self
-            .once(request, |mut raw, r| async move {
+            .retried(request, |mut raw, r| async move {
                 raw.update_model_version_status(r).await
             })
             .await?;
@@ -447,10 +450,11 @@ impl RegistryClient {
     /// Changes a version's description and tags.
     pub async fn update_model_version(
         &self,
-        request: pb::UpdateModelVersionRequest,
+        mut request: pb::UpdateModelVersionRequest,
     ) -> Result<pb::ModelVersion> {
+        ensure_request_id(&mut request.request_id);
         let response = self
-            .once(request, |mut raw, r| async move {
+            .retried(request, |mut raw, r| async move {
                 raw.update_model_version(r).await
             })
             .await?;
@@ -500,16 +504,17 @@ impl RegistryClient {
             .map(Response::into_inner)
             .map_err(Error::from)
     }
+}
 
-    pub(crate) async fn once<Req, Resp, F, Fut>(&self, request: Req, call: F) -> Result<Resp>
-    where
-        F: FnOnce(RawClient, Req) -> Fut,
-        Fut: Future<Output = Result<Response<Resp>, Status>>,
-    {
-        call(self.raw.clone(), request)
-            .await
-            .map(Response::into_inner)
-            .map_err(Error::from)
+/// A fresh idempotency key for one change; its retries reuse it, so a
+/// retried change can never happen twice.
+pub(crate) fn new_request_id() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+fn ensure_request_id(request_id: &mut String) {
+    if request_id.is_empty() {
+        *request_id = new_request_id();
     }
 }
 

@@ -99,6 +99,8 @@ pub struct Caller {
     pub correlation_id: Option<String>,
     /// What the principal may do.
     pub grant: Grant,
+    /// The request's idempotency key (its `request_id`), if it sent one.
+    pub idempotency_key: Option<String>,
 }
 
 impl Caller {
@@ -155,6 +157,7 @@ mod tests {
             identity: "release-bot".into(),
             request_id: "r".into(),
             correlation_id: None,
+            idempotency_key: None,
             grant: Grant {
                 role: Role::Deployer,
                 aliases: aliases.map(|a| a.iter().map(|s| (*s).to_owned()).collect()),

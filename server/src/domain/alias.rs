@@ -9,7 +9,7 @@ use super::error::{DomainError, DomainResult};
 use super::status::VersionStatus;
 
 /// A validated alias name: `^[a-z][a-z0-9_-]{0,62}$`.
-#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
 pub struct AliasName(String);
 
 impl AliasName {
@@ -85,7 +85,7 @@ impl fmt::Display for AliasName {
 
 /// A move's metric gate: the candidate must beat the alias's current
 /// version on `metric` by at least `min_delta`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct MetricGate {
     /// The metric compared.
     pub metric: String,

@@ -15,7 +15,7 @@ use super::types::{ModelName, ModelVersion, VersionRef};
 use super::validate::MAX_TAGS;
 
 /// Point an alias at a version (`SetModelAlias`, `SetProductionModel`).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct SetAlias {
     /// The model.
     pub model_name: ModelName,
@@ -32,7 +32,7 @@ pub struct SetAlias {
 }
 
 /// Remove an alias.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct DeleteAlias {
     /// The model.
     pub model_name: ModelName,
@@ -46,7 +46,7 @@ pub struct DeleteAlias {
 
 /// Return an alias to the version it held before
 /// (`RollbackModelAlias`, `RollbackProductionModel`).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct RollbackAlias {
     /// The model.
     pub model_name: ModelName,
@@ -59,7 +59,7 @@ pub struct RollbackAlias {
 }
 
 /// Change a model's description and tags.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct UpdateModel {
     /// The model.
     pub model_name: ModelName,
@@ -84,7 +84,7 @@ impl UpdateModel {
 }
 
 /// Change a version's status.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct ChangeStatus {
     /// The version.
     pub target: VersionRef,
@@ -95,7 +95,7 @@ pub struct ChangeStatus {
 }
 
 /// Change a version's description and tags.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct UpdateVersion {
     /// The version.
     pub target: VersionRef,

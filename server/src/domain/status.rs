@@ -7,7 +7,8 @@ use std::fmt;
 use super::error::{DomainError, DomainResult};
 
 /// Lifecycle status of a model version.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum VersionStatus {
     /// Usable; the only status a version holding an alias can have.
     Active,

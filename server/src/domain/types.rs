@@ -10,7 +10,7 @@ use super::event::EventKind;
 use super::status::VersionStatus;
 
 /// A validated model name: `^[a-z0-9][a-z0-9._-]{0,127}$`.
-#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
 pub struct ModelName(String);
 
 /// Debug-formats as the quoted name, so messages read `model "churn"`.
@@ -70,7 +70,7 @@ pub(crate) fn is_name_like(s: &str, max_len: usize) -> bool {
 }
 
 /// How a request names one version.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub enum VersionRef {
     /// By the version's UUID.
     Id(String),
@@ -88,7 +88,7 @@ impl std::fmt::Display for VersionRef {
 }
 
 /// Where a version's artifact lives.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize)]
 pub struct Artifact {
     /// Location of the model file.
     pub uri: String,
@@ -101,7 +101,7 @@ pub struct Artifact {
 }
 
 /// Facts about the training run that produced a version.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize)]
 pub struct Training {
     /// When training started.
     pub started_at: Option<DateTime<Utc>>,
@@ -124,7 +124,7 @@ pub struct Training {
 }
 
 /// A validated registration: everything a new version is made of.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct NewVersion {
     /// The model to register a version of.
     pub model_name: ModelName,
@@ -144,8 +144,6 @@ pub struct NewVersion {
     pub metadata: serde_json::Map<String, serde_json::Value>,
     /// Description.
     pub description: String,
-    /// Idempotency key.
-    pub request_id: Option<String>,
 }
 
 impl NewVersion {
@@ -272,8 +270,10 @@ pub struct Event {
     pub actor: String,
     /// Why.
     pub reason: String,
-    /// The request that made the change.
+    /// The request that made the change (its server-assigned id).
     pub request_id: String,
+    /// The caller's own correlation id, as given.
+    pub correlation_id: Option<String>,
 }
 
 /// One page of a listing and the token of the next one.

@@ -53,8 +53,6 @@ pub struct RegistrationInput {
     pub metadata: serde_json::Map<String, serde_json::Value>,
     /// See `RegisterModelRequest.description`.
     pub description: String,
-    /// See `RegisterModelRequest.request_id`.
-    pub request_id: String,
 }
 
 impl RegistrationInput {
@@ -82,7 +80,6 @@ impl RegistrationInput {
             ));
         }
         let description = optional_text("description", &self.description, MAX_DESCRIPTION_CHARS)?;
-        let request_id = optional_text("request_id", &self.request_id, 128)?;
         Ok(NewVersion {
             model_name,
             algorithm,
@@ -93,7 +90,6 @@ impl RegistrationInput {
             training,
             metadata: self.metadata,
             description,
-            request_id: (!request_id.is_empty()).then_some(request_id),
         })
     }
 }
@@ -381,6 +377,21 @@ pub fn optional_text(field: &str, value: &str, max_chars: usize) -> DomainResult
     Ok(value.to_owned())
 }
 
+/// An idempotency key: empty means none; otherwise 1 to 128 printable
+/// characters.
+pub fn request_id(value: &str) -> DomainResult<Option<String>> {
+    if value.is_empty() {
+        return Ok(None);
+    }
+    if value.chars().count() > 128 || value.chars().any(char::is_control) {
+        return Err(DomainError::invalid(
+            "request_id",
+            "must be 1 to 128 printable characters (for example a UUID)",
+        ));
+    }
+    Ok(Some(value.to_owned()))
+}
+
 /// A positive version number.
 pub fn version_number(field: &str, version: i64) -> DomainResult<i64> {
     if version >= 1 {
@@ -459,7 +470,6 @@ mod tests {
     fn a_minimal_registration_is_valid() {
         let new = minimal().validate().unwrap();
         assert_eq!(new.model_name.as_str(), "churn");
-        assert_eq!(new.request_id, None);
     }
 
     #[test]

@@ -30,9 +30,47 @@ pub fn caller_of<T>(request: &tonic::Request<T>) -> Result<Caller, Status> {
             request_id: context.request_id.clone(),
             correlation_id: context.correlation_id.clone(),
             grant: principal.grant.clone(),
+            idempotency_key: None,
         }),
         None => Err(Status::unauthenticated(
             "the request was not authenticated by this server",
         )),
     }
+}
+
+/// A change request: it may carry an idempotency key.
+pub trait ChangeRequest {
+    /// The request's `request_id` field.
+    fn request_id(&self) -> &str;
+}
+
+macro_rules! change_requests {
+    ($($request:ty),* $(,)?) => {
+        $(impl ChangeRequest for $request {
+            fn request_id(&self) -> &str {
+                &self.request_id
+            }
+        })*
+    };
+}
+
+change_requests!(
+    model_registry_api::v1::RegisterModelRequest,
+    model_registry_api::v1::SetModelAliasRequest,
+    model_registry_api::v1::DeleteModelAliasRequest,
+    model_registry_api::v1::RollbackModelAliasRequest,
+    model_registry_api::v1::SetProductionModelRequest,
+    model_registry_api::v1::RollbackProductionModelRequest,
+    model_registry_api::v1::UpdateModelVersionStatusRequest,
+    model_registry_api::v1::UpdateModelVersionRequest,
+    model_registry_api::v1::UpdateModelRequest,
+);
+
+/// The caller of a change, with the change's idempotency key, and the
+/// request message.
+pub fn change_of<T: ChangeRequest>(request: tonic::Request<T>) -> Result<(Caller, T), Status> {
+    let mut caller = caller_of(&request)?;
+    let request = request.into_inner();
+    caller.idempotency_key = crate::domain::validate::request_id(request.request_id())?;
+    Ok((caller, request))
 }

@@ -36,7 +36,6 @@ pub fn registration(request: pb::RegisterModelRequest) -> DomainResult<Registrat
             .transpose()?
             .unwrap_or_default(),
         description: request.description,
-        request_id: request.request_id,
     })
 }
 
@@ -297,6 +296,7 @@ pub fn event_to_wire(event: Event) -> pb::Event {
         actor: event.actor,
         reason: event.reason,
         request_id: event.request_id,
+        correlation_id: event.correlation_id.unwrap_or_default(),
     }
 }
 

@@ -45,6 +45,7 @@ impl TryFrom<pb::SetProductionModelRequest> for SetAlias {
             gate_metric: request.gate_metric,
             gate_min_delta: request.gate_min_delta,
             gate_lower_is_better: request.gate_lower_is_better,
+            request_id: request.request_id,
         })
     }
 }
@@ -84,6 +85,7 @@ impl TryFrom<pb::RollbackProductionModelRequest> for RollbackAlias {
             alias: AliasName::PRODUCTION.to_owned(),
             reason: request.reason,
             expected_current_version: request.expected_current_version,
+            request_id: request.request_id,
         })
     }
 }

@@ -7,7 +7,7 @@ use model_registry_api::v1 as pb;
 use model_registry_api::v1::registry_service_server::RegistryService as RegistryServiceApi;
 use tonic::{Request, Response, Status};
 
-use super::context::caller_of;
+use super::context::change_of;
 use super::convert;
 use crate::domain::commands::{
     BestVersionQuery, ChangeStatus, DeleteAlias, EventQuery, ModelQuery, RollbackAlias, SetAlias,
@@ -50,8 +50,7 @@ impl RegistryServiceApi for RegistryService {
         &self,
         request: Request<pb::RegisterModelRequest>,
     ) -> Result<Response<pb::RegisterModelResponse>, Status> {
-        let caller = caller_of(&request)?;
-        let request = request.into_inner();
+        let (caller, request) = change_of(request)?;
         let validate_only = request.validate_only;
         let new = convert::registration(request)?.validate()?;
         let version = if validate_only {
@@ -158,8 +157,8 @@ impl RegistryServiceApi for RegistryService {
         &self,
         request: Request<pb::UpdateModelRequest>,
     ) -> Result<Response<pb::UpdateModelResponse>, Status> {
-        let caller = caller_of(&request)?;
-        let command = UpdateModel::try_from(request.into_inner())?;
+        let (caller, request) = change_of(request)?;
+        let command = UpdateModel::try_from(request)?;
         let model = self.store.update_model(command, caller).await?;
         Ok(Response::new(pb::UpdateModelResponse {
             model: Some(convert::model_to_wire(model)),
@@ -170,8 +169,8 @@ impl RegistryServiceApi for RegistryService {
         &self,
         request: Request<pb::SetModelAliasRequest>,
     ) -> Result<Response<pb::SetModelAliasResponse>, Status> {
-        let caller = caller_of(&request)?;
-        let command = SetAlias::try_from(request.into_inner())?;
+        let (caller, request) = change_of(request)?;
+        let command = SetAlias::try_from(request)?;
         let moved = self.store.set_alias(command, caller).await?;
         Ok(Response::new(pb::SetModelAliasResponse {
             model_version: Some(convert::version_to_wire(moved.version)),
@@ -184,8 +183,8 @@ impl RegistryServiceApi for RegistryService {
         &self,
         request: Request<pb::DeleteModelAliasRequest>,
     ) -> Result<Response<pb::DeleteModelAliasResponse>, Status> {
-        let caller = caller_of(&request)?;
-        let command = DeleteAlias::try_from(request.into_inner())?;
+        let (caller, request) = change_of(request)?;
+        let command = DeleteAlias::try_from(request)?;
         let previous_version = self.store.delete_alias(command, caller).await?;
         Ok(Response::new(pb::DeleteModelAliasResponse {
             previous_version,
@@ -196,8 +195,8 @@ impl RegistryServiceApi for RegistryService {
         &self,
         request: Request<pb::RollbackModelAliasRequest>,
     ) -> Result<Response<pb::RollbackModelAliasResponse>, Status> {
-        let caller = caller_of(&request)?;
-        let command = RollbackAlias::try_from(request.into_inner())?;
+        let (caller, request) = change_of(request)?;
+        let command = RollbackAlias::try_from(request)?;
         let moved = self.store.rollback_alias(command, caller).await?;
         Ok(Response::new(pb::RollbackModelAliasResponse {
             model_version: Some(convert::version_to_wire(moved.version)),
@@ -209,8 +208,8 @@ impl RegistryServiceApi for RegistryService {
         &self,
         request: Request<pb::SetProductionModelRequest>,
     ) -> Result<Response<pb::SetProductionModelResponse>, Status> {
-        let caller = caller_of(&request)?;
-        let command = SetAlias::try_from(request.into_inner())?;
+        let (caller, request) = change_of(request)?;
+        let command = SetAlias::try_from(request)?;
         let moved = self.store.set_alias(command, caller).await?;
         Ok(Response::new(pb::SetProductionModelResponse {
             model_version: Some(convert::version_to_wire(moved.version)),
@@ -223,8 +222,8 @@ impl RegistryServiceApi for RegistryService {
         &self,
         request: Request<pb::RollbackProductionModelRequest>,
     ) -> Result<Response<pb::RollbackProductionModelResponse>, Status> {
-        let caller = caller_of(&request)?;
-        let command = RollbackAlias::try_from(request.into_inner())?;
+        let (caller, request) = change_of(request)?;
+        let command = RollbackAlias::try_from(request)?;
         let moved = self.store.rollback_alias(command, caller).await?;
         Ok(Response::new(pb::RollbackProductionModelResponse {
             model_version: Some(convert::version_to_wire(moved.version)),
@@ -236,8 +235,8 @@ impl RegistryServiceApi for RegistryService {
         &self,
         request: Request<pb::UpdateModelVersionStatusRequest>,
     ) -> Result<Response<pb::UpdateModelVersionStatusResponse>, Status> {
-        let caller = caller_of(&request)?;
-        let command = ChangeStatus::try_from(request.into_inner())?;
+        let (caller, request) = change_of(request)?;
+        let command = ChangeStatus::try_from(request)?;
         let version = self.store.change_status(command, caller).await?;
         Ok(Response::new(pb::UpdateModelVersionStatusResponse {
             model_version: Some(convert::version_to_wire(version)),
@@ -248,8 +247,8 @@ impl RegistryServiceApi for RegistryService {
         &self,
         request: Request<pb::UpdateModelVersionRequest>,
     ) -> Result<Response<pb::UpdateModelVersionResponse>, Status> {
-        let caller = caller_of(&request)?;
-        let command = UpdateVersion::try_from(request.into_inner())?;
+        let (caller, request) = change_of(request)?;
+        let command = UpdateVersion::try_from(request)?;
         let version = self.store.update_version(command, caller).await?;
         Ok(Response::new(pb::UpdateModelVersionResponse {
             model_version: Some(convert::version_to_wire(version)),

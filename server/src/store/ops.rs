@@ -12,11 +12,14 @@ use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
 use super::rows::{
-    AliasRow, EventRow, MetricRow, ModelRow, NewEventRow, NewModelRow, TagRow, VersionRow,
-    from_db_time, to_db_time, to_json,
+    AliasRow, EventRow, MetricRow, ModelRow, NewEventRow, NewModelRow, RequestKeyRow, TagRow,
+    VersionRow, from_db_time, to_db_time, to_json,
 };
-use super::schema::{aliases, events, model_versions, models, version_metrics, version_tags};
+use super::schema::{
+    aliases, events, model_versions, models, request_keys, version_metrics, version_tags,
+};
 use crate::domain::alias::{self, AliasName};
+use crate::domain::idempotency::{Fingerprint, Outcome};
 use crate::domain::commands::{
     AliasMoved, BestVersionQuery, Caller, ChangeStatus, DeleteAlias, EventQuery, ModelQuery,
     RollbackAlias, SetAlias, UpdateModel, UpdateVersion, VersionQuery,
@@ -40,6 +43,11 @@ pub async fn register(
     caller: Caller,
 ) -> DomainResult<ModelVersion> {
     caller.check_model(&new.model_name)?;
+    let method = "RegisterModel";
+    let fingerprint = Fingerprint::of(method, &new);
+    if let Some(outcome) = claim_key(conn, &caller, method, &fingerprint).await? {
+        return replay_version(conn, outcome).await;
+    }
     let now = time::now();
     let name = new.model_name.as_str();
     let created = diesel::insert_into(models::table)
@@ -64,24 +72,9 @@ pub async fn register(
         )
         .await?;
     }
-    if let Some(request_id) = &new.request_id {
-        let earlier = model_versions::table
-            .inner_join(models::table)
-            .filter(model_versions::request_id.eq(request_id))
-            .select((VersionRow::as_select(), models::name))
-            .first::<(VersionRow, String)>(conn)
-            .await
-            .optional()?;
-        if let Some((row, owner)) = earlier {
-            if owner == name {
-                return with_aliases(conn, row, owner).await;
-            }
-            return Err(DomainError::AlreadyExists(format!(
-                "request_id {request_id:?} was already used to register version {} of model \
-                 {owner:?}; use a new request_id for a new registration",
-                row.version
-            )));
-        }
+    if let Some(earlier) = legacy_registration(conn, &caller, name).await? {
+        settle_key(conn, &caller, &Outcome::Version { id: earlier.id.clone() }).await?;
+        return Ok(earlier);
     }
 
     let number = model.next_version;
@@ -116,8 +109,37 @@ pub async fn register(
     event.version = Some(number);
     event.new_status = Some(VersionStatus::Active.as_str().to_owned());
     insert_event(conn, event).await?;
+    settle_key(conn, &caller, &Outcome::Version { id: row.id.clone() }).await?;
     // A new version holds no alias yet.
     row.into_domain(name.to_owned(), Vec::new())
+}
+
+/// A registration made before request keys existed, under the caller's
+/// idempotency key (kept in model_versions.request_id then).
+async fn legacy_registration(
+    conn: &mut Conn,
+    caller: &Caller,
+    model_name: &str,
+) -> DomainResult<Option<ModelVersion>> {
+    let Some(key) = &caller.idempotency_key else {
+        return Ok(None);
+    };
+    let earlier = model_versions::table
+        .inner_join(models::table)
+        .filter(model_versions::request_id.eq(key))
+        .select((VersionRow::as_select(), models::name))
+        .first::<(VersionRow, String)>(conn)
+        .await
+        .optional()?;
+    match earlier {
+        None => Ok(None),
+        Some((row, owner)) if owner == model_name => with_aliases(conn, row, owner).await.map(Some),
+        Some((row, owner)) => Err(DomainError::AlreadyExists(format!(
+            "request_id {key:?} was already used to register version {} of model {owner:?}; \
+             use a new request_id for a new registration",
+            row.version
+        ))),
+    }
 }
 
 /// Reads one version.
@@ -531,6 +553,11 @@ pub async fn update_model(
     caller: Caller,
 ) -> DomainResult<Model> {
     caller.check_model(&command.model_name)?;
+    let method = "UpdateModel";
+    let fingerprint = Fingerprint::of(method, &command);
+    if let Some(outcome) = claim_key(conn, &caller, method, &fingerprint).await? {
+        return replay_model(conn, outcome).await;
+    }
     let mut model = lock_model(conn, &command.model_name).await?;
     let now = time::now();
     let tags = command.apply_to_tags(model.tags()?)?;
@@ -550,6 +577,7 @@ pub async fn update_model(
     let mut event = NewEventRow::new(EventKind::ModelUpdated, model.id, &caller, now);
     event.reason = command.reason;
     insert_event(conn, event).await?;
+    settle_key(conn, &caller, &Outcome::Model { name: model.name.clone() }).await?;
     model_with_aliases(conn, model).await
 }
 
@@ -560,6 +588,11 @@ pub async fn set_alias(
     caller: Caller,
 ) -> DomainResult<AliasMoved> {
     caller.check_alias(&command.model_name, &command.alias)?;
+    let method = "SetModelAlias";
+    let fingerprint = Fingerprint::of(method, &command);
+    if let Some(outcome) = claim_key(conn, &caller, method, &fingerprint).await? {
+        return replay_alias_moved(conn, outcome).await;
+    }
     let model = lock_model(conn, &command.model_name).await?;
     let now = time::now();
     let alias = &command.alias;
@@ -573,6 +606,16 @@ pub async fn set_alias(
     let current_version = current.as_ref().map(|row| row.version);
     alias::check_expected_current(alias, command.expected_current, current_version)?;
     if current_version == Some(command.version) {
+        settle_key(
+            conn,
+            &caller,
+            &Outcome::AliasMoved {
+                version_id: candidate.id.clone(),
+                previous: current_version,
+                unchanged: true,
+            },
+        )
+        .await?;
         return Ok(AliasMoved {
             version: with_aliases(conn, candidate, model.name).await?,
             previous: current_version,
@@ -608,6 +651,16 @@ pub async fn set_alias(
     let event_id = insert_event(conn, event).await?;
     point_alias(conn, model.id, alias, command.version, event_id, current.is_some()).await?;
     touch_model(conn, model.id, now).await?;
+    settle_key(
+        conn,
+        &caller,
+        &Outcome::AliasMoved {
+            version_id: candidate.id.clone(),
+            previous: current_version,
+            unchanged: false,
+        },
+    )
+    .await?;
     Ok(AliasMoved {
         version: with_aliases(conn, candidate, model.name).await?,
         previous: current_version,
@@ -623,6 +676,11 @@ pub async fn delete_alias(
     caller: Caller,
 ) -> DomainResult<i64> {
     caller.check_alias(&command.model_name, &command.alias)?;
+    let method = "DeleteModelAlias";
+    let fingerprint = Fingerprint::of(method, &command);
+    if let Some(outcome) = claim_key(conn, &caller, method, &fingerprint).await? {
+        return replay_deletion(outcome);
+    }
     let model = lock_model(conn, &command.model_name).await?;
     let now = time::now();
     let alias = &command.alias;
@@ -657,6 +715,14 @@ pub async fn delete_alias(
     .execute(conn)
     .await?;
     touch_model(conn, model.id, now).await?;
+    settle_key(
+        conn,
+        &caller,
+        &Outcome::AliasDeleted {
+            previous: current.version,
+        },
+    )
+    .await?;
     Ok(current.version)
 }
 
@@ -668,6 +734,11 @@ pub async fn rollback_alias(
     caller: Caller,
 ) -> DomainResult<AliasMoved> {
     caller.check_alias(&command.model_name, &command.alias)?;
+    let method = "RollbackModelAlias";
+    let fingerprint = Fingerprint::of(method, &command);
+    if let Some(outcome) = claim_key(conn, &caller, method, &fingerprint).await? {
+        return replay_alias_moved(conn, outcome).await;
+    }
     let model = lock_model(conn, &command.model_name).await?;
     let now = time::now();
     let alias = &command.alias;
@@ -711,6 +782,16 @@ pub async fn rollback_alias(
     let event_id = insert_event(conn, event).await?;
     point_alias(conn, model.id, alias, target_version, event_id, current.is_some()).await?;
     touch_model(conn, model.id, now).await?;
+    settle_key(
+        conn,
+        &caller,
+        &Outcome::AliasMoved {
+            version_id: target.id.clone(),
+            previous: current_version,
+            unchanged: false,
+        },
+    )
+    .await?;
     Ok(AliasMoved {
         version: with_aliases(conn, target, model.name).await?,
         previous: current_version,
@@ -724,6 +805,11 @@ pub async fn change_status(
     command: ChangeStatus,
     caller: Caller,
 ) -> DomainResult<ModelVersion> {
+    let method = "UpdateModelVersionStatus";
+    let fingerprint = Fingerprint::of(method, &command);
+    if let Some(outcome) = claim_key(conn, &caller, method, &fingerprint).await? {
+        return replay_version(conn, outcome).await;
+    }
     let (model, mut row) = lock_version(conn, &command.target).await?;
     caller.check_model(&ModelName::from_stored(model.name.clone()))?;
     let now = time::now();
@@ -743,6 +829,7 @@ pub async fn change_status(
     event.new_status = Some(command.status.as_str().to_owned());
     event.reason = command.reason;
     insert_event(conn, event).await?;
+    settle_key(conn, &caller, &Outcome::Version { id: row.id.clone() }).await?;
     row.status = command.status.as_str().to_owned();
     row.updated_at = to_db_time(now);
     row.into_domain(model.name, held)
@@ -754,6 +841,11 @@ pub async fn update_version(
     command: UpdateVersion,
     caller: Caller,
 ) -> DomainResult<ModelVersion> {
+    let method = "UpdateModelVersion";
+    let fingerprint = Fingerprint::of(method, &command);
+    if let Some(outcome) = claim_key(conn, &caller, method, &fingerprint).await? {
+        return replay_version(conn, outcome).await;
+    }
     let (model, mut row) = lock_version(conn, &command.target).await?;
     caller.check_model(&ModelName::from_stored(model.name.clone()))?;
     let now = time::now();
@@ -776,6 +868,7 @@ pub async fn update_version(
     event.version = Some(row.version);
     event.reason = command.reason;
     insert_event(conn, event).await?;
+    settle_key(conn, &caller, &Outcome::Version { id: row.id.clone() }).await?;
     with_aliases(conn, row, model.name).await
 }
 
@@ -824,6 +917,97 @@ pub async fn list_events(conn: &mut Conn, query: EventQuery) -> DomainResult<Pag
         items,
         next_page_token,
     })
+}
+
+/// Claims the caller's idempotency key for a change, in the change's own
+/// transaction: `None` when the key is new (or absent), the first call's
+/// outcome when the same request was made before, ALREADY_EXISTS when the
+/// key was used for a different request. A concurrent call with the same
+/// key waits here for the first one to commit or roll back.
+async fn claim_key(
+    conn: &mut Conn,
+    caller: &Caller,
+    method: &str,
+    fingerprint: &Fingerprint,
+) -> DomainResult<Option<Outcome>> {
+    let Some(key) = &caller.idempotency_key else {
+        return Ok(None);
+    };
+    let claimed = diesel::insert_into(request_keys::table)
+        .values(RequestKeyRow {
+            principal: caller.identity.clone(),
+            request_id: key.clone(),
+            method: method.to_owned(),
+            fingerprint: fingerprint.to_json(),
+            outcome: String::new(),
+            created_at: to_db_time(time::now()),
+        })
+        .on_conflict((request_keys::principal, request_keys::request_id))
+        .do_nothing()
+        .execute(conn)
+        .await?
+        == 1;
+    if claimed {
+        return Ok(None);
+    }
+    let first = request_keys::table
+        .find((&caller.identity, key))
+        .select(RequestKeyRow::as_select())
+        .first(conn)
+        .await?;
+    fingerprint.check_same_as(&Fingerprint::from_json(&first.fingerprint)?, key)?;
+    Outcome::from_json(&first.outcome).map(Some)
+}
+
+/// Records what a change returned under the key it claimed.
+async fn settle_key(conn: &mut Conn, caller: &Caller, outcome: &Outcome) -> DomainResult<()> {
+    if let Some(key) = &caller.idempotency_key {
+        diesel::update(request_keys::table.find((&caller.identity, key)))
+            .set(request_keys::outcome.eq(outcome.to_json()))
+            .execute(conn)
+            .await?;
+    }
+    Ok(())
+}
+
+fn replay_mismatch(outcome: Outcome) -> DomainError {
+    DomainError::Internal(format!("a stored outcome of the wrong kind: {outcome:?}"))
+}
+
+async fn replay_version(conn: &mut Conn, outcome: Outcome) -> DomainResult<ModelVersion> {
+    match outcome {
+        Outcome::Version { id } => get_version(conn, VersionRef::Id(id)).await,
+        other => Err(replay_mismatch(other)),
+    }
+}
+
+async fn replay_alias_moved(conn: &mut Conn, outcome: Outcome) -> DomainResult<AliasMoved> {
+    match outcome {
+        Outcome::AliasMoved {
+            version_id,
+            previous,
+            unchanged,
+        } => Ok(AliasMoved {
+            version: get_version(conn, VersionRef::Id(version_id)).await?,
+            previous,
+            unchanged,
+        }),
+        other => Err(replay_mismatch(other)),
+    }
+}
+
+fn replay_deletion(outcome: Outcome) -> DomainResult<i64> {
+    match outcome {
+        Outcome::AliasDeleted { previous } => Ok(previous),
+        other => Err(replay_mismatch(other)),
+    }
+}
+
+async fn replay_model(conn: &mut Conn, outcome: Outcome) -> DomainResult<Model> {
+    match outcome {
+        Outcome::Model { name } => get_model(conn, ModelName::from_stored(name)).await,
+        other => Err(replay_mismatch(other)),
+    }
 }
 
 /// Reads a model by name, NOT_FOUND when there is none.

@@ -6,7 +6,9 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
 
-use super::schema::{aliases, events, model_versions, models, version_metrics, version_tags};
+use super::schema::{
+    aliases, events, model_versions, models, request_keys, version_metrics, version_tags,
+};
 use crate::domain::alias::AliasEntry;
 use crate::domain::commands::Caller;
 use crate::domain::{
@@ -129,7 +131,8 @@ impl VersionRow {
             feature_names: to_json(&training.feature_names)?,
             dataset_uri: training.dataset_uri.clone(),
             code_version: training.code_version.clone(),
-            request_id: new.request_id.clone(),
+            // Keys of new registrations live in request_keys.
+            request_id: None,
             created_by: caller.identity.clone(),
             created_at: to_db_time(now),
             updated_at: to_db_time(now),
@@ -208,6 +211,18 @@ pub struct AliasRow {
     pub event_id: i64,
 }
 
+/// A `request_keys` row.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = request_keys, check_for_backend(diesel::pg::Pg, diesel::sqlite::Sqlite))]
+pub struct RequestKeyRow {
+    pub principal: String,
+    pub request_id: String,
+    pub method: String,
+    pub fingerprint: String,
+    pub outcome: String,
+    pub created_at: NaiveDateTime,
+}
+
 /// A `version_metrics` row to insert.
 #[derive(Debug, Insertable)]
 #[diesel(table_name = version_metrics)]
@@ -244,6 +259,7 @@ pub struct EventRow {
     pub reason: String,
     pub request_id: String,
     pub rollback_event_id: Option<i64>,
+    pub correlation_id: Option<String>,
 }
 
 impl EventRow {
@@ -280,6 +296,7 @@ impl EventRow {
             actor: self.actor,
             reason: self.reason,
             request_id: self.request_id,
+            correlation_id: self.correlation_id,
         })
     }
 }
@@ -301,6 +318,7 @@ pub struct NewEventRow {
     pub reason: String,
     pub request_id: String,
     pub rollback_event_id: Option<i64>,
+    pub correlation_id: Option<String>,
 }
 
 impl NewEventRow {
@@ -321,6 +339,7 @@ impl NewEventRow {
             reason: String::new(),
             request_id: caller.request_id.clone(),
             rollback_event_id: None,
+            correlation_id: caller.correlation_id.clone(),
         }
     }
 }

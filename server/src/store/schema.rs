@@ -102,6 +102,19 @@ diesel::table! {
         reason -> Text,
         request_id -> Text,
         rollback_event_id -> Nullable<BigInt>,
+        correlation_id -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    /// Idempotency keys of changes, per principal.
+    request_keys (principal, request_id) {
+        principal -> Text,
+        request_id -> Text,
+        method -> Text,
+        fingerprint -> Text,
+        outcome -> Text,
+        created_at -> Timestamp,
     }
 }
 
@@ -118,5 +131,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     model_versions,
     version_metrics,
     version_tags,
-    events
+    events,
+    request_keys
 );

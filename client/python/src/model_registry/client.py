@@ -87,6 +87,12 @@ def channel_target(url: str) -> tuple[str, bool]:
     return url, False
 
 
+def _new_request_id() -> str:
+    """A fresh idempotency key for one change; its retries reuse it, so the
+    server applies the change at most once."""
+    return str(uuid.uuid4())
+
+
 class RegistryClient:
     """A client of the Model Registry.
 
@@ -102,9 +108,10 @@ class RegistryClient:
     certificate is given; without `root_certificates` the system's roots are
     trusted. `certificate_chain` and `private_key` (PEM bytes) present a
     client certificate (mutual TLS). `timeout` bounds each call in seconds.
-    Reads, and registrations (which always carry a request_id), are retried
-    up to `retries` times with exponential backoff and jitter while the
-    server answers UNAVAILABLE. Other changes are not retried.
+    Every call is retried up to `retries` times with exponential backoff and
+    jitter while the server answers UNAVAILABLE: reads because they are
+    safe, changes because each carries a fresh `request_id` that its retries
+    reuse, so the server applies it at most once.
     """
 
     def __init__(
@@ -198,7 +205,7 @@ class RegistryClient:
             params={key: str(value) for key, value in (params or {}).items()},
             tags=dict(tags or {}),
             description=description,
-            request_id=request_id or str(uuid.uuid4()),
+            request_id=request_id or _new_request_id(),
         )
         if training is not None:
             request.training.CopyFrom(training.to_proto())
@@ -345,6 +352,7 @@ class RegistryClient:
         gate_metric: str = "",
         gate_min_delta: float = 0.0,
         gate_lower_is_better: bool = False,
+        request_id: str | None = None,
     ) -> AliasChange:
         """Points `alias` of `model_name` at `version`, atomically.
 
@@ -361,10 +369,11 @@ class RegistryClient:
             gate_metric=gate_metric,
             gate_min_delta=gate_min_delta,
             gate_lower_is_better=gate_lower_is_better,
+            request_id=request_id or _new_request_id(),
         )
         if expected_current_version is not None:
             request.expected_current_version = expected_current_version
-        response = self._call(self._stub.SetModelAlias, request, retry=False)
+        response = self._call(self._stub.SetModelAlias, request, retry=True)
         return AliasChange(
             model_version=ModelVersion.from_proto(response.model_version),
             previous_version=response.previous_version if response.HasField("previous_version") else None,
@@ -372,23 +381,41 @@ class RegistryClient:
         )
 
     def delete_alias(
-        self, model_name: str, alias: str, reason: str, *, expected_current_version: int | None = None
+        self,
+        model_name: str,
+        alias: str,
+        reason: str,
+        *,
+        expected_current_version: int | None = None,
+        request_id: str | None = None,
     ) -> int:
         """Removes `alias` from `model_name`; returns the version it pointed at."""
-        request = pb.DeleteModelAliasRequest(model_name=model_name, alias=alias, reason=reason)
+        request = pb.DeleteModelAliasRequest(
+            model_name=model_name, alias=alias, reason=reason, request_id=request_id or _new_request_id()
+        )
         if expected_current_version is not None:
             request.expected_current_version = expected_current_version
-        return self._call(self._stub.DeleteModelAlias, request, retry=False).previous_version
+        return self._call(self._stub.DeleteModelAlias, request, retry=True).previous_version
 
     def rollback_alias(
-        self, model_name: str, alias: str, reason: str, *, expected_current_version: int | None = None
+        self,
+        model_name: str,
+        alias: str,
+        reason: str,
+        *,
+        expected_current_version: int | None = None,
+        request_id: str | None = None,
     ) -> AliasChange:
         """Returns `alias` to the version it pointed at before the current one;
-        repeated rollbacks walk further back through that alias's history."""
-        request = pb.RollbackModelAliasRequest(model_name=model_name, alias=alias, reason=reason)
+        repeated rollbacks walk further back through that alias's history.
+        Retries reuse one request id, so a retried rollback never rolls back
+        twice."""
+        request = pb.RollbackModelAliasRequest(
+            model_name=model_name, alias=alias, reason=reason, request_id=request_id or _new_request_id()
+        )
         if expected_current_version is not None:
             request.expected_current_version = expected_current_version
-        response = self._call(self._stub.RollbackModelAlias, request, retry=False)
+        response = self._call(self._stub.RollbackModelAlias, request, retry=True)
         return AliasChange(
             model_version=ModelVersion.from_proto(response.model_version),
             previous_version=response.rolled_back_version,
@@ -437,19 +464,27 @@ class RegistryClient:
         """Changes the model's description and tags (`tags` are added or
         overwritten, `remove_tags` removed)."""
         request = pb.UpdateModelRequest(
-            model_name=model_name, tags=dict(tags or {}), remove_tags=list(remove_tags), reason=reason
+            model_name=model_name,
+            tags=dict(tags or {}),
+            remove_tags=list(remove_tags),
+            reason=reason,
+            request_id=_new_request_id(),
         )
         if description is not None:
             request.description = description
-        return Model.from_proto(self._call(self._stub.UpdateModel, request, retry=False).model)
+        return Model.from_proto(self._call(self._stub.UpdateModel, request, retry=True).model)
 
     def update_model_version_status(self, model_name: str, version: int, status: Status, reason: str) -> ModelVersion:
         """Moves a version to `status` through the status machine."""
         request = pb.UpdateModelVersionStatusRequest(
-            model_name=model_name, version=version, status=status.to_proto(), reason=reason
+            model_name=model_name,
+            version=version,
+            status=status.to_proto(),
+            reason=reason,
+            request_id=_new_request_id(),
         )
         return ModelVersion.from_proto(
-            self._call(self._stub.UpdateModelVersionStatus, request, retry=False).model_version
+            self._call(self._stub.UpdateModelVersionStatus, request, retry=True).model_version
         )
 
     def deprecate(self, model_name: str, version: int, reason: str) -> ModelVersion:
@@ -481,10 +516,11 @@ class RegistryClient:
             set_tags=dict(set_tags or {}),
             remove_tags=list(remove_tags),
             reason=reason,
+            request_id=_new_request_id(),
         )
         if description is not None:
             request.description = description
-        return ModelVersion.from_proto(self._call(self._stub.UpdateModelVersion, request, retry=False).model_version)
+        return ModelVersion.from_proto(self._call(self._stub.UpdateModelVersion, request, retry=True).model_version)
 
     # Plumbing ----------------------------------------------------------------------
 

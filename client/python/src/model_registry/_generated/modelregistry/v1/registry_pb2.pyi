@@ -646,9 +646,10 @@ class RegisterModelRequest(_message.Message):
     description: _builtins.str
     """Free-form description, at most 4096 characters."""
     request_id: _builtins.str
-    """Optional idempotency key, at most 128 characters. A retry with the same
-    key returns the version the first call created and creates nothing.
-    Reusing a key for another model fails with ALREADY_EXISTS.
+    """Idempotency key, at most 128 characters, scoped to the caller's
+    principal: a retry with the same key and the same request returns the
+    version the first call created and creates nothing; the same key with a
+    different request fails with ALREADY_EXISTS naming what differs.
     """
     validate_only: _builtins.bool
     """Check the request against every rule and return the version as it would
@@ -1181,6 +1182,7 @@ class SetProductionModelRequest(_message.Message):
     GATE_METRIC_FIELD_NUMBER: _builtins.int
     GATE_MIN_DELTA_FIELD_NUMBER: _builtins.int
     GATE_LOWER_IS_BETTER_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
     model_name: _builtins.str
     """The model's name."""
     version: _builtins.int
@@ -1205,6 +1207,13 @@ class SetProductionModelRequest(_message.Message):
     """
     gate_lower_is_better: _builtins.bool
     """The gate metric is a loss: lower values are better."""
+    request_id: _builtins.str
+    """Idempotency key, at most 128 characters, scoped to the caller's
+    principal: a retry with the same key and the same request returns the
+    first result and changes nothing; the same key with a different request
+    fails with ALREADY_EXISTS naming what differs. Clients send a fresh key
+    per change and reuse it on their retries.
+    """
     def __init__(
         self,
         *,
@@ -1215,10 +1224,11 @@ class SetProductionModelRequest(_message.Message):
         gate_metric: _builtins.str = ...,
         gate_min_delta: _builtins.float = ...,
         gate_lower_is_better: _builtins.bool = ...,
+        request_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_expected_current_version", b"_expected_current_version", "expected_current_version", b"expected_current_version"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_expected_current_version", b"_expected_current_version", "expected_current_version", b"expected_current_version", "gate_lower_is_better", b"gate_lower_is_better", "gate_metric", b"gate_metric", "gate_min_delta", b"gate_min_delta", "model_name", b"model_name", "reason", b"reason", "version", b"version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_expected_current_version", b"_expected_current_version", "expected_current_version", b"expected_current_version", "gate_lower_is_better", b"gate_lower_is_better", "gate_metric", b"gate_metric", "gate_min_delta", b"gate_min_delta", "model_name", b"model_name", "reason", b"reason", "request_id", b"request_id", "version", b"version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__expected_current_version: _TypeAlias = _typing.Literal["expected_current_version"]  # noqa: Y015
     _WhichOneofArgType__expected_current_version: _TypeAlias = _typing.Literal["_expected_current_version", b"_expected_current_version"]  # noqa: Y015
@@ -1271,6 +1281,7 @@ class RollbackProductionModelRequest(_message.Message):
     MODEL_NAME_FIELD_NUMBER: _builtins.int
     REASON_FIELD_NUMBER: _builtins.int
     EXPECTED_CURRENT_VERSION_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
     model_name: _builtins.str
     """The model's name."""
     reason: _builtins.str
@@ -1279,16 +1290,24 @@ class RollbackProductionModelRequest(_message.Message):
     """Compare-and-set: the production version the caller believes is current.
     On mismatch the call fails with ABORTED and changes nothing.
     """
+    request_id: _builtins.str
+    """Idempotency key, at most 128 characters, scoped to the caller's
+    principal: a retry with the same key and the same request returns the
+    first result and changes nothing; the same key with a different request
+    fails with ALREADY_EXISTS naming what differs. Clients send a fresh key
+    per change and reuse it on their retries.
+    """
     def __init__(
         self,
         *,
         model_name: _builtins.str = ...,
         reason: _builtins.str = ...,
         expected_current_version: _builtins.int | None = ...,
+        request_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_expected_current_version", b"_expected_current_version", "expected_current_version", b"expected_current_version"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_expected_current_version", b"_expected_current_version", "expected_current_version", b"expected_current_version", "model_name", b"model_name", "reason", b"reason"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_expected_current_version", b"_expected_current_version", "expected_current_version", b"expected_current_version", "model_name", b"model_name", "reason", b"reason", "request_id", b"request_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__expected_current_version: _TypeAlias = _typing.Literal["expected_current_version"]  # noqa: Y015
     _WhichOneofArgType__expected_current_version: _TypeAlias = _typing.Literal["_expected_current_version", b"_expected_current_version"]  # noqa: Y015
@@ -1335,6 +1354,7 @@ class UpdateModelVersionStatusRequest(_message.Message):
     VERSION_FIELD_NUMBER: _builtins.int
     STATUS_FIELD_NUMBER: _builtins.int
     REASON_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """The version's id."""
     model_name: _builtins.str
@@ -1345,6 +1365,13 @@ class UpdateModelVersionStatusRequest(_message.Message):
     """The new status; the change must be allowed by the status machine."""
     reason: _builtins.str
     """Why the status changes. Required, at most 1024 characters."""
+    request_id: _builtins.str
+    """Idempotency key, at most 128 characters, scoped to the caller's
+    principal: a retry with the same key and the same request returns the
+    first result and changes nothing; the same key with a different request
+    fails with ALREADY_EXISTS naming what differs. Clients send a fresh key
+    per change and reuse it on their retries.
+    """
     def __init__(
         self,
         *,
@@ -1353,10 +1380,11 @@ class UpdateModelVersionStatusRequest(_message.Message):
         version: _builtins.int = ...,
         status: Global___ModelStatus.ValueType = ...,
         reason: _builtins.str = ...,
+        request_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["id", b"id", "model_name", b"model_name", "reason", b"reason", "status", b"status", "version", b"version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["id", b"id", "model_name", b"model_name", "reason", b"reason", "request_id", b"request_id", "status", b"status", "version", b"version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1419,6 +1447,7 @@ class UpdateModelVersionRequest(_message.Message):
     SET_TAGS_FIELD_NUMBER: _builtins.int
     REMOVE_TAGS_FIELD_NUMBER: _builtins.int
     REASON_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """The version's id."""
     model_name: _builtins.str
@@ -1429,6 +1458,13 @@ class UpdateModelVersionRequest(_message.Message):
     """The new description, if it changes (at most 4096 characters)."""
     reason: _builtins.str
     """Why, for the event trail. Optional, at most 1024 characters."""
+    request_id: _builtins.str
+    """Idempotency key, at most 128 characters, scoped to the caller's
+    principal: a retry with the same key and the same request returns the
+    first result and changes nothing; the same key with a different request
+    fails with ALREADY_EXISTS naming what differs. Clients send a fresh key
+    per change and reuse it on their retries.
+    """
     @_builtins.property
     def set_tags(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
         """Tags to add or overwrite."""
@@ -1447,10 +1483,11 @@ class UpdateModelVersionRequest(_message.Message):
         set_tags: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
         remove_tags: _abc.Iterable[_builtins.str] | None = ...,
         reason: _builtins.str = ...,
+        request_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_description", b"_description", "description", b"description"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_description", b"_description", "description", b"description", "id", b"id", "model_name", b"model_name", "reason", b"reason", "remove_tags", b"remove_tags", "set_tags", b"set_tags", "version", b"version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_description", b"_description", "description", b"description", "id", b"id", "model_name", b"model_name", "reason", b"reason", "remove_tags", b"remove_tags", "request_id", b"request_id", "set_tags", b"set_tags", "version", b"version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__description: _TypeAlias = _typing.Literal["description"]  # noqa: Y015
     _WhichOneofArgType__description: _TypeAlias = _typing.Literal["_description", b"_description"]  # noqa: Y015
@@ -1501,6 +1538,7 @@ class Event(_message.Message):
     REASON_FIELD_NUMBER: _builtins.int
     REQUEST_ID_FIELD_NUMBER: _builtins.int
     ALIAS_FIELD_NUMBER: _builtins.int
+    CORRELATION_ID_FIELD_NUMBER: _builtins.int
     id: _builtins.int
     """Unique, increasing id of the event."""
     type: Global___EventType.ValueType
@@ -1529,11 +1567,15 @@ class Event(_message.Message):
     reason: _builtins.str
     """The reason the caller gave."""
     request_id: _builtins.str
-    """The id of the request that made the change (the `x-request-id` header
-    when the caller sent one).
+    """The id the server gave the request that made the change (returned to
+    the caller in the `x-request-id` response header).
     """
     alias: _builtins.str
     """The alias concerned (alias events only), for example `production`."""
+    correlation_id: _builtins.str
+    """The caller's own `x-request-id`, recorded as given: a correlation id,
+    never verified.
+    """
     @_builtins.property
     def occurred_at(self) -> _timestamp_pb2.Timestamp:
         """When the change happened (UTC, microsecond precision)."""
@@ -1554,10 +1596,11 @@ class Event(_message.Message):
         reason: _builtins.str = ...,
         request_id: _builtins.str = ...,
         alias: _builtins.str = ...,
+        correlation_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_new_version", b"_new_version", "_previous_version", b"_previous_version", "_version", b"_version", "new_version", b"new_version", "occurred_at", b"occurred_at", "previous_version", b"previous_version", "version", b"version"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_new_version", b"_new_version", "_previous_version", b"_previous_version", "_version", b"_version", "actor", b"actor", "alias", b"alias", "id", b"id", "model_name", b"model_name", "new_status", b"new_status", "new_version", b"new_version", "occurred_at", b"occurred_at", "previous_status", b"previous_status", "previous_version", b"previous_version", "reason", b"reason", "request_id", b"request_id", "type", b"type", "version", b"version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_new_version", b"_new_version", "_previous_version", b"_previous_version", "_version", b"_version", "actor", b"actor", "alias", b"alias", "correlation_id", b"correlation_id", "id", b"id", "model_name", b"model_name", "new_status", b"new_status", "new_version", b"new_version", "occurred_at", b"occurred_at", "previous_status", b"previous_status", "previous_version", b"previous_version", "reason", b"reason", "request_id", b"request_id", "type", b"type", "version", b"version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__new_version: _TypeAlias = _typing.Literal["new_version"]  # noqa: Y015
     _WhichOneofArgType__new_version: _TypeAlias = _typing.Literal["_new_version", b"_new_version"]  # noqa: Y015
@@ -1691,12 +1734,20 @@ class UpdateModelRequest(_message.Message):
     TAGS_FIELD_NUMBER: _builtins.int
     REMOVE_TAGS_FIELD_NUMBER: _builtins.int
     REASON_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
     model_name: _builtins.str
     """The model's name."""
     description: _builtins.str
     """The new description, if it changes (at most 4096 characters)."""
     reason: _builtins.str
     """Why, for the event trail. Optional, at most 1024 characters."""
+    request_id: _builtins.str
+    """Idempotency key, at most 128 characters, scoped to the caller's
+    principal: a retry with the same key and the same request returns the
+    first result and changes nothing; the same key with a different request
+    fails with ALREADY_EXISTS naming what differs. Clients send a fresh key
+    per change and reuse it on their retries.
+    """
     @_builtins.property
     def tags(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
         """Tags to add or overwrite (same rules as version tags)."""
@@ -1713,10 +1764,11 @@ class UpdateModelRequest(_message.Message):
         tags: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
         remove_tags: _abc.Iterable[_builtins.str] | None = ...,
         reason: _builtins.str = ...,
+        request_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_description", b"_description", "description", b"description"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_description", b"_description", "description", b"description", "model_name", b"model_name", "reason", b"reason", "remove_tags", b"remove_tags", "tags", b"tags"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_description", b"_description", "description", b"description", "model_name", b"model_name", "reason", b"reason", "remove_tags", b"remove_tags", "request_id", b"request_id", "tags", b"tags"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__description: _TypeAlias = _typing.Literal["description"]  # noqa: Y015
     _WhichOneofArgType__description: _TypeAlias = _typing.Literal["_description", b"_description"]  # noqa: Y015
@@ -1762,6 +1814,7 @@ class SetModelAliasRequest(_message.Message):
     GATE_METRIC_FIELD_NUMBER: _builtins.int
     GATE_MIN_DELTA_FIELD_NUMBER: _builtins.int
     GATE_LOWER_IS_BETTER_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
     model_name: _builtins.str
     """The model's name."""
     alias: _builtins.str
@@ -1789,6 +1842,13 @@ class SetModelAliasRequest(_message.Message):
     """
     gate_lower_is_better: _builtins.bool
     """The gate metric is a loss: lower values are better."""
+    request_id: _builtins.str
+    """Idempotency key, at most 128 characters, scoped to the caller's
+    principal: a retry with the same key and the same request returns the
+    first result and changes nothing; the same key with a different request
+    fails with ALREADY_EXISTS naming what differs. Clients send a fresh key
+    per change and reuse it on their retries.
+    """
     def __init__(
         self,
         *,
@@ -1800,10 +1860,11 @@ class SetModelAliasRequest(_message.Message):
         gate_metric: _builtins.str = ...,
         gate_min_delta: _builtins.float = ...,
         gate_lower_is_better: _builtins.bool = ...,
+        request_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_expected_current_version", b"_expected_current_version", "expected_current_version", b"expected_current_version"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_expected_current_version", b"_expected_current_version", "alias", b"alias", "expected_current_version", b"expected_current_version", "gate_lower_is_better", b"gate_lower_is_better", "gate_metric", b"gate_metric", "gate_min_delta", b"gate_min_delta", "model_name", b"model_name", "reason", b"reason", "version", b"version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_expected_current_version", b"_expected_current_version", "alias", b"alias", "expected_current_version", b"expected_current_version", "gate_lower_is_better", b"gate_lower_is_better", "gate_metric", b"gate_metric", "gate_min_delta", b"gate_min_delta", "model_name", b"model_name", "reason", b"reason", "request_id", b"request_id", "version", b"version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__expected_current_version: _TypeAlias = _typing.Literal["expected_current_version"]  # noqa: Y015
     _WhichOneofArgType__expected_current_version: _TypeAlias = _typing.Literal["_expected_current_version", b"_expected_current_version"]  # noqa: Y015
@@ -1857,6 +1918,7 @@ class DeleteModelAliasRequest(_message.Message):
     ALIAS_FIELD_NUMBER: _builtins.int
     REASON_FIELD_NUMBER: _builtins.int
     EXPECTED_CURRENT_VERSION_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
     model_name: _builtins.str
     """The model's name."""
     alias: _builtins.str
@@ -1867,6 +1929,13 @@ class DeleteModelAliasRequest(_message.Message):
     """Compare-and-set: the version the caller believes the alias points at.
     On mismatch the call fails with ABORTED and changes nothing.
     """
+    request_id: _builtins.str
+    """Idempotency key, at most 128 characters, scoped to the caller's
+    principal: a retry with the same key and the same request returns the
+    first result and changes nothing; the same key with a different request
+    fails with ALREADY_EXISTS naming what differs. Clients send a fresh key
+    per change and reuse it on their retries.
+    """
     def __init__(
         self,
         *,
@@ -1874,10 +1943,11 @@ class DeleteModelAliasRequest(_message.Message):
         alias: _builtins.str = ...,
         reason: _builtins.str = ...,
         expected_current_version: _builtins.int | None = ...,
+        request_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_expected_current_version", b"_expected_current_version", "expected_current_version", b"expected_current_version"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_expected_current_version", b"_expected_current_version", "alias", b"alias", "expected_current_version", b"expected_current_version", "model_name", b"model_name", "reason", b"reason"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_expected_current_version", b"_expected_current_version", "alias", b"alias", "expected_current_version", b"expected_current_version", "model_name", b"model_name", "reason", b"reason", "request_id", b"request_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__expected_current_version: _TypeAlias = _typing.Literal["expected_current_version"]  # noqa: Y015
     _WhichOneofArgType__expected_current_version: _TypeAlias = _typing.Literal["_expected_current_version", b"_expected_current_version"]  # noqa: Y015
@@ -1917,6 +1987,7 @@ class RollbackModelAliasRequest(_message.Message):
     ALIAS_FIELD_NUMBER: _builtins.int
     REASON_FIELD_NUMBER: _builtins.int
     EXPECTED_CURRENT_VERSION_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
     model_name: _builtins.str
     """The model's name."""
     alias: _builtins.str
@@ -1927,6 +1998,13 @@ class RollbackModelAliasRequest(_message.Message):
     """Compare-and-set: the version the caller believes the alias points at.
     On mismatch the call fails with ABORTED and changes nothing.
     """
+    request_id: _builtins.str
+    """Idempotency key, at most 128 characters, scoped to the caller's
+    principal: a retry with the same key and the same request returns the
+    first result and changes nothing; the same key with a different request
+    fails with ALREADY_EXISTS naming what differs. Clients send a fresh key
+    per change and reuse it on their retries.
+    """
     def __init__(
         self,
         *,
@@ -1934,10 +2012,11 @@ class RollbackModelAliasRequest(_message.Message):
         alias: _builtins.str = ...,
         reason: _builtins.str = ...,
         expected_current_version: _builtins.int | None = ...,
+        request_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_expected_current_version", b"_expected_current_version", "expected_current_version", b"expected_current_version"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_expected_current_version", b"_expected_current_version", "alias", b"alias", "expected_current_version", b"expected_current_version", "model_name", b"model_name", "reason", b"reason"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_expected_current_version", b"_expected_current_version", "alias", b"alias", "expected_current_version", b"expected_current_version", "model_name", b"model_name", "reason", b"reason", "request_id", b"request_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__expected_current_version: _TypeAlias = _typing.Literal["expected_current_version"]  # noqa: Y015
     _WhichOneofArgType__expected_current_version: _TypeAlias = _typing.Literal["_expected_current_version", b"_expected_current_version"]  # noqa: Y015

@@ -1,0 +1,25 @@
+-- Idempotency of every change: one row per (principal, request_id), written
+-- in the change's own transaction, holding a fingerprint of the request
+-- (field -> SHA-256) and a reference to its outcome.
+CREATE TABLE request_keys (
+    principal   TEXT NOT NULL,
+    request_id  TEXT NOT NULL,
+    method      TEXT NOT NULL,
+    fingerprint TEXT NOT NULL, -- JSON object: request field -> SHA-256 of its value
+    outcome     TEXT NOT NULL, -- JSON: what the first call returned (by reference)
+    created_at  TEXT NOT NULL,
+    PRIMARY KEY (principal, request_id)
+);
+
+-- The caller's own x-request-id, kept as a correlation id (never trusted).
+-- model_versions.request_id now only holds the keys of registrations made
+-- before request_keys existed.
+ALTER TABLE events ADD COLUMN correlation_id TEXT NULL;
+
+DROP VIEW audit_trail;
+CREATE VIEW audit_trail AS
+SELECT e.id, e.occurred_at, e.event_type, m.name AS model_name, e.version, e.alias,
+       e.previous_version, e.new_version,
+       e.previous_status, e.new_status, e.actor, e.reason, e.request_id, e.correlation_id
+FROM events e
+JOIN models m ON m.id = e.model_id;
