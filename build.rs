@@ -21,6 +21,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     )?;
 
     tonic_prost_build::configure()
+        .codec_path("crate::codec::RegistryCodec")
         .build_client(true)
         .build_server(true)
         .compile_fds(descriptors)?;

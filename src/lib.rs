@@ -4,6 +4,8 @@
 //! This crate owns all generated code; modules mirror the protobuf package
 //! path, so `modelregistry.v1.ModelVersion` is [`v1::ModelVersion`].
 
+pub mod codec;
+
 /// Package `modelregistry.v1`: the registry service and its messages.
 pub mod v1 {
     #![allow(missing_docs, clippy::all)]

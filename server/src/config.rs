@@ -103,6 +103,20 @@ pub struct Config {
     #[arg(long, env = "MODEL_REGISTRY_REQUEST_TIMEOUT", default_value = "30s", value_parser = parse_duration, global = true)]
     pub request_timeout: Duration,
 
+    /// Most client connections open at once; more wait in the listen backlog.
+    #[arg(
+        long,
+        env = "MODEL_REGISTRY_MAX_CONNECTIONS",
+        default_value_t = 1024,
+        global = true
+    )]
+    pub max_connections: usize,
+
+    /// How long a new connection may take to send its first bytes (HTTP/2
+    /// preface or TLS handshake) before it is closed.
+    #[arg(long, env = "MODEL_REGISTRY_HANDSHAKE_TIMEOUT", default_value = "10s", value_parser = parse_duration, global = true)]
+    pub handshake_timeout: Duration,
+
     /// Do not apply pending migrations at start-up (run `migrate` instead).
     #[arg(long, env = "MODEL_REGISTRY_NO_MIGRATE", global = true)]
     pub no_migrate: bool,
@@ -172,6 +186,7 @@ impl Config {
         PoolOptions {
             max_connections: self.db_max_connections,
             acquire_timeout: self.db_timeout,
+            statement_timeout: self.request_timeout,
         }
     }
 
@@ -191,6 +206,9 @@ impl Config {
         }
         if self.db_max_connections == 0 {
             return Err("--db-max-connections must be at least 1".to_owned());
+        }
+        if self.max_connections == 0 {
+            return Err("--max-connections must be at least 1".to_owned());
         }
         if self.tls_client_ca.is_some() && self.auth_tokens.is_none() {
             return Err(

@@ -10,7 +10,6 @@ use std::time::Duration;
 use model_registry_api::v1::registry_service_server::RegistryServiceServer;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
-use tokio_stream::wrappers::TcpListenerStream;
 use tonic::transport::{Certificate, Identity, Server, ServerTlsConfig};
 use tonic_health::ServingStatus;
 
@@ -18,7 +17,17 @@ use crate::auth::{AuthLayer, Authenticator, TokensFileError};
 use crate::config::Config;
 use crate::grpc::{RegistryService, RequestLayer};
 use crate::health;
+use crate::listener::{self, ConnectionLimits};
 use crate::store::{SetupError, Store};
+
+/// Largest request message accepted: the largest valid registration (10,000
+/// feature names of 256 characters, 64 KiB of metadata …) fits with room to
+/// spare. A larger one is RESOURCE_EXHAUSTED.
+pub const MAX_REQUEST_BYTES: usize = 4 * 1024 * 1024;
+
+/// Largest response message sent. Listings stop well below it (see
+/// `grpc::pages`); a single version cannot reach it.
+pub const MAX_RESPONSE_BYTES: usize = 8 * 1024 * 1024;
 
 /// How long a client may take to complete the TLS handshake.
 const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -72,6 +81,8 @@ pub struct ServeOptions {
     pub reflection: bool,
     /// TLS, when configured.
     pub tls: Option<ServerTlsConfig>,
+    /// Bounds on open connections.
+    pub connections: ConnectionLimits,
 }
 
 impl Default for ServeOptions {
@@ -82,6 +93,7 @@ impl Default for ServeOptions {
             authenticator: Arc::new(Authenticator::disabled()),
             reflection: true,
             tls: None,
+            connections: ConnectionLimits::default(),
         }
     }
 }
@@ -105,6 +117,10 @@ impl ServeOptions {
             authenticator: Arc::new(authenticator),
             reflection: !config.no_reflection,
             tls,
+            connections: ConnectionLimits {
+                max_connections: config.max_connections,
+                handshake_timeout: config.handshake_timeout,
+            },
         })
     }
 }
@@ -236,13 +252,21 @@ pub async fn serve(
     }
     builder
         .timeout(options.request_timeout)
+        // Dead peers (a client that vanished without closing) are found
+        // and their connections closed.
+        .http2_keepalive_interval(Some(Duration::from_secs(60)))
+        .http2_keepalive_timeout(Some(Duration::from_secs(20)))
         .layer(RequestLayer)
         .layer(AuthLayer::new(options.authenticator))
         .add_service(health_service)
         .add_optional_service(reflection_v1)
         .add_optional_service(reflection_v1alpha)
-        .add_service(RegistryServiceServer::new(RegistryService::new(store)))
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
+        .add_service(
+            RegistryServiceServer::new(RegistryService::new(store))
+                .max_decoding_message_size(MAX_REQUEST_BYTES)
+                .max_encoding_message_size(MAX_RESPONSE_BYTES),
+        )
+        .serve_with_incoming_shutdown(listener::incoming(listener, options.connections), shutdown)
         .await?;
     tracing::info!("server stopped");
     Ok(())

@@ -12,6 +12,7 @@ mod auth;
 mod concurrency;
 mod events;
 mod health;
+mod hostile;
 mod idempotency;
 mod listing;
 mod migration;

@@ -182,6 +182,7 @@ impl TestServer {
         let options = PoolOptions {
             max_connections: 8,
             acquire_timeout: Duration::from_secs(2),
+            ..PoolOptions::default()
         };
         let store = Store::open(&url, &options).expect("store opens");
         let addr = listener.local_addr().expect("local address");

@@ -209,8 +209,10 @@ def test_server_errors_raise_their_exception_class(registry: RegistryClient) -> 
     registry.register_model("churn", algorithm="X", artifact_uri="s3://x", request_id="shared-id")
     with pytest.raises(NotFound, match="has no version 9"):
         registry.get_model_version("churn", 9)
-    with pytest.raises(InvalidArgument, match="model_name"):
-        registry.register_model("Churn Model", algorithm="X", artifact_uri="s3://x")
+    with pytest.raises(InvalidArgument, match="model_name") as invalid:
+        registry.register_model("Churn Model", algorithm="", artifact_uri="s3://x", metrics={"auc": 2.0})
+    assert [v.field for v in invalid.value.field_violations] == ["model_name", "algorithm", "metrics[auc]"]
+    assert invalid.value.request_id, "the server's id for the request"
     with pytest.raises(AlreadyExists, match="shared-id"):
         registry.register_model("fraud", algorithm="X", artifact_uri="s3://x", request_id="shared-id")
     with pytest.raises(FailedPrecondition, match="nothing to roll back"):

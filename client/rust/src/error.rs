@@ -3,8 +3,19 @@
 
 use tonic::Code;
 
+/// One invalid field of a refused request, from the server's
+/// `google.rpc.BadRequest` detail.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldViolation {
+    /// The request field, e.g. `metrics[auc]` or `artifact.sha256`.
+    pub field: String,
+    /// What is wrong with it and how to fix it.
+    pub description: String,
+}
+
 /// Why a client call failed.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum Error {
     /// The server answered with an error status.
     #[error("{message} ({})", code_name(*.code))]
@@ -13,6 +24,11 @@ pub enum Error {
         code: Code,
         /// The server's message: what was wrong and how to fix it.
         message: String,
+        /// The id the server gave the request (its `google.rpc.RequestInfo`
+        /// detail), to quote when asking an operator.
+        request_id: Option<String>,
+        /// Every invalid field, for INVALID_ARGUMENT.
+        field_violations: Vec<FieldViolation>,
     },
     /// The endpoint or TLS settings could not be used.
     #[error("cannot connect to {endpoint}: {reason}")]
@@ -76,11 +92,55 @@ impl Error {
     }
 }
 
+impl Error {
+    /// The id the server gave the failed request, when it said.
+    pub fn request_id(&self) -> Option<&str> {
+        match self {
+            Self::Rpc { request_id, .. } => request_id.as_deref(),
+            _ => None,
+        }
+    }
+
+    /// Every invalid field of a refused request (empty otherwise).
+    pub fn field_violations(&self) -> &[FieldViolation] {
+        match self {
+            Self::Rpc {
+                field_violations, ..
+            } => field_violations,
+            _ => &[],
+        }
+    }
+}
+
 impl From<tonic::Status> for Error {
     fn from(status: tonic::Status) -> Self {
+        use tonic_types::StatusExt;
+        let details = status.get_error_details();
         Self::Rpc {
             code: status.code(),
             message: status.message().to_owned(),
+            request_id: details
+                .request_info()
+                .map(|info| info.request_id.clone())
+                .or_else(|| {
+                    status
+                        .metadata()
+                        .get("x-request-id")
+                        .and_then(|v| v.to_str().ok())
+                        .map(str::to_owned)
+                }),
+            field_violations: details
+                .bad_request()
+                .map(|bad| {
+                    bad.field_violations
+                        .iter()
+                        .map(|v| FieldViolation {
+                            field: v.field.clone(),
+                            description: v.description.clone(),
+                        })
+                        .collect()
+                })
+                .unwrap_or_default(),
         }
     }
 }
@@ -124,5 +184,26 @@ mod tests {
         );
         assert!(error.is_not_found());
         assert!(!error.is_unavailable());
+    }
+
+    #[test]
+    fn field_violations_and_the_request_id_come_from_the_details() {
+        use tonic_types::{ErrorDetails, StatusExt};
+        let mut details = ErrorDetails::with_bad_request_violation("model_name", "is required");
+        details.set_request_info("req-7", "");
+        let status = tonic::Status::with_error_details(
+            Code::InvalidArgument,
+            "invalid model_name: is required",
+            details,
+        );
+        let error = Error::from(status);
+        assert_eq!(error.request_id(), Some("req-7"));
+        assert_eq!(
+            error.field_violations(),
+            [FieldViolation {
+                field: "model_name".into(),
+                description: "is required".into()
+            }]
+        );
     }
 }

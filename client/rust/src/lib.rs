@@ -38,7 +38,7 @@ mod retry;
 
 pub use aliases::{DeleteAlias, RollbackAlias, SetAlias, UpdateModel};
 pub use client::{BearerToken, ClientOptions, RawClient, RegistryClient, TlsOptions};
-pub use error::{Error, Result, code_name};
+pub use error::{Error, FieldViolation, Result, code_name};
 pub use register::{RegisterModel, struct_to_json};
 pub use retry::RetryPolicy;
 

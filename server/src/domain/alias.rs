@@ -343,7 +343,7 @@ mod tests {
         assert!(AliasName::parse("alias", "latest").unwrap().is_latest());
         assert!(matches!(
             AliasName::movable("alias", "latest"),
-            Err(DomainError::InvalidArgument { field, .. }) if field == "alias"
+            Err(error) if error.invalid_fields() == ["alias"]
         ));
     }
 

@@ -143,7 +143,7 @@ fn apply_tag_changes(
 }
 
 /// Filters, ordering and page of a version listing.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct VersionQuery {
     /// Only this model.
     pub model_name: Option<ModelName>,
@@ -169,14 +169,16 @@ pub struct VersionQuery {
     pub order: VersionOrder,
     /// Largest first.
     pub descending: bool,
-    /// Page size.
+    /// Page size (not part of the query a page token is bound to).
+    #[serde(skip)]
     pub page_size: usize,
     /// Where this page starts.
+    #[serde(skip)]
     pub after: Option<VersionCursor>,
 }
 
 /// The best version by a metric.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct BestVersionQuery {
     /// The model.
     pub model_name: ModelName,
@@ -189,18 +191,20 @@ pub struct BestVersionQuery {
 }
 
 /// A model listing.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct ModelQuery {
     /// Only names with this prefix.
     pub name_prefix: String,
-    /// Page size.
+    /// Page size (not part of the query a page token is bound to).
+    #[serde(skip)]
     pub page_size: usize,
     /// Where this page starts.
+    #[serde(skip)]
     pub after: Option<ModelCursor>,
 }
 
 /// An event listing.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct EventQuery {
     /// Only this model.
     pub model_name: Option<ModelName>,
@@ -214,9 +218,11 @@ pub struct EventQuery {
     pub since: Option<DateTime<Utc>>,
     /// Only before.
     pub until: Option<DateTime<Utc>>,
-    /// Page size.
+    /// Page size (not part of the query a page token is bound to).
+    #[serde(skip)]
     pub page_size: usize,
     /// Where this page starts.
+    #[serde(skip)]
     pub after: Option<EventCursor>,
 }
 

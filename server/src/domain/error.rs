@@ -4,17 +4,23 @@
 
 use thiserror::Error;
 
+/// One invalid request field.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldViolation {
+    /// The request field at fault, in the proto's snake_case naming
+    /// (`artifact.sha256`, `metrics[auc]`).
+    pub field: String,
+    /// What is wrong and how to fix it.
+    pub message: String,
+}
+
 /// Why a registry operation failed.
 #[derive(Debug, Error, Clone, PartialEq)]
 pub enum DomainError {
-    /// The request is malformed; `field` names the offending request field.
-    #[error("invalid {field}: {message}")]
-    InvalidArgument {
-        /// The request field at fault, in the proto's snake_case naming.
-        field: String,
-        /// What is wrong and how to fix it.
-        message: String,
-    },
+    /// The request is malformed; every offending field is named (never
+    /// empty).
+    #[error("{}", describe_violations(.0))]
+    InvalidArgument(Vec<FieldViolation>),
     /// The named model, version or event does not exist.
     #[error("{0}")]
     NotFound(String),
@@ -36,6 +42,9 @@ pub enum DomainError {
     /// names what was needed.
     #[error("{0}")]
     PermissionDenied(String),
+    /// A resource ran out (a full disk); nothing was written.
+    #[error("{0}")]
+    ResourceExhausted(String),
     /// The database cannot be reached or is overloaded; retrying may succeed.
     #[error("{0}")]
     Unavailable(String),
@@ -45,11 +54,80 @@ pub enum DomainError {
 }
 
 impl DomainError {
-    /// An [`DomainError::InvalidArgument`] for `field`.
+    /// An [`DomainError::InvalidArgument`] for one `field`.
     pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
-        Self::InvalidArgument {
+        Self::InvalidArgument(vec![FieldViolation {
             field: field.into(),
             message: message.into(),
+        }])
+    }
+
+    /// The fields an INVALID_ARGUMENT names (empty for other errors).
+    pub fn invalid_fields(&self) -> Vec<&str> {
+        match self {
+            Self::InvalidArgument(violations) => {
+                violations.iter().map(|v| v.field.as_str()).collect()
+            }
+            _ => Vec::new(),
+        }
+    }
+}
+
+/// `invalid FIELD: MESSAGE`, for each violation, separated by `; `.
+fn describe_violations(violations: &[FieldViolation]) -> String {
+    violations
+        .iter()
+        .map(|v| format!("invalid {}: {}", v.field, v.message))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// Collects the violations of every field of a request, so one answer
+/// names them all instead of only the first.
+#[derive(Debug, Default)]
+pub struct Violations(Vec<FieldViolation>);
+
+impl Violations {
+    /// The value of a field check, or `None` after recording why it failed.
+    pub fn check<T>(&mut self, result: DomainResult<T>) -> Option<T> {
+        match result {
+            Ok(value) => Some(value),
+            Err(DomainError::InvalidArgument(violations)) => {
+                self.0.extend(violations);
+                None
+            }
+            Err(other) => {
+                self.0.push(FieldViolation {
+                    field: "request".to_owned(),
+                    message: other.to_string(),
+                });
+                None
+            }
+        }
+    }
+
+    /// Records a violation.
+    pub fn add(&mut self, field: impl Into<String>, message: impl Into<String>) {
+        self.0.push(FieldViolation {
+            field: field.into(),
+            message: message.into(),
+        });
+    }
+
+    /// Fails with every violation recorded, if any.
+    pub fn finish(self) -> DomainResult<()> {
+        if self.0.is_empty() {
+            Ok(())
+        } else {
+            Err(DomainError::InvalidArgument(self.0))
+        }
+    }
+
+    /// The error of a request some check refused (a fault when none did).
+    pub fn into_error(self) -> DomainError {
+        match self.finish() {
+            Err(error) => error,
+            Ok(()) => DomainError::Internal("a field check failed without a reason".to_owned()),
         }
     }
 }

@@ -3,7 +3,7 @@
 use std::fmt;
 
 /// What an event records.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
 pub enum EventKind {
     /// A model was created by its first registration.
     ModelCreated,

@@ -15,9 +15,9 @@ pub mod types;
 pub mod validate;
 
 pub use alias::AliasName;
-pub use error::{DomainError, DomainResult};
+pub use error::{DomainError, DomainResult, FieldViolation, Violations};
 pub use event::EventKind;
 pub use status::VersionStatus;
 pub use types::{
-    Artifact, Event, Model, ModelName, ModelVersion, NewVersion, Page, Training, VersionRef,
+    Artifact, Event, Model, ModelName, ModelVersion, NewVersion, Training, VersionRef,
 };

@@ -1,11 +1,15 @@
-//! Opaque page tokens for keyset pagination: the sort key and id of the last
-//! row returned, so the next page starts strictly after it no matter what is
-//! inserted meanwhile.
+//! Pages and page tokens for keyset pagination. A token holds the sort key
+//! and id of the last row returned, so the next page starts strictly after
+//! it no matter what is inserted meanwhile, and a MAC that binds it to the
+//! query that issued it: sent with another query, or made up, it is refused.
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
+use hmac::digest::KeyInit;
+use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
+use sha2::Sha256;
 
 use super::error::{DomainError, DomainResult};
 
@@ -60,55 +64,144 @@ pub struct EventCursor {
     pub after_id: i64,
 }
 
-/// Encodes a cursor as an opaque, URL-safe token.
-pub fn encode<T: Serialize>(cursor: &T) -> String {
-    // Serialising these plain structs cannot fail; an empty token would end
-    // the listing early rather than loop, which is the safe failure.
-    let json = serde_json::to_vec(cursor).unwrap_or_default();
-    URL_SAFE_NO_PAD.encode(json)
+/// One page of a listing: its items, each with the cursor that starts the
+/// page after it, and whether more items follow the last one.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page<T, C> {
+    /// The items, in order, each with its cursor.
+    pub items: Vec<(T, C)>,
+    /// Whether items follow the last one.
+    pub more: bool,
 }
 
-/// Decodes a token issued by [`encode`]; an empty token means "first page".
-pub fn decode<T: DeserializeOwned>(token: &str) -> DomainResult<Option<T>> {
-    if token.is_empty() {
-        return Ok(None);
+/// The key that signs page tokens, shared by every replica.
+#[derive(Clone)]
+pub struct PageKey([u8; 32]);
+
+impl PageKey {
+    /// A key from its 32 bytes.
+    pub fn new(bytes: [u8; 32]) -> Self {
+        Self(bytes)
     }
-    URL_SAFE_NO_PAD
-        .decode(token)
-        .ok()
-        .and_then(|json| serde_json::from_slice(&json).ok())
-        .map(Some)
-        .ok_or_else(|| {
+
+    fn mac(&self, payload: &str, query: &impl Serialize) -> Hmac<Sha256> {
+        let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(&self.0)
+            .unwrap_or_else(|_| unreachable_hmac());
+        mac.update(payload.as_bytes());
+        mac.update(b"\0");
+        mac.update(&serde_json::to_vec(query).unwrap_or_default());
+        mac
+    }
+
+    /// The token of the page after `cursor` in the listing `query`: the
+    /// cursor, and a MAC over it and the query, so the token is good only
+    /// for that query and cannot be made up.
+    pub fn encode(&self, query: &impl Serialize, cursor: &impl Serialize) -> String {
+        // Serialising these plain structs cannot fail; an empty token would
+        // end the listing early rather than loop, which is the safe failure.
+        let payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(cursor).unwrap_or_default());
+        let tag = URL_SAFE_NO_PAD.encode(self.mac(&payload, query).finalize().into_bytes());
+        format!("{payload}.{tag}")
+    }
+
+    /// The cursor of a token this server issued for `query`; `None` for an
+    /// empty token (the first page).
+    pub fn decode<C: DeserializeOwned>(
+        &self,
+        query: &impl Serialize,
+        token: &str,
+    ) -> DomainResult<Option<C>> {
+        if token.is_empty() {
+            return Ok(None);
+        }
+        let (payload, tag) = token.split_once('.').ok_or_else(not_ours)?;
+        let tag = URL_SAFE_NO_PAD.decode(tag).map_err(|_| not_ours())?;
+        self.mac(payload, query).verify_slice(&tag).map_err(|_| {
             DomainError::invalid(
                 "page_token",
-                "is not a token this server issued; pass the next_page_token of the previous \
-                 response unchanged, or leave it empty for the first page",
+                "was issued for another query (or not by this registry): keep every filter and \
+                 the ordering unchanged while paging, or start again with an empty page_token",
             )
-        })
+        })?;
+        URL_SAFE_NO_PAD
+            .decode(payload)
+            .ok()
+            .and_then(|json| serde_json::from_slice(&json).ok())
+            .map(Some)
+            .ok_or_else(not_ours)
+    }
+}
+
+fn not_ours() -> DomainError {
+    DomainError::invalid(
+        "page_token",
+        "is not a token this registry issued; pass the next_page_token of the previous response \
+         unchanged, or leave it empty for the first page",
+    )
+}
+
+/// HMAC accepts keys of any length, so creating one cannot fail.
+fn unreachable_hmac() -> Hmac<Sha256> {
+    <Hmac<Sha256> as KeyInit>::new(&Default::default())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn key() -> PageKey {
+        PageKey::new([7; 32])
+    }
+
+    #[derive(Serialize)]
+    struct Query {
+        model: &'static str,
+    }
+
     #[test]
-    fn tokens_round_trip_and_garbage_is_refused() {
+    fn tokens_round_trip_for_their_query_only() {
         let cursor = VersionCursor {
             order: VersionOrder::Metric("auc".into()),
             descending: true,
             key: SortKey::Metric(0.93),
             id: "0192".into(),
         };
-        let token = encode(&cursor);
-        assert_eq!(decode::<VersionCursor>(&token).unwrap(), Some(cursor));
-        assert_eq!(decode::<VersionCursor>("").unwrap(), None);
-        assert!(decode::<VersionCursor>("not-a-token").is_err());
-        assert!(decode::<EventCursor>(&token).is_err());
+        let churn = Query { model: "churn" };
+        let token = key().encode(&churn, &cursor);
+        assert_eq!(
+            key().decode::<VersionCursor>(&churn, &token).unwrap(),
+            Some(cursor)
+        );
+        assert_eq!(key().decode::<VersionCursor>(&churn, "").unwrap(), None);
+        let fraud = Query { model: "fraud" };
+        let refused = key().decode::<VersionCursor>(&fraud, &token).unwrap_err();
+        assert!(refused.to_string().contains("another query"), "{refused}");
+        assert!(
+            PageKey::new([8; 32])
+                .decode::<VersionCursor>(&churn, &token)
+                .is_err()
+        );
+        assert!(
+            key()
+                .decode::<VersionCursor>(&churn, "not-a-token")
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn a_forged_cursor_is_refused() {
+        let churn = Query { model: "churn" };
+        let token = key().encode(&churn, &EventCursor { after_id: 10 });
+        let (_, tag) = token.split_once('.').unwrap();
+        let forged_payload = URL_SAFE_NO_PAD.encode(br#"{"after_id":0}"#);
+        let forged = format!("{forged_payload}.{tag}");
+        assert!(key().decode::<EventCursor>(&churn, &forged).is_err());
     }
 
     #[test]
     fn metric_keys_survive_the_token_exactly() {
         // A key off by one ulp would make the next page repeat or skip a row.
+        let query = Query { model: "churn" };
         for value in [
             0.43000000000000005,
             0.1 + 0.2,
@@ -122,7 +215,11 @@ mod tests {
                 key: SortKey::Metric(value),
                 id: "x".into(),
             };
-            let decoded = decode::<VersionCursor>(&encode(&cursor)).unwrap().unwrap();
+            let token = key().encode(&query, &cursor);
+            let decoded = key()
+                .decode::<VersionCursor>(&query, &token)
+                .unwrap()
+                .unwrap();
             assert_eq!(decoded.key, SortKey::Metric(value), "{value:e}");
         }
     }

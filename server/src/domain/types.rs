@@ -275,12 +275,3 @@ pub struct Event {
     /// The caller's own correlation id, as given.
     pub correlation_id: Option<String>,
 }
-
-/// One page of a listing and the token of the next one.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Page<T> {
-    /// The items of this page.
-    pub items: Vec<T>,
-    /// Token for the next page, `None` on the last page.
-    pub next_page_token: Option<String>,
-}

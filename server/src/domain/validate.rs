@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 
-use super::error::{DomainError, DomainResult};
+use super::error::{DomainError, DomainResult, Violations};
 use super::types::{Artifact, ModelName, NewVersion, Training};
 
 /// Longest accepted URI (artifact, metadata file, dataset).
@@ -59,27 +59,43 @@ impl RegistrationInput {
     /// Checks every rule of a registration and normalises what has a
     /// canonical form (lower-case sha256, derived duration and feature count).
     pub fn validate(self) -> DomainResult<NewVersion> {
-        let model_name = ModelName::parse("model_name", &self.model_name)?;
-        let algorithm = required_text("algorithm", &self.algorithm, 128)?;
-        let artifact = validate_artifact(self.artifact)?;
-        let metrics = validate_metrics("metrics", self.metrics)?;
-        let params = validate_params("params", self.params)?;
-        let tags = validate_tags("tags", self.tags)?;
-        let training = validate_training(self.training.unwrap_or_default())?;
-        let metadata_bytes = serde_json::to_vec(&self.metadata)
-            .map(|b| b.len())
-            .unwrap_or(0);
-        if metadata_bytes > MAX_METADATA_BYTES {
-            return Err(DomainError::invalid(
-                "metadata",
-                format!(
-                    "is {metadata_bytes} bytes as JSON; at most {MAX_METADATA_BYTES} are accepted \
-                     (store large documents beside the artifact and put their URI in \
-                     artifact.metadata_uri)"
-                ),
-            ));
-        }
-        let description = optional_text("description", &self.description, MAX_DESCRIPTION_CHARS)?;
+        let mut v = Violations::default();
+        let model_name = v.check(ModelName::parse("model_name", &self.model_name));
+        let algorithm = v.check(required_text("algorithm", &self.algorithm, 128));
+        let artifact = v.check(validate_artifact(self.artifact));
+        let metrics = v.check(validate_metrics("metrics", self.metrics));
+        let params = v.check(validate_params("params", self.params));
+        let tags = v.check(validate_tags("tags", self.tags));
+        let training = v.check(validate_training(self.training.unwrap_or_default()));
+        v.check(validate_metadata(&self.metadata));
+        let description = v.check(optional_text(
+            "description",
+            &self.description,
+            MAX_DESCRIPTION_CHARS,
+        ));
+        let (
+            Some(model_name),
+            Some(algorithm),
+            Some(artifact),
+            Some(metrics),
+            Some(params),
+            Some(tags),
+            Some(training),
+            Some(description),
+        ) = (
+            model_name,
+            algorithm,
+            artifact,
+            metrics,
+            params,
+            tags,
+            training,
+            description,
+        )
+        else {
+            return Err(v.into_error());
+        };
+        v.finish()?;
         Ok(NewVersion {
             model_name,
             algorithm,
@@ -92,6 +108,38 @@ impl RegistrationInput {
             description,
         })
     }
+}
+
+/// Checks the metadata object: its size as JSON, and no NUL in any key or
+/// string at any depth.
+fn validate_metadata(metadata: &serde_json::Map<String, serde_json::Value>) -> DomainResult<()> {
+    let bytes = serde_json::to_vec(metadata).map(|b| b.len()).unwrap_or(0);
+    if bytes > MAX_METADATA_BYTES {
+        return Err(DomainError::invalid(
+            "metadata",
+            format!(
+                "is {bytes} bytes as JSON; at most {MAX_METADATA_BYTES} are accepted (store large \
+                 documents beside the artifact and put their URI in artifact.metadata_uri)"
+            ),
+        ));
+    }
+    fn has_nul(value: &serde_json::Value) -> bool {
+        match value {
+            serde_json::Value::String(s) => s.contains('\0'),
+            serde_json::Value::Array(items) => items.iter().any(has_nul),
+            serde_json::Value::Object(map) => {
+                map.iter().any(|(k, v)| k.contains('\0') || has_nul(v))
+            }
+            _ => false,
+        }
+    }
+    if metadata.iter().any(|(k, v)| k.contains('\0') || has_nul(v)) {
+        return Err(DomainError::invalid(
+            "metadata",
+            "must not contain NUL characters in keys or strings",
+        ));
+    }
+    Ok(())
 }
 
 fn validate_artifact(artifact: Option<Artifact>) -> DomainResult<Artifact> {
@@ -174,10 +222,10 @@ fn validate_training(training: Training) -> DomainResult<Training> {
         ));
     }
     for name in &feature_names {
-        if name.is_empty() || name.chars().count() > 256 {
+        if name.is_empty() || name.chars().count() > 256 || name.contains('\0') {
             return Err(DomainError::invalid(
                 "training.feature_names",
-                "each name must be 1 to 256 characters",
+                "each name must be 1 to 256 characters, without NUL",
             ));
         }
     }
@@ -220,21 +268,22 @@ pub fn validate_metrics(
             ),
         ));
     }
+    let mut v = Violations::default();
     for (name, &value) in &metrics {
-        metric_name(field, name)?;
+        v.check(metric_name(field, name));
         if !value.is_finite() {
-            return Err(DomainError::invalid(
+            v.add(
                 format!("{field}[{name}]"),
                 format!("must be a finite number, got {value}"),
-            ));
-        }
-        if UNIT_INTERVAL_METRICS.contains(&name.as_str()) && !(0.0..=1.0).contains(&value) {
-            return Err(DomainError::invalid(
+            );
+        } else if UNIT_INTERVAL_METRICS.contains(&name.as_str()) && !(0.0..=1.0).contains(&value) {
+            v.add(
                 format!("{field}[{name}]"),
                 format!("must be within [0, 1], got {value}"),
-            ));
+            );
         }
     }
+    v.finish()?;
     Ok(metrics)
 }
 
@@ -273,20 +322,22 @@ fn validate_params(
             ),
         ));
     }
+    let mut v = Violations::default();
     for (key, value) in &params {
-        if key.is_empty() || key.chars().count() > 128 {
-            return Err(DomainError::invalid(
+        if key.is_empty() || key.chars().count() > 128 || key.contains('\0') {
+            v.add(
                 field,
-                format!("key {key:?} must be 1 to 128 characters"),
-            ));
+                format!("key {key:?} must be 1 to 128 characters, without NUL"),
+            );
         }
-        if value.chars().count() > 4096 {
-            return Err(DomainError::invalid(
+        if value.chars().count() > 4096 || value.contains('\0') {
+            v.add(
                 format!("{field}[{key}]"),
-                "must be at most 4096 characters",
-            ));
+                "must be at most 4096 characters, without NUL",
+            );
         }
     }
+    v.finish()?;
     Ok(params)
 }
 
@@ -304,15 +355,17 @@ pub fn validate_tags(
             ),
         ));
     }
+    let mut v = Violations::default();
     for (key, value) in &tags {
-        tag_key(field, key)?;
-        if value.chars().count() > 256 {
-            return Err(DomainError::invalid(
+        v.check(tag_key(field, key));
+        if value.chars().count() > 256 || value.contains('\0') {
+            v.add(
                 format!("{field}[{key}]"),
-                "must be at most 256 characters",
-            ));
+                "must be at most 256 characters, without NUL",
+            );
         }
     }
+    v.finish()?;
     Ok(tags)
 }
 
@@ -461,9 +514,40 @@ mod tests {
 
     fn field_of(result: DomainResult<NewVersion>) -> String {
         match result {
-            Err(DomainError::InvalidArgument { field, .. }) => field,
+            Err(error @ DomainError::InvalidArgument(_)) => error.invalid_fields().join(", "),
             other => panic!("expected INVALID_ARGUMENT, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn every_invalid_field_is_named_at_once() {
+        let input = RegistrationInput {
+            model_name: "Bad Name".into(),
+            algorithm: String::new(),
+            metrics: BTreeMap::from([("auc".to_owned(), 2.0), ("f1".to_owned(), f64::NAN)]),
+            tags: BTreeMap::from([("team".to_owned(), "a\0b".to_owned())]),
+            description: "x".repeat(5000),
+            ..minimal()
+        };
+        assert_eq!(
+            field_of(input.validate()),
+            "model_name, algorithm, metrics[auc], metrics[f1], tags[team], description"
+        );
+    }
+
+    #[test]
+    fn nul_is_refused_in_every_string_even_deep_in_metadata() {
+        let deep = serde_json::json!({"a": {"b": ["ok", "no\0pe"]}});
+        let input = RegistrationInput {
+            metadata: deep.as_object().cloned().unwrap(),
+            ..minimal()
+        };
+        assert_eq!(field_of(input.validate()), "metadata");
+        let input = RegistrationInput {
+            params: BTreeMap::from([("depth".to_owned(), "6\0".to_owned())]),
+            ..minimal()
+        };
+        assert_eq!(field_of(input.validate()), "params[depth]");
     }
 
     #[test]
@@ -562,5 +646,43 @@ mod tests {
         assert_eq!(page_size(7), Ok(7));
         assert!(page_size(-1).is_err());
         assert!(page_size(501).is_err());
+    }
+}
+
+#[cfg(test)]
+mod readme_limits {
+    //! The README's limits table states the limits this module enforces.
+
+    use super::*;
+
+    const README: &str = include_str!("../../../README.md");
+
+    fn row(what: &str) -> &'static str {
+        README
+            .lines()
+            .find(|line| line.starts_with(&format!("| {what} |")))
+            .unwrap_or_else(|| panic!("the README's limits table has no row for {what}"))
+    }
+
+    #[test]
+    fn the_readme_limits_table_matches_the_code() {
+        for (what, limit) in [
+            ("metrics per version", MAX_METRICS),
+            ("params per version", MAX_PARAMS),
+            ("tags per version or model", MAX_TAGS),
+            ("feature names", MAX_FEATURE_NAMES),
+            ("metadata", MAX_METADATA_BYTES),
+            ("description", MAX_DESCRIPTION_CHARS),
+            ("reason", MAX_REASON_CHARS),
+            ("artifact, metadata and dataset URIs", MAX_URI_CHARS),
+        ] {
+            assert!(
+                row(what).contains(&format!("| {limit}")),
+                "{what}: the README should say {limit}: {}",
+                row(what)
+            );
+        }
+        assert!(row("page size").contains(&format!("default {DEFAULT_PAGE_SIZE}")));
+        assert!(row("page size").contains(&format!("at most {MAX_PAGE_SIZE} items")));
     }
 }

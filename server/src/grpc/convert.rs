@@ -263,6 +263,40 @@ pub fn version_to_wire(version: ModelVersion) -> pb::ModelVersion {
     }
 }
 
+/// How much of a version a listing returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum View {
+    /// Without params, metadata and feature names.
+    Basic,
+    /// Everything.
+    Full,
+}
+
+/// The view a listing asks for (BASIC when unspecified).
+pub fn version_view(value: i32) -> DomainResult<View> {
+    match pb::VersionView::try_from(value) {
+        Ok(pb::VersionView::Unspecified | pb::VersionView::Basic) => Ok(View::Basic),
+        Ok(pb::VersionView::Full) => Ok(View::Full),
+        Err(_) => Err(DomainError::invalid(
+            "view",
+            format!("{value} is not a VersionView: use BASIC or FULL"),
+        )),
+    }
+}
+
+/// A version on the wire, as much of it as `view` asks for.
+pub fn version_in_view(version: ModelVersion, view: View) -> pb::ModelVersion {
+    let mut wire = version_to_wire(version);
+    if view == View::Basic {
+        wire.params.clear();
+        wire.metadata = None;
+        if let Some(training) = wire.training.as_mut() {
+            training.feature_names.clear();
+        }
+    }
+    wire
+}
+
 /// A model on the wire.
 pub fn model_to_wire(model: Model) -> pb::Model {
     pb::Model {
@@ -384,7 +418,7 @@ mod tests {
         };
         assert!(matches!(
             struct_to_json("metadata", value),
-            Err(DomainError::InvalidArgument { field, .. }) if field == "metadata"
+            Err(error) if error.invalid_fields() == ["metadata"]
         ));
     }
 
@@ -394,7 +428,7 @@ mod tests {
             let bad = Timestamp { seconds, nanos };
             assert!(matches!(
                 optional_time("as_of", Some(bad)),
-                Err(DomainError::InvalidArgument { field, .. }) if field == "as_of"
+                Err(error) if error.invalid_fields() == ["as_of"]
             ));
         }
     }

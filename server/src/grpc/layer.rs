@@ -13,6 +13,7 @@ use tower::{Layer, Service};
 use tracing::Instrument;
 
 use super::context::RequestContext;
+use super::error_details;
 
 const REQUEST_ID_HEADER: &str = "x-request-id";
 
@@ -90,12 +91,15 @@ where
                     Ok(mut response) => {
                         // Errors travel in the headers of a trailers-only
                         // response; a call that succeeded has none there.
-                        let code = response
+                        let mut code = response
                             .headers()
                             .get("grpc-status")
                             .and_then(|v| v.to_str().ok())
                             .and_then(|v| v.parse::<i32>().ok())
                             .map_or(tonic::Code::Ok, tonic::Code::from_i32);
+                        if code != tonic::Code::Ok {
+                            code = error_details::complete(response.headers_mut(), code, &request_id);
+                        }
                         if let Ok(value) = HeaderValue::from_str(&request_id) {
                             response.headers_mut().insert(REQUEST_ID_HEADER, value);
                         }

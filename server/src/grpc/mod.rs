@@ -3,7 +3,9 @@
 
 pub mod context;
 mod convert;
+mod error_details;
 mod layer;
+mod pages;
 mod requests;
 mod service;
 mod status;

@@ -1,6 +1,7 @@
 //! Requests as domain commands and queries: one `TryFrom` per request
 //! message, so each handler is a conversion, a store call and a reply, and
-//! every input rule applied to a request is found next to its type.
+//! every input rule applied to a request is found next to its type. Each
+//! conversion checks every field and names all the invalid ones at once.
 
 use model_registry_api::v1 as pb;
 
@@ -10,24 +11,47 @@ use crate::domain::commands::{
     BestVersionQuery, ChangeStatus, DeleteAlias, EventQuery, ModelQuery, RollbackAlias, SetAlias,
     UpdateModel, UpdateVersion, VersionQuery,
 };
-use crate::domain::page::{self, EventCursor, ModelCursor, VersionCursor};
-use crate::domain::{DomainError, DomainResult, ModelName, validate};
+use crate::domain::{DomainError, DomainResult, ModelName, Violations, validate};
+
+/// Most entries of each listing filter (tags, metric minimums, aliases,
+/// statuses, event types): every entry is a join or a subquery.
+pub const MAX_FILTER_ENTRIES: usize = 16;
 
 impl TryFrom<pb::SetModelAliasRequest> for SetAlias {
     type Error = DomainError;
 
     fn try_from(request: pb::SetModelAliasRequest) -> DomainResult<Self> {
-        Ok(Self {
-            model_name: ModelName::parse("model_name", &request.model_name)?,
-            alias: AliasName::movable("alias", &request.alias)?,
-            version: validate::version_number("version", request.version)?,
-            reason: validate::reason(&request.reason)?,
-            expected_current: expected_current(request.expected_current_version)?,
-            gate: metric_gate(
+        let mut v = Violations::default();
+        let fields = (
+            v.check(ModelName::parse("model_name", &request.model_name)),
+            v.check(AliasName::movable("alias", &request.alias)),
+            v.check(validate::version_number("version", request.version)),
+            v.check(validate::reason(&request.reason)),
+            v.check(expected_current(request.expected_current_version)),
+            v.check(metric_gate(
                 request.gate_metric,
                 request.gate_min_delta,
                 request.gate_lower_is_better,
-            )?,
+            )),
+        );
+        let (
+            Some(model_name),
+            Some(alias),
+            Some(version),
+            Some(reason),
+            Some(expected_current),
+            Some(gate),
+        ) = fields
+        else {
+            return Err(v.into_error());
+        };
+        Ok(Self {
+            model_name,
+            alias,
+            version,
+            reason,
+            expected_current,
+            gate,
         })
     }
 }
@@ -50,15 +74,41 @@ impl TryFrom<pb::SetProductionModelRequest> for SetAlias {
     }
 }
 
+/// The fields every alias change without a target version has.
+fn alias_change(
+    model_name: &str,
+    alias: &str,
+    reason: &str,
+    expected: Option<i64>,
+) -> DomainResult<(ModelName, AliasName, String, ExpectedCurrent)> {
+    let mut v = Violations::default();
+    let fields = (
+        v.check(ModelName::parse("model_name", model_name)),
+        v.check(AliasName::movable("alias", alias)),
+        v.check(validate::reason(reason)),
+        v.check(expected_current(expected)),
+    );
+    let (Some(model_name), Some(alias), Some(reason), Some(expected_current)) = fields else {
+        return Err(v.into_error());
+    };
+    Ok((model_name, alias, reason, expected_current))
+}
+
 impl TryFrom<pb::DeleteModelAliasRequest> for DeleteAlias {
     type Error = DomainError;
 
     fn try_from(request: pb::DeleteModelAliasRequest) -> DomainResult<Self> {
+        let (model_name, alias, reason, expected_current) = alias_change(
+            &request.model_name,
+            &request.alias,
+            &request.reason,
+            request.expected_current_version,
+        )?;
         Ok(Self {
-            model_name: ModelName::parse("model_name", &request.model_name)?,
-            alias: AliasName::movable("alias", &request.alias)?,
-            reason: validate::reason(&request.reason)?,
-            expected_current: expected_current(request.expected_current_version)?,
+            model_name,
+            alias,
+            reason,
+            expected_current,
         })
     }
 }
@@ -67,11 +117,17 @@ impl TryFrom<pb::RollbackModelAliasRequest> for RollbackAlias {
     type Error = DomainError;
 
     fn try_from(request: pb::RollbackModelAliasRequest) -> DomainResult<Self> {
+        let (model_name, alias, reason, expected_current) = alias_change(
+            &request.model_name,
+            &request.alias,
+            &request.reason,
+            request.expected_current_version,
+        )?;
         Ok(Self {
-            model_name: ModelName::parse("model_name", &request.model_name)?,
-            alias: AliasName::movable("alias", &request.alias)?,
-            reason: validate::reason(&request.reason)?,
-            expected_current: expected_current(request.expected_current_version)?,
+            model_name,
+            alias,
+            reason,
+            expected_current,
         })
     }
 }
@@ -94,25 +150,42 @@ impl TryFrom<pb::UpdateModelRequest> for UpdateModel {
     type Error = DomainError;
 
     fn try_from(request: pb::UpdateModelRequest) -> DomainResult<Self> {
-        let model_name = ModelName::parse("model_name", &request.model_name)?;
+        let mut v = Violations::default();
         if request.description.is_none()
             && request.tags.is_empty()
             && request.remove_tags.is_empty()
         {
-            return Err(DomainError::invalid(
+            v.add(
                 "description",
                 "nothing to update: set description, tags or remove_tags",
-            ));
+            );
         }
-        for key in &request.remove_tags {
-            validate::tag_key("remove_tags", key)?;
-        }
+        let fields = (
+            v.check(ModelName::parse("model_name", &request.model_name)),
+            v.check(optional_description(request.description)),
+            v.check(validate::validate_tags(
+                "tags",
+                request.tags.into_iter().collect(),
+            )),
+            v.check(tag_keys("remove_tags", request.remove_tags)),
+            v.check(validate::optional_text(
+                "reason",
+                &request.reason,
+                validate::MAX_REASON_CHARS,
+            )),
+        );
+        let (Some(model_name), Some(description), Some(set_tags), Some(remove_tags), Some(reason)) =
+            fields
+        else {
+            return Err(v.into_error());
+        };
+        v.finish()?;
         Ok(Self {
             model_name,
-            description: optional_description(request.description)?,
-            set_tags: validate::validate_tags("tags", request.tags.into_iter().collect())?,
-            remove_tags: request.remove_tags,
-            reason: validate::optional_text("reason", &request.reason, validate::MAX_REASON_CHARS)?,
+            description,
+            set_tags,
+            remove_tags,
+            reason,
         })
     }
 }
@@ -121,10 +194,23 @@ impl TryFrom<pb::UpdateModelVersionStatusRequest> for ChangeStatus {
     type Error = DomainError;
 
     fn try_from(request: pb::UpdateModelVersionStatusRequest) -> DomainResult<Self> {
+        let mut v = Violations::default();
+        let fields = (
+            v.check(convert::version_ref(
+                request.id,
+                &request.model_name,
+                request.version,
+            )),
+            v.check(convert::target_status("status", request.status)),
+            v.check(validate::reason(&request.reason)),
+        );
+        let (Some(target), Some(status), Some(reason)) = fields else {
+            return Err(v.into_error());
+        };
         Ok(Self {
-            target: convert::version_ref(request.id, &request.model_name, request.version)?,
-            status: convert::target_status("status", request.status)?,
-            reason: validate::reason(&request.reason)?,
+            target,
+            status,
+            reason,
         })
     }
 }
@@ -133,24 +219,46 @@ impl TryFrom<pb::UpdateModelVersionRequest> for UpdateVersion {
     type Error = DomainError;
 
     fn try_from(request: pb::UpdateModelVersionRequest) -> DomainResult<Self> {
+        let mut v = Violations::default();
         if request.description.is_none()
             && request.set_tags.is_empty()
             && request.remove_tags.is_empty()
         {
-            return Err(DomainError::invalid(
+            v.add(
                 "description",
                 "nothing to update: set description, set_tags or remove_tags",
-            ));
+            );
         }
-        for key in &request.remove_tags {
-            validate::tag_key("remove_tags", key)?;
-        }
+        let fields = (
+            v.check(convert::version_ref(
+                request.id,
+                &request.model_name,
+                request.version,
+            )),
+            v.check(optional_description(request.description)),
+            v.check(validate::validate_tags(
+                "set_tags",
+                request.set_tags.into_iter().collect(),
+            )),
+            v.check(tag_keys("remove_tags", request.remove_tags)),
+            v.check(validate::optional_text(
+                "reason",
+                &request.reason,
+                validate::MAX_REASON_CHARS,
+            )),
+        );
+        let (Some(target), Some(description), Some(set_tags), Some(remove_tags), Some(reason)) =
+            fields
+        else {
+            return Err(v.into_error());
+        };
+        v.finish()?;
         Ok(Self {
-            target: convert::version_ref(request.id, &request.model_name, request.version)?,
-            description: optional_description(request.description)?,
-            set_tags: validate::validate_tags("set_tags", request.set_tags.into_iter().collect())?,
-            remove_tags: request.remove_tags,
-            reason: validate::optional_text("reason", &request.reason, validate::MAX_REASON_CHARS)?,
+            target,
+            description,
+            set_tags,
+            remove_tags,
+            reason,
         })
     }
 }
@@ -159,22 +267,78 @@ impl TryFrom<pb::ListModelVersionsRequest> for VersionQuery {
     type Error = DomainError;
 
     fn try_from(request: pb::ListModelVersionsRequest) -> DomainResult<Self> {
-        let trained_after = convert::optional_time("trained_after", request.trained_after)?;
-        let trained_before = convert::optional_time("trained_before", request.trained_before)?;
-        validate::time_range(
-            ("trained_after", "trained_before"),
-            trained_after,
-            trained_before,
-        )?;
-        Ok(Self {
-            model_name: convert::optional_model_name(&request.model_name)?,
-            statuses: convert::status_filter("statuses", request.statuses)?,
-            algorithm: (!request.algorithm.is_empty()).then_some(request.algorithm),
-            tags: validate::validate_tags("tags", request.tags.into_iter().collect())?,
-            min_metrics: validate::validate_metrics(
+        let mut v = Violations::default();
+        let trained_after = v.check(convert::optional_time(
+            "trained_after",
+            request.trained_after,
+        ));
+        let trained_before = v.check(convert::optional_time(
+            "trained_before",
+            request.trained_before,
+        ));
+        if let (Some(after), Some(before)) = (trained_after, trained_before) {
+            v.check(validate::time_range(
+                ("trained_after", "trained_before"),
+                after,
+                before,
+            ));
+        }
+        v.check(at_most("tags", request.tags.len()));
+        v.check(at_most("min_metrics", request.min_metrics.len()));
+        v.check(at_most("aliases", request.aliases.len()));
+        v.check(at_most("statuses", request.statuses.len()));
+        let fields = (
+            v.check(convert::optional_model_name(&request.model_name)),
+            v.check(convert::status_filter("statuses", request.statuses)),
+            v.check(optional_filter_text("algorithm", request.algorithm)),
+            v.check(validate::validate_tags(
+                "tags",
+                request.tags.into_iter().collect(),
+            )),
+            v.check(validate::validate_metrics(
                 "min_metrics",
                 request.min_metrics.into_iter().collect(),
-            )?,
+            )),
+            v.check(held_alias_filter(&request.aliases)),
+            v.check(convert::version_order(
+                request.order_by,
+                &request.order_metric,
+            )),
+            v.check(validate::page_size(request.page_size)),
+        );
+        let (
+            Some(model_name),
+            Some(statuses),
+            Some(algorithm),
+            Some(tags),
+            Some(min_metrics),
+            Some(holding_any),
+            Some(order),
+            Some(page_size),
+            Some(trained_after),
+            Some(trained_before),
+        ) = (
+            fields.0,
+            fields.1,
+            fields.2,
+            fields.3,
+            fields.4,
+            fields.5,
+            fields.6,
+            fields.7,
+            trained_after,
+            trained_before,
+        )
+        else {
+            return Err(v.into_error());
+        };
+        v.finish()?;
+        Ok(Self {
+            model_name,
+            statuses,
+            algorithm,
+            tags,
+            min_metrics,
             trained_after,
             trained_before,
             holding_all: if request.production_only {
@@ -182,12 +346,13 @@ impl TryFrom<pb::ListModelVersionsRequest> for VersionQuery {
             } else {
                 Vec::new()
             },
-            holding_any: held_alias_filter(&request.aliases)?,
+            holding_any,
             holding_some_alias: request.any_alias,
-            order: convert::version_order(request.order_by, &request.order_metric)?,
+            order,
             descending: request.descending,
-            page_size: validate::page_size(request.page_size)?,
-            after: page::decode::<VersionCursor>(&request.page_token)?,
+            page_size,
+            // The handler reads the page token: it is signed for the query.
+            after: None,
         })
     }
 }
@@ -196,18 +361,29 @@ impl TryFrom<pb::GetBestModelVersionRequest> for BestVersionQuery {
     type Error = DomainError;
 
     fn try_from(request: pb::GetBestModelVersionRequest) -> DomainResult<Self> {
+        let mut v = Violations::default();
         if request.metric.is_empty() {
-            return Err(DomainError::invalid(
+            v.add(
                 "metric",
                 "is required: name the metric to compare, e.g. auc",
-            ));
+            );
+        } else {
+            v.check(validate::metric_name("metric", &request.metric));
         }
-        validate::metric_name("metric", &request.metric)?;
+        v.check(at_most("statuses", request.statuses.len()));
+        let fields = (
+            v.check(ModelName::parse("model_name", &request.model_name)),
+            v.check(convert::status_filter("statuses", request.statuses)),
+        );
+        let (Some(model_name), Some(statuses)) = fields else {
+            return Err(v.into_error());
+        };
+        v.finish()?;
         Ok(Self {
-            model_name: ModelName::parse("model_name", &request.model_name)?,
+            model_name,
             metric: request.metric,
             lowest: request.lowest,
-            statuses: convert::status_filter("statuses", request.statuses)?,
+            statuses,
         })
     }
 }
@@ -216,14 +392,20 @@ impl TryFrom<pb::ListModelsRequest> for ModelQuery {
     type Error = DomainError;
 
     fn try_from(request: pb::ListModelsRequest) -> DomainResult<Self> {
+        let mut v = Violations::default();
         if !request.name_prefix.is_empty() {
             // A prefix is a model name cut short, so the same alphabet applies.
-            ModelName::parse("name_prefix", &request.name_prefix)?;
+            v.check(ModelName::parse("name_prefix", &request.name_prefix));
         }
+        let fields = (v.check(validate::page_size(request.page_size)),);
+        let (Some(page_size),) = fields else {
+            return Err(v.into_error());
+        };
+        v.finish()?;
         Ok(Self {
             name_prefix: request.name_prefix,
-            page_size: validate::page_size(request.page_size)?,
-            after: page::decode::<ModelCursor>(&request.page_token)?,
+            page_size,
+            after: None,
         })
     }
 }
@@ -232,43 +414,100 @@ impl TryFrom<pb::ListEventsRequest> for EventQuery {
     type Error = DomainError;
 
     fn try_from(request: pb::ListEventsRequest) -> DomainResult<Self> {
-        let since = convert::optional_time("since", request.since)?;
-        let until = convert::optional_time("until", request.until)?;
-        validate::time_range(("since", "until"), since, until)?;
-        let model_name = convert::optional_model_name(&request.model_name)?;
-        if request.version.is_some() && model_name.is_none() {
-            return Err(DomainError::invalid(
+        let mut v = Violations::default();
+        let since = v.check(convert::optional_time("since", request.since));
+        let until = v.check(convert::optional_time("until", request.until));
+        if let (Some(since), Some(until)) = (since, until) {
+            v.check(validate::time_range(("since", "until"), since, until));
+        }
+        let model_name = v.check(convert::optional_model_name(&request.model_name));
+        if request.version.is_some() && request.model_name.is_empty() {
+            v.add(
                 "version",
                 "needs model_name: versions are numbered per model",
-            ));
+            );
         }
+        v.check(at_most("types", request.types.len()));
+        let fields = (
+            v.check(
+                request
+                    .version
+                    .map(|version| validate::version_number("version", version))
+                    .transpose(),
+            ),
+            v.check(convert::event_kind_filter(request.types)),
+            v.check(if request.alias.is_empty() {
+                Ok(None)
+            } else {
+                AliasName::movable("alias", &request.alias).map(Some)
+            }),
+            v.check(validate::page_size(request.page_size)),
+        );
+        let (
+            Some(model_name),
+            Some(since),
+            Some(until),
+            Some(version),
+            Some(kinds),
+            Some(alias),
+            Some(page_size),
+        ) = (
+            model_name, since, until, fields.0, fields.1, fields.2, fields.3,
+        )
+        else {
+            return Err(v.into_error());
+        };
+        v.finish()?;
         Ok(Self {
             model_name,
-            version: request
-                .version
-                .map(|v| validate::version_number("version", v))
-                .transpose()?,
-            kinds: convert::event_kind_filter(request.types)?,
-            alias: if request.alias.is_empty() {
-                None
-            } else {
-                Some(AliasName::movable("alias", &request.alias)?)
-            },
+            version,
+            kinds,
+            alias,
             since,
             until,
-            page_size: validate::page_size(request.page_size)?,
-            after: page::decode::<EventCursor>(&request.page_token)?,
+            page_size,
+            after: None,
         })
     }
+}
+
+/// Refuses a filter with more than [`MAX_FILTER_ENTRIES`] entries.
+fn at_most(field: &str, entries: usize) -> DomainResult<()> {
+    if entries > MAX_FILTER_ENTRIES {
+        return Err(DomainError::invalid(
+            field,
+            format!("has {entries} entries; at most {MAX_FILTER_ENTRIES} are accepted in a filter"),
+        ));
+    }
+    Ok(())
 }
 
 /// The aliases a version listing asks for; `latest` is computed, not held,
 /// so it cannot be a filter.
 fn held_alias_filter(names: &[String]) -> DomainResult<Vec<AliasName>> {
-    names
+    let mut v = Violations::default();
+    let aliases: Vec<AliasName> = names
         .iter()
-        .map(|name| AliasName::movable("aliases", name))
-        .collect()
+        .filter_map(|name| v.check(AliasName::movable("aliases", name)))
+        .collect();
+    v.finish()?;
+    Ok(aliases)
+}
+
+fn optional_filter_text(field: &str, value: String) -> DomainResult<Option<String>> {
+    if value.is_empty() {
+        return Ok(None);
+    }
+    validate::optional_text(field, &value, 256).map(Some)
+}
+
+fn tag_keys(field: &str, keys: Vec<String>) -> DomainResult<Vec<String>> {
+    let mut v = Violations::default();
+    for key in &keys {
+        v.check(validate::tag_key(field, key));
+    }
+    v.finish()?;
+    Ok(keys)
 }
 
 fn optional_description(description: Option<String>) -> DomainResult<Option<String>> {
@@ -310,5 +549,47 @@ fn expected_current(value: Option<i64>) -> DomainResult<ExpectedCurrent> {
             "expected_current_version",
             format!("must be 0 (the alias does not exist) or a version number, got {v}"),
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_alias_move_names_every_invalid_field() {
+        let error = SetAlias::try_from(pb::SetModelAliasRequest {
+            model_name: "Bad".into(),
+            alias: "latest".into(),
+            version: -1,
+            reason: String::new(),
+            expected_current_version: Some(-2),
+            gate_metric: "AUC".into(),
+            ..Default::default()
+        })
+        .unwrap_err();
+        assert_eq!(
+            error.invalid_fields(),
+            [
+                "model_name",
+                "alias",
+                "version",
+                "reason",
+                "expected_current_version",
+                "gate_metric"
+            ]
+        );
+    }
+
+    #[test]
+    fn listings_bound_their_filters() {
+        let error = VersionQuery::try_from(pb::ListModelVersionsRequest {
+            tags: (0..17).map(|i| (format!("k{i}"), "v".to_owned())).collect(),
+            min_metrics: (0..17).map(|i| (format!("m{i}"), 0.5)).collect(),
+            algorithm: "x\0".into(),
+            ..Default::default()
+        })
+        .unwrap_err();
+        assert_eq!(error.invalid_fields(), ["tags", "min_metrics", "algorithm"]);
     }
 }

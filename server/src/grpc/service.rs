@@ -3,16 +3,20 @@
 //! commands, and convert back. The production RPCs are the alias RPCs with
 //! the alias `production`.
 
+use std::sync::Arc;
+
 use model_registry_api::v1 as pb;
 use model_registry_api::v1::registry_service_server::RegistryService as RegistryServiceApi;
+use tokio::sync::OnceCell;
 use tonic::{Request, Response, Status};
 
 use super::context::change_of;
-use super::convert;
+use super::{convert, pages};
 use crate::domain::commands::{
     BestVersionQuery, ChangeStatus, DeleteAlias, EventQuery, ModelQuery, RollbackAlias, SetAlias,
     UpdateModel, UpdateVersion, VersionQuery,
 };
+use crate::domain::page::PageKey;
 use crate::domain::{AliasName, ModelName, time};
 use crate::store::Store;
 
@@ -20,12 +24,25 @@ use crate::store::Store;
 #[derive(Clone)]
 pub struct RegistryService {
     store: Store,
+    page_key: Arc<OnceCell<PageKey>>,
 }
 
 impl RegistryService {
     /// A service backed by `store`.
     pub fn new(store: Store) -> Self {
-        Self { store }
+        Self {
+            store,
+            page_key: Arc::new(OnceCell::new()),
+        }
+    }
+
+    /// The key that signs page tokens, read from the database once.
+    async fn page_key(&self) -> Result<PageKey, Status> {
+        let key = self
+            .page_key
+            .get_or_try_init(|| async { self.store.page_key().await.map(PageKey::new) })
+            .await?;
+        Ok(key.clone())
     }
 
     /// The version `alias` of `model_name` points at now, or at `as_of`.
@@ -106,15 +123,21 @@ impl RegistryServiceApi for RegistryService {
         &self,
         request: Request<pb::ListModelVersionsRequest>,
     ) -> Result<Response<pb::ListModelVersionsResponse>, Status> {
-        let query = VersionQuery::try_from(request.into_inner())?;
-        let page = self.store.list_versions(query).await?;
+        let mut request = request.into_inner();
+        let token = std::mem::take(&mut request.page_token);
+        let view = convert::version_view(request.view)?;
+        let mut query = VersionQuery::try_from(request)?;
+        let key = self.page_key().await?;
+        query.after = key.decode(&query, &token)?;
+        let page = self.store.list_versions(query.clone()).await?;
+        let (model_versions, next_page_token) = pages::respond(
+            page,
+            |version| convert::version_in_view(version, view),
+            |cursor| key.encode(&query, cursor),
+        );
         Ok(Response::new(pb::ListModelVersionsResponse {
-            model_versions: page
-                .items
-                .into_iter()
-                .map(convert::version_to_wire)
-                .collect(),
-            next_page_token: page.next_page_token.unwrap_or_default(),
+            model_versions,
+            next_page_token,
         }))
     }
 
@@ -134,11 +157,18 @@ impl RegistryServiceApi for RegistryService {
         &self,
         request: Request<pb::ListModelsRequest>,
     ) -> Result<Response<pb::ListModelsResponse>, Status> {
-        let query = ModelQuery::try_from(request.into_inner())?;
-        let page = self.store.list_models(query).await?;
+        let mut request = request.into_inner();
+        let token = std::mem::take(&mut request.page_token);
+        let mut query = ModelQuery::try_from(request)?;
+        let key = self.page_key().await?;
+        query.after = key.decode(&query, &token)?;
+        let page = self.store.list_models(query.clone()).await?;
+        let (models, next_page_token) = pages::respond(page, convert::model_to_wire, |cursor| {
+            key.encode(&query, cursor)
+        });
         Ok(Response::new(pb::ListModelsResponse {
-            models: page.items.into_iter().map(convert::model_to_wire).collect(),
-            next_page_token: page.next_page_token.unwrap_or_default(),
+            models,
+            next_page_token,
         }))
     }
 
@@ -259,11 +289,18 @@ impl RegistryServiceApi for RegistryService {
         &self,
         request: Request<pb::ListEventsRequest>,
     ) -> Result<Response<pb::ListEventsResponse>, Status> {
-        let query = EventQuery::try_from(request.into_inner())?;
-        let page = self.store.list_events(query).await?;
+        let mut request = request.into_inner();
+        let token = std::mem::take(&mut request.page_token);
+        let mut query = EventQuery::try_from(request)?;
+        let key = self.page_key().await?;
+        query.after = key.decode(&query, &token)?;
+        let page = self.store.list_events(query.clone()).await?;
+        let (events, next_page_token) = pages::respond(page, convert::event_to_wire, |cursor| {
+            key.encode(&query, cursor)
+        });
         Ok(Response::new(pb::ListEventsResponse {
-            events: page.items.into_iter().map(convert::event_to_wire).collect(),
-            next_page_token: page.next_page_token.unwrap_or_default(),
+            events,
+            next_page_token,
         }))
     }
 }

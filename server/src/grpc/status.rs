@@ -3,15 +3,23 @@
 //! message that says how to fix them; internal faults are logged with their
 //! detail and sent with a generic message.
 
-use tonic::Status;
+use tonic::{Code, Status};
+use tonic_types::{ErrorDetails, FieldViolation as WireViolation, StatusExt};
 
 use crate::domain::DomainError;
 
 impl From<DomainError> for Status {
     fn from(error: DomainError) -> Self {
         match error {
-            DomainError::InvalidArgument { field, message } => {
-                Status::invalid_argument(format!("invalid {field}: {message}"))
+            DomainError::InvalidArgument(violations) => {
+                let message = DomainError::InvalidArgument(violations.clone()).to_string();
+                let details = ErrorDetails::with_bad_request(
+                    violations
+                        .into_iter()
+                        .map(|v| WireViolation::new(v.field, v.message))
+                        .collect::<Vec<_>>(),
+                );
+                Status::with_error_details(Code::InvalidArgument, message, details)
             }
             DomainError::NotFound(message) => Status::not_found(message),
             DomainError::AlreadyExists(message) => Status::already_exists(message),
@@ -19,6 +27,7 @@ impl From<DomainError> for Status {
             DomainError::Aborted(message) => Status::aborted(message),
             DomainError::Unauthenticated(message) => Status::unauthenticated(message),
             DomainError::PermissionDenied(message) => Status::permission_denied(message),
+            DomainError::ResourceExhausted(message) => Status::resource_exhausted(message),
             DomainError::Unavailable(message) => Status::unavailable(message),
             DomainError::Internal(detail) => {
                 tracing::error!(error.detail = %detail, "internal error");
@@ -30,8 +39,6 @@ impl From<DomainError> for Status {
 
 #[cfg(test)]
 mod tests {
-    use tonic::Code;
-
     use super::*;
 
     #[test]
@@ -56,12 +63,37 @@ mod tests {
                 DomainError::PermissionDenied("x".into()),
                 Code::PermissionDenied,
             ),
+            (
+                DomainError::ResourceExhausted("x".into()),
+                Code::ResourceExhausted,
+            ),
             (DomainError::Unavailable("x".into()), Code::Unavailable),
             (DomainError::Internal("x".into()), Code::Internal),
         ];
         for (error, code) in cases {
             assert_eq!(Status::from(error).code(), code);
         }
+    }
+
+    #[test]
+    fn every_violation_travels_as_a_bad_request_detail() {
+        let mut violations = crate::domain::Violations::default();
+        violations.add("model_name", "is required");
+        violations.add("metrics[auc]", "must be within [0, 1], got 2");
+        let status = Status::from(violations.into_error());
+        assert_eq!(
+            status.message(),
+            "invalid model_name: is required; invalid metrics[auc]: must be within [0, 1], got 2"
+        );
+        let details = status.get_error_details();
+        let fields: Vec<&str> = details
+            .bad_request()
+            .unwrap()
+            .field_violations
+            .iter()
+            .map(|v| v.field.as_str())
+            .collect();
+        assert_eq!(fields, ["model_name", "metrics[auc]"]);
     }
 
     #[test]

@@ -1,8 +1,10 @@
-//! How database failures become domain errors: lost connections and busy
-//! databases are UNAVAILABLE (retryable), constraint violations are the
-//! caller's conflict, anything else is internal and logged with detail.
+//! How database failures become domain errors, by their kind (from the
+//! PostgreSQL SQLSTATE or the SQLite result code) and constraint name,
+//! never by searching message text: lost connections are UNAVAILABLE
+//! (retryable), constraint violations a conflict or a refusal naming the
+//! constraint, anything else internal and logged with detail.
 
-use diesel::result::{DatabaseErrorKind, Error as DieselError};
+use diesel::result::{DatabaseErrorInformation, DatabaseErrorKind, Error as DieselError};
 
 use crate::domain::DomainError;
 
@@ -10,22 +12,72 @@ impl From<DieselError> for DomainError {
     fn from(error: DieselError) -> Self {
         match &error {
             DieselError::NotFound => DomainError::NotFound("not found".to_owned()),
-            DieselError::DatabaseError(kind, info) => match kind {
-                DatabaseErrorKind::UniqueViolation => DomainError::AlreadyExists(format!(
-                    "a conflicting row exists already ({}); retry to see the current state",
-                    info.message()
-                )),
-                DatabaseErrorKind::ClosedConnection => unavailable(&error),
-                DatabaseErrorKind::SerializationFailure => DomainError::Aborted(
-                    "the change conflicted with a concurrent one; retry it".to_owned(),
-                ),
-                _ if is_transient(info.message()) => unavailable(&error),
-                _ => internal(&error),
-            },
+            DieselError::DatabaseError(kind, info) => classify(*kind, info.as_ref(), &error),
             DieselError::BrokenTransactionManager => unavailable(&error),
-            _ if is_transient(&error.to_string()) => unavailable(&error),
             _ => internal(&error),
         }
+    }
+}
+
+fn classify(
+    kind: DatabaseErrorKind,
+    info: &(dyn DatabaseErrorInformation + Send + Sync),
+    error: &DieselError,
+) -> DomainError {
+    let constraint = info.constraint_name().unwrap_or("a database constraint");
+    match kind {
+        // Every unique constraint a change can meet is also guarded by a
+        // lock or an ON CONFLICT: meeting one means a concurrent change won.
+        DatabaseErrorKind::UniqueViolation | DatabaseErrorKind::SerializationFailure => {
+            tracing::info!(error = %error, "database conflict");
+            DomainError::Aborted(format!(
+                "the change conflicted with a concurrent one ({constraint}); retry it"
+            ))
+        }
+        // The database's own invariants (foreign keys, checks, the alias
+        // triggers) refused what the rules should have refused first.
+        DatabaseErrorKind::ForeignKeyViolation
+        | DatabaseErrorKind::CheckViolation
+        | DatabaseErrorKind::NotNullViolation
+        | DatabaseErrorKind::RestrictViolation
+        | DatabaseErrorKind::ExclusionViolation => {
+            tracing::warn!(error = %error, "the database refused a change");
+            DomainError::FailedPrecondition(format!(
+                "the database refused the change ({constraint}); re-read the current state"
+            ))
+        }
+        DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand => {
+            unavailable(error)
+        }
+        DatabaseErrorKind::ReadOnlyTransaction => {
+            tracing::warn!(error = %error, "database is read-only");
+            DomainError::Unavailable(
+                "the database accepts no writes right now (read-only); retry shortly".to_owned(),
+            )
+        }
+        _ => sqlite_result(info.message()).unwrap_or_else(|| internal(error)),
+    }
+}
+
+/// SQLite reports its result codes only as their canonical English text
+/// (sqlite3_errstr), which diesel passes on as the message: compared
+/// whole, as a code, for the codes that are not the service's fault.
+fn sqlite_result(message: &str) -> Option<DomainError> {
+    match message {
+        // SQLITE_BUSY, SQLITE_LOCKED: another process holds the lock longer
+        // than the busy timeout.
+        "database is locked" | "database table is locked" => Some(DomainError::Unavailable(
+            "the database is locked by another process; retry shortly".to_owned(),
+        )),
+        // SQLITE_FULL.
+        "database or disk is full" => Some(DomainError::ResourceExhausted(
+            "the database's disk is full; nothing was written (free space, then retry)".to_owned(),
+        )),
+        // SQLITE_IOERR, SQLITE_CANTOPEN.
+        "disk I/O error" | "unable to open database file" => Some(DomainError::Unavailable(
+            "the database file cannot be read or written right now; retry shortly".to_owned(),
+        )),
+        _ => None,
     }
 }
 
@@ -35,27 +87,6 @@ pub fn pool_error(error: impl std::fmt::Display) -> DomainError {
     DomainError::Unavailable("the database is unavailable; retry shortly".to_owned())
 }
 
-/// SQLite's busy/locked errors and the connection-level failures of the
-/// PostgreSQL driver, which carry no dedicated error kind.
-fn is_transient(message: &str) -> bool {
-    let message = message.to_ascii_lowercase();
-    [
-        "database is locked",
-        "database is busy",
-        "connection closed",
-        "connection reset",
-        "broken pipe",
-        "terminating connection",
-        "the database system is",
-        "connection refused",
-        "unexpected eof",
-        "error communicating",
-        "server closed the connection",
-    ]
-    .iter()
-    .any(|needle| message.contains(needle))
-}
-
 fn unavailable(error: &DieselError) -> DomainError {
     tracing::warn!(error = %error, "database unavailable");
     DomainError::Unavailable("the database is unavailable; retry shortly".to_owned())
@@ -63,4 +94,48 @@ fn unavailable(error: &DieselError) -> DomainError {
 
 fn internal(error: &DieselError) -> DomainError {
     DomainError::Internal(format!("database error: {error}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn database_error(kind: DatabaseErrorKind, message: &str) -> DomainError {
+        DomainError::from(DieselError::DatabaseError(
+            kind,
+            Box::new(message.to_owned()),
+        ))
+    }
+
+    #[test]
+    fn errors_are_classified_by_kind() {
+        assert!(matches!(
+            database_error(DatabaseErrorKind::UniqueViolation, "x"),
+            DomainError::Aborted(_)
+        ));
+        assert!(matches!(
+            database_error(DatabaseErrorKind::CheckViolation, "x"),
+            DomainError::FailedPrecondition(_)
+        ));
+        assert!(matches!(
+            database_error(DatabaseErrorKind::UnableToSendCommand, "x"),
+            DomainError::Unavailable(_)
+        ));
+        assert!(matches!(
+            database_error(DatabaseErrorKind::Unknown, "database or disk is full"),
+            DomainError::ResourceExhausted(_)
+        ));
+        // Only SQLite's whole canonical text counts, not a mention of it.
+        assert!(matches!(
+            database_error(
+                DatabaseErrorKind::Unknown,
+                "trigger says: database is locked"
+            ),
+            DomainError::Internal(_)
+        ));
+        assert!(matches!(
+            DomainError::from(DieselError::NotFound),
+            DomainError::NotFound(_)
+        ));
+    }
 }

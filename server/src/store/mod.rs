@@ -16,7 +16,9 @@ use chrono::{DateTime, Utc};
 use diesel::{Connection as _, SqliteConnection};
 use diesel_async::async_connection_wrapper::AsyncConnectionWrapper;
 use diesel_async::pooled_connection::deadpool::Pool;
-use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfig};
+use diesel_async::pooled_connection::{
+    AsyncDieselConnectionManager, ManagerConfig, RecyclingMethod,
+};
 use diesel_async::sync_connection_wrapper::SyncConnectionWrapper;
 use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
@@ -25,8 +27,9 @@ use crate::domain::commands::{
     AliasMoved, BestVersionQuery, Caller, ChangeStatus, DeleteAlias, EventQuery, ModelQuery,
     RollbackAlias, SetAlias, UpdateModel, UpdateVersion, VersionQuery,
 };
+use crate::domain::page::{EventCursor, ModelCursor, Page, VersionCursor};
 use crate::domain::{
-    AliasName, DomainError, DomainResult, Event, Model, ModelName, ModelVersion, NewVersion, Page,
+    AliasName, DomainError, DomainResult, Event, Model, ModelName, ModelVersion, NewVersion,
     VersionRef,
 };
 use error::pool_error;
@@ -154,6 +157,9 @@ pub struct PoolOptions {
     pub max_connections: usize,
     /// How long a request waits for a free connection or a new one.
     pub acquire_timeout: Duration,
+    /// Longest a PostgreSQL statement may run before the database cancels
+    /// it (a backstop behind the request timeout).
+    pub statement_timeout: Duration,
 }
 
 impl Default for PoolOptions {
@@ -161,6 +167,32 @@ impl Default for PoolOptions {
         Self {
             max_connections: 16,
             acquire_timeout: Duration::from_secs(5),
+            statement_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Cancels, on the database server, the PostgreSQL query of a read whose
+/// caller went away (hung up, or ran out of time): dropping the query's
+/// future alone would leave the server executing it.
+struct CancelOnDrop(Option<tokio_postgres::CancelToken>);
+
+impl CancelOnDrop {
+    fn disarm(mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        if let Some(token) = self.0.take()
+            && let Ok(runtime) = tokio::runtime::Handle::try_current()
+        {
+            runtime.spawn(async move {
+                if let Err(error) = token.cancel_query(tokio_postgres::NoTls).await {
+                    tracing::debug!(error = %error, "could not cancel an abandoned query");
+                }
+            });
         }
     }
 }
@@ -209,9 +241,12 @@ macro_rules! on_reader {
         match &*$store.backend {
             Backend::Postgres(pool) => {
                 let mut pooled = pool.get().await.map_err(pool_error)?;
+                let cancel = CancelOnDrop(Some(pooled.cancel_token()));
                 let $conn: &mut AsyncPgConnection = &mut pooled;
                 use pg as ops;
-                $call.await
+                let result = $call.await;
+                cancel.disarm();
+                result
             }
             Backend::Sqlite { readers, .. } => {
                 let mut pooled = readers.get().await.map_err(pool_error)?;
@@ -283,7 +318,27 @@ impl Store {
         };
         let backend = match url {
             DatabaseUrl::Postgres(raw) => {
-                let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new(raw.clone());
+                let statement_timeout_ms = options.statement_timeout.as_millis();
+                let mut config = ManagerConfig::<AsyncPgConnection>::default();
+                // A broken connection is found by is_broken() or by its
+                // error, not by a ping before every checkout.
+                config.recycling_method = RecyclingMethod::Fast;
+                config.custom_setup = Box::new(move |url: &str| {
+                    let url = url.to_owned();
+                    Box::pin(async move {
+                        let mut conn = AsyncPgConnection::establish(&url).await?;
+                        conn.batch_execute(&format!(
+                            "SET statement_timeout = {statement_timeout_ms}"
+                        ))
+                        .await
+                        .map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;
+                        Ok(conn)
+                    })
+                });
+                let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new_with_config(
+                    raw.clone(),
+                    config,
+                );
                 Backend::Postgres(
                     pool_builder(manager, options.max_connections, options)
                         .build()
@@ -293,6 +348,7 @@ impl Store {
             DatabaseUrl::Sqlite(path) => {
                 let manager = || {
                     let mut config = ManagerConfig::<SqliteConn>::default();
+                    config.recycling_method = RecyclingMethod::Fast;
                     config.custom_setup = Box::new(|path: &str| {
                         let path = path.to_owned();
                         Box::pin(async move {
@@ -410,7 +466,10 @@ impl Store {
     }
 
     /// Lists versions.
-    pub async fn list_versions(&self, query: VersionQuery) -> DomainResult<Page<ModelVersion>> {
+    pub async fn list_versions(
+        &self,
+        query: VersionQuery,
+    ) -> DomainResult<Page<ModelVersion, VersionCursor>> {
         on_reader!(self, |conn| ops::list_versions(conn, query))
     }
 
@@ -420,7 +479,7 @@ impl Store {
     }
 
     /// Lists models.
-    pub async fn list_models(&self, query: ModelQuery) -> DomainResult<Page<Model>> {
+    pub async fn list_models(&self, query: ModelQuery) -> DomainResult<Page<Model, ModelCursor>> {
         on_reader!(self, |conn| ops::list_models(conn, query))
     }
 
@@ -472,8 +531,14 @@ impl Store {
     }
 
     /// Lists events.
-    pub async fn list_events(&self, query: EventQuery) -> DomainResult<Page<Event>> {
+    pub async fn list_events(&self, query: EventQuery) -> DomainResult<Page<Event, EventCursor>> {
         on_reader!(self, |conn| ops::list_events(conn, query))
+    }
+
+    /// The key that signs page tokens (created on first use, shared by
+    /// every replica).
+    pub async fn page_key(&self) -> DomainResult<[u8; 32]> {
+        in_write_transaction!(self, |conn| ops::page_key(conn))
     }
 }
 

@@ -24,9 +24,9 @@ use crate::domain::commands::{
     AliasMoved, BestVersionQuery, Caller, ChangeStatus, DeleteAlias, EventQuery, ModelQuery,
     RollbackAlias, SetAlias, UpdateModel, UpdateVersion, VersionQuery,
 };
-use crate::domain::page::{self, EventCursor, ModelCursor, SortKey, VersionCursor, VersionOrder};
+use crate::domain::page::{EventCursor, ModelCursor, Page, SortKey, VersionCursor, VersionOrder};
 use crate::domain::{
-    DomainError, DomainResult, Event, EventKind, Model, ModelName, ModelVersion, NewVersion, Page,
+    DomainError, DomainResult, Event, EventKind, Model, ModelName, ModelVersion, NewVersion,
     VersionRef, VersionStatus, time,
 };
 
@@ -238,7 +238,7 @@ pub async fn get_by_alias_as_of(
 pub async fn list_versions(
     conn: &mut Conn,
     query: VersionQuery,
-) -> DomainResult<Page<ModelVersion>> {
+) -> DomainResult<Page<ModelVersion, VersionCursor>> {
     if let Some(name) = &query.model_name {
         find_model(conn, name).await?;
     }
@@ -412,32 +412,30 @@ pub async fn list_versions(
         .load::<(VersionRow, String, Option<f64>)>(conn)
         .await?;
     let (loaded, more) = split_page(loaded, query.page_size);
-    let next_page_token = match loaded.last() {
-        Some((row, _, value)) if more => {
-            let key = match &query.order {
+    let cursors: Vec<VersionCursor> = loaded
+        .iter()
+        .map(|(row, _, value)| VersionCursor {
+            order: query.order.clone(),
+            descending: query.descending,
+            key: match &query.order {
                 VersionOrder::Version => SortKey::Version(row.version),
                 VersionOrder::CreatedAt => SortKey::Time(from_db_time(row.created_at)),
                 VersionOrder::TrainedAt => SortKey::Time(from_db_time(
                     row.training_finished_at.unwrap_or(row.created_at),
                 )),
                 VersionOrder::Metric(_) => SortKey::Metric(value.unwrap_or_default()),
-            };
-            Some(page::encode(&VersionCursor {
-                order: query.order.clone(),
-                descending: query.descending,
-                key,
-                id: row.id.clone(),
-            }))
-        }
-        _ => None,
-    };
+            },
+            id: row.id.clone(),
+        })
+        .collect();
     let rows = loaded
         .into_iter()
         .map(|(row, name, _)| (row, name))
         .collect();
+    let versions = with_aliases_all(conn, rows).await?;
     Ok(Page {
-        items: with_aliases_all(conn, rows).await?,
-        next_page_token,
+        items: versions.into_iter().zip(cursors).collect(),
+        more,
     })
 }
 
@@ -481,7 +479,10 @@ pub async fn best_version(
 }
 
 /// Lists models by name.
-pub async fn list_models(conn: &mut Conn, query: ModelQuery) -> DomainResult<Page<Model>> {
+pub async fn list_models(
+    conn: &mut Conn,
+    query: ModelQuery,
+) -> DomainResult<Page<Model, ModelCursor>> {
     // The latest ACTIVE version as a correlated subquery: one lookup in
     // model_versions_by_status per model.
     let latest_active = model_versions::table
@@ -507,12 +508,6 @@ pub async fn list_models(conn: &mut Conn, query: ModelQuery) -> DomainResult<Pag
     }
     let loaded = rows.load::<(ModelRow, Option<i64>)>(conn).await?;
     let (loaded, more) = split_page(loaded, query.page_size);
-    let next_page_token = match loaded.last() {
-        Some((row, _)) if more => Some(page::encode(&ModelCursor {
-            after_name: row.name.clone(),
-        })),
-        _ => None,
-    };
     let ids: Vec<i64> = loaded.iter().map(|(row, _)| row.id).collect();
     let mut by_model: std::collections::HashMap<i64, BTreeMap<String, i64>> =
         std::collections::HashMap::new();
@@ -530,14 +525,14 @@ pub async fn list_models(conn: &mut Conn, query: ModelQuery) -> DomainResult<Pag
     let items = loaded
         .into_iter()
         .map(|(row, latest)| {
+            let cursor = ModelCursor {
+                after_name: row.name.clone(),
+            };
             let aliases = by_model.remove(&row.id).unwrap_or_default();
-            row.into_domain(aliases, latest)
+            row.into_domain(aliases, latest).map(|model| (model, cursor))
         })
         .collect::<DomainResult<Vec<_>>>()?;
-    Ok(Page {
-        items,
-        next_page_token,
-    })
+    Ok(Page { items, more })
 }
 
 /// Reads one model with its aliases.
@@ -873,7 +868,10 @@ pub async fn update_version(
 }
 
 /// Lists events, oldest first.
-pub async fn list_events(conn: &mut Conn, query: EventQuery) -> DomainResult<Page<Event>> {
+pub async fn list_events(
+    conn: &mut Conn,
+    query: EventQuery,
+) -> DomainResult<Page<Event, EventCursor>> {
     let mut rows = events::table
         .inner_join(models::table)
         .select((EventRow::as_select(), models::name))
@@ -905,18 +903,57 @@ pub async fn list_events(conn: &mut Conn, query: EventQuery) -> DomainResult<Pag
     }
     let loaded = rows.load::<(EventRow, String)>(conn).await?;
     let (loaded, more) = split_page(loaded, query.page_size);
-    let next_page_token = match loaded.last() {
-        Some((row, _)) if more => Some(page::encode(&EventCursor { after_id: row.id })),
-        _ => None,
-    };
     let items = loaded
         .into_iter()
-        .map(|(row, name)| row.into_domain(name))
+        .map(|(row, name)| {
+            let cursor = EventCursor { after_id: row.id };
+            row.into_domain(name).map(|event| (event, cursor))
+        })
         .collect::<DomainResult<Vec<_>>>()?;
-    Ok(Page {
-        items,
-        next_page_token,
-    })
+    Ok(Page { items, more })
+}
+
+/// The key that signs page tokens, created by the first server that needs
+/// it and shared by every replica through the database.
+pub async fn page_key(conn: &mut Conn) -> DomainResult<[u8; 32]> {
+    use super::schema::server_secrets;
+    const NAME: &str = "page_token_key";
+    let stored = server_secrets::table
+        .find(NAME)
+        .select(server_secrets::value)
+        .first::<String>(conn)
+        .await
+        .optional()?;
+    let stored = match stored {
+        Some(hex) => hex,
+        None => {
+            let fresh: String = [uuid::Uuid::new_v4(), uuid::Uuid::new_v4()]
+                .iter()
+                .flat_map(|u| u.as_bytes().to_vec())
+                .map(|b| format!("{b:02x}"))
+                .collect();
+            diesel::insert_into(server_secrets::table)
+                .values((server_secrets::name.eq(NAME), server_secrets::value.eq(&fresh)))
+                .on_conflict(server_secrets::name)
+                .do_nothing()
+                .execute(conn)
+                .await?;
+            // Another replica may have won the race: use what is stored.
+            server_secrets::table
+                .find(NAME)
+                .select(server_secrets::value)
+                .first::<String>(conn)
+                .await?
+        }
+    };
+    let mut key = [0u8; 32];
+    for (i, byte) in key.iter_mut().enumerate() {
+        *byte = stored
+            .get(2 * i..2 * i + 2)
+            .and_then(|hex| u8::from_str_radix(hex, 16).ok())
+            .ok_or_else(|| DomainError::Internal("the stored page token key is malformed".into()))?;
+    }
+    Ok(key)
 }
 
 /// Claims the caller's idempotency key for a change, in the change's own

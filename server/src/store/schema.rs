@@ -107,6 +107,14 @@ diesel::table! {
 }
 
 diesel::table! {
+    /// Secrets every replica shares (the page token key).
+    server_secrets (name) {
+        name -> Text,
+        value -> Text,
+    }
+}
+
+diesel::table! {
     /// Idempotency keys of changes, per principal.
     request_keys (principal, request_id) {
         principal -> Text,

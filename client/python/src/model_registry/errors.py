@@ -1,21 +1,44 @@
 """Exceptions raised by the client: one class per gRPC code a caller can act on,
-each carrying the server's message (which says what was wrong and how to fix it)."""
+each carrying the server's message (which says what was wrong and how to fix it),
+the id the server gave the request, and every invalid field of a refused one."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import grpc
+# googleapis-common-protos ships no type stubs; only its message classes are used.
+from google.rpc import error_details_pb2, status_pb2  # type: ignore[import-untyped]
+
+
+@dataclass(frozen=True)
+class FieldViolation:
+    """One invalid field of a refused request (`google.rpc.BadRequest`)."""
+
+    field: str
+    description: str
 
 
 class ModelRegistryError(Exception):
     """Base class of every error the client raises.
 
-    `code` is the gRPC status code, `message` the server's explanation.
+    `code` is the gRPC status code, `message` the server's explanation,
+    `request_id` the id the server gave the request (quote it to an
+    operator), `field_violations` every invalid field of a refused request.
     """
 
-    def __init__(self, code: grpc.StatusCode, message: str) -> None:
+    def __init__(
+        self,
+        code: grpc.StatusCode,
+        message: str,
+        request_id: str | None = None,
+        field_violations: tuple[FieldViolation, ...] = (),
+    ) -> None:
         super().__init__(f"{message} ({code.name})")
         self.code = code
         self.message = message
+        self.request_id = request_id
+        self.field_violations = field_violations
 
 
 class InvalidArgument(ModelRegistryError):
@@ -62,8 +85,34 @@ _BY_CODE: dict[grpc.StatusCode, type[ModelRegistryError]] = {
 }
 
 
+def _details(error: grpc.RpcError) -> tuple[str | None, tuple[FieldViolation, ...]]:
+    """The request id and field violations of a failed call's rich status."""
+    request_id: str | None = None
+    violations: list[FieldViolation] = []
+    metadata: tuple[tuple[str, str | bytes], ...] = (
+        tuple(error.trailing_metadata() or ()) if isinstance(error, grpc.Call) else ()
+    )
+    for key, value in metadata:
+        if key == "x-request-id" and isinstance(value, str):
+            request_id = request_id or value
+        if key != "grpc-status-details-bin" or not isinstance(value, bytes):
+            continue
+        status = status_pb2.Status.FromString(value)
+        for detail in status.details:
+            if detail.Is(error_details_pb2.RequestInfo.DESCRIPTOR):
+                info = error_details_pb2.RequestInfo()
+                detail.Unpack(info)
+                request_id = info.request_id
+            elif detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
+                bad = error_details_pb2.BadRequest()
+                detail.Unpack(bad)
+                violations.extend(FieldViolation(v.field, v.description) for v in bad.field_violations)
+    return request_id, tuple(violations)
+
+
 def error_from_rpc(error: grpc.RpcError) -> ModelRegistryError:
-    """The exception matching a failed call's status code."""
+    """The exception matching a failed call's status code, with its details."""
     code = error.code() if isinstance(error, grpc.Call) else grpc.StatusCode.UNKNOWN
     message = (error.details() if isinstance(error, grpc.Call) else None) or str(error)
-    return _BY_CODE.get(code, ModelRegistryError)(code, message)
+    request_id, violations = _details(error)
+    return _BY_CODE.get(code, ModelRegistryError)(code, message, request_id, violations)

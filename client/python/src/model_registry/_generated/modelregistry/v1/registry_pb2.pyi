@@ -28,7 +28,10 @@ Conventions used throughout:
   opaque `page_token` taken from the previous response's
   `next_page_token`; an empty `next_page_token` means there are no more
   pages. Pagination is keyset-based, so rows inserted while paging never
-  cause another row to be returned twice or skipped.
+  cause another row to be returned twice or skipped. A token is signed and
+  bound to the query that issued it: sent with other filters it is
+  INVALID_ARGUMENT. A page also ends early, with a `next_page_token`, before
+  its encoded size passes 3 MiB.
 """
 
 from collections import abc as _abc
@@ -112,6 +115,34 @@ VERSION_ORDER_METRIC: VersionOrder.ValueType  # 4
 that metric are left out.
 """
 Global___VersionOrder: _TypeAlias = VersionOrder  # noqa: Y015
+
+class _VersionView:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _VersionViewEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_VersionView.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    VERSION_VIEW_UNSPECIFIED: _VersionView.ValueType  # 0
+    """The default: BASIC."""
+    VERSION_VIEW_BASIC: _VersionView.ValueType  # 1
+    """Everything but the potentially large fields: `params`, `metadata` and
+    `training.feature_names` are left empty (`training.feature_count` stays).
+    """
+    VERSION_VIEW_FULL: _VersionView.ValueType  # 2
+    """Every field, as GetModelVersion returns it."""
+
+class VersionView(_VersionView, metaclass=_VersionViewEnumTypeWrapper):
+    """How much of each version a listing returns."""
+
+VERSION_VIEW_UNSPECIFIED: VersionView.ValueType  # 0
+"""The default: BASIC."""
+VERSION_VIEW_BASIC: VersionView.ValueType  # 1
+"""Everything but the potentially large fields: `params`, `metadata` and
+`training.feature_names` are left empty (`training.feature_count` stays).
+"""
+VERSION_VIEW_FULL: VersionView.ValueType  # 2
+"""Every field, as GetModelVersion returns it."""
+Global___VersionView: _TypeAlias = VersionView  # noqa: Y015
 
 class _EventType:
     ValueType = _typing.NewType("ValueType", _builtins.int)
@@ -902,6 +933,7 @@ class ListModelVersionsRequest(_message.Message):
     PAGE_TOKEN_FIELD_NUMBER: _builtins.int
     ALIASES_FIELD_NUMBER: _builtins.int
     ANY_ALIAS_FIELD_NUMBER: _builtins.int
+    VIEW_FIELD_NUMBER: _builtins.int
     model_name: _builtins.str
     """Only versions of this model. Empty: every model."""
     algorithm: _builtins.str
@@ -920,6 +952,8 @@ class ListModelVersionsRequest(_message.Message):
     """The `next_page_token` of the previous page, with the same filters and order."""
     any_alias: _builtins.bool
     """Only versions holding at least one alias (any name)."""
+    view: Global___VersionView.ValueType
+    """BASIC (the default) or FULL."""
     @_builtins.property
     def statuses(self) -> _containers.RepeatedScalarFieldContainer[Global___ModelStatus.ValueType]:
         """Only versions in one of these statuses. Empty: every status."""
@@ -962,10 +996,11 @@ class ListModelVersionsRequest(_message.Message):
         page_token: _builtins.str = ...,
         aliases: _abc.Iterable[_builtins.str] | None = ...,
         any_alias: _builtins.bool = ...,
+        view: Global___VersionView.ValueType = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["trained_after", b"trained_after", "trained_before", b"trained_before"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["algorithm", b"algorithm", "aliases", b"aliases", "any_alias", b"any_alias", "descending", b"descending", "min_metrics", b"min_metrics", "model_name", b"model_name", "order_by", b"order_by", "order_metric", b"order_metric", "page_size", b"page_size", "page_token", b"page_token", "production_only", b"production_only", "statuses", b"statuses", "tags", b"tags", "trained_after", b"trained_after", "trained_before", b"trained_before"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["algorithm", b"algorithm", "aliases", b"aliases", "any_alias", b"any_alias", "descending", b"descending", "min_metrics", b"min_metrics", "model_name", b"model_name", "order_by", b"order_by", "order_metric", b"order_metric", "page_size", b"page_size", "page_token", b"page_token", "production_only", b"production_only", "statuses", b"statuses", "tags", b"tags", "trained_after", b"trained_after", "trained_before", b"trained_before", "view", b"view"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

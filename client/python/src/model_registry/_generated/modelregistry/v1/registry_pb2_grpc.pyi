@@ -28,7 +28,10 @@ Conventions used throughout:
   opaque `page_token` taken from the previous response's
   `next_page_token`; an empty `next_page_token` means there are no more
   pages. Pagination is keyset-based, so rows inserted while paging never
-  cause another row to be returned twice or skipped.
+  cause another row to be returned twice or skipped. A token is signed and
+  bound to the query that issued it: sent with other filters it is
+  INVALID_ARGUMENT. A page also ends early, with a `next_page_token`, before
+  its encoded size passes 3 MiB.
 """
 
 from collections import abc as _abc
