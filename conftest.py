@@ -56,16 +56,20 @@ def wait_until_listening(address: str, process: subprocess.Popen[bytes], timeout
     raise TimeoutError(f"server did not listen on {address} within {timeout}s")
 
 
-def start_server(workdir: Path, *args: str, address: str | None = None) -> RunningServer:
+def start_server(
+    workdir: Path, *args: str, address: str | None = None, log: str = "server.log", wait: bool = True
+) -> RunningServer:
     """Starts the server binary in `workdir` with its default database there."""
     address = address or f"127.0.0.1:{free_port()}"
     process = subprocess.Popen(
         [server_binary(), "--listen", address, *args],
         cwd=workdir,
         stdout=subprocess.DEVNULL,
-        stderr=open(workdir / "server.log", "wb"),  # noqa: SIM115 - closed with the process
-        env={**os.environ, "RUST_LOG": "warn"},
+        stderr=open(workdir / log, "wb"),  # noqa: SIM115 - closed with the process
+        env={**os.environ, "RUST_LOG": os.environ.get("MODEL_REGISTRY_TEST_LOG", "warn")},
     )
+    if not wait:
+        return RunningServer(process, address, workdir)
     wait_until_listening(address, process)
     return RunningServer(process, address, workdir)
 
@@ -111,6 +115,43 @@ def run_readme_command(command: str, server: RunningServer) -> str:
     result = subprocess.run(["bash", "-c", command], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, f"{command}\nfailed with {result.returncode}: {result.stderr}"
     return result.stdout
+
+
+def postgres_base_url() -> str:
+    """The PostgreSQL server the tests use, without a database name."""
+    return os.environ.get("MODEL_REGISTRY_TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432")
+
+
+def psql(sql: str, database: str = "postgres") -> str:
+    """Runs `sql` with psql against the test PostgreSQL server; its output."""
+    result = subprocess.run(
+        ["psql", f"{postgres_base_url()}/{database}", "-v", "ON_ERROR_STOP=1", "-Atqc", sql],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    if result.returncode != 0:
+        raise RuntimeError(f"psql failed: {result.stderr}")
+    return result.stdout
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A fresh PostgreSQL database, dropped afterwards. Skipped loudly when
+    PostgreSQL is unreachable, unless MODEL_REGISTRY_REQUIRE_POSTGRES=1."""
+    try:
+        psql("SELECT 1")
+    except (OSError, RuntimeError) as unreachable:
+        message = f"PostgreSQL at {postgres_base_url()} is unreachable: {unreachable}"
+        if os.environ.get("MODEL_REGISTRY_REQUIRE_POSTGRES") == "1":
+            pytest.fail(f"PostgreSQL is required (MODEL_REGISTRY_REQUIRE_POSTGRES=1): {message}")
+        pytest.skip(f"SKIPPING POSTGRESQL TEST: {message}")
+    name = f"model_registry_test_{os.getpid()}_{int(time.monotonic_ns())}"
+    psql(f"CREATE DATABASE {name}")
+    try:
+        yield f"{postgres_base_url()}/{name}"
+    finally:
+        psql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
 @pytest.fixture

@@ -90,6 +90,17 @@ pub struct Config {
     )]
     pub db_max_connections: usize,
 
+    /// Most database connections writing at once (PostgreSQL; SQLite has
+    /// one writer). Further writers queue without holding a connection, so
+    /// reads and health never wait behind them.
+    #[arg(
+        long,
+        env = "MODEL_REGISTRY_DB_MAX_WRITERS",
+        default_value_t = 8,
+        global = true
+    )]
+    pub db_max_writers: usize,
+
     /// How long a request waits for a database connection before failing
     /// with UNAVAILABLE (e.g. 500ms, 5s).
     #[arg(long, env = "MODEL_REGISTRY_DB_TIMEOUT", default_value = "5s", value_parser = parse_duration, global = true)]
@@ -99,7 +110,9 @@ pub struct Config {
     #[arg(long, env = "MODEL_REGISTRY_HEALTH_INTERVAL", default_value = "2s", value_parser = parse_duration, global = true)]
     pub health_interval: Duration,
 
-    /// Longest a request may run before it fails with CANCELLED.
+    /// Longest a request may run (a client's shorter grpc-timeout wins)
+    /// before it fails with DEADLINE_EXCEEDED; a change not committed by
+    /// then is not made. Streams (watches) are not limited.
     #[arg(long, env = "MODEL_REGISTRY_REQUEST_TIMEOUT", default_value = "30s", value_parser = parse_duration, global = true)]
     pub request_timeout: Duration,
 
@@ -116,6 +129,12 @@ pub struct Config {
     /// preface or TLS handshake) before it is closed.
     #[arg(long, env = "MODEL_REGISTRY_HANDSHAKE_TIMEOUT", default_value = "10s", value_parser = parse_duration, global = true)]
     pub handshake_timeout: Duration,
+
+    /// On SIGTERM, how long to wait for in-flight calls and open
+    /// connections (watch streams end at once, with UNAVAILABLE) before
+    /// exiting anyway.
+    #[arg(long, env = "MODEL_REGISTRY_SHUTDOWN_GRACE", default_value = "10s", value_parser = parse_duration, global = true)]
+    pub shutdown_grace: Duration,
 
     /// Do not apply pending migrations at start-up (run `migrate` instead).
     #[arg(long, env = "MODEL_REGISTRY_NO_MIGRATE", global = true)]
@@ -185,8 +204,10 @@ impl Config {
     pub fn pool_options(&self) -> PoolOptions {
         PoolOptions {
             max_connections: self.db_max_connections,
+            max_writers: self.db_max_writers,
             acquire_timeout: self.db_timeout,
-            statement_timeout: self.request_timeout,
+            // A backstop: calls end at their own deadline first.
+            statement_timeout: self.request_timeout + Duration::from_secs(5),
         }
     }
 

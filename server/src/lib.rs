@@ -4,6 +4,7 @@
 //! [`server::serve`].
 
 pub mod auth;
+pub mod changes;
 pub mod config;
 pub mod domain;
 pub mod grpc;

@@ -14,7 +14,9 @@ use tonic::transport::{Certificate, Identity, Server, ServerTlsConfig};
 use tonic_health::ServingStatus;
 
 use crate::auth::{AuthLayer, Authenticator, TokensFileError};
+use crate::changes::ChangeFeed;
 use crate::config::Config;
+use crate::grpc::Watches;
 use crate::grpc::{RegistryService, RequestLayer};
 use crate::health;
 use crate::listener::{self, ConnectionLimits};
@@ -83,6 +85,8 @@ pub struct ServeOptions {
     pub tls: Option<ServerTlsConfig>,
     /// Bounds on open connections.
     pub connections: ConnectionLimits,
+    /// How long shutdown waits for in-flight calls and open connections.
+    pub shutdown_grace: Duration,
 }
 
 impl Default for ServeOptions {
@@ -94,6 +98,7 @@ impl Default for ServeOptions {
             reflection: true,
             tls: None,
             connections: ConnectionLimits::default(),
+            shutdown_grace: Duration::from_secs(10),
         }
     }
 }
@@ -121,6 +126,7 @@ impl ServeOptions {
                 max_connections: config.max_connections,
                 handshake_timeout: config.handshake_timeout,
             },
+            shutdown_grace: config.shutdown_grace,
         })
     }
 }
@@ -221,14 +227,26 @@ pub async fn serve(
         store.clone(),
         reporter.clone(),
         options.health_interval,
-        stopped,
+        stopped.clone(),
     ));
+    let feed = ChangeFeed::start(store.clone(), stopped.clone());
+    let watches = Watches {
+        store: store.clone(),
+        feed,
+        shutdown: stopped,
+    };
+    let (draining, mut drain_started) = watch::channel(false);
     let shutdown = async move {
         shutdown.await;
-        tracing::info!("shutting down: health NOT_SERVING, draining in-flight requests");
+        tracing::info!(
+            grace_ms = options.shutdown_grace.as_millis() as u64,
+            "shutting down: health NOT_SERVING, streams end, draining in-flight requests"
+        );
+        // Ends every watch stream (with UNAVAILABLE) and the change feed.
         let _ = stop_watch.send(true);
         let _ = watcher.await;
         health::set_all(&reporter, ServingStatus::NotServing).await;
+        let _ = draining.send(true);
     };
 
     let (reflection_v1, reflection_v1alpha) = if options.reflection {
@@ -250,24 +268,36 @@ pub async fn serve(
     if let Some(tls) = options.tls {
         builder = builder.tls_config(tls)?;
     }
-    builder
-        .timeout(options.request_timeout)
+    let serving = builder
         // Dead peers (a client that vanished without closing) are found
         // and their connections closed.
         .http2_keepalive_interval(Some(Duration::from_secs(60)))
         .http2_keepalive_timeout(Some(Duration::from_secs(20)))
-        .layer(RequestLayer)
+        .layer(RequestLayer::new(options.request_timeout))
         .layer(AuthLayer::new(options.authenticator))
         .add_service(health_service)
         .add_optional_service(reflection_v1)
         .add_optional_service(reflection_v1alpha)
         .add_service(
-            RegistryServiceServer::new(RegistryService::new(store))
+            RegistryServiceServer::new(RegistryService::new(store, watches))
                 .max_decoding_message_size(MAX_REQUEST_BYTES)
                 .max_encoding_message_size(MAX_RESPONSE_BYTES),
         )
-        .serve_with_incoming_shutdown(listener::incoming(listener, options.connections), shutdown)
-        .await?;
+        .serve_with_incoming_shutdown(listener::incoming(listener, options.connections), shutdown);
+    // tonic waits for every connection to close; a client holding one open
+    // (an idle socket, a health watch, a reflection stream) must not hold
+    // the process: after the grace period, stop anyway.
+    let grace = options.shutdown_grace;
+    let deadline = async move {
+        let _ = drain_started.wait_for(|started| *started).await;
+        tokio::time::sleep(grace).await;
+    };
+    tokio::select! {
+        served = serving => served?,
+        () = deadline => {
+            tracing::warn!("shutdown grace period over; closing the remaining connections");
+        }
+    }
     tracing::info!("server stopped");
     Ok(())
 }

@@ -18,5 +18,7 @@ mod listing;
 mod migration;
 mod production;
 mod registration;
+mod replicas;
 mod status;
 mod tls;
+mod watch;

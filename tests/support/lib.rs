@@ -60,6 +60,8 @@ pub enum TestDatabase {
         url: DatabaseUrl,
         _database: PostgresDatabase,
     },
+    /// Another server's database: left as is.
+    Shared { url: DatabaseUrl },
 }
 
 impl TestDatabase {
@@ -88,7 +90,7 @@ impl TestDatabase {
     /// Where it is.
     pub fn url(&self) -> &DatabaseUrl {
         match self {
-            Self::Sqlite { url, .. } | Self::Postgres { url, .. } => url,
+            Self::Sqlite { url, .. } | Self::Postgres { url, .. } | Self::Shared { url } => url,
         }
     }
 }
@@ -179,8 +181,10 @@ impl TestServer {
             )
             .try_init();
         Store::migrate(&url).await.expect("migrations apply");
+        // Few writers, so tests that queue writes fill the write pool.
         let options = PoolOptions {
             max_connections: 8,
+            max_writers: 2,
             acquire_timeout: Duration::from_secs(2),
             ..PoolOptions::default()
         };
@@ -210,6 +214,18 @@ impl TestServer {
             task: Some(task),
             _database: database,
         }
+    }
+
+    /// Another server (a replica) on this server's database; the database
+    /// lives as long as this server.
+    pub async fn replica(&self, options: ServeOptions) -> TestServer {
+        Self::start_on_with(
+            TestDatabase::Shared {
+                url: self.database_url.clone(),
+            },
+            options,
+        )
+        .await
     }
 
     /// Signals shutdown and waits for the server to finish.

@@ -13,27 +13,43 @@ pub enum Access {
     Needs(Role),
 }
 
+/// How a method's call runs, for deadlines: a read can be cut at its
+/// deadline, a change must be allowed to say what became of it, a stream
+/// lasts as long as its caller wants.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CallKind {
+    /// Reads state.
+    Read,
+    /// Changes state.
+    Change,
+    /// A server stream (watches, health watch, reflection).
+    Stream,
+}
+
 const REGISTRY_SERVICE: &str = "/modelregistry.v1.RegistryService/";
 
-/// The role each RegistryService method needs.
-const POLICY: &[(&str, Role)] = &[
-    ("GetModelVersion", Role::Reader),
-    ("GetProductionModel", Role::Reader),
-    ("GetModelVersionByAlias", Role::Reader),
-    ("ListModelVersions", Role::Reader),
-    ("GetBestModelVersion", Role::Reader),
-    ("ListModels", Role::Reader),
-    ("GetModel", Role::Reader),
-    ("ListEvents", Role::Reader),
-    ("RegisterModel", Role::Trainer),
-    ("UpdateModelVersion", Role::Trainer),
-    ("SetModelAlias", Role::Deployer),
-    ("DeleteModelAlias", Role::Deployer),
-    ("RollbackModelAlias", Role::Deployer),
-    ("SetProductionModel", Role::Deployer),
-    ("RollbackProductionModel", Role::Deployer),
-    ("UpdateModelVersionStatus", Role::Deployer),
-    ("UpdateModel", Role::Admin),
+/// The role each RegistryService method needs, and how it runs.
+const POLICY: &[(&str, Role, CallKind)] = &[
+    ("GetModelVersion", Role::Reader, CallKind::Read),
+    ("GetProductionModel", Role::Reader, CallKind::Read),
+    ("GetModelVersionByAlias", Role::Reader, CallKind::Read),
+    ("ListModelVersions", Role::Reader, CallKind::Read),
+    ("GetBestModelVersion", Role::Reader, CallKind::Read),
+    ("ListModels", Role::Reader, CallKind::Read),
+    ("GetModel", Role::Reader, CallKind::Read),
+    ("ListEvents", Role::Reader, CallKind::Read),
+    ("WatchModelAlias", Role::Reader, CallKind::Stream),
+    ("WatchProductionModel", Role::Reader, CallKind::Stream),
+    ("WatchEvents", Role::Reader, CallKind::Stream),
+    ("RegisterModel", Role::Trainer, CallKind::Change),
+    ("UpdateModelVersion", Role::Trainer, CallKind::Change),
+    ("SetModelAlias", Role::Deployer, CallKind::Change),
+    ("DeleteModelAlias", Role::Deployer, CallKind::Change),
+    ("RollbackModelAlias", Role::Deployer, CallKind::Change),
+    ("SetProductionModel", Role::Deployer, CallKind::Change),
+    ("RollbackProductionModel", Role::Deployer, CallKind::Change),
+    ("UpdateModelVersionStatus", Role::Deployer, CallKind::Change),
+    ("UpdateModel", Role::Admin, CallKind::Change),
 ];
 
 /// What calling the method at `path` (`/package.Service/Method`) takes.
@@ -46,11 +62,25 @@ pub fn required_access(path: &str) -> Access {
     {
         return Access::Open;
     }
-    let role = path
-        .strip_prefix(REGISTRY_SERVICE)
-        .and_then(|method| POLICY.iter().find(|(m, _)| *m == method))
-        .map_or(Role::Admin, |(_, role)| *role);
+    let role = entry(path).map_or(Role::Admin, |(_, role, _)| *role);
     Access::Needs(role)
+}
+
+/// How the method at `path` runs; unknown methods count as changes (their
+/// deadline leaves room to report an outcome).
+pub fn call_kind(path: &str) -> CallKind {
+    if path.starts_with("/grpc.health.v1.Health/Watch") || path.contains(".ServerReflection/") {
+        return CallKind::Stream;
+    }
+    if path.starts_with("/grpc.health.v1.Health/") {
+        return CallKind::Read;
+    }
+    entry(path).map_or(CallKind::Change, |(_, _, kind)| *kind)
+}
+
+fn entry(path: &str) -> Option<&'static (&'static str, Role, CallKind)> {
+    path.strip_prefix(REGISTRY_SERVICE)
+        .and_then(|method| POLICY.iter().find(|(m, _, _)| *m == method))
 }
 
 #[cfg(test)]
@@ -70,9 +100,18 @@ mod tests {
             .find(|s| s.name() == "RegistryService")
             .unwrap();
         for method in &service.method {
+            let kind = if method.server_streaming() {
+                CallKind::Stream
+            } else if method.name().starts_with("Get") || method.name().starts_with("List") {
+                CallKind::Read
+            } else {
+                CallKind::Change
+            };
             assert!(
-                POLICY.iter().any(|(m, _)| *m == method.name()),
-                "{} has no role in the policy table",
+                POLICY
+                    .iter()
+                    .any(|(m, _, k)| *m == method.name() && *k == kind),
+                "{} has no role in the policy table, or the wrong kind",
                 method.name()
             );
         }

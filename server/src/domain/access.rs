@@ -101,6 +101,9 @@ pub struct Caller {
     pub grant: Grant,
     /// The request's idempotency key (its `request_id`), if it sent one.
     pub idempotency_key: Option<String>,
+    /// When the call must be answered; a change not committed by then is
+    /// not made.
+    pub deadline: Option<std::time::Instant>,
 }
 
 impl Caller {
@@ -158,6 +161,7 @@ mod tests {
             request_id: "r".into(),
             correlation_id: None,
             idempotency_key: None,
+            deadline: None,
             grant: Grant {
                 role: Role::Deployer,
                 aliases: aliases.map(|a| a.iter().map(|s| (*s).to_owned()).collect()),

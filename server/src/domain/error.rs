@@ -42,6 +42,9 @@ pub enum DomainError {
     /// names what was needed.
     #[error("{0}")]
     PermissionDenied(String),
+    /// The call's deadline passed; a change was not made.
+    #[error("{0}")]
+    DeadlineExceeded(String),
     /// A resource ran out (a full disk); nothing was written.
     #[error("{0}")]
     ResourceExhausted(String),

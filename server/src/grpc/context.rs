@@ -18,6 +18,8 @@ pub struct RequestContext {
     pub correlation_id: Option<String>,
     /// The authenticated principal; set by the auth layer.
     pub principal: Option<Principal>,
+    /// When the call must be answered (none for streams).
+    pub deadline: Option<std::time::Instant>,
 }
 
 /// The caller of `request`. Fails closed: a request the auth layer did not
@@ -31,6 +33,7 @@ pub fn caller_of<T>(request: &tonic::Request<T>) -> Result<Caller, Status> {
             correlation_id: context.correlation_id.clone(),
             grant: principal.grant.clone(),
             idempotency_key: None,
+            deadline: context.deadline,
         }),
         None => Err(Status::unauthenticated(
             "the request was not authenticated by this server",

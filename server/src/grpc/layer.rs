@@ -1,12 +1,19 @@
 //! The request layer every RPC passes through: it assigns the request id (a
 //! new UUIDv7, returned in the `x-request-id` response header), keeps the
-//! caller's own `x-request-id` as a correlation id, puts the request
-//! context into the request, and logs one line per call with method, gRPC
-//! code, latency and principal inside a per-request span.
+//! caller's own `x-request-id` as a correlation id, sets the call's
+//! deadline (`--request-timeout`, or the client's shorter `grpc-timeout`),
+//! puts the request context into the request, and logs one line per call
+//! with method, gRPC code, latency and principal inside a per-request span.
+//!
+//! A read past its deadline is cut and answered DEADLINE_EXCEEDED (its
+//! database statement is cancelled). A change gets its deadline too, but is
+//! answered by its handler, which waits to learn whether it committed; the
+//! layer cuts it only [`CHANGE_GRACE`] later, as a backstop. Streams have
+//! no deadline.
 
 use std::pin::Pin;
 use std::task::{Context, Poll};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use http::{HeaderValue, Request, Response};
 use tower::{Layer, Service};
@@ -14,18 +21,35 @@ use tracing::Instrument;
 
 use super::context::RequestContext;
 use super::error_details;
+use crate::auth::CallKind;
 
 const REQUEST_ID_HEADER: &str = "x-request-id";
 
+/// How long after its deadline a change is cut if its handler has not
+/// answered (the handler learns the change's fate within 2 s).
+pub const CHANGE_GRACE: Duration = Duration::from_secs(3);
+
 /// Adds [`RequestLog`] to a service stack.
-#[derive(Debug, Clone, Default)]
-pub struct RequestLayer;
+#[derive(Debug, Clone)]
+pub struct RequestLayer {
+    request_timeout: Duration,
+}
+
+impl RequestLayer {
+    /// A layer giving each call at most `request_timeout`.
+    pub fn new(request_timeout: Duration) -> Self {
+        Self { request_timeout }
+    }
+}
 
 impl<S> Layer<S> for RequestLayer {
     type Service = RequestLog<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        RequestLog { inner }
+        RequestLog {
+            inner,
+            request_timeout: self.request_timeout,
+        }
     }
 }
 
@@ -33,6 +57,23 @@ impl<S> Layer<S> for RequestLayer {
 #[derive(Debug, Clone)]
 pub struct RequestLog<S> {
     inner: S,
+    request_timeout: Duration,
+}
+
+/// The `grpc-timeout` header: digits and a unit (H, M, S, m, u, n).
+fn grpc_timeout(headers: &http::HeaderMap) -> Option<Duration> {
+    let text = headers.get("grpc-timeout")?.to_str().ok()?;
+    let (digits, unit) = text.split_at(text.len().checked_sub(1)?);
+    let amount: u64 = digits.parse().ok()?;
+    Some(match unit {
+        "H" => Duration::from_secs(amount.saturating_mul(3600)),
+        "M" => Duration::from_secs(amount.saturating_mul(60)),
+        "S" => Duration::from_secs(amount),
+        "m" => Duration::from_millis(amount),
+        "u" => Duration::from_micros(amount),
+        "n" => Duration::from_nanos(amount),
+        _ => return None,
+    })
 }
 
 impl<S, B, R> Service<Request<B>> for RequestLog<S>
@@ -41,6 +82,7 @@ where
     S::Future: Send + 'static,
     S::Error: std::fmt::Display,
     B: Send + 'static,
+    R: Default,
 {
     type Response = S::Response;
     type Error = S::Error;
@@ -61,12 +103,24 @@ where
                 !id.is_empty() && id.len() <= 128 && id.bytes().all(|b| b.is_ascii_graphic())
             })
             .map(str::to_owned);
+        let method = request.uri().path().to_owned();
+        let kind = crate::auth::call_kind(&method);
+        let started = Instant::now();
+        let budget = grpc_timeout(request.headers())
+            .map_or(self.request_timeout, |t| t.min(self.request_timeout));
+        let deadline = (kind != CallKind::Stream).then(|| started + budget);
+        // When the layer itself gives up on the call.
+        let cutoff = match kind {
+            CallKind::Read => deadline,
+            CallKind::Change => deadline.map(|d| d + CHANGE_GRACE),
+            CallKind::Stream => None,
+        };
         request.extensions_mut().insert(RequestContext {
             request_id: request_id.clone(),
             correlation_id: correlation_id.clone(),
             principal: None,
+            deadline,
         });
-        let method = request.uri().path().to_owned();
         let span = tracing::info_span!(
             "rpc",
             rpc.method = %method,
@@ -80,11 +134,21 @@ where
         // The clone that was polled ready is the one to call.
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
-        let started = Instant::now();
         let recorded = span.clone();
         Box::pin(
             async move {
-                let result = inner.call(request).await;
+                let call = inner.call(request);
+                let result = match cutoff {
+                    Some(cutoff) => match tokio::time::timeout_at(cutoff.into(), call).await {
+                        Ok(result) => result,
+                        Err(_) => Ok(tonic::Status::deadline_exceeded(format!(
+                            "the call did not finish within its deadline ({} ms)",
+                            budget.as_millis()
+                        ))
+                        .into_http()),
+                    },
+                    None => call.await,
+                };
                 let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
                 recorded.record("elapsed_ms", elapsed_ms);
                 match result {

@@ -9,6 +9,8 @@ mod pages;
 mod requests;
 mod service;
 mod status;
+mod watch;
 
 pub use layer::RequestLayer;
 pub use service::RegistryService;
+pub use watch::Watches;

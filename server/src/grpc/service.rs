@@ -11,29 +11,56 @@ use tokio::sync::OnceCell;
 use tonic::{Request, Response, Status};
 
 use super::context::change_of;
+use super::watch::{EventFilter, Updates, Watches};
 use super::{convert, pages};
 use crate::domain::commands::{
     BestVersionQuery, ChangeStatus, DeleteAlias, EventQuery, ModelQuery, RollbackAlias, SetAlias,
     UpdateModel, UpdateVersion, VersionQuery,
 };
 use crate::domain::page::PageKey;
-use crate::domain::{AliasName, ModelName, time};
+use crate::domain::{AliasName, DomainError, ModelName, Violations, time};
 use crate::store::Store;
 
 /// The gRPC implementation of the registry.
 #[derive(Clone)]
 pub struct RegistryService {
     store: Store,
+    watches: Watches,
     page_key: Arc<OnceCell<PageKey>>,
 }
 
 impl RegistryService {
-    /// A service backed by `store`.
-    pub fn new(store: Store) -> Self {
+    /// A service backed by `store`, its watches fed by `watches`.
+    pub fn new(store: Store, watches: Watches) -> Self {
         Self {
             store,
+            watches,
             page_key: Arc::new(OnceCell::new()),
         }
+    }
+
+    /// A watch of `alias` of `model_name`, refused up front when the model
+    /// does not exist.
+    async fn alias_watch(
+        &self,
+        model_name: &str,
+        alias: &str,
+        after_event_id: i64,
+    ) -> Result<Updates<pb::AliasUpdate>, Status> {
+        let mut v = Violations::default();
+        let model = v.check(ModelName::parse("model_name", model_name));
+        let alias = v.check(if alias.is_empty() {
+            Ok(AliasName::production())
+        } else {
+            AliasName::parse("alias", alias)
+        });
+        v.check(non_negative_event_id(after_event_id));
+        let (Some(model), Some(alias)) = (model, alias) else {
+            return Err(v.into_error().into());
+        };
+        v.finish()?;
+        self.store.get_model(model.clone()).await?;
+        Ok(self.watches.alias(model, alias, after_event_id))
     }
 
     /// The key that signs page tokens, read from the database once.
@@ -61,8 +88,78 @@ impl RegistryService {
     }
 }
 
+fn non_negative_event_id(id: i64) -> Result<(), DomainError> {
+    if id < 0 {
+        return Err(DomainError::invalid(
+            "after_event_id",
+            "must be 0 (from now on) or an event id",
+        ));
+    }
+    Ok(())
+}
+
 #[tonic::async_trait]
 impl RegistryServiceApi for RegistryService {
+    type WatchModelAliasStream = Updates<pb::AliasUpdate>;
+    type WatchProductionModelStream = Updates<pb::AliasUpdate>;
+    type WatchEventsStream = Updates<pb::WatchEventsResponse>;
+
+    async fn watch_model_alias(
+        &self,
+        request: Request<pb::WatchModelAliasRequest>,
+    ) -> Result<Response<Self::WatchModelAliasStream>, Status> {
+        let request = request.into_inner();
+        let updates = self
+            .alias_watch(&request.model_name, &request.alias, request.after_event_id)
+            .await?;
+        Ok(Response::new(updates))
+    }
+
+    async fn watch_production_model(
+        &self,
+        request: Request<pb::WatchProductionModelRequest>,
+    ) -> Result<Response<Self::WatchProductionModelStream>, Status> {
+        let request = request.into_inner();
+        let updates = self
+            .alias_watch(
+                &request.model_name,
+                AliasName::PRODUCTION,
+                request.after_event_id,
+            )
+            .await?;
+        Ok(Response::new(updates))
+    }
+
+    async fn watch_events(
+        &self,
+        request: Request<pb::WatchEventsRequest>,
+    ) -> Result<Response<Self::WatchEventsStream>, Status> {
+        let request = request.into_inner();
+        let mut v = Violations::default();
+        v.check(non_negative_event_id(request.after_event_id));
+        let fields = (
+            v.check(convert::optional_model_name(&request.model_name)),
+            v.check(convert::event_kind_filter(request.types)),
+            v.check(if request.alias.is_empty() {
+                Ok(None)
+            } else {
+                AliasName::movable("alias", &request.alias).map(Some)
+            }),
+        );
+        let (Some(model), Some(kinds), Some(alias)) = fields else {
+            return Err(v.into_error().into());
+        };
+        v.finish()?;
+        let filter = EventFilter {
+            model,
+            kinds,
+            alias,
+        };
+        Ok(Response::new(
+            self.watches.events(request.after_event_id, filter),
+        ))
+    }
+
     async fn register_model(
         &self,
         request: Request<pb::RegisterModelRequest>,

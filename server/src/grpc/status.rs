@@ -27,6 +27,7 @@ impl From<DomainError> for Status {
             DomainError::Aborted(message) => Status::aborted(message),
             DomainError::Unauthenticated(message) => Status::unauthenticated(message),
             DomainError::PermissionDenied(message) => Status::permission_denied(message),
+            DomainError::DeadlineExceeded(message) => Status::deadline_exceeded(message),
             DomainError::ResourceExhausted(message) => Status::resource_exhausted(message),
             DomainError::Unavailable(message) => Status::unavailable(message),
             DomainError::Internal(detail) => {
@@ -62,6 +63,10 @@ mod tests {
             (
                 DomainError::PermissionDenied("x".into()),
                 Code::PermissionDenied,
+            ),
+            (
+                DomainError::DeadlineExceeded("x".into()),
+                Code::DeadlineExceeded,
             ),
             (
                 DomainError::ResourceExhausted("x".into()),

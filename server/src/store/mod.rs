@@ -1,27 +1,23 @@
 //! Persistence: the only module that speaks SQL. One set of operations
 //! (`ops.rs`) runs on PostgreSQL (diesel-async's native connection, no
 //! libpq) or on SQLite (bundled, WAL mode); every state change and its audit
-//! event share one transaction.
+//! event share one transaction, and events become visible in id order.
 
 mod error;
+mod migrate;
+mod pools;
 mod rows;
 mod schema;
+mod write;
 
 use std::fmt;
 use std::str::FromStr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use diesel::{Connection as _, SqliteConnection};
-use diesel_async::async_connection_wrapper::AsyncConnectionWrapper;
-use diesel_async::pooled_connection::deadpool::Pool;
-use diesel_async::pooled_connection::{
-    AsyncDieselConnectionManager, ManagerConfig, RecyclingMethod,
-};
-use diesel_async::sync_connection_wrapper::SyncConnectionWrapper;
-use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
-use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+use diesel_async::{AsyncConnection, AsyncPgConnection};
+use tokio::sync::{oneshot, watch};
 
 use crate::domain::commands::{
     AliasMoved, BestVersionQuery, Caller, ChangeStatus, DeleteAlias, EventQuery, ModelQuery,
@@ -29,32 +25,77 @@ use crate::domain::commands::{
 };
 use crate::domain::page::{EventCursor, ModelCursor, Page, VersionCursor};
 use crate::domain::{
-    AliasName, DomainError, DomainResult, Event, Model, ModelName, ModelVersion, NewVersion,
-    VersionRef,
+    AliasName, DomainResult, Event, Model, ModelName, ModelVersion, NewVersion, VersionRef,
 };
 use error::pool_error;
-
-const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../migrations/postgres");
-const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../migrations/sqlite");
-
-/// SQLite connections as diesel-async drives them (each query on a blocking thread).
-type SqliteConn = SyncConnectionWrapper<SqliteConnection>;
-
-/// How long SQLite waits for a lock held by another connection before
-/// giving up with "database is locked".
-const SQLITE_BUSY_TIMEOUT_MS: u32 = 5_000;
+pub use migrate::Mode as MigrationMode;
+use pools::{CancelOnDrop, Pools, SqliteConn};
+use write::Gate;
 
 /// The PostgreSQL operations.
 mod pg {
     type Conn = diesel_async::AsyncPgConnection;
+
+    /// Key of the advisory lock under which events are appended and their
+    /// transaction commits.
+    pub const EVENT_ORDER_LOCK: i64 = 0x6d6f_6465_6c72_6567; // "modelreg"
+
+    /// The channel every replica listens on for new events.
+    pub const EVENTS_CHANNEL: &str = "model_registry_events";
+
+    /// Taken just before a transaction appends its events and held until it
+    /// commits: event ids become visible in commit order, across every
+    /// replica, so a reader of "events after id N" never misses one that
+    /// committed late with a smaller id. Only this last step of a write is
+    /// serialised; the rest runs concurrently (per-model row locks order
+    /// changes to one model).
+    async fn before_appending_events(conn: &mut Conn) -> crate::domain::DomainResult<()> {
+        use diesel_async::RunQueryDsl;
+        diesel::sql_query("SELECT pg_advisory_xact_lock($1)")
+            .bind::<diesel::sql_types::BigInt, _>(EVENT_ORDER_LOCK)
+            .execute(conn)
+            .await?;
+        Ok(())
+    }
+
+    /// Tells every replica, at commit, that events up to `last_id` exist.
+    async fn after_appending_events(
+        conn: &mut Conn,
+        last_id: i64,
+    ) -> crate::domain::DomainResult<()> {
+        use diesel_async::RunQueryDsl;
+        diesel::sql_query("SELECT pg_notify($1, $2)")
+            .bind::<diesel::sql_types::Text, _>(EVENTS_CHANNEL)
+            .bind::<diesel::sql_types::Text, _>(last_id.to_string())
+            .execute(conn)
+            .await?;
+        Ok(())
+    }
+
     include!("ops.rs");
 }
 
 /// The SQLite operations.
 mod sqlite {
     type Conn = super::SqliteConn;
+
+    /// SQLite has one writer: commit order is id order already.
+    async fn before_appending_events(_conn: &mut Conn) -> crate::domain::DomainResult<()> {
+        Ok(())
+    }
+
+    /// One process: the store signals its change feed after the commit.
+    async fn after_appending_events(
+        _conn: &mut Conn,
+        _last_id: i64,
+    ) -> crate::domain::DomainResult<()> {
+        Ok(())
+    }
+
     include!("ops.rs");
 }
+
+pub use pg::{EVENT_ORDER_LOCK, EVENTS_CHANNEL};
 
 /// Where the registry's data lives.
 #[derive(Clone, PartialEq, Eq)]
@@ -152,13 +193,15 @@ impl fmt::Debug for DatabaseUrl {
 /// Pool sizes and timeouts.
 #[derive(Debug, Clone)]
 pub struct PoolOptions {
-    /// Most open connections (PostgreSQL), or most reader connections (SQLite,
-    /// which has one writer).
+    /// Most reader connections.
     pub max_connections: usize,
+    /// Most connections writing at once (PostgreSQL; SQLite has one
+    /// writer). Further writers wait for one without holding a connection.
+    pub max_writers: usize,
     /// How long a request waits for a free connection or a new one.
     pub acquire_timeout: Duration,
     /// Longest a PostgreSQL statement may run before the database cancels
-    /// it (a backstop behind the request timeout).
+    /// it: a backstop behind the calls' own deadlines.
     pub statement_timeout: Duration,
 }
 
@@ -166,33 +209,9 @@ impl Default for PoolOptions {
     fn default() -> Self {
         Self {
             max_connections: 16,
+            max_writers: 8,
             acquire_timeout: Duration::from_secs(5),
-            statement_timeout: Duration::from_secs(30),
-        }
-    }
-}
-
-/// Cancels, on the database server, the PostgreSQL query of a read whose
-/// caller went away (hung up, or ran out of time): dropping the query's
-/// future alone would leave the server executing it.
-struct CancelOnDrop(Option<tokio_postgres::CancelToken>);
-
-impl CancelOnDrop {
-    fn disarm(mut self) {
-        self.0 = None;
-    }
-}
-
-impl Drop for CancelOnDrop {
-    fn drop(&mut self) {
-        if let Some(token) = self.0.take()
-            && let Ok(runtime) = tokio::runtime::Handle::try_current()
-        {
-            runtime.spawn(async move {
-                if let Err(error) = token.cancel_query(tokio_postgres::NoTls).await {
-                    tracing::debug!(error = %error, "could not cancel an abandoned query");
-                }
-            });
+            statement_timeout: Duration::from_secs(35),
         }
     }
 }
@@ -208,7 +227,7 @@ pub enum SetupError {
         /// What went wrong.
         detail: String,
     },
-    /// A migration failed.
+    /// A migration failed, or the schema does not fit this binary.
     #[error("migrating {url} failed: {detail}")]
     Migrate {
         /// The database (without password).
@@ -218,38 +237,32 @@ pub enum SetupError {
     },
 }
 
-enum Backend {
-    Postgres(Pool<AsyncPgConnection>),
-    Sqlite {
-        // SQLite serialises writers anyway; one writer connection turns lock
-        // contention into a queue and avoids SQLITE_BUSY on lock upgrades.
-        writer: Pool<SqliteConn>,
-        readers: Pool<SqliteConn>,
-    },
-}
-
 /// The registry's storage: connection pools and the operations on them.
 /// Cheap to clone.
 #[derive(Clone)]
 pub struct Store {
-    backend: Arc<Backend>,
+    pools: Arc<Pools>,
+    url: DatabaseUrl,
+    /// Bumped after every committed write of this process: the change
+    /// feed's wake-up on SQLite, and a fast path on PostgreSQL.
+    written: Arc<watch::Sender<u64>>,
 }
 
-/// Runs a read on a pooled connection of the right backend.
-macro_rules! on_reader {
-    ($store:expr, |$conn:ident| $call:expr) => {{
-        match &*$store.backend {
-            Backend::Postgres(pool) => {
-                let mut pooled = pool.get().await.map_err(pool_error)?;
-                let cancel = CancelOnDrop(Some(pooled.cancel_token()));
+/// Runs a read on a connection of `$pool` (readers or health).
+macro_rules! on_connection {
+    ($store:expr, $pool:ident, |$conn:ident| $call:expr) => {{
+        match &*$store.pools {
+            Pools::Postgres { $pool, .. } => {
+                let mut pooled = $pool.get().await.map_err(pool_error)?;
+                let cancel = CancelOnDrop::arm(&pooled);
                 let $conn: &mut AsyncPgConnection = &mut pooled;
                 use pg as ops;
                 let result = $call.await;
                 cancel.disarm();
                 result
             }
-            Backend::Sqlite { readers, .. } => {
-                let mut pooled = readers.get().await.map_err(pool_error)?;
+            Pools::Sqlite { $pool, .. } => {
+                let mut pooled = $pool.get().await.map_err(pool_error)?;
                 let $conn: &mut SqliteConn = &mut pooled;
                 use sqlite as ops;
                 $call.await
@@ -258,187 +271,107 @@ macro_rules! on_reader {
     }};
 }
 
+/// Runs a read on a reader connection.
+macro_rules! on_reader {
+    ($store:expr, |$conn:ident| $call:expr) => {
+        on_connection!($store, readers, |$conn| $call)
+    };
+}
+
 /// Runs a change in one write transaction (`BEGIN IMMEDIATE` on SQLite) on
-/// its own task, so a caller hanging up cannot abandon it half-way.
+/// its own task, answered only once it committed or rolled back (see
+/// `write`), then wakes the change feed.
 macro_rules! in_write_transaction {
-    ($store:expr, |$conn:ident| $call:expr) => {{
-        let backend = Arc::clone(&$store.backend);
+    ($store:expr, $deadline:expr, |$conn:ident| $call:expr) => {{
+        let pools = Arc::clone(&$store.pools);
+        let gate = Gate::default();
+        let task_gate = gate.clone();
+        let (statement_sender, statement) = oneshot::channel();
         let task = tokio::spawn(async move {
-            match &*backend {
-                Backend::Postgres(pool) => {
-                    let mut pooled = pool.get().await.map_err(pool_error)?;
+            let gate = task_gate;
+            gate.check()?;
+            match &*pools {
+                Pools::Postgres { writers, .. } => {
+                    let mut pooled = writers.get().await.map_err(pool_error)?;
+                    gate.check()?;
+                    let _ = statement_sender.send(pooled.cancel_token());
                     let conn: &mut AsyncPgConnection = &mut pooled;
                     conn.transaction(async move |$conn: &mut AsyncPgConnection| {
-                        serialise_writes($conn).await?;
                         use pg as ops;
-                        $call.await
+                        gate.start()?;
+                        let value = $call.await?;
+                        gate.check()?;
+                        Ok(value)
                     })
                     .await
                 }
-                Backend::Sqlite { writer, .. } => {
+                Pools::Sqlite { writer, .. } => {
+                    drop(statement_sender);
                     let mut pooled = writer.get().await.map_err(pool_error)?;
+                    gate.check()?;
                     let conn: &mut SqliteConn = &mut pooled;
                     conn.immediate_transaction(async move |$conn: &mut SqliteConn| {
                         use sqlite as ops;
-                        $call.await
+                        gate.start()?;
+                        let value = $call.await?;
+                        gate.check()?;
+                        Ok(value)
                     })
                     .await
                 }
             }
         });
-        task.await
-            .map_err(|e| DomainError::Internal(format!("store task failed: {e}")))?
+        let outcome = write::finish(task, gate, statement, $deadline).await;
+        if outcome.is_ok() {
+            $store.written.send_modify(|count| *count += 1);
+        }
+        outcome
     }};
-}
-
-/// Key of the PostgreSQL advisory lock every write transaction takes first.
-const WRITE_ORDER_LOCK: i64 = 0x6d6f_6465_6c72_6567; // "modelreg"
-
-/// Serialises write transactions on PostgreSQL, across every server replica
-/// sharing the database, so events get their ids in commit order: a reader
-/// paging the trail by id (or a watcher resuming from an event id) never
-/// misses an event that committed late with a smaller id. Registry writes are
-/// rare next to reads, and SQLite has a single writer anyway.
-async fn serialise_writes(conn: &mut AsyncPgConnection) -> DomainResult<()> {
-    use diesel_async::RunQueryDsl;
-    diesel::sql_query("SELECT pg_advisory_xact_lock($1)")
-        .bind::<diesel::sql_types::BigInt, _>(WRITE_ORDER_LOCK)
-        .execute(conn)
-        .await?;
-    Ok(())
 }
 
 impl Store {
     /// Opens connection pools to `url`. Connections are made on demand, so
     /// this succeeds even while the database is down.
     pub fn open(url: &DatabaseUrl, options: &PoolOptions) -> Result<Self, SetupError> {
-        let build_error = |e: deadpool::managed::BuildError| SetupError::Connect {
-            url: url.clone(),
-            detail: e.to_string(),
-        };
-        let backend = match url {
-            DatabaseUrl::Postgres(raw) => {
-                let statement_timeout_ms = options.statement_timeout.as_millis();
-                let mut config = ManagerConfig::<AsyncPgConnection>::default();
-                // A broken connection is found by is_broken() or by its
-                // error, not by a ping before every checkout.
-                config.recycling_method = RecyclingMethod::Fast;
-                config.custom_setup = Box::new(move |url: &str| {
-                    let url = url.to_owned();
-                    Box::pin(async move {
-                        let mut conn = AsyncPgConnection::establish(&url).await?;
-                        conn.batch_execute(&format!(
-                            "SET statement_timeout = {statement_timeout_ms}"
-                        ))
-                        .await
-                        .map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;
-                        Ok(conn)
-                    })
-                });
-                let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new_with_config(
-                    raw.clone(),
-                    config,
-                );
-                Backend::Postgres(
-                    pool_builder(manager, options.max_connections, options)
-                        .build()
-                        .map_err(build_error)?,
-                )
-            }
-            DatabaseUrl::Sqlite(path) => {
-                let manager = || {
-                    let mut config = ManagerConfig::<SqliteConn>::default();
-                    config.recycling_method = RecyclingMethod::Fast;
-                    config.custom_setup = Box::new(|path: &str| {
-                        let path = path.to_owned();
-                        Box::pin(async move {
-                            let mut conn = SqliteConn::establish(&path).await?;
-                            // busy_timeout first: even re-asserting WAL mode
-                            // can meet a lock held by another connection, and
-                            // without the timeout that fails at once.
-                            conn.batch_execute(&format!(
-                                "PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}; \
-                                 PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON;"
-                            ))
-                            .await
-                            .map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;
-                            Ok(conn)
-                        })
-                    });
-                    AsyncDieselConnectionManager::<SqliteConn>::new_with_config(
-                        path.clone(),
-                        config,
-                    )
-                };
-                Backend::Sqlite {
-                    writer: pool_builder(manager(), 1, options)
-                        .build()
-                        .map_err(build_error)?,
-                    readers: pool_builder(manager(), options.max_connections, options)
-                        .build()
-                        .map_err(build_error)?,
-                }
-            }
-        };
         Ok(Self {
-            backend: Arc::new(backend),
-        })
-    }
-
-    /// Applies every pending migration of `url`'s backend; returns the
-    /// versions applied.
-    pub async fn migrate(url: &DatabaseUrl) -> Result<Vec<String>, SetupError> {
-        let target = url.clone();
-        let failed = |detail: String| SetupError::Migrate {
+            pools: Arc::new(Pools::open(url, options)?),
             url: url.clone(),
-            detail,
-        };
-        // The migration harness is synchronous: run it on a blocking thread
-        // (AsyncConnectionWrapper drives the async PostgreSQL connection there).
-        let outcome = tokio::task::spawn_blocking(move || -> Result<Vec<String>, String> {
-            let applied = match &target {
-                DatabaseUrl::Postgres(raw) => {
-                    let mut conn =
-                        <AsyncConnectionWrapper<AsyncPgConnection> as diesel::Connection>::establish(raw)
-                        .map_err(|e| e.to_string())?;
-                    conn.run_pending_migrations(POSTGRES_MIGRATIONS)
-                        .map_err(|e| e.to_string())?
-                        .iter()
-                        .map(ToString::to_string)
-                        .collect()
-                }
-                DatabaseUrl::Sqlite(path) => {
-                    let mut conn = SqliteConnection::establish(path).map_err(|e| e.to_string())?;
-                    diesel::connection::SimpleConnection::batch_execute(
-                        &mut conn,
-                        &format!(
-                            "PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}; \
-                             PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON;"
-                        ),
-                    )
-                    .map_err(|e| e.to_string())?;
-                    conn.run_pending_migrations(SQLITE_MIGRATIONS)
-                        .map_err(|e| e.to_string())?
-                        .iter()
-                        .map(ToString::to_string)
-                        .collect()
-                }
-            };
-            Ok(applied)
+            written: Arc::new(watch::channel(0).0),
         })
-        .await
-        .map_err(|e| failed(e.to_string()))?;
-        outcome.map_err(failed)
     }
 
-    /// Checks that the database answers.
+    /// Applies every pending migration of `url`'s backend (under a lock on
+    /// PostgreSQL, so replicas starting together migrate once); returns the
+    /// versions applied. Refuses a schema newer than this binary.
+    pub async fn migrate(url: &DatabaseUrl) -> Result<Vec<String>, SetupError> {
+        migrate::run(url, MigrationMode::Apply).await
+    }
+
+    /// Refuses a database whose schema is behind or ahead of this binary
+    /// (for servers started with `--no-migrate`).
+    pub async fn check_schema(url: &DatabaseUrl) -> Result<(), SetupError> {
+        migrate::run(url, MigrationMode::CheckOnly).await.map(drop)
+    }
+
+    /// Where the data lives.
+    pub fn url(&self) -> &DatabaseUrl {
+        &self.url
+    }
+
+    /// Changes each time this process commits a write.
+    pub fn writes(&self) -> watch::Receiver<u64> {
+        self.written.subscribe()
+    }
+
+    /// Checks that the database answers, on the health connection.
     pub async fn ping(&self) -> DomainResult<()> {
-        on_reader!(self, |conn| ops::ping(conn))
+        on_connection!(self, health, |conn| ops::ping(conn))
     }
 
     /// Registers a version (see `RegisterModel`).
     pub async fn register(&self, new: NewVersion, caller: Caller) -> DomainResult<ModelVersion> {
-        in_write_transaction!(self, |conn| ops::register(conn, new, caller))
+        let deadline = caller.deadline;
+        in_write_transaction!(self, deadline, |conn| ops::register(conn, new, caller))
     }
 
     /// Reads one version.
@@ -463,6 +396,16 @@ impl Store {
         at: DateTime<Utc>,
     ) -> DomainResult<ModelVersion> {
         on_reader!(self, |conn| ops::get_by_alias_as_of(conn, name, alias, at))
+    }
+
+    /// The version an alias points at now with the id of the event that put
+    /// it there (`None`: the alias points nowhere), for watches.
+    pub async fn alias_state(
+        &self,
+        name: ModelName,
+        alias: AliasName,
+    ) -> DomainResult<(Option<ModelVersion>, i64)> {
+        on_reader!(self, |conn| ops::alias_state(conn, name, alias))
     }
 
     /// Lists versions.
@@ -490,17 +433,24 @@ impl Store {
 
     /// Changes a model's description and tags.
     pub async fn update_model(&self, command: UpdateModel, caller: Caller) -> DomainResult<Model> {
-        in_write_transaction!(self, |conn| ops::update_model(conn, command, caller))
+        let deadline = caller.deadline;
+        in_write_transaction!(self, deadline, |conn| ops::update_model(
+            conn, command, caller
+        ))
     }
 
     /// Points an alias at a version.
     pub async fn set_alias(&self, command: SetAlias, caller: Caller) -> DomainResult<AliasMoved> {
-        in_write_transaction!(self, |conn| ops::set_alias(conn, command, caller))
+        let deadline = caller.deadline;
+        in_write_transaction!(self, deadline, |conn| ops::set_alias(conn, command, caller))
     }
 
     /// Removes an alias; returns the version it pointed at.
     pub async fn delete_alias(&self, command: DeleteAlias, caller: Caller) -> DomainResult<i64> {
-        in_write_transaction!(self, |conn| ops::delete_alias(conn, command, caller))
+        let deadline = caller.deadline;
+        in_write_transaction!(self, deadline, |conn| ops::delete_alias(
+            conn, command, caller
+        ))
     }
 
     /// Returns an alias to the version it held before.
@@ -509,7 +459,10 @@ impl Store {
         command: RollbackAlias,
         caller: Caller,
     ) -> DomainResult<AliasMoved> {
-        in_write_transaction!(self, |conn| ops::rollback_alias(conn, command, caller))
+        let deadline = caller.deadline;
+        in_write_transaction!(self, deadline, |conn| ops::rollback_alias(
+            conn, command, caller
+        ))
     }
 
     /// Changes a version's status.
@@ -518,7 +471,10 @@ impl Store {
         command: ChangeStatus,
         caller: Caller,
     ) -> DomainResult<ModelVersion> {
-        in_write_transaction!(self, |conn| ops::change_status(conn, command, caller))
+        let deadline = caller.deadline;
+        in_write_transaction!(self, deadline, |conn| ops::change_status(
+            conn, command, caller
+        ))
     }
 
     /// Changes a version's description and tags.
@@ -527,7 +483,10 @@ impl Store {
         command: UpdateVersion,
         caller: Caller,
     ) -> DomainResult<ModelVersion> {
-        in_write_transaction!(self, |conn| ops::update_version(conn, command, caller))
+        let deadline = caller.deadline;
+        in_write_transaction!(self, deadline, |conn| ops::update_version(
+            conn, command, caller
+        ))
     }
 
     /// Lists events.
@@ -535,28 +494,23 @@ impl Store {
         on_reader!(self, |conn| ops::list_events(conn, query))
     }
 
+    /// Up to `limit` events after event `after_id`, in id order (the
+    /// change feed's read: ids are visible in commit order).
+    pub async fn events_after(&self, after_id: i64, limit: usize) -> DomainResult<Vec<Event>> {
+        on_reader!(self, |conn| ops::events_after(conn, after_id, limit))
+    }
+
+    /// The id of the newest event (0 when there is none).
+    pub async fn last_event_id(&self) -> DomainResult<i64> {
+        on_reader!(self, |conn| ops::last_event_id(conn))
+    }
+
     /// The key that signs page tokens (created on first use, shared by
     /// every replica).
     pub async fn page_key(&self) -> DomainResult<[u8; 32]> {
-        in_write_transaction!(self, |conn| ops::page_key(conn))
+        let deadline = Some(Instant::now() + Duration::from_secs(10));
+        in_write_transaction!(self, deadline, |conn| ops::page_key(conn))
     }
-}
-
-fn pool_builder<C>(
-    manager: AsyncDieselConnectionManager<C>,
-    max_size: usize,
-    options: &PoolOptions,
-) -> diesel_async::pooled_connection::deadpool::PoolBuilder<C>
-where
-    C: diesel_async::pooled_connection::PoolableConnection + Send + 'static,
-    AsyncDieselConnectionManager<C>: deadpool::managed::Manager,
-{
-    Pool::builder(manager)
-        .max_size(max_size.max(1))
-        .runtime(deadpool::Runtime::Tokio1)
-        .wait_timeout(Some(options.acquire_timeout))
-        .create_timeout(Some(options.acquire_timeout))
-        .recycle_timeout(Some(options.acquire_timeout))
 }
 
 #[cfg(test)]

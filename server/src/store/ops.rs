@@ -65,12 +65,15 @@ pub async fn register(
     // Every registration for this model queues here until the one before it
     // commits, which makes version numbers gap-free.
     let model = lock_model(conn, &new.model_name).await?;
+    let now = event_time(conn, model.id).await?;
+    let mut events = Vec::new();
     if created {
-        insert_event(
-            conn,
-            NewEventRow::new(EventKind::ModelCreated, model.id, &caller, now),
-        )
-        .await?;
+        events.push(NewEventRow::new(
+            EventKind::ModelCreated,
+            model.id,
+            &caller,
+            now,
+        ));
     }
     if let Some(earlier) = legacy_registration(conn, &caller, name).await? {
         settle_key(conn, &caller, &Outcome::Version { id: earlier.id.clone() }).await?;
@@ -108,8 +111,9 @@ pub async fn register(
     let mut event = NewEventRow::new(EventKind::VersionRegistered, model.id, &caller, now);
     event.version = Some(number);
     event.new_status = Some(VersionStatus::Active.as_str().to_owned());
-    insert_event(conn, event).await?;
+    events.push(event);
     settle_key(conn, &caller, &Outcome::Version { id: row.id.clone() }).await?;
+    append_events(conn, events).await?;
     // A new version holds no alias yet.
     row.into_domain(name.to_owned(), Vec::new())
 }
@@ -554,7 +558,7 @@ pub async fn update_model(
         return replay_model(conn, outcome).await;
     }
     let mut model = lock_model(conn, &command.model_name).await?;
-    let now = time::now();
+    let now = event_time(conn, model.id).await?;
     let tags = command.apply_to_tags(model.tags()?)?;
     if let Some(description) = &command.description {
         model.description = description.clone();
@@ -571,8 +575,8 @@ pub async fn update_model(
         .await?;
     let mut event = NewEventRow::new(EventKind::ModelUpdated, model.id, &caller, now);
     event.reason = command.reason;
-    insert_event(conn, event).await?;
     settle_key(conn, &caller, &Outcome::Model { name: model.name.clone() }).await?;
+    append_events(conn, vec![event]).await?;
     model_with_aliases(conn, model).await
 }
 
@@ -589,7 +593,7 @@ pub async fn set_alias(
         return replay_alias_moved(conn, outcome).await;
     }
     let model = lock_model(conn, &command.model_name).await?;
-    let now = time::now();
+    let now = event_time(conn, model.id).await?;
     let alias = &command.alias;
     let Some(candidate) = version_row(conn, model.id, command.version).await? else {
         return Err(DomainError::NotFound(format!(
@@ -643,8 +647,6 @@ pub async fn set_alias(
     event.rollback_event_id =
         alias::rollback_pointer_of_move(latest.as_ref().map(EventRow::alias_entry).as_ref());
     event.reason = command.reason;
-    let event_id = insert_event(conn, event).await?;
-    point_alias(conn, model.id, alias, command.version, event_id, current.is_some()).await?;
     touch_model(conn, model.id, now).await?;
     settle_key(
         conn,
@@ -656,6 +658,10 @@ pub async fn set_alias(
         },
     )
     .await?;
+    // Last, under the event-order lock: the event, then the alias row that
+    // names it.
+    let event_id = append_event(conn, event).await?;
+    point_alias(conn, model.id, alias, command.version, event_id, current.is_some()).await?;
     Ok(AliasMoved {
         version: with_aliases(conn, candidate, model.name).await?,
         previous: current_version,
@@ -677,7 +683,7 @@ pub async fn delete_alias(
         return replay_deletion(outcome);
     }
     let model = lock_model(conn, &command.model_name).await?;
-    let now = time::now();
+    let now = event_time(conn, model.id).await?;
     let alias = &command.alias;
     let current = alias_row(conn, model.id, alias).await?;
     alias::check_expected_current(
@@ -701,7 +707,6 @@ pub async fn delete_alias(
         .map(EventRow::alias_entry)
         .and_then(|entry| alias::rollback_pointer_of_deletion(&entry));
     event.reason = command.reason;
-    insert_event(conn, event).await?;
     diesel::delete(
         aliases::table
             .filter(aliases::model_id.eq(model.id))
@@ -718,6 +723,7 @@ pub async fn delete_alias(
         },
     )
     .await?;
+    append_events(conn, vec![event]).await?;
     Ok(current.version)
 }
 
@@ -735,7 +741,7 @@ pub async fn rollback_alias(
         return replay_alias_moved(conn, outcome).await;
     }
     let model = lock_model(conn, &command.model_name).await?;
-    let now = time::now();
+    let now = event_time(conn, model.id).await?;
     let alias = &command.alias;
     let current = alias_row(conn, model.id, alias).await?;
     let current_version = current.as_ref().map(|row| row.version);
@@ -774,8 +780,6 @@ pub async fn rollback_alias(
     event.new_version = Some(target_version);
     event.rollback_event_id = source.rollback_event_id;
     event.reason = command.reason;
-    let event_id = insert_event(conn, event).await?;
-    point_alias(conn, model.id, alias, target_version, event_id, current.is_some()).await?;
     touch_model(conn, model.id, now).await?;
     settle_key(
         conn,
@@ -787,6 +791,8 @@ pub async fn rollback_alias(
         },
     )
     .await?;
+    let event_id = append_event(conn, event).await?;
+    point_alias(conn, model.id, alias, target_version, event_id, current.is_some()).await?;
     Ok(AliasMoved {
         version: with_aliases(conn, target, model.name).await?,
         previous: current_version,
@@ -807,7 +813,7 @@ pub async fn change_status(
     }
     let (model, mut row) = lock_version(conn, &command.target).await?;
     caller.check_model(&ModelName::from_stored(model.name.clone()))?;
-    let now = time::now();
+    let now = event_time(conn, model.id).await?;
     let from = row.status()?;
     let held = aliases_of_version(conn, model.id, row.version).await?;
     from.check_transition(command.status, row.version, &held)?;
@@ -823,8 +829,8 @@ pub async fn change_status(
     event.previous_status = Some(from.as_str().to_owned());
     event.new_status = Some(command.status.as_str().to_owned());
     event.reason = command.reason;
-    insert_event(conn, event).await?;
     settle_key(conn, &caller, &Outcome::Version { id: row.id.clone() }).await?;
+    append_events(conn, vec![event]).await?;
     row.status = command.status.as_str().to_owned();
     row.updated_at = to_db_time(now);
     row.into_domain(model.name, held)
@@ -843,7 +849,7 @@ pub async fn update_version(
     }
     let (model, mut row) = lock_version(conn, &command.target).await?;
     caller.check_model(&ModelName::from_stored(model.name.clone()))?;
-    let now = time::now();
+    let now = event_time(conn, model.id).await?;
     let tags = command.apply_to_tags(row.tags()?)?;
     if let Some(description) = &command.description {
         row.description = description.clone();
@@ -862,8 +868,8 @@ pub async fn update_version(
     let mut event = NewEventRow::new(EventKind::VersionUpdated, model.id, &caller, now);
     event.version = Some(row.version);
     event.reason = command.reason;
-    insert_event(conn, event).await?;
     settle_key(conn, &caller, &Outcome::Version { id: row.id.clone() }).await?;
+    append_events(conn, vec![event]).await?;
     with_aliases(conn, row, model.name).await
 }
 
@@ -911,6 +917,67 @@ pub async fn list_events(
         })
         .collect::<DomainResult<Vec<_>>>()?;
     Ok(Page { items, more })
+}
+
+/// The version an alias points at now and the id of the event that put it
+/// there; `None` when it points nowhere (the id is then that of its last
+/// event, 0 if it never had one). For `latest`, the id of the model's last
+/// event.
+pub async fn alias_state(
+    conn: &mut Conn,
+    name: ModelName,
+    alias: AliasName,
+) -> DomainResult<(Option<ModelVersion>, i64)> {
+    let model = find_model(conn, &name).await?;
+    if alias.is_latest() {
+        let last = events::table
+            .filter(events::model_id.eq(model.id))
+            .select(diesel::dsl::max(events::id))
+            .first::<Option<i64>>(conn)
+            .await?
+            .unwrap_or(0);
+        let version = match latest_active_version(conn, model.id).await? {
+            Some(number) => Some(get_version(conn, VersionRef::Number(name, number)).await?),
+            None => None,
+        };
+        return Ok((version, last));
+    }
+    match alias_row(conn, model.id, &alias).await? {
+        Some(row) => {
+            let version = get_version(conn, VersionRef::Number(name, row.version)).await?;
+            Ok((Some(version), row.event_id))
+        }
+        None => {
+            let last = latest_alias_event(conn, model.id, &alias)
+                .await?
+                .map_or(0, |event| event.id);
+            Ok((None, last))
+        }
+    }
+}
+
+/// Up to `limit` events after `after_id`, in id order.
+pub async fn events_after(conn: &mut Conn, after_id: i64, limit: usize) -> DomainResult<Vec<Event>> {
+    events::table
+        .inner_join(models::table)
+        .filter(events::id.gt(after_id))
+        .order_by(events::id.asc())
+        .limit(limit as i64)
+        .select((EventRow::as_select(), models::name))
+        .load::<(EventRow, String)>(conn)
+        .await?
+        .into_iter()
+        .map(|(row, name)| row.into_domain(name))
+        .collect()
+}
+
+/// The newest event's id, 0 when there is none.
+pub async fn last_event_id(conn: &mut Conn) -> DomainResult<i64> {
+    Ok(events::table
+        .select(diesel::dsl::max(events::id))
+        .first::<Option<i64>>(conn)
+        .await?
+        .unwrap_or(0))
 }
 
 /// The key that signs page tokens, created by the first server that needs
@@ -1323,13 +1390,53 @@ async fn replace_tag_rows(
     Ok(())
 }
 
-/// Appends an event to the trail and returns its id.
-async fn insert_event(conn: &mut Conn, event: NewEventRow) -> DomainResult<i64> {
-    Ok(diesel::insert_into(events::table)
-        .values(event)
-        .returning(events::id)
-        .get_result(conn)
-        .await?)
+/// Appends a change's events to the trail and returns their ids. The last
+/// step of every write: it takes the event-order lock (PostgreSQL), held
+/// until the transaction commits, and announces the events to every
+/// replica at commit.
+async fn append_events(conn: &mut Conn, events: Vec<NewEventRow>) -> DomainResult<Vec<i64>> {
+    before_appending_events(conn).await?;
+    let mut ids = Vec::with_capacity(events.len());
+    // Row by row: diesel-async cannot batch-insert with RETURNING on SQLite,
+    // and a change writes one or two events.
+    for event in events {
+        ids.push(
+            diesel::insert_into(events::table)
+                .values(event)
+                .returning(events::id)
+                .get_result(conn)
+                .await?,
+        );
+    }
+    if let Some(&last) = ids.last() {
+        after_appending_events(conn, last).await?;
+    }
+    Ok(ids)
+}
+
+/// [`append_events`] for one event; returns its id.
+async fn append_event(conn: &mut Conn, event: NewEventRow) -> DomainResult<i64> {
+    append_events(conn, vec![event])
+        .await?
+        .pop()
+        .ok_or_else(|| DomainError::Internal("an appended event has no id".to_owned()))
+}
+
+/// The time of a change to model `model_id`: now, but never before the
+/// model's last event, whatever this replica's clock says, so `as_of` and
+/// the trail's order by time agree with the order of changes.
+async fn event_time(conn: &mut Conn, model_id: i64) -> DomainResult<DateTime<Utc>> {
+    let last = events::table
+        .filter(events::model_id.eq(model_id))
+        .select(diesel::dsl::max(events::occurred_at))
+        .first::<Option<chrono::NaiveDateTime>>(conn)
+        .await?
+        .map(from_db_time);
+    let now = time::now();
+    Ok(match last {
+        Some(last) if last > now => last,
+        _ => now,
+    })
 }
 
 /// The NOT_FOUND for a version, saying whether the model or only the

@@ -46,6 +46,10 @@ struct Args {
     /// Model name to use (default: a fresh `load-…` name, so runs never mix).
     #[arg(long)]
     model: Option<String>,
+    /// Spread the registrations over this many models (NAME-0, NAME-1 …);
+    /// the read phases use NAME-0.
+    #[arg(long, default_value_t = 1)]
+    models: u64,
 }
 
 fn parse_seconds(text: &str) -> Result<Duration, String> {
@@ -149,10 +153,19 @@ where
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     let args = Args::parse();
-    let model = args
+    let base = args
         .model
         .clone()
         .unwrap_or_else(|| format!("load-{}", &uuid::Uuid::new_v4().simple().to_string()[..12]));
+    let models = args.models.max(1);
+    let model_of = move |i: u64| {
+        if models == 1 {
+            base.clone()
+        } else {
+            format!("{base}-{}", i % models)
+        }
+    };
+    let model = model_of(0);
     // Measure the server, not the client's patience: no retries.
     let options = ClientOptions {
         retry: RetryPolicy::none(),
@@ -171,14 +184,13 @@ async fn main() -> Result<(), Error> {
         "phase", "ok", "errors", "req/s", "p50 ms", "p95 ms", "p99 ms", "max ms"
     );
 
-    let name = model.clone();
     phase(
         "RegisterModel",
         &clients,
         args.registrations,
         args.duration * 6,
         move |client, i| {
-            let name = name.clone();
+            let name = model_of(i);
             async move {
                 client
                     .register_model(

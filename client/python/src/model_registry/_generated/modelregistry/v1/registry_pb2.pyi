@@ -2144,3 +2144,179 @@ class GetModelVersionByAliasResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___GetModelVersionByAliasResponse: _TypeAlias = GetModelVersionByAliasResponse  # noqa: Y015
+
+@_typing.final
+class WatchModelAliasRequest(_message.Message):
+    """Request of WatchModelAlias."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MODEL_NAME_FIELD_NUMBER: _builtins.int
+    ALIAS_FIELD_NUMBER: _builtins.int
+    AFTER_EVENT_ID_FIELD_NUMBER: _builtins.int
+    model_name: _builtins.str
+    """The model's name."""
+    alias: _builtins.str
+    """The alias to follow; `production` when empty. `latest` follows the
+    highest ACTIVE version.
+    """
+    after_event_id: _builtins.int
+    """Resume after this event: every change of the alias after it is sent
+    first (0: start from the current state).
+    """
+    def __init__(
+        self,
+        *,
+        model_name: _builtins.str = ...,
+        alias: _builtins.str = ...,
+        after_event_id: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["after_event_id", b"after_event_id", "alias", b"alias", "model_name", b"model_name"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___WatchModelAliasRequest: _TypeAlias = WatchModelAliasRequest  # noqa: Y015
+
+@_typing.final
+class WatchProductionModelRequest(_message.Message):
+    """Request of WatchProductionModel."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MODEL_NAME_FIELD_NUMBER: _builtins.int
+    AFTER_EVENT_ID_FIELD_NUMBER: _builtins.int
+    model_name: _builtins.str
+    """The model's name."""
+    after_event_id: _builtins.int
+    """Resume after this event (see WatchModelAliasRequest)."""
+    def __init__(
+        self,
+        *,
+        model_name: _builtins.str = ...,
+        after_event_id: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["after_event_id", b"after_event_id", "model_name", b"model_name"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___WatchProductionModelRequest: _TypeAlias = WatchProductionModelRequest  # noqa: Y015
+
+@_typing.final
+class AliasUpdate(_message.Message):
+    """One message of an alias watch: where the alias points, and why."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MODEL_NAME_FIELD_NUMBER: _builtins.int
+    ALIAS_FIELD_NUMBER: _builtins.int
+    MODEL_VERSION_FIELD_NUMBER: _builtins.int
+    EVENT_ID_FIELD_NUMBER: _builtins.int
+    EVENT_FIELD_NUMBER: _builtins.int
+    INITIAL_FIELD_NUMBER: _builtins.int
+    SKIPPED_CHANGES_FIELD_NUMBER: _builtins.int
+    model_name: _builtins.str
+    """The model."""
+    alias: _builtins.str
+    """The alias."""
+    event_id: _builtins.int
+    """The id of the event this state follows; resume after it."""
+    initial: _builtins.bool
+    """True on the first message of a watch (the current state)."""
+    skipped_changes: _builtins.bool
+    """True when changes were skipped because the caller read too slowly:
+    this message is the latest state; the trail (ListEvents) has the rest.
+    """
+    @_builtins.property
+    def model_version(self) -> Global___ModelVersion:
+        """The version the alias points at now; absent when it points nowhere
+        (never set, or deleted).
+        """
+
+    @_builtins.property
+    def event(self) -> Global___Event:
+        """The change (absent on the first message, which states where the alias
+        points when the watch starts).
+        """
+
+    def __init__(
+        self,
+        *,
+        model_name: _builtins.str = ...,
+        alias: _builtins.str = ...,
+        model_version: Global___ModelVersion | None = ...,
+        event_id: _builtins.int = ...,
+        event: Global___Event | None = ...,
+        initial: _builtins.bool = ...,
+        skipped_changes: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["event", b"event", "model_version", b"model_version"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["alias", b"alias", "event", b"event", "event_id", b"event_id", "initial", b"initial", "model_name", b"model_name", "model_version", b"model_version", "skipped_changes", b"skipped_changes"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AliasUpdate: _TypeAlias = AliasUpdate  # noqa: Y015
+
+@_typing.final
+class WatchEventsRequest(_message.Message):
+    """Request of WatchEvents. All filters combine with AND."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    AFTER_EVENT_ID_FIELD_NUMBER: _builtins.int
+    MODEL_NAME_FIELD_NUMBER: _builtins.int
+    TYPES_FIELD_NUMBER: _builtins.int
+    ALIAS_FIELD_NUMBER: _builtins.int
+    after_event_id: _builtins.int
+    """Send the events after this id (0: from now on)."""
+    model_name: _builtins.str
+    """Only events of this model."""
+    alias: _builtins.str
+    """Only events about this alias."""
+    @_builtins.property
+    def types(self) -> _containers.RepeatedScalarFieldContainer[Global___EventType.ValueType]:
+        """Only events of these types."""
+
+    def __init__(
+        self,
+        *,
+        after_event_id: _builtins.int = ...,
+        model_name: _builtins.str = ...,
+        types: _abc.Iterable[Global___EventType.ValueType] | None = ...,
+        alias: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["after_event_id", b"after_event_id", "alias", b"alias", "model_name", b"model_name", "types", b"types"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___WatchEventsRequest: _TypeAlias = WatchEventsRequest  # noqa: Y015
+
+@_typing.final
+class WatchEventsResponse(_message.Message):
+    """One message of WatchEvents."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EVENT_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def event(self) -> Global___Event:
+        """The next event."""
+
+    def __init__(
+        self,
+        *,
+        event: Global___Event | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["event", b"event"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["event", b"event"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___WatchEventsResponse: _TypeAlias = WatchEventsResponse  # noqa: Y015

@@ -120,6 +120,21 @@ class RegistryServiceStub:
                 request_serializer=modelregistry_dot_v1_dot_registry__pb2.ListEventsRequest.SerializeToString,
                 response_deserializer=modelregistry_dot_v1_dot_registry__pb2.ListEventsResponse.FromString,
                 _registered_method=True)
+        self.WatchModelAlias = channel.unary_stream(
+                '/modelregistry.v1.RegistryService/WatchModelAlias',
+                request_serializer=modelregistry_dot_v1_dot_registry__pb2.WatchModelAliasRequest.SerializeToString,
+                response_deserializer=modelregistry_dot_v1_dot_registry__pb2.AliasUpdate.FromString,
+                _registered_method=True)
+        self.WatchProductionModel = channel.unary_stream(
+                '/modelregistry.v1.RegistryService/WatchProductionModel',
+                request_serializer=modelregistry_dot_v1_dot_registry__pb2.WatchProductionModelRequest.SerializeToString,
+                response_deserializer=modelregistry_dot_v1_dot_registry__pb2.AliasUpdate.FromString,
+                _registered_method=True)
+        self.WatchEvents = channel.unary_stream(
+                '/modelregistry.v1.RegistryService/WatchEvents',
+                request_serializer=modelregistry_dot_v1_dot_registry__pb2.WatchEventsRequest.SerializeToString,
+                response_deserializer=modelregistry_dot_v1_dot_registry__pb2.WatchEventsResponse.FromString,
+                _registered_method=True)
 
 
 class RegistryServiceServicer:
@@ -266,6 +281,36 @@ class RegistryServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def WatchModelAlias(self, request, context):
+        """Follows an alias: first its current version (or an explicit "none"),
+        then one message per change of it (move, rollback, deletion), until the
+        caller hangs up. With `after_event_id`, every change after that event
+        comes first, so a caller that reconnects misses nothing. A caller too
+        slow to keep up gets the latest state, marked `skipped_changes`, rather
+        than a backlog. Changes made through any replica arrive within a
+        second. When the server shuts down the stream ends with UNAVAILABLE:
+        reconnect (to another replica) with the last event id.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def WatchProductionModel(self, request, context):
+        """WatchModelAlias for the alias `production`.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def WatchEvents(self, request, context):
+        """Follows the whole event trail after an event id, with filters: every
+        matching event exactly once, in id order (for auditors and tools that
+        mirror the trail). A slow reader gets every event, later.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_RegistryServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -353,6 +398,21 @@ def add_RegistryServiceServicer_to_server(servicer, server):
                     servicer.ListEvents,
                     request_deserializer=modelregistry_dot_v1_dot_registry__pb2.ListEventsRequest.FromString,
                     response_serializer=modelregistry_dot_v1_dot_registry__pb2.ListEventsResponse.SerializeToString,
+            ),
+            'WatchModelAlias': grpc.unary_stream_rpc_method_handler(
+                    servicer.WatchModelAlias,
+                    request_deserializer=modelregistry_dot_v1_dot_registry__pb2.WatchModelAliasRequest.FromString,
+                    response_serializer=modelregistry_dot_v1_dot_registry__pb2.AliasUpdate.SerializeToString,
+            ),
+            'WatchProductionModel': grpc.unary_stream_rpc_method_handler(
+                    servicer.WatchProductionModel,
+                    request_deserializer=modelregistry_dot_v1_dot_registry__pb2.WatchProductionModelRequest.FromString,
+                    response_serializer=modelregistry_dot_v1_dot_registry__pb2.AliasUpdate.SerializeToString,
+            ),
+            'WatchEvents': grpc.unary_stream_rpc_method_handler(
+                    servicer.WatchEvents,
+                    request_deserializer=modelregistry_dot_v1_dot_registry__pb2.WatchEventsRequest.FromString,
+                    response_serializer=modelregistry_dot_v1_dot_registry__pb2.WatchEventsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -815,6 +875,87 @@ class RegistryService:
             '/modelregistry.v1.RegistryService/ListEvents',
             modelregistry_dot_v1_dot_registry__pb2.ListEventsRequest.SerializeToString,
             modelregistry_dot_v1_dot_registry__pb2.ListEventsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WatchModelAlias(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/modelregistry.v1.RegistryService/WatchModelAlias',
+            modelregistry_dot_v1_dot_registry__pb2.WatchModelAliasRequest.SerializeToString,
+            modelregistry_dot_v1_dot_registry__pb2.AliasUpdate.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WatchProductionModel(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/modelregistry.v1.RegistryService/WatchProductionModel',
+            modelregistry_dot_v1_dot_registry__pb2.WatchProductionModelRequest.SerializeToString,
+            modelregistry_dot_v1_dot_registry__pb2.AliasUpdate.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WatchEvents(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/modelregistry.v1.RegistryService/WatchEvents',
+            modelregistry_dot_v1_dot_registry__pb2.WatchEventsRequest.SerializeToString,
+            modelregistry_dot_v1_dot_registry__pb2.WatchEventsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -130,6 +130,23 @@ class RegistryServiceStub:
     """
     ListEvents: _grpc.UnaryUnaryMultiCallable[_registry_pb2.ListEventsRequest, _registry_pb2.ListEventsResponse]
     """Lists the append-only event trail, oldest first."""
+    WatchModelAlias: _grpc.UnaryStreamMultiCallable[_registry_pb2.WatchModelAliasRequest, _registry_pb2.AliasUpdate]
+    """Follows an alias: first its current version (or an explicit "none"),
+    then one message per change of it (move, rollback, deletion), until the
+    caller hangs up. With `after_event_id`, every change after that event
+    comes first, so a caller that reconnects misses nothing. A caller too
+    slow to keep up gets the latest state, marked `skipped_changes`, rather
+    than a backlog. Changes made through any replica arrive within a
+    second. When the server shuts down the stream ends with UNAVAILABLE:
+    reconnect (to another replica) with the last event id.
+    """
+    WatchProductionModel: _grpc.UnaryStreamMultiCallable[_registry_pb2.WatchProductionModelRequest, _registry_pb2.AliasUpdate]
+    """WatchModelAlias for the alias `production`."""
+    WatchEvents: _grpc.UnaryStreamMultiCallable[_registry_pb2.WatchEventsRequest, _registry_pb2.WatchEventsResponse]
+    """Follows the whole event trail after an event id, with filters: every
+    matching event exactly once, in id order (for auditors and tools that
+    mirror the trail). A slow reader gets every event, later.
+    """
 
 @_typing.type_check_only
 class RegistryServiceAsyncStub(RegistryServiceStub):
@@ -202,6 +219,23 @@ class RegistryServiceAsyncStub(RegistryServiceStub):
     """
     ListEvents: _aio.UnaryUnaryMultiCallable[_registry_pb2.ListEventsRequest, _registry_pb2.ListEventsResponse]  # type: ignore[assignment]
     """Lists the append-only event trail, oldest first."""
+    WatchModelAlias: _aio.UnaryStreamMultiCallable[_registry_pb2.WatchModelAliasRequest, _registry_pb2.AliasUpdate]  # type: ignore[assignment]
+    """Follows an alias: first its current version (or an explicit "none"),
+    then one message per change of it (move, rollback, deletion), until the
+    caller hangs up. With `after_event_id`, every change after that event
+    comes first, so a caller that reconnects misses nothing. A caller too
+    slow to keep up gets the latest state, marked `skipped_changes`, rather
+    than a backlog. Changes made through any replica arrive within a
+    second. When the server shuts down the stream ends with UNAVAILABLE:
+    reconnect (to another replica) with the last event id.
+    """
+    WatchProductionModel: _aio.UnaryStreamMultiCallable[_registry_pb2.WatchProductionModelRequest, _registry_pb2.AliasUpdate]  # type: ignore[assignment]
+    """WatchModelAlias for the alias `production`."""
+    WatchEvents: _aio.UnaryStreamMultiCallable[_registry_pb2.WatchEventsRequest, _registry_pb2.WatchEventsResponse]  # type: ignore[assignment]
+    """Follows the whole event trail after an event id, with filters: every
+    matching event exactly once, in id order (for auditors and tools that
+    mirror the trail). A slow reader gets every event, later.
+    """
 
 class RegistryServiceServicer(metaclass=_abc_1.ABCMeta):
     """The registry of trained models and their production versions."""
@@ -373,5 +407,40 @@ class RegistryServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_registry_pb2.ListEventsResponse, _abc.Awaitable[_registry_pb2.ListEventsResponse]]:
         """Lists the append-only event trail, oldest first."""
+
+    @_abc_1.abstractmethod
+    def WatchModelAlias(
+        self,
+        request: _registry_pb2.WatchModelAliasRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_registry_pb2.AliasUpdate], _abc.AsyncIterator[_registry_pb2.AliasUpdate]]:
+        """Follows an alias: first its current version (or an explicit "none"),
+        then one message per change of it (move, rollback, deletion), until the
+        caller hangs up. With `after_event_id`, every change after that event
+        comes first, so a caller that reconnects misses nothing. A caller too
+        slow to keep up gets the latest state, marked `skipped_changes`, rather
+        than a backlog. Changes made through any replica arrive within a
+        second. When the server shuts down the stream ends with UNAVAILABLE:
+        reconnect (to another replica) with the last event id.
+        """
+
+    @_abc_1.abstractmethod
+    def WatchProductionModel(
+        self,
+        request: _registry_pb2.WatchProductionModelRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_registry_pb2.AliasUpdate], _abc.AsyncIterator[_registry_pb2.AliasUpdate]]:
+        """WatchModelAlias for the alias `production`."""
+
+    @_abc_1.abstractmethod
+    def WatchEvents(
+        self,
+        request: _registry_pb2.WatchEventsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_registry_pb2.WatchEventsResponse], _abc.AsyncIterator[_registry_pb2.WatchEventsResponse]]:
+        """Follows the whole event trail after an event id, with filters: every
+        matching event exactly once, in id order (for auditors and tools that
+        mirror the trail). A slow reader gets every event, later.
+        """
 
 def add_RegistryServiceServicer_to_server(servicer: RegistryServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -1,0 +1,82 @@
+//! The PostgreSQL listener: one dedicated connection per server (outside
+//! the pools) that LISTENs for the notification every write sends at
+//! commit, and wakes the feed's reader. A lost connection is re-made with
+//! backoff; after every (re)connection the reader is woken, so events
+//! committed while nobody listened are read from the trail all the same.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
+use tokio::sync::{Notify, watch};
+use tokio_stream::StreamExt;
+
+use crate::store::EVENTS_CHANNEL;
+
+/// The application name the listener's connection carries (what an
+/// operator sees in pg_stat_activity).
+pub const LISTENER_APPLICATION_NAME: &str = "model-registry listener";
+
+pub async fn listen(
+    url: String,
+    wake: Arc<Notify>,
+    received: Arc<AtomicU64>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        match connect(&url).await {
+            Ok(mut conn) => {
+                backoff = Duration::from_millis(100);
+                // Catch up on whatever committed while nobody listened.
+                wake.notify_one();
+                let mut notifications = std::pin::pin!(conn.notifications_stream());
+                loop {
+                    tokio::select! {
+                        next = notifications.next() => match next {
+                            Some(Ok(_)) => {
+                                received.fetch_add(1, Ordering::Relaxed);
+                                wake.notify_one();
+                            }
+                            Some(Err(error)) => {
+                                tracing::warn!(error = %error, "change listener failed; reconnecting");
+                                break;
+                            }
+                            None => {
+                                tracing::warn!("change listener lost its connection; reconnecting");
+                                break;
+                            }
+                        },
+                        _ = stop.changed() => return,
+                    }
+                }
+            }
+            Err(error) => {
+                tracing::warn!(error = %error, retry_ms = backoff.as_millis() as u64, "change listener cannot connect");
+            }
+        }
+        tokio::select! {
+            () = tokio::time::sleep(backoff) => {}
+            _ = stop.changed() => return,
+        }
+        backoff = (backoff * 2).min(Duration::from_secs(5));
+    }
+}
+
+async fn connect(url: &str) -> Result<AsyncPgConnection, String> {
+    let connecting = async {
+        let mut conn = AsyncPgConnection::establish(url)
+            .await
+            .map_err(|e| e.to_string())?;
+        conn.batch_execute(&format!(
+            "SET application_name = '{LISTENER_APPLICATION_NAME}'; LISTEN {EVENTS_CHANNEL};"
+        ))
+        .await
+        .map_err(|e| e.to_string())?;
+        Ok(conn)
+    };
+    tokio::time::timeout(Duration::from_secs(10), connecting)
+        .await
+        .map_err(|_| "connecting timed out".to_owned())?
+}

@@ -1,0 +1,331 @@
+//! Server streams that follow the change feed: an alias's state and every
+//! change of it (WatchModelAlias, WatchProductionModel), and the whole
+//! trail (WatchEvents). Each stream is a producer task feeding a small
+//! bounded channel; the producer ends when the caller hangs up, and ends
+//! the stream with UNAVAILABLE when the server shuts down.
+//!
+//! Memory stays bounded whatever the caller does: an alias watcher that
+//! reads too slowly falls behind the feed's fixed buffer and is then sent
+//! the latest state marked `skipped_changes`, not a backlog; an events
+//! watcher reads the trail from the database in pages as it is able to.
+
+use std::sync::Arc;
+
+use model_registry_api::v1 as pb;
+use tokio::sync::{broadcast, mpsc, watch};
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::Status;
+
+use super::convert;
+use crate::changes::ChangeFeed;
+use crate::domain::{AliasName, DomainResult, Event, EventKind, ModelName};
+use crate::store::Store;
+
+/// Messages buffered for a caller before its producer waits.
+const STREAM_BUFFER: usize = 16;
+
+/// Most missed changes of an alias replayed on resume; beyond, the latest
+/// state is sent, marked `skipped_changes`.
+const MAX_REPLAYED_CHANGES: usize = 256;
+
+/// The stream type of the watch RPCs.
+pub type Updates<T> = ReceiverStream<Result<T, Status>>;
+
+/// What a watch needs from the server.
+#[derive(Clone)]
+pub struct Watches {
+    /// Where states and missed changes are read.
+    pub store: Store,
+    /// The change feed.
+    pub feed: ChangeFeed,
+    /// Turns true when the server shuts down.
+    pub shutdown: watch::Receiver<bool>,
+}
+
+fn shutting_down() -> Status {
+    Status::unavailable(
+        "the server is shutting down; reconnect (to another replica) with after_event_id set to \
+         the last event id received",
+    )
+}
+
+impl Watches {
+    /// Follows `alias` of `model`.
+    pub fn alias(
+        &self,
+        model: ModelName,
+        alias: AliasName,
+        after_event_id: i64,
+    ) -> Updates<pb::AliasUpdate> {
+        let (sender, receiver) = mpsc::channel(STREAM_BUFFER);
+        // Subscribe before reading any state, so no change falls between.
+        let events = self.feed.subscribe();
+        let watch = AliasWatch {
+            store: self.store.clone(),
+            model,
+            alias,
+            sender,
+            last_event_id: after_event_id,
+            last_version: None,
+        };
+        tokio::spawn(watch.run(events, self.shutdown.clone()));
+        ReceiverStream::new(receiver)
+    }
+
+    /// Follows the trail after `after_event_id` (0: from now on).
+    pub fn events(
+        &self,
+        after_event_id: i64,
+        filter: EventFilter,
+    ) -> Updates<pb::WatchEventsResponse> {
+        let (sender, receiver) = mpsc::channel(STREAM_BUFFER);
+        let wakes = self.feed.subscribe();
+        let start = if after_event_id > 0 {
+            after_event_id
+        } else {
+            self.feed.head()
+        };
+        tokio::spawn(follow_events(
+            self.store.clone(),
+            start,
+            filter,
+            sender,
+            wakes,
+            self.shutdown.clone(),
+        ));
+        ReceiverStream::new(receiver)
+    }
+}
+
+/// Which events a WatchEvents caller wants.
+#[derive(Debug, Clone, Default)]
+pub struct EventFilter {
+    /// Only this model.
+    pub model: Option<ModelName>,
+    /// Only these kinds (empty: all).
+    pub kinds: Vec<EventKind>,
+    /// Only this alias.
+    pub alias: Option<AliasName>,
+}
+
+impl EventFilter {
+    fn accepts(&self, event: &Event) -> bool {
+        self.model.as_ref().is_none_or(|m| *m == event.model_name)
+            && (self.kinds.is_empty() || self.kinds.contains(&event.kind))
+            && self
+                .alias
+                .as_ref()
+                .is_none_or(|a| event.alias.as_deref() == Some(a.as_str()))
+    }
+}
+
+struct AliasWatch {
+    store: Store,
+    model: ModelName,
+    alias: AliasName,
+    sender: mpsc::Sender<Result<pb::AliasUpdate, Status>>,
+    /// The last event the caller has been told about.
+    last_event_id: i64,
+    /// The version last sent (for `latest`, which has no events of its own).
+    last_version: Option<i64>,
+}
+
+impl AliasWatch {
+    async fn run(
+        mut self,
+        mut events: broadcast::Receiver<Arc<Event>>,
+        mut shutdown: watch::Receiver<bool>,
+    ) {
+        let started = if self.last_event_id > 0 {
+            self.replay().await
+        } else {
+            self.send_state(true, false).await
+        };
+        if let Err(status) = started {
+            let _ = self.sender.send(Err(status)).await;
+            return;
+        }
+        loop {
+            let outcome = tokio::select! {
+                received = events.recv() => match received {
+                    Ok(event) => self.on_event(&event).await,
+                    // Fell behind the feed's buffer: the latest state instead.
+                    Err(broadcast::error::RecvError::Lagged(_)) => self.send_state(false, true).await,
+                    Err(broadcast::error::RecvError::Closed) => Err(shutting_down()),
+                },
+                _ = shutdown.changed() => Err(shutting_down()),
+                () = self.sender.closed() => return,
+            };
+            if let Err(status) = outcome {
+                let _ = self.sender.send(Err(status)).await;
+                return;
+            }
+        }
+    }
+
+    /// After a reconnection: every change after the caller's last event, or
+    /// the latest state when there are too many.
+    async fn replay(&mut self) -> Result<(), Status> {
+        if self.alias.is_latest() {
+            return self.send_state(true, false).await;
+        }
+        let mut missed = Vec::new();
+        let mut after = self.last_event_id;
+        loop {
+            let batch = self.store.events_after(after, 500).await?;
+            let full = batch.len() == 500;
+            after = batch.last().map_or(after, |e| e.id);
+            missed.extend(batch.into_iter().filter(|e| self.concerns(e)));
+            if missed.len() > MAX_REPLAYED_CHANGES {
+                return self.send_state(false, true).await;
+            }
+            if !full {
+                break;
+            }
+        }
+        for event in missed {
+            self.send_change(&event).await?;
+        }
+        Ok(())
+    }
+
+    fn concerns(&self, event: &Event) -> bool {
+        event.model_name == self.model && event.alias.as_deref() == Some(self.alias.as_str())
+    }
+
+    async fn on_event(&mut self, event: &Event) -> Result<(), Status> {
+        if event.id <= self.last_event_id || event.model_name != self.model {
+            return Ok(());
+        }
+        if self.alias.is_latest() {
+            // `latest` moves with registrations and status changes.
+            if matches!(
+                event.kind,
+                EventKind::VersionRegistered | EventKind::StatusChanged
+            ) {
+                let (version, _) = self
+                    .store
+                    .alias_state(self.model.clone(), self.alias.clone())
+                    .await?;
+                let number = version.as_ref().map(|v| v.version);
+                if number != self.last_version {
+                    self.last_version = number;
+                    self.last_event_id = event.id;
+                    return self
+                        .send(version, event.id, Some(event), false, false)
+                        .await;
+                }
+            }
+            return Ok(());
+        }
+        if self.concerns(event) {
+            return self.send_change(event).await;
+        }
+        Ok(())
+    }
+
+    async fn send_change(&mut self, event: &Event) -> Result<(), Status> {
+        let version = match event.new_version {
+            Some(number) => Some(
+                self.store
+                    .get_version(crate::domain::VersionRef::Number(
+                        self.model.clone(),
+                        number,
+                    ))
+                    .await?,
+            ),
+            None => None,
+        };
+        self.last_event_id = event.id;
+        self.last_version = event.new_version;
+        self.send(version, event.id, Some(event), false, false)
+            .await
+    }
+
+    async fn send_state(&mut self, initial: bool, skipped: bool) -> Result<(), Status> {
+        let (version, event_id) = self
+            .store
+            .alias_state(self.model.clone(), self.alias.clone())
+            .await?;
+        self.last_event_id = self.last_event_id.max(event_id);
+        self.last_version = version.as_ref().map(|v| v.version);
+        self.send(version, self.last_event_id, None, initial, skipped)
+            .await
+    }
+
+    async fn send(
+        &mut self,
+        version: Option<crate::domain::ModelVersion>,
+        event_id: i64,
+        event: Option<&Event>,
+        initial: bool,
+        skipped_changes: bool,
+    ) -> Result<(), Status> {
+        let update = pb::AliasUpdate {
+            model_name: self.model.as_str().to_owned(),
+            alias: self.alias.as_str().to_owned(),
+            model_version: version.map(convert::version_to_wire),
+            event_id,
+            event: event.cloned().map(convert::event_to_wire),
+            initial,
+            skipped_changes,
+        };
+        // A caller that hung up ends the watch quietly.
+        self.sender
+            .send(Ok(update))
+            .await
+            .map_err(|_| Status::cancelled("the caller left"))
+    }
+}
+
+async fn follow_events(
+    store: Store,
+    mut last: i64,
+    filter: EventFilter,
+    sender: mpsc::Sender<Result<pb::WatchEventsResponse, Status>>,
+    mut wakes: broadcast::Receiver<Arc<Event>>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let outcome: DomainResult<()> = async {
+        loop {
+            // Read from the trail, page by page, as fast as the caller takes
+            // them: every event once, in id order.
+            loop {
+                let batch = store.events_after(last, 500).await?;
+                let full = batch.len() == 500;
+                for event in batch {
+                    last = event.id;
+                    if filter.accepts(&event) {
+                        let message = pb::WatchEventsResponse {
+                            event: Some(convert::event_to_wire(event)),
+                        };
+                        if sender.send(Ok(message)).await.is_err() {
+                            return Ok(());
+                        }
+                    }
+                }
+                if !full {
+                    break;
+                }
+            }
+            // The feed is only a wake-up here: what to send comes from the
+            // table, so falling behind the feed loses nothing.
+            tokio::select! {
+                received = wakes.recv() => {
+                    if let Err(broadcast::error::RecvError::Closed) = received {
+                        return Ok(());
+                    }
+                }
+                _ = shutdown.changed() => {
+                    let _ = sender.send(Err(shutting_down())).await;
+                    return Ok(());
+                }
+                () = sender.closed() => return Ok(()),
+            }
+        }
+    }
+    .await;
+    if let Err(error) = outcome {
+        let _ = sender.send(Err(Status::from(error))).await;
+    }
+}

@@ -1,0 +1,195 @@
+//! Connection pools. PostgreSQL gets three: readers, writers and one
+//! connection for health, so writers queueing for the write slot never
+//! take a reader's connection and health always has its own. SQLite gets
+//! one writer (it serialises writers anyway; one connection turns lock
+//! contention into a queue and avoids SQLITE_BUSY on lock upgrades), a
+//! reader pool and its own health connection.
+
+use diesel::SqliteConnection;
+use diesel_async::pooled_connection::deadpool::{Pool, PoolBuilder};
+use diesel_async::pooled_connection::{
+    AsyncDieselConnectionManager, ManagerConfig, PoolableConnection, RecyclingMethod,
+};
+use diesel_async::sync_connection_wrapper::SyncConnectionWrapper;
+use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
+
+use super::{DatabaseUrl, PoolOptions, SetupError};
+
+/// SQLite connections as diesel-async drives them (each query on a blocking thread).
+pub type SqliteConn = SyncConnectionWrapper<SqliteConnection>;
+
+/// How long SQLite waits for a lock held by another connection before
+/// giving up with "database is locked".
+pub const SQLITE_BUSY_TIMEOUT_MS: u32 = 5_000;
+
+/// The pragmas every SQLite connection runs first. busy_timeout comes
+/// first: even re-asserting WAL mode can meet a lock held by another
+/// connection, and without the timeout that fails at once.
+pub fn sqlite_pragmas() -> String {
+    format!(
+        "PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}; PRAGMA journal_mode = WAL; \
+         PRAGMA foreign_keys = ON;"
+    )
+}
+
+/// The pools of one backend.
+pub enum Pools {
+    /// PostgreSQL.
+    Postgres {
+        /// Reads.
+        readers: Pool<AsyncPgConnection>,
+        /// Write transactions.
+        writers: Pool<AsyncPgConnection>,
+        /// Health pings.
+        health: Pool<AsyncPgConnection>,
+    },
+    /// SQLite.
+    Sqlite {
+        /// Reads.
+        readers: Pool<SqliteConn>,
+        /// The one writer.
+        writer: Pool<SqliteConn>,
+        /// Health pings.
+        health: Pool<SqliteConn>,
+    },
+}
+
+impl Pools {
+    /// Pools to `url`; connections are made on demand, so this succeeds
+    /// while the database is down.
+    pub fn open(url: &DatabaseUrl, options: &PoolOptions) -> Result<Self, SetupError> {
+        let build_error = |e: deadpool::managed::BuildError| SetupError::Connect {
+            url: url.clone(),
+            detail: e.to_string(),
+        };
+        Ok(match url {
+            DatabaseUrl::Postgres(raw) => {
+                let manager = |role: &'static str| {
+                    let statement_timeout_ms = options.statement_timeout.as_millis();
+                    let mut config = ManagerConfig::<AsyncPgConnection>::default();
+                    // A broken connection is found by is_broken() or by its
+                    // error, not by a ping before every checkout.
+                    config.recycling_method = RecyclingMethod::Fast;
+                    config.custom_setup = Box::new(move |url: &str| {
+                        let url = url.to_owned();
+                        Box::pin(async move {
+                            let mut conn = AsyncPgConnection::establish(&url).await?;
+                            // No statement runs forever, not even one waiting
+                            // for a lock another session holds: a backstop
+                            // behind the calls' own deadlines.
+                            conn.batch_execute(&format!(
+                                "SET statement_timeout = {statement_timeout_ms}; \
+                                 SET application_name = 'model-registry {role}';"
+                            ))
+                            .await
+                            .map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;
+                            Ok(conn)
+                        })
+                    });
+                    AsyncDieselConnectionManager::<AsyncPgConnection>::new_with_config(
+                        raw.clone(),
+                        config,
+                    )
+                };
+                Self::Postgres {
+                    readers: builder(manager("reader"), options.max_connections, options)
+                        .build()
+                        .map_err(build_error)?,
+                    // A writer waits for a slot until its call's deadline.
+                    writers: builder(manager("writer"), options.max_writers, options)
+                        .wait_timeout(Some(options.statement_timeout))
+                        .build()
+                        .map_err(build_error)?,
+                    health: builder(manager("health"), 1, options)
+                        .build()
+                        .map_err(build_error)?,
+                }
+            }
+            DatabaseUrl::Sqlite(path) => {
+                let manager = || {
+                    let mut config = ManagerConfig::<SqliteConn>::default();
+                    config.recycling_method = RecyclingMethod::Fast;
+                    config.custom_setup = Box::new(|path: &str| {
+                        let path = path.to_owned();
+                        Box::pin(async move {
+                            let mut conn = SqliteConn::establish(&path).await?;
+                            conn.batch_execute(&sqlite_pragmas())
+                                .await
+                                .map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;
+                            Ok(conn)
+                        })
+                    });
+                    AsyncDieselConnectionManager::<SqliteConn>::new_with_config(
+                        path.clone(),
+                        config,
+                    )
+                };
+                Self::Sqlite {
+                    readers: builder(manager(), options.max_connections, options)
+                        .build()
+                        .map_err(build_error)?,
+                    writer: builder(manager(), 1, options)
+                        .wait_timeout(Some(options.statement_timeout))
+                        .build()
+                        .map_err(build_error)?,
+                    health: builder(manager(), 1, options)
+                        .build()
+                        .map_err(build_error)?,
+                }
+            }
+        })
+    }
+}
+
+fn builder<C>(
+    manager: AsyncDieselConnectionManager<C>,
+    max_size: usize,
+    options: &PoolOptions,
+) -> PoolBuilder<C>
+where
+    C: PoolableConnection + Send + 'static,
+    AsyncDieselConnectionManager<C>: deadpool::managed::Manager,
+{
+    Pool::builder(manager)
+        .max_size(max_size.max(1))
+        .runtime(deadpool::Runtime::Tokio1)
+        .wait_timeout(Some(options.acquire_timeout))
+        .create_timeout(Some(options.acquire_timeout))
+        .recycle_timeout(Some(options.acquire_timeout))
+}
+
+/// Cancels, on the database server, the PostgreSQL statement of a call
+/// whose caller went away (hung up, or ran out of time): dropping the
+/// query's future alone would leave the server executing it.
+pub struct CancelOnDrop(Option<tokio_postgres::CancelToken>);
+
+impl CancelOnDrop {
+    /// Cancels the statement running on `conn` if dropped before [`Self::disarm`].
+    pub fn arm(conn: &AsyncPgConnection) -> Self {
+        Self(Some(conn.cancel_token()))
+    }
+
+    /// The statement finished: nothing to cancel.
+    pub fn disarm(mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        if let Some(token) = self.0.take() {
+            cancel(token);
+        }
+    }
+}
+
+/// Asks the PostgreSQL server to cancel the statement `token` belongs to.
+pub fn cancel(token: tokio_postgres::CancelToken) {
+    if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+        runtime.spawn(async move {
+            if let Err(error) = token.cancel_query(tokio_postgres::NoTls).await {
+                tracing::debug!(error = %error, "could not cancel a statement");
+            }
+        });
+    }
+}

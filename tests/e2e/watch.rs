@@ -1,0 +1,352 @@
+//! WatchModelAlias, WatchProductionModel and WatchEvents: the current state
+//! first, then every change as it happens, resumable after a disconnect,
+//! delivered across replicas sharing one PostgreSQL database (also after the
+//! listener's connection is killed), and to many watchers at once.
+
+use std::time::{Duration, Instant};
+
+use model_registry_api::v1 as pb;
+use model_registry_server::server::ServeOptions;
+use tonic::Code;
+use tonic::codec::Streaming;
+
+use model_registry_e2e::{
+    Backend, Client, TestServer, execute_sql, on_both_backends, promote, register_many,
+    rollback_alias, set_alias, set_status, status_of,
+};
+
+on_both_backends!(
+    an_alias_watch_sends_the_state_then_every_change,
+    a_resumed_watch_sends_exactly_the_missed_changes_in_order,
+    latest_is_watched_through_registrations_and_status_changes,
+    two_hundred_watchers_all_receive_a_change,
+    watching_events_sends_every_event_once_in_order,
+    bad_watch_requests_are_refused_up_front,
+);
+
+/// The next message within a second.
+async fn next<T>(stream: &mut Streaming<T>) -> T {
+    tokio::time::timeout(Duration::from_secs(1), stream.message())
+        .await
+        .expect("a message within a second")
+        .expect("a message, not an error")
+        .expect("the stream is open")
+}
+
+async fn watch(
+    client: &mut Client,
+    model: &str,
+    alias: &str,
+    after_event_id: i64,
+) -> Streaming<pb::AliasUpdate> {
+    client
+        .watch_model_alias(pb::WatchModelAliasRequest {
+            model_name: model.into(),
+            alias: alias.into(),
+            after_event_id,
+        })
+        .await
+        .expect("the watch starts")
+        .into_inner()
+}
+
+fn version_of(update: &pb::AliasUpdate) -> Option<i64> {
+    update.model_version.as_ref().map(|v| v.version)
+}
+
+async fn an_alias_watch_sends_the_state_then_every_change(server: TestServer) {
+    let mut client = server.client.clone();
+    register_many(&mut client, "churn", 3).await;
+    let mut canary = watch(&mut client, "churn", "canary", 0).await;
+    let first = next(&mut canary).await;
+    assert!(first.initial && first.event.is_none());
+    assert_eq!(version_of(&first), None, "the alias points nowhere yet");
+
+    set_alias(&mut client, "churn", "canary", 2).await.unwrap();
+    let moved = next(&mut canary).await;
+    assert_eq!((version_of(&moved), moved.initial), (Some(2), false));
+    let event = moved.event.as_ref().unwrap();
+    assert_eq!(
+        (event.r#type, event.alias.as_str()),
+        (pb::EventType::AliasSet as i32, "canary")
+    );
+    assert_eq!(moved.event_id, event.id);
+
+    // Other aliases and models do not disturb this watch.
+    promote(&mut client, "churn", 1).await.unwrap();
+    register_many(&mut client, "fraud", 1).await;
+    set_alias(&mut client, "churn", "canary", 3).await.unwrap();
+    assert_eq!(version_of(&next(&mut canary).await), Some(3));
+    rollback_alias(&mut client, "churn", "canary")
+        .await
+        .unwrap();
+    let back = next(&mut canary).await;
+    assert_eq!(version_of(&back), Some(2));
+    assert_eq!(
+        back.event.unwrap().r#type,
+        pb::EventType::AliasRolledBack as i32
+    );
+    client
+        .delete_model_alias(pb::DeleteModelAliasRequest {
+            model_name: "churn".into(),
+            alias: "canary".into(),
+            reason: "done".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let deleted = next(&mut canary).await;
+    assert_eq!(version_of(&deleted), None);
+    assert!(deleted.event_id > back.event_id);
+
+    // WatchProductionModel is the production alias's watch.
+    let mut production = client
+        .watch_production_model(pb::WatchProductionModelRequest {
+            model_name: "churn".into(),
+            after_event_id: 0,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let state = next(&mut production).await;
+    assert_eq!(
+        (state.alias.as_str(), version_of(&state)),
+        ("production", Some(1))
+    );
+    assert!(state.model_version.unwrap().is_production);
+    promote(&mut client, "churn", 3).await.unwrap();
+    assert_eq!(version_of(&next(&mut production).await), Some(3));
+}
+
+async fn a_resumed_watch_sends_exactly_the_missed_changes_in_order(server: TestServer) {
+    let mut client = server.client.clone();
+    register_many(&mut client, "churn", 5).await;
+    set_alias(&mut client, "churn", "staging", 1).await.unwrap();
+    let mut staging = watch(&mut client, "churn", "staging", 0).await;
+    let state = next(&mut staging).await;
+    let resume_from = state.event_id;
+    drop(staging);
+    // Changes while the watcher is away, mixed with others.
+    for version in [2, 3] {
+        set_alias(&mut client, "churn", "staging", version)
+            .await
+            .unwrap();
+        set_alias(&mut client, "churn", "canary", version)
+            .await
+            .unwrap();
+    }
+    rollback_alias(&mut client, "churn", "staging")
+        .await
+        .unwrap();
+    let mut resumed = watch(&mut client, "churn", "staging", resume_from).await;
+    let mut seen = Vec::new();
+    for _ in 0..3 {
+        let update = next(&mut resumed).await;
+        assert!(!update.initial && !update.skipped_changes);
+        seen.push((version_of(&update), update.event_id));
+    }
+    assert_eq!(
+        seen.iter().map(|(v, _)| *v).collect::<Vec<_>>(),
+        [Some(2), Some(3), Some(2)]
+    );
+    assert!(seen.windows(2).all(|w| w[0].1 < w[1].1), "in event order");
+    // And then it follows live changes.
+    set_alias(&mut client, "churn", "staging", 5).await.unwrap();
+    assert_eq!(version_of(&next(&mut resumed).await), Some(5));
+}
+
+async fn latest_is_watched_through_registrations_and_status_changes(server: TestServer) {
+    let mut client = server.client.clone();
+    register_many(&mut client, "churn", 2).await;
+    let mut latest = watch(&mut client, "churn", "latest", 0).await;
+    assert_eq!(version_of(&next(&mut latest).await), Some(2));
+    register_many(&mut client, "churn", 1).await;
+    assert_eq!(version_of(&next(&mut latest).await), Some(3));
+    set_status(&mut client, "churn", 3, pb::ModelStatus::Deprecated)
+        .await
+        .unwrap();
+    assert_eq!(version_of(&next(&mut latest).await), Some(2));
+}
+
+async fn two_hundred_watchers_all_receive_a_change(server: TestServer) {
+    let mut client = server.client.clone();
+    register_many(&mut client, "churn", 2).await;
+    promote(&mut client, "churn", 1).await.unwrap();
+    let mut watchers = Vec::new();
+    for _ in 0..200 {
+        let mut stream = watch(&mut client, "churn", "production", 0).await;
+        assert_eq!(version_of(&next(&mut stream).await), Some(1));
+        watchers.push(stream);
+    }
+    let moved = Instant::now();
+    promote(&mut client, "churn", 2).await.unwrap();
+    for stream in &mut watchers {
+        assert_eq!(version_of(&next(stream).await), Some(2));
+    }
+    assert!(
+        moved.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        moved.elapsed()
+    );
+}
+
+async fn watching_events_sends_every_event_once_in_order(server: TestServer) {
+    let mut client = server.client.clone();
+    register_many(&mut client, "churn", 1).await;
+    let mut all = client
+        .watch_events(pb::WatchEventsRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    let mut aliases_only = client
+        .watch_events(pb::WatchEventsRequest {
+            model_name: "churn".into(),
+            types: vec![pb::EventType::AliasSet as i32],
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    register_many(&mut client, "churn", 2).await;
+    promote(&mut client, "churn", 2).await.unwrap();
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        ids.push(next(&mut all).await.event.unwrap().id);
+    }
+    assert!(ids.windows(2).all(|w| w[0] < w[1]), "{ids:?}");
+    let promotion = next(&mut aliases_only).await.event.unwrap();
+    assert_eq!(promotion.alias, "production");
+    // Resuming from an old id replays the trail from there.
+    let mut replay = client
+        .watch_events(pb::WatchEventsRequest {
+            after_event_id: ids[0],
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(next(&mut replay).await.event.unwrap().id, ids[1]);
+    assert_eq!(next(&mut replay).await.event.unwrap().id, ids[2]);
+}
+
+async fn bad_watch_requests_are_refused_up_front(server: TestServer) {
+    let mut client = server.client.clone();
+    register_many(&mut client, "churn", 1).await;
+    let missing = client
+        .watch_model_alias(pb::WatchModelAliasRequest {
+            model_name: "fraud".into(),
+            ..Default::default()
+        })
+        .await;
+    assert_eq!(status_of(missing).code(), Code::NotFound);
+    let bad = client
+        .watch_model_alias(pb::WatchModelAliasRequest {
+            model_name: "Churn".into(),
+            alias: "No".into(),
+            after_event_id: -1,
+        })
+        .await;
+    let bad = status_of(bad);
+    assert_eq!(bad.code(), Code::InvalidArgument);
+    assert!(bad.message().contains("model_name") && bad.message().contains("after_event_id"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_through_one_replica_reaches_the_watchers_of_another_within_a_second() {
+    let Some(a) = TestServer::start(Backend::Postgres).await else {
+        return;
+    };
+    let b = a.replica(ServeOptions::default()).await;
+    let c = a.replica(ServeOptions::default()).await;
+    let mut through_a = a.client.clone();
+    register_many(&mut through_a, "churn", 3).await;
+    promote(&mut through_a, "churn", 1).await.unwrap();
+    let mut on_b = watch(&mut b.client.clone(), "churn", "production", 0).await;
+    let mut on_c = watch(&mut c.client.clone(), "churn", "production", 0).await;
+    assert_eq!(version_of(&next(&mut on_b).await), Some(1));
+    assert_eq!(version_of(&next(&mut on_c).await), Some(1));
+
+    promote(&mut through_a, "churn", 2).await.unwrap();
+    // Read through B as soon as A answered: the new version.
+    let production = b
+        .client
+        .clone()
+        .get_production_model(pb::GetProductionModelRequest {
+            model_name: "churn".into(),
+            as_of: None,
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .model_version
+        .unwrap();
+    assert_eq!(production.version, 2);
+    assert_eq!(version_of(&next(&mut on_b).await), Some(2));
+    assert_eq!(version_of(&next(&mut on_c).await), Some(2));
+
+    // Kill every listener's connection; a change made meanwhile still
+    // arrives once they reconnect (well within the second).
+    execute_sql(
+        &a.database_url,
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+         WHERE application_name = 'model-registry listener' AND datname = current_database()",
+    )
+    .await
+    .unwrap();
+    promote(&mut through_a, "churn", 3).await.unwrap();
+    assert_eq!(version_of(&next(&mut on_b).await), Some(3));
+    assert_eq!(version_of(&next(&mut on_c).await), Some(3));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_of_sixteen_models_through_two_replicas_arrive_once_in_order() {
+    let Some(a) = TestServer::start(Backend::Postgres).await else {
+        return;
+    };
+    let b = a.replica(ServeOptions::default()).await;
+    let mut watcher = b
+        .client
+        .clone()
+        .watch_events(pb::WatchEventsRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    let mut writers = Vec::new();
+    for model in 0..16 {
+        for (replica, server) in [&a, &b].into_iter().enumerate() {
+            let mut client = server.client.clone();
+            writers.push(tokio::spawn(async move {
+                for i in 0..5 {
+                    let mut request = model_registry_e2e::registration(&format!("m{model}"), 0.5);
+                    request.request_id = format!("{model}-{i}-{replica}");
+                    client.register_model(request).await.unwrap();
+                }
+            }));
+        }
+    }
+    for writer in writers {
+        writer.await.unwrap();
+    }
+    let paged = model_registry_e2e::events_in_pages(&mut a.client.clone(), "", 7).await;
+    // 16 MODEL_CREATED + 160 VERSION_REGISTERED.
+    assert_eq!(paged.len(), 176);
+    let paged_ids: Vec<i64> = paged.iter().map(|e| e.id).collect();
+    assert!(paged_ids.windows(2).all(|w| w[0] < w[1]));
+    let mut watched_ids = Vec::new();
+    while watched_ids.len() < paged_ids.len() {
+        watched_ids.push(
+            tokio::time::timeout(Duration::from_secs(5), watcher.message())
+                .await
+                .expect("every event arrives")
+                .unwrap()
+                .unwrap()
+                .event
+                .unwrap()
+                .id,
+        );
+    }
+    assert_eq!(
+        watched_ids, paged_ids,
+        "every event exactly once, in id order"
+    );
+}
