@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 from pathlib import Path
 
-from conftest import RunningServer, readme_block, readme_commands, run_readme_command, server_binary, start_server
+from conftest import REPO, RunningServer, readme_block, readme_commands, run_readme_command, server_binary, start_server
 
 
 def test_the_readme_walkthrough_runs_as_written(server: RunningServer) -> None:
@@ -82,11 +83,16 @@ def test_listening_beyond_loopback_without_auth_is_refused(tmp_path: Path) -> No
     assert "--allow-unauthenticated-remote" in result.stderr
 
 
-def test_help_documents_the_configuration() -> None:
+def test_the_readme_configuration_table_matches_help() -> None:
     result = subprocess.run([server_binary(), "--help"], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0
-    for flag in ["--listen", "--database-url", "--log-format", "MODEL_REGISTRY_DATABASE_URL", "migrate"]:
-        assert flag in result.stdout
+    assert "migrate" in result.stdout
+    in_help = set(re.findall(r"^\s+(?:-\w, )?(--[a-z-]+)", result.stdout, re.M)) - {"--help", "--version"}
+    variables = set(re.findall(r"\[env: (MODEL_REGISTRY_\w+)[=\]]", result.stdout))
+    table = (REPO / "README.md").read_text().split("## Configuration", 1)[1].split("\n## ", 1)[0]
+    rows = [line for line in table.splitlines() if line.startswith("| `--")]
+    assert set(re.findall(r"`(--[a-z-]+)`", "\n".join(r.split("|")[1] for r in rows))) == in_help
+    assert set(re.findall(r"`(MODEL_REGISTRY_\w+)`", "\n".join(r.split("|")[2] for r in rows))) == variables
 
 
 def test_a_second_server_on_the_same_database_sees_the_data(tmp_path: Path) -> None:

@@ -228,6 +228,19 @@ impl TestServer {
         .await
     }
 
+    /// A replica of this server serving on `listener` (e.g. on the address
+    /// another replica had).
+    pub async fn replica_on(&self, listener: TcpListener, options: ServeOptions) -> TestServer {
+        Self::serve_on(
+            TestDatabase::Shared {
+                url: self.database_url.clone(),
+            },
+            listener,
+            options,
+        )
+        .await
+    }
+
     /// Signals shutdown and waits for the server to finish.
     pub async fn stop(mut self) -> Result<(), server::ServerError> {
         if let Some(shutdown) = self.shutdown.take() {

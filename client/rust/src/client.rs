@@ -207,6 +207,11 @@ impl RegistryClient {
         })
     }
 
+    /// How calls are retried.
+    pub fn retry_policy(&self) -> &RetryPolicy {
+        &self.retry
+    }
+
     /// The generated client, for calls this wrapper does not cover.
     pub fn raw(&self) -> RawClient {
         self.raw.clone()

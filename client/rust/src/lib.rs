@@ -35,12 +35,14 @@ mod client;
 mod error;
 mod register;
 mod retry;
+mod watch;
 
 pub use aliases::{DeleteAlias, RollbackAlias, SetAlias, UpdateModel};
 pub use client::{BearerToken, ClientOptions, RawClient, RegistryClient, TlsOptions};
 pub use error::{Error, FieldViolation, Result, code_name};
 pub use register::{RegisterModel, struct_to_json};
 pub use retry::RetryPolicy;
+pub use watch::AliasWatch;
 
 /// Well-known protobuf types (timestamps, structs) used by [`proto`].
 pub use model_registry_api::prost_types;

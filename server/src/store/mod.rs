@@ -48,27 +48,74 @@ mod pg {
     /// replica, so a reader of "events after id N" never misses one that
     /// committed late with a smaller id. Only this last step of a write is
     /// serialised; the rest runs concurrently (per-model row locks order
-    /// changes to one model).
+    /// changes to one model). The same statement queues the notification
+    /// every replica's listener wakes on: PostgreSQL delivers it only when
+    /// the transaction commits, and listeners re-read the trail after the
+    /// last id they delivered, so it needs no payload.
     async fn before_appending_events(conn: &mut Conn) -> crate::domain::DomainResult<()> {
         use diesel_async::RunQueryDsl;
-        diesel::sql_query("SELECT pg_advisory_xact_lock($1)")
+        diesel::sql_query("SELECT pg_advisory_xact_lock($1), pg_notify($2, '')")
             .bind::<diesel::sql_types::BigInt, _>(EVENT_ORDER_LOCK)
+            .bind::<diesel::sql_types::Text, _>(EVENTS_CHANNEL)
             .execute(conn)
             .await?;
         Ok(())
     }
 
-    /// Tells every replica, at commit, that events up to `last_id` exist.
-    async fn after_appending_events(
-        conn: &mut Conn,
-        last_id: i64,
-    ) -> crate::domain::DomainResult<()> {
+    /// Key (first half) of the advisory locks that queue the changes to one
+    /// model.
+    const MODEL_LOCK_CLASS: i32 = 0x6d72_6567; // "mreg"
+
+    /// Queues this change behind the other changes to model `name`. The row
+    /// lock `lock_model` takes would do it too, but PostgreSQL re-checks
+    /// every waiter of a hot row after each commit; an advisory lock wakes
+    /// one waiter at a time, in order. Two names hashing alike only share
+    /// a queue.
+    async fn queue_for_model(conn: &mut Conn, name: &str) -> crate::domain::DomainResult<()> {
         use diesel_async::RunQueryDsl;
-        diesel::sql_query("SELECT pg_notify($1, $2)")
-            .bind::<diesel::sql_types::Text, _>(EVENTS_CHANNEL)
-            .bind::<diesel::sql_types::Text, _>(last_id.to_string())
+        diesel::sql_query("SELECT pg_advisory_xact_lock($1, hashtext($2))")
+            .bind::<diesel::sql_types::Integer, _>(MODEL_LOCK_CLASS)
+            .bind::<diesel::sql_types::Text, _>(name)
             .execute(conn)
             .await?;
+        Ok(())
+    }
+
+    /// Nothing left to do: the notification was queued with the lock.
+    async fn after_appending_events(
+        _conn: &mut Conn,
+        _last_id: i64,
+    ) -> crate::domain::DomainResult<()> {
+        Ok(())
+    }
+
+    /// Inserts a version's metrics in one statement.
+    async fn insert_metric_rows(
+        conn: &mut Conn,
+        rows: &[super::rows::MetricRow<'_>],
+    ) -> crate::domain::DomainResult<()> {
+        use diesel_async::RunQueryDsl;
+        if !rows.is_empty() {
+            diesel::insert_into(super::schema::version_metrics::table)
+                .values(rows)
+                .execute(conn)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Inserts a version's tags in one statement.
+    async fn insert_tag_rows(
+        conn: &mut Conn,
+        rows: &[super::rows::TagRow<'_>],
+    ) -> crate::domain::DomainResult<()> {
+        use diesel_async::RunQueryDsl;
+        if !rows.is_empty() {
+            diesel::insert_into(super::schema::version_tags::table)
+                .values(rows)
+                .execute(conn)
+                .await?;
+        }
         Ok(())
     }
 
@@ -89,6 +136,44 @@ mod sqlite {
         _conn: &mut Conn,
         _last_id: i64,
     ) -> crate::domain::DomainResult<()> {
+        Ok(())
+    }
+
+    /// SQLite has one writer: every change is queued already.
+    async fn queue_for_model(_conn: &mut Conn, _name: &str) -> crate::domain::DomainResult<()> {
+        Ok(())
+    }
+
+    // diesel-async cannot batch-insert on SQLite; an embedded database
+    // pays no round trip per row anyway.
+
+    /// Inserts a version's metrics, row by row.
+    async fn insert_metric_rows(
+        conn: &mut Conn,
+        rows: &[super::rows::MetricRow<'_>],
+    ) -> crate::domain::DomainResult<()> {
+        use diesel_async::RunQueryDsl;
+        for row in rows {
+            diesel::insert_into(super::schema::version_metrics::table)
+                .values(row)
+                .execute(conn)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Inserts a version's tags, row by row.
+    async fn insert_tag_rows(
+        conn: &mut Conn,
+        rows: &[super::rows::TagRow<'_>],
+    ) -> crate::domain::DomainResult<()> {
+        use diesel_async::RunQueryDsl;
+        for row in rows {
+            diesel::insert_into(super::schema::version_tags::table)
+                .values(row)
+                .execute(conn)
+                .await?;
+        }
         Ok(())
     }
 

@@ -48,8 +48,14 @@ pub async fn register(
     if let Some(outcome) = claim_key(conn, &caller, method, &fingerprint).await? {
         return replay_version(conn, outcome).await;
     }
-    let now = time::now();
     let name = new.model_name.as_str();
+    // Before any lock: registrations from before request keys existed do
+    // not change any more.
+    if let Some(earlier) = legacy_registration(conn, &caller, name).await? {
+        settle_key(conn, &caller, &Outcome::Version { id: earlier.id.clone() }).await?;
+        return Ok(earlier);
+    }
+    let now = time::now();
     let created = diesel::insert_into(models::table)
         .values(NewModelRow {
             name,
@@ -75,10 +81,6 @@ pub async fn register(
             now,
         ));
     }
-    if let Some(earlier) = legacy_registration(conn, &caller, name).await? {
-        settle_key(conn, &caller, &Outcome::Version { id: earlier.id.clone() }).await?;
-        return Ok(earlier);
-    }
 
     let number = model.next_version;
     diesel::update(models::table.find(model.id))
@@ -93,20 +95,18 @@ pub async fn register(
         .values(&row)
         .execute(conn)
         .await?;
-    // Row by row: diesel-async cannot batch-insert on SQLite, and versions
-    // carry a handful of metrics.
-    for (metric, &value) in &new.metrics {
-        diesel::insert_into(version_metrics::table)
-            .values(MetricRow {
-                version_id: &row.id,
-                model_id: model.id,
-                name: metric,
-                value,
-            })
-            .execute(conn)
-            .await?;
-    }
-    replace_tag_rows(conn, &row.id, &new.tags).await?;
+    let metrics: Vec<MetricRow> = new
+        .metrics
+        .iter()
+        .map(|(name, &value)| MetricRow {
+            version_id: &row.id,
+            model_id: model.id,
+            name,
+            value,
+        })
+        .collect();
+    insert_metric_rows(conn, &metrics).await?;
+    insert_tag_rows(conn, &tag_rows(&row.id, &new.tags)).await?;
 
     let mut event = NewEventRow::new(EventKind::VersionRegistered, model.id, &caller, now);
     event.version = Some(number);
@@ -1129,6 +1129,7 @@ async fn find_model(conn: &mut Conn, name: &ModelName) -> DomainResult<ModelRow>
 /// which takes the row lock on PostgreSQL and the write lock on SQLite), so
 /// changes to one model are serialised.
 async fn lock_model(conn: &mut Conn, name: &ModelName) -> DomainResult<ModelRow> {
+    queue_for_model(conn, name.as_str()).await?;
     diesel::update(models::table.filter(models::name.eq(name.as_str())))
         .set(models::next_version.eq(models::next_version))
         .returning(ModelRow::as_returning())
@@ -1377,17 +1378,17 @@ async fn replace_tag_rows(
     diesel::delete(version_tags::table.filter(version_tags::version_id.eq(version_id)))
         .execute(conn)
         .await?;
-    for (key, value) in tags {
-        diesel::insert_into(version_tags::table)
-            .values(TagRow {
-                version_id,
-                key,
-                value,
-            })
-            .execute(conn)
-            .await?;
-    }
-    Ok(())
+    insert_tag_rows(conn, &tag_rows(version_id, tags)).await
+}
+
+fn tag_rows<'a>(version_id: &'a str, tags: &'a BTreeMap<String, String>) -> Vec<TagRow<'a>> {
+    tags.iter()
+        .map(|(key, value)| TagRow {
+            version_id,
+            key,
+            value,
+        })
+        .collect()
 }
 
 /// Appends a change's events to the trail and returns their ids. The last

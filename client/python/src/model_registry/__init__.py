@@ -24,11 +24,12 @@ from .errors import (
     Unauthenticated,
     Unavailable,
 )
-from .records import AliasChange, Artifact, Event, EventType, Model, ModelVersion, Status, Training
+from .records import AliasChange, AliasUpdate, Artifact, Event, EventType, Model, ModelVersion, Status, Training
 
 __all__ = [
     "Aborted",
     "AliasChange",
+    "AliasUpdate",
     "AlreadyExists",
     "Artifact",
     "Event",

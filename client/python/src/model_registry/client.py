@@ -9,7 +9,7 @@ import os
 import random
 import time
 import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import datetime
 from types import TracebackType
 from typing import Any, Protocol, TypeVar
@@ -21,6 +21,7 @@ from ._generated.modelregistry.v1 import registry_pb2_grpc as pb_grpc
 from .errors import ModelRegistryError, error_from_rpc
 from .records import (
     AliasChange,
+    AliasUpdate,
     Event,
     EventType,
     Model,
@@ -85,6 +86,18 @@ def channel_target(url: str) -> tuple[str, bool]:
     if "://" in url:
         raise ValueError(f"{url!r}: use http://host:port, https://host:port or host:port")
     return url, False
+
+
+# A watch that ends with one of these reconnects and resumes.
+_RECONNECT_CODES = frozenset(
+    {
+        grpc.StatusCode.UNAVAILABLE,
+        grpc.StatusCode.UNKNOWN,
+        grpc.StatusCode.INTERNAL,
+        grpc.StatusCode.CANCELLED,
+        grpc.StatusCode.DEADLINE_EXCEEDED,
+    }
+)
 
 
 def _new_request_id() -> str:
@@ -338,6 +351,38 @@ class RegistryClient:
         if until is not None:
             request.until.CopyFrom(to_timestamp(until))
         return self._collect(self._stub.ListEvents, request, lambda page: map(Event.from_proto, page.events), limit)
+
+    # Following changes -------------------------------------------------------------
+
+    def watch_alias(self, model_name: str, alias: str = "production", *, after_event_id: int = 0) -> Iterator[AliasUpdate]:
+        """Follows `alias` of `model_name`: yields the current state first,
+        then one update per change, as it happens, forever.
+
+        While the registry is unreachable (or a replica shuts down) the watch
+        reconnects with backoff and resumes after the last event it yielded,
+        so no change is missed. Errors retrying cannot fix (NotFound,
+        PermissionDenied ...) are raised. Stop by breaking out of the loop
+        (or Ctrl-C).
+        """
+        request = pb.WatchModelAliasRequest(model_name=model_name, alias=alias, after_event_id=after_event_id)
+        failures = 0
+        while True:
+            call = self._stub.WatchModelAlias(request, metadata=self._metadata)
+            try:
+                for message in call:
+                    failures = 0
+                    request.after_event_id = max(request.after_event_id, message.event_id)
+                    yield AliasUpdate.from_proto(message)
+            except grpc.RpcError as error:
+                failure = error_from_rpc(error)
+                if failure.code not in _RECONNECT_CODES:
+                    raise failure from error
+            finally:
+                # A caller that stops iterating closes the stream on the server now, not at GC.
+                call.cancel()
+            ceiling = min(self._max_backoff, self._initial_backoff * (2 ** min(failures, 16)))
+            time.sleep(random.uniform(0, ceiling))
+            failures += 1
 
     # Changes ---------------------------------------------------------------------
 

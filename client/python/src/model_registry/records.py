@@ -232,6 +232,36 @@ class Event:
 
 
 @dataclass(frozen=True)
+class AliasUpdate:
+    """One message of an alias watch: where the alias points (`model_version`
+    is None when it points nowhere) and the change that put it there
+    (`event`, None on the first message, which is the current state).
+    `skipped_changes` means the reader was too slow and this is the latest
+    state; `event_id` is where to resume."""
+
+    model_name: str
+    alias: str
+    model_version: ModelVersion | None
+    event_id: int
+    event: Event | None
+    initial: bool
+    skipped_changes: bool
+
+    @classmethod
+    def from_proto(cls, message: pb.AliasUpdate) -> AliasUpdate:
+        """Reads a wire message."""
+        return cls(
+            model_name=message.model_name,
+            alias=message.alias,
+            model_version=ModelVersion.from_proto(message.model_version) if message.HasField("model_version") else None,
+            event_id=message.event_id,
+            event=Event.from_proto(message.event) if message.HasField("event") else None,
+            initial=message.initial,
+            skipped_changes=message.skipped_changes,
+        )
+
+
+@dataclass(frozen=True)
 class AliasChange:
     """The outcome of moving or rolling back an alias (production included):
     the version it points at now, and the one before."""

@@ -8,6 +8,7 @@ use serde_json::Value;
 
 on_both_backends!(
     every_subcommand_works_in_both_formats_and_errors_exit_non_zero,
+    watch_prints_the_state_then_each_change_one_json_object_per_line,
     alias_commands_move_roll_back_and_name_versions_by_alias,
     import_legacy_registers_every_row_once_and_refuses_bad_files,
 );
@@ -809,4 +810,49 @@ async fn import_legacy_registers_every_row_once_and_refuses_bad_files(server: Te
         .map(|row| row["line"].as_i64().unwrap())
         .collect();
     assert_eq!(skipped, [3, 4]);
+}
+
+async fn watch_prints_the_state_then_each_change_one_json_object_per_line(server: TestServer) {
+    use std::io::{BufRead, BufReader};
+
+    let url = server.url.as_str();
+    for auc in ["0.80", "0.90"] {
+        register_simple(url, "churn", auc).await;
+    }
+    stdout(&modelreg(url, &["promote", "churn", "1", "--reason", "first"]).await);
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_modelreg"))
+        .args(["--url", url, "-o", "json", "watch", "churn"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // A thread turns the child's blocking stdout into lines the test can await with a deadline.
+    let (sender, mut lines) = tokio::sync::mpsc::unbounded_channel();
+    let output = child.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(output).lines().map_while(Result::ok) {
+            if sender.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let first = next_json_line(&mut lines).await;
+    assert_eq!(
+        (first["version"].as_i64(), first["initial"].as_bool()),
+        (Some(1), Some(true))
+    );
+    stdout(&modelreg(url, &["promote", "churn", "2", "--reason", "better"]).await);
+    let second = next_json_line(&mut lines).await;
+    assert_eq!(second["version"], 2);
+    assert_eq!(second["event"]["reason"], "better");
+    assert_eq!(second["event"]["alias"], "production");
+    child.kill().unwrap();
+    let _ = child.wait();
+}
+
+async fn next_json_line(lines: &mut tokio::sync::mpsc::UnboundedReceiver<String>) -> Value {
+    let line = tokio::time::timeout(std::time::Duration::from_secs(10), lines.recv())
+        .await
+        .expect("a line within the deadline")
+        .expect("modelreg watch is still running");
+    serde_json::from_str(&line).unwrap()
 }

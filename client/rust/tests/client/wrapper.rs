@@ -447,3 +447,58 @@ async fn reads_and_changes_are_retried_until_a_late_server_answers() {
         .version_count;
     assert_eq!(count, 1, "registered once, however often it was tried");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_watch_resumes_on_another_replica_without_missing_a_change() {
+    use model_registry_e2e::Backend;
+    use model_registry_server::server::ServeOptions;
+
+    let Some(origin) = TestServer::start(Backend::Postgres).await else {
+        return;
+    };
+    let mut writer = origin.client.clone();
+    for auc in [0.7, 0.8, 0.9] {
+        model_registry_e2e::register(&mut writer, model_registry_e2e::registration("churn", auc))
+            .await;
+    }
+    model_registry_e2e::promote(&mut writer, "churn", 1)
+        .await
+        .unwrap();
+
+    // The watcher talks to one address, served by a replica that goes away.
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let first = origin.replica_on(listener, ServeOptions::default()).await;
+    let client = RegistryClient::connect(format!("http://{address}"))
+        .await
+        .unwrap();
+    let mut updates = client.watch_alias("churn", "production");
+    let state = next_update(&mut updates).await;
+    assert_eq!(state.model_version.unwrap().version, 1);
+    first.stop().await.unwrap();
+
+    // Changes while nobody serves that address.
+    model_registry_e2e::promote(&mut writer, "churn", 2)
+        .await
+        .unwrap();
+    model_registry_e2e::promote(&mut writer, "churn", 3)
+        .await
+        .unwrap();
+    let listener = TcpListener::bind(address).await.unwrap();
+    let _second = origin.replica_on(listener, ServeOptions::default()).await;
+    let versions = [
+        next_update(&mut updates).await,
+        next_update(&mut updates).await,
+    ]
+    .map(|u| u.model_version.unwrap().version);
+    assert_eq!(versions, [2, 3], "exactly the missed changes, in order");
+}
+
+async fn next_update(updates: &mut model_registry_client::AliasWatch) -> pb::AliasUpdate {
+    use tokio_stream::StreamExt;
+    tokio::time::timeout(Duration::from_secs(10), updates.next())
+        .await
+        .expect("an update")
+        .expect("the watch goes on")
+        .expect("not an error")
+}

@@ -198,6 +198,22 @@ enum Command {
         after_help = "Examples:\n  modelreg alias set churn canary 3 --reason \"5% of traffic\"\n  modelreg alias set churn production @staging --reason \"staging checks passed\"\n  modelreg alias rollback churn canary --reason \"error rate up\"\n  modelreg alias list churn"
     )]
     Alias(AliasCommand),
+    /// Follow an alias: print where it points, then each change as it
+    /// happens (reconnecting and resuming while the registry is away) until
+    /// Ctrl-C.
+    #[command(
+        after_help = "Examples:\n  modelreg watch churn\n  modelreg watch churn --alias canary -o json\n\nWith -o json, one JSON object per line."
+    )]
+    Watch {
+        /// The model.
+        name: String,
+        /// The alias to follow.
+        #[arg(long, default_value = "production")]
+        alias: String,
+        /// Resume after this event id (print the changes since).
+        #[arg(long, default_value_t = 0)]
+        after_event_id: i64,
+    },
     /// Import a CSV export of the old MODEL_REGISTRY table as versions of one
     /// model (re-running it creates nothing).
     #[command(
@@ -615,6 +631,38 @@ async fn run(cli: Cli) -> Result<(), Error> {
             .await?;
         }
         Command::Alias(command) => alias_command(&client, command, print).await?,
+        Command::Watch {
+            name,
+            alias,
+            after_event_id,
+        } => {
+            use tokio_stream::StreamExt;
+            let mut updates = client.watch_alias_after(&name, &alias, after_event_id);
+            loop {
+                let update = tokio::select! {
+                    update = updates.next() => update,
+                    _ = tokio::signal::ctrl_c() => return Ok(()),
+                };
+                match update {
+                    Some(Ok(update)) => {
+                        let line = match format {
+                            // One object per line, for `jq` and friends.
+                            Format::Json => output::alias_update_json(&update).to_string(),
+                            Format::Table => output::alias_update_line(&update),
+                        };
+                        let mut stdout = std::io::stdout();
+                        if writeln!(stdout, "{line}")
+                            .and_then(|()| stdout.flush())
+                            .is_err()
+                        {
+                            return Ok(());
+                        }
+                    }
+                    Some(Err(error)) => return Err(error),
+                    None => return Ok(()),
+                }
+            }
+        }
         Command::ImportLegacy {
             file,
             model,

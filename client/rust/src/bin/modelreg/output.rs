@@ -314,3 +314,43 @@ pub fn events_table(events: &[pb::Event]) -> String {
         &rows,
     )
 }
+
+/// An alias watch update as JSON.
+pub fn alias_update_json(update: &pb::AliasUpdate) -> Value {
+    json!({
+        "model_name": update.model_name,
+        "alias": update.alias,
+        "version": update.model_version.as_ref().map(|v| v.version),
+        "event_id": update.event_id,
+        "initial": update.initial,
+        "skipped_changes": update.skipped_changes,
+        "event": update.event.as_ref().map(event_json),
+        "model_version": update.model_version.as_ref().map(version_json),
+    })
+}
+
+/// An alias watch update as one line for people.
+pub fn alias_update_line(update: &pb::AliasUpdate) -> String {
+    let target = match &update.model_version {
+        Some(version) => format!("version {}", version.version),
+        None => "no version".to_owned(),
+    };
+    let name = format!("{}@{}", update.model_name, update.alias);
+    match &update.event {
+        Some(event) => format!(
+            "{}  {name} -> {target}  ({} by {}: {:?}; event {})",
+            time(event.occurred_at.as_ref()),
+            event_name(event.r#type),
+            event.actor,
+            event.reason,
+            event.id
+        ),
+        None if update.skipped_changes => {
+            format!(
+                "{name} is {target} (some changes skipped; event {})",
+                update.event_id
+            )
+        }
+        None => format!("{name} is {target} (event {})", update.event_id),
+    }
+}
