@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import queue
+import signal
 import subprocess
 import sys
 import threading
@@ -132,5 +133,25 @@ def test_the_deployer_example_serves_each_new_production_version(registry: Regis
         out, err = deployer.communicate(timeout=DEADLINE)
         assert deployer.returncode == 0, err
         assert out.startswith("now serving churn version 2 (XGBoost) from s3://m/1"), out
+    finally:
+        deployer.kill()
+
+
+def test_the_deployer_example_stops_on_ctrl_c_while_the_registry_is_down() -> None:
+    deployer = subprocess.Popen(
+        [sys.executable, str(REPO / "examples" / "deployer.py"), "churn", "--registry", "127.0.0.1:1"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    try:
+        assert deployer.stdout is not None
+        # Printed just before the watch starts retrying the dead address.
+        assert deployer.stdout.readline().strip() == "following churn@production"
+        deployer.send_signal(signal.SIGINT)
+        out, _ = deployer.communicate(timeout=DEADLINE)
+        assert deployer.returncode == 0
+        assert out.strip() == "stopping"
     finally:
         deployer.kill()
