@@ -15,7 +15,7 @@ use crate::store::{DatabaseUrl, PoolOptions};
 /// With no flags it serves gRPC on 127.0.0.1:50051 with SQLite in
 /// ./model-registry.db (created and migrated on start).
 #[derive(Debug, Parser)]
-#[command(name = "model-registry-server", version, about, long_about)]
+#[command(name = "model-registry-server", version = crate::BUILD_VERSION, about, long_about)]
 pub struct Cli {
     /// What to do; `serve` when omitted.
     #[command(subcommand)]
@@ -135,6 +135,11 @@ pub struct Config {
     /// exiting anyway.
     #[arg(long, env = "MODEL_REGISTRY_SHUTDOWN_GRACE", default_value = "10s", value_parser = parse_duration, global = true)]
     pub shutdown_grace: Duration,
+
+    /// Serve Prometheus metrics over HTTP at http://ADDR/metrics (off when
+    /// not given). Its own port, so it can be exposed to the scraper only.
+    #[arg(long, env = "MODEL_REGISTRY_METRICS_LISTEN", global = true)]
+    pub metrics_listen: Option<SocketAddr>,
 
     /// Do not apply pending migrations at start-up (run `migrate` instead).
     #[arg(long, env = "MODEL_REGISTRY_NO_MIGRATE", global = true)]

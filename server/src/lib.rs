@@ -10,6 +10,15 @@ pub mod domain;
 pub mod grpc;
 pub mod health;
 pub mod listener;
+pub mod prometheus;
 pub mod server;
 pub mod store;
 pub mod telemetry;
+
+/// The package version and the commit it was built from.
+pub const BUILD_VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (",
+    env!("MODEL_REGISTRY_GIT_SHA"),
+    ")"
+);

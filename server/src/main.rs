@@ -26,8 +26,8 @@ async fn main() -> ExitCode {
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            tracing::error!(error = %error, "model-registry-server failed");
-            eprintln!("error: {error}");
+            // One line, with every cause: the log is where operators look.
+            tracing::error!("{}", telemetry::error_chain(&error));
             ExitCode::FAILURE
         }
     }

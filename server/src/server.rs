@@ -10,6 +10,7 @@ use std::time::Duration;
 use model_registry_api::v1::registry_service_server::RegistryServiceServer;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
+use tonic::codec::CompressionEncoding;
 use tonic::transport::{Certificate, Identity, Server, ServerTlsConfig};
 use tonic_health::ServingStatus;
 
@@ -20,6 +21,7 @@ use crate::grpc::Watches;
 use crate::grpc::{RegistryService, RequestLayer};
 use crate::health;
 use crate::listener::{self, ConnectionLimits};
+use crate::prometheus;
 use crate::store::{SetupError, Store};
 
 /// Largest request message accepted: the largest valid registration (10,000
@@ -155,7 +157,7 @@ pub fn tls_config(
     Ok(tls)
 }
 
-/// Migrates (unless told not to), opens the store, binds and serves until
+/// Binds, migrates (unless told not to), opens the store and serves until
 /// SIGINT or SIGTERM; re-reads the tokens file on SIGHUP.
 pub async fn run(config: Config) -> Result<(), ServerError> {
     config.check().map_err(ServerError::Config)?;
@@ -163,6 +165,22 @@ pub async fn run(config: Config) -> Result<(), ServerError> {
         tracing::warn!("{warning}");
     }
     let options = ServeOptions::from_config(&config)?;
+    // The port first: a server that cannot listen must not touch (or
+    // create) the database. Callers queue in the backlog until it serves.
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .map_err(|source| ServerError::Bind {
+            address: config.listen,
+            source,
+        })?;
+    let metrics_listener = match config.metrics_listen {
+        Some(address) => Some(
+            TcpListener::bind(address)
+                .await
+                .map_err(|source| ServerError::Bind { address, source })?,
+        ),
+        None => None,
+    };
     if !config.no_migrate {
         let applied = Store::migrate(&config.database_url).await?;
         if !applied.is_empty() {
@@ -170,12 +188,6 @@ pub async fn run(config: Config) -> Result<(), ServerError> {
         }
     }
     let store = Store::open(&config.database_url, &config.pool_options())?;
-    let listener = TcpListener::bind(config.listen)
-        .await
-        .map_err(|source| ServerError::Bind {
-            address: config.listen,
-            source,
-        })?;
     tracing::info!(
         listen = %config.listen,
         db.backend = config.database_url.backend(),
@@ -185,7 +197,18 @@ pub async fn run(config: Config) -> Result<(), ServerError> {
         "model registry serving"
     );
     tokio::spawn(reload_tokens_on_hangup(Arc::clone(&options.authenticator)));
-    serve(listener, store, options, shutdown_signal()).await
+    // Metrics stay up while the server drains, and stop with it.
+    let metrics = metrics_listener.map(|listener| {
+        if let Ok(address) = listener.local_addr() {
+            tracing::info!(metrics.listen = %address, "serving Prometheus metrics at /metrics");
+        }
+        tokio::spawn(prometheus::serve(listener, store.clone()))
+    });
+    let served = serve(listener, store, options, shutdown_signal()).await;
+    if let Some(metrics) = metrics {
+        metrics.abort();
+    }
+    served
 }
 
 /// Re-reads the tokens file on every SIGHUP; a bad file keeps the previous
@@ -281,7 +304,10 @@ pub async fn serve(
         .add_service(
             RegistryServiceServer::new(RegistryService::new(store, watches))
                 .max_decoding_message_size(MAX_REQUEST_BYTES)
-                .max_encoding_message_size(MAX_RESPONSE_BYTES),
+                .max_encoding_message_size(MAX_RESPONSE_BYTES)
+                // Answers are compressed only for a client that asks.
+                .accept_compressed(CompressionEncoding::Gzip)
+                .send_compressed(CompressionEncoding::Gzip),
         )
         .serve_with_incoming_shutdown(listener::incoming(listener, options.connections), shutdown);
     // tonic waits for every connection to close; a client holding one open

@@ -9,6 +9,7 @@
 
 mod aliases;
 mod auth;
+mod compression;
 mod concurrency;
 mod events;
 mod health;

@@ -316,3 +316,15 @@ def test_public_names_have_docstrings() -> None:
     for name, member in vars(RegistryClient).items():
         if callable(member) and not name.startswith("_"):
             assert member.__doc__, f"RegistryClient.{name} has no docstring"
+
+
+def test_a_gzip_client_registers_and_reads_large_versions(server: RunningServer) -> None:
+    features = [f"feature_{i:05}" for i in range(2000)]
+    with RegistryClient(server.address, gzip=True, timeout=10) as compressed:
+        version = compressed.register_model(
+            "churn",
+            algorithm="XGBoost",
+            artifact_uri="s3://m",
+            training=Training(feature_names=features),
+        )
+        assert compressed.get_model_version("churn", version.version).training.feature_names == features

@@ -7,6 +7,7 @@ use std::time::{Duration, SystemTime};
 
 use model_registry_api::v1 as pb;
 use model_registry_api::v1::registry_service_client::RegistryServiceClient;
+use tonic::codec::CompressionEncoding;
 use tonic::metadata::{Ascii, MetadataValue};
 use tonic::service::Interceptor;
 use tonic::service::interceptor::InterceptedService;
@@ -106,6 +107,10 @@ pub struct ClientOptions {
     pub connect_timeout: Duration,
     /// Retries of UNAVAILABLE on safe calls.
     pub retry: RetryPolicy,
+    /// Compress requests with gzip and ask for gzip responses: worth it
+    /// for large registrations and listings over slow links; off by default
+    /// (compression costs CPU on both sides).
+    pub gzip: bool,
 }
 
 impl Default for ClientOptions {
@@ -116,6 +121,7 @@ impl Default for ClientOptions {
             timeout: Some(Duration::from_secs(30)),
             connect_timeout: Duration::from_secs(5),
             retry: RetryPolicy::default(),
+            gzip: false,
         }
     }
 }
@@ -201,8 +207,14 @@ impl RegistryClient {
             })
             .transpose()?;
         let channel = builder.connect_lazy();
+        let mut raw = RegistryServiceClient::with_interceptor(channel, BearerToken(token));
+        if options.gzip {
+            raw = raw
+                .send_compressed(CompressionEncoding::Gzip)
+                .accept_compressed(CompressionEncoding::Gzip);
+        }
         Ok(Self {
-            raw: RegistryServiceClient::with_interceptor(channel, BearerToken(token)),
+            raw,
             retry: options.retry,
         })
     }

@@ -19,7 +19,7 @@ use crate::domain::DomainError;
 use crate::domain::access::Grant;
 
 pub use layer::AuthLayer;
-pub use policy::{Access, CallKind, call_kind, required_access};
+pub use policy::{Access, CallKind, call_kind, method_label, required_access};
 pub use tokens::{PrincipalTable, TokensFileError, hash_token, hash_token_entry};
 
 /// The identity used while the server runs without authentication.

@@ -78,6 +78,22 @@ pub fn call_kind(path: &str) -> CallKind {
     entry(path).map_or(CallKind::Change, |(_, _, kind)| *kind)
 }
 
+/// The method's name as metrics label it: a RegistryService method
+/// (`RegisterModel`), `Health/Check` or `Health/Watch`, `ServerReflection`,
+/// or `unknown` for anything else, so a caller inventing paths cannot
+/// inflate the number of series.
+pub fn method_label(path: &str) -> &'static str {
+    if let Some((method, _, _)) = entry(path) {
+        return method;
+    }
+    match path {
+        "/grpc.health.v1.Health/Check" => "Health/Check",
+        "/grpc.health.v1.Health/Watch" => "Health/Watch",
+        _ if path.contains(".ServerReflection/") => "ServerReflection",
+        _ => "unknown",
+    }
+}
+
 fn entry(path: &str) -> Option<&'static (&'static str, Role, CallKind)> {
     path.strip_prefix(REGISTRY_SERVICE)
         .and_then(|method| POLICY.iter().find(|(m, _, _)| *m == method))

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
+use diesel_async::{AsyncPgConnection, SimpleAsyncConnection};
 use tokio::sync::{Notify, watch};
 use tokio_stream::StreamExt;
 
@@ -37,6 +37,7 @@ pub async fn listen(
                         next = notifications.next() => match next {
                             Some(Ok(_)) => {
                                 received.fetch_add(1, Ordering::Relaxed);
+                                crate::prometheus::change_notified("postgres");
                                 wake.notify_one();
                             }
                             Some(Err(error)) => {
@@ -66,7 +67,7 @@ pub async fn listen(
 
 async fn connect(url: &str) -> Result<AsyncPgConnection, String> {
     let connecting = async {
-        let mut conn = AsyncPgConnection::establish(url)
+        let mut conn = crate::store::establish_postgres(url)
             .await
             .map_err(|e| e.to_string())?;
         conn.batch_execute(&format!(

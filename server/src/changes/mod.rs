@@ -119,7 +119,7 @@ async fn read_trail(
             }
         }
         tokio::select! {
-            _ = writes.changed() => {}
+            _ = writes.changed() => crate::prometheus::change_notified("local"),
             () = wake.notified() => {}
             () = tokio::time::sleep(SAFETY_POLL) => {}
             _ = stop.changed() => return,

@@ -105,6 +105,7 @@ where
             .map(str::to_owned);
         let method = request.uri().path().to_owned();
         let kind = crate::auth::call_kind(&method);
+        let label = crate::auth::method_label(&method);
         let started = Instant::now();
         let budget = grpc_timeout(request.headers())
             .map_or(self.request_timeout, |t| t.min(self.request_timeout));
@@ -137,6 +138,13 @@ where
         let recorded = span.clone();
         Box::pin(
             async move {
+                let in_flight = crate::prometheus::call_started(label);
+                // Logs the call if the client gives up on it first.
+                let mut unfinished = Unfinished {
+                    started,
+                    in_flight,
+                    finished: false,
+                };
                 let call = inner.call(request);
                 let result = match cutoff {
                     Some(cutoff) => match tokio::time::timeout_at(cutoff.into(), call).await {
@@ -149,6 +157,7 @@ where
                     },
                     None => call.await,
                 };
+                unfinished.finished = true;
                 let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
                 recorded.record("elapsed_ms", elapsed_ms);
                 match result {
@@ -168,6 +177,7 @@ where
                             response.headers_mut().insert(REQUEST_ID_HEADER, value);
                         }
                         recorded.record("rpc.code", format!("{code:?}"));
+                        unfinished.in_flight.answered(code, started.elapsed());
                         log_completion(code, elapsed_ms);
                         Ok(response)
                     }
@@ -179,6 +189,32 @@ where
             }
             .instrument(span),
         )
+    }
+}
+
+/// A call in progress: dropped before it finished, it was cancelled (the
+/// client hung up or its deadline passed), which is logged like an answer.
+struct Unfinished {
+    started: Instant,
+    in_flight: crate::prometheus::InFlight,
+    finished: bool,
+}
+
+impl Drop for Unfinished {
+    fn drop(&mut self) {
+        if !self.finished {
+            let elapsed_ms = self.started.elapsed().as_secs_f64() * 1000.0;
+            let span = tracing::Span::current();
+            span.record("elapsed_ms", elapsed_ms);
+            span.record("rpc.code", "Cancelled");
+            self.in_flight
+                .answered(tonic::Code::Cancelled, self.started.elapsed());
+            tracing::info!(
+                rpc.code = "Cancelled",
+                elapsed_ms,
+                "rpc cancelled by the client before it finished"
+            );
+        }
     }
 }
 

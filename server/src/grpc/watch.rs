@@ -68,7 +68,12 @@ impl Watches {
             last_event_id: after_event_id,
             last_version: None,
         };
-        tokio::spawn(watch.run(events, self.shutdown.clone()));
+        let open = crate::prometheus::watch_opened("alias");
+        let shutdown = self.shutdown.clone();
+        tokio::spawn(async move {
+            let _open = open;
+            watch.run(events, shutdown).await;
+        });
         ReceiverStream::new(receiver)
     }
 
@@ -85,14 +90,19 @@ impl Watches {
         } else {
             self.feed.head()
         };
-        tokio::spawn(follow_events(
+        let open = crate::prometheus::watch_opened("events");
+        let following = follow_events(
             self.store.clone(),
             start,
             filter,
             sender,
             wakes,
             self.shutdown.clone(),
-        ));
+        );
+        tokio::spawn(async move {
+            let _open = open;
+            following.await;
+        });
         ReceiverStream::new(receiver)
     }
 }

@@ -31,21 +31,30 @@ pub enum Mode {
 /// Applies (or, with [`Mode::CheckOnly`], checks for) the pending
 /// migrations of `url`; returns the versions applied.
 pub async fn run(url: &DatabaseUrl, mode: Mode) -> Result<Vec<String>, SetupError> {
-    let target = url.clone();
     let failed = |detail: String| SetupError::Migrate {
         url: url.clone(),
         detail,
     };
+    // Connected here, where a failure can say why (see establish_postgres).
+    let target = match url {
+        DatabaseUrl::Postgres(raw) => {
+            let conn =
+                super::pools::establish_postgres(raw)
+                    .await
+                    .map_err(|e| SetupError::Connect {
+                        url: url.clone(),
+                        detail: e.to_string(),
+                    })?;
+            Target::Postgres(Box::new(conn))
+        }
+        DatabaseUrl::Sqlite(path) => Target::Sqlite(path.clone()),
+    };
     // The migration harness is synchronous: run it on a blocking thread
     // (AsyncConnectionWrapper drives the async PostgreSQL connection there).
     tokio::task::spawn_blocking(move || -> Result<Vec<String>, String> {
-        match &target {
-            DatabaseUrl::Postgres(raw) => {
-                let mut conn =
-                    <AsyncConnectionWrapper<AsyncPgConnection> as diesel::Connection>::establish(
-                        raw,
-                    )
-                    .map_err(|e| e.to_string())?;
+        match target {
+            Target::Postgres(conn) => {
+                let mut conn = AsyncConnectionWrapper::<AsyncPgConnection>::from(*conn);
                 diesel::sql_query(format!("SELECT pg_advisory_lock({MIGRATION_LOCK})"))
                     .execute(&mut conn)
                     .map_err(|e| e.to_string())?;
@@ -55,8 +64,8 @@ pub async fn run(url: &DatabaseUrl, mode: Mode) -> Result<Vec<String>, SetupErro
                     .execute(&mut conn);
                 outcome
             }
-            DatabaseUrl::Sqlite(path) => {
-                let mut conn = SqliteConnection::establish(path).map_err(|e| e.to_string())?;
+            Target::Sqlite(path) => {
+                let mut conn = SqliteConnection::establish(&path).map_err(|e| e.to_string())?;
                 diesel::connection::SimpleConnection::batch_execute(&mut conn, &sqlite_pragmas())
                     .map_err(|e| e.to_string())?;
                 migrate(&mut conn, SQLITE_MIGRATIONS, mode)
@@ -66,6 +75,12 @@ pub async fn run(url: &DatabaseUrl, mode: Mode) -> Result<Vec<String>, SetupErro
     .await
     .map_err(|e| failed(e.to_string()))?
     .map_err(failed)
+}
+
+/// The database to migrate, as the blocking migration thread gets it.
+enum Target {
+    Postgres(Box<AsyncPgConnection>),
+    Sqlite(String),
 }
 
 fn migrate<DB, C>(

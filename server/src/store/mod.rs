@@ -29,6 +29,8 @@ use crate::domain::{
 };
 use error::pool_error;
 pub use migrate::Mode as MigrationMode;
+pub use pools::PoolStats;
+pub use pools::establish_postgres;
 use pools::{CancelOnDrop, Pools, SqliteConn};
 use write::Gate;
 
@@ -375,9 +377,11 @@ macro_rules! in_write_transaction {
         let task = tokio::spawn(async move {
             let gate = task_gate;
             gate.check()?;
-            match &*pools {
+            let queued = std::time::Instant::now();
+            let outcome = match &*pools {
                 Pools::Postgres { writers, .. } => {
                     let mut pooled = writers.get().await.map_err(pool_error)?;
+                    crate::prometheus::write_slot_waited(queued.elapsed());
                     gate.check()?;
                     let _ = statement_sender.send(pooled.cancel_token());
                     let conn: &mut AsyncPgConnection = &mut pooled;
@@ -393,6 +397,7 @@ macro_rules! in_write_transaction {
                 Pools::Sqlite { writer, .. } => {
                     drop(statement_sender);
                     let mut pooled = writer.get().await.map_err(pool_error)?;
+                    crate::prometheus::write_slot_waited(queued.elapsed());
                     gate.check()?;
                     let conn: &mut SqliteConn = &mut pooled;
                     conn.immediate_transaction(async move |$conn: &mut SqliteConn| {
@@ -404,7 +409,9 @@ macro_rules! in_write_transaction {
                     })
                     .await
                 }
-            }
+            };
+            crate::prometheus::transaction_finished(outcome.is_ok());
+            outcome
         });
         let outcome = write::finish(task, gate, statement, $deadline).await;
         if outcome.is_ok() {
@@ -423,6 +430,11 @@ impl Store {
             url: url.clone(),
             written: Arc::new(watch::channel(0).0),
         })
+    }
+
+    /// How full each connection pool is.
+    pub fn pool_stats(&self) -> [PoolStats; 3] {
+        self.pools.stats()
     }
 
     /// Applies every pending migration of `url`'s backend (under a lock on

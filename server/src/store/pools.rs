@@ -32,6 +32,45 @@ pub fn sqlite_pragmas() -> String {
     )
 }
 
+/// A PostgreSQL connection to `url`. Unlike `AsyncPgConnection::establish`,
+/// a failure says why ("error connecting to server: Connection refused (os
+/// error 111)"), not only that it failed.
+pub async fn establish_postgres(url: &str) -> diesel::ConnectionResult<AsyncPgConnection> {
+    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .map_err(|error| {
+            diesel::ConnectionError::BadConnection(crate::telemetry::error_chain(&error))
+        })?;
+    AsyncPgConnection::try_from_client_and_connection(client, connection).await
+}
+
+/// How full one pool is.
+#[derive(Debug, Clone, Copy)]
+pub struct PoolStats {
+    /// `reader`, `writer` or `health`.
+    pub name: &'static str,
+    /// Most connections it may open.
+    pub max: usize,
+    /// Connections open.
+    pub size: usize,
+    /// Open connections nobody uses.
+    pub idle: usize,
+    /// Callers waiting for a connection.
+    pub waiting: usize,
+}
+
+impl PoolStats {
+    fn of(name: &'static str, status: deadpool::Status) -> Self {
+        Self {
+            name,
+            max: status.max_size,
+            size: status.size,
+            idle: status.available,
+            waiting: status.waiting,
+        }
+    }
+}
+
 /// The pools of one backend.
 pub enum Pools {
     /// PostgreSQL.
@@ -55,6 +94,30 @@ pub enum Pools {
 }
 
 impl Pools {
+    /// How full each pool is.
+    pub fn stats(&self) -> [PoolStats; 3] {
+        match self {
+            Self::Postgres {
+                readers,
+                writers,
+                health,
+            } => [
+                PoolStats::of("reader", readers.status()),
+                PoolStats::of("writer", writers.status()),
+                PoolStats::of("health", health.status()),
+            ],
+            Self::Sqlite {
+                readers,
+                writer,
+                health,
+            } => [
+                PoolStats::of("reader", readers.status()),
+                PoolStats::of("writer", writer.status()),
+                PoolStats::of("health", health.status()),
+            ],
+        }
+    }
+
     /// Pools to `url`; connections are made on demand, so this succeeds
     /// while the database is down.
     pub fn open(url: &DatabaseUrl, options: &PoolOptions) -> Result<Self, SetupError> {
@@ -73,7 +136,7 @@ impl Pools {
                     config.custom_setup = Box::new(move |url: &str| {
                         let url = url.to_owned();
                         Box::pin(async move {
-                            let mut conn = AsyncPgConnection::establish(&url).await?;
+                            let mut conn = establish_postgres(&url).await?;
                             // No statement runs forever, not even one waiting
                             // for a lock another session holds: a backstop
                             // behind the calls' own deadlines.

@@ -502,3 +502,33 @@ async fn next_update(updates: &mut model_registry_client::AliasWatch) -> pb::Ali
         .expect("the watch goes on")
         .expect("not an error")
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gzip_client_registers_and_reads_large_versions() {
+    use model_registry_e2e::Backend;
+
+    let server = TestServer::start(Backend::Sqlite).await.unwrap();
+    let options = ClientOptions {
+        gzip: true,
+        ..ClientOptions::default()
+    };
+    let client = RegistryClient::connect_with(server.url.clone(), options)
+        .await
+        .unwrap();
+    let features: Vec<String> = (0..2000).map(|i| format!("feature_{i:05}")).collect();
+    let registered = client
+        .register_model(
+            RegisterModel::new("churn")
+                .algorithm("XGBoost")
+                .artifact_uri("s3://m")
+                .metric("auc", 0.9)
+                .feature_names(features.clone()),
+        )
+        .await
+        .unwrap();
+    let read = client
+        .get_model_version("churn", registered.version)
+        .await
+        .unwrap();
+    assert_eq!(read.training.unwrap().feature_names, features);
+}

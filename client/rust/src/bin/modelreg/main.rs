@@ -71,6 +71,10 @@ struct Cli {
     /// Seconds each call may take.
     #[arg(long, default_value_t = 30.0, global = true)]
     timeout: f64,
+    /// Compress requests and answers with gzip (large registrations and
+    /// listings over slow links).
+    #[arg(long, env = "MODEL_REGISTRY_GZIP", global = true)]
+    gzip: bool,
     /// Output format.
     #[arg(long, short = 'o', value_enum, default_value = "table", global = true)]
     output: Format,
@@ -463,6 +467,7 @@ async fn run(cli: Cli) -> Result<(), Error> {
     let mut options = ClientOptions {
         token: cli.token.clone(),
         timeout: Duration::try_from_secs_f64(cli.timeout).ok(),
+        gzip: cli.gzip,
         ..ClientOptions::default()
     };
     if cli.ca_file.is_some() || cli.client_cert.is_some() || cli.tls_domain.is_some() {

@@ -1,0 +1,233 @@
+"""The server as an SRE runs it: Prometheus metrics, logs that read well in
+a file and in a collector, start-up order and fatal errors."""
+
+from __future__ import annotations
+
+import json
+import re
+import socket
+import sqlite3
+import subprocess
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+import grpc
+import pytest
+from conftest import REPO, RunningServer, free_port, server_binary, start_server, stop_server
+from prometheus_client.parser import text_string_to_metric_families
+
+from model_registry import ModelRegistryError, RegistryClient
+from model_registry._generated.modelregistry.v1 import registry_pb2, registry_pb2_grpc
+
+T = TypeVar("T")
+
+DEADLINE = 20.0
+
+
+def eventually(probe: Callable[[], T | None], what: str, timeout: float = DEADLINE) -> T:
+    """Polls `probe` until it returns something (bounded in time)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = probe()
+        if found is not None:
+            return found
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def scrape(address: str) -> dict[str, list[Any]]:
+    """The samples of every metric family at http://ADDRESS/metrics."""
+    with urllib.request.urlopen(f"http://{address}/metrics", timeout=10) as response:
+        assert response.headers["Content-Type"].startswith("text/plain")
+        text = response.read().decode()
+    return {family.name: family.samples for family in text_string_to_metric_families(text)}
+
+
+def sample(families: dict[str, list[Any]], name: str, **labels: str) -> float | None:
+    """The value of the sample `name` with at least `labels`, if any."""
+    for family in families.values():
+        for s in family:
+            if s.name == name and all(s.labels.get(k) == v for k, v in labels.items()):
+                return float(s.value)
+    return None
+
+
+@pytest.fixture
+def monitored(tmp_path: Path) -> Iterator[tuple[RunningServer, str]]:
+    metrics = f"127.0.0.1:{free_port()}"
+    running = start_server(tmp_path, "--metrics-listen", metrics)
+    try:
+        yield running, metrics
+    finally:
+        stop_server(running)
+
+
+def test_metrics_count_calls_and_time_them(monitored: tuple[RunningServer, str]) -> None:
+    server, metrics = monitored
+    with RegistryClient(server.address, timeout=10, retries=0) as registry:
+        registry.register_model("churn", algorithm="XGBoost", artifact_uri="s3://m/1")
+        registry.set_production_model("churn", 1, reason="first")
+        for _ in range(3):
+            registry.get_production_model("churn")
+        with pytest.raises(Exception, match="no version 9"):
+            registry.get_model_version("churn", 9)
+        watch = registry.watch_alias("churn")
+        next(watch)
+        families = scrape(metrics)
+        assert sample(families, "model_registry_watch_streams", kind="alias") == 1.0
+        watch.close()
+    counted = sample(families, "model_registry_requests_total", method="GetProductionModel", code="OK")
+    assert counted == 3.0
+    assert sample(families, "model_registry_requests_total", method="GetModelVersion", code="NOT_FOUND") == 1.0
+    assert sample(families, "model_registry_request_duration_seconds_count", method="GetProductionModel") == 3.0
+    assert sample(families, "model_registry_request_duration_seconds_bucket", method="GetProductionModel", le="+Inf") == 3.0
+    assert (sample(families, "model_registry_transactions_total", outcome="committed") or 0) >= 2
+    assert sample(families, "model_registry_write_slot_wait_seconds_count") is not None
+    assert sample(families, "model_registry_db_connections_max", pool="reader") == 16.0
+    assert (sample(families, "process_resident_memory_bytes") or 0) > 1_000_000
+    build = [s for s in families["model_registry_build_info"] if s.name == "model_registry_build_info"]
+    assert build and re.fullmatch(r"[0-9a-f]{12}|unknown", build[0].labels["git_sha"])
+    # The stream ended when the client closed it.
+    eventually(
+        lambda: True if sample(scrape(metrics), "model_registry_watch_streams", kind="alias") == 0.0 else None,
+        "the watch gauge to drop",
+    )
+
+
+def test_invented_method_names_do_not_create_series(monitored: tuple[RunningServer, str]) -> None:
+    server, metrics = monitored
+    with grpc.insecure_channel(server.address) as channel:
+        for n in range(5):
+            call = channel.unary_unary(f"/modelregistry.v1.RegistryService/Invented{n}")
+            with pytest.raises(grpc.RpcError) as refused:
+                call(b"", timeout=5)
+            assert refused.value.code() == grpc.StatusCode.UNIMPLEMENTED
+    families = scrape(metrics)
+    assert sample(families, "model_registry_requests_total", method="unknown", code="UNIMPLEMENTED") == 5.0
+    methods = {s.labels["method"] for s in families["model_registry_requests"]}
+    assert not any(m.startswith("Invented") for m in methods)
+
+
+def test_the_readme_metrics_and_promql_name_metrics_that_exist(monitored: tuple[RunningServer, str]) -> None:
+    server, metrics = monitored
+    with RegistryClient(server.address, timeout=10) as registry:
+        registry.register_model("churn", algorithm="XGBoost", artifact_uri="s3://m/1")
+        registry.get_model("churn")
+        watch = registry.watch_alias("churn")
+        next(watch)
+        samples = {s.name for family in scrape(metrics).values() for s in family}
+        watch.close()
+    # A histogram's samples are NAME_bucket, NAME_sum and NAME_count.
+    names = samples | {re.sub(r"_(bucket|sum|count)$", "", n) for n in samples}
+    readme = (REPO / "README.md").read_text()
+    section = readme.split("### Metrics", 1)[1].split("\n## ", 1)[0]
+    documented = set(re.findall(r"\b((?:model_registry|process)_[a-z_]+)", section))
+    assert documented, "the metrics section names metrics"
+    missing = {name for name in documented if name not in names}
+    assert not missing, f"the README names metrics the server does not export: {missing}"
+    # Every exported metric is documented too.
+    exported = {re.sub(r"_(bucket|sum|count)$", "", n) for n in samples}
+    undocumented = {f for f in exported if f.startswith("model_registry") and f not in documented}
+    assert not undocumented, f"exported but not in the README: {undocumented}"
+
+
+def test_text_logs_in_a_file_have_no_escape_codes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MODEL_REGISTRY_TEST_LOG", "info")
+    server = start_server(tmp_path)
+    try:
+        with RegistryClient(server.address, timeout=10) as registry:
+            registry.list_models()
+        log = tmp_path / "server.log"
+        eventually(lambda: True if "rpc finished" in log.read_text() else None, "the call's log line")
+        assert "\x1b[" not in log.read_text()
+    finally:
+        stop_server(server)
+
+
+def test_a_fatal_error_is_one_line_with_its_cause(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [server_binary(), "--listen", f"127.0.0.1:{free_port()}", "--database-url", f"postgres://postgres@127.0.0.1:{free_port()}/none"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 1
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    assert "cannot connect to postgres://postgres@127.0.0.1:" in lines[0]
+    assert "Connection refused (os error 111)" in lines[0]
+
+
+def test_a_server_that_cannot_listen_creates_no_database(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        address = "127.0.0.1:%d" % taken.getsockname()[1]
+        result = subprocess.run([server_binary(), "--listen", address], cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1
+    assert f"cannot listen on {address}" in result.stderr and "Address already in use" in result.stderr
+    assert list(tmp_path.iterdir()) == [], "nothing was created"
+
+
+def _log_line(log: Path, method: str, code: str) -> dict[str, Any] | None:
+    for line in log.read_text().splitlines():
+        entry = json.loads(line)
+        span = entry.get("span", {})
+        if span.get("rpc.method", "").endswith(f"/{method}") and entry.get("rpc.code") == code:
+            return dict(entry)
+    return None
+
+
+def test_cancelled_and_timed_out_calls_are_logged_with_their_principal(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MODEL_REGISTRY_TEST_LOG", "info")
+    hashed = subprocess.run(
+        [server_binary(), "hash-token", "--principal", "ci", "--role", "trainer"],
+        input="ci-token",
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    (tmp_path / "tokens.toml").write_text(hashed)
+    metrics = f"127.0.0.1:{free_port()}"
+    server = start_server(
+        tmp_path, "--auth-tokens", "tokens.toml", "--log-format", "json", "--metrics-listen", metrics,
+        "--database-url", "sqlite://registry.db",
+    )
+    log = tmp_path / "server.log"
+    # Another process holds SQLite's write lock: every registration waits.
+    blocker = sqlite3.connect(tmp_path / "registry.db", isolation_level=None)
+    try:
+        blocker.execute("BEGIN IMMEDIATE")
+        request = registry_pb2.RegisterModelRequest(
+            model_name="churn", algorithm="X", artifact=registry_pb2.Artifact(uri="s3://m")
+        )
+        metadata = (("authorization", "Bearer ci-token"),)
+        with grpc.insecure_channel(server.address) as channel:
+            stub = registry_pb2_grpc.RegistryServiceStub(channel)
+            pending = stub.RegisterModel.future(request, metadata=metadata)
+            eventually(
+                lambda: True if sample(scrape(metrics), "model_registry_requests_in_flight", method="RegisterModel") == 1.0 else None,
+                "the registration to reach the server",
+            )
+            pending.cancel()
+            cancelled = eventually(lambda: _log_line(log, "RegisterModel", "Cancelled"), "the cancelled call's log line")
+        assert cancelled["span"]["principal"] == "ci"
+        assert cancelled["elapsed_ms"] > 0 and cancelled["span"]["request.id"]
+
+        with RegistryClient(server.address, token="ci-token", timeout=0.5, retries=0) as registry:
+            with pytest.raises(ModelRegistryError) as raised:
+                registry.register_model("churn", algorithm="X", artifact_uri="s3://m")
+            assert raised.value.code == grpc.StatusCode.DEADLINE_EXCEEDED
+        timed_out = eventually(lambda: _log_line(log, "RegisterModel", "DeadlineExceeded"), "the timed-out call's log line")
+        assert timed_out["span"]["principal"] == "ci"
+        assert timed_out["level"] == "INFO" and timed_out["elapsed_ms"] >= 500
+    finally:
+        blocker.rollback()
+        blocker.close()
+        stop_server(server)
