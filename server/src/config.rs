@@ -32,6 +32,17 @@ pub enum Command {
     Serve,
     /// Apply pending database migrations, then exit.
     Migrate,
+    /// Copy the SQLite database, online, to a new file: a consistent
+    /// snapshot of every change committed before the copy began. (Back
+    /// PostgreSQL up with pg_dump.)
+    #[command(
+        after_help = "Restore: stop the servers, replace the database file with the backup (and remove its -wal and -shm files), start them.\n\nExample:\n  model-registry-server backup --database-url sqlite:///var/lib/model-registry/registry.db --to registry-$(date +%F).db"
+    )]
+    Backup {
+        /// The file to write; it must not exist.
+        #[arg(long)]
+        to: std::path::PathBuf,
+    },
     /// Read a token from standard input and print its entry for the tokens
     /// file (only its SHA-256 is written), to append to the file.
     #[command(

@@ -1,5 +1,6 @@
 //! Health: `grpc.health.v1.Health` reports SERVING, for the empty service
-//! name and for the registry service, only while the database answers. A
+//! name and for the registry service, only while the database answers (and,
+//! after a write failed on a full disk, only once writes succeed again). A
 //! background task pings the database periodically and flips the status.
 
 use std::time::Duration;
@@ -31,22 +32,28 @@ pub async fn watch_database(
 ) {
     let mut last = None;
     loop {
-        let status = match tokio::time::timeout(
+        let (status, problem) = match tokio::time::timeout(
             interval.max(Duration::from_millis(100)),
             store.ping(),
         )
         .await
         {
-            Ok(Ok(())) => ServingStatus::Serving,
-            Ok(Err(_)) | Err(_) => ServingStatus::NotServing,
+            Ok(Ok(())) => (ServingStatus::Serving, None),
+            Ok(Err(error)) => (ServingStatus::NotServing, Some(error.to_string())),
+            Err(_) => (
+                ServingStatus::NotServing,
+                Some("the database did not answer in time".to_owned()),
+            ),
         };
         if *stop.borrow() {
             return;
         }
         if last != Some(status) {
-            match status {
-                ServingStatus::Serving => tracing::info!("database reachable: health is SERVING"),
-                _ => tracing::warn!("database unreachable: health is NOT_SERVING"),
+            match problem {
+                None => tracing::info!("database healthy: health is SERVING"),
+                Some(problem) => {
+                    tracing::warn!(problem, "database unhealthy: health is NOT_SERVING")
+                }
             }
             set_all(&reporter, status).await;
             last = Some(status);

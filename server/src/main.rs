@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use model_registry_server::config::{Cli, Command};
-use model_registry_server::store::Store;
+use model_registry_server::store::{self, Store};
 use model_registry_server::{server, telemetry};
 
 #[tokio::main]
@@ -20,6 +20,21 @@ async fn main() -> ExitCode {
             .await
             .map(|applied| {
                 tracing::info!(database = %cli.config.database_url, migrations = ?applied, "migrations applied");
+            })
+            .map_err(server::ServerError::from),
+        Command::Backup { to } => store::backup(&cli.config.database_url, &to)
+            .await
+            .map(|summary| {
+                // The summary is the command's output; logs stay on stderr.
+                let _ = writeln!(
+                    std::io::stdout(),
+                    "backed up {} models, {} versions and events up to id {} to {} ({} bytes)",
+                    summary.models,
+                    summary.versions,
+                    summary.last_event_id,
+                    summary.path.display(),
+                    summary.bytes
+                );
             })
             .map_err(server::ServerError::from),
     };

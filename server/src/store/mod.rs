@@ -3,6 +3,7 @@
 //! libpq) or on SQLite (bundled, WAL mode); every state change and its audit
 //! event share one transaction, and events become visible in id order.
 
+mod backup;
 mod error;
 mod migrate;
 mod pools;
@@ -27,6 +28,7 @@ use crate::domain::page::{EventCursor, ModelCursor, Page, VersionCursor};
 use crate::domain::{
     AliasName, DomainResult, Event, Model, ModelName, ModelVersion, NewVersion, VersionRef,
 };
+pub use backup::{BackupSummary, backup};
 use error::pool_error;
 pub use migrate::Mode as MigrationMode;
 pub use pools::PoolStats;
@@ -80,6 +82,12 @@ mod pg {
             .bind::<diesel::sql_types::Text, _>(name)
             .execute(conn)
             .await?;
+        Ok(())
+    }
+
+    /// Proves the database accepts writes again after a full disk; only
+    /// SQLite reports one (see `Store::ping`).
+    pub(super) async fn probe_write(_conn: &mut Conn) -> crate::domain::DomainResult<()> {
         Ok(())
     }
 
@@ -138,6 +146,25 @@ mod sqlite {
         _conn: &mut Conn,
         _last_id: i64,
     ) -> crate::domain::DomainResult<()> {
+        Ok(())
+    }
+
+    /// Rewrites the database header (its user_version, unchanged): the
+    /// smallest write that needs free space, to learn whether a full disk
+    /// has room again.
+    pub(super) async fn probe_write(conn: &mut Conn) -> crate::domain::DomainResult<()> {
+        use diesel_async::{RunQueryDsl, SimpleAsyncConnection};
+
+        #[derive(diesel::QueryableByName)]
+        struct Header {
+            #[diesel(sql_type = diesel::sql_types::Integer)]
+            user_version: i32,
+        }
+        let header = diesel::sql_query("PRAGMA user_version")
+            .get_result::<Header>(conn)
+            .await?;
+        conn.batch_execute(&format!("PRAGMA user_version = {}", header.user_version))
+            .await?;
         Ok(())
     }
 
@@ -322,6 +349,14 @@ pub enum SetupError {
         /// What went wrong.
         detail: String,
     },
+    /// A backup could not be written.
+    #[error("backup to {} failed: {detail}", to.display())]
+    Backup {
+        /// The backup file asked for.
+        to: std::path::PathBuf,
+        /// What went wrong.
+        detail: String,
+    },
 }
 
 /// The registry's storage: connection pools and the operations on them.
@@ -333,6 +368,9 @@ pub struct Store {
     /// Bumped after every committed write of this process: the change
     /// feed's wake-up on SQLite, and a fast path on PostgreSQL.
     written: Arc<watch::Sender<u64>>,
+    /// Set when a write failed because the disk is full, cleared by the
+    /// next write that succeeds.
+    storage_full: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// Runs a read on a connection of `$pool` (readers or health).
@@ -414,8 +452,20 @@ macro_rules! in_write_transaction {
             outcome
         });
         let outcome = write::finish(task, gate, statement, $deadline).await;
-        if outcome.is_ok() {
-            $store.written.send_modify(|count| *count += 1);
+        match &outcome {
+            Ok(_) => {
+                $store.written.send_modify(|count| *count += 1);
+                $store
+                    .storage_full
+                    .store(false, std::sync::atomic::Ordering::Relaxed);
+            }
+            // Only a full disk makes the store answer RESOURCE_EXHAUSTED.
+            Err(crate::domain::DomainError::ResourceExhausted(_)) => {
+                $store
+                    .storage_full
+                    .store(true, std::sync::atomic::Ordering::Relaxed);
+            }
+            Err(_) => {}
         }
         outcome
     }};
@@ -429,6 +479,7 @@ impl Store {
             pools: Arc::new(Pools::open(url, options)?),
             url: url.clone(),
             written: Arc::new(watch::channel(0).0),
+            storage_full: Arc::default(),
         })
     }
 
@@ -462,7 +513,14 @@ impl Store {
 
     /// Checks that the database answers, on the health connection.
     pub async fn ping(&self) -> DomainResult<()> {
-        on_connection!(self, health, |conn| ops::ping(conn))
+        on_connection!(self, health, |conn| ops::ping(conn))?;
+        // After a write failed for want of space, the database is healthy
+        // only once a write succeeds again.
+        if self.storage_full.load(std::sync::atomic::Ordering::Relaxed) {
+            let deadline = Some(std::time::Instant::now() + Duration::from_secs(5));
+            in_write_transaction!(self, deadline, |conn| ops::probe_write(conn))?;
+        }
+        Ok(())
     }
 
     /// Registers a version (see `RegisterModel`).
