@@ -181,7 +181,11 @@ pub async fn run(config: Config) -> Result<(), ServerError> {
         ),
         None => None,
     };
-    if !config.no_migrate {
+    if config.no_migrate {
+        // Someone else migrates (a Job, a one-shot service): refuse a schema
+        // this binary does not match rather than fail call by call.
+        Store::check_schema(&config.database_url).await?;
+    } else {
         let applied = Store::migrate(&config.database_url).await?;
         if !applied.is_empty() {
             tracing::info!(migrations = ?applied, "applied database migrations");

@@ -139,3 +139,22 @@ def test_the_readme_python_section_runs_as_written(server: RunningServer, tmp_pa
     assert result.returncode == 0, result.stderr
     assert "registered churn version 1" in result.stdout
     assert f"production: version 1 at {tmp_path / 'model.pkl'}" in result.stdout
+
+
+def test_no_migrate_refuses_an_unmigrated_database_until_migrate_runs(tmp_path: Path) -> None:
+    refused = subprocess.run(
+        [server_binary(), "--no-migrate", "--listen", "127.0.0.1:0"], cwd=tmp_path, capture_output=True, text=True, timeout=60
+    )
+    assert refused.returncode == 1
+    assert "run `model-registry-server migrate` first" in refused.stderr
+    migrated = subprocess.run([server_binary(), "migrate"], cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert migrated.returncode == 0, migrated.stderr
+    server = start_server(tmp_path, "--no-migrate")
+    try:
+        out = run_readme_command(
+            "grpcurl -plaintext 127.0.0.1:50051 modelregistry.v1.RegistryService/ListModels", server
+        )
+        assert json.loads(out) == {}
+    finally:
+        server.process.terminate()
+        assert server.process.wait(timeout=15) == 0
