@@ -43,6 +43,17 @@ pub enum Command {
         #[arg(long)]
         to: std::path::PathBuf,
     },
+    /// Fill a model with synthetic versions, in bulk, for benchmarks (up to
+    /// a million in a minute or two). Not for a production database: it
+    /// bypasses the API.
+    Seed {
+        /// The model to fill (created when missing).
+        #[arg(long)]
+        model: String,
+        /// Versions the model should have afterwards.
+        #[arg(long)]
+        versions: i64,
+    },
     /// Read a token from standard input and print its entry for the tokens
     /// file (only its SHA-256 is written), to append to the file.
     #[command(

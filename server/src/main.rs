@@ -22,6 +22,12 @@ async fn main() -> ExitCode {
                 tracing::info!(database = %cli.config.database_url, migrations = ?applied, "migrations applied");
             })
             .map_err(server::ServerError::from),
+        Command::Seed { model, versions } => store::seed(&cli.config.database_url, &model, versions)
+            .await
+            .map(|added| {
+                let _ = writeln!(std::io::stdout(), "added {added} versions to {model}");
+            })
+            .map_err(server::ServerError::from),
         Command::Backup { to } => store::backup(&cli.config.database_url, &to)
             .await
             .map(|summary| {

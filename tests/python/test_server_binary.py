@@ -9,7 +9,18 @@ import signal
 import subprocess
 from pathlib import Path
 
-from conftest import REPO, RunningServer, readme_block, readme_commands, run_readme_command, server_binary, start_server
+from conftest import (
+    REPO,
+    RunningServer,
+    readme_block,
+    readme_commands,
+    run_readme_command,
+    server_binary,
+    start_server,
+    stop_server,
+)
+
+from model_registry import RegistryClient
 
 
 def test_the_readme_walkthrough_runs_as_written(server: RunningServer) -> None:
@@ -158,3 +169,21 @@ def test_no_migrate_refuses_an_unmigrated_database_until_migrate_runs(tmp_path: 
     finally:
         server.process.terminate()
         assert server.process.wait(timeout=15) == 0
+
+
+def test_two_servers_on_one_sqlite_file_never_serve_a_stale_production_version(tmp_path: Path) -> None:
+    first = start_server(tmp_path)
+    second = start_server(tmp_path, log="second.log")
+    try:
+        with RegistryClient(first.address, timeout=10) as writer, RegistryClient(second.address, timeout=10) as reader:
+            for n in range(3):
+                writer.register_model("churn", algorithm="X", artifact_uri=f"s3://m/{n}")
+            for version in (1, 2, 3, 1):
+                writer.set_production_model("churn", version, reason="move")
+                # Asked twice: the second answer may come from memory, and
+                # must still be what the other server just committed.
+                assert reader.get_production_model("churn").version == version
+                assert reader.get_production_model("churn").version == version
+    finally:
+        stop_server(second)
+        stop_server(first)

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use model_registry_api::v1 as pb;
 use model_registry_api::v1::registry_service_server::RegistryService as RegistryServiceApi;
 use tokio::sync::OnceCell;
+use tonic::codegen::BoxStream;
 use tonic::{Request, Response, Status};
 
 use super::context::change_of;
@@ -100,25 +101,21 @@ fn non_negative_event_id(id: i64) -> Result<(), DomainError> {
 
 #[tonic::async_trait]
 impl RegistryServiceApi for RegistryService {
-    type WatchModelAliasStream = Updates<pb::AliasUpdate>;
-    type WatchProductionModelStream = Updates<pb::AliasUpdate>;
-    type WatchEventsStream = Updates<pb::WatchEventsResponse>;
-
     async fn watch_model_alias(
         &self,
         request: Request<pb::WatchModelAliasRequest>,
-    ) -> Result<Response<Self::WatchModelAliasStream>, Status> {
+    ) -> Result<Response<BoxStream<pb::AliasUpdate>>, Status> {
         let request = request.into_inner();
         let updates = self
             .alias_watch(&request.model_name, &request.alias, request.after_event_id)
             .await?;
-        Ok(Response::new(updates))
+        Ok(Response::new(Box::pin(updates)))
     }
 
     async fn watch_production_model(
         &self,
         request: Request<pb::WatchProductionModelRequest>,
-    ) -> Result<Response<Self::WatchProductionModelStream>, Status> {
+    ) -> Result<Response<BoxStream<pb::AliasUpdate>>, Status> {
         let request = request.into_inner();
         let updates = self
             .alias_watch(
@@ -127,13 +124,13 @@ impl RegistryServiceApi for RegistryService {
                 request.after_event_id,
             )
             .await?;
-        Ok(Response::new(updates))
+        Ok(Response::new(Box::pin(updates)))
     }
 
     async fn watch_events(
         &self,
         request: Request<pb::WatchEventsRequest>,
-    ) -> Result<Response<Self::WatchEventsStream>, Status> {
+    ) -> Result<Response<BoxStream<pb::WatchEventsResponse>>, Status> {
         let request = request.into_inner();
         let mut v = Violations::default();
         v.check(non_negative_event_id(request.after_event_id));
@@ -155,9 +152,9 @@ impl RegistryServiceApi for RegistryService {
             kinds,
             alias,
         };
-        Ok(Response::new(
+        Ok(Response::new(Box::pin(
             self.watches.events(request.after_event_id, filter),
-        ))
+        )))
     }
 
     async fn register_model(

@@ -4,11 +4,13 @@
 //! event share one transaction, and events become visible in id order.
 
 mod backup;
+mod cache;
 mod error;
 mod migrate;
 mod pools;
 mod rows;
 mod schema;
+mod seed;
 mod write;
 
 use std::fmt;
@@ -34,6 +36,7 @@ pub use migrate::Mode as MigrationMode;
 pub use pools::PoolStats;
 pub use pools::establish_postgres;
 use pools::{CancelOnDrop, Pools, SqliteConn};
+pub use seed::seed;
 use write::Gate;
 
 /// The PostgreSQL operations.
@@ -349,6 +352,14 @@ pub enum SetupError {
         /// What went wrong.
         detail: String,
     },
+    /// Benchmark data could not be written.
+    #[error("seeding model {model:?} failed: {detail}")]
+    Seed {
+        /// The model.
+        model: String,
+        /// What went wrong.
+        detail: String,
+    },
     /// A backup could not be written.
     #[error("backup to {} failed: {detail}", to.display())]
     Backup {
@@ -371,6 +382,8 @@ pub struct Store {
     /// Set when a write failed because the disk is full, cleared by the
     /// next write that succeeds.
     storage_full: Arc<std::sync::atomic::AtomicBool>,
+    /// Alias reads kept while the database is unchanged (SQLite only).
+    alias_cache: Option<Arc<cache::AliasCache>>,
 }
 
 /// Runs a read on a connection of `$pool` (readers or health).
@@ -480,6 +493,10 @@ impl Store {
             url: url.clone(),
             written: Arc::new(watch::channel(0).0),
             storage_full: Arc::default(),
+            alias_cache: match url {
+                DatabaseUrl::Sqlite(path) => cache::AliasCache::open(path).map(Arc::new),
+                DatabaseUrl::Postgres(_) => None,
+            },
         })
     }
 
@@ -540,6 +557,19 @@ impl Store {
         name: ModelName,
         alias: AliasName,
     ) -> DomainResult<ModelVersion> {
+        let cached = self
+            .alias_cache
+            .as_deref()
+            .and_then(|cache| Some((cache, cache.stamp()?)));
+        if let Some((cache, stamp)) = cached {
+            if let Some(version) = cache.get(name.as_str(), alias.as_str(), stamp) {
+                return Ok(version);
+            }
+            let (model, alias_name) = (name.as_str().to_owned(), alias.as_str().to_owned());
+            let version = on_reader!(self, |conn| ops::get_by_alias(conn, name, alias))?;
+            cache.put(&model, &alias_name, stamp, &version);
+            return Ok(version);
+        }
         on_reader!(self, |conn| ops::get_by_alias(conn, name, alias))
     }
 

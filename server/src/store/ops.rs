@@ -180,21 +180,40 @@ pub async fn get_by_alias(
             ))),
         };
     }
-    let found = aliases::table
+    // One statement: the version the alias points at, once per alias that
+    // version holds (a version holds a few).
+    let held = diesel::alias!(aliases as held);
+    let rows = aliases::table
         .inner_join(
             model_versions::table.on(model_versions::model_id
                 .eq(aliases::model_id)
                 .and(model_versions::version.eq(aliases::version))),
         )
         .inner_join(models::table.on(models::id.eq(aliases::model_id)))
+        .inner_join(
+            held.on(held
+                .field(aliases::model_id)
+                .eq(model_versions::model_id)
+                .and(held.field(aliases::version).eq(model_versions::version))),
+        )
         .filter(models::name.eq(name.as_str()))
         .filter(aliases::alias.eq(alias.as_str()))
-        .select((VersionRow::as_select(), models::name))
-        .first::<(VersionRow, String)>(conn)
-        .await
-        .optional()?;
-    match found {
-        Some((row, name)) => with_aliases(conn, row, name).await,
+        .order_by(held.field(aliases::alias).asc())
+        .select((
+            VersionRow::as_select(),
+            models::name,
+            held.field(aliases::alias),
+        ))
+        .load::<(VersionRow, String, String)>(conn)
+        .await?;
+    let mut rows = rows.into_iter();
+    match rows.next() {
+        Some((row, name, first)) => {
+            let held_aliases = std::iter::once(first)
+                .chain(rows.map(|(_, _, alias)| alias))
+                .collect();
+            row.into_domain(name, held_aliases)
+        }
         None => {
             find_model(conn, &name).await?;
             Err(DomainError::NotFound(format!(
@@ -239,130 +258,20 @@ pub async fn get_by_alias_as_of(
 }
 
 /// Lists versions with filters, ordering and keyset pagination.
+///
+/// A listing of one model ordered by a metric starts from that metric's
+/// index range (`version_metrics (model_id, name, value, version_id)`) and
+/// walks it in order, stopping after one page: its cost does not grow with
+/// the model's versions. Other orderings of one model walk
+/// `(model_id, version)` or sort what the filters leave.
 pub async fn list_versions(
     conn: &mut Conn,
     query: VersionQuery,
 ) -> DomainResult<Page<ModelVersion, VersionCursor>> {
-    if let Some(name) = &query.model_name {
-        find_model(conn, name).await?;
-    }
-    let order_metric = match &query.order {
-        VersionOrder::Metric(metric) => metric.clone(),
-        _ => String::new(),
+    let model_id = match &query.model_name {
+        Some(name) => Some(find_model(conn, name).await?.id),
+        None => None,
     };
-    // The ordering metric is joined under an alias, so the metric filters
-    // below can use version_metrics in subqueries.
-    let order_metrics = diesel::alias!(version_metrics as order_metrics);
-    let order_value = order_metrics.field(version_metrics::value).nullable();
-    let mut rows = model_versions::table
-        .inner_join(models::table)
-        .left_join(
-            order_metrics.on(order_metrics
-                .field(version_metrics::version_id)
-                .eq(model_versions::id)
-                .and(
-                    order_metrics
-                        .field(version_metrics::model_id)
-                        .eq(model_versions::model_id),
-                )
-                .and(order_metrics.field(version_metrics::name).eq(order_metric))),
-        )
-        .select((VersionRow::as_select(), models::name, order_value))
-        .into_boxed();
-
-    if let Some(name) = &query.model_name {
-        rows = rows.filter(models::name.eq(name.as_str().to_owned()));
-    }
-    if !query.statuses.is_empty() {
-        let statuses: Vec<&'static str> = query.statuses.iter().map(|s| s.as_str()).collect();
-        rows = rows.filter(model_versions::status.eq_any(statuses));
-    }
-    if let Some(algorithm) = &query.algorithm {
-        rows = rows.filter(model_versions::algorithm.eq(algorithm.clone()));
-    }
-    for (key, value) in &query.tags {
-        rows = rows.filter(
-            model_versions::id.eq_any(
-                version_tags::table
-                    .filter(version_tags::key.eq(key.clone()))
-                    .filter(version_tags::value.eq(value.clone()))
-                    .select(version_tags::version_id),
-            ),
-        );
-    }
-    for (metric, &min) in &query.min_metrics {
-        rows = rows.filter(
-            model_versions::id.eq_any(
-                version_metrics::table
-                    .filter(version_metrics::name.eq(metric.clone()))
-                    .filter(version_metrics::value.ge(min))
-                    .select(version_metrics::version_id),
-            ),
-        );
-    }
-    if let Some(after) = query.trained_after {
-        rows = rows.filter(model_versions::training_finished_at.ge(to_db_time(after)));
-    }
-    if let Some(before) = query.trained_before {
-        rows = rows.filter(model_versions::training_finished_at.lt(to_db_time(before)));
-    }
-    // Alias filters are correlated EXISTS subqueries on (model_id, version),
-    // which the aliases_by_version index answers.
-    macro_rules! holding {
-        ($names:expr) => {
-            diesel::dsl::exists(
-                aliases::table
-                    .filter(aliases::model_id.eq(model_versions::model_id))
-                    .filter(aliases::version.eq(model_versions::version))
-                    .filter(aliases::alias.eq_any($names)),
-            )
-        };
-    }
-    for required in &query.holding_all {
-        rows = rows.filter(holding!(vec![required.as_str().to_owned()]));
-    }
-    if !query.holding_any.is_empty() {
-        let names: Vec<String> = query
-            .holding_any
-            .iter()
-            .map(|a| a.as_str().to_owned())
-            .collect();
-        rows = rows.filter(holding!(names));
-    }
-    if query.holding_some_alias {
-        rows = rows.filter(diesel::dsl::exists(
-            aliases::table
-                .filter(aliases::model_id.eq(model_versions::model_id))
-                .filter(aliases::version.eq(model_versions::version)),
-        ));
-    }
-
-    // Keyset pagination: order by (key, id) and start strictly after the
-    // last (key, id) returned.
-    macro_rules! keyset {
-        ($column:expr, $key:expr) => {
-            if let Some((key, id)) = $key {
-                rows = if query.descending {
-                    rows.filter(
-                        $column
-                            .lt(key)
-                            .or($column.eq(key).and(model_versions::id.lt(id))),
-                    )
-                } else {
-                    rows.filter(
-                        $column
-                            .gt(key)
-                            .or($column.eq(key).and(model_versions::id.gt(id))),
-                    )
-                };
-            }
-            rows = if query.descending {
-                rows.order_by(($column.desc(), model_versions::id.desc()))
-            } else {
-                rows.order_by(($column.asc(), model_versions::id.asc()))
-            };
-        };
-    }
     let after = match &query.after {
         Some(cursor) if cursor.order != query.order || cursor.descending != query.descending => {
             return Err(bad_version_token());
@@ -370,51 +279,190 @@ pub async fn list_versions(
         Some(cursor) => Some((cursor.key.clone(), cursor.id.clone())),
         None => None,
     };
-    match &query.order {
-        VersionOrder::Version => {
-            let after = after
-                .map(|(key, id)| match key {
-                    SortKey::Version(v) => Ok((v, id)),
-                    _ => Err(bad_version_token()),
-                })
-                .transpose()?;
-            keyset!(model_versions::version, after);
-        }
-        VersionOrder::CreatedAt => {
-            let after = after
-                .map(|(key, id)| match key {
-                    SortKey::Time(t) => Ok((to_db_time(t), id)),
-                    _ => Err(bad_version_token()),
-                })
-                .transpose()?;
-            keyset!(model_versions::created_at, after);
-        }
-        VersionOrder::TrainedAt => {
-            rows = rows.filter(model_versions::training_finished_at.is_not_null());
-            let after = after
-                .map(|(key, id)| match key {
-                    SortKey::Time(t) => Ok((to_db_time(t), id)),
-                    _ => Err(bad_version_token()),
-                })
-                .transpose()?;
-            keyset!(model_versions::training_finished_at, after);
-        }
-        VersionOrder::Metric(_) => {
-            rows = rows.filter(order_value.is_not_null());
+    // Filters every query shape shares; metric and tag conditions are
+    // correlated lookups of the version's own rows (primary keys).
+    macro_rules! filtered {
+        ($rows:expr, $skip_min_metric:expr) => {{
+            let mut rows = $rows;
+            if let Some(model_id) = model_id {
+                rows = rows.filter(model_versions::model_id.eq(model_id));
+            }
+            if !query.statuses.is_empty() {
+                let statuses: Vec<&'static str> =
+                    query.statuses.iter().map(|s| s.as_str()).collect();
+                rows = rows.filter(model_versions::status.eq_any(statuses));
+            }
+            if let Some(algorithm) = &query.algorithm {
+                rows = rows.filter(model_versions::algorithm.eq(algorithm.clone()));
+            }
+            for (key, value) in &query.tags {
+                rows = rows.filter(diesel::dsl::exists(
+                    version_tags::table
+                        .filter(version_tags::version_id.eq(model_versions::id))
+                        .filter(version_tags::key.eq(key.clone()))
+                        .filter(version_tags::value.eq(value.clone())),
+                ));
+            }
+            for (metric, &min) in &query.min_metrics {
+                if Some(metric.as_str()) == $skip_min_metric {
+                    continue;
+                }
+                // Under another name: the metric ordering may drive the
+                // query from version_metrics itself.
+                let filter_metrics = diesel::alias!(version_metrics as filter_metrics);
+                rows = rows.filter(diesel::dsl::exists(
+                    filter_metrics
+                        .filter(
+                            filter_metrics
+                                .field(version_metrics::version_id)
+                                .eq(model_versions::id),
+                        )
+                        .filter(filter_metrics.field(version_metrics::name).eq(metric.clone()))
+                        .filter(filter_metrics.field(version_metrics::value).ge(min)),
+                ));
+            }
+            if let Some(after) = query.trained_after {
+                rows = rows.filter(model_versions::training_finished_at.ge(to_db_time(after)));
+            }
+            if let Some(before) = query.trained_before {
+                rows = rows.filter(model_versions::training_finished_at.lt(to_db_time(before)));
+            }
+            // Alias filters are correlated EXISTS subqueries on (model_id,
+            // version), which the aliases_by_version index answers.
+            for required in &query.holding_all {
+                rows = rows.filter(diesel::dsl::exists(
+                    aliases::table
+                        .filter(aliases::model_id.eq(model_versions::model_id))
+                        .filter(aliases::version.eq(model_versions::version))
+                        .filter(aliases::alias.eq(required.as_str().to_owned())),
+                ));
+            }
+            if !query.holding_any.is_empty() {
+                let names: Vec<String> = query
+                    .holding_any
+                    .iter()
+                    .map(|a| a.as_str().to_owned())
+                    .collect();
+                rows = rows.filter(diesel::dsl::exists(
+                    aliases::table
+                        .filter(aliases::model_id.eq(model_versions::model_id))
+                        .filter(aliases::version.eq(model_versions::version))
+                        .filter(aliases::alias.eq_any(names)),
+                ));
+            }
+            if query.holding_some_alias {
+                rows = rows.filter(diesel::dsl::exists(
+                    aliases::table
+                        .filter(aliases::model_id.eq(model_versions::model_id))
+                        .filter(aliases::version.eq(model_versions::version)),
+                ));
+            }
+            rows
+        }};
+    }
+    // Keyset pagination: order by (key, tie-breaker) and start strictly
+    // after the last pair returned.
+    macro_rules! keyset {
+        ($rows:expr, $column:expr, $tie:expr, $key:expr) => {{
+            let mut rows = $rows;
+            if let Some((key, id)) = $key {
+                rows = if query.descending {
+                    rows.filter($column.lt(key).or($column.eq(key).and($tie.lt(id))))
+                } else {
+                    rows.filter($column.gt(key).or($column.eq(key).and($tie.gt(id))))
+                };
+            }
+            if query.descending {
+                rows.order_by(($column.desc(), $tie.desc()))
+            } else {
+                rows.order_by(($column.asc(), $tie.asc()))
+            }
+        }};
+    }
+    let limit = query.page_size as i64 + 1;
+
+    let loaded: Vec<(VersionRow, String, Option<f64>)> = match &query.order {
+        VersionOrder::Metric(metric) => {
             let after = after
                 .map(|(key, id)| match key {
                     SortKey::Metric(v) => Ok((v, id)),
                     _ => Err(bad_version_token()),
                 })
                 .transpose()?;
-            keyset!(order_value, after);
+            // Driven by the ordering metric's rows, in index order.
+            let mut rows = version_metrics::table
+                .inner_join(model_versions::table.on(model_versions::id.eq(version_metrics::version_id)))
+                .inner_join(models::table.on(models::id.eq(model_versions::model_id)))
+                .filter(version_metrics::name.eq(metric.clone()))
+                .select((
+                    VersionRow::as_select(),
+                    models::name,
+                    version_metrics::value.nullable(),
+                ))
+                .into_boxed();
+            if let Some(model_id) = model_id {
+                rows = rows.filter(version_metrics::model_id.eq(model_id));
+            }
+            // A minimum on the ordering metric is a bound of the same range.
+            if let Some(&min) = query.min_metrics.get(metric) {
+                rows = rows.filter(version_metrics::value.ge(min));
+            }
+            let rows = filtered!(rows, Some(metric.as_str()));
+            keyset!(rows, version_metrics::value, version_metrics::version_id, after)
+                .limit(limit)
+                .load(conn)
+                .await?
         }
-    }
-
-    let loaded = rows
-        .limit(query.page_size as i64 + 1)
-        .load::<(VersionRow, String, Option<f64>)>(conn)
-        .await?;
+        order => {
+            let rows = model_versions::table
+                .inner_join(models::table)
+                .select((
+                    VersionRow::as_select(),
+                    models::name,
+                    diesel::dsl::sql::<diesel::sql_types::Nullable<diesel::sql_types::Double>>(
+                        "NULL",
+                    ),
+                ))
+                .into_boxed();
+            let rows = filtered!(rows, None::<&str>);
+            let rows = match order {
+                VersionOrder::Version => {
+                    let after = after
+                        .map(|(key, id)| match key {
+                            SortKey::Version(v) => Ok((v, id)),
+                            _ => Err(bad_version_token()),
+                        })
+                        .transpose()?;
+                    keyset!(rows, model_versions::version, model_versions::id, after)
+                }
+                VersionOrder::CreatedAt => {
+                    let after = after
+                        .map(|(key, id)| match key {
+                            SortKey::Time(t) => Ok((to_db_time(t), id)),
+                            _ => Err(bad_version_token()),
+                        })
+                        .transpose()?;
+                    keyset!(rows, model_versions::created_at, model_versions::id, after)
+                }
+                VersionOrder::TrainedAt | VersionOrder::Metric(_) => {
+                    let rows = rows.filter(model_versions::training_finished_at.is_not_null());
+                    let after = after
+                        .map(|(key, id)| match key {
+                            SortKey::Time(t) => Ok((to_db_time(t), id)),
+                            _ => Err(bad_version_token()),
+                        })
+                        .transpose()?;
+                    keyset!(
+                        rows,
+                        model_versions::training_finished_at,
+                        model_versions::id,
+                        after
+                    )
+                }
+            };
+            rows.limit(limit).load(conn).await?
+        }
+    };
     let (loaded, more) = split_page(loaded, query.page_size);
     let cursors: Vec<VersionCursor> = loaded
         .iter()

@@ -1,0 +1,65 @@
+"""A smoke run of every benchmark scenario (a second or so each): the
+scenarios work and report what they promise. Their speed is measured by
+hand and recorded in BENCHMARKS.md, never asserted here."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import REPO, RunningServer, start_server, stop_server
+
+SCENARIOS = ["get-production", "get-version", "list", "best", "register", "set-alias", "rollback", "watch-fanout", "mixed"]
+
+
+def bench(server: RunningServer, *args: str) -> dict[str, Any]:
+    binary = os.environ.get("MODEL_REGISTRY_BENCH_BIN", str(REPO / "target/debug/model-registry-bench"))
+    result = subprocess.run(
+        [binary, "--url", f"http://{server.address}", "--duration", "1s", "--requests", "300",
+         "--seed-versions", "20", "-o", "json", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    return dict(json.loads(result.stdout))
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_every_scenario_runs_without_errors(server: RunningServer, scenario: str) -> None:
+    extra = ["--watchers", "5", "--requests", "10"] if scenario == "watch-fanout" else []
+    report = bench(server, "--scenario", scenario, "--concurrency", "4", *extra)
+    assert report["scenario"] == scenario
+    results = {row["operation"]: row for row in report["results"]}
+    assert results, "something was measured"
+    for operation, row in results.items():
+        assert row["errors"] == {}, f"{operation}: {row['errors']}"
+        assert row["calls"] > 0
+        assert 0 < row["p50_ms"] <= row["p99_ms"] <= row["max_ms"]
+    if scenario == "watch-fanout":
+        assert results["delivery"]["calls"] == 5 * 10, "every watcher heard every move"
+
+
+def test_the_baseline_gives_a_ratio_and_the_server_pid_its_memory(server: RunningServer) -> None:
+    report = bench(server, "--scenario", "get-production", "--baseline", "--server-pid", str(server.process.pid))
+    assert report["baseline"][0]["operation"] == "GetProductionModel"
+    assert 0 < report["ratio_to_baseline"]
+    assert report["server_rss_bytes"]["after"] > 1_000_000
+    sequential = bench(server, "--scenario", "get-production", "--sequential", "--requests", "20")
+    assert sequential["concurrency"] == 1 and sequential["results"][0]["calls"] == 20
+
+
+def test_scenarios_run_on_postgres_and_over_many_models(tmp_path: Path, postgres_url: str) -> None:
+    server = start_server(tmp_path, "--database-url", postgres_url)
+    try:
+        for scenario in ["get-production", "list", "rollback"]:
+            report = bench(server, "--scenario", scenario)
+            assert all(row["errors"] == {} for row in report["results"]), report
+        spread = bench(server, "--scenario", "register", "--models", "4", "--payload", "large")
+        assert spread["results"][0]["calls"] > 0 and spread["payload"] == "large"
+    finally:
+        stop_server(server)
