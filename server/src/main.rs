@@ -9,6 +9,12 @@ use model_registry_server::config::{Cli, Command};
 use model_registry_server::store::{self, Store};
 use model_registry_server::{server, telemetry};
 
+// glibc's allocator contends on its arena locks between the runtime's
+// workers and SQLite's blocking threads; mimalloc keeps per-thread heaps
+// (measured in BENCHMARKS.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
