@@ -160,6 +160,11 @@ async fn run(args: Args) -> Result<(), String> {
     .map_err(|e| format!("preparing {}: {e}", dataset.model))?;
 
     let rss_before = args.server_pid.and_then(report::rss_bytes);
+    let rss_peak = args.server_pid.map(report::PeakRss::sample);
+    let rss = move || Rss {
+        before: rss_before,
+        peak: rss_peak.and_then(report::PeakRss::finish),
+    };
     let stats = if args.scenario == Scenario::WatchFanout {
         fanout::run(&clients, &dataset, args.watchers, limits)
             .await
@@ -182,6 +187,7 @@ async fn run(args: Args) -> Result<(), String> {
             scenario::call(args.scenario, Arc::clone(&dataset)),
         )
         .await;
+        let rss = rss();
         if let Some(canned) = canned {
             let url = baseline::start(canned).map_err(|e| format!("starting the baseline: {e}"))?;
             let noop = runner::connect(&url, args.connections)
@@ -194,11 +200,17 @@ async fn run(args: Args) -> Result<(), String> {
                 scenario::call(args.scenario, dataset),
             )
             .await;
-            return print(&args, concurrency, &measured, Some(&ceiling), rss_before);
+            return print(&args, concurrency, &measured, Some(&ceiling), rss);
         }
-        measured
+        return print(&args, concurrency, &measured, None, rss);
     };
-    print(&args, concurrency, &stats, None, rss_before)
+    print(&args, concurrency, &stats, None, rss())
+}
+
+/// The server's resident memory around the measured run.
+struct Rss {
+    before: Option<u64>,
+    peak: Option<u64>,
 }
 
 fn print(
@@ -206,7 +218,7 @@ fn print(
     concurrency: usize,
     stats: &runner::RunStats,
     ceiling: Option<&runner::RunStats>,
-    rss_before: Option<u64>,
+    rss: Rss,
 ) -> Result<(), String> {
     let rows = report::summarise(stats);
     let ceiling_rows = ceiling.map(report::summarise);
@@ -233,7 +245,7 @@ fn print(
             "results": report::json_rows(&rows),
             "baseline": ceiling_rows.as_deref().map(report::json_rows),
             "ratio_to_baseline": ratio,
-            "server_rss_bytes": { "before": rss_before, "after": rss_after },
+            "server_rss_bytes": { "before": rss.before, "peak": rss.peak, "after": rss_after },
         });
         println!("{document:#}");
     } else {
@@ -262,10 +274,11 @@ fn print(
         if let Some(ratio) = ratio {
             println!("ratio to the no-op ceiling: {ratio:.2}");
         }
-        if let (Some(before), Some(after)) = (rss_before, rss_after) {
+        if let (Some(before), Some(peak), Some(after)) = (rss.before, rss.peak, rss_after) {
             println!(
-                "server RSS: {} MiB before, {} MiB after",
+                "server RSS: {} MiB before, {} MiB peak during the run, {} MiB after",
                 before >> 20,
+                peak >> 20,
                 after >> 20
             );
         }

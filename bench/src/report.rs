@@ -112,3 +112,35 @@ pub fn rss_bytes(pid: u32) -> Option<u64> {
         .ok()?;
     Some(kib * 1024)
 }
+
+/// The highest resident memory of process `pid` seen while it runs: sampled
+/// every 200 ms until dropped, so "flat under load" is checked, not assumed.
+pub struct PeakRss {
+    peak: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    sampler: tokio::task::JoinHandle<()>,
+}
+
+impl PeakRss {
+    /// Starts sampling process `pid`.
+    pub fn sample(pid: u32) -> Self {
+        let peak = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let seen = std::sync::Arc::clone(&peak);
+        let sampler = tokio::spawn(async move {
+            let mut every = tokio::time::interval(std::time::Duration::from_millis(200));
+            loop {
+                every.tick().await;
+                if let Some(now) = rss_bytes(pid) {
+                    seen.fetch_max(now, std::sync::atomic::Ordering::Relaxed);
+                }
+            }
+        });
+        Self { peak, sampler }
+    }
+
+    /// Stops sampling and returns the highest value seen.
+    pub fn finish(self) -> Option<u64> {
+        self.sampler.abort();
+        let peak = self.peak.load(std::sync::atomic::Ordering::Relaxed);
+        (peak > 0).then_some(peak)
+    }
+}

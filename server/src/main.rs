@@ -28,8 +28,12 @@ async fn main() -> ExitCode {
                 tracing::info!(database = %cli.config.database_url, migrations = ?applied, "migrations applied");
             })
             .map_err(server::ServerError::from),
-        Command::Seed { model, versions } => store::seed(&cli.config.database_url, &model, versions)
-            .await
+        // Seeding a fresh benchmark database migrates it first, as serving would.
+        Command::Seed { model, versions } => async {
+            Store::migrate(&cli.config.database_url).await?;
+            store::seed(&cli.config.database_url, &model, versions).await
+        }
+        .await
             .map(|added| {
                 let _ = writeln!(std::io::stdout(), "added {added} versions to {model}");
             })

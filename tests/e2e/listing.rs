@@ -14,6 +14,7 @@ on_both_backends!(
     best_version_picks_the_highest_or_lowest_active_value,
     models_are_listed_by_name_with_their_production_version,
     bad_page_tokens_and_sizes_are_refused,
+    metric_pages_walk_through_ties_without_skipping_or_repeating,
 );
 
 fn trained(request: &mut pb::RegisterModelRequest, finished_seconds: i64) {
@@ -392,5 +393,53 @@ async fn bad_page_tokens_and_sizes_are_refused(server: TestServer) {
             code_of(client.list_events(request).await),
             Code::InvalidArgument
         );
+    }
+}
+
+async fn metric_pages_walk_through_ties_without_skipping_or_repeating(server: TestServer) {
+    let mut client = server.client.clone();
+    // Three values, each held by several versions: pages of two split ties.
+    for auc in [0.7, 0.9, 0.8, 0.9, 0.7, 0.8, 0.9, 0.7] {
+        register(&mut client, registration("churn", auc)).await;
+    }
+    for descending in [true, false] {
+        let mut request = pb::ListModelVersionsRequest {
+            model_name: "churn".into(),
+            order_by: pb::VersionOrder::Metric as i32,
+            order_metric: "auc".into(),
+            descending,
+            page_size: 2,
+            ..Default::default()
+        };
+        let mut seen = Vec::new();
+        loop {
+            let page = client
+                .list_model_versions(request.clone())
+                .await
+                .unwrap()
+                .into_inner();
+            seen.extend(
+                page.model_versions
+                    .iter()
+                    .map(|v| (v.metrics["auc"], v.version)),
+            );
+            if page.next_page_token.is_empty() {
+                break;
+            }
+            request.page_token = page.next_page_token;
+        }
+        let mut versions: Vec<i64> = seen.iter().map(|&(_, v)| v).collect();
+        versions.sort_unstable();
+        assert_eq!(versions, (1..=8).collect::<Vec<_>>(), "each version once");
+        let values: Vec<f64> = seen.iter().map(|&(auc, _)| auc).collect();
+        let mut sorted = values.clone();
+        sorted.sort_by(|a, b| {
+            if descending {
+                b.total_cmp(a)
+            } else {
+                a.total_cmp(b)
+            }
+        });
+        assert_eq!(values, sorted, "in metric order across pages");
     }
 }

@@ -49,6 +49,7 @@ def test_the_baseline_gives_a_ratio_and_the_server_pid_its_memory(server: Runnin
     assert report["baseline"][0]["operation"] == "GetProductionModel"
     assert 0 < report["ratio_to_baseline"]
     assert report["server_rss_bytes"]["after"] > 1_000_000
+    assert report["server_rss_bytes"]["peak"] > 1_000_000
     sequential = bench(server, "--scenario", "get-production", "--sequential", "--requests", "20")
     assert sequential["concurrency"] == 1 and sequential["results"][0]["calls"] == 20
     # Nagle's algorithm on either socket shows as ~40 ms per call (the delayed

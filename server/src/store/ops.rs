@@ -365,11 +365,14 @@ pub async fn list_versions(
     macro_rules! keyset {
         ($rows:expr, $column:expr, $tie:expr, $key:expr) => {{
             let mut rows = $rows;
+            // The leading inclusive bound is a range of the index (the OR
+            // alone is only a filter, and a deep page would rescan every
+            // row before it); the OR then sorts out the ties.
             if let Some((key, id)) = $key {
                 rows = if query.descending {
-                    rows.filter($column.lt(key).or($column.eq(key).and($tie.lt(id))))
+                    rows.filter($column.le(key.clone()).and($column.lt(key).or($tie.lt(id))))
                 } else {
-                    rows.filter($column.gt(key).or($column.eq(key).and($tie.gt(id))))
+                    rows.filter($column.ge(key.clone()).and($column.gt(key).or($tie.gt(id))))
                 };
             }
             if query.descending {
@@ -391,7 +394,7 @@ pub async fn list_versions(
                 .transpose()?;
             // Driven by the ordering metric's rows, in index order.
             let mut rows = version_metrics::table
-                .inner_join(model_versions::table.on(model_versions::id.eq(version_metrics::version_id)))
+                .inner_join(model_versions::table.on(model_versions::id.eq(metric_version_id())))
                 .inner_join(models::table.on(models::id.eq(model_versions::model_id)))
                 .filter(version_metrics::name.eq(metric.clone()))
                 .select((
@@ -505,7 +508,7 @@ pub async fn best_version(
     // Driven by the (model_id, name, value) index of version_metrics: the
     // first qualifying row in value order is the answer.
     let candidates = version_metrics::table
-        .inner_join(model_versions::table)
+        .inner_join(model_versions::table.on(model_versions::id.eq(metric_version_id())))
         .filter(version_metrics::model_id.eq(model.id))
         .filter(version_metrics::name.eq(&query.metric))
         .filter(model_versions::status.eq_any(&statuses))
