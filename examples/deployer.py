@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from model_registry import ModelRegistryError, RegistryClient
+from modelreg_client import ModelRegistryError, RegistryClient
 
 
 def main() -> int:

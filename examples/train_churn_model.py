@@ -35,7 +35,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from model_registry import ModelVersion, RegistryClient, Training
+from modelreg_client import ModelVersion, RegistryClient, Training
 
 MODEL_NAME = "churn"
 FEATURES = [

@@ -109,11 +109,11 @@ def test_a_plaintext_client_against_a_tls_server_fails_cleanly(tmp_path: Path) -
         tmp_path, "--tls-cert", str(tmp_path / "certs/server.pem"), "--tls-key", str(tmp_path / "certs/server.key")
     )
     try:
-        from model_registry import RegistryClient, Unavailable
+        from modelreg_client import RegistryClient, Unavailable
 
         with RegistryClient(f"http://{server.address}", retries=0, timeout=5) as plaintext:
             try:
-                plaintext.list_models()
+                list(plaintext.list_models())
                 raise AssertionError("a plaintext client must not reach a TLS server")
             except Unavailable:
                 pass
@@ -133,8 +133,8 @@ def test_sighup_reloads_the_tokens_file_and_keeps_connections(tmp_path: Path) ->
     import grpc
     from grpc_health.v1 import health_pb2, health_pb2_grpc  # type: ignore[import-untyped]
 
-    from model_registry._generated.modelregistry.v1 import registry_pb2 as pb
-    from model_registry._generated.modelregistry.v1 import registry_pb2_grpc as pb_grpc
+    from modelreg_client._generated.modelregistry.v1 import registry_pb2 as pb
+    from modelreg_client._generated.modelregistry.v1 import registry_pb2_grpc as pb_grpc
 
     binary = os.environ.get("MODEL_REGISTRY_SERVER_BIN", str(REPO / "target/debug/model-registry-server"))
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from conftest import RunningServer, readme_commands, run_readme_command
 
-from model_registry import RegistryClient
+from modelreg_client import RegistryClient
 
 DEADLINE = 20.0
 

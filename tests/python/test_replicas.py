@@ -21,9 +21,9 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc  # type: ignore[import-untyped]
 
 from conftest import psql, start_server, stop_server, wait_until_listening
-from model_registry import RegistryClient
-from model_registry._generated.modelregistry.v1 import registry_pb2 as pb
-from model_registry._generated.modelregistry.v1 import registry_pb2_grpc as pb_grpc
+from modelreg_client import RegistryClient
+from modelreg_client._generated.modelregistry.v1 import registry_pb2 as pb
+from modelreg_client._generated.modelregistry.v1 import registry_pb2_grpc as pb_grpc
 
 
 def wait_serving(address: str, timeout: float = 30.0) -> None:

@@ -20,7 +20,7 @@ from conftest import (
     stop_server,
 )
 
-from model_registry import RegistryClient
+from modelreg_client import RegistryClient
 
 
 def test_the_readme_walkthrough_runs_as_written(server: RunningServer) -> None:

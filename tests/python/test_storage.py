@@ -20,7 +20,7 @@ import pytest
 from conftest import server_binary, start_server, stop_server
 from grpc_health.v1 import health_pb2, health_pb2_grpc  # type: ignore[import-untyped]
 
-from model_registry import EventType, ModelRegistryError, RegistryClient
+from modelreg_client import EventType, ModelRegistryError, RegistryClient
 
 T = TypeVar("T")
 DEADLINE = 30.0
@@ -102,7 +102,7 @@ def test_a_backup_under_write_load_restores_every_acknowledged_change(tmp_path: 
             for model, version in before:
                 assert registry.get_model_version(model, version).version == version
             for model in {model for model, _ in before}:
-                events = registry.list_events(model)
+                events = list(registry.list_events(model))
                 registered = {e.version for e in events if e.type == EventType.VERSION_REGISTERED}
                 assert {v for m, v in before if m == model} <= registered, "each version with its event"
                 # The restored trail is whole: one registration event per version.

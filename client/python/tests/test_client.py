@@ -16,24 +16,32 @@ import grpc
 import pytest
 from conftest import REPO, RunningServer, free_port, start_server, stop_server
 
-import model_registry
-from model_registry import (
+import modelreg_client
+from modelreg_client import (
     Aborted,
     AlreadyExists,
+    Cancelled,
+    DataLoss,
+    DeadlineExceeded,
     EventType,
     FailedPrecondition,
+    Internal,
     InvalidArgument,
     ModelRegistryError,
     NotFound,
+    OutOfRange,
     PermissionDenied,
     RegistryClient,
+    ResourceExhausted,
     Status,
     Training,
     Unauthenticated,
     Unavailable,
+    Unimplemented,
+    Unknown,
     file_digest,
 )
-from model_registry._generated.modelregistry.v1 import registry_pb2, registry_pb2_grpc
+from modelreg_client._generated.modelregistry.v1 import registry_pb2, registry_pb2_grpc
 
 PACKAGE = REPO / "client" / "python"
 
@@ -110,7 +118,7 @@ def test_every_read_and_change(registry: RegistryClient) -> None:
     assert [v.version for v in registry.list_model_versions("churn", min_metrics={"auc": 0.85})] == [1, 2]
     assert [v.version for v in registry.list_model_versions("churn", algorithm="LogReg")] == [3]
     assert [v.version for v in registry.list_model_versions(production_only=True)] == [2]
-    assert len(registry.list_model_versions(limit=2)) == 2
+    assert len(list(registry.list_model_versions(limit=2))) == 2
     best, value = registry.get_best_model_version("churn", "auc")
     assert (best.version, value) == (2, 0.93)
     assert registry.get_best_model_version("churn", "auc", lowest=True)[0].version == 3
@@ -129,27 +137,27 @@ def test_every_read_and_change(registry: RegistryClient) -> None:
         "churn", 1, description="champion", set_tags={"stage": "prod"}, reason="review"
     )
     assert (updated.description, updated.tags) == ("champion", {"stage": "prod"})
-    assert registry.list_model_versions("churn", tags={"stage": "prod"})[0].version == 1
+    assert list(registry.list_model_versions("churn", tags={"stage": "prod"}))[0].version == 1
 
-    events = registry.list_events("churn")
+    events = list(registry.list_events("churn"))
     assert [e.type for e in events][:4] == [
         EventType.MODEL_CREATED,
         EventType.VERSION_REGISTERED,
         EventType.VERSION_REGISTERED,
         EventType.VERSION_REGISTERED,
     ]
-    rollback = registry.list_events("churn", types=[EventType.ALIAS_ROLLED_BACK])
+    rollback = list(registry.list_events("churn", types=[EventType.ALIAS_ROLLED_BACK]))
     assert len(rollback) == 1
     assert (rollback[0].alias, rollback[0].previous_version, rollback[0].new_version) == ("production", 2, 1)
     assert rollback[0].reason == "regression"
-    status_changes = registry.list_events("churn", version=3, types=[EventType.STATUS_CHANGED])
+    status_changes = list(registry.list_events("churn", version=3, types=[EventType.STATUS_CHANGED]))
     assert [(e.previous_status, e.new_status) for e in status_changes] == [
         (Status.ACTIVE, Status.DEPRECATED),
         (Status.DEPRECATED, Status.ACTIVE),
         (Status.ACTIVE, Status.ARCHIVED),
     ]
-    assert registry.list_events(since=events[-1].occurred_at, limit=1)[0].occurred_at >= events[-1].occurred_at
-    assert len(registry.list_events(until=events[0].occurred_at)) == 0
+    assert list(registry.list_events(since=events[-1].occurred_at, limit=1))[0].occurred_at >= events[-1].occurred_at
+    assert len(list(registry.list_events(until=events[0].occurred_at))) == 0
 
 
 def test_aliases_move_roll_back_and_answer_as_of(registry: RegistryClient) -> None:
@@ -168,7 +176,7 @@ def test_aliases_move_roll_back_and_answer_as_of(registry: RegistryClient) -> No
     with pytest.raises(InvalidArgument, match="invalid alias"):
         registry.set_alias("churn", "latest", 1, reason="read-only")
 
-    moved_at = registry.list_events("churn", alias="canary")[-1].occurred_at
+    moved_at = list(registry.list_events("churn", alias="canary"))[-1].occurred_at
     back = registry.rollback_alias("churn", "canary", reason="regression")
     assert (back.model_version.version, back.previous_version) == (2, 3)
     assert registry.get_version_by_alias("churn", "canary", as_of=moved_at).version == 3
@@ -189,7 +197,7 @@ def test_aliases_move_roll_back_and_answer_as_of(registry: RegistryClient) -> No
         EventType.ALIAS_ROLLED_BACK,
         EventType.ALIAS_DELETED,
     ]
-    assert registry.list_events("churn")[-1].type == EventType.MODEL_UPDATED
+    assert list(registry.list_events("churn"))[-1].type == EventType.MODEL_UPDATED
 
 
 def test_a_retried_change_with_its_request_id_happens_once(registry: RegistryClient) -> None:
@@ -243,7 +251,14 @@ class _Refusing(registry_pb2_grpc.RegistryServiceServicer):
         ("failed_precondition", FailedPrecondition),
         ("aborted", Aborted),
         ("unavailable", Unavailable),
-        ("internal", ModelRegistryError),
+        ("internal", Internal),
+        ("resource_exhausted", ResourceExhausted),
+        ("cancelled", Cancelled),
+        ("deadline_exceeded", DeadlineExceeded),
+        ("out_of_range", OutOfRange),
+        ("unimplemented", Unimplemented),
+        ("data_loss", DataLoss),
+        ("unknown", Unknown),
     ],
 )
 def test_every_code_maps_to_its_exception(code: str, exception: type[ModelRegistryError]) -> None:
@@ -259,6 +274,30 @@ def test_every_code_maps_to_its_exception(code: str, exception: type[ModelRegist
                 client.get_model(code)
         assert type(raised.value) is exception
         assert raised.value.message == f"refused with {code}"
+        # Chained to the original error, which tracebacks then show.
+        assert isinstance(raised.value.__cause__, grpc.RpcError)
+    finally:
+        server.stop(grace=None)
+
+
+class _Slow(registry_pb2_grpc.RegistryServiceServicer):
+    """A stand-in server that answers GetModel after two seconds."""
+
+    def GetModel(self, request: registry_pb2.GetModelRequest, context: grpc.ServicerContext) -> registry_pb2.GetModelResponse:
+        threading.Event().wait(2)
+        return registry_pb2.GetModelResponse()
+
+
+def test_a_call_past_its_deadline_raises_deadline_exceeded() -> None:
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
+    registry_pb2_grpc.add_RegistryServiceServicer_to_server(_Slow(), server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    try:
+        with RegistryClient(f"127.0.0.1:{port}", timeout=0.2) as client:
+            with pytest.raises(DeadlineExceeded) as raised:
+                client.get_model("churn")
+        assert raised.value.code == grpc.StatusCode.DEADLINE_EXCEEDED
     finally:
         server.stop(grace=None)
 
@@ -267,13 +306,13 @@ def test_reads_and_changes_are_retried_until_a_late_server_answers(tmp_path: Pat
     address = f"127.0.0.1:{free_port()}"
     with RegistryClient(address, retries=0, timeout=2) as impatient:
         with pytest.raises(Unavailable):
-            impatient.list_models()
+            list(impatient.list_models())
     started: list[RunningServer] = []
     timer = threading.Timer(0.5, lambda: started.append(start_server(tmp_path, address=address)))
     timer.start()
     try:
         with RegistryClient(address, retries=40, initial_backoff=0.05, max_backoff=0.2, timeout=5) as patient:
-            assert patient.list_models() == []
+            assert list(patient.list_models()) == []
             # A change carries one request id through all its retries.
             patient.register_model("churn", algorithm="X", artifact_uri="s3://x")
             assert patient.get_model("churn").version_count == 1
@@ -290,7 +329,7 @@ def test_the_committed_stubs_match_the_proto(tmp_path: Path) -> None:
     finally:
         sys.path.remove(str(PACKAGE))
     fresh = generate_stubs.generate(tmp_path)
-    committed_root = PACKAGE / "src" / "model_registry" / "_generated"
+    committed_root = PACKAGE / "src" / "modelreg_client" / "_generated"
     for path in fresh:
         committed = committed_root / path.relative_to(tmp_path)
         assert committed.is_file(), f"{committed} is missing: run python client/python/generate_stubs.py"
@@ -301,7 +340,7 @@ def test_the_committed_stubs_match_the_proto(tmp_path: Path) -> None:
 
 def test_the_package_passes_mypy_strict() -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "mypy", "--strict", str(PACKAGE / "src" / "model_registry")],
+        [sys.executable, "-m", "mypy", "--strict", str(PACKAGE / "src" / "modelreg_client")],
         capture_output=True,
         text=True,
         timeout=300,
@@ -310,8 +349,8 @@ def test_the_package_passes_mypy_strict() -> None:
 
 
 def test_public_names_have_docstrings() -> None:
-    for name in model_registry.__all__:
-        item = getattr(model_registry, name)
+    for name in modelreg_client.__all__:
+        item = getattr(modelreg_client, name)
         assert item.__doc__, f"{name} has no docstring"
     for name, member in vars(RegistryClient).items():
         if callable(member) and not name.startswith("_"):
@@ -328,3 +367,44 @@ def test_a_gzip_client_registers_and_reads_large_versions(server: RunningServer)
             training=Training(feature_names=features),
         )
         assert compressed.get_model_version("churn", version.version).training.feature_names == features
+
+
+class _FromTheFuture(registry_pb2_grpc.RegistryServiceServicer):
+    """A stand-in for a newer server: a status this client has never heard of."""
+
+    def GetModelVersion(
+        self, request: registry_pb2.GetModelVersionRequest, context: grpc.ServicerContext
+    ) -> registry_pb2.GetModelVersionResponse:
+        version = registry_pb2.ModelVersion(model_name=request.model_name, version=request.version, status=7)
+        return registry_pb2.GetModelVersionResponse(model_version=version)
+
+
+def test_an_enum_value_from_a_newer_server_is_kept_as_its_number() -> None:
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
+    registry_pb2_grpc.add_RegistryServiceServicer_to_server(_FromTheFuture(), server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    try:
+        with RegistryClient(f"127.0.0.1:{port}", retries=0) as client:
+            version = client.get_model_version("churn", 3)
+        assert version.status == 7 and not isinstance(version.status, Status)
+        assert (version.model_name, version.version) == ("churn", 3)
+    finally:
+        server.stop(grace=None)
+
+
+def test_numpy_numbers_and_arrays_are_accepted_wherever_numbers_are(registry: RegistryClient) -> None:
+    np = pytest.importorskip("numpy", reason="numpy comes with scikit-learn in the test venvs")
+    version = registry.register_model(
+        "churn",
+        algorithm="XGBoost",
+        artifact_uri="s3://m",
+        metrics={"auc": np.float32(0.75), "f1": np.float64(0.5), "rank": np.int64(3)},
+        metadata={"n": np.int64(5), "weights": np.array([0.25, 0.5]), "ok": np.bool_(True), "shape": (2, 3)},
+        training=Training(train_samples=np.int64(800), test_samples=np.int32(200), duration_seconds=np.float64(1.5)),
+    )
+    stored = registry.get_model_version("churn", version.version)
+    assert stored.metrics == {"auc": 0.75, "f1": 0.5, "rank": 3.0}
+    assert stored.metadata == {"n": 5, "weights": [0.25, 0.5], "ok": True, "shape": [2, 3]}
+    assert (stored.training.train_samples, stored.training.test_samples) == (800, 200)
+    assert list(registry.list_model_versions("churn", min_metrics={"auc": np.float32(0.7)}))[0].version == version.version

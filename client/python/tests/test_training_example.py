@@ -10,7 +10,7 @@ from pathlib import Path
 
 from conftest import REPO, RunningServer
 
-from model_registry import RegistryClient, file_digest
+from modelreg_client import RegistryClient, file_digest
 
 
 def test_the_churn_training_job_registers_its_models_and_promotes_the_best(
@@ -33,7 +33,7 @@ def test_the_churn_training_job_registers_its_models_and_promotes_the_best(
     )
     assert result.returncode == 0, result.stderr
     with RegistryClient(server.address) as registry:
-        versions = registry.list_model_versions("churn")
+        versions = list(registry.list_model_versions("churn"))
         assert len(versions) >= 2
         assert {"LogisticRegression", "GradientBoosting"} <= {v.algorithm for v in versions}
         for version in versions:
@@ -51,6 +51,6 @@ def test_the_churn_training_job_registers_its_models_and_promotes_the_best(
             assert metadata["metrics"] == version.metrics
         production = registry.get_production_model("churn")
         assert production.metrics["auc"] == max(v.metrics["auc"] for v in versions)
-        promotion = registry.list_events("churn")[-1]
+        promotion = list(registry.list_events("churn"))[-1]
         assert promotion.new_version == production.version
         assert "highest AUC" in promotion.reason

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from conftest import REPO, RunningServer, start_server, stop_server
 
-from model_registry import AliasUpdate, NotFound, RegistryClient
+from modelreg_client import AliasUpdate, NotFound, RegistryClient
 
 # Generous: nothing here waits this long unless something is broken.
 DEADLINE = 20.0

@@ -2,27 +2,37 @@
 version an alias (production, staging, canary ...) points at, move and roll
 back aliases, and read the audit trail.
 
-    from model_registry import RegistryClient
+    from modelreg_client import RegistryClient
 
-    with RegistryClient("127.0.0.1:50051") as registry:
+    with RegistryClient("http://127.0.0.1:50051") as registry:
         version = registry.register_model(
             "churn", algorithm="XGBoost", artifact_path="model.pkl", metrics={"auc": 0.91}
         )
         registry.set_production_model("churn", version.version, reason="best AUC so far")
 """
 
-from .client import RegistryClient, file_digest
+from ._requests import file_digest
+from .aio import AsyncPager, AsyncRegistryClient
+from .client import Pager, RegistryClient
 from .errors import (
     Aborted,
     AlreadyExists,
+    Cancelled,
+    DataLoss,
+    DeadlineExceeded,
     FailedPrecondition,
     FieldViolation,
+    Internal,
     InvalidArgument,
     ModelRegistryError,
     NotFound,
+    OutOfRange,
     PermissionDenied,
+    ResourceExhausted,
     Unauthenticated,
     Unavailable,
+    Unimplemented,
+    Unknown,
 )
 from .records import AliasChange, AliasUpdate, Artifact, Event, EventType, Model, ModelVersion, Status, Training
 
@@ -32,20 +42,31 @@ __all__ = [
     "AliasUpdate",
     "AlreadyExists",
     "Artifact",
+    "AsyncPager",
+    "AsyncRegistryClient",
+    "Cancelled",
+    "DataLoss",
+    "DeadlineExceeded",
     "Event",
     "EventType",
     "FailedPrecondition",
     "FieldViolation",
+    "Internal",
     "InvalidArgument",
     "Model",
     "ModelRegistryError",
     "ModelVersion",
     "NotFound",
+    "OutOfRange",
+    "Pager",
     "PermissionDenied",
     "RegistryClient",
+    "ResourceExhausted",
     "Status",
     "Training",
     "Unauthenticated",
     "Unavailable",
+    "Unimplemented",
+    "Unknown",
     "file_digest",
 ]

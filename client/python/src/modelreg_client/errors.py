@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import grpc
+import grpc.aio
 # googleapis-common-protos ships no type stubs; only its message classes are used.
 from google.rpc import error_details_pb2, status_pb2  # type: ignore[import-untyped]
 
@@ -73,7 +74,49 @@ class Unavailable(ModelRegistryError):
     """The server or its database is unreachable; retrying later may succeed."""
 
 
+class DeadlineExceeded(ModelRegistryError):
+    """The call's deadline passed before the server answered (the change may
+    still have been applied: retry with the same request_id to find out)."""
+
+
+class Cancelled(ModelRegistryError):
+    """The call was cancelled, by the caller or on the way."""
+
+
+class ResourceExhausted(ModelRegistryError):
+    """A limit was hit: a message or page too large, too many calls, or the
+    server's disk is full."""
+
+
+class OutOfRange(ModelRegistryError):
+    """A value (a page token, an event id) lies outside what exists."""
+
+
+class Unimplemented(ModelRegistryError):
+    """The server does not offer this call (an older server version)."""
+
+
+class Internal(ModelRegistryError):
+    """The server failed unexpectedly; quote the request id to an operator."""
+
+
+class DataLoss(ModelRegistryError):
+    """Unrecoverable data loss or corruption was detected."""
+
+
+class Unknown(ModelRegistryError):
+    """An error without a known status (often from a proxy in between)."""
+
+
 _BY_CODE: dict[grpc.StatusCode, type[ModelRegistryError]] = {
+    grpc.StatusCode.CANCELLED: Cancelled,
+    grpc.StatusCode.UNKNOWN: Unknown,
+    grpc.StatusCode.DEADLINE_EXCEEDED: DeadlineExceeded,
+    grpc.StatusCode.RESOURCE_EXHAUSTED: ResourceExhausted,
+    grpc.StatusCode.OUT_OF_RANGE: OutOfRange,
+    grpc.StatusCode.UNIMPLEMENTED: Unimplemented,
+    grpc.StatusCode.INTERNAL: Internal,
+    grpc.StatusCode.DATA_LOSS: DataLoss,
     grpc.StatusCode.INVALID_ARGUMENT: InvalidArgument,
     grpc.StatusCode.NOT_FOUND: NotFound,
     grpc.StatusCode.ALREADY_EXISTS: AlreadyExists,
@@ -85,12 +128,16 @@ _BY_CODE: dict[grpc.StatusCode, type[ModelRegistryError]] = {
 }
 
 
+# Failed calls of the blocking API are grpc.Call; those of grpc.aio are AioRpcError.
+_WITH_STATUS = (grpc.Call, grpc.aio.AioRpcError)
+
+
 def _details(error: grpc.RpcError) -> tuple[str | None, tuple[FieldViolation, ...]]:
     """The request id and field violations of a failed call's rich status."""
     request_id: str | None = None
     violations: list[FieldViolation] = []
     metadata: tuple[tuple[str, str | bytes], ...] = (
-        tuple(error.trailing_metadata() or ()) if isinstance(error, grpc.Call) else ()
+        tuple(error.trailing_metadata() or ()) if isinstance(error, _WITH_STATUS) else ()
     )
     for key, value in metadata:
         if key == "x-request-id" and isinstance(value, str):
@@ -112,7 +159,7 @@ def _details(error: grpc.RpcError) -> tuple[str | None, tuple[FieldViolation, ..
 
 def error_from_rpc(error: grpc.RpcError) -> ModelRegistryError:
     """The exception matching a failed call's status code, with its details."""
-    code = error.code() if isinstance(error, grpc.Call) else grpc.StatusCode.UNKNOWN
-    message = (error.details() if isinstance(error, grpc.Call) else None) or str(error)
+    code = error.code() if isinstance(error, _WITH_STATUS) else grpc.StatusCode.UNKNOWN
+    message = (error.details() if isinstance(error, _WITH_STATUS) else None) or str(error)
     request_id, violations = _details(error)
     return _BY_CODE.get(code, ModelRegistryError)(code, message, request_id, violations)

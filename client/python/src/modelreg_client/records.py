@@ -6,7 +6,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, TypeVar
 
 from google.protobuf import json_format
 from google.protobuf.struct_pb2 import Struct
@@ -27,10 +27,25 @@ class Status(str, enum.Enum):
         return pb.ModelStatus.Value(f"MODEL_STATUS_{self.value}")
 
     @classmethod
-    def from_proto(cls, value: int) -> Status | None:
-        """The status of a wire value; None for UNSPECIFIED."""
-        name = pb.ModelStatus.Name(pb.ModelStatus.ValueType(value)).removeprefix("MODEL_STATUS_")
-        return None if name == "UNSPECIFIED" else cls(name)
+    def from_proto(cls, value: int) -> Status | int | None:
+        """The status of a wire value; None for UNSPECIFIED, and the plain
+        number for a status this client does not know (a newer server's)."""
+        if value == 0:
+            return None
+        return _known(cls, pb.ModelStatus, value, "MODEL_STATUS_")
+
+
+_Known = TypeVar("_Known", bound=enum.Enum)
+
+
+def _known(cls: type[_Known], wire: Any, value: int, prefix: str) -> _Known | int:
+    """The member of `cls` named like wire enum value `value`, or `value`
+    itself when this client's stubs or enum do not know it."""
+    try:
+        name: str = wire.Name(value).removeprefix(prefix)
+        return cls[name]
+    except (ValueError, KeyError):
+        return int(value)
 
 
 class EventType(str, enum.Enum):
@@ -77,10 +92,10 @@ class Training:
     def to_proto(self) -> pb.TrainingInfo:
         """The wire message."""
         message = pb.TrainingInfo(
-            duration_seconds=self.duration_seconds,
-            train_samples=self.train_samples,
-            test_samples=self.test_samples,
-            feature_count=self.feature_count,
+            duration_seconds=float(plain(self.duration_seconds)),
+            train_samples=int(plain(self.train_samples)),
+            test_samples=int(plain(self.test_samples)),
+            feature_count=int(plain(self.feature_count)),
             feature_names=self.feature_names,
             dataset_uri=self.dataset_uri,
             code_version=self.code_version,
@@ -100,7 +115,7 @@ class ModelVersion:
     model_name: str
     version: int
     algorithm: str
-    status: Status
+    status: Status | int
     is_production: bool
     artifact: Artifact
     metrics: dict[str, float]
@@ -195,14 +210,14 @@ class Event:
 
     id: int
     occurred_at: datetime
-    type: EventType
+    type: EventType | int
     model_name: str
     version: int | None
     alias: str | None
     previous_version: int | None
     new_version: int | None
-    previous_status: Status | None
-    new_status: Status | None
+    previous_status: Status | int | None
+    new_status: Status | int | None
     actor: str
     reason: str
     request_id: str
@@ -217,7 +232,7 @@ class Event:
         return cls(
             id=message.id,
             occurred_at=from_timestamp(message.occurred_at),
-            type=EventType(pb.EventType.Name(message.type).removeprefix("EVENT_TYPE_")),
+            type=_known(EventType, pb.EventType, message.type, "EVENT_TYPE_"),
             model_name=message.model_name,
             version=optional("version"),
             alias=message.alias or None,
@@ -290,8 +305,24 @@ def struct_to_dict(struct: Struct) -> dict[str, Any]:
     return dict(json_format.MessageToDict(struct))
 
 
+def plain(value: Any) -> Any:
+    """`value` with numpy scalars and arrays (anything with `tolist()`) and
+    tuples turned into plain Python numbers and lists, recursively, so data
+    straight from a training job can be sent as it is."""
+    if value is None or isinstance(value, (str, bytes, bool, int, float)):
+        return value
+    tolist = getattr(value, "tolist", None)
+    if callable(tolist):
+        return plain(tolist())
+    if isinstance(value, dict):
+        return {str(key): plain(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain(item) for item in value]
+    return value
+
+
 def dict_to_struct(values: dict[str, Any]) -> Struct:
-    """A JSON-like dict as a `google.protobuf.Struct`."""
+    """A JSON-like dict (numpy values welcome) as a `google.protobuf.Struct`."""
     struct = Struct()
-    struct.update(values)
+    struct.update(plain(values))
     return struct

@@ -34,30 +34,30 @@ Conventions used throughout:
   its encoded size passes 3 MiB.
 """
 
-from collections import abc as _abc
-from google.protobuf import descriptor as _descriptor
-from google.protobuf import message as _message
-from google.protobuf import struct_pb2 as _struct_pb2
-from google.protobuf import timestamp_pb2 as _timestamp_pb2
-from google.protobuf.internal import containers as _containers
-from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
-import builtins as _builtins
+import builtins
+import collections.abc
+import google.protobuf.descriptor
+import google.protobuf.internal.containers
+import google.protobuf.internal.enum_type_wrapper
+import google.protobuf.message
+import google.protobuf.struct_pb2
+import google.protobuf.timestamp_pb2
 import sys
-import typing as _typing
+import typing
 
-if sys.version_info >= (3, 11):
-    from typing import TypeAlias as _TypeAlias, Never as _Never
+if sys.version_info >= (3, 10):
+    import typing as typing_extensions
 else:
-    from typing_extensions import TypeAlias as _TypeAlias, Never as _Never
+    import typing_extensions
 
-DESCRIPTOR: _descriptor.FileDescriptor
+DESCRIPTOR: google.protobuf.descriptor.FileDescriptor
 
 class _ModelStatus:
-    ValueType = _typing.NewType("ValueType", _builtins.int)
-    V: _TypeAlias = ValueType  # noqa: Y015
+    ValueType = typing.NewType("ValueType", builtins.int)
+    V: typing_extensions.TypeAlias = ValueType
 
-class _ModelStatusEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ModelStatus.ValueType], _builtins.type):
-    DESCRIPTOR: _descriptor.EnumDescriptor
+class _ModelStatusEnumTypeWrapper(google.protobuf.internal.enum_type_wrapper._EnumTypeWrapper[_ModelStatus.ValueType], builtins.type):
+    DESCRIPTOR: google.protobuf.descriptor.EnumDescriptor
     MODEL_STATUS_UNSPECIFIED: _ModelStatus.ValueType  # 0
     """Not set. In filters it means "no filter"; it is never stored."""
     MODEL_STATUS_ACTIVE: _ModelStatus.ValueType  # 1
@@ -78,14 +78,14 @@ MODEL_STATUS_DEPRECATED: ModelStatus.ValueType  # 2
 """Kept for reference and comparison; can be made ACTIVE again."""
 MODEL_STATUS_ARCHIVED: ModelStatus.ValueType  # 3
 """Retired for good. Final: an archived version never changes status again."""
-Global___ModelStatus: _TypeAlias = ModelStatus  # noqa: Y015
+global___ModelStatus = ModelStatus
 
 class _VersionOrder:
-    ValueType = _typing.NewType("ValueType", _builtins.int)
-    V: _TypeAlias = ValueType  # noqa: Y015
+    ValueType = typing.NewType("ValueType", builtins.int)
+    V: typing_extensions.TypeAlias = ValueType
 
-class _VersionOrderEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_VersionOrder.ValueType], _builtins.type):
-    DESCRIPTOR: _descriptor.EnumDescriptor
+class _VersionOrderEnumTypeWrapper(google.protobuf.internal.enum_type_wrapper._EnumTypeWrapper[_VersionOrder.ValueType], builtins.type):
+    DESCRIPTOR: google.protobuf.descriptor.EnumDescriptor
     VERSION_ORDER_UNSPECIFIED: _VersionOrder.ValueType  # 0
     """The default: by version number."""
     VERSION_ORDER_VERSION: _VersionOrder.ValueType  # 1
@@ -114,14 +114,14 @@ VERSION_ORDER_METRIC: VersionOrder.ValueType  # 4
 """By the value of the metric named in `order_metric`; versions without
 that metric are left out.
 """
-Global___VersionOrder: _TypeAlias = VersionOrder  # noqa: Y015
+global___VersionOrder = VersionOrder
 
 class _VersionView:
-    ValueType = _typing.NewType("ValueType", _builtins.int)
-    V: _TypeAlias = ValueType  # noqa: Y015
+    ValueType = typing.NewType("ValueType", builtins.int)
+    V: typing_extensions.TypeAlias = ValueType
 
-class _VersionViewEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_VersionView.ValueType], _builtins.type):
-    DESCRIPTOR: _descriptor.EnumDescriptor
+class _VersionViewEnumTypeWrapper(google.protobuf.internal.enum_type_wrapper._EnumTypeWrapper[_VersionView.ValueType], builtins.type):
+    DESCRIPTOR: google.protobuf.descriptor.EnumDescriptor
     VERSION_VIEW_UNSPECIFIED: _VersionView.ValueType  # 0
     """The default: BASIC."""
     VERSION_VIEW_BASIC: _VersionView.ValueType  # 1
@@ -142,14 +142,14 @@ VERSION_VIEW_BASIC: VersionView.ValueType  # 1
 """
 VERSION_VIEW_FULL: VersionView.ValueType  # 2
 """Every field, as GetModelVersion returns it."""
-Global___VersionView: _TypeAlias = VersionView  # noqa: Y015
+global___VersionView = VersionView
 
 class _EventType:
-    ValueType = _typing.NewType("ValueType", _builtins.int)
-    V: _TypeAlias = ValueType  # noqa: Y015
+    ValueType = typing.NewType("ValueType", builtins.int)
+    V: typing_extensions.TypeAlias = ValueType
 
-class _EventTypeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_EventType.ValueType], _builtins.type):
-    DESCRIPTOR: _descriptor.EnumDescriptor
+class _EventTypeEnumTypeWrapper(google.protobuf.internal.enum_type_wrapper._EnumTypeWrapper[_EventType.ValueType], builtins.type):
+    DESCRIPTOR: google.protobuf.descriptor.EnumDescriptor
     EVENT_TYPE_UNSPECIFIED: _EventType.ValueType  # 0
     """Not set. In filters it means "no filter"; it is never stored."""
     EVENT_TYPE_MODEL_CREATED: _EventType.ValueType  # 1
@@ -190,257 +190,238 @@ EVENT_TYPE_ALIAS_DELETED: EventType.ValueType  # 7
 """An alias was removed from its model."""
 EVENT_TYPE_MODEL_UPDATED: EventType.ValueType  # 8
 """A model's description or tags changed."""
-Global___EventType: _TypeAlias = EventType  # noqa: Y015
+global___EventType = EventType
 
-@_typing.final
-class Artifact(_message.Message):
+@typing.final
+class Artifact(google.protobuf.message.Message):
     """Where a version's artifact lives, and how to verify it."""
 
-    DESCRIPTOR: _descriptor.Descriptor
+    DESCRIPTOR: google.protobuf.descriptor.Descriptor
 
-    URI_FIELD_NUMBER: _builtins.int
-    METADATA_URI_FIELD_NUMBER: _builtins.int
-    SHA256_FIELD_NUMBER: _builtins.int
-    SIZE_BYTES_FIELD_NUMBER: _builtins.int
-    uri: _builtins.str
+    URI_FIELD_NUMBER: builtins.int
+    METADATA_URI_FIELD_NUMBER: builtins.int
+    SHA256_FIELD_NUMBER: builtins.int
+    SIZE_BYTES_FIELD_NUMBER: builtins.int
+    uri: builtins.str
     """Location of the model file (for example s3://bucket/churn/model.pkl or
     a file path). Required, at most 2048 characters.
     """
-    metadata_uri: _builtins.str
+    metadata_uri: builtins.str
     """Location of the metadata file written beside the model, if any. At most
     2048 characters.
     """
-    sha256: _builtins.str
+    sha256: builtins.str
     """SHA-256 of the artifact as 64 hexadecimal characters, if known. Stored
     in lower case.
     """
-    size_bytes: _builtins.int
+    size_bytes: builtins.int
     """Size of the artifact in bytes, if known (0 means unknown). Never negative."""
     def __init__(
         self,
         *,
-        uri: _builtins.str = ...,
-        metadata_uri: _builtins.str = ...,
-        sha256: _builtins.str = ...,
-        size_bytes: _builtins.int = ...,
+        uri: builtins.str = ...,
+        metadata_uri: builtins.str = ...,
+        sha256: builtins.str = ...,
+        size_bytes: builtins.int = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
-    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["metadata_uri", b"metadata_uri", "sha256", b"sha256", "size_bytes", b"size_bytes", "uri", b"uri"]  # noqa: Y015
-    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
+    def ClearField(self, field_name: typing.Literal["metadata_uri", b"metadata_uri", "sha256", b"sha256", "size_bytes", b"size_bytes", "uri", b"uri"]) -> None: ...
 
-Global___Artifact: _TypeAlias = Artifact  # noqa: Y015
+global___Artifact = Artifact
 
-@_typing.final
-class TrainingInfo(_message.Message):
+@typing.final
+class TrainingInfo(google.protobuf.message.Message):
     """Facts about the training run that produced a version."""
 
-    DESCRIPTOR: _descriptor.Descriptor
+    DESCRIPTOR: google.protobuf.descriptor.Descriptor
 
-    STARTED_AT_FIELD_NUMBER: _builtins.int
-    FINISHED_AT_FIELD_NUMBER: _builtins.int
-    DURATION_SECONDS_FIELD_NUMBER: _builtins.int
-    TRAIN_SAMPLES_FIELD_NUMBER: _builtins.int
-    TEST_SAMPLES_FIELD_NUMBER: _builtins.int
-    FEATURE_COUNT_FIELD_NUMBER: _builtins.int
-    FEATURE_NAMES_FIELD_NUMBER: _builtins.int
-    DATASET_URI_FIELD_NUMBER: _builtins.int
-    CODE_VERSION_FIELD_NUMBER: _builtins.int
-    duration_seconds: _builtins.float
+    STARTED_AT_FIELD_NUMBER: builtins.int
+    FINISHED_AT_FIELD_NUMBER: builtins.int
+    DURATION_SECONDS_FIELD_NUMBER: builtins.int
+    TRAIN_SAMPLES_FIELD_NUMBER: builtins.int
+    TEST_SAMPLES_FIELD_NUMBER: builtins.int
+    FEATURE_COUNT_FIELD_NUMBER: builtins.int
+    FEATURE_NAMES_FIELD_NUMBER: builtins.int
+    DATASET_URI_FIELD_NUMBER: builtins.int
+    CODE_VERSION_FIELD_NUMBER: builtins.int
+    duration_seconds: builtins.float
     """Training wall time in seconds. When 0 and both times are given, the
     server computes it from them.
     """
-    train_samples: _builtins.int
+    train_samples: builtins.int
     """Number of training samples. Never negative."""
-    test_samples: _builtins.int
+    test_samples: builtins.int
     """Number of held-out test samples. Never negative."""
-    feature_count: _builtins.int
+    feature_count: builtins.int
     """Number of input features. When 0 and `feature_names` is given, the
     server sets it to the number of names; when both are given they must agree.
     """
-    dataset_uri: _builtins.str
+    dataset_uri: builtins.str
     """Location of the training dataset. At most 2048 characters."""
-    code_version: _builtins.str
+    code_version: builtins.str
     """Version of the training code, for example a git commit. At most 256
     characters.
     """
-    @_builtins.property
-    def started_at(self) -> _timestamp_pb2.Timestamp:
+    @property
+    def started_at(self) -> google.protobuf.timestamp_pb2.Timestamp:
         """When training started (UTC)."""
 
-    @_builtins.property
-    def finished_at(self) -> _timestamp_pb2.Timestamp:
+    @property
+    def finished_at(self) -> google.protobuf.timestamp_pb2.Timestamp:
         """When training finished (UTC). Not before `started_at`. Used by the
         training-time filters and ordering of ListModelVersions.
         """
 
-    @_builtins.property
-    def feature_names(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+    @property
+    def feature_names(self) -> google.protobuf.internal.containers.RepeatedScalarFieldContainer[builtins.str]:
         """Names of the input features, in model input order (at most 10000)."""
 
     def __init__(
         self,
         *,
-        started_at: _timestamp_pb2.Timestamp | None = ...,
-        finished_at: _timestamp_pb2.Timestamp | None = ...,
-        duration_seconds: _builtins.float = ...,
-        train_samples: _builtins.int = ...,
-        test_samples: _builtins.int = ...,
-        feature_count: _builtins.int = ...,
-        feature_names: _abc.Iterable[_builtins.str] | None = ...,
-        dataset_uri: _builtins.str = ...,
-        code_version: _builtins.str = ...,
+        started_at: google.protobuf.timestamp_pb2.Timestamp | None = ...,
+        finished_at: google.protobuf.timestamp_pb2.Timestamp | None = ...,
+        duration_seconds: builtins.float = ...,
+        train_samples: builtins.int = ...,
+        test_samples: builtins.int = ...,
+        feature_count: builtins.int = ...,
+        feature_names: collections.abc.Iterable[builtins.str] | None = ...,
+        dataset_uri: builtins.str = ...,
+        code_version: builtins.str = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["finished_at", b"finished_at", "started_at", b"started_at"]  # noqa: Y015
-    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["code_version", b"code_version", "dataset_uri", b"dataset_uri", "duration_seconds", b"duration_seconds", "feature_count", b"feature_count", "feature_names", b"feature_names", "finished_at", b"finished_at", "started_at", b"started_at", "test_samples", b"test_samples", "train_samples", b"train_samples"]  # noqa: Y015
-    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
+    def HasField(self, field_name: typing.Literal["finished_at", b"finished_at", "started_at", b"started_at"]) -> builtins.bool: ...
+    def ClearField(self, field_name: typing.Literal["code_version", b"code_version", "dataset_uri", b"dataset_uri", "duration_seconds", b"duration_seconds", "feature_count", b"feature_count", "feature_names", b"feature_names", "finished_at", b"finished_at", "started_at", b"started_at", "test_samples", b"test_samples", "train_samples", b"train_samples"]) -> None: ...
 
-Global___TrainingInfo: _TypeAlias = TrainingInfo  # noqa: Y015
+global___TrainingInfo = TrainingInfo
 
-@_typing.final
-class ModelVersion(_message.Message):
+@typing.final
+class ModelVersion(google.protobuf.message.Message):
     """One registered version of a model."""
 
-    DESCRIPTOR: _descriptor.Descriptor
+    DESCRIPTOR: google.protobuf.descriptor.Descriptor
 
-    @_typing.final
-    class MetricsEntry(_message.Message):
-        DESCRIPTOR: _descriptor.Descriptor
+    @typing.final
+    class MetricsEntry(google.protobuf.message.Message):
+        DESCRIPTOR: google.protobuf.descriptor.Descriptor
 
-        KEY_FIELD_NUMBER: _builtins.int
-        VALUE_FIELD_NUMBER: _builtins.int
-        key: _builtins.str
-        value: _builtins.float
+        KEY_FIELD_NUMBER: builtins.int
+        VALUE_FIELD_NUMBER: builtins.int
+        key: builtins.str
+        value: builtins.float
         def __init__(
             self,
             *,
-            key: _builtins.str = ...,
-            value: _builtins.float = ...,
+            key: builtins.str = ...,
+            value: builtins.float = ...,
         ) -> None: ...
-        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
-        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
-        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-        def WhichOneof(self, oneof_group: _Never) -> None: ...
+        def ClearField(self, field_name: typing.Literal["key", b"key", "value", b"value"]) -> None: ...
 
-    @_typing.final
-    class ParamsEntry(_message.Message):
-        DESCRIPTOR: _descriptor.Descriptor
+    @typing.final
+    class ParamsEntry(google.protobuf.message.Message):
+        DESCRIPTOR: google.protobuf.descriptor.Descriptor
 
-        KEY_FIELD_NUMBER: _builtins.int
-        VALUE_FIELD_NUMBER: _builtins.int
-        key: _builtins.str
-        value: _builtins.str
+        KEY_FIELD_NUMBER: builtins.int
+        VALUE_FIELD_NUMBER: builtins.int
+        key: builtins.str
+        value: builtins.str
         def __init__(
             self,
             *,
-            key: _builtins.str = ...,
-            value: _builtins.str = ...,
+            key: builtins.str = ...,
+            value: builtins.str = ...,
         ) -> None: ...
-        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
-        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
-        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-        def WhichOneof(self, oneof_group: _Never) -> None: ...
+        def ClearField(self, field_name: typing.Literal["key", b"key", "value", b"value"]) -> None: ...
 
-    @_typing.final
-    class TagsEntry(_message.Message):
-        DESCRIPTOR: _descriptor.Descriptor
+    @typing.final
+    class TagsEntry(google.protobuf.message.Message):
+        DESCRIPTOR: google.protobuf.descriptor.Descriptor
 
-        KEY_FIELD_NUMBER: _builtins.int
-        VALUE_FIELD_NUMBER: _builtins.int
-        key: _builtins.str
-        value: _builtins.str
+        KEY_FIELD_NUMBER: builtins.int
+        VALUE_FIELD_NUMBER: builtins.int
+        key: builtins.str
+        value: builtins.str
         def __init__(
             self,
             *,
-            key: _builtins.str = ...,
-            value: _builtins.str = ...,
+            key: builtins.str = ...,
+            value: builtins.str = ...,
         ) -> None: ...
-        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
-        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
-        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-        def WhichOneof(self, oneof_group: _Never) -> None: ...
+        def ClearField(self, field_name: typing.Literal["key", b"key", "value", b"value"]) -> None: ...
 
-    ID_FIELD_NUMBER: _builtins.int
-    MODEL_NAME_FIELD_NUMBER: _builtins.int
-    VERSION_FIELD_NUMBER: _builtins.int
-    ALGORITHM_FIELD_NUMBER: _builtins.int
-    STATUS_FIELD_NUMBER: _builtins.int
-    IS_PRODUCTION_FIELD_NUMBER: _builtins.int
-    ARTIFACT_FIELD_NUMBER: _builtins.int
-    METRICS_FIELD_NUMBER: _builtins.int
-    PARAMS_FIELD_NUMBER: _builtins.int
-    TAGS_FIELD_NUMBER: _builtins.int
-    TRAINING_FIELD_NUMBER: _builtins.int
-    METADATA_FIELD_NUMBER: _builtins.int
-    DESCRIPTION_FIELD_NUMBER: _builtins.int
-    CREATED_BY_FIELD_NUMBER: _builtins.int
-    CREATED_AT_FIELD_NUMBER: _builtins.int
-    UPDATED_AT_FIELD_NUMBER: _builtins.int
-    ALIASES_FIELD_NUMBER: _builtins.int
-    id: _builtins.str
+    ID_FIELD_NUMBER: builtins.int
+    MODEL_NAME_FIELD_NUMBER: builtins.int
+    VERSION_FIELD_NUMBER: builtins.int
+    ALGORITHM_FIELD_NUMBER: builtins.int
+    STATUS_FIELD_NUMBER: builtins.int
+    IS_PRODUCTION_FIELD_NUMBER: builtins.int
+    ARTIFACT_FIELD_NUMBER: builtins.int
+    METRICS_FIELD_NUMBER: builtins.int
+    PARAMS_FIELD_NUMBER: builtins.int
+    TAGS_FIELD_NUMBER: builtins.int
+    TRAINING_FIELD_NUMBER: builtins.int
+    METADATA_FIELD_NUMBER: builtins.int
+    DESCRIPTION_FIELD_NUMBER: builtins.int
+    CREATED_BY_FIELD_NUMBER: builtins.int
+    CREATED_AT_FIELD_NUMBER: builtins.int
+    UPDATED_AT_FIELD_NUMBER: builtins.int
+    ALIASES_FIELD_NUMBER: builtins.int
+    id: builtins.str
     """Unique id of this version: a UUIDv7 string, time-ordered."""
-    model_name: _builtins.str
+    model_name: builtins.str
     """The registered model this version belongs to, for example `churn`."""
-    version: _builtins.int
+    version: builtins.int
     """Version number within the model: 1, 2, 3 ..., assigned by the server."""
-    algorithm: _builtins.str
+    algorithm: builtins.str
     """Algorithm or model family, for example `XGBoost` or `CatBoost`."""
-    status: Global___ModelStatus.ValueType
+    status: global___ModelStatus.ValueType
     """Lifecycle status."""
-    is_production: _builtins.bool
+    is_production: builtins.bool
     """True when this version is its model's production version (it holds the
     alias `production`).
     """
-    description: _builtins.str
+    description: builtins.str
     """Free-form description. Mutable through UpdateModelVersion."""
-    created_by: _builtins.str
+    created_by: builtins.str
     """Identity of the caller that registered this version."""
-    @_builtins.property
-    def artifact(self) -> Global___Artifact:
+    @property
+    def artifact(self) -> global___Artifact:
         """Where the trained artifact lives."""
 
-    @_builtins.property
-    def metrics(self) -> _containers.ScalarMap[_builtins.str, _builtins.float]:
+    @property
+    def metrics(self) -> google.protobuf.internal.containers.ScalarMap[builtins.str, builtins.float]:
         """Evaluation metrics by name. The well-known names `auc`, `accuracy`,
         `precision`, `recall` and `f1` are within [0, 1].
         """
 
-    @_builtins.property
-    def params(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
+    @property
+    def params(self) -> google.protobuf.internal.containers.ScalarMap[builtins.str, builtins.str]:
         """Hyperparameters, as strings."""
 
-    @_builtins.property
-    def tags(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
+    @property
+    def tags(self) -> google.protobuf.internal.containers.ScalarMap[builtins.str, builtins.str]:
         """Free-form labels, for example team=growth. Mutable through
         UpdateModelVersion.
         """
 
-    @_builtins.property
-    def training(self) -> Global___TrainingInfo:
+    @property
+    def training(self) -> global___TrainingInfo:
         """Facts about the training run."""
 
-    @_builtins.property
-    def metadata(self) -> _struct_pb2.Struct:
+    @property
+    def metadata(self) -> google.protobuf.struct_pb2.Struct:
         """Any further metadata as a JSON object (for example the content of the
         metadata file the training job wrote).
         """
 
-    @_builtins.property
-    def created_at(self) -> _timestamp_pb2.Timestamp:
+    @property
+    def created_at(self) -> google.protobuf.timestamp_pb2.Timestamp:
         """When the version was registered (UTC)."""
 
-    @_builtins.property
-    def updated_at(self) -> _timestamp_pb2.Timestamp:
+    @property
+    def updated_at(self) -> google.protobuf.timestamp_pb2.Timestamp:
         """When the version last changed (status, description or tags)."""
 
-    @_builtins.property
-    def aliases(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+    @property
+    def aliases(self) -> google.protobuf.internal.containers.RepeatedScalarFieldContainer[builtins.str]:
         """The aliases this version holds now, sorted (`production` among them when
         `is_production`). The implied `latest` is not listed.
         """
@@ -448,305 +429,273 @@ class ModelVersion(_message.Message):
     def __init__(
         self,
         *,
-        id: _builtins.str = ...,
-        model_name: _builtins.str = ...,
-        version: _builtins.int = ...,
-        algorithm: _builtins.str = ...,
-        status: Global___ModelStatus.ValueType = ...,
-        is_production: _builtins.bool = ...,
-        artifact: Global___Artifact | None = ...,
-        metrics: _abc.Mapping[_builtins.str, _builtins.float] | None = ...,
-        params: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
-        tags: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
-        training: Global___TrainingInfo | None = ...,
-        metadata: _struct_pb2.Struct | None = ...,
-        description: _builtins.str = ...,
-        created_by: _builtins.str = ...,
-        created_at: _timestamp_pb2.Timestamp | None = ...,
-        updated_at: _timestamp_pb2.Timestamp | None = ...,
-        aliases: _abc.Iterable[_builtins.str] | None = ...,
+        id: builtins.str = ...,
+        model_name: builtins.str = ...,
+        version: builtins.int = ...,
+        algorithm: builtins.str = ...,
+        status: global___ModelStatus.ValueType = ...,
+        is_production: builtins.bool = ...,
+        artifact: global___Artifact | None = ...,
+        metrics: collections.abc.Mapping[builtins.str, builtins.float] | None = ...,
+        params: collections.abc.Mapping[builtins.str, builtins.str] | None = ...,
+        tags: collections.abc.Mapping[builtins.str, builtins.str] | None = ...,
+        training: global___TrainingInfo | None = ...,
+        metadata: google.protobuf.struct_pb2.Struct | None = ...,
+        description: builtins.str = ...,
+        created_by: builtins.str = ...,
+        created_at: google.protobuf.timestamp_pb2.Timestamp | None = ...,
+        updated_at: google.protobuf.timestamp_pb2.Timestamp | None = ...,
+        aliases: collections.abc.Iterable[builtins.str] | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["artifact", b"artifact", "created_at", b"created_at", "metadata", b"metadata", "training", b"training", "updated_at", b"updated_at"]  # noqa: Y015
-    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["algorithm", b"algorithm", "aliases", b"aliases", "artifact", b"artifact", "created_at", b"created_at", "created_by", b"created_by", "description", b"description", "id", b"id", "is_production", b"is_production", "metadata", b"metadata", "metrics", b"metrics", "model_name", b"model_name", "params", b"params", "status", b"status", "tags", b"tags", "training", b"training", "updated_at", b"updated_at", "version", b"version"]  # noqa: Y015
-    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
+    def HasField(self, field_name: typing.Literal["artifact", b"artifact", "created_at", b"created_at", "metadata", b"metadata", "training", b"training", "updated_at", b"updated_at"]) -> builtins.bool: ...
+    def ClearField(self, field_name: typing.Literal["algorithm", b"algorithm", "aliases", b"aliases", "artifact", b"artifact", "created_at", b"created_at", "created_by", b"created_by", "description", b"description", "id", b"id", "is_production", b"is_production", "metadata", b"metadata", "metrics", b"metrics", "model_name", b"model_name", "params", b"params", "status", b"status", "tags", b"tags", "training", b"training", "updated_at", b"updated_at", "version", b"version"]) -> None: ...
 
-Global___ModelVersion: _TypeAlias = ModelVersion  # noqa: Y015
+global___ModelVersion = ModelVersion
 
-@_typing.final
-class Model(_message.Message):
+@typing.final
+class Model(google.protobuf.message.Message):
     """A registered model: the task the versions compete for, for example `churn`."""
 
-    DESCRIPTOR: _descriptor.Descriptor
+    DESCRIPTOR: google.protobuf.descriptor.Descriptor
 
-    @_typing.final
-    class AliasesEntry(_message.Message):
-        DESCRIPTOR: _descriptor.Descriptor
+    @typing.final
+    class AliasesEntry(google.protobuf.message.Message):
+        DESCRIPTOR: google.protobuf.descriptor.Descriptor
 
-        KEY_FIELD_NUMBER: _builtins.int
-        VALUE_FIELD_NUMBER: _builtins.int
-        key: _builtins.str
-        value: _builtins.int
+        KEY_FIELD_NUMBER: builtins.int
+        VALUE_FIELD_NUMBER: builtins.int
+        key: builtins.str
+        value: builtins.int
         def __init__(
             self,
             *,
-            key: _builtins.str = ...,
-            value: _builtins.int = ...,
+            key: builtins.str = ...,
+            value: builtins.int = ...,
         ) -> None: ...
-        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
-        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
-        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-        def WhichOneof(self, oneof_group: _Never) -> None: ...
+        def ClearField(self, field_name: typing.Literal["key", b"key", "value", b"value"]) -> None: ...
 
-    @_typing.final
-    class TagsEntry(_message.Message):
-        DESCRIPTOR: _descriptor.Descriptor
+    @typing.final
+    class TagsEntry(google.protobuf.message.Message):
+        DESCRIPTOR: google.protobuf.descriptor.Descriptor
 
-        KEY_FIELD_NUMBER: _builtins.int
-        VALUE_FIELD_NUMBER: _builtins.int
-        key: _builtins.str
-        value: _builtins.str
+        KEY_FIELD_NUMBER: builtins.int
+        VALUE_FIELD_NUMBER: builtins.int
+        key: builtins.str
+        value: builtins.str
         def __init__(
             self,
             *,
-            key: _builtins.str = ...,
-            value: _builtins.str = ...,
+            key: builtins.str = ...,
+            value: builtins.str = ...,
         ) -> None: ...
-        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
-        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
-        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-        def WhichOneof(self, oneof_group: _Never) -> None: ...
+        def ClearField(self, field_name: typing.Literal["key", b"key", "value", b"value"]) -> None: ...
 
-    NAME_FIELD_NUMBER: _builtins.int
-    CREATED_AT_FIELD_NUMBER: _builtins.int
-    UPDATED_AT_FIELD_NUMBER: _builtins.int
-    PRODUCTION_VERSION_FIELD_NUMBER: _builtins.int
-    VERSION_COUNT_FIELD_NUMBER: _builtins.int
-    ALIASES_FIELD_NUMBER: _builtins.int
-    DESCRIPTION_FIELD_NUMBER: _builtins.int
-    TAGS_FIELD_NUMBER: _builtins.int
-    LATEST_VERSION_FIELD_NUMBER: _builtins.int
-    name: _builtins.str
+    NAME_FIELD_NUMBER: builtins.int
+    CREATED_AT_FIELD_NUMBER: builtins.int
+    UPDATED_AT_FIELD_NUMBER: builtins.int
+    PRODUCTION_VERSION_FIELD_NUMBER: builtins.int
+    VERSION_COUNT_FIELD_NUMBER: builtins.int
+    ALIASES_FIELD_NUMBER: builtins.int
+    DESCRIPTION_FIELD_NUMBER: builtins.int
+    TAGS_FIELD_NUMBER: builtins.int
+    LATEST_VERSION_FIELD_NUMBER: builtins.int
+    name: builtins.str
     """The model's unique name."""
-    production_version: _builtins.int
+    production_version: builtins.int
     """The current production version number (the alias `production`), absent
     when there is none.
     """
-    version_count: _builtins.int
+    version_count: builtins.int
     """Number of registered versions. Version numbers have no gaps, so this
     is also the highest version number (0 when none).
     """
-    description: _builtins.str
+    description: builtins.str
     """Free-form description of the model (the task), set by UpdateModel."""
-    latest_version: _builtins.int
+    latest_version: builtins.int
     """The highest ACTIVE version (the read-only alias `latest`), absent when
     no version is ACTIVE.
     """
-    @_builtins.property
-    def created_at(self) -> _timestamp_pb2.Timestamp:
+    @property
+    def created_at(self) -> google.protobuf.timestamp_pb2.Timestamp:
         """When the model was created, by its first registration (UTC)."""
 
-    @_builtins.property
-    def updated_at(self) -> _timestamp_pb2.Timestamp:
+    @property
+    def updated_at(self) -> google.protobuf.timestamp_pb2.Timestamp:
         """When the model last changed: a new version, an alias move, its
         description or tags (UTC).
         """
 
-    @_builtins.property
-    def aliases(self) -> _containers.ScalarMap[_builtins.str, _builtins.int]:
+    @property
+    def aliases(self) -> google.protobuf.internal.containers.ScalarMap[builtins.str, builtins.int]:
         """Every alias of the model and the version it points at."""
 
-    @_builtins.property
-    def tags(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
+    @property
+    def tags(self) -> google.protobuf.internal.containers.ScalarMap[builtins.str, builtins.str]:
         """Free-form labels of the model, set by UpdateModel."""
 
     def __init__(
         self,
         *,
-        name: _builtins.str = ...,
-        created_at: _timestamp_pb2.Timestamp | None = ...,
-        updated_at: _timestamp_pb2.Timestamp | None = ...,
-        production_version: _builtins.int | None = ...,
-        version_count: _builtins.int = ...,
-        aliases: _abc.Mapping[_builtins.str, _builtins.int] | None = ...,
-        description: _builtins.str = ...,
-        tags: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
-        latest_version: _builtins.int | None = ...,
+        name: builtins.str = ...,
+        created_at: google.protobuf.timestamp_pb2.Timestamp | None = ...,
+        updated_at: google.protobuf.timestamp_pb2.Timestamp | None = ...,
+        production_version: builtins.int | None = ...,
+        version_count: builtins.int = ...,
+        aliases: collections.abc.Mapping[builtins.str, builtins.int] | None = ...,
+        description: builtins.str = ...,
+        tags: collections.abc.Mapping[builtins.str, builtins.str] | None = ...,
+        latest_version: builtins.int | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_latest_version", b"_latest_version", "_production_version", b"_production_version", "created_at", b"created_at", "latest_version", b"latest_version", "production_version", b"production_version", "updated_at", b"updated_at"]  # noqa: Y015
-    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_latest_version", b"_latest_version", "_production_version", b"_production_version", "aliases", b"aliases", "created_at", b"created_at", "description", b"description", "latest_version", b"latest_version", "name", b"name", "production_version", b"production_version", "tags", b"tags", "updated_at", b"updated_at", "version_count", b"version_count"]  # noqa: Y015
-    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType__latest_version: _TypeAlias = _typing.Literal["latest_version"]  # noqa: Y015
-    _WhichOneofArgType__latest_version: _TypeAlias = _typing.Literal["_latest_version", b"_latest_version"]  # noqa: Y015
-    _WhichOneofReturnType__production_version: _TypeAlias = _typing.Literal["production_version"]  # noqa: Y015
-    _WhichOneofArgType__production_version: _TypeAlias = _typing.Literal["_production_version", b"_production_version"]  # noqa: Y015
-    @_typing.overload
-    def WhichOneof(self, oneof_group: _WhichOneofArgType__latest_version) -> _WhichOneofReturnType__latest_version | None: ...
-    @_typing.overload
-    def WhichOneof(self, oneof_group: _WhichOneofArgType__production_version) -> _WhichOneofReturnType__production_version | None: ...
+    def HasField(self, field_name: typing.Literal["_latest_version", b"_latest_version", "_production_version", b"_production_version", "created_at", b"created_at", "latest_version", b"latest_version", "production_version", b"production_version", "updated_at", b"updated_at"]) -> builtins.bool: ...
+    def ClearField(self, field_name: typing.Literal["_latest_version", b"_latest_version", "_production_version", b"_production_version", "aliases", b"aliases", "created_at", b"created_at", "description", b"description", "latest_version", b"latest_version", "name", b"name", "production_version", b"production_version", "tags", b"tags", "updated_at", b"updated_at", "version_count", b"version_count"]) -> None: ...
+    @typing.overload
+    def WhichOneof(self, oneof_group: typing.Literal["_latest_version", b"_latest_version"]) -> typing.Literal["latest_version"] | None: ...
+    @typing.overload
+    def WhichOneof(self, oneof_group: typing.Literal["_production_version", b"_production_version"]) -> typing.Literal["production_version"] | None: ...
 
-Global___Model: _TypeAlias = Model  # noqa: Y015
+global___Model = Model
 
-@_typing.final
-class RegisterModelRequest(_message.Message):
+@typing.final
+class RegisterModelRequest(google.protobuf.message.Message):
     """Request of RegisterModel."""
 
-    DESCRIPTOR: _descriptor.Descriptor
+    DESCRIPTOR: google.protobuf.descriptor.Descriptor
 
-    @_typing.final
-    class MetricsEntry(_message.Message):
-        DESCRIPTOR: _descriptor.Descriptor
+    @typing.final
+    class MetricsEntry(google.protobuf.message.Message):
+        DESCRIPTOR: google.protobuf.descriptor.Descriptor
 
-        KEY_FIELD_NUMBER: _builtins.int
-        VALUE_FIELD_NUMBER: _builtins.int
-        key: _builtins.str
-        value: _builtins.float
+        KEY_FIELD_NUMBER: builtins.int
+        VALUE_FIELD_NUMBER: builtins.int
+        key: builtins.str
+        value: builtins.float
         def __init__(
             self,
             *,
-            key: _builtins.str = ...,
-            value: _builtins.float = ...,
+            key: builtins.str = ...,
+            value: builtins.float = ...,
         ) -> None: ...
-        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
-        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
-        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-        def WhichOneof(self, oneof_group: _Never) -> None: ...
+        def ClearField(self, field_name: typing.Literal["key", b"key", "value", b"value"]) -> None: ...
 
-    @_typing.final
-    class ParamsEntry(_message.Message):
-        DESCRIPTOR: _descriptor.Descriptor
+    @typing.final
+    class ParamsEntry(google.protobuf.message.Message):
+        DESCRIPTOR: google.protobuf.descriptor.Descriptor
 
-        KEY_FIELD_NUMBER: _builtins.int
-        VALUE_FIELD_NUMBER: _builtins.int
-        key: _builtins.str
-        value: _builtins.str
+        KEY_FIELD_NUMBER: builtins.int
+        VALUE_FIELD_NUMBER: builtins.int
+        key: builtins.str
+        value: builtins.str
         def __init__(
             self,
             *,
-            key: _builtins.str = ...,
-            value: _builtins.str = ...,
+            key: builtins.str = ...,
+            value: builtins.str = ...,
         ) -> None: ...
-        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
-        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
-        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-        def WhichOneof(self, oneof_group: _Never) -> None: ...
+        def ClearField(self, field_name: typing.Literal["key", b"key", "value", b"value"]) -> None: ...
 
-    @_typing.final
-    class TagsEntry(_message.Message):
-        DESCRIPTOR: _descriptor.Descriptor
+    @typing.final
+    class TagsEntry(google.protobuf.message.Message):
+        DESCRIPTOR: google.protobuf.descriptor.Descriptor
 
-        KEY_FIELD_NUMBER: _builtins.int
-        VALUE_FIELD_NUMBER: _builtins.int
-        key: _builtins.str
-        value: _builtins.str
+        KEY_FIELD_NUMBER: builtins.int
+        VALUE_FIELD_NUMBER: builtins.int
+        key: builtins.str
+        value: builtins.str
         def __init__(
             self,
             *,
-            key: _builtins.str = ...,
-            value: _builtins.str = ...,
+            key: builtins.str = ...,
+            value: builtins.str = ...,
         ) -> None: ...
-        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
-        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
-        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-        def WhichOneof(self, oneof_group: _Never) -> None: ...
+        def ClearField(self, field_name: typing.Literal["key", b"key", "value", b"value"]) -> None: ...
 
-    MODEL_NAME_FIELD_NUMBER: _builtins.int
-    ALGORITHM_FIELD_NUMBER: _builtins.int
-    ARTIFACT_FIELD_NUMBER: _builtins.int
-    METRICS_FIELD_NUMBER: _builtins.int
-    PARAMS_FIELD_NUMBER: _builtins.int
-    TAGS_FIELD_NUMBER: _builtins.int
-    TRAINING_FIELD_NUMBER: _builtins.int
-    METADATA_FIELD_NUMBER: _builtins.int
-    DESCRIPTION_FIELD_NUMBER: _builtins.int
-    REQUEST_ID_FIELD_NUMBER: _builtins.int
-    VALIDATE_ONLY_FIELD_NUMBER: _builtins.int
-    model_name: _builtins.str
+    MODEL_NAME_FIELD_NUMBER: builtins.int
+    ALGORITHM_FIELD_NUMBER: builtins.int
+    ARTIFACT_FIELD_NUMBER: builtins.int
+    METRICS_FIELD_NUMBER: builtins.int
+    PARAMS_FIELD_NUMBER: builtins.int
+    TAGS_FIELD_NUMBER: builtins.int
+    TRAINING_FIELD_NUMBER: builtins.int
+    METADATA_FIELD_NUMBER: builtins.int
+    DESCRIPTION_FIELD_NUMBER: builtins.int
+    REQUEST_ID_FIELD_NUMBER: builtins.int
+    VALIDATE_ONLY_FIELD_NUMBER: builtins.int
+    model_name: builtins.str
     """The model to register a version of. Created if it does not exist yet."""
-    algorithm: _builtins.str
+    algorithm: builtins.str
     """Algorithm or model family, for example `XGBoost`. Required, at most 128
     characters.
     """
-    description: _builtins.str
+    description: builtins.str
     """Free-form description, at most 4096 characters."""
-    request_id: _builtins.str
+    request_id: builtins.str
     """Idempotency key, at most 128 characters, scoped to the caller's
     principal: a retry with the same key and the same request returns the
     version the first call created and creates nothing; the same key with a
     different request fails with ALREADY_EXISTS naming what differs.
     """
-    validate_only: _builtins.bool
+    validate_only: builtins.bool
     """Check the request against every rule and return the version as it would
     be stored (with `version` 0 and no `id`), without writing anything.
     """
-    @_builtins.property
-    def artifact(self) -> Global___Artifact:
+    @property
+    def artifact(self) -> global___Artifact:
         """Where the trained artifact lives. Required; `artifact.uri` must be set."""
 
-    @_builtins.property
-    def metrics(self) -> _containers.ScalarMap[_builtins.str, _builtins.float]:
+    @property
+    def metrics(self) -> google.protobuf.internal.containers.ScalarMap[builtins.str, builtins.float]:
         """Evaluation metrics. Names match ^[a-z0-9][a-z0-9_./-]{0,127}$, values
         are finite, and the well-known `auc`, `accuracy`, `precision`, `recall`
         and `f1` are within [0, 1]. At most 256 entries.
         """
 
-    @_builtins.property
-    def params(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
+    @property
+    def params(self) -> google.protobuf.internal.containers.ScalarMap[builtins.str, builtins.str]:
         """Hyperparameters as strings. At most 256 entries."""
 
-    @_builtins.property
-    def tags(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
+    @property
+    def tags(self) -> google.protobuf.internal.containers.ScalarMap[builtins.str, builtins.str]:
         """Free-form labels. Keys match ^[A-Za-z0-9][A-Za-z0-9_.:/-]{0,127}$,
         values are at most 256 characters. At most 64 entries.
         """
 
-    @_builtins.property
-    def training(self) -> Global___TrainingInfo:
+    @property
+    def training(self) -> global___TrainingInfo:
         """Facts about the training run."""
 
-    @_builtins.property
-    def metadata(self) -> _struct_pb2.Struct:
+    @property
+    def metadata(self) -> google.protobuf.struct_pb2.Struct:
         """Further metadata as a JSON object, at most 64 KiB once serialised."""
 
     def __init__(
         self,
         *,
-        model_name: _builtins.str = ...,
-        algorithm: _builtins.str = ...,
-        artifact: Global___Artifact | None = ...,
-        metrics: _abc.Mapping[_builtins.str, _builtins.float] | None = ...,
-        params: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
-        tags: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
-        training: Global___TrainingInfo | None = ...,
-        metadata: _struct_pb2.Struct | None = ...,
-        description: _builtins.str = ...,
-        request_id: _builtins.str = ...,
-        validate_only: _builtins.bool = ...,
+        model_name: builtins.str = ...,
+        algorithm: builtins.str = ...,
+        artifact: global___Artifact | None = ...,
+        metrics: collections.abc.Mapping[builtins.str, builtins.float] | None = ...,
+        params: collections.abc.Mapping[builtins.str, builtins.str] | None = ...,
+        tags: collections.abc.Mapping[builtins.str, builtins.str] | None = ...,
+        training: global___TrainingInfo | None = ...,
+        metadata: google.protobuf.struct_pb2.Struct | None = ...,
+        description: builtins.str = ...,
+        request_id: builtins.str = ...,
+        validate_only: builtins.bool = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["artifact", b"artifact", "metadata", b"metadata", "training", b"training"]  # noqa: Y015
-    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["algorithm", b"algorithm", "artifact", b"artifact", "description", b"description", "metadata", b"metadata", "metrics", b"metrics", "model_name", b"model_name", "params", b"params", "request_id", b"request_id", "tags", b"tags", "training", b"training", "validate_only", b"validate_only"]  # noqa: Y015
-    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
+    def HasField(self, field_name: typing.Literal["artifact", b"artifact", "metadata", b"metadata", "training", b"training"]) -> builtins.bool: ...
+    def ClearField(self, field_name: typing.Literal["algorithm", b"algorithm", "artifact", b"artifact", "description", b"description", "metadata", b"metadata", "metrics", b"metrics", "model_name", b"model_name", "params", b"params", "request_id", b"request_id", "tags", b"tags", "training", b"training", "validate_only", b"validate_only"]) -> None: ...
 
-Global___RegisterModelRequest: _TypeAlias = RegisterModelRequest  # noqa: Y015
+global___RegisterModelRequest = RegisterModelRequest
 
-@_typing.final
-class RegisterModelResponse(_message.Message):
+@typing.final
+class RegisterModelResponse(google.protobuf.message.Message):
     """Response of RegisterModel."""
 
-    DESCRIPTOR: _descriptor.Descriptor
+    DESCRIPTOR: google.protobuf.descriptor.Descriptor
 
-    MODEL_VERSION_FIELD_NUMBER: _builtins.int
-    @_builtins.property
-    def model_version(self) -> Global___ModelVersion:
+    MODEL_VERSION_FIELD_NUMBER: builtins.int
+    @property
+    def model_version(self) -> global___ModelVersion:
         """The registered version (or, for a retried `request_id`, the version the
         first call registered).
         """
@@ -754,82 +703,72 @@ class RegisterModelResponse(_message.Message):
     def __init__(
         self,
         *,
-        model_version: Global___ModelVersion | None = ...,
+        model_version: global___ModelVersion | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["model_version", b"model_version"]  # noqa: Y015
-    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["model_version", b"model_version"]  # noqa: Y015
-    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
+    def HasField(self, field_name: typing.Literal["model_version", b"model_version"]) -> builtins.bool: ...
+    def ClearField(self, field_name: typing.Literal["model_version", b"model_version"]) -> None: ...
 
-Global___RegisterModelResponse: _TypeAlias = RegisterModelResponse  # noqa: Y015
+global___RegisterModelResponse = RegisterModelResponse
 
-@_typing.final
-class GetModelVersionRequest(_message.Message):
+@typing.final
+class GetModelVersionRequest(google.protobuf.message.Message):
     """Request of GetModelVersion: set `id`, or `model_name` and `version`."""
 
-    DESCRIPTOR: _descriptor.Descriptor
+    DESCRIPTOR: google.protobuf.descriptor.Descriptor
 
-    ID_FIELD_NUMBER: _builtins.int
-    MODEL_NAME_FIELD_NUMBER: _builtins.int
-    VERSION_FIELD_NUMBER: _builtins.int
-    id: _builtins.str
+    ID_FIELD_NUMBER: builtins.int
+    MODEL_NAME_FIELD_NUMBER: builtins.int
+    VERSION_FIELD_NUMBER: builtins.int
+    id: builtins.str
     """The version's id."""
-    model_name: _builtins.str
+    model_name: builtins.str
     """The model's name (with `version`)."""
-    version: _builtins.int
+    version: builtins.int
     """The version number (with `model_name`)."""
     def __init__(
         self,
         *,
-        id: _builtins.str = ...,
-        model_name: _builtins.str = ...,
-        version: _builtins.int = ...,
+        id: builtins.str = ...,
+        model_name: builtins.str = ...,
+        version: builtins.int = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
-    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["id", b"id", "model_name", b"model_name", "version", b"version"]  # noqa: Y015
-    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
+    def ClearField(self, field_name: typing.Literal["id", b"id", "model_name", b"model_name", "version", b"version"]) -> None: ...
 
-Global___GetModelVersionRequest: _TypeAlias = GetModelVersionRequest  # noqa: Y015
+global___GetModelVersionRequest = GetModelVersionRequest
 
-@_typing.final
-class GetModelVersionResponse(_message.Message):
+@typing.final
+class GetModelVersionResponse(google.protobuf.message.Message):
     """Response of GetModelVersion."""
 
-    DESCRIPTOR: _descriptor.Descriptor
+    DESCRIPTOR: google.protobuf.descriptor.Descriptor
 
-    MODEL_VERSION_FIELD_NUMBER: _builtins.int
-    @_builtins.property
-    def model_version(self) -> Global___ModelVersion:
+    MODEL_VERSION_FIELD_NUMBER: builtins.int
+    @property
+    def model_version(self) -> global___ModelVersion:
         """The requested version."""
 
     def __init__(
         self,
         *,
-        model_version: Global___ModelVersion | None = ...,
+        model_version: global___ModelVersion | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["model_version", b"model_version"]  # noqa: Y015
-    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["model_version", b"model_version"]  # noqa: Y015
-    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
+    def HasField(self, field_name: typing.Literal["model_version", b"model_version"]) -> builtins.bool: ...
+    def ClearField(self, field_name: typing.Literal["model_version", b"model_version"]) -> None: ...
 
-Global___GetModelVersionResponse: _TypeAlias = GetModelVersionResponse  # noqa: Y015
+global___GetModelVersionResponse = GetModelVersionResponse
 
-@_typing.final
-class GetProductionModelRequest(_message.Message):
+@typing.final
+class GetProductionModelRequest(google.protobuf.message.Message):
     """Request of GetProductionModel."""
 
-    DESCRIPTOR: _descriptor.Descriptor
+    DESCRIPTOR: google.protobuf.descriptor.Descriptor
 
-    MODEL_NAME_FIELD_NUMBER: _builtins.int
-    AS_OF_FIELD_NUMBER: _builtins.int
-    model_name: _builtins.str
+    MODEL_NAME_FIELD_NUMBER: builtins.int
+    AS_OF_FIELD_NUMBER: builtins.int
+    model_name: builtins.str
     """The model's name."""
-    @_builtins.property
-    def as_of(self) -> _timestamp_pb2.Timestamp:
+    @property
+    def as_of(self) -> google.protobuf.timestamp_pb2.Timestamp:
         """If set, answer which version was in production at this time, from the
         event trail. The returned version shows its current status and flags.
         """
@@ -837,412 +776,369 @@ class GetProductionModelRequest(_message.Message):
     def __init__(
         self,
         *,
-        model_name: _builtins.str = ...,
-        as_of: _timestamp_pb2.Timestamp | None = ...,
+        model_name: builtins.str = ...,
+        as_of: google.protobuf.timestamp_pb2.Timestamp | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["as_of", b"as_of"]  # noqa: Y015
-    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["as_of", b"as_of", "model_name", b"model_name"]  # noqa: Y015
-    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
+    def HasField(self, field_name: typing.Literal["as_of", b"as_of"]) -> builtins.bool: ...
+    def ClearField(self, field_name: typing.Literal["as_of", b"as_of", "model_name", b"model_name"]) -> None: ...
 
-Global___GetProductionModelRequest: _TypeAlias = GetProductionModelRequest  # noqa: Y015
+global___GetProductionModelRequest = GetProductionModelRequest
 
-@_typing.final
-class GetProductionModelResponse(_message.Message):
+@typing.final
+class GetProductionModelResponse(google.protobuf.message.Message):
     """Response of GetProductionModel."""
 
-    DESCRIPTOR: _descriptor.Descriptor
+    DESCRIPTOR: google.protobuf.descriptor.Descriptor
 
-    MODEL_VERSION_FIELD_NUMBER: _builtins.int
-    @_builtins.property
-    def model_version(self) -> Global___ModelVersion:
+    MODEL_VERSION_FIELD_NUMBER: builtins.int
+    @property
+    def model_version(self) -> global___ModelVersion:
         """The production version."""
 
     def __init__(
         self,
         *,
-        model_version: Global___ModelVersion | None = ...,
+        model_version: global___ModelVersion | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["model_version", b"model_version"]  # noqa: Y015
-    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["model_version", b"model_version"]  # noqa: Y015
-    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
+    def HasField(self, field_name: typing.Literal["model_version", b"model_version"]) -> builtins.bool: ...
+    def ClearField(self, field_name: typing.Literal["model_version", b"model_version"]) -> None: ...
 
-Global___GetProductionModelResponse: _TypeAlias = GetProductionModelResponse  # noqa: Y015
+global___GetProductionModelResponse = GetProductionModelResponse
 
-@_typing.final
-class ListModelVersionsRequest(_message.Message):
+@typing.final
+class ListModelVersionsRequest(google.protobuf.message.Message):
     """Request of ListModelVersions. All filters combine with AND."""
 
-    DESCRIPTOR: _descriptor.Descriptor
+    DESCRIPTOR: google.protobuf.descriptor.Descriptor
 
-    @_typing.final
-    class TagsEntry(_message.Message):
-        DESCRIPTOR: _descriptor.Descriptor
+    @typing.final
+    class TagsEntry(google.protobuf.message.Message):
+        DESCRIPTOR: google.protobuf.descriptor.Descriptor
 
-        KEY_FIELD_NUMBER: _builtins.int
-        VALUE_FIELD_NUMBER: _builtins.int
-        key: _builtins.str
-        value: _builtins.str
+        KEY_FIELD_NUMBER: builtins.int
+        VALUE_FIELD_NUMBER: builtins.int
+        key: builtins.str
+        value: builtins.str
         def __init__(
             self,
             *,
-            key: _builtins.str = ...,
-            value: _builtins.str = ...,
+            key: builtins.str = ...,
+            value: builtins.str = ...,
         ) -> None: ...
-        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
-        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
-        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-        def WhichOneof(self, oneof_group: _Never) -> None: ...
+        def ClearField(self, field_name: typing.Literal["key", b"key", "value", b"value"]) -> None: ...
 
-    @_typing.final
-    class MinMetricsEntry(_message.Message):
-        DESCRIPTOR: _descriptor.Descriptor
+    @typing.final
+    class MinMetricsEntry(google.protobuf.message.Message):
+        DESCRIPTOR: google.protobuf.descriptor.Descriptor
 
-        KEY_FIELD_NUMBER: _builtins.int
-        VALUE_FIELD_NUMBER: _builtins.int
-        key: _builtins.str
-        value: _builtins.float
+        KEY_FIELD_NUMBER: builtins.int
+        VALUE_FIELD_NUMBER: builtins.int
+        key: builtins.str
+        value: builtins.float
         def __init__(
             self,
             *,
-            key: _builtins.str = ...,
-            value: _builtins.float = ...,
+            key: builtins.str = ...,
+            value: builtins.float = ...,
         ) -> None: ...
-        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
-        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
-        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-        def WhichOneof(self, oneof_group: _Never) -> None: ...
+        def ClearField(self, field_name: typing.Literal["key", b"key", "value", b"value"]) -> None: ...
 
-    MODEL_NAME_FIELD_NUMBER: _builtins.int
-    STATUSES_FIELD_NUMBER: _builtins.int
-    ALGORITHM_FIELD_NUMBER: _builtins.int
-    TAGS_FIELD_NUMBER: _builtins.int
-    MIN_METRICS_FIELD_NUMBER: _builtins.int
-    TRAINED_AFTER_FIELD_NUMBER: _builtins.int
-    TRAINED_BEFORE_FIELD_NUMBER: _builtins.int
-    PRODUCTION_ONLY_FIELD_NUMBER: _builtins.int
-    ORDER_BY_FIELD_NUMBER: _builtins.int
-    ORDER_METRIC_FIELD_NUMBER: _builtins.int
-    DESCENDING_FIELD_NUMBER: _builtins.int
-    PAGE_SIZE_FIELD_NUMBER: _builtins.int
-    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
-    ALIASES_FIELD_NUMBER: _builtins.int
-    ANY_ALIAS_FIELD_NUMBER: _builtins.int
-    VIEW_FIELD_NUMBER: _builtins.int
-    model_name: _builtins.str
+    MODEL_NAME_FIELD_NUMBER: builtins.int
+    STATUSES_FIELD_NUMBER: builtins.int
+    ALGORITHM_FIELD_NUMBER: builtins.int
+    TAGS_FIELD_NUMBER: builtins.int
+    MIN_METRICS_FIELD_NUMBER: builtins.int
+    TRAINED_AFTER_FIELD_NUMBER: builtins.int
+    TRAINED_BEFORE_FIELD_NUMBER: builtins.int
+    PRODUCTION_ONLY_FIELD_NUMBER: builtins.int
+    ORDER_BY_FIELD_NUMBER: builtins.int
+    ORDER_METRIC_FIELD_NUMBER: builtins.int
+    DESCENDING_FIELD_NUMBER: builtins.int
+    PAGE_SIZE_FIELD_NUMBER: builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: builtins.int
+    ALIASES_FIELD_NUMBER: builtins.int
+    ANY_ALIAS_FIELD_NUMBER: builtins.int
+    VIEW_FIELD_NUMBER: builtins.int
+    model_name: builtins.str
     """Only versions of this model. Empty: every model."""
-    algorithm: _builtins.str
+    algorithm: builtins.str
     """Only versions with exactly this algorithm. Empty: any."""
-    production_only: _builtins.bool
+    production_only: builtins.bool
     """Only production versions (those holding the alias `production`)."""
-    order_by: Global___VersionOrder.ValueType
+    order_by: global___VersionOrder.ValueType
     """The ordering key; by version number when unspecified."""
-    order_metric: _builtins.str
+    order_metric: builtins.str
     """The metric to order by, with VERSION_ORDER_METRIC."""
-    descending: _builtins.bool
+    descending: builtins.bool
     """Largest first instead of smallest first."""
-    page_size: _builtins.int
+    page_size: builtins.int
     """Maximum number of versions in this page: default 50, at most 500."""
-    page_token: _builtins.str
+    page_token: builtins.str
     """The `next_page_token` of the previous page, with the same filters and order."""
-    any_alias: _builtins.bool
+    any_alias: builtins.bool
     """Only versions holding at least one alias (any name)."""
-    view: Global___VersionView.ValueType
+    view: global___VersionView.ValueType
     """BASIC (the default) or FULL."""
-    @_builtins.property
-    def statuses(self) -> _containers.RepeatedScalarFieldContainer[Global___ModelStatus.ValueType]:
+    @property
+    def statuses(self) -> google.protobuf.internal.containers.RepeatedScalarFieldContainer[global___ModelStatus.ValueType]:
         """Only versions in one of these statuses. Empty: every status."""
 
-    @_builtins.property
-    def tags(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
+    @property
+    def tags(self) -> google.protobuf.internal.containers.ScalarMap[builtins.str, builtins.str]:
         """Only versions carrying every one of these tags with exactly these values."""
 
-    @_builtins.property
-    def min_metrics(self) -> _containers.ScalarMap[_builtins.str, _builtins.float]:
+    @property
+    def min_metrics(self) -> google.protobuf.internal.containers.ScalarMap[builtins.str, builtins.float]:
         """Only versions whose metric is at least the given value, for every entry."""
 
-    @_builtins.property
-    def trained_after(self) -> _timestamp_pb2.Timestamp:
+    @property
+    def trained_after(self) -> google.protobuf.timestamp_pb2.Timestamp:
         """Only versions whose training finished at or after this time."""
 
-    @_builtins.property
-    def trained_before(self) -> _timestamp_pb2.Timestamp:
+    @property
+    def trained_before(self) -> google.protobuf.timestamp_pb2.Timestamp:
         """Only versions whose training finished before this time."""
 
-    @_builtins.property
-    def aliases(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+    @property
+    def aliases(self) -> google.protobuf.internal.containers.RepeatedScalarFieldContainer[builtins.str]:
         """Only versions holding at least one of these aliases."""
 
     def __init__(
         self,
         *,
-        model_name: _builtins.str = ...,
-        statuses: _abc.Iterable[Global___ModelStatus.ValueType] | None = ...,
-        algorithm: _builtins.str = ...,
-        tags: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
-        min_metrics: _abc.Mapping[_builtins.str, _builtins.float] | None = ...,
-        trained_after: _timestamp_pb2.Timestamp | None = ...,
-        trained_before: _timestamp_pb2.Timestamp | None = ...,
-        production_only: _builtins.bool = ...,
-        order_by: Global___VersionOrder.ValueType = ...,
-        order_metric: _builtins.str = ...,
-        descending: _builtins.bool = ...,
-        page_size: _builtins.int = ...,
-        page_token: _builtins.str = ...,
-        aliases: _abc.Iterable[_builtins.str] | None = ...,
-        any_alias: _builtins.bool = ...,
-        view: Global___VersionView.ValueType = ...,
+        model_name: builtins.str = ...,
+        statuses: collections.abc.Iterable[global___ModelStatus.ValueType] | None = ...,
+        algorithm: builtins.str = ...,
+        tags: collections.abc.Mapping[builtins.str, builtins.str] | None = ...,
+        min_metrics: collections.abc.Mapping[builtins.str, builtins.float] | None = ...,
+        trained_after: google.protobuf.timestamp_pb2.Timestamp | None = ...,
+        trained_before: google.protobuf.timestamp_pb2.Timestamp | None = ...,
+        production_only: builtins.bool = ...,
+        order_by: global___VersionOrder.ValueType = ...,
+        order_metric: builtins.str = ...,
+        descending: builtins.bool = ...,
+        page_size: builtins.int = ...,
+        page_token: builtins.str = ...,
+        aliases: collections.abc.Iterable[builtins.str] | None = ...,
+        any_alias: builtins.bool = ...,
+        view: global___VersionView.ValueType = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["trained_after", b"trained_after", "trained_before", b"trained_before"]  # noqa: Y015
-    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["algorithm", b"algorithm", "aliases", b"aliases", "any_alias", b"any_alias", "descending", b"descending", "min_metrics", b"min_metrics", "model_name", b"model_name", "order_by", b"order_by", "order_metric", b"order_metric", "page_size", b"page_size", "page_token", b"page_token", "production_only", b"production_only", "statuses", b"statuses", "tags", b"tags", "trained_after", b"trained_after", "trained_before", b"trained_before", "view", b"view"]  # noqa: Y015
-    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
+    def HasField(self, field_name: typing.Literal["trained_after", b"trained_after", "trained_before", b"trained_before"]) -> builtins.bool: ...
+    def ClearField(self, field_name: typing.Literal["algorithm", b"algorithm", "aliases", b"aliases", "any_alias", b"any_alias", "descending", b"descending", "min_metrics", b"min_metrics", "model_name", b"model_name", "order_by", b"order_by", "order_metric", b"order_metric", "page_size", b"page_size", "page_token", b"page_token", "production_only", b"production_only", "statuses", b"statuses", "tags", b"tags", "trained_after", b"trained_after", "trained_before", b"trained_before", "view", b"view"]) -> None: ...
 
-Global___ListModelVersionsRequest: _TypeAlias = ListModelVersionsRequest  # noqa: Y015
+global___ListModelVersionsRequest = ListModelVersionsRequest
 
-@_typing.final
-class ListModelVersionsResponse(_message.Message):
+@typing.final
+class ListModelVersionsResponse(google.protobuf.message.Message):
     """Response of ListModelVersions."""
 
-    DESCRIPTOR: _descriptor.Descriptor
+    DESCRIPTOR: google.protobuf.descriptor.Descriptor
 
-    MODEL_VERSIONS_FIELD_NUMBER: _builtins.int
-    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
-    next_page_token: _builtins.str
+    MODEL_VERSIONS_FIELD_NUMBER: builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: builtins.int
+    next_page_token: builtins.str
     """Token for the next page; empty when this is the last page."""
-    @_builtins.property
-    def model_versions(self) -> _containers.RepeatedCompositeFieldContainer[Global___ModelVersion]:
+    @property
+    def model_versions(self) -> google.protobuf.internal.containers.RepeatedCompositeFieldContainer[global___ModelVersion]:
         """This page of versions."""
 
     def __init__(
         self,
         *,
-        model_versions: _abc.Iterable[Global___ModelVersion] | None = ...,
-        next_page_token: _builtins.str = ...,
+        model_versions: collections.abc.Iterable[global___ModelVersion] | None = ...,
+        next_page_token: builtins.str = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
-    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["model_versions", b"model_versions", "next_page_token", b"next_page_token"]  # noqa: Y015
-    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
+    def ClearField(self, field_name: typing.Literal["model_versions", b"model_versions", "next_page_token", b"next_page_token"]) -> None: ...
 
-Global___ListModelVersionsResponse: _TypeAlias = ListModelVersionsResponse  # noqa: Y015
+global___ListModelVersionsResponse = ListModelVersionsResponse
 
-@_typing.final
-class GetBestModelVersionRequest(_message.Message):
+@typing.final
+class GetBestModelVersionRequest(google.protobuf.message.Message):
     """Request of GetBestModelVersion."""
 
-    DESCRIPTOR: _descriptor.Descriptor
+    DESCRIPTOR: google.protobuf.descriptor.Descriptor
 
-    MODEL_NAME_FIELD_NUMBER: _builtins.int
-    METRIC_FIELD_NUMBER: _builtins.int
-    LOWEST_FIELD_NUMBER: _builtins.int
-    STATUSES_FIELD_NUMBER: _builtins.int
-    model_name: _builtins.str
+    MODEL_NAME_FIELD_NUMBER: builtins.int
+    METRIC_FIELD_NUMBER: builtins.int
+    LOWEST_FIELD_NUMBER: builtins.int
+    STATUSES_FIELD_NUMBER: builtins.int
+    model_name: builtins.str
     """The model's name."""
-    metric: _builtins.str
+    metric: builtins.str
     """The metric to compare, for example `auc`."""
-    lowest: _builtins.bool
+    lowest: builtins.bool
     """Pick the lowest value instead of the highest (for losses and errors)."""
-    @_builtins.property
-    def statuses(self) -> _containers.RepeatedScalarFieldContainer[Global___ModelStatus.ValueType]:
+    @property
+    def statuses(self) -> google.protobuf.internal.containers.RepeatedScalarFieldContainer[global___ModelStatus.ValueType]:
         """Consider only versions in these statuses. Empty: ACTIVE only."""
 
     def __init__(
         self,
         *,
-        model_name: _builtins.str = ...,
-        metric: _builtins.str = ...,
-        lowest: _builtins.bool = ...,
-        statuses: _abc.Iterable[Global___ModelStatus.ValueType] | None = ...,
+        model_name: builtins.str = ...,
+        metric: builtins.str = ...,
+        lowest: builtins.bool = ...,
+        statuses: collections.abc.Iterable[global___ModelStatus.ValueType] | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
-    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["lowest", b"lowest", "metric", b"metric", "model_name", b"model_name", "statuses", b"statuses"]  # noqa: Y015
-    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
+    def ClearField(self, field_name: typing.Literal["lowest", b"lowest", "metric", b"metric", "model_name", b"model_name", "statuses", b"statuses"]) -> None: ...
 
-Global___GetBestModelVersionRequest: _TypeAlias = GetBestModelVersionRequest  # noqa: Y015
+global___GetBestModelVersionRequest = GetBestModelVersionRequest
 
-@_typing.final
-class GetBestModelVersionResponse(_message.Message):
+@typing.final
+class GetBestModelVersionResponse(google.protobuf.message.Message):
     """Response of GetBestModelVersion."""
 
-    DESCRIPTOR: _descriptor.Descriptor
+    DESCRIPTOR: google.protobuf.descriptor.Descriptor
 
-    MODEL_VERSION_FIELD_NUMBER: _builtins.int
-    VALUE_FIELD_NUMBER: _builtins.int
-    value: _builtins.float
+    MODEL_VERSION_FIELD_NUMBER: builtins.int
+    VALUE_FIELD_NUMBER: builtins.int
+    value: builtins.float
     """Its value of the requested metric."""
-    @_builtins.property
-    def model_version(self) -> Global___ModelVersion:
+    @property
+    def model_version(self) -> global___ModelVersion:
         """The best version. Ties go to the newest version."""
 
     def __init__(
         self,
         *,
-        model_version: Global___ModelVersion | None = ...,
-        value: _builtins.float = ...,
+        model_version: global___ModelVersion | None = ...,
+        value: builtins.float = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["model_version", b"model_version"]  # noqa: Y015
-    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["model_version", b"model_version", "value", b"value"]  # noqa: Y015
-    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
+    def HasField(self, field_name: typing.Literal["model_version", b"model_version"]) -> builtins.bool: ...
+    def ClearField(self, field_name: typing.Literal["model_version", b"model_version", "value", b"value"]) -> None: ...
 
-Global___GetBestModelVersionResponse: _TypeAlias = GetBestModelVersionResponse  # noqa: Y015
+global___GetBestModelVersionResponse = GetBestModelVersionResponse
 
-@_typing.final
-class ListModelsRequest(_message.Message):
+@typing.final
+class ListModelsRequest(google.protobuf.message.Message):
     """Request of ListModels."""
 
-    DESCRIPTOR: _descriptor.Descriptor
+    DESCRIPTOR: google.protobuf.descriptor.Descriptor
 
-    NAME_PREFIX_FIELD_NUMBER: _builtins.int
-    PAGE_SIZE_FIELD_NUMBER: _builtins.int
-    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
-    name_prefix: _builtins.str
+    NAME_PREFIX_FIELD_NUMBER: builtins.int
+    PAGE_SIZE_FIELD_NUMBER: builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: builtins.int
+    name_prefix: builtins.str
     """Only models whose name starts with this prefix. Empty: every model."""
-    page_size: _builtins.int
+    page_size: builtins.int
     """Maximum number of models in this page: default 50, at most 500."""
-    page_token: _builtins.str
+    page_token: builtins.str
     """The `next_page_token` of the previous page."""
     def __init__(
         self,
         *,
-        name_prefix: _builtins.str = ...,
-        page_size: _builtins.int = ...,
-        page_token: _builtins.str = ...,
+        name_prefix: builtins.str = ...,
+        page_size: builtins.int = ...,
+        page_token: builtins.str = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
-    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["name_prefix", b"name_prefix", "page_size", b"page_size", "page_token", b"page_token"]  # noqa: Y015
-    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
+    def ClearField(self, field_name: typing.Literal["name_prefix", b"name_prefix", "page_size", b"page_size", "page_token", b"page_token"]) -> None: ...
 
-Global___ListModelsRequest: _TypeAlias = ListModelsRequest  # noqa: Y015
+global___ListModelsRequest = ListModelsRequest
 
-@_typing.final
-class ListModelsResponse(_message.Message):
+@typing.final
+class ListModelsResponse(google.protobuf.message.Message):
     """Response of ListModels."""
 
-    DESCRIPTOR: _descriptor.Descriptor
+    DESCRIPTOR: google.protobuf.descriptor.Descriptor
 
-    MODELS_FIELD_NUMBER: _builtins.int
-    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
-    next_page_token: _builtins.str
+    MODELS_FIELD_NUMBER: builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: builtins.int
+    next_page_token: builtins.str
     """Token for the next page; empty when this is the last page."""
-    @_builtins.property
-    def models(self) -> _containers.RepeatedCompositeFieldContainer[Global___Model]:
+    @property
+    def models(self) -> google.protobuf.internal.containers.RepeatedCompositeFieldContainer[global___Model]:
         """This page of models, ordered by name."""
 
     def __init__(
         self,
         *,
-        models: _abc.Iterable[Global___Model] | None = ...,
-        next_page_token: _builtins.str = ...,
+        models: collections.abc.Iterable[global___Model] | None = ...,
+        next_page_token: builtins.str = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
-    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["models", b"models", "next_page_token", b"next_page_token"]  # noqa: Y015
-    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
+    def ClearField(self, field_name: typing.Literal["models", b"models", "next_page_token", b"next_page_token"]) -> None: ...
 
-Global___ListModelsResponse: _TypeAlias = ListModelsResponse  # noqa: Y015
+global___ListModelsResponse = ListModelsResponse
 
-@_typing.final
-class GetModelRequest(_message.Message):
+@typing.final
+class GetModelRequest(google.protobuf.message.Message):
     """Request of GetModel."""
 
-    DESCRIPTOR: _descriptor.Descriptor
+    DESCRIPTOR: google.protobuf.descriptor.Descriptor
 
-    MODEL_NAME_FIELD_NUMBER: _builtins.int
-    model_name: _builtins.str
+    MODEL_NAME_FIELD_NUMBER: builtins.int
+    model_name: builtins.str
     """The model's name."""
     def __init__(
         self,
         *,
-        model_name: _builtins.str = ...,
+        model_name: builtins.str = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
-    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["model_name", b"model_name"]  # noqa: Y015
-    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
+    def ClearField(self, field_name: typing.Literal["model_name", b"model_name"]) -> None: ...
 
-Global___GetModelRequest: _TypeAlias = GetModelRequest  # noqa: Y015
+global___GetModelRequest = GetModelRequest
 
-@_typing.final
-class GetModelResponse(_message.Message):
+@typing.final
+class GetModelResponse(google.protobuf.message.Message):
     """Response of GetModel."""
 
-    DESCRIPTOR: _descriptor.Descriptor
+    DESCRIPTOR: google.protobuf.descriptor.Descriptor
 
-    MODEL_FIELD_NUMBER: _builtins.int
-    @_builtins.property
-    def model(self) -> Global___Model:
+    MODEL_FIELD_NUMBER: builtins.int
+    @property
+    def model(self) -> global___Model:
         """The model."""
 
     def __init__(
         self,
         *,
-        model: Global___Model | None = ...,
+        model: global___Model | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["model", b"model"]  # noqa: Y015
-    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["model", b"model"]  # noqa: Y015
-    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
+    def HasField(self, field_name: typing.Literal["model", b"model"]) -> builtins.bool: ...
+    def ClearField(self, field_name: typing.Literal["model", b"model"]) -> None: ...
 
-Global___GetModelResponse: _TypeAlias = GetModelResponse  # noqa: Y015
+global___GetModelResponse = GetModelResponse
 
-@_typing.final
-class SetProductionModelRequest(_message.Message):
+@typing.final
+class SetProductionModelRequest(google.protobuf.message.Message):
     """Request of SetProductionModel: SetModelAliasRequest with the alias
     `production`.
     """
 
-    DESCRIPTOR: _descriptor.Descriptor
+    DESCRIPTOR: google.protobuf.descriptor.Descriptor
 
-    MODEL_NAME_FIELD_NUMBER: _builtins.int
-    VERSION_FIELD_NUMBER: _builtins.int
-    REASON_FIELD_NUMBER: _builtins.int
-    EXPECTED_CURRENT_VERSION_FIELD_NUMBER: _builtins.int
-    GATE_METRIC_FIELD_NUMBER: _builtins.int
-    GATE_MIN_DELTA_FIELD_NUMBER: _builtins.int
-    GATE_LOWER_IS_BETTER_FIELD_NUMBER: _builtins.int
-    REQUEST_ID_FIELD_NUMBER: _builtins.int
-    model_name: _builtins.str
+    MODEL_NAME_FIELD_NUMBER: builtins.int
+    VERSION_FIELD_NUMBER: builtins.int
+    REASON_FIELD_NUMBER: builtins.int
+    EXPECTED_CURRENT_VERSION_FIELD_NUMBER: builtins.int
+    GATE_METRIC_FIELD_NUMBER: builtins.int
+    GATE_MIN_DELTA_FIELD_NUMBER: builtins.int
+    GATE_LOWER_IS_BETTER_FIELD_NUMBER: builtins.int
+    REQUEST_ID_FIELD_NUMBER: builtins.int
+    model_name: builtins.str
     """The model's name."""
-    version: _builtins.int
+    version: builtins.int
     """The version to make production. It must be ACTIVE."""
-    reason: _builtins.str
+    reason: builtins.str
     """Why this version goes to production. Required, at most 1024 characters."""
-    expected_current_version: _builtins.int
+    expected_current_version: builtins.int
     """Compare-and-set: the production version the caller believes is current
     (0 for "none"). On mismatch the call fails with ABORTED and changes
     nothing.
     """
-    gate_metric: _builtins.str
+    gate_metric: builtins.str
     """Metric gate: if set, the candidate's value of this metric must be at
     least the current production version's value plus `gate_min_delta`
     (at most, minus the delta, with `gate_lower_is_better`), or the call
     fails with FAILED_PRECONDITION. Passes when there is no production
     version yet.
     """
-    gate_min_delta: _builtins.float
+    gate_min_delta: builtins.float
     """The margin the candidate must win by under the metric gate. May be
     negative to tolerate a small regression.
     """
-    gate_lower_is_better: _builtins.bool
+    gate_lower_is_better: builtins.bool
     """The gate metric is a loss: lower values are better."""
-    request_id: _builtins.str
+    request_id: builtins.str
     """Idempotency key, at most 128 characters, scoped to the caller's
     principal: a retry with the same key and the same request returns the
     first result and changes nothing; the same key with a different request
@@ -1252,80 +1148,72 @@ class SetProductionModelRequest(_message.Message):
     def __init__(
         self,
         *,
-        model_name: _builtins.str = ...,
-        version: _builtins.int = ...,
-        reason: _builtins.str = ...,
-        expected_current_version: _builtins.int | None = ...,
-        gate_metric: _builtins.str = ...,
-        gate_min_delta: _builtins.float = ...,
-        gate_lower_is_better: _builtins.bool = ...,
-        request_id: _builtins.str = ...,
+        model_name: builtins.str = ...,
+        version: builtins.int = ...,
+        reason: builtins.str = ...,
+        expected_current_version: builtins.int | None = ...,
+        gate_metric: builtins.str = ...,
+        gate_min_delta: builtins.float = ...,
+        gate_lower_is_better: builtins.bool = ...,
+        request_id: builtins.str = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_expected_current_version", b"_expected_current_version", "expected_current_version", b"expected_current_version"]  # noqa: Y015
-    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_expected_current_version", b"_expected_current_version", "expected_current_version", b"expected_current_version", "gate_lower_is_better", b"gate_lower_is_better", "gate_metric", b"gate_metric", "gate_min_delta", b"gate_min_delta", "model_name", b"model_name", "reason", b"reason", "request_id", b"request_id", "version", b"version"]  # noqa: Y015
-    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType__expected_current_version: _TypeAlias = _typing.Literal["expected_current_version"]  # noqa: Y015
-    _WhichOneofArgType__expected_current_version: _TypeAlias = _typing.Literal["_expected_current_version", b"_expected_current_version"]  # noqa: Y015
-    def WhichOneof(self, oneof_group: _WhichOneofArgType__expected_current_version) -> _WhichOneofReturnType__expected_current_version | None: ...
+    def HasField(self, field_name: typing.Literal["_expected_current_version", b"_expected_current_version", "expected_current_version", b"expected_current_version"]) -> builtins.bool: ...
+    def ClearField(self, field_name: typing.Literal["_expected_current_version", b"_expected_current_version", "expected_current_version", b"expected_current_version", "gate_lower_is_better", b"gate_lower_is_better", "gate_metric", b"gate_metric", "gate_min_delta", b"gate_min_delta", "model_name", b"model_name", "reason", b"reason", "request_id", b"request_id", "version", b"version"]) -> None: ...
+    def WhichOneof(self, oneof_group: typing.Literal["_expected_current_version", b"_expected_current_version"]) -> typing.Literal["expected_current_version"] | None: ...
 
-Global___SetProductionModelRequest: _TypeAlias = SetProductionModelRequest  # noqa: Y015
+global___SetProductionModelRequest = SetProductionModelRequest
 
-@_typing.final
-class SetProductionModelResponse(_message.Message):
+@typing.final
+class SetProductionModelResponse(google.protobuf.message.Message):
     """Response of SetProductionModel."""
 
-    DESCRIPTOR: _descriptor.Descriptor
+    DESCRIPTOR: google.protobuf.descriptor.Descriptor
 
-    MODEL_VERSION_FIELD_NUMBER: _builtins.int
-    PREVIOUS_VERSION_FIELD_NUMBER: _builtins.int
-    UNCHANGED_FIELD_NUMBER: _builtins.int
-    previous_version: _builtins.int
+    MODEL_VERSION_FIELD_NUMBER: builtins.int
+    PREVIOUS_VERSION_FIELD_NUMBER: builtins.int
+    UNCHANGED_FIELD_NUMBER: builtins.int
+    previous_version: builtins.int
     """The version that was production before, absent when there was none."""
-    unchanged: _builtins.bool
+    unchanged: builtins.bool
     """True when the version was already in production: nothing changed and
     no event was written.
     """
-    @_builtins.property
-    def model_version(self) -> Global___ModelVersion:
+    @property
+    def model_version(self) -> global___ModelVersion:
         """The new production version."""
 
     def __init__(
         self,
         *,
-        model_version: Global___ModelVersion | None = ...,
-        previous_version: _builtins.int | None = ...,
-        unchanged: _builtins.bool = ...,
+        model_version: global___ModelVersion | None = ...,
+        previous_version: builtins.int | None = ...,
+        unchanged: builtins.bool = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_previous_version", b"_previous_version", "model_version", b"model_version", "previous_version", b"previous_version"]  # noqa: Y015
-    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_previous_version", b"_previous_version", "model_version", b"model_version", "previous_version", b"previous_version", "unchanged", b"unchanged"]  # noqa: Y015
-    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType__previous_version: _TypeAlias = _typing.Literal["previous_version"]  # noqa: Y015
-    _WhichOneofArgType__previous_version: _TypeAlias = _typing.Literal["_previous_version", b"_previous_version"]  # noqa: Y015
-    def WhichOneof(self, oneof_group: _WhichOneofArgType__previous_version) -> _WhichOneofReturnType__previous_version | None: ...
+    def HasField(self, field_name: typing.Literal["_previous_version", b"_previous_version", "model_version", b"model_version", "previous_version", b"previous_version"]) -> builtins.bool: ...
+    def ClearField(self, field_name: typing.Literal["_previous_version", b"_previous_version", "model_version", b"model_version", "previous_version", b"previous_version", "unchanged", b"unchanged"]) -> None: ...
+    def WhichOneof(self, oneof_group: typing.Literal["_previous_version", b"_previous_version"]) -> typing.Literal["previous_version"] | None: ...
 
-Global___SetProductionModelResponse: _TypeAlias = SetProductionModelResponse  # noqa: Y015
+global___SetProductionModelResponse = SetProductionModelResponse
 
-@_typing.final
-class RollbackProductionModelRequest(_message.Message):
+@typing.final
+class RollbackProductionModelRequest(google.protobuf.message.Message):
     """Request of RollbackProductionModel."""
 
-    DESCRIPTOR: _descriptor.Descriptor
+    DESCRIPTOR: google.protobuf.descriptor.Descriptor
 
-    MODEL_NAME_FIELD_NUMBER: _builtins.int
-    REASON_FIELD_NUMBER: _builtins.int
-    EXPECTED_CURRENT_VERSION_FIELD_NUMBER: _builtins.int
-    REQUEST_ID_FIELD_NUMBER: _builtins.int
-    model_name: _builtins.str
+    MODEL_NAME_FIELD_NUMBER: builtins.int
+    REASON_FIELD_NUMBER: builtins.int
+    EXPECTED_CURRENT_VERSION_FIELD_NUMBER: builtins.int
+    REQUEST_ID_FIELD_NUMBER: builtins.int
+    model_name: builtins.str
     """The model's name."""
-    reason: _builtins.str
+    reason: builtins.str
     """Why production is rolled back. Required, at most 1024 characters."""
-    expected_current_version: _builtins.int
+    expected_current_version: builtins.int
     """Compare-and-set: the production version the caller believes is current.
     On mismatch the call fails with ABORTED and changes nothing.
     """
-    request_id: _builtins.str
+    request_id: builtins.str
     """Idempotency key, at most 128 characters, scoped to the caller's
     principal: a retry with the same key and the same request returns the
     first result and changes nothing; the same key with a different request
@@ -1335,72 +1223,65 @@ class RollbackProductionModelRequest(_message.Message):
     def __init__(
         self,
         *,
-        model_name: _builtins.str = ...,
-        reason: _builtins.str = ...,
-        expected_current_version: _builtins.int | None = ...,
-        request_id: _builtins.str = ...,
+        model_name: builtins.str = ...,
+        reason: builtins.str = ...,
+        expected_current_version: builtins.int | None = ...,
+        request_id: builtins.str = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_expected_current_version", b"_expected_current_version", "expected_current_version", b"expected_current_version"]  # noqa: Y015
-    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_expected_current_version", b"_expected_current_version", "expected_current_version", b"expected_current_version", "model_name", b"model_name", "reason", b"reason", "request_id", b"request_id"]  # noqa: Y015
-    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType__expected_current_version: _TypeAlias = _typing.Literal["expected_current_version"]  # noqa: Y015
-    _WhichOneofArgType__expected_current_version: _TypeAlias = _typing.Literal["_expected_current_version", b"_expected_current_version"]  # noqa: Y015
-    def WhichOneof(self, oneof_group: _WhichOneofArgType__expected_current_version) -> _WhichOneofReturnType__expected_current_version | None: ...
+    def HasField(self, field_name: typing.Literal["_expected_current_version", b"_expected_current_version", "expected_current_version", b"expected_current_version"]) -> builtins.bool: ...
+    def ClearField(self, field_name: typing.Literal["_expected_current_version", b"_expected_current_version", "expected_current_version", b"expected_current_version", "model_name", b"model_name", "reason", b"reason", "request_id", b"request_id"]) -> None: ...
+    def WhichOneof(self, oneof_group: typing.Literal["_expected_current_version", b"_expected_current_version"]) -> typing.Literal["expected_current_version"] | None: ...
 
-Global___RollbackProductionModelRequest: _TypeAlias = RollbackProductionModelRequest  # noqa: Y015
+global___RollbackProductionModelRequest = RollbackProductionModelRequest
 
-@_typing.final
-class RollbackProductionModelResponse(_message.Message):
+@typing.final
+class RollbackProductionModelResponse(google.protobuf.message.Message):
     """Response of RollbackProductionModel."""
 
-    DESCRIPTOR: _descriptor.Descriptor
+    DESCRIPTOR: google.protobuf.descriptor.Descriptor
 
-    MODEL_VERSION_FIELD_NUMBER: _builtins.int
-    ROLLED_BACK_VERSION_FIELD_NUMBER: _builtins.int
-    rolled_back_version: _builtins.int
+    MODEL_VERSION_FIELD_NUMBER: builtins.int
+    ROLLED_BACK_VERSION_FIELD_NUMBER: builtins.int
+    rolled_back_version: builtins.int
     """The version that was production before the rollback."""
-    @_builtins.property
-    def model_version(self) -> Global___ModelVersion:
+    @property
+    def model_version(self) -> global___ModelVersion:
         """The version that is production again."""
 
     def __init__(
         self,
         *,
-        model_version: Global___ModelVersion | None = ...,
-        rolled_back_version: _builtins.int = ...,
+        model_version: global___ModelVersion | None = ...,
+        rolled_back_version: builtins.int = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["model_version", b"model_version"]  # noqa: Y015
-    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["model_version", b"model_version", "rolled_back_version", b"rolled_back_version"]  # noqa: Y015
-    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
+    def HasField(self, field_name: typing.Literal["model_version", b"model_version"]) -> builtins.bool: ...
+    def ClearField(self, field_name: typing.Literal["model_version", b"model_version", "rolled_back_version", b"rolled_back_version"]) -> None: ...
 
-Global___RollbackProductionModelResponse: _TypeAlias = RollbackProductionModelResponse  # noqa: Y015
+global___RollbackProductionModelResponse = RollbackProductionModelResponse
 
-@_typing.final
-class UpdateModelVersionStatusRequest(_message.Message):
+@typing.final
+class UpdateModelVersionStatusRequest(google.protobuf.message.Message):
     """Request of UpdateModelVersionStatus: set `id`, or `model_name` and `version`."""
 
-    DESCRIPTOR: _descriptor.Descriptor
+    DESCRIPTOR: google.protobuf.descriptor.Descriptor
 
-    ID_FIELD_NUMBER: _builtins.int
-    MODEL_NAME_FIELD_NUMBER: _builtins.int
-    VERSION_FIELD_NUMBER: _builtins.int
-    STATUS_FIELD_NUMBER: _builtins.int
-    REASON_FIELD_NUMBER: _builtins.int
-    REQUEST_ID_FIELD_NUMBER: _builtins.int
-    id: _builtins.str
+    ID_FIELD_NUMBER: builtins.int
+    MODEL_NAME_FIELD_NUMBER: builtins.int
+    VERSION_FIELD_NUMBER: builtins.int
+    STATUS_FIELD_NUMBER: builtins.int
+    REASON_FIELD_NUMBER: builtins.int
+    REQUEST_ID_FIELD_NUMBER: builtins.int
+    id: builtins.str
     """The version's id."""
-    model_name: _builtins.str
+    model_name: builtins.str
     """The model's name (with `version`)."""
-    version: _builtins.int
+    version: builtins.int
     """The version number (with `model_name`)."""
-    status: Global___ModelStatus.ValueType
+    status: global___ModelStatus.ValueType
     """The new status; the change must be allowed by the status machine."""
-    reason: _builtins.str
+    reason: builtins.str
     """Why the status changes. Required, at most 1024 characters."""
-    request_id: _builtins.str
+    request_id: builtins.str
     """Idempotency key, at most 128 characters, scoped to the caller's
     principal: a retry with the same key and the same request returns the
     first result and changes nothing; the same key with a different request
@@ -1410,474 +1291,429 @@ class UpdateModelVersionStatusRequest(_message.Message):
     def __init__(
         self,
         *,
-        id: _builtins.str = ...,
-        model_name: _builtins.str = ...,
-        version: _builtins.int = ...,
-        status: Global___ModelStatus.ValueType = ...,
-        reason: _builtins.str = ...,
-        request_id: _builtins.str = ...,
+        id: builtins.str = ...,
+        model_name: builtins.str = ...,
+        version: builtins.int = ...,
+        status: global___ModelStatus.ValueType = ...,
+        reason: builtins.str = ...,
+        request_id: builtins.str = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
-    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["id", b"id", "model_name", b"model_name", "reason", b"reason", "request_id", b"request_id", "status", b"status", "version", b"version"]  # noqa: Y015
-    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
+    def ClearField(self, field_name: typing.Literal["id", b"id", "model_name", b"model_name", "reason", b"reason", "request_id", b"request_id", "status", b"status", "version", b"version"]) -> None: ...
 
-Global___UpdateModelVersionStatusRequest: _TypeAlias = UpdateModelVersionStatusRequest  # noqa: Y015
+global___UpdateModelVersionStatusRequest = UpdateModelVersionStatusRequest
 
-@_typing.final
-class UpdateModelVersionStatusResponse(_message.Message):
+@typing.final
+class UpdateModelVersionStatusResponse(google.protobuf.message.Message):
     """Response of UpdateModelVersionStatus."""
 
-    DESCRIPTOR: _descriptor.Descriptor
+    DESCRIPTOR: google.protobuf.descriptor.Descriptor
 
-    MODEL_VERSION_FIELD_NUMBER: _builtins.int
-    @_builtins.property
-    def model_version(self) -> Global___ModelVersion:
+    MODEL_VERSION_FIELD_NUMBER: builtins.int
+    @property
+    def model_version(self) -> global___ModelVersion:
         """The version with its new status."""
 
     def __init__(
         self,
         *,
-        model_version: Global___ModelVersion | None = ...,
+        model_version: global___ModelVersion | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["model_version", b"model_version"]  # noqa: Y015
-    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["model_version", b"model_version"]  # noqa: Y015
-    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
+    def HasField(self, field_name: typing.Literal["model_version", b"model_version"]) -> builtins.bool: ...
+    def ClearField(self, field_name: typing.Literal["model_version", b"model_version"]) -> None: ...
 
-Global___UpdateModelVersionStatusResponse: _TypeAlias = UpdateModelVersionStatusResponse  # noqa: Y015
+global___UpdateModelVersionStatusResponse = UpdateModelVersionStatusResponse
 
-@_typing.final
-class UpdateModelVersionRequest(_message.Message):
+@typing.final
+class UpdateModelVersionRequest(google.protobuf.message.Message):
     """Request of UpdateModelVersion: set `id`, or `model_name` and `version`."""
 
-    DESCRIPTOR: _descriptor.Descriptor
+    DESCRIPTOR: google.protobuf.descriptor.Descriptor
 
-    @_typing.final
-    class SetTagsEntry(_message.Message):
-        DESCRIPTOR: _descriptor.Descriptor
+    @typing.final
+    class SetTagsEntry(google.protobuf.message.Message):
+        DESCRIPTOR: google.protobuf.descriptor.Descriptor
 
-        KEY_FIELD_NUMBER: _builtins.int
-        VALUE_FIELD_NUMBER: _builtins.int
-        key: _builtins.str
-        value: _builtins.str
+        KEY_FIELD_NUMBER: builtins.int
+        VALUE_FIELD_NUMBER: builtins.int
+        key: builtins.str
+        value: builtins.str
         def __init__(
             self,
             *,
-            key: _builtins.str = ...,
-            value: _builtins.str = ...,
+            key: builtins.str = ...,
+            value: builtins.str = ...,
         ) -> None: ...
-        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
-        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
-        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-        def WhichOneof(self, oneof_group: _Never) -> None: ...
+        def ClearField(self, field_name: typing.Literal["key", b"key", "value", b"value"]) -> None: ...
 
-    ID_FIELD_NUMBER: _builtins.int
-    MODEL_NAME_FIELD_NUMBER: _builtins.int
-    VERSION_FIELD_NUMBER: _builtins.int
-    DESCRIPTION_FIELD_NUMBER: _builtins.int
-    SET_TAGS_FIELD_NUMBER: _builtins.int
-    REMOVE_TAGS_FIELD_NUMBER: _builtins.int
-    REASON_FIELD_NUMBER: _builtins.int
-    REQUEST_ID_FIELD_NUMBER: _builtins.int
-    id: _builtins.str
+    ID_FIELD_NUMBER: builtins.int
+    MODEL_NAME_FIELD_NUMBER: builtins.int
+    VERSION_FIELD_NUMBER: builtins.int
+    DESCRIPTION_FIELD_NUMBER: builtins.int
+    SET_TAGS_FIELD_NUMBER: builtins.int
+    REMOVE_TAGS_FIELD_NUMBER: builtins.int
+    REASON_FIELD_NUMBER: builtins.int
+    REQUEST_ID_FIELD_NUMBER: builtins.int
+    id: builtins.str
     """The version's id."""
-    model_name: _builtins.str
+    model_name: builtins.str
     """The model's name (with `version`)."""
-    version: _builtins.int
+    version: builtins.int
     """The version number (with `model_name`)."""
-    description: _builtins.str
+    description: builtins.str
     """The new description, if it changes (at most 4096 characters)."""
-    reason: _builtins.str
+    reason: builtins.str
     """Why, for the event trail. Optional, at most 1024 characters."""
-    request_id: _builtins.str
+    request_id: builtins.str
     """Idempotency key, at most 128 characters, scoped to the caller's
     principal: a retry with the same key and the same request returns the
     first result and changes nothing; the same key with a different request
     fails with ALREADY_EXISTS naming what differs. Clients send a fresh key
     per change and reuse it on their retries.
     """
-    @_builtins.property
-    def set_tags(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
+    @property
+    def set_tags(self) -> google.protobuf.internal.containers.ScalarMap[builtins.str, builtins.str]:
         """Tags to add or overwrite."""
 
-    @_builtins.property
-    def remove_tags(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+    @property
+    def remove_tags(self) -> google.protobuf.internal.containers.RepeatedScalarFieldContainer[builtins.str]:
         """Keys of tags to remove."""
 
     def __init__(
         self,
         *,
-        id: _builtins.str = ...,
-        model_name: _builtins.str = ...,
-        version: _builtins.int = ...,
-        description: _builtins.str | None = ...,
-        set_tags: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
-        remove_tags: _abc.Iterable[_builtins.str] | None = ...,
-        reason: _builtins.str = ...,
-        request_id: _builtins.str = ...,
+        id: builtins.str = ...,
+        model_name: builtins.str = ...,
+        version: builtins.int = ...,
+        description: builtins.str | None = ...,
+        set_tags: collections.abc.Mapping[builtins.str, builtins.str] | None = ...,
+        remove_tags: collections.abc.Iterable[builtins.str] | None = ...,
+        reason: builtins.str = ...,
+        request_id: builtins.str = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_description", b"_description", "description", b"description"]  # noqa: Y015
-    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_description", b"_description", "description", b"description", "id", b"id", "model_name", b"model_name", "reason", b"reason", "remove_tags", b"remove_tags", "request_id", b"request_id", "set_tags", b"set_tags", "version", b"version"]  # noqa: Y015
-    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType__description: _TypeAlias = _typing.Literal["description"]  # noqa: Y015
-    _WhichOneofArgType__description: _TypeAlias = _typing.Literal["_description", b"_description"]  # noqa: Y015
-    def WhichOneof(self, oneof_group: _WhichOneofArgType__description) -> _WhichOneofReturnType__description | None: ...
+    def HasField(self, field_name: typing.Literal["_description", b"_description", "description", b"description"]) -> builtins.bool: ...
+    def ClearField(self, field_name: typing.Literal["_description", b"_description", "description", b"description", "id", b"id", "model_name", b"model_name", "reason", b"reason", "remove_tags", b"remove_tags", "request_id", b"request_id", "set_tags", b"set_tags", "version", b"version"]) -> None: ...
+    def WhichOneof(self, oneof_group: typing.Literal["_description", b"_description"]) -> typing.Literal["description"] | None: ...
 
-Global___UpdateModelVersionRequest: _TypeAlias = UpdateModelVersionRequest  # noqa: Y015
+global___UpdateModelVersionRequest = UpdateModelVersionRequest
 
-@_typing.final
-class UpdateModelVersionResponse(_message.Message):
+@typing.final
+class UpdateModelVersionResponse(google.protobuf.message.Message):
     """Response of UpdateModelVersion."""
 
-    DESCRIPTOR: _descriptor.Descriptor
+    DESCRIPTOR: google.protobuf.descriptor.Descriptor
 
-    MODEL_VERSION_FIELD_NUMBER: _builtins.int
-    @_builtins.property
-    def model_version(self) -> Global___ModelVersion:
+    MODEL_VERSION_FIELD_NUMBER: builtins.int
+    @property
+    def model_version(self) -> global___ModelVersion:
         """The updated version."""
 
     def __init__(
         self,
         *,
-        model_version: Global___ModelVersion | None = ...,
+        model_version: global___ModelVersion | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["model_version", b"model_version"]  # noqa: Y015
-    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["model_version", b"model_version"]  # noqa: Y015
-    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
+    def HasField(self, field_name: typing.Literal["model_version", b"model_version"]) -> builtins.bool: ...
+    def ClearField(self, field_name: typing.Literal["model_version", b"model_version"]) -> None: ...
 
-Global___UpdateModelVersionResponse: _TypeAlias = UpdateModelVersionResponse  # noqa: Y015
+global___UpdateModelVersionResponse = UpdateModelVersionResponse
 
-@_typing.final
-class Event(_message.Message):
+@typing.final
+class Event(google.protobuf.message.Message):
     """One entry of the append-only event trail."""
 
-    DESCRIPTOR: _descriptor.Descriptor
+    DESCRIPTOR: google.protobuf.descriptor.Descriptor
 
-    ID_FIELD_NUMBER: _builtins.int
-    OCCURRED_AT_FIELD_NUMBER: _builtins.int
-    TYPE_FIELD_NUMBER: _builtins.int
-    MODEL_NAME_FIELD_NUMBER: _builtins.int
-    VERSION_FIELD_NUMBER: _builtins.int
-    PREVIOUS_VERSION_FIELD_NUMBER: _builtins.int
-    NEW_VERSION_FIELD_NUMBER: _builtins.int
-    PREVIOUS_STATUS_FIELD_NUMBER: _builtins.int
-    NEW_STATUS_FIELD_NUMBER: _builtins.int
-    ACTOR_FIELD_NUMBER: _builtins.int
-    REASON_FIELD_NUMBER: _builtins.int
-    REQUEST_ID_FIELD_NUMBER: _builtins.int
-    ALIAS_FIELD_NUMBER: _builtins.int
-    CORRELATION_ID_FIELD_NUMBER: _builtins.int
-    id: _builtins.int
+    ID_FIELD_NUMBER: builtins.int
+    OCCURRED_AT_FIELD_NUMBER: builtins.int
+    TYPE_FIELD_NUMBER: builtins.int
+    MODEL_NAME_FIELD_NUMBER: builtins.int
+    VERSION_FIELD_NUMBER: builtins.int
+    PREVIOUS_VERSION_FIELD_NUMBER: builtins.int
+    NEW_VERSION_FIELD_NUMBER: builtins.int
+    PREVIOUS_STATUS_FIELD_NUMBER: builtins.int
+    NEW_STATUS_FIELD_NUMBER: builtins.int
+    ACTOR_FIELD_NUMBER: builtins.int
+    REASON_FIELD_NUMBER: builtins.int
+    REQUEST_ID_FIELD_NUMBER: builtins.int
+    ALIAS_FIELD_NUMBER: builtins.int
+    CORRELATION_ID_FIELD_NUMBER: builtins.int
+    id: builtins.int
     """Unique, increasing id of the event."""
-    type: Global___EventType.ValueType
+    type: global___EventType.ValueType
     """What happened."""
-    model_name: _builtins.str
+    model_name: builtins.str
     """The model concerned."""
-    version: _builtins.int
+    version: builtins.int
     """The version concerned, when the event is about one version (for alias
     events: the version the alias points at afterwards; for a deletion, the
     version it pointed at).
     """
-    previous_version: _builtins.int
+    previous_version: builtins.int
     """The version the alias pointed at before the change (alias events only;
     absent when the alias did not exist).
     """
-    new_version: _builtins.int
+    new_version: builtins.int
     """The version the alias points at after the change (alias events only;
     absent after a deletion).
     """
-    previous_status: Global___ModelStatus.ValueType
+    previous_status: global___ModelStatus.ValueType
     """Status before the change (status events only)."""
-    new_status: Global___ModelStatus.ValueType
+    new_status: global___ModelStatus.ValueType
     """Status after the change (status and registration events)."""
-    actor: _builtins.str
+    actor: builtins.str
     """Identity of the caller that made the change."""
-    reason: _builtins.str
+    reason: builtins.str
     """The reason the caller gave."""
-    request_id: _builtins.str
+    request_id: builtins.str
     """The id the server gave the request that made the change (returned to
     the caller in the `x-request-id` response header).
     """
-    alias: _builtins.str
+    alias: builtins.str
     """The alias concerned (alias events only), for example `production`."""
-    correlation_id: _builtins.str
+    correlation_id: builtins.str
     """The caller's own `x-request-id`, recorded as given: a correlation id,
     never verified.
     """
-    @_builtins.property
-    def occurred_at(self) -> _timestamp_pb2.Timestamp:
+    @property
+    def occurred_at(self) -> google.protobuf.timestamp_pb2.Timestamp:
         """When the change happened (UTC, microsecond precision)."""
 
     def __init__(
         self,
         *,
-        id: _builtins.int = ...,
-        occurred_at: _timestamp_pb2.Timestamp | None = ...,
-        type: Global___EventType.ValueType = ...,
-        model_name: _builtins.str = ...,
-        version: _builtins.int | None = ...,
-        previous_version: _builtins.int | None = ...,
-        new_version: _builtins.int | None = ...,
-        previous_status: Global___ModelStatus.ValueType = ...,
-        new_status: Global___ModelStatus.ValueType = ...,
-        actor: _builtins.str = ...,
-        reason: _builtins.str = ...,
-        request_id: _builtins.str = ...,
-        alias: _builtins.str = ...,
-        correlation_id: _builtins.str = ...,
+        id: builtins.int = ...,
+        occurred_at: google.protobuf.timestamp_pb2.Timestamp | None = ...,
+        type: global___EventType.ValueType = ...,
+        model_name: builtins.str = ...,
+        version: builtins.int | None = ...,
+        previous_version: builtins.int | None = ...,
+        new_version: builtins.int | None = ...,
+        previous_status: global___ModelStatus.ValueType = ...,
+        new_status: global___ModelStatus.ValueType = ...,
+        actor: builtins.str = ...,
+        reason: builtins.str = ...,
+        request_id: builtins.str = ...,
+        alias: builtins.str = ...,
+        correlation_id: builtins.str = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_new_version", b"_new_version", "_previous_version", b"_previous_version", "_version", b"_version", "new_version", b"new_version", "occurred_at", b"occurred_at", "previous_version", b"previous_version", "version", b"version"]  # noqa: Y015
-    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_new_version", b"_new_version", "_previous_version", b"_previous_version", "_version", b"_version", "actor", b"actor", "alias", b"alias", "correlation_id", b"correlation_id", "id", b"id", "model_name", b"model_name", "new_status", b"new_status", "new_version", b"new_version", "occurred_at", b"occurred_at", "previous_status", b"previous_status", "previous_version", b"previous_version", "reason", b"reason", "request_id", b"request_id", "type", b"type", "version", b"version"]  # noqa: Y015
-    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType__new_version: _TypeAlias = _typing.Literal["new_version"]  # noqa: Y015
-    _WhichOneofArgType__new_version: _TypeAlias = _typing.Literal["_new_version", b"_new_version"]  # noqa: Y015
-    _WhichOneofReturnType__previous_version: _TypeAlias = _typing.Literal["previous_version"]  # noqa: Y015
-    _WhichOneofArgType__previous_version: _TypeAlias = _typing.Literal["_previous_version", b"_previous_version"]  # noqa: Y015
-    _WhichOneofReturnType__version: _TypeAlias = _typing.Literal["version"]  # noqa: Y015
-    _WhichOneofArgType__version: _TypeAlias = _typing.Literal["_version", b"_version"]  # noqa: Y015
-    @_typing.overload
-    def WhichOneof(self, oneof_group: _WhichOneofArgType__new_version) -> _WhichOneofReturnType__new_version | None: ...
-    @_typing.overload
-    def WhichOneof(self, oneof_group: _WhichOneofArgType__previous_version) -> _WhichOneofReturnType__previous_version | None: ...
-    @_typing.overload
-    def WhichOneof(self, oneof_group: _WhichOneofArgType__version) -> _WhichOneofReturnType__version | None: ...
+    def HasField(self, field_name: typing.Literal["_new_version", b"_new_version", "_previous_version", b"_previous_version", "_version", b"_version", "new_version", b"new_version", "occurred_at", b"occurred_at", "previous_version", b"previous_version", "version", b"version"]) -> builtins.bool: ...
+    def ClearField(self, field_name: typing.Literal["_new_version", b"_new_version", "_previous_version", b"_previous_version", "_version", b"_version", "actor", b"actor", "alias", b"alias", "correlation_id", b"correlation_id", "id", b"id", "model_name", b"model_name", "new_status", b"new_status", "new_version", b"new_version", "occurred_at", b"occurred_at", "previous_status", b"previous_status", "previous_version", b"previous_version", "reason", b"reason", "request_id", b"request_id", "type", b"type", "version", b"version"]) -> None: ...
+    @typing.overload
+    def WhichOneof(self, oneof_group: typing.Literal["_new_version", b"_new_version"]) -> typing.Literal["new_version"] | None: ...
+    @typing.overload
+    def WhichOneof(self, oneof_group: typing.Literal["_previous_version", b"_previous_version"]) -> typing.Literal["previous_version"] | None: ...
+    @typing.overload
+    def WhichOneof(self, oneof_group: typing.Literal["_version", b"_version"]) -> typing.Literal["version"] | None: ...
 
-Global___Event: _TypeAlias = Event  # noqa: Y015
+global___Event = Event
 
-@_typing.final
-class ListEventsRequest(_message.Message):
+@typing.final
+class ListEventsRequest(google.protobuf.message.Message):
     """Request of ListEvents. All filters combine with AND."""
 
-    DESCRIPTOR: _descriptor.Descriptor
+    DESCRIPTOR: google.protobuf.descriptor.Descriptor
 
-    MODEL_NAME_FIELD_NUMBER: _builtins.int
-    VERSION_FIELD_NUMBER: _builtins.int
-    TYPES_FIELD_NUMBER: _builtins.int
-    SINCE_FIELD_NUMBER: _builtins.int
-    UNTIL_FIELD_NUMBER: _builtins.int
-    PAGE_SIZE_FIELD_NUMBER: _builtins.int
-    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
-    ALIAS_FIELD_NUMBER: _builtins.int
-    model_name: _builtins.str
+    MODEL_NAME_FIELD_NUMBER: builtins.int
+    VERSION_FIELD_NUMBER: builtins.int
+    TYPES_FIELD_NUMBER: builtins.int
+    SINCE_FIELD_NUMBER: builtins.int
+    UNTIL_FIELD_NUMBER: builtins.int
+    PAGE_SIZE_FIELD_NUMBER: builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: builtins.int
+    ALIAS_FIELD_NUMBER: builtins.int
+    model_name: builtins.str
     """Only events of this model. Empty: every model."""
-    version: _builtins.int
+    version: builtins.int
     """Only events about this version (needs `model_name`)."""
-    page_size: _builtins.int
+    page_size: builtins.int
     """Maximum number of events in this page: default 50, at most 500."""
-    page_token: _builtins.str
+    page_token: builtins.str
     """The `next_page_token` of the previous page."""
-    alias: _builtins.str
+    alias: builtins.str
     """Only events about this alias."""
-    @_builtins.property
-    def types(self) -> _containers.RepeatedScalarFieldContainer[Global___EventType.ValueType]:
+    @property
+    def types(self) -> google.protobuf.internal.containers.RepeatedScalarFieldContainer[global___EventType.ValueType]:
         """Only events of these types. Empty: every type."""
 
-    @_builtins.property
-    def since(self) -> _timestamp_pb2.Timestamp:
+    @property
+    def since(self) -> google.protobuf.timestamp_pb2.Timestamp:
         """Only events at or after this time."""
 
-    @_builtins.property
-    def until(self) -> _timestamp_pb2.Timestamp:
+    @property
+    def until(self) -> google.protobuf.timestamp_pb2.Timestamp:
         """Only events before this time."""
 
     def __init__(
         self,
         *,
-        model_name: _builtins.str = ...,
-        version: _builtins.int | None = ...,
-        types: _abc.Iterable[Global___EventType.ValueType] | None = ...,
-        since: _timestamp_pb2.Timestamp | None = ...,
-        until: _timestamp_pb2.Timestamp | None = ...,
-        page_size: _builtins.int = ...,
-        page_token: _builtins.str = ...,
-        alias: _builtins.str = ...,
+        model_name: builtins.str = ...,
+        version: builtins.int | None = ...,
+        types: collections.abc.Iterable[global___EventType.ValueType] | None = ...,
+        since: google.protobuf.timestamp_pb2.Timestamp | None = ...,
+        until: google.protobuf.timestamp_pb2.Timestamp | None = ...,
+        page_size: builtins.int = ...,
+        page_token: builtins.str = ...,
+        alias: builtins.str = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_version", b"_version", "since", b"since", "until", b"until", "version", b"version"]  # noqa: Y015
-    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_version", b"_version", "alias", b"alias", "model_name", b"model_name", "page_size", b"page_size", "page_token", b"page_token", "since", b"since", "types", b"types", "until", b"until", "version", b"version"]  # noqa: Y015
-    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType__version: _TypeAlias = _typing.Literal["version"]  # noqa: Y015
-    _WhichOneofArgType__version: _TypeAlias = _typing.Literal["_version", b"_version"]  # noqa: Y015
-    def WhichOneof(self, oneof_group: _WhichOneofArgType__version) -> _WhichOneofReturnType__version | None: ...
+    def HasField(self, field_name: typing.Literal["_version", b"_version", "since", b"since", "until", b"until", "version", b"version"]) -> builtins.bool: ...
+    def ClearField(self, field_name: typing.Literal["_version", b"_version", "alias", b"alias", "model_name", b"model_name", "page_size", b"page_size", "page_token", b"page_token", "since", b"since", "types", b"types", "until", b"until", "version", b"version"]) -> None: ...
+    def WhichOneof(self, oneof_group: typing.Literal["_version", b"_version"]) -> typing.Literal["version"] | None: ...
 
-Global___ListEventsRequest: _TypeAlias = ListEventsRequest  # noqa: Y015
+global___ListEventsRequest = ListEventsRequest
 
-@_typing.final
-class ListEventsResponse(_message.Message):
+@typing.final
+class ListEventsResponse(google.protobuf.message.Message):
     """Response of ListEvents."""
 
-    DESCRIPTOR: _descriptor.Descriptor
+    DESCRIPTOR: google.protobuf.descriptor.Descriptor
 
-    EVENTS_FIELD_NUMBER: _builtins.int
-    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
-    next_page_token: _builtins.str
+    EVENTS_FIELD_NUMBER: builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: builtins.int
+    next_page_token: builtins.str
     """Token for the next page; empty when this is the last page."""
-    @_builtins.property
-    def events(self) -> _containers.RepeatedCompositeFieldContainer[Global___Event]:
+    @property
+    def events(self) -> google.protobuf.internal.containers.RepeatedCompositeFieldContainer[global___Event]:
         """This page of events, oldest first."""
 
     def __init__(
         self,
         *,
-        events: _abc.Iterable[Global___Event] | None = ...,
-        next_page_token: _builtins.str = ...,
+        events: collections.abc.Iterable[global___Event] | None = ...,
+        next_page_token: builtins.str = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
-    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["events", b"events", "next_page_token", b"next_page_token"]  # noqa: Y015
-    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
+    def ClearField(self, field_name: typing.Literal["events", b"events", "next_page_token", b"next_page_token"]) -> None: ...
 
-Global___ListEventsResponse: _TypeAlias = ListEventsResponse  # noqa: Y015
+global___ListEventsResponse = ListEventsResponse
 
-@_typing.final
-class UpdateModelRequest(_message.Message):
+@typing.final
+class UpdateModelRequest(google.protobuf.message.Message):
     """Request of UpdateModel."""
 
-    DESCRIPTOR: _descriptor.Descriptor
+    DESCRIPTOR: google.protobuf.descriptor.Descriptor
 
-    @_typing.final
-    class TagsEntry(_message.Message):
-        DESCRIPTOR: _descriptor.Descriptor
+    @typing.final
+    class TagsEntry(google.protobuf.message.Message):
+        DESCRIPTOR: google.protobuf.descriptor.Descriptor
 
-        KEY_FIELD_NUMBER: _builtins.int
-        VALUE_FIELD_NUMBER: _builtins.int
-        key: _builtins.str
-        value: _builtins.str
+        KEY_FIELD_NUMBER: builtins.int
+        VALUE_FIELD_NUMBER: builtins.int
+        key: builtins.str
+        value: builtins.str
         def __init__(
             self,
             *,
-            key: _builtins.str = ...,
-            value: _builtins.str = ...,
+            key: builtins.str = ...,
+            value: builtins.str = ...,
         ) -> None: ...
-        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
-        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
-        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-        def WhichOneof(self, oneof_group: _Never) -> None: ...
+        def ClearField(self, field_name: typing.Literal["key", b"key", "value", b"value"]) -> None: ...
 
-    MODEL_NAME_FIELD_NUMBER: _builtins.int
-    DESCRIPTION_FIELD_NUMBER: _builtins.int
-    TAGS_FIELD_NUMBER: _builtins.int
-    REMOVE_TAGS_FIELD_NUMBER: _builtins.int
-    REASON_FIELD_NUMBER: _builtins.int
-    REQUEST_ID_FIELD_NUMBER: _builtins.int
-    model_name: _builtins.str
+    MODEL_NAME_FIELD_NUMBER: builtins.int
+    DESCRIPTION_FIELD_NUMBER: builtins.int
+    TAGS_FIELD_NUMBER: builtins.int
+    REMOVE_TAGS_FIELD_NUMBER: builtins.int
+    REASON_FIELD_NUMBER: builtins.int
+    REQUEST_ID_FIELD_NUMBER: builtins.int
+    model_name: builtins.str
     """The model's name."""
-    description: _builtins.str
+    description: builtins.str
     """The new description, if it changes (at most 4096 characters)."""
-    reason: _builtins.str
+    reason: builtins.str
     """Why, for the event trail. Optional, at most 1024 characters."""
-    request_id: _builtins.str
+    request_id: builtins.str
     """Idempotency key, at most 128 characters, scoped to the caller's
     principal: a retry with the same key and the same request returns the
     first result and changes nothing; the same key with a different request
     fails with ALREADY_EXISTS naming what differs. Clients send a fresh key
     per change and reuse it on their retries.
     """
-    @_builtins.property
-    def tags(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
+    @property
+    def tags(self) -> google.protobuf.internal.containers.ScalarMap[builtins.str, builtins.str]:
         """Tags to add or overwrite (same rules as version tags)."""
 
-    @_builtins.property
-    def remove_tags(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+    @property
+    def remove_tags(self) -> google.protobuf.internal.containers.RepeatedScalarFieldContainer[builtins.str]:
         """Keys of tags to remove."""
 
     def __init__(
         self,
         *,
-        model_name: _builtins.str = ...,
-        description: _builtins.str | None = ...,
-        tags: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
-        remove_tags: _abc.Iterable[_builtins.str] | None = ...,
-        reason: _builtins.str = ...,
-        request_id: _builtins.str = ...,
+        model_name: builtins.str = ...,
+        description: builtins.str | None = ...,
+        tags: collections.abc.Mapping[builtins.str, builtins.str] | None = ...,
+        remove_tags: collections.abc.Iterable[builtins.str] | None = ...,
+        reason: builtins.str = ...,
+        request_id: builtins.str = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_description", b"_description", "description", b"description"]  # noqa: Y015
-    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_description", b"_description", "description", b"description", "model_name", b"model_name", "reason", b"reason", "remove_tags", b"remove_tags", "request_id", b"request_id", "tags", b"tags"]  # noqa: Y015
-    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType__description: _TypeAlias = _typing.Literal["description"]  # noqa: Y015
-    _WhichOneofArgType__description: _TypeAlias = _typing.Literal["_description", b"_description"]  # noqa: Y015
-    def WhichOneof(self, oneof_group: _WhichOneofArgType__description) -> _WhichOneofReturnType__description | None: ...
+    def HasField(self, field_name: typing.Literal["_description", b"_description", "description", b"description"]) -> builtins.bool: ...
+    def ClearField(self, field_name: typing.Literal["_description", b"_description", "description", b"description", "model_name", b"model_name", "reason", b"reason", "remove_tags", b"remove_tags", "request_id", b"request_id", "tags", b"tags"]) -> None: ...
+    def WhichOneof(self, oneof_group: typing.Literal["_description", b"_description"]) -> typing.Literal["description"] | None: ...
 
-Global___UpdateModelRequest: _TypeAlias = UpdateModelRequest  # noqa: Y015
+global___UpdateModelRequest = UpdateModelRequest
 
-@_typing.final
-class UpdateModelResponse(_message.Message):
+@typing.final
+class UpdateModelResponse(google.protobuf.message.Message):
     """Response of UpdateModel."""
 
-    DESCRIPTOR: _descriptor.Descriptor
+    DESCRIPTOR: google.protobuf.descriptor.Descriptor
 
-    MODEL_FIELD_NUMBER: _builtins.int
-    @_builtins.property
-    def model(self) -> Global___Model:
+    MODEL_FIELD_NUMBER: builtins.int
+    @property
+    def model(self) -> global___Model:
         """The updated model."""
 
     def __init__(
         self,
         *,
-        model: Global___Model | None = ...,
+        model: global___Model | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["model", b"model"]  # noqa: Y015
-    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["model", b"model"]  # noqa: Y015
-    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
+    def HasField(self, field_name: typing.Literal["model", b"model"]) -> builtins.bool: ...
+    def ClearField(self, field_name: typing.Literal["model", b"model"]) -> None: ...
 
-Global___UpdateModelResponse: _TypeAlias = UpdateModelResponse  # noqa: Y015
+global___UpdateModelResponse = UpdateModelResponse
 
-@_typing.final
-class SetModelAliasRequest(_message.Message):
+@typing.final
+class SetModelAliasRequest(google.protobuf.message.Message):
     """Request of SetModelAlias."""
 
-    DESCRIPTOR: _descriptor.Descriptor
+    DESCRIPTOR: google.protobuf.descriptor.Descriptor
 
-    MODEL_NAME_FIELD_NUMBER: _builtins.int
-    ALIAS_FIELD_NUMBER: _builtins.int
-    VERSION_FIELD_NUMBER: _builtins.int
-    REASON_FIELD_NUMBER: _builtins.int
-    EXPECTED_CURRENT_VERSION_FIELD_NUMBER: _builtins.int
-    GATE_METRIC_FIELD_NUMBER: _builtins.int
-    GATE_MIN_DELTA_FIELD_NUMBER: _builtins.int
-    GATE_LOWER_IS_BETTER_FIELD_NUMBER: _builtins.int
-    REQUEST_ID_FIELD_NUMBER: _builtins.int
-    model_name: _builtins.str
+    MODEL_NAME_FIELD_NUMBER: builtins.int
+    ALIAS_FIELD_NUMBER: builtins.int
+    VERSION_FIELD_NUMBER: builtins.int
+    REASON_FIELD_NUMBER: builtins.int
+    EXPECTED_CURRENT_VERSION_FIELD_NUMBER: builtins.int
+    GATE_METRIC_FIELD_NUMBER: builtins.int
+    GATE_MIN_DELTA_FIELD_NUMBER: builtins.int
+    GATE_LOWER_IS_BETTER_FIELD_NUMBER: builtins.int
+    REQUEST_ID_FIELD_NUMBER: builtins.int
+    model_name: builtins.str
     """The model's name."""
-    alias: _builtins.str
+    alias: builtins.str
     """The alias: ^[a-z][a-z0-9_-]{0,62}$, for example `canary`. Not `latest`,
     which is read-only.
     """
-    version: _builtins.int
+    version: builtins.int
     """The version the alias is to point at. It must be ACTIVE."""
-    reason: _builtins.str
+    reason: builtins.str
     """Why the alias moves. Required, at most 1024 characters."""
-    expected_current_version: _builtins.int
+    expected_current_version: builtins.int
     """Compare-and-set: the version the caller believes the alias points at now
     (0 for "the alias does not exist"). On mismatch the call fails with
     ABORTED and changes nothing.
     """
-    gate_metric: _builtins.str
+    gate_metric: builtins.str
     """Metric gate: if set, the candidate's value of this metric must be at
     least the value of the alias's current version plus `gate_min_delta`
     (at most, minus the delta, with `gate_lower_is_better`), or the call
     fails with FAILED_PRECONDITION. Passes when the alias does not exist yet.
     """
-    gate_min_delta: _builtins.float
+    gate_min_delta: builtins.float
     """The margin the candidate must win by under the metric gate. May be
     negative to tolerate a small regression.
     """
-    gate_lower_is_better: _builtins.bool
+    gate_lower_is_better: builtins.bool
     """The gate metric is a loss: lower values are better."""
-    request_id: _builtins.str
+    request_id: builtins.str
     """Idempotency key, at most 128 characters, scoped to the caller's
     principal: a retry with the same key and the same request returns the
     first result and changes nothing; the same key with a different request
@@ -1887,84 +1723,76 @@ class SetModelAliasRequest(_message.Message):
     def __init__(
         self,
         *,
-        model_name: _builtins.str = ...,
-        alias: _builtins.str = ...,
-        version: _builtins.int = ...,
-        reason: _builtins.str = ...,
-        expected_current_version: _builtins.int | None = ...,
-        gate_metric: _builtins.str = ...,
-        gate_min_delta: _builtins.float = ...,
-        gate_lower_is_better: _builtins.bool = ...,
-        request_id: _builtins.str = ...,
+        model_name: builtins.str = ...,
+        alias: builtins.str = ...,
+        version: builtins.int = ...,
+        reason: builtins.str = ...,
+        expected_current_version: builtins.int | None = ...,
+        gate_metric: builtins.str = ...,
+        gate_min_delta: builtins.float = ...,
+        gate_lower_is_better: builtins.bool = ...,
+        request_id: builtins.str = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_expected_current_version", b"_expected_current_version", "expected_current_version", b"expected_current_version"]  # noqa: Y015
-    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_expected_current_version", b"_expected_current_version", "alias", b"alias", "expected_current_version", b"expected_current_version", "gate_lower_is_better", b"gate_lower_is_better", "gate_metric", b"gate_metric", "gate_min_delta", b"gate_min_delta", "model_name", b"model_name", "reason", b"reason", "request_id", b"request_id", "version", b"version"]  # noqa: Y015
-    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType__expected_current_version: _TypeAlias = _typing.Literal["expected_current_version"]  # noqa: Y015
-    _WhichOneofArgType__expected_current_version: _TypeAlias = _typing.Literal["_expected_current_version", b"_expected_current_version"]  # noqa: Y015
-    def WhichOneof(self, oneof_group: _WhichOneofArgType__expected_current_version) -> _WhichOneofReturnType__expected_current_version | None: ...
+    def HasField(self, field_name: typing.Literal["_expected_current_version", b"_expected_current_version", "expected_current_version", b"expected_current_version"]) -> builtins.bool: ...
+    def ClearField(self, field_name: typing.Literal["_expected_current_version", b"_expected_current_version", "alias", b"alias", "expected_current_version", b"expected_current_version", "gate_lower_is_better", b"gate_lower_is_better", "gate_metric", b"gate_metric", "gate_min_delta", b"gate_min_delta", "model_name", b"model_name", "reason", b"reason", "request_id", b"request_id", "version", b"version"]) -> None: ...
+    def WhichOneof(self, oneof_group: typing.Literal["_expected_current_version", b"_expected_current_version"]) -> typing.Literal["expected_current_version"] | None: ...
 
-Global___SetModelAliasRequest: _TypeAlias = SetModelAliasRequest  # noqa: Y015
+global___SetModelAliasRequest = SetModelAliasRequest
 
-@_typing.final
-class SetModelAliasResponse(_message.Message):
+@typing.final
+class SetModelAliasResponse(google.protobuf.message.Message):
     """Response of SetModelAlias."""
 
-    DESCRIPTOR: _descriptor.Descriptor
+    DESCRIPTOR: google.protobuf.descriptor.Descriptor
 
-    MODEL_VERSION_FIELD_NUMBER: _builtins.int
-    PREVIOUS_VERSION_FIELD_NUMBER: _builtins.int
-    UNCHANGED_FIELD_NUMBER: _builtins.int
-    previous_version: _builtins.int
+    MODEL_VERSION_FIELD_NUMBER: builtins.int
+    PREVIOUS_VERSION_FIELD_NUMBER: builtins.int
+    UNCHANGED_FIELD_NUMBER: builtins.int
+    previous_version: builtins.int
     """The version the alias pointed at before, absent when it did not exist."""
-    unchanged: _builtins.bool
+    unchanged: builtins.bool
     """True when the alias already pointed at the version: nothing changed and
     no event was written.
     """
-    @_builtins.property
-    def model_version(self) -> Global___ModelVersion:
+    @property
+    def model_version(self) -> global___ModelVersion:
         """The version the alias points at now."""
 
     def __init__(
         self,
         *,
-        model_version: Global___ModelVersion | None = ...,
-        previous_version: _builtins.int | None = ...,
-        unchanged: _builtins.bool = ...,
+        model_version: global___ModelVersion | None = ...,
+        previous_version: builtins.int | None = ...,
+        unchanged: builtins.bool = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_previous_version", b"_previous_version", "model_version", b"model_version", "previous_version", b"previous_version"]  # noqa: Y015
-    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_previous_version", b"_previous_version", "model_version", b"model_version", "previous_version", b"previous_version", "unchanged", b"unchanged"]  # noqa: Y015
-    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType__previous_version: _TypeAlias = _typing.Literal["previous_version"]  # noqa: Y015
-    _WhichOneofArgType__previous_version: _TypeAlias = _typing.Literal["_previous_version", b"_previous_version"]  # noqa: Y015
-    def WhichOneof(self, oneof_group: _WhichOneofArgType__previous_version) -> _WhichOneofReturnType__previous_version | None: ...
+    def HasField(self, field_name: typing.Literal["_previous_version", b"_previous_version", "model_version", b"model_version", "previous_version", b"previous_version"]) -> builtins.bool: ...
+    def ClearField(self, field_name: typing.Literal["_previous_version", b"_previous_version", "model_version", b"model_version", "previous_version", b"previous_version", "unchanged", b"unchanged"]) -> None: ...
+    def WhichOneof(self, oneof_group: typing.Literal["_previous_version", b"_previous_version"]) -> typing.Literal["previous_version"] | None: ...
 
-Global___SetModelAliasResponse: _TypeAlias = SetModelAliasResponse  # noqa: Y015
+global___SetModelAliasResponse = SetModelAliasResponse
 
-@_typing.final
-class DeleteModelAliasRequest(_message.Message):
+@typing.final
+class DeleteModelAliasRequest(google.protobuf.message.Message):
     """Request of DeleteModelAlias."""
 
-    DESCRIPTOR: _descriptor.Descriptor
+    DESCRIPTOR: google.protobuf.descriptor.Descriptor
 
-    MODEL_NAME_FIELD_NUMBER: _builtins.int
-    ALIAS_FIELD_NUMBER: _builtins.int
-    REASON_FIELD_NUMBER: _builtins.int
-    EXPECTED_CURRENT_VERSION_FIELD_NUMBER: _builtins.int
-    REQUEST_ID_FIELD_NUMBER: _builtins.int
-    model_name: _builtins.str
+    MODEL_NAME_FIELD_NUMBER: builtins.int
+    ALIAS_FIELD_NUMBER: builtins.int
+    REASON_FIELD_NUMBER: builtins.int
+    EXPECTED_CURRENT_VERSION_FIELD_NUMBER: builtins.int
+    REQUEST_ID_FIELD_NUMBER: builtins.int
+    model_name: builtins.str
     """The model's name."""
-    alias: _builtins.str
+    alias: builtins.str
     """The alias to remove. Not `latest`, which is read-only."""
-    reason: _builtins.str
+    reason: builtins.str
     """Why. Required, at most 1024 characters."""
-    expected_current_version: _builtins.int
+    expected_current_version: builtins.int
     """Compare-and-set: the version the caller believes the alias points at.
     On mismatch the call fails with ABORTED and changes nothing.
     """
-    request_id: _builtins.str
+    request_id: builtins.str
     """Idempotency key, at most 128 characters, scoped to the caller's
     principal: a retry with the same key and the same request returns the
     first result and changes nothing; the same key with a different request
@@ -1974,66 +1802,58 @@ class DeleteModelAliasRequest(_message.Message):
     def __init__(
         self,
         *,
-        model_name: _builtins.str = ...,
-        alias: _builtins.str = ...,
-        reason: _builtins.str = ...,
-        expected_current_version: _builtins.int | None = ...,
-        request_id: _builtins.str = ...,
+        model_name: builtins.str = ...,
+        alias: builtins.str = ...,
+        reason: builtins.str = ...,
+        expected_current_version: builtins.int | None = ...,
+        request_id: builtins.str = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_expected_current_version", b"_expected_current_version", "expected_current_version", b"expected_current_version"]  # noqa: Y015
-    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_expected_current_version", b"_expected_current_version", "alias", b"alias", "expected_current_version", b"expected_current_version", "model_name", b"model_name", "reason", b"reason", "request_id", b"request_id"]  # noqa: Y015
-    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType__expected_current_version: _TypeAlias = _typing.Literal["expected_current_version"]  # noqa: Y015
-    _WhichOneofArgType__expected_current_version: _TypeAlias = _typing.Literal["_expected_current_version", b"_expected_current_version"]  # noqa: Y015
-    def WhichOneof(self, oneof_group: _WhichOneofArgType__expected_current_version) -> _WhichOneofReturnType__expected_current_version | None: ...
+    def HasField(self, field_name: typing.Literal["_expected_current_version", b"_expected_current_version", "expected_current_version", b"expected_current_version"]) -> builtins.bool: ...
+    def ClearField(self, field_name: typing.Literal["_expected_current_version", b"_expected_current_version", "alias", b"alias", "expected_current_version", b"expected_current_version", "model_name", b"model_name", "reason", b"reason", "request_id", b"request_id"]) -> None: ...
+    def WhichOneof(self, oneof_group: typing.Literal["_expected_current_version", b"_expected_current_version"]) -> typing.Literal["expected_current_version"] | None: ...
 
-Global___DeleteModelAliasRequest: _TypeAlias = DeleteModelAliasRequest  # noqa: Y015
+global___DeleteModelAliasRequest = DeleteModelAliasRequest
 
-@_typing.final
-class DeleteModelAliasResponse(_message.Message):
+@typing.final
+class DeleteModelAliasResponse(google.protobuf.message.Message):
     """Response of DeleteModelAlias."""
 
-    DESCRIPTOR: _descriptor.Descriptor
+    DESCRIPTOR: google.protobuf.descriptor.Descriptor
 
-    PREVIOUS_VERSION_FIELD_NUMBER: _builtins.int
-    previous_version: _builtins.int
+    PREVIOUS_VERSION_FIELD_NUMBER: builtins.int
+    previous_version: builtins.int
     """The version the alias pointed at before it was removed."""
     def __init__(
         self,
         *,
-        previous_version: _builtins.int = ...,
+        previous_version: builtins.int = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
-    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["previous_version", b"previous_version"]  # noqa: Y015
-    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
+    def ClearField(self, field_name: typing.Literal["previous_version", b"previous_version"]) -> None: ...
 
-Global___DeleteModelAliasResponse: _TypeAlias = DeleteModelAliasResponse  # noqa: Y015
+global___DeleteModelAliasResponse = DeleteModelAliasResponse
 
-@_typing.final
-class RollbackModelAliasRequest(_message.Message):
+@typing.final
+class RollbackModelAliasRequest(google.protobuf.message.Message):
     """Request of RollbackModelAlias."""
 
-    DESCRIPTOR: _descriptor.Descriptor
+    DESCRIPTOR: google.protobuf.descriptor.Descriptor
 
-    MODEL_NAME_FIELD_NUMBER: _builtins.int
-    ALIAS_FIELD_NUMBER: _builtins.int
-    REASON_FIELD_NUMBER: _builtins.int
-    EXPECTED_CURRENT_VERSION_FIELD_NUMBER: _builtins.int
-    REQUEST_ID_FIELD_NUMBER: _builtins.int
-    model_name: _builtins.str
+    MODEL_NAME_FIELD_NUMBER: builtins.int
+    ALIAS_FIELD_NUMBER: builtins.int
+    REASON_FIELD_NUMBER: builtins.int
+    EXPECTED_CURRENT_VERSION_FIELD_NUMBER: builtins.int
+    REQUEST_ID_FIELD_NUMBER: builtins.int
+    model_name: builtins.str
     """The model's name."""
-    alias: _builtins.str
+    alias: builtins.str
     """The alias to roll back. Not `latest`, which is read-only."""
-    reason: _builtins.str
+    reason: builtins.str
     """Why. Required, at most 1024 characters."""
-    expected_current_version: _builtins.int
+    expected_current_version: builtins.int
     """Compare-and-set: the version the caller believes the alias points at.
     On mismatch the call fails with ABORTED and changes nothing.
     """
-    request_id: _builtins.str
+    request_id: builtins.str
     """Idempotency key, at most 128 characters, scoped to the caller's
     principal: a retry with the same key and the same request returns the
     first result and changes nothing; the same key with a different request
@@ -2043,65 +1863,58 @@ class RollbackModelAliasRequest(_message.Message):
     def __init__(
         self,
         *,
-        model_name: _builtins.str = ...,
-        alias: _builtins.str = ...,
-        reason: _builtins.str = ...,
-        expected_current_version: _builtins.int | None = ...,
-        request_id: _builtins.str = ...,
+        model_name: builtins.str = ...,
+        alias: builtins.str = ...,
+        reason: builtins.str = ...,
+        expected_current_version: builtins.int | None = ...,
+        request_id: builtins.str = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_expected_current_version", b"_expected_current_version", "expected_current_version", b"expected_current_version"]  # noqa: Y015
-    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_expected_current_version", b"_expected_current_version", "alias", b"alias", "expected_current_version", b"expected_current_version", "model_name", b"model_name", "reason", b"reason", "request_id", b"request_id"]  # noqa: Y015
-    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType__expected_current_version: _TypeAlias = _typing.Literal["expected_current_version"]  # noqa: Y015
-    _WhichOneofArgType__expected_current_version: _TypeAlias = _typing.Literal["_expected_current_version", b"_expected_current_version"]  # noqa: Y015
-    def WhichOneof(self, oneof_group: _WhichOneofArgType__expected_current_version) -> _WhichOneofReturnType__expected_current_version | None: ...
+    def HasField(self, field_name: typing.Literal["_expected_current_version", b"_expected_current_version", "expected_current_version", b"expected_current_version"]) -> builtins.bool: ...
+    def ClearField(self, field_name: typing.Literal["_expected_current_version", b"_expected_current_version", "alias", b"alias", "expected_current_version", b"expected_current_version", "model_name", b"model_name", "reason", b"reason", "request_id", b"request_id"]) -> None: ...
+    def WhichOneof(self, oneof_group: typing.Literal["_expected_current_version", b"_expected_current_version"]) -> typing.Literal["expected_current_version"] | None: ...
 
-Global___RollbackModelAliasRequest: _TypeAlias = RollbackModelAliasRequest  # noqa: Y015
+global___RollbackModelAliasRequest = RollbackModelAliasRequest
 
-@_typing.final
-class RollbackModelAliasResponse(_message.Message):
+@typing.final
+class RollbackModelAliasResponse(google.protobuf.message.Message):
     """Response of RollbackModelAlias."""
 
-    DESCRIPTOR: _descriptor.Descriptor
+    DESCRIPTOR: google.protobuf.descriptor.Descriptor
 
-    MODEL_VERSION_FIELD_NUMBER: _builtins.int
-    ROLLED_BACK_VERSION_FIELD_NUMBER: _builtins.int
-    rolled_back_version: _builtins.int
+    MODEL_VERSION_FIELD_NUMBER: builtins.int
+    ROLLED_BACK_VERSION_FIELD_NUMBER: builtins.int
+    rolled_back_version: builtins.int
     """The version the alias pointed at before the rollback."""
-    @_builtins.property
-    def model_version(self) -> Global___ModelVersion:
+    @property
+    def model_version(self) -> global___ModelVersion:
         """The version the alias points at again."""
 
     def __init__(
         self,
         *,
-        model_version: Global___ModelVersion | None = ...,
-        rolled_back_version: _builtins.int = ...,
+        model_version: global___ModelVersion | None = ...,
+        rolled_back_version: builtins.int = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["model_version", b"model_version"]  # noqa: Y015
-    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["model_version", b"model_version", "rolled_back_version", b"rolled_back_version"]  # noqa: Y015
-    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
+    def HasField(self, field_name: typing.Literal["model_version", b"model_version"]) -> builtins.bool: ...
+    def ClearField(self, field_name: typing.Literal["model_version", b"model_version", "rolled_back_version", b"rolled_back_version"]) -> None: ...
 
-Global___RollbackModelAliasResponse: _TypeAlias = RollbackModelAliasResponse  # noqa: Y015
+global___RollbackModelAliasResponse = RollbackModelAliasResponse
 
-@_typing.final
-class GetModelVersionByAliasRequest(_message.Message):
+@typing.final
+class GetModelVersionByAliasRequest(google.protobuf.message.Message):
     """Request of GetModelVersionByAlias."""
 
-    DESCRIPTOR: _descriptor.Descriptor
+    DESCRIPTOR: google.protobuf.descriptor.Descriptor
 
-    MODEL_NAME_FIELD_NUMBER: _builtins.int
-    ALIAS_FIELD_NUMBER: _builtins.int
-    AS_OF_FIELD_NUMBER: _builtins.int
-    model_name: _builtins.str
+    MODEL_NAME_FIELD_NUMBER: builtins.int
+    ALIAS_FIELD_NUMBER: builtins.int
+    AS_OF_FIELD_NUMBER: builtins.int
+    model_name: builtins.str
     """The model's name."""
-    alias: _builtins.str
+    alias: builtins.str
     """The alias, for example `staging`, or `latest`."""
-    @_builtins.property
-    def as_of(self) -> _timestamp_pb2.Timestamp:
+    @property
+    def as_of(self) -> google.protobuf.timestamp_pb2.Timestamp:
         """If set, answer which version the alias pointed at this time, from the
         event trail. The returned version shows its current status and aliases.
         """
@@ -2109,135 +1922,121 @@ class GetModelVersionByAliasRequest(_message.Message):
     def __init__(
         self,
         *,
-        model_name: _builtins.str = ...,
-        alias: _builtins.str = ...,
-        as_of: _timestamp_pb2.Timestamp | None = ...,
+        model_name: builtins.str = ...,
+        alias: builtins.str = ...,
+        as_of: google.protobuf.timestamp_pb2.Timestamp | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["as_of", b"as_of"]  # noqa: Y015
-    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["alias", b"alias", "as_of", b"as_of", "model_name", b"model_name"]  # noqa: Y015
-    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
+    def HasField(self, field_name: typing.Literal["as_of", b"as_of"]) -> builtins.bool: ...
+    def ClearField(self, field_name: typing.Literal["alias", b"alias", "as_of", b"as_of", "model_name", b"model_name"]) -> None: ...
 
-Global___GetModelVersionByAliasRequest: _TypeAlias = GetModelVersionByAliasRequest  # noqa: Y015
+global___GetModelVersionByAliasRequest = GetModelVersionByAliasRequest
 
-@_typing.final
-class GetModelVersionByAliasResponse(_message.Message):
+@typing.final
+class GetModelVersionByAliasResponse(google.protobuf.message.Message):
     """Response of GetModelVersionByAlias."""
 
-    DESCRIPTOR: _descriptor.Descriptor
+    DESCRIPTOR: google.protobuf.descriptor.Descriptor
 
-    MODEL_VERSION_FIELD_NUMBER: _builtins.int
-    @_builtins.property
-    def model_version(self) -> Global___ModelVersion:
+    MODEL_VERSION_FIELD_NUMBER: builtins.int
+    @property
+    def model_version(self) -> global___ModelVersion:
         """The version the alias points (or pointed) at."""
 
     def __init__(
         self,
         *,
-        model_version: Global___ModelVersion | None = ...,
+        model_version: global___ModelVersion | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["model_version", b"model_version"]  # noqa: Y015
-    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["model_version", b"model_version"]  # noqa: Y015
-    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
+    def HasField(self, field_name: typing.Literal["model_version", b"model_version"]) -> builtins.bool: ...
+    def ClearField(self, field_name: typing.Literal["model_version", b"model_version"]) -> None: ...
 
-Global___GetModelVersionByAliasResponse: _TypeAlias = GetModelVersionByAliasResponse  # noqa: Y015
+global___GetModelVersionByAliasResponse = GetModelVersionByAliasResponse
 
-@_typing.final
-class WatchModelAliasRequest(_message.Message):
+@typing.final
+class WatchModelAliasRequest(google.protobuf.message.Message):
     """Request of WatchModelAlias."""
 
-    DESCRIPTOR: _descriptor.Descriptor
+    DESCRIPTOR: google.protobuf.descriptor.Descriptor
 
-    MODEL_NAME_FIELD_NUMBER: _builtins.int
-    ALIAS_FIELD_NUMBER: _builtins.int
-    AFTER_EVENT_ID_FIELD_NUMBER: _builtins.int
-    model_name: _builtins.str
+    MODEL_NAME_FIELD_NUMBER: builtins.int
+    ALIAS_FIELD_NUMBER: builtins.int
+    AFTER_EVENT_ID_FIELD_NUMBER: builtins.int
+    model_name: builtins.str
     """The model's name."""
-    alias: _builtins.str
+    alias: builtins.str
     """The alias to follow; `production` when empty. `latest` follows the
     highest ACTIVE version.
     """
-    after_event_id: _builtins.int
+    after_event_id: builtins.int
     """Resume after this event: every change of the alias after it is sent
     first (0: start from the current state).
     """
     def __init__(
         self,
         *,
-        model_name: _builtins.str = ...,
-        alias: _builtins.str = ...,
-        after_event_id: _builtins.int = ...,
+        model_name: builtins.str = ...,
+        alias: builtins.str = ...,
+        after_event_id: builtins.int = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
-    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["after_event_id", b"after_event_id", "alias", b"alias", "model_name", b"model_name"]  # noqa: Y015
-    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
+    def ClearField(self, field_name: typing.Literal["after_event_id", b"after_event_id", "alias", b"alias", "model_name", b"model_name"]) -> None: ...
 
-Global___WatchModelAliasRequest: _TypeAlias = WatchModelAliasRequest  # noqa: Y015
+global___WatchModelAliasRequest = WatchModelAliasRequest
 
-@_typing.final
-class WatchProductionModelRequest(_message.Message):
+@typing.final
+class WatchProductionModelRequest(google.protobuf.message.Message):
     """Request of WatchProductionModel."""
 
-    DESCRIPTOR: _descriptor.Descriptor
+    DESCRIPTOR: google.protobuf.descriptor.Descriptor
 
-    MODEL_NAME_FIELD_NUMBER: _builtins.int
-    AFTER_EVENT_ID_FIELD_NUMBER: _builtins.int
-    model_name: _builtins.str
+    MODEL_NAME_FIELD_NUMBER: builtins.int
+    AFTER_EVENT_ID_FIELD_NUMBER: builtins.int
+    model_name: builtins.str
     """The model's name."""
-    after_event_id: _builtins.int
+    after_event_id: builtins.int
     """Resume after this event (see WatchModelAliasRequest)."""
     def __init__(
         self,
         *,
-        model_name: _builtins.str = ...,
-        after_event_id: _builtins.int = ...,
+        model_name: builtins.str = ...,
+        after_event_id: builtins.int = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
-    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["after_event_id", b"after_event_id", "model_name", b"model_name"]  # noqa: Y015
-    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
+    def ClearField(self, field_name: typing.Literal["after_event_id", b"after_event_id", "model_name", b"model_name"]) -> None: ...
 
-Global___WatchProductionModelRequest: _TypeAlias = WatchProductionModelRequest  # noqa: Y015
+global___WatchProductionModelRequest = WatchProductionModelRequest
 
-@_typing.final
-class AliasUpdate(_message.Message):
+@typing.final
+class AliasUpdate(google.protobuf.message.Message):
     """One message of an alias watch: where the alias points, and why."""
 
-    DESCRIPTOR: _descriptor.Descriptor
+    DESCRIPTOR: google.protobuf.descriptor.Descriptor
 
-    MODEL_NAME_FIELD_NUMBER: _builtins.int
-    ALIAS_FIELD_NUMBER: _builtins.int
-    MODEL_VERSION_FIELD_NUMBER: _builtins.int
-    EVENT_ID_FIELD_NUMBER: _builtins.int
-    EVENT_FIELD_NUMBER: _builtins.int
-    INITIAL_FIELD_NUMBER: _builtins.int
-    SKIPPED_CHANGES_FIELD_NUMBER: _builtins.int
-    model_name: _builtins.str
+    MODEL_NAME_FIELD_NUMBER: builtins.int
+    ALIAS_FIELD_NUMBER: builtins.int
+    MODEL_VERSION_FIELD_NUMBER: builtins.int
+    EVENT_ID_FIELD_NUMBER: builtins.int
+    EVENT_FIELD_NUMBER: builtins.int
+    INITIAL_FIELD_NUMBER: builtins.int
+    SKIPPED_CHANGES_FIELD_NUMBER: builtins.int
+    model_name: builtins.str
     """The model."""
-    alias: _builtins.str
+    alias: builtins.str
     """The alias."""
-    event_id: _builtins.int
+    event_id: builtins.int
     """The id of the event this state follows; resume after it."""
-    initial: _builtins.bool
+    initial: builtins.bool
     """True on the first message of a watch (the current state)."""
-    skipped_changes: _builtins.bool
+    skipped_changes: builtins.bool
     """True when changes were skipped because the caller read too slowly:
     this message is the latest state; the trail (ListEvents) has the rest.
     """
-    @_builtins.property
-    def model_version(self) -> Global___ModelVersion:
+    @property
+    def model_version(self) -> global___ModelVersion:
         """The version the alias points at now; absent when it points nowhere
         (never set, or deleted).
         """
 
-    @_builtins.property
-    def event(self) -> Global___Event:
+    @property
+    def event(self) -> global___Event:
         """The change (absent on the first message, which states where the alias
         points when the watch starts).
         """
@@ -2245,78 +2044,68 @@ class AliasUpdate(_message.Message):
     def __init__(
         self,
         *,
-        model_name: _builtins.str = ...,
-        alias: _builtins.str = ...,
-        model_version: Global___ModelVersion | None = ...,
-        event_id: _builtins.int = ...,
-        event: Global___Event | None = ...,
-        initial: _builtins.bool = ...,
-        skipped_changes: _builtins.bool = ...,
+        model_name: builtins.str = ...,
+        alias: builtins.str = ...,
+        model_version: global___ModelVersion | None = ...,
+        event_id: builtins.int = ...,
+        event: global___Event | None = ...,
+        initial: builtins.bool = ...,
+        skipped_changes: builtins.bool = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["event", b"event", "model_version", b"model_version"]  # noqa: Y015
-    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["alias", b"alias", "event", b"event", "event_id", b"event_id", "initial", b"initial", "model_name", b"model_name", "model_version", b"model_version", "skipped_changes", b"skipped_changes"]  # noqa: Y015
-    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
+    def HasField(self, field_name: typing.Literal["event", b"event", "model_version", b"model_version"]) -> builtins.bool: ...
+    def ClearField(self, field_name: typing.Literal["alias", b"alias", "event", b"event", "event_id", b"event_id", "initial", b"initial", "model_name", b"model_name", "model_version", b"model_version", "skipped_changes", b"skipped_changes"]) -> None: ...
 
-Global___AliasUpdate: _TypeAlias = AliasUpdate  # noqa: Y015
+global___AliasUpdate = AliasUpdate
 
-@_typing.final
-class WatchEventsRequest(_message.Message):
+@typing.final
+class WatchEventsRequest(google.protobuf.message.Message):
     """Request of WatchEvents. All filters combine with AND."""
 
-    DESCRIPTOR: _descriptor.Descriptor
+    DESCRIPTOR: google.protobuf.descriptor.Descriptor
 
-    AFTER_EVENT_ID_FIELD_NUMBER: _builtins.int
-    MODEL_NAME_FIELD_NUMBER: _builtins.int
-    TYPES_FIELD_NUMBER: _builtins.int
-    ALIAS_FIELD_NUMBER: _builtins.int
-    after_event_id: _builtins.int
+    AFTER_EVENT_ID_FIELD_NUMBER: builtins.int
+    MODEL_NAME_FIELD_NUMBER: builtins.int
+    TYPES_FIELD_NUMBER: builtins.int
+    ALIAS_FIELD_NUMBER: builtins.int
+    after_event_id: builtins.int
     """Send the events after this id (0: from now on)."""
-    model_name: _builtins.str
+    model_name: builtins.str
     """Only events of this model."""
-    alias: _builtins.str
+    alias: builtins.str
     """Only events about this alias."""
-    @_builtins.property
-    def types(self) -> _containers.RepeatedScalarFieldContainer[Global___EventType.ValueType]:
+    @property
+    def types(self) -> google.protobuf.internal.containers.RepeatedScalarFieldContainer[global___EventType.ValueType]:
         """Only events of these types."""
 
     def __init__(
         self,
         *,
-        after_event_id: _builtins.int = ...,
-        model_name: _builtins.str = ...,
-        types: _abc.Iterable[Global___EventType.ValueType] | None = ...,
-        alias: _builtins.str = ...,
+        after_event_id: builtins.int = ...,
+        model_name: builtins.str = ...,
+        types: collections.abc.Iterable[global___EventType.ValueType] | None = ...,
+        alias: builtins.str = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
-    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["after_event_id", b"after_event_id", "alias", b"alias", "model_name", b"model_name", "types", b"types"]  # noqa: Y015
-    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
+    def ClearField(self, field_name: typing.Literal["after_event_id", b"after_event_id", "alias", b"alias", "model_name", b"model_name", "types", b"types"]) -> None: ...
 
-Global___WatchEventsRequest: _TypeAlias = WatchEventsRequest  # noqa: Y015
+global___WatchEventsRequest = WatchEventsRequest
 
-@_typing.final
-class WatchEventsResponse(_message.Message):
+@typing.final
+class WatchEventsResponse(google.protobuf.message.Message):
     """One message of WatchEvents."""
 
-    DESCRIPTOR: _descriptor.Descriptor
+    DESCRIPTOR: google.protobuf.descriptor.Descriptor
 
-    EVENT_FIELD_NUMBER: _builtins.int
-    @_builtins.property
-    def event(self) -> Global___Event:
+    EVENT_FIELD_NUMBER: builtins.int
+    @property
+    def event(self) -> global___Event:
         """The next event."""
 
     def __init__(
         self,
         *,
-        event: Global___Event | None = ...,
+        event: global___Event | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["event", b"event"]  # noqa: Y015
-    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["event", b"event"]  # noqa: Y015
-    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
+    def HasField(self, field_name: typing.Literal["event", b"event"]) -> builtins.bool: ...
+    def ClearField(self, field_name: typing.Literal["event", b"event"]) -> None: ...
 
-Global___WatchEventsResponse: _TypeAlias = WatchEventsResponse  # noqa: Y015
+global___WatchEventsResponse = WatchEventsResponse

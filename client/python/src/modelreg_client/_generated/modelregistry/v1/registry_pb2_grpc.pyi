@@ -34,103 +34,162 @@ Conventions used throughout:
   its encoded size passes 3 MiB.
 """
 
-from collections import abc as _abc
-from grpc import aio as _aio
-from . import registry_pb2 as _registry_pb2
-import abc as _abc_1
-import grpc as _grpc
-import sys
-import typing as _typing
+import abc
+import collections.abc
+import grpc
+import grpc.aio
+from . import registry_pb2
+import typing
 
-if sys.version_info >= (3, 11):
-    from typing import Self as _Self
-else:
-    from typing_extensions import Self as _Self
+_T = typing.TypeVar("_T")
 
-_T = _typing.TypeVar("_T")
+class _MaybeAsyncIterator(collections.abc.AsyncIterator[_T], collections.abc.Iterator[_T], metaclass=abc.ABCMeta): ...
 
-class _MaybeAsyncIterator(_abc.AsyncIterator[_T], _abc.Iterator[_T], metaclass=_abc_1.ABCMeta): ...
-
-class _ServicerContext(_grpc.ServicerContext, _aio.ServicerContext):  # type: ignore[misc, type-arg]
+class _ServicerContext(grpc.ServicerContext, grpc.aio.ServicerContext):  # type: ignore[misc, type-arg]
     ...
-
-GRPC_GENERATED_VERSION: str
-GRPC_VERSION: str
 
 class RegistryServiceStub:
     """The registry of trained models and their production versions."""
 
-    @_typing.overload
-    def __new__(cls, channel: _grpc.Channel) -> _Self: ...
-    @_typing.overload
-    def __new__(cls, channel: _aio.Channel) -> RegistryServiceAsyncStub: ...
-    RegisterModel: _grpc.UnaryUnaryMultiCallable[_registry_pb2.RegisterModelRequest, _registry_pb2.RegisterModelResponse]
+    def __init__(self, channel: typing.Union[grpc.Channel, grpc.aio.Channel]) -> None: ...
+    RegisterModel: grpc.UnaryUnaryMultiCallable[
+        registry_pb2.RegisterModelRequest,
+        registry_pb2.RegisterModelResponse,
+    ]
     """Registers a new version of a model, creating the model on its first
     registration. The server assigns the next version number. With a
     `request_id`, a retried call returns the version the first call created
     and creates nothing.
     """
-    GetModelVersion: _grpc.UnaryUnaryMultiCallable[_registry_pb2.GetModelVersionRequest, _registry_pb2.GetModelVersionResponse]
+
+    GetModelVersion: grpc.UnaryUnaryMultiCallable[
+        registry_pb2.GetModelVersionRequest,
+        registry_pb2.GetModelVersionResponse,
+    ]
     """Returns one version, by `id` or by `model_name` + `version`."""
-    GetProductionModel: _grpc.UnaryUnaryMultiCallable[_registry_pb2.GetProductionModelRequest, _registry_pb2.GetProductionModelResponse]
+
+    GetProductionModel: grpc.UnaryUnaryMultiCallable[
+        registry_pb2.GetProductionModelRequest,
+        registry_pb2.GetProductionModelResponse,
+    ]
     """Returns the production version of a model (the version the alias
     `production` points at), or the version that was in production at
     `as_of`. NOT_FOUND when there is none.
     """
-    ListModelVersions: _grpc.UnaryUnaryMultiCallable[_registry_pb2.ListModelVersionsRequest, _registry_pb2.ListModelVersionsResponse]
+
+    ListModelVersions: grpc.UnaryUnaryMultiCallable[
+        registry_pb2.ListModelVersionsRequest,
+        registry_pb2.ListModelVersionsResponse,
+    ]
     """Lists versions with filters and ordering, one page at a time."""
-    GetBestModelVersion: _grpc.UnaryUnaryMultiCallable[_registry_pb2.GetBestModelVersionRequest, _registry_pb2.GetBestModelVersionResponse]
+
+    GetBestModelVersion: grpc.UnaryUnaryMultiCallable[
+        registry_pb2.GetBestModelVersionRequest,
+        registry_pb2.GetBestModelVersionResponse,
+    ]
     """Returns the version with the highest (or lowest) value of a metric among
     the versions in the given statuses (ACTIVE by default).
     """
-    ListModels: _grpc.UnaryUnaryMultiCallable[_registry_pb2.ListModelsRequest, _registry_pb2.ListModelsResponse]
+
+    ListModels: grpc.UnaryUnaryMultiCallable[
+        registry_pb2.ListModelsRequest,
+        registry_pb2.ListModelsResponse,
+    ]
     """Lists registered models, ordered by name."""
-    GetModel: _grpc.UnaryUnaryMultiCallable[_registry_pb2.GetModelRequest, _registry_pb2.GetModelResponse]
+
+    GetModel: grpc.UnaryUnaryMultiCallable[
+        registry_pb2.GetModelRequest,
+        registry_pb2.GetModelResponse,
+    ]
     """Returns one registered model with its aliases and version count."""
-    UpdateModel: _grpc.UnaryUnaryMultiCallable[_registry_pb2.UpdateModelRequest, _registry_pb2.UpdateModelResponse]
+
+    UpdateModel: grpc.UnaryUnaryMultiCallable[
+        registry_pb2.UpdateModelRequest,
+        registry_pb2.UpdateModelResponse,
+    ]
     """Changes a model's description and tags."""
-    SetModelAlias: _grpc.UnaryUnaryMultiCallable[_registry_pb2.SetModelAliasRequest, _registry_pb2.SetModelAliasResponse]
+
+    SetModelAlias: grpc.UnaryUnaryMultiCallable[
+        registry_pb2.SetModelAliasRequest,
+        registry_pb2.SetModelAliasResponse,
+    ]
     """Points an alias (`production`, `staging`, `canary` ...) of a model at one
     of its versions, atomically: the alias leaves its previous version in the
     same transaction. Only ACTIVE versions can hold an alias. Supports
     compare-and-set and a metric gate against the alias's current version.
     """
-    DeleteModelAlias: _grpc.UnaryUnaryMultiCallable[_registry_pb2.DeleteModelAliasRequest, _registry_pb2.DeleteModelAliasResponse]
+
+    DeleteModelAlias: grpc.UnaryUnaryMultiCallable[
+        registry_pb2.DeleteModelAliasRequest,
+        registry_pb2.DeleteModelAliasResponse,
+    ]
     """Removes an alias from a model. Its history stays in the event trail, and
     a later SetModelAlias followed by RollbackModelAlias returns to the
     version it held before the deletion.
     """
-    RollbackModelAlias: _grpc.UnaryUnaryMultiCallable[_registry_pb2.RollbackModelAliasRequest, _registry_pb2.RollbackModelAliasResponse]
+
+    RollbackModelAlias: grpc.UnaryUnaryMultiCallable[
+        registry_pb2.RollbackModelAliasRequest,
+        registry_pb2.RollbackModelAliasResponse,
+    ]
     """Returns an alias to the version that held it before the current one.
     Rolling back repeatedly walks further back through that alias's own
     history; other aliases are not touched.
     """
-    GetModelVersionByAlias: _grpc.UnaryUnaryMultiCallable[_registry_pb2.GetModelVersionByAliasRequest, _registry_pb2.GetModelVersionByAliasResponse]
+
+    GetModelVersionByAlias: grpc.UnaryUnaryMultiCallable[
+        registry_pb2.GetModelVersionByAliasRequest,
+        registry_pb2.GetModelVersionByAliasResponse,
+    ]
     """Returns the version an alias points at, or pointed at `as_of` a past
     time. `latest` is a read-only alias every model has: its highest ACTIVE
     version. NOT_FOUND when the alias points nowhere.
     """
-    SetProductionModel: _grpc.UnaryUnaryMultiCallable[_registry_pb2.SetProductionModelRequest, _registry_pb2.SetProductionModelResponse]
+
+    SetProductionModel: grpc.UnaryUnaryMultiCallable[
+        registry_pb2.SetProductionModelRequest,
+        registry_pb2.SetProductionModelResponse,
+    ]
     """Makes a version the production version of its model: SetModelAlias with
     the alias `production`.
     """
-    RollbackProductionModel: _grpc.UnaryUnaryMultiCallable[_registry_pb2.RollbackProductionModelRequest, _registry_pb2.RollbackProductionModelResponse]
+
+    RollbackProductionModel: grpc.UnaryUnaryMultiCallable[
+        registry_pb2.RollbackProductionModelRequest,
+        registry_pb2.RollbackProductionModelResponse,
+    ]
     """Returns production to the version that held it before the current one:
     RollbackModelAlias with the alias `production`.
     """
-    UpdateModelVersionStatus: _grpc.UnaryUnaryMultiCallable[_registry_pb2.UpdateModelVersionStatusRequest, _registry_pb2.UpdateModelVersionStatusResponse]
+
+    UpdateModelVersionStatus: grpc.UnaryUnaryMultiCallable[
+        registry_pb2.UpdateModelVersionStatusRequest,
+        registry_pb2.UpdateModelVersionStatusResponse,
+    ]
     """Changes a version's status through the status machine:
     ACTIVE <-> DEPRECATED, ACTIVE -> ARCHIVED, DEPRECATED -> ARCHIVED.
     ARCHIVED is final. A version that holds an alias (production included)
     can be neither deprecated nor archived: move its aliases first.
     """
-    UpdateModelVersion: _grpc.UnaryUnaryMultiCallable[_registry_pb2.UpdateModelVersionRequest, _registry_pb2.UpdateModelVersionResponse]
+
+    UpdateModelVersion: grpc.UnaryUnaryMultiCallable[
+        registry_pb2.UpdateModelVersionRequest,
+        registry_pb2.UpdateModelVersionResponse,
+    ]
     """Changes a version's description and tags. Metrics, artifacts and
     training facts are immutable once registered.
     """
-    ListEvents: _grpc.UnaryUnaryMultiCallable[_registry_pb2.ListEventsRequest, _registry_pb2.ListEventsResponse]
+
+    ListEvents: grpc.UnaryUnaryMultiCallable[
+        registry_pb2.ListEventsRequest,
+        registry_pb2.ListEventsResponse,
+    ]
     """Lists the append-only event trail, oldest first."""
-    WatchModelAlias: _grpc.UnaryStreamMultiCallable[_registry_pb2.WatchModelAliasRequest, _registry_pb2.AliasUpdate]
+
+    WatchModelAlias: grpc.UnaryStreamMultiCallable[
+        registry_pb2.WatchModelAliasRequest,
+        registry_pb2.AliasUpdate,
+    ]
     """Follows an alias: first its current version (or an explicit "none"),
     then one message per change of it (move, rollback, deletion), until the
     caller hangs up. With `after_event_id`, every change after that event
@@ -140,86 +199,163 @@ class RegistryServiceStub:
     second. When the server shuts down the stream ends with UNAVAILABLE:
     reconnect (to another replica) with the last event id.
     """
-    WatchProductionModel: _grpc.UnaryStreamMultiCallable[_registry_pb2.WatchProductionModelRequest, _registry_pb2.AliasUpdate]
+
+    WatchProductionModel: grpc.UnaryStreamMultiCallable[
+        registry_pb2.WatchProductionModelRequest,
+        registry_pb2.AliasUpdate,
+    ]
     """WatchModelAlias for the alias `production`."""
-    WatchEvents: _grpc.UnaryStreamMultiCallable[_registry_pb2.WatchEventsRequest, _registry_pb2.WatchEventsResponse]
+
+    WatchEvents: grpc.UnaryStreamMultiCallable[
+        registry_pb2.WatchEventsRequest,
+        registry_pb2.WatchEventsResponse,
+    ]
     """Follows the whole event trail after an event id, with filters: every
     matching event exactly once, in id order (for auditors and tools that
     mirror the trail). A slow reader gets every event, later.
     """
 
-@_typing.type_check_only
-class RegistryServiceAsyncStub(RegistryServiceStub):
+class RegistryServiceAsyncStub:
     """The registry of trained models and their production versions."""
 
-    def __init__(self, channel: _aio.Channel) -> None: ...
-    RegisterModel: _aio.UnaryUnaryMultiCallable[_registry_pb2.RegisterModelRequest, _registry_pb2.RegisterModelResponse]  # type: ignore[assignment]
+    RegisterModel: grpc.aio.UnaryUnaryMultiCallable[
+        registry_pb2.RegisterModelRequest,
+        registry_pb2.RegisterModelResponse,
+    ]
     """Registers a new version of a model, creating the model on its first
     registration. The server assigns the next version number. With a
     `request_id`, a retried call returns the version the first call created
     and creates nothing.
     """
-    GetModelVersion: _aio.UnaryUnaryMultiCallable[_registry_pb2.GetModelVersionRequest, _registry_pb2.GetModelVersionResponse]  # type: ignore[assignment]
+
+    GetModelVersion: grpc.aio.UnaryUnaryMultiCallable[
+        registry_pb2.GetModelVersionRequest,
+        registry_pb2.GetModelVersionResponse,
+    ]
     """Returns one version, by `id` or by `model_name` + `version`."""
-    GetProductionModel: _aio.UnaryUnaryMultiCallable[_registry_pb2.GetProductionModelRequest, _registry_pb2.GetProductionModelResponse]  # type: ignore[assignment]
+
+    GetProductionModel: grpc.aio.UnaryUnaryMultiCallable[
+        registry_pb2.GetProductionModelRequest,
+        registry_pb2.GetProductionModelResponse,
+    ]
     """Returns the production version of a model (the version the alias
     `production` points at), or the version that was in production at
     `as_of`. NOT_FOUND when there is none.
     """
-    ListModelVersions: _aio.UnaryUnaryMultiCallable[_registry_pb2.ListModelVersionsRequest, _registry_pb2.ListModelVersionsResponse]  # type: ignore[assignment]
+
+    ListModelVersions: grpc.aio.UnaryUnaryMultiCallable[
+        registry_pb2.ListModelVersionsRequest,
+        registry_pb2.ListModelVersionsResponse,
+    ]
     """Lists versions with filters and ordering, one page at a time."""
-    GetBestModelVersion: _aio.UnaryUnaryMultiCallable[_registry_pb2.GetBestModelVersionRequest, _registry_pb2.GetBestModelVersionResponse]  # type: ignore[assignment]
+
+    GetBestModelVersion: grpc.aio.UnaryUnaryMultiCallable[
+        registry_pb2.GetBestModelVersionRequest,
+        registry_pb2.GetBestModelVersionResponse,
+    ]
     """Returns the version with the highest (or lowest) value of a metric among
     the versions in the given statuses (ACTIVE by default).
     """
-    ListModels: _aio.UnaryUnaryMultiCallable[_registry_pb2.ListModelsRequest, _registry_pb2.ListModelsResponse]  # type: ignore[assignment]
+
+    ListModels: grpc.aio.UnaryUnaryMultiCallable[
+        registry_pb2.ListModelsRequest,
+        registry_pb2.ListModelsResponse,
+    ]
     """Lists registered models, ordered by name."""
-    GetModel: _aio.UnaryUnaryMultiCallable[_registry_pb2.GetModelRequest, _registry_pb2.GetModelResponse]  # type: ignore[assignment]
+
+    GetModel: grpc.aio.UnaryUnaryMultiCallable[
+        registry_pb2.GetModelRequest,
+        registry_pb2.GetModelResponse,
+    ]
     """Returns one registered model with its aliases and version count."""
-    UpdateModel: _aio.UnaryUnaryMultiCallable[_registry_pb2.UpdateModelRequest, _registry_pb2.UpdateModelResponse]  # type: ignore[assignment]
+
+    UpdateModel: grpc.aio.UnaryUnaryMultiCallable[
+        registry_pb2.UpdateModelRequest,
+        registry_pb2.UpdateModelResponse,
+    ]
     """Changes a model's description and tags."""
-    SetModelAlias: _aio.UnaryUnaryMultiCallable[_registry_pb2.SetModelAliasRequest, _registry_pb2.SetModelAliasResponse]  # type: ignore[assignment]
+
+    SetModelAlias: grpc.aio.UnaryUnaryMultiCallable[
+        registry_pb2.SetModelAliasRequest,
+        registry_pb2.SetModelAliasResponse,
+    ]
     """Points an alias (`production`, `staging`, `canary` ...) of a model at one
     of its versions, atomically: the alias leaves its previous version in the
     same transaction. Only ACTIVE versions can hold an alias. Supports
     compare-and-set and a metric gate against the alias's current version.
     """
-    DeleteModelAlias: _aio.UnaryUnaryMultiCallable[_registry_pb2.DeleteModelAliasRequest, _registry_pb2.DeleteModelAliasResponse]  # type: ignore[assignment]
+
+    DeleteModelAlias: grpc.aio.UnaryUnaryMultiCallable[
+        registry_pb2.DeleteModelAliasRequest,
+        registry_pb2.DeleteModelAliasResponse,
+    ]
     """Removes an alias from a model. Its history stays in the event trail, and
     a later SetModelAlias followed by RollbackModelAlias returns to the
     version it held before the deletion.
     """
-    RollbackModelAlias: _aio.UnaryUnaryMultiCallable[_registry_pb2.RollbackModelAliasRequest, _registry_pb2.RollbackModelAliasResponse]  # type: ignore[assignment]
+
+    RollbackModelAlias: grpc.aio.UnaryUnaryMultiCallable[
+        registry_pb2.RollbackModelAliasRequest,
+        registry_pb2.RollbackModelAliasResponse,
+    ]
     """Returns an alias to the version that held it before the current one.
     Rolling back repeatedly walks further back through that alias's own
     history; other aliases are not touched.
     """
-    GetModelVersionByAlias: _aio.UnaryUnaryMultiCallable[_registry_pb2.GetModelVersionByAliasRequest, _registry_pb2.GetModelVersionByAliasResponse]  # type: ignore[assignment]
+
+    GetModelVersionByAlias: grpc.aio.UnaryUnaryMultiCallable[
+        registry_pb2.GetModelVersionByAliasRequest,
+        registry_pb2.GetModelVersionByAliasResponse,
+    ]
     """Returns the version an alias points at, or pointed at `as_of` a past
     time. `latest` is a read-only alias every model has: its highest ACTIVE
     version. NOT_FOUND when the alias points nowhere.
     """
-    SetProductionModel: _aio.UnaryUnaryMultiCallable[_registry_pb2.SetProductionModelRequest, _registry_pb2.SetProductionModelResponse]  # type: ignore[assignment]
+
+    SetProductionModel: grpc.aio.UnaryUnaryMultiCallable[
+        registry_pb2.SetProductionModelRequest,
+        registry_pb2.SetProductionModelResponse,
+    ]
     """Makes a version the production version of its model: SetModelAlias with
     the alias `production`.
     """
-    RollbackProductionModel: _aio.UnaryUnaryMultiCallable[_registry_pb2.RollbackProductionModelRequest, _registry_pb2.RollbackProductionModelResponse]  # type: ignore[assignment]
+
+    RollbackProductionModel: grpc.aio.UnaryUnaryMultiCallable[
+        registry_pb2.RollbackProductionModelRequest,
+        registry_pb2.RollbackProductionModelResponse,
+    ]
     """Returns production to the version that held it before the current one:
     RollbackModelAlias with the alias `production`.
     """
-    UpdateModelVersionStatus: _aio.UnaryUnaryMultiCallable[_registry_pb2.UpdateModelVersionStatusRequest, _registry_pb2.UpdateModelVersionStatusResponse]  # type: ignore[assignment]
+
+    UpdateModelVersionStatus: grpc.aio.UnaryUnaryMultiCallable[
+        registry_pb2.UpdateModelVersionStatusRequest,
+        registry_pb2.UpdateModelVersionStatusResponse,
+    ]
     """Changes a version's status through the status machine:
     ACTIVE <-> DEPRECATED, ACTIVE -> ARCHIVED, DEPRECATED -> ARCHIVED.
     ARCHIVED is final. A version that holds an alias (production included)
     can be neither deprecated nor archived: move its aliases first.
     """
-    UpdateModelVersion: _aio.UnaryUnaryMultiCallable[_registry_pb2.UpdateModelVersionRequest, _registry_pb2.UpdateModelVersionResponse]  # type: ignore[assignment]
+
+    UpdateModelVersion: grpc.aio.UnaryUnaryMultiCallable[
+        registry_pb2.UpdateModelVersionRequest,
+        registry_pb2.UpdateModelVersionResponse,
+    ]
     """Changes a version's description and tags. Metrics, artifacts and
     training facts are immutable once registered.
     """
-    ListEvents: _aio.UnaryUnaryMultiCallable[_registry_pb2.ListEventsRequest, _registry_pb2.ListEventsResponse]  # type: ignore[assignment]
+
+    ListEvents: grpc.aio.UnaryUnaryMultiCallable[
+        registry_pb2.ListEventsRequest,
+        registry_pb2.ListEventsResponse,
+    ]
     """Lists the append-only event trail, oldest first."""
-    WatchModelAlias: _aio.UnaryStreamMultiCallable[_registry_pb2.WatchModelAliasRequest, _registry_pb2.AliasUpdate]  # type: ignore[assignment]
+
+    WatchModelAlias: grpc.aio.UnaryStreamMultiCallable[
+        registry_pb2.WatchModelAliasRequest,
+        registry_pb2.AliasUpdate,
+    ]
     """Follows an alias: first its current version (or an explicit "none"),
     then one message per change of it (move, rollback, deletion), until the
     caller hangs up. With `after_event_id`, every change after that event
@@ -229,191 +365,199 @@ class RegistryServiceAsyncStub(RegistryServiceStub):
     second. When the server shuts down the stream ends with UNAVAILABLE:
     reconnect (to another replica) with the last event id.
     """
-    WatchProductionModel: _aio.UnaryStreamMultiCallable[_registry_pb2.WatchProductionModelRequest, _registry_pb2.AliasUpdate]  # type: ignore[assignment]
+
+    WatchProductionModel: grpc.aio.UnaryStreamMultiCallable[
+        registry_pb2.WatchProductionModelRequest,
+        registry_pb2.AliasUpdate,
+    ]
     """WatchModelAlias for the alias `production`."""
-    WatchEvents: _aio.UnaryStreamMultiCallable[_registry_pb2.WatchEventsRequest, _registry_pb2.WatchEventsResponse]  # type: ignore[assignment]
+
+    WatchEvents: grpc.aio.UnaryStreamMultiCallable[
+        registry_pb2.WatchEventsRequest,
+        registry_pb2.WatchEventsResponse,
+    ]
     """Follows the whole event trail after an event id, with filters: every
     matching event exactly once, in id order (for auditors and tools that
     mirror the trail). A slow reader gets every event, later.
     """
 
-class RegistryServiceServicer(metaclass=_abc_1.ABCMeta):
+class RegistryServiceServicer(metaclass=abc.ABCMeta):
     """The registry of trained models and their production versions."""
 
-    @_abc_1.abstractmethod
+    @abc.abstractmethod
     def RegisterModel(
         self,
-        request: _registry_pb2.RegisterModelRequest,
+        request: registry_pb2.RegisterModelRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_registry_pb2.RegisterModelResponse, _abc.Awaitable[_registry_pb2.RegisterModelResponse]]:
+    ) -> typing.Union[registry_pb2.RegisterModelResponse, collections.abc.Awaitable[registry_pb2.RegisterModelResponse]]:
         """Registers a new version of a model, creating the model on its first
         registration. The server assigns the next version number. With a
         `request_id`, a retried call returns the version the first call created
         and creates nothing.
         """
 
-    @_abc_1.abstractmethod
+    @abc.abstractmethod
     def GetModelVersion(
         self,
-        request: _registry_pb2.GetModelVersionRequest,
+        request: registry_pb2.GetModelVersionRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_registry_pb2.GetModelVersionResponse, _abc.Awaitable[_registry_pb2.GetModelVersionResponse]]:
+    ) -> typing.Union[registry_pb2.GetModelVersionResponse, collections.abc.Awaitable[registry_pb2.GetModelVersionResponse]]:
         """Returns one version, by `id` or by `model_name` + `version`."""
 
-    @_abc_1.abstractmethod
+    @abc.abstractmethod
     def GetProductionModel(
         self,
-        request: _registry_pb2.GetProductionModelRequest,
+        request: registry_pb2.GetProductionModelRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_registry_pb2.GetProductionModelResponse, _abc.Awaitable[_registry_pb2.GetProductionModelResponse]]:
+    ) -> typing.Union[registry_pb2.GetProductionModelResponse, collections.abc.Awaitable[registry_pb2.GetProductionModelResponse]]:
         """Returns the production version of a model (the version the alias
         `production` points at), or the version that was in production at
         `as_of`. NOT_FOUND when there is none.
         """
 
-    @_abc_1.abstractmethod
+    @abc.abstractmethod
     def ListModelVersions(
         self,
-        request: _registry_pb2.ListModelVersionsRequest,
+        request: registry_pb2.ListModelVersionsRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_registry_pb2.ListModelVersionsResponse, _abc.Awaitable[_registry_pb2.ListModelVersionsResponse]]:
+    ) -> typing.Union[registry_pb2.ListModelVersionsResponse, collections.abc.Awaitable[registry_pb2.ListModelVersionsResponse]]:
         """Lists versions with filters and ordering, one page at a time."""
 
-    @_abc_1.abstractmethod
+    @abc.abstractmethod
     def GetBestModelVersion(
         self,
-        request: _registry_pb2.GetBestModelVersionRequest,
+        request: registry_pb2.GetBestModelVersionRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_registry_pb2.GetBestModelVersionResponse, _abc.Awaitable[_registry_pb2.GetBestModelVersionResponse]]:
+    ) -> typing.Union[registry_pb2.GetBestModelVersionResponse, collections.abc.Awaitable[registry_pb2.GetBestModelVersionResponse]]:
         """Returns the version with the highest (or lowest) value of a metric among
         the versions in the given statuses (ACTIVE by default).
         """
 
-    @_abc_1.abstractmethod
+    @abc.abstractmethod
     def ListModels(
         self,
-        request: _registry_pb2.ListModelsRequest,
+        request: registry_pb2.ListModelsRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_registry_pb2.ListModelsResponse, _abc.Awaitable[_registry_pb2.ListModelsResponse]]:
+    ) -> typing.Union[registry_pb2.ListModelsResponse, collections.abc.Awaitable[registry_pb2.ListModelsResponse]]:
         """Lists registered models, ordered by name."""
 
-    @_abc_1.abstractmethod
+    @abc.abstractmethod
     def GetModel(
         self,
-        request: _registry_pb2.GetModelRequest,
+        request: registry_pb2.GetModelRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_registry_pb2.GetModelResponse, _abc.Awaitable[_registry_pb2.GetModelResponse]]:
+    ) -> typing.Union[registry_pb2.GetModelResponse, collections.abc.Awaitable[registry_pb2.GetModelResponse]]:
         """Returns one registered model with its aliases and version count."""
 
-    @_abc_1.abstractmethod
+    @abc.abstractmethod
     def UpdateModel(
         self,
-        request: _registry_pb2.UpdateModelRequest,
+        request: registry_pb2.UpdateModelRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_registry_pb2.UpdateModelResponse, _abc.Awaitable[_registry_pb2.UpdateModelResponse]]:
+    ) -> typing.Union[registry_pb2.UpdateModelResponse, collections.abc.Awaitable[registry_pb2.UpdateModelResponse]]:
         """Changes a model's description and tags."""
 
-    @_abc_1.abstractmethod
+    @abc.abstractmethod
     def SetModelAlias(
         self,
-        request: _registry_pb2.SetModelAliasRequest,
+        request: registry_pb2.SetModelAliasRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_registry_pb2.SetModelAliasResponse, _abc.Awaitable[_registry_pb2.SetModelAliasResponse]]:
+    ) -> typing.Union[registry_pb2.SetModelAliasResponse, collections.abc.Awaitable[registry_pb2.SetModelAliasResponse]]:
         """Points an alias (`production`, `staging`, `canary` ...) of a model at one
         of its versions, atomically: the alias leaves its previous version in the
         same transaction. Only ACTIVE versions can hold an alias. Supports
         compare-and-set and a metric gate against the alias's current version.
         """
 
-    @_abc_1.abstractmethod
+    @abc.abstractmethod
     def DeleteModelAlias(
         self,
-        request: _registry_pb2.DeleteModelAliasRequest,
+        request: registry_pb2.DeleteModelAliasRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_registry_pb2.DeleteModelAliasResponse, _abc.Awaitable[_registry_pb2.DeleteModelAliasResponse]]:
+    ) -> typing.Union[registry_pb2.DeleteModelAliasResponse, collections.abc.Awaitable[registry_pb2.DeleteModelAliasResponse]]:
         """Removes an alias from a model. Its history stays in the event trail, and
         a later SetModelAlias followed by RollbackModelAlias returns to the
         version it held before the deletion.
         """
 
-    @_abc_1.abstractmethod
+    @abc.abstractmethod
     def RollbackModelAlias(
         self,
-        request: _registry_pb2.RollbackModelAliasRequest,
+        request: registry_pb2.RollbackModelAliasRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_registry_pb2.RollbackModelAliasResponse, _abc.Awaitable[_registry_pb2.RollbackModelAliasResponse]]:
+    ) -> typing.Union[registry_pb2.RollbackModelAliasResponse, collections.abc.Awaitable[registry_pb2.RollbackModelAliasResponse]]:
         """Returns an alias to the version that held it before the current one.
         Rolling back repeatedly walks further back through that alias's own
         history; other aliases are not touched.
         """
 
-    @_abc_1.abstractmethod
+    @abc.abstractmethod
     def GetModelVersionByAlias(
         self,
-        request: _registry_pb2.GetModelVersionByAliasRequest,
+        request: registry_pb2.GetModelVersionByAliasRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_registry_pb2.GetModelVersionByAliasResponse, _abc.Awaitable[_registry_pb2.GetModelVersionByAliasResponse]]:
+    ) -> typing.Union[registry_pb2.GetModelVersionByAliasResponse, collections.abc.Awaitable[registry_pb2.GetModelVersionByAliasResponse]]:
         """Returns the version an alias points at, or pointed at `as_of` a past
         time. `latest` is a read-only alias every model has: its highest ACTIVE
         version. NOT_FOUND when the alias points nowhere.
         """
 
-    @_abc_1.abstractmethod
+    @abc.abstractmethod
     def SetProductionModel(
         self,
-        request: _registry_pb2.SetProductionModelRequest,
+        request: registry_pb2.SetProductionModelRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_registry_pb2.SetProductionModelResponse, _abc.Awaitable[_registry_pb2.SetProductionModelResponse]]:
+    ) -> typing.Union[registry_pb2.SetProductionModelResponse, collections.abc.Awaitable[registry_pb2.SetProductionModelResponse]]:
         """Makes a version the production version of its model: SetModelAlias with
         the alias `production`.
         """
 
-    @_abc_1.abstractmethod
+    @abc.abstractmethod
     def RollbackProductionModel(
         self,
-        request: _registry_pb2.RollbackProductionModelRequest,
+        request: registry_pb2.RollbackProductionModelRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_registry_pb2.RollbackProductionModelResponse, _abc.Awaitable[_registry_pb2.RollbackProductionModelResponse]]:
+    ) -> typing.Union[registry_pb2.RollbackProductionModelResponse, collections.abc.Awaitable[registry_pb2.RollbackProductionModelResponse]]:
         """Returns production to the version that held it before the current one:
         RollbackModelAlias with the alias `production`.
         """
 
-    @_abc_1.abstractmethod
+    @abc.abstractmethod
     def UpdateModelVersionStatus(
         self,
-        request: _registry_pb2.UpdateModelVersionStatusRequest,
+        request: registry_pb2.UpdateModelVersionStatusRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_registry_pb2.UpdateModelVersionStatusResponse, _abc.Awaitable[_registry_pb2.UpdateModelVersionStatusResponse]]:
+    ) -> typing.Union[registry_pb2.UpdateModelVersionStatusResponse, collections.abc.Awaitable[registry_pb2.UpdateModelVersionStatusResponse]]:
         """Changes a version's status through the status machine:
         ACTIVE <-> DEPRECATED, ACTIVE -> ARCHIVED, DEPRECATED -> ARCHIVED.
         ARCHIVED is final. A version that holds an alias (production included)
         can be neither deprecated nor archived: move its aliases first.
         """
 
-    @_abc_1.abstractmethod
+    @abc.abstractmethod
     def UpdateModelVersion(
         self,
-        request: _registry_pb2.UpdateModelVersionRequest,
+        request: registry_pb2.UpdateModelVersionRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_registry_pb2.UpdateModelVersionResponse, _abc.Awaitable[_registry_pb2.UpdateModelVersionResponse]]:
+    ) -> typing.Union[registry_pb2.UpdateModelVersionResponse, collections.abc.Awaitable[registry_pb2.UpdateModelVersionResponse]]:
         """Changes a version's description and tags. Metrics, artifacts and
         training facts are immutable once registered.
         """
 
-    @_abc_1.abstractmethod
+    @abc.abstractmethod
     def ListEvents(
         self,
-        request: _registry_pb2.ListEventsRequest,
+        request: registry_pb2.ListEventsRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_registry_pb2.ListEventsResponse, _abc.Awaitable[_registry_pb2.ListEventsResponse]]:
+    ) -> typing.Union[registry_pb2.ListEventsResponse, collections.abc.Awaitable[registry_pb2.ListEventsResponse]]:
         """Lists the append-only event trail, oldest first."""
 
-    @_abc_1.abstractmethod
+    @abc.abstractmethod
     def WatchModelAlias(
         self,
-        request: _registry_pb2.WatchModelAliasRequest,
+        request: registry_pb2.WatchModelAliasRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_abc.Iterator[_registry_pb2.AliasUpdate], _abc.AsyncIterator[_registry_pb2.AliasUpdate]]:
+    ) -> typing.Union[collections.abc.Iterator[registry_pb2.AliasUpdate], collections.abc.AsyncIterator[registry_pb2.AliasUpdate]]:
         """Follows an alias: first its current version (or an explicit "none"),
         then one message per change of it (move, rollback, deletion), until the
         caller hangs up. With `after_event_id`, every change after that event
@@ -424,23 +568,23 @@ class RegistryServiceServicer(metaclass=_abc_1.ABCMeta):
         reconnect (to another replica) with the last event id.
         """
 
-    @_abc_1.abstractmethod
+    @abc.abstractmethod
     def WatchProductionModel(
         self,
-        request: _registry_pb2.WatchProductionModelRequest,
+        request: registry_pb2.WatchProductionModelRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_abc.Iterator[_registry_pb2.AliasUpdate], _abc.AsyncIterator[_registry_pb2.AliasUpdate]]:
+    ) -> typing.Union[collections.abc.Iterator[registry_pb2.AliasUpdate], collections.abc.AsyncIterator[registry_pb2.AliasUpdate]]:
         """WatchModelAlias for the alias `production`."""
 
-    @_abc_1.abstractmethod
+    @abc.abstractmethod
     def WatchEvents(
         self,
-        request: _registry_pb2.WatchEventsRequest,
+        request: registry_pb2.WatchEventsRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_abc.Iterator[_registry_pb2.WatchEventsResponse], _abc.AsyncIterator[_registry_pb2.WatchEventsResponse]]:
+    ) -> typing.Union[collections.abc.Iterator[registry_pb2.WatchEventsResponse], collections.abc.AsyncIterator[registry_pb2.WatchEventsResponse]]:
         """Follows the whole event trail after an event id, with filters: every
         matching event exactly once, in id order (for auditors and tools that
         mirror the trail). A slow reader gets every event, later.
         """
 
-def add_RegistryServiceServicer_to_server(servicer: RegistryServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
+def add_RegistryServiceServicer_to_server(servicer: RegistryServiceServicer, server: typing.Union[grpc.Server, grpc.aio.Server]) -> None: ...
