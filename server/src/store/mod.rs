@@ -4,8 +4,10 @@
 //! event share one transaction, and events become visible in id order.
 
 mod backup;
+mod blocking;
 mod cache;
 mod error;
+mod group_commit;
 mod migrate;
 mod pools;
 mod rows;
@@ -460,20 +462,23 @@ macro_rules! in_write_transaction {
                     })
                     .await
                 }
-                Pools::Sqlite { writer, .. } => {
+                Pools::Sqlite {
+                    writer,
+                    group_commit,
+                    ..
+                } => {
                     drop(statement_sender);
-                    let mut pooled = writer.get().await.map_err(pool_error)?;
-                    crate::prometheus::write_slot_waited(queued.elapsed());
-                    gate.check()?;
-                    let conn: &mut SqliteConn = &mut pooled;
-                    conn.immediate_transaction(async move |$conn: &mut SqliteConn| {
-                        use sqlite as ops;
-                        gate.start()?;
-                        let value = $call.await?;
-                        gate.check()?;
-                        Ok(value)
-                    })
-                    .await
+                    // Committed with whatever other changes are queued (see
+                    // group_commit), which also counts the transactions.
+                    return group_commit
+                        .get_or_init(|| group_commit::GroupCommit::start(writer.clone()))
+                        .submit(gate, move |$conn: &mut SqliteConn| {
+                            Box::pin(async move {
+                                use sqlite as ops;
+                                $call.await
+                            })
+                        })
+                        .await;
                 }
             };
             crate::prometheus::transaction_finished(outcome.is_ok());

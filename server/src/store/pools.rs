@@ -15,8 +15,9 @@ use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
 
 use super::{DatabaseUrl, PoolOptions, SetupError};
 
-/// SQLite connections as diesel-async drives them (each query on a blocking thread).
-pub type SqliteConn = SyncConnectionWrapper<SqliteConnection>;
+/// SQLite connections as diesel-async drives them (each query on a
+/// blocking thread, or inline on the writer's own thread: see `blocking`).
+pub type SqliteConn = SyncConnectionWrapper<SqliteConnection, super::blocking::Blocking>;
 
 /// How long SQLite waits for a lock held by another connection before
 /// giving up with "database is locked".
@@ -88,6 +89,9 @@ pub enum Pools {
         readers: Pool<SqliteConn>,
         /// The one writer.
         writer: Pool<SqliteConn>,
+        /// The queue to the task that commits changes on `writer` in
+        /// groups (started with the first change).
+        group_commit: std::sync::OnceLock<super::group_commit::GroupCommit>,
         /// Health pings.
         health: Pool<SqliteConn>,
     },
@@ -110,6 +114,7 @@ impl Pools {
                 readers,
                 writer,
                 health,
+                ..
             } => [
                 PoolStats::of("reader", readers.status()),
                 PoolStats::of("writer", writer.status()),
@@ -198,6 +203,7 @@ impl Pools {
                     health: builder(manager(), 1, options)
                         .build()
                         .map_err(build_error)?,
+                    group_commit: std::sync::OnceLock::new(),
                 }
             }
         })
