@@ -64,12 +64,25 @@ impl GroupCommit {
             .name("sqlite-writer".to_owned())
             .spawn(move || {
                 super::blocking::run_statements_inline();
-                match tokio::runtime::Builder::new_current_thread()
+                let runtime = match tokio::runtime::Builder::new_current_thread()
                     .enable_time()
                     .build()
                 {
-                    Ok(runtime) => runtime.block_on(write_batches(writer, queue)),
-                    Err(error) => tracing::error!(%error, "the SQLite writer cannot start"),
+                    Ok(runtime) => runtime,
+                    Err(error) => {
+                        tracing::error!(%error, "the SQLite writer cannot start");
+                        return;
+                    }
+                };
+                let mut queue = queue;
+                // A panic in one change must not stop every later write: its
+                // batch goes unanswered (callers see INTERNAL), the loop resumes.
+                while std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    runtime.block_on(write_batches(&writer, &mut queue))
+                }))
+                .is_err()
+                {
+                    tracing::error!("the SQLite writer panicked; its batch was not committed");
                 }
             });
         if let Err(error) = spawned {
@@ -116,7 +129,7 @@ impl GroupCommit {
     }
 }
 
-async fn write_batches(writer: Pool<SqliteConn>, mut queue: mpsc::Receiver<Change>) {
+async fn write_batches(writer: &Pool<SqliteConn>, queue: &mut mpsc::Receiver<Change>) {
     while let Some(first) = queue.recv().await {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -125,7 +138,7 @@ async fn write_batches(writer: Pool<SqliteConn>, mut queue: mpsc::Receiver<Chang
                 Err(_) => break,
             }
         }
-        commit(&writer, batch).await;
+        commit(writer, batch).await;
     }
 }
 

@@ -417,11 +417,18 @@ pub async fn list_versions(
                 .await?
         }
         order => {
+            // The model's name as a lookup per row rather than a join: with
+            // `models` in the FROM clause SQLite put it in the outer loop
+            // and sorted the versions instead of reading them in index
+            // order (379 ms for a page at 1M versions).
+            let model_name = models::table
+                .filter(models::id.eq(model_versions::model_id))
+                .select(models::name)
+                .single_value();
             let rows = model_versions::table
-                .inner_join(models::table)
                 .select((
                     VersionRow::as_select(),
-                    models::name,
+                    model_name.assume_not_null(),
                     diesel::dsl::sql::<diesel::sql_types::Nullable<diesel::sql_types::Double>>(
                         "NULL",
                     ),
@@ -429,6 +436,31 @@ pub async fn list_versions(
                 .into_boxed();
             let rows = filtered!(rows, None::<&str>);
             let rows = match order {
+                // Within one model the version number is unique, so it is
+                // the whole key: ordered by (version, id), SQLite sorted
+                // every version of the model (379 ms at 1M) although its
+                // (model_id, status, version) index is already in order.
+                VersionOrder::Version if model_id.is_some() => {
+                    let after = after
+                        .map(|(key, _)| match key {
+                            SortKey::Version(v) => Ok(v),
+                            _ => Err(bad_version_token()),
+                        })
+                        .transpose()?;
+                    let mut rows = rows;
+                    if let Some(after) = after {
+                        rows = if query.descending {
+                            rows.filter(model_versions::version.lt(after))
+                        } else {
+                            rows.filter(model_versions::version.gt(after))
+                        };
+                    }
+                    if query.descending {
+                        rows.order_by(model_versions::version.desc())
+                    } else {
+                        rows.order_by(model_versions::version.asc())
+                    }
+                }
                 VersionOrder::Version => {
                     let after = after
                         .map(|(key, id)| match key {

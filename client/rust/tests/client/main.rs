@@ -1,10 +1,8 @@
-//! The Rust client and the `modelreg` tool against a live server on an
-//! ephemeral port (one test binary for both).
+//! The Rust client against a live server on an ephemeral port.
 #![expect(
     clippy::expect_used,
     clippy::unwrap_used,
     reason = "a test fails loudly on the first surprise"
 )]
 
-mod cli;
 mod wrapper;

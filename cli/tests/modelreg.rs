@@ -1,5 +1,10 @@
-//! `modelreg` end to end: every subcommand, both output formats, and the
-//! exit codes of errors.
+//! `modelreg` end to end against a live server on an ephemeral port: every
+//! subcommand, both output formats, and the exit codes of errors.
+#![expect(
+    clippy::expect_used,
+    clippy::unwrap_used,
+    reason = "a test fails loudly on the first surprise"
+)]
 
 use std::process::Output;
 
