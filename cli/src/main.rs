@@ -435,11 +435,18 @@ fn parse_time_arg(text: &str) -> Result<std::time::SystemTime, String> {
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
+    let url = cli.url.clone();
     match run(cli).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             let mut stderr = std::io::stderr();
-            let _ = writeln!(stderr, "error: {error}");
+            // UNAVAILABLE without a request id never reached the server:
+            // say which server.
+            if error.is_unavailable() && error.request_id().is_none() {
+                let _ = writeln!(stderr, "error: cannot reach {url}: {error}");
+            } else {
+                let _ = writeln!(stderr, "error: {error}");
+            }
             ExitCode::from(exit_code(&error))
         }
     }

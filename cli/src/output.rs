@@ -203,23 +203,9 @@ pub fn version_details(v: &pb::ModelVersion) -> String {
         ("metrics", metrics_text(v)),
         ("params", pairs(&v.params)),
         ("tags", pairs(&v.tags)),
-        (
-            "trained",
-            format!(
-                "{} .. {} ({} s)",
-                time(training.started_at.as_ref()),
-                time(training.finished_at.as_ref()),
-                training.duration_seconds
-            ),
-        ),
-        (
-            "samples",
-            format!(
-                "train {} / test {}",
-                training.train_samples, training.test_samples
-            ),
-        ),
-        ("features", training.feature_count.to_string()),
+        ("trained", trained_text(&training)),
+        ("samples", samples_text(&training)),
+        ("features", features_text(&training)),
         ("description", v.description.clone()),
         (
             "created",
@@ -231,6 +217,55 @@ pub fn version_details(v: &pb::ModelVersion) -> String {
         .map(|(k, v)| format!("{:<15}{v}", format!("{k}:")).trim_end().to_owned())
         .collect::<Vec<_>>()
         .join("\n")
+}
+
+/// When and how long a version trained; blank when the job did not say
+/// (an unknown fact is left out, not shown as zero).
+fn trained_text(training: &pb::TrainingInfo) -> String {
+    let (started, finished) = (
+        time(training.started_at.as_ref()),
+        time(training.finished_at.as_ref()),
+    );
+    let mut text = match (started.is_empty(), finished.is_empty()) {
+        (true, true) => String::new(),
+        (false, true) => format!("from {started}"),
+        (true, false) => format!("until {finished}"),
+        (false, false) => format!("{started} .. {finished}"),
+    };
+    if training.duration_seconds > 0.0 {
+        if !text.is_empty() {
+            text.push(' ');
+        }
+        text.push_str(&format!("({} s)", training.duration_seconds));
+    }
+    text
+}
+
+/// Train and test sample counts, each only when known.
+fn samples_text(training: &pb::TrainingInfo) -> String {
+    let known = |label: &str, count: i64| (count > 0).then(|| format!("{label} {count}"));
+    [
+        known("train", training.train_samples),
+        known("test", training.test_samples),
+    ]
+    .into_iter()
+    .flatten()
+    .collect::<Vec<_>>()
+    .join(" / ")
+}
+
+/// The feature count (and names, when few), or blank when unknown.
+fn features_text(training: &pb::TrainingInfo) -> String {
+    let count = if training.feature_count > 0 {
+        training.feature_count
+    } else {
+        i64::try_from(training.feature_names.len()).unwrap_or(i64::MAX)
+    };
+    match (count, training.feature_names.len()) {
+        (0, _) => String::new(),
+        (count, 1..=8) => format!("{count} ({})", training.feature_names.join(", ")),
+        (count, _) => count.to_string(),
+    }
 }
 
 /// Models as a table.

@@ -16,6 +16,7 @@ on_both_backends!(
     watch_prints_the_state_then_each_change_one_json_object_per_line,
     alias_commands_move_roll_back_and_name_versions_by_alias,
     import_legacy_registers_every_row_once_and_refuses_bad_files,
+    show_leaves_unknown_training_facts_blank_and_names_an_unreachable_url,
 );
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -860,4 +861,28 @@ async fn next_json_line(lines: &mut tokio::sync::mpsc::UnboundedReceiver<String>
         .expect("a line within the deadline")
         .expect("modelreg watch is still running");
     serde_json::from_str(&line).unwrap()
+}
+
+async fn show_leaves_unknown_training_facts_blank_and_names_an_unreachable_url(server: TestServer) {
+    let url = server.url.as_str();
+    register_simple(url, "churn", "0.9").await;
+    let shown = stdout(&modelreg(url, &["show", "churn", "1"]).await);
+    let line = |label: &str| {
+        shown
+            .lines()
+            .find(|l| l.starts_with(&format!("{label}:")))
+            .unwrap_or_else(|| panic!("no {label} line in:\n{shown}"))
+            .to_owned()
+    };
+    // The registration said nothing about training: no zeros, no "..".
+    assert_eq!(line("trained"), "trained:");
+    assert_eq!(line("samples"), "samples:");
+    assert_eq!(line("features"), "features:");
+
+    let unreachable = modelreg("http://127.0.0.1:1", &["--timeout", "5", "models"]).await;
+    let message = failed(&unreachable, 5, "UNAVAILABLE");
+    assert!(
+        message.contains("http://127.0.0.1:1"),
+        "the error names the URL it tried: {message}"
+    );
 }

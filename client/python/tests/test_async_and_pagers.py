@@ -9,12 +9,12 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from concurrent import futures
 from pathlib import Path
 
 import grpc
 import pytest
 from conftest import RunningServer, readme_block
+from stand_in import serving
 
 from modelreg_client import (
     AsyncPager,
@@ -85,14 +85,8 @@ class _Stand_in(registry_pb2_grpc.RegistryServiceServicer):
 
 @pytest.fixture
 def stand_in() -> Iterator[str]:
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
-    registry_pb2_grpc.add_RegistryServiceServicer_to_server(_Stand_in(), server)
-    port = server.add_insecure_port("127.0.0.1:0")
-    server.start()
-    try:
-        yield f"127.0.0.1:{port}"
-    finally:
-        server.stop(grace=None)
+    with serving(_Stand_in()) as address:
+        yield address
 
 
 def test_each_call_may_carry_its_own_deadline_and_metadata(stand_in: str) -> None:

@@ -7,7 +7,6 @@ import subprocess
 import sys
 import threading
 from collections.abc import Iterator
-from concurrent import futures
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -15,6 +14,7 @@ from typing import Any
 import grpc
 import pytest
 from conftest import REPO, RunningServer, free_port, start_server, stop_server
+from stand_in import serving
 
 import modelreg_client
 from modelreg_client import (
@@ -264,20 +264,13 @@ class _Refusing(registry_pb2_grpc.RegistryServiceServicer):
 def test_every_code_maps_to_its_exception(code: str, exception: type[ModelRegistryError]) -> None:
     # Codes the registry does not produce yet (authentication comes later)
     # still reach callers as the right class.
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
-    registry_pb2_grpc.add_RegistryServiceServicer_to_server(_Refusing(), server)
-    port = server.add_insecure_port("127.0.0.1:0")
-    server.start()
-    try:
-        with RegistryClient(f"127.0.0.1:{port}", retries=0) as client:
-            with pytest.raises(exception) as raised:
-                client.get_model(code)
-        assert type(raised.value) is exception
-        assert raised.value.message == f"refused with {code}"
-        # Chained to the original error, which tracebacks then show.
-        assert isinstance(raised.value.__cause__, grpc.RpcError)
-    finally:
-        server.stop(grace=None)
+    with serving(_Refusing()) as address, RegistryClient(address, retries=0) as client:
+        with pytest.raises(exception) as raised:
+            client.get_model(code)
+    assert type(raised.value) is exception
+    assert raised.value.message == f"refused with {code}"
+    # Chained to the original error, which tracebacks then show.
+    assert isinstance(raised.value.__cause__, grpc.RpcError)
 
 
 class _Slow(registry_pb2_grpc.RegistryServiceServicer):
@@ -289,17 +282,10 @@ class _Slow(registry_pb2_grpc.RegistryServiceServicer):
 
 
 def test_a_call_past_its_deadline_raises_deadline_exceeded() -> None:
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
-    registry_pb2_grpc.add_RegistryServiceServicer_to_server(_Slow(), server)
-    port = server.add_insecure_port("127.0.0.1:0")
-    server.start()
-    try:
-        with RegistryClient(f"127.0.0.1:{port}", timeout=0.2) as client:
-            with pytest.raises(DeadlineExceeded) as raised:
-                client.get_model("churn")
-        assert raised.value.code == grpc.StatusCode.DEADLINE_EXCEEDED
-    finally:
-        server.stop(grace=None)
+    with serving(_Slow()) as address, RegistryClient(address, timeout=0.2) as client:
+        with pytest.raises(DeadlineExceeded) as raised:
+            client.get_model("churn")
+    assert raised.value.code == grpc.StatusCode.DEADLINE_EXCEEDED
 
 
 def test_reads_and_changes_are_retried_until_a_late_server_answers(tmp_path: Path) -> None:
@@ -380,17 +366,10 @@ class _FromTheFuture(registry_pb2_grpc.RegistryServiceServicer):
 
 
 def test_an_enum_value_from_a_newer_server_is_kept_as_its_number() -> None:
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
-    registry_pb2_grpc.add_RegistryServiceServicer_to_server(_FromTheFuture(), server)
-    port = server.add_insecure_port("127.0.0.1:0")
-    server.start()
-    try:
-        with RegistryClient(f"127.0.0.1:{port}", retries=0) as client:
-            version = client.get_model_version("churn", 3)
-        assert version.status == 7 and not isinstance(version.status, Status)
-        assert (version.model_name, version.version) == ("churn", 3)
-    finally:
-        server.stop(grace=None)
+    with serving(_FromTheFuture()) as address, RegistryClient(address, retries=0) as client:
+        version = client.get_model_version("churn", 3)
+    assert version.status == 7 and not isinstance(version.status, Status)
+    assert (version.model_name, version.version) == ("churn", 3)
 
 
 def test_numpy_numbers_and_arrays_are_accepted_wherever_numbers_are(registry: RegistryClient) -> None:

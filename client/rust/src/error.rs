@@ -116,9 +116,21 @@ impl From<tonic::Status> for Error {
     fn from(status: tonic::Status) -> Self {
         use tonic_types::StatusExt;
         let details = status.get_error_details();
+        // A status made on this side (the connection failed) carries the
+        // transport error as its source: keep the causes, e.g. "tcp connect
+        // error: Connection refused (os error 111)".
+        let mut message = status.message().to_owned();
+        let mut cause = std::error::Error::source(&status);
+        while let Some(error) = cause {
+            let text = error.to_string();
+            if !message.contains(&text) {
+                message = format!("{message}: {text}");
+            }
+            cause = error.source();
+        }
         Self::Rpc {
             code: status.code(),
-            message: status.message().to_owned(),
+            message,
             request_id: details
                 .request_info()
                 .map(|info| info.request_id.clone())
