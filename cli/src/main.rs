@@ -69,15 +69,31 @@ struct Cli {
     #[arg(long, env = "MODEL_REGISTRY_TLS_DOMAIN", global = true)]
     tls_domain: Option<String>,
     /// Seconds each call may take.
-    #[arg(long, default_value_t = 30.0, global = true)]
+    #[arg(
+        long,
+        env = "MODEL_REGISTRY_TIMEOUT",
+        default_value_t = 30.0,
+        global = true
+    )]
     timeout: f64,
     /// Compress requests and answers with gzip (large registrations and
     /// listings over slow links).
     #[arg(long, env = "MODEL_REGISTRY_GZIP", global = true)]
     gzip: bool,
     /// Output format.
-    #[arg(long, short = 'o', value_enum, default_value = "table", global = true)]
+    #[arg(
+        long,
+        short = 'o',
+        value_enum,
+        env = "MODEL_REGISTRY_OUTPUT",
+        default_value = "table",
+        global = true
+    )]
     output: Format,
+    /// Print only identifiers, one per line: version numbers, event ids or
+    /// model names (for `xargs` and shell loops).
+    #[arg(long, short = 'q', global = true)]
+    quiet: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -490,14 +506,19 @@ async fn run(cli: Cli) -> Result<(), Error> {
     }
     let client = RegistryClient::connect_with(cli.url.clone(), options).await?;
     let format = cli.output;
+    let quiet = cli.quiet;
     // Written without println!, which panics when the reader hung up
     // (`modelreg versions churn | head`).
     let print = |json: serde_json::Value, text: String| {
         let rendered = match format {
+            _ if quiet => output::identities(&json),
             Format::Json => format!("{json:#}"),
+            Format::Yaml => output::yaml(&json),
             Format::Table => text,
         };
-        let _ = writeln!(std::io::stdout(), "{rendered}");
+        if !rendered.is_empty() {
+            let _ = writeln!(std::io::stdout(), "{rendered}");
+        }
     };
 
     match cli.command {
@@ -659,7 +680,14 @@ async fn run(cli: Cli) -> Result<(), Error> {
                     Some(Ok(update)) => {
                         let line = match format {
                             // One object per line, for `jq` and friends.
+                            _ if quiet => output::identities(&output::alias_update_json(&update)),
                             Format::Json => output::alias_update_json(&update).to_string(),
+                            Format::Yaml => {
+                                format!(
+                                    "---\n{}",
+                                    output::yaml(&output::alias_update_json(&update))
+                                )
+                            }
                             Format::Table => output::alias_update_line(&update),
                         };
                         let mut stdout = std::io::stdout();

@@ -14,6 +14,49 @@ pub enum Format {
     Table,
     /// One JSON document for scripts.
     Json,
+    /// The JSON document as YAML.
+    Yaml,
+}
+
+/// A JSON document as YAML (same fields, same values).
+pub fn yaml(document: &Value) -> String {
+    yaml_serde::to_string(document)
+        .unwrap_or_else(|error| format!("# cannot render as YAML: {error}\n"))
+        .trim_end()
+        .to_owned()
+}
+
+/// What `--quiet` prints: one identifier per line (a version's number, an
+/// event's id, a model's name), ready for `xargs`.
+pub fn identities(document: &Value) -> String {
+    let items: Vec<&Value> = match document {
+        Value::Array(items) => items.iter().collect(),
+        single => vec![single],
+    };
+    items
+        .into_iter()
+        .filter_map(identity)
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn identity(item: &Value) -> Option<String> {
+    if let Some(version) = item.get("model_version").filter(|v| !v.is_null()) {
+        return identity(version);
+    }
+    // Events carry the version they concern; their own identity is the id.
+    let key = if item.get("occurred_at").is_some() {
+        "id"
+    } else if item.get("version").is_some_and(Value::is_number) {
+        "version"
+    } else {
+        "name"
+    };
+    match item.get(key)? {
+        Value::Number(number) => Some(number.to_string()),
+        Value::String(text) if !text.is_empty() => Some(text.clone()),
+        _ => None,
+    }
 }
 
 /// A time as RFC 3339 (UTC), or empty.

@@ -17,6 +17,7 @@ on_both_backends!(
     alias_commands_move_roll_back_and_name_versions_by_alias,
     import_legacy_registers_every_row_once_and_refuses_bad_files,
     show_leaves_unknown_training_facts_blank_and_names_an_unreachable_url,
+    yaml_and_quiet_print_the_same_data_for_scripts,
 );
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -885,4 +886,53 @@ async fn show_leaves_unknown_training_facts_blank_and_names_an_unreachable_url(s
         message.contains("http://127.0.0.1:1"),
         "the error names the URL it tried: {message}"
     );
+}
+
+async fn yaml_and_quiet_print_the_same_data_for_scripts(server: TestServer) {
+    let url = server.url.as_str();
+    for auc in ["0.81", "0.92", "0.87"] {
+        register_simple(url, "churn", auc).await;
+    }
+    register_simple(url, "fraud", "0.7").await;
+    // -o yaml is the JSON document, field for field.
+    let as_json = json(&modelreg(url, &["-o", "json", "versions", "churn"]).await);
+    let as_yaml: Value = yaml_serde::from_str(&stdout(
+        &modelreg(url, &["-o", "yaml", "versions", "churn"]).await,
+    ))
+    .unwrap();
+    assert_eq!(as_yaml, as_json);
+    // -q prints identifiers only, one per line.
+    let quiet = |args: &'static [&'static str]| async move {
+        stdout(&modelreg(url, args).await)
+            .lines()
+            .map(str::to_owned)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(quiet(&["-q", "versions", "churn"]).await, ["1", "2", "3"]);
+    assert_eq!(
+        quiet(&["-q", "versions", "churn", "--order-by", "auc"]).await,
+        ["2", "3", "1"]
+    );
+    assert_eq!(quiet(&["-q", "models"]).await, ["churn", "fraud"]);
+    assert_eq!(quiet(&["-q", "show", "churn", "2"]).await, ["2"]);
+    let events = quiet(&["-q", "history", "churn"]).await;
+    assert_eq!(
+        events.len(),
+        4,
+        "model created and three registrations: {events:?}"
+    );
+    assert!(
+        events.iter().all(|id| id.parse::<i64>().is_ok()),
+        "{events:?}"
+    );
+    // The format can come from the environment.
+    let mut command = assert_cmd::Command::cargo_bin("modelreg").unwrap();
+    command
+        .env("MODEL_REGISTRY_OUTPUT", "yaml")
+        .args(["--url", url, "show", "churn", "1"]);
+    let shown = tokio::task::spawn_blocking(move || command.output().unwrap())
+        .await
+        .unwrap();
+    let document: Value = yaml_serde::from_str(&stdout(&shown)).unwrap();
+    assert_eq!(document["version"], 1);
 }
