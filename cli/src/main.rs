@@ -129,6 +129,45 @@ enum Command {
         /// Most versions to list.
         #[arg(long, default_value_t = 50)]
         limit: usize,
+        /// Only versions holding this alias (repeatable: any of them).
+        #[arg(long = "alias")]
+        aliases: Vec<String>,
+        /// Only versions whose METRIC is at least VALUE, e.g. `--min
+        /// auc=0.9` (repeatable: all of them).
+        #[arg(long = "min", value_parser = parse_metric, allow_hyphen_values = true)]
+        min_metrics: Vec<(String, f64)>,
+        /// Only versions with this tag, KEY=VALUE (repeatable: all of them).
+        #[arg(long = "tag", value_parser = parse_pair)]
+        tags: Vec<(String, String)>,
+    },
+    /// Show one model: description, tags, version count and aliases.
+    #[command(after_help = "Example:\n  modelreg model churn\n  modelreg model churn -o json")]
+    Model {
+        /// The model.
+        name: String,
+    },
+    /// Change the description and tags of a model, or with VERSION of one
+    /// of its versions (nothing else is mutable).
+    #[command(
+        after_help = "Examples:\n  modelreg update churn --description \"Churn propensity, weekly retrain\" --tag team=growth\n  modelreg update churn 3 --tag reviewed=yes --remove-tag draft --reason \"model review\""
+    )]
+    Update {
+        /// The model.
+        name: String,
+        /// The version to change (the model itself without it).
+        version: Option<i64>,
+        /// The new description.
+        #[arg(long)]
+        description: Option<String>,
+        /// Add or overwrite a tag, KEY=VALUE (repeatable).
+        #[arg(long = "tag", value_parser = parse_pair)]
+        tags: Vec<(String, String)>,
+        /// Remove a tag (repeatable).
+        #[arg(long = "remove-tag")]
+        remove_tags: Vec<String>,
+        /// Why (recorded in the audit trail).
+        #[arg(long, default_value = "")]
+        reason: String,
     },
     /// Show one version in full.
     #[command(
@@ -530,6 +569,55 @@ async fn run(cli: Cli) -> Result<(), Error> {
                 output::models_table(&models),
             );
         }
+        Command::Model { name } => {
+            let model = client.get_model(&name).await?;
+            print(output::model_json(&model), output::model_details(&model));
+        }
+        Command::Update {
+            name,
+            version: Some(version),
+            description,
+            tags,
+            remove_tags,
+            reason,
+        } => {
+            let version = client
+                .update_model_version(pb::UpdateModelVersionRequest {
+                    model_name: name,
+                    version,
+                    description,
+                    set_tags: tags.into_iter().collect(),
+                    remove_tags,
+                    reason,
+                    ..Default::default()
+                })
+                .await?;
+            print(
+                output::version_json(&version),
+                output::version_details(&version),
+            );
+        }
+        Command::Update {
+            name,
+            version: None,
+            description,
+            tags,
+            remove_tags,
+            reason,
+        } => {
+            let mut update = client.update_model(name).reason(reason);
+            if let Some(description) = description {
+                update = update.description(description);
+            }
+            for (key, value) in tags {
+                update = update.tag(key, value);
+            }
+            for key in remove_tags {
+                update = update.remove_tag(key);
+            }
+            let model = update.send().await?;
+            print(output::model_json(&model), output::model_details(&model));
+        }
         Command::Versions {
             name,
             status,
@@ -538,6 +626,9 @@ async fn run(cli: Cli) -> Result<(), Error> {
             ascending,
             descending,
             limit,
+            aliases,
+            min_metrics,
+            tags,
         } => {
             let (order, metric, best_first) = match order_by.as_str() {
                 "version" => (pb::VersionOrder::Version, String::new(), false),
@@ -560,6 +651,9 @@ async fn run(cli: Cli) -> Result<(), Error> {
                     descending || best_first
                 },
                 page_size: limit.clamp(1, 500) as i32,
+                aliases,
+                min_metrics: min_metrics.into_iter().collect(),
+                tags: tags.into_iter().collect(),
                 ..Default::default()
             };
             let versions = client.list_all_model_versions(request, limit).await?;

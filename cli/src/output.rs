@@ -225,13 +225,6 @@ pub fn versions_table(versions: &[pb::ModelVersion]) -> String {
 pub fn version_details(v: &pb::ModelVersion) -> String {
     let artifact = v.artifact.clone().unwrap_or_default();
     let training = v.training.clone().unwrap_or_default();
-    let pairs = |map: &std::collections::HashMap<String, String>| {
-        sorted(map)
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect::<Vec<_>>()
-            .join(" ")
-    };
     let rows = [
         ("model", v.model_name.clone()),
         ("version", v.version.to_string()),
@@ -349,6 +342,43 @@ pub fn aliases_table(model: &pb::Model) -> String {
         .map(|(alias, version)| vec![alias, version.to_string()])
         .collect();
     table(&["ALIAS", "VERSION"], &rows)
+}
+
+/// Tags or params as `k=v` pairs, sorted by key.
+fn pairs(map: &std::collections::HashMap<String, String>) -> String {
+    sorted(map)
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// One model for people: its facts, then its aliases.
+pub fn model_details(model: &pb::Model) -> String {
+    let rows = [
+        ("name", model.name.clone()),
+        ("description", model.description.clone()),
+        ("tags", pairs(&model.tags)),
+        ("versions", model.version_count.to_string()),
+        (
+            "latest",
+            model
+                .latest_version
+                .map(|v| v.to_string())
+                .unwrap_or_default(),
+        ),
+        ("created", time(model.created_at.as_ref())),
+    ];
+    let facts = rows
+        .iter()
+        .map(|(k, v)| format!("{:<15}{v}", format!("{k}:")).trim_end().to_owned())
+        .collect::<Vec<_>>()
+        .join("\n");
+    if model.aliases.is_empty() {
+        format!("{facts}\naliases:       none")
+    } else {
+        format!("{facts}\n\n{}", aliases_table(model))
+    }
 }
 
 /// Events as a table.

@@ -18,6 +18,7 @@ on_both_backends!(
     import_legacy_registers_every_row_once_and_refuses_bad_files,
     show_leaves_unknown_training_facts_blank_and_names_an_unreachable_url,
     yaml_and_quiet_print_the_same_data_for_scripts,
+    model_update_and_version_filters,
 );
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -935,4 +936,89 @@ async fn yaml_and_quiet_print_the_same_data_for_scripts(server: TestServer) {
         .unwrap();
     let document: Value = yaml_serde::from_str(&stdout(&shown)).unwrap();
     assert_eq!(document["version"], 1);
+}
+
+async fn model_update_and_version_filters(server: TestServer) {
+    let url = server.url.as_str();
+    for auc in ["0.81", "0.92", "0.87"] {
+        register_simple(url, "churn", auc).await;
+    }
+    let quiet = |args: Vec<&'static str>| async move {
+        stdout(&modelreg(url, &args).await)
+            .lines()
+            .map(str::to_owned)
+            .collect::<Vec<_>>()
+    };
+    // Tags on a version, then the model's own description and tags.
+    let updated = json(
+        &modelreg(
+            url,
+            &[
+                "-o",
+                "json",
+                "update",
+                "churn",
+                "2",
+                "--tag",
+                "reviewed=yes",
+                "--reason",
+                "review",
+            ],
+        )
+        .await,
+    );
+    assert_eq!(updated["tags"]["reviewed"], "yes");
+    let model = json(
+        &modelreg(
+            url,
+            &[
+                "-o",
+                "json",
+                "update",
+                "churn",
+                "--description",
+                "Churn propensity",
+                "--tag",
+                "team=growth",
+            ],
+        )
+        .await,
+    );
+    assert_eq!(model["description"], "Churn propensity");
+    assert_eq!(model["tags"]["team"], "growth");
+    stdout(
+        &modelreg(
+            url,
+            &["alias", "set", "churn", "canary", "3", "--reason", "5%"],
+        )
+        .await,
+    );
+    let shown = stdout(&modelreg(url, &["model", "churn"]).await);
+    assert!(
+        shown.contains("Churn propensity") && shown.contains("team=growth"),
+        "{shown}"
+    );
+    assert!(shown.contains("canary"), "the aliases are listed: {shown}");
+    // Filters on versions.
+    assert_eq!(
+        quiet(vec!["-q", "versions", "churn", "--min", "auc=0.85"]).await,
+        ["2", "3"]
+    );
+    assert_eq!(
+        quiet(vec!["-q", "versions", "churn", "--tag", "reviewed=yes"]).await,
+        ["2"]
+    );
+    assert_eq!(
+        quiet(vec!["-q", "versions", "churn", "--alias", "canary"]).await,
+        ["3"]
+    );
+    let history = json(&modelreg(url, &["-o", "json", "history", "churn"]).await);
+    assert!(
+        history
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["type"] == "MODEL_UPDATED"),
+        "the model update is in the trail"
+    );
 }
