@@ -442,6 +442,34 @@ struct Registration {
     /// A description.
     #[arg(long)]
     description: Option<String>,
+    /// When training started (RFC 3339, or YYYY-MM-DD in UTC); needs
+    /// --finished-at.
+    #[arg(long, value_parser = parse_time_arg, requires = "finished_at", help_heading = "Training facts")]
+    started_at: Option<std::time::SystemTime>,
+    /// When training finished.
+    #[arg(long, value_parser = parse_time_arg, help_heading = "Training facts")]
+    finished_at: Option<std::time::SystemTime>,
+    /// Training wall time in seconds (when start and end are not known).
+    #[arg(long, conflicts_with = "started_at", help_heading = "Training facts")]
+    duration_seconds: Option<f64>,
+    /// Rows the model was trained on.
+    #[arg(long, help_heading = "Training facts")]
+    train_samples: Option<i64>,
+    /// Rows it was evaluated on.
+    #[arg(long, help_heading = "Training facts")]
+    test_samples: Option<i64>,
+    /// Feature names, comma-separated (their count is recorded too).
+    #[arg(long, value_delimiter = ',', help_heading = "Training facts")]
+    features: Vec<String>,
+    /// The number of features, when their names are not given.
+    #[arg(long, conflicts_with = "features", help_heading = "Training facts")]
+    feature_count: Option<i64>,
+    /// Where the training data came from.
+    #[arg(long, help_heading = "Training facts")]
+    dataset_uri: Option<String>,
+    /// The code that trained it (a git SHA, a tag).
+    #[arg(long, help_heading = "Training facts")]
+    code_version: Option<String>,
     /// The old training scripts' metadata JSON file; flags override it.
     #[arg(long)]
     from_json: Option<PathBuf>,
@@ -1045,6 +1073,35 @@ fn build_registration(args: Registration) -> Result<RegisterModel, Error> {
     }
     if let Some(description) = args.description {
         registration = registration.description(description);
+    }
+    registration = match (args.started_at, args.finished_at) {
+        (Some(started), Some(finished)) => registration.trained_between(started, finished),
+        (None, Some(finished)) => registration.finished_at(finished),
+        _ => registration,
+    };
+    if let Some(seconds) = args.duration_seconds {
+        registration = registration.duration_seconds(seconds);
+    }
+    if let Some(count) = args.train_samples {
+        registration = registration.train_samples(count);
+    }
+    if let Some(count) = args.test_samples {
+        registration = registration.test_samples(count);
+    }
+    if !args.features.is_empty() {
+        let count = i64::try_from(args.features.len()).unwrap_or(i64::MAX);
+        registration = registration
+            .feature_count(count)
+            .feature_names(args.features);
+    }
+    if let Some(count) = args.feature_count {
+        registration = registration.feature_count(count);
+    }
+    if let Some(uri) = args.dataset_uri {
+        registration = registration.dataset_uri(uri);
+    }
+    if let Some(version) = args.code_version {
+        registration = registration.code_version(version);
     }
     if let Some(request_id) = args.request_id {
         registration = registration.request_id(request_id);

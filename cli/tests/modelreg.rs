@@ -19,6 +19,7 @@ on_both_backends!(
     show_leaves_unknown_training_facts_blank_and_names_an_unreachable_url,
     yaml_and_quiet_print_the_same_data_for_scripts,
     model_update_and_version_filters,
+    register_records_training_facts_from_flags,
 );
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1020,5 +1021,54 @@ async fn model_update_and_version_filters(server: TestServer) {
             .iter()
             .any(|e| e["type"] == "MODEL_UPDATED"),
         "the model update is in the trail"
+    );
+}
+
+async fn register_records_training_facts_from_flags(server: TestServer) {
+    let url = server.url.as_str();
+    let registered = json(
+        &modelreg(
+            url,
+            &[
+                "-o",
+                "json",
+                "register",
+                "churn",
+                "--algorithm",
+                "XGBoost",
+                "--artifact-uri",
+                "s3://m/1",
+                "--started-at",
+                "2026-11-20T10:00:00Z",
+                "--finished-at",
+                "2026-11-20T10:05:30Z",
+                "--train-samples",
+                "8000",
+                "--test-samples",
+                "2000",
+                "--features",
+                "tenure,charges,plan",
+                "--dataset-uri",
+                "s3://data/churn.parquet",
+                "--code-version",
+                "9f3c2a1",
+            ],
+        )
+        .await,
+    );
+    let training = &registered["training"];
+    assert_eq!(training["started_at"], "2026-11-20T10:00:00Z");
+    assert_eq!(training["finished_at"], "2026-11-20T10:05:30Z");
+    assert_eq!(training["duration_seconds"], 330.0, "derived by the server");
+    assert_eq!(training["train_samples"], 8000);
+    assert_eq!(training["test_samples"], 2000);
+    assert_eq!(training["feature_count"], 3);
+    assert_eq!(training["feature_names"][2], "plan");
+    assert_eq!(training["dataset_uri"], "s3://data/churn.parquet");
+    assert_eq!(training["code_version"], "9f3c2a1");
+    let shown = stdout(&modelreg(url, &["show", "churn", "1"]).await);
+    assert!(
+        shown.contains("train 8000 / test 2000") && shown.contains("3 (tenure, charges, plan)"),
+        "{shown}"
     );
 }
