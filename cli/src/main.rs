@@ -320,7 +320,7 @@ enum Command {
     #[command(
         after_help = "Examples:\n  modelreg register churn --algorithm XGBoost --artifact model.pkl --metric auc=0.91 --metric f1=0.77\n  modelreg register churn --from-json model_metadata.json"
     )]
-    Register(Registration),
+    Register(Box<Registration>),
     /// Print a shell completion script.
     #[command(
         after_help = "Example:\n  modelreg completions bash > /etc/bash_completion.d/modelreg"
@@ -863,7 +863,7 @@ async fn run(cli: Cli) -> Result<(), Error> {
         }
         Command::Register(registration) => {
             let version = client
-                .register_model(build_registration(registration)?)
+                .register_model(build_registration(*registration)?)
                 .await?;
             let text = format!(
                 "registered {} version {} (id {})",
