@@ -5,6 +5,7 @@
 mod import;
 mod legacy;
 mod output;
+mod profile;
 mod target;
 
 use std::io::Write;
@@ -12,7 +13,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::{Args, CommandFactory, Parser, Subcommand};
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 use model_registry_client::proto as pb;
 use model_registry_client::{ClientOptions, Error, RegisterModel, RegistryClient, TlsOptions};
 use output::Format;
@@ -94,6 +95,11 @@ struct Cli {
     /// model names (for `xargs` and shell loops).
     #[arg(long, short = 'q', global = true)]
     quiet: bool,
+    /// A named profile (URL, token file, CA) from the config file
+    /// ($MODEL_REGISTRY_CONFIG, else ~/.config/modelreg/config.toml); flags
+    /// and environment variables given explicitly win over it.
+    #[arg(long, env = "MODEL_REGISTRY_PROFILE", global = true)]
+    profile: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -517,7 +523,18 @@ fn parse_time_arg(text: &str) -> Result<std::time::SystemTime, String> {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let matches = Cli::command().get_matches();
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(error) => error.exit(),
+    };
+    let cli = match with_profile(cli, &matches) {
+        Ok(cli) => cli,
+        Err(error) => {
+            let _ = writeln!(std::io::stderr(), "error: {error}");
+            return ExitCode::from(exit_code(&error));
+        }
+    };
     let url = cli.url.clone();
     match run(cli).await {
         Ok(()) => ExitCode::SUCCESS,
@@ -533,6 +550,39 @@ async fn main() -> ExitCode {
             ExitCode::from(exit_code(&error))
         }
     }
+}
+
+/// Fills what the command line and environment left at their defaults from
+/// `--profile`.
+fn with_profile(mut cli: Cli, matches: &clap::ArgMatches) -> Result<Cli, Error> {
+    let Some(name) = cli.profile.clone() else {
+        return Ok(cli);
+    };
+    let profile = profile::load(&name)?;
+    let unset = |id: &str| {
+        matches!(
+            matches.value_source(id),
+            None | Some(clap::parser::ValueSource::DefaultValue)
+        )
+    };
+    if unset("url")
+        && let Some(url) = profile.url.clone()
+    {
+        cli.url = url;
+    }
+    if unset("token")
+        && let Some(token) = profile.token()?
+    {
+        cli.token = Some(token);
+    }
+    if unset("ca_file") && profile.ca_file.is_some() {
+        cli.ca_file = profile.ca_file.clone();
+    }
+    if unset("client_cert") && unset("client_key") && profile.client_cert.is_some() {
+        cli.client_cert = profile.client_cert.clone();
+        cli.client_key = profile.client_key.clone();
+    }
+    Ok(cli)
 }
 
 fn exit_code(error: &Error) -> u8 {

@@ -20,6 +20,7 @@ on_both_backends!(
     yaml_and_quiet_print_the_same_data_for_scripts,
     model_update_and_version_filters,
     register_records_training_facts_from_flags,
+    a_profile_supplies_the_url_and_token_unless_a_flag_overrides_it,
 );
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1070,5 +1071,56 @@ async fn register_records_training_facts_from_flags(server: TestServer) {
     assert!(
         shown.contains("train 8000 / test 2000") && shown.contains("3 (tenure, charges, plan)"),
         "{shown}"
+    );
+}
+
+async fn a_profile_supplies_the_url_and_token_unless_a_flag_overrides_it(server: TestServer) {
+    let url = server.url.as_str();
+    register_simple(url, "churn", "0.9").await;
+    let dir = tempfile::tempdir().unwrap();
+    let token = dir.path().join("prod.token");
+    std::fs::write(&token, "not-needed-without-auth\n").unwrap();
+    let config = dir.path().join("config.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[profiles.prod]\nurl = \"{url}\"\ntoken_file = \"{}\"\n\n[profiles.down]\nurl = \"http://127.0.0.1:1\"\n",
+            token.display()
+        ),
+    )
+    .unwrap();
+    let run = |args: &'static [&'static str]| {
+        let mut command = assert_cmd::Command::cargo_bin("modelreg").unwrap();
+        command
+            .env_remove("MODEL_REGISTRY_URL")
+            .env_remove("MODEL_REGISTRY_TOKEN")
+            .env("MODEL_REGISTRY_CONFIG", &config)
+            .args(args);
+        async move {
+            tokio::task::spawn_blocking(move || command.output().unwrap())
+                .await
+                .unwrap()
+        }
+    };
+    let models = stdout(&run(&["--profile", "prod", "-q", "models"]).await);
+    assert_eq!(models.trim(), "churn", "the profile's URL was used");
+    // A flag given explicitly wins over the profile.
+    let overridden = run(&[
+        "--profile",
+        "down",
+        "--url",
+        "http://127.0.0.1:1",
+        "--timeout",
+        "3",
+        "models",
+    ])
+    .await;
+    failed(&overridden, 5, "UNAVAILABLE");
+    let missing = run(&["--profile", "staging", "models"]).await;
+    assert_eq!(missing.status.code(), Some(2));
+    let message = String::from_utf8(missing.stderr).unwrap();
+    assert!(
+        message.contains("no profile \"staging\"") && message.contains("down, prod"),
+        "names the profiles there are: {message}"
     );
 }
