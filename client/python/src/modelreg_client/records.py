@@ -129,11 +129,21 @@ class ModelVersion:
     updated_at: datetime
     aliases: list[str] = field(default_factory=list)
 
+    # The message this record was read from (None for records built here).
+    proto: pb.ModelVersion | None = field(default=None, repr=False, compare=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The canonical protobuf JSON mapping of the server's message (the
+        shape grpcurl prints: camelCase names, int64 as strings, enum names,
+        RFC 3339 times, defaults left out)."""
+        return _canonical(self.proto)
+
     @classmethod
     def from_proto(cls, message: pb.ModelVersion) -> ModelVersion:
         """Reads a wire message."""
         training = message.training
         return cls(
+            proto=message,
             id=message.id,
             model_name=message.model_name,
             version=message.version,
@@ -188,10 +198,20 @@ class Model:
     description: str = ""
     tags: dict[str, str] = field(default_factory=dict)
 
+    # The message this record was read from (None for records built here).
+    proto: pb.Model | None = field(default=None, repr=False, compare=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The canonical protobuf JSON mapping of the server's message (the
+        shape grpcurl prints: camelCase names, int64 as strings, enum names,
+        RFC 3339 times, defaults left out)."""
+        return _canonical(self.proto)
+
     @classmethod
     def from_proto(cls, message: pb.Model) -> Model:
         """Reads a wire message."""
         return cls(
+            proto=message,
             name=message.name,
             version_count=message.version_count,
             production_version=message.production_version if message.HasField("production_version") else None,
@@ -222,6 +242,15 @@ class Event:
     reason: str
     request_id: str
 
+    # The message this record was read from (None for records built here).
+    proto: pb.Event | None = field(default=None, repr=False, compare=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The canonical protobuf JSON mapping of the server's message (the
+        shape grpcurl prints: camelCase names, int64 as strings, enum names,
+        RFC 3339 times, defaults left out)."""
+        return _canonical(self.proto)
+
     @classmethod
     def from_proto(cls, message: pb.Event) -> Event:
         """Reads a wire message."""
@@ -230,6 +259,7 @@ class Event:
             return int(getattr(message, name)) if message.HasField(name) else None  # type: ignore[arg-type]
 
         return cls(
+            proto=message,
             id=message.id,
             occurred_at=from_timestamp(message.occurred_at),
             type=_known(EventType, pb.EventType, message.type, "EVENT_TYPE_"),
@@ -262,10 +292,20 @@ class AliasUpdate:
     initial: bool
     skipped_changes: bool
 
+    # The message this record was read from (None for records built here).
+    proto: pb.AliasUpdate | None = field(default=None, repr=False, compare=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The canonical protobuf JSON mapping of the server's message (the
+        shape grpcurl prints: camelCase names, int64 as strings, enum names,
+        RFC 3339 times, defaults left out)."""
+        return _canonical(self.proto)
+
     @classmethod
     def from_proto(cls, message: pb.AliasUpdate) -> AliasUpdate:
         """Reads a wire message."""
         return cls(
+            proto=message,
             model_name=message.model_name,
             alias=message.alias,
             model_version=ModelVersion.from_proto(message.model_version) if message.HasField("model_version") else None,
@@ -298,6 +338,12 @@ def to_timestamp(moment: datetime) -> Timestamp:
     timestamp = Timestamp()
     timestamp.FromDatetime(moment)
     return timestamp
+
+
+def _canonical(message: Any) -> dict[str, Any]:
+    if message is None:
+        raise ValueError("this record was not read from the server, so it has no wire form")
+    return dict(json_format.MessageToDict(message))
 
 
 def struct_to_dict(struct: Struct) -> dict[str, Any]:
