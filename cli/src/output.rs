@@ -159,25 +159,35 @@ pub fn event_json(e: &pb::Event) -> Value {
     })
 }
 
-/// Aligns `rows` under `headers`, two spaces apart.
+/// Aligns `rows` under `headers`, two spaces apart (comfy-table), wrapped to
+/// the terminal's width when there is one.
 pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
-    let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
-    for row in rows {
-        for (width, cell) in widths.iter_mut().zip(row) {
-            *width = (*width).max(cell.chars().count());
+    use comfy_table::{ContentArrangement, Table, presets};
+    let mut table = Table::new();
+    table.load_preset(presets::NOTHING).set_header(headers);
+    // On a terminal, long cells wrap to fit its width; piped output keeps
+    // one line per row for scripts and `grep`.
+    match terminal_size::terminal_size_of(std::io::stdout()) {
+        Some((terminal_size::Width(width), _)) => {
+            table
+                .set_content_arrangement(ContentArrangement::Dynamic)
+                .set_width(width);
+        }
+        None => {
+            table.set_content_arrangement(ContentArrangement::Disabled);
         }
     }
-    let line = |cells: Vec<String>| {
-        let padded: Vec<String> = cells
-            .iter()
-            .zip(&widths)
-            .map(|(cell, width)| format!("{cell:<width$}"))
-            .collect();
-        padded.join("  ").trim_end().to_owned()
-    };
-    let mut out = vec![line(headers.iter().map(|h| (*h).to_owned()).collect())];
-    out.extend(rows.iter().map(|row| line(row.clone())));
-    out.join("\n")
+    for row in rows {
+        table.add_row(row);
+    }
+    for column in table.column_iter_mut() {
+        column.set_padding((0, 2));
+    }
+    table
+        .lines()
+        .map(|line| line.trim_end().to_owned())
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// The metrics of a version as `name=value`, sorted.

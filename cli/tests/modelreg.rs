@@ -21,6 +21,7 @@ on_both_backends!(
     model_update_and_version_filters,
     register_records_training_facts_from_flags,
     a_profile_supplies_the_url_and_token_unless_a_flag_overrides_it,
+    tables_fit_a_narrow_terminal_and_stay_one_line_per_row_in_a_pipe,
 );
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1123,4 +1124,40 @@ async fn a_profile_supplies_the_url_and_token_unless_a_flag_overrides_it(server:
         message.contains("no profile \"staging\"") && message.contains("down, prod"),
         "names the profiles there are: {message}"
     );
+}
+
+async fn tables_fit_a_narrow_terminal_and_stay_one_line_per_row_in_a_pipe(server: TestServer) {
+    let url = server.url.as_str();
+    for auc in ["0.81", "0.92"] {
+        register_simple(url, "churn", auc).await;
+    }
+    let piped = stdout(&modelreg(url, &["versions", "churn"]).await);
+    assert_eq!(
+        piped.lines().count(),
+        3,
+        "a header and one line per version: {piped}"
+    );
+    // `script` (util-linux) gives modelreg a terminal 60 columns wide.
+    let modelreg_bin = assert_cmd::cargo::cargo_bin("modelreg");
+    let shell = format!(
+        "stty rows 40 cols 60; {} --url {url} versions churn",
+        modelreg_bin.display()
+    );
+    let output = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("script")
+            .args(["-q", "-c", &shell, "/dev/null"])
+            .output()
+            .expect("script (util-linux) runs a command on a terminal")
+    })
+    .await
+    .unwrap();
+    let shown = String::from_utf8(output.stdout).unwrap();
+    assert!(shown.contains("churn"), "{shown}");
+    for line in shown.lines() {
+        let line = line.trim_end_matches('\r');
+        assert!(
+            line.chars().count() <= 60,
+            "wider than the terminal: {line:?}"
+        );
+    }
 }
