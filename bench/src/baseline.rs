@@ -16,15 +16,15 @@ use crate::runner::Client;
 use crate::scenario::{Dataset, best, get_production, list};
 
 /// Responses captured from the real server, one per operation measured.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Canned {
-    production: Option<pb::GetProductionModelResponse>,
-    version: Option<pb::GetModelVersionResponse>,
-    list: Option<pb::ListModelVersionsResponse>,
-    best: Option<pb::GetBestModelVersionResponse>,
-    register: Option<pb::RegisterModelResponse>,
-    set_alias: Option<pb::SetModelAliasResponse>,
-    rollback: Option<pb::RollbackModelAliasResponse>,
+    production: pb::GetProductionModelResponse,
+    version: pb::GetModelVersionResponse,
+    list: pb::ListModelVersionsResponse,
+    best: pb::GetBestModelVersionResponse,
+    register: pb::RegisterModelResponse,
+    set_alias: pb::SetModelAliasResponse,
+    rollback: pb::RollbackModelAliasResponse,
 }
 
 impl Canned {
@@ -55,31 +55,28 @@ impl Canned {
             .into_inner();
         let model_version = version.model_version.clone();
         Ok(Self {
-            production: Some(production),
-            register: Some(pb::RegisterModelResponse {
+            production,
+            register: pb::RegisterModelResponse {
                 model_version: model_version.clone(),
-            }),
-            set_alias: Some(pb::SetModelAliasResponse {
+            },
+            set_alias: pb::SetModelAliasResponse {
                 model_version: model_version.clone(),
                 previous_version: Some(1),
                 unchanged: false,
-            }),
-            rollback: Some(pb::RollbackModelAliasResponse {
+            },
+            rollback: pb::RollbackModelAliasResponse {
                 model_version,
                 rolled_back_version: 2,
-            }),
-            version: Some(version),
-            list: Some(list),
-            best: Some(best),
+            },
+            version,
+            list,
+            best,
         })
     }
 }
 
-fn answer<T: Clone>(canned: &Option<T>) -> Result<Response<T>, Status> {
-    canned
-        .clone()
-        .map(Response::new)
-        .ok_or_else(|| Status::unimplemented("not captured"))
+fn answer<T: Clone>(canned: &T) -> Result<Response<T>, Status> {
+    Ok(Response::new(canned.clone()))
 }
 
 #[tonic::async_trait]
