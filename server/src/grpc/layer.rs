@@ -142,6 +142,7 @@ where
                 // Logs the call if the client gives up on it first.
                 let mut unfinished = Unfinished {
                     started,
+                    deadline,
                     in_flight,
                     finished: false,
                 };
@@ -192,10 +193,14 @@ where
     }
 }
 
-/// A call in progress: dropped before it finished, it was cancelled (the
-/// client hung up or its deadline passed), which is logged like an answer.
+/// A call in progress: dropped before it finished, the client hung up,
+/// which is logged like an answer. A client hanging up at its own deadline
+/// races the server's answer; once that deadline has passed the call timed
+/// out, whichever side noticed first, and is logged as such (as gRPC's own
+/// servers report it).
 struct Unfinished {
     started: Instant,
+    deadline: Option<Instant>,
     in_flight: crate::prometheus::InFlight,
     finished: bool,
 }
@@ -204,16 +209,24 @@ impl Drop for Unfinished {
     fn drop(&mut self) {
         if !self.finished {
             let elapsed_ms = self.started.elapsed().as_secs_f64() * 1000.0;
+            let timed_out = self.deadline.is_some_and(|d| Instant::now() >= d);
+            let (code, message) = if timed_out {
+                (
+                    tonic::Code::DeadlineExceeded,
+                    "rpc dropped by the client at its deadline",
+                )
+            } else {
+                (
+                    tonic::Code::Cancelled,
+                    "rpc cancelled by the client before it finished",
+                )
+            };
+            let rpc_code = format!("{code:?}");
             let span = tracing::Span::current();
             span.record("elapsed_ms", elapsed_ms);
-            span.record("rpc.code", "Cancelled");
-            self.in_flight
-                .answered(tonic::Code::Cancelled, self.started.elapsed());
-            tracing::info!(
-                rpc.code = "Cancelled",
-                elapsed_ms,
-                "rpc cancelled by the client before it finished"
-            );
+            span.record("rpc.code", rpc_code.as_str());
+            self.in_flight.answered(code, self.started.elapsed());
+            tracing::info!(rpc.code = %rpc_code, elapsed_ms, "{message}");
         }
     }
 }
