@@ -27,6 +27,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         // Servers that implement a few methods (the benchmark's no-op
         // baseline) answer UNIMPLEMENTED for the rest.
         .generate_default_stubs(true)
-        .compile_fds(descriptors)?;
+        // `prost::Name` on every message: the JSON mapping finds a
+        // message's descriptor by its full name.
+        .compile_fds_with_config(descriptors, {
+            let mut config = prost_build::Config::new();
+            config.enable_type_names();
+            config
+        })?;
     Ok(())
 }

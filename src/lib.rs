@@ -5,6 +5,7 @@
 //! path, so `modelregistry.v1.ModelVersion` is [`v1::ModelVersion`].
 
 pub mod codec;
+pub mod json;
 
 /// Package `modelregistry.v1`: the registry service and its messages.
 pub mod v1 {

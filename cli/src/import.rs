@@ -70,14 +70,14 @@ impl ImportReport {
     /// The report for scripts.
     pub fn to_json(&self, model: &str) -> Value {
         json!({
-            "model_name": model,
+            "modelName": model,
             "imported": self.imported.iter().map(|(line, version, model_id)| json!({
-                "line": line, "version": version, "model_id": model_id,
+                "line": line, "version": version, "legacyModelId": model_id,
             })).collect::<Vec<_>>(),
             "skipped": self.skipped.iter().map(|bad| json!({
                 "line": bad.line, "reason": bad.reason,
             })).collect::<Vec<_>>(),
-            "production_version": self.production_version,
+            "productionVersion": self.production_version,
             "warnings": self.warnings,
         })
     }

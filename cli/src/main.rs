@@ -3,6 +3,7 @@
 //! one-line `error: …` naming the cause with an exit code per kind of error.
 
 mod import;
+mod jq;
 mod legacy;
 mod output;
 mod profile;
@@ -17,7 +18,6 @@ use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 use model_registry_client::proto as pb;
 use model_registry_client::{ClientOptions, Error, RegisterModel, RegistryClient, TlsOptions};
 use output::Format;
-use serde_json::json;
 use target::{VersionOrAlias, VersionTarget, parse_version_or_alias};
 use tonic::Code;
 
@@ -93,8 +93,12 @@ struct Cli {
     output: Format,
     /// Print only identifiers, one per line: version numbers, event ids or
     /// model names (for `xargs` and shell loops).
-    #[arg(long, short = 'q', global = true)]
+    #[arg(long, short = 'q', global = true, conflicts_with = "jq")]
     quiet: bool,
+    /// A jq filter applied to the JSON document before printing it (as `gh
+    /// --jq`): strings print raw, other values as JSON. Implies `-o json`.
+    #[arg(long, global = true, value_name = "EXPR")]
+    jq: Option<String>,
     /// A named profile (URL, token file, CA) from the config file
     /// ($MODEL_REGISTRY_CONFIG, else ~/.config/modelreg/config.toml); flags
     /// and environment variables given explicitly win over it.
@@ -621,17 +625,34 @@ async fn run(cli: Cli) -> Result<(), Error> {
         tls.domain = cli.tls_domain.clone();
         options.tls = Some(tls);
     }
+    // A bad filter is refused before anything is asked of the server.
+    let filter = cli
+        .jq
+        .as_deref()
+        .map(jq::Filter::parse)
+        .transpose()
+        .map_err(|why| Error::InvalidInput(format!("--jq: {why}")))?;
     let client = RegistryClient::connect_with(cli.url.clone(), options).await?;
     let format = cli.output;
     let quiet = cli.quiet;
+    // A filter failing on the answer fails the command once it is printed.
+    let filter_failure = std::cell::Cell::new(None);
+    let filtered = |json: serde_json::Value, filter: &jq::Filter| match filter.run(json) {
+        Ok(outputs) => outputs.join("\n"),
+        Err(why) => {
+            filter_failure.set(Some(why));
+            String::new()
+        }
+    };
     // Written without println!, which panics when the reader hung up
     // (`modelreg versions churn | head`).
     let print = |json: serde_json::Value, text: String| {
-        let rendered = match format {
-            _ if quiet => output::identities(&json),
-            Format::Json => format!("{json:#}"),
-            Format::Yaml => output::yaml(&json),
-            Format::Table => text,
+        let rendered = match (&filter, format) {
+            (Some(filter), _) => filtered(json, filter),
+            (None, _) if quiet => output::identities(&json),
+            (None, Format::Json) => format!("{json:#}"),
+            (None, Format::Yaml) => output::yaml(&json),
+            (None, Format::Table) => text,
         };
         if !rendered.is_empty() {
             let _ = writeln!(std::io::stdout(), "{rendered}");
@@ -643,13 +664,13 @@ async fn run(cli: Cli) -> Result<(), Error> {
         Command::Models => {
             let models = client.list_models().await?;
             print(
-                json!(models.iter().map(output::model_json).collect::<Vec<_>>()),
+                output::canonical_list(&models)?,
                 output::models_table(&models),
             );
         }
         Command::Model { name } => {
             let model = client.get_model(&name).await?;
-            print(output::model_json(&model), output::model_details(&model));
+            print(output::canonical(&model)?, output::model_details(&model));
         }
         Command::Update {
             name,
@@ -671,7 +692,7 @@ async fn run(cli: Cli) -> Result<(), Error> {
                 })
                 .await?;
             print(
-                output::version_json(&version),
+                output::canonical(&version)?,
                 output::version_details(&version),
             );
         }
@@ -694,7 +715,7 @@ async fn run(cli: Cli) -> Result<(), Error> {
                 update = update.remove_tag(key);
             }
             let model = update.send().await?;
-            print(output::model_json(&model), output::model_details(&model));
+            print(output::canonical(&model)?, output::model_details(&model));
         }
         Command::Versions {
             name,
@@ -736,12 +757,7 @@ async fn run(cli: Cli) -> Result<(), Error> {
             };
             let versions = client.list_all_model_versions(request, limit).await?;
             print(
-                json!(
-                    versions
-                        .iter()
-                        .map(output::version_json)
-                        .collect::<Vec<_>>()
-                ),
+                output::canonical_list(&versions)?,
                 output::versions_table(&versions),
             );
         }
@@ -763,7 +779,7 @@ async fn run(cli: Cli) -> Result<(), Error> {
                 }
             };
             print(
-                output::version_json(&version),
+                output::canonical(&version)?,
                 output::version_details(&version),
             );
         }
@@ -775,10 +791,12 @@ async fn run(cli: Cli) -> Result<(), Error> {
             let (version, value) = client
                 .get_best_model_version(&name, &metric, lowest)
                 .await?;
-            let mut json = output::version_json(&version);
-            json["best_value"] = json!(value);
+            let best = pb::GetBestModelVersionResponse {
+                model_version: Some(version.clone()),
+                value,
+            };
             print(
-                json,
+                output::canonical(&best)?,
                 format!("{metric} = {value}\n{}", output::version_details(&version)),
             );
         }
@@ -788,7 +806,7 @@ async fn run(cli: Cli) -> Result<(), Error> {
                 None => client.get_production_model(&name).await?,
             };
             print(
-                output::version_json(&version),
+                output::canonical(&version)?,
                 output::version_details(&version),
             );
         }
@@ -816,7 +834,7 @@ async fn run(cli: Cli) -> Result<(), Error> {
                 }
             }
             let response = request.send().await?;
-            print_alias_move(target.model(), "production", version, &response, print);
+            print_alias_move(target.model(), "production", version, &response, print)?;
         }
         Command::Rollback {
             name,
@@ -850,18 +868,18 @@ async fn run(cli: Cli) -> Result<(), Error> {
                 };
                 match update {
                     Some(Ok(update)) => {
-                        let line = match format {
+                        let document = output::canonical(&update)?;
+                        let line = match (&filter, format) {
+                            (Some(filter), _) => filtered(document, filter),
+                            (None, _) if quiet => output::identities(&document),
                             // One object per line, for `jq` and friends.
-                            _ if quiet => output::identities(&output::alias_update_json(&update)),
-                            Format::Json => output::alias_update_json(&update).to_string(),
-                            Format::Yaml => {
-                                format!(
-                                    "---\n{}",
-                                    output::yaml(&output::alias_update_json(&update))
-                                )
-                            }
-                            Format::Table => output::alias_update_line(&update),
+                            (None, Format::Json) => document.to_string(),
+                            (None, Format::Yaml) => format!("---\n{}", output::yaml(&document)),
+                            (None, Format::Table) => output::alias_update_line(&update),
                         };
+                        if let Some(why) = filter_failure.take() {
+                            return Err(Error::InvalidInput(format!("--jq: {why}")));
+                        }
                         let mut stdout = std::io::stdout();
                         if writeln!(stdout, "{line}")
                             .and_then(|()| stdout.flush())
@@ -907,7 +925,7 @@ async fn run(cli: Cli) -> Result<(), Error> {
             };
             let events = client.list_all_events(request, limit).await?;
             print(
-                json!(events.iter().map(output::event_json).collect::<Vec<_>>()),
+                output::canonical_list(&events)?,
                 output::events_table(&events),
             );
         }
@@ -919,10 +937,13 @@ async fn run(cli: Cli) -> Result<(), Error> {
                 "registered {} version {} (id {})",
                 version.model_name, version.version, version.id
             );
-            print(output::version_json(&version), text);
+            print(output::canonical(&version)?, text);
         }
     }
-    Ok(())
+    match filter_failure.take() {
+        Some(why) => Err(Error::InvalidInput(format!("--jq: {why}"))),
+        None => Ok(()),
+    }
 }
 
 async fn status_change(
@@ -942,7 +963,7 @@ async fn status_change(
         version.version,
         status.as_str_name().trim_start_matches("MODEL_STATUS_")
     );
-    print(output::version_json(&version), text);
+    print(output::canonical(&version)?, text);
     Ok(())
 }
 
@@ -975,7 +996,7 @@ async fn alias_command(
                 }
             }
             let response = request.send().await?;
-            print_alias_move(&name, &alias, version, &response, print);
+            print_alias_move(&name, &alias, version, &response, print)?;
         }
         AliasCommand::Delete {
             name,
@@ -987,8 +1008,11 @@ async fn alias_command(
                 request = request.expect_current(expected);
             }
             let previous = request.send().await?;
+            let response = pb::DeleteModelAliasResponse {
+                previous_version: previous,
+            };
             print(
-                json!({"model_name": name, "alias": alias, "previous_version": previous}),
+                output::canonical(&response)?,
                 format!("{name}@{alias} deleted (it pointed at version {previous})"),
             );
         }
@@ -999,7 +1023,7 @@ async fn alias_command(
         } => rollback(client, &name, &alias, change, print).await?,
         AliasCommand::List { name } => {
             let model = client.get_model(&name).await?;
-            print(output::model_json(&model), output::aliases_table(&model));
+            print(output::canonical(&model)?, output::aliases_table(&model));
         }
     }
     Ok(())
@@ -1018,13 +1042,6 @@ async fn rollback(
     }
     let response = request.send().await?;
     let version = response.model_version.as_ref().map_or(0, |v| v.version);
-    let json = json!({
-        "model_name": name,
-        "alias": alias,
-        "version": version,
-        "rolled_back_version": response.rolled_back_version,
-        "model_version": response.model_version.as_ref().map(output::version_json),
-    });
     let text = if alias == "production" {
         format!(
             "{name} version {version} is production again (rolled back from version {})",
@@ -1036,7 +1053,7 @@ async fn rollback(
             response.rolled_back_version
         )
     };
-    print(json, text);
+    print(output::canonical(&response)?, text);
     Ok(())
 }
 
@@ -1046,7 +1063,7 @@ fn print_alias_move(
     version: i64,
     response: &pb::SetModelAliasResponse,
     print: impl Fn(serde_json::Value, String),
-) {
+) -> Result<(), Error> {
     let previous = response.previous_version;
     let what = if alias == "production" {
         format!("{name} version {version}")
@@ -1067,15 +1084,8 @@ fn print_alias_move(
         }
         (false, None, _) => format!("{what} points at version {version}"),
     };
-    let json = json!({
-        "model_name": name,
-        "alias": alias,
-        "version": version,
-        "previous_version": previous,
-        "unchanged": response.unchanged,
-        "model_version": response.model_version.as_ref().map(output::version_json),
-    });
-    print(json, text);
+    print(output::canonical(response)?, text);
+    Ok(())
 }
 
 fn build_registration(args: Registration) -> Result<RegisterModel, Error> {

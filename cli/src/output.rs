@@ -1,11 +1,12 @@
 //! Rendering for people (aligned tables, key-value blocks) and for scripts
-//! (one JSON document with stable field names). Times are RFC 3339 in UTC.
+//! (the canonical protobuf JSON mapping, as YAML on request). Times are
+//! RFC 3339 in UTC.
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use model_registry_client::prost_types::Timestamp;
 use model_registry_client::proto as pb;
-use model_registry_client::struct_to_json;
-use serde_json::{Value, json};
+use model_registry_client::{Error, json};
+use serde_json::Value;
 
 /// How results are printed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -27,7 +28,8 @@ pub fn yaml(document: &Value) -> String {
 }
 
 /// What `--quiet` prints: one identifier per line (a version's number, an
-/// event's id, a model's name), ready for `xargs`.
+/// event's id, a model's name), ready for `xargs`. Reads the canonical JSON
+/// of a message or of a list of them.
 pub fn identities(document: &Value) -> String {
     let items: Vec<&Value> = match document {
         Value::Array(items) => items.iter().collect(),
@@ -41,13 +43,15 @@ pub fn identities(document: &Value) -> String {
 }
 
 fn identity(item: &Value) -> Option<String> {
-    if let Some(version) = item.get("model_version").filter(|v| !v.is_null()) {
+    // Responses that carry a version (alias moves, the best version, watch
+    // updates) are identified by it.
+    if let Some(version) = item.get("modelVersion") {
         return identity(version);
     }
     // Events carry the version they concern; their own identity is the id.
-    let key = if item.get("occurred_at").is_some() {
+    let key = if item.get("occurredAt").is_some() {
         "id"
-    } else if item.get("version").is_some_and(Value::is_number) {
+    } else if item.get("modelName").is_some() {
         "version"
     } else {
         "name"
@@ -57,6 +61,22 @@ fn identity(item: &Value) -> Option<String> {
         Value::String(text) if !text.is_empty() => Some(text.clone()),
         _ => None,
     }
+}
+
+/// `message` as a script sees it: the canonical protobuf JSON mapping, the
+/// same document grpcurl and the Python client's `to_dict()` give.
+pub fn canonical<M: prost::Name>(message: &M) -> Result<Value, Error> {
+    json::to_json(message)
+        .map_err(|error| Error::InvalidInput(format!("{} {error}", M::full_name())))
+}
+
+/// Messages as a JSON array of their canonical mappings.
+pub fn canonical_list<M: prost::Name>(messages: &[M]) -> Result<Value, Error> {
+    messages
+        .iter()
+        .map(canonical)
+        .collect::<Result<Vec<_>, _>>()
+        .map(Value::Array)
 }
 
 /// A time as RFC 3339 (UTC), or empty.
@@ -82,81 +102,6 @@ fn sorted<V: Clone>(
     map: &std::collections::HashMap<String, V>,
 ) -> std::collections::BTreeMap<String, V> {
     map.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
-}
-
-/// A version as JSON.
-pub fn version_json(v: &pb::ModelVersion) -> Value {
-    let artifact = v.artifact.clone().unwrap_or_default();
-    let training = v.training.clone().unwrap_or_default();
-    json!({
-        "id": v.id,
-        "model_name": v.model_name,
-        "version": v.version,
-        "algorithm": v.algorithm,
-        "status": status_name(v.status),
-        "is_production": v.is_production,
-        "aliases": v.aliases,
-        "artifact": {
-            "uri": artifact.uri,
-            "metadata_uri": artifact.metadata_uri,
-            "sha256": artifact.sha256,
-            "size_bytes": artifact.size_bytes,
-        },
-        "metrics": sorted(&v.metrics),
-        "params": sorted(&v.params),
-        "tags": sorted(&v.tags),
-        "training": {
-            "started_at": time(training.started_at.as_ref()),
-            "finished_at": time(training.finished_at.as_ref()),
-            "duration_seconds": training.duration_seconds,
-            "train_samples": training.train_samples,
-            "test_samples": training.test_samples,
-            "feature_count": training.feature_count,
-            "feature_names": training.feature_names,
-            "dataset_uri": training.dataset_uri,
-            "code_version": training.code_version,
-        },
-        "metadata": v.metadata.as_ref().map_or(json!({}), struct_to_json),
-        "description": v.description,
-        "created_by": v.created_by,
-        "created_at": time(v.created_at.as_ref()),
-        "updated_at": time(v.updated_at.as_ref()),
-    })
-}
-
-/// A model as JSON.
-pub fn model_json(m: &pb::Model) -> Value {
-    json!({
-        "name": m.name,
-        "version_count": m.version_count,
-        "production_version": m.production_version,
-        "latest_version": m.latest_version,
-        "aliases": sorted(&m.aliases),
-        "description": m.description,
-        "tags": sorted(&m.tags),
-        "created_at": time(m.created_at.as_ref()),
-        "updated_at": time(m.updated_at.as_ref()),
-    })
-}
-
-/// An event as JSON.
-pub fn event_json(e: &pb::Event) -> Value {
-    let status = |s: i32| (s != 0).then(|| status_name(s));
-    json!({
-        "id": e.id,
-        "occurred_at": time(e.occurred_at.as_ref()),
-        "type": event_name(e.r#type),
-        "model_name": e.model_name,
-        "version": e.version,
-        "alias": (!e.alias.is_empty()).then_some(&e.alias),
-        "previous_version": e.previous_version,
-        "new_version": e.new_version,
-        "previous_status": status(e.previous_status),
-        "new_status": status(e.new_status),
-        "actor": e.actor,
-        "reason": e.reason,
-        "request_id": e.request_id,
-    })
 }
 
 /// Aligns `rows` under `headers`, two spaces apart (comfy-table), wrapped to
@@ -431,20 +376,6 @@ pub fn events_table(events: &[pb::Event]) -> String {
         ],
         &rows,
     )
-}
-
-/// An alias watch update as JSON.
-pub fn alias_update_json(update: &pb::AliasUpdate) -> Value {
-    json!({
-        "model_name": update.model_name,
-        "alias": update.alias,
-        "version": update.model_version.as_ref().map(|v| v.version),
-        "event_id": update.event_id,
-        "initial": update.initial,
-        "skipped_changes": update.skipped_changes,
-        "event": update.event.as_ref().map(event_json),
-        "model_version": update.model_version.as_ref().map(version_json),
-    })
 }
 
 /// An alias watch update as one line for people.

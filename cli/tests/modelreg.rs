@@ -222,18 +222,18 @@ async fn every_subcommand_works_in_both_formats_and_errors_exit_non_zero(server:
         )
         .await,
     );
-    assert_eq!(v2["version"], 2);
+    assert_eq!(v2["version"], "2", "int64 as a string, as the mapping says");
     assert_eq!(v2["algorithm"], "CatBoost");
     assert_eq!(v2["metrics"]["auc"], 0.95);
     assert_eq!(v2["params"]["depth"], "6");
-    assert_eq!(v2["training"]["feature_count"], 2);
-    assert_eq!(v2["training"]["finished_at"], "2026-01-18T18:44:59Z");
+    assert_eq!(v2["training"]["featureCount"], "2");
+    assert_eq!(v2["training"]["finishedAt"], "2026-01-18T18:44:59Z");
     assert_eq!(v2["artifact"]["sha256"].as_str().unwrap().len(), 64);
 
     assert!(stdout(&modelreg(url, &["models"]).await).contains("churn"));
     let models = json(&modelreg(url, &["models", "-o", "json"]).await);
     assert_eq!(models[0]["name"], "churn");
-    assert_eq!(models[0]["version_count"], 2);
+    assert_eq!(models[0]["versionCount"], "2");
 
     let table = stdout(&modelreg(url, &["versions", "churn"]).await);
     assert!(table.starts_with("MODEL"), "{table}");
@@ -245,7 +245,7 @@ async fn every_subcommand_works_in_both_formats_and_errors_exit_non_zero(server:
         )
         .await,
     );
-    assert_eq!(by_auc[0]["version"], 2, "metrics list the best first");
+    assert_eq!(by_auc[0]["version"], "2", "metrics list the best first");
     let limited = json(
         &modelreg(
             url,
@@ -270,12 +270,15 @@ async fn every_subcommand_works_in_both_formats_and_errors_exit_non_zero(server:
     let id = v2["id"].as_str().unwrap();
     assert_eq!(
         json(&modelreg(url, &["show", "--id", id, "-o", "json"]).await)["version"],
-        2
+        "2"
     );
     let best = json(&modelreg(url, &["best", "churn", "--metric", "auc", "-o", "json"]).await);
     assert_eq!(
-        (best["version"].as_i64(), best["best_value"].as_f64()),
-        (Some(2), Some(0.95))
+        (
+            best["modelVersion"]["version"].as_str(),
+            best["value"].as_f64()
+        ),
+        (Some("2"), Some(0.95))
     );
     assert!(
         stdout(&modelreg(url, &["best", "churn", "--metric", "auc", "--lowest"]).await)
@@ -305,14 +308,14 @@ async fn every_subcommand_works_in_both_formats_and_errors_exit_non_zero(server:
         )
         .await,
     );
-    assert_eq!(promoted["previous_version"], 1);
+    assert_eq!(promoted["previousVersion"], "1");
     let production = json(&modelreg(url, &["production", "churn", "-o", "json"]).await);
     assert_eq!(
         (
-            production["version"].as_i64(),
-            production["is_production"].as_bool()
+            production["version"].as_str(),
+            production["isProduction"].as_bool()
         ),
-        (Some(2), Some(true))
+        (Some("2"), Some(true))
     );
     assert!(
         stdout(&modelreg(url, &["production", "churn", "--as-of", "2999-01-01"]).await)
@@ -327,10 +330,10 @@ async fn every_subcommand_works_in_both_formats_and_errors_exit_non_zero(server:
     );
     assert_eq!(
         (
-            rolled["version"].as_i64(),
-            rolled["rolled_back_version"].as_i64()
+            rolled["modelVersion"]["version"].as_str(),
+            rolled["rolledBackVersion"].as_str()
         ),
-        (Some(1), Some(2))
+        (Some("1"), Some("2"))
     );
 
     assert!(
@@ -345,7 +348,7 @@ async fn every_subcommand_works_in_both_formats_and_errors_exit_non_zero(server:
             )
             .await
         )["status"],
-        "ACTIVE"
+        "MODEL_STATUS_ACTIVE"
     );
     assert!(
         stdout(&modelreg(url, &["archive", "churn", "2", "--reason", "retired"]).await)
@@ -362,15 +365,15 @@ async fn every_subcommand_works_in_both_formats_and_errors_exit_non_zero(server:
     assert_eq!(
         kinds,
         [
-            "MODEL_CREATED",
-            "VERSION_REGISTERED",
-            "VERSION_REGISTERED",
-            "ALIAS_SET",
-            "ALIAS_SET",
-            "ALIAS_ROLLED_BACK",
-            "STATUS_CHANGED",
-            "STATUS_CHANGED",
-            "STATUS_CHANGED"
+            "EVENT_TYPE_MODEL_CREATED",
+            "EVENT_TYPE_VERSION_REGISTERED",
+            "EVENT_TYPE_VERSION_REGISTERED",
+            "EVENT_TYPE_ALIAS_SET",
+            "EVENT_TYPE_ALIAS_SET",
+            "EVENT_TYPE_ALIAS_ROLLED_BACK",
+            "EVENT_TYPE_STATUS_CHANGED",
+            "EVENT_TYPE_STATUS_CHANGED",
+            "EVENT_TYPE_STATUS_CHANGED"
         ]
     );
     let version_history = stdout(
@@ -552,16 +555,19 @@ async fn alias_commands_move_roll_back_and_name_versions_by_alias(server: TestSe
     .await;
     let promoted = json(&promoted);
     assert_eq!(
-        (promoted["version"].as_i64(), promoted["alias"].as_str()),
-        (Some(3), Some("production"))
+        (
+            promoted["modelVersion"]["version"].as_str(),
+            promoted["modelVersion"]["aliases"][0].as_str()
+        ),
+        (Some("3"), Some("production"))
     );
 
     // NAME@ALIAS wherever a version is named.
     let shown = json(&modelreg(url, &["-o", "json", "show", "churn@canary"]).await);
-    assert_eq!(shown["version"], 2);
+    assert_eq!(shown["version"], "2");
     assert_eq!(shown["aliases"], serde_json::json!(["canary"]));
     let latest = json(&modelreg(url, &["-o", "json", "show", "churn@latest"]).await);
-    assert_eq!(latest["version"], 3);
+    assert_eq!(latest["version"], "3");
     failed(
         &modelreg(url, &["deprecate", "churn@canary", "--reason", "x"]).await,
         4,
@@ -738,22 +744,22 @@ async fn import_legacy_registers_every_row_once_and_refuses_bad_files(server: Te
         [(3, 1), (2, 2), (4, 3)],
         "in training-date order; ties by line"
     );
-    assert_eq!(first["production_version"], 2);
+    assert_eq!(first["productionVersion"], 2);
 
     let v1 = json(&modelreg(url, &["-o", "json", "show", "churn", "1"]).await);
-    assert_eq!(v1["status"], "DEPRECATED");
+    assert_eq!(v1["status"], "MODEL_STATUS_DEPRECATED");
     assert_eq!(v1["algorithm"], "XGBoost");
     assert_eq!(v1["tags"]["legacy.model_id"], "20260110_090000");
-    assert_eq!(v1["training"]["finished_at"], "2026-01-10T09:00:00Z");
+    assert_eq!(v1["training"]["finishedAt"], "2026-01-10T09:00:00Z");
     assert_eq!(v1["metrics"]["auc"], 0.89);
     assert_eq!(v1["metadata"]["legacy_row"]["MODEL_VERSION"], "v1");
     let v2 = json(&modelreg(url, &["-o", "json", "show", "churn@production"]).await);
     assert_eq!(
-        (v2["version"].as_i64(), v2["algorithm"].as_str()),
-        (Some(2), Some("CatBoost"))
+        (v2["version"].as_str(), v2["algorithm"].as_str()),
+        (Some("2"), Some("CatBoost"))
     );
-    assert_eq!(v2["artifact"]["metadata_uri"], "/models/cat.json");
-    assert_eq!(v2["training"]["train_samples"], 8000);
+    assert_eq!(v2["artifact"]["metadataUri"], "/models/cat.json");
+    assert_eq!(v2["training"]["trainSamples"], "8000");
 
     // Running it again creates nothing: no version, no event.
     let events_before = json(&modelreg(url, &["-o", "json", "history", "churn"]).await);
@@ -848,12 +854,15 @@ async fn watch_prints_the_state_then_each_change_one_json_object_per_line(server
     });
     let first = next_json_line(&mut lines).await;
     assert_eq!(
-        (first["version"].as_i64(), first["initial"].as_bool()),
-        (Some(1), Some(true))
+        (
+            first["modelVersion"]["version"].as_str(),
+            first["initial"].as_bool()
+        ),
+        (Some("1"), Some(true))
     );
     stdout(&modelreg(url, &["promote", "churn", "2", "--reason", "better"]).await);
     let second = next_json_line(&mut lines).await;
-    assert_eq!(second["version"], 2);
+    assert_eq!(second["modelVersion"]["version"], "2");
     assert_eq!(second["event"]["reason"], "better");
     assert_eq!(second["event"]["alias"], "production");
     child.kill().unwrap();
@@ -929,6 +938,35 @@ async fn yaml_and_quiet_print_the_same_data_for_scripts(server: TestServer) {
         events.iter().all(|id| id.parse::<i64>().is_ok()),
         "{events:?}"
     );
+    // --jq filters the JSON document; strings print raw, as `gh --jq`.
+    assert_eq!(
+        quiet(&[
+            "--jq",
+            ".[] | select(.metrics.auc > 0.85) | .version",
+            "versions",
+            "churn"
+        ])
+        .await,
+        ["2", "3"]
+    );
+    assert_eq!(
+        quiet(&["--jq", ".metrics.auc", "show", "churn", "2"]).await,
+        ["0.92"],
+        "numbers print as JSON"
+    );
+    for (filter, why) in [
+        (
+            ".[] | select(",
+            "--jq: expected closing parenthesis at the end",
+        ),
+        (".version", "--jq: cannot index"),
+    ] {
+        let refused = modelreg(url, &["--jq", filter, "versions", "churn"]).await;
+        let stderr = String::from_utf8(refused.stderr).unwrap();
+        assert_eq!(refused.status.code(), Some(2), "{stderr}");
+        assert!(stderr.starts_with(&format!("error: {why}")), "{stderr}");
+        assert!(refused.stdout.is_empty());
+    }
     // The format can come from the environment.
     let mut command = assert_cmd::Command::cargo_bin("modelreg").unwrap();
     command
@@ -938,7 +976,7 @@ async fn yaml_and_quiet_print_the_same_data_for_scripts(server: TestServer) {
         .await
         .unwrap();
     let document: Value = yaml_serde::from_str(&stdout(&shown)).unwrap();
-    assert_eq!(document["version"], 1);
+    assert_eq!(document["version"], "1");
 }
 
 async fn model_update_and_version_filters(server: TestServer) {
@@ -1021,7 +1059,7 @@ async fn model_update_and_version_filters(server: TestServer) {
             .as_array()
             .unwrap()
             .iter()
-            .any(|e| e["type"] == "MODEL_UPDATED"),
+            .any(|e| e["type"] == "EVENT_TYPE_MODEL_UPDATED"),
         "the model update is in the trail"
     );
 }
@@ -1059,15 +1097,15 @@ async fn register_records_training_facts_from_flags(server: TestServer) {
         .await,
     );
     let training = &registered["training"];
-    assert_eq!(training["started_at"], "2026-11-20T10:00:00Z");
-    assert_eq!(training["finished_at"], "2026-11-20T10:05:30Z");
-    assert_eq!(training["duration_seconds"], 330.0, "derived by the server");
-    assert_eq!(training["train_samples"], 8000);
-    assert_eq!(training["test_samples"], 2000);
-    assert_eq!(training["feature_count"], 3);
-    assert_eq!(training["feature_names"][2], "plan");
-    assert_eq!(training["dataset_uri"], "s3://data/churn.parquet");
-    assert_eq!(training["code_version"], "9f3c2a1");
+    assert_eq!(training["startedAt"], "2026-11-20T10:00:00Z");
+    assert_eq!(training["finishedAt"], "2026-11-20T10:05:30Z");
+    assert_eq!(training["durationSeconds"], 330.0, "derived by the server");
+    assert_eq!(training["trainSamples"], "8000");
+    assert_eq!(training["testSamples"], "2000");
+    assert_eq!(training["featureCount"], "3");
+    assert_eq!(training["featureNames"][2], "plan");
+    assert_eq!(training["datasetUri"], "s3://data/churn.parquet");
+    assert_eq!(training["codeVersion"], "9f3c2a1");
     let shown = stdout(&modelreg(url, &["show", "churn", "1"]).await);
     assert!(
         shown.contains("train 8000 / test 2000") && shown.contains("3 (tenure, charges, plan)"),

@@ -48,3 +48,37 @@ def test_records_to_dict_is_what_grpcurl_prints(server: RunningServer) -> None:
     assert version.to_dict()["status"] == "MODEL_STATUS_ACTIVE"
     assert model.to_dict() == grpcurl(server, "GetModel", {"model_name": "churn"})["model"]
     assert [e.to_dict() for e in events] == grpcurl(server, "ListEvents", {"model_name": "churn"})["events"]
+
+
+def modelreg_json(server: RunningServer, *args: str) -> object:
+    result = subprocess.run(
+        ["modelreg", "--url", f"http://{server.address}", "-o", "json", *args],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def test_modelreg_json_is_what_grpcurl_prints(server: RunningServer) -> None:
+    with RegistryClient(server.address) as registry:
+        registry.register_model(
+            "churn",
+            algorithm="XGBoost",
+            artifact_uri="s3://models/churn/1.pkl",
+            metrics={"auc": 0.91, "f1": 0.5},
+            params={"max_depth": 6},
+            tags={"team": "growth"},
+            training=Training(train_samples=8000, test_samples=2000, feature_names=["tenure", "plan"]),
+            metadata={"threshold": 0.5, "classes": ["stay", "churn"], "nested": {"ok": True, "none": None}},
+        )
+        registry.set_alias("churn", "canary", 1, reason="first")
+
+    shown = grpcurl(server, "GetModelVersion", {"model_name": "churn", "version": 1})["modelVersion"]
+    assert modelreg_json(server, "show", "churn", "1") == shown
+    assert modelreg_json(server, "show", "churn@canary") == shown
+    assert modelreg_json(server, "model", "churn") == grpcurl(server, "GetModel", {"model_name": "churn"})["model"]
+    assert modelreg_json(server, "history", "churn") == grpcurl(server, "ListEvents", {"model_name": "churn"})["events"]
+    listed = grpcurl(server, "ListModelVersions", {"model_name": "churn"})["modelVersions"]
+    assert modelreg_json(server, "versions", "churn") == listed

@@ -40,7 +40,10 @@ mod watch;
 pub use aliases::{DeleteAlias, RollbackAlias, SetAlias, UpdateModel};
 pub use client::{BearerToken, ClientOptions, RawClient, RegistryClient, TlsOptions};
 pub use error::{Error, FieldViolation, Result, code_name};
-pub use register::{RegisterModel, struct_to_json};
+/// The canonical protobuf JSON mapping of the API's messages, and
+/// `google.protobuf.Struct` to and from JSON.
+pub use model_registry_api::json;
+pub use register::RegisterModel;
 pub use retry::RetryPolicy;
 pub use watch::AliasWatch;
 

@@ -5,6 +5,7 @@ use std::io::Read;
 use std::path::Path;
 use std::time::SystemTime;
 
+use model_registry_api::json::json_to_struct;
 use model_registry_api::v1 as pb;
 use sha2::{Digest, Sha256};
 
@@ -186,9 +187,9 @@ impl RegisterModel {
 
     /// Further metadata, which must be a JSON object.
     pub fn metadata(mut self, metadata: serde_json::Value) -> Result<Self> {
-        match json_to_value(metadata).kind {
-            Some(prost_types::value::Kind::StructValue(object)) => {
-                self.request.metadata = Some(object);
+        match metadata {
+            serde_json::Value::Object(object) => {
+                self.request.metadata = Some(json_to_struct(object));
                 Ok(self)
             }
             _ => Err(Error::InvalidInput(
@@ -226,56 +227,10 @@ impl RegisterModel {
     }
 }
 
-/// A JSON value as a `google.protobuf.Value`.
-pub(crate) fn json_to_value(value: serde_json::Value) -> prost_types::Value {
-    use prost_types::value::Kind;
-    let kind = match value {
-        serde_json::Value::Null => Kind::NullValue(0),
-        serde_json::Value::Bool(b) => Kind::BoolValue(b),
-        serde_json::Value::Number(n) => Kind::NumberValue(n.as_f64().unwrap_or_default()),
-        serde_json::Value::String(s) => Kind::StringValue(s),
-        serde_json::Value::Array(items) => Kind::ListValue(prost_types::ListValue {
-            values: items.into_iter().map(json_to_value).collect(),
-        }),
-        serde_json::Value::Object(map) => Kind::StructValue(prost_types::Struct {
-            fields: map
-                .into_iter()
-                .map(|(k, v)| (k, json_to_value(v)))
-                .collect(),
-        }),
-    };
-    prost_types::Value { kind: Some(kind) }
-}
-
-/// A `google.protobuf.Value` as JSON.
-pub(crate) fn value_to_json(value: &prost_types::Value) -> serde_json::Value {
-    use prost_types::value::Kind;
-    match &value.kind {
-        None | Some(Kind::NullValue(_)) => serde_json::Value::Null,
-        Some(Kind::BoolValue(b)) => serde_json::Value::Bool(*b),
-        Some(Kind::NumberValue(n)) => serde_json::json!(n),
-        Some(Kind::StringValue(s)) => serde_json::Value::String(s.clone()),
-        Some(Kind::ListValue(list)) => {
-            serde_json::Value::Array(list.values.iter().map(value_to_json).collect())
-        }
-        Some(Kind::StructValue(object)) => struct_to_json(object),
-    }
-}
-
-/// A `google.protobuf.Struct` as a JSON object.
-pub fn struct_to_json(object: &prost_types::Struct) -> serde_json::Value {
-    serde_json::Value::Object(
-        object
-            .fields
-            .iter()
-            .map(|(k, v)| (k.clone(), value_to_json(v)))
-            .collect(),
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use model_registry_api::json::struct_to_json;
 
     #[test]
     fn artifact_file_records_path_checksum_and_size() {
@@ -315,7 +270,8 @@ mod tests {
             .metadata(value.clone())
             .unwrap()
             .into_request();
-        assert_eq!(struct_to_json(&request.metadata.unwrap()), value);
+        let metadata = struct_to_json(&request.metadata.unwrap()).unwrap();
+        assert_eq!(serde_json::Value::Object(metadata), value);
         assert!(
             RegisterModel::new("churn")
                 .metadata(serde_json::json!([1]))

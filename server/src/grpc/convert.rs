@@ -1,11 +1,10 @@
 //! Conversions between wire messages and domain types. Inbound conversions
 //! only reshape (times, enums, JSON); the rules live in `domain::validate`.
 
-use std::collections::BTreeMap;
-
 use chrono::{DateTime, Datelike, Utc};
+use model_registry_api::json::{json_to_struct, struct_to_json};
 use model_registry_api::v1 as pb;
-use prost_types::{ListValue, Struct, Timestamp, Value, value::Kind};
+use prost_types::Timestamp;
 
 use crate::domain::page::VersionOrder;
 use crate::domain::validate::RegistrationInput;
@@ -32,11 +31,18 @@ pub fn registration(request: pb::RegisterModelRequest) -> DomainResult<Registrat
         training,
         metadata: request
             .metadata
-            .map(|s| struct_to_json("metadata", s))
+            .map(metadata_from_wire)
             .transpose()?
             .unwrap_or_default(),
         description: request.description,
     })
+}
+
+/// A registration's metadata as the JSON object stored.
+fn metadata_from_wire(
+    metadata: prost_types::Struct,
+) -> DomainResult<serde_json::Map<String, serde_json::Value>> {
+    struct_to_json(&metadata).map_err(|error| DomainError::invalid("metadata", error.to_string()))
 }
 
 fn training_from_wire(training: pb::TrainingInfo) -> DomainResult<Training> {
@@ -334,90 +340,22 @@ pub fn event_to_wire(event: Event) -> pb::Event {
     }
 }
 
-/// A `google.protobuf.Struct` as a JSON object; non-finite numbers, which
-/// JSON cannot hold, are refused.
-pub fn struct_to_json(
-    field: &str,
-    value: Struct,
-) -> DomainResult<serde_json::Map<String, serde_json::Value>> {
-    value
-        .fields
-        .into_iter()
-        .map(|(key, value)| Ok((key, value_to_json(field, value)?)))
-        .collect()
-}
-
-fn value_to_json(field: &str, value: Value) -> DomainResult<serde_json::Value> {
-    Ok(match value.kind {
-        None | Some(Kind::NullValue(_)) => serde_json::Value::Null,
-        Some(Kind::BoolValue(b)) => serde_json::Value::Bool(b),
-        Some(Kind::StringValue(s)) => serde_json::Value::String(s),
-        Some(Kind::NumberValue(n)) => serde_json::Number::from_f64(n)
-            .map(serde_json::Value::Number)
-            .ok_or_else(|| {
-                DomainError::invalid(field, format!("contains the non-finite number {n}"))
-            })?,
-        Some(Kind::StructValue(s)) => serde_json::Value::Object(struct_to_json(field, s)?),
-        Some(Kind::ListValue(list)) => serde_json::Value::Array(
-            list.values
-                .into_iter()
-                .map(|v| value_to_json(field, v))
-                .collect::<DomainResult<_>>()?,
-        ),
-    })
-}
-
-fn json_to_struct(map: serde_json::Map<String, serde_json::Value>) -> Struct {
-    Struct {
-        fields: map
-            .into_iter()
-            .map(|(k, v)| (k, json_to_value(v)))
-            .collect::<BTreeMap<_, _>>(),
-    }
-}
-
-fn json_to_value(value: serde_json::Value) -> Value {
-    let kind = match value {
-        serde_json::Value::Null => Kind::NullValue(0),
-        serde_json::Value::Bool(b) => Kind::BoolValue(b),
-        serde_json::Value::Number(n) => Kind::NumberValue(n.as_f64().unwrap_or_default()),
-        serde_json::Value::String(s) => Kind::StringValue(s),
-        serde_json::Value::Array(items) => Kind::ListValue(ListValue {
-            values: items.into_iter().map(json_to_value).collect(),
-        }),
-        serde_json::Value::Object(map) => Kind::StructValue(json_to_struct(map)),
-    };
-    Value { kind: Some(kind) }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn metadata_survives_the_round_trip_through_json() {
-        let original = json_to_struct(
-            serde_json::json!({"threshold": 0.5, "labels": ["stay", "churn"], "nested": {"ok": true, "none": null}})
-                .as_object()
-                .cloned()
-                .unwrap_or_default(),
-        );
-        let json = struct_to_json("metadata", original.clone()).unwrap();
-        assert_eq!(json_to_struct(json), original);
-    }
-
-    #[test]
-    fn non_finite_numbers_in_metadata_are_refused() {
-        let value = Struct {
-            fields: BTreeMap::from([(
+    fn non_finite_numbers_in_metadata_are_refused_naming_the_field() {
+        let value = prost_types::Struct {
+            fields: std::collections::BTreeMap::from([(
                 "x".to_owned(),
-                Value {
-                    kind: Some(Kind::NumberValue(f64::NAN)),
+                prost_types::Value {
+                    kind: Some(prost_types::value::Kind::NumberValue(f64::NAN)),
                 },
             )]),
         };
         assert!(matches!(
-            struct_to_json("metadata", value),
+            metadata_from_wire(value),
             Err(error) if error.invalid_fields() == ["metadata"]
         ));
     }
