@@ -22,8 +22,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::SystemTime;
 
-use model_registry_client::proto as pb;
-use model_registry_client::{Error, RegisterModel, RegistryClient};
+use model_registry_client::{Error, ModelStatus, RegisterModel, RegistryClient};
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
@@ -40,7 +39,7 @@ struct LegacyRow {
     algorithm: String,
     registration: RegisterModel,
     trained_at: SystemTime,
-    status: pb::ModelStatus,
+    status: ModelStatus,
     is_production: bool,
 }
 
@@ -182,10 +181,10 @@ pub async fn import(
         numbers.insert(row.line, version.clone());
         report
             .imported
-            .push((row.line, version.version, row.model_id.clone()));
+            .push((row.line, version.version(), row.model_id.clone()));
     }
     if let Some(line) = production_line {
-        let version = numbers[&line].version;
+        let version = numbers[&line].version();
         client
             .set_alias(model, "production", version)
             .reason(REASON)
@@ -195,11 +194,11 @@ pub async fn import(
     }
     for row in &rows {
         let version = &numbers[&row.line];
-        let wanted = row.status as i32;
         // A re-run finds the status already applied and changes nothing.
-        if version.status != wanted {
+        if version.status() != row.status {
             client
-                .update_model_version_status(model, version.version, row.status, REASON)
+                .update_model_version_status(model, version.version(), row.status)
+                .reason(REASON)
                 .await?;
         }
     }
@@ -369,9 +368,9 @@ impl Columns {
             .map(str::to_ascii_uppercase)
             .as_deref()
         {
-            None | Some("ACTIVE") => pb::ModelStatus::Active,
-            Some("DEPRECATED") => pb::ModelStatus::Deprecated,
-            Some("ARCHIVED") => pb::ModelStatus::Archived,
+            None | Some("ACTIVE") => ModelStatus::Active,
+            Some("DEPRECATED") => ModelStatus::Deprecated,
+            Some("ARCHIVED") => ModelStatus::Archived,
             Some(other) => {
                 return Err(format!(
                     "STATUS {other:?} is not ACTIVE, DEPRECATED or ARCHIVED"
@@ -386,10 +385,9 @@ impl Columns {
             Some("1" | "y" | "yes" | "true" | "t") => true,
             Some(other) => return Err(format!("IS_PRODUCTION {other:?} is not 1 or 0")),
         };
-        if is_production && status != pb::ModelStatus::Active {
+        if is_production && status != ModelStatus::Active {
             return Err(format!(
-                "is production but {}; only ACTIVE versions can be production",
-                status.as_str_name().trim_start_matches("MODEL_STATUS_")
+                "is production but {status}; only ACTIVE versions can be production"
             ));
         }
 

@@ -16,7 +16,10 @@ use std::time::Duration;
 
 use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 use model_registry_client::proto as pb;
-use model_registry_client::{ClientOptions, Error, RegisterModel, RegistryClient, TlsOptions};
+use model_registry_client::{
+    AliasMove, AliasRollback, BestVersion, ClientOptions, Error, Event, Model, ModelStatus,
+    ModelVersion, RegisterModel, RegistryClient, TlsOptions,
+};
 use output::Format;
 use target::{VersionOrAlias, VersionTarget, parse_version_or_alias};
 use tonic::Code;
@@ -495,7 +498,7 @@ enum StatusArg {
     Archived,
 }
 
-impl From<StatusArg> for pb::ModelStatus {
+impl From<StatusArg> for ModelStatus {
     fn from(status: StatusArg) -> Self {
         match status {
             StatusArg::Active => Self::Active,
@@ -664,13 +667,16 @@ async fn run(cli: Cli) -> Result<(), Error> {
         Command::Models => {
             let models = client.list_models().await?;
             print(
-                output::canonical_list(&models)?,
+                output::canonical_list(models.iter().map(Model::raw))?,
                 output::models_table(&models),
             );
         }
         Command::Model { name } => {
             let model = client.get_model(&name).await?;
-            print(output::canonical(&model)?, output::model_details(&model));
+            print(
+                output::canonical(model.raw())?,
+                output::model_details(&model),
+            );
         }
         Command::Update {
             name,
@@ -680,19 +686,19 @@ async fn run(cli: Cli) -> Result<(), Error> {
             remove_tags,
             reason,
         } => {
-            let version = client
-                .update_model_version(pb::UpdateModelVersionRequest {
-                    model_name: name,
-                    version,
-                    description,
-                    set_tags: tags.into_iter().collect(),
-                    remove_tags,
-                    reason,
-                    ..Default::default()
-                })
-                .await?;
+            let mut update = client.update_model_version(name, version).reason(reason);
+            if let Some(description) = description {
+                update = update.description(description);
+            }
+            for (key, value) in tags {
+                update = update.tag(key, value);
+            }
+            for key in remove_tags {
+                update = update.remove_tag(key);
+            }
+            let version = update.await?;
             print(
-                output::canonical(&version)?,
+                output::canonical(version.raw())?,
                 output::version_details(&version),
             );
         }
@@ -715,7 +721,10 @@ async fn run(cli: Cli) -> Result<(), Error> {
                 update = update.remove_tag(key);
             }
             let model = update.send().await?;
-            print(output::canonical(&model)?, output::model_details(&model));
+            print(
+                output::canonical(model.raw())?,
+                output::model_details(&model),
+            );
         }
         Command::Versions {
             name,
@@ -729,35 +738,47 @@ async fn run(cli: Cli) -> Result<(), Error> {
             min_metrics,
             tags,
         } => {
-            let (order, metric, best_first) = match order_by.as_str() {
-                "version" => (pb::VersionOrder::Version, String::new(), false),
-                "trained" => (pb::VersionOrder::TrainedAt, String::new(), false),
-                "created" => (pb::VersionOrder::CreatedAt, String::new(), false),
-                metric => (pb::VersionOrder::Metric, metric.to_owned(), true),
-            };
-            let request = pb::ListModelVersionsRequest {
-                model_name: name,
-                statuses: status
-                    .into_iter()
-                    .map(|s| pb::ModelStatus::from(s) as i32)
-                    .collect(),
-                algorithm: algorithm.unwrap_or_default(),
-                order_by: order as i32,
-                order_metric: metric,
-                descending: if ascending {
+            let mut listing = client
+                .list_model_versions(name)
+                .page_size(limit.clamp(1, 500) as i32)
+                .limit(limit);
+            // Metrics list the best first; the rest in ascending order.
+            let best_first = match order_by.as_str() {
+                "version" => false,
+                "trained" => {
+                    listing = listing.order_by_trained_at();
                     false
-                } else {
-                    descending || best_first
-                },
-                page_size: limit.clamp(1, 500) as i32,
-                aliases,
-                min_metrics: min_metrics.into_iter().collect(),
-                tags: tags.into_iter().collect(),
-                ..Default::default()
+                }
+                "created" => {
+                    listing = listing.order_by_created_at();
+                    false
+                }
+                metric => {
+                    listing = listing.order_by_metric(metric);
+                    true
+                }
             };
-            let versions = client.list_all_model_versions(request, limit).await?;
+            if (best_first && ascending) || (!best_first && descending) {
+                listing = listing.reverse();
+            }
+            for status in status {
+                listing = listing.status(status.into());
+            }
+            if let Some(algorithm) = algorithm {
+                listing = listing.algorithm(algorithm);
+            }
+            for alias in aliases {
+                listing = listing.alias(alias);
+            }
+            for (metric, min) in min_metrics {
+                listing = listing.min_metric(metric, min);
+            }
+            for (key, value) in tags {
+                listing = listing.tag(key, value);
+            }
+            let versions = listing.await?;
             print(
-                output::canonical_list(&versions)?,
+                output::canonical_list(versions.iter().map(ModelVersion::raw))?,
                 output::versions_table(&versions),
             );
         }
@@ -769,7 +790,7 @@ async fn run(cli: Cli) -> Result<(), Error> {
                         client.get_model_version(&model, number).await?
                     }
                     VersionTarget::Alias(model, alias) => {
-                        client.get_version_by_alias(&model, &alias).await?
+                        client.get_version_by_alias(model, alias).await?
                     }
                 },
                 (None, None) => {
@@ -779,7 +800,7 @@ async fn run(cli: Cli) -> Result<(), Error> {
                 }
             };
             print(
-                output::canonical(&version)?,
+                output::canonical(version.raw())?,
                 output::version_details(&version),
             );
         }
@@ -788,11 +809,13 @@ async fn run(cli: Cli) -> Result<(), Error> {
             metric,
             lowest,
         } => {
-            let (version, value) = client
-                .get_best_model_version(&name, &metric, lowest)
-                .await?;
+            let mut query = client.get_best_model_version(&name, &metric);
+            if lowest {
+                query = query.lowest();
+            }
+            let BestVersion { version, value } = query.await?;
             let best = pb::GetBestModelVersionResponse {
-                model_version: Some(version.clone()),
+                model_version: Some(version.raw().clone()),
                 value,
             };
             print(
@@ -801,12 +824,13 @@ async fn run(cli: Cli) -> Result<(), Error> {
             );
         }
         Command::Production { name, as_of } => {
-            let version = match as_of {
-                Some(at) => client.get_production_model_as_of(&name, at).await?,
-                None => client.get_production_model(&name).await?,
-            };
+            let mut read = client.get_production_model(name);
+            if let Some(at) = as_of {
+                read = read.as_of(at);
+            }
+            let version = read.await?;
             print(
-                output::canonical(&version)?,
+                output::canonical(version.raw())?,
                 output::version_details(&version),
             );
         }
@@ -868,7 +892,7 @@ async fn run(cli: Cli) -> Result<(), Error> {
                 };
                 match update {
                     Some(Ok(update)) => {
-                        let document = output::canonical(&update)?;
+                        let document = output::canonical(update.raw())?;
                         let line = match (&filter, format) {
                             (Some(filter), _) => filtered(document, filter),
                             (None, _) if quiet => output::identities(&document),
@@ -902,13 +926,13 @@ async fn run(cli: Cli) -> Result<(), Error> {
             print(report.to_json(&model), report.to_text(&model));
         }
         Command::Deprecate(change) => {
-            status_change(&client, change, pb::ModelStatus::Deprecated, print).await?
+            status_change(&client, change, ModelStatus::Deprecated, print).await?
         }
         Command::Archive(change) => {
-            status_change(&client, change, pb::ModelStatus::Archived, print).await?
+            status_change(&client, change, ModelStatus::Archived, print).await?
         }
         Command::Reinstate(change) => {
-            status_change(&client, change, pb::ModelStatus::Active, print).await?
+            status_change(&client, change, ModelStatus::Active, print).await?
         }
         Command::History {
             name,
@@ -916,16 +940,22 @@ async fn run(cli: Cli) -> Result<(), Error> {
             since,
             limit,
         } => {
-            let request = pb::ListEventsRequest {
-                model_name: name.unwrap_or_default(),
-                version,
-                since: since.map(Into::into),
-                page_size: limit.clamp(1, 500) as i32,
-                ..Default::default()
-            };
-            let events = client.list_all_events(request, limit).await?;
+            let mut listing = client
+                .list_events()
+                .page_size(limit.clamp(1, 500) as i32)
+                .limit(limit);
+            if let Some(name) = name {
+                listing = listing.model(name);
+            }
+            if let Some(version) = version {
+                listing = listing.version(version);
+            }
+            if let Some(since) = since {
+                listing = listing.since(since);
+            }
+            let events = listing.await?;
             print(
-                output::canonical_list(&events)?,
+                output::canonical_list(events.iter().map(Event::raw))?,
                 output::events_table(&events),
             );
         }
@@ -935,9 +965,11 @@ async fn run(cli: Cli) -> Result<(), Error> {
                 .await?;
             let text = format!(
                 "registered {} version {} (id {})",
-                version.model_name, version.version, version.id
+                version.model_name(),
+                version.version(),
+                version.id()
             );
-            print(output::canonical(&version)?, text);
+            print(output::canonical(version.raw())?, text);
         }
     }
     match filter_failure.take() {
@@ -949,21 +981,21 @@ async fn run(cli: Cli) -> Result<(), Error> {
 async fn status_change(
     client: &RegistryClient,
     change: StatusChange,
-    status: pb::ModelStatus,
+    status: ModelStatus,
     print: impl Fn(serde_json::Value, String),
 ) -> Result<(), Error> {
     let target = VersionTarget::parse(&change.name, change.version)?;
     let number = target.resolve(client).await?;
     let version = client
-        .update_model_version_status(target.model(), number, status, &change.reason)
+        .update_model_version_status(target.model(), number, status)
+        .reason(change.reason)
         .await?;
     let text = format!(
-        "{} version {} is now {}",
-        version.model_name,
-        version.version,
-        status.as_str_name().trim_start_matches("MODEL_STATUS_")
+        "{} version {} is now {status}",
+        version.model_name(),
+        version.version(),
     );
-    print(output::canonical(&version)?, text);
+    print(output::canonical(version.raw())?, text);
     Ok(())
 }
 
@@ -1023,7 +1055,10 @@ async fn alias_command(
         } => rollback(client, &name, &alias, change, print).await?,
         AliasCommand::List { name } => {
             let model = client.get_model(&name).await?;
-            print(output::canonical(&model)?, output::aliases_table(&model));
+            print(
+                output::canonical(model.raw())?,
+                output::aliases_table(&model),
+            );
         }
     }
     Ok(())
@@ -1040,8 +1075,15 @@ async fn rollback(
     if let Some(expected) = change.expect_current {
         request = request.expect_current(expected);
     }
-    let response = request.send().await?;
-    let version = response.model_version.as_ref().map_or(0, |v| v.version);
+    let AliasRollback {
+        version,
+        rolled_back_version,
+    } = request.send().await?;
+    let response = pb::RollbackModelAliasResponse {
+        model_version: Some(version.raw().clone()),
+        rolled_back_version,
+    };
+    let version = version.version();
     let text = if alias == "production" {
         format!(
             "{name} version {version} is production again (rolled back from version {})",
@@ -1061,16 +1103,16 @@ fn print_alias_move(
     name: &str,
     alias: &str,
     version: i64,
-    response: &pb::SetModelAliasResponse,
+    moved: &AliasMove,
     print: impl Fn(serde_json::Value, String),
 ) -> Result<(), Error> {
-    let previous = response.previous_version;
+    let previous = moved.previous_version;
     let what = if alias == "production" {
         format!("{name} version {version}")
     } else {
         format!("{name}@{alias}")
     };
-    let text = match (response.unchanged, previous, alias) {
+    let text = match (moved.unchanged, previous, alias) {
         (true, _, "production") => {
             format!("{what} already is production; nothing changed")
         }
@@ -1084,7 +1126,12 @@ fn print_alias_move(
         }
         (false, None, _) => format!("{what} points at version {version}"),
     };
-    print(output::canonical(response)?, text);
+    let response = pb::SetModelAliasResponse {
+        model_version: Some(moved.version.raw().clone()),
+        previous_version: moved.previous_version,
+        unchanged: moved.unchanged,
+    };
+    print(output::canonical(&response)?, text);
     Ok(())
 }
 

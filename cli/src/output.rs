@@ -2,10 +2,11 @@
 //! (the canonical protobuf JSON mapping, as YAML on request). Times are
 //! RFC 3339 in UTC.
 
+use std::collections::{BTreeMap, HashMap};
+use std::time::SystemTime;
+
 use chrono::{DateTime, SecondsFormat, Utc};
-use model_registry_client::prost_types::Timestamp;
-use model_registry_client::proto as pb;
-use model_registry_client::{Error, json};
+use model_registry_client::{AliasUpdate, Error, Event, Model, ModelVersion, Training, json};
 use serde_json::Value;
 
 /// How results are printed.
@@ -71,36 +72,23 @@ pub fn canonical<M: prost::Name>(message: &M) -> Result<Value, Error> {
 }
 
 /// Messages as a JSON array of their canonical mappings.
-pub fn canonical_list<M: prost::Name>(messages: &[M]) -> Result<Value, Error> {
+pub fn canonical_list<'a, M: prost::Name + 'a>(
+    messages: impl IntoIterator<Item = &'a M>,
+) -> Result<Value, Error> {
     messages
-        .iter()
+        .into_iter()
         .map(canonical)
         .collect::<Result<Vec<_>, _>>()
         .map(Value::Array)
 }
 
-/// A time as RFC 3339 (UTC), or empty.
-pub fn time(ts: Option<&Timestamp>) -> String {
-    ts.and_then(|t| DateTime::<Utc>::from_timestamp(t.seconds, u32::try_from(t.nanos).unwrap_or(0)))
-        .map(|t| t.to_rfc3339_opts(SecondsFormat::AutoSi, true))
+/// A time as RFC 3339 (UTC), or empty when unknown.
+pub fn time(at: Option<SystemTime>) -> String {
+    at.map(|t| DateTime::<Utc>::from(t).to_rfc3339_opts(SecondsFormat::AutoSi, true))
         .unwrap_or_default()
 }
 
-fn status_name(status: i32) -> &'static str {
-    pb::ModelStatus::try_from(status)
-        .map(|s| s.as_str_name().trim_start_matches("MODEL_STATUS_"))
-        .unwrap_or("UNKNOWN")
-}
-
-fn event_name(kind: i32) -> &'static str {
-    pb::EventType::try_from(kind)
-        .map(|k| k.as_str_name().trim_start_matches("EVENT_TYPE_"))
-        .unwrap_or("UNKNOWN")
-}
-
-fn sorted<V: Clone>(
-    map: &std::collections::HashMap<String, V>,
-) -> std::collections::BTreeMap<String, V> {
+fn sorted<V: Clone>(map: &HashMap<String, V>) -> BTreeMap<String, V> {
     map.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
 }
 
@@ -136,8 +124,8 @@ pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
 }
 
 /// The metrics of a version as `name=value`, sorted.
-fn metrics_text(v: &pb::ModelVersion) -> String {
-    sorted(&v.metrics)
+fn metrics_text(v: &ModelVersion) -> String {
+    sorted(v.metrics())
         .iter()
         .map(|(name, value)| format!("{name}={value}"))
         .collect::<Vec<_>>()
@@ -145,19 +133,19 @@ fn metrics_text(v: &pb::ModelVersion) -> String {
 }
 
 /// Versions as a table.
-pub fn versions_table(versions: &[pb::ModelVersion]) -> String {
+pub fn versions_table(versions: &[ModelVersion]) -> String {
     let rows: Vec<Vec<String>> = versions
         .iter()
         .map(|v| {
             vec![
-                v.model_name.clone(),
-                v.version.to_string(),
-                status_name(v.status).to_owned(),
-                v.aliases.join(","),
-                v.algorithm.clone(),
+                v.model_name().to_owned(),
+                v.version().to_string(),
+                v.status().to_string(),
+                v.aliases().join(","),
+                v.algorithm().to_owned(),
                 metrics_text(v),
-                time(v.training.as_ref().and_then(|t| t.finished_at.as_ref())),
-                time(v.created_at.as_ref()),
+                time(v.training().finished_at()),
+                time(v.created_at()),
             ]
         })
         .collect();
@@ -176,68 +164,75 @@ pub fn versions_table(versions: &[pb::ModelVersion]) -> String {
     )
 }
 
-/// One version as `key: value` lines.
-pub fn version_details(v: &pb::ModelVersion) -> String {
-    let artifact = v.artifact.clone().unwrap_or_default();
-    let training = v.training.clone().unwrap_or_default();
-    let rows = [
-        ("model", v.model_name.clone()),
-        ("version", v.version.to_string()),
-        ("id", v.id.clone()),
-        ("algorithm", v.algorithm.clone()),
-        ("status", status_name(v.status).to_owned()),
-        ("aliases", v.aliases.join(", ")),
-        ("artifact", artifact.uri),
-        ("metadata file", artifact.metadata_uri),
-        ("sha256", artifact.sha256),
-        ("size bytes", artifact.size_bytes.to_string()),
-        ("metrics", metrics_text(v)),
-        ("params", pairs(&v.params)),
-        ("tags", pairs(&v.tags)),
-        ("trained", trained_text(&training)),
-        ("samples", samples_text(&training)),
-        ("features", features_text(&training)),
-        ("description", v.description.clone()),
-        (
-            "created",
-            format!("{} by {}", time(v.created_at.as_ref()), v.created_by),
-        ),
-        ("updated", time(v.updated_at.as_ref())),
-    ];
+/// Labelled lines, values aligned after the labels.
+fn labelled(rows: &[(&str, String)]) -> String {
     rows.iter()
         .map(|(k, v)| format!("{:<15}{v}", format!("{k}:")).trim_end().to_owned())
         .collect::<Vec<_>>()
         .join("\n")
 }
 
+/// One version as `key: value` lines.
+pub fn version_details(v: &ModelVersion) -> String {
+    let artifact = v.artifact();
+    let training = v.training();
+    labelled(&[
+        ("model", v.model_name().to_owned()),
+        ("version", v.version().to_string()),
+        ("id", v.id().to_owned()),
+        ("algorithm", v.algorithm().to_owned()),
+        ("status", v.status().to_string()),
+        ("aliases", v.aliases().join(", ")),
+        ("artifact", artifact.uri.clone()),
+        ("metadata file", artifact.metadata_uri.clone()),
+        ("sha256", artifact.sha256.clone()),
+        (
+            "size bytes",
+            Some(artifact.size_bytes)
+                .filter(|size| *size > 0)
+                .map(|size| size.to_string())
+                .unwrap_or_default(),
+        ),
+        ("metrics", metrics_text(v)),
+        ("params", pairs(v.params())),
+        ("tags", pairs(v.tags())),
+        ("trained", trained_text(training)),
+        ("samples", samples_text(training)),
+        ("features", features_text(training)),
+        ("description", v.description().to_owned()),
+        (
+            "created",
+            format!("{} by {}", time(v.created_at()), v.created_by()),
+        ),
+        ("updated", time(v.updated_at())),
+    ])
+}
+
 /// When and how long a version trained; blank when the job did not say
 /// (an unknown fact is left out, not shown as zero).
-fn trained_text(training: &pb::TrainingInfo) -> String {
-    let (started, finished) = (
-        time(training.started_at.as_ref()),
-        time(training.finished_at.as_ref()),
-    );
+fn trained_text(training: Training<'_>) -> String {
+    let (started, finished) = (time(training.started_at()), time(training.finished_at()));
     let mut text = match (started.is_empty(), finished.is_empty()) {
         (true, true) => String::new(),
         (false, true) => format!("from {started}"),
         (true, false) => format!("until {finished}"),
         (false, false) => format!("{started} .. {finished}"),
     };
-    if training.duration_seconds > 0.0 {
+    if let Some(duration) = training.duration() {
         if !text.is_empty() {
             text.push(' ');
         }
-        text.push_str(&format!("({} s)", training.duration_seconds));
+        text.push_str(&format!("({} s)", duration.as_secs_f64()));
     }
     text
 }
 
 /// Train and test sample counts, each only when known.
-fn samples_text(training: &pb::TrainingInfo) -> String {
-    let known = |label: &str, count: i64| (count > 0).then(|| format!("{label} {count}"));
+fn samples_text(training: Training<'_>) -> String {
+    let known = |label: &str, count: Option<i64>| count.map(|count| format!("{label} {count}"));
     [
-        known("train", training.train_samples),
-        known("test", training.test_samples),
+        known("train", training.train_samples()),
+        known("test", training.test_samples()),
     ]
     .into_iter()
     .flatten()
@@ -246,32 +241,27 @@ fn samples_text(training: &pb::TrainingInfo) -> String {
 }
 
 /// The feature count (and names, when few), or blank when unknown.
-fn features_text(training: &pb::TrainingInfo) -> String {
-    let count = if training.feature_count > 0 {
-        training.feature_count
-    } else {
-        i64::try_from(training.feature_names.len()).unwrap_or(i64::MAX)
-    };
-    match (count, training.feature_names.len()) {
-        (0, _) => String::new(),
-        (count, 1..=8) => format!("{count} ({})", training.feature_names.join(", ")),
-        (count, _) => count.to_string(),
+fn features_text(training: Training<'_>) -> String {
+    let names = training.feature_names();
+    match (training.feature_count(), names.len()) {
+        (None, _) => String::new(),
+        (Some(count), 1..=8) => format!("{count} ({})", names.join(", ")),
+        (Some(count), _) => count.to_string(),
     }
 }
 
 /// Models as a table.
-pub fn models_table(models: &[pb::Model]) -> String {
+pub fn models_table(models: &[Model]) -> String {
     let rows: Vec<Vec<String>> = models
         .iter()
         .map(|m| {
             vec![
-                m.name.clone(),
-                m.version_count.to_string(),
-                m.production_version
-                    .map(|v| v.to_string())
-                    .unwrap_or_else(|| "-".into()),
-                aliases_text(&m.aliases),
-                time(m.updated_at.as_ref()),
+                m.name().to_owned(),
+                m.version_count().to_string(),
+                m.production_version()
+                    .map_or_else(|| "-".into(), |v| v.to_string()),
+                aliases_text(m.aliases()),
+                time(m.updated_at()),
             ]
         })
         .collect();
@@ -282,7 +272,7 @@ pub fn models_table(models: &[pb::Model]) -> String {
 }
 
 /// A model's aliases as `alias=version`, sorted.
-fn aliases_text(aliases: &std::collections::HashMap<String, i64>) -> String {
+fn aliases_text(aliases: &HashMap<String, i64>) -> String {
     sorted(aliases)
         .iter()
         .map(|(alias, version)| format!("{alias}={version}"))
@@ -291,8 +281,8 @@ fn aliases_text(aliases: &std::collections::HashMap<String, i64>) -> String {
 }
 
 /// A model's aliases as a table.
-pub fn aliases_table(model: &pb::Model) -> String {
-    let rows: Vec<Vec<String>> = sorted(&model.aliases)
+pub fn aliases_table(model: &Model) -> String {
+    let rows: Vec<Vec<String>> = sorted(model.aliases())
         .into_iter()
         .map(|(alias, version)| vec![alias, version.to_string()])
         .collect();
@@ -300,7 +290,7 @@ pub fn aliases_table(model: &pb::Model) -> String {
 }
 
 /// Tags or params as `k=v` pairs, sorted by key.
-fn pairs(map: &std::collections::HashMap<String, String>) -> String {
+fn pairs(map: &HashMap<String, String>) -> String {
     sorted(map)
         .iter()
         .map(|(k, v)| format!("{k}={v}"))
@@ -309,64 +299,56 @@ fn pairs(map: &std::collections::HashMap<String, String>) -> String {
 }
 
 /// One model for people: its facts, then its aliases.
-pub fn model_details(model: &pb::Model) -> String {
-    let rows = [
-        ("name", model.name.clone()),
-        ("description", model.description.clone()),
-        ("tags", pairs(&model.tags)),
-        ("versions", model.version_count.to_string()),
+pub fn model_details(model: &Model) -> String {
+    let facts = labelled(&[
+        ("name", model.name().to_owned()),
+        ("description", model.description().to_owned()),
+        ("tags", pairs(model.tags())),
+        ("versions", model.version_count().to_string()),
         (
             "latest",
             model
-                .latest_version
+                .latest_version()
                 .map(|v| v.to_string())
                 .unwrap_or_default(),
         ),
-        ("created", time(model.created_at.as_ref())),
-    ];
-    let facts = rows
-        .iter()
-        .map(|(k, v)| format!("{:<15}{v}", format!("{k}:")).trim_end().to_owned())
-        .collect::<Vec<_>>()
-        .join("\n");
-    if model.aliases.is_empty() {
+        ("created", time(model.created_at())),
+    ]);
+    if model.aliases().is_empty() {
         format!("{facts}\naliases:       none")
     } else {
         format!("{facts}\n\n{}", aliases_table(model))
     }
 }
 
+/// What an event changed, in a few words.
+fn change_text(e: &Event) -> String {
+    let describe = |v: Option<i64>| v.map_or("none".to_owned(), |v| v.to_string());
+    match (e.alias(), e.previous_status(), e.new_status()) {
+        (Some(alias), _, _) => format!(
+            "{alias} {} -> {}",
+            describe(e.previous_version()),
+            describe(e.new_version())
+        ),
+        (None, Some(before), Some(after)) => format!("{before} -> {after}"),
+        _ => String::new(),
+    }
+}
+
 /// Events as a table.
-pub fn events_table(events: &[pb::Event]) -> String {
+pub fn events_table(events: &[Event]) -> String {
     let rows: Vec<Vec<String>> = events
         .iter()
         .map(|e| {
-            let describe = |v: Option<i64>| v.map_or("none".to_owned(), |v| v.to_string());
-            let change = match (e.previous_version, e.new_version) {
-                _ if !e.alias.is_empty() => format!(
-                    "{} {} -> {}",
-                    e.alias,
-                    describe(e.previous_version),
-                    describe(e.new_version)
-                ),
-                _ if e.previous_status != 0 => {
-                    format!(
-                        "{} -> {}",
-                        status_name(e.previous_status),
-                        status_name(e.new_status)
-                    )
-                }
-                _ => String::new(),
-            };
             vec![
-                e.id.to_string(),
-                time(e.occurred_at.as_ref()),
-                event_name(e.r#type).to_owned(),
-                e.model_name.clone(),
-                e.version.map(|v| v.to_string()).unwrap_or_default(),
-                change,
-                e.actor.clone(),
-                e.reason.clone(),
+                e.id().to_string(),
+                time(e.occurred_at()),
+                e.event_type().to_string(),
+                e.model_name().to_owned(),
+                e.version().map(|v| v.to_string()).unwrap_or_default(),
+                change_text(e),
+                e.actor().to_owned(),
+                e.reason().to_owned(),
             ]
         })
         .collect();
@@ -379,27 +361,27 @@ pub fn events_table(events: &[pb::Event]) -> String {
 }
 
 /// An alias watch update as one line for people.
-pub fn alias_update_line(update: &pb::AliasUpdate) -> String {
-    let target = match &update.model_version {
-        Some(version) => format!("version {}", version.version),
+pub fn alias_update_line(update: &AliasUpdate) -> String {
+    let target = match update.version() {
+        Some(version) => format!("version {version}"),
         None => "no version".to_owned(),
     };
-    let name = format!("{}@{}", update.model_name, update.alias);
-    match &update.event {
+    let name = format!("{}@{}", update.model_name(), update.alias());
+    match update.event() {
         Some(event) => format!(
             "{}  {name} -> {target}  ({} by {}: {:?}; event {})",
-            time(event.occurred_at.as_ref()),
-            event_name(event.r#type),
-            event.actor,
-            event.reason,
-            event.id
+            time(event.occurred_at()),
+            event.event_type(),
+            event.actor(),
+            event.reason(),
+            event.id()
         ),
-        None if update.skipped_changes => {
+        None if update.skipped_changes() => {
             format!(
                 "{name} is {target} (some changes skipped; event {})",
-                update.event_id
+                update.event_id()
             )
         }
-        None => format!("{name} is {target} (event {})", update.event_id),
+        None => format!("{name} is {target} (event {})", update.event_id()),
     }
 }

@@ -44,7 +44,7 @@ impl VersionTarget {
             Self::Alias(model, alias) => client
                 .get_version_by_alias(model, alias)
                 .await
-                .map(|v| v.version),
+                .map(|v| v.version()),
         }
     }
 }
@@ -79,7 +79,7 @@ impl VersionOrAlias {
             Self::Alias(alias) => client
                 .get_version_by_alias(model, alias)
                 .await
-                .map(|v| v.version),
+                .map(|v| v.version()),
         }
     }
 }

@@ -38,12 +38,15 @@ async fn main() -> Result<(), Error> {
             }
         };
         match update {
-            Some(Ok(update)) => match &update.model_version {
+            Some(Ok(update)) => match update.model_version() {
                 Some(version) => {
-                    let artifact = version.artifact.clone().unwrap_or_default();
+                    let artifact = version.artifact();
                     println!(
                         "now serving {model} version {} ({}) from {} sha256={}",
-                        version.version, version.algorithm, artifact.uri, artifact.sha256
+                        version.version(),
+                        version.algorithm(),
+                        artifact.uri,
+                        artifact.sha256
                     );
                 }
                 None => println!("no production version of {model}"),

@@ -1,6 +1,6 @@
 //! Builders for the alias calls (`production` included) and for model
 //! metadata: each starts from a [`RegistryClient`] method, takes its options
-//! fluently, and is sent with `.send().await`.
+//! fluently, and is sent by awaiting it (or with `.send().await`).
 //!
 //! ```no_run
 //! # async fn example() -> Result<(), model_registry_client::Error> {
@@ -15,18 +15,20 @@
 //!     .send()
 //!     .await?;
 //! let canary = client.get_version_by_alias("churn", "canary").await?;
-//! assert_eq!(canary.version, 3);
+//! assert_eq!(canary.version(), 3);
 //! # Ok(())
 //! # }
 //! ```
 
 use model_registry_api::v1 as pb;
 
-use crate::client::{RegistryClient, new_request_id};
+use crate::calls::awaitable;
+use crate::client::{RegistryClient, new_request_id, version_of};
 use crate::error::Result;
+use crate::types::{AliasMove, AliasRollback, Model};
 
 /// A pending `SetModelAlias`; see [`RegistryClient::set_alias`].
-#[must_use = "nothing is sent until .send().await"]
+#[must_use = "nothing is sent until it is awaited"]
 #[derive(Debug)]
 pub struct SetAlias<'a> {
     client: &'a RegistryClient,
@@ -74,17 +76,24 @@ impl<'a> SetAlias<'a> {
 
     /// Sends the move (retried on UNAVAILABLE under one request id, so it
     /// happens at most once).
-    pub async fn send(self) -> Result<pb::SetModelAliasResponse> {
-        self.client
+    pub async fn send(self) -> Result<AliasMove> {
+        let response = self
+            .client
             .retried(self.request, |mut raw, r| async move {
                 raw.set_model_alias(r).await
             })
-            .await
+            .await?;
+        Ok(AliasMove {
+            version: version_of(response.model_version)?,
+            previous_version: response.previous_version,
+            unchanged: response.unchanged,
+        })
     }
 }
+awaitable!(SetAlias => AliasMove);
 
 /// A pending `DeleteModelAlias`; see [`RegistryClient::delete_alias`].
-#[must_use = "nothing is sent until .send().await"]
+#[must_use = "nothing is sent until it is awaited"]
 #[derive(Debug)]
 pub struct DeleteAlias<'a> {
     client: &'a RegistryClient,
@@ -114,9 +123,10 @@ impl DeleteAlias<'_> {
             .map(|response| response.previous_version)
     }
 }
+awaitable!(DeleteAlias => i64);
 
 /// A pending `RollbackModelAlias`; see [`RegistryClient::rollback_alias`].
-#[must_use = "nothing is sent until .send().await"]
+#[must_use = "nothing is sent until it is awaited"]
 #[derive(Debug)]
 pub struct RollbackAlias<'a> {
     client: &'a RegistryClient,
@@ -137,17 +147,23 @@ impl RollbackAlias<'_> {
     }
 
     /// Sends the rollback.
-    pub async fn send(self) -> Result<pb::RollbackModelAliasResponse> {
-        self.client
+    pub async fn send(self) -> Result<AliasRollback> {
+        let response = self
+            .client
             .retried(self.request, |mut raw, r| async move {
                 raw.rollback_model_alias(r).await
             })
-            .await
+            .await?;
+        Ok(AliasRollback {
+            version: version_of(response.model_version)?,
+            rolled_back_version: response.rolled_back_version,
+        })
     }
 }
+awaitable!(RollbackAlias => AliasRollback);
 
 /// A pending `UpdateModel`; see [`RegistryClient::update_model`].
-#[must_use = "nothing is sent until .send().await"]
+#[must_use = "nothing is sent until it is awaited"]
 #[derive(Debug)]
 pub struct UpdateModel<'a> {
     client: &'a RegistryClient,
@@ -180,7 +196,7 @@ impl UpdateModel<'_> {
     }
 
     /// Sends the update; returns the model as it is now.
-    pub async fn send(self) -> Result<pb::Model> {
+    pub async fn send(self) -> Result<Model> {
         let response = self
             .client
             .retried(self.request, |mut raw, r| async move {
@@ -189,9 +205,11 @@ impl UpdateModel<'_> {
             .await?;
         response
             .model
+            .map(Model::from)
             .ok_or_else(|| crate::Error::InvalidInput("the server sent no model".to_owned()))
     }
 }
+awaitable!(UpdateModel => Model);
 
 impl RegistryClient {
     /// Points `alias` of `model_name` at `version`; finish with
@@ -248,6 +266,22 @@ impl RegistryClient {
         }
     }
 
+    /// Makes `version` the production version of `model_name`: the
+    /// `production` alias, with every option of [`SetAlias`].
+    pub fn set_production_model(
+        &self,
+        model_name: impl Into<String>,
+        version: i64,
+    ) -> SetAlias<'_> {
+        self.set_alias(model_name, "production", version)
+    }
+
+    /// Returns production of `model_name` to the version before the current
+    /// one.
+    pub fn rollback_production_model(&self, model_name: impl Into<String>) -> RollbackAlias<'_> {
+        self.rollback_alias(model_name, "production")
+    }
+
     /// Changes the description and tags of `model_name`.
     pub fn update_model(&self, model_name: impl Into<String>) -> UpdateModel<'_> {
         UpdateModel {
@@ -258,47 +292,5 @@ impl RegistryClient {
                 ..Default::default()
             },
         }
-    }
-
-    /// The version `alias` of `model_name` points at (`latest`: the highest
-    /// ACTIVE version); [`crate::Error::is_not_found`] when it points nowhere.
-    pub async fn get_version_by_alias(
-        &self,
-        model_name: &str,
-        alias: &str,
-    ) -> Result<pb::ModelVersion> {
-        self.version_by_alias(model_name, alias, None).await
-    }
-
-    /// The version `alias` of `model_name` pointed at at time `at`.
-    pub async fn get_version_by_alias_as_of(
-        &self,
-        model_name: &str,
-        alias: &str,
-        at: std::time::SystemTime,
-    ) -> Result<pb::ModelVersion> {
-        self.version_by_alias(model_name, alias, Some(at.into()))
-            .await
-    }
-
-    async fn version_by_alias(
-        &self,
-        model_name: &str,
-        alias: &str,
-        as_of: Option<prost_types::Timestamp>,
-    ) -> Result<pb::ModelVersion> {
-        let request = pb::GetModelVersionByAliasRequest {
-            model_name: model_name.to_owned(),
-            alias: alias.to_owned(),
-            as_of,
-        };
-        let response = self
-            .retried(request, |mut raw, r| async move {
-                raw.get_model_version_by_alias(r).await
-            })
-            .await?;
-        response.model_version.ok_or_else(|| {
-            crate::Error::InvalidInput("the server sent no model version".to_owned())
-        })
     }
 }

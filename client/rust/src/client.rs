@@ -3,7 +3,7 @@
 
 use std::future::Future;
 use std::path::Path;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use model_registry_api::v1 as pb;
 use model_registry_api::v1::registry_service_client::RegistryServiceClient;
@@ -17,6 +17,7 @@ use tonic::{Response, Status};
 use crate::error::{Error, Result};
 use crate::register::RegisterModel;
 use crate::retry::RetryPolicy;
+use crate::types::{Model, ModelVersion};
 
 /// The generated tonic client, with the bearer token attached to every call.
 pub type RawClient = RegistryServiceClient<InterceptedService<Channel, BearerToken>>;
@@ -140,7 +141,7 @@ impl Default for ClientOptions {
 ///
 /// let client = RegistryClient::connect("http://127.0.0.1:50051").await?;
 /// match client.get_production_model("churn").await {
-///     Ok(version) => println!("serve {}", version.artifact.unwrap_or_default().uri),
+///     Ok(version) => println!("serve {}", version.artifact().uri),
 ///     Err(e) if e.is_not_found() => println!("nothing in production yet"),
 ///     Err(e) => return Err(e),
 /// }
@@ -231,7 +232,7 @@ impl RegistryClient {
 
     /// Registers a new version and returns it (or, for a repeated request
     /// id, the version the first call registered).
-    pub async fn register_model(&self, registration: RegisterModel) -> Result<pb::ModelVersion> {
+    pub async fn register_model(&self, registration: RegisterModel) -> Result<ModelVersion> {
         let mut request = registration.into_request();
         ensure_request_id(&mut request.request_id);
         let response = self
@@ -244,144 +245,35 @@ impl RegistryClient {
     }
 
     /// Reads version `version` of `model_name`.
-    pub async fn get_model_version(
-        &self,
-        model_name: &str,
-        version: i64,
-    ) -> Result<pb::ModelVersion> {
-        let request = pb::GetModelVersionRequest {
+    pub async fn get_model_version(&self, model_name: &str, version: i64) -> Result<ModelVersion> {
+        self.read_version(pb::GetModelVersionRequest {
             model_name: model_name.to_owned(),
             version,
             ..Default::default()
-        };
-        let response = self
-            .retried(request, |mut raw, r| async move {
-                raw.get_model_version(r).await
-            })
-            .await?;
-        version_of(response.model_version)
-    }
-
-    /// Reads a version by its id.
-    pub async fn get_model_version_by_id(&self, id: &str) -> Result<pb::ModelVersion> {
-        let request = pb::GetModelVersionRequest {
-            id: id.to_owned(),
-            ..Default::default()
-        };
-        let response = self
-            .retried(request, |mut raw, r| async move {
-                raw.get_model_version(r).await
-            })
-            .await?;
-        version_of(response.model_version)
-    }
-
-    /// The production version of `model_name`; [`Error::is_not_found`] when
-    /// there is none.
-    pub async fn get_production_model(&self, model_name: &str) -> Result<pb::ModelVersion> {
-        self.production(model_name, None).await
-    }
-
-    /// The version that was in production at `at`.
-    pub async fn get_production_model_as_of(
-        &self,
-        model_name: &str,
-        at: SystemTime,
-    ) -> Result<pb::ModelVersion> {
-        self.production(model_name, Some(at.into())).await
-    }
-
-    async fn production(
-        &self,
-        model_name: &str,
-        as_of: Option<prost_types::Timestamp>,
-    ) -> Result<pb::ModelVersion> {
-        let request = pb::GetProductionModelRequest {
-            model_name: model_name.to_owned(),
-            as_of,
-        };
-        let response = self
-            .retried(request, |mut raw, r| async move {
-                raw.get_production_model(r).await
-            })
-            .await?;
-        version_of(response.model_version)
-    }
-
-    /// One page of versions matching `request` (filters, order, page).
-    pub async fn list_model_versions(
-        &self,
-        request: pb::ListModelVersionsRequest,
-    ) -> Result<pb::ListModelVersionsResponse> {
-        self.retried(request, |mut raw, r| async move {
-            raw.list_model_versions(r).await
         })
         .await
     }
 
-    /// Every version matching `request`, following pages, at most `limit`.
-    pub async fn list_all_model_versions(
-        &self,
-        mut request: pb::ListModelVersionsRequest,
-        limit: usize,
-    ) -> Result<Vec<pb::ModelVersion>> {
-        let mut versions = Vec::new();
-        loop {
-            let page = self.list_model_versions(request.clone()).await?;
-            versions.extend(page.model_versions);
-            if page.next_page_token.is_empty() || versions.len() >= limit {
-                versions.truncate(limit);
-                return Ok(versions);
-            }
-            request.page_token = page.next_page_token;
-        }
+    /// Reads a version by its id.
+    pub async fn get_model_version_by_id(&self, id: &str) -> Result<ModelVersion> {
+        self.read_version(pb::GetModelVersionRequest {
+            id: id.to_owned(),
+            ..Default::default()
+        })
+        .await
     }
 
-    /// The ACTIVE version of `model_name` with the highest (or, with
-    /// `lowest`, lowest) value of `metric`, and that value.
-    pub async fn get_best_model_version(
-        &self,
-        model_name: &str,
-        metric: &str,
-        lowest: bool,
-    ) -> Result<(pb::ModelVersion, f64)> {
-        let request = pb::GetBestModelVersionRequest {
-            model_name: model_name.to_owned(),
-            metric: metric.to_owned(),
-            lowest,
-            statuses: Vec::new(),
-        };
+    async fn read_version(&self, request: pb::GetModelVersionRequest) -> Result<ModelVersion> {
         let response = self
             .retried(request, |mut raw, r| async move {
-                raw.get_best_model_version(r).await
+                raw.get_model_version(r).await
             })
             .await?;
-        Ok((version_of(response.model_version)?, response.value))
+        version_of(response.model_version)
     }
 
-    /// Every registered model, by name.
-    pub async fn list_models(&self) -> Result<Vec<pb::Model>> {
-        let mut request = pb::ListModelsRequest {
-            page_size: 500,
-            ..Default::default()
-        };
-        let mut models = Vec::new();
-        loop {
-            let page = self
-                .retried(request.clone(), |mut raw, r| async move {
-                    raw.list_models(r).await
-                })
-                .await?;
-            models.extend(page.models);
-            if page.next_page_token.is_empty() {
-                return Ok(models);
-            }
-            request.page_token = page.next_page_token;
-        }
-    }
-
-    /// One model with its production version and version count.
-    pub async fn get_model(&self, model_name: &str) -> Result<pb::Model> {
+    /// One model with its aliases and version count.
+    pub async fn get_model(&self, model_name: &str) -> Result<Model> {
         let request = pb::GetModelRequest {
             model_name: model_name.to_owned(),
         };
@@ -390,123 +282,8 @@ impl RegistryClient {
             .await?;
         response
             .model
+            .map(Model::from)
             .ok_or_else(|| Error::InvalidInput("the server sent no model".to_owned()))
-    }
-
-    /// Makes `version` the production version of `model_name`.
-    pub async fn set_production_model(
-        &self,
-        model_name: &str,
-        version: i64,
-        reason: &str,
-    ) -> Result<pb::SetProductionModelResponse> {
-        self.set_production_model_with(pb::SetProductionModelRequest {
-            model_name: model_name.to_owned(),
-            version,
-            reason: reason.to_owned(),
-            ..Default::default()
-        })
-        .await
-    }
-
-    /// Makes a version production with every option: compare-and-set
-    /// (`expected_current_version`) and the metric gate.
-    pub async fn set_production_model_with(
-        &self,
-        mut request: pb::SetProductionModelRequest,
-    ) -> Result<pb::SetProductionModelResponse> {
-        ensure_request_id(&mut request.request_id);
-        self.retried(request, |mut raw, r| async move {
-            raw.set_production_model(r).await
-        })
-        .await
-    }
-
-    /// Returns production of `model_name` to the version before the current one.
-    pub async fn rollback_production_model(
-        &self,
-        model_name: &str,
-        reason: &str,
-    ) -> Result<pb::RollbackProductionModelResponse> {
-        let request = pb::RollbackProductionModelRequest {
-            model_name: model_name.to_owned(),
-            reason: reason.to_owned(),
-            expected_current_version: None,
-            request_id: new_request_id(),
-        };
-        self.retried(request, |mut raw, r| async move {
-            raw.rollback_production_model(r).await
-        })
-        .await
-    }
-
-    /// Moves a version to `status` through the status machine.
-    pub async fn update_model_version_status(
-        &self,
-        model_name: &str,
-        version: i64,
-        status: pb::ModelStatus,
-        reason: &str,
-    ) -> Result<pb::ModelVersion> {
-        let request = pb::UpdateModelVersionStatusRequest {
-            model_name: model_name.to_owned(),
-            version,
-            status: status as i32,
-            reason: reason.to_owned(),
-            request_id: new_request_id(),
-            ..Default::default()
-        };
-        let response = self
-            .retried(request, |mut raw, r| async move {
-                raw.update_model_version_status(r).await
-            })
-            .await?;
-        version_of(response.model_version)
-    }
-
-    /// Changes a version's description and tags.
-    pub async fn update_model_version(
-        &self,
-        mut request: pb::UpdateModelVersionRequest,
-    ) -> Result<pb::ModelVersion> {
-        ensure_request_id(&mut request.request_id);
-        let response = self
-            .retried(request, |mut raw, r| async move {
-                raw.update_model_version(r).await
-            })
-            .await?;
-        version_of(response.model_version)
-    }
-
-    /// One page of the event trail matching `request`.
-    pub async fn list_events(
-        &self,
-        request: pb::ListEventsRequest,
-    ) -> Result<pb::ListEventsResponse> {
-        self.retried(
-            request,
-            |mut raw, r| async move { raw.list_events(r).await },
-        )
-        .await
-    }
-
-    /// Every event matching `request`, oldest first, following pages, at
-    /// most `limit`.
-    pub async fn list_all_events(
-        &self,
-        mut request: pb::ListEventsRequest,
-        limit: usize,
-    ) -> Result<Vec<pb::Event>> {
-        let mut events = Vec::new();
-        loop {
-            let page = self.list_events(request.clone()).await?;
-            events.extend(page.events);
-            if page.next_page_token.is_empty() || events.len() >= limit {
-                events.truncate(limit);
-                return Ok(events);
-            }
-            request.page_token = page.next_page_token;
-        }
     }
 
     pub(crate) async fn retried<Req, Resp, F, Fut>(&self, request: Req, call: F) -> Result<Resp>
@@ -535,6 +312,9 @@ fn ensure_request_id(request_id: &mut String) {
     }
 }
 
-fn version_of(version: Option<pb::ModelVersion>) -> Result<pb::ModelVersion> {
-    version.ok_or_else(|| Error::InvalidInput("the server sent no model version".to_owned()))
+/// The version a response carries; every response that names one carries it.
+pub(crate) fn version_of(version: Option<pb::ModelVersion>) -> Result<ModelVersion> {
+    version
+        .map(ModelVersion::from)
+        .ok_or_else(|| Error::InvalidInput("the server sent no model version".to_owned()))
 }

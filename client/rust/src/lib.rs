@@ -1,11 +1,15 @@
 //! Rust client for the Model Registry.
 //!
-//! [`RegistryClient`] has a typed method for every RPC of
-//! `modelregistry.v1.RegistryService`; [`RegisterModel`] builds
-//! registrations (computing an artifact's checksum and size); errors keep
-//! the server's gRPC code ([`Error::is_not_found`] and friends). The
-//! generated messages are re-exported as [`proto`], and the raw tonic client
-//! as [`RawClient`].
+//! [`RegistryClient`] has a method for every RPC of
+//! `modelregistry.v1.RegistryService`. A call with options returns a
+//! builder that is sent by awaiting it (`.send().await` also works);
+//! [`RegisterModel`] builds registrations (computing an artifact's checksum
+//! and size). Results are this crate's documented types ([`ModelVersion`],
+//! [`Model`], [`Event`], [`ModelStatus`] …), each wrapping the generated
+//! message it came from (`raw()` / `into_raw()`). Errors keep the server's
+//! gRPC code, message, request id and field violations
+//! ([`Error::is_not_found`] and friends). The generated messages are
+//! re-exported as [`proto`], and the raw tonic client as [`RawClient`].
 //!
 //! ```no_run
 //! # async fn example() -> Result<(), model_registry_client::Error> {
@@ -21,23 +25,29 @@
 //!     )
 //!     .await?;
 //! client
-//!     .set_production_model("churn", version.version, "best AUC so far")
+//!     .set_production_model("churn", version.version())
+//!     .reason("best AUC so far")
 //!     .await?;
 //! let production = client.get_production_model("churn").await?;
-//! assert_eq!(production.version, version.version);
+//! assert_eq!(production.version(), version.version());
 //! # Ok(())
 //! # }
 //! ```
 #![deny(missing_docs)]
 
 mod aliases;
+mod calls;
 mod client;
 mod error;
 mod register;
 mod retry;
+mod types;
 mod watch;
 
 pub use aliases::{DeleteAlias, RollbackAlias, SetAlias, UpdateModel};
+pub use calls::{
+    AliasedVersion, GetBestVersion, ListEvents, ListModels, ListVersions, SetStatus, UpdateVersion,
+};
 pub use client::{BearerToken, ClientOptions, RawClient, RegistryClient, TlsOptions};
 pub use error::{Error, FieldViolation, Result, code_name};
 /// The canonical protobuf JSON mapping of the API's messages, and
@@ -45,6 +55,10 @@ pub use error::{Error, FieldViolation, Result, code_name};
 pub use model_registry_api::json;
 pub use register::RegisterModel;
 pub use retry::RetryPolicy;
+pub use types::{
+    AliasMove, AliasRollback, AliasUpdate, BestVersion, Event, EventType, Model, ModelStatus,
+    ModelVersion, Page, Training,
+};
 pub use watch::AliasWatch;
 
 /// Well-known protobuf types (timestamps, structs) used by [`proto`].

@@ -34,7 +34,7 @@ use crate::error::{Error, Result};
 ///             .test_samples(2000),
 ///     )
 ///     .await?;
-/// println!("registered churn version {}", version.version);
+/// println!("registered churn version {}", version.version());
 /// # Ok(())
 /// # }
 /// ```

@@ -1,4 +1,4 @@
-//! Following an alias: a [`Stream`] of [`pb::AliasUpdate`]s that survives
+//! Following an alias: a [`Stream`] of [`AliasUpdate`]s that survives
 //! the registry going away. When the connection drops (or the server says
 //! UNAVAILABLE, e.g. while a replica shuts down) it reconnects with backoff
 //! and resumes after the last event it delivered, so a caller misses no
@@ -14,8 +14,8 @@
 //! let mut updates = client.watch_alias("churn", "production");
 //! while let Some(update) = updates.next().await {
 //!     let update = update?;
-//!     match &update.model_version {
-//!         Some(version) => println!("serve version {}", version.version),
+//!     match update.model_version() {
+//!         Some(version) => println!("serve version {}", version.version()),
 //!         None => println!("nothing in production"),
 //!     }
 //! }
@@ -34,6 +34,7 @@ use tonic::Code;
 
 use crate::client::RegistryClient;
 use crate::error::{Error, Result};
+use crate::types::AliasUpdate;
 
 /// Updates buffered ahead of the caller.
 const BUFFER: usize = 16;
@@ -41,11 +42,11 @@ const BUFFER: usize = 16;
 /// A live watch of one alias; see the module documentation.
 #[must_use = "a watch does nothing unless polled"]
 pub struct AliasWatch {
-    updates: ReceiverStream<Result<pb::AliasUpdate>>,
+    updates: ReceiverStream<Result<AliasUpdate>>,
 }
 
 impl Stream for AliasWatch {
-    type Item = Result<pb::AliasUpdate>;
+    type Item = Result<AliasUpdate>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         Pin::new(&mut self.updates).poll_next(cx)
@@ -96,7 +97,7 @@ fn transient(code: Code) -> bool {
 async fn follow(
     client: RegistryClient,
     mut request: pb::WatchModelAliasRequest,
-    sender: mpsc::Sender<Result<pb::AliasUpdate>>,
+    sender: mpsc::Sender<Result<AliasUpdate>>,
 ) {
     let policy = client.retry_policy().clone();
     let mut failures = 0u32;
@@ -110,7 +111,7 @@ async fn follow(
                         Ok(Some(update)) => {
                             failures = 0;
                             request.after_event_id = request.after_event_id.max(update.event_id);
-                            if sender.send(Ok(update)).await.is_err() {
+                            if sender.send(Ok(update.into())).await.is_err() {
                                 return;
                             }
                         }

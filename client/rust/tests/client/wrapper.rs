@@ -3,7 +3,10 @@
 use std::time::{Duration, SystemTime};
 
 use model_registry_client::proto as pb;
-use model_registry_client::{ClientOptions, RegisterModel, RegistryClient, RetryPolicy, code_name};
+use model_registry_client::{
+    BestVersion, ClientOptions, EventType, ModelStatus, RegisterModel, RegistryClient, RetryPolicy,
+    code_name,
+};
 use model_registry_e2e::{TestServer, on_both_backends};
 use tokio::net::TcpListener;
 
@@ -25,7 +28,7 @@ async fn alias_builders_move_delete_roll_back_and_update_the_model(server: TestS
             )
             .await
             .unwrap();
-        assert_eq!(preview.version, 0, "validate_only writes nothing");
+        assert_eq!(preview.version(), 0, "validate_only writes nothing");
         client
             .register_model(
                 RegisterModel::new("churn")
@@ -75,7 +78,7 @@ async fn alias_builders_move_delete_roll_back_and_update_the_model(server: TestS
             .get_version_by_alias("churn", "canary")
             .await
             .unwrap()
-            .version,
+            .version(),
         3
     );
     let back = client
@@ -88,10 +91,11 @@ async fn alias_builders_move_delete_roll_back_and_update_the_model(server: TestS
     assert_eq!(back.rolled_back_version, 3);
     assert_eq!(
         client
-            .get_version_by_alias_as_of("churn", "canary", moved_at)
+            .get_version_by_alias("churn", "canary")
+            .as_of(moved_at)
             .await
             .unwrap()
-            .version,
+            .version(),
         3
     );
     assert_eq!(
@@ -115,7 +119,7 @@ async fn alias_builders_move_delete_roll_back_and_update_the_model(server: TestS
             .get_version_by_alias("churn", "latest")
             .await
             .unwrap()
-            .version,
+            .version(),
         3
     );
     let model = client
@@ -127,19 +131,20 @@ async fn alias_builders_move_delete_roll_back_and_update_the_model(server: TestS
         .send()
         .await
         .unwrap();
-    assert_eq!(model.description, "Customer churn");
-    assert_eq!(model.tags.len(), 2);
+    assert_eq!(model.description(), "Customer churn");
+    assert_eq!(model.tags().len(), 2);
+    // Awaiting a builder sends it, as .send() does.
     let model = client
         .update_model("churn")
         .remove_tag("tier")
-        .send()
         .await
         .unwrap();
     assert_eq!(
-        model.description, "Customer churn",
+        model.description(),
+        "Customer churn",
         "unchanged when not given"
     );
-    assert_eq!(model.tags.len(), 1);
+    assert_eq!(model.tags().len(), 1);
 }
 
 async fn every_wrapper_method_works_against_a_live_server(server: TestServer) {
@@ -166,14 +171,31 @@ async fn every_wrapper_method_works_against_a_live_server(server: TestServer) {
         .metadata(serde_json::json!({"threshold": 0.5}))
         .unwrap();
     let v1 = client.register_model(registration.clone()).await.unwrap();
-    assert_eq!(v1.version, 1);
-    let stored_artifact = v1.artifact.clone().unwrap();
-    assert_eq!(stored_artifact.size_bytes, 15);
-    assert_eq!(stored_artifact.sha256.len(), 64);
-    assert_eq!(v1.training.clone().unwrap().duration_seconds, 90.0);
+    assert_eq!(v1.version(), 1);
+    assert_eq!(v1.status(), ModelStatus::Active);
+    assert_eq!(v1.artifact().size_bytes, 15);
+    assert_eq!(v1.artifact().sha256.len(), 64);
+    let training = v1.training();
+    assert_eq!(training.duration(), Some(Duration::from_secs(90)));
+    assert_eq!(training.started_at(), Some(started));
+    assert_eq!(
+        (training.train_samples(), training.feature_count()),
+        (Some(800), Some(2))
+    );
+    assert_eq!(training.code_version(), Some("abc123"));
+    assert_eq!(
+        v1.metadata().unwrap(),
+        *serde_json::json!({"threshold": 0.5}).as_object().unwrap()
+    );
+    assert_eq!(
+        v1.raw().model_name,
+        "churn",
+        "the wire message is reachable"
+    );
     let retried = client.register_model(registration).await.unwrap();
     assert_eq!(
-        retried.id, v1.id,
+        retried.id(),
+        v1.id(),
         "the builder's request id makes a retry harmless"
     );
 
@@ -186,132 +208,173 @@ async fn every_wrapper_method_works_against_a_live_server(server: TestServer) {
         )
         .await
         .unwrap();
-    assert_eq!(v2.version, 2);
+    assert_eq!(v2.version(), 2);
+    assert_eq!(v2.training().train_samples(), None, "unknown, not zero");
     assert_eq!(
-        client.get_model_version("churn", 1).await.unwrap().id,
-        v1.id
+        client.get_model_version("churn", 1).await.unwrap().id(),
+        v1.id()
     );
     assert_eq!(
         client
-            .get_model_version_by_id(&v2.id)
+            .get_model_version_by_id(v2.id())
             .await
             .unwrap()
-            .version,
+            .version(),
         2
     );
 
     let promoted = client
-        .set_production_model("churn", 1, "first")
+        .set_production_model("churn", 1)
+        .reason("first")
         .await
         .unwrap();
     assert_eq!(promoted.previous_version, None);
+    assert!(promoted.version.is_production());
     assert_eq!(
-        client.get_production_model("churn").await.unwrap().version,
+        client
+            .get_production_model("churn")
+            .await
+            .unwrap()
+            .version(),
         1
     );
     client
-        .set_production_model_with(pb::SetProductionModelRequest {
-            model_name: "churn".into(),
-            version: 2,
-            reason: "better".into(),
-            expected_current_version: Some(1),
-            gate_metric: "auc".into(),
-            gate_min_delta: 0.01,
-            ..Default::default()
-        })
+        .set_production_model("churn", 2)
+        .reason("better")
+        .expect_current(1)
+        .gate("auc", 0.01)
         .await
         .unwrap();
     let now = client
-        .get_production_model_as_of("churn", SystemTime::now() + Duration::from_secs(1))
+        .get_production_model("churn")
+        .as_of(SystemTime::now() + Duration::from_secs(1))
         .await
         .unwrap();
-    assert_eq!(now.version, 2);
+    assert_eq!(now.version(), 2);
 
     let page = client
-        .list_model_versions(pb::ListModelVersionsRequest {
-            model_name: "churn".into(),
-            page_size: 1,
-            ..Default::default()
-        })
+        .list_model_versions("churn")
+        .page_size(1)
+        .page()
         .await
         .unwrap();
-    assert_eq!(page.model_versions.len(), 1);
-    assert!(!page.next_page_token.is_empty());
+    assert_eq!(page.items.len(), 1);
+    let token = page.next_page_token.unwrap();
+    let rest = client
+        .list_model_versions("churn")
+        .page_size(1)
+        .page_token(token)
+        .page()
+        .await
+        .unwrap();
+    assert_eq!(
+        (rest.items[0].version(), rest.next_page_token),
+        (2, None),
+        "the last page says so"
+    );
     let all = client
-        .list_all_model_versions(
-            pb::ListModelVersionsRequest {
-                model_name: "churn".into(),
-                page_size: 1,
-                ..Default::default()
-            },
-            10,
-        )
+        .list_model_versions("churn")
+        .page_size(1)
+        .limit(10)
         .await
         .unwrap();
-    assert_eq!(all.iter().map(|v| v.version).collect::<Vec<_>>(), [1, 2]);
-    let (best, value) = client
-        .get_best_model_version("churn", "auc", false)
+    assert_eq!(all.iter().map(|v| v.version()).collect::<Vec<_>>(), [1, 2]);
+    let by_auc = client
+        .list_model_versions("churn")
+        .order_by_metric("auc")
+        .min_metric("auc", 0.5)
         .await
         .unwrap();
-    assert_eq!((best.version, value), (2, 0.95));
+    assert_eq!(
+        by_auc.iter().map(|v| v.version()).collect::<Vec<_>>(),
+        [2, 1]
+    );
+    let BestVersion { version, value } =
+        client.get_best_model_version("churn", "auc").await.unwrap();
+    assert_eq!((version.version(), value), (2, 0.95));
+    let worst = client
+        .get_best_model_version("churn", "auc")
+        .lowest()
+        .await
+        .unwrap();
+    assert_eq!(worst.version.version(), 1);
     let models = client.list_models().await.unwrap();
     assert_eq!(models.len(), 1);
-    assert_eq!(
-        client.get_model("churn").await.unwrap().production_version,
-        Some(2)
+    assert!(
+        client
+            .list_models()
+            .name_prefix("fr")
+            .await
+            .unwrap()
+            .is_empty()
     );
+    let model = client.get_model("churn").await.unwrap();
+    assert_eq!(model.production_version(), Some(2));
+    assert_eq!(model.alias("production"), Some(2));
 
     let back = client
-        .rollback_production_model("churn", "regression")
+        .rollback_production_model("churn")
+        .reason("regression")
         .await
         .unwrap();
-    assert_eq!(
-        (
-            back.model_version.unwrap().version,
-            back.rolled_back_version
-        ),
-        (1, 2)
-    );
+    assert_eq!((back.version.version(), back.rolled_back_version), (1, 2));
     let deprecated = client
-        .update_model_version_status("churn", 2, pb::ModelStatus::Deprecated, "superseded")
+        .update_model_version_status("churn", 2, ModelStatus::Deprecated)
+        .reason("superseded")
         .await
         .unwrap();
-    assert_eq!(deprecated.status, pb::ModelStatus::Deprecated as i32);
+    assert_eq!(deprecated.status(), ModelStatus::Deprecated);
     let updated = client
-        .update_model_version(pb::UpdateModelVersionRequest {
-            model_name: "churn".into(),
-            version: 1,
-            set_tags: [("stage".into(), "approved".into())].into(),
-            ..Default::default()
-        })
+        .update_model_version("churn", 1)
+        .tag("stage", "approved")
+        .description("approved by review")
         .await
         .unwrap();
     assert_eq!(
-        updated.tags.get("stage").map(String::as_str),
+        updated.tags().get("stage").map(String::as_str),
         Some("approved")
     );
-    let events = client
-        .list_events(pb::ListEventsRequest {
-            model_name: "churn".into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-    assert_eq!(events.events.len(), 8);
+    assert_eq!(updated.description(), "approved by review");
+    let events = client.list_events().model("churn").await.unwrap();
+    assert_eq!(events.len(), 8);
+    assert_eq!(events[0].event_type(), EventType::ModelCreated);
     let first_three = client
-        .list_all_events(
-            pb::ListEventsRequest {
-                model_name: "churn".into(),
-                page_size: 2,
-                ..Default::default()
-            },
-            3,
-        )
+        .list_events()
+        .model("churn")
+        .page_size(2)
+        .limit(3)
         .await
         .unwrap();
     assert_eq!(
-        first_three.iter().map(|e| e.id).collect::<Vec<_>>(),
-        events.events[..3].iter().map(|e| e.id).collect::<Vec<_>>()
+        first_three.iter().map(|e| e.id()).collect::<Vec<_>>(),
+        events[..3].iter().map(|e| e.id()).collect::<Vec<_>>()
+    );
+    let status_changes = client
+        .list_events()
+        .model("churn")
+        .event_type(EventType::StatusChanged)
+        .await
+        .unwrap();
+    assert_eq!(status_changes.len(), 1);
+    assert_eq!(
+        (
+            status_changes[0].previous_status(),
+            status_changes[0].new_status()
+        ),
+        (Some(ModelStatus::Active), Some(ModelStatus::Deprecated))
+    );
+    let production_moves = client
+        .list_events()
+        .model("churn")
+        .alias("production")
+        .await
+        .unwrap();
+    assert_eq!(
+        production_moves
+            .iter()
+            .map(|e| e.new_version())
+            .collect::<Vec<_>>(),
+        [Some(1), Some(2), Some(1)]
     );
 
     // Errors keep the server's code and message.
@@ -320,21 +383,19 @@ async fn every_wrapper_method_works_against_a_live_server(server: TestServer) {
     assert!(missing.to_string().ends_with("(NOT_FOUND)"), "{missing}");
     assert_eq!(code_name(missing.code().unwrap()), "NOT_FOUND");
     let deprecated_promotion = client
-        .set_production_model("churn", 2, "no")
+        .set_production_model("churn", 2)
+        .reason("no")
         .await
         .unwrap_err();
     assert!(deprecated_promotion.is_failed_precondition());
     let stale = client
-        .set_production_model_with(pb::SetProductionModelRequest {
-            model_name: "churn".into(),
-            version: 1,
-            reason: "cas".into(),
-            expected_current_version: Some(2),
-            ..Default::default()
-        })
+        .set_production_model("churn", 1)
+        .reason("cas")
+        .expect_current(2)
         .await
         .unwrap_err();
     assert!(stale.is_aborted());
+    assert!(stale.request_id().is_some(), "errors keep the request id");
     let invalid = client
         .register_model(
             RegisterModel::new("Bad Name")
@@ -399,7 +460,8 @@ async fn reads_and_changes_are_retried_until_a_late_server_answers() {
     .await
     .unwrap();
     let refused = impatient
-        .set_production_model("churn", 1, "x")
+        .set_production_model("churn", 1)
+        .reason("x")
         .await
         .unwrap_err();
     assert!(refused.is_unavailable(), "{refused}");
@@ -433,7 +495,7 @@ async fn reads_and_changes_are_retried_until_a_late_server_answers() {
         .unwrap()
         .unwrap()
         .unwrap();
-    assert_eq!(registered.version, 1);
+    assert_eq!(registered.version(), 1);
     let mut raw = server.client.clone();
     let count = raw
         .get_model(pb::GetModelRequest {
@@ -474,7 +536,8 @@ async fn a_watch_resumes_on_another_replica_without_missing_a_change() {
         .unwrap();
     let mut updates = client.watch_alias("churn", "production");
     let state = next_update(&mut updates).await;
-    assert_eq!(state.model_version.unwrap().version, 1);
+    assert_eq!(state.version(), Some(1));
+    assert!(state.is_initial());
     first.stop().await.unwrap();
 
     // Changes while nobody serves that address.
@@ -490,11 +553,17 @@ async fn a_watch_resumes_on_another_replica_without_missing_a_change() {
         next_update(&mut updates).await,
         next_update(&mut updates).await,
     ]
-    .map(|u| u.model_version.unwrap().version);
-    assert_eq!(versions, [2, 3], "exactly the missed changes, in order");
+    .map(|u| u.version());
+    assert_eq!(
+        versions,
+        [Some(2), Some(3)],
+        "exactly the missed changes, in order"
+    );
 }
 
-async fn next_update(updates: &mut model_registry_client::AliasWatch) -> pb::AliasUpdate {
+async fn next_update(
+    updates: &mut model_registry_client::AliasWatch,
+) -> model_registry_client::AliasUpdate {
     use tokio_stream::StreamExt;
     tokio::time::timeout(Duration::from_secs(10), updates.next())
         .await
@@ -527,8 +596,8 @@ async fn a_gzip_client_registers_and_reads_large_versions() {
         .await
         .unwrap();
     let read = client
-        .get_model_version("churn", registered.version)
+        .get_model_version("churn", registered.version())
         .await
         .unwrap();
-    assert_eq!(read.training.unwrap().feature_names, features);
+    assert_eq!(read.training().feature_names(), features);
 }
