@@ -163,6 +163,12 @@ pub struct Config {
     #[arg(long, env = "MODEL_REGISTRY_METRICS_LISTEN", global = true)]
     pub metrics_listen: Option<SocketAddr>,
 
+    /// Serve the read-only web console over HTTP at http://ADDR/ (off when
+    /// not given). Loopback only unless a tokens file is configured (the
+    /// console then asks for a token).
+    #[arg(long, env = "MODEL_REGISTRY_WEB_LISTEN", global = true)]
+    pub web_listen: Option<SocketAddr>,
+
     /// Do not apply pending migrations at start-up (run `migrate` instead).
     #[arg(long, env = "MODEL_REGISTRY_NO_MIGRATE", global = true)]
     pub no_migrate: bool,
@@ -250,6 +256,15 @@ impl Config {
                  127.0.0.1, or pass --allow-unauthenticated-remote if a trusted network or \
                  proxy guards it",
                 self.listen
+            ));
+        }
+        if let Some(web) = self.web_listen
+            && !web.ip().is_loopback()
+            && self.auth_tokens.is_none()
+            && !self.allow_unauthenticated_remote
+        {
+            return Err(format!(
+                "refusing to serve the web console on {web} without authentication: anyone                  who can reach it could read every model. Configure --auth-tokens, listen on                  127.0.0.1, or pass --allow-unauthenticated-remote"
             ));
         }
         if self.db_max_connections == 0 {

@@ -14,6 +14,7 @@ pub mod prometheus;
 pub mod server;
 pub mod store;
 pub mod telemetry;
+pub mod web;
 
 /// The package version and the commit it was built from.
 pub const BUILD_VERSION: &str = concat!(

@@ -173,6 +173,14 @@ pub async fn run(config: Config) -> Result<(), ServerError> {
             address: config.listen,
             source,
         })?;
+    let web_listener = match config.web_listen {
+        Some(address) => Some(
+            TcpListener::bind(address)
+                .await
+                .map_err(|source| ServerError::Bind { address, source })?,
+        ),
+        None => None,
+    };
     let metrics_listener = match config.metrics_listen {
         Some(address) => Some(
             TcpListener::bind(address)
@@ -208,7 +216,8 @@ pub async fn run(config: Config) -> Result<(), ServerError> {
         }
         tokio::spawn(prometheus::serve(listener, store.clone()))
     });
-    let served = serve(listener, store, options, shutdown_signal()).await;
+    let served =
+        serve_with_console(listener, web_listener, store, options, shutdown_signal()).await;
     if let Some(metrics) = metrics {
         metrics.abort();
     }
@@ -247,6 +256,18 @@ pub async fn serve(
     options: ServeOptions,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), ServerError> {
+    serve_with_console(listener, None, store, options, shutdown).await
+}
+
+/// Like [`serve`], with the web console on `web` when given: it shares the
+/// store, the change feed and the authenticator, and stops with the server.
+pub async fn serve_with_console(
+    listener: TcpListener,
+    web: Option<TcpListener>,
+    store: Store,
+    options: ServeOptions,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), ServerError> {
     let (reporter, health_service) = tonic_health::server::health_reporter();
     health::set_all(&reporter, ServingStatus::NotServing).await;
     let (stop_watch, stopped) = watch::channel(false);
@@ -257,6 +278,22 @@ pub async fn serve(
         stopped.clone(),
     ));
     let feed = ChangeFeed::start(store.clone(), stopped.clone());
+    if let Some(web) = web {
+        if let Ok(address) = web.local_addr() {
+            tracing::info!(web.listen = %address, "serving the web console at http://{address}/");
+        }
+        let console = crate::web::Console::new(
+            store.clone(),
+            feed.clone(),
+            Arc::clone(&options.authenticator),
+            stopped.clone(),
+        );
+        tokio::spawn(async move {
+            if let Err(error) = crate::web::serve(web, console).await {
+                tracing::error!(error = %error, "the web console stopped");
+            }
+        });
+    }
     let watches = Watches {
         store: store.clone(),
         feed,

@@ -214,6 +214,8 @@ pub struct EventQuery {
     pub kinds: Vec<EventKind>,
     /// Only events about this alias.
     pub alias: Option<AliasName>,
+    /// Only changes made by this principal.
+    pub actor: Option<String>,
     /// Only at or after.
     pub since: Option<DateTime<Utc>>,
     /// Only before.

@@ -463,6 +463,7 @@ impl TryFrom<pb::ListEventsRequest> for EventQuery {
             version,
             kinds,
             alias,
+            actor: None,
             since,
             until,
             page_size,

@@ -981,6 +981,9 @@ pub async fn list_events(
     if let Some(alias) = &query.alias {
         rows = rows.filter(events::alias.eq(alias.as_str().to_owned()));
     }
+    if let Some(actor) = &query.actor {
+        rows = rows.filter(events::actor.eq(actor.clone()));
+    }
     if let Some(since) = query.since {
         rows = rows.filter(events::occurred_at.ge(to_db_time(since)));
     }

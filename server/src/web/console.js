@@ -1,0 +1,87 @@
+// The console works without this file; it adds local times, sorting by
+// clicking a column header, and live updates of pages that offer them.
+"use strict";
+
+// Times arrive in UTC; show them in the browser's time zone (UTC on hover).
+function localTimes(root) {
+  for (const el of root.querySelectorAll("time[datetime]")) {
+    const at = new Date(el.getAttribute("datetime"));
+    if (!isNaN(at)) {
+      el.textContent = at.toLocaleString(undefined, {
+        year: "numeric", month: "2-digit", day: "2-digit",
+        hour: "2-digit", minute: "2-digit",
+      });
+    }
+  }
+}
+
+// Click a header of a sortable table to sort its rows (again: reverse).
+function sortableTables(root) {
+  for (const table of root.querySelectorAll("table.sortable")) {
+    table.querySelectorAll("thead th").forEach((th, column) => {
+      th.addEventListener("click", (event) => {
+        if (event.target.closest("a")) return;
+        const body = table.tBodies[0];
+        const ascending = th.dataset.order !== "asc";
+        th.dataset.order = ascending ? "asc" : "desc";
+        const key = (row) => {
+          const cell = row.cells[column];
+          const time = cell && cell.querySelector("time");
+          const text = time ? time.getAttribute("datetime") : (cell ? cell.textContent.trim() : "");
+          const number = Number(text);
+          return text !== "" && !isNaN(number) ? number : text;
+        };
+        const rows = Array.from(body.rows);
+        rows.sort((a, b) => {
+          const [x, y] = [key(a), key(b)];
+          const order = typeof x === "number" && typeof y === "number" ? x - y : String(x).localeCompare(String(y));
+          return ascending ? order : -order;
+        });
+        rows.forEach((row) => body.appendChild(row));
+      });
+    });
+  }
+}
+
+// A page with data-live re-reads itself when the server says it changed.
+function live() {
+  const main = document.querySelector("main[data-live]");
+  if (!main || !window.EventSource) return;
+  // One refresh at a time; a change during one triggers another after it.
+  let running = false;
+  let again = false;
+  const refresh = async () => {
+    if (running) {
+      again = true;
+      return;
+    }
+    running = true;
+    try {
+      const response = await fetch(location.href, { headers: { Accept: "text/html" } });
+      if (response.ok) {
+        const page = new DOMParser().parseFromString(await response.text(), "text/html");
+        const fresh = page.querySelector("main");
+        if (fresh) {
+          document.querySelector("main").replaceWith(fresh);
+          localTimes(fresh);
+          sortableTables(fresh);
+        }
+      }
+    } finally {
+      running = false;
+      if (again) {
+        again = false;
+        refresh();
+      }
+    }
+  };
+  const source = new EventSource(main.dataset.live);
+  source.addEventListener("changed", refresh);
+  document.documentElement.dataset.live = "connected";
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  localTimes(document);
+  sortableTables(document);
+  live();
+});

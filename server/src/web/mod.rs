@@ -1,0 +1,218 @@
+//! The web console: read-only pages over the registry, served by the server
+//! itself on `--web-listen` (axum, server-side HTML from `maud`, SVG charts
+//! drawn here, a little plain JavaScript for live updates and sorting).
+//! Every page works without JavaScript. With a tokens file the console asks
+//! for a token once and keeps it in an HttpOnly, SameSite=Strict cookie;
+//! any role may read. It never changes state.
+
+mod charts;
+mod live;
+mod pages;
+mod query;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{Form, FromRequestParts, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::get;
+use tokio::net::TcpListener;
+use tokio::sync::{OnceCell, watch};
+
+use crate::auth::Authenticator;
+use crate::changes::ChangeFeed;
+use crate::domain::DomainError;
+use crate::domain::page::PageKey;
+use crate::store::Store;
+
+/// The cookie holding a signed-in browser's token.
+const TOKEN_COOKIE: &str = "modelreg_token";
+
+/// What every handler may use.
+#[derive(Clone)]
+pub struct Console {
+    store: Store,
+    feed: ChangeFeed,
+    authenticator: Arc<Authenticator>,
+    page_key: Arc<OnceCell<PageKey>>,
+    shutdown: watch::Receiver<bool>,
+}
+
+impl Console {
+    /// The console over `store`, live through `feed`, until `shutdown`.
+    pub fn new(
+        store: Store,
+        feed: ChangeFeed,
+        authenticator: Arc<Authenticator>,
+        shutdown: watch::Receiver<bool>,
+    ) -> Self {
+        Self {
+            store,
+            feed,
+            authenticator,
+            page_key: Arc::new(OnceCell::new()),
+            shutdown,
+        }
+    }
+
+    /// The key that signs the pages' "next page" links (the same as the
+    /// API's page tokens, so a link from one replica works on another).
+    async fn page_key(&self) -> Result<PageKey, WebError> {
+        self.page_key
+            .get_or_try_init(|| async { self.store.page_key().await.map(PageKey::new) })
+            .await
+            .cloned()
+            .map_err(WebError::from)
+    }
+}
+
+/// Serves the console on `listener` until the console's shutdown signal.
+pub async fn serve(listener: TcpListener, console: Console) -> std::io::Result<()> {
+    let mut shutdown = console.shutdown.clone();
+    let app = router(console);
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async move {
+            let _ = shutdown.wait_for(|stopped| *stopped).await;
+        })
+        .await
+}
+
+/// Every route of the console.
+pub fn router(console: Console) -> Router {
+    Router::new()
+        .route("/", get(pages::models))
+        .route("/models/{name}", get(pages::model))
+        .route("/models/{name}/versions/{version}", get(pages::version))
+        .route("/models/{name}/live", get(live::model_changes))
+        .route("/events", get(pages::events))
+        .route("/login", get(login_page).post(login))
+        .route("/logout", axum::routing::post(logout))
+        .route("/static/console.css", get(stylesheet))
+        .route("/static/console.js", get(script))
+        .with_state(console)
+}
+
+/// A signed-in (or, without auth, anonymous) reader. Extracting it from a
+/// request without a valid cookie sends the browser to the login page.
+pub struct Reader;
+
+impl FromRequestParts<Console> for Reader {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, console: &Console) -> Result<Self, Response> {
+        if !console.authenticator.is_enabled() {
+            return Ok(Reader);
+        }
+        let token = cookie(&parts.headers, TOKEN_COOKIE);
+        match token.map(|token| authenticate(&console.authenticator, &token)) {
+            Some(Ok(())) => Ok(Reader),
+            _ => Err(Redirect::to("/login").into_response()),
+        }
+    }
+}
+
+/// Checks a token the way the gRPC port does (any role may read).
+fn authenticate(authenticator: &Authenticator, token: &str) -> Result<(), DomainError> {
+    let mut headers = HeaderMap::new();
+    let value = HeaderValue::from_str(&format!("Bearer {token}"))
+        .map_err(|_| DomainError::Unauthenticated("the token is not valid".to_owned()))?;
+    headers.insert(header::AUTHORIZATION, value);
+    authenticator
+        .authenticate(&headers, None::<&[Vec<u8>]>)
+        .map(drop)
+}
+
+/// The value of cookie `name`, if the request carries it.
+fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(key, _)| *key == name)
+        .map(|(_, value)| value.to_owned())
+}
+
+async fn login_page(State(console): State<Console>) -> Response {
+    if !console.authenticator.is_enabled() {
+        return Redirect::to("/").into_response();
+    }
+    pages::login(None).into_response()
+}
+
+#[derive(serde::Deserialize)]
+struct LoginForm {
+    token: String,
+}
+
+async fn login(State(console): State<Console>, Form(form): Form<LoginForm>) -> Response {
+    let token = form.token.trim();
+    // Only printable ASCII can be a token and travel in a cookie intact.
+    let acceptable = !token.is_empty() && token.bytes().all(|b| b.is_ascii_graphic());
+    if !acceptable || authenticate(&console.authenticator, token).is_err() {
+        return (
+            StatusCode::UNAUTHORIZED,
+            pages::login(Some("That token is not valid (unknown or revoked).")),
+        )
+            .into_response();
+    }
+    let cookie = format!("{TOKEN_COOKIE}={token}; HttpOnly; SameSite=Strict; Path=/");
+    match HeaderValue::from_str(&cookie) {
+        Ok(cookie) => ([(header::SET_COOKIE, cookie)], Redirect::to("/")).into_response(),
+        Err(_) => StatusCode::BAD_REQUEST.into_response(),
+    }
+}
+
+async fn logout() -> Response {
+    let expired = format!("{TOKEN_COOKIE}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0");
+    match HeaderValue::from_str(&expired) {
+        Ok(cookie) => ([(header::SET_COOKIE, cookie)], Redirect::to("/login")).into_response(),
+        Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+    }
+}
+
+async fn stylesheet() -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/css; charset=utf-8")],
+        include_str!("console.css"),
+    )
+}
+
+async fn script() -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
+        include_str!("console.js"),
+    )
+}
+
+/// A page that could not be shown, as an HTML error page with its status.
+#[derive(Debug)]
+pub struct WebError(DomainError);
+
+impl From<DomainError> for WebError {
+    fn from(error: DomainError) -> Self {
+        Self(error)
+    }
+}
+
+impl IntoResponse for WebError {
+    fn into_response(self) -> Response {
+        let status = match &self.0 {
+            DomainError::NotFound(_) => StatusCode::NOT_FOUND,
+            DomainError::InvalidArgument(_) => StatusCode::BAD_REQUEST,
+            DomainError::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
+            DomainError::PermissionDenied(_) => StatusCode::FORBIDDEN,
+            DomainError::Unavailable(_) | DomainError::DeadlineExceeded(_) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+            _ => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        if status == StatusCode::INTERNAL_SERVER_ERROR {
+            tracing::warn!(error = %self.0, "web console page failed");
+        }
+        (status, pages::error(status, &self.0.to_string())).into_response()
+    }
+}

@@ -1,0 +1,756 @@
+//! The console's pages: each handler reads what its page shows through the
+//! store's queries and renders it with `maud`, which escapes every value
+//! (a reason of `<script>…` is text).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use chrono::{DateTime, SecondsFormat, Utc};
+use maud::{DOCTYPE, Markup, html};
+
+use super::charts::{self, AliasMove, MetricPoint};
+use super::query::{EventsParams, ModelParams, ModelsParams, PAGE_ROWS};
+use super::{Console, Reader, WebError};
+use crate::domain::commands::{EventQuery, ModelQuery, VersionQuery};
+use crate::domain::page::{EventCursor, ModelCursor, VersionCursor, VersionOrder};
+use crate::domain::{
+    AliasName, Event, EventKind, Model, ModelName, ModelVersion, VersionRef, VersionStatus,
+};
+
+/// Versions drawn on the metric chart: the newest this many.
+const CHARTED_VERSIONS: usize = 500;
+
+/// Alias moves drawn on the timeline, oldest first.
+const CHARTED_MOVES: usize = 2_000;
+
+type PageResult = Result<Markup, WebError>;
+
+/// `/`: every model, by name.
+pub async fn models(
+    _: Reader,
+    State(console): State<Console>,
+    Query(params): Query<ModelsParams>,
+) -> PageResult {
+    let key = console.page_key().await?;
+    let mut query = ModelQuery {
+        name_prefix: params.prefix.trim().to_owned(),
+        page_size: PAGE_ROWS,
+        after: None,
+    };
+    query.after = key.decode::<ModelCursor>(&query, &params.after)?;
+    let page = console.store.list_models(query.clone()).await?;
+    let next = page
+        .more
+        .then(|| page.items.last().map(|(_, c)| key.encode(&query, c)))
+        .flatten();
+    let models: Vec<Model> = page.items.into_iter().map(|(m, _)| m).collect();
+    Ok(layout(
+        "Models",
+        None,
+        html! {
+            h1 { "Models" }
+            form.filters method="get" action="/" {
+                label { "Name starts with " input type="search" name="prefix" value=(params.prefix); }
+                button type="submit" { "Filter" }
+            }
+            @if models.is_empty() {
+                p.empty { @if params.prefix.is_empty() { "No model is registered yet." } @else { "No model matches." } }
+            } @else {
+                table.sortable {
+                    thead { tr { th { "Name" } th { "Description" } th { "Aliases" } th.num { "Versions" } th { "Last change" } } }
+                    tbody {
+                        @for model in &models {
+                            tr {
+                                td { a href=(model_href(model.name.as_str())) { (model.name.as_str()) } }
+                                td { (model.description) }
+                                td { (alias_list(model.name.as_str(), &model.aliases)) }
+                                td.num { (model.version_count) }
+                                td { (moment(model.updated_at)) }
+                            }
+                        }
+                    }
+                }
+                @if let Some(next) = next {
+                    nav.pages { a rel="next" href=(format!("/?prefix={}&after={}", encode(&params.prefix), encode(&next))) { "Next page →" } }
+                }
+            }
+        },
+    ))
+}
+
+/// `/models/{name}`: aliases, charts, versions and audit trail.
+pub async fn model(
+    _: Reader,
+    State(console): State<Console>,
+    Path(name): Path<String>,
+    Query(params): Query<ModelParams>,
+) -> PageResult {
+    let name = ModelName::parse("name", &name)?;
+    let model = console.store.get_model(name.clone()).await?;
+    let status = params.status()?;
+    let key = console.page_key().await?;
+
+    let aliases = alias_rows(&console, &model).await?;
+    let moves = alias_moves(&console, &name).await?;
+    let metric = chosen_metric(&console, &model, &params.metric).await?;
+    let points = match &metric {
+        Some(metric) => metric_points(&console, &name, metric, &moves).await?,
+        None => Vec::new(),
+    };
+
+    // The versions table.
+    let sort = params.sort.trim().to_owned();
+    let mut versions_query = VersionQuery {
+        model_name: Some(name.clone()),
+        statuses: status.into_iter().collect(),
+        algorithm: None,
+        tags: BTreeMap::new(),
+        min_metrics: BTreeMap::new(),
+        trained_after: None,
+        trained_before: None,
+        holding_all: Vec::new(),
+        holding_any: Vec::new(),
+        holding_some_alias: false,
+        order: if sort.is_empty() || sort == "version" {
+            VersionOrder::Version
+        } else {
+            VersionOrder::Metric(sort.clone())
+        },
+        descending: !sort.is_empty() && sort != "version",
+        page_size: PAGE_ROWS,
+        after: None,
+    };
+    versions_query.after = key.decode::<VersionCursor>(&versions_query, &params.after)?;
+    let page = console.store.list_versions(versions_query.clone()).await?;
+    let next_versions = page
+        .more
+        .then(|| {
+            page.items
+                .last()
+                .map(|(_, c)| key.encode(&versions_query, c))
+        })
+        .flatten();
+    let versions: Vec<ModelVersion> = page.items.into_iter().map(|(v, _)| v).collect();
+    let metric_columns = metric_columns(&versions, &sort);
+
+    // The audit trail.
+    let mut events_query = model_events_query(name.clone());
+    events_query.after = key.decode::<EventCursor>(&events_query, &params.events_after)?;
+    let trail = console.store.list_events(events_query.clone()).await?;
+    let next_events = trail
+        .more
+        .then(|| {
+            trail
+                .items
+                .last()
+                .map(|(_, c)| key.encode(&events_query, c))
+        })
+        .flatten();
+    let events: Vec<Event> = trail.items.into_iter().map(|(e, _)| e).collect();
+
+    let here = model_href(name.as_str());
+    let link = |changes: &[(&str, &str)]| {
+        let mut pairs: BTreeMap<&str, String> = BTreeMap::new();
+        pairs.insert("status", params.status.clone());
+        pairs.insert("sort", params.sort.clone());
+        pairs.insert("metric", params.metric.clone());
+        for (k, v) in changes {
+            pairs.insert(k, (*v).to_owned());
+        }
+        let query: Vec<String> = pairs
+            .iter()
+            .filter(|(_, v)| !v.is_empty())
+            .map(|(k, v)| format!("{k}={}", encode(v)))
+            .collect();
+        format!("{here}?{}", query.join("&"))
+    };
+    let all_metrics: BTreeSet<&String> = versions.iter().flat_map(|v| v.metrics.keys()).collect();
+
+    Ok(layout(
+        name.as_str(),
+        Some(&format!("{here}/live")),
+        html! {
+            nav.crumbs { a href="/" { "Models" } " / " (name.as_str()) }
+            h1 { (name.as_str()) }
+            @if !model.description.is_empty() { p.description { (model.description) } }
+            @if !model.tags.is_empty() { p.tags { (pairs(&model.tags)) } }
+            p.facts { (model.version_count) " versions · created " (moment(model.created_at)) " · last change " (moment(model.updated_at)) }
+
+            section #aliases {
+                h2 { "Aliases" }
+                @if aliases.is_empty() {
+                    p.empty { "No aliases yet: nothing of this model is in production, staging or canary." }
+                } @else {
+                    table {
+                        thead { tr { th { "Alias" } th.num { "Version" } th { "Moved by" } th { "When" } th { "Why" } } }
+                        tbody {
+                            @for row in &aliases {
+                                tr data-alias=(row.alias) {
+                                    td { (row.alias) }
+                                    td.num { a href=(version_href(name.as_str(), row.version)) { (row.version) } }
+                                    td { (row.actor) }
+                                    td { @if let Some(at) = row.at { (moment(at)) } }
+                                    td { (row.reason) }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+
+            section #timeline {
+                h2 { "Alias timeline" }
+                (charts::alias_timeline(&moves, Utc::now()))
+            }
+
+            section #metric {
+                h2 { "Metric across versions" }
+                @if let Some(metric) = &metric {
+                    form.filters method="get" action=(here) {
+                        label { "Metric "
+                            select name="metric" {
+                                @for m in &all_metrics {
+                                    option value=(m) selected[*m == metric] { (m) }
+                                }
+                                @if !all_metrics.contains(metric) { option value=(metric) selected { (metric) } }
+                            }
+                        }
+                        input type="hidden" name="status" value=(params.status);
+                        input type="hidden" name="sort" value=(params.sort);
+                        button type="submit" { "Chart" }
+                    }
+                    (charts::metric_chart(metric, &points))
+                } @else {
+                    p.empty { "No version has a metric yet." }
+                }
+            }
+
+            section #versions {
+                h2 { "Versions" }
+                form.filters method="get" action=(here) {
+                    label { "Status "
+                        select name="status" {
+                            option value="" selected[status.is_none()] { "any" }
+                            @for s in VersionStatus::ALL {
+                                option value=(s.as_str()) selected[status == Some(s)] { (s.as_str()) }
+                            }
+                        }
+                    }
+                    label { "Order by "
+                        select name="sort" {
+                            option value="" selected[sort.is_empty()] { "version" }
+                            @for m in &all_metrics {
+                                option value=(m) selected[**m == sort] { (m) " (best first)" }
+                            }
+                            @if !sort.is_empty() && sort != "version" && !all_metrics.contains(&sort) {
+                                option value=(sort) selected { (sort) " (best first)" }
+                            }
+                        }
+                    }
+                    input type="hidden" name="metric" value=(params.metric);
+                    button type="submit" { "Show" }
+                }
+                @if versions.is_empty() {
+                    p.empty { "No version matches." }
+                } @else {
+                    table.sortable.versions {
+                        thead { tr {
+                            th.num { "Version" } th { "Status" } th { "Algorithm" }
+                            @for m in &metric_columns {
+                                th.num { a href=(link(&[("sort", m.as_str())])) title="Order by this metric, best first" { (m) } }
+                            }
+                            th { "Aliases" } th { "Created by" } th { "Created" }
+                        } }
+                        tbody {
+                            @for v in &versions {
+                                tr {
+                                    td.num { a href=(version_href(name.as_str(), v.version)) { (v.version) } }
+                                    td { span class=(format!("status {}", v.status.as_str().to_lowercase())) { (v.status.as_str()) } }
+                                    td { (v.algorithm) }
+                                    @for m in &metric_columns {
+                                        td.num { @if let Some(value) = v.metrics.get(m) { (value) } }
+                                    }
+                                    td { (v.aliases.join(", ")) }
+                                    td { (v.created_by) }
+                                    td { (moment(v.created_at)) }
+                                }
+                            }
+                        }
+                    }
+                    @if let Some(next) = next_versions {
+                        nav.pages { a rel="next" href=(format!("{}#versions", link(&[("after", next.as_str())]))) { "Next versions →" } }
+                    }
+                }
+            }
+
+            section #trail {
+                h2 { "Audit trail" }
+                (events_table(&events, false))
+                @if let Some(next) = next_events {
+                    nav.pages { a rel="next" href=(format!("{}#trail", link(&[("events_after", next.as_str())]))) { "Later events →" } }
+                }
+                p { a href=(format!("/events?model={}", encode(name.as_str()))) { "Filter this model's events" } }
+            }
+        },
+    ))
+}
+
+/// `/models/{name}/versions/{version}`: every field of one version.
+pub async fn version(
+    _: Reader,
+    State(console): State<Console>,
+    Path((name, number)): Path<(String, i64)>,
+) -> PageResult {
+    let name = ModelName::parse("name", &name)?;
+    let version = console
+        .store
+        .get_version(VersionRef::Number(name.clone(), number))
+        .await?;
+    let mut query = model_events_query(name.clone());
+    query.version = Some(number);
+    query.page_size = 500;
+    let events: Vec<Event> = console
+        .store
+        .list_events(query)
+        .await?
+        .items
+        .into_iter()
+        .map(|(e, _)| e)
+        .collect();
+    let training = &version.training;
+    let metadata = serde_json::to_string_pretty(&version.metadata).unwrap_or_default();
+    let title = format!("{} version {}", name.as_str(), number);
+    Ok(layout(
+        &title,
+        None,
+        html! {
+            nav.crumbs { a href="/" { "Models" } " / " a href=(model_href(name.as_str())) { (name.as_str()) } " / version " (number) }
+            h1 { (title) }
+            dl.fields {
+                dt { "Status" } dd { span class=(format!("status {}", version.status.as_str().to_lowercase())) { (version.status.as_str()) } }
+                dt { "Aliases" } dd { @if version.aliases.is_empty() { "none" } @else { (version.aliases.join(", ")) } }
+                dt { "Id" } dd { code { (version.id) } }
+                dt { "Algorithm" } dd { (version.algorithm) }
+                dt { "Artifact" } dd { code { (version.artifact.uri) } }
+                @if !version.artifact.sha256.is_empty() { dt { "SHA-256" } dd { code { (version.artifact.sha256) } } }
+                @if version.artifact.size_bytes > 0 { dt { "Size" } dd { (version.artifact.size_bytes) " bytes" } }
+                @if !version.artifact.metadata_uri.is_empty() { dt { "Metadata file" } dd { code { (version.artifact.metadata_uri) } } }
+                @if !version.description.is_empty() { dt { "Description" } dd { (version.description) } }
+                dt { "Created" } dd { (moment(version.created_at)) " by " (version.created_by) }
+                dt { "Updated" } dd { (moment(version.updated_at)) }
+            }
+            h2 { "Metrics" }
+            (key_values(version.metrics.iter().map(|(k, v)| (k.as_str(), v.to_string()))))
+            h2 { "Parameters" }
+            (key_values(version.params.iter().map(|(k, v)| (k.as_str(), v.clone()))))
+            h2 { "Tags" }
+            (key_values(version.tags.iter().map(|(k, v)| (k.as_str(), v.clone()))))
+            h2 { "Training" }
+            dl.fields {
+                @if let Some(at) = training.started_at { dt { "Started" } dd { (moment(at)) } }
+                @if let Some(at) = training.finished_at { dt { "Finished" } dd { (moment(at)) } }
+                @if training.duration_seconds > 0.0 { dt { "Duration" } dd { (training.duration_seconds) " s" } }
+                @if training.train_samples > 0 { dt { "Train samples" } dd { (training.train_samples) } }
+                @if training.test_samples > 0 { dt { "Test samples" } dd { (training.test_samples) } }
+                @if training.feature_count > 0 || !training.feature_names.is_empty() {
+                    dt { "Features" } dd { (training.feature_count.max(training.feature_names.len() as i64)) @if !training.feature_names.is_empty() { ": " (training.feature_names.join(", ")) } }
+                }
+                @if !training.dataset_uri.is_empty() { dt { "Dataset" } dd { code { (training.dataset_uri) } } }
+                @if !training.code_version.is_empty() { dt { "Code version" } dd { code { (training.code_version) } } }
+            }
+            h2 { "Metadata" }
+            @if version.metadata.is_empty() { p.empty { "None." } } @else { pre.metadata { (metadata) } }
+            h2 { "Events" }
+            (events_table(&events, false))
+        },
+    ))
+}
+
+/// `/events`: the whole trail, filtered.
+pub async fn events(
+    _: Reader,
+    State(console): State<Console>,
+    Query(params): Query<EventsParams>,
+) -> PageResult {
+    let filters = params.filters()?;
+    let key = console.page_key().await?;
+    let mut query = EventQuery {
+        model_name: filters.model,
+        version: None,
+        kinds: filters.kind.into_iter().collect(),
+        alias: filters.alias,
+        actor: filters.actor,
+        since: filters.since,
+        until: filters.until,
+        page_size: PAGE_ROWS,
+        after: None,
+    };
+    query.after = key.decode::<EventCursor>(&query, &params.after)?;
+    let page = console.store.list_events(query.clone()).await?;
+    let next = page
+        .more
+        .then(|| page.items.last().map(|(_, c)| key.encode(&query, c)))
+        .flatten();
+    let events: Vec<Event> = page.items.into_iter().map(|(e, _)| e).collect();
+    let filter_query = [
+        ("model", &params.model),
+        ("alias", &params.alias),
+        ("type", &params.kind),
+        ("actor", &params.actor),
+        ("since", &params.since),
+        ("until", &params.until),
+    ]
+    .iter()
+    .filter(|(_, v)| !v.is_empty())
+    .map(|(k, v)| format!("{k}={}", encode(v)))
+    .collect::<Vec<_>>()
+    .join("&");
+    Ok(layout(
+        "Events",
+        None,
+        html! {
+            h1 { "Events" }
+            form.filters method="get" action="/events" {
+                label { "Model " input type="text" name="model" value=(params.model); }
+                label { "Alias " input type="text" name="alias" value=(params.alias); }
+                label { "Type "
+                    select name="type" {
+                        option value="" { "any" }
+                        @for kind in EventKind::ALL {
+                            option value=(kind.as_str()) selected[params.kind.eq_ignore_ascii_case(kind.as_str())] { (kind.as_str()) }
+                        }
+                    }
+                }
+                label { "Actor " input type="text" name="actor" value=(params.actor); }
+                label { "Since " input type="text" name="since" placeholder="2026-11-01" value=(params.since); }
+                label { "Until " input type="text" name="until" placeholder="2026-12-01" value=(params.until); }
+                button type="submit" { "Filter" }
+            }
+            (events_table(&events, true))
+            @if let Some(next) = next {
+                nav.pages { a rel="next" href=(format!("/events?{filter_query}&after={}", encode(&next))) { "Later events →" } }
+            }
+        },
+    ))
+}
+
+/// The login page, with what went wrong last time.
+pub fn login(problem: Option<&str>) -> Markup {
+    layout(
+        "Sign in",
+        None,
+        html! {
+            h1 { "Sign in" }
+            p { "This registry requires a token. Any role may read the console; it changes nothing." }
+            @if let Some(problem) = problem { p.problem role="alert" { (problem) } }
+            form.login method="post" action="/login" {
+                label { "Token " input type="password" name="token" autocomplete="current-password" required; }
+                button type="submit" { "Sign in" }
+            }
+        },
+    )
+}
+
+/// An error page.
+pub fn error(status: StatusCode, message: &str) -> Markup {
+    layout(
+        status.canonical_reason().unwrap_or("Error"),
+        None,
+        html! {
+            h1 { (status.as_u16()) " " (status.canonical_reason().unwrap_or("Error")) }
+            p.problem { (message) }
+            p { a href="/" { "All models" } }
+        },
+    )
+}
+
+/// One alias of the aliases table: where it points and its last move.
+struct AliasRow {
+    alias: String,
+    version: i64,
+    actor: String,
+    at: Option<DateTime<Utc>>,
+    reason: String,
+}
+
+async fn alias_rows(console: &Console, model: &Model) -> Result<Vec<AliasRow>, WebError> {
+    let mut rows = Vec::with_capacity(model.aliases.len());
+    for (alias, version) in &model.aliases {
+        let name = AliasName::movable("alias", alias)?;
+        let (_, event_id) = console.store.alias_state(model.name.clone(), name).await?;
+        let last_move = console
+            .store
+            .events_after(event_id - 1, 1)
+            .await?
+            .into_iter()
+            .find(|e| e.id == event_id);
+        rows.push(AliasRow {
+            alias: alias.clone(),
+            version: *version,
+            actor: last_move
+                .as_ref()
+                .map(|e| e.actor.clone())
+                .unwrap_or_default(),
+            at: last_move.as_ref().map(|e| e.occurred_at),
+            reason: last_move.map(|e| e.reason).unwrap_or_default(),
+        });
+    }
+    Ok(rows)
+}
+
+/// Every alias move of the model (up to the chart's limit), oldest first.
+async fn alias_moves(console: &Console, name: &ModelName) -> Result<Vec<AliasMove>, WebError> {
+    let mut query = model_events_query(name.clone());
+    query.kinds = vec![
+        EventKind::AliasSet,
+        EventKind::AliasDeleted,
+        EventKind::AliasRolledBack,
+    ];
+    query.page_size = 500;
+    let mut moves = Vec::new();
+    loop {
+        let page = console.store.list_events(query.clone()).await?;
+        let last = page.items.last().map(|(_, cursor)| cursor.clone());
+        moves.extend(page.items.into_iter().filter_map(|(event, _)| {
+            Some(AliasMove {
+                at: event.occurred_at,
+                alias: event.alias?,
+                version: event.new_version,
+                actor: event.actor,
+                reason: event.reason,
+            })
+        }));
+        match last {
+            Some(cursor) if page.more && moves.len() < CHARTED_MOVES => query.after = Some(cursor),
+            _ => return Ok(moves),
+        }
+    }
+}
+
+/// The metric to chart: the one asked for, else `auc`, `accuracy` or the
+/// first metric of the newest version.
+async fn chosen_metric(
+    console: &Console,
+    model: &Model,
+    asked: &str,
+) -> Result<Option<String>, WebError> {
+    if !asked.trim().is_empty() {
+        return Ok(Some(asked.trim().to_owned()));
+    }
+    if model.version_count == 0 {
+        return Ok(None);
+    }
+    let newest = console
+        .store
+        .get_version(VersionRef::Number(model.name.clone(), model.version_count))
+        .await?;
+    Ok(["auc", "accuracy", "f1"]
+        .into_iter()
+        .find(|m| newest.metrics.contains_key(*m))
+        .map(str::to_owned)
+        .or_else(|| newest.metrics.keys().next().cloned()))
+}
+
+/// The metric of the newest versions, in version order, production holders
+/// (now or ever) marked.
+async fn metric_points(
+    console: &Console,
+    name: &ModelName,
+    metric: &str,
+    moves: &[AliasMove],
+) -> Result<Vec<MetricPoint>, WebError> {
+    let query = VersionQuery {
+        model_name: Some(name.clone()),
+        statuses: Vec::new(),
+        algorithm: None,
+        tags: BTreeMap::new(),
+        min_metrics: BTreeMap::new(),
+        trained_after: None,
+        trained_before: None,
+        holding_all: Vec::new(),
+        holding_any: Vec::new(),
+        holding_some_alias: false,
+        order: VersionOrder::Version,
+        descending: true,
+        page_size: CHARTED_VERSIONS,
+        after: None,
+    };
+    let held: BTreeSet<i64> = moves
+        .iter()
+        .filter(|m| m.alias == AliasName::PRODUCTION)
+        .filter_map(|m| m.version)
+        .collect();
+    let mut points: Vec<MetricPoint> = console
+        .store
+        .list_versions(query)
+        .await?
+        .items
+        .into_iter()
+        .filter_map(|(v, _)| {
+            v.metrics.get(metric).map(|value| MetricPoint {
+                version: v.version,
+                value: *value,
+                held_production: held.contains(&v.version),
+            })
+        })
+        .collect();
+    points.reverse();
+    Ok(points)
+}
+
+/// The metrics shown as columns: the sorted-by one first, then the most
+/// common on the page, at most six.
+fn metric_columns(versions: &[ModelVersion], sort: &str) -> Vec<String> {
+    let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+    for v in versions {
+        for m in v.metrics.keys() {
+            *counts.entry(m.as_str()).or_default() += 1;
+        }
+    }
+    let mut by_use: Vec<(&str, usize)> = counts.into_iter().collect();
+    by_use.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+    let mut columns: Vec<String> = Vec::new();
+    if !sort.is_empty() && sort != "version" {
+        columns.push(sort.to_owned());
+    }
+    for (m, _) in by_use {
+        if columns.len() >= 6 {
+            break;
+        }
+        if !columns.iter().any(|c| c == m) {
+            columns.push(m.to_owned());
+        }
+    }
+    columns
+}
+
+fn model_events_query(name: ModelName) -> EventQuery {
+    EventQuery {
+        model_name: Some(name),
+        version: None,
+        kinds: Vec::new(),
+        alias: None,
+        actor: None,
+        since: None,
+        until: None,
+        page_size: PAGE_ROWS,
+        after: None,
+    }
+}
+
+/// The page frame: header, navigation, main content, assets.
+fn layout(title: &str, live: Option<&str>, content: Markup) -> Markup {
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (title) " · Model Registry" }
+                link rel="stylesheet" href="/static/console.css";
+                script src="/static/console.js" defer {}
+            }
+            body {
+                header.top {
+                    a.brand href="/" { "Model Registry" }
+                    nav { a href="/" { "Models" } a href="/events" { "Events" } }
+                }
+                main data-live=[live] { (content) }
+            }
+        }
+    }
+}
+
+fn events_table(events: &[Event], with_model: bool) -> Markup {
+    html! {
+        @if events.is_empty() {
+            p.empty { "No events." }
+        } @else {
+            table.events {
+                thead { tr {
+                    th.num { "Id" } th { "When" } th { "Type" }
+                    @if with_model { th { "Model" } }
+                    th.num { "Version" } th { "Change" } th { "Actor" } th { "Reason" }
+                } }
+                tbody {
+                    @for e in events {
+                        tr {
+                            td.num { (e.id) }
+                            td { (moment(e.occurred_at)) }
+                            td { (e.kind.as_str()) }
+                            @if with_model { td { a href=(model_href(e.model_name.as_str())) { (e.model_name.as_str()) } } }
+                            td.num { @if let Some(v) = e.version { a href=(version_href(e.model_name.as_str(), v)) { (v) } } }
+                            td { (change(e)) }
+                            td { (e.actor) }
+                            td { (e.reason) }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// What an event changed, in a few words.
+fn change(e: &Event) -> String {
+    let version = |v: Option<i64>| v.map_or("none".to_owned(), |v| v.to_string());
+    match (&e.alias, e.previous_status, e.new_status) {
+        (Some(alias), _, _) => format!(
+            "{alias}: {} → {}",
+            version(e.previous_version),
+            version(e.new_version)
+        ),
+        (None, Some(before), Some(after)) => format!("{before} → {after}"),
+        _ => String::new(),
+    }
+}
+
+/// A time for people: UTC in the page (the browser rewrites it to its own
+/// time zone), the exact UTC time on hover.
+fn moment(at: DateTime<Utc>) -> Markup {
+    html! {
+        time datetime=(at.to_rfc3339_opts(SecondsFormat::Millis, true))
+            title=(format!("{} UTC", at.format("%Y-%m-%d %H:%M:%S%.3f"))) {
+            (at.format("%Y-%m-%d %H:%M UTC"))
+        }
+    }
+}
+
+fn alias_list(model: &str, aliases: &BTreeMap<String, i64>) -> Markup {
+    html! {
+        @for (index, (alias, version)) in aliases.iter().enumerate() {
+            @if index > 0 { ", " }
+            (alias) " → " a href=(version_href(model, *version)) { (version) }
+        }
+    }
+}
+
+fn pairs(map: &BTreeMap<String, String>) -> String {
+    map.iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(" · ")
+}
+
+fn key_values<'a>(items: impl Iterator<Item = (&'a str, String)>) -> Markup {
+    let items: Vec<(&str, String)> = items.collect();
+    html! {
+        @if items.is_empty() { p.empty { "None." } } @else {
+            table.kv { tbody { @for (k, v) in &items { tr { th { (k) } td { (v) } } } } }
+        }
+    }
+}
+
+fn model_href(name: &str) -> String {
+    format!("/models/{}", encode(name))
+}
+
+fn version_href(name: &str, version: i64) -> String {
+    format!("/models/{}/versions/{version}", encode(name))
+}
+
+/// Percent-encodes a query or path component.
+fn encode(text: &str) -> String {
+    form_urlencoded::byte_serialize(text.as_bytes()).collect()
+}

@@ -1,0 +1,273 @@
+"""The web console against the real server binary on both backends: every
+page rendered from real data and parsed as HTML, empty states, a model with
+1,000 versions paged server-side, hostile text escaped, live updates over
+Server-Sent Events, and the token login."""
+
+from __future__ import annotations
+
+import http.client
+import subprocess
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from bs4 import BeautifulSoup
+from conftest import RunningServer, free_port, server_binary, start_server, stop_server
+
+from modelreg_client import RegistryClient, Training
+
+HOSTILE = "<script>alert(1)</script>"
+
+
+class Console:
+    """A running server with its web console."""
+
+    def __init__(self, server: RunningServer, web: str) -> None:
+        self.server = server
+        self.web = web
+
+    def get(self, path: str, cookie: str | None = None) -> tuple[int, BeautifulSoup, http.client.HTTPResponse]:
+        request = urllib.request.Request(f"http://{self.web}{path}")
+        if cookie:
+            request.add_header("Cookie", cookie)
+        try:
+            response = urllib.request.urlopen(request, timeout=10)  # noqa: S310 - loopback test server
+        except urllib.error.HTTPError as error:
+            return error.code, BeautifulSoup(error.read(), "html.parser"), error  # type: ignore[return-value]
+        return response.status, BeautifulSoup(response.read(), "html.parser"), response
+
+    def page(self, path: str, cookie: str | None = None) -> BeautifulSoup:
+        status, soup, _ = self.get(path, cookie)
+        assert status == 200, f"{path}: {status} {soup.get_text()[:300]}"
+        return soup
+
+
+def start_console(tmp_path: Path, *args: str) -> Console:
+    web = f"127.0.0.1:{free_port()}"
+    server = start_server(tmp_path, "--web-listen", web, *args)
+    return Console(server, web)
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def console(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Console]:
+    args: list[str] = []
+    if request.param == "postgres":
+        args = ["--database-url", request.getfixturevalue("postgres_url")]
+    running = start_console(tmp_path, *args)
+    try:
+        yield running
+    finally:
+        stop_server(running.server)
+
+
+def rows(table: BeautifulSoup) -> list[list[str]]:
+    return [[cell.get_text(" ", strip=True) for cell in row.find_all(["td", "th"])] for row in table.tbody.find_all("tr")]
+
+
+def test_every_page_renders_real_data(console: Console) -> None:
+    with RegistryClient(console.server.address) as registry:
+        for algorithm, auc in [("XGBoost", 0.81), ("CatBoost", 0.93), ("LightGBM", 0.88)]:
+            registry.register_model(
+                "churn",
+                algorithm=algorithm,
+                artifact_uri=f"s3://models/churn/{algorithm}.pkl",
+                metrics={"auc": auc, "f1": 0.5},
+                tags={"team": "growth"},
+                training=Training(train_samples=8000, feature_names=["tenure", "plan"]),
+                metadata={"threshold": 0.5},
+            )
+        registry.register_model("fraud", algorithm="IsolationForest", artifact_uri="s3://f")
+        registry.set_production_model("churn", 1, reason="first release")
+        registry.set_alias("churn", "canary", 2, reason=HOSTILE)
+        registry.set_production_model("churn", 2, reason="better auc")
+
+    models = console.page("/")
+    listed = rows(models.find("table"))
+    assert [row[0] for row in listed] == ["churn", "fraud"]
+    assert "canary → 2" in listed[0][2] and "production → 2" in listed[0][2]
+    assert listed[0][3] == "3"
+
+    page = console.page("/models/churn")
+    aliases = {row[0]: row for row in rows(page.select_one("#aliases table"))}
+    assert aliases["production"][1:3] == ["2", "anonymous"]
+    assert aliases["production"][4] == "better auc"
+    assert aliases["canary"][4] == HOSTILE, "a hostile reason is shown as text"
+    assert page.select("main script") == [], "and never becomes markup"
+    assert page.find("main")["data-live"] == "/models/churn/live"
+
+    timeline = page.select_one("#timeline svg.timeline")
+    assert len(timeline.select("path.series")) == 2, "one step line per alias"
+    assert len(timeline.select("circle.move")) == 3, "one point per move"
+    assert {t.get_text() for t in timeline.select("g.legend text")} == {"canary", "production"}
+    assert any(HOSTILE in title.get_text() for title in timeline.select("title"))
+    chart = page.select_one("#metric svg.metric")
+    assert chart is not None and chart.find("polyline") is not None
+    assert len(chart.select("circle.production")) == 2, "versions 1 and 2 held production"
+    assert len(chart.select("circle.point")) == 1
+    assert {"version", "auc"} <= {t.get_text() for t in chart.select("text.label")}
+
+    versions = rows(page.select_one("#versions table"))
+    assert [row[0] for row in versions] == ["1", "2", "3"]
+    headers = [th.get_text(strip=True) for th in page.select("#versions thead th")]
+    assert headers[:3] == ["Version", "Status", "Algorithm"] and "auc" in headers
+    by_auc = console.page("/models/churn?sort=auc")
+    assert [row[0] for row in rows(by_auc.select_one("#versions table"))] == ["2", "3", "1"]
+    trail = rows(page.select_one("#trail table"))
+    assert [row[2] for row in trail][:4] == ["MODEL_CREATED", "VERSION_REGISTERED", "VERSION_REGISTERED", "VERSION_REGISTERED"]
+
+    version = console.page("/models/churn/versions/2")
+    fields = {dt.get_text(strip=True): dt.find_next_sibling("dd").get_text(" ", strip=True) for dt in version.select("dl.fields dt")}
+    assert fields["Status"] == "ACTIVE"
+    assert fields["Aliases"] == "canary, production"
+    assert fields["Artifact"] == "s3://models/churn/CatBoost.pkl"
+    assert fields["Train samples"] == "8000"
+    assert '"threshold": 0.5' in version.select_one("pre.metadata").get_text()
+    assert [row[2] for row in rows(version.select_one("table.events"))] == ["VERSION_REGISTERED", "ALIAS_SET", "ALIAS_SET"]
+
+    alias_sets = console.page("/events?type=ALIAS_SET&model=churn")
+    assert {row[2] for row in rows(alias_sets.select_one("table.events"))} == {"ALIAS_SET"}
+    canary = console.page("/events?alias=canary")
+    assert len(rows(canary.select_one("table.events"))) == 1
+    assert console.page("/events?actor=nobody").select_one("p.empty") is not None
+    status, bad, _ = console.get("/events?since=yesterday")
+    assert status == 400 and "since" in bad.get_text()
+    status, missing, _ = console.get("/models/nope")
+    assert status == 404 and "nope" in missing.get_text()
+
+
+def test_empty_states(console: Console) -> None:
+    assert "No model is registered yet." in console.page("/").get_text()
+    with RegistryClient(console.server.address) as registry:
+        registry.register_model("churn", algorithm="X", artifact_uri="s3://m")
+    page = console.page("/models/churn")
+    assert "No aliases yet" in page.select_one("#aliases").get_text()
+    assert "No alias has moved yet." in page.select_one("#timeline").get_text()
+    assert "No version has a metric yet." in page.select_one("#metric").get_text()
+    assert "No model matches." in console.page("/?prefix=zzz").get_text()
+
+
+def test_a_thousand_versions_are_paged_on_the_server(tmp_path: Path) -> None:
+    subprocess.run(
+        [server_binary(), "seed", "--model", "churn", "--versions", "1000"],
+        cwd=tmp_path, check=True, capture_output=True, timeout=120,
+    )
+    running = start_console(tmp_path)
+    try:
+        seen: list[str] = []
+        path: str | None = "/models/churn"
+        pages = 0
+        while path and pages < 30:
+            page = running.page(path)
+            table_rows = rows(page.select_one("#versions table"))
+            assert len(table_rows) <= 50
+            seen.extend(row[0] for row in table_rows)
+            next_link = page.select_one("#versions nav.pages a[rel=next]")
+            path = next_link["href"] if next_link else None
+            pages += 1
+        assert pages == 20
+        assert seen == [str(n) for n in range(1, 1001)], "every version once, in order"
+        chart = running.page("/models/churn").select_one("#metric svg.metric")
+        assert chart is not None and len(chart.select("circle")) >= 400, "the newest 500 versions are charted"
+    finally:
+        stop_server(running.server)
+
+
+def test_the_model_page_hears_of_a_change_at_once(console: Console) -> None:
+    with RegistryClient(console.server.address) as registry:
+        registry.register_model("churn", algorithm="X", artifact_uri="s3://m", metrics={"auc": 0.8})
+        registry.register_model("fraud", algorithm="X", artifact_uri="s3://m")
+        host, port = console.web.split(":")
+        stream = http.client.HTTPConnection(host, int(port), timeout=10)
+        stream.request("GET", "/models/churn/live")
+        response = stream.getresponse()
+        assert response.status == 200
+        assert response.getheader("Content-Type", "").startswith("text/event-stream")
+        try:
+            # Another model's change says nothing; this model's change says "changed".
+            registry.set_alias("fraud", "canary", 1, reason="elsewhere")
+            started = time.monotonic()
+            registry.set_alias("churn", "canary", 1, reason="5%")
+            # One SSE message: its lines up to a blank one (keep-alive
+            # comments, starting with ':', may come first).
+            message: list[str] = []
+            while not (message and message[-1] == ""):
+                line = response.readline().decode()
+                assert line, "the stream stays open"
+                if line.startswith(":") and not message:
+                    continue
+                message.append(line.strip())
+            assert time.monotonic() - started < 2.0
+            assert message[0] == "event: changed", message
+            data = next(line for line in message if line.startswith("data:"))
+            events = registry.list_events("churn")
+            assert int(data.split(":", 1)[1]) == list(events)[-1].id
+        finally:
+            stream.close()
+    status, _, _ = console.get("/models/nope/live")
+    assert status == 404
+
+
+def test_with_auth_the_console_asks_for_a_token(tmp_path: Path) -> None:
+    entry = subprocess.run(
+        [server_binary(), "hash-token", "--principal", "viewer", "--role", "reader"],
+        input="reader-secret", capture_output=True, text=True, check=True,
+    ).stdout
+    (tmp_path / "tokens.toml").write_text(entry)
+    running = start_console(tmp_path, "--auth-tokens", "tokens.toml")
+    try:
+        no_redirects = urllib.request.build_opener(NoRedirect)
+        status, location = fetch_status(no_redirects, f"http://{running.web}/models/churn")
+        assert (status, location) == (303, "/login")
+        login_page = running.page("/login")
+        assert login_page.select_one("form.login input[type=password][name=token]") is not None
+
+        def sign_in(token: str) -> tuple[int, dict[str, str], str]:
+            body = urllib.parse.urlencode({"token": token}).encode()
+            request = urllib.request.Request(f"http://{running.web}/login", data=body, method="POST")
+            try:
+                response = no_redirects.open(request, timeout=10)
+            except urllib.error.HTTPError as error:
+                return error.code, dict(error.headers), error.read().decode()
+            return response.status, dict(response.headers), response.read().decode()
+
+        status, _, body = sign_in("wrong-token")
+        assert status == 401 and "not valid" in body
+        status, headers, _ = sign_in("reader-secret")
+        assert status == 303
+        cookie = headers["set-cookie"] if "set-cookie" in headers else headers["Set-Cookie"]
+        assert "HttpOnly" in cookie and "SameSite=Strict" in cookie
+        pair = cookie.split(";", 1)[0]
+        assert "No model is registered yet." in running.page("/", cookie=pair).get_text()
+        status, location = fetch_status(no_redirects, f"http://{running.web}/", cookie="modelreg_token=forged")
+        assert (status, location) == (303, "/login")
+    finally:
+        stop_server(running.server)
+
+
+def test_the_console_is_loopback_only_without_auth(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [server_binary(), "--listen", f"127.0.0.1:{free_port()}", "--web-listen", f"0.0.0.0:{free_port()}"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=30,
+    )
+    assert result.returncode != 0
+    assert "refusing to serve the web console" in result.stderr
+
+
+class NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args: object, **kwargs: object) -> None:  # type: ignore[override]
+        return None
+
+
+def fetch_status(opener: urllib.request.OpenerDirector, url: str, cookie: str | None = None) -> tuple[int, str | None]:
+    request = urllib.request.Request(url)
+    if cookie:
+        request.add_header("Cookie", cookie)
+    try:
+        response = opener.open(request, timeout=10)
+    except urllib.error.HTTPError as error:
+        return error.code, error.headers.get("Location")
+    return response.status, response.headers.get("Location")
