@@ -50,11 +50,11 @@ pub fn alias_timeline(moves: &[AliasMove], now: DateTime<Utc>) -> Markup {
     let top_version = moves.iter().filter_map(|m| m.version).max().unwrap_or(1);
     let x = |at: DateTime<Utc>| {
         let span = (end - start).num_milliseconds().max(1) as f64;
-        LEFT + (at - start).num_milliseconds() as f64 / span * (WIDTH - LEFT - RIGHT)
+        tenth(LEFT + (at - start).num_milliseconds() as f64 / span * (WIDTH - LEFT - RIGHT))
     };
     let y = |version: i64| {
         let span = (top_version as f64).max(1.0);
-        HEIGHT - BOTTOM - (version as f64 / span) * (HEIGHT - TOP - BOTTOM)
+        tenth(HEIGHT - BOTTOM - (version as f64 / span) * (HEIGHT - TOP - BOTTOM))
     };
     let time_ticks = ticks_between(start, end);
     let tick_format = time_format(end - start);
@@ -67,8 +67,14 @@ pub fn alias_timeline(moves: &[AliasMove], now: DateTime<Utc>) -> Markup {
                 line.grid x1=(LEFT) x2=(WIDTH - RIGHT) y1=(y(*tick)) y2=(y(*tick)) {}
                 text.tick x=(LEFT - 6.0) y=(y(*tick) + 4.0) text-anchor="end" { (tick) }
             }
-            @for tick in &time_ticks {
-                text.tick x=(x(*tick)) y=(HEIGHT - BOTTOM + 16.0) text-anchor="middle" {
+            @for (index, tick) in time_ticks.iter().enumerate() {
+                // The outer labels align inwards so they stay inside the frame.
+                @let anchor = match index {
+                    0 => "start",
+                    i if i + 1 == time_ticks.len() => "end",
+                    _ => "middle",
+                };
+                text.tick x=(x(*tick)) y=(HEIGHT - BOTTOM + 16.0) text-anchor=(anchor) {
                     (tick.format(tick_format))
                 }
             }
@@ -153,9 +159,11 @@ pub fn metric_chart(metric: &str, points: &[MetricPoint]) -> Markup {
     let (low, high) = (low - pad, high + pad);
     let x = |version: i64| {
         let span = ((last - first) as f64).max(1.0);
-        LEFT + (version - first) as f64 / span * (WIDTH - LEFT - RIGHT)
+        tenth(LEFT + (version - first) as f64 / span * (WIDTH - LEFT - RIGHT))
     };
-    let y = |value: f64| HEIGHT - BOTTOM - (value - low) / (high - low) * (HEIGHT - TOP - BOTTOM);
+    let y = |value: f64| {
+        tenth(HEIGHT - BOTTOM - (value - low) / (high - low) * (HEIGHT - TOP - BOTTOM))
+    };
     let line: Vec<String> = points
         .iter()
         .map(|p| format!("{:.1},{:.1}", x(p.version), y(p.value)))
@@ -195,6 +203,12 @@ pub fn metric_chart(metric: &str, points: &[MetricPoint]) -> Markup {
             }
         }
     }
+}
+
+/// A coordinate to a tenth of a pixel: precise enough, and a tenth of the
+/// page weight of every digit a float prints.
+fn tenth(coordinate: f64) -> f64 {
+    (coordinate * 10.0).round() / 10.0
 }
 
 /// The frame: both axes and their labels.

@@ -269,7 +269,7 @@ pub async fn model(
                                     td { span class=(format!("status {}", v.status.as_str().to_lowercase())) { (v.status.as_str()) } }
                                     td { (v.algorithm) }
                                     @for m in &metric_columns {
-                                        td.num { @if let Some(value) = v.metrics.get(m) { (value) } }
+                                        td.num { @if let Some(value) = v.metrics.get(m) { span title=(value) { (metric_text(*value)) } } }
                                     }
                                     td { (v.aliases.join(", ")) }
                                     td { (v.created_by) }
@@ -714,6 +714,17 @@ fn moment(at: DateTime<Utc>) -> Markup {
             title=(format!("{} UTC", at.format("%Y-%m-%d %H:%M:%S%.3f"))) {
             (at.format("%Y-%m-%d %H:%M UTC"))
         }
+    }
+}
+
+/// A metric for a table cell: four decimals at most (the exact value is
+/// the cell's tooltip and on the version's page).
+fn metric_text(value: f64) -> String {
+    if value.is_finite() && value.abs() < 1e6 && (value == 0.0 || value.abs() >= 1e-3) {
+        let text = format!("{value:.4}");
+        text.trim_end_matches('0').trim_end_matches('.').to_owned()
+    } else {
+        value.to_string()
     }
 }
 

@@ -1,0 +1,147 @@
+"""The web console in a real browser: headless Chromium from Debian's
+packages, driven over the W3C WebDriver protocol by Debian's chromedriver
+(scripts/test installs both; nothing is downloaded by a test tool). The
+model page shows the alias table and both SVG charts, and when `canary`
+moves through gRPC the page updates itself, without a reload, within two
+seconds. The screenshot it takes is the one the README shows
+(docs/console.png, refreshed with MODEL_REGISTRY_SCREENSHOT=docs/console.png)."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import shutil
+import subprocess
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import REPO, free_port, start_server, stop_server, wait_until_listening
+
+from modelreg_client import RegistryClient
+
+CHROMIUM = "/usr/bin/chromium"
+
+
+class Browser:
+    """One WebDriver session of headless Chromium."""
+
+    def __init__(self, driver: str) -> None:
+        self.driver = driver
+        capabilities = {
+            "browserName": "chrome",
+            "goog:chromeOptions": {
+                "binary": CHROMIUM,
+                "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1280,1700"],
+            },
+        }
+        session = self.call("POST", "/session", {"capabilities": {"alwaysMatch": capabilities}})
+        self.session = f"/session/{session['sessionId']}"
+
+    def call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+        data = json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(f"{self.driver}{path}", data=data, method=method)
+        request.add_header("Content-Type", "application/json")
+        with urllib.request.urlopen(request, timeout=60) as response:  # noqa: S310 - local chromedriver
+            return json.loads(response.read())["value"]
+
+    def open(self, url: str) -> None:
+        self.call("POST", f"{self.session}/url", {"url": url})
+
+    def run(self, script: str) -> Any:
+        return self.call("POST", f"{self.session}/execute/sync", {"script": script, "args": []})
+
+    def until(self, script: str, what: str, timeout: float) -> Any:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            value = self.run(script)
+            if value:
+                return value
+            time.sleep(0.05)
+        raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+    def screenshot(self) -> bytes:
+        return base64.b64decode(self.call("GET", f"{self.session}/screenshot"))
+
+    def close(self) -> None:
+        self.call("DELETE", self.session)
+
+
+@pytest.fixture
+def browser(tmp_path: Path) -> Iterator[Browser]:
+    driver_binary = shutil.which("chromedriver")
+    if driver_binary is None or not Path(CHROMIUM).exists():
+        pytest.fail("chromium and chromium-driver are missing: scripts/test installs them with apt-get")
+    port = free_port()
+    driver = subprocess.Popen(
+        [driver_binary, f"--port={port}"], stdout=subprocess.DEVNULL, stderr=open(tmp_path / "chromedriver.log", "wb")  # noqa: SIM115
+    )
+    try:
+        wait_until_listening(f"127.0.0.1:{port}", driver)
+        session = Browser(f"http://127.0.0.1:{port}")
+        try:
+            yield session
+        finally:
+            session.close()
+    finally:
+        driver.terminate()
+        driver.wait(timeout=15)
+
+
+ALIAS_ROWS = "return [...document.querySelectorAll('#aliases tbody tr')].map(r => [...r.cells].map(c => c.textContent.trim()))"
+
+
+def test_the_model_page_shows_aliases_and_charts_and_updates_live(tmp_path: Path, browser: Browser) -> None:
+    web = f"127.0.0.1:{free_port()}"
+    server = start_server(tmp_path, "--web-listen", web)
+    try:
+        with RegistryClient(server.address) as registry:
+            for auc in [0.81, 0.86, 0.84, 0.90, 0.88, 0.93]:
+                registry.register_model("churn", algorithm="XGBoost", artifact_uri="s3://models/churn.pkl", metrics={"auc": auc, "f1": round(auc - 0.1, 2)})
+            registry.set_production_model("churn", 1, reason="first release")
+            registry.set_alias("churn", "staging", 2, reason="release candidate")
+            registry.set_production_model("churn", 2, reason="better AUC on the holdout set")
+            registry.set_alias("churn", "staging", 4, reason="retrained on November data")
+            registry.set_alias("churn", "canary", 4, reason="5% of traffic")
+
+            browser.open(f"http://{web}/models/churn")
+            browser.until("return document.documentElement.dataset.live === 'connected'", "the live connection", 10)
+            aliases = {row[0]: row for row in browser.run(ALIAS_ROWS)}
+            assert aliases["production"][1] == "2" and aliases["canary"][1] == "4"
+            charts = browser.run(
+                "return [...document.querySelectorAll('svg.chart')].map(s => "
+                "({kind: s.classList[1], width: s.getBoundingClientRect().width, "
+                "series: s.querySelectorAll('.series').length, points: s.querySelectorAll('circle').length}))"
+            )
+            assert [c["kind"] for c in charts] == ["timeline", "metric"]
+            assert all(c["width"] > 300 for c in charts), "both charts are drawn at a readable size"
+            assert charts[0]["series"] == 3, "one step line per alias"
+            assert charts[1]["points"] >= 6, "one point per version (and the legend's)"
+            # Local times replaced the UTC text.
+            assert "UTC" not in browser.run("return document.querySelector('#aliases time').textContent")
+
+            # A mark that a reload would erase.
+            browser.run("window.notReloaded = true")
+            started = time.monotonic()
+            registry.set_alias("churn", "canary", 6, reason="the newest candidate")
+            browser.until(
+                ALIAS_ROWS.replace("return ", "return (") + ").some(r => r[0] === 'canary' && r[1] === '6')",
+                "the canary row to show version 6",
+                2.0,
+            )
+            elapsed = time.monotonic() - started
+            assert browser.run("return window.notReloaded === true"), "updated in place, not reloaded"
+            assert elapsed < 2.0
+
+        shot = browser.screenshot()
+        assert shot.startswith(b"\x89PNG")
+        (tmp_path / "console.png").write_bytes(shot)
+        target = os.environ.get("MODEL_REGISTRY_SCREENSHOT")
+        if target:
+            (REPO / target).write_bytes(shot)
+    finally:
+        stop_server(server)
