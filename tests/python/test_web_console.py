@@ -150,12 +150,14 @@ def test_empty_states(console: Console) -> None:
     assert "No model matches." in console.page("/?prefix=zzz").get_text()
 
 
-def test_a_thousand_versions_are_paged_on_the_server(tmp_path: Path) -> None:
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_a_thousand_versions_are_paged_on_the_server(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> None:
+    args = ["--database-url", request.getfixturevalue("postgres_url")] if backend == "postgres" else []
     subprocess.run(
-        [server_binary(), "seed", "--model", "churn", "--versions", "1000"],
+        [server_binary(), *args, "seed", "--model", "churn", "--versions", "1000"],
         cwd=tmp_path, check=True, capture_output=True, timeout=120,
     )
-    running = start_console(tmp_path)
+    running = start_console(tmp_path, *args)
     try:
         seen: list[str] = []
         path: str | None = "/models/churn"
@@ -174,6 +176,19 @@ def test_a_thousand_versions_are_paged_on_the_server(tmp_path: Path) -> None:
         assert chart is not None and len(chart.select("circle")) >= 400, "the newest 500 versions are charted"
     finally:
         stop_server(running.server)
+
+
+def test_hostile_text_anywhere_is_shown_as_text(console: Console) -> None:
+    with RegistryClient(console.server.address) as registry:
+        registry.register_model(
+            "churn", algorithm=HOSTILE, artifact_uri="s3://m?<b>", description=HOSTILE,
+            tags={"note": HOSTILE}, params={"x": HOSTILE}, metadata={"html": HOSTILE},
+        )
+        registry.update_model("churn", description=HOSTILE, tags={"owner": HOSTILE}, reason=HOSTILE)
+    for path in ["/", "/models/churn", "/models/churn/versions/1", "/events"]:
+        page = console.page(path)
+        assert page.select("main script, main b") == [], f"{path}: markup was injected"
+        assert HOSTILE in page.select_one("main").get_text(), f"{path}: the text is shown"
 
 
 def test_the_model_page_hears_of_a_change_at_once(console: Console) -> None:
@@ -211,6 +226,34 @@ def test_the_model_page_hears_of_a_change_at_once(console: Console) -> None:
     assert status == 404
 
 
+def test_a_change_through_another_replica_reaches_the_page(postgres_url: str, tmp_path: Path) -> None:
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    watched = start_console(tmp_path / "a", "--database-url", postgres_url)
+    other = start_server(tmp_path / "b", "--database-url", postgres_url)
+    try:
+        with RegistryClient(other.address) as registry:
+            registry.register_model("churn", algorithm="X", artifact_uri="s3://m")
+            host, port = watched.web.split(":")
+            stream = http.client.HTTPConnection(host, int(port), timeout=10)
+            stream.request("GET", "/models/churn/live")
+            response = stream.getresponse()
+            try:
+                started = time.monotonic()
+                registry.set_alias("churn", "canary", 1, reason="through the other replica")
+                line = response.readline().decode()
+                while line.startswith(":") or not line.strip():
+                    line = response.readline().decode()
+                assert line.strip() == "event: changed"
+                assert time.monotonic() - started < 2.0
+            finally:
+                stream.close()
+        assert rows(watched.page("/models/churn").select_one("#aliases table"))[0][:2] == ["canary", "1"]
+    finally:
+        stop_server(other)
+        stop_server(watched.server)
+
+
 def test_with_auth_the_console_asks_for_a_token(tmp_path: Path) -> None:
     entry = subprocess.run(
         [server_binary(), "hash-token", "--principal", "viewer", "--role", "reader"],
@@ -241,7 +284,18 @@ def test_with_auth_the_console_asks_for_a_token(tmp_path: Path) -> None:
         cookie = headers["set-cookie"] if "set-cookie" in headers else headers["Set-Cookie"]
         assert "HttpOnly" in cookie and "SameSite=Strict" in cookie
         pair = cookie.split(";", 1)[0]
-        assert "No model is registered yet." in running.page("/", cookie=pair).get_text()
+        signed_in = running.page("/", cookie=pair)
+        assert "No model is registered yet." in signed_in.get_text()
+        assert signed_in.select_one("header form.signout[action='/logout'][method=post]") is not None
+        request = urllib.request.Request(f"http://{running.web}/logout", data=b"", method="POST")
+        request.add_header("Cookie", pair)
+        try:
+            signed_out = no_redirects.open(request, timeout=10)
+            status, headers = signed_out.status, signed_out.headers
+        except urllib.error.HTTPError as error:
+            status, headers = error.code, error.headers
+        assert status == 303 and headers["Location"] == "/login"
+        assert "Max-Age=0" in headers["Set-Cookie"], "signing out drops the cookie"
         status, location = fetch_status(no_redirects, f"http://{running.web}/", cookie="modelreg_token=forged")
         assert (status, location) == (303, "/login")
     finally:

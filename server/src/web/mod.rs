@@ -94,20 +94,21 @@ pub fn router(console: Console) -> Router {
         .with_state(console)
 }
 
-/// A signed-in (or, without auth, anonymous) reader. Extracting it from a
+/// A signed-in (or, without auth, anonymous) reader; `true` when signed in
+/// with a token (the pages then offer to sign out). Extracting it from a
 /// request without a valid cookie sends the browser to the login page.
-pub struct Reader;
+pub struct Reader(pub bool);
 
 impl FromRequestParts<Console> for Reader {
     type Rejection = Response;
 
     async fn from_request_parts(parts: &mut Parts, console: &Console) -> Result<Self, Response> {
         if !console.authenticator.is_enabled() {
-            return Ok(Reader);
+            return Ok(Reader(false));
         }
         let token = cookie(&parts.headers, TOKEN_COOKIE);
         match token.map(|token| authenticate(&console.authenticator, &token)) {
-            Some(Ok(())) => Ok(Reader),
+            Some(Ok(())) => Ok(Reader(true)),
             _ => Err(Redirect::to("/login").into_response()),
         }
     }

@@ -28,7 +28,7 @@ type PageResult = Result<Markup, WebError>;
 
 /// `/`: every model, by name.
 pub async fn models(
-    _: Reader,
+    Reader(signed_in): Reader,
     State(console): State<Console>,
     Query(params): Query<ModelsParams>,
 ) -> PageResult {
@@ -47,6 +47,7 @@ pub async fn models(
     let models: Vec<Model> = page.items.into_iter().map(|(m, _)| m).collect();
     Ok(layout(
         "Models",
+        signed_in,
         None,
         html! {
             h1 { "Models" }
@@ -81,7 +82,7 @@ pub async fn models(
 
 /// `/models/{name}`: aliases, charts, versions and audit trail.
 pub async fn model(
-    _: Reader,
+    Reader(signed_in): Reader,
     State(console): State<Console>,
     Path(name): Path<String>,
     Query(params): Query<ModelParams>,
@@ -169,6 +170,7 @@ pub async fn model(
 
     Ok(layout(
         name.as_str(),
+        signed_in,
         Some(&format!("{here}/live")),
         html! {
             nav.crumbs { a href="/" { "Models" } " / " (name.as_str()) }
@@ -298,7 +300,7 @@ pub async fn model(
 
 /// `/models/{name}/versions/{version}`: every field of one version.
 pub async fn version(
-    _: Reader,
+    Reader(signed_in): Reader,
     State(console): State<Console>,
     Path((name, number)): Path<(String, i64)>,
 ) -> PageResult {
@@ -323,6 +325,7 @@ pub async fn version(
     let title = format!("{} version {}", name.as_str(), number);
     Ok(layout(
         &title,
+        signed_in,
         None,
         html! {
             nav.crumbs { a href="/" { "Models" } " / " a href=(model_href(name.as_str())) { (name.as_str()) } " / version " (number) }
@@ -369,7 +372,7 @@ pub async fn version(
 
 /// `/events`: the whole trail, filtered.
 pub async fn events(
-    _: Reader,
+    Reader(signed_in): Reader,
     State(console): State<Console>,
     Query(params): Query<EventsParams>,
 ) -> PageResult {
@@ -408,6 +411,7 @@ pub async fn events(
     .join("&");
     Ok(layout(
         "Events",
+        signed_in,
         None,
         html! {
             h1 { "Events" }
@@ -439,6 +443,7 @@ pub async fn events(
 pub fn login(problem: Option<&str>) -> Markup {
     layout(
         "Sign in",
+        false,
         None,
         html! {
             h1 { "Sign in" }
@@ -456,6 +461,7 @@ pub fn login(problem: Option<&str>) -> Markup {
 pub fn error(status: StatusCode, message: &str) -> Markup {
     layout(
         status.canonical_reason().unwrap_or("Error"),
+        false,
         None,
         html! {
             h1 { (status.as_u16()) " " (status.canonical_reason().unwrap_or("Error")) }
@@ -640,7 +646,7 @@ fn model_events_query(name: ModelName) -> EventQuery {
 }
 
 /// The page frame: header, navigation, main content, assets.
-fn layout(title: &str, live: Option<&str>, content: Markup) -> Markup {
+fn layout(title: &str, signed_in: bool, live: Option<&str>, content: Markup) -> Markup {
     html! {
         (DOCTYPE)
         html lang="en" {
@@ -655,6 +661,9 @@ fn layout(title: &str, live: Option<&str>, content: Markup) -> Markup {
                 header.top {
                     a.brand href="/" { "Model Registry" }
                     nav { a href="/" { "Models" } a href="/events" { "Events" } }
+                    @if signed_in {
+                        form.signout method="post" action="/logout" { button type="submit" { "Sign out" } }
+                    }
                 }
                 main data-live=[live] { (content) }
             }
