@@ -23,11 +23,12 @@
 //! # }
 //! ```
 
+use std::future::Future;
 use std::time::SystemTime;
 
 use model_registry_api::v1 as pb;
 
-use crate::client::{RegistryClient, new_request_id, version_of};
+use crate::client::{RawClient, RegistryClient, new_request_id, version_of};
 use crate::error::Result;
 use crate::types::{BestVersion, Event, Model, ModelStatus, ModelVersion, Page};
 
@@ -206,23 +207,15 @@ impl ListVersions<'_> {
 
     /// Every matching version, page after page, up to the limit.
     pub async fn send(self) -> Result<Vec<ModelVersion>> {
-        let limit = self.limit.unwrap_or(usize::MAX);
-        let mut request = self.request;
-        let mut versions = Vec::new();
-        loop {
-            let page = self
-                .client
-                .retried(request.clone(), |mut raw, r| async move {
-                    raw.list_model_versions(r).await
-                })
-                .await?;
-            versions.extend(page.model_versions.into_iter().map(ModelVersion::from));
-            if page.next_page_token.is_empty() || versions.len() >= limit {
-                versions.truncate(limit);
-                return Ok(versions);
-            }
-            request.page_token = page.next_page_token;
-        }
+        every_page(
+            self.client,
+            self.request,
+            self.limit.unwrap_or(usize::MAX),
+            |mut raw, r| async move { raw.list_model_versions(r).await },
+            |page| (page.model_versions, page.next_page_token),
+            |request, token| request.page_token = token,
+        )
+        .await
     }
 }
 awaitable!(ListVersions => Vec<ModelVersion>);
@@ -283,21 +276,15 @@ impl ListModels<'_> {
 
     /// Every matching model, by name, page after page.
     pub async fn send(self) -> Result<Vec<Model>> {
-        let mut request = self.request;
-        let mut models = Vec::new();
-        loop {
-            let page = self
-                .client
-                .retried(request.clone(), |mut raw, r| async move {
-                    raw.list_models(r).await
-                })
-                .await?;
-            models.extend(page.models.into_iter().map(Model::from));
-            if page.next_page_token.is_empty() {
-                return Ok(models);
-            }
-            request.page_token = page.next_page_token;
-        }
+        every_page(
+            self.client,
+            self.request,
+            usize::MAX,
+            |mut raw, r| async move { raw.list_models(r).await },
+            |page| (page.models, page.next_page_token),
+            |request, token| request.page_token = token,
+        )
+        .await
     }
 }
 awaitable!(ListModels => Vec<Model>);
@@ -384,23 +371,15 @@ impl ListEvents<'_> {
 
     /// Every matching event, page after page, up to the limit.
     pub async fn send(self) -> Result<Vec<Event>> {
-        let limit = self.limit.unwrap_or(usize::MAX);
-        let mut request = self.request;
-        let mut events = Vec::new();
-        loop {
-            let page = self
-                .client
-                .retried(request.clone(), |mut raw, r| async move {
-                    raw.list_events(r).await
-                })
-                .await?;
-            events.extend(page.events.into_iter().map(Event::from));
-            if page.next_page_token.is_empty() || events.len() >= limit {
-                events.truncate(limit);
-                return Ok(events);
-            }
-            request.page_token = page.next_page_token;
-        }
+        every_page(
+            self.client,
+            self.request,
+            self.limit.unwrap_or(usize::MAX),
+            |mut raw, r| async move { raw.list_events(r).await },
+            |page| (page.events, page.next_page_token),
+            |request, token| request.page_token = token,
+        )
+        .await
     }
 }
 awaitable!(ListEvents => Vec<Event>);
@@ -492,6 +471,34 @@ impl SetStatus<'_> {
     }
 }
 awaitable!(SetStatus => ModelVersion);
+
+/// Follows a listing page after page (each page retried on its own) until
+/// its last page or `limit` items, converting each item to this crate's type.
+async fn every_page<Req, Resp, Raw, T, F, Fut>(
+    client: &RegistryClient,
+    mut request: Req,
+    limit: usize,
+    call: F,
+    split: impl Fn(Resp) -> (Vec<Raw>, String),
+    set_token: impl Fn(&mut Req, String),
+) -> Result<Vec<T>>
+where
+    Req: Clone,
+    T: From<Raw>,
+    F: Fn(RawClient, Req) -> Fut,
+    Fut: Future<Output = std::result::Result<tonic::Response<Resp>, tonic::Status>>,
+{
+    let mut items = Vec::new();
+    loop {
+        let (page, token) = split(client.retried(request.clone(), &call).await?);
+        items.extend(page.into_iter().map(T::from));
+        if token.is_empty() || items.len() >= limit {
+            items.truncate(limit);
+            return Ok(items);
+        }
+        set_token(&mut request, token);
+    }
+}
 
 impl RegistryClient {
     /// The version `production` of `model_name` points at (add

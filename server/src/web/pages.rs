@@ -13,7 +13,7 @@ use super::charts::{self, AliasMove, MetricPoint};
 use super::query::{EventsParams, ModelParams, ModelsParams, PAGE_ROWS};
 use super::{Console, Reader, WebError};
 use crate::domain::commands::{EventQuery, ModelQuery, VersionQuery};
-use crate::domain::page::{EventCursor, ModelCursor, VersionCursor, VersionOrder};
+use crate::domain::page::{EventCursor, ModelCursor, Page, PageKey, VersionCursor, VersionOrder};
 use crate::domain::{
     AliasName, Event, EventKind, Model, ModelName, ModelVersion, VersionRef, VersionStatus,
 };
@@ -40,11 +40,7 @@ pub async fn models(
     };
     query.after = key.decode::<ModelCursor>(&query, &params.after)?;
     let page = console.store.list_models(query.clone()).await?;
-    let next = page
-        .more
-        .then(|| page.items.last().map(|(_, c)| key.encode(&query, c)))
-        .flatten();
-    let models: Vec<Model> = page.items.into_iter().map(|(m, _)| m).collect();
+    let (models, next) = split_page(page, &key, &query);
     Ok(layout(
         "Models",
         signed_in,
@@ -124,31 +120,14 @@ pub async fn model(
     };
     versions_query.after = key.decode::<VersionCursor>(&versions_query, &params.after)?;
     let page = console.store.list_versions(versions_query.clone()).await?;
-    let next_versions = page
-        .more
-        .then(|| {
-            page.items
-                .last()
-                .map(|(_, c)| key.encode(&versions_query, c))
-        })
-        .flatten();
-    let versions: Vec<ModelVersion> = page.items.into_iter().map(|(v, _)| v).collect();
+    let (versions, next_versions) = split_page(page, &key, &versions_query);
     let metric_columns = metric_columns(&versions, &sort);
 
     // The audit trail.
     let mut events_query = model_events_query(name.clone());
     events_query.after = key.decode::<EventCursor>(&events_query, &params.events_after)?;
     let trail = console.store.list_events(events_query.clone()).await?;
-    let next_events = trail
-        .more
-        .then(|| {
-            trail
-                .items
-                .last()
-                .map(|(_, c)| key.encode(&events_query, c))
-        })
-        .flatten();
-    let events: Vec<Event> = trail.items.into_iter().map(|(e, _)| e).collect();
+    let (events, next_events) = split_page(trail, &key, &events_query);
 
     let here = model_href(name.as_str());
     let link = |changes: &[(&str, &str)]| {
@@ -391,11 +370,7 @@ pub async fn events(
     };
     query.after = key.decode::<EventCursor>(&query, &params.after)?;
     let page = console.store.list_events(query.clone()).await?;
-    let next = page
-        .more
-        .then(|| page.items.last().map(|(_, c)| key.encode(&query, c)))
-        .flatten();
-    let events: Vec<Event> = page.items.into_iter().map(|(e, _)| e).collect();
+    let (events, next) = split_page(page, &key, &query);
     let filter_query = [
         ("model", &params.model),
         ("alias", &params.alias),
@@ -503,6 +478,23 @@ async fn alias_rows(console: &Console, model: &Model) -> Result<Vec<AliasRow>, W
         });
     }
     Ok(rows)
+}
+
+/// A page's items and the signed token of the page after it, if any.
+fn split_page<T, C: serde::Serialize>(
+    page: Page<T, C>,
+    key: &PageKey,
+    query: &impl serde::Serialize,
+) -> (Vec<T>, Option<String>) {
+    let next = page
+        .more
+        .then(|| {
+            page.items
+                .last()
+                .map(|(_, cursor)| key.encode(query, cursor))
+        })
+        .flatten();
+    (page.items.into_iter().map(|(item, _)| item).collect(), next)
 }
 
 /// Every alias move of the model (up to the chart's limit), oldest first.
