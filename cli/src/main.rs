@@ -18,7 +18,7 @@ use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 use model_registry_client::proto as pb;
 use model_registry_client::{
     AliasMove, AliasRollback, BestVersion, ClientOptions, Error, Event, Model, ModelStatus,
-    ModelVersion, RegisterModel, RegistryClient, TlsOptions,
+    ModelVersion, RegisterModel, RegistryClient, SetAlias, TlsOptions,
 };
 use output::Format;
 use target::{VersionOrAlias, VersionTarget, parse_version_or_alias};
@@ -236,20 +236,8 @@ enum Command {
         /// Only if this version is production now (0: only if none is).
         #[arg(long)]
         expect_current: Option<i64>,
-        /// Refuse unless the candidate beats production on this metric.
-        #[arg(long)]
-        gate_metric: Option<String>,
-        /// The margin the candidate must win by under the gate.
-        #[arg(
-            long,
-            default_value_t = 0.0,
-            requires = "gate_metric",
-            allow_hyphen_values = true
-        )]
-        gate_min_delta: f64,
-        /// The gate metric is a loss: lower is better.
-        #[arg(long, requires = "gate_metric")]
-        gate_lower_is_better: bool,
+        #[command(flatten)]
+        gate: Gate,
     },
     /// Return production to the version before the current one.
     #[command(after_help = "Example:\n  modelreg rollback churn --reason \"v4 raised complaints\"")]
@@ -360,20 +348,8 @@ enum AliasCommand {
         version: VersionOrAlias,
         #[command(flatten)]
         change: AliasChange,
-        /// Refuse unless the candidate beats the alias's version on this metric.
-        #[arg(long)]
-        gate_metric: Option<String>,
-        /// The margin the candidate must win by under the gate.
-        #[arg(
-            long,
-            default_value_t = 0.0,
-            requires = "gate_metric",
-            allow_hyphen_values = true
-        )]
-        gate_min_delta: f64,
-        /// The gate metric is a loss: lower is better.
-        #[arg(long, requires = "gate_metric")]
-        gate_lower_is_better: bool,
+        #[command(flatten)]
+        gate: Gate,
     },
     /// Remove an alias (its history stays in the trail).
     #[command(
@@ -405,6 +381,39 @@ enum AliasCommand {
         /// The model.
         name: String,
     },
+}
+
+/// The metric gate of a move (production or any alias).
+#[derive(Debug, Args)]
+struct Gate {
+    /// Refuse unless the candidate beats the alias's current version (for
+    /// `promote`, production's) on this metric.
+    #[arg(long)]
+    gate_metric: Option<String>,
+    /// The margin the candidate must win by under the gate.
+    #[arg(
+        long,
+        default_value_t = 0.0,
+        requires = "gate_metric",
+        allow_hyphen_values = true
+    )]
+    gate_min_delta: f64,
+    /// The gate metric is a loss: lower is better.
+    #[arg(long, requires = "gate_metric")]
+    gate_lower_is_better: bool,
+}
+
+impl Gate {
+    /// `request` with this gate, when one was asked for.
+    fn apply(self, request: SetAlias<'_>) -> SetAlias<'_> {
+        match self.gate_metric {
+            Some(metric) if self.gate_lower_is_better => {
+                request.gate(metric, self.gate_min_delta).lower_is_better()
+            }
+            Some(metric) => request.gate(metric, self.gate_min_delta),
+            None => request,
+        }
+    }
 }
 
 /// What every alias change takes.
@@ -839,9 +848,7 @@ async fn run(cli: Cli) -> Result<(), Error> {
             version,
             reason,
             expect_current,
-            gate_metric,
-            gate_min_delta,
-            gate_lower_is_better,
+            gate,
         } => {
             let target = VersionTarget::parse(&name, version)?;
             let version = target.resolve(&client).await?;
@@ -851,13 +858,7 @@ async fn run(cli: Cli) -> Result<(), Error> {
             if let Some(expected) = expect_current {
                 request = request.expect_current(expected);
             }
-            if let Some(metric) = gate_metric {
-                request = request.gate(metric, gate_min_delta);
-                if gate_lower_is_better {
-                    request = request.lower_is_better();
-                }
-            }
-            let response = request.send().await?;
+            let response = gate.apply(request).send().await?;
             print_alias_move(target.model(), "production", version, &response, print)?;
         }
         Command::Rollback {
@@ -1010,9 +1011,7 @@ async fn alias_command(
             alias,
             version,
             change,
-            gate_metric,
-            gate_min_delta,
-            gate_lower_is_better,
+            gate,
         } => {
             let version = version.resolve(client, &name).await?;
             let mut request = client
@@ -1021,13 +1020,7 @@ async fn alias_command(
             if let Some(expected) = change.expect_current {
                 request = request.expect_current(expected);
             }
-            if let Some(metric) = gate_metric {
-                request = request.gate(metric, gate_min_delta);
-                if gate_lower_is_better {
-                    request = request.lower_is_better();
-                }
-            }
-            let response = request.send().await?;
+            let response = gate.apply(request).send().await?;
             print_alias_move(&name, &alias, version, &response, print)?;
         }
         AliasCommand::Delete {
