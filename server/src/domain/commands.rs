@@ -216,6 +216,8 @@ pub struct EventQuery {
     pub alias: Option<AliasName>,
     /// Only changes made by this principal.
     pub actor: Option<String>,
+    /// Newest first (the console's trail) instead of oldest first.
+    pub newest_first: bool,
     /// Only at or after.
     pub since: Option<DateTime<Utc>>,
     /// Only before.

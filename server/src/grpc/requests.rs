@@ -464,6 +464,7 @@ impl TryFrom<pb::ListEventsRequest> for EventQuery {
             kinds,
             alias,
             actor: None,
+            newest_first: false,
             since,
             until,
             page_size,

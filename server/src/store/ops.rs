@@ -956,7 +956,7 @@ pub async fn update_version(
     with_aliases(conn, row, model.name).await
 }
 
-/// Lists events, oldest first.
+/// Lists events, oldest first (or newest first when asked).
 pub async fn list_events(
     conn: &mut Conn,
     query: EventQuery,
@@ -964,9 +964,13 @@ pub async fn list_events(
     let mut rows = events::table
         .inner_join(models::table)
         .select((EventRow::as_select(), models::name))
-        .order_by(events::id.asc())
         .limit(query.page_size as i64 + 1)
         .into_boxed();
+    rows = if query.newest_first {
+        rows.order_by(events::id.desc())
+    } else {
+        rows.order_by(events::id.asc())
+    };
     if let Some(name) = &query.model_name {
         let model = find_model(conn, name).await?;
         rows = rows.filter(events::model_id.eq(model.id));
@@ -991,7 +995,11 @@ pub async fn list_events(
         rows = rows.filter(events::occurred_at.lt(to_db_time(until)));
     }
     if let Some(after) = &query.after {
-        rows = rows.filter(events::id.gt(after.after_id));
+        rows = if query.newest_first {
+            rows.filter(events::id.lt(after.after_id))
+        } else {
+            rows.filter(events::id.gt(after.after_id))
+        };
     }
     let loaded = rows.load::<(EventRow, String)>(conn).await?;
     let (loaded, more) = split_page(loaded, query.page_size);

@@ -21,7 +21,7 @@ use crate::domain::{
 /// Versions drawn on the metric chart: the newest this many.
 const CHARTED_VERSIONS: usize = 500;
 
-/// Alias moves drawn on the timeline, oldest first.
+/// Alias moves drawn on the timeline: the newest this many.
 const CHARTED_MOVES: usize = 2_000;
 
 type PageResult = Result<Markup, WebError>;
@@ -266,10 +266,10 @@ pub async fn model(
             }
 
             section #trail {
-                h2 { "Audit trail" }
+                h2 { "Audit trail" } p.facts { "Newest first." }
                 (events_table(&events, false))
                 @if let Some(next) = next_events {
-                    nav.pages { a rel="next" href=(format!("{}#trail", link(&[("events_after", next.as_str())]))) { "Later events →" } }
+                    nav.pages { a rel="next" href=(format!("{}#trail", link(&[("events_after", next.as_str())]))) { "Earlier events →" } }
                 }
                 p { a href=(format!("/events?model={}", encode(name.as_str()))) { "Filter this model's events" } }
             }
@@ -288,8 +288,10 @@ pub async fn version(
         .store
         .get_version(VersionRef::Number(name.clone(), number))
         .await?;
+    // A version's own events read as its story: oldest first.
     let mut query = model_events_query(name.clone());
     query.version = Some(number);
+    query.newest_first = false;
     query.page_size = 500;
     let events: Vec<Event> = console
         .store
@@ -363,6 +365,7 @@ pub async fn events(
         kinds: filters.kind.into_iter().collect(),
         alias: filters.alias,
         actor: filters.actor,
+        newest_first: true,
         since: filters.since,
         until: filters.until,
         page_size: PAGE_ROWS,
@@ -408,7 +411,7 @@ pub async fn events(
             }
             (events_table(&events, true))
             @if let Some(next) = next {
-                nav.pages { a rel="next" href=(format!("/events?{filter_query}&after={}", encode(&next))) { "Later events →" } }
+                nav.pages { a rel="next" href=(format!("/events?{filter_query}&after={}", encode(&next))) { "Earlier events →" } }
             }
         },
     ))
@@ -497,7 +500,8 @@ fn split_page<T, C: serde::Serialize>(
     (page.items.into_iter().map(|(item, _)| item).collect(), next)
 }
 
-/// Every alias move of the model (up to the chart's limit), oldest first.
+/// The model's alias moves for the timeline: the newest ones (up to the
+/// chart's limit), in time order.
 async fn alias_moves(console: &Console, name: &ModelName) -> Result<Vec<AliasMove>, WebError> {
     let mut query = model_events_query(name.clone());
     query.kinds = vec![
@@ -521,9 +525,11 @@ async fn alias_moves(console: &Console, name: &ModelName) -> Result<Vec<AliasMov
         }));
         match last {
             Some(cursor) if page.more && moves.len() < CHARTED_MOVES => query.after = Some(cursor),
-            _ => return Ok(moves),
+            _ => break,
         }
     }
+    moves.reverse();
+    Ok(moves)
 }
 
 /// The metric to chart: the one asked for, else `auc`, `accuracy` or the
@@ -630,6 +636,7 @@ fn model_events_query(name: ModelName) -> EventQuery {
         kinds: Vec::new(),
         alias: None,
         actor: None,
+        newest_first: true,
         since: None,
         until: None,
         page_size: PAGE_ROWS,
