@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 from bs4 import BeautifulSoup
-from conftest import RunningServer, free_port, server_binary, start_server, stop_server
+from conftest import RunningServer, free_port, readme_block, server_binary, start_server, stop_server, wait_until_listening
 
 from modelreg_client import RegistryClient, Training
 
@@ -335,3 +335,22 @@ def fetch_status(opener: urllib.request.OpenerDirector, url: str, cookie: str | 
     except urllib.error.HTTPError as error:
         return error.code, error.headers.get("Location")
     return response.status, response.headers.get("Location")
+
+
+def test_the_readme_command_serves_the_console(tmp_path: Path) -> None:
+    command = [line for line in readme_block("web-console").splitlines() if line and not line.startswith("#")]
+    assert command == ["model-registry-server --web-listen 127.0.0.1:8080"]
+    web = f"127.0.0.1:{free_port()}"
+    grpc = f"127.0.0.1:{free_port()}"
+    args = command[0].replace("127.0.0.1:8080", web).split()[1:]
+    process = subprocess.Popen([server_binary(), "--listen", grpc, *args], cwd=tmp_path, stderr=subprocess.DEVNULL)
+    try:
+        wait_until_listening(web, process)
+        wait_until_listening(grpc, process)
+        with RegistryClient(grpc) as registry:
+            registry.register_model("churn", algorithm="XGBoost", artifact_uri="s3://m")
+        page = Console(RunningServer(process, grpc, tmp_path), web).page("/")
+        assert [row[0] for row in rows(page.find("table"))] == ["churn"]
+    finally:
+        process.terminate()
+        process.wait(timeout=15)
