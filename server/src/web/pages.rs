@@ -98,26 +98,12 @@ pub async fn model(
 
     // The versions table.
     let sort = params.sort.trim().to_owned();
-    let mut versions_query = VersionQuery {
-        model_name: Some(name.clone()),
-        statuses: status.into_iter().collect(),
-        algorithm: None,
-        tags: BTreeMap::new(),
-        min_metrics: BTreeMap::new(),
-        trained_after: None,
-        trained_before: None,
-        holding_all: Vec::new(),
-        holding_any: Vec::new(),
-        holding_some_alias: false,
-        order: if sort.is_empty() || sort == "version" {
-            VersionOrder::Version
-        } else {
-            VersionOrder::Metric(sort.clone())
-        },
-        descending: !sort.is_empty() && sort != "version",
-        page_size: PAGE_ROWS,
-        after: None,
-    };
+    let mut versions_query = model_versions_query(name.clone(), PAGE_ROWS);
+    versions_query.statuses = status.into_iter().collect();
+    if !sort.is_empty() && sort != "version" {
+        versions_query.order = VersionOrder::Metric(sort.clone());
+        versions_query.descending = true;
+    }
     versions_query.after = key.decode::<VersionCursor>(&versions_query, &params.after)?;
     let page = console.store.list_versions(versions_query.clone()).await?;
     let (versions, next_versions) = split_page(page, &key, &versions_query);
@@ -564,22 +550,8 @@ async fn metric_points(
     metric: &str,
     moves: &[AliasMove],
 ) -> Result<Vec<MetricPoint>, WebError> {
-    let query = VersionQuery {
-        model_name: Some(name.clone()),
-        statuses: Vec::new(),
-        algorithm: None,
-        tags: BTreeMap::new(),
-        min_metrics: BTreeMap::new(),
-        trained_after: None,
-        trained_before: None,
-        holding_all: Vec::new(),
-        holding_any: Vec::new(),
-        holding_some_alias: false,
-        order: VersionOrder::Version,
-        descending: true,
-        page_size: CHARTED_VERSIONS,
-        after: None,
-    };
+    let mut query = model_versions_query(name.clone(), CHARTED_VERSIONS);
+    query.descending = true;
     let held: BTreeSet<i64> = moves
         .iter()
         .filter(|m| m.alias == AliasName::PRODUCTION)
@@ -627,6 +599,26 @@ fn metric_columns(versions: &[ModelVersion], sort: &str) -> Vec<String> {
         }
     }
     columns
+}
+
+/// Every version of one model by number, `page_size` at a time.
+fn model_versions_query(name: ModelName, page_size: usize) -> VersionQuery {
+    VersionQuery {
+        model_name: Some(name),
+        statuses: Vec::new(),
+        algorithm: None,
+        tags: BTreeMap::new(),
+        min_metrics: BTreeMap::new(),
+        trained_after: None,
+        trained_before: None,
+        holding_all: Vec::new(),
+        holding_any: Vec::new(),
+        holding_some_alias: false,
+        order: VersionOrder::Version,
+        descending: false,
+        page_size,
+        after: None,
+    }
 }
 
 fn model_events_query(name: ModelName) -> EventQuery {
