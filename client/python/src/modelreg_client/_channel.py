@@ -126,6 +126,13 @@ class Settings:
             retry=RetryPolicy(retries, initial_backoff, max_backoff),
         )
 
+    def open_channel(self, kind: Any) -> Any:
+        """A channel to the registry: `kind` is `grpc` (blocking) or
+        `grpc.aio` (asyncio), which build channels from the same arguments."""
+        if self.credentials is not None:
+            return kind.secure_channel(self.address, self.credentials, self.options, self.compression)
+        return kind.insecure_channel(self.address, self.options, self.compression)
+
     def call_metadata(self, extra: Metadata | None) -> tuple[tuple[str, str], ...]:
         """The metadata of one call: the client's, then the call's own."""
         if not extra:

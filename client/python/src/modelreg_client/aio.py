@@ -104,13 +104,7 @@ class AsyncRegistryClient:
             max_backoff=max_backoff,
             gzip=gzip,
         )
-        settings = self._settings
-        if settings.credentials is not None:
-            self._channel = grpc.aio.secure_channel(
-                settings.address, settings.credentials, settings.options, settings.compression
-            )
-        else:
-            self._channel = grpc.aio.insecure_channel(settings.address, settings.options, settings.compression)
+        self._channel: grpc.aio.Channel = self._settings.open_channel(grpc.aio)
         self._stub = pb_grpc.RegistryServiceStub(self._channel)
 
     async def __aenter__(self) -> AsyncRegistryClient:

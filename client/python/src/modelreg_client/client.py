@@ -173,13 +173,7 @@ class RegistryClient:
             max_backoff=max_backoff,
             gzip=gzip,
         )
-        settings = self._settings
-        if settings.credentials is not None:
-            self._channel = grpc.secure_channel(
-                settings.address, settings.credentials, settings.options, settings.compression
-            )
-        else:
-            self._channel = grpc.insecure_channel(settings.address, settings.options, settings.compression)
+        self._channel: grpc.Channel = self._settings.open_channel(grpc)
         self._stub = pb_grpc.RegistryServiceStub(self._channel)
 
     def __enter__(self) -> RegistryClient:
