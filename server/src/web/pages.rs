@@ -88,13 +88,14 @@ pub async fn model(
     let status = params.status()?;
     let key = console.page_key().await?;
 
-    let aliases = alias_rows(&console, &model).await?;
     let moves = alias_moves(&console, &name).await?;
-    let metric = chosen_metric(&console, &model, &params.metric).await?;
-    let points = match &metric {
-        Some(metric) => metric_points(&console, &name, metric, &moves).await?,
-        None => Vec::new(),
-    };
+    let aliases = alias_rows(&console, &model, &moves).await?;
+    let charted = charted_versions(&console, &name).await?;
+    let metric = chosen_metric(&charted, &params.metric);
+    let points = metric
+        .as_deref()
+        .map(|metric| metric_points(&charted, metric, &moves))
+        .unwrap_or_default();
 
     // The versions table.
     let sort = params.sort.trim().to_owned();
@@ -444,26 +445,38 @@ struct AliasRow {
     reason: String,
 }
 
-async fn alias_rows(console: &Console, model: &Model) -> Result<Vec<AliasRow>, WebError> {
+/// Each alias's row, its last move taken from the timeline's moves (the
+/// newest ones); only an alias not moved within them is looked up.
+async fn alias_rows(
+    console: &Console,
+    model: &Model,
+    moves: &[AliasMove],
+) -> Result<Vec<AliasRow>, WebError> {
     let mut rows = Vec::with_capacity(model.aliases.len());
     for (alias, version) in &model.aliases {
-        let name = AliasName::movable("alias", alias)?;
-        let (_, event_id) = console.store.alias_state(model.name.clone(), name).await?;
-        let last_move = console
-            .store
-            .events_after(event_id - 1, 1)
-            .await?
-            .into_iter()
-            .find(|e| e.id == event_id);
+        let (actor, at, reason) = match moves.iter().rev().find(|m| m.alias == *alias) {
+            Some(last) => (last.actor.clone(), Some(last.at), last.reason.clone()),
+            None => {
+                let name = AliasName::movable("alias", alias)?;
+                let (_, event_id) = console.store.alias_state(model.name.clone(), name).await?;
+                let last = console
+                    .store
+                    .events_after(event_id - 1, 1)
+                    .await?
+                    .into_iter()
+                    .find(|e| e.id == event_id);
+                match last {
+                    Some(e) => (e.actor, Some(e.occurred_at), e.reason),
+                    None => (String::new(), None, String::new()),
+                }
+            }
+        };
         rows.push(AliasRow {
             alias: alias.clone(),
             version: *version,
-            actor: last_move
-                .as_ref()
-                .map(|e| e.actor.clone())
-                .unwrap_or_default(),
-            at: last_move.as_ref().map(|e| e.occurred_at),
-            reason: last_move.map(|e| e.reason).unwrap_or_default(),
+            actor,
+            at,
+            reason,
         });
     }
     Ok(rows)
@@ -518,61 +531,58 @@ async fn alias_moves(console: &Console, name: &ModelName) -> Result<Vec<AliasMov
     Ok(moves)
 }
 
-/// The metric to chart: the one asked for, else `auc`, `accuracy` or the
-/// first metric of the newest version.
-async fn chosen_metric(
-    console: &Console,
-    model: &Model,
-    asked: &str,
-) -> Result<Option<String>, WebError> {
-    if !asked.trim().is_empty() {
-        return Ok(Some(asked.trim().to_owned()));
-    }
-    if model.version_count == 0 {
-        return Ok(None);
-    }
-    let newest = console
-        .store
-        .get_version(VersionRef::Number(model.name.clone(), model.version_count))
-        .await?;
-    Ok(["auc", "accuracy", "f1"]
-        .into_iter()
-        .find(|m| newest.metrics.contains_key(*m))
-        .map(str::to_owned)
-        .or_else(|| newest.metrics.keys().next().cloned()))
-}
-
-/// The metric of the newest versions, in version order, production holders
-/// (now or ever) marked.
-async fn metric_points(
+/// The newest versions (up to the chart's limit), in version order: what
+/// the metric chart draws and picks its default metric from.
+async fn charted_versions(
     console: &Console,
     name: &ModelName,
-    metric: &str,
-    moves: &[AliasMove],
-) -> Result<Vec<MetricPoint>, WebError> {
+) -> Result<Vec<ModelVersion>, WebError> {
     let mut query = model_versions_query(name.clone(), CHARTED_VERSIONS);
     query.descending = true;
-    let held: BTreeSet<i64> = moves
-        .iter()
-        .filter(|m| m.alias == AliasName::PRODUCTION)
-        .filter_map(|m| m.version)
-        .collect();
-    let mut points: Vec<MetricPoint> = console
+    let mut versions: Vec<ModelVersion> = console
         .store
         .list_versions(query)
         .await?
         .items
         .into_iter()
-        .filter_map(|(v, _)| {
+        .map(|(v, _)| v)
+        .collect();
+    versions.reverse();
+    Ok(versions)
+}
+
+/// The metric to chart: the one asked for, else `auc`, `accuracy`, `f1` or
+/// the first metric of the newest version.
+fn chosen_metric(versions: &[ModelVersion], asked: &str) -> Option<String> {
+    if !asked.trim().is_empty() {
+        return Some(asked.trim().to_owned());
+    }
+    let newest = versions.last()?;
+    ["auc", "accuracy", "f1"]
+        .into_iter()
+        .find(|m| newest.metrics.contains_key(*m))
+        .map(str::to_owned)
+        .or_else(|| newest.metrics.keys().next().cloned())
+}
+
+/// `metric` of each charted version that has it, production holders (now
+/// or within the timeline's moves) marked.
+fn metric_points(versions: &[ModelVersion], metric: &str, moves: &[AliasMove]) -> Vec<MetricPoint> {
+    let held: BTreeSet<i64> = moves
+        .iter()
+        .filter(|m| m.alias == AliasName::PRODUCTION)
+        .filter_map(|m| m.version)
+        .collect();
+    versions
+        .iter()
+        .filter_map(|v| {
             v.metrics.get(metric).map(|value| MetricPoint {
                 version: v.version,
                 value: *value,
                 held_production: held.contains(&v.version),
             })
         })
-        .collect();
-    points.reverse();
-    Ok(points)
+        .collect()
 }
 
 /// The metrics shown as columns: the sorted-by one first, then the most
