@@ -145,3 +145,31 @@ def test_the_model_page_shows_aliases_and_charts_and_updates_live(tmp_path: Path
             (REPO / target).write_bytes(shot)
     finally:
         stop_server(server)
+
+
+def test_the_page_catches_up_after_a_server_restart(tmp_path: Path, browser: Browser) -> None:
+    web = f"127.0.0.1:{free_port()}"
+    grpc_address = f"127.0.0.1:{free_port()}"
+    server = start_server(tmp_path, "--web-listen", web, address=grpc_address)
+    try:
+        with RegistryClient(grpc_address) as registry:
+            for auc in [0.81, 0.86]:
+                registry.register_model("churn", algorithm="XGBoost", artifact_uri="s3://m", metrics={"auc": auc})
+            registry.set_alias("churn", "canary", 1, reason="first")
+        browser.open(f"http://{web}/models/churn")
+        browser.until("return document.documentElement.dataset.live === 'connected'", "the live connection", 10)
+        browser.run("window.notReloaded = true")
+
+        # The server goes away; a change lands while the page is not listening.
+        stop_server(server)
+        server = start_server(tmp_path, "--web-listen", web, address=grpc_address)
+        with RegistryClient(grpc_address) as registry:
+            registry.set_alias("churn", "canary", 2, reason="while the page was reconnecting")
+        browser.until(
+            ALIAS_ROWS.replace("return ", "return (") + ").some(r => r[0] === 'canary' && r[1] === '2')",
+            "the page to catch up after reconnecting",
+            15.0,
+        )
+        assert browser.run("return window.notReloaded === true"), "caught up in place"
+    finally:
+        stop_server(server)

@@ -77,6 +77,14 @@ function live() {
   };
   const source = new EventSource(main.dataset.live);
   source.addEventListener("changed", refresh);
+  // The browser reconnects by itself after the server went away (a restart,
+  // a replica replaced); whatever changed meanwhile was never announced, so
+  // a reconnection re-reads the page once.
+  let connected = false;
+  source.addEventListener("open", () => {
+    if (connected) refresh();
+    connected = true;
+  });
   document.documentElement.dataset.live = "connected";
 }
 
