@@ -54,6 +54,23 @@ pub enum Command {
         #[arg(long)]
         versions: i64,
     },
+    /// Ask a running server's health service once; exit 0 only when it
+    /// answers SERVING (for container health checks and exec probes).
+    #[command(
+        after_help = "Asks --health-listen's port when set (else --listen's, which must not be TLS); a wildcard address is asked on loopback.\n\nExamples:\n  model-registry-server probe                      # readiness\n  model-registry-server probe --service liveness   # the process is alive"
+    )]
+    Probe {
+        /// The health service name: "" (readiness: the database answers)
+        /// or `liveness` (the process is alive).
+        #[arg(long, default_value = "")]
+        service: String,
+        /// Ask this address instead.
+        #[arg(long)]
+        address: Option<SocketAddr>,
+        /// How long to wait for the answer.
+        #[arg(long, default_value = "5s", value_parser = parse_duration)]
+        timeout: Duration,
+    },
     /// Read a token from standard input and print its entry for the tokens
     /// file (only its SHA-256 is written), to append to the file.
     #[command(
@@ -169,6 +186,20 @@ pub struct Config {
     #[arg(long, env = "MODEL_REGISTRY_WEB_LISTEN", global = true)]
     pub web_listen: Option<SocketAddr>,
 
+    /// Serve only gRPC health, in plaintext, at ADDR (off when not given):
+    /// for probes that cannot speak TLS (Kubernetes' native gRPC probes),
+    /// and open from the first moment of start-up. The service name
+    /// `liveness` is SERVING while the process runs; "" is readiness
+    /// (SERVING only while the database answers).
+    #[arg(long, env = "MODEL_REGISTRY_HEALTH_LISTEN", global = true)]
+    pub health_listen: Option<SocketAddr>,
+
+    /// At start-up, how long to keep retrying a database that cannot be
+    /// reached (e.g. 10m, 24h) before giving up; 0 gives up at once. While
+    /// it waits the process is alive and not ready.
+    #[arg(long, env = "MODEL_REGISTRY_DATABASE_WAIT", default_value = "0s", value_parser = parse_duration, global = true)]
+    pub database_wait: Duration,
+
     /// Do not apply pending migrations at start-up (run `migrate` instead).
     #[arg(long, env = "MODEL_REGISTRY_NO_MIGRATE", global = true)]
     pub no_migrate: bool,
@@ -264,7 +295,9 @@ impl Config {
             && !self.allow_unauthenticated_remote
         {
             return Err(format!(
-                "refusing to serve the web console on {web} without authentication: anyone                  who can reach it could read every model. Configure --auth-tokens, listen on                  127.0.0.1, or pass --allow-unauthenticated-remote"
+                "refusing to serve the web console on {web} without authentication: anyone \
+                 who can reach it could read every model. Configure --auth-tokens, listen on \
+                 127.0.0.1, or pass --allow-unauthenticated-remote"
             ));
         }
         if self.db_max_connections == 0 {
@@ -335,7 +368,7 @@ impl clap::builder::TypedValueParser for DatabaseUrlParser {
     }
 }
 
-/// Parses `250ms`, `5s`, `2m` or a bare number of seconds.
+/// Parses `250ms`, `5s`, `2m`, `24h` or a bare number of seconds.
 fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
     let (number, unit) = text
@@ -343,12 +376,13 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
         .map_or((text, "s"), |at| text.split_at(at));
     let value: f64 = number
         .parse()
-        .map_err(|_| format!("{text:?} is not a duration like 500ms, 5s or 2m"))?;
+        .map_err(|_| format!("{text:?} is not a duration like 500ms, 5s, 2m or 24h"))?;
     let seconds = match unit {
         "ms" => value / 1000.0,
         "s" => value,
         "m" => value * 60.0,
-        _ => return Err(format!("{text:?}: the unit must be ms, s or m")),
+        "h" => value * 3600.0,
+        _ => return Err(format!("{text:?}: the unit must be ms, s, m or h")),
     };
     Duration::try_from_secs_f64(seconds).map_err(|e| format!("{text:?}: {e}"))
 }
@@ -420,12 +454,22 @@ mod tests {
     }
 
     #[test]
+    fn refusals_read_as_one_sentence() {
+        let cli =
+            Cli::try_parse_from(["model-registry-server", "--web-listen", "0.0.0.0:8080"]).unwrap();
+        let refusal = cli.config.check().unwrap_err();
+        assert!(!refusal.contains("  "), "no runs of spaces: {refusal:?}");
+        assert!(refusal.contains("anyone who can reach it"), "{refusal}");
+    }
+
+    #[test]
     fn durations_accept_the_usual_units() {
         assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
         assert_eq!(parse_duration("5s"), Ok(Duration::from_secs(5)));
         assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
         assert_eq!(parse_duration("3"), Ok(Duration::from_secs(3)));
+        assert_eq!(parse_duration("24h"), Ok(Duration::from_secs(86_400)));
         assert!(parse_duration("soon").is_err());
-        assert!(parse_duration("5h").is_err());
+        assert!(parse_duration("5d").is_err());
     }
 }

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use model_registry_server::config::{Cli, Command};
 use model_registry_server::store::{self, Store};
-use model_registry_server::{server, telemetry};
+use model_registry_server::{probe, server, telemetry};
 
 // glibc's allocator contends on its arena locks between the runtime's
 // workers and SQLite's blocking threads; mimalloc keeps per-thread heaps
@@ -22,6 +22,22 @@ async fn main() -> ExitCode {
     let outcome = match cli.command.unwrap_or(Command::Serve) {
         Command::HashToken { principal, role } => return hash_token(&principal, role),
         Command::Serve => server::run(cli.config).await,
+        Command::Probe {
+            service,
+            address,
+            timeout,
+        } => {
+            let address = address.unwrap_or_else(|| {
+                probe::local_address(cli.config.health_listen.unwrap_or(cli.config.listen))
+            });
+            return match probe::check(address, &service, timeout).await {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(error) => {
+                    let _ = writeln!(std::io::stderr(), "{error}");
+                    ExitCode::FAILURE
+                }
+            };
+        }
         Command::Migrate => Store::migrate(&cli.config.database_url)
             .await
             .map(|applied| {

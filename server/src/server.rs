@@ -13,6 +13,7 @@ use tokio::sync::watch;
 use tonic::codec::CompressionEncoding;
 use tonic::transport::{Certificate, Identity, Server, ServerTlsConfig};
 use tonic_health::ServingStatus;
+use tonic_health::server::HealthReporter;
 
 use crate::auth::{AuthLayer, Authenticator, TokensFileError};
 use crate::changes::ChangeFeed;
@@ -22,6 +23,7 @@ use crate::grpc::{RegistryService, RequestLayer};
 use crate::health;
 use crate::listener::{self, ConnectionLimits};
 use crate::prometheus;
+use crate::shutdown::StopSignals;
 use crate::store::{SetupError, Store};
 
 /// Largest request message accepted: the largest valid registration (10,000
@@ -70,6 +72,9 @@ pub enum ServerError {
     /// The transport failed.
     #[error("gRPC transport: {0}")]
     Transport(#[from] tonic::transport::Error),
+    /// The stop signals could not be taken over.
+    #[error("cannot install the SIGTERM/SIGINT handlers: {0}")]
+    Signals(std::io::Error),
 }
 
 /// Settings of a running server that do not concern the database.
@@ -89,6 +94,10 @@ pub struct ServeOptions {
     pub connections: ConnectionLimits,
     /// How long shutdown waits for in-flight calls and open connections.
     pub shutdown_grace: Duration,
+    /// The health statuses to serve, when they were set up before the
+    /// store (a probe port opened at start-up shares them); new ones when
+    /// `None`.
+    pub health: Option<HealthReporter>,
 }
 
 impl Default for ServeOptions {
@@ -101,6 +110,7 @@ impl Default for ServeOptions {
             tls: None,
             connections: ConnectionLimits::default(),
             shutdown_grace: Duration::from_secs(10),
+            health: None,
         }
     }
 }
@@ -129,6 +139,7 @@ impl ServeOptions {
                 handshake_timeout: config.handshake_timeout,
             },
             shutdown_grace: config.shutdown_grace,
+            health: None,
         })
     }
 }
@@ -158,48 +169,43 @@ pub fn tls_config(
 }
 
 /// Binds, migrates (unless told not to), opens the store and serves until
-/// SIGINT or SIGTERM; re-reads the tokens file on SIGHUP.
+/// SIGINT or SIGTERM; re-reads the tokens file on SIGHUP. A stop signal at
+/// any moment, start-up included, ends it with `Ok`.
 pub async fn run(config: Config) -> Result<(), ServerError> {
+    // Before anything else: a SIGTERM from here on is a clean stop.
+    let mut stop = StopSignals::install().map_err(ServerError::Signals)?;
     config.check().map_err(ServerError::Config)?;
     for warning in config.warnings() {
         tracing::warn!("{warning}");
     }
-    let options = ServeOptions::from_config(&config)?;
-    // The port first: a server that cannot listen must not touch (or
+    let mut options = ServeOptions::from_config(&config)?;
+    // The ports first: a server that cannot listen must not touch (or
     // create) the database. Callers queue in the backlog until it serves.
-    let listener = TcpListener::bind(config.listen)
-        .await
-        .map_err(|source| ServerError::Bind {
-            address: config.listen,
-            source,
-        })?;
-    let web_listener = match config.web_listen {
-        Some(address) => Some(
-            TcpListener::bind(address)
-                .await
-                .map_err(|source| ServerError::Bind { address, source })?,
-        ),
-        None => None,
-    };
-    let metrics_listener = match config.metrics_listen {
-        Some(address) => Some(
-            TcpListener::bind(address)
-                .await
-                .map_err(|source| ServerError::Bind { address, source })?,
-        ),
-        None => None,
-    };
-    if config.no_migrate {
-        // Someone else migrates (a Job, a one-shot service): refuse a schema
-        // this binary does not match rather than fail call by call.
-        Store::check_schema(&config.database_url).await?;
-    } else {
-        let applied = Store::migrate(&config.database_url).await?;
-        if !applied.is_empty() {
-            tracing::info!(migrations = ?applied, "applied database migrations");
+    let listener = bind(config.listen).await?;
+    let web_listener = bind_optional(config.web_listen).await?;
+    let metrics_listener = bind_optional(config.metrics_listen).await?;
+    let probe_listener = bind_optional(config.health_listen).await?;
+    // Probes are answered from here on: alive, not ready until the store is.
+    let health = health::starting().await;
+    options.health = Some(health.clone());
+    let probes = probe_listener.map(|listener| {
+        if let Ok(address) = listener.local_addr() {
+            tracing::info!(health.listen = %address, "serving gRPC health (plaintext) for probes");
         }
-    }
-    let store = Store::open(&config.database_url, &config.pool_options())?;
+        tokio::spawn(health::serve_probes(
+            listener,
+            health.clone(),
+            options.connections,
+        ))
+    });
+    let _probes = AbortOnDrop(probes);
+    let store = tokio::select! {
+        store = prepare_store(&config) => store?,
+        signal = stop.received() => {
+            tracing::info!(signal, "stopped during start-up");
+            return Ok(());
+        }
+    };
     tracing::info!(
         listen = %config.listen,
         db.backend = config.database_url.backend(),
@@ -210,18 +216,83 @@ pub async fn run(config: Config) -> Result<(), ServerError> {
     );
     tokio::spawn(reload_tokens_on_hangup(Arc::clone(&options.authenticator)));
     // Metrics stay up while the server drains, and stop with it.
-    let metrics = metrics_listener.map(|listener| {
+    let _metrics = AbortOnDrop(metrics_listener.map(|listener| {
         if let Ok(address) = listener.local_addr() {
             tracing::info!(metrics.listen = %address, "serving Prometheus metrics at /metrics");
         }
         tokio::spawn(prometheus::serve(listener, store.clone()))
-    });
-    let served =
-        serve_with_console(listener, web_listener, store, options, shutdown_signal()).await;
-    if let Some(metrics) = metrics {
-        metrics.abort();
+    }));
+    let shutdown = async move {
+        let signal = stop.received().await;
+        tracing::info!(signal, "stop signal received");
+    };
+    serve_with_console(listener, web_listener, store, options, shutdown).await
+}
+
+/// A background task that ends with its owner.
+struct AbortOnDrop<T>(Option<tokio::task::JoinHandle<T>>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        if let Some(task) = &self.0 {
+            task.abort();
+        }
     }
-    served
+}
+
+async fn bind(address: std::net::SocketAddr) -> Result<TcpListener, ServerError> {
+    TcpListener::bind(address)
+        .await
+        .map_err(|source| ServerError::Bind { address, source })
+}
+
+async fn bind_optional(
+    address: Option<std::net::SocketAddr>,
+) -> Result<Option<TcpListener>, ServerError> {
+    match address {
+        Some(address) => bind(address).await.map(Some),
+        None => Ok(None),
+    }
+}
+
+/// Longest pause between two attempts to reach the database at start-up.
+const DATABASE_RETRY_MAX: Duration = Duration::from_secs(10);
+
+/// Migrates the database (or, with `--no-migrate`, checks its schema) and
+/// opens the store. A database that cannot be reached is retried, with
+/// back-off, for `--database-wait`; any other failure is final at once.
+async fn prepare_store(config: &Config) -> Result<Store, ServerError> {
+    let give_up_at = tokio::time::Instant::now() + config.database_wait;
+    let mut pause = Duration::from_millis(250);
+    loop {
+        let prepared = if config.no_migrate {
+            // Someone else migrates (a Job, a one-shot service): refuse a
+            // schema this binary does not match rather than fail call by call.
+            Store::check_schema(&config.database_url).await
+        } else {
+            Store::migrate(&config.database_url).await.map(|applied| {
+                if !applied.is_empty() {
+                    tracing::info!(migrations = ?applied, "applied database migrations");
+                }
+            })
+        };
+        match prepared {
+            Ok(()) => break,
+            Err(error @ SetupError::Connect { .. })
+                if tokio::time::Instant::now() + pause < give_up_at =>
+            {
+                tracing::warn!(
+                    error = %error,
+                    retry_ms = pause.as_millis() as u64,
+                    "database unreachable at start-up; alive but not ready, retrying (--database-wait)"
+                );
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(DATABASE_RETRY_MAX);
+            }
+            Err(error) => return Err(error.into()),
+        }
+    }
+    Ok(Store::open(&config.database_url, &config.pool_options())?)
 }
 
 /// Re-reads the tokens file on every SIGHUP; a bad file keeps the previous
@@ -268,8 +339,11 @@ pub async fn serve_with_console(
     options: ServeOptions,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), ServerError> {
-    let (reporter, health_service) = tonic_health::server::health_reporter();
-    health::set_all(&reporter, ServingStatus::NotServing).await;
+    let reporter = match options.health {
+        Some(reporter) => reporter,
+        None => health::starting().await,
+    };
+    let health_service = health::service(&reporter);
     let (stop_watch, stopped) = watch::channel(false);
     let watcher = tokio::spawn(health::watch_database(
         store.clone(),
@@ -367,28 +441,4 @@ pub async fn serve_with_console(
     }
     tracing::info!("server stopped");
     Ok(())
-}
-
-/// Completes on SIGINT (Ctrl-C) or SIGTERM.
-pub async fn shutdown_signal() {
-    let interrupt = async {
-        if tokio::signal::ctrl_c().await.is_err() {
-            std::future::pending::<()>().await;
-        }
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        _ = interrupt => {}
-        _ = terminate => {}
-    }
 }

@@ -85,10 +85,22 @@ impl PrincipalTable {
             path: path.to_path_buf(),
             source,
         })?;
-        Self::parse(&text).map_err(|detail| TokensFileError::Invalid {
+        let invalid = |detail: String| TokensFileError::Invalid {
             path: path.to_path_buf(),
             detail,
-        })
+        };
+        let table = Self::parse(&text).map_err(invalid)?;
+        // Authentication on with nobody allowed in would look healthy and
+        // refuse every call: refuse the file instead.
+        if table.is_empty() {
+            return Err(invalid(
+                "it names no principal, so every call would fail UNAUTHENTICATED; add \
+                 [[principal]] entries (printf %s \"$TOKEN\" | model-registry-server \
+                 hash-token --principal NAME --role ROLE >> FILE)"
+                    .to_owned(),
+            ));
+        }
+        Ok(table)
     }
 
     /// Parses a file's text.
@@ -208,6 +220,27 @@ fn parse_digest(hex: &str) -> Option<[u8; 32]> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_file_that_names_no_principal_is_refused_at_start_and_on_reload() {
+        let dir = std::env::temp_dir().join(format!("tokens-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("tokens.toml");
+        std::fs::write(
+            &path,
+            "# Append one entry per token (hash-token prints them).\n",
+        )
+        .unwrap();
+        let refused = PrincipalTable::read(&path).unwrap_err().to_string();
+        assert!(refused.contains("names no principal"), "{refused}");
+        assert!(
+            refused.contains("hash-token"),
+            "says how to fix it: {refused}"
+        );
+        std::fs::write(&path, hash_token_entry("s3cret", "ci", Role::Trainer)).unwrap();
+        assert_eq!(PrincipalTable::read(&path).unwrap().len(), 1);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn a_file_made_of_hash_token_entries_is_valid() {
