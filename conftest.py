@@ -139,6 +139,10 @@ def psql(sql: str, database: str = "postgres") -> str:
 def postgres_url() -> Iterator[str]:
     """A fresh PostgreSQL database, dropped afterwards. Skipped loudly when
     PostgreSQL is unreachable, unless MODEL_REGISTRY_REQUIRE_POSTGRES=1."""
+    if os.environ.get("MODEL_REGISTRY_TEST_SQLITE_ONLY") == "1":
+        if os.environ.get("MODEL_REGISTRY_REQUIRE_POSTGRES") == "1":
+            pytest.fail("MODEL_REGISTRY_TEST_SQLITE_ONLY=1 and MODEL_REGISTRY_REQUIRE_POSTGRES=1 contradict each other")
+        pytest.skip("SKIPPING POSTGRESQL TEST: SQLite only (./scripts/test --quick)")
     try:
         psql("SELECT 1")
     except (OSError, RuntimeError) as unreachable:

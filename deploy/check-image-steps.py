@@ -9,8 +9,9 @@ so the image's recipe is exercised where none runs (a test calls this):
    Dockerfile, except that the listen addresses move to free loopback ports
    (nothing here listens beyond loopback) and a tokens file is given (the
    image requires one, since it listens beyond loopback);
-4. a gRPC health check until SERVING, a scrape of /metrics, and SIGTERM
-   (the STOPSIGNAL) ending the process with status 0.
+4. a gRPC health check until SERVING, the image's HEALTHCHECK command as
+   written, a scrape of /metrics, and SIGTERM (the STOPSIGNAL) ending the
+   process with status 0.
 
 Usage: python deploy/check-image-steps.py   (from anywhere; needs root to
 switch to the image's user, as `docker build` would)
@@ -114,9 +115,10 @@ def main() -> int:
     cmd = exec_form(stage, "CMD")
     env = environment(stage)
     exposed = {int(port) for keyword, rest in stage if keyword == "EXPOSE" for port in rest.split()}
-    assert {int(env["MODEL_REGISTRY_LISTEN"].rsplit(":", 1)[1]), int(env["MODEL_REGISTRY_METRICS_LISTEN"].rsplit(":", 1)[1])} == exposed, (
-        "EXPOSE names the ports ENV listens on"
-    )
+    listens = ("MODEL_REGISTRY_LISTEN", "MODEL_REGISTRY_METRICS_LISTEN", "MODEL_REGISTRY_HEALTH_LISTEN")
+    assert {int(env[name].rsplit(":", 1)[1]) for name in listens} == exposed, "EXPOSE names the ports ENV listens on"
+    healthcheck = next(rest for keyword, rest in stage if keyword == "HEALTHCHECK")
+    health_command = list(json.loads(healthcheck.split("CMD", 1)[1]))
     stopsignal = next(rest for keyword, rest in stage if keyword == "STOPSIGNAL")
 
     root = Path(tempfile.mkdtemp(prefix="image-root-"))
@@ -144,11 +146,13 @@ def main() -> int:
         tokens.chmod(0o644)
         grpc_address = f"127.0.0.1:{free_port()}"
         metrics_address = f"127.0.0.1:{free_port()}"
+        health_address = f"127.0.0.1:{free_port()}"
         run_env = {
             "PATH": "/usr/local/bin:/usr/bin:/bin",
             **env,
             "MODEL_REGISTRY_LISTEN": grpc_address,
             "MODEL_REGISTRY_METRICS_LISTEN": metrics_address,
+            "MODEL_REGISTRY_HEALTH_LISTEN": health_address,
             "MODEL_REGISTRY_AUTH_TOKENS": str(tokens),
         }
         argv = ["setpriv", f"--reuid={uid}", f"--regid={gid}", "--clear-groups", str(binary), *entrypoint[1:], *cmd]
@@ -158,9 +162,12 @@ def main() -> int:
             process = subprocess.Popen(argv, cwd=data, env=run_env, stdout=output, stderr=output)
         try:
             wait_for_health(grpc_address, process)
+            health_argv = [str(root / health_command[0].lstrip("/")), *health_command[1:]]
+            checked = subprocess.run(health_argv, env=run_env, capture_output=True, text=True, timeout=TIMEOUT)
+            assert checked.returncode == 0, f"HEALTHCHECK {health_command} failed: {checked.stderr}"
             with urllib.request.urlopen(f"http://{metrics_address}/metrics", timeout=10) as response:
                 assert b"model_registry_build_info" in response.read()
-            print("step 4: health SERVING, /metrics answers", flush=True)
+            print("step 4: health SERVING, HEALTHCHECK passes, /metrics answers", flush=True)
             process.send_signal(getattr(signal, stopsignal))
             status = process.wait(timeout=TIMEOUT)
             assert status == 0, f"{stopsignal} ended the server with {status}"

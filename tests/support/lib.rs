@@ -274,6 +274,11 @@ fn postgres_required() -> bool {
     std::env::var("MODEL_REGISTRY_REQUIRE_POSTGRES").is_ok_and(|v| v == "1")
 }
 
+/// `./scripts/test --quick` runs one backend: SQLite.
+fn sqlite_only() -> bool {
+    std::env::var("MODEL_REGISTRY_TEST_SQLITE_ONLY").is_ok_and(|v| v == "1")
+}
+
 /// A database created for one test and dropped after it.
 pub struct PostgresDatabase {
     name: String,
@@ -283,6 +288,9 @@ pub struct PostgresDatabase {
 impl PostgresDatabase {
     async fn create() -> Option<Self> {
         let base = postgres_base_url();
+        if sqlite_only() {
+            return skip_without_postgres(&base, "MODEL_REGISTRY_TEST_SQLITE_ONLY=1 (quick mode)");
+        }
         let admin_url = format!("{base}/postgres");
         let connected = tokio::time::timeout(
             Duration::from_secs(5),
