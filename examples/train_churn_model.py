@@ -163,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
                 MODEL_NAME,
                 algorithm=candidate.algorithm,
                 artifact_path=model_path,
-                metadata_uri=str(metadata_path.resolve()),
+                metadata_uri=metadata_path.resolve().as_uri(),
                 metrics=metrics,
                 params=candidate.params,
                 tags={"run_id": run_id, "dataset": "synthetic-churn", "seed": str(args.seed)},

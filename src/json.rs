@@ -53,7 +53,42 @@ pub fn to_json<M: prost::Name>(message: &M) -> Result<serde_json::Value, JsonErr
         .map_err(|e| JsonError::Mapping(e.to_string()))?;
     dynamic
         .serialize_with_options(serde_json::value::Serializer, &SerializeOptions::new())
+        .map(integral_numbers)
         .map_err(|e| JsonError::Mapping(e.to_string()))
+}
+
+/// Largest integer a double holds exactly (2^53).
+const EXACT_INTEGER: f64 = 9_007_199_254_740_992.0;
+
+/// A double that holds an integer, as that integer: `2000`, not `2000.0`,
+/// as Go's protojson (grpcurl) and a JSON author write it. `Struct`
+/// numbers are doubles on the wire, so a training job's `"samples": 2000`
+/// would otherwise come back as `2000.0`.
+fn integral_number(n: f64) -> serde_json::Value {
+    if n.fract() == 0.0 && n.abs() <= EXACT_INTEGER {
+        // Exact: |n| <= 2^53 fits an i64 and the cast loses nothing.
+        serde_json::Value::from(n as i64)
+    } else {
+        serde_json::Number::from_f64(n).map_or(serde_json::Value::Null, serde_json::Value::Number)
+    }
+}
+
+/// `value` with every integral double written as an integer.
+fn integral_numbers(value: serde_json::Value) -> serde_json::Value {
+    match value {
+        serde_json::Value::Number(n) if n.is_f64() => n
+            .as_f64()
+            .map_or(serde_json::Value::Number(n), integral_number),
+        serde_json::Value::Array(items) => {
+            serde_json::Value::Array(items.into_iter().map(integral_numbers).collect())
+        }
+        serde_json::Value::Object(map) => serde_json::Value::Object(
+            map.into_iter()
+                .map(|(k, v)| (k, integral_numbers(v)))
+                .collect(),
+        ),
+        other => other,
+    }
 }
 
 /// A `google.protobuf.Struct` as a JSON object; a non-finite number, which
@@ -74,9 +109,10 @@ pub fn value_to_json(value: &Value) -> Result<serde_json::Value, JsonError> {
         None | Some(Kind::NullValue(_)) => serde_json::Value::Null,
         Some(Kind::BoolValue(b)) => serde_json::Value::Bool(*b),
         Some(Kind::StringValue(s)) => serde_json::Value::String(s.clone()),
-        Some(Kind::NumberValue(n)) => serde_json::Number::from_f64(*n)
-            .map(serde_json::Value::Number)
-            .ok_or(JsonError::NonFiniteNumber(*n))?,
+        Some(Kind::NumberValue(n)) if !n.is_finite() => {
+            return Err(JsonError::NonFiniteNumber(*n));
+        }
+        Some(Kind::NumberValue(n)) => integral_number(*n),
         Some(Kind::StructValue(s)) => serde_json::Value::Object(struct_to_json(s)?),
         Some(Kind::ListValue(list)) => serde_json::Value::Array(
             list.values
@@ -126,6 +162,29 @@ mod tests {
         let object = original.as_object().cloned().unwrap_or_default();
         let back = struct_to_json(&json_to_struct(object)).map(serde_json::Value::Object);
         assert_eq!(back, Ok(original));
+    }
+
+    #[test]
+    fn integers_in_metadata_come_back_as_integers() {
+        let original = json!({"samples": 2000, "negative": -3, "ratio": 0.5, "nested": [7, 1.25]});
+        let object = original.as_object().cloned().unwrap_or_default();
+        let back = struct_to_json(&json_to_struct(object)).map(serde_json::Value::Object);
+        assert_eq!(back, Ok(original));
+        let version = pb::ModelVersion {
+            metadata: Some(json_to_struct(
+                json!({"samples": 2000})
+                    .as_object()
+                    .cloned()
+                    .unwrap_or_default(),
+            )),
+            metrics: [("auc".to_owned(), 1.0)].into(),
+            ..Default::default()
+        };
+        let text = to_json(&version).map(|v| v.to_string()).unwrap_or_default();
+        assert!(text.contains(r#""samples":2000}"#), "{text}");
+        assert!(text.contains(r#""auc":1}"#), "as grpcurl prints it: {text}");
+        // Beyond 2^53 a double is not an exact integer: left as a double.
+        assert_eq!(integral_number(1e300), json!(1e300));
     }
 
     #[test]

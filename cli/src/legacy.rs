@@ -102,7 +102,7 @@ impl LegacyMetadata {
                 registration = registration.finished_at(finished);
             }
             registration
-                .metadata_uri(metadata_uri.display().to_string())
+                .metadata_uri(model_registry_client::file_uri(&metadata_uri))
                 .metadata(Value::Object(object))
         };
         Ok(Self {

@@ -262,14 +262,14 @@ enum Command {
     /// happens (reconnecting and resuming while the registry is away) until
     /// Ctrl-C.
     #[command(
-        after_help = "Examples:\n  modelreg watch churn\n  modelreg watch churn --alias canary -o json\n\nWith -o json, one JSON object per line."
+        after_help = "Examples:\n  modelreg watch churn\n  modelreg watch churn@canary -o json\n  modelreg watch churn --alias canary\n\nWith -o json, one JSON object per line."
     )]
     Watch {
-        /// The model.
+        /// The model (production is followed), or NAME@ALIAS.
         name: String,
-        /// The alias to follow.
-        #[arg(long, default_value = "production")]
-        alias: String,
+        /// The alias to follow (instead of NAME@ALIAS; default production).
+        #[arg(long)]
+        alias: Option<String>,
         /// Resume after this event id (print the changes since).
         #[arg(long, default_value_t = 0)]
         after_event_id: i64,
@@ -560,6 +560,8 @@ async fn main() -> ExitCode {
             // say which server.
             if error.is_unavailable() && error.request_id().is_none() {
                 let _ = writeln!(stderr, "error: cannot reach {url}: {error}");
+            } else if let Some(hint) = plaintext_to_tls_hint(&url, &error) {
+                let _ = writeln!(stderr, "error: {error}\nhint: {hint}");
             } else {
                 let _ = writeln!(stderr, "error: {error}");
             }
@@ -601,12 +603,29 @@ fn with_profile(mut cli: Cli, matches: &clap::ArgMatches) -> Result<Cli, Error> 
     Ok(cli)
 }
 
+/// A plaintext (`http://`) call that failed in the transport, with no
+/// answer from the registry, is most often a TLS server: say so.
+fn plaintext_to_tls_hint(url: &str, error: &Error) -> Option<String> {
+    let address = url.strip_prefix("http://")?;
+    let transport = matches!(error.code(), Some(Code::Unknown | Code::Internal))
+        && error.request_id().is_none()
+        && error.to_string().contains("transport error");
+    transport.then(|| {
+        format!(
+            "if the server serves TLS, use --url https://{address} (with --ca-file for a private CA)"
+        )
+    })
+}
+
+/// The exit status for `error`, as the README documents it.
 fn exit_code(error: &Error) -> u8 {
     match error.code() {
         Some(Code::InvalidArgument) => 2,
         Some(Code::NotFound) => 3,
         Some(Code::FailedPrecondition | Code::Aborted | Code::AlreadyExists) => 4,
         Some(Code::Unavailable) => 5,
+        Some(Code::Unauthenticated) => 6,
+        Some(Code::PermissionDenied) => 7,
         Some(_) => 1,
         None if error.is_invalid_argument() => 2,
         None => 1,
@@ -885,6 +904,7 @@ async fn run(cli: Cli) -> Result<(), Error> {
             after_event_id,
         } => {
             use tokio_stream::StreamExt;
+            let (name, alias) = target::alias_of(&name, alias.as_deref())?;
             let mut updates = client.watch_alias_after(&name, &alias, after_event_id);
             loop {
                 let update = tokio::select! {

@@ -164,9 +164,11 @@ pub fn versions_table(versions: &[ModelVersion]) -> String {
     )
 }
 
-/// Labelled lines, values aligned after the labels.
+/// Labelled lines, values aligned after the labels; a label with no value
+/// (a fact nobody reported) is left out.
 fn labelled(rows: &[(&str, String)]) -> String {
     rows.iter()
+        .filter(|(_, v)| !v.trim().is_empty())
         .map(|(k, v)| format!("{:<15}{v}", format!("{k}:")).trim_end().to_owned())
         .collect::<Vec<_>>()
         .join("\n")

@@ -49,6 +49,23 @@ impl VersionTarget {
     }
 }
 
+/// The model and alias a command follows: `NAME@ALIAS`, or `NAME` with
+/// `--alias ALIAS` (production when neither names one).
+pub fn alias_of(name: &str, alias: Option<&str>) -> Result<(String, String), Error> {
+    match (name.split_once('@'), alias) {
+        (Some((model, alias)), None) if !model.is_empty() && !alias.is_empty() => {
+            Ok((model.to_owned(), alias.to_owned()))
+        }
+        (Some(_), Some(_)) => Err(Error::InvalidInput(format!(
+            "give either {name} or --alias, not both"
+        ))),
+        (None, alias) => Ok((name.to_owned(), alias.unwrap_or("production").to_owned())),
+        (Some(_), None) => Err(Error::InvalidInput(format!(
+            "name an alias: NAME@ALIAS (churn@canary) or NAME --alias ALIAS, not {name:?}"
+        ))),
+    }
+}
+
 /// Reads a version number, or `@ALIAS` for the version another alias of the
 /// same model points at (e.g. `modelreg alias set churn production @staging`).
 pub fn parse_version_or_alias(text: &str) -> Result<VersionOrAlias, String> {
@@ -107,5 +124,17 @@ mod tests {
         );
         assert_eq!(parse_version_or_alias("7"), Ok(VersionOrAlias::Number(7)));
         assert!(parse_version_or_alias("seven").is_err());
+    }
+
+    #[test]
+    fn an_alias_to_follow_is_name_at_alias_or_the_flag_and_production_by_default() {
+        let of = |name: &str, alias: Option<&str>| alias_of(name, alias).ok();
+        let pair = |m: &str, a: &str| Some((m.to_owned(), a.to_owned()));
+        assert_eq!(of("churn@canary", None), pair("churn", "canary"));
+        assert_eq!(of("churn", Some("canary")), pair("churn", "canary"));
+        assert_eq!(of("churn", None), pair("churn", "production"));
+        assert_eq!(of("churn@canary", Some("staging")), None);
+        assert_eq!(of("churn@", None), None);
+        assert_eq!(of("@canary", None), None);
     }
 }

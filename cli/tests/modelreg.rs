@@ -16,7 +16,7 @@ on_both_backends!(
     watch_prints_the_state_then_each_change_one_json_object_per_line,
     alias_commands_move_roll_back_and_name_versions_by_alias,
     import_legacy_registers_every_row_once_and_refuses_bad_files,
-    show_leaves_unknown_training_facts_blank_and_names_an_unreachable_url,
+    show_omits_unknown_training_facts_and_names_an_unreachable_url,
     yaml_and_quiet_print_the_same_data_for_scripts,
     model_update_and_version_filters,
     register_records_training_facts_from_flags,
@@ -129,7 +129,38 @@ async fn modelreg_speaks_tls_with_a_ca_file_and_mutual_tls_with_a_client_certifi
         .collect();
     assert_eq!(actors, ["ci", "ci", "release.example.com"]);
     let no_token = modelreg(&url, &["--ca-file", ca, "models"]).await;
-    failed(&no_token, 1, "UNAUTHENTICATED");
+    failed(&no_token, 6, "UNAUTHENTICATED");
+    let not_allowed = modelreg(
+        &url,
+        &[
+            "--ca-file",
+            ca,
+            "--token",
+            "trainer-secret",
+            "promote",
+            "churn",
+            "1",
+            "--reason",
+            "x",
+        ],
+    )
+    .await;
+    failed(&not_allowed, 7, "PERMISSION_DENIED");
+    // Plaintext against the TLS port: the error says to use https://.
+    let plaintext = format!("http://127.0.0.1:{}", server.addr.port());
+    let hinted = modelreg(
+        &plaintext,
+        &["--timeout", "5", "--token", "trainer-secret", "models"],
+    )
+    .await;
+    let stderr = String::from_utf8_lossy(&hinted.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "use --url https://127.0.0.1:{}",
+            server.addr.port()
+        )),
+        "{stderr}"
+    );
 }
 
 /// Runs `modelreg --url URL ARGS…` off the async runtime.
@@ -229,6 +260,15 @@ async fn every_subcommand_works_in_both_formats_and_errors_exit_non_zero(server:
     assert_eq!(v2["training"]["featureCount"], "2");
     assert_eq!(v2["training"]["finishedAt"], "2026-01-18T18:44:59Z");
     assert_eq!(v2["artifact"]["sha256"].as_str().unwrap().len(), 64);
+    // Local files are recorded as absolute file:// URIs, and integers in
+    // the metadata come back as integers (not 8000.0).
+    assert_eq!(v2["artifact"]["uri"], format!("file://{artifact}"));
+    assert_eq!(
+        v2["artifact"]["metadataUri"],
+        format!("file://{}", legacy.display())
+    );
+    assert_eq!(v2["metadata"]["training_samples"].to_string(), "8000");
+    assert_eq!(v2["metadata"]["hyperparameters"]["depth"].to_string(), "6");
 
     assert!(stdout(&modelreg(url, &["models"]).await).contains("churn"));
     let models = json(&modelreg(url, &["models", "-o", "json"]).await);
@@ -867,6 +907,50 @@ async fn watch_prints_the_state_then_each_change_one_json_object_per_line(server
     assert_eq!(second["event"]["alias"], "production");
     child.kill().unwrap();
     let _ = child.wait();
+
+    // NAME@ALIAS names the alias to follow, as `show churn@canary` does.
+    stdout(
+        &modelreg(
+            url,
+            &["alias", "set", "churn", "canary", "1", "--reason", "5%"],
+        )
+        .await,
+    );
+    let mut canary = std::process::Command::new(env!("CARGO_BIN_EXE_modelreg"))
+        .args(["--url", url, "-o", "json", "watch", "churn@canary"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (sender, mut lines) = tokio::sync::mpsc::unbounded_channel();
+    let output = canary.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(output).lines().map_while(Result::ok) {
+            if sender.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    assert_eq!(
+        next_json_line(&mut lines).await["modelVersion"]["version"],
+        "1"
+    );
+    stdout(
+        &modelreg(
+            url,
+            &["alias", "set", "churn", "canary", "2", "--reason", "10%"],
+        )
+        .await,
+    );
+    let moved = next_json_line(&mut lines).await;
+    assert_eq!(
+        (&moved["event"]["alias"], &moved["modelVersion"]["version"]),
+        (&Value::from("canary"), &Value::from("2"))
+    );
+    canary.kill().unwrap();
+    let _ = canary.wait();
+    let both = modelreg(url, &["watch", "churn@canary", "--alias", "staging"]).await;
+    assert_eq!(both.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&both.stderr).contains("not both"));
 }
 
 async fn next_json_line(lines: &mut tokio::sync::mpsc::UnboundedReceiver<String>) -> Value {
@@ -877,21 +961,37 @@ async fn next_json_line(lines: &mut tokio::sync::mpsc::UnboundedReceiver<String>
     serde_json::from_str(&line).unwrap()
 }
 
-async fn show_leaves_unknown_training_facts_blank_and_names_an_unreachable_url(server: TestServer) {
+async fn show_omits_unknown_training_facts_and_names_an_unreachable_url(server: TestServer) {
     let url = server.url.as_str();
     register_simple(url, "churn", "0.9").await;
     let shown = stdout(&modelreg(url, &["show", "churn", "1"]).await);
-    let line = |label: &str| {
-        shown
-            .lines()
-            .find(|l| l.starts_with(&format!("{label}:")))
-            .unwrap_or_else(|| panic!("no {label} line in:\n{shown}"))
-            .to_owned()
-    };
-    // The registration said nothing about training: no zeros, no "..".
-    assert_eq!(line("trained"), "trained:");
-    assert_eq!(line("samples"), "samples:");
-    assert_eq!(line("features"), "features:");
+    let labels: Vec<&str> = shown
+        .lines()
+        .map(|l| l.split(':').next().unwrap_or_default())
+        .collect();
+    // The registration said nothing about training, tags or a description:
+    // no zeros, no "..", no empty lines for them.
+    for unreported in [
+        "trained",
+        "samples",
+        "features",
+        "tags",
+        "description",
+        "aliases",
+    ] {
+        assert!(
+            !labels.contains(&unreported),
+            "{unreported} shown in:\n{shown}"
+        );
+    }
+    assert!(
+        labels.contains(&"metrics") && labels.contains(&"artifact"),
+        "{shown}"
+    );
+    assert!(
+        shown.lines().all(|l| !l.trim_end().ends_with(':')),
+        "no label without a value:\n{shown}"
+    );
 
     let unreachable = modelreg("http://127.0.0.1:1", &["--timeout", "5", "models"]).await;
     let message = failed(&unreachable, 5, "UNAVAILABLE");

@@ -149,7 +149,7 @@ def test_the_readme_python_section_runs_as_written(server: RunningServer, tmp_pa
     result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert "registered churn version 1" in result.stdout
-    assert f"production: version 1 at {tmp_path / 'model.pkl'}" in result.stdout
+    assert f"production: version 1 at {(tmp_path / 'model.pkl').as_uri()}" in result.stdout
 
 
 def test_no_migrate_refuses_an_unmigrated_database_until_migrate_runs(tmp_path: Path) -> None:

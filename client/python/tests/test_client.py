@@ -81,7 +81,7 @@ def test_registration_stores_what_the_training_job_knows(registry: RegistryClien
     version = register()
     assert (version.model_name, version.version, version.status) == ("churn", 1, Status.ACTIVE)
     assert (version.artifact.sha256, version.artifact.size_bytes) == file_digest(artifact)
-    assert version.artifact.uri == str(artifact.resolve())
+    assert version.artifact.uri == artifact.resolve().as_uri(), "a local file is recorded as its absolute file:// URI"
     assert version.params == {"max_depth": "6", "eta": "0.1"}
     assert version.training.duration_seconds == 300.0
     assert version.training.feature_count == 2
@@ -385,5 +385,8 @@ def test_numpy_numbers_and_arrays_are_accepted_wherever_numbers_are(registry: Re
     stored = registry.get_model_version("churn", version.version)
     assert stored.metrics == {"auc": 0.75, "f1": 0.5, "rank": 3.0}
     assert stored.metadata == {"n": 5, "weights": [0.25, 0.5], "ok": True, "shape": [2, 3]}
+    # Integers come back as integers, not 5.0 (a Struct holds doubles).
+    assert [type(stored.metadata["n"]), type(stored.metadata["shape"][0])] == [int, int]
+    assert type(stored.metadata["weights"][0]) is float
     assert (stored.training.train_samples, stored.training.test_samples) == (800, 200)
     assert list(registry.list_model_versions("churn", min_metrics={"auc": np.float32(0.7)}))[0].version == version.version

@@ -7,6 +7,8 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from urllib.parse import urlparse
+from urllib.request import url2pathname
 
 from conftest import REPO, RunningServer
 
@@ -44,10 +46,12 @@ def test_the_churn_training_job_registers_its_models_and_promotes_the_best(
             assert version.training.test_samples == 1000
             assert version.training.feature_count == 12
             assert version.training.started_at is not None and version.training.finished_at is not None
-            artifact = Path(version.artifact.uri)
+            # Local files are recorded as absolute file:// URIs.
+            artifact = Path(url2pathname(urlparse(version.artifact.uri).path))
+            assert version.artifact.uri == artifact.as_uri()
             assert artifact.is_file() and artifact.parent == out.resolve()
             assert (version.artifact.sha256, version.artifact.size_bytes) == file_digest(artifact)
-            metadata = json.loads(Path(version.artifact.metadata_uri).read_text())
+            metadata = json.loads(Path(url2pathname(urlparse(version.artifact.metadata_uri).path)).read_text())
             assert metadata["metrics"] == version.metrics
         production = registry.get_production_model("churn")
         assert production.metrics["auc"] == max(v.metrics["auc"] for v in versions)

@@ -53,7 +53,7 @@ pub use error::{Error, FieldViolation, Result, code_name};
 /// The canonical protobuf JSON mapping of the API's messages, and
 /// `google.protobuf.Struct` to and from JSON.
 pub use model_registry_api::json;
-pub use register::RegisterModel;
+pub use register::{RegisterModel, file_uri};
 pub use retry::RetryPolicy;
 pub use types::{
     AliasMove, AliasRollback, AliasUpdate, BestVersion, Event, EventType, Model, ModelStatus,

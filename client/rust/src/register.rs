@@ -67,7 +67,8 @@ impl RegisterModel {
         self
     }
 
-    /// A local artifact file: records its absolute path, SHA-256 and size.
+    /// A local artifact file: records it as an absolute `file://` URI, with
+    /// its SHA-256 and size.
     pub fn artifact_file(mut self, path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref();
         let file_error = |source| Error::File {
@@ -89,7 +90,7 @@ impl RegisterModel {
         }
         let digest = hasher.finalize();
         let artifact = self.artifact();
-        artifact.uri = absolute.display().to_string();
+        artifact.uri = file_uri(&absolute);
         artifact.sha256 = digest.iter().map(|b| format!("{b:02x}")).collect();
         artifact.size_bytes = size_bytes;
         Ok(self)
@@ -227,6 +228,29 @@ impl RegisterModel {
     }
 }
 
+/// Bytes a `file://` URI's path keeps as they are: the unreserved
+/// characters and the separator, as Python's `Path.as_uri()` keeps them, so
+/// both clients record the same file the same way.
+const FILE_URI_PATH: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~')
+    .remove(b'/');
+
+/// The `file://` URI of an absolute local path, its bytes escaped as
+/// Python's `Path.as_uri()` escapes them.
+pub fn file_uri(absolute: &Path) -> String {
+    #[cfg(unix)]
+    let bytes = std::os::unix::ffi::OsStrExt::as_bytes(absolute.as_os_str()).to_vec();
+    #[cfg(not(unix))]
+    let bytes = absolute.to_string_lossy().replace('\\', "/").into_bytes();
+    format!(
+        "file://{}",
+        percent_encoding::percent_encode(&bytes, FILE_URI_PATH)
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -247,11 +271,29 @@ mod tests {
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
         );
         assert_eq!(artifact.size_bytes, 3);
-        assert_eq!(artifact.uri, path.display().to_string());
+        assert_eq!(artifact.uri, format!("file://{}", path.display()));
         assert!(
             RegisterModel::new("churn")
                 .artifact_file(dir.path().join("missing"))
                 .is_err()
+        );
+    }
+
+    #[test]
+    fn a_local_artifact_is_an_absolute_file_uri_with_unsafe_bytes_escaped() {
+        assert_eq!(
+            file_uri(Path::new("/models/churn v2/xgb#1.pkl")),
+            "file:///models/churn%20v2/xgb%231.pkl"
+        );
+        assert_eq!(file_uri(Path::new("/m/a-b_c.d~e")), "file:///m/a-b_c.d~e");
+        let relative = RegisterModel::new("churn")
+            .artifact_file("Cargo.toml")
+            .unwrap()
+            .into_request();
+        let uri = relative.artifact.unwrap().uri;
+        assert!(
+            uri.starts_with("file:///") && uri.ends_with("/Cargo.toml"),
+            "{uri}"
         );
     }
 

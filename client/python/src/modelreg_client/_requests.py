@@ -11,6 +11,7 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 from ._generated.modelregistry.v1 import registry_pb2 as pb
@@ -109,7 +110,7 @@ def register_model(
     if artifact_path is not None:
         sha256, size_bytes = file_digest(artifact_path)
         artifact = pb.Artifact(
-            uri=os.path.abspath(artifact_path), metadata_uri=metadata_uri, sha256=sha256, size_bytes=size_bytes
+            uri=Path(os.path.abspath(artifact_path)).as_uri(), metadata_uri=metadata_uri, sha256=sha256, size_bytes=size_bytes
         )
     else:
         artifact = pb.Artifact(uri=str(artifact_uri), metadata_uri=metadata_uri)

@@ -213,8 +213,8 @@ class RegistryClient:
     ) -> ModelVersion:
         """Registers a new version of `model_name` and returns it.
 
-        With `artifact_path` (a local file) its absolute path, SHA-256 and size
-        are recorded; `artifact_uri` records a remote location as is. A
+        With `artifact_path` (a local file) its absolute `file://` URI, SHA-256
+        and size are recorded; `artifact_uri` records a remote location as is. A
         `request_id` is generated unless given: a retried call returns the
         version the first call registered. Parameter values are stored as
         strings; numbers may be numpy scalars. (`metadata` is the version's

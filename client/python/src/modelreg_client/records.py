@@ -343,12 +343,30 @@ def to_timestamp(moment: datetime) -> Timestamp:
 def _canonical(message: Any) -> dict[str, Any]:
     if message is None:
         raise ValueError("this record was not read from the server, so it has no wire form")
-    return dict(json_format.MessageToDict(message))
+    return dict(_integral_numbers(json_format.MessageToDict(message)))
 
 
 def struct_to_dict(struct: Struct) -> dict[str, Any]:
-    """A `google.protobuf.Struct` as a plain dict."""
-    return dict(json_format.MessageToDict(struct))
+    """A `google.protobuf.Struct` as a plain dict; numbers that hold an
+    integer come back as `int` (a Struct keeps every number as a double, so
+    `{"samples": 2000}` would otherwise read back as `2000.0`)."""
+    return dict(_integral_numbers(json_format.MessageToDict(struct)))
+
+
+_EXACT_INTEGER = 2.0**53
+
+
+def _integral_numbers(value: Any) -> Any:
+    """`value` with every float that holds an integer (within 2^53, where a
+    double is exact) turned into that int, recursively, as Go's protojson
+    (grpcurl) and the Rust client print them."""
+    if isinstance(value, float) and value.is_integer() and abs(value) <= _EXACT_INTEGER:
+        return int(value)
+    if isinstance(value, list):
+        return [_integral_numbers(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _integral_numbers(item) for key, item in value.items()}
+    return value
 
 
 def plain(value: Any) -> Any:
