@@ -4,19 +4,18 @@
 //! flag.
 //!
 //! Columns are matched by name, case-insensitively (the old table's names or
-//! the `model_registry` view's): `MODEL_ID`, `MODEL_NAME` (the algorithm),
-//! `MODEL_VERSION`, `MODEL_FILE_PATH`, `METADATA_FILE_PATH`, `AUC_SCORE`,
-//! `ACCURACY_SCORE`, `PRECISION_SCORE`, `RECALL_SCORE`, `F1_SCORE` (or the
-//! bare metric names), `TRAINING_DATE`, `TRAINING_DURATION_SECONDS`,
-//! `TRAINING_SAMPLES`, `TEST_SAMPLES`, `FEATURE_COUNT`, `STATUS`,
-//! `IS_PRODUCTION`. Every column of a row, known or not, is kept in the
-//! version's metadata.
+//! the `model_registry` view's): see [`AFTER_HELP`]. Every column of a
+//! row, known or not, is kept in the version's metadata.
 //!
 //! Each row is registered with a request id derived from its `MODEL_ID`
-//! and `MODEL_NAME`, so running the import again creates nothing. Every row
-//! is checked (locally and by the server, without writing) before anything
-//! is imported: bad rows are reported with their line numbers, and nothing
-//! is imported unless `--skip-bad-rows` says to import the rest.
+//! and `MODEL_NAME`, so running the import again creates nothing; rows
+//! found already imported (by their `legacy.model_id` tag) are reported as
+//! such and left as they are. Every row is checked (locally and by the
+//! server, without writing) before anything is imported: bad rows are
+//! reported with their line numbers and every problem they have, and
+//! nothing is imported unless `--skip-bad-rows` says to import the rest.
+//! A model that already has a production version keeps it unless
+//! `--set-production` says to move it to the row flagged IS_PRODUCTION.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -28,8 +27,48 @@ use sha2::{Digest, Sha256};
 
 use crate::legacy::parse_time;
 
+/// What `modelreg import-legacy --help` says after the options: examples,
+/// the columns and the date forms.
+pub const AFTER_HELP: &str = "Examples:\n  \
+modelreg import-legacy examples/legacy_model_registry.csv --model churn --dry-run\n  \
+modelreg import-legacy examples/legacy_model_registry.csv --model churn\n\n\
+Rows are imported in TRAINING_DATE order. Bad rows are reported with their line\n\
+numbers and every problem, and nothing is imported unless --skip-bad-rows. A\n\
+re-run creates nothing (rows are known by MODEL_ID and MODEL_NAME) and says so.\n\
+A model that already has a production version keeps it unless --set-production.\n\n\
+Columns (a header row, matched by name, case-insensitively; order free):\n  \
+MODEL_ID            required: the old identifier (kept as the tag legacy.model_id)\n  \
+MODEL_NAME          required: the algorithm (XGBoost, CatBoost ...); ALGORITHM also works\n  \
+MODEL_FILE_PATH     required: the artifact, recorded as given\n  \
+TRAINING_DATE       required: when training finished\n  \
+MODEL_VERSION       the old label (kept as the tag legacy.model_version)\n  \
+METADATA_FILE_PATH  the metadata file, recorded as given\n  \
+AUC_SCORE, ACCURACY_SCORE, PRECISION_SCORE, RECALL_SCORE, F1_SCORE\n                      \
+(or AUC, ACCURACY, PRECISION, RECALL, F1): metrics in [0, 1]\n  \
+TRAINING_DURATION_SECONDS, TRAINING_SAMPLES, TEST_SAMPLES, FEATURE_COUNT\n  \
+STATUS              ACTIVE (default), DEPRECATED or ARCHIVED\n  \
+IS_PRODUCTION       1/0, true/false, yes/no, y/n, t/f (one row at most)\n\
+Every other column is kept in the version's metadata (legacy_row).\n\n\
+Dates (UTC unless they say otherwise): 2026-01-18 18:44:59, 2026-01-18T18:44:59Z,\n\
+2026-01-18T18:44:59+02:00, 2026-01-18, 20260118_184459 (the old MODEL_ID form),\n\
+18-JAN-26 06.44.59.000000 PM (Oracle's default), 18-JAN-26.";
+
 /// The reason recorded on the status changes and promotion an import makes.
 const REASON: &str = "imported from the legacy MODEL_REGISTRY table";
+
+/// The tag that names a version's old `MODEL_ID`.
+const MODEL_ID_TAG: &str = "legacy.model_id";
+
+/// How to run an import.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ImportOptions {
+    /// Import the good rows even when some are bad.
+    pub skip_bad_rows: bool,
+    /// Check everything and say what would happen, writing nothing.
+    pub dry_run: bool,
+    /// Move an existing production alias to the row flagged IS_PRODUCTION.
+    pub set_production: bool,
+}
 
 /// One usable row of the export.
 #[derive(Debug, Clone)]
@@ -48,19 +87,37 @@ struct LegacyRow {
 pub struct BadRow {
     /// Line number in the file (the header is line 1).
     pub line: u64,
-    /// What is wrong with it.
+    /// What is wrong with it: every problem found, `; `-separated.
     pub reason: String,
 }
 
-/// What an import did.
+/// A row of the file and the version it is (or would be).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ImportedRow {
+    /// Line number in the file.
+    pub line: u64,
+    /// The version number; `None` in a dry run for a row not yet imported.
+    pub version: Option<i64>,
+    /// The old MODEL_ID.
+    pub model_id: String,
+}
+
+/// What an import did (or, in a dry run, would do).
 #[derive(Debug, Default)]
 pub struct ImportReport {
-    /// (line, version number, old MODEL_ID) of every imported row.
-    pub imported: Vec<(u64, i64, String)>,
+    /// Whether nothing was written.
+    pub dry_run: bool,
+    /// Rows registered now (in a dry run: rows that would be).
+    pub imported: Vec<ImportedRow>,
+    /// Rows an earlier import registered; left as they are.
+    pub already_imported: Vec<ImportedRow>,
     /// Rows left out (only with `--skip-bad-rows`).
     pub skipped: Vec<BadRow>,
-    /// The version now production, if a row carried the flag.
+    /// The version production points at after the import (`None` when the
+    /// model has none).
     pub production_version: Option<i64>,
+    /// What the import did to production, in words.
+    pub production: String,
     /// Warnings about the export as a whole.
     pub warnings: Vec<String>,
 }
@@ -68,15 +125,21 @@ pub struct ImportReport {
 impl ImportReport {
     /// The report for scripts.
     pub fn to_json(&self, model: &str) -> Value {
+        let rows = |rows: &[ImportedRow]| {
+            rows.iter()
+                .map(|row| json!({"line": row.line, "version": row.version, "legacyModelId": row.model_id}))
+                .collect::<Vec<_>>()
+        };
         json!({
             "modelName": model,
-            "imported": self.imported.iter().map(|(line, version, model_id)| json!({
-                "line": line, "version": version, "legacyModelId": model_id,
-            })).collect::<Vec<_>>(),
+            "dryRun": self.dry_run,
+            "imported": rows(&self.imported),
+            "alreadyImported": rows(&self.already_imported),
             "skipped": self.skipped.iter().map(|bad| json!({
                 "line": bad.line, "reason": bad.reason,
             })).collect::<Vec<_>>(),
             "productionVersion": self.production_version,
+            "production": self.production,
             "warnings": self.warnings,
         })
     }
@@ -89,50 +152,106 @@ impl ImportReport {
             .map(|bad| format!("line {}: skipped: {}", bad.line, bad.reason))
             .chain(self.warnings.iter().map(|w| format!("warning: {w}")))
             .collect();
-        let versions = match (self.imported.first(), self.imported.last()) {
-            (Some(first), Some(last)) if first.1 == last.1 => format!(" (version {})", first.1),
-            (Some(first), Some(last)) => format!(" (versions {} to {})", first.1, last.1),
+        let numbers: Vec<i64> = self.imported.iter().filter_map(|r| r.version).collect();
+        let versions = match (numbers.first(), numbers.last()) {
+            (Some(first), Some(last)) if first == last => format!(" (version {first})"),
+            (Some(first), Some(last)) => format!(" (versions {first} to {last})"),
             _ => String::new(),
         };
+        let (verb, ending) = if self.dry_run {
+            ("would import", "; dry run: nothing was written")
+        } else {
+            ("imported", "")
+        };
         lines.push(format!(
-            "imported {} rows into {model}{versions}; {}",
+            "{model}: {verb} {} new rows{versions}, {} already imported; {}{ending}",
             self.imported.len(),
-            match self.production_version {
-                Some(version) => format!("production is version {version}"),
-                None => "no row was production".to_owned(),
-            }
+            self.already_imported.len(),
+            self.production,
         ));
         lines.join("\n")
     }
 }
 
-/// Imports `path` into `model`.
+/// What the model held before the import.
+struct Before {
+    /// Versions an earlier import registered, by (MODEL_ID, algorithm).
+    imported: BTreeMap<(String, String), i64>,
+    /// Its production version, if any.
+    production: Option<i64>,
+}
+
+async fn before(client: &RegistryClient, model: &str) -> Result<Before, Error> {
+    let production = match client.get_model(model).await {
+        Ok(found) => found.production_version(),
+        Err(error) if error.is_not_found() => {
+            return Ok(Before {
+                imported: BTreeMap::new(),
+                production: None,
+            });
+        }
+        Err(error) => return Err(error),
+    };
+    let imported = client
+        .list_model_versions(model)
+        .await?
+        .iter()
+        .filter_map(|v| {
+            v.tags()
+                .get(MODEL_ID_TAG)
+                .map(|id| ((id.clone(), v.algorithm().to_owned()), v.version()))
+        })
+        .collect();
+    Ok(Before {
+        imported,
+        production,
+    })
+}
+
+/// Imports `path` into `model` (or, with `dry_run`, says what it would do).
 pub async fn import(
     client: &RegistryClient,
     path: &Path,
     model: &str,
-    skip_bad_rows: bool,
+    options: ImportOptions,
 ) -> Result<ImportReport, Error> {
-    let (mut rows, mut bad) = read_rows(path, model)?;
+    let (parsed, mut bad) = read_rows(path, model)?;
+    let before = before(client, model).await?;
+    let known = |row: &LegacyRow| {
+        before
+            .imported
+            .get(&(row.model_id.clone(), row.algorithm.clone()))
+            .copied()
+    };
 
-    // The server checks each row against every rule without writing, so a
-    // row it would refuse is reported before anything is imported.
-    let mut accepted = Vec::with_capacity(rows.len());
-    for row in rows.drain(..) {
-        match client
-            .register_model(row.registration.clone().validate_only())
-            .await
-        {
-            Ok(_) => accepted.push(row),
-            Err(error) if error.is_invalid_argument() => bad.push(BadRow {
+    // The server checks each new row against every rule without writing,
+    // so a row it would refuse is reported (with the problems found
+    // locally) before anything is imported.
+    let mut rows = Vec::with_capacity(parsed.len());
+    for (row, mut problems) in parsed {
+        if known(&row).is_none() {
+            match client
+                .register_model(row.registration.clone().validate_only())
+                .await
+            {
+                Ok(_) => {}
+                Err(error) if error.is_invalid_argument() => problems.push(error.to_string()),
+                Err(error) => return Err(error),
+            }
+        }
+        if problems.is_empty() {
+            rows.push(row);
+        } else {
+            bad.push(BadRow {
                 line: row.line,
-                reason: error.to_string(),
-            }),
-            Err(error) => return Err(error),
+                reason: problems.join("; "),
+            });
         }
     }
-    let mut rows = accepted;
-    let mut report = ImportReport::default();
+    let mut report = ImportReport {
+        dry_run: options.dry_run,
+        ..ImportReport::default()
+    };
     let flagged: Vec<&LegacyRow> = rows.iter().filter(|r| r.is_production).collect();
     let production_line = flagged
         .iter()
@@ -149,7 +268,7 @@ pub async fn import(
              newest (line {}) keeps it",
             production_line.unwrap_or_default()
         );
-        if !skip_bad_rows {
+        if !options.skip_bad_rows {
             bad.push(BadRow {
                 line: flagged[0].line,
                 reason: problem,
@@ -159,7 +278,7 @@ pub async fn import(
         }
     }
     bad.sort_by_key(|b| b.line);
-    if !bad.is_empty() && !skip_bad_rows {
+    if !bad.is_empty() && !options.skip_bad_rows {
         let listing = bad
             .iter()
             .map(|b| format!("  line {}: {}", b.line, b.reason))
@@ -175,26 +294,72 @@ pub async fn import(
     report.skipped = bad;
 
     rows.sort_by_key(|r| (r.trained_at, r.line));
-    let mut numbers = BTreeMap::new();
+    let mut numbers: BTreeMap<u64, Option<i64>> = BTreeMap::new();
+    let mut created = Vec::new();
     for row in &rows {
-        let version = client.register_model(row.registration.clone()).await?;
-        numbers.insert(row.line, version.clone());
-        report
-            .imported
-            .push((row.line, version.version(), row.model_id.clone()));
+        let version = match known(row) {
+            Some(version) => {
+                report.already_imported.push(ImportedRow {
+                    line: row.line,
+                    version: Some(version),
+                    model_id: row.model_id.clone(),
+                });
+                Some(version)
+            }
+            None => {
+                let version = if options.dry_run {
+                    None
+                } else {
+                    let version = client.register_model(row.registration.clone()).await?;
+                    created.push((row, version.clone()));
+                    Some(version.version())
+                };
+                report.imported.push(ImportedRow {
+                    line: row.line,
+                    version,
+                    model_id: row.model_id.clone(),
+                });
+                version
+            }
+        };
+        numbers.insert(row.line, version);
     }
-    if let Some(line) = production_line {
-        let version = numbers[&line].version();
-        client
-            .set_alias(model, "production", version)
-            .reason(REASON)
-            .send()
-            .await?;
-        report.production_version = Some(version);
-    }
-    for row in &rows {
-        let version = &numbers[&row.line];
-        // A re-run finds the status already applied and changes nothing.
+    report.production_version = before.production;
+    report.production = match (production_line, before.production) {
+        (None, None) => "no row is production".to_owned(),
+        (None, Some(current)) => format!("production stays version {current}"),
+        (Some(line), current) => {
+            let target = numbers.get(&line).copied().flatten();
+            let moving = current.is_none() || options.set_production;
+            match (target, current) {
+                (Some(target), Some(current)) if target == current => {
+                    format!("production is version {current} (line {line}) already")
+                }
+                _ if !moving => format!(
+                    "production stays version {} (the model had it before; pass \
+                     --set-production to move it to line {line}'s version)",
+                    current.unwrap_or_default()
+                ),
+                (None, _) => format!("production would move to line {line}'s version"),
+                (Some(target), _) if options.dry_run => {
+                    format!("production would move to version {target} (line {line})")
+                }
+                (Some(target), current) => {
+                    client
+                        .set_alias(model, "production", target)
+                        .expect_current(current.unwrap_or(0))
+                        .reason(REASON)
+                        .send()
+                        .await?;
+                    report.production_version = Some(target);
+                    format!("production is version {target} (line {line})")
+                }
+            }
+        }
+    };
+    // Statuses only on versions registered now: an earlier import's
+    // versions may have moved on since, and a re-run must not undo that.
+    for (row, version) in created {
         if version.status() != row.status {
             client
                 .update_model_version_status(model, version.version(), row.status)
@@ -205,7 +370,11 @@ pub async fn import(
     Ok(report)
 }
 
-fn read_rows(path: &Path, model: &str) -> Result<(Vec<LegacyRow>, Vec<BadRow>), Error> {
+/// Every row read, with the problems found in it (none for a good row), and
+/// the rows that repeat an earlier one.
+type ReadRows = (Vec<(LegacyRow, Vec<String>)>, Vec<BadRow>);
+
+fn read_rows(path: &Path, model: &str) -> Result<ReadRows, Error> {
     let file_error = |e: csv::Error| Error::InvalidInput(format!("{}: {e}", path.display()));
     let mut reader = csv::ReaderBuilder::new()
         .flexible(true)
@@ -272,22 +441,20 @@ fn read_rows(path: &Path, model: &str) -> Result<(Vec<LegacyRow>, Vec<BadRow>), 
     for record in reader.records() {
         let record = record.map_err(file_error)?;
         let line = record.position().map_or(0, |p| p.line());
-        match columns.row(&headers, &record, model, line) {
-            Ok(row) => {
-                let key = format!("{}/{}", row.model_id, row.algorithm);
-                if let Some(first) = seen.insert(key, line) {
-                    bad.push(BadRow {
-                        line,
-                        reason: format!(
-                            "repeats MODEL_ID {} and MODEL_NAME {} of line {first}",
-                            row.model_id, row.algorithm
-                        ),
-                    });
-                } else {
-                    rows.push(row);
-                }
+        let (row, problems) = columns.row(&headers, &record, model, line);
+        let key = format!("{}/{}", row.model_id, row.algorithm);
+        match seen.get(&key) {
+            Some(first) if problems.is_empty() => bad.push(BadRow {
+                line,
+                reason: format!(
+                    "repeats MODEL_ID {} and MODEL_NAME {} of line {first}",
+                    row.model_id, row.algorithm
+                ),
+            }),
+            _ => {
+                seen.entry(key).or_insert(line);
+                rows.push((row, problems));
             }
-            Err(reason) => bad.push(BadRow { line, reason }),
         }
     }
     Ok((rows, bad))
@@ -311,59 +478,61 @@ struct Columns {
 }
 
 impl Columns {
+    /// The row as it will be registered, and every problem found in it
+    /// (a row with problems is reported, never registered).
     fn row(
         &self,
         headers: &[String],
         record: &csv::StringRecord,
         model: &str,
         line: u64,
-    ) -> Result<LegacyRow, String> {
+    ) -> (LegacyRow, Vec<String>) {
+        let mut problems = Vec::new();
         let cell = |i: usize| record.get(i).map(str::trim).unwrap_or("");
         let optional = |i: Option<usize>| i.map(cell).filter(|v| !v.is_empty());
-        let required = |i: usize| {
+        let required = |i: usize, problems: &mut Vec<String>| {
             let value = cell(i);
             if value.is_empty() {
-                Err(format!("{} is empty", headers[i]))
-            } else {
-                Ok(value)
+                problems.push(format!("{} is empty", headers[i]));
             }
+            value
         };
-        let number = |i: Option<usize>| -> Result<Option<f64>, String> {
-            optional(i)
-                .map(|text| {
-                    text.parse::<f64>()
-                        .ok()
-                        .filter(|v| v.is_finite())
-                        .ok_or_else(|| {
-                            format!(
-                                "{} is {text:?}, not a number",
-                                headers[i.unwrap_or_default()]
-                            )
-                        })
-                })
-                .transpose()
-        };
-        let count = |i: Option<usize>| -> Result<Option<i64>, String> {
-            match number(i)? {
-                Some(v) if v.fract() == 0.0 && v >= 0.0 => Ok(Some(v as i64)),
-                Some(v) => Err(format!(
-                    "{} is {v}, not a count",
+        let number = |i: Option<usize>, problems: &mut Vec<String>| -> Option<f64> {
+            let text = optional(i)?;
+            let parsed = text.parse::<f64>().ok().filter(|v| v.is_finite());
+            if parsed.is_none() {
+                problems.push(format!(
+                    "{} is {text:?}, not a number",
                     headers[i.unwrap_or_default()]
-                )),
-                None => Ok(None),
+                ));
+            }
+            parsed
+        };
+        let count = |i: Option<usize>, problems: &mut Vec<String>| -> Option<i64> {
+            match number(i, problems)? {
+                v if v.fract() == 0.0 && v >= 0.0 => Some(v as i64),
+                v => {
+                    problems.push(format!(
+                        "{} is {v}, not a count",
+                        headers[i.unwrap_or_default()]
+                    ));
+                    None
+                }
             }
         };
 
-        let model_id = required(self.model_id)?.to_owned();
-        let algorithm = required(self.algorithm)?.to_owned();
-        let date = required(self.training_date)?;
-        let trained_at = parse_time(date).ok_or_else(|| {
-            format!(
+        let model_id = required(self.model_id, &mut problems).to_owned();
+        let algorithm = required(self.algorithm, &mut problems).to_owned();
+        let file_path = required(self.file_path, &mut problems);
+        let date = required(self.training_date, &mut problems);
+        let trained_at = parse_time(date);
+        if trained_at.is_none() && !date.is_empty() {
+            problems.push(format!(
                 "{} {date:?} is not a date (2026-01-18 18:44:59, 2026-01-18T18:44:59Z, \
                  20260118_184459 or 18-JAN-26 are)",
                 headers[self.training_date]
-            )
-        })?;
+            ));
+        }
         let status = match optional(self.status)
             .map(str::to_ascii_uppercase)
             .as_deref()
@@ -372,9 +541,10 @@ impl Columns {
             Some("DEPRECATED") => ModelStatus::Deprecated,
             Some("ARCHIVED") => ModelStatus::Archived,
             Some(other) => {
-                return Err(format!(
+                problems.push(format!(
                     "STATUS {other:?} is not ACTIVE, DEPRECATED or ARCHIVED"
                 ));
+                ModelStatus::Active
             }
         };
         let is_production = match optional(self.is_production)
@@ -383,20 +553,25 @@ impl Columns {
         {
             None | Some("0" | "n" | "no" | "false" | "f") => false,
             Some("1" | "y" | "yes" | "true" | "t") => true,
-            Some(other) => return Err(format!("IS_PRODUCTION {other:?} is not 1 or 0")),
+            Some(other) => {
+                problems.push(format!("IS_PRODUCTION {other:?} is not 1 or 0"));
+                false
+            }
         };
         if is_production && status != ModelStatus::Active {
-            return Err(format!(
+            problems.push(format!(
                 "is production but {status}; only ACTIVE versions can be production"
             ));
         }
 
         let mut registration = RegisterModel::new(model)
             .algorithm(&algorithm)
-            .artifact_uri(required(self.file_path)?)
-            .finished_at(trained_at)
+            .artifact_uri(file_path)
             .request_id(request_id(model, &model_id, &algorithm))
-            .tag("legacy.model_id", &model_id);
+            .tag(MODEL_ID_TAG, &model_id);
+        if let Some(trained_at) = trained_at {
+            registration = registration.finished_at(trained_at);
+        }
         if let Some(label) = optional(self.version_label) {
             registration = registration.tag("legacy.model_version", label);
         }
@@ -404,20 +579,20 @@ impl Columns {
             registration = registration.metadata_uri(path);
         }
         for (metric, i) in &self.metrics {
-            if let Some(value) = number(Some(*i))? {
+            if let Some(value) = number(Some(*i), &mut problems) {
                 registration = registration.metric(*metric, value);
             }
         }
-        if let Some(seconds) = number(self.duration)? {
+        if let Some(seconds) = number(self.duration, &mut problems) {
             registration = registration.duration_seconds(seconds);
         }
-        if let Some(n) = count(self.train_samples)? {
+        if let Some(n) = count(self.train_samples, &mut problems) {
             registration = registration.train_samples(n);
         }
-        if let Some(n) = count(self.test_samples)? {
+        if let Some(n) = count(self.test_samples, &mut problems) {
             registration = registration.test_samples(n);
         }
-        if let Some(n) = count(self.feature_count)? {
+        if let Some(n) = count(self.feature_count, &mut problems) {
             registration = registration.feature_count(n);
         }
         let original: Map<String, Value> = headers
@@ -425,18 +600,26 @@ impl Columns {
             .enumerate()
             .map(|(i, h)| (h.clone(), Value::String(cell(i).to_owned())))
             .collect();
-        let registration = registration
+        let registration = match registration
+            .clone()
             .metadata(json!({ "legacy_row": original }))
-            .map_err(|e| e.to_string())?;
-        Ok(LegacyRow {
+        {
+            Ok(with_metadata) => with_metadata,
+            Err(error) => {
+                problems.push(error.to_string());
+                registration
+            }
+        };
+        let row = LegacyRow {
             line,
             model_id,
             algorithm,
             registration,
-            trained_at,
+            trained_at: trained_at.unwrap_or(SystemTime::UNIX_EPOCH),
             status,
             is_production,
-        })
+        };
+        (row, problems)
     }
 }
 
@@ -455,6 +638,52 @@ fn request_id(model: &str, model_id: &str, algorithm: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_date_form_the_help_lists_is_accepted() {
+        for form in [
+            "2026-01-18 18:44:59",
+            "2026-01-18T18:44:59Z",
+            "2026-01-18T18:44:59+02:00",
+            "2026-01-18",
+            "20260118_184459",
+            "18-JAN-26 06.44.59.000000 PM",
+            "18-JAN-26",
+        ] {
+            assert!(AFTER_HELP.contains(form), "{form} is listed");
+            assert!(parse_time(form).is_some(), "{form} parses");
+        }
+    }
+
+    #[test]
+    fn a_row_reports_every_problem_it_has() {
+        let headers: Vec<String> = "MODEL_ID,MODEL_NAME,MODEL_FILE_PATH,TRAINING_DATE,AUC,STATUS,TEST_SAMPLES"
+            .split(',')
+            .map(str::to_owned)
+            .collect();
+        let columns = Columns {
+            model_id: 0,
+            algorithm: 1,
+            file_path: 2,
+            training_date: 3,
+            version_label: None,
+            metadata_path: None,
+            metrics: vec![("auc", 4)],
+            duration: None,
+            train_samples: None,
+            test_samples: Some(6),
+            feature_count: None,
+            status: Some(5),
+            is_production: None,
+        };
+        let record =
+            csv::StringRecord::from(vec!["7", "XGBoost", "", "last tuesday", "high", "RETIRED", "2.5"]);
+        let (_, problems) = columns.row(&headers, &record, "churn", 2);
+        assert_eq!(problems.len(), 5, "{problems:?}");
+        for expected in ["MODEL_FILE_PATH is empty", "last tuesday", "AUC", "RETIRED", "TEST_SAMPLES"] {
+            assert!(problems.iter().any(|p| p.contains(expected)), "{expected}: {problems:?}");
+        }
+    }
 
     #[test]
     fn request_ids_are_stable_and_fit_the_server_limit() {

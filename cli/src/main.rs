@@ -276,9 +276,7 @@ enum Command {
     },
     /// Import a CSV export of the old MODEL_REGISTRY table as versions of one
     /// model (re-running it creates nothing).
-    #[command(
-        after_help = "Example:\n  modelreg import-legacy model_registry.csv --model churn\n\nThe file has a header row with the old table's column names (MODEL_ID,\nMODEL_NAME, MODEL_FILE_PATH, TRAINING_DATE, AUC_SCORE ... STATUS,\nIS_PRODUCTION). Rows are imported in TRAINING_DATE order; bad rows are\nreported with their line numbers and nothing is imported unless\n--skip-bad-rows."
-    )]
+    #[command(after_help = import::AFTER_HELP)]
     ImportLegacy {
         /// The CSV file.
         file: PathBuf,
@@ -288,6 +286,13 @@ enum Command {
         /// Import the good rows even when some are bad (the bad ones are listed).
         #[arg(long)]
         skip_bad_rows: bool,
+        /// Check every row and say what would be created; write nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Move the model's existing production alias to the row flagged
+        /// IS_PRODUCTION (without it an existing production stays).
+        #[arg(long)]
+        set_production: bool,
     },
     /// Mark a version DEPRECATED.
     #[command(after_help = "Example:\n  modelreg deprecate churn 2 --reason \"superseded by v3\"")]
@@ -942,8 +947,15 @@ async fn run(cli: Cli) -> Result<(), Error> {
             file,
             model,
             skip_bad_rows,
+            dry_run,
+            set_production,
         } => {
-            let report = import::import(&client, &file, &model, skip_bad_rows).await?;
+            let options = import::ImportOptions {
+                skip_bad_rows,
+                dry_run,
+                set_production,
+            };
+            let report = import::import(&client, &file, &model, options).await?;
             print(report.to_json(&model), report.to_text(&model));
         }
         Command::Deprecate(change) => {

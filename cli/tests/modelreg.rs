@@ -761,6 +761,20 @@ async fn import_legacy_registers_every_row_once_and_refuses_bad_files(server: Te
     std::fs::write(&good, format!("{LEGACY_HEADER}\n{}\n", rows.join("\n"))).unwrap();
     let good = good.to_str().unwrap();
 
+    // A dry run checks everything and writes nothing.
+    let dry = json(
+        &modelreg(
+            url,
+            &["-o", "json", "import-legacy", good, "--model", "churn", "--dry-run"],
+        )
+        .await,
+    );
+    assert_eq!(dry["dryRun"], true);
+    assert_eq!(dry["imported"].as_array().unwrap().len(), 3);
+    assert!(dry["production"].as_str().unwrap().contains("would move"), "{dry}");
+    let nothing = modelreg(url, &["show", "churn@production"]).await;
+    assert_eq!(nothing.status.code(), Some(3), "no model was created");
+
     let first = json(
         &modelreg(
             url,
@@ -801,7 +815,7 @@ async fn import_legacy_registers_every_row_once_and_refuses_bad_files(server: Te
     assert_eq!(v2["artifact"]["metadataUri"], "/models/cat.json");
     assert_eq!(v2["training"]["trainSamples"], "8000");
 
-    // Running it again creates nothing: no version, no event.
+    // Running it again creates nothing (no version, no event) and says so.
     let events_before = json(&modelreg(url, &["-o", "json", "history", "churn"]).await);
     let again = json(
         &modelreg(
@@ -810,9 +824,43 @@ async fn import_legacy_registers_every_row_once_and_refuses_bad_files(server: Te
         )
         .await,
     );
-    assert_eq!(again["imported"], first["imported"]);
+    assert_eq!(again["imported"], Value::Array(vec![]));
+    assert_eq!(again["alreadyImported"], first["imported"]);
     let events_after = json(&modelreg(url, &["-o", "json", "history", "churn"]).await);
     assert_eq!(events_after, events_before);
+    let said = stdout(&modelreg(url, &["import-legacy", good, "--model", "churn"]).await);
+    assert!(
+        said.contains("churn: imported 0 new rows, 3 already imported; production is version 2 (line 2) already"),
+        "{said}"
+    );
+
+    // Into a model whose production moved on since: the import never moves
+    // it back unless told to.
+    register_simple(url, "churn", "0.95").await;
+    stdout(&modelreg(url, &["promote", "churn", "4", "--reason", "retrained"]).await);
+    let extra = dir.path().join("extra.csv");
+    std::fs::write(
+        &extra,
+        format!(
+            "{LEGACY_HEADER}\n\
+             20260120_100000,XGBoost,v3,/models/x3.pkl,,0.9,,,,,2026-01-20 10:00:00,,,,,ACTIVE,1\n"
+        ),
+    )
+    .unwrap();
+    let extra = extra.to_str().unwrap();
+    let kept = json(&modelreg(url, &["-o", "json", "import-legacy", extra, "--model", "churn"]).await);
+    assert_eq!(kept["productionVersion"], 4, "{kept}");
+    assert!(kept["production"].as_str().unwrap().contains("--set-production"), "{kept}");
+    let production = json(&modelreg(url, &["-o", "json", "show", "churn@production"]).await);
+    assert_eq!(production["version"], "4");
+    let moved = json(
+        &modelreg(
+            url,
+            &["-o", "json", "import-legacy", extra, "--model", "churn", "--set-production"],
+        )
+        .await,
+    );
+    assert_eq!(moved["productionVersion"], 5, "{moved}");
 
     // A bad row (an AUC the server refuses, an unreadable date) stops the
     // whole import, naming the lines; --skip-bad-rows imports the rest.
@@ -823,7 +871,8 @@ async fn import_legacy_registers_every_row_once_and_refuses_bad_files(server: Te
             "{LEGACY_HEADER}\n\
              20260201_100000,XGBoost,v3,/models/x3.pkl,,0.92,,,,,2026-02-01 10:00:00,,,,,ACTIVE,0\n\
              20260202_100000,XGBoost,v4,/models/x4.pkl,,1.7,,,,,2026-02-02 10:00:00,,,,,ACTIVE,0\n\
-             20260203_100000,XGBoost,v5,/models/x5.pkl,,0.9,,,,,last tuesday,,,,,ACTIVE,0\n"
+             20260203_100000,XGBoost,v5,/models/x5.pkl,,0.9,,,,,last tuesday,,,,,ACTIVE,0\n\
+             20260204_100000,XGBoost,v6,/models/x6.pkl,,1.2,,,,,someday,,,,,ACTIVE,0\n"
         ),
     )
     .unwrap();
@@ -837,6 +886,12 @@ async fn import_legacy_registers_every_row_once_and_refuses_bad_files(server: Te
         "{stderr}"
     );
     assert!(stderr.contains("nothing was imported"), "{stderr}");
+    // A row with two problems (one found here, one by the server) names both.
+    let line5 = stderr.lines().find(|l| l.contains("line 5:")).unwrap_or_default();
+    assert!(
+        line5.contains("\"someday\"") && line5.contains("metrics[auc]"),
+        "{stderr}"
+    );
     let models = json(&modelreg(url, &["-o", "json", "models"]).await);
     assert_eq!(
         models.as_array().unwrap().len(),
@@ -866,7 +921,15 @@ async fn import_legacy_registers_every_row_once_and_refuses_bad_files(server: Te
         .iter()
         .map(|row| row["line"].as_i64().unwrap())
         .collect();
-    assert_eq!(skipped, [3, 4]);
+    assert_eq!(skipped, [3, 4, 5]);
+
+    // The sample export in examples/ imports as the README says.
+    let sample = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/legacy_model_registry.csv");
+    let sampled = json(
+        &modelreg(url, &["-o", "json", "import-legacy", sample, "--model", "sample"]).await,
+    );
+    assert_eq!(sampled["imported"].as_array().unwrap().len(), 3, "{sampled}");
+    assert_eq!(sampled["productionVersion"], 3, "the CatBoost row, newest by date then line");
 }
 
 async fn watch_prints_the_state_then_each_change_one_json_object_per_line(server: TestServer) {
