@@ -657,10 +657,11 @@ mod tests {
 
     #[test]
     fn a_row_reports_every_problem_it_has() {
-        let headers: Vec<String> = "MODEL_ID,MODEL_NAME,MODEL_FILE_PATH,TRAINING_DATE,AUC,STATUS,TEST_SAMPLES"
-            .split(',')
-            .map(str::to_owned)
-            .collect();
+        let headers: Vec<String> =
+            "MODEL_ID,MODEL_NAME,MODEL_FILE_PATH,TRAINING_DATE,AUC,STATUS,TEST_SAMPLES"
+                .split(',')
+                .map(str::to_owned)
+                .collect();
         let columns = Columns {
             model_id: 0,
             algorithm: 1,
@@ -676,12 +677,28 @@ mod tests {
             status: Some(5),
             is_production: None,
         };
-        let record =
-            csv::StringRecord::from(vec!["7", "XGBoost", "", "last tuesday", "high", "RETIRED", "2.5"]);
+        let record = csv::StringRecord::from(vec![
+            "7",
+            "XGBoost",
+            "",
+            "last tuesday",
+            "high",
+            "RETIRED",
+            "2.5",
+        ]);
         let (_, problems) = columns.row(&headers, &record, "churn", 2);
         assert_eq!(problems.len(), 5, "{problems:?}");
-        for expected in ["MODEL_FILE_PATH is empty", "last tuesday", "AUC", "RETIRED", "TEST_SAMPLES"] {
-            assert!(problems.iter().any(|p| p.contains(expected)), "{expected}: {problems:?}");
+        for expected in [
+            "MODEL_FILE_PATH is empty",
+            "last tuesday",
+            "AUC",
+            "RETIRED",
+            "TEST_SAMPLES",
+        ] {
+            assert!(
+                problems.iter().any(|p| p.contains(expected)),
+                "{expected}: {problems:?}"
+            );
         }
     }
 

@@ -765,13 +765,24 @@ async fn import_legacy_registers_every_row_once_and_refuses_bad_files(server: Te
     let dry = json(
         &modelreg(
             url,
-            &["-o", "json", "import-legacy", good, "--model", "churn", "--dry-run"],
+            &[
+                "-o",
+                "json",
+                "import-legacy",
+                good,
+                "--model",
+                "churn",
+                "--dry-run",
+            ],
         )
         .await,
     );
     assert_eq!(dry["dryRun"], true);
     assert_eq!(dry["imported"].as_array().unwrap().len(), 3);
-    assert!(dry["production"].as_str().unwrap().contains("would move"), "{dry}");
+    assert!(
+        dry["production"].as_str().unwrap().contains("would move"),
+        "{dry}"
+    );
     let nothing = modelreg(url, &["show", "churn@production"]).await;
     assert_eq!(nothing.status.code(), Some(3), "no model was created");
 
@@ -848,15 +859,35 @@ async fn import_legacy_registers_every_row_once_and_refuses_bad_files(server: Te
     )
     .unwrap();
     let extra = extra.to_str().unwrap();
-    let kept = json(&modelreg(url, &["-o", "json", "import-legacy", extra, "--model", "churn"]).await);
+    let kept = json(
+        &modelreg(
+            url,
+            &["-o", "json", "import-legacy", extra, "--model", "churn"],
+        )
+        .await,
+    );
     assert_eq!(kept["productionVersion"], 4, "{kept}");
-    assert!(kept["production"].as_str().unwrap().contains("--set-production"), "{kept}");
+    assert!(
+        kept["production"]
+            .as_str()
+            .unwrap()
+            .contains("--set-production"),
+        "{kept}"
+    );
     let production = json(&modelreg(url, &["-o", "json", "show", "churn@production"]).await);
     assert_eq!(production["version"], "4");
     let moved = json(
         &modelreg(
             url,
-            &["-o", "json", "import-legacy", extra, "--model", "churn", "--set-production"],
+            &[
+                "-o",
+                "json",
+                "import-legacy",
+                extra,
+                "--model",
+                "churn",
+                "--set-production",
+            ],
         )
         .await,
     );
@@ -887,7 +918,10 @@ async fn import_legacy_registers_every_row_once_and_refuses_bad_files(server: Te
     );
     assert!(stderr.contains("nothing was imported"), "{stderr}");
     // A row with two problems (one found here, one by the server) names both.
-    let line5 = stderr.lines().find(|l| l.contains("line 5:")).unwrap_or_default();
+    let line5 = stderr
+        .lines()
+        .find(|l| l.contains("line 5:"))
+        .unwrap_or_default();
     assert!(
         line5.contains("\"someday\"") && line5.contains("metrics[auc]"),
         "{stderr}"
@@ -924,12 +958,26 @@ async fn import_legacy_registers_every_row_once_and_refuses_bad_files(server: Te
     assert_eq!(skipped, [3, 4, 5]);
 
     // The sample export in examples/ imports as the README says.
-    let sample = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/legacy_model_registry.csv");
-    let sampled = json(
-        &modelreg(url, &["-o", "json", "import-legacy", sample, "--model", "sample"]).await,
+    let sample = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../examples/legacy_model_registry.csv"
     );
-    assert_eq!(sampled["imported"].as_array().unwrap().len(), 3, "{sampled}");
-    assert_eq!(sampled["productionVersion"], 3, "the CatBoost row, newest by date then line");
+    let sampled = json(
+        &modelreg(
+            url,
+            &["-o", "json", "import-legacy", sample, "--model", "sample"],
+        )
+        .await,
+    );
+    assert_eq!(
+        sampled["imported"].as_array().unwrap().len(),
+        3,
+        "{sampled}"
+    );
+    assert_eq!(
+        sampled["productionVersion"], 3,
+        "the CatBoost row, newest by date then line"
+    );
 }
 
 async fn watch_prints_the_state_then_each_change_one_json_object_per_line(server: TestServer) {
