@@ -15,6 +15,9 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent
+# The README's install step exports REPO (the clone) for the commands that
+# use its files; every command a test replays sees the same.
+os.environ["REPO"] = str(REPO)
 
 
 def server_binary() -> str:

@@ -40,10 +40,10 @@ def test_the_modelreg_canary_release_runs_as_written(server: RunningServer, tmp_
     )
     assert result.returncode == 0, f"{result.stdout}\n{result.stderr}"
     out = result.stdout
-    assert "churn@canary points at version 3 (was version 2)" in out
-    assert "churn@canary points at version 2 again (rolled back from version 3)" in out
-    assert "churn version 2 is now production (was version 1)" in out
-    assert "churn@canary deleted (it pointed at version 2)" in out
+    assert "retention@canary points at version 3 (was version 2)" in out
+    assert "retention@canary points at version 2 again (rolled back from version 3)" in out
+    assert "retention version 2 is now production (was version 1)" in out
+    assert "retention@canary deleted (it pointed at version 2)" in out
     assert "ALIAS_DELETED" in out
 
 
@@ -51,5 +51,5 @@ def test_the_python_canary_release_runs_as_written(server: RunningServer, tmp_pa
     code = readme_block("aliases-python", "python").replace("127.0.0.1:50051", server.address)
     result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
-    assert "canary: version 2 at s3://models/churn/0.92.pkl" in result.stdout
+    assert "canary: version 2 at s3://models/ltv/0.92.pkl" in result.stdout
     assert "aliases: {'production': 2}" in result.stdout

@@ -40,7 +40,6 @@ def serve(command: str, workdir: Path) -> RunningServer:
 
 
 def test_tokens_roles_limits_and_tls_run_as_written(tmp_path: Path) -> None:
-    (tmp_path / "scripts").symlink_to(REPO / "scripts")
     tokens = sh(readme_block("security-tokens"), tmp_path, "")
     assert tokens.returncode == 0, tokens.stderr
     assert "secret" not in (tmp_path / "tokens.toml").read_text(), "only hashes are stored"

@@ -137,8 +137,8 @@ def test_the_readme_shell_section_runs_as_written(server: RunningServer, tmp_pat
         env={**os.environ, "MODEL_REGISTRY_URL": f"http://{server.address}"},
     )
     assert result.returncode == 0, f"{result.stdout}\n{result.stderr}"
-    assert "registered churn version 2" in result.stdout
-    assert "churn version 1 is production again (rolled back from version 2)" in result.stdout
+    assert "registered credit version 2" in result.stdout
+    assert "credit version 1 is production again (rolled back from version 2)" in result.stdout
     assert "ALIAS_ROLLED_BACK" in result.stdout
 
 

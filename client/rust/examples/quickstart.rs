@@ -10,9 +10,9 @@ async fn main() -> Result<(), model_registry_client::Error> {
     for (algorithm, auc) in [("XGBoost", 0.91), ("CatBoost", 0.93)] {
         let version = client
             .register_model(
-                RegisterModel::new("churn")
+                RegisterModel::new("demand")
                     .algorithm(algorithm)
-                    .artifact_uri(format!("s3://models/churn/{algorithm}.pkl"))
+                    .artifact_uri(format!("s3://models/demand/{algorithm}.pkl"))
                     .metric("auc", auc)
                     .train_samples(8000),
             )
@@ -24,20 +24,20 @@ async fn main() -> Result<(), model_registry_client::Error> {
         );
     }
     client
-        .set_production_model("churn", 1)
+        .set_production_model("demand", 1)
         .reason("first release")
         .await?;
     // The retrained model takes 5% of traffic first (expect_current(0): only
     // if nobody else has set the canary).
     client
-        .set_alias("churn", "canary", 2)
+        .set_alias("demand", "canary", 2)
         .expect_current(0)
         .reason("5% of traffic on the retrained model")
         .await?;
     // Then production, only if production is still version 1 and version 2
     // beats its AUC by at least 0.01.
     let promoted = client
-        .set_alias("churn", "production", 2)
+        .set_alias("demand", "production", 2)
         .expect_current(1)
         .gate("auc", 0.01)
         .reason("canary looked good")
@@ -49,7 +49,7 @@ async fn main() -> Result<(), model_registry_client::Error> {
         promoted.version.version()
     );
     let active = client
-        .list_model_versions("churn")
+        .list_model_versions("demand")
         .status(ModelStatus::Active)
         .order_by_metric("auc")
         .await?;
@@ -61,7 +61,7 @@ async fn main() -> Result<(), model_registry_client::Error> {
             version.aliases()
         );
     }
-    match client.get_production_model("churn").await {
+    match client.get_production_model("demand").await {
         Ok(production) => println!(
             "serving version {} from {}",
             production.version(),

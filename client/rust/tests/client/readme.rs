@@ -61,7 +61,7 @@ async fn the_quickstart_example_runs_as_written(server: TestServer) {
             "production: Some(1) -> 2",
             "version 2 auc 0.93 aliases [\"canary\", \"production\"]",
             "version 1 auc 0.91 aliases []",
-            "serving version 2 from s3://models/churn/CatBoost.pkl",
+            "serving version 2 from s3://models/demand/CatBoost.pkl",
         ]
     );
 }
