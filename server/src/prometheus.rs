@@ -93,6 +93,7 @@ pub fn handle() -> &'static PrometheusHandle {
             tracing::warn!("another metrics recorder is installed; /metrics will stay empty");
         }
         describe();
+        zero_known_series();
         gauge!(BUILD_INFO, "version" => env!("CARGO_PKG_VERSION"), "git_sha" => env!("MODEL_REGISTRY_GIT_SHA")).set(1.0);
         let started = SystemTime::now()
             .duration_since(UNIX_EPOCH)
@@ -100,6 +101,22 @@ pub fn handle() -> &'static PrometheusHandle {
         gauge!(START_TIME).set(started.as_secs_f64());
         handle
     })
+}
+
+/// The families whose labels are known up front, at zero from the start: a
+/// dashboard or an alert on `model_registry_watch_streams` must not see "no
+/// data" until the first watch opens. (Per-method request families appear
+/// with a method's first call: their label set is not known up front.)
+fn zero_known_series() {
+    for kind in ["alias", "events"] {
+        gauge!(WATCH_STREAMS, "kind" => kind).set(0.0);
+    }
+    for outcome in ["committed", "rolled_back"] {
+        counter!(TRANSACTIONS, "outcome" => outcome).increment(0);
+    }
+    for source in ["postgres", "local"] {
+        counter!(CHANGE_NOTIFICATIONS, "source" => source).increment(0);
+    }
 }
 
 fn describe() {

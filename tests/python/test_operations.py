@@ -97,6 +97,17 @@ def test_metrics_count_calls_and_time_them(monitored: tuple[RunningServer, str])
     )
 
 
+def test_families_with_known_labels_are_exported_at_zero_before_any_call(monitored: tuple[RunningServer, str]) -> None:
+    _, metrics = monitored
+    families = scrape(metrics)
+    for kind in ("alias", "events"):
+        assert sample(families, "model_registry_watch_streams", kind=kind) == 0.0, kind
+    for outcome in ("committed", "rolled_back"):
+        assert sample(families, "model_registry_transactions_total", outcome=outcome) is not None, outcome
+    for source in ("postgres", "local"):
+        assert sample(families, "model_registry_change_notifications_total", source=source) is not None, source
+
+
 def test_invented_method_names_do_not_create_series(monitored: tuple[RunningServer, str]) -> None:
     server, metrics = monitored
     with grpc.insecure_channel(server.address) as channel:

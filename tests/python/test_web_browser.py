@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
 import shutil
 import subprocess
 import time
@@ -78,7 +79,11 @@ def browser(tmp_path: Path) -> Iterator[Browser]:
         pytest.fail("chromium and chromium-driver are missing: scripts/test installs them with apt-get")
     port = free_port()
     driver = subprocess.Popen(
-        [driver_binary, f"--port={port}"], stdout=subprocess.DEVNULL, stderr=open(tmp_path / "chromedriver.log", "wb")  # noqa: SIM115
+        [driver_binary, f"--port={port}"],
+        stdout=subprocess.DEVNULL,
+        stderr=open(tmp_path / "chromedriver.log", "wb"),  # noqa: SIM115
+        # A viewer away from UTC, so local times are visibly local.
+        env={**os.environ, "TZ": "Asia/Kolkata"},
     )
     try:
         wait_until_listening(f"127.0.0.1:{port}", driver)
@@ -121,8 +126,9 @@ def test_the_model_page_shows_aliases_and_charts_and_updates_live(tmp_path: Path
             assert all(c["width"] > 300 for c in charts), "both charts are drawn at a readable size"
             assert charts[0]["series"] == 3, "one step line per alias"
             assert charts[1]["points"] >= 6, "one point per version (and the legend's)"
-            # Local times replaced the UTC text.
-            assert "UTC" not in browser.run("return document.querySelector('#aliases time').textContent")
+            # Local times replaced the UTC text: ISO 8601 to the second, at the viewer's offset.
+            shown = browser.run("return document.querySelector('#aliases time').textContent")
+            assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+05:30", shown), shown
 
             # A mark that a reload would erase.
             browser.run("window.notReloaded = true")

@@ -6,6 +6,7 @@ Server-Sent Events, and the token login."""
 from __future__ import annotations
 
 import http.client
+import re
 import subprocess
 import time
 import urllib.error
@@ -18,7 +19,7 @@ import pytest
 from bs4 import BeautifulSoup
 from conftest import RunningServer, free_port, readme_block, server_binary, start_server, stop_server, wait_until_listening
 
-from modelreg_client import RegistryClient, Training
+from modelreg_client import RegistryClient, Status, Training
 
 HOSTILE = "<script>alert(1)</script>"
 
@@ -101,7 +102,9 @@ def test_every_page_renders_real_data(console: Console) -> None:
 
     timeline = page.select_one("#timeline svg.timeline")
     assert len(timeline.select("path.series")) == 2, "one step line per alias"
-    assert len(timeline.select("circle.move")) == 3, "one point per move"
+    assert len(timeline.select(".move")) == 3, "one marker per move"
+    shapes = {m.name for m in timeline.select(".move")} | {m.name for m in timeline.select("g.legend .key")}
+    assert len(shapes) == 2, "each alias its own marker shape, the legend showing it"
     assert {t.get_text() for t in timeline.select("g.legend text")} == {"canary", "production"}
     assert any(HOSTILE in title.get_text() for title in timeline.select("title"))
     chart = page.select_one("#metric svg.metric")
@@ -114,6 +117,18 @@ def test_every_page_renders_real_data(console: Console) -> None:
     assert [row[0] for row in versions] == ["1", "2", "3"]
     headers = [th.get_text(strip=True) for th in page.select("#versions thead th")]
     assert headers[:3] == ["Version", "Status", "Algorithm"] and "auc" in headers
+    assert "Artifact" in headers
+    artifact_column = headers.index("Artifact")
+    assert versions[0][artifact_column] == "s3://models/churn/XGBoost.pkl", "each version's artifact"
+    auc_column = headers.index("auc")
+    assert [row[auc_column] for row in versions] == ["0.8100", "0.9300", "0.8800"], "fixed precision, aligned points"
+    created = page.select_one("#versions tbody time").get_text()
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", created), f"ISO 8601 to the second: {created}"
+    # Deprecated versions are marked in the metric chart.
+    with RegistryClient(console.server.address) as registry:
+        registry.update_model_version_status("churn", 3, Status.DEPRECATED, reason="worse than 2")
+    retired = console.page("/models/churn").select("#metric svg.metric rect.retired")
+    assert len(retired) == 1 and "DEPRECATED" in retired[0].get_text()
     by_auc = console.page("/models/churn?sort=auc")
     assert [row[0] for row in rows(by_auc.select_one("#versions table"))] == ["2", "3", "1"]
     trail = rows(page.select_one("#trail table"))

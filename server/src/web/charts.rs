@@ -1,13 +1,17 @@
 //! The console's two charts, as inline SVG drawn on the server: which
 //! version each alias held over time (a step chart, each move a point whose
-//! tooltip says who moved it and why), and one metric across versions with
-//! the versions that held `production` marked. Both have axis labels and a
-//! legend, and read without JavaScript. Drawn here rather than with a
+//! tooltip says who moved it and why; aliases on the same version stay
+//! apart by a small offset, their own dash and their own marker), and one
+//! metric across versions with the versions that held `production` and the
+//! retired (deprecated, archived) ones marked, on round tick values. Both
+//! have axis labels and a legend, and read without JavaScript. Drawn here rather than with a
 //! plotting crate: a plotting crate's text layout needs a font file in the
 //! binary, while the browser lays out SVG text itself.
 
 use chrono::{DateTime, Utc};
 use maud::{Markup, html};
+
+use crate::domain::VersionStatus;
 
 const WIDTH: f64 = 720.0;
 const HEIGHT: f64 = 260.0;
@@ -20,6 +24,66 @@ const BOTTOM: f64 = 44.0;
 const PALETTE: [&str; 8] = [
     "#2f6fdf", "#d9480f", "#2b8a3e", "#ae3ec9", "#e8590c", "#0c8599", "#c2255c", "#5c940d",
 ];
+
+/// Dash patterns, one per alias, so lines on the same version stay apart.
+const DASHES: [&str; 4] = ["none", "7 3", "2 3", "9 3 2 3"];
+
+/// Pixels between the lines of two aliases that hold the same version.
+const ALIAS_OFFSET: f64 = 3.0;
+
+/// The marker of each alias's moves: a shape per alias, as the dash.
+#[derive(Debug, Clone, Copy)]
+enum Marker {
+    Circle,
+    Square,
+    Diamond,
+    Triangle,
+}
+
+const MARKERS: [Marker; 4] = [
+    Marker::Circle,
+    Marker::Square,
+    Marker::Diamond,
+    Marker::Triangle,
+];
+
+/// Where a marker is drawn: a move on the chart, or its sample in the legend.
+#[derive(Debug, Clone, Copy)]
+enum Role {
+    Move,
+    Legend,
+}
+
+/// A marker of `kind` centred on (`x`, `y`), filled or hollow, with a tooltip.
+fn marker(
+    kind: Marker,
+    role: Role,
+    (x, y): (f64, f64),
+    colour: &str,
+    filled: bool,
+    tooltip: &str,
+) -> Markup {
+    let class = match role {
+        Role::Move => "move",
+        Role::Legend => "key",
+    };
+    let fill = if filled { colour } else { "none" };
+    let points = |corners: &[(f64, f64)]| {
+        corners
+            .iter()
+            .map(|(dx, dy)| format!("{:.1},{:.1}", x + dx, y + dy))
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    html! {
+        @match kind {
+            Marker::Circle => circle class=(class) cx=(x) cy=(y) r="4" fill=(fill) stroke=(colour) { title { (tooltip) } },
+            Marker::Square => rect class=(class) x=(tenth(x - 3.5)) y=(tenth(y - 3.5)) width="7" height="7" fill=(fill) stroke=(colour) { title { (tooltip) } },
+            Marker::Diamond => polygon class=(class) points=(points(&[(0.0, -5.0), (5.0, 0.0), (0.0, 5.0), (-5.0, 0.0)])) fill=(fill) stroke=(colour) { title { (tooltip) } },
+            Marker::Triangle => polygon class=(class) points=(points(&[(0.0, -5.0), (4.5, 4.0), (-4.5, 4.0)])) fill=(fill) stroke=(colour) { title { (tooltip) } },
+        }
+    }
+}
 
 /// One move of one alias: where it pointed from `at` on (`None`: deleted).
 #[derive(Debug, Clone)]
@@ -79,30 +143,54 @@ pub fn alias_timeline(moves: &[AliasMove], now: DateTime<Utc>) -> Markup {
                 }
             }
             @for (index, alias) in aliases.iter().enumerate() {
-                @let colour = PALETTE[index % PALETTE.len()];
+                @let style = AliasStyle::of(index, aliases.len());
                 @let own: Vec<&AliasMove> = moves.iter().filter(|m| m.alias == *alias).collect();
-                path.series stroke=(colour) fill="none" d=(step_path(&own, end, &x, &y)) {}
+                @let shifted = |version: i64| tenth(y(version) + style.offset);
+                path.series stroke=(style.colour) stroke-dasharray=(style.dash) fill="none"
+                    d=(step_path(&own, end, &x, &shifted)) {}
                 @for m in &own {
                     @if let Some(version) = m.version {
-                        circle.move cx=(x(m.at)) cy=(y(version)) r="4" fill=(colour) {
-                            title { (format!("{alias} → version {version} at {} UTC, by {}: {}",
-                                m.at.format("%Y-%m-%d %H:%M:%S"), m.actor, m.reason)) }
-                        }
+                        (marker(style.marker, Role::Move, (x(m.at), shifted(version)), style.colour, true,
+                            &format!("{alias} → version {version} at {}, by {}: {}",
+                                m.at.format("%Y-%m-%dT%H:%M:%SZ"), m.actor, m.reason)))
                     } @else {
-                        circle.move.deleted cx=(x(m.at)) cy=(y(0)) r="4" stroke=(colour) fill="none" {
-                            title { (format!("{alias} deleted at {} UTC, by {}: {}",
-                                m.at.format("%Y-%m-%d %H:%M:%S"), m.actor, m.reason)) }
-                        }
+                        (marker(style.marker, Role::Move, (x(m.at), shifted(0)), style.colour, false,
+                            &format!("{alias} deleted at {}, by {}: {}",
+                                m.at.format("%Y-%m-%dT%H:%M:%SZ"), m.actor, m.reason)))
                     }
                 }
             }
             g.legend {
                 @for (index, alias) in aliases.iter().enumerate() {
+                    @let style = AliasStyle::of(index, aliases.len());
                     @let left = LEFT + 8.0 + index as f64 * 110.0;
-                    rect x=(left) y="8" width="12" height="12" fill=(PALETTE[index % PALETTE.len()]) {}
-                    text x=(left + 16.0) y="18" { (alias) }
+                    line x1=(left) x2=(left + 22.0) y1="14" y2="14" stroke=(style.colour)
+                        stroke-width="2" stroke-dasharray=(style.dash) {}
+                    (marker(style.marker, Role::Legend, (left + 11.0, 14.0), style.colour, true, alias))
+                    text x=(left + 26.0) y="18" { (alias) }
                 }
             }
+        }
+    }
+}
+
+/// How one alias's line is drawn: colour, dash, marker and a vertical
+/// offset, all by its place among the chart's aliases.
+struct AliasStyle {
+    colour: &'static str,
+    dash: &'static str,
+    marker: Marker,
+    offset: f64,
+}
+
+impl AliasStyle {
+    fn of(index: usize, count: usize) -> Self {
+        Self {
+            colour: PALETTE[index % PALETTE.len()],
+            dash: DASHES[index % DASHES.len()],
+            marker: MARKERS[index % MARKERS.len()],
+            // Centred on the version's line: -1.5, +1.5 for two aliases …
+            offset: (index as f64 - (count as f64 - 1.0) / 2.0) * ALIAS_OFFSET,
         }
     }
 }
@@ -141,6 +229,8 @@ pub struct MetricPoint {
     pub value: f64,
     /// Whether it ever held `production`.
     pub held_production: bool,
+    /// Its status now: deprecated and archived versions are marked.
+    pub status: VersionStatus,
 }
 
 /// `metric` across versions (in version order), production holders marked.
@@ -149,14 +239,11 @@ pub fn metric_chart(metric: &str, points: &[MetricPoint]) -> Markup {
         return html! { p.empty { "No version has the metric " code { (metric) } "." } };
     }
     let (first, last) = (points[0].version, points[points.len() - 1].version);
-    let (mut low, mut high) = points.iter().fold((f64::MAX, f64::MIN), |(lo, hi), p| {
+    let (low, high) = points.iter().fold((f64::MAX, f64::MIN), |(lo, hi), p| {
         (lo.min(p.value), hi.max(p.value))
     });
-    if (high - low).abs() < f64::EPSILON {
-        (low, high) = (low - 0.5, high + 0.5);
-    }
-    let pad = (high - low) * 0.08;
-    let (low, high) = (low - pad, high + pad);
+    let value_ticks = RoundTicks::covering(low, high);
+    let (low, high) = (value_ticks.low(), value_ticks.high());
     let x = |version: i64| {
         let span = ((last - first) as f64).max(1.0);
         tenth(LEFT + (version - first) as f64 / span * (WIDTH - LEFT - RIGHT))
@@ -168,24 +255,27 @@ pub fn metric_chart(metric: &str, points: &[MetricPoint]) -> Markup {
         .iter()
         .map(|p| format!("{:.1},{:.1}", x(p.version), y(p.value)))
         .collect();
-    let value_ticks: Vec<f64> = (0..=4)
-        .map(|i| low + (high - low) * f64::from(i) / 4.0)
-        .collect();
     let version_ticks = version_ticks(first, last);
     html! {
         svg.chart.metric role="img" viewBox=(format!("0 0 {WIDTH} {HEIGHT}"))
             aria-label=(format!("{metric} by version")) {
             (axes("version", metric))
-            @for tick in &value_ticks {
-                line.grid x1=(LEFT) x2=(WIDTH - RIGHT) y1=(y(*tick)) y2=(y(*tick)) {}
-                text.tick x=(LEFT - 6.0) y=(y(*tick) + 4.0) text-anchor="end" { (format!("{tick:.3}")) }
+            @for tick in value_ticks.values() {
+                line.grid x1=(LEFT) x2=(WIDTH - RIGHT) y1=(y(tick)) y2=(y(tick)) {}
+                text.tick x=(LEFT - 6.0) y=(y(tick) + 4.0) text-anchor="end" { (value_ticks.label(tick)) }
             }
             @for tick in &version_ticks {
                 text.tick x=(x(*tick)) y=(HEIGHT - BOTTOM + 16.0) text-anchor="middle" { (tick) }
             }
             polyline.series stroke=(PALETTE[0]) fill="none" points=(line.join(" ")) {}
             @for p in points {
-                @if p.held_production {
+                @if p.status != VersionStatus::Active {
+                    rect.retired x=(tenth(x(p.version) - 4.0)) y=(tenth(y(p.value) - 4.0)) width="8" height="8"
+                        fill="var(--bg)" stroke="var(--archived)" stroke-width="1.5" {
+                        title { (format!("version {}: {metric} = {} ({}{})", p.version, p.value,
+                            p.status.as_str(), if p.held_production { "; held production" } else { "" })) }
+                    }
+                } @else if p.held_production {
                     circle.production cx=(x(p.version)) cy=(y(p.value)) r="6" fill="none" stroke=(PALETTE[1]) stroke-width="2.5" {
                         title { (format!("version {}: {metric} = {} (held production)", p.version, p.value)) }
                     }
@@ -200,6 +290,10 @@ pub fn metric_chart(metric: &str, points: &[MetricPoint]) -> Markup {
                 text x=(LEFT + 24.0) y="18" { (metric) }
                 circle cx=(LEFT + 150.0) cy="14" r="6" fill="none" stroke=(PALETTE[1]) stroke-width="2.5" {}
                 text x=(LEFT + 162.0) y="18" { "held production" }
+                @if points.iter().any(|p| p.status != VersionStatus::Active) {
+                    rect x=(LEFT + 286.0) y="10" width="8" height="8" fill="none" stroke="var(--archived)" stroke-width="1.5" {}
+                    text x=(LEFT + 300.0) y="18" { "deprecated or archived" }
+                }
             }
         }
     }
@@ -222,6 +316,63 @@ fn axes(x_label: &str, y_label: &str) -> Markup {
     }
 }
 
+/// Round tick values (a step of 1, 2 or 5 times a power of ten) whose
+/// first and last enclose the data: the axis reads 0.84, 0.86 … rather
+/// than 0.835, 0.870.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct RoundTicks {
+    /// The first tick, in steps (an integer, so no rounding drifts).
+    first: i64,
+    /// How many steps to the last tick.
+    count: i64,
+    step: f64,
+}
+
+impl RoundTicks {
+    /// At most about six ticks enclosing `low..=high`.
+    fn covering(low: f64, high: f64) -> Self {
+        let (low, high) = if (high - low).abs() < 1e-12 {
+            // One value: a span around it, of its own magnitude.
+            let around = if low == 0.0 { 1.0 } else { low.abs() * 0.05 };
+            (low - around, high + around)
+        } else {
+            (low, high)
+        };
+        let rough = (high - low) / 5.0;
+        let magnitude = 10f64.powf(rough.log10().floor());
+        let step = [1.0, 2.0, 5.0, 10.0]
+            .iter()
+            .map(|m| m * magnitude)
+            .find(|step| *step >= rough)
+            .unwrap_or(10.0 * magnitude);
+        let first = (low / step).floor() as i64;
+        let last = (high / step).ceil() as i64;
+        Self {
+            first,
+            count: (last - first).max(1),
+            step,
+        }
+    }
+
+    fn low(&self) -> f64 {
+        self.first as f64 * self.step
+    }
+
+    fn high(&self) -> f64 {
+        (self.first + self.count) as f64 * self.step
+    }
+
+    fn values(&self) -> impl Iterator<Item = f64> + '_ {
+        (0..=self.count).map(|i| (self.first + i) as f64 * self.step)
+    }
+
+    /// A tick's label, with as many decimals as the step needs.
+    fn label(&self, value: f64) -> String {
+        let decimals = (-self.step.log10().floor()).max(0.0) as usize;
+        format!("{value:.decimals$}")
+    }
+}
+
 /// Up to five evenly spaced moments from `start` to `end`.
 fn ticks_between(start: DateTime<Utc>, end: DateTime<Utc>) -> Vec<DateTime<Utc>> {
     let span = end - start;
@@ -230,7 +381,9 @@ fn ticks_between(start: DateTime<Utc>, end: DateTime<Utc>) -> Vec<DateTime<Utc>>
 
 /// Tick labels precise enough to differ across `span`.
 fn time_format(span: chrono::Duration) -> &'static str {
-    if span < chrono::Duration::minutes(10) {
+    if span < chrono::Duration::seconds(10) {
+        "%H:%M:%S%.3f"
+    } else if span < chrono::Duration::minutes(10) {
         "%H:%M:%S"
     } else if span < chrono::Duration::days(2) {
         "%m-%d %H:%M"
@@ -279,13 +432,83 @@ mod tests {
         ];
         let svg = alias_timeline(&moves, at(40)).into_string();
         assert_eq!(svg.matches("<path class=\"series\"").count(), 2);
-        assert_eq!(svg.matches("<circle class=\"move").count(), 4);
+        let plotted = svg.split("<g class=\"legend\"").next().unwrap_or_default();
+        assert_eq!(
+            plotted.matches("class=\"move\"").count(),
+            4,
+            "one marker a move"
+        );
         assert!(svg.contains("canary deleted at"));
         assert!(
             svg.contains("&lt;b&gt;why&lt;/b&gt;"),
             "reasons are escaped"
         );
         assert!(svg.contains(">version</text>") && svg.contains(">time (UTC)</text>"));
+        assert!(
+            svg.contains("at 1970-01-01T00:20:00Z, by ci"),
+            "ISO 8601 with seconds"
+        );
+    }
+
+    #[test]
+    fn aliases_on_the_same_version_stay_apart() {
+        let moves = [
+            moved(0, "production", Some(1)),
+            moved(0, "staging", Some(1)),
+        ];
+        let svg = alias_timeline(&moves, at(10)).into_string();
+        let paths: Vec<&str> = svg
+            .split("<path class=\"series\"")
+            .skip(1)
+            .map(|p| {
+                p.split("d=\"")
+                    .nth(1)
+                    .and_then(|d| d.split('"').next())
+                    .unwrap_or("")
+            })
+            .collect();
+        assert_eq!(paths.len(), 2);
+        assert_ne!(paths[0], paths[1], "offset: the lines do not coincide");
+        assert!(
+            svg.contains("stroke-dasharray=\"none\"") && svg.contains("stroke-dasharray=\"7 3\"")
+        );
+        assert!(
+            svg.contains("<circle class=\"move\"") && svg.contains("<rect class=\"move\""),
+            "a marker shape each"
+        );
+    }
+
+    #[test]
+    fn time_ticks_differ_even_over_a_second() {
+        let start = at(0);
+        let end = start + chrono::Duration::milliseconds(1500);
+        let labels: Vec<String> = ticks_between(start, end)
+            .iter()
+            .map(|t| t.format(time_format(end - start)).to_string())
+            .collect();
+        let mut distinct = labels.clone();
+        distinct.dedup();
+        assert_eq!(distinct, labels, "{labels:?}");
+    }
+
+    #[test]
+    fn value_ticks_are_round_and_enclose_the_data() {
+        let ticks = RoundTicks::covering(0.8353, 0.9261);
+        let values: Vec<String> = ticks.values().map(|v| ticks.label(v)).collect();
+        assert_eq!(
+            values,
+            ["0.82", "0.84", "0.86", "0.88", "0.90", "0.92", "0.94"]
+        );
+        assert!(ticks.low() <= 0.8353 && ticks.high() >= 0.9261);
+        let wide = RoundTicks::covering(12.0, 480.0);
+        assert_eq!(
+            wide.values().map(|v| wide.label(v)).collect::<Vec<_>>(),
+            ["0", "100", "200", "300", "400", "500"]
+        );
+        let single = RoundTicks::covering(0.9, 0.9);
+        assert!(single.low() < 0.9 && single.high() > 0.9);
+        let labels: Vec<String> = single.values().map(|v| single.label(v)).collect();
+        assert!(labels.iter().all(|l| l.len() <= 5), "{labels:?}");
     }
 
     #[test]
@@ -309,17 +532,31 @@ mod tests {
                 version: 1,
                 value: 0.8,
                 held_production: true,
+                status: VersionStatus::Active,
             },
             MetricPoint {
                 version: 2,
                 value: 0.9,
                 held_production: false,
+                status: VersionStatus::Active,
+            },
+            MetricPoint {
+                version: 3,
+                value: 0.85,
+                held_production: true,
+                status: VersionStatus::Deprecated,
             },
         ];
         let svg = metric_chart("auc", &points).into_string();
         assert_eq!(svg.matches("<circle class=\"production\"").count(), 1);
         assert_eq!(svg.matches("<circle class=\"point\"").count(), 1);
         assert!(svg.contains("held production"));
+        assert_eq!(svg.matches("<rect class=\"retired\"").count(), 1);
+        assert!(svg.contains("version 3: auc = 0.85 (DEPRECATED; held production)"));
+        assert!(
+            svg.contains("deprecated or archived"),
+            "the legend says what the mark means"
+        );
         let flat = metric_chart("auc", &points[..1]).into_string();
         assert!(flat.contains("<polyline"), "one point still draws");
     }

@@ -2,16 +2,21 @@
 // clicking a column header, and live updates of pages that offer them.
 "use strict";
 
-// Times arrive in UTC; show them in the browser's time zone (UTC on hover).
+// ISO 8601 to the second at the browser's own offset: 2026-01-18T19:44:59+01:00.
+function isoLocal(at) {
+  const pad = (n) => String(Math.abs(n)).padStart(2, "0");
+  const offset = -at.getTimezoneOffset();
+  const zone = offset === 0 ? "Z"
+    : `${offset < 0 ? "-" : "+"}${pad(Math.trunc(offset / 60))}:${pad(offset % 60)}`;
+  return `${at.getFullYear()}-${pad(at.getMonth() + 1)}-${pad(at.getDate())}` +
+    `T${pad(at.getHours())}:${pad(at.getMinutes())}:${pad(at.getSeconds())}${zone}`;
+}
+
+// Times arrive in UTC; show them at the browser's offset (UTC on hover).
 function localTimes(root) {
   for (const el of root.querySelectorAll("time[datetime]")) {
     const at = new Date(el.getAttribute("datetime"));
-    if (!isNaN(at)) {
-      el.textContent = at.toLocaleString(undefined, {
-        year: "numeric", month: "2-digit", day: "2-digit",
-        hour: "2-digit", minute: "2-digit",
-      });
-    }
+    if (!isNaN(at)) el.textContent = isoLocal(at);
   }
 }
 

@@ -228,7 +228,7 @@ pub async fn model(
                             @for m in &metric_columns {
                                 th.num { a href=(link(&[("sort", m.as_str())])) title="Order by this metric, best first" { (m) } }
                             }
-                            th { "Aliases" } th { "Created by" } th { "Created" }
+                            th { "Aliases" } th { "Artifact" } th { "Created by" } th { "Created" }
                         } }
                         tbody {
                             @for v in &versions {
@@ -240,6 +240,7 @@ pub async fn model(
                                         td.num { @if let Some(value) = v.metrics.get(m) { span title=(value) { (metric_text(*value)) } } }
                                     }
                                     td { (v.aliases.join(", ")) }
+                                    td.artifact { span title=(v.artifact.uri) { (short_uri(&v.artifact.uri)) } }
                                     td { (v.created_by) }
                                     td { (moment(v.created_at)) }
                                 }
@@ -580,6 +581,7 @@ fn metric_points(versions: &[ModelVersion], metric: &str, moves: &[AliasMove]) -
                 version: v.version,
                 value: *value,
                 held_production: held.contains(&v.version),
+                status: v.status,
             })
         })
         .collect()
@@ -716,25 +718,44 @@ fn change(e: &Event) -> String {
     }
 }
 
-/// A time for people: UTC in the page (the browser rewrites it to its own
-/// time zone), the exact UTC time on hover.
+/// A time for people: ISO 8601 to the second, in UTC in the page (the
+/// browser rewrites it to its own offset, e.g. `2026-01-18T19:44:59+01:00`;
+/// six moves in one minute stay apart), the exact UTC time on hover.
 fn moment(at: DateTime<Utc>) -> Markup {
     html! {
         time datetime=(at.to_rfc3339_opts(SecondsFormat::Millis, true))
-            title=(format!("{} UTC", at.format("%Y-%m-%d %H:%M:%S%.3f"))) {
-            (at.format("%Y-%m-%d %H:%M UTC"))
+            title=(format!("{} UTC", at.format("%Y-%m-%dT%H:%M:%S%.3fZ"))) {
+            (at.format("%Y-%m-%dT%H:%M:%SZ"))
         }
     }
 }
 
-/// A metric for a table cell: four decimals at most (the exact value is
-/// the cell's tooltip and on the version's page).
+/// An artifact URI for a table cell: its last path segment after an
+/// ellipsis when long (the whole URI is the tooltip and on the version's
+/// page).
+fn short_uri(uri: &str) -> String {
+    const SHOWN: usize = 48;
+    if uri.chars().count() <= SHOWN {
+        return uri.to_owned();
+    }
+    let tail: String = uri
+        .chars()
+        .rev()
+        .take(SHOWN - 1)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect();
+    format!("…{tail}")
+}
+
+/// A metric for a table cell: four decimals, always, so a column's points
+/// line up (the exact value is the cell's tooltip and on the version's page).
 fn metric_text(value: f64) -> String {
     if value.is_finite() && value.abs() < 1e6 && (value == 0.0 || value.abs() >= 1e-3) {
-        let text = format!("{value:.4}");
-        text.trim_end_matches('0').trim_end_matches('.').to_owned()
+        format!("{value:.4}")
     } else {
-        value.to_string()
+        format!("{value:e}")
     }
 }
 
