@@ -981,28 +981,12 @@ async fn import_legacy_registers_every_row_once_and_refuses_bad_files(server: Te
 }
 
 async fn watch_prints_the_state_then_each_change_one_json_object_per_line(server: TestServer) {
-    use std::io::{BufRead, BufReader};
-
     let url = server.url.as_str();
     for auc in ["0.80", "0.90"] {
         register_simple(url, "churn", auc).await;
     }
     stdout(&modelreg(url, &["promote", "churn", "1", "--reason", "first"]).await);
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_modelreg"))
-        .args(["--url", url, "-o", "json", "watch", "churn"])
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    // A thread turns the child's blocking stdout into lines the test can await with a deadline.
-    let (sender, mut lines) = tokio::sync::mpsc::unbounded_channel();
-    let output = child.stdout.take().unwrap();
-    std::thread::spawn(move || {
-        for line in BufReader::new(output).lines().map_while(Result::ok) {
-            if sender.send(line).is_err() {
-                break;
-            }
-        }
-    });
+    let (mut child, mut lines) = watching(url, "churn");
     let first = next_json_line(&mut lines).await;
     assert_eq!(
         (
@@ -1027,20 +1011,7 @@ async fn watch_prints_the_state_then_each_change_one_json_object_per_line(server
         )
         .await,
     );
-    let mut canary = std::process::Command::new(env!("CARGO_BIN_EXE_modelreg"))
-        .args(["--url", url, "-o", "json", "watch", "churn@canary"])
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let (sender, mut lines) = tokio::sync::mpsc::unbounded_channel();
-    let output = canary.stdout.take().unwrap();
-    std::thread::spawn(move || {
-        for line in BufReader::new(output).lines().map_while(Result::ok) {
-            if sender.send(line).is_err() {
-                break;
-            }
-        }
-    });
+    let (mut canary, mut lines) = watching(url, "churn@canary");
     assert_eq!(
         next_json_line(&mut lines).await["modelVersion"]["version"],
         "1"
@@ -1062,6 +1033,35 @@ async fn watch_prints_the_state_then_each_change_one_json_object_per_line(server
     let both = modelreg(url, &["watch", "churn@canary", "--alias", "staging"]).await;
     assert_eq!(both.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&both.stderr).contains("not both"));
+}
+
+/// `modelreg -o json watch TARGET` running, and its output lines, which a
+/// thread turns from the child's blocking stdout into lines the test can
+/// await with a deadline.
+fn watching(
+    url: &str,
+    target: &str,
+) -> (
+    std::process::Child,
+    tokio::sync::mpsc::UnboundedReceiver<String>,
+) {
+    use std::io::{BufRead, BufReader};
+
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_modelreg"))
+        .args(["--url", url, "-o", "json", "watch", target])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (sender, lines) = tokio::sync::mpsc::unbounded_channel();
+    let output = child.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(output).lines().map_while(Result::ok) {
+            if sender.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    (child, lines)
 }
 
 async fn next_json_line(lines: &mut tokio::sync::mpsc::UnboundedReceiver<String>) -> Value {
