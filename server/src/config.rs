@@ -5,9 +5,10 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand};
 
 use crate::store::{DatabaseUrl, PoolOptions};
+use crate::telemetry::LogFormat;
 
 /// Model Registry server: records trained model versions, decides which one
 /// is in production, and keeps an append-only audit trail.
@@ -84,15 +85,6 @@ pub enum Command {
         #[arg(long)]
         role: crate::domain::access::Role,
     },
-}
-
-/// Log line format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum LogFormat {
-    /// Human-readable lines.
-    Text,
-    /// One JSON object per line, for log collectors.
-    Json,
 }
 
 /// Every server setting.

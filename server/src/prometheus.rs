@@ -18,7 +18,9 @@ use metrics::{counter, gauge, histogram};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tokio::net::TcpListener;
 
+pub use crate::changes::figures::{CHANGE_NOTIFICATIONS, CHANGE_SOURCES};
 use crate::store::Store;
+pub use crate::store::figures::{TRANSACTION_OUTCOMES, TRANSACTIONS, WRITE_SLOT_WAIT};
 
 /// Calls answered, by `method` and gRPC `code`.
 pub const REQUESTS: &str = "model_registry_requests_total";
@@ -33,15 +35,8 @@ pub const DB_CONNECTIONS: &str = "model_registry_db_connections";
 pub const DB_CONNECTIONS_MAX: &str = "model_registry_db_connections_max";
 /// Callers waiting for a connection of each `pool`.
 pub const DB_WAITING: &str = "model_registry_db_waiting";
-/// Time a change waited for the write slot (a writer connection).
-pub const WRITE_SLOT_WAIT: &str = "model_registry_write_slot_wait_seconds";
-/// Write transactions by `outcome` (committed, rolled_back).
-pub const TRANSACTIONS: &str = "model_registry_transactions_total";
 /// Open watch streams, by `kind` (alias, events).
 pub const WATCH_STREAMS: &str = "model_registry_watch_streams";
-/// Wake-ups of the change feed, by `source`: a PostgreSQL notification
-/// (a change through any replica) or a local commit (SQLite).
-pub const CHANGE_NOTIFICATIONS: &str = "model_registry_change_notifications_total";
 /// Always 1, labelled with the `version` and `git_sha` of the binary.
 pub const BUILD_INFO: &str = "model_registry_build_info";
 /// Resident memory of the process.
@@ -111,10 +106,10 @@ fn zero_known_series() {
     for kind in ["alias", "events"] {
         gauge!(WATCH_STREAMS, "kind" => kind).set(0.0);
     }
-    for outcome in ["committed", "rolled_back"] {
+    for outcome in TRANSACTION_OUTCOMES {
         counter!(TRANSACTIONS, "outcome" => outcome).increment(0);
     }
-    for source in ["postgres", "local"] {
+    for source in CHANGE_SOURCES {
         counter!(CHANGE_NOTIFICATIONS, "source" => source).increment(0);
     }
 }
@@ -202,26 +197,6 @@ pub fn code_name(code: tonic::Code) -> &'static str {
         Code::DataLoss => "DATA_LOSS",
         Code::Unauthenticated => "UNAUTHENTICATED",
     }
-}
-
-/// A change waited `waited` for its writer connection.
-pub fn write_slot_waited(waited: Duration) {
-    histogram!(WRITE_SLOT_WAIT).record(waited.as_secs_f64());
-}
-
-/// A write transaction ended.
-pub fn transaction_finished(committed: bool) {
-    let outcome = if committed {
-        "committed"
-    } else {
-        "rolled_back"
-    };
-    counter!(TRANSACTIONS, "outcome" => outcome).increment(1);
-}
-
-/// The change feed woke up because of `source` (`postgres` or `local`).
-pub fn change_notified(source: &'static str) {
-    counter!(CHANGE_NOTIFICATIONS, "source" => source).increment(1);
 }
 
 /// A watch stream of `kind` (`alias` or `events`) opened; it counts as open

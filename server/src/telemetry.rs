@@ -1,11 +1,19 @@
 //! Logging set-up: `RUST_LOG` picks the level (default `info`), and
-//! `--log-format` picks human-readable or JSON lines.
+//! `--log-format` picks human-readable or JSON lines. A leaf: it imports
+//! nothing of the crate, so every layer may log through it.
 
 use std::io::IsTerminal;
 
 use tracing_subscriber::EnvFilter;
 
-use crate::config::LogFormat;
+/// Log line format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line, for log collectors.
+    Json,
+}
 
 /// Installs the global subscriber. Calling it twice keeps the first one
 /// (tests start several servers in one process).

@@ -13,9 +13,9 @@ use tonic::transport::server::{TcpConnectInfo, TlsConnectInfo};
 use tower::{Layer, Service};
 
 use super::Authenticator;
+use super::RequestContext;
 use super::policy::{Access, required_access};
 use crate::domain::DomainError;
-use crate::grpc::context::RequestContext;
 
 /// Adds [`Authenticate`] to a service stack.
 #[derive(Debug, Clone)]

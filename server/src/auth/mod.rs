@@ -4,6 +4,7 @@
 //! layer that applies both before any handler runs. The file is re-read on
 //! SIGHUP; a bad file keeps the previous table.
 
+mod context;
 mod identity;
 mod layer;
 mod policy;
@@ -18,6 +19,7 @@ use subtle::ConstantTimeEq;
 use crate::domain::DomainError;
 use crate::domain::access::Grant;
 
+pub use context::RequestContext;
 pub use layer::AuthLayer;
 pub use policy::{Access, CallKind, call_kind, method_label, required_access};
 pub use tokens::{PrincipalTable, TokensFileError, hash_token, hash_token_entry};

@@ -37,7 +37,7 @@ pub async fn listen(
                         next = notifications.next() => match next {
                             Some(Ok(_)) => {
                                 received.fetch_add(1, Ordering::Relaxed);
-                                crate::prometheus::change_notified("postgres");
+                                super::figures::change_notified("postgres");
                                 wake.notify_one();
                             }
                             Some(Err(error)) => {

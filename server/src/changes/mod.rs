@@ -7,6 +7,7 @@
 //! is broadcast always comes from the table, never from the notification,
 //! so a notification lost while the listener reconnected costs nothing.
 
+pub mod figures;
 mod listener;
 
 use std::sync::Arc;
@@ -119,7 +120,7 @@ async fn read_trail(
             }
         }
         tokio::select! {
-            _ = writes.changed() => crate::prometheus::change_notified("local"),
+            _ = writes.changed() => figures::change_notified("local"),
             () = wake.notified() => {}
             () = tokio::time::sleep(SAFETY_POLL) => {}
             _ = stop.changed() => return,

@@ -1,26 +1,10 @@
-//! The request context: which request this is and who is calling. The
-//! request layer creates it (request id, the caller's correlation id); the
-//! auth layer adds the principal; handlers read it. Never taken from a
-//! request body.
+//! The caller of a request, from its [`RequestContext`] (created by the
+//! request layer, completed by the auth layer), as the domain's `Caller`.
 
 use tonic::Status;
 
-use crate::auth::Principal;
+pub use crate::auth::RequestContext;
 use crate::domain::commands::Caller;
-
-/// Per-request context carried in the request's extensions.
-#[derive(Debug, Clone, PartialEq)]
-pub struct RequestContext {
-    /// The id this server assigned to the request (a UUIDv7).
-    pub request_id: String,
-    /// The caller's `x-request-id`, if it sent one: a correlation id,
-    /// recorded as given and never trusted.
-    pub correlation_id: Option<String>,
-    /// The authenticated principal; set by the auth layer.
-    pub principal: Option<Principal>,
-    /// When the call must be answered (none for streams).
-    pub deadline: Option<std::time::Instant>,
-}
 
 /// The caller of `request`. Fails closed: a request the auth layer did not
 /// admit (only possible in-process) is refused.

@@ -148,7 +148,7 @@ async fn commit(writer: &Pool<SqliteConn>, batch: Vec<Change>) {
         Err(error) => {
             let error = pool_error(error);
             for change in batch {
-                crate::prometheus::transaction_finished(false);
+                super::figures::transaction_finished(false);
                 let _ = change.answer.send(Err(error.clone()));
             }
             return;
@@ -168,7 +168,7 @@ async fn commit(writer: &Pool<SqliteConn>, batch: Vec<Change>) {
             answer,
         }) = waiting_in_transaction.pop_front()
         {
-            crate::prometheus::write_slot_waited(queued.elapsed());
+            super::figures::write_slot_waited(queued.elapsed());
             // A savepoint: a failed change leaves no trace in the batch.
             let result = conn
                 .transaction(async move |conn: &mut SqliteConn| {
@@ -181,7 +181,7 @@ async fn commit(writer: &Pool<SqliteConn>, batch: Vec<Change>) {
             match result {
                 Ok(value) => made_in_transaction.push((answer, value)),
                 Err(error) => {
-                    crate::prometheus::transaction_finished(false);
+                    super::figures::transaction_finished(false);
                     let _ = answer.send(Err(error));
                 }
             }
@@ -192,7 +192,7 @@ async fn commit(writer: &Pool<SqliteConn>, batch: Vec<Change>) {
     // Left waiting only when the transaction could not begin (the database
     // is locked by another process past busy_timeout, or gone).
     for change in waiting {
-        crate::prometheus::transaction_finished(false);
+        super::figures::transaction_finished(false);
         let _ = change
             .answer
             .send(Err(outcome.clone().err().unwrap_or_else(|| {
@@ -200,7 +200,7 @@ async fn commit(writer: &Pool<SqliteConn>, batch: Vec<Change>) {
             })));
     }
     for (answer, value) in made {
-        crate::prometheus::transaction_finished(outcome.is_ok());
+        super::figures::transaction_finished(outcome.is_ok());
         let _ = answer.send(match &outcome {
             Ok(()) => Ok(value),
             Err(error) => Err(error.clone()),

@@ -7,6 +7,7 @@ mod backup;
 mod blocking;
 mod cache;
 mod error;
+pub mod figures;
 mod group_commit;
 mod migrate;
 mod pools;
@@ -449,7 +450,7 @@ macro_rules! in_write_transaction {
             let outcome = match &*pools {
                 Pools::Postgres { writers, .. } => {
                     let mut pooled = writers.get().await.map_err(pool_error)?;
-                    crate::prometheus::write_slot_waited(queued.elapsed());
+                    figures::write_slot_waited(queued.elapsed());
                     gate.check()?;
                     let _ = statement_sender.send(pooled.cancel_token());
                     let conn: &mut AsyncPgConnection = &mut pooled;
@@ -481,7 +482,7 @@ macro_rules! in_write_transaction {
                         .await;
                 }
             };
-            crate::prometheus::transaction_finished(outcome.is_ok());
+            figures::transaction_finished(outcome.is_ok());
             outcome
         });
         let outcome = write::finish(task, gate, statement, $deadline).await;

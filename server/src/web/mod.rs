@@ -199,21 +199,85 @@ impl From<DomainError> for WebError {
     }
 }
 
-impl IntoResponse for WebError {
-    fn into_response(self) -> Response {
-        let status = match &self.0 {
+impl WebError {
+    /// The HTTP status of each domain error, with no wildcard arm: a new
+    /// variant is a compile error here until it is given one. Where the
+    /// console has no reason to differ, the status is the one
+    /// `google/rpc/code.proto` gives the matching gRPC code.
+    fn status(&self) -> StatusCode {
+        match &self.0 {
             DomainError::NotFound(_) => StatusCode::NOT_FOUND,
-            DomainError::InvalidArgument(_) => StatusCode::BAD_REQUEST,
+            DomainError::InvalidArgument(_) | DomainError::FailedPrecondition(_) => {
+                StatusCode::BAD_REQUEST
+            }
+            DomainError::AlreadyExists(_) | DomainError::Aborted(_) => StatusCode::CONFLICT,
             DomainError::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
             DomainError::PermissionDenied(_) => StatusCode::FORBIDDEN,
+            DomainError::ResourceExhausted(_) => StatusCode::TOO_MANY_REQUESTS,
+            // A page is re-read, never half-applied: both mean "try again".
             DomainError::Unavailable(_) | DomainError::DeadlineExceeded(_) => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
-            _ => StatusCode::INTERNAL_SERVER_ERROR,
-        };
+            DomainError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+impl IntoResponse for WebError {
+    fn into_response(self) -> Response {
+        let status = self.status();
         if status == StatusCode::INTERNAL_SERVER_ERROR {
             tracing::warn!(error = %self.0, "web console page failed");
         }
         (status, pages::error(status, &self.0.to_string())).into_response()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_domain_error_has_its_page_status() {
+        let status = |error: DomainError| WebError(error).status();
+        let text = || "x".to_owned();
+        assert_eq!(status(DomainError::NotFound(text())), StatusCode::NOT_FOUND);
+        assert_eq!(
+            status(DomainError::InvalidArgument(Vec::new())),
+            StatusCode::BAD_REQUEST
+        );
+        assert_eq!(
+            status(DomainError::FailedPrecondition(text())),
+            StatusCode::BAD_REQUEST
+        );
+        assert_eq!(
+            status(DomainError::AlreadyExists(text())),
+            StatusCode::CONFLICT
+        );
+        assert_eq!(status(DomainError::Aborted(text())), StatusCode::CONFLICT);
+        assert_eq!(
+            status(DomainError::Unauthenticated(text())),
+            StatusCode::UNAUTHORIZED
+        );
+        assert_eq!(
+            status(DomainError::PermissionDenied(text())),
+            StatusCode::FORBIDDEN
+        );
+        assert_eq!(
+            status(DomainError::ResourceExhausted(text())),
+            StatusCode::TOO_MANY_REQUESTS
+        );
+        assert_eq!(
+            status(DomainError::Unavailable(text())),
+            StatusCode::SERVICE_UNAVAILABLE
+        );
+        assert_eq!(
+            status(DomainError::DeadlineExceeded(text())),
+            StatusCode::SERVICE_UNAVAILABLE
+        );
+        assert_eq!(
+            status(DomainError::Internal(text())),
+            StatusCode::INTERNAL_SERVER_ERROR
+        );
     }
 }

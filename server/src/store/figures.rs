@@ -1,0 +1,25 @@
+//! What the store counts, recorded through the `metrics` facade: the
+//! exporter (`prometheus.rs`) reads these names and describes them; the
+//! store never calls it, so the dependency runs one way.
+
+use std::time::Duration;
+
+use metrics::{counter, histogram};
+
+/// Time a change waited for the write slot (a writer connection).
+pub const WRITE_SLOT_WAIT: &str = "model_registry_write_slot_wait_seconds";
+/// Write transactions by `outcome` (committed, rolled_back).
+pub const TRANSACTIONS: &str = "model_registry_transactions_total";
+/// The outcomes [`TRANSACTIONS`] is labelled with.
+pub const TRANSACTION_OUTCOMES: [&str; 2] = ["committed", "rolled_back"];
+
+/// A change waited `waited` for its writer connection.
+pub fn write_slot_waited(waited: Duration) {
+    histogram!(WRITE_SLOT_WAIT).record(waited.as_secs_f64());
+}
+
+/// A write transaction ended.
+pub fn transaction_finished(committed: bool) {
+    let outcome = TRANSACTION_OUTCOMES[usize::from(!committed)];
+    counter!(TRANSACTIONS, "outcome" => outcome).increment(1);
+}

@@ -1,0 +1,81 @@
+"""ARCHITECTURE.md stays true: every path it names exists, and the server's
+top-level modules import only what its layer table allows, which itself has
+no circle."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from conftest import REPO
+
+SERVER = REPO / "server" / "src"
+
+
+def allowed() -> dict[str, set[str]]:
+    """The layer table: module -> the modules it may import."""
+    page = (REPO / "ARCHITECTURE.md").read_text()
+    table = page.split("<!-- layers:start -->", 1)[1].split("<!-- layers:end -->", 1)[0]
+    rows: dict[str, set[str]] = {}
+    for line in table.splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        found = re.fullmatch(r"`([a-z_]+)`", cells[0]) if cells else None
+        if found:
+            rows[found.group(1)] = set(re.findall(r"`([a-z_]+)`", cells[1]))
+    everything = set(rows)
+    for module, allowed_imports in rows.items():
+        if "every module above" in table.split(f"`{module}`", 1)[1].split("\n", 1)[0]:
+            rows[module] = everything - {module}
+        else:
+            rows[module] = allowed_imports
+    return rows
+
+
+def imports() -> dict[str, set[str]]:
+    """Each top-level module of server/src and the modules it imports,
+    outside its tests."""
+    found: dict[str, set[str]] = {}
+    for path in SERVER.rglob("*.rs"):
+        module = path.relative_to(SERVER).parts[0].removesuffix(".rs")
+        if module in {"main", "lib"}:
+            continue
+        code = path.read_text().split("#[cfg(test)]", 1)[0]
+        names = set(re.findall(r"crate::([a-z_]+)", code))
+        for group in re.findall(r"crate::\{([^}]*)\}", code):
+            names |= set(re.findall(r"(?:^|[,\s])([a-z_]+)(?:::|\s*,|\s*$)", group))
+        found.setdefault(module, set()).update(names - {module})
+    return found
+
+
+def test_every_module_is_in_the_layer_table_and_imports_only_what_it_allows() -> None:
+    table, actual = allowed(), imports()
+    assert set(actual) <= set(table), f"modules missing from ARCHITECTURE.md: {set(actual) - set(table)}"
+    wrong = {module: sorted(names - table[module]) for module, names in actual.items() if names - table[module]}
+    assert not wrong, f"imports the layer table does not allow (move the code, or the wall and the page): {wrong}"
+
+
+def test_the_layer_table_has_no_circle() -> None:
+    table = allowed()
+    order: list[str] = []
+    remaining = dict(table)
+    while remaining:
+        ready = [m for m, deps in remaining.items() if deps <= set(order)]
+        assert ready, f"a circle among {sorted(remaining)}"
+        order += sorted(ready)
+        for module in ready:
+            del remaining[module]
+
+
+def test_every_path_the_page_names_exists() -> None:
+    page = (REPO / "ARCHITECTURE.md").read_text()
+    paths = {p for p in re.findall(r"`([A-Za-z0-9_./-]+)`", page) if "/" in p}
+    assert len(paths) > 20, "the page names the files"
+    missing = sorted(p for p in paths if not (REPO / p).exists())
+    assert not missing, f"ARCHITECTURE.md names paths that do not exist: {missing}"
+
+
+def test_the_import_scan_finds_imports_known_to_exist() -> None:
+    """The scan sees real imports (a check that sees nothing cannot fail)."""
+    assert "grpc" in imports()["server"] and "store" in imports()["grpc"]
+    assert "domain" in imports()["store"]
+    assert Path(SERVER / "store" / "figures.rs").is_file()
