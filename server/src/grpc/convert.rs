@@ -15,27 +15,53 @@ use crate::domain::{
 
 /// A request's registration fields, reshaped for validation.
 pub fn registration(request: pb::RegisterModelRequest) -> DomainResult<RegistrationInput> {
-    let training = request.training.map(training_from_wire).transpose()?;
-    Ok(RegistrationInput {
-        model_name: request.model_name,
-        algorithm: request.algorithm,
-        artifact: request.artifact.map(|a| Artifact {
-            uri: a.uri,
-            metadata_uri: a.metadata_uri,
-            sha256: a.sha256,
-            size_bytes: a.size_bytes,
-        }),
-        metrics: request.metrics.into_iter().collect(),
-        params: request.params.into_iter().collect(),
-        tags: request.tags.into_iter().collect(),
+    // Field by field (no `..`): a field added to the message is a compile
+    // error here until it is used or set aside with its reason.
+    let pb::RegisterModelRequest {
+        model_name,
+        algorithm,
+        artifact,
+        metrics,
+        params,
+        tags,
         training,
-        metadata: request
-            .metadata
+        metadata,
+        description,
+        // The idempotency key: the handler reads it before converting.
+        request_id: _,
+        // The handler reads it: it decides whether anything is written.
+        validate_only: _,
+    } = request;
+    let training = training.map(training_from_wire).transpose()?;
+    Ok(RegistrationInput {
+        model_name,
+        algorithm,
+        artifact: artifact.map(artifact_from_wire),
+        metrics: metrics.into_iter().collect(),
+        params: params.into_iter().collect(),
+        tags: tags.into_iter().collect(),
+        training,
+        metadata: metadata
             .map(metadata_from_wire)
             .transpose()?
             .unwrap_or_default(),
-        description: request.description,
+        description,
     })
+}
+
+fn artifact_from_wire(artifact: pb::Artifact) -> Artifact {
+    let pb::Artifact {
+        uri,
+        metadata_uri,
+        sha256,
+        size_bytes,
+    } = artifact;
+    Artifact {
+        uri,
+        metadata_uri,
+        sha256,
+        size_bytes,
+    }
 }
 
 /// A registration's metadata as the JSON object stored.
@@ -46,16 +72,27 @@ fn metadata_from_wire(
 }
 
 fn training_from_wire(training: pb::TrainingInfo) -> DomainResult<Training> {
+    let pb::TrainingInfo {
+        started_at,
+        finished_at,
+        duration_seconds,
+        train_samples,
+        test_samples,
+        feature_count,
+        feature_names,
+        dataset_uri,
+        code_version,
+    } = training;
     Ok(Training {
-        started_at: optional_time("training.started_at", training.started_at)?,
-        finished_at: optional_time("training.finished_at", training.finished_at)?,
-        duration_seconds: training.duration_seconds,
-        train_samples: training.train_samples,
-        test_samples: training.test_samples,
-        feature_count: training.feature_count,
-        feature_names: training.feature_names,
-        dataset_uri: training.dataset_uri,
-        code_version: training.code_version,
+        started_at: optional_time("training.started_at", started_at)?,
+        finished_at: optional_time("training.finished_at", finished_at)?,
+        duration_seconds,
+        train_samples,
+        test_samples,
+        feature_count,
+        feature_names,
+        dataset_uri,
+        code_version,
     })
 }
 

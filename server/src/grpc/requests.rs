@@ -2,6 +2,9 @@
 //! message, so each handler is a conversion, a store call and a reply, and
 //! every input rule applied to a request is found next to its type. Each
 //! conversion checks every field and names all the invalid ones at once.
+//! Each destructures its message field by field (no `..`): a field added to
+//! the proto is a compile error here until it is used or set aside (`_`)
+//! with the reason.
 
 use model_registry_api::v1 as pb;
 
@@ -21,17 +24,29 @@ impl TryFrom<pb::SetModelAliasRequest> for SetAlias {
     type Error = DomainError;
 
     fn try_from(request: pb::SetModelAliasRequest) -> DomainResult<Self> {
+        let pb::SetModelAliasRequest {
+            model_name,
+            alias,
+            version,
+            reason,
+            expected_current_version,
+            gate_metric,
+            gate_min_delta,
+            gate_lower_is_better,
+            // The idempotency key: the handler reads it before converting (`ChangeRequest`).
+            request_id: _,
+        } = request;
         let mut v = Violations::default();
         let fields = (
-            v.check(ModelName::parse("model_name", &request.model_name)),
-            v.check(AliasName::movable("alias", &request.alias)),
-            v.check(validate::version_number("version", request.version)),
-            v.check(validate::reason(&request.reason)),
-            v.check(expected_current(request.expected_current_version)),
+            v.check(ModelName::parse("model_name", &model_name)),
+            v.check(AliasName::movable("alias", &alias)),
+            v.check(validate::version_number("version", version)),
+            v.check(validate::reason(&reason)),
+            v.check(expected_current(expected_current_version)),
             v.check(metric_gate(
-                request.gate_metric,
-                request.gate_min_delta,
-                request.gate_lower_is_better,
+                gate_metric,
+                gate_min_delta,
+                gate_lower_is_better,
             )),
         );
         let (
@@ -60,16 +75,26 @@ impl TryFrom<pb::SetProductionModelRequest> for SetAlias {
     type Error = DomainError;
 
     fn try_from(request: pb::SetProductionModelRequest) -> DomainResult<Self> {
+        let pb::SetProductionModelRequest {
+            model_name,
+            version,
+            reason,
+            expected_current_version,
+            gate_metric,
+            gate_min_delta,
+            gate_lower_is_better,
+            request_id,
+        } = request;
         Self::try_from(pb::SetModelAliasRequest {
-            model_name: request.model_name,
+            model_name,
             alias: AliasName::PRODUCTION.to_owned(),
-            version: request.version,
-            reason: request.reason,
-            expected_current_version: request.expected_current_version,
-            gate_metric: request.gate_metric,
-            gate_min_delta: request.gate_min_delta,
-            gate_lower_is_better: request.gate_lower_is_better,
-            request_id: request.request_id,
+            version,
+            reason,
+            expected_current_version,
+            gate_metric,
+            gate_min_delta,
+            gate_lower_is_better,
+            request_id,
         })
     }
 }
@@ -98,12 +123,16 @@ impl TryFrom<pb::DeleteModelAliasRequest> for DeleteAlias {
     type Error = DomainError;
 
     fn try_from(request: pb::DeleteModelAliasRequest) -> DomainResult<Self> {
-        let (model_name, alias, reason, expected_current) = alias_change(
-            &request.model_name,
-            &request.alias,
-            &request.reason,
-            request.expected_current_version,
-        )?;
+        let pb::DeleteModelAliasRequest {
+            model_name,
+            alias,
+            reason,
+            expected_current_version,
+            // The idempotency key: the handler reads it before converting (`ChangeRequest`).
+            request_id: _,
+        } = request;
+        let (model_name, alias, reason, expected_current) =
+            alias_change(&model_name, &alias, &reason, expected_current_version)?;
         Ok(Self {
             model_name,
             alias,
@@ -117,12 +146,16 @@ impl TryFrom<pb::RollbackModelAliasRequest> for RollbackAlias {
     type Error = DomainError;
 
     fn try_from(request: pb::RollbackModelAliasRequest) -> DomainResult<Self> {
-        let (model_name, alias, reason, expected_current) = alias_change(
-            &request.model_name,
-            &request.alias,
-            &request.reason,
-            request.expected_current_version,
-        )?;
+        let pb::RollbackModelAliasRequest {
+            model_name,
+            alias,
+            reason,
+            expected_current_version,
+            // The idempotency key: the handler reads it before converting (`ChangeRequest`).
+            request_id: _,
+        } = request;
+        let (model_name, alias, reason, expected_current) =
+            alias_change(&model_name, &alias, &reason, expected_current_version)?;
         Ok(Self {
             model_name,
             alias,
@@ -136,12 +169,18 @@ impl TryFrom<pb::RollbackProductionModelRequest> for RollbackAlias {
     type Error = DomainError;
 
     fn try_from(request: pb::RollbackProductionModelRequest) -> DomainResult<Self> {
+        let pb::RollbackProductionModelRequest {
+            model_name,
+            reason,
+            expected_current_version,
+            request_id,
+        } = request;
         Self::try_from(pb::RollbackModelAliasRequest {
-            model_name: request.model_name,
+            model_name,
             alias: AliasName::PRODUCTION.to_owned(),
-            reason: request.reason,
-            expected_current_version: request.expected_current_version,
-            request_id: request.request_id,
+            reason,
+            expected_current_version,
+            request_id,
         })
     }
 }
@@ -150,27 +189,30 @@ impl TryFrom<pb::UpdateModelRequest> for UpdateModel {
     type Error = DomainError;
 
     fn try_from(request: pb::UpdateModelRequest) -> DomainResult<Self> {
+        let pb::UpdateModelRequest {
+            model_name,
+            description,
+            tags,
+            remove_tags,
+            reason,
+            // The idempotency key: the handler reads it before converting (`ChangeRequest`).
+            request_id: _,
+        } = request;
         let mut v = Violations::default();
-        if request.description.is_none()
-            && request.tags.is_empty()
-            && request.remove_tags.is_empty()
-        {
+        if description.is_none() && tags.is_empty() && remove_tags.is_empty() {
             v.add(
                 "description",
                 "nothing to update: set description, tags or remove_tags",
             );
         }
         let fields = (
-            v.check(ModelName::parse("model_name", &request.model_name)),
-            v.check(optional_description(request.description)),
-            v.check(validate::validate_tags(
-                "tags",
-                request.tags.into_iter().collect(),
-            )),
-            v.check(tag_keys("remove_tags", request.remove_tags)),
+            v.check(ModelName::parse("model_name", &model_name)),
+            v.check(optional_description(description)),
+            v.check(validate::validate_tags("tags", tags.into_iter().collect())),
+            v.check(tag_keys("remove_tags", remove_tags)),
             v.check(validate::optional_text(
                 "reason",
-                &request.reason,
+                &reason,
                 validate::MAX_REASON_CHARS,
             )),
         );
@@ -194,15 +236,20 @@ impl TryFrom<pb::UpdateModelVersionStatusRequest> for ChangeStatus {
     type Error = DomainError;
 
     fn try_from(request: pb::UpdateModelVersionStatusRequest) -> DomainResult<Self> {
+        let pb::UpdateModelVersionStatusRequest {
+            id,
+            model_name,
+            version,
+            status,
+            reason,
+            // The idempotency key: the handler reads it before converting (`ChangeRequest`).
+            request_id: _,
+        } = request;
         let mut v = Violations::default();
         let fields = (
-            v.check(convert::version_ref(
-                request.id,
-                &request.model_name,
-                request.version,
-            )),
-            v.check(convert::target_status("status", request.status)),
-            v.check(validate::reason(&request.reason)),
+            v.check(convert::version_ref(id, &model_name, version)),
+            v.check(convert::target_status("status", status)),
+            v.check(validate::reason(&reason)),
         );
         let (Some(target), Some(status), Some(reason)) = fields else {
             return Err(v.into_error());
@@ -219,31 +266,35 @@ impl TryFrom<pb::UpdateModelVersionRequest> for UpdateVersion {
     type Error = DomainError;
 
     fn try_from(request: pb::UpdateModelVersionRequest) -> DomainResult<Self> {
+        let pb::UpdateModelVersionRequest {
+            id,
+            model_name,
+            version,
+            description,
+            set_tags,
+            remove_tags,
+            reason,
+            // The idempotency key: the handler reads it before converting (`ChangeRequest`).
+            request_id: _,
+        } = request;
         let mut v = Violations::default();
-        if request.description.is_none()
-            && request.set_tags.is_empty()
-            && request.remove_tags.is_empty()
-        {
+        if description.is_none() && set_tags.is_empty() && remove_tags.is_empty() {
             v.add(
                 "description",
                 "nothing to update: set description, set_tags or remove_tags",
             );
         }
         let fields = (
-            v.check(convert::version_ref(
-                request.id,
-                &request.model_name,
-                request.version,
-            )),
-            v.check(optional_description(request.description)),
+            v.check(convert::version_ref(id, &model_name, version)),
+            v.check(optional_description(description)),
             v.check(validate::validate_tags(
                 "set_tags",
-                request.set_tags.into_iter().collect(),
+                set_tags.into_iter().collect(),
             )),
-            v.check(tag_keys("remove_tags", request.remove_tags)),
+            v.check(tag_keys("remove_tags", remove_tags)),
             v.check(validate::optional_text(
                 "reason",
-                &request.reason,
+                &reason,
                 validate::MAX_REASON_CHARS,
             )),
         );
@@ -267,15 +318,29 @@ impl TryFrom<pb::ListModelVersionsRequest> for VersionQuery {
     type Error = DomainError;
 
     fn try_from(request: pb::ListModelVersionsRequest) -> DomainResult<Self> {
+        let pb::ListModelVersionsRequest {
+            model_name,
+            statuses,
+            algorithm,
+            tags,
+            min_metrics,
+            trained_after,
+            trained_before,
+            production_only,
+            order_by,
+            order_metric,
+            descending,
+            page_size,
+            // The handler reads it: a page token is signed for its query.
+            page_token: _,
+            aliases,
+            any_alias,
+            // The handler reads it: the view shapes the answer, not the query.
+            view: _,
+        } = request;
         let mut v = Violations::default();
-        let trained_after = v.check(convert::optional_time(
-            "trained_after",
-            request.trained_after,
-        ));
-        let trained_before = v.check(convert::optional_time(
-            "trained_before",
-            request.trained_before,
-        ));
+        let trained_after = v.check(convert::optional_time("trained_after", trained_after));
+        let trained_before = v.check(convert::optional_time("trained_before", trained_before));
         if let (Some(after), Some(before)) = (trained_after, trained_before) {
             v.check(validate::time_range(
                 ("trained_after", "trained_before"),
@@ -283,28 +348,22 @@ impl TryFrom<pb::ListModelVersionsRequest> for VersionQuery {
                 before,
             ));
         }
-        v.check(at_most("tags", request.tags.len()));
-        v.check(at_most("min_metrics", request.min_metrics.len()));
-        v.check(at_most("aliases", request.aliases.len()));
-        v.check(at_most("statuses", request.statuses.len()));
+        v.check(at_most("tags", tags.len()));
+        v.check(at_most("min_metrics", min_metrics.len()));
+        v.check(at_most("aliases", aliases.len()));
+        v.check(at_most("statuses", statuses.len()));
         let fields = (
-            v.check(convert::optional_model_name(&request.model_name)),
-            v.check(convert::status_filter("statuses", request.statuses)),
-            v.check(optional_filter_text("algorithm", request.algorithm)),
-            v.check(validate::validate_tags(
-                "tags",
-                request.tags.into_iter().collect(),
-            )),
+            v.check(convert::optional_model_name(&model_name)),
+            v.check(convert::status_filter("statuses", statuses)),
+            v.check(optional_filter_text("algorithm", algorithm)),
+            v.check(validate::validate_tags("tags", tags.into_iter().collect())),
             v.check(validate::validate_metrics(
                 "min_metrics",
-                request.min_metrics.into_iter().collect(),
+                min_metrics.into_iter().collect(),
             )),
-            v.check(held_alias_filter(&request.aliases)),
-            v.check(convert::version_order(
-                request.order_by,
-                &request.order_metric,
-            )),
-            v.check(validate::page_size(request.page_size)),
+            v.check(held_alias_filter(&aliases)),
+            v.check(convert::version_order(order_by, &order_metric)),
+            v.check(validate::page_size(page_size)),
         );
         let (
             Some(model_name),
@@ -341,15 +400,15 @@ impl TryFrom<pb::ListModelVersionsRequest> for VersionQuery {
             min_metrics,
             trained_after,
             trained_before,
-            holding_all: if request.production_only {
+            holding_all: if production_only {
                 vec![AliasName::production()]
             } else {
                 Vec::new()
             },
             holding_any,
-            holding_some_alias: request.any_alias,
+            holding_some_alias: any_alias,
             order,
-            descending: request.descending,
+            descending,
             page_size,
             // The handler reads the page token: it is signed for the query.
             after: None,
@@ -361,19 +420,25 @@ impl TryFrom<pb::GetBestModelVersionRequest> for BestVersionQuery {
     type Error = DomainError;
 
     fn try_from(request: pb::GetBestModelVersionRequest) -> DomainResult<Self> {
+        let pb::GetBestModelVersionRequest {
+            model_name,
+            metric,
+            lowest,
+            statuses,
+        } = request;
         let mut v = Violations::default();
-        if request.metric.is_empty() {
+        if metric.is_empty() {
             v.add(
                 "metric",
                 "is required: name the metric to compare, e.g. auc",
             );
         } else {
-            v.check(validate::metric_name("metric", &request.metric));
+            v.check(validate::metric_name("metric", &metric));
         }
-        v.check(at_most("statuses", request.statuses.len()));
+        v.check(at_most("statuses", statuses.len()));
         let fields = (
-            v.check(ModelName::parse("model_name", &request.model_name)),
-            v.check(convert::status_filter("statuses", request.statuses)),
+            v.check(ModelName::parse("model_name", &model_name)),
+            v.check(convert::status_filter("statuses", statuses)),
         );
         let (Some(model_name), Some(statuses)) = fields else {
             return Err(v.into_error());
@@ -381,8 +446,8 @@ impl TryFrom<pb::GetBestModelVersionRequest> for BestVersionQuery {
         v.finish()?;
         Ok(Self {
             model_name,
-            metric: request.metric,
-            lowest: request.lowest,
+            metric,
+            lowest,
             statuses,
         })
     }
@@ -392,18 +457,24 @@ impl TryFrom<pb::ListModelsRequest> for ModelQuery {
     type Error = DomainError;
 
     fn try_from(request: pb::ListModelsRequest) -> DomainResult<Self> {
+        let pb::ListModelsRequest {
+            name_prefix,
+            page_size,
+            // The handler reads it: a page token is signed for its query.
+            page_token: _,
+        } = request;
         let mut v = Violations::default();
-        if !request.name_prefix.is_empty() {
+        if !name_prefix.is_empty() {
             // A prefix is a model name cut short, so the same alphabet applies.
-            v.check(ModelName::parse("name_prefix", &request.name_prefix));
+            v.check(ModelName::parse("name_prefix", &name_prefix));
         }
-        let fields = (v.check(validate::page_size(request.page_size)),);
+        let fields = (v.check(validate::page_size(page_size)),);
         let (Some(page_size),) = fields else {
             return Err(v.into_error());
         };
         v.finish()?;
         Ok(Self {
-            name_prefix: request.name_prefix,
+            name_prefix,
             page_size,
             after: None,
         })
@@ -414,20 +485,31 @@ impl TryFrom<pb::ListEventsRequest> for EventQuery {
     type Error = DomainError;
 
     fn try_from(request: pb::ListEventsRequest) -> DomainResult<Self> {
+        let pb::ListEventsRequest {
+            model_name,
+            version,
+            types,
+            since,
+            until,
+            page_size,
+            // The handler reads it: a page token is signed for its query.
+            page_token: _,
+            alias,
+        } = request;
         let mut v = Violations::default();
-        let since = v.check(convert::optional_time("since", request.since));
-        let until = v.check(convert::optional_time("until", request.until));
+        let since = v.check(convert::optional_time("since", since));
+        let until = v.check(convert::optional_time("until", until));
         if let (Some(since), Some(until)) = (since, until) {
             v.check(validate::time_range(("since", "until"), since, until));
         }
-        let model_name = v.check(convert::optional_model_name(&request.model_name));
-        if request.version.is_some() && request.model_name.is_empty() {
+        if version.is_some() && model_name.is_empty() {
             v.add(
                 "version",
                 "needs model_name: versions are numbered per model",
             );
         }
-        v.check(at_most("types", request.types.len()));
+        let model_name = v.check(convert::optional_model_name(&model_name));
+        v.check(at_most("types", types.len()));
         let fields = (
             v.check(
                 request
@@ -435,13 +517,13 @@ impl TryFrom<pb::ListEventsRequest> for EventQuery {
                     .map(|version| validate::version_number("version", version))
                     .transpose(),
             ),
-            v.check(convert::event_kind_filter(request.types)),
-            v.check(if request.alias.is_empty() {
+            v.check(convert::event_kind_filter(types)),
+            v.check(if alias.is_empty() {
                 Ok(None)
             } else {
-                AliasName::movable("alias", &request.alias).map(Some)
+                AliasName::movable("alias", &alias).map(Some)
             }),
-            v.check(validate::page_size(request.page_size)),
+            v.check(validate::page_size(page_size)),
         );
         let (
             Some(model_name),

@@ -105,9 +105,13 @@ impl RegistryServiceApi for RegistryService {
         &self,
         request: Request<pb::WatchModelAliasRequest>,
     ) -> Result<Response<BoxStream<pb::AliasUpdate>>, Status> {
-        let request = request.into_inner();
+        let pb::WatchModelAliasRequest {
+            model_name,
+            alias,
+            after_event_id,
+        } = request.into_inner();
         let updates = self
-            .alias_watch(&request.model_name, &request.alias, request.after_event_id)
+            .alias_watch(&model_name, &alias, after_event_id)
             .await?;
         Ok(Response::new(Box::pin(updates)))
     }
@@ -116,13 +120,12 @@ impl RegistryServiceApi for RegistryService {
         &self,
         request: Request<pb::WatchProductionModelRequest>,
     ) -> Result<Response<BoxStream<pb::AliasUpdate>>, Status> {
-        let request = request.into_inner();
+        let pb::WatchProductionModelRequest {
+            model_name,
+            after_event_id,
+        } = request.into_inner();
         let updates = self
-            .alias_watch(
-                &request.model_name,
-                AliasName::PRODUCTION,
-                request.after_event_id,
-            )
+            .alias_watch(&model_name, AliasName::PRODUCTION, after_event_id)
             .await?;
         Ok(Response::new(Box::pin(updates)))
     }
@@ -131,16 +134,21 @@ impl RegistryServiceApi for RegistryService {
         &self,
         request: Request<pb::WatchEventsRequest>,
     ) -> Result<Response<BoxStream<pb::WatchEventsResponse>>, Status> {
-        let request = request.into_inner();
+        let pb::WatchEventsRequest {
+            after_event_id,
+            model_name,
+            types,
+            alias,
+        } = request.into_inner();
         let mut v = Violations::default();
-        v.check(non_negative_event_id(request.after_event_id));
+        v.check(non_negative_event_id(after_event_id));
         let fields = (
-            v.check(convert::optional_model_name(&request.model_name)),
-            v.check(convert::event_kind_filter(request.types)),
-            v.check(if request.alias.is_empty() {
+            v.check(convert::optional_model_name(&model_name)),
+            v.check(convert::event_kind_filter(types)),
+            v.check(if alias.is_empty() {
                 Ok(None)
             } else {
-                AliasName::movable("alias", &request.alias).map(Some)
+                AliasName::movable("alias", &alias).map(Some)
             }),
         );
         let (Some(model), Some(kinds), Some(alias)) = fields else {
@@ -153,7 +161,7 @@ impl RegistryServiceApi for RegistryService {
             alias,
         };
         Ok(Response::new(Box::pin(
-            self.watches.events(request.after_event_id, filter),
+            self.watches.events(after_event_id, filter),
         )))
     }
 
@@ -178,8 +186,12 @@ impl RegistryServiceApi for RegistryService {
         &self,
         request: Request<pb::GetModelVersionRequest>,
     ) -> Result<Response<pb::GetModelVersionResponse>, Status> {
-        let request = request.into_inner();
-        let target = convert::version_ref(request.id, &request.model_name, request.version)?;
+        let pb::GetModelVersionRequest {
+            id,
+            model_name,
+            version,
+        } = request.into_inner();
+        let target = convert::version_ref(id, &model_name, version)?;
         let version = self.store.get_version(target).await?;
         Ok(Response::new(pb::GetModelVersionResponse {
             model_version: Some(convert::version_to_wire(version)),
@@ -190,9 +202,9 @@ impl RegistryServiceApi for RegistryService {
         &self,
         request: Request<pb::GetProductionModelRequest>,
     ) -> Result<Response<pb::GetProductionModelResponse>, Status> {
-        let request = request.into_inner();
+        let pb::GetProductionModelRequest { model_name, as_of } = request.into_inner();
         let version = self
-            .version_by_alias(&request.model_name, AliasName::production(), request.as_of)
+            .version_by_alias(&model_name, AliasName::production(), as_of)
             .await?;
         Ok(Response::new(pb::GetProductionModelResponse {
             model_version: Some(version),
@@ -203,11 +215,13 @@ impl RegistryServiceApi for RegistryService {
         &self,
         request: Request<pb::GetModelVersionByAliasRequest>,
     ) -> Result<Response<pb::GetModelVersionByAliasResponse>, Status> {
-        let request = request.into_inner();
-        let alias = AliasName::parse("alias", &request.alias)?;
-        let version = self
-            .version_by_alias(&request.model_name, alias, request.as_of)
-            .await?;
+        let pb::GetModelVersionByAliasRequest {
+            model_name,
+            alias,
+            as_of,
+        } = request.into_inner();
+        let alias = AliasName::parse("alias", &alias)?;
+        let version = self.version_by_alias(&model_name, alias, as_of).await?;
         Ok(Response::new(pb::GetModelVersionByAliasResponse {
             model_version: Some(version),
         }))
@@ -270,7 +284,8 @@ impl RegistryServiceApi for RegistryService {
         &self,
         request: Request<pb::GetModelRequest>,
     ) -> Result<Response<pb::GetModelResponse>, Status> {
-        let name = ModelName::parse("model_name", &request.into_inner().model_name)?;
+        let pb::GetModelRequest { model_name } = request.into_inner();
+        let name = ModelName::parse("model_name", &model_name)?;
         let model = self.store.get_model(name).await?;
         Ok(Response::new(pb::GetModelResponse {
             model: Some(convert::model_to_wire(model)),
