@@ -51,7 +51,9 @@ async fn modelreg_speaks_tls_with_a_ca_file_and_mutual_tls_with_a_client_certifi
         tls: Some(tls_config(&certs.server_cert, &certs.server_key, Some(&certs.ca)).unwrap()),
         ..ServeOptions::default()
     };
-    let server = TestServer::start_with(Backend::Sqlite, options)
+    let server = TestServer::builder(Backend::Sqlite)
+        .options(options)
+        .start()
         .await
         .unwrap();
     let url = format!("https://127.0.0.1:{}", server.addr.port());

@@ -58,7 +58,10 @@ async fn start(backend: Backend) -> Option<(TestServer, tempfile::TempDir)> {
         authenticator: Arc::new(authenticator),
         ..ServeOptions::default()
     };
-    let server = TestServer::start_with(backend, options).await?;
+    let server = TestServer::builder(backend)
+        .options(options)
+        .start()
+        .await?;
     Some((server, dir))
 }
 
@@ -82,6 +85,34 @@ const RPCS: [(&str, Role); 17] = [
     ("UpdateModelVersionStatus", Role::Deployer),
     ("UpdateModel", Role::Admin),
 ];
+
+#[test]
+fn the_matrix_covers_every_unary_rpc_of_the_service() {
+    use prost::Message;
+
+    let set = prost_types::FileDescriptorSet::decode(model_registry_api::FILE_DESCRIPTOR_SET)
+        .expect("the API's descriptor set");
+    let service = set
+        .file
+        .iter()
+        .flat_map(|file| &file.service)
+        .find(|service| service.name() == "RegistryService")
+        .expect("RegistryService");
+    // Streams (the watches) are checked by their own tests.
+    let mut unary: Vec<&str> = service
+        .method
+        .iter()
+        .filter(|method| !method.server_streaming())
+        .map(|method| method.name())
+        .collect();
+    let mut listed: Vec<&str> = RPCS.iter().map(|(rpc, _)| *rpc).collect();
+    unary.sort_unstable();
+    listed.sort_unstable();
+    assert_eq!(
+        listed, unary,
+        "every unary RPC is in the role matrix (RPCS), with the role it must need"
+    );
+}
 
 fn set_alias(alias: &str, version: i64) -> pb::SetModelAliasRequest {
     pb::SetModelAliasRequest {
@@ -437,27 +468,8 @@ async fn the_principal_is_the_creator_and_the_actor(backend: Backend) {
     assert_eq!(health.status, ServingStatus::Serving as i32);
 }
 
-macro_rules! on_both {
-    ($($name:ident),*) => {
-        $(
-            mod $name {
-                use model_registry_e2e::Backend;
-
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn sqlite() {
-                    super::$name(Backend::Sqlite).await;
-                }
-
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn postgres() {
-                    super::$name(Backend::Postgres).await;
-                }
-            }
-        )*
-    };
-}
-
-on_both!(
+model_registry_e2e::on_both_backends!(
+    backend:
     every_rpc_is_open_to_exactly_the_roles_that_need_it,
     limited_principals_change_only_their_aliases_and_models,
     the_principal_is_the_creator_and_the_actor

@@ -22,7 +22,7 @@ fn large_registration() -> pb::RegisterModelRequest {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn gzip_requests_are_accepted_and_answers_compressed_for_clients_that_ask() {
-    let server = TestServer::start(Backend::Sqlite).await.unwrap();
+    let server = TestServer::builder(Backend::Sqlite).start().await.unwrap();
     let mut gzip = server
         .client
         .clone()
@@ -63,7 +63,7 @@ async fn gzip_requests_are_accepted_and_answers_compressed_for_clients_that_ask(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_gzip_bomb_is_refused_by_its_decompressed_size() {
-    let server = TestServer::start(Backend::Sqlite).await.unwrap();
+    let server = TestServer::builder(Backend::Sqlite).start().await.unwrap();
     // 64 MiB of one character: about 64 KiB compressed, far past the
     // 4 MiB request limit once inflated.
     let mut request = registration("churn", 0.9);

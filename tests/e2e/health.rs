@@ -109,8 +109,9 @@ async fn losing_postgres_turns_health_not_serving_and_calls_unavailable_then_rec
         .to_owned();
     let proxy = Proxy::start(authority.clone()).await;
     let proxied = proxy.addr.to_string();
-    let Some(server) =
-        TestServer::start_postgres_via(|url| url.replacen(&authority, &proxied, 1)).await
+    let Some(server) = TestServer::postgres_via(move |url| url.replacen(&authority, &proxied, 1))
+        .start()
+        .await
     else {
         return;
     };

@@ -495,7 +495,10 @@ async fn a_read_whose_caller_gave_up_is_cancelled_in_postgres() {
         request_timeout: Duration::from_millis(400),
         ..ServeOptions::default()
     };
-    let Some(server) = TestServer::start_with(model_registry_e2e::Backend::Postgres, options).await
+    let Some(server) = TestServer::builder(model_registry_e2e::Backend::Postgres)
+        .options(options)
+        .start()
+        .await
     else {
         return;
     };
@@ -561,7 +564,9 @@ async fn silent_connections_cannot_lock_out_real_clients() {
         },
         ..ServeOptions::default()
     };
-    let server = TestServer::start_with(model_registry_e2e::Backend::Sqlite, options)
+    let server = TestServer::builder(model_registry_e2e::Backend::Sqlite)
+        .options(options)
+        .start()
         .await
         .unwrap();
     // Far more silent sockets than the server keeps open.

@@ -263,7 +263,9 @@ async fn request_ids_of_two_principals_do_not_meet() {
         authenticator: Arc::new(Authenticator::from_file(&tokens).unwrap()),
         ..ServeOptions::default()
     };
-    let server = TestServer::start_with(Backend::Sqlite, options)
+    let server = TestServer::builder(Backend::Sqlite)
+        .options(options)
+        .start()
         .await
         .unwrap();
     let mut request = registration("churn", 0.8);

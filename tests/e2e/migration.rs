@@ -73,7 +73,10 @@ async fn a_database_of_the_previous_release_keeps_its_production_history(backend
     execute_sql(&url, &previous)
         .await
         .expect("the previous release's database");
-    let server = TestServer::start_on(database).await;
+    let server = TestServer::on(database)
+        .start()
+        .await
+        .expect("a prepared database needs no skip");
     let mut client = server.client.clone();
 
     assert_eq!(production_version(&mut client, "churn").await, Some(2));

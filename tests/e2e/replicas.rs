@@ -29,7 +29,10 @@ async fn postgres() -> Option<(TestServer, AsyncPgConnection)> {
 }
 
 async fn postgres_with(options: ServeOptions) -> Option<(TestServer, AsyncPgConnection)> {
-    let server = TestServer::start_with(Backend::Postgres, options).await?;
+    let server = TestServer::builder(Backend::Postgres)
+        .options(options)
+        .start()
+        .await?;
     let DatabaseUrl::Postgres(url) = &server.database_url else {
         unreachable!("a PostgreSQL server");
     };

@@ -32,7 +32,9 @@ async fn tls_server(certs: &TestCertificates) -> TestServer {
         tls: Some(tls_config(&certs.server_cert, &certs.server_key, Some(&certs.ca)).unwrap()),
         ..ServeOptions::default()
     };
-    TestServer::start_with(Backend::Sqlite, options)
+    TestServer::builder(Backend::Sqlite)
+        .options(options)
+        .start()
         .await
         .expect("SQLite needs no server")
 }

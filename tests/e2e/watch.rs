@@ -253,7 +253,7 @@ async fn bad_watch_requests_are_refused_up_front(server: TestServer) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_change_through_one_replica_reaches_the_watchers_of_another_within_a_second() {
-    let Some(a) = TestServer::start(Backend::Postgres).await else {
+    let Some(a) = TestServer::builder(Backend::Postgres).start().await else {
         return;
     };
     let b = a.replica(ServeOptions::default()).await;
@@ -300,7 +300,7 @@ async fn a_change_through_one_replica_reaches_the_watchers_of_another_within_a_s
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn events_of_sixteen_models_through_two_replicas_arrive_once_in_order() {
-    let Some(a) = TestServer::start(Backend::Postgres).await else {
+    let Some(a) = TestServer::builder(Backend::Postgres).start().await else {
         return;
     };
     let b = a.replica(ServeOptions::default()).await;

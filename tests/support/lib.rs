@@ -117,53 +117,89 @@ pub async fn execute_sql(url: &DatabaseUrl, sql: &str) -> Result<(), String> {
     }
 }
 
-impl TestServer {
-    /// Starts a server on `backend`; `None` (after a loud warning) when
-    /// PostgreSQL is not reachable and not required.
-    pub async fn start(backend: Backend) -> Option<Self> {
-        let database = TestDatabase::create(backend).await?;
-        Some(Self::start_on(database).await)
+/// Where a test server's data lives.
+enum Source {
+    /// A fresh database of this backend.
+    Fresh(Backend),
+    /// A database the test prepared (or another server's).
+    Given(TestDatabase),
+    /// A fresh PostgreSQL database, reached through a rewritten URL (e.g.
+    /// a proxy the test controls).
+    PostgresVia(Box<dyn FnOnce(&str) -> String + Send>),
+}
+
+/// How to start a [`TestServer`], the one way tests start one:
+/// `TestServer::builder(Backend::Sqlite).options(tls).start().await`.
+#[must_use = "a builder starts nothing until `start` is awaited"]
+pub struct TestServerBuilder {
+    source: Source,
+    options: ServeOptions,
+    listener: Option<TcpListener>,
+}
+
+impl TestServerBuilder {
+    /// Serve with `options` (authentication, TLS, limits …).
+    pub fn options(mut self, options: ServeOptions) -> Self {
+        self.options = options;
+        self
     }
 
-    /// Starts a server on a database the test prepared (migrating it first).
-    pub async fn start_on(database: TestDatabase) -> Self {
-        Self::start_on_with(database, ServeOptions::default()).await
+    /// Serve on an already bound `listener` (an address chosen before the
+    /// server exists, e.g. the one another server had).
+    pub fn listener(mut self, listener: TcpListener) -> Self {
+        self.listener = Some(listener);
+        self
     }
 
-    /// Starts a server on `backend` with `options` (authentication, TLS …);
-    /// `None` when PostgreSQL is not reachable and not required.
-    pub async fn start_with(backend: Backend, options: ServeOptions) -> Option<Self> {
-        let database = TestDatabase::create(backend).await?;
-        Some(Self::start_on_with(database, options).await)
-    }
-
-    /// Starts a server with `options` on a database the test prepared.
-    pub async fn start_on_with(database: TestDatabase, options: ServeOptions) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind loopback");
-        Self::serve_on(database, listener, options).await
-    }
-
-    /// Starts a server on PostgreSQL reached through `url` (e.g. a proxy),
-    /// with a fresh database created through the default address.
-    pub async fn start_postgres_via(rewrite: impl FnOnce(&str) -> String) -> Option<Self> {
-        let database = PostgresDatabase::create().await?;
-        let url = DatabaseUrl::Postgres(rewrite(&database.url));
-        let database = TestDatabase::Postgres {
-            url,
-            _database: database,
+    /// Migrates the database and serves; `None` (after a loud warning) when
+    /// the server needs PostgreSQL and it is not reachable and not required.
+    pub async fn start(self) -> Option<TestServer> {
+        let database = match self.source {
+            Source::Fresh(backend) => TestDatabase::create(backend).await?,
+            Source::Given(database) => database,
+            Source::PostgresVia(rewrite) => {
+                let database = PostgresDatabase::create().await?;
+                TestDatabase::Postgres {
+                    url: DatabaseUrl::Postgres(rewrite(&database.url)),
+                    _database: database,
+                }
+            }
         };
-        Some(Self::start_on(database).await)
+        let listener = match self.listener {
+            Some(listener) => listener,
+            None => TcpListener::bind("127.0.0.1:0")
+                .await
+                .expect("bind loopback"),
+        };
+        Some(TestServer::serve_on(database, listener, self.options).await)
+    }
+}
+
+impl TestServer {
+    /// A server on a fresh database of `backend`.
+    pub fn builder(backend: Backend) -> TestServerBuilder {
+        Self::from_source(Source::Fresh(backend))
     }
 
-    /// Starts a SQLite-backed server on an already bound `listener` (to
-    /// serve on an address chosen before the server exists).
-    pub async fn start_sqlite_on(listener: TcpListener) -> Self {
-        let database = TestDatabase::create(Backend::Sqlite)
-            .await
-            .expect("SQLite needs no server");
-        Self::serve_on(database, listener, ServeOptions::default()).await
+    /// A server on a database the test prepared (migrated first).
+    pub fn on(database: TestDatabase) -> TestServerBuilder {
+        Self::from_source(Source::Given(database))
+    }
+
+    /// A server on a fresh PostgreSQL database reached through
+    /// `rewrite(url)` (e.g. a proxy), created through the default address.
+    pub fn postgres_via(
+        rewrite: impl FnOnce(&str) -> String + Send + 'static,
+    ) -> TestServerBuilder {
+        Self::from_source(Source::PostgresVia(Box::new(rewrite)))
+    }
+
+    fn from_source(source: Source) -> TestServerBuilder {
+        TestServerBuilder {
+            source,
+            options: ServeOptions::default(),
+            listener: None,
+        }
     }
 
     async fn serve_on(
@@ -219,26 +255,27 @@ impl TestServer {
     /// Another server (a replica) on this server's database; the database
     /// lives as long as this server.
     pub async fn replica(&self, options: ServeOptions) -> TestServer {
-        Self::start_on_with(
-            TestDatabase::Shared {
-                url: self.database_url.clone(),
-            },
-            options,
-        )
-        .await
+        self.replica_builder(options)
+            .start()
+            .await
+            .expect("a shared database needs no skip")
+    }
+
+    fn replica_builder(&self, options: ServeOptions) -> TestServerBuilder {
+        Self::on(TestDatabase::Shared {
+            url: self.database_url.clone(),
+        })
+        .options(options)
     }
 
     /// A replica of this server serving on `listener` (e.g. on the address
     /// another replica had).
     pub async fn replica_on(&self, listener: TcpListener, options: ServeOptions) -> TestServer {
-        Self::serve_on(
-            TestDatabase::Shared {
-                url: self.database_url.clone(),
-            },
-            listener,
-            options,
-        )
-        .await
+        self.replica_builder(options)
+            .listener(listener)
+            .start()
+            .await
+            .expect("a shared database needs no skip")
     }
 
     /// Signals shutdown and waits for the server to finish.
@@ -352,22 +389,39 @@ impl Drop for PostgresDatabase {
 }
 
 /// Runs each named scenario `async fn NAME(server: TestServer)` on SQLite
-/// and on PostgreSQL, as tests `NAME::sqlite` and `NAME::postgres`.
+/// and on PostgreSQL, as tests `NAME::sqlite` and `NAME::postgres`; with
+/// `backend:` first, each `async fn NAME(backend: Backend)` gets the backend
+/// and starts its own servers (tokens, TLS …).
 #[macro_export]
 macro_rules! on_both_backends {
+    (backend: $($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite() {
+                    super::$name($crate::Backend::Sqlite).await;
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres() {
+                    super::$name($crate::Backend::Postgres).await;
+                }
+            }
+        )*
+    };
     ($($name:ident),* $(,)?) => {
         $(
             mod $name {
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn sqlite() {
-                    if let Some(server) = $crate::TestServer::start($crate::Backend::Sqlite).await {
+                    if let Some(server) = $crate::TestServer::builder($crate::Backend::Sqlite).start().await {
                         super::$name(server).await;
                     }
                 }
 
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn postgres() {
-                    if let Some(server) = $crate::TestServer::start($crate::Backend::Postgres).await {
+                    if let Some(server) = $crate::TestServer::builder($crate::Backend::Postgres).start().await {
                         super::$name(server).await;
                     }
                 }

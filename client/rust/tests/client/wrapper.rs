@@ -480,7 +480,11 @@ async fn reads_and_changes_are_retried_until_a_late_server_answers() {
     });
     tokio::time::sleep(Duration::from_millis(400)).await;
     let listener = TcpListener::bind(addr).await.unwrap();
-    let server = TestServer::start_sqlite_on(listener).await;
+    let server = TestServer::builder(model_registry_e2e::Backend::Sqlite)
+        .listener(listener)
+        .start()
+        .await
+        .expect("SQLite needs no server");
     let models = tokio::time::timeout(Duration::from_secs(20), read)
         .await
         .unwrap()
@@ -515,7 +519,7 @@ async fn a_watch_resumes_on_another_replica_without_missing_a_change() {
     use model_registry_e2e::Backend;
     use model_registry_server::server::ServeOptions;
 
-    let Some(origin) = TestServer::start(Backend::Postgres).await else {
+    let Some(origin) = TestServer::builder(Backend::Postgres).start().await else {
         return;
     };
     let mut writer = origin.client.clone();
@@ -576,7 +580,7 @@ async fn next_update(
 async fn a_gzip_client_registers_and_reads_large_versions() {
     use model_registry_e2e::Backend;
 
-    let server = TestServer::start(Backend::Sqlite).await.unwrap();
+    let server = TestServer::builder(Backend::Sqlite).start().await.unwrap();
     let options = ClientOptions {
         gzip: true,
         ..ClientOptions::default()
