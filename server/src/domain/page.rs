@@ -74,6 +74,48 @@ pub struct Page<T, C> {
     pub more: bool,
 }
 
+impl<T, C: Serialize> Page<T, C> {
+    /// The page's items, each converted by `convert`, while their `size`
+    /// adds up to at most `budget` (the first always fits), and the signed
+    /// token of the page after the last one taken: present when the page
+    /// was cut short or more items follow. The one way a listing, gRPC or
+    /// web, turns a page into an answer.
+    pub fn take_within<W>(
+        self,
+        key: &PageKey,
+        query: &impl Serialize,
+        mut convert: impl FnMut(T) -> W,
+        size: impl Fn(&W) -> usize,
+        budget: usize,
+    ) -> (Vec<W>, Option<String>) {
+        let mut taken = Vec::with_capacity(self.items.len());
+        let mut spent = 0usize;
+        let mut last = None;
+        let mut cut = false;
+        for (item, cursor) in self.items {
+            let converted = convert(item);
+            let cost = size(&converted);
+            if !taken.is_empty() && spent.saturating_add(cost) > budget {
+                cut = true;
+                break;
+            }
+            spent = spent.saturating_add(cost);
+            taken.push(converted);
+            last = Some(cursor);
+        }
+        let next = match last {
+            Some(cursor) if cut || self.more => Some(key.encode(query, &cursor)),
+            _ => None,
+        };
+        (taken, next)
+    }
+
+    /// Every item of the page, and the next page's token.
+    pub fn split(self, key: &PageKey, query: &impl Serialize) -> (Vec<T>, Option<String>) {
+        self.take_within(key, query, |item| item, |_| 0, usize::MAX)
+    }
+}
+
 /// The key that signs page tokens, shared by every replica.
 #[derive(Clone)]
 pub struct PageKey([u8; 32]);
@@ -148,6 +190,29 @@ fn unreachable_hmac() -> Hmac<Sha256> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_page_splits_into_its_items_and_the_token_after_the_last() {
+        let key = PageKey::new([5; 32]);
+        let query = "models";
+        let page = |more| Page {
+            items: vec![("a", 1_i64), ("b", 2)],
+            more,
+        };
+        let (items, next) = page(true).split(&key, &query);
+        assert_eq!(items, ["a", "b"]);
+        let next = next.expect("more follow: a token");
+        assert_eq!(key.decode::<i64>(&query, &next).unwrap(), Some(2));
+        assert!(
+            key.decode::<i64>(&"another query", &next).is_err(),
+            "bound to its query"
+        );
+        assert_eq!(
+            page(false).split(&key, &query).1,
+            None,
+            "the last page has no token"
+        );
+    }
 
     fn key() -> PageKey {
         PageKey::new([7; 32])

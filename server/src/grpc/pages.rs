@@ -1,10 +1,12 @@
 //! Page responses: items converted to the wire until the page's encoded
 //! size would pass [`PAGE_BUDGET_BYTES`], and the signed token of the page
-//! after the last item returned (cut short or not).
+//! after the last item returned (cut short or not). The splitting itself is
+//! [`Page::take_within`], shared with the console.
 
 use prost::Message;
+use serde::Serialize;
 
-use crate::domain::page::Page;
+use crate::domain::page::{Page, PageKey};
 
 /// The most a page may take on the wire, below the 4 MiB most gRPC
 /// clients accept by default; a page holds at least one item.
@@ -12,32 +14,21 @@ pub const PAGE_BUDGET_BYTES: usize = 3 * 1024 * 1024;
 
 /// The wire items of `page` within the budget, and the next page's token
 /// (empty after the last page).
-pub fn respond<T, C, W: Message>(
+pub fn respond<T, C: Serialize, W: Message>(
     page: Page<T, C>,
+    key: &PageKey,
+    query: &impl Serialize,
     to_wire: impl Fn(T) -> W,
-    token_after: impl Fn(&C) -> String,
 ) -> (Vec<W>, String) {
-    let mut items = Vec::with_capacity(page.items.len());
-    let mut bytes = 0;
-    let mut last = None;
-    let mut cut = false;
-    for (item, cursor) in page.items {
-        let wire = to_wire(item);
-        // Each item is a length-delimited field: a tag and a length too.
-        let size = wire.encoded_len() + 6;
-        if !items.is_empty() && bytes + size > PAGE_BUDGET_BYTES {
-            cut = true;
-            break;
-        }
-        bytes += size;
-        items.push(wire);
-        last = Some(cursor);
-    }
-    let next = match last {
-        Some(cursor) if cut || page.more => token_after(&cursor),
-        _ => String::new(),
-    };
-    (items, next)
+    // Each item is a length-delimited field: a tag and a length too.
+    let (items, next) = page.take_within(
+        key,
+        query,
+        to_wire,
+        |wire| wire.encoded_len() + 6,
+        PAGE_BUDGET_BYTES,
+    );
+    (items, next.unwrap_or_default())
 }
 
 #[cfg(test)]
@@ -65,19 +56,22 @@ mod tests {
 
     #[test]
     fn a_page_stops_before_its_budget_and_continues_from_its_last_item() {
+        let key = PageKey::new([3; 32]);
+        let query = "listing";
+        let after = |token: &str| key.decode::<i64>(&query, token).unwrap();
         let big = "x".repeat(PAGE_BUDGET_BYTES / 3);
         let page = Page {
             items: (1..=5).map(|i| (big.clone(), i)).collect(),
             more: false,
         };
-        let (items, next) = respond(page, |s| s, |i| format!("after {i}"));
+        let (items, next) = respond(page, &key, &query, |s| s);
         assert_eq!(items.len(), 2);
-        assert_eq!(next, "after 2");
+        assert_eq!(after(&next), Some(2));
         let page = Page {
             items: vec![("x".repeat(PAGE_BUDGET_BYTES * 2), 1)],
             more: false,
         };
-        let (items, next) = respond(page, |s| s, |i| format!("after {i}"));
+        let (items, next) = respond(page, &key, &query, |s| s);
         assert_eq!(
             (items.len(), next.as_str()),
             (1, ""),
@@ -87,6 +81,6 @@ mod tests {
             items: vec![("small".to_owned(), 1)],
             more: true,
         };
-        assert_eq!(respond(page, |s| s, |i| format!("after {i}")).1, "after 1");
+        assert_eq!(after(&respond(page, &key, &query, |s| s).1), Some(1));
     }
 }

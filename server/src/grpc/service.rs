@@ -3,11 +3,8 @@
 //! commands, and convert back. The production RPCs are the alias RPCs with
 //! the alias `production`.
 
-use std::sync::Arc;
-
 use model_registry_api::v1 as pb;
 use model_registry_api::v1::registry_service_server::RegistryService as RegistryServiceApi;
-use tokio::sync::OnceCell;
 use tonic::codegen::BoxStream;
 use tonic::{Request, Response, Status};
 
@@ -27,17 +24,12 @@ use crate::store::Store;
 pub struct RegistryService {
     store: Store,
     watches: Watches,
-    page_key: Arc<OnceCell<PageKey>>,
 }
 
 impl RegistryService {
     /// A service backed by `store`, its watches fed by `watches`.
     pub fn new(store: Store, watches: Watches) -> Self {
-        Self {
-            store,
-            watches,
-            page_key: Arc::new(OnceCell::new()),
-        }
+        Self { store, watches }
     }
 
     /// A watch of `alias` of `model_name`, refused up front when the model
@@ -64,13 +56,9 @@ impl RegistryService {
         Ok(self.watches.alias(model, alias, after_event_id))
     }
 
-    /// The key that signs page tokens, read from the database once.
+    /// The key that signs page tokens (the store reads it once).
     async fn page_key(&self) -> Result<PageKey, Status> {
-        let key = self
-            .page_key
-            .get_or_try_init(|| async { self.store.page_key().await.map(PageKey::new) })
-            .await?;
-        Ok(key.clone())
+        Ok(self.store.page_key().await?)
     }
 
     /// The version `alias` of `model_name` points at now, or at `as_of`.
@@ -238,11 +226,9 @@ impl RegistryServiceApi for RegistryService {
         let key = self.page_key().await?;
         query.after = key.decode(&query, &token)?;
         let page = self.store.list_versions(query.clone()).await?;
-        let (model_versions, next_page_token) = pages::respond(
-            page,
-            |version| convert::version_in_view(version, view),
-            |cursor| key.encode(&query, cursor),
-        );
+        let (model_versions, next_page_token) = pages::respond(page, &key, &query, |version| {
+            convert::version_in_view(version, view)
+        });
         Ok(Response::new(pb::ListModelVersionsResponse {
             model_versions,
             next_page_token,
@@ -271,9 +257,7 @@ impl RegistryServiceApi for RegistryService {
         let key = self.page_key().await?;
         query.after = key.decode(&query, &token)?;
         let page = self.store.list_models(query.clone()).await?;
-        let (models, next_page_token) = pages::respond(page, convert::model_to_wire, |cursor| {
-            key.encode(&query, cursor)
-        });
+        let (models, next_page_token) = pages::respond(page, &key, &query, convert::model_to_wire);
         Ok(Response::new(pb::ListModelsResponse {
             models,
             next_page_token,
@@ -404,9 +388,7 @@ impl RegistryServiceApi for RegistryService {
         let key = self.page_key().await?;
         query.after = key.decode(&query, &token)?;
         let page = self.store.list_events(query.clone()).await?;
-        let (events, next_page_token) = pages::respond(page, convert::event_to_wire, |cursor| {
-            key.encode(&query, cursor)
-        });
+        let (events, next_page_token) = pages::respond(page, &key, &query, convert::event_to_wire);
         Ok(Response::new(pb::ListEventsResponse {
             events,
             next_page_token,

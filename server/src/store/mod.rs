@@ -29,7 +29,7 @@ use crate::domain::commands::{
     AliasMoved, BestVersionQuery, Caller, ChangeStatus, DeleteAlias, EventQuery, ModelQuery,
     RollbackAlias, SetAlias, UpdateModel, UpdateVersion, VersionQuery,
 };
-use crate::domain::page::{EventCursor, ModelCursor, Page, VersionCursor};
+use crate::domain::page::{EventCursor, ModelCursor, Page, PageKey, VersionCursor};
 use crate::domain::{
     AliasName, DomainResult, Event, Model, ModelName, ModelVersion, NewVersion, VersionRef,
 };
@@ -402,6 +402,9 @@ pub struct Store {
     storage_full: Arc<std::sync::atomic::AtomicBool>,
     /// Alias reads kept while the database is unchanged (SQLite only).
     alias_cache: Option<Arc<cache::AliasCache>>,
+    /// The key that signs page tokens, read (or created) once: the gRPC
+    /// service and the console sign with the same key.
+    page_key: Arc<tokio::sync::OnceCell<PageKey>>,
 }
 
 /// Runs a read on a connection of `$pool` (readers or health).
@@ -514,6 +517,7 @@ impl Store {
             url: url.clone(),
             written: Arc::new(watch::channel(0).0),
             storage_full: Arc::default(),
+            page_key: Arc::default(),
             alias_cache: match url {
                 DatabaseUrl::Sqlite(path) => cache::AliasCache::open(path).map(Arc::new),
                 DatabaseUrl::Postgres(_) => None,
@@ -712,10 +716,15 @@ impl Store {
     }
 
     /// The key that signs page tokens (created on first use, shared by
-    /// every replica).
-    pub async fn page_key(&self) -> DomainResult<[u8; 32]> {
-        let deadline = Some(Instant::now() + Duration::from_secs(10));
-        in_write_transaction!(self, deadline, |conn| ops::page_key(conn))
+    /// every replica, read once per process).
+    pub async fn page_key(&self) -> DomainResult<PageKey> {
+        self.page_key
+            .get_or_try_init(|| async {
+                let deadline = Some(Instant::now() + Duration::from_secs(10));
+                in_write_transaction!(self, deadline, |conn| ops::page_key(conn)).map(PageKey::new)
+            })
+            .await
+            .cloned()
     }
 }
 

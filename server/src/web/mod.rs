@@ -19,7 +19,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use tokio::net::TcpListener;
-use tokio::sync::{OnceCell, watch};
+use tokio::sync::watch;
 
 use crate::auth::Authenticator;
 use crate::changes::ChangeFeed;
@@ -36,7 +36,6 @@ pub struct Console {
     store: Store,
     feed: ChangeFeed,
     authenticator: Arc<Authenticator>,
-    page_key: Arc<OnceCell<PageKey>>,
     shutdown: watch::Receiver<bool>,
 }
 
@@ -52,7 +51,6 @@ impl Console {
             store,
             feed,
             authenticator,
-            page_key: Arc::new(OnceCell::new()),
             shutdown,
         }
     }
@@ -60,11 +58,7 @@ impl Console {
     /// The key that signs the pages' "next page" links (the same as the
     /// API's page tokens, so a link from one replica works on another).
     async fn page_key(&self) -> Result<PageKey, WebError> {
-        self.page_key
-            .get_or_try_init(|| async { self.store.page_key().await.map(PageKey::new) })
-            .await
-            .cloned()
-            .map_err(WebError::from)
+        Ok(self.store.page_key().await?)
     }
 }
 

@@ -13,7 +13,7 @@ use super::charts::{self, AliasMove, MetricPoint};
 use super::query::{EventsParams, ModelParams, ModelsParams, PAGE_ROWS};
 use super::{Console, Reader, WebError};
 use crate::domain::commands::{EventQuery, ModelQuery, VersionQuery};
-use crate::domain::page::{EventCursor, ModelCursor, Page, PageKey, VersionCursor, VersionOrder};
+use crate::domain::page::{EventCursor, ModelCursor, VersionCursor, VersionOrder};
 use crate::domain::{
     AliasName, Event, EventKind, Model, ModelName, ModelVersion, VersionRef, VersionStatus,
 };
@@ -40,7 +40,7 @@ pub async fn models(
     };
     query.after = key.decode::<ModelCursor>(&query, &params.after)?;
     let page = console.store.list_models(query.clone()).await?;
-    let (models, next) = split_page(page, &key, &query);
+    let (models, next) = page.split(&key, &query);
     Ok(layout(
         "Models",
         signed_in,
@@ -107,14 +107,14 @@ pub async fn model(
     }
     versions_query.after = key.decode::<VersionCursor>(&versions_query, &params.after)?;
     let page = console.store.list_versions(versions_query.clone()).await?;
-    let (versions, next_versions) = split_page(page, &key, &versions_query);
+    let (versions, next_versions) = page.split(&key, &versions_query);
     let metric_columns = metric_columns(&versions, &sort);
 
     // The audit trail.
     let mut events_query = model_events_query(name.clone());
     events_query.after = key.decode::<EventCursor>(&events_query, &params.events_after)?;
     let trail = console.store.list_events(events_query.clone()).await?;
-    let (events, next_events) = split_page(trail, &key, &events_query);
+    let (events, next_events) = trail.split(&key, &events_query);
 
     let here = model_href(name.as_str());
     let link = |changes: &[(&str, &str)]| {
@@ -361,7 +361,7 @@ pub async fn events(
     };
     query.after = key.decode::<EventCursor>(&query, &params.after)?;
     let page = console.store.list_events(query.clone()).await?;
-    let (events, next) = split_page(page, &key, &query);
+    let (events, next) = page.split(&key, &query);
     let filter_query = [
         ("model", &params.model),
         ("alias", &params.alias),
@@ -481,23 +481,6 @@ async fn alias_rows(
         });
     }
     Ok(rows)
-}
-
-/// A page's items and the signed token of the page after it, if any.
-fn split_page<T, C: serde::Serialize>(
-    page: Page<T, C>,
-    key: &PageKey,
-    query: &impl serde::Serialize,
-) -> (Vec<T>, Option<String>) {
-    let next = page
-        .more
-        .then(|| {
-            page.items
-                .last()
-                .map(|(_, cursor)| key.encode(query, cursor))
-        })
-        .flatten();
-    (page.items.into_iter().map(|(item, _)| item).collect(), next)
 }
 
 /// The model's alias moves for the timeline: the newest ones (up to the
