@@ -4,6 +4,15 @@
 //! what it returned. A retry with the same id and the same request gets the
 //! same answer and changes nothing; the same id with a different request is
 //! refused with ALREADY_EXISTS naming the fields that differ.
+//!
+//! Adding a field to a command (a new proto field) and retries that span
+//! the upgrade: a fingerprint stored before the field existed lacks it. A
+//! field present on one side only is a difference only when it holds a
+//! value a request sets on purpose; left unset (null, "", 0, false, [], {})
+//! it matches its absence. So a new field needs no version bump and no
+//! migration of stored keys, and a retry that newly sets it is still told
+//! it differs. Renaming a field is not safe this way: add the new name,
+//! keep reading the old one.
 
 use std::collections::BTreeMap;
 
@@ -32,20 +41,23 @@ impl Fingerprint {
     }
 
     /// Refuses a request whose fingerprint differs from the one `request_id`
-    /// was first used with, naming the fields that differ.
+    /// was first used with, naming the fields that differ (a field only one
+    /// side has differs only when it is set: see the module's note).
     pub fn check_same_as(&self, first: &Fingerprint, request_id: &str) -> DomainResult<()> {
+        let unset = unset_digests();
+        let differs =
+            |field: &String, digest: &String, other: &Fingerprint| match other.0.get(field) {
+                Some(theirs) => theirs != digest,
+                None => !unset.contains(digest),
+            };
         let mut differing: Vec<&str> = self
             .0
             .iter()
-            .filter(|(field, value)| first.0.get(*field) != Some(value))
+            .filter(|(field, digest)| differs(field, digest, first))
+            .chain(first.0.iter().filter(|(field, digest)| {
+                !self.0.contains_key(*field) && differs(field, digest, self)
+            }))
             .map(|(field, _)| field.as_str())
-            .chain(
-                first
-                    .0
-                    .keys()
-                    .filter(|field| !self.0.contains_key(*field))
-                    .map(String::as_str),
-            )
             .collect();
         differing.sort_unstable();
         differing.dedup();
@@ -70,6 +82,21 @@ impl Fingerprint {
             .map(Self)
             .map_err(|e| DomainError::Internal(format!("stored request fingerprint: {e}")))
     }
+}
+
+/// The digests of the values an unset field serialises to.
+fn unset_digests() -> [String; 7] {
+    use serde_json::json;
+    [
+        json!(null),
+        json!(""),
+        json!(0),
+        json!(0.0),
+        json!(false),
+        json!([]),
+        json!({}),
+    ]
+    .map(|value| digest(&value))
 }
 
 /// What a change returned, by reference, so that a retry answers the same.
@@ -183,6 +210,46 @@ mod tests {
                 .to_string()
                 .contains("method")
         );
+    }
+
+    #[test]
+    fn a_field_added_by_an_upgrade_matches_its_absence_until_it_is_set() {
+        #[derive(Serialize)]
+        struct MoveWithNote {
+            model_name: &'static str,
+            alias: &'static str,
+            version: i64,
+            note: &'static str,
+        }
+        // Stored by the release before `note` existed.
+        let before_upgrade = Fingerprint::of(
+            "SetModelAlias",
+            &Move {
+                model_name: "churn",
+                alias: "canary",
+                version: 2,
+            },
+        );
+        let retry = |note| {
+            Fingerprint::of(
+                "SetModelAlias",
+                &MoveWithNote {
+                    model_name: "churn",
+                    alias: "canary",
+                    version: 2,
+                    note,
+                },
+            )
+        };
+        assert!(retry("").check_same_as(&before_upgrade, "r1").is_ok());
+        assert!(
+            before_upgrade.check_same_as(&retry(""), "r1").is_ok(),
+            "and after a downgrade"
+        );
+        let refused = retry("new")
+            .check_same_as(&before_upgrade, "r1")
+            .unwrap_err();
+        assert!(refused.to_string().contains("differs in note"), "{refused}");
     }
 
     #[test]
