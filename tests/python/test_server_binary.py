@@ -142,6 +142,25 @@ def test_the_readme_shell_section_runs_as_written(server: RunningServer, tmp_pat
     assert "ALIAS_ROLLED_BACK" in result.stdout
 
 
+def test_the_readme_import_section_runs_as_written(server: RunningServer, tmp_path: Path) -> None:
+    script = "set -euo pipefail\n" + readme_block("import-legacy")
+    run = lambda: subprocess.run(  # noqa: E731
+        ["bash", "-c", script],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "MODEL_REGISTRY_URL": f"http://{server.address}"},
+    )
+    first = run()
+    assert first.returncode == 0, f"{first.stdout}\n{first.stderr}"
+    assert "legacy-churn: would import 3 new rows, 0 already imported" in first.stdout
+    assert "dry run: nothing was written" in first.stdout
+    assert "legacy-churn: imported 3 new rows (versions 1 to 3), 0 already imported; production is version 3 (line 4)" in first.stdout
+    again = run()
+    assert "imported 0 new rows, 3 already imported" in again.stdout, again.stdout
+
+
 def test_the_readme_python_section_runs_as_written(server: RunningServer, tmp_path: Path) -> None:
     import sys
 
