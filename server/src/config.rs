@@ -186,9 +186,9 @@ pub struct Config {
     #[arg(long, env = "MODEL_REGISTRY_HEALTH_LISTEN", global = true)]
     pub health_listen: Option<SocketAddr>,
 
-    /// At start-up, how long to keep retrying a database that cannot be
-    /// reached (e.g. 10m, 24h) before giving up; 0 gives up at once. While
-    /// it waits the process is alive and not ready.
+    /// At start-up (and in `migrate`), how long to keep retrying a database
+    /// that cannot be reached (e.g. 10m, 24h) before giving up; 0 gives up
+    /// at once. While it waits the server is alive and not ready.
     #[arg(long, env = "MODEL_REGISTRY_DATABASE_WAIT", default_value = "0s", value_parser = parse_duration, global = true)]
     pub database_wait: Duration,
 

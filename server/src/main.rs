@@ -38,12 +38,11 @@ async fn main() -> ExitCode {
                 }
             };
         }
-        Command::Migrate => Store::migrate(&cli.config.database_url)
+        Command::Migrate => server::migrate_when_reachable(&cli.config)
             .await
             .map(|applied| {
                 tracing::info!(database = %cli.config.database_url, migrations = ?applied, "migrations applied");
-            })
-            .map_err(server::ServerError::from),
+            }),
         // Seeding a fresh benchmark database migrates it first, as serving would.
         Command::Seed { model, versions } => async {
             Store::migrate(&cli.config.database_url).await?;

@@ -259,32 +259,48 @@ async fn bind_optional(
 const DATABASE_RETRY_MAX: Duration = Duration::from_secs(10);
 
 /// Migrates the database (or, with `--no-migrate`, checks its schema) and
-/// opens the store. A database that cannot be reached is retried, with
-/// back-off, for `--database-wait`; any other failure is final at once.
+/// opens the store, waiting for an unreachable database (see
+/// [`migrate_when_reachable`]).
 async fn prepare_store(config: &Config) -> Result<Store, ServerError> {
+    if config.no_migrate {
+        // Someone else migrates (a Job, a one-shot service): refuse a
+        // schema this binary does not match rather than fail call by call.
+        when_reachable(config, || Store::check_schema(&config.database_url)).await?;
+    } else {
+        let applied = migrate_when_reachable(config).await?;
+        if !applied.is_empty() {
+            tracing::info!(migrations = ?applied, "applied database migrations");
+        }
+    }
+    Ok(Store::open(&config.database_url, &config.pool_options())?)
+}
+
+/// Applies pending migrations (the `migrate` subcommand and start-up); a
+/// database that cannot be reached is retried, with back-off, for
+/// `--database-wait` (a migration Job started during an outage waits too);
+/// returns the versions applied.
+pub async fn migrate_when_reachable(config: &Config) -> Result<Vec<String>, ServerError> {
+    when_reachable(config, || Store::migrate(&config.database_url)).await
+}
+
+/// Runs `attempt` until it does not fail for want of a connection, for at
+/// most `--database-wait`; any other failure is final at once.
+async fn when_reachable<T, F>(config: &Config, attempt: impl Fn() -> F) -> Result<T, ServerError>
+where
+    F: Future<Output = Result<T, SetupError>>,
+{
     let give_up_at = tokio::time::Instant::now() + config.database_wait;
     let mut pause = Duration::from_millis(250);
     loop {
-        let prepared = if config.no_migrate {
-            // Someone else migrates (a Job, a one-shot service): refuse a
-            // schema this binary does not match rather than fail call by call.
-            Store::check_schema(&config.database_url).await
-        } else {
-            Store::migrate(&config.database_url).await.map(|applied| {
-                if !applied.is_empty() {
-                    tracing::info!(migrations = ?applied, "applied database migrations");
-                }
-            })
-        };
-        match prepared {
-            Ok(()) => break,
+        match attempt().await {
+            Ok(done) => return Ok(done),
             Err(error @ SetupError::Connect { .. })
                 if tokio::time::Instant::now() + pause < give_up_at =>
             {
                 tracing::warn!(
                     error = %error,
                     retry_ms = pause.as_millis() as u64,
-                    "database unreachable at start-up; alive but not ready, retrying (--database-wait)"
+                    "database unreachable; retrying (--database-wait)"
                 );
                 tokio::time::sleep(pause).await;
                 pause = (pause * 2).min(DATABASE_RETRY_MAX);
@@ -292,7 +308,6 @@ async fn prepare_store(config: &Config) -> Result<Store, ServerError> {
             Err(error) => return Err(error.into()),
         }
     }
-    Ok(Store::open(&config.database_url, &config.pool_options())?)
 }
 
 /// Re-reads the tokens file on every SIGHUP; a bad file keeps the previous

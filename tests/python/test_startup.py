@@ -16,7 +16,7 @@ from pathlib import Path
 
 import grpc
 import pytest
-from conftest import free_port, postgres_base_url, server_binary, wait_until_listening
+from conftest import free_port, postgres_base_url, psql, server_binary, wait_until_listening
 from grpc_health.v1 import health_pb2, health_pb2_grpc  # type: ignore[import-untyped]
 
 SERVING = health_pb2.HealthCheckResponse.SERVING
@@ -209,6 +209,32 @@ def test_a_server_started_during_an_outage_waits_alive_and_becomes_ready(
     finally:
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=30) == 0
+
+
+def test_a_migration_started_during_an_outage_waits_and_completes(tmp_path: Path, outage: tuple[Outage, str]) -> None:
+    relay, url = outage
+    # As the migration Job runs it: a wait for the database.
+    migrate = subprocess.Popen(
+        [server_binary(), "migrate", "--database-url", url, "--database-wait", "5m"],
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "RUST_LOG": "warn"},
+    )
+    try:
+        # It retries (and says so) while the database is away.
+        assert migrate.stderr is not None
+        first = migrate.stderr.readline()
+        assert "database unreachable; retrying" in first, first
+        assert migrate.poll() is None
+        relay.up()
+        assert migrate.wait(timeout=60) == 0
+    finally:
+        if migrate.poll() is None:
+            migrate.kill()
+    name = url.rsplit("/", 1)[1]
+    assert "models" in psql("SELECT tablename FROM pg_tables WHERE schemaname = 'public'", name).split()
 
 
 def test_a_tokens_file_that_names_no_principal_is_refused(tmp_path: Path) -> None:
