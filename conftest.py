@@ -120,6 +120,19 @@ def run_readme_command(command: str, server: RunningServer) -> str:
     return result.stdout
 
 
+def run_readme_block(marker: str, server: RunningServer, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """A README shell block run whole, as one script (stopping at the first
+    failing command), in `cwd`, with `modelreg` pointed at `server`."""
+    return subprocess.run(
+        ["bash", "-c", "set -euo pipefail\n" + readme_block(marker)],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "MODEL_REGISTRY_URL": f"http://{server.address}"},
+    )
+
+
 def postgres_base_url() -> str:
     """The PostgreSQL server the tests use, without a database name."""
     return os.environ.get("MODEL_REGISTRY_TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432")

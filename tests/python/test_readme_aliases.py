@@ -4,12 +4,11 @@ the canary release with grpcurl, with modelreg and from Python."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
-from conftest import RunningServer, readme_block, readme_commands, run_readme_command
+from conftest import RunningServer, readme_block, readme_commands, run_readme_block, run_readme_command
 
 
 def test_the_grpcurl_canary_release_runs_as_written(server: RunningServer) -> None:
@@ -29,15 +28,7 @@ def test_the_grpcurl_canary_release_runs_as_written(server: RunningServer) -> No
 
 
 def test_the_modelreg_canary_release_runs_as_written(server: RunningServer, tmp_path: Path) -> None:
-    script = "set -euo pipefail\n" + readme_block("aliases-shell")
-    result = subprocess.run(
-        ["bash", "-c", script],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**os.environ, "MODEL_REGISTRY_URL": f"http://{server.address}"},
-    )
+    result = run_readme_block("aliases-shell", server, tmp_path)
     assert result.returncode == 0, f"{result.stdout}\n{result.stderr}"
     out = result.stdout
     assert "retention@canary points at version 3 (was version 2)" in out

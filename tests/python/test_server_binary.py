@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import signal
 import subprocess
@@ -14,6 +13,7 @@ from conftest import (
     RunningServer,
     readme_block,
     readme_commands,
+    run_readme_block,
     run_readme_command,
     server_binary,
     start_server,
@@ -127,15 +127,7 @@ def test_a_second_server_on_the_same_database_sees_the_data(tmp_path: Path) -> N
 
 
 def test_the_readme_shell_section_runs_as_written(server: RunningServer, tmp_path: Path) -> None:
-    script = "set -euo pipefail\n" + readme_block("shell")
-    result = subprocess.run(
-        ["bash", "-c", script],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**os.environ, "MODEL_REGISTRY_URL": f"http://{server.address}"},
-    )
+    result = run_readme_block("shell", server, tmp_path)
     assert result.returncode == 0, f"{result.stdout}\n{result.stderr}"
     assert "registered credit version 2" in result.stdout
     assert "credit version 1 is production again (rolled back from version 2)" in result.stdout
@@ -143,21 +135,12 @@ def test_the_readme_shell_section_runs_as_written(server: RunningServer, tmp_pat
 
 
 def test_the_readme_import_section_runs_as_written(server: RunningServer, tmp_path: Path) -> None:
-    script = "set -euo pipefail\n" + readme_block("import-legacy")
-    run = lambda: subprocess.run(  # noqa: E731
-        ["bash", "-c", script],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**os.environ, "MODEL_REGISTRY_URL": f"http://{server.address}"},
-    )
-    first = run()
+    first = run_readme_block("import-legacy", server, tmp_path)
     assert first.returncode == 0, f"{first.stdout}\n{first.stderr}"
     assert "legacy-churn: would import 3 new rows, 0 already imported" in first.stdout
     assert "dry run: nothing was written" in first.stdout
     assert "legacy-churn: imported 3 new rows (versions 1 to 3), 0 already imported; production is version 3 (line 4)" in first.stdout
-    again = run()
+    again = run_readme_block("import-legacy", server, tmp_path)
     assert "imported 0 new rows, 3 already imported" in again.stdout, again.stdout
 
 
