@@ -12,6 +12,7 @@ pub mod health;
 pub mod listener;
 pub mod probe;
 pub mod prometheus;
+pub mod registry;
 pub mod server;
 pub mod shutdown;
 pub mod store;

@@ -23,6 +23,7 @@ use crate::grpc::{RegistryService, RequestLayer};
 use crate::health;
 use crate::listener::{self, ConnectionLimits};
 use crate::prometheus;
+use crate::registry::Registry;
 use crate::shutdown::StopSignals;
 use crate::store::{SetupError, Store};
 
@@ -367,12 +368,13 @@ pub async fn serve_with_console(
         stopped.clone(),
     ));
     let feed = ChangeFeed::start(store.clone(), stopped.clone());
+    let registry = Registry::new(store);
     if let Some(web) = web {
         if let Ok(address) = web.local_addr() {
             tracing::info!(web.listen = %address, "serving the web console at http://{address}/");
         }
         let console = crate::web::Console::new(
-            store.clone(),
+            registry.clone(),
             feed.clone(),
             Arc::clone(&options.authenticator),
             stopped.clone(),
@@ -384,7 +386,7 @@ pub async fn serve_with_console(
         });
     }
     let watches = Watches {
-        store: store.clone(),
+        registry: registry.clone(),
         feed,
         shutdown: stopped,
     };
@@ -432,7 +434,7 @@ pub async fn serve_with_console(
         .add_optional_service(reflection_v1)
         .add_optional_service(reflection_v1alpha)
         .add_service(
-            RegistryServiceServer::new(RegistryService::new(store, watches))
+            RegistryServiceServer::new(RegistryService::new(registry, watches))
                 .max_decoding_message_size(MAX_REQUEST_BYTES)
                 .max_encoding_message_size(MAX_RESPONSE_BYTES)
                 // Answers are compressed only for a client that asks.

@@ -22,4 +22,5 @@ mod registration;
 mod replicas;
 mod status;
 mod tls;
+mod use_cases;
 mod watch;

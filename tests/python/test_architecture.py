@@ -76,6 +76,42 @@ def test_every_path_the_page_names_exists() -> None:
 
 def test_the_import_scan_finds_imports_known_to_exist() -> None:
     """The scan sees real imports (a check that sees nothing cannot fail)."""
-    assert "grpc" in imports()["server"] and "store" in imports()["grpc"]
-    assert "domain" in imports()["store"]
+    assert "grpc" in imports()["server"] and "registry" in imports()["grpc"]
+    assert "domain" in imports()["store"] and "store" in imports()["registry"]
+
+
+def code_of(directory: str) -> dict[str, str]:
+    """Each file under server/src/DIRECTORY and its code before its tests."""
+    return {
+        str(path.relative_to(REPO)): path.read_text().split("#[cfg(test)]", 1)[0]
+        for path in (SERVER / directory).rglob("*.rs")
+    }
+
+
+def test_the_use_cases_hold_no_sql() -> None:
+    files = code_of("registry")
+    assert len(files) >= 4
+    sql = {path for path, code in files.items() if re.search(r"diesel|sql_query|\bSELECT\b|\bUPDATE\b", code)}
+    assert not sql, f"SQL in the use-case layer (move it behind a Tx method in store/tx.rs): {sorted(sql)}"
+
+
+def test_the_store_holds_no_rules() -> None:
+    """Access checks, idempotency and alias rules live in the use cases."""
+    files = code_of("store")
+    assert any("diesel" in code for code in files.values())
+    rules = re.compile(r"check_model|check_alias|Fingerprint|idempotency::|alias::check|check_transition")
+    mixed = {path for path, code in files.items() if rules.search(code)}
+    assert not mixed, f"rules in the store (move them to server/src/registry/): {sorted(mixed)}"
+
+
+def test_no_server_file_outgrows_a_reading() -> None:
+    """No file of server/src over 600 lines before its tests, except the
+    generated schema."""
+    long = {
+        str(path.relative_to(REPO)): lines
+        for path in SERVER.rglob("*.rs")
+        if (lines := path.read_text().split("#[cfg(test)]", 1)[0].count("\n")) > 600
+        and path.name != "schema.rs"
+    }
+    assert not long, f"files to split by job: {long}"
     assert Path(SERVER / "store" / "figures.rs").is_file()

@@ -26,6 +26,18 @@ pub struct VersionCursor {
     pub id: String,
 }
 
+impl VersionCursor {
+    /// The error for a token used with another ordering than the one it was
+    /// issued for.
+    pub fn foreign_ordering() -> DomainError {
+        DomainError::invalid(
+            "page_token",
+            "was issued for another ordering; keep order_by, order_metric and descending \
+             unchanged while paging, or start again with an empty page_token",
+        )
+    }
+}
+
 /// A sort key value of the last row of a page.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum SortKey {

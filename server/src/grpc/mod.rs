@@ -6,6 +6,7 @@ mod convert;
 mod error_details;
 mod layer;
 mod pages;
+mod request_fields;
 mod requests;
 mod service;
 mod status;

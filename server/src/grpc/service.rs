@@ -1,5 +1,5 @@
 //! `modelregistry.v1.RegistryService`: thin handlers that convert the
-//! request (see `requests.rs`), call the store with validated domain
+//! request (see `requests.rs`), call the registry's use cases with validated domain
 //! commands, and convert back. The production RPCs are the alias RPCs with
 //! the alias `production`.
 
@@ -17,19 +17,19 @@ use crate::domain::commands::{
 };
 use crate::domain::page::PageKey;
 use crate::domain::{AliasName, DomainError, ModelName, Violations, time};
-use crate::store::Store;
+use crate::registry::Registry;
 
 /// The gRPC implementation of the registry.
 #[derive(Clone)]
 pub struct RegistryService {
-    store: Store,
+    registry: Registry,
     watches: Watches,
 }
 
 impl RegistryService {
-    /// A service backed by `store`, its watches fed by `watches`.
-    pub fn new(store: Store, watches: Watches) -> Self {
-        Self { store, watches }
+    /// A service backed by `registry`, its watches fed by `watches`.
+    pub fn new(registry: Registry, watches: Watches) -> Self {
+        Self { registry, watches }
     }
 
     /// A watch of `alias` of `model_name`, refused up front when the model
@@ -52,13 +52,13 @@ impl RegistryService {
             return Err(v.into_error().into());
         };
         v.finish()?;
-        self.store.get_model(model.clone()).await?;
+        self.registry.get_model(model.clone()).await?;
         Ok(self.watches.alias(model, alias, after_event_id))
     }
 
-    /// The key that signs page tokens (the store reads it once).
+    /// The key that signs page tokens (read once per process).
     async fn page_key(&self) -> Result<PageKey, Status> {
-        Ok(self.store.page_key().await?)
+        Ok(self.registry.page_key().await?)
     }
 
     /// The version `alias` of `model_name` points at now, or at `as_of`.
@@ -70,8 +70,8 @@ impl RegistryService {
     ) -> Result<pb::ModelVersion, Status> {
         let name = ModelName::parse("model_name", model_name)?;
         let version = match convert::optional_time("as_of", as_of)? {
-            Some(at) => self.store.get_by_alias_as_of(name, alias, at).await?,
-            None => self.store.get_by_alias(name, alias).await?,
+            Some(at) => self.registry.get_by_alias_as_of(name, alias, at).await?,
+            None => self.registry.get_by_alias(name, alias).await?,
         };
         Ok(convert::version_to_wire(version))
     }
@@ -163,7 +163,7 @@ impl RegistryServiceApi for RegistryService {
         let version = if validate_only {
             new.preview(caller.identity, time::now())
         } else {
-            self.store.register(new, caller).await?
+            self.registry.register(new, caller).await?
         };
         Ok(Response::new(pb::RegisterModelResponse {
             model_version: Some(convert::version_to_wire(version)),
@@ -180,7 +180,7 @@ impl RegistryServiceApi for RegistryService {
             version,
         } = request.into_inner();
         let target = convert::version_ref(id, &model_name, version)?;
-        let version = self.store.get_version(target).await?;
+        let version = self.registry.get_version(target).await?;
         Ok(Response::new(pb::GetModelVersionResponse {
             model_version: Some(convert::version_to_wire(version)),
         }))
@@ -225,7 +225,7 @@ impl RegistryServiceApi for RegistryService {
         let mut query = VersionQuery::try_from(request)?;
         let key = self.page_key().await?;
         query.after = key.decode(&query, &token)?;
-        let page = self.store.list_versions(query.clone()).await?;
+        let page = self.registry.list_versions(query.clone()).await?;
         let (model_versions, next_page_token) = pages::respond(page, &key, &query, |version| {
             convert::version_in_view(version, view)
         });
@@ -240,7 +240,7 @@ impl RegistryServiceApi for RegistryService {
         request: Request<pb::GetBestModelVersionRequest>,
     ) -> Result<Response<pb::GetBestModelVersionResponse>, Status> {
         let query = BestVersionQuery::try_from(request.into_inner())?;
-        let (version, value) = self.store.best_version(query).await?;
+        let (version, value) = self.registry.best_version(query).await?;
         Ok(Response::new(pb::GetBestModelVersionResponse {
             model_version: Some(convert::version_to_wire(version)),
             value,
@@ -256,7 +256,7 @@ impl RegistryServiceApi for RegistryService {
         let mut query = ModelQuery::try_from(request)?;
         let key = self.page_key().await?;
         query.after = key.decode(&query, &token)?;
-        let page = self.store.list_models(query.clone()).await?;
+        let page = self.registry.list_models(query.clone()).await?;
         let (models, next_page_token) = pages::respond(page, &key, &query, convert::model_to_wire);
         Ok(Response::new(pb::ListModelsResponse {
             models,
@@ -270,7 +270,7 @@ impl RegistryServiceApi for RegistryService {
     ) -> Result<Response<pb::GetModelResponse>, Status> {
         let pb::GetModelRequest { model_name } = request.into_inner();
         let name = ModelName::parse("model_name", &model_name)?;
-        let model = self.store.get_model(name).await?;
+        let model = self.registry.get_model(name).await?;
         Ok(Response::new(pb::GetModelResponse {
             model: Some(convert::model_to_wire(model)),
         }))
@@ -282,7 +282,7 @@ impl RegistryServiceApi for RegistryService {
     ) -> Result<Response<pb::UpdateModelResponse>, Status> {
         let (caller, request) = change_of(request)?;
         let command = UpdateModel::try_from(request)?;
-        let model = self.store.update_model(command, caller).await?;
+        let model = self.registry.update_model(command, caller).await?;
         Ok(Response::new(pb::UpdateModelResponse {
             model: Some(convert::model_to_wire(model)),
         }))
@@ -294,7 +294,7 @@ impl RegistryServiceApi for RegistryService {
     ) -> Result<Response<pb::SetModelAliasResponse>, Status> {
         let (caller, request) = change_of(request)?;
         let command = SetAlias::try_from(request)?;
-        let moved = self.store.set_alias(command, caller).await?;
+        let moved = self.registry.set_alias(command, caller).await?;
         Ok(Response::new(pb::SetModelAliasResponse {
             model_version: Some(convert::version_to_wire(moved.version)),
             previous_version: moved.previous,
@@ -308,7 +308,7 @@ impl RegistryServiceApi for RegistryService {
     ) -> Result<Response<pb::DeleteModelAliasResponse>, Status> {
         let (caller, request) = change_of(request)?;
         let command = DeleteAlias::try_from(request)?;
-        let previous_version = self.store.delete_alias(command, caller).await?;
+        let previous_version = self.registry.delete_alias(command, caller).await?;
         Ok(Response::new(pb::DeleteModelAliasResponse {
             previous_version,
         }))
@@ -320,7 +320,7 @@ impl RegistryServiceApi for RegistryService {
     ) -> Result<Response<pb::RollbackModelAliasResponse>, Status> {
         let (caller, request) = change_of(request)?;
         let command = RollbackAlias::try_from(request)?;
-        let moved = self.store.rollback_alias(command, caller).await?;
+        let moved = self.registry.rollback_alias(command, caller).await?;
         Ok(Response::new(pb::RollbackModelAliasResponse {
             model_version: Some(convert::version_to_wire(moved.version)),
             rolled_back_version: moved.previous.unwrap_or_default(),
@@ -333,7 +333,7 @@ impl RegistryServiceApi for RegistryService {
     ) -> Result<Response<pb::SetProductionModelResponse>, Status> {
         let (caller, request) = change_of(request)?;
         let command = SetAlias::try_from(request)?;
-        let moved = self.store.set_alias(command, caller).await?;
+        let moved = self.registry.set_alias(command, caller).await?;
         Ok(Response::new(pb::SetProductionModelResponse {
             model_version: Some(convert::version_to_wire(moved.version)),
             previous_version: moved.previous,
@@ -347,7 +347,7 @@ impl RegistryServiceApi for RegistryService {
     ) -> Result<Response<pb::RollbackProductionModelResponse>, Status> {
         let (caller, request) = change_of(request)?;
         let command = RollbackAlias::try_from(request)?;
-        let moved = self.store.rollback_alias(command, caller).await?;
+        let moved = self.registry.rollback_alias(command, caller).await?;
         Ok(Response::new(pb::RollbackProductionModelResponse {
             model_version: Some(convert::version_to_wire(moved.version)),
             rolled_back_version: moved.previous.unwrap_or_default(),
@@ -360,7 +360,7 @@ impl RegistryServiceApi for RegistryService {
     ) -> Result<Response<pb::UpdateModelVersionStatusResponse>, Status> {
         let (caller, request) = change_of(request)?;
         let command = ChangeStatus::try_from(request)?;
-        let version = self.store.change_status(command, caller).await?;
+        let version = self.registry.change_status(command, caller).await?;
         Ok(Response::new(pb::UpdateModelVersionStatusResponse {
             model_version: Some(convert::version_to_wire(version)),
         }))
@@ -372,7 +372,7 @@ impl RegistryServiceApi for RegistryService {
     ) -> Result<Response<pb::UpdateModelVersionResponse>, Status> {
         let (caller, request) = change_of(request)?;
         let command = UpdateVersion::try_from(request)?;
-        let version = self.store.update_version(command, caller).await?;
+        let version = self.registry.update_version(command, caller).await?;
         Ok(Response::new(pb::UpdateModelVersionResponse {
             model_version: Some(convert::version_to_wire(version)),
         }))
@@ -387,7 +387,7 @@ impl RegistryServiceApi for RegistryService {
         let mut query = EventQuery::try_from(request)?;
         let key = self.page_key().await?;
         query.after = key.decode(&query, &token)?;
-        let page = self.store.list_events(query.clone()).await?;
+        let page = self.registry.list_events(query.clone()).await?;
         let (events, next_page_token) = pages::respond(page, &key, &query, convert::event_to_wire);
         Ok(Response::new(pb::ListEventsResponse {
             events,

@@ -19,7 +19,7 @@ use tonic::Status;
 use super::convert;
 use crate::changes::ChangeFeed;
 use crate::domain::{AliasName, DomainResult, Event, EventKind, ModelName};
-use crate::store::Store;
+use crate::registry::Registry;
 
 /// Messages buffered for a caller before its producer waits.
 const STREAM_BUFFER: usize = 16;
@@ -35,7 +35,7 @@ pub type Updates<T> = ReceiverStream<Result<T, Status>>;
 #[derive(Clone)]
 pub struct Watches {
     /// Where states and missed changes are read.
-    pub store: Store,
+    pub registry: Registry,
     /// The change feed.
     pub feed: ChangeFeed,
     /// Turns true when the server shuts down.
@@ -61,7 +61,7 @@ impl Watches {
         // Subscribe before reading any state, so no change falls between.
         let events = self.feed.subscribe();
         let watch = AliasWatch {
-            store: self.store.clone(),
+            registry: self.registry.clone(),
             model,
             alias,
             sender,
@@ -92,7 +92,7 @@ impl Watches {
         };
         let open = crate::prometheus::watch_opened("events");
         let following = follow_events(
-            self.store.clone(),
+            self.registry.clone(),
             start,
             filter,
             sender,
@@ -130,7 +130,7 @@ impl EventFilter {
 }
 
 struct AliasWatch {
-    store: Store,
+    registry: Registry,
     model: ModelName,
     alias: AliasName,
     sender: mpsc::Sender<Result<pb::AliasUpdate, Status>>,
@@ -182,7 +182,7 @@ impl AliasWatch {
         let mut missed = Vec::new();
         let mut after = self.last_event_id;
         loop {
-            let batch = self.store.events_after(after, 500).await?;
+            let batch = self.registry.events_after(after, 500).await?;
             let full = batch.len() == 500;
             after = batch.last().map_or(after, |e| e.id);
             missed.extend(batch.into_iter().filter(|e| self.concerns(e)));
@@ -214,7 +214,7 @@ impl AliasWatch {
                 EventKind::VersionRegistered | EventKind::StatusChanged
             ) {
                 let (version, _) = self
-                    .store
+                    .registry
                     .alias_state(self.model.clone(), self.alias.clone())
                     .await?;
                 let number = version.as_ref().map(|v| v.version);
@@ -237,7 +237,7 @@ impl AliasWatch {
     async fn send_change(&mut self, event: &Event) -> Result<(), Status> {
         let version = match event.new_version {
             Some(number) => Some(
-                self.store
+                self.registry
                     .get_version(crate::domain::VersionRef::Number(
                         self.model.clone(),
                         number,
@@ -254,7 +254,7 @@ impl AliasWatch {
 
     async fn send_state(&mut self, initial: bool, skipped: bool) -> Result<(), Status> {
         let (version, event_id) = self
-            .store
+            .registry
             .alias_state(self.model.clone(), self.alias.clone())
             .await?;
         self.last_event_id = self.last_event_id.max(event_id);
@@ -289,7 +289,7 @@ impl AliasWatch {
 }
 
 async fn follow_events(
-    store: Store,
+    registry: Registry,
     mut last: i64,
     filter: EventFilter,
     sender: mpsc::Sender<Result<pb::WatchEventsResponse, Status>>,
@@ -301,7 +301,7 @@ async fn follow_events(
             // Read from the trail, page by page, as fast as the caller takes
             // them: every event once, in id order.
             loop {
-                let batch = store.events_after(last, 500).await?;
+                let batch = registry.events_after(last, 500).await?;
                 let full = batch.len() == 500;
                 for event in batch {
                     last = event.id;

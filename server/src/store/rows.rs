@@ -1,6 +1,11 @@
 //! Row types of the schema and their conversion to and from domain types.
 //! One set of structs serves both backends.
 
+#![expect(
+    missing_docs,
+    reason = "a row's fields are its table's columns, described by the migrations"
+)]
+
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, NaiveDateTime, Utc};
@@ -223,6 +228,26 @@ pub struct RequestKeyRow {
     pub created_at: NaiveDateTime,
 }
 
+impl RequestKeyRow {
+    /// A request key claimed at `now`, its outcome still empty.
+    pub fn claimed(
+        principal: String,
+        request_id: String,
+        method: &str,
+        fingerprint: String,
+        now: DateTime<Utc>,
+    ) -> Self {
+        Self {
+            principal,
+            request_id,
+            method: method.to_owned(),
+            fingerprint,
+            outcome: String::new(),
+            created_at: to_db_time(now),
+        }
+    }
+}
+
 /// A `version_metrics` row to insert.
 #[derive(Debug, Insertable)]
 #[diesel(table_name = version_metrics)]
@@ -367,4 +392,19 @@ fn from_json<T: serde::de::DeserializeOwned>(json: &str, column: &str) -> Domain
 
 fn corrupt(detail: String) -> DomainError {
     DomainError::Internal(format!("unexpected stored data: {detail}"))
+}
+
+/// Splits the `size + 1` rows a page query loads into the page and whether
+/// another page follows.
+pub fn split_page<T>(mut rows: Vec<T>, size: usize) -> (Vec<T>, bool) {
+    let more = rows.len() > size;
+    rows.truncate(size);
+    (rows, more)
+}
+
+/// The NOT_FOUND for a model.
+pub fn model_not_found(name: &str) -> DomainError {
+    DomainError::NotFound(format!(
+        "model {name:?} does not exist; models are created by their first RegisterModel"
+    ))
 }

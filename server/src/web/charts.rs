@@ -6,12 +6,15 @@
 //! retired (deprecated, archived) ones marked, on round tick values. Both
 //! have axis labels and a legend, and read without JavaScript. Drawn here rather than with a
 //! plotting crate: a plotting crate's text layout needs a font file in the
-//! binary, while the browser lays out SVG text itself.
+//! binary, while the browser lays out SVG text itself. Which metric and
+//! which columns a model page shows are chosen here too.
+
+use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
 use maud::{Markup, html};
 
-use crate::domain::VersionStatus;
+use crate::domain::{AliasName, ModelVersion, VersionStatus};
 
 const WIDTH: f64 = 720.0;
 const HEIGHT: f64 = 260.0;
@@ -402,6 +405,71 @@ fn integer_ticks(top: i64) -> Vec<i64> {
 fn version_ticks(first: i64, last: i64) -> Vec<i64> {
     let step = ((last - first) / 7).max(1);
     (first..=last).step_by(step as usize).collect()
+}
+
+/// The metric to chart: the one asked for, else `auc`, `accuracy`, `f1` or
+/// the first metric of the newest version.
+pub(super) fn chosen_metric(versions: &[ModelVersion], asked: &str) -> Option<String> {
+    if !asked.trim().is_empty() {
+        return Some(asked.trim().to_owned());
+    }
+    let newest = versions.last()?;
+    ["auc", "accuracy", "f1"]
+        .into_iter()
+        .find(|m| newest.metrics.contains_key(*m))
+        .map(str::to_owned)
+        .or_else(|| newest.metrics.keys().next().cloned())
+}
+
+/// `metric` of each charted version that has it, production holders (now
+/// or within the timeline's moves) marked.
+pub(super) fn metric_points(
+    versions: &[ModelVersion],
+    metric: &str,
+    moves: &[AliasMove],
+) -> Vec<MetricPoint> {
+    let held: BTreeSet<i64> = moves
+        .iter()
+        .filter(|m| m.alias == AliasName::PRODUCTION)
+        .filter_map(|m| m.version)
+        .collect();
+    versions
+        .iter()
+        .filter_map(|v| {
+            v.metrics.get(metric).map(|value| MetricPoint {
+                version: v.version,
+                value: *value,
+                held_production: held.contains(&v.version),
+                status: v.status,
+            })
+        })
+        .collect()
+}
+
+/// The metrics shown as columns: the sorted-by one first, then the most
+/// common on the page, at most six.
+pub(super) fn metric_columns(versions: &[ModelVersion], sort: &str) -> Vec<String> {
+    let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+    for v in versions {
+        for m in v.metrics.keys() {
+            *counts.entry(m.as_str()).or_default() += 1;
+        }
+    }
+    let mut by_use: Vec<(&str, usize)> = counts.into_iter().collect();
+    by_use.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+    let mut columns: Vec<String> = Vec::new();
+    if !sort.is_empty() && sort != "version" {
+        columns.push(sort.to_owned());
+    }
+    for (m, _) in by_use {
+        if columns.len() >= 6 {
+            break;
+        }
+        if !columns.iter().any(|c| c == m) {
+            columns.push(m.to_owned());
+        }
+    }
+    columns
 }
 
 #[cfg(test)]

@@ -24,7 +24,7 @@ pub async fn model_changes(
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, WebError> {
     let name = ModelName::parse("name", &name)?;
     // The model must exist: a typo gets a 404, not a silent stream.
-    console.store.get_model(name.clone()).await?;
+    console.registry.get_model(name.clone()).await?;
     let mut events = console.feed.subscribe();
     let mut shutdown = console.shutdown.clone();
     let stream = async_stream(move |sender| async move {

@@ -9,6 +9,7 @@ mod charts;
 mod live;
 mod pages;
 mod query;
+mod render;
 
 use std::sync::Arc;
 
@@ -25,7 +26,7 @@ use crate::auth::Authenticator;
 use crate::changes::ChangeFeed;
 use crate::domain::DomainError;
 use crate::domain::page::PageKey;
-use crate::store::Store;
+use crate::registry::Registry;
 
 /// The cookie holding a signed-in browser's token.
 const TOKEN_COOKIE: &str = "modelreg_token";
@@ -33,22 +34,22 @@ const TOKEN_COOKIE: &str = "modelreg_token";
 /// What every handler may use.
 #[derive(Clone)]
 pub struct Console {
-    store: Store,
+    registry: Registry,
     feed: ChangeFeed,
     authenticator: Arc<Authenticator>,
     shutdown: watch::Receiver<bool>,
 }
 
 impl Console {
-    /// The console over `store`, live through `feed`, until `shutdown`.
+    /// The console over `registry`, live through `feed`, until `shutdown`.
     pub fn new(
-        store: Store,
+        registry: Registry,
         feed: ChangeFeed,
         authenticator: Arc<Authenticator>,
         shutdown: watch::Receiver<bool>,
     ) -> Self {
         Self {
-            store,
+            registry,
             feed,
             authenticator,
             shutdown,
@@ -58,7 +59,7 @@ impl Console {
     /// The key that signs the pages' "next page" links (the same as the
     /// API's page tokens, so a link from one replica works on another).
     async fn page_key(&self) -> Result<PageKey, WebError> {
-        Ok(self.store.page_key().await?)
+        Ok(self.registry.page_key().await?)
     }
 }
 

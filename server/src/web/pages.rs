@@ -6,11 +6,15 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use chrono::{DateTime, SecondsFormat, Utc};
-use maud::{DOCTYPE, Markup, html};
+use chrono::{DateTime, Utc};
+use maud::{Markup, html};
 
-use super::charts::{self, AliasMove, MetricPoint};
+use super::charts::{self, AliasMove, chosen_metric, metric_columns, metric_points};
 use super::query::{EventsParams, ModelParams, ModelsParams, PAGE_ROWS};
+use super::render::{
+    alias_list, encode, events_table, key_values, layout, metric_text, model_href, moment, pairs,
+    short_uri, version_href,
+};
 use super::{Console, Reader, WebError};
 use crate::domain::commands::{EventQuery, ModelQuery, VersionQuery};
 use crate::domain::page::{EventCursor, ModelCursor, VersionCursor, VersionOrder};
@@ -39,7 +43,7 @@ pub async fn models(
         after: None,
     };
     query.after = key.decode::<ModelCursor>(&query, &params.after)?;
-    let page = console.store.list_models(query.clone()).await?;
+    let page = console.registry.list_models(query.clone()).await?;
     let (models, next) = page.split(&key, &query);
     Ok(layout(
         "Models",
@@ -84,7 +88,7 @@ pub async fn model(
     Query(params): Query<ModelParams>,
 ) -> PageResult {
     let name = ModelName::parse("name", &name)?;
-    let model = console.store.get_model(name.clone()).await?;
+    let model = console.registry.get_model(name.clone()).await?;
     let status = params.status()?;
     let key = console.page_key().await?;
 
@@ -106,14 +110,17 @@ pub async fn model(
         versions_query.descending = true;
     }
     versions_query.after = key.decode::<VersionCursor>(&versions_query, &params.after)?;
-    let page = console.store.list_versions(versions_query.clone()).await?;
+    let page = console
+        .registry
+        .list_versions(versions_query.clone())
+        .await?;
     let (versions, next_versions) = page.split(&key, &versions_query);
     let metric_columns = metric_columns(&versions, &sort);
 
     // The audit trail.
     let mut events_query = model_events_query(name.clone());
     events_query.after = key.decode::<EventCursor>(&events_query, &params.events_after)?;
-    let trail = console.store.list_events(events_query.clone()).await?;
+    let trail = console.registry.list_events(events_query.clone()).await?;
     let (events, next_events) = trail.split(&key, &events_query);
 
     let here = model_href(name.as_str());
@@ -273,7 +280,7 @@ pub async fn version(
 ) -> PageResult {
     let name = ModelName::parse("name", &name)?;
     let version = console
-        .store
+        .registry
         .get_version(VersionRef::Number(name.clone(), number))
         .await?;
     // A version's own events read as its story: oldest first.
@@ -282,7 +289,7 @@ pub async fn version(
     query.newest_first = false;
     query.page_size = 500;
     let events: Vec<Event> = console
-        .store
+        .registry
         .list_events(query)
         .await?
         .items
@@ -360,7 +367,7 @@ pub async fn events(
         after: None,
     };
     query.after = key.decode::<EventCursor>(&query, &params.after)?;
-    let page = console.store.list_events(query.clone()).await?;
+    let page = console.registry.list_events(query.clone()).await?;
     let (events, next) = page.split(&key, &query);
     let filter_query = [
         ("model", &params.model),
@@ -459,9 +466,12 @@ async fn alias_rows(
             Some(last) => (last.actor.clone(), Some(last.at), last.reason.clone()),
             None => {
                 let name = AliasName::movable("alias", alias)?;
-                let (_, event_id) = console.store.alias_state(model.name.clone(), name).await?;
+                let (_, event_id) = console
+                    .registry
+                    .alias_state(model.name.clone(), name)
+                    .await?;
                 let last = console
-                    .store
+                    .registry
                     .events_after(event_id - 1, 1)
                     .await?
                     .into_iter()
@@ -495,7 +505,7 @@ async fn alias_moves(console: &Console, name: &ModelName) -> Result<Vec<AliasMov
     query.page_size = 500;
     let mut moves = Vec::new();
     loop {
-        let page = console.store.list_events(query.clone()).await?;
+        let page = console.registry.list_events(query.clone()).await?;
         let last = page.items.last().map(|(_, cursor)| cursor.clone());
         moves.extend(page.items.into_iter().filter_map(|(event, _)| {
             Some(AliasMove {
@@ -524,7 +534,7 @@ async fn charted_versions(
     let mut query = model_versions_query(name.clone(), CHARTED_VERSIONS);
     query.descending = true;
     let mut versions: Vec<ModelVersion> = console
-        .store
+        .registry
         .list_versions(query)
         .await?
         .items
@@ -533,67 +543,6 @@ async fn charted_versions(
         .collect();
     versions.reverse();
     Ok(versions)
-}
-
-/// The metric to chart: the one asked for, else `auc`, `accuracy`, `f1` or
-/// the first metric of the newest version.
-fn chosen_metric(versions: &[ModelVersion], asked: &str) -> Option<String> {
-    if !asked.trim().is_empty() {
-        return Some(asked.trim().to_owned());
-    }
-    let newest = versions.last()?;
-    ["auc", "accuracy", "f1"]
-        .into_iter()
-        .find(|m| newest.metrics.contains_key(*m))
-        .map(str::to_owned)
-        .or_else(|| newest.metrics.keys().next().cloned())
-}
-
-/// `metric` of each charted version that has it, production holders (now
-/// or within the timeline's moves) marked.
-fn metric_points(versions: &[ModelVersion], metric: &str, moves: &[AliasMove]) -> Vec<MetricPoint> {
-    let held: BTreeSet<i64> = moves
-        .iter()
-        .filter(|m| m.alias == AliasName::PRODUCTION)
-        .filter_map(|m| m.version)
-        .collect();
-    versions
-        .iter()
-        .filter_map(|v| {
-            v.metrics.get(metric).map(|value| MetricPoint {
-                version: v.version,
-                value: *value,
-                held_production: held.contains(&v.version),
-                status: v.status,
-            })
-        })
-        .collect()
-}
-
-/// The metrics shown as columns: the sorted-by one first, then the most
-/// common on the page, at most six.
-fn metric_columns(versions: &[ModelVersion], sort: &str) -> Vec<String> {
-    let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
-    for v in versions {
-        for m in v.metrics.keys() {
-            *counts.entry(m.as_str()).or_default() += 1;
-        }
-    }
-    let mut by_use: Vec<(&str, usize)> = counts.into_iter().collect();
-    by_use.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
-    let mut columns: Vec<String> = Vec::new();
-    if !sort.is_empty() && sort != "version" {
-        columns.push(sort.to_owned());
-    }
-    for (m, _) in by_use {
-        if columns.len() >= 6 {
-            break;
-        }
-        if !columns.iter().any(|c| c == m) {
-            columns.push(m.to_owned());
-        }
-    }
-    columns
 }
 
 /// Every version of one model by number, `page_size` at a time.
@@ -629,153 +578,4 @@ fn model_events_query(name: ModelName) -> EventQuery {
         page_size: PAGE_ROWS,
         after: None,
     }
-}
-
-/// The page frame: header, navigation, main content, assets.
-fn layout(title: &str, signed_in: bool, live: Option<&str>, content: Markup) -> Markup {
-    html! {
-        (DOCTYPE)
-        html lang="en" {
-            head {
-                meta charset="utf-8";
-                meta name="viewport" content="width=device-width, initial-scale=1";
-                title { (title) " · Model Registry" }
-                link rel="stylesheet" href="/static/console.css";
-                script src="/static/console.js" defer {}
-            }
-            body {
-                header.top {
-                    a.brand href="/" { "Model Registry" }
-                    nav { a href="/" { "Models" } a href="/events" { "Events" } }
-                    @if signed_in {
-                        form.signout method="post" action="/logout" { button type="submit" { "Sign out" } }
-                    }
-                }
-                main data-live=[live] { (content) }
-            }
-        }
-    }
-}
-
-fn events_table(events: &[Event], with_model: bool) -> Markup {
-    html! {
-        @if events.is_empty() {
-            p.empty { "No events." }
-        } @else {
-            table.events {
-                thead { tr {
-                    th.num { "Id" } th { "When" } th { "Type" }
-                    @if with_model { th { "Model" } }
-                    th.num { "Version" } th { "Change" } th { "Actor" } th { "Reason" }
-                } }
-                tbody {
-                    @for e in events {
-                        tr {
-                            td.num { (e.id) }
-                            td { (moment(e.occurred_at)) }
-                            td { (e.kind.as_str()) }
-                            @if with_model { td { a href=(model_href(e.model_name.as_str())) { (e.model_name.as_str()) } } }
-                            td.num { @if let Some(v) = e.version { a href=(version_href(e.model_name.as_str(), v)) { (v) } } }
-                            td { (change(e)) }
-                            td { (e.actor) }
-                            td { (e.reason) }
-                        }
-                    }
-                }
-            }
-        }
-    }
-}
-
-/// What an event changed, in a few words.
-fn change(e: &Event) -> String {
-    let version = |v: Option<i64>| v.map_or("none".to_owned(), |v| v.to_string());
-    match (&e.alias, e.previous_status, e.new_status) {
-        (Some(alias), _, _) => format!(
-            "{alias}: {} → {}",
-            version(e.previous_version),
-            version(e.new_version)
-        ),
-        (None, Some(before), Some(after)) => format!("{before} → {after}"),
-        _ => String::new(),
-    }
-}
-
-/// A time for people: ISO 8601 to the second, in UTC in the page (the
-/// browser rewrites it to its own offset, e.g. `2026-01-18T19:44:59+01:00`;
-/// six moves in one minute stay apart), the exact UTC time on hover.
-fn moment(at: DateTime<Utc>) -> Markup {
-    html! {
-        time datetime=(at.to_rfc3339_opts(SecondsFormat::Millis, true))
-            title=(format!("{} UTC", at.format("%Y-%m-%dT%H:%M:%S%.3fZ"))) {
-            (at.format("%Y-%m-%dT%H:%M:%SZ"))
-        }
-    }
-}
-
-/// An artifact URI for a table cell: its last path segment after an
-/// ellipsis when long (the whole URI is the tooltip and on the version's
-/// page).
-fn short_uri(uri: &str) -> String {
-    const SHOWN: usize = 48;
-    if uri.chars().count() <= SHOWN {
-        return uri.to_owned();
-    }
-    let tail: String = uri
-        .chars()
-        .rev()
-        .take(SHOWN - 1)
-        .collect::<Vec<_>>()
-        .into_iter()
-        .rev()
-        .collect();
-    format!("…{tail}")
-}
-
-/// A metric for a table cell: four decimals, always, so a column's points
-/// line up (the exact value is the cell's tooltip and on the version's page).
-fn metric_text(value: f64) -> String {
-    if value.is_finite() && value.abs() < 1e6 && (value == 0.0 || value.abs() >= 1e-3) {
-        format!("{value:.4}")
-    } else {
-        format!("{value:e}")
-    }
-}
-
-fn alias_list(model: &str, aliases: &BTreeMap<String, i64>) -> Markup {
-    html! {
-        @for (index, (alias, version)) in aliases.iter().enumerate() {
-            @if index > 0 { ", " }
-            (alias) " → " a href=(version_href(model, *version)) { (version) }
-        }
-    }
-}
-
-fn pairs(map: &BTreeMap<String, String>) -> String {
-    map.iter()
-        .map(|(k, v)| format!("{k}={v}"))
-        .collect::<Vec<_>>()
-        .join(" · ")
-}
-
-fn key_values<'a>(items: impl Iterator<Item = (&'a str, String)>) -> Markup {
-    let items: Vec<(&str, String)> = items.collect();
-    html! {
-        @if items.is_empty() { p.empty { "None." } } @else {
-            table.kv { tbody { @for (k, v) in &items { tr { th { (k) } td { (v) } } } } }
-        }
-    }
-}
-
-fn model_href(name: &str) -> String {
-    format!("/models/{}", encode(name))
-}
-
-fn version_href(name: &str, version: i64) -> String {
-    format!("/models/{}/versions/{version}", encode(name))
-}
-
-/// Percent-encodes a query or path component.
-fn encode(text: &str) -> String {
-    form_urlencoded::byte_serialize(text.as_bytes()).collect()
 }

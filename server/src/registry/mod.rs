@@ -1,0 +1,232 @@
+//! The use cases, written once for both databases: each is a function
+//! generic over the store's [`Tx`] contract, holding the rules (access
+//! checks, idempotency, alias rules, events) and no SQL. [`Registry`] is
+//! what the gRPC service and the console call: it hands each use case to
+//! the store, in a write transaction or on a reader.
+
+mod aliases;
+mod events;
+mod idempotent;
+mod models;
+mod versions;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+
+use crate::domain::commands::{
+    AliasMoved, BestVersionQuery, Caller, ChangeStatus, DeleteAlias, EventQuery, ModelQuery,
+    RollbackAlias, SetAlias, UpdateModel, UpdateVersion, VersionQuery,
+};
+use crate::domain::page::{EventCursor, ModelCursor, Page, PageKey, VersionCursor};
+use crate::domain::{
+    AliasName, DomainResult, Event, Model, ModelName, ModelVersion, NewVersion, VersionRef,
+};
+use crate::store::{Store, Tx, Work};
+
+/// The registry's use cases over one store. Cheap to clone.
+#[derive(Clone)]
+pub struct Registry {
+    store: Store,
+    /// The key that signs page tokens, read (or created) once: the gRPC
+    /// service and the console sign with the same key.
+    page_key: Arc<tokio::sync::OnceCell<PageKey>>,
+}
+
+/// Declares a use case as [`Work`] the store can run: a struct holding the
+/// arguments of the generic function that does it.
+macro_rules! use_case {
+    ($name:ident { $($field:ident: $ty:ty),* $(,)? } -> $output:ty = $run:path) => {
+        struct $name {
+            $($field: $ty),*
+        }
+
+        impl Work for $name {
+            type Output = $output;
+
+            fn run<T: Tx>(self, tx: &mut T) -> impl Future<Output = DomainResult<$output>> + Send {
+                let Self { $($field),* } = self;
+                $run(tx, $($field),*)
+            }
+        }
+    };
+}
+
+use_case!(Register { new: NewVersion, caller: Caller } -> ModelVersion = versions::register);
+use_case!(ChangeVersionStatus { command: ChangeStatus, caller: Caller } -> ModelVersion = versions::change_status);
+use_case!(UpdateVersionDetails { command: UpdateVersion, caller: Caller } -> ModelVersion = versions::update_version);
+use_case!(GetVersion { target: VersionRef } -> ModelVersion = versions::get_version);
+use_case!(ListVersions { query: VersionQuery } -> Page<ModelVersion, VersionCursor> = versions::list_versions);
+use_case!(BestVersion { query: BestVersionQuery } -> (ModelVersion, f64) = versions::best_version);
+use_case!(SetModelAlias { command: SetAlias, caller: Caller } -> AliasMoved = aliases::set_alias);
+use_case!(RollbackModelAlias { command: RollbackAlias, caller: Caller } -> AliasMoved = aliases::rollback_alias);
+use_case!(DeleteModelAlias { command: DeleteAlias, caller: Caller } -> i64 = aliases::delete_alias);
+use_case!(GetByAlias { name: ModelName, alias: AliasName } -> ModelVersion = aliases::get_by_alias);
+use_case!(GetByAliasAsOf { name: ModelName, alias: AliasName, at: DateTime<Utc> } -> ModelVersion = aliases::get_by_alias_as_of);
+use_case!(AliasState { name: ModelName, alias: AliasName } -> (Option<ModelVersion>, i64) = aliases::alias_state);
+use_case!(UpdateModelDetails { command: UpdateModel, caller: Caller } -> Model = models::update_model);
+use_case!(GetModel { name: ModelName } -> Model = models::get_model);
+use_case!(ListModels { query: ModelQuery } -> Page<Model, ModelCursor> = models::list_models);
+use_case!(ListEvents { query: EventQuery } -> Page<Event, EventCursor> = events::list_events);
+use_case!(ReadPageKey {} -> [u8; 32] = events::page_key);
+
+impl Registry {
+    /// The use cases over `store`.
+    pub fn new(store: Store) -> Self {
+        Self {
+            store,
+            page_key: Arc::default(),
+        }
+    }
+
+    /// The store underneath (health checks and the change feed read it
+    /// directly).
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Registers a version (see `RegisterModel`).
+    pub async fn register(&self, new: NewVersion, caller: Caller) -> DomainResult<ModelVersion> {
+        let deadline = caller.deadline;
+        self.store.write(deadline, Register { new, caller }).await
+    }
+
+    /// Changes a version's status.
+    pub async fn change_status(
+        &self,
+        command: ChangeStatus,
+        caller: Caller,
+    ) -> DomainResult<ModelVersion> {
+        let deadline = caller.deadline;
+        let work = ChangeVersionStatus { command, caller };
+        self.store.write(deadline, work).await
+    }
+
+    /// Changes a version's description and tags.
+    pub async fn update_version(
+        &self,
+        command: UpdateVersion,
+        caller: Caller,
+    ) -> DomainResult<ModelVersion> {
+        let deadline = caller.deadline;
+        let work = UpdateVersionDetails { command, caller };
+        self.store.write(deadline, work).await
+    }
+
+    /// Reads one version.
+    pub async fn get_version(&self, target: VersionRef) -> DomainResult<ModelVersion> {
+        self.store.read(GetVersion { target }).await
+    }
+
+    /// Lists versions.
+    pub async fn list_versions(
+        &self,
+        query: VersionQuery,
+    ) -> DomainResult<Page<ModelVersion, VersionCursor>> {
+        self.store.read(ListVersions { query }).await
+    }
+
+    /// Finds the best version by a metric, with its value.
+    pub async fn best_version(&self, query: BestVersionQuery) -> DomainResult<(ModelVersion, f64)> {
+        self.store.read(BestVersion { query }).await
+    }
+
+    /// Points an alias at a version.
+    pub async fn set_alias(&self, command: SetAlias, caller: Caller) -> DomainResult<AliasMoved> {
+        let deadline = caller.deadline;
+        let work = SetModelAlias { command, caller };
+        self.store.write(deadline, work).await
+    }
+
+    /// Returns an alias to the version it held before.
+    pub async fn rollback_alias(
+        &self,
+        command: RollbackAlias,
+        caller: Caller,
+    ) -> DomainResult<AliasMoved> {
+        let deadline = caller.deadline;
+        let work = RollbackModelAlias { command, caller };
+        self.store.write(deadline, work).await
+    }
+
+    /// Removes an alias; returns the version it pointed at.
+    pub async fn delete_alias(&self, command: DeleteAlias, caller: Caller) -> DomainResult<i64> {
+        let deadline = caller.deadline;
+        let work = DeleteModelAlias { command, caller };
+        self.store.write(deadline, work).await
+    }
+
+    /// Reads the version an alias points at (from the alias cache where
+    /// the store keeps one).
+    pub async fn get_by_alias(
+        &self,
+        name: ModelName,
+        alias: AliasName,
+    ) -> DomainResult<ModelVersion> {
+        let (model, alias_name) = (name.as_str().to_owned(), alias.as_str().to_owned());
+        let work = GetByAlias { name, alias };
+        self.store.read_alias(&model, &alias_name, work).await
+    }
+
+    /// Reads the version an alias pointed at at `at`.
+    pub async fn get_by_alias_as_of(
+        &self,
+        name: ModelName,
+        alias: AliasName,
+        at: DateTime<Utc>,
+    ) -> DomainResult<ModelVersion> {
+        self.store.read(GetByAliasAsOf { name, alias, at }).await
+    }
+
+    /// The version an alias points at now with the id of the event that put
+    /// it there (`None`: the alias points nowhere), for watches.
+    pub async fn alias_state(
+        &self,
+        name: ModelName,
+        alias: AliasName,
+    ) -> DomainResult<(Option<ModelVersion>, i64)> {
+        self.store.read(AliasState { name, alias }).await
+    }
+
+    /// Changes a model's description and tags.
+    pub async fn update_model(&self, command: UpdateModel, caller: Caller) -> DomainResult<Model> {
+        let deadline = caller.deadline;
+        let work = UpdateModelDetails { command, caller };
+        self.store.write(deadline, work).await
+    }
+
+    /// Reads one model.
+    pub async fn get_model(&self, name: ModelName) -> DomainResult<Model> {
+        self.store.read(GetModel { name }).await
+    }
+
+    /// Lists models.
+    pub async fn list_models(&self, query: ModelQuery) -> DomainResult<Page<Model, ModelCursor>> {
+        self.store.read(ListModels { query }).await
+    }
+
+    /// Lists events.
+    pub async fn list_events(&self, query: EventQuery) -> DomainResult<Page<Event, EventCursor>> {
+        self.store.read(ListEvents { query }).await
+    }
+
+    /// Up to `limit` events after event `after_id`, in id order.
+    pub async fn events_after(&self, after_id: i64, limit: usize) -> DomainResult<Vec<Event>> {
+        self.store.events_after(after_id, limit).await
+    }
+
+    /// The key that signs page tokens (created on first use, shared by
+    /// every replica, read once per process).
+    pub async fn page_key(&self) -> DomainResult<PageKey> {
+        self.page_key
+            .get_or_try_init(|| async {
+                let deadline = Some(Instant::now() + Duration::from_secs(10));
+                let key = self.store.write(deadline, ReadPageKey {}).await?;
+                Ok(PageKey::new(key))
+            })
+            .await
+            .cloned()
+    }
+}

@@ -1,0 +1,259 @@
+//! Use cases of versions: register, change status, update, and the reads.
+
+use chrono::{DateTime, Utc};
+
+use super::idempotent::idempotent;
+use crate::domain::commands::{
+    BestVersionQuery, Caller, ChangeStatus, UpdateVersion, VersionQuery,
+};
+use crate::domain::idempotency::Outcome;
+use crate::domain::page::{Page, VersionCursor};
+use crate::domain::{
+    DomainError, DomainResult, EventKind, ModelName, ModelVersion, NewVersion, VersionRef,
+    VersionStatus, time,
+};
+use crate::store::{ModelRow, NewEventRow, Tx, VersionRow};
+
+/// Registers a new version; see `RegistryService.RegisterModel`.
+pub async fn register<T: Tx>(
+    tx: &mut T,
+    new: NewVersion,
+    caller: Caller,
+) -> DomainResult<ModelVersion> {
+    caller.check_model(&new.model_name)?;
+    idempotent(tx, &caller, "RegisterModel", new, async |tx, new, claim| {
+        // Before any lock: registrations from before request keys existed
+        // do not change any more.
+        if let Some(earlier) = legacy_registration(tx, &caller, &new.model_name).await? {
+            let settled = claim
+                .settle(
+                    tx,
+                    Outcome::Version {
+                        id: earlier.id.clone(),
+                    },
+                )
+                .await?;
+            return Ok((earlier, settled));
+        }
+        let created = tx.create_model(&new.model_name, time::now()).await?;
+        // Every registration for this model queues here until the one
+        // before it commits, which makes version numbers gap-free.
+        let model = tx.lock_model(&new.model_name).await?;
+        let now = change_time(tx, model.id).await?;
+        let mut events = Vec::new();
+        if created {
+            events.push(NewEventRow::new(
+                EventKind::ModelCreated,
+                model.id,
+                &caller,
+                now,
+            ));
+        }
+        let row = VersionRow::new(model.id, model.next_version, &new, &caller, now)?;
+        tx.insert_version(&model, &row, &new, now).await?;
+        let mut event = NewEventRow::new(EventKind::VersionRegistered, model.id, &caller, now);
+        event.version = Some(row.version);
+        event.new_status = Some(VersionStatus::Active.as_str().to_owned());
+        events.push(event);
+        let settled = claim
+            .settle(tx, Outcome::Version { id: row.id.clone() })
+            .await?;
+        tx.append_events(events).await?;
+        // A new version holds no alias yet.
+        Ok((row.into_domain(model.name, Vec::new())?, settled))
+    })
+    .await
+}
+
+/// A registration made before request keys existed, under the caller's
+/// idempotency key (kept in model_versions.request_id then).
+async fn legacy_registration<T: Tx>(
+    tx: &mut T,
+    caller: &Caller,
+    model_name: &ModelName,
+) -> DomainResult<Option<ModelVersion>> {
+    let Some(key) = &caller.idempotency_key else {
+        return Ok(None);
+    };
+    match tx.version_by_request_id(key).await? {
+        None => Ok(None),
+        Some((row, owner)) if owner == model_name.as_str() => {
+            tx.with_aliases(row, owner).await.map(Some)
+        }
+        Some((row, owner)) => Err(DomainError::AlreadyExists(format!(
+            "request_id {key:?} was already used to register version {} of model {owner:?}; \
+             use a new request_id for a new registration",
+            row.version
+        ))),
+    }
+}
+
+/// Changes a version's status through the status machine.
+pub async fn change_status<T: Tx>(
+    tx: &mut T,
+    command: ChangeStatus,
+    caller: Caller,
+) -> DomainResult<ModelVersion> {
+    idempotent(
+        tx,
+        &caller,
+        "UpdateModelVersionStatus",
+        command,
+        async |tx, command, claim| {
+            let (model, mut row) = lock_version(tx, &command.target).await?;
+            caller.check_model(&ModelName::from_stored(model.name.clone()))?;
+            let now = change_time(tx, model.id).await?;
+            let from = row.status()?;
+            let held = tx.aliases_of_version(model.id, row.version).await?;
+            from.check_transition(command.status, row.version, &held)?;
+            tx.save_version_status(&mut row, command.status, now)
+                .await?;
+            let mut event = NewEventRow::new(EventKind::StatusChanged, model.id, &caller, now);
+            event.version = Some(row.version);
+            event.previous_status = Some(from.as_str().to_owned());
+            event.new_status = Some(command.status.as_str().to_owned());
+            event.reason = command.reason;
+            let settled = claim
+                .settle(tx, Outcome::Version { id: row.id.clone() })
+                .await?;
+            tx.append_events(vec![event]).await?;
+            Ok((row.into_domain(model.name, held)?, settled))
+        },
+    )
+    .await
+}
+
+/// Changes a version's description and tags.
+pub async fn update_version<T: Tx>(
+    tx: &mut T,
+    command: UpdateVersion,
+    caller: Caller,
+) -> DomainResult<ModelVersion> {
+    idempotent(
+        tx,
+        &caller,
+        "UpdateModelVersion",
+        command,
+        async |tx, command, claim| {
+            let (model, mut row) = lock_version(tx, &command.target).await?;
+            caller.check_model(&ModelName::from_stored(model.name.clone()))?;
+            let now = change_time(tx, model.id).await?;
+            let tags = command.apply_to_tags(row.tags()?)?;
+            tx.save_version_details(&mut row, command.description, &tags, now)
+                .await?;
+            let mut event = NewEventRow::new(EventKind::VersionUpdated, model.id, &caller, now);
+            event.version = Some(row.version);
+            event.reason = command.reason;
+            let settled = claim
+                .settle(tx, Outcome::Version { id: row.id.clone() })
+                .await?;
+            tx.append_events(vec![event]).await?;
+            Ok((tx.with_aliases(row, model.name).await?, settled))
+        },
+    )
+    .await
+}
+
+/// Reads one version.
+pub async fn get_version<T: Tx>(tx: &mut T, target: VersionRef) -> DomainResult<ModelVersion> {
+    match tx.find_version(&target).await? {
+        Some(version) => Ok(version),
+        None => Err(version_not_found(tx, &target).await),
+    }
+}
+
+/// Lists versions with filters, ordering and keyset pagination.
+pub async fn list_versions<T: Tx>(
+    tx: &mut T,
+    query: VersionQuery,
+) -> DomainResult<Page<ModelVersion, VersionCursor>> {
+    if let Some(cursor) = &query.after
+        && (cursor.order != query.order || cursor.descending != query.descending)
+    {
+        return Err(VersionCursor::foreign_ordering());
+    }
+    let model_id = match &query.model_name {
+        Some(name) => Some(tx.find_model(name).await?.id),
+        None => None,
+    };
+    tx.list_versions(&query, model_id).await
+}
+
+/// Finds the version with the best value of a metric (ACTIVE versions
+/// unless the query names statuses).
+pub async fn best_version<T: Tx>(
+    tx: &mut T,
+    query: BestVersionQuery,
+) -> DomainResult<(ModelVersion, f64)> {
+    let model = tx.find_model(&query.model_name).await?;
+    let statuses = if query.statuses.is_empty() {
+        vec![VersionStatus::Active]
+    } else {
+        query.statuses
+    };
+    match tx
+        .best_version(model.id, &query.metric, &statuses, query.lowest)
+        .await?
+    {
+        Some((row, value)) => Ok((tx.with_aliases(row, model.name).await?, value)),
+        None => Err(DomainError::NotFound(format!(
+            "model {:?} has no version in status {} with metric {:?}",
+            query.model_name.as_str(),
+            statuses
+                .iter()
+                .map(|status| status.as_str())
+                .collect::<Vec<_>>()
+                .join(" or "),
+            query.metric
+        ))),
+    }
+}
+
+/// Locks the model of a version and reads the version.
+async fn lock_version<T: Tx>(
+    tx: &mut T,
+    target: &VersionRef,
+) -> DomainResult<(ModelRow, VersionRow)> {
+    let (model, row) = match target {
+        VersionRef::Number(name, version) => {
+            let model = tx.lock_model(name).await?;
+            let row = tx.version_row(model.id, *version).await?;
+            (model, row)
+        }
+        VersionRef::Id(id) => {
+            let model = tx.lock_model_of_version(id).await?;
+            let row = tx.version_row_by_id(id).await?;
+            (model, row)
+        }
+    };
+    match row {
+        Some(row) => Ok((model, row)),
+        None => Err(version_not_found(tx, target).await),
+    }
+}
+
+/// The NOT_FOUND for a version, saying whether the model or only the
+/// version is missing.
+async fn version_not_found<T: Tx>(tx: &mut T, target: &VersionRef) -> DomainError {
+    match target {
+        VersionRef::Id(id) => DomainError::NotFound(format!("there is no version with id {id:?}")),
+        VersionRef::Number(name, version) => match tx.find_model(name).await {
+            Ok(model) => DomainError::NotFound(format!(
+                "model {name:?} has no version {version} (its versions are 1 to {})",
+                model.next_version - 1
+            )),
+            Err(error) => error,
+        },
+    }
+}
+
+/// The time of a change to model `model_id`: now, but never before the
+/// model's last event, whatever this replica's clock says, so `as_of` and
+/// the trail's order by time agree with the order of changes.
+pub async fn change_time<T: Tx>(tx: &mut T, model_id: i64) -> DomainResult<DateTime<Utc>> {
+    let now = time::now();
+    Ok(match tx.last_event_time(model_id).await? {
+        Some(last) if last > now => last,
+        _ => now,
+    })
+}

@@ -1,0 +1,40 @@
+//! What differs between the two databases, and only that: each backend
+//! (`postgres.rs`, `sqlite.rs`) implements [`Dialect`] for its connection,
+//! and the SQL shared by both (`sql/*.rs`) calls these hooks by trait, so a
+//! backend missing one does not compile.
+
+use std::future::Future;
+
+use diesel::expression::SqlLiteral;
+use diesel::sql_types::Text;
+
+use super::rows::{MetricRow, TagRow};
+use crate::domain::DomainResult;
+
+/// The per-database parts of the shared SQL.
+pub trait Dialect {
+    /// The version a metric row belongs to, as the join key of queries
+    /// driven by the metric index.
+    fn metric_version_id() -> SqlLiteral<Text>;
+
+    /// Runs just before a change appends its events.
+    fn before_appending_events(&mut self) -> impl Future<Output = DomainResult<()>> + Send;
+
+    /// Queues this change behind the other changes to model `name`.
+    fn queue_for_model(&mut self, name: &str) -> impl Future<Output = DomainResult<()>> + Send;
+
+    /// Inserts a version's metric rows.
+    fn insert_metric_rows(
+        &mut self,
+        rows: &[MetricRow<'_>],
+    ) -> impl Future<Output = DomainResult<()>> + Send;
+
+    /// Inserts a version's tag rows.
+    fn insert_tag_rows(
+        &mut self,
+        rows: &[TagRow<'_>],
+    ) -> impl Future<Output = DomainResult<()>> + Send;
+
+    /// The smallest write that needs free space.
+    fn write_header(&mut self) -> impl Future<Output = DomainResult<()>> + Send;
+}

@@ -1,0 +1,129 @@
+//! PostgreSQL (diesel-async's native connection, no libpq): its dialect
+//! hooks, and the shared SQL of `sql/` compiled for it.
+
+use diesel::expression::SqlLiteral;
+use diesel::sql_types::{BigInt, Integer, Text};
+use diesel_async::RunQueryDsl;
+
+use super::dialect::Dialect;
+use super::rows::{MetricRow, TagRow};
+use super::schema::{version_metrics, version_tags};
+use crate::domain::DomainResult;
+
+/// The connection every shared statement runs on here.
+pub type Conn = diesel_async::AsyncPgConnection;
+
+// The same files as `sqlite.rs` loads: every statement is type-checked
+// against both databases.
+#[path = "sql/aliases.rs"]
+#[expect(
+    clippy::duplicate_mod,
+    reason = "compiled once per database on purpose"
+)]
+mod aliases;
+#[path = "sql/events.rs"]
+#[expect(
+    clippy::duplicate_mod,
+    reason = "compiled once per database on purpose"
+)]
+mod events;
+#[path = "sql/keys.rs"]
+#[expect(
+    clippy::duplicate_mod,
+    reason = "compiled once per database on purpose"
+)]
+mod keys;
+#[path = "sql/listing.rs"]
+#[expect(
+    clippy::duplicate_mod,
+    reason = "compiled once per database on purpose"
+)]
+mod listing;
+#[path = "sql/models.rs"]
+#[expect(
+    clippy::duplicate_mod,
+    reason = "compiled once per database on purpose"
+)]
+mod models;
+#[path = "sql/versions.rs"]
+#[expect(
+    clippy::duplicate_mod,
+    reason = "compiled once per database on purpose"
+)]
+mod versions;
+
+/// Key of the advisory lock under which events are appended and their
+/// transaction commits.
+pub const EVENT_ORDER_LOCK: i64 = 0x6d6f_6465_6c72_6567; // "modelreg"
+
+/// The channel every replica listens on for new events.
+pub const EVENTS_CHANNEL: &str = "model_registry_events";
+
+/// Key (first half) of the advisory locks that queue the changes to one
+/// model.
+const MODEL_LOCK_CLASS: i32 = 0x6d72_6567; // "mreg"
+
+impl Dialect for Conn {
+    /// PostgreSQL plans the metric-driven queries well as written.
+    fn metric_version_id() -> SqlLiteral<Text> {
+        diesel::dsl::sql("version_metrics.version_id")
+    }
+
+    /// Takes the event-order lock, held until commit: event ids become
+    /// visible in commit order, across every replica, so a reader of
+    /// "events after id N" never misses one that committed late with a
+    /// smaller id. Only this last step of a write is serialised; the rest
+    /// runs concurrently (per-model locks order changes to one model). The
+    /// same statement queues the notification every replica's listener
+    /// wakes on: PostgreSQL delivers it only when the transaction commits,
+    /// and listeners re-read the trail after the last id they delivered, so
+    /// it needs no payload.
+    async fn before_appending_events(&mut self) -> DomainResult<()> {
+        diesel::sql_query("SELECT pg_advisory_xact_lock($1), pg_notify($2, '')")
+            .bind::<BigInt, _>(EVENT_ORDER_LOCK)
+            .bind::<Text, _>(EVENTS_CHANNEL)
+            .execute(self)
+            .await?;
+        Ok(())
+    }
+
+    /// The row lock `lock_model` takes would queue changes too, but
+    /// PostgreSQL re-checks every waiter of a hot row after each commit; an
+    /// advisory lock wakes one waiter at a time, in order. Two names hashing
+    /// alike only share a queue.
+    async fn queue_for_model(&mut self, name: &str) -> DomainResult<()> {
+        diesel::sql_query("SELECT pg_advisory_xact_lock($1, hashtext($2))")
+            .bind::<Integer, _>(MODEL_LOCK_CLASS)
+            .bind::<Text, _>(name)
+            .execute(self)
+            .await?;
+        Ok(())
+    }
+
+    /// One statement for all of a version's metrics.
+    async fn insert_metric_rows(&mut self, rows: &[MetricRow<'_>]) -> DomainResult<()> {
+        if !rows.is_empty() {
+            diesel::insert_into(version_metrics::table)
+                .values(rows)
+                .execute(self)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// One statement for all of a version's tags.
+    async fn insert_tag_rows(&mut self, rows: &[TagRow<'_>]) -> DomainResult<()> {
+        if !rows.is_empty() {
+            diesel::insert_into(version_tags::table)
+                .values(rows)
+                .execute(self)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// PostgreSQL never reports a full disk as such (see `Store::ping`).
+    async fn write_header(&mut self) -> DomainResult<()> {
+        Ok(())
+    }
+}

@@ -1,0 +1,118 @@
+//! The `aliases` table. Compiled once per database (see `postgres.rs`).
+
+use diesel::prelude::*;
+use diesel_async::RunQueryDsl;
+
+use super::Conn;
+use crate::domain::{AliasName, DomainResult, ModelName, ModelVersion};
+use crate::store::rows::{AliasRow, VersionRow};
+use crate::store::schema::{aliases, model_versions, models};
+use crate::store::tx::AliasTable;
+
+impl AliasTable for Conn {
+    async fn alias_row(
+        &mut self,
+        model_id: i64,
+        alias: &AliasName,
+    ) -> DomainResult<Option<AliasRow>> {
+        Ok(aliases::table
+            .find((model_id, alias.as_str()))
+            .select(AliasRow::as_select())
+            .first(self)
+            .await
+            .optional()?)
+    }
+
+    async fn point_alias(
+        &mut self,
+        model_id: i64,
+        alias: &AliasName,
+        version: i64,
+        event_id: i64,
+        exists: bool,
+    ) -> DomainResult<()> {
+        if exists {
+            diesel::update(aliases::table.find((model_id, alias.as_str())))
+                .set((aliases::version.eq(version), aliases::event_id.eq(event_id)))
+                .execute(self)
+                .await?;
+        } else {
+            diesel::insert_into(aliases::table)
+                .values(AliasRow {
+                    model_id,
+                    alias: alias.as_str().to_owned(),
+                    version,
+                    event_id,
+                })
+                .execute(self)
+                .await?;
+        }
+        Ok(())
+    }
+
+    async fn remove_alias(&mut self, model_id: i64, alias: &AliasName) -> DomainResult<()> {
+        diesel::delete(
+            aliases::table
+                .filter(aliases::model_id.eq(model_id))
+                .filter(aliases::alias.eq(alias.as_str())),
+        )
+        .execute(self)
+        .await?;
+        Ok(())
+    }
+
+    async fn aliases_of_version(
+        &mut self,
+        model_id: i64,
+        version: i64,
+    ) -> DomainResult<Vec<String>> {
+        Ok(aliases::table
+            .filter(aliases::model_id.eq(model_id))
+            .filter(aliases::version.eq(version))
+            .order_by(aliases::alias.asc())
+            .select(aliases::alias)
+            .load(self)
+            .await?)
+    }
+
+    /// One statement: the version the alias points at, once per alias that
+    /// version holds (a version holds a few).
+    async fn version_by_alias(
+        &mut self,
+        name: &ModelName,
+        alias: &AliasName,
+    ) -> DomainResult<Option<ModelVersion>> {
+        let held = diesel::alias!(aliases as held);
+        let rows = aliases::table
+            .inner_join(
+                model_versions::table.on(model_versions::model_id
+                    .eq(aliases::model_id)
+                    .and(model_versions::version.eq(aliases::version))),
+            )
+            .inner_join(models::table.on(models::id.eq(aliases::model_id)))
+            .inner_join(
+                held.on(held
+                    .field(aliases::model_id)
+                    .eq(model_versions::model_id)
+                    .and(held.field(aliases::version).eq(model_versions::version))),
+            )
+            .filter(models::name.eq(name.as_str()))
+            .filter(aliases::alias.eq(alias.as_str()))
+            .order_by(held.field(aliases::alias).asc())
+            .select((
+                VersionRow::as_select(),
+                models::name,
+                held.field(aliases::alias),
+            ))
+            .load::<(VersionRow, String, String)>(self)
+            .await?;
+        let mut rows = rows.into_iter();
+        let Some((row, name, first)) = rows.next() else {
+            return Ok(None);
+        };
+        let held_aliases = std::iter::once(first)
+            .chain(rows.map(|(_, _, alias)| alias))
+            .collect();
+        row.into_domain(name, held_aliases).map(Some)
+    }
+}

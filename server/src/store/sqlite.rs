@@ -1,0 +1,114 @@
+//! SQLite (bundled, WAL mode): its dialect hooks, and the shared SQL of
+//! `sql/` compiled for it.
+
+use diesel::expression::SqlLiteral;
+use diesel::sql_types::Text;
+use diesel_async::{RunQueryDsl, SimpleAsyncConnection};
+
+use super::dialect::Dialect;
+use super::rows::{MetricRow, TagRow};
+use super::schema::{version_metrics, version_tags};
+use crate::domain::DomainResult;
+
+/// The connection every shared statement runs on here.
+pub type Conn = super::pools::SqliteConn;
+
+// The same files as `postgres.rs` loads: every statement is type-checked
+// against both databases.
+#[path = "sql/aliases.rs"]
+#[expect(
+    clippy::duplicate_mod,
+    reason = "compiled once per database on purpose"
+)]
+mod aliases;
+#[path = "sql/events.rs"]
+#[expect(
+    clippy::duplicate_mod,
+    reason = "compiled once per database on purpose"
+)]
+mod events;
+#[path = "sql/keys.rs"]
+#[expect(
+    clippy::duplicate_mod,
+    reason = "compiled once per database on purpose"
+)]
+mod keys;
+#[path = "sql/listing.rs"]
+#[expect(
+    clippy::duplicate_mod,
+    reason = "compiled once per database on purpose"
+)]
+mod listing;
+#[path = "sql/models.rs"]
+#[expect(
+    clippy::duplicate_mod,
+    reason = "compiled once per database on purpose"
+)]
+mod models;
+#[path = "sql/versions.rs"]
+#[expect(
+    clippy::duplicate_mod,
+    reason = "compiled once per database on purpose"
+)]
+mod versions;
+
+impl Dialect for Conn {
+    /// The unary `+` keeps SQLite's planner from driving the join from
+    /// model_versions instead (with statistics it chose a scan of every
+    /// version and a sort: 1.4 s at 200k versions against 0.4 ms;
+    /// BENCHMARKS.md).
+    fn metric_version_id() -> SqlLiteral<Text> {
+        diesel::dsl::sql("+version_metrics.version_id")
+    }
+
+    /// SQLite has one writer: commit order is id order already, and the
+    /// store signals its change feed after the commit.
+    async fn before_appending_events(&mut self) -> DomainResult<()> {
+        Ok(())
+    }
+
+    /// SQLite has one writer: every change is queued already.
+    async fn queue_for_model(&mut self, _name: &str) -> DomainResult<()> {
+        Ok(())
+    }
+
+    // diesel-async cannot batch-insert on SQLite; an embedded database
+    // pays no round trip per row anyway.
+
+    /// Row by row.
+    async fn insert_metric_rows(&mut self, rows: &[MetricRow<'_>]) -> DomainResult<()> {
+        for row in rows {
+            diesel::insert_into(version_metrics::table)
+                .values(row)
+                .execute(self)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Row by row.
+    async fn insert_tag_rows(&mut self, rows: &[TagRow<'_>]) -> DomainResult<()> {
+        for row in rows {
+            diesel::insert_into(version_tags::table)
+                .values(row)
+                .execute(self)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Rewrites the database header (its user_version, unchanged).
+    async fn write_header(&mut self) -> DomainResult<()> {
+        #[derive(diesel::QueryableByName)]
+        struct Header {
+            #[diesel(sql_type = diesel::sql_types::Integer)]
+            user_version: i32,
+        }
+        let header = diesel::sql_query("PRAGMA user_version")
+            .get_result::<Header>(self)
+            .await?;
+        self.batch_execute(&format!("PRAGMA user_version = {}", header.user_version))
+            .await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,331 @@
+//! The contract between the use cases (`server/src/registry/`) and the SQL: one
+//! trait per table family, each implemented once per database
+//! (`store/sql/*.rs`, compiled for PostgreSQL and for SQLite), so the
+//! compiler checks that both backends implement every primitive. The
+//! primitives hold no rules (no access checks, no idempotency, no alias
+//! logic): each is a statement or two, and rules call them in order.
+//!
+//! Every method returns a `Send` future, so a use case generic over [`Tx`]
+//! runs on any task.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+
+use chrono::{DateTime, Utc};
+
+use super::rows::{AliasRow, EventRow, ModelRow, NewEventRow, RequestKeyRow, VersionRow};
+use crate::domain::commands::{EventQuery, ModelQuery, VersionQuery};
+use crate::domain::page::{EventCursor, ModelCursor, Page, VersionCursor};
+use crate::domain::{
+    AliasName, DomainResult, Event, Model, ModelName, ModelVersion, NewVersion, VersionRef,
+    VersionStatus,
+};
+
+/// A connection of either database: inside a write transaction when a
+/// change runs, on a reader when a read does. Implemented by both backends'
+/// connections; every use case is generic over it.
+pub trait Tx: ModelTable + VersionTable + AliasTable + EventTable + KeyTable + Send {}
+
+impl<T: ModelTable + VersionTable + AliasTable + EventTable + KeyTable + Send> Tx for T {}
+
+/// A unit of work the store runs on one connection of whichever database
+/// it has: a change inside one write transaction (`Store::write`), a read
+/// on a reader (`Store::read`). Lets a use case written once, generic over
+/// [`Tx`], be handed to the store without naming the backend.
+pub trait Work: Send + 'static {
+    /// What the work answers.
+    type Output: Send + 'static;
+
+    /// Runs the work on `tx`.
+    fn run<T: Tx>(self, tx: &mut T) -> impl Future<Output = DomainResult<Self::Output>> + Send;
+}
+
+/// The `models` table.
+pub trait ModelTable {
+    /// A model by name, NOT_FOUND when there is none.
+    fn find_model(
+        &mut self,
+        name: &ModelName,
+    ) -> impl Future<Output = DomainResult<ModelRow>> + Send;
+
+    /// Inserts model `name` unless it exists; true when it was created.
+    fn create_model(
+        &mut self,
+        name: &ModelName,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = DomainResult<bool>> + Send;
+
+    /// Queues this transaction behind the other changes to model `name`
+    /// and locks its row until commit; NOT_FOUND when there is none.
+    fn lock_model(
+        &mut self,
+        name: &ModelName,
+    ) -> impl Future<Output = DomainResult<ModelRow>> + Send;
+
+    /// Locks the model version `id` belongs to; NOT_FOUND when there is no
+    /// such version.
+    fn lock_model_of_version(
+        &mut self,
+        id: &str,
+    ) -> impl Future<Output = DomainResult<ModelRow>> + Send;
+
+    /// Stores a model's description and tags and its change time.
+    fn save_model_details(
+        &mut self,
+        model: &mut ModelRow,
+        description: Option<String>,
+        tags: &BTreeMap<String, String>,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = DomainResult<()>> + Send;
+
+    /// Sets a model's change time.
+    fn touch_model(
+        &mut self,
+        model_id: i64,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = DomainResult<()>> + Send;
+
+    /// A model with its aliases and latest ACTIVE version.
+    fn model_with_aliases(
+        &mut self,
+        row: ModelRow,
+    ) -> impl Future<Output = DomainResult<Model>> + Send;
+
+    /// One page of models by name, with their aliases.
+    fn list_models(
+        &mut self,
+        query: &ModelQuery,
+    ) -> impl Future<Output = DomainResult<Page<Model, ModelCursor>>> + Send;
+}
+
+/// The `model_versions` table and its metric and tag rows.
+pub trait VersionTable {
+    /// Version `version` of model `model_id`.
+    fn version_row(
+        &mut self,
+        model_id: i64,
+        version: i64,
+    ) -> impl Future<Output = DomainResult<Option<VersionRow>>> + Send;
+
+    /// The version with id `id`.
+    fn version_row_by_id(
+        &mut self,
+        id: &str,
+    ) -> impl Future<Output = DomainResult<Option<VersionRow>>> + Send;
+
+    /// One version with its model's name and the aliases it holds.
+    fn find_version(
+        &mut self,
+        target: &VersionRef,
+    ) -> impl Future<Output = DomainResult<Option<ModelVersion>>> + Send;
+
+    /// The version registered under idempotency key `request_id` before
+    /// request keys existed, with its model's name.
+    fn version_by_request_id(
+        &mut self,
+        request_id: &str,
+    ) -> impl Future<Output = DomainResult<Option<(VersionRow, String)>>> + Send;
+
+    /// Inserts `row` (version `row.version` of `model`), its metrics and
+    /// tags, and advances the model's next version number.
+    fn insert_version(
+        &mut self,
+        model: &ModelRow,
+        row: &VersionRow,
+        new: &NewVersion,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = DomainResult<()>> + Send;
+
+    /// Stores a version's status and change time.
+    fn save_version_status(
+        &mut self,
+        row: &mut VersionRow,
+        status: VersionStatus,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = DomainResult<()>> + Send;
+
+    /// Stores a version's description and tags (its tag rows too) and its
+    /// change time.
+    fn save_version_details(
+        &mut self,
+        row: &mut VersionRow,
+        description: Option<String>,
+        tags: &BTreeMap<String, String>,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = DomainResult<()>> + Send;
+
+    /// The highest ACTIVE version of model `model_id` (the alias `latest`).
+    fn latest_active_version(
+        &mut self,
+        model_id: i64,
+    ) -> impl Future<Output = DomainResult<Option<i64>>> + Send;
+
+    /// The highest version of model `model_id` registered by `at` whose
+    /// status at `at` was ACTIVE.
+    fn latest_active_version_at(
+        &mut self,
+        model_id: i64,
+        at: DateTime<Utc>,
+    ) -> impl Future<Output = DomainResult<Option<i64>>> + Send;
+
+    /// A version row read with the aliases it holds.
+    fn with_aliases(
+        &mut self,
+        row: VersionRow,
+        model_name: String,
+    ) -> impl Future<Output = DomainResult<ModelVersion>> + Send;
+
+    /// One page of versions (of model `model_id` when given) with filters,
+    /// ordering and keyset pagination.
+    fn list_versions(
+        &mut self,
+        query: &VersionQuery,
+        model_id: Option<i64>,
+    ) -> impl Future<Output = DomainResult<Page<ModelVersion, VersionCursor>>> + Send;
+
+    /// The version of model `model_id` in one of `statuses` with the
+    /// highest (or lowest) value of `metric`, newest first among equals.
+    fn best_version(
+        &mut self,
+        model_id: i64,
+        metric: &str,
+        statuses: &[VersionStatus],
+        lowest: bool,
+    ) -> impl Future<Output = DomainResult<Option<(VersionRow, f64)>>> + Send;
+}
+
+/// The `aliases` table.
+pub trait AliasTable {
+    /// The row of `alias` of model `model_id`, if it exists.
+    fn alias_row(
+        &mut self,
+        model_id: i64,
+        alias: &AliasName,
+    ) -> impl Future<Output = DomainResult<Option<AliasRow>>> + Send;
+
+    /// Points `alias` at `version`, naming the event that moved it.
+    fn point_alias(
+        &mut self,
+        model_id: i64,
+        alias: &AliasName,
+        version: i64,
+        event_id: i64,
+        exists: bool,
+    ) -> impl Future<Output = DomainResult<()>> + Send;
+
+    /// Removes `alias` of model `model_id`.
+    fn remove_alias(
+        &mut self,
+        model_id: i64,
+        alias: &AliasName,
+    ) -> impl Future<Output = DomainResult<()>> + Send;
+
+    /// The aliases version `version` of model `model_id` holds, sorted.
+    fn aliases_of_version(
+        &mut self,
+        model_id: i64,
+        version: i64,
+    ) -> impl Future<Output = DomainResult<Vec<String>>> + Send;
+
+    /// The version `alias` of model `name` points at, with the aliases it
+    /// holds, in one statement; `None` when the alias (or the model) does
+    /// not exist.
+    fn version_by_alias(
+        &mut self,
+        name: &ModelName,
+        alias: &AliasName,
+    ) -> impl Future<Output = DomainResult<Option<ModelVersion>>> + Send;
+}
+
+/// The `events` table: the audit trail, append-only.
+pub trait EventTable {
+    /// Appends events and returns their ids, in order. The last statement
+    /// of every change: on PostgreSQL it takes the event-order lock, held
+    /// until commit, and queues the notification replicas wake on.
+    fn append_events(
+        &mut self,
+        events: Vec<NewEventRow>,
+    ) -> impl Future<Output = DomainResult<Vec<i64>>> + Send;
+
+    /// Event `id`.
+    fn event(&mut self, id: i64) -> impl Future<Output = DomainResult<EventRow>> + Send;
+
+    /// The latest event of `alias` of model `model_id`.
+    fn latest_alias_event(
+        &mut self,
+        model_id: i64,
+        alias: &AliasName,
+    ) -> impl Future<Output = DomainResult<Option<EventRow>>> + Send;
+
+    /// The version `alias` of model `model_id` pointed at at `at`, by its
+    /// last event then (`None`: no event, or it was deleted).
+    fn alias_version_at(
+        &mut self,
+        model_id: i64,
+        alias: &AliasName,
+        at: DateTime<Utc>,
+    ) -> impl Future<Output = DomainResult<Option<i64>>> + Send;
+
+    /// When the latest event of model `model_id` happened.
+    fn last_event_time(
+        &mut self,
+        model_id: i64,
+    ) -> impl Future<Output = DomainResult<Option<DateTime<Utc>>>> + Send;
+
+    /// The id of the latest event of model `model_id` (0: none).
+    fn last_model_event_id(
+        &mut self,
+        model_id: i64,
+    ) -> impl Future<Output = DomainResult<i64>> + Send;
+
+    /// One page of events (of model `model_id` when given).
+    fn list_events(
+        &mut self,
+        query: &EventQuery,
+        model_id: Option<i64>,
+    ) -> impl Future<Output = DomainResult<Page<Event, EventCursor>>> + Send;
+
+    /// Up to `limit` events after `after_id`, in id order.
+    fn events_after(
+        &mut self,
+        after_id: i64,
+        limit: usize,
+    ) -> impl Future<Output = DomainResult<Vec<Event>>> + Send;
+
+    /// The newest event's id (0: none).
+    fn last_event_id(&mut self) -> impl Future<Output = DomainResult<i64>> + Send;
+}
+
+/// The `request_keys` and `server_secrets` tables, and the health checks.
+pub trait KeyTable {
+    /// Inserts `key` unless its (principal, request_id) exists: `None` when
+    /// it was inserted, the first row otherwise. A second call with the
+    /// same key waits here for the first one's transaction to end.
+    fn claim_request_key(
+        &mut self,
+        key: RequestKeyRow,
+    ) -> impl Future<Output = DomainResult<Option<RequestKeyRow>>> + Send;
+
+    /// Records the outcome of a change under the key it claimed.
+    fn settle_request_key(
+        &mut self,
+        principal: &str,
+        request_id: &str,
+        outcome: String,
+    ) -> impl Future<Output = DomainResult<()>> + Send;
+
+    /// The stored secret `name`; stores `fresh` first when there is none
+    /// (the first of several racing replicas wins).
+    fn secret(
+        &mut self,
+        name: &str,
+        fresh: String,
+    ) -> impl Future<Output = DomainResult<String>> + Send;
+
+    /// Checks that the database answers.
+    fn check_alive(&mut self) -> impl Future<Output = DomainResult<()>> + Send;
+
+    /// The smallest write that needs free space (SQLite; nothing on
+    /// PostgreSQL), to learn whether a full disk has room again.
+    fn probe_write(&mut self) -> impl Future<Output = DomainResult<()>> + Send;
+}
