@@ -36,6 +36,23 @@ pub const MAX_REQUEST_BYTES: usize = 4 * 1024 * 1024;
 /// `grpc::pages`); a single version cannot reach it.
 pub const MAX_RESPONSE_BYTES: usize = 8 * 1024 * 1024;
 
+/// Most calls and streams one HTTP/2 connection may hold open at once
+/// (advertised as SETTINGS_MAX_CONCURRENT_STREAMS): a caller with no token
+/// cannot pile up streams (and their memory) on one connection.
+pub const MAX_STREAMS_PER_CONNECTION: u32 = 100;
+
+/// Streams a peer may reset before the server handled them, before it is
+/// sent GOAWAY (rapid reset).
+pub const MAX_PENDING_RESETS: usize = 20;
+
+/// Streams the server may reset for a peer's errors, before the peer is
+/// sent GOAWAY.
+pub const MAX_LOCAL_RESETS: usize = 256;
+
+/// Largest header block accepted (a bearer token of an identity provider
+/// fits many times over).
+pub const MAX_HEADER_LIST_BYTES: u32 = 64 * 1024;
+
 /// How long a client may take to complete the TLS handshake.
 const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -428,6 +445,14 @@ pub async fn serve_with_console(
         // and their connections closed.
         .http2_keepalive_interval(Some(Duration::from_secs(60)))
         .http2_keepalive_timeout(Some(Duration::from_secs(20)))
+        // One connection holds at most this many calls and streams at once
+        // (the peer is told in SETTINGS; further streams are refused), and
+        // a peer that makes the server reset streams fast (rapid reset,
+        // CVE-2023-44487) is sent GOAWAY.
+        .max_concurrent_streams(MAX_STREAMS_PER_CONNECTION)
+        .http2_max_pending_accept_reset_streams(Some(MAX_PENDING_RESETS))
+        .http2_max_local_error_reset_streams(Some(MAX_LOCAL_RESETS))
+        .http2_max_header_list_size(MAX_HEADER_LIST_BYTES)
         .layer(RequestLayer::new(options.request_timeout))
         .layer(AuthLayer::new(options.authenticator))
         .add_service(health_service)

@@ -103,6 +103,7 @@ on_both_backends!(backend:
     a_refused_change_leaves_no_event_and_no_claimed_key,
     access_is_checked_before_anything_is_written,
     concurrent_registrations_number_versions_without_gaps,
+    an_alias_limited_principal_cannot_retire_what_other_aliases_rest_on,
 );
 
 async fn a_rollback_refuses_a_version_deprecated_since_and_writes_nothing(backend: Backend) {
@@ -323,4 +324,80 @@ async fn concurrent_registrations_number_versions_without_gaps(backend: Backend)
             .count(),
         12
     );
+}
+
+async fn an_alias_limited_principal_cannot_retire_what_other_aliases_rest_on(backend: Backend) {
+    let Some((registry, _database)) = registry_on(backend).await else {
+        return;
+    };
+    for auc in [0.7, 0.8, 0.9, 0.95] {
+        registry
+            .register(version_of("churn", auc), caller("trainer", None))
+            .await
+            .expect("register");
+    }
+    // production: 1 then 2 (1 is its rollback target); staging: 3.
+    for version in [1, 2] {
+        registry
+            .set_alias(point("churn", version, None), caller("release-bot", None))
+            .await
+            .expect("move production");
+    }
+    let mut staging = point("churn", 3, None);
+    staging.alias = AliasName::parse("alias", "staging").expect("alias");
+    registry
+        .set_alias(staging, caller("release-bot", None))
+        .await
+        .expect("move staging");
+    let mut staging_bot = caller("staging-bot", None);
+    staging_bot.grant = Grant {
+        aliases: Some(["staging".to_owned()].into()),
+        ..Grant::unrestricted()
+    };
+    let retire = |version: i64, status: VersionStatus| ChangeStatus {
+        target: VersionRef::Number(model("churn"), version),
+        status,
+        reason: "cleanup".to_owned(),
+    };
+
+    // Production's rollback target, and `latest` (version 4).
+    for (version, status, alias) in [
+        (1, VersionStatus::Archived, "production"),
+        (1, VersionStatus::Deprecated, "production"),
+        (4, VersionStatus::Deprecated, "latest"),
+    ] {
+        let refused = registry
+            .change_status(retire(version, status), staging_bot.clone())
+            .await;
+        assert!(
+            matches!(&refused, Err(DomainError::PermissionDenied(message)) if message.contains(alias)),
+            "version {version} to {status}: {refused:?}"
+        );
+    }
+    let rollback = registry
+        .rollback_alias(
+            RollbackAlias {
+                model_name: model("churn"),
+                alias: production(),
+                reason: "bad deploy".to_owned(),
+                expected_current: None,
+            },
+            caller("release-bot", None),
+        )
+        .await
+        .expect("production's rollback still works");
+    assert_eq!(rollback.version.version, 1);
+    // What only its own alias rests on, it may retire once staging moved
+    // off it.
+    let mut staging = point("churn", 4, None);
+    staging.alias = AliasName::parse("alias", "staging").expect("alias");
+    registry
+        .set_alias(staging, caller("release-bot", None))
+        .await
+        .expect("move staging");
+    let changed = registry
+        .change_status(retire(3, VersionStatus::Deprecated), staging_bot)
+        .await
+        .expect("a version only staging held");
+    assert_eq!(changed.status, VersionStatus::Deprecated);
 }

@@ -2,7 +2,8 @@
 at once on an empty PostgreSQL database all come up having migrated it once;
 SIGTERM ends streams with UNAVAILABLE and exits within the grace period even
 with idle sockets and open streams; a watcher that reads nothing while
-10,000 changes happen does not grow the server's memory."""
+10,000 changes happen does not grow the server's memory; a replica frozen
+mid-write stops the others' writes only until PostgreSQL ends its session."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import os
 
 import signal
 import socket
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -167,3 +169,70 @@ def test_a_watcher_that_reads_nothing_does_not_grow_server_memory(tmp_path: Path
         channel.close()
     finally:
         stop_server(server)
+
+
+def test_a_replica_frozen_mid_write_holds_the_others_writes_only_briefly(tmp_path: Path, postgres_url: str) -> None:
+    """A replica stopped (SIGSTOP) while its write holds the event-order
+    lock leaves its session idle in a transaction; PostgreSQL ends that
+    session after the writers' idle_in_transaction_session_timeout (5 s), so
+    the other replicas' writes resume, and the frozen write never commits."""
+    database = postgres_url.rsplit("/", 1)[1]
+    frozen = start_server(tmp_path, "--database-url", postgres_url, log="frozen.log")
+    other = start_server(tmp_path, "--database-url", postgres_url, log="other.log")
+    # A session of the test's own holds the canary alias row, so the frozen
+    # replica's move stops on it after taking the event-order lock.
+    holder = subprocess.Popen(
+        ["psql", postgres_url, "-qAt", "-v", "ON_ERROR_STOP=1"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert holder.stdin and holder.stdout
+    try:
+        with RegistryClient(frozen.address) as client:
+            for _ in range(2):
+                client.register_model("churn", algorithm="X", artifact_uri="s3://x")
+            client.set_alias("churn", "canary", 1, "first")
+        holder.stdin.write("BEGIN; SELECT version FROM aliases WHERE alias = 'canary' FOR UPDATE;\n")
+        holder.stdin.flush()
+        assert holder.stdout.readline().strip() == "1"
+
+        outcome: dict[str, object] = {}
+
+        def move_on_frozen() -> None:
+            # No client retry: the answer is the frozen replica's own.
+            with RegistryClient(frozen.address, retries=0) as client:
+                try:
+                    outcome["answer"] = client.set_alias("churn", "canary", 2, "frozen mid-write", timeout=60)
+                except Exception as error:  # noqa: BLE001 - whatever it answers
+                    outcome["error"] = error
+
+        mover = threading.Thread(target=move_on_frozen)
+        mover.start()
+        waiting = "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'model-registry writer' AND wait_event_type = 'Lock'"
+        deadline = time.monotonic() + 20
+        while psql(waiting, database).strip() != "1":
+            assert time.monotonic() < deadline, "the frozen replica's write never waited on the alias row"
+            time.sleep(0.05)
+        frozen.process.send_signal(signal.SIGSTOP)
+        holder.stdin.write("ROLLBACK;\n")
+        holder.stdin.flush()
+
+        started = time.monotonic()
+        with RegistryClient(other.address) as client:
+            client.set_alias("churn", "staging", 2, "another replica's write", timeout=30)
+        waited = time.monotonic() - started
+
+        # PostgreSQL ended the frozen session after 5 s idle in its
+        # transaction; without that, the wait lasts the statement timeout.
+        assert 4 < waited < 15, f"the other replica's write waited {waited:.1f} s"
+        frozen.process.send_signal(signal.SIGCONT)
+        mover.join(timeout=30)
+        assert "error" in outcome, outcome
+        with RegistryClient(other.address) as client:
+            assert client.get_model("churn").aliases == {"canary": 1, "staging": 2}
+    finally:
+        frozen.process.send_signal(signal.SIGCONT)
+        holder.kill()
+        stop_server(frozen)
+        stop_server(other)

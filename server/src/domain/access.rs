@@ -144,6 +144,40 @@ impl Caller {
     }
 }
 
+impl Caller {
+    /// Refuses with PERMISSION_DENIED a status change, by a principal
+    /// limited to some aliases, of a version an alias outside its limits
+    /// rests on: one it points at or pointed at before (`aliases_held`:
+    /// every version an alias held is a target of its rollback chain), or
+    /// the version `latest` resolves to before or after the change
+    /// (`moves_latest`). An unlimited principal may change any status.
+    pub fn check_status_change(
+        &self,
+        version: i64,
+        aliases_held: &[String],
+        moves_latest: bool,
+    ) -> DomainResult<()> {
+        let Some(allowed) = &self.grant.aliases else {
+            return Ok(());
+        };
+        let latest = moves_latest.then(|| AliasName::LATEST.to_owned());
+        let outside = aliases_held
+            .iter()
+            .chain(latest.as_ref())
+            .find(|alias| !allowed.contains(alias.as_str()));
+        match outside {
+            Some(alias) => Err(DomainError::PermissionDenied(format!(
+                "principal {:?} may change only the aliases {}, and the status of version \
+                 {version} decides what alias {alias:?} points at or can roll back to; ask a \
+                 principal who may change {alias:?}",
+                self.identity,
+                quoted_list(allowed.iter())
+            ))),
+            None => Ok(()),
+        }
+    }
+}
+
 fn quoted_list<'a>(items: impl Iterator<Item = &'a String>) -> String {
     items
         .map(|item| format!("{item:?}"))

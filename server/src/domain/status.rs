@@ -48,6 +48,18 @@ impl VersionStatus {
         )
     }
 
+    /// Whether a change from this status to `to` of `version` changes
+    /// the version `latest` (the highest ACTIVE one, now `latest`) resolves
+    /// to.
+    pub fn moves_latest(self, to: VersionStatus, version: i64, latest: Option<i64>) -> bool {
+        let active = VersionStatus::Active;
+        match (self == active, to == active) {
+            (true, false) => latest == Some(version),
+            (false, true) => latest.is_none_or(|latest| version > latest),
+            _ => false,
+        }
+    }
+
     /// Checks a status change of version `version`, which holds `aliases`.
     pub fn check_transition(
         self,

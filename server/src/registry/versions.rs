@@ -106,6 +106,13 @@ pub async fn change_status<T: Tx>(
             let from = row.status()?;
             let held = tx.aliases_of_version(model.id, row.version).await?;
             from.check_transition(command.status, row.version, &held)?;
+            if caller.grant.aliases.is_some() {
+                let mut reached = tx.aliases_that_held(model.id, row.version).await?;
+                reached.extend(held.iter().cloned());
+                let latest = tx.latest_active_version(model.id).await?;
+                let moves_latest = from.moves_latest(command.status, row.version, latest);
+                caller.check_status_change(row.version, &reached, moves_latest)?;
+            }
             tx.save_version_status(&mut row, command.status, now)
                 .await?;
             let mut event = NewEventRow::new(EventKind::StatusChanged, model.id, &caller, now);

@@ -33,15 +33,28 @@ pub fn sqlite_pragmas() -> String {
     )
 }
 
+/// Longest a PostgreSQL session may sit idle inside a transaction: a
+/// change never waits between its statements, so only a replica that froze
+/// or lost its network mid-write reaches it.
+pub const IDLE_IN_TRANSACTION_MS: u64 = 5_000;
+
 /// A PostgreSQL connection to `url`. Unlike `AsyncPgConnection::establish`,
 /// a failure says why ("error connecting to server: Connection refused (os
 /// error 111)"), not only that it failed.
+///
+/// TCP keepalives find a database host that vanished (a partition, a
+/// crashed machine) within ~25 s instead of the kernel's two hours.
 pub async fn establish_postgres(url: &str) -> diesel::ConnectionResult<AsyncPgConnection> {
-    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
-        .await
-        .map_err(|error| {
-            diesel::ConnectionError::BadConnection(crate::telemetry::error_chain(&error))
-        })?;
+    let bad = |error: tokio_postgres::Error| {
+        diesel::ConnectionError::BadConnection(crate::telemetry::error_chain(&error))
+    };
+    let mut config: tokio_postgres::Config = url.parse().map_err(bad)?;
+    config
+        .keepalives(true)
+        .keepalives_idle(std::time::Duration::from_secs(10))
+        .keepalives_interval(std::time::Duration::from_secs(5))
+        .keepalives_retries(3);
+    let (client, connection) = config.connect(tokio_postgres::NoTls).await.map_err(bad)?;
     AsyncPgConnection::try_from_client_and_connection(client, connection).await
 }
 
@@ -144,9 +157,18 @@ impl Pools {
                             let mut conn = establish_postgres(&url).await?;
                             // No statement runs forever, not even one waiting
                             // for a lock another session holds: a backstop
-                            // behind the calls' own deadlines.
+                            // behind the calls' own deadlines. A session left
+                            // in a transaction by a frozen or cut-off replica
+                            // is ended by PostgreSQL, with its locks (the
+                            // event-order lock stops every replica's writes),
+                            // and a vanished peer is found by keepalives.
                             conn.batch_execute(&format!(
                                 "SET statement_timeout = {statement_timeout_ms}; \
+                                 SET idle_in_transaction_session_timeout = \
+                                 {IDLE_IN_TRANSACTION_MS}; \
+                                 SET tcp_keepalives_idle = 10; \
+                                 SET tcp_keepalives_interval = 5; \
+                                 SET tcp_keepalives_count = 3; \
                                  SET application_name = 'model-registry {role}';"
                             ))
                             .await

@@ -266,6 +266,14 @@ pub trait EventTable {
         at: DateTime<Utc>,
     ) -> impl Future<Output = DomainResult<Option<i64>>> + Send;
 
+    /// Every alias that has pointed at version `version` of model
+    /// `model_id`, by the trail (sorted, once each).
+    fn aliases_that_held(
+        &mut self,
+        model_id: i64,
+        version: i64,
+    ) -> impl Future<Output = DomainResult<Vec<String>>> + Send;
+
     /// When the latest event of model `model_id` happened.
     fn last_event_time(
         &mut self,

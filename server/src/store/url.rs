@@ -63,21 +63,30 @@ impl fmt::Display for DatabaseUrl {
     }
 }
 
+/// The user-info ends at the last `@`: a password may hold `?`, `/`, `#`
+/// or `@` unencoded, so no earlier delimiter may cut it short. An `@` in
+/// the query moves the cut further right, which hides more, never less.
 fn redact_postgres_url(url: &str) -> String {
-    let (base, query) = match url.split_once('?') {
-        Some((base, query)) => (base, Some(query)),
-        None => (url, None),
+    let Some(scheme_end) = url.find("://").map(|at| at + 3) else {
+        return "postgres://***".to_owned();
     };
-    let mut redacted = match (base.find("://"), base.rfind('@')) {
-        (Some(scheme_end), Some(at)) if at > scheme_end => {
-            let credentials = &base[scheme_end + 3..at];
-            match credentials.split_once(':') {
-                Some((user, _)) => format!("{}{user}:***{}", &base[..scheme_end + 3], &base[at..]),
-                None => base.to_owned(),
-            }
+    let (scheme, rest) = url.split_at(scheme_end);
+    let (credentials, location) = match rest.rfind('@') {
+        Some(at) => (Some(&rest[..at]), &rest[at..]),
+        None => (None, rest),
+    };
+    let mut redacted = scheme.to_owned();
+    if let Some(credentials) = credentials {
+        match credentials.split_once(':') {
+            Some((user, _)) => redacted.push_str(&format!("{user}:***")),
+            None => redacted.push_str(credentials),
         }
-        _ => base.to_owned(),
+    }
+    let (base, query) = match location.split_once('?') {
+        Some((base, query)) => (base, Some(query)),
+        None => (location, None),
     };
+    redacted.push_str(base);
     if let Some(query) = query {
         let parameters: Vec<String> = query
             .split('&')
@@ -200,5 +209,27 @@ mod tests {
             .unwrap_err();
         assert!(!mistyped.contains("s3cret"), "{mistyped}");
         assert!(mistyped.contains("postgress"), "{mistyped}");
+    }
+
+    #[test]
+    fn a_password_with_url_delimiters_is_redacted_whole() {
+        for (url, shown) in [
+            (
+                "postgres://postgres:Sup3r?Secret@db:5432/registry",
+                "postgres://postgres:***@db:5432/registry",
+            ),
+            (
+                "postgres://app:a/b#c@d@db/registry?sslmode=require&password=x?y",
+                "postgres://app:***@db/registry?sslmode=require&password=***",
+            ),
+            (
+                "postgresql://app:p%40ss@db/registry",
+                "postgresql://app:***@db/registry",
+            ),
+        ] {
+            let parsed: DatabaseUrl = url.parse().unwrap();
+            assert_eq!(parsed.to_string(), shown);
+            assert_eq!(format!("{parsed:?}"), shown);
+        }
     }
 }

@@ -74,6 +74,22 @@ impl EventTable for Conn {
             .flatten())
     }
 
+    async fn aliases_that_held(
+        &mut self,
+        model_id: i64,
+        version: i64,
+    ) -> DomainResult<Vec<String>> {
+        Ok(events::table
+            .filter(events::model_id.eq(model_id))
+            .filter(events::new_version.eq(version))
+            .filter(events::alias.is_not_null())
+            .select(events::alias.assume_not_null())
+            .distinct()
+            .order_by(events::alias.assume_not_null().asc())
+            .load::<String>(self)
+            .await?)
+    }
+
     async fn last_event_time(&mut self, model_id: i64) -> DomainResult<Option<DateTime<Utc>>> {
         Ok(events::table
             .filter(events::model_id.eq(model_id))

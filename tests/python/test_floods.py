@@ -1,0 +1,146 @@
+"""Floods from callers without a token, made with raw sockets (a client
+library would hide what the server allows): the server's own limits, not the
+caller's manners, keep memory bounded and new callers served."""
+
+from __future__ import annotations
+
+import socket
+import struct
+import threading
+import time
+from pathlib import Path
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc  # type: ignore[import-untyped]
+
+from conftest import start_server, stop_server
+from modelreg_client._generated.modelregistry.v1 import registry_pb2 as pb
+from modelreg_client._generated.modelregistry.v1 import registry_pb2_grpc as pb_grpc
+
+PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+HEADERS, RST_STREAM, SETTINGS, GOAWAY = 0x1, 0x3, 0x4, 0x7
+END_HEADERS, ACK = 0x4, 0x1
+SETTINGS_MAX_CONCURRENT_STREAMS = 0x3
+
+
+def frame(kind: int, flags: int, stream: int, payload: bytes = b"") -> bytes:
+    return struct.pack(">I", len(payload))[1:] + bytes([kind, flags]) + struct.pack(">I", stream) + payload
+
+
+def literal(name: str, value: str) -> bytes:
+    """An HPACK literal header field without indexing (no Huffman)."""
+    assert len(name) < 127 and len(value) < 127
+    return b"\x00" + bytes([len(name)]) + name.encode() + bytes([len(value)]) + value.encode()
+
+
+def read_frame(sock: socket.socket) -> tuple[int, int, int, bytes]:
+    header = read_exactly(sock, 9)
+    length = int.from_bytes(header[:3], "big")
+    stream = int.from_bytes(header[5:9], "big") & 0x7FFF_FFFF
+    return header[3], header[4], stream, read_exactly(sock, length)
+
+
+def read_exactly(sock: socket.socket, size: int) -> bytes:
+    data = b""
+    while len(data) < size:
+        chunk = sock.recv(size - len(data))
+        if not chunk:
+            raise ConnectionError("closed")
+        data += chunk
+    return data
+
+
+def rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise AssertionError("no VmRSS")
+
+
+def new_caller_is_served(address: str) -> float:
+    """A fresh TCP connection (a channel of its own, not grpcio's shared
+    subchannel) asks health and lists models; the seconds it took."""
+    started = time.monotonic()
+    options = [("grpc.use_local_subchannel_pool", 1)]
+    with grpc.insecure_channel(address, options=options) as channel:
+        health = health_pb2_grpc.HealthStub(channel)
+        status = health.Check(health_pb2.HealthCheckRequest(), timeout=5).status
+        assert status == health_pb2.HealthCheckResponse.SERVING
+        pb_grpc.RegistryServiceStub(channel).ListModels(pb.ListModelsRequest(), timeout=5)
+    return time.monotonic() - started
+
+
+def test_twenty_thousand_streams_on_one_connection_are_refused_past_the_limit(tmp_path: Path) -> None:
+    server = start_server(tmp_path)
+    try:
+        pid = server.process.pid
+        new_caller_is_served(server.address)
+        idle = rss_kib(pid)
+        host, port = server.address.rsplit(":", 1)
+        sock = socket.create_connection((host, int(port)))
+        sock.sendall(PREFACE + frame(SETTINGS, 0, 0))
+        kind, flags, _, payload = read_frame(sock)
+        assert (kind, flags) == (SETTINGS, 0), "the server speaks first with its SETTINGS"
+        settings = dict(struct.unpack(">HI", payload[i : i + 6]) for i in range(0, len(payload), 6))
+        assert settings.get(SETTINGS_MAX_CONCURRENT_STREAMS) == 100, settings
+        sock.sendall(frame(SETTINGS, ACK, 0))
+
+        refused = 0
+        goaway = threading.Event()
+        done = threading.Event()
+
+        def drain() -> None:
+            nonlocal refused
+            try:
+                while not done.is_set():
+                    kind, _, _, _ = read_frame(sock)
+                    if kind == RST_STREAM:
+                        refused += 1
+                    elif kind == GOAWAY:
+                        goaway.set()
+            except (ConnectionError, OSError):
+                goaway.set()
+
+        reader = threading.Thread(target=drain, daemon=True)
+        reader.start()
+        block = b"".join(
+            literal(name, value)
+            for name, value in [
+                (":method", "POST"),
+                (":scheme", "http"),
+                (":path", "/grpc.health.v1.Health/Watch"),
+                (":authority", server.address),
+                ("content-type", "application/grpc"),
+                ("te", "trailers"),
+            ]
+        )
+        # Twenty thousand calls opened and never finished (no request body,
+        # no token), sent as fast as the socket takes them.
+        peak = idle
+        opened = 0
+        try:
+            for batch in range(200):
+                frames = b"".join(frame(HEADERS, END_HEADERS, 1 + 2 * (batch * 100 + i), block) for i in range(100))
+                sock.sendall(frames)
+                opened += 100
+                if batch % 20 == 0:
+                    peak = max(peak, rss_kib(pid))
+                    assert new_caller_is_served(server.address) < 3
+        except OSError:
+            pass  # the server may close the connection (GOAWAY): also a refusal
+        peak = max(peak, rss_kib(pid))
+        took = new_caller_is_served(server.address)
+
+        assert opened >= 100
+        assert refused >= opened - 100 or goaway.is_set(), (opened, refused)
+        assert took < 3, f"a new caller took {took:.2f} s during the flood"
+        assert peak - idle < 64 * 1024, f"RSS grew by {(peak - idle) // 1024} MiB during the flood"
+        done.set()
+        sock.close()
+        deadline = time.monotonic() + 10
+        while rss_kib(pid) - idle > 32 * 1024 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert rss_kib(pid) - idle <= 32 * 1024, "memory held after the flood ended"
+        assert new_caller_is_served(server.address) < 3
+    finally:
+        stop_server(server)
