@@ -29,6 +29,10 @@ use payload::Payload;
 use runner::Limits;
 use scenario::{Dataset, Scenario};
 
+/// Streams one connection to the server may hold (its
+/// MAX_STREAMS_PER_CONNECTION).
+const STREAMS_PER_CONNECTION: usize = 100;
+
 /// Benchmarks a live Model Registry server (see BENCHMARKS.md).
 #[derive(Debug, Parser)]
 #[command(
@@ -134,7 +138,15 @@ async fn run(args: Args) -> Result<(), String> {
         requests: args.requests,
         pause,
     };
-    let clients = runner::connect(&args.url, args.connections)
+    // The server holds at most 100 streams per connection: watchers beyond
+    // that get connections of their own, as a real fleet's would.
+    let connections = match args.scenario {
+        Scenario::WatchFanout => args
+            .connections
+            .max(args.watchers.div_ceil(STREAMS_PER_CONNECTION)),
+        _ => args.connections,
+    };
+    let clients = runner::connect(&args.url, connections)
         .await
         .map_err(|e| format!("cannot connect to {}: {e}", args.url))?;
     let mut dataset = Dataset {

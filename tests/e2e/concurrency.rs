@@ -1,13 +1,16 @@
 //! Behaviour under concurrent callers: gap-free version numbers, one
-//! production version, and pagination while rows are inserted.
+//! production version, pagination while rows are inserted, and callers that
+//! give up while their change waits.
 
 use std::collections::HashSet;
+use std::time::Duration;
 
 use model_registry_api::v1 as pb;
+use model_registry_server::store::DatabaseUrl;
 
 use model_registry_e2e::{
-    TestServer, all_events, events_in_pages, on_both_backends, production_version, promote,
-    register, register_many, registration,
+    Backend, TestServer, all_events, events_in_pages, on_both_backends, production_version,
+    promote, register, register_many, registration,
 };
 
 on_both_backends!(
@@ -203,4 +206,99 @@ async fn paging_the_trail_while_many_models_change_skips_no_event(server: TestSe
             "walk {n} (up to id {max}) skipped events {skipped:?}"
         );
     }
+}
+
+/// Another session's hold on the database, released when asked.
+enum Hold {
+    Postgres(Box<diesel_async::AsyncPgConnection>),
+    Sqlite(diesel_async::sync_connection_wrapper::SyncConnectionWrapper<diesel::SqliteConnection>),
+}
+
+impl Hold {
+    /// Holds the row of model `model` (PostgreSQL) or the write lock of the
+    /// whole file (SQLite) until [`Hold::release`].
+    async fn take(url: &DatabaseUrl, model: &str) -> Self {
+        use diesel_async::{AsyncConnection, SimpleAsyncConnection};
+        match url {
+            DatabaseUrl::Postgres(url) => {
+                let mut conn = diesel_async::AsyncPgConnection::establish(url)
+                    .await
+                    .expect("connect");
+                conn.batch_execute(&format!(
+                    "BEGIN; SELECT * FROM models WHERE name = '{model}' FOR UPDATE;"
+                ))
+                .await
+                .expect("lock the model's row");
+                Self::Postgres(Box::new(conn))
+            }
+            DatabaseUrl::Sqlite(path) => {
+                let mut conn = diesel_async::sync_connection_wrapper::SyncConnectionWrapper::<
+                    diesel::SqliteConnection,
+                >::establish(path)
+                .await
+                .expect("open");
+                conn.batch_execute("BEGIN IMMEDIATE")
+                    .await
+                    .expect("take the write lock");
+                Self::Sqlite(conn)
+            }
+        }
+    }
+
+    async fn release(self) {
+        use diesel_async::SimpleAsyncConnection;
+        match self {
+            Self::Postgres(mut conn) => conn.batch_execute("ROLLBACK").await,
+            Self::Sqlite(mut conn) => conn.batch_execute("ROLLBACK").await,
+        }
+        .expect("release");
+    }
+}
+
+on_both_backends!(backend: a_change_whose_caller_hung_up_while_it_waited_is_never_made);
+
+/// A caller that gives up (its own timer: the server is not told a
+/// deadline) while its change waits for a lock gets no answer; the change
+/// must not commit once the lock frees, seconds later.
+async fn a_change_whose_caller_hung_up_while_it_waited_is_never_made(backend: Backend) {
+    let Some(server) = TestServer::builder(backend).start().await else {
+        return;
+    };
+    let mut client = server.client.clone();
+    register_many(&mut client, "churn", 2).await;
+    promote(&mut client, "churn", 1).await.expect("promote");
+    let events = all_events(&mut client, "churn").await.len();
+    let hold = Hold::take(&server.database_url, "churn").await;
+
+    let mut mover = server.client.clone();
+    let gave_up = tokio::time::timeout(Duration::from_millis(700), async move {
+        mover
+            .set_production_model(pb::SetProductionModelRequest {
+                model_name: "churn".to_owned(),
+                version: 2,
+                reason: "the caller hangs up".to_owned(),
+                ..Default::default()
+            })
+            .await
+    })
+    .await;
+    assert!(
+        gave_up.is_err(),
+        "the change waited for the lock: {gave_up:?}"
+    );
+    // The lock frees well after the caller left.
+    tokio::time::sleep(Duration::from_millis(1300)).await;
+    hold.release().await;
+
+    // A later change commits (so the writer is free again), and the
+    // abandoned one did not.
+    register(&mut client, registration("churn", 0.9)).await;
+    assert_eq!(production_version(&mut client, "churn").await, Some(1));
+    let kinds: Vec<String> = all_events(&mut client, "churn")
+        .await
+        .into_iter()
+        .skip(events)
+        .map(|event| format!("{:?}", event.r#type()))
+        .collect();
+    assert_eq!(kinds.len(), 1, "only the registration after it: {kinds:?}");
 }

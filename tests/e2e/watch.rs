@@ -172,11 +172,21 @@ async fn two_hundred_watchers_all_receive_a_change(server: TestServer) {
     let mut client = server.client.clone();
     register_many(&mut client, "churn", 2).await;
     promote(&mut client, "churn", 1).await.unwrap();
+    // Over four connections: one holds at most 100 streams
+    // (MAX_STREAMS_PER_CONNECTION), further calls on it wait for a slot.
     let mut watchers = Vec::new();
-    for _ in 0..200 {
-        let mut stream = watch(&mut client, "churn", "production", 0).await;
-        assert_eq!(version_of(&next(&mut stream).await), Some(1));
-        watchers.push(stream);
+    for _ in 0..4 {
+        let channel = tonic::transport::Endpoint::from_shared(server.url.clone())
+            .unwrap()
+            .connect()
+            .await
+            .unwrap();
+        let mut own = Client::new(channel);
+        for _ in 0..50 {
+            let mut stream = watch(&mut own, "churn", "production", 0).await;
+            assert_eq!(version_of(&next(&mut stream).await), Some(1));
+            watchers.push(stream);
+        }
     }
     let moved = Instant::now();
     promote(&mut client, "churn", 2).await.unwrap();

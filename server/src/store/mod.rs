@@ -90,68 +90,71 @@ macro_rules! on_reader {
 
 /// Runs a change in one write transaction (`BEGIN IMMEDIATE` on SQLite) on
 /// its own task, answered only once it committed or rolled back (see
-/// `write`), then wakes the change feed.
+/// `write`). The task itself wakes the change feed after a commit, so a
+/// change committed after its caller left is still announced.
 macro_rules! in_write_transaction {
     ($store:expr, $deadline:expr, |$conn:ident| $call:expr) => {{
         let pools = Arc::clone(&$store.pools);
+        let written = Arc::clone(&$store.written);
+        let storage_full = Arc::clone(&$store.storage_full);
         let gate = Gate::default();
         let task_gate = gate.clone();
         let (statement_sender, statement) = oneshot::channel();
         let task = tokio::spawn(async move {
-            let gate = task_gate;
-            gate.check()?;
-            let queued = std::time::Instant::now();
-            let outcome = match &*pools {
-                Pools::Postgres { writers, .. } => {
-                    let mut pooled = writers.get().await.map_err(pool_error)?;
-                    figures::write_slot_waited(queued.elapsed());
-                    gate.check()?;
-                    let _ = statement_sender.send(pooled.cancel_token());
-                    let conn: &mut AsyncPgConnection = &mut pooled;
-                    conn.transaction(async move |$conn: &mut AsyncPgConnection| {
-                        gate.start()?;
-                        let value = $call.await?;
+            let outcome = async move {
+                let gate = task_gate;
+                gate.check()?;
+                let queued = std::time::Instant::now();
+                let outcome = match &*pools {
+                    Pools::Postgres { writers, .. } => {
+                        let mut pooled = writers.get().await.map_err(pool_error)?;
+                        figures::write_slot_waited(queued.elapsed());
                         gate.check()?;
-                        Ok(value)
-                    })
-                    .await
-                }
-                Pools::Sqlite {
-                    writer,
-                    group_commit,
-                    ..
-                } => {
-                    drop(statement_sender);
-                    // Committed with whatever other changes are queued (see
-                    // group_commit), which also counts the transactions.
-                    return group_commit
-                        .get_or_init(|| group_commit::GroupCommit::start(writer.clone()))
-                        .submit(gate, move |$conn: &mut SqliteConn| {
-                            Box::pin(async move { $call.await })
+                        let _ = statement_sender.send(pooled.cancel_token());
+                        let conn: &mut AsyncPgConnection = &mut pooled;
+                        conn.transaction(async move |$conn: &mut AsyncPgConnection| {
+                            gate.start()?;
+                            let value = $call.await?;
+                            gate.check()?;
+                            Ok(value)
                         })
-                        .await;
+                        .await
+                    }
+                    Pools::Sqlite {
+                        writer,
+                        group_commit,
+                        ..
+                    } => {
+                        drop(statement_sender);
+                        // Committed with whatever other changes are queued
+                        // (see group_commit), which also counts the
+                        // transactions.
+                        return group_commit
+                            .get_or_init(|| group_commit::GroupCommit::start(writer.clone()))
+                            .submit(gate, move |$conn: &mut SqliteConn| {
+                                Box::pin(async move { $call.await })
+                            })
+                            .await;
+                    }
+                };
+                figures::transaction_finished(outcome.is_ok());
+                outcome
+            }
+            .await;
+            match &outcome {
+                Ok(_) => {
+                    written.send_modify(|count| *count += 1);
+                    storage_full.store(false, std::sync::atomic::Ordering::Relaxed);
                 }
-            };
-            figures::transaction_finished(outcome.is_ok());
+                // Only a full disk makes the store answer RESOURCE_EXHAUSTED.
+                Err(crate::domain::DomainError::ResourceExhausted(_)) => {
+                    storage_full.store(true, std::sync::atomic::Ordering::Relaxed);
+                }
+                Err(_) => {}
+            }
             outcome
         });
-        let outcome = write::finish(task, gate, statement, $deadline).await;
-        match &outcome {
-            Ok(_) => {
-                $store.written.send_modify(|count| *count += 1);
-                $store
-                    .storage_full
-                    .store(false, std::sync::atomic::Ordering::Relaxed);
-            }
-            // Only a full disk makes the store answer RESOURCE_EXHAUSTED.
-            Err(crate::domain::DomainError::ResourceExhausted(_)) => {
-                $store
-                    .storage_full
-                    .store(true, std::sync::atomic::Ordering::Relaxed);
-            }
-            Err(_) => {}
-        }
-        outcome
+        write::finish(task, gate, statement, $deadline).await
     }};
 }
 

@@ -65,12 +65,50 @@ fn deadline_exceeded() -> DomainError {
     )
 }
 
-/// Waits for a write task until `deadline`; past it, abandons the write and
-/// reports what became of it.
-pub async fn finish<T>(
-    mut task: JoinHandle<DomainResult<T>>,
+/// Abandons a write whose caller went away before its answer (the client
+/// reset the call at its deadline, or hung up, and the handler was dropped):
+/// a change not yet committed will not be, and its statement is cancelled,
+/// so it cannot commit seconds later once a lock frees.
+struct AbandonOnDrop {
     gate: Gate,
-    mut statement: oneshot::Receiver<tokio_postgres::CancelToken>,
+    statement: oneshot::Receiver<tokio_postgres::CancelToken>,
+    armed: bool,
+}
+
+impl Drop for AbandonOnDrop {
+    fn drop(&mut self) {
+        if self.armed {
+            self.gate.abandon();
+            if let Ok(token) = self.statement.try_recv() {
+                super::pools::cancel(token);
+            }
+        }
+    }
+}
+
+/// Waits for a write task until `deadline`; past it, abandons the write and
+/// reports what became of it. Dropped before it answers, it abandons the
+/// write too.
+pub async fn finish<T>(
+    task: JoinHandle<DomainResult<T>>,
+    gate: Gate,
+    statement: oneshot::Receiver<tokio_postgres::CancelToken>,
+    deadline: Option<Instant>,
+) -> DomainResult<T> {
+    let mut guard = AbandonOnDrop {
+        gate,
+        statement,
+        armed: true,
+    };
+    let answer = wait(task, &guard.gate, &mut guard.statement, deadline).await;
+    guard.armed = false;
+    answer
+}
+
+async fn wait<T>(
+    mut task: JoinHandle<DomainResult<T>>,
+    gate: &Gate,
+    statement: &mut oneshot::Receiver<tokio_postgres::CancelToken>,
     deadline: Option<Instant>,
 ) -> DomainResult<T> {
     let joined = match deadline {
