@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import re
+import resource
 import socket
 import subprocess
 import time
@@ -60,16 +61,28 @@ def wait_until_listening(address: str, process: subprocess.Popen[bytes], timeout
 
 
 def start_server(
-    workdir: Path, *args: str, address: str | None = None, log: str = "server.log", wait: bool = True
+    workdir: Path,
+    *args: str,
+    address: str | None = None,
+    log: str = "server.log",
+    wait: bool = True,
+    open_files: int | None = None,
 ) -> RunningServer:
-    """Starts the server binary in `workdir` with its default database there."""
+    """Starts the server binary in `workdir` with its default database there
+    (with `open_files`, under that file-descriptor limit, soft and hard)."""
     address = address or f"127.0.0.1:{free_port()}"
+
+    def limit() -> None:
+        if open_files is not None:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (open_files, open_files))
+
     process = subprocess.Popen(
         [server_binary(), "--listen", address, *args],
         cwd=workdir,
         stdout=subprocess.DEVNULL,
         stderr=open(workdir / log, "wb"),  # noqa: SIM115 - closed with the process
         env={**os.environ, "RUST_LOG": os.environ.get("MODEL_REGISTRY_TEST_LOG", "warn")},
+        preexec_fn=limit if open_files is not None else None,  # noqa: PLW1509 - only sets a limit
     )
     if not wait:
         return RunningServer(process, address, workdir)

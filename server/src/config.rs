@@ -156,6 +156,16 @@ pub struct Config {
     )]
     pub max_connections: usize,
 
+    /// Most web console connections open at once (apart from the gRPC
+    /// port's); more wait in the listen backlog.
+    #[arg(
+        long,
+        env = "MODEL_REGISTRY_WEB_MAX_CONNECTIONS",
+        default_value_t = 64,
+        global = true
+    )]
+    pub web_max_connections: usize,
+
     /// How long a new connection may take to send its first bytes (HTTP/2
     /// preface or TLS handshake) before it is closed.
     #[arg(long, env = "MODEL_REGISTRY_HANDSHAKE_TIMEOUT", default_value = "10s", value_parser = parse_duration, global = true)]
@@ -297,6 +307,9 @@ impl Config {
         }
         if self.max_connections == 0 {
             return Err("--max-connections must be at least 1".to_owned());
+        }
+        if self.web_max_connections == 0 {
+            return Err("--web-max-connections must be at least 1".to_owned());
         }
         if self.tls_client_ca.is_some() && self.auth_tokens.is_none() {
             return Err(

@@ -102,6 +102,11 @@ pub struct Connection {
 }
 
 impl Connection {
+    /// The peer's address, when the socket still knows it.
+    pub fn peer_addr(&self) -> Option<std::net::SocketAddr> {
+        self.stream.peer_addr().ok()
+    }
+
     fn new(stream: TcpStream, slot: OwnedSemaphorePermit, timeout: Duration) -> Self {
         Self {
             stream,

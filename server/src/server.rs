@@ -110,6 +110,8 @@ pub struct ServeOptions {
     pub tls: Option<ServerTlsConfig>,
     /// Bounds on open connections.
     pub connections: ConnectionLimits,
+    /// Bounds on the web console's open connections.
+    pub web_connections: ConnectionLimits,
     /// How long shutdown waits for in-flight calls and open connections.
     pub shutdown_grace: Duration,
     /// The health statuses to serve, when they were set up before the
@@ -127,6 +129,10 @@ impl Default for ServeOptions {
             reflection: true,
             tls: None,
             connections: ConnectionLimits::default(),
+            web_connections: ConnectionLimits {
+                max_connections: 64,
+                ..ConnectionLimits::default()
+            },
             shutdown_grace: Duration::from_secs(10),
             health: None,
         }
@@ -154,6 +160,10 @@ impl ServeOptions {
             tls,
             connections: ConnectionLimits {
                 max_connections: config.max_connections,
+                handshake_timeout: config.handshake_timeout,
+            },
+            web_connections: ConnectionLimits {
+                max_connections: config.web_max_connections,
                 handshake_timeout: config.handshake_timeout,
             },
             shutdown_grace: config.shutdown_grace,
@@ -186,6 +196,24 @@ pub fn tls_config(
     Ok(tls)
 }
 
+/// Raises the soft limit on open files to the hard limit: every connection
+/// is a file descriptor, and a default soft limit (1,024 on most systems)
+/// would be reached before `--max-connections`. Warns when even the hard
+/// limit cannot hold the connection caps.
+fn raise_open_files_limit(config: &Config) {
+    let needed = (config.max_connections + config.web_max_connections + 256) as u64;
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(limit) if limit < needed => tracing::warn!(
+            open_files = limit,
+            needed,
+            "the open-files limit is below --max-connections + --web-max-connections + 256: \
+             at the limit, new callers fail; raise the hard limit (ulimit -Hn) or lower the caps"
+        ),
+        Ok(limit) => tracing::debug!(open_files = limit, "open-files limit"),
+        Err(error) => tracing::warn!(error = %error, "cannot raise the open-files limit"),
+    }
+}
+
 /// Binds, migrates (unless told not to), opens the store and serves until
 /// SIGINT or SIGTERM; re-reads the tokens file on SIGHUP. A stop signal at
 /// any moment, start-up included, ends it with `Ok`.
@@ -196,6 +224,7 @@ pub async fn run(config: Config) -> Result<(), ServerError> {
     for warning in config.warnings() {
         tracing::warn!("{warning}");
     }
+    raise_open_files_limit(&config);
     let mut options = ServeOptions::from_config(&config)?;
     // The ports first: a server that cannot listen must not touch (or
     // create) the database. Callers queue in the backlog until it serves.
@@ -390,6 +419,7 @@ pub async fn serve_with_console(
         if let Ok(address) = web.local_addr() {
             tracing::info!(web.listen = %address, "serving the web console at http://{address}/");
         }
+        let web_limits = options.web_connections;
         let console = crate::web::Console::new(
             registry.clone(),
             feed.clone(),
@@ -397,7 +427,7 @@ pub async fn serve_with_console(
             stopped.clone(),
         );
         tokio::spawn(async move {
-            if let Err(error) = crate::web::serve(web, console).await {
+            if let Err(error) = crate::web::serve(web, console, web_limits).await {
                 tracing::error!(error = %error, "the web console stopped");
             }
         });

@@ -4,6 +4,7 @@ caller's manners, keep memory bounded and new callers served."""
 
 from __future__ import annotations
 
+import os
 import socket
 import struct
 import threading
@@ -13,7 +14,7 @@ from pathlib import Path
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc  # type: ignore[import-untyped]
 
-from conftest import start_server, stop_server
+from conftest import free_port, start_server, stop_server
 from modelreg_client._generated.modelregistry.v1 import registry_pb2 as pb
 from modelreg_client._generated.modelregistry.v1 import registry_pb2_grpc as pb_grpc
 
@@ -143,4 +144,59 @@ def test_twenty_thousand_streams_on_one_connection_are_refused_past_the_limit(tm
         assert rss_kib(pid) - idle <= 32 * 1024, "memory held after the flood ended"
         assert new_caller_is_served(server.address) < 3
     finally:
+        stop_server(server)
+
+
+def open_files(pid: int) -> int:
+    return len(os.listdir(f"/proc/{pid}/fd"))
+
+
+def console_answers(address: str, timeout: float) -> float:
+    """A fresh connection GETs the console's front page; the seconds it took."""
+    started = time.monotonic()
+    host, port = address.rsplit(":", 1)
+    with socket.create_connection((host, int(port)), timeout=timeout) as sock:
+        sock.settimeout(timeout)
+        sock.sendall(f"GET / HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n".encode())
+        assert sock.recv(12).startswith(b"HTTP/1.1 200")
+    return time.monotonic() - started
+
+
+def test_silent_console_connections_cannot_take_the_grpc_port_down(tmp_path: Path) -> None:
+    """300 console connections that never send a byte, against a server
+    whose file-descriptor limit is 256: the console holds at most its
+    --web-max-connections, gRPC callers on fresh connections are served
+    throughout, and the console answers again once the silent sockets are
+    closed for their silence."""
+    web = f"127.0.0.1:{free_port()}"
+    server = start_server(
+        tmp_path, "--web-listen", web, "--handshake-timeout", "2s", open_files=256, log="flood.log"
+    )
+    silent: list[socket.socket] = []
+    try:
+        host, port = web.rsplit(":", 1)
+        console_answers(web, 5)
+        for _ in range(300):
+            sock = socket.socket()
+            sock.settimeout(1)
+            try:
+                sock.connect((host, int(port)))
+            except OSError:
+                sock.close()
+                continue
+            silent.append(sock)
+        assert len(silent) >= 200, "the kernel took the connections into the backlog"
+        worst = max(new_caller_is_served(server.address) for _ in range(5))
+        assert worst < 2, f"a new gRPC caller took {worst:.2f} s during the flood"
+        assert open_files(server.process.pid) < 200
+        # Each silent socket is closed after 2 s; the backlog drains in
+        # rounds of --web-max-connections (64).
+        took = console_answers(web, 30)
+        assert took < 20, f"the console answered after {took:.1f} s"
+        assert new_caller_is_served(server.address) < 2
+        log = (tmp_path / "flood.log").read_text()
+        assert "Too many open files" not in log, log
+    finally:
+        for sock in silent:
+            sock.close()
         stop_server(server)

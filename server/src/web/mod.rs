@@ -11,6 +11,7 @@ mod pages;
 mod query;
 mod render;
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Router;
@@ -21,11 +22,14 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
+use tokio_stream::StreamExt;
+use tokio_stream::wrappers::ReceiverStream;
 
 use crate::auth::Authenticator;
 use crate::changes::ChangeFeed;
 use crate::domain::DomainError;
 use crate::domain::page::PageKey;
+use crate::listener::{Connection, ConnectionLimits};
 use crate::registry::Registry;
 
 /// The cookie holding a signed-in browser's token.
@@ -63,15 +67,57 @@ impl Console {
     }
 }
 
-/// Serves the console on `listener` until the console's shutdown signal.
-pub async fn serve(listener: TcpListener, console: Console) -> std::io::Result<()> {
+/// Serves the console on `listener` until the console's shutdown signal,
+/// within `limits`: at most that many connections open (more wait in the
+/// kernel's backlog, so a flood of silent sockets cannot take the file
+/// descriptors the gRPC port needs), each closed unless it sends its first
+/// bytes within the handshake timeout.
+pub async fn serve(
+    listener: TcpListener,
+    console: Console,
+    limits: ConnectionLimits,
+) -> std::io::Result<()> {
     let mut shutdown = console.shutdown.clone();
     let app = router(console);
+    let listener = Limited {
+        local: listener.local_addr()?,
+        connections: crate::listener::incoming(listener, limits),
+    };
     axum::serve(listener, app)
         .with_graceful_shutdown(async move {
             let _ = shutdown.wait_for(|stopped| *stopped).await;
         })
         .await
+}
+
+/// The console's accept loop: the gRPC port's, with the console's limits.
+struct Limited {
+    local: SocketAddr,
+    connections: ReceiverStream<std::io::Result<Connection>>,
+}
+
+impl axum::serve::Listener for Limited {
+    type Io = Connection;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (Connection, SocketAddr) {
+        loop {
+            match self.connections.next().await {
+                Some(Ok(connection)) => {
+                    let peer = connection.peer_addr().unwrap_or(self.local);
+                    return (connection, peer);
+                }
+                // The accept loop handles its errors and never yields one.
+                Some(Err(_)) => {}
+                // Stopped accepting: serving ends by the shutdown signal.
+                None => std::future::pending::<()>().await,
+            }
+        }
+    }
+
+    fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        Ok(self.local)
+    }
 }
 
 /// Every route of the console.
