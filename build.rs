@@ -7,6 +7,8 @@ use prost::Message;
 
 const PROTO_ROOT: &str = "proto";
 const PROTO_FILES: &[&str] = &["proto/modelregistry/v1/registry.proto"];
+/// googleapis' `google/rpc/error_details.proto`, as tonic-types ships it.
+const ERROR_DETAILS_FILE: &str = "proto/google/rpc/error_details.proto";
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("cargo:rerun-if-changed={PROTO_ROOT}");
@@ -18,6 +20,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     fs::write(
         out_dir.join("modelregistry_descriptor.bin"),
         descriptors.encode_to_vec(),
+    )?;
+
+    // The error details the server attaches (google.rpc.BadRequest …),
+    // served by reflection so grpcurl decodes them; the types themselves
+    // come from tonic-types.
+    let details = protox::compile([ERROR_DETAILS_FILE], [PROTO_ROOT])?;
+    fs::write(
+        out_dir.join("error_details_descriptor.bin"),
+        details.encode_to_vec(),
     )?;
 
     tonic_prost_build::configure()

@@ -18,6 +18,12 @@ pub mod v1 {
 pub const FILE_DESCRIPTOR_SET: &[u8] =
     tonic::include_file_descriptor_set!("modelregistry_descriptor");
 
+/// The encoded `FileDescriptorSet` of `google/rpc/error_details.proto`: the
+/// error details every error carries (`google.rpc.BadRequest`,
+/// `RequestInfo` …), for reflection, so generic tools decode them.
+pub const ERROR_DETAILS_DESCRIPTOR_SET: &[u8] =
+    tonic::include_file_descriptor_set!("error_details_descriptor");
+
 /// The fully qualified name of the registry service, as used by health checks.
 pub const REGISTRY_SERVICE_NAME: &str = "modelregistry.v1.RegistryService";
 

@@ -455,11 +455,13 @@ pub async fn serve_with_console(
         let v1 = tonic_reflection::server::Builder::configure()
             .register_encoded_file_descriptor_set(model_registry_api::FILE_DESCRIPTOR_SET)
             .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(model_registry_api::ERROR_DETAILS_DESCRIPTOR_SET)
             .build_v1()?;
         // grpcurl 1.8 speaks only the v1alpha reflection protocol.
         let v1alpha = tonic_reflection::server::Builder::configure()
             .register_encoded_file_descriptor_set(model_registry_api::FILE_DESCRIPTOR_SET)
             .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(model_registry_api::ERROR_DETAILS_DESCRIPTOR_SET)
             .build_v1alpha()?;
         (Some(v1), Some(v1alpha))
     } else {

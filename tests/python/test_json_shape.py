@@ -82,3 +82,31 @@ def test_modelreg_json_is_what_grpcurl_prints(server: RunningServer) -> None:
     assert modelreg_json(server, "history", "churn") == grpcurl(server, "ListEvents", {"model_name": "churn"})["events"]
     listed = grpcurl(server, "ListModelVersions", {"model_name": "churn"})["modelVersions"]
     assert modelreg_json(server, "versions", "churn") == listed
+
+
+def test_grpcurl_decodes_the_field_violations_of_an_error(server: RunningServer) -> None:
+    """Reflection serves google/rpc/error_details.proto, so grpcurl prints
+    each invalid field (not "google.rpc.BadRequest is not recognized")."""
+    binary = shutil.which("grpcurl")
+    assert binary, "grpcurl comes with tests/python/requirements.txt"
+    result = subprocess.run(
+        [
+            binary,
+            "-plaintext",
+            "-d",
+            json.dumps({"model_name": "Bad Name!"}),
+            server.address,
+            "modelregistry.v1.RegistryService/RegisterModel",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode != 0
+    assert "is not recognized" not in result.stdout + result.stderr, result.stdout + result.stderr
+    output = result.stdout + result.stderr
+    details = [line.split("\t", 1)[1] for line in output.splitlines() if "\t" in line]
+    violations = next(json.loads(d) for d in details if "google.rpc.BadRequest" in d)["fieldViolations"]
+    assert {v["field"] for v in violations} == {"model_name", "algorithm", "artifact"}
+    request_info = next(json.loads(d) for d in details if "google.rpc.RequestInfo" in d)
+    assert request_info["requestId"]
