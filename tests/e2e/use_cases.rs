@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use model_registry_e2e::{Backend, TestDatabase, on_both_backends};
+use model_registry_e2e::{Backend, TestDatabase, execute_sql, on_both_backends};
 use model_registry_server::domain::access::{Caller, Grant};
 use model_registry_server::domain::commands::{ChangeStatus, EventQuery, RollbackAlias, SetAlias};
 use model_registry_server::domain::{
@@ -104,6 +104,8 @@ on_both_backends!(backend:
     access_is_checked_before_anything_is_written,
     concurrent_registrations_number_versions_without_gaps,
     an_alias_limited_principal_cannot_retire_what_other_aliases_rest_on,
+    a_precondition_added_on_a_retry_makes_it_a_different_request,
+    a_key_from_before_request_keys_replays_only_its_principals_same_registration,
 );
 
 async fn a_rollback_refuses_a_version_deprecated_since_and_writes_nothing(backend: Backend) {
@@ -400,4 +402,80 @@ async fn an_alias_limited_principal_cannot_retire_what_other_aliases_rest_on(bac
         .await
         .expect("a version only staging held");
     assert_eq!(changed.status, VersionStatus::Deprecated);
+}
+
+async fn a_precondition_added_on_a_retry_makes_it_a_different_request(backend: Backend) {
+    let Some((registry, _database)) = registry_on(backend).await else {
+        return;
+    };
+    registry
+        .register(version_of("churn", 0.8), caller("trainer", None))
+        .await
+        .expect("register");
+    registry
+        .set_alias(point("churn", 1, None), caller("deployer", Some("k")))
+        .await
+        .expect("the first call, without a precondition");
+
+    // "Only if the alias does not exist yet" is a different request, not a
+    // retry of the one without a precondition.
+    let refused = registry
+        .set_alias(point("churn", 1, Some(None)), caller("deployer", Some("k")))
+        .await;
+
+    assert!(
+        matches!(&refused, Err(DomainError::AlreadyExists(message)) if message.contains("expected_current")),
+        "{refused:?}"
+    );
+    let replayed = registry
+        .set_alias(point("churn", 1, None), caller("deployer", Some("k")))
+        .await
+        .expect("the same request again");
+    assert_eq!(replayed.version.version, 1);
+}
+
+async fn a_key_from_before_request_keys_replays_only_its_principals_same_registration(
+    backend: Backend,
+) {
+    let Some((registry, database)) = registry_on(backend).await else {
+        return;
+    };
+    let first = registry
+        .register(version_of("churn", 0.8), caller("trainer", None))
+        .await
+        .expect("register");
+    // As a release from before request keys stored it.
+    execute_sql(
+        database.url(),
+        &format!(
+            "UPDATE model_versions SET request_id = 'legacy-1' WHERE id = '{}'",
+            first.id
+        ),
+    )
+    .await
+    .expect("store the key the old way");
+
+    let other = registry
+        .register(version_of("churn", 0.8), caller("ci-bot", Some("legacy-1")))
+        .await
+        .expect("another principal's key is its own");
+    assert_eq!(other.version, 2);
+    let different = registry
+        .register(
+            version_of("churn", 0.9),
+            caller("trainer", Some("legacy-1")),
+        )
+        .await;
+    assert!(
+        matches!(&different, Err(DomainError::AlreadyExists(message)) if message.contains("metrics")),
+        "{different:?}"
+    );
+    let replayed = registry
+        .register(
+            version_of("churn", 0.8),
+            caller("trainer", Some("legacy-1")),
+        )
+        .await
+        .expect("the same registration again");
+    assert_eq!((replayed.version, replayed.id), (1, first.id));
 }

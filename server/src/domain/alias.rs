@@ -99,6 +99,24 @@ pub struct MetricGate {
 /// `Some(None)` means "I expect the alias not to exist".
 pub type ExpectedCurrent = Option<Option<i64>>;
 
+/// How a precondition enters a request's fingerprint: none as `null` (so
+/// requests from before it existed match), "the alias must not exist" as
+/// `"must_not_exist"`, a version as its number. Serialised as `Option`
+/// would make the first two alike, and a retry adding the precondition
+/// would be replayed instead of refused. (A key first used, before this
+/// distinction, with "must not exist" is refused on a retry across the
+/// upgrade, as ALREADY_EXISTS: the safe side.)
+pub fn fingerprint_expected_current<S: serde::Serializer>(
+    expected: &ExpectedCurrent,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    match expected {
+        None => serializer.serialize_none(),
+        Some(None) => serializer.serialize_str("must_not_exist"),
+        Some(Some(version)) => serializer.serialize_i64(*version),
+    }
+}
+
 /// Refuses the change with ABORTED when the caller's view of the alias is
 /// stale.
 pub fn check_expected_current(

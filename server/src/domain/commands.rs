@@ -26,6 +26,7 @@ pub struct SetAlias {
     /// Why.
     pub reason: String,
     /// Compare-and-set precondition.
+    #[serde(serialize_with = "super::alias::fingerprint_expected_current")]
     pub expected_current: ExpectedCurrent,
     /// Optional metric gate.
     pub gate: Option<MetricGate>,
@@ -41,6 +42,7 @@ pub struct DeleteAlias {
     /// Why.
     pub reason: String,
     /// Compare-and-set precondition.
+    #[serde(serialize_with = "super::alias::fingerprint_expected_current")]
     pub expected_current: ExpectedCurrent,
 }
 
@@ -55,6 +57,7 @@ pub struct RollbackAlias {
     /// Why.
     pub reason: String,
     /// Compare-and-set precondition.
+    #[serde(serialize_with = "super::alias::fingerprint_expected_current")]
     pub expected_current: ExpectedCurrent,
 }
 

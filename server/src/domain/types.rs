@@ -147,6 +147,46 @@ pub struct NewVersion {
 }
 
 impl NewVersion {
+    /// Refuses with ALREADY_EXISTS a retry under `request_id` that would
+    /// register something else than `earlier` did, naming what differs.
+    /// Only what a registration fixes for good is compared (tags and the
+    /// description may have changed since).
+    pub fn check_same_registration_as(
+        &self,
+        earlier: &ModelVersion,
+        request_id: &str,
+    ) -> super::DomainResult<()> {
+        let mut differing = Vec::new();
+        if self.algorithm != earlier.algorithm {
+            differing.push("algorithm");
+        }
+        if self.artifact != earlier.artifact {
+            differing.push("artifact");
+        }
+        if self.metrics != earlier.metrics {
+            differing.push("metrics");
+        }
+        if self.params != earlier.params {
+            differing.push("params");
+        }
+        if self.training != earlier.training {
+            differing.push("training");
+        }
+        if self.metadata != earlier.metadata {
+            differing.push("metadata");
+        }
+        if differing.is_empty() {
+            return Ok(());
+        }
+        Err(super::DomainError::AlreadyExists(format!(
+            "request_id {request_id:?} was already used to register version {} of model {:?}, \
+             which differs in {}; use a new request_id for a new registration",
+            earlier.version,
+            earlier.model_name.as_str(),
+            differing.join(", ")
+        )))
+    }
+
     /// The version as it would be stored, for a validate-only registration:
     /// no id, version number 0, no aliases.
     pub fn preview(self, created_by: String, now: DateTime<Utc>) -> ModelVersion {

@@ -24,7 +24,7 @@ pub async fn register<T: Tx>(
     idempotent(tx, &caller, "RegisterModel", new, async |tx, new, claim| {
         // Before any lock: registrations from before request keys existed
         // do not change any more.
-        if let Some(earlier) = legacy_registration(tx, &caller, &new.model_name).await? {
+        if let Some(earlier) = legacy_registration(tx, &caller, &new).await? {
             let settled = claim
                 .settle(
                     tx,
@@ -65,20 +65,24 @@ pub async fn register<T: Tx>(
     .await
 }
 
-/// A registration made before request keys existed, under the caller's
-/// idempotency key (kept in model_versions.request_id then).
+/// A registration the caller made before request keys existed, under its
+/// idempotency key (kept in model_versions.request_id then): replayed when
+/// this request registers the same thing, refused when it differs.
 async fn legacy_registration<T: Tx>(
     tx: &mut T,
     caller: &Caller,
-    model_name: &ModelName,
+    new: &NewVersion,
 ) -> DomainResult<Option<ModelVersion>> {
+    let model_name = &new.model_name;
     let Some(key) = &caller.idempotency_key else {
         return Ok(None);
     };
-    match tx.version_by_request_id(key).await? {
+    match tx.version_by_request_id(&caller.identity, key).await? {
         None => Ok(None),
         Some((row, owner)) if owner == model_name.as_str() => {
-            tx.with_aliases(row, owner).await.map(Some)
+            let earlier = tx.with_aliases(row, owner).await?;
+            new.check_same_registration_as(&earlier, key)?;
+            Ok(Some(earlier))
         }
         Some((row, owner)) => Err(DomainError::AlreadyExists(format!(
             "request_id {key:?} was already used to register version {} of model {owner:?}; \

@@ -119,10 +119,11 @@ pub trait VersionTable {
         target: &VersionRef,
     ) -> impl Future<Output = DomainResult<Option<ModelVersion>>> + Send;
 
-    /// The version registered under idempotency key `request_id` before
-    /// request keys existed, with its model's name.
+    /// The version principal `principal` registered under idempotency key
+    /// `request_id` before request keys existed, with its model's name.
     fn version_by_request_id(
         &mut self,
+        principal: &str,
         request_id: &str,
     ) -> impl Future<Output = DomainResult<Option<(VersionRow, String)>>> + Send;
 

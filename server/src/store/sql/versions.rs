@@ -57,11 +57,13 @@ impl VersionTable for Conn {
 
     async fn version_by_request_id(
         &mut self,
+        principal: &str,
         request_id: &str,
     ) -> DomainResult<Option<(VersionRow, String)>> {
         Ok(model_versions::table
             .inner_join(models::table)
             .filter(model_versions::request_id.eq(request_id))
+            .filter(model_versions::created_by.eq(principal))
             .select((VersionRow::as_select(), models::name))
             .first::<(VersionRow, String)>(self)
             .await
