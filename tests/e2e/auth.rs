@@ -47,7 +47,7 @@ fn tokens_file(dir: &std::path::Path) -> std::path::PathBuf {
         ));
     }
     let path = dir.join("tokens.toml");
-    std::fs::write(&path, text).unwrap();
+    model_registry_e2e::write_tokens_file(&path, &text);
     path
 }
 

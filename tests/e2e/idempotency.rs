@@ -250,15 +250,14 @@ async fn concurrent_retries_of_one_rollback_roll_back_once(server: TestServer) {
 async fn request_ids_of_two_principals_do_not_meet() {
     let dir = tempfile::tempdir().unwrap();
     let tokens = dir.path().join("tokens.toml");
-    std::fs::write(
+    model_registry_e2e::write_tokens_file(
         &tokens,
-        format!(
+        &format!(
             "{}{}",
             hash_token_entry("token-a", "team-a", Role::Trainer),
             hash_token_entry("token-b", "team-b", Role::Trainer)
         ),
-    )
-    .unwrap();
+    );
     let options = ServeOptions {
         authenticator: Arc::new(Authenticator::from_file(&tokens).unwrap()),
         ..ServeOptions::default()

@@ -19,14 +19,13 @@ async fn tls_server(certs: &TestCertificates) -> TestServer {
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect();
-    std::fs::write(
+    model_registry_e2e::write_tokens_file(
         &tokens,
-        format!(
+        &format!(
             "[[principal]]\nname = \"ci\"\nrole = \"trainer\"\ntoken_sha256 = \"{digest}\"\n\n\
              [[principal]]\nname = \"deployer.example.com\"\nrole = \"deployer\"\nclient_certificate = true\n"
         ),
-    )
-    .unwrap();
+    );
     let options = ServeOptions {
         authenticator: Arc::new(Authenticator::from_file(&tokens).unwrap()),
         tls: Some(tls_config(&certs.server_cert, &certs.server_key, Some(&certs.ca)).unwrap()),

@@ -205,6 +205,7 @@ def test_cancelled_and_timed_out_calls_are_logged_with_their_principal(
         check=True,
     ).stdout
     (tmp_path / "tokens.toml").write_text(hashed)
+    (tmp_path / "tokens.toml").chmod(0o600)
     metrics = f"127.0.0.1:{free_port()}"
     server = start_server(
         tmp_path, "--auth-tokens", "tokens.toml", "--log-format", "json", "--metrics-listen", metrics,

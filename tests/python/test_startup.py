@@ -239,6 +239,7 @@ def test_a_migration_started_during_an_outage_waits_and_completes(tmp_path: Path
 
 def test_a_tokens_file_that_names_no_principal_is_refused(tmp_path: Path) -> None:
     (tmp_path / "tokens.toml").write_text("# Append one entry per token (hash-token prints them).\n")
+    (tmp_path / "tokens.toml").chmod(0o600)
     result = subprocess.run(
         [server_binary(), "--listen", f"127.0.0.1:{free_port()}", "--auth-tokens", "tokens.toml"],
         cwd=tmp_path,

@@ -285,6 +285,7 @@ def test_with_auth_the_console_asks_for_a_token(tmp_path: Path) -> None:
         input="reader-secret", capture_output=True, text=True, check=True,
     ).stdout
     (tmp_path / "tokens.toml").write_text(entry)
+    (tmp_path / "tokens.toml").chmod(0o600)
     running = start_console(tmp_path, "--auth-tokens", "tokens.toml")
     try:
         no_redirects = urllib.request.build_opener(NoRedirect)

@@ -745,3 +745,12 @@ impl TestCertificates {
         }
     }
 }
+
+/// Writes a tokens file readable and writable by its owner only, as the
+/// server requires whatever the umask.
+pub fn write_tokens_file(path: &std::path::Path, text: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::write(path, text).expect("write the tokens file");
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+        .expect("chmod the tokens file");
+}

@@ -28,8 +28,8 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
 use super::{Principal, digests_equal};
-use crate::domain::AliasName;
 use crate::domain::access::{Grant, Role};
+use crate::domain::{AliasName, ModelName};
 
 /// Why a tokens file cannot be used. Never contains a token.
 #[derive(Debug, thiserror::Error)]
@@ -78,6 +78,35 @@ pub struct PrincipalTable {
     certificates: BTreeMap<String, Principal>,
 }
 
+/// Refuses a tokens file others than its owner may write: whoever can add
+/// a line can make themselves an admin.
+#[cfg(unix)]
+fn refuse_shared_writes(path: &Path) -> Result<(), String> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(path)
+        .map_err(|e| format!("cannot read its permissions: {e}"))?
+        .permissions()
+        .mode();
+    if mode & 0o022 != 0 {
+        return Err(format!(
+            "it is writable by {} (mode {:o}), and whoever can add a line can make themselves \
+             an admin; chmod go-w it (e.g. chmod 600)",
+            if mode & 0o002 != 0 {
+                "everyone"
+            } else {
+                "its group"
+            },
+            mode & 0o777
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn refuse_shared_writes(_path: &Path) -> Result<(), String> {
+    Ok(())
+}
+
 impl PrincipalTable {
     /// Reads and checks the file at `path`.
     pub fn read(path: &Path) -> Result<Self, TokensFileError> {
@@ -89,6 +118,7 @@ impl PrincipalTable {
             path: path.to_path_buf(),
             detail,
         };
+        refuse_shared_writes(path).map_err(invalid)?;
         let table = Self::parse(&text).map_err(invalid)?;
         // Authentication on with nobody allowed in would look healthy and
         // refuse every call: refuse the file instead.
@@ -129,6 +159,17 @@ impl PrincipalTable {
             if let Some(aliases) = &entry.aliases {
                 for alias in aliases {
                     AliasName::movable("aliases", alias).map_err(|e| format!("{at}: {e}"))?;
+                }
+            }
+            if let Some(prefixes) = &entry.model_prefixes {
+                for prefix in prefixes {
+                    if prefix.is_empty() {
+                        return Err(format!(
+                            "{at}: model_prefixes holds \"\", which grants every model; leave \
+                             model_prefixes out to grant every model, or name the prefixes"
+                        ));
+                    }
+                    ModelName::parse("model_prefixes", prefix).map_err(|e| format!("{at}: {e}"))?;
                 }
             }
             let principal = Principal {
@@ -239,6 +280,50 @@ mod tests {
         );
         std::fs::write(&path, hash_token_entry("s3cret", "ci", Role::Trainer)).unwrap();
         assert_eq!(PrincipalTable::read(&path).unwrap().len(), 1);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_prefix_must_be_a_model_name_prefix_and_never_empty() {
+        for (prefixes, refusal) in [
+            (r#"[""]"#, "grants every model"),
+            (r#"["churn", ""]"#, "grants every model"),
+            (r#"["Churn*"]"#, "not a valid model name"),
+        ] {
+            let text = format!(
+                "{}model_prefixes = {prefixes}\n",
+                hash_token_entry("s3cret-ci", "ci", Role::Trainer)
+            );
+            let refused = PrincipalTable::parse(&text).unwrap_err();
+            assert!(refused.contains(refusal), "{prefixes}: {refused}");
+        }
+        let text = format!(
+            "{}model_prefixes = [\"team-a-\"]\n",
+            hash_token_entry("s3cret-ci", "ci", Role::Trainer)
+        );
+        assert_eq!(PrincipalTable::parse(&text).unwrap().len(), 1);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_file_others_may_write_is_refused() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = std::env::temp_dir().join(format!("tokens-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("tokens.toml");
+        std::fs::write(&path, hash_token_entry("s3cret", "ci", Role::Trainer)).unwrap();
+        for (mode, who) in [(0o666, "everyone"), (0o620, "its group")] {
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+            let refused = PrincipalTable::read(&path).unwrap_err().to_string();
+            assert!(
+                refused.contains(who) && refused.contains("chmod"),
+                "{refused}"
+            );
+        }
+        for mode in [0o600, 0o644, 0o400] {
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+            assert_eq!(PrincipalTable::read(&path).unwrap().len(), 1, "{mode:o}");
+        }
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
