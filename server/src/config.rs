@@ -340,6 +340,23 @@ impl Config {
                 self.listen
             ));
         }
+        if let Some(web) = self.web_listen
+            && !web.ip().is_loopback()
+        {
+            warnings.push(format!(
+                "the web console on {web} is plain HTTP: a token typed into its sign-in \
+                 crosses the network in clear; serve it behind a TLS-terminating proxy or on \
+                 loopback"
+            ));
+        }
+        if let Some(metrics) = self.metrics_listen
+            && !metrics.ip().is_loopback()
+        {
+            warnings.push(format!(
+                "metrics on {metrics} answer anyone who reaches the port (no authentication, \
+                 no TLS): expose it to the scraper only"
+            ));
+        }
         warnings
     }
 }

@@ -370,3 +370,56 @@ def test_the_readme_command_serves_the_console(tmp_path: Path) -> None:
     finally:
         process.terminate()
         process.wait(timeout=15)
+
+
+def test_without_auth_only_requests_to_a_loopback_name_are_answered(tmp_path: Path) -> None:
+    """A page on another site whose name resolves to 127.0.0.1 (DNS
+    rebinding) sends its own name as Host: refused. Every answer carries the
+    security headers."""
+    running = start_console(tmp_path)
+    try:
+        host, port = running.web.rsplit(":", 1)
+        answers: dict[str, tuple[int, dict[str, str]]] = {}
+        for name in ["evil.example", f"evil.example:{port}", f"127.0.0.1:{port}", f"localhost:{port}"]:
+            connection = http.client.HTTPConnection(host, int(port), timeout=10)
+            connection.putrequest("GET", "/", skip_host=True)
+            connection.putheader("Host", name)
+            connection.endheaders()
+            response = connection.getresponse()
+            answers[name] = (response.status, dict(response.getheaders()))
+            response.read()
+            connection.close()
+        assert answers["evil.example"][0] == 421
+        assert answers[f"evil.example:{port}"][0] == 421
+        for name in [f"127.0.0.1:{port}", f"localhost:{port}"]:
+            status, headers = answers[name]
+            assert status == 200, name
+            assert "frame-ancestors 'none'" in headers["content-security-policy"]
+            assert headers["x-frame-options"] == "DENY"
+            assert headers["x-content-type-options"] == "nosniff"
+            assert headers["cache-control"] == "no-store"
+    finally:
+        stop_server(running.server)
+
+
+def test_a_console_or_metrics_beyond_loopback_is_warned_about(tmp_path: Path) -> None:
+    entry = subprocess.run(
+        [server_binary(), "hash-token", "--principal", "viewer", "--role", "reader"],
+        input="reader-secret", capture_output=True, text=True, check=True,
+    ).stdout
+    (tmp_path / "tokens.toml").write_text(entry)
+    (tmp_path / "tokens.toml").chmod(0o600)
+    web, metrics = free_port(), free_port()
+    running = start_server(
+        tmp_path,
+        "--auth-tokens", "tokens.toml",
+        "--web-listen", f"0.0.0.0:{web}",
+        "--metrics-listen", f"0.0.0.0:{metrics}",
+        log="warned.log",
+    )
+    try:
+        log = (tmp_path / "warned.log").read_text()
+        assert f"the web console on 0.0.0.0:{web} is plain HTTP" in log, log
+        assert f"metrics on 0.0.0.0:{metrics} answer anyone" in log, log
+    finally:
+        stop_server(running)

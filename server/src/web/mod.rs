@@ -42,6 +42,9 @@ pub struct Console {
     feed: ChangeFeed,
     authenticator: Arc<Authenticator>,
     shutdown: watch::Receiver<bool>,
+    /// Served on a loopback address (without authentication, requests must
+    /// then name a loopback host).
+    on_loopback: bool,
 }
 
 impl Console {
@@ -57,6 +60,7 @@ impl Console {
             feed,
             authenticator,
             shutdown,
+            on_loopback: false,
         }
     }
 
@@ -78,7 +82,11 @@ pub async fn serve(
     limits: ConnectionLimits,
 ) -> std::io::Result<()> {
     let mut shutdown = console.shutdown.clone();
-    let app = router(console);
+    let on_loopback = listener.local_addr()?.ip().is_loopback();
+    let app = router(Console {
+        on_loopback,
+        ..console
+    });
     let listener = Limited {
         local: listener.local_addr()?,
         connections: crate::listener::incoming(listener, limits),
@@ -132,7 +140,65 @@ pub fn router(console: Console) -> Router {
         .route("/logout", axum::routing::post(logout))
         .route("/static/console.css", get(stylesheet))
         .route("/static/console.js", get(script))
+        .layer(axum::middleware::from_fn_with_state(console.clone(), guard))
         .with_state(console)
+}
+
+/// What every answer of the console carries: it is never framed, never
+/// sniffed, never cached, runs only its own script and sends no referrer.
+const SECURITY_HEADERS: [(header::HeaderName, &str); 5] = [
+    (
+        header::CONTENT_SECURITY_POLICY,
+        "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; \
+         form-action 'self'",
+    ),
+    (header::X_FRAME_OPTIONS, "DENY"),
+    (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+    (header::CACHE_CONTROL, "no-store"),
+    (header::REFERRER_POLICY, "no-referrer"),
+];
+
+/// Served on loopback without authentication, the console answers only
+/// requests addressed to a loopback name: a page elsewhere whose own name
+/// resolves to 127.0.0.1 (DNS rebinding) must not read it.
+async fn guard(
+    State(console): State<Console>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    if console.on_loopback
+        && !console.authenticator.is_enabled()
+        && !addressed_to_loopback(request.headers())
+    {
+        return (
+            StatusCode::MISDIRECTED_REQUEST,
+            "without authentication the console answers only requests to localhost, 127.0.0.1 \
+             or [::1]",
+        )
+            .into_response();
+    }
+    let mut response = next.run(request).await;
+    for (name, value) in SECURITY_HEADERS {
+        response
+            .headers_mut()
+            .insert(name, HeaderValue::from_static(value));
+    }
+    response
+}
+
+/// Whether the request's `Host` names this machine's loopback interface.
+fn addressed_to_loopback(headers: &HeaderMap) -> bool {
+    let Some(host) = headers.get(header::HOST).and_then(|h| h.to_str().ok()) else {
+        return false;
+    };
+    let name = match host.strip_prefix('[') {
+        Some(bracketed) => bracketed.split(']').next().unwrap_or_default(),
+        None => host.rsplit_once(':').map_or(host, |(name, _port)| name),
+    };
+    name.eq_ignore_ascii_case("localhost")
+        || name
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|address| address.is_loopback())
 }
 
 /// A signed-in (or, without auth, anonymous) reader; `true` when signed in
@@ -276,6 +342,36 @@ impl IntoResponse for WebError {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn only_loopback_names_pass_the_host_check() {
+        let host = |value: &str| {
+            let mut headers = HeaderMap::new();
+            headers.insert(header::HOST, HeaderValue::from_str(value).unwrap());
+            addressed_to_loopback(&headers)
+        };
+        for allowed in [
+            "localhost",
+            "localhost:8080",
+            "127.0.0.1:8080",
+            "127.1.2.3",
+            "[::1]:80",
+            "LOCALHOST",
+        ] {
+            assert!(host(allowed), "{allowed}");
+        }
+        for refused in [
+            "evil.example",
+            "evil.example:8080",
+            "10.0.0.1:80",
+            "localhost.evil.example",
+            "[::2]:80",
+            "",
+        ] {
+            assert!(!host(refused), "{refused}");
+        }
+        assert!(!addressed_to_loopback(&HeaderMap::new()));
+    }
     use super::*;
 
     #[test]
