@@ -171,6 +171,11 @@ pub struct Config {
     #[arg(long, env = "MODEL_REGISTRY_HANDSHAKE_TIMEOUT", default_value = "10s", value_parser = parse_duration, global = true)]
     pub handshake_timeout: Duration,
 
+    /// Longest a watch stream stays open: it then ends with UNAVAILABLE and
+    /// the client resumes it from its last event (authenticated anew).
+    #[arg(long, env = "MODEL_REGISTRY_MAX_STREAM_LIFETIME", default_value = "1h", value_parser = parse_duration, global = true)]
+    pub max_stream_lifetime: Duration,
+
     /// On SIGTERM, how long to wait for in-flight calls and open
     /// connections (watch streams end at once, with UNAVAILABLE) before
     /// exiting anyway.

@@ -114,6 +114,8 @@ pub struct ServeOptions {
     pub web_connections: ConnectionLimits,
     /// How long shutdown waits for in-flight calls and open connections.
     pub shutdown_grace: Duration,
+    /// Longest a watch stream stays open before its caller resumes it.
+    pub stream_lifetime: Duration,
     /// The health statuses to serve, when they were set up before the
     /// store (a probe port opened at start-up shares them); new ones when
     /// `None`.
@@ -134,6 +136,7 @@ impl Default for ServeOptions {
                 ..ConnectionLimits::default()
             },
             shutdown_grace: Duration::from_secs(10),
+            stream_lifetime: Duration::from_secs(3600),
             health: None,
         }
     }
@@ -167,6 +170,7 @@ impl ServeOptions {
                 handshake_timeout: config.handshake_timeout,
             },
             shutdown_grace: config.shutdown_grace,
+            stream_lifetime: config.max_stream_lifetime,
             health: None,
         })
     }
@@ -433,6 +437,8 @@ pub async fn serve_with_console(
         });
     }
     let watches = Watches {
+        authenticator: Arc::clone(&options.authenticator),
+        lifetime: options.stream_lifetime,
         registry: registry.clone(),
         feed,
         shutdown: stopped,

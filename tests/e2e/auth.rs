@@ -472,5 +472,74 @@ model_registry_e2e::on_both_backends!(
     backend:
     every_rpc_is_open_to_exactly_the_roles_that_need_it,
     limited_principals_change_only_their_aliases_and_models,
-    the_principal_is_the_creator_and_the_actor
+    the_principal_is_the_creator_and_the_actor,
+    a_reload_that_revokes_a_token_ends_its_open_streams_only
 );
+
+/// Removing a principal from the tokens file and reloading it (SIGHUP)
+/// ends that principal's open watch streams with UNAUTHENTICATED at once;
+/// other principals' streams carry on.
+async fn a_reload_that_revokes_a_token_ends_its_open_streams_only(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let tokens = tokens_file(dir.path());
+    let authenticator = Arc::new(Authenticator::from_file(&tokens).unwrap());
+    let options = ServeOptions {
+        authenticator: Arc::clone(&authenticator),
+        ..ServeOptions::default()
+    };
+    let Some(server) = TestServer::builder(backend).options(options).start().await else {
+        return;
+    };
+    let mut admin = client_with_token(&server, Some("admin-token"));
+    seed(&mut admin).await;
+    let mut revoked = client_with_token(&server, Some("reader-token"))
+        .watch_events(pb::WatchEventsRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    let mut kept = client_with_token(&server, Some("trainer-token"))
+        .watch_events(pb::WatchEventsRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+
+    // The reader's entry goes; everyone else's stays as it was.
+    let text = std::fs::read_to_string(&tokens).unwrap();
+    let without_reader: Vec<&str> = text
+        .split("[[principal]]")
+        .filter(|entry| !entry.contains("\"dashboards\""))
+        .collect();
+    model_registry_e2e::write_tokens_file(&tokens, &without_reader.join("[[principal]]"));
+    assert_eq!(authenticator.reload().unwrap(), 5);
+
+    // Events from before the reload may still be on their way; then the
+    // end.
+    let ended = tokio::time::timeout(std::time::Duration::from_secs(1), async {
+        loop {
+            match revoked.message().await {
+                Ok(Some(_)) => {}
+                other => return other.map(|_| ()),
+            }
+        }
+    })
+    .await
+    .expect("the revoked stream ends within a second");
+    assert_eq!(ended.unwrap_err().code(), Code::Unauthenticated);
+    admin
+        .register_model(registration("fraud", 0.9))
+        .await
+        .unwrap();
+    let delivered = tokio::time::timeout(std::time::Duration::from_secs(2), async {
+        loop {
+            let event = kept.message().await.unwrap().expect("an event");
+            if event.event.is_some_and(|event| event.model_name == "fraud") {
+                return;
+            }
+        }
+    })
+    .await;
+    assert!(
+        delivered.is_ok(),
+        "the other principal's stream still delivers"
+    );
+}

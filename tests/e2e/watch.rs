@@ -360,3 +360,35 @@ async fn events_of_sixteen_models_through_two_replicas_arrive_once_in_order() {
         "every event exactly once, in id order"
     );
 }
+
+on_both_backends!(backend: a_stream_at_its_lifetime_ends_unavailable_and_resumes_where_it_was);
+
+/// A watch open for --max-stream-lifetime ends with UNAVAILABLE saying how
+/// to resume; resumed with the last event id, it misses nothing.
+async fn a_stream_at_its_lifetime_ends_unavailable_and_resumes_where_it_was(backend: Backend) {
+    let options = ServeOptions {
+        stream_lifetime: Duration::from_millis(500),
+        ..ServeOptions::default()
+    };
+    let Some(server) = TestServer::builder(backend).options(options).start().await else {
+        return;
+    };
+    let mut client = server.client.clone();
+    register_many(&mut client, "churn", 2).await;
+    promote(&mut client, "churn", 1).await.unwrap();
+    let opened = Instant::now();
+    let mut stream = watch(&mut client, "churn", "production", 0).await;
+    let first = next(&mut stream).await;
+    assert_eq!(version_of(&first), Some(1));
+    let ended = tokio::time::timeout(Duration::from_secs(3), stream.message())
+        .await
+        .expect("the stream ends at its lifetime");
+    let status = ended.map(|_| ()).unwrap_err();
+    assert_eq!(status.code(), Code::Unavailable);
+    assert!(status.message().contains("after_event_id"), "{status:?}");
+    assert!(opened.elapsed() >= Duration::from_millis(500));
+    promote(&mut client, "churn", 2).await.unwrap();
+    let last_seen = first.event.map_or(0, |event| event.id);
+    let mut resumed = watch(&mut client, "churn", "production", last_seen).await;
+    assert_eq!(version_of(&next(&mut resumed).await), Some(2));
+}

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import http.client
 import re
+import signal
 import subprocess
 import time
 import urllib.error
@@ -423,3 +424,34 @@ def test_a_console_or_metrics_beyond_loopback_is_warned_about(tmp_path: Path) ->
         assert f"metrics on 0.0.0.0:{metrics} answer anyone" in log, log
     finally:
         stop_server(running)
+
+
+def test_revoking_a_token_closes_its_live_page_stream(tmp_path: Path) -> None:
+    def entry(principal: str, role: str, token: str) -> str:
+        return subprocess.run(
+            [server_binary(), "hash-token", "--principal", principal, "--role", role],
+            input=token, capture_output=True, text=True, check=True,
+        ).stdout
+
+    viewer, ci = entry("viewer", "reader", "viewer-secret"), entry("ci", "trainer", "ci-secret")
+    (tmp_path / "tokens.toml").write_text(viewer + ci)
+    (tmp_path / "tokens.toml").chmod(0o600)
+    running = start_console(tmp_path, "--auth-tokens", "tokens.toml")
+    try:
+        with RegistryClient(running.server.address, token="ci-secret") as client:
+            client.register_model("churn", algorithm="X", artifact_uri="s3://x")
+        host, port = running.web.rsplit(":", 1)
+        connection = http.client.HTTPConnection(host, int(port), timeout=10)
+        connection.request("GET", "/models/churn/live", headers={"Cookie": "modelreg_token=viewer-secret"})
+        response = connection.getresponse()
+        assert response.status == 200
+        assert response.getheader("content-type", "").startswith("text/event-stream")
+
+        (tmp_path / "tokens.toml").write_text(ci)
+        running.server.process.send_signal(signal.SIGHUP)
+        started = time.monotonic()
+        response.read()  # returns once the server ends the stream
+        assert time.monotonic() - started < 5
+        connection.close()
+    finally:
+        stop_server(running.server)

@@ -4,7 +4,7 @@
 //! Never taken from a request body. It lives here, below both layers, so
 //! that neither imports the other to reach it.
 
-use super::Principal;
+use super::{Credential, Principal};
 
 /// Per-request context carried in the request's extensions.
 #[derive(Debug, Clone, PartialEq)]
@@ -16,6 +16,8 @@ pub struct RequestContext {
     pub correlation_id: Option<String>,
     /// The authenticated principal; set by the auth layer.
     pub principal: Option<Principal>,
+    /// What the principal authenticated with; set by the auth layer.
+    pub credential: Option<Credential>,
     /// When the call must be answered (none for streams).
     pub deadline: Option<std::time::Instant>,
 }

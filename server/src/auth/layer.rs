@@ -65,10 +65,11 @@ where
 
     fn call(&mut self, mut request: Request<B>) -> Self::Future {
         match self.admit(&request) {
-            Ok(Some(principal)) => {
+            Ok(Some((principal, credential))) => {
                 tracing::Span::current().record("principal", principal.name.as_str());
                 if let Some(context) = request.extensions_mut().get_mut::<RequestContext>() {
                     context.principal = Some(principal);
+                    context.credential = Some(credential);
                 }
             }
             Ok(None) => {}
@@ -87,7 +88,10 @@ where
 impl<S> Authenticate<S> {
     /// The principal of a request to a method that needs one, `None` for
     /// open methods, or why the request is refused.
-    fn admit<B>(&self, request: &Request<B>) -> Result<Option<super::Principal>, DomainError> {
+    fn admit<B>(
+        &self,
+        request: &Request<B>,
+    ) -> Result<Option<(super::Principal, super::Credential)>, DomainError> {
         let method = request.uri().path();
         let Access::Needs(role) = required_access(method) else {
             return Ok(None);
@@ -96,7 +100,7 @@ impl<S> Authenticate<S> {
             .extensions()
             .get::<TlsConnectInfo<TcpConnectInfo>>()
             .and_then(TlsConnectInfo::peer_certs);
-        let principal = self.authenticator.authenticate(
+        let (principal, credential) = self.authenticator.authenticate_credential(
             request.headers(),
             certificates.as_deref().map(Vec::as_slice),
         )?;
@@ -107,6 +111,6 @@ impl<S> Authenticate<S> {
                 principal.name, principal.grant.role
             )));
         }
-        Ok(Some(principal))
+        Ok(Some((principal, credential)))
     }
 }

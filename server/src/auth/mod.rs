@@ -15,6 +15,7 @@ use std::sync::{Arc, RwLock};
 
 use http::HeaderMap;
 use subtle::ConstantTimeEq;
+use tokio::sync::watch;
 
 use crate::domain::DomainError;
 use crate::domain::access::Grant;
@@ -53,6 +54,31 @@ impl Principal {
 pub struct Authenticator {
     file: Option<PathBuf>,
     table: RwLock<Arc<PrincipalTable>>,
+    /// Bumped by every reload that changed the table: open streams
+    /// re-check their credential then.
+    generation: watch::Sender<u64>,
+}
+
+/// What a caller authenticated with, kept by its open streams so a reload
+/// that revokes or changes it can end them. Never printed.
+#[derive(Clone, PartialEq, Eq)]
+pub enum Credential {
+    /// A bearer token, by its digest.
+    Token([u8; 32]),
+    /// A client certificate, by the names it carries.
+    Certificate(Vec<String>),
+    /// No authentication on this server.
+    Anonymous,
+}
+
+impl std::fmt::Debug for Credential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Token(_) => f.write_str("Token(..)"),
+            Self::Certificate(names) => f.debug_tuple("Certificate").field(names).finish(),
+            Self::Anonymous => f.write_str("Anonymous"),
+        }
+    }
 }
 
 impl Authenticator {
@@ -61,6 +87,7 @@ impl Authenticator {
         Self {
             file: None,
             table: RwLock::new(Arc::new(PrincipalTable::default())),
+            generation: watch::channel(0).0,
         }
     }
 
@@ -70,6 +97,7 @@ impl Authenticator {
         Ok(Self {
             file: Some(path.to_path_buf()),
             table: RwLock::new(Arc::new(table)),
+            generation: watch::channel(0).0,
         })
     }
 
@@ -89,7 +117,34 @@ impl Authenticator {
         if let Ok(mut current) = self.table.write() {
             *current = Arc::new(table);
         }
+        self.generation.send_modify(|generation| *generation += 1);
         Ok(count)
+    }
+
+    /// Changes at every reload of the tokens file.
+    pub fn reloads(&self) -> watch::Receiver<u64> {
+        self.generation.subscribe()
+    }
+
+    /// Whether `credential` still names `principal`, with the same role and
+    /// limits, in the tokens file as it is now.
+    pub fn still_valid(&self, credential: &Credential, principal: &Principal) -> bool {
+        let table = self.table();
+        let now = match credential {
+            Credential::Anonymous => return !self.is_enabled(),
+            Credential::Token(digest) => table.by_digest(digest),
+            Credential::Certificate(names) => names
+                .iter()
+                .find_map(|name| table.by_certificate_name(name)),
+        };
+        now.as_ref() == Some(principal)
+    }
+
+    fn table(&self) -> Arc<PrincipalTable> {
+        match self.table.read() {
+            Ok(table) => Arc::clone(&table),
+            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
+        }
     }
 
     /// The principal behind a request's credentials: its bearer token if it
@@ -99,13 +154,21 @@ impl Authenticator {
         headers: &HeaderMap,
         peer_certificates: Option<&[impl AsRef<[u8]>]>,
     ) -> Result<Principal, DomainError> {
+        self.authenticate_credential(headers, peer_certificates)
+            .map(|(principal, _)| principal)
+    }
+
+    /// [`Authenticator::authenticate`], with the credential that named the
+    /// principal.
+    pub fn authenticate_credential(
+        &self,
+        headers: &HeaderMap,
+        peer_certificates: Option<&[impl AsRef<[u8]>]>,
+    ) -> Result<(Principal, Credential), DomainError> {
         if !self.is_enabled() {
-            return Ok(Principal::anonymous());
+            return Ok((Principal::anonymous(), Credential::Anonymous));
         }
-        let table = match self.table.read() {
-            Ok(table) => Arc::clone(&table),
-            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
-        };
+        let table = self.table();
         if let Some(value) = headers.get(http::header::AUTHORIZATION) {
             let token = value
                 .to_str()
@@ -118,13 +181,17 @@ impl Authenticator {
                         "the authorization header must be `Bearer <token>`".to_owned(),
                     )
                 })?;
-            return table.by_token(token).ok_or_else(|| {
-                DomainError::Unauthenticated(
-                    "the bearer token is not valid (unknown or revoked); ask an admin for a \
+            let digest = tokens::hash_token(token);
+            return table
+                .by_digest(&digest)
+                .map(|principal| (principal, Credential::Token(digest)))
+                .ok_or_else(|| {
+                    DomainError::Unauthenticated(
+                        "the bearer token is not valid (unknown or revoked); ask an admin for a \
                      token"
-                        .to_owned(),
-                )
-            });
+                            .to_owned(),
+                    )
+                });
         }
         if let Some(chain) = peer_certificates
             && let Some(leaf) = chain.first()
@@ -133,6 +200,7 @@ impl Authenticator {
             return names
                 .iter()
                 .find_map(|name| table.by_certificate_name(name))
+                .map(|principal| (principal, Credential::Certificate(names.clone())))
                 .ok_or_else(|| {
                     DomainError::Unauthenticated(format!(
                         "the client certificate ({}) names no principal of the tokens file",

@@ -216,7 +216,13 @@ impl PrincipalTable {
     /// The principal holding `token`. Every entry is compared, in constant
     /// time, so timing tells nothing about which digest came close.
     pub fn by_token(&self, token: &str) -> Option<Principal> {
-        let digest = hash_token(token);
+        self.by_digest(&hash_token(token))
+    }
+
+    /// The principal of the token whose digest is `digest`, compared with
+    /// every entry in constant time.
+    pub fn by_digest(&self, digest: &[u8; 32]) -> Option<Principal> {
+        let digest = *digest;
         let mut found = None;
         for (candidate, principal) in &self.tokens {
             if digests_equal(candidate, &digest) {

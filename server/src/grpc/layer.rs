@@ -120,6 +120,7 @@ where
             request_id: request_id.clone(),
             correlation_id: correlation_id.clone(),
             principal: None,
+            credential: None,
             deadline,
         });
         let span = tracing::info_span!(

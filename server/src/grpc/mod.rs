@@ -10,6 +10,7 @@ mod request_fields;
 mod requests;
 mod service;
 mod status;
+mod stream_guard;
 mod watch;
 
 pub use layer::RequestLayer;

@@ -11,6 +11,7 @@ use tonic::{Request, Response, Status};
 use super::context::change_of;
 use super::watch::{EventFilter, Updates, Watches};
 use super::{convert, pages};
+use crate::auth::RequestContext;
 use crate::domain::commands::{
     BestVersionQuery, ChangeStatus, DeleteAlias, EventQuery, ModelQuery, RollbackAlias, SetAlias,
     UpdateModel, UpdateVersion, VersionQuery,
@@ -93,6 +94,7 @@ impl RegistryServiceApi for RegistryService {
         &self,
         request: Request<pb::WatchModelAliasRequest>,
     ) -> Result<Response<BoxStream<pb::AliasUpdate>>, Status> {
+        let context = request.extensions().get::<RequestContext>().cloned();
         let pb::WatchModelAliasRequest {
             model_name,
             alias,
@@ -101,13 +103,16 @@ impl RegistryServiceApi for RegistryService {
         let updates = self
             .alias_watch(&model_name, &alias, after_event_id)
             .await?;
-        Ok(Response::new(Box::pin(updates)))
+        Ok(Response::new(
+            self.watches.guard(Box::pin(updates), context),
+        ))
     }
 
     async fn watch_production_model(
         &self,
         request: Request<pb::WatchProductionModelRequest>,
     ) -> Result<Response<BoxStream<pb::AliasUpdate>>, Status> {
+        let context = request.extensions().get::<RequestContext>().cloned();
         let pb::WatchProductionModelRequest {
             model_name,
             after_event_id,
@@ -115,13 +120,16 @@ impl RegistryServiceApi for RegistryService {
         let updates = self
             .alias_watch(&model_name, AliasName::PRODUCTION, after_event_id)
             .await?;
-        Ok(Response::new(Box::pin(updates)))
+        Ok(Response::new(
+            self.watches.guard(Box::pin(updates), context),
+        ))
     }
 
     async fn watch_events(
         &self,
         request: Request<pb::WatchEventsRequest>,
     ) -> Result<Response<BoxStream<pb::WatchEventsResponse>>, Status> {
+        let context = request.extensions().get::<RequestContext>().cloned();
         let pb::WatchEventsRequest {
             after_event_id,
             model_name,
@@ -148,8 +156,9 @@ impl RegistryServiceApi for RegistryService {
             kinds,
             alias,
         };
-        Ok(Response::new(Box::pin(
-            self.watches.events(after_event_id, filter),
+        Ok(Response::new(self.watches.guard(
+            Box::pin(self.watches.events(after_event_id, filter)),
+            context,
         )))
     }
 

@@ -40,6 +40,10 @@ pub struct Watches {
     pub feed: ChangeFeed,
     /// Turns true when the server shuts down.
     pub shutdown: watch::Receiver<bool>,
+    /// Whose reloads end the streams of revoked credentials.
+    pub authenticator: std::sync::Arc<crate::auth::Authenticator>,
+    /// Longest a stream stays open before its caller must resume it.
+    pub lifetime: std::time::Duration,
 }
 
 fn shutting_down() -> Status {
@@ -50,6 +54,23 @@ fn shutting_down() -> Status {
 }
 
 impl Watches {
+    /// `stream`, opened in `context`, ended when the caller's credential is
+    /// revoked or the stream reaches its lifetime.
+    pub fn guard<T: Send + 'static>(
+        &self,
+        stream: tonic::codegen::BoxStream<T>,
+        context: Option<crate::auth::RequestContext>,
+    ) -> tonic::codegen::BoxStream<T> {
+        super::stream_guard::guarded(
+            stream,
+            super::stream_guard::end_of_stream(
+                std::sync::Arc::clone(&self.authenticator),
+                context,
+                self.lifetime,
+            ),
+        )
+    }
+
     /// Follows `alias` of `model`.
     pub fn alias(
         &self,

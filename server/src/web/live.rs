@@ -9,24 +9,30 @@ use std::convert::Infallible;
 use std::time::Duration;
 
 use axum::extract::{Path, State};
+use axum::http::HeaderMap;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use tokio::sync::broadcast::error::RecvError;
 use tokio_stream::Stream;
 
-use super::{Console, Reader, WebError};
+use super::{Console, Reader, WebError, authenticate, signed_in_token};
 use crate::domain::ModelName;
 
 /// `/models/{name}/live`.
+/// The stream ends when the browser leaves, when the server stops, and
+/// when a reload of the tokens file revokes the token it signed in with.
 pub async fn model_changes(
     _: Reader,
     State(console): State<Console>,
     Path(name): Path<String>,
+    headers: HeaderMap,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, WebError> {
     let name = ModelName::parse("name", &name)?;
     // The model must exist: a typo gets a 404, not a silent stream.
     console.registry.get_model(name.clone()).await?;
     let mut events = console.feed.subscribe();
     let mut shutdown = console.shutdown.clone();
+    let mut reloads = console.authenticator.reloads();
+    let token = signed_in_token(&headers);
     let stream = async_stream(move |sender| async move {
         loop {
             let changed = tokio::select! {
@@ -37,6 +43,17 @@ pub async fn model_changes(
                     Err(RecvError::Closed) => return,
                 },
                 _ = shutdown.wait_for(|stopped| *stopped) => return,
+                () = sender.closed() => return,
+                reloaded = reloads.changed() => {
+                    let revoked = console.authenticator.is_enabled()
+                        && token
+                            .as_deref()
+                            .is_none_or(|token| authenticate(&console.authenticator, token).is_err());
+                    if reloaded.is_err() || revoked {
+                        return;
+                    }
+                    None
+                }
             };
             if let Some(id) = changed {
                 let event = Event::default().event("changed").data(id);

@@ -213,7 +213,7 @@ impl FromRequestParts<Console> for Reader {
         if !console.authenticator.is_enabled() {
             return Ok(Reader(false));
         }
-        let token = cookie(&parts.headers, TOKEN_COOKIE);
+        let token = signed_in_token(&parts.headers);
         match token.map(|token| authenticate(&console.authenticator, &token)) {
             Some(Ok(())) => Ok(Reader(true)),
             _ => Err(Redirect::to("/login").into_response()),
@@ -222,6 +222,11 @@ impl FromRequestParts<Console> for Reader {
 }
 
 /// Checks a token the way the gRPC port does (any role may read).
+/// The token a browser signed in with, from its cookie.
+fn signed_in_token(headers: &HeaderMap) -> Option<String> {
+    cookie(headers, TOKEN_COOKIE)
+}
+
 fn authenticate(authenticator: &Authenticator, token: &str) -> Result<(), DomainError> {
     let mut headers = HeaderMap::new();
     let value = HeaderValue::from_str(&format!("Bearer {token}"))
