@@ -268,6 +268,24 @@ fn parse_digest(hex: &str) -> Option<[u8; 32]> {
 mod tests {
     use super::*;
 
+    proptest::proptest! {
+        /// No text panics the parser, and a secret pasted anywhere into a
+        /// file never comes back in the error that refuses it.
+        #[test]
+        fn any_file_parses_or_is_refused_without_quoting_a_secret(
+            before in "\\PC{0,200}",
+            after in "\\PC{0,200}",
+            secret in "[A-Za-z0-9]{24}",
+        ) {
+            let _ = PrincipalTable::parse(&format!("{before}{after}"));
+            let secret = format!("S3cret{secret}");
+            let text = format!("{before}\n{secret}\n{after}");
+            if let Err(refusal) = PrincipalTable::parse(&text) {
+                proptest::prop_assert!(!refusal.contains(&secret), "{refusal}");
+            }
+        }
+    }
+
     #[test]
     fn a_file_that_names_no_principal_is_refused_at_start_and_on_reload() {
         let dir = std::env::temp_dir().join(format!("tokens-{}", uuid::Uuid::new_v4()));

@@ -203,6 +203,40 @@ fn unreachable_hmac() -> Hmac<Sha256> {
 mod tests {
     use super::*;
 
+    proptest::proptest! {
+        /// No page token, however made, panics the decoder or decodes
+        /// without having been issued for this query by this key: it is
+        /// empty (the first page) or refused naming `page_token`.
+        #[test]
+        fn any_token_is_the_first_page_or_refused_naming_the_field(
+            token in "[A-Za-z0-9_.=-]{0,120}|\\PC{0,80}",
+        ) {
+            let key = PageKey::new([7; 32]);
+            match key.decode::<VersionCursor>(&"a query", &token) {
+                Ok(None) => proptest::prop_assert!(token.is_empty()),
+                Ok(Some(_)) => proptest::prop_assert!(false, "forged token accepted: {token:?}"),
+                Err(error) => proptest::prop_assert_eq!(error.invalid_fields(), vec!["page_token"]),
+            }
+        }
+
+        /// Changing any one character of an issued token makes it refused.
+        #[test]
+        fn an_issued_token_changed_anywhere_is_refused(
+            position in 0usize..200,
+            replacement in proptest::char::range('-', 'z'),
+        ) {
+            let key = PageKey::new([7; 32]);
+            let token = key.encode(&"a query", &ModelCursor { after_name: "churn".to_owned() });
+            let position = position % token.len();
+            let original = token.as_bytes()[position] as char;
+            proptest::prop_assume!(original != replacement);
+            let mut changed: Vec<char> = token.chars().collect();
+            changed[position] = replacement;
+            let changed: String = changed.into_iter().collect();
+            proptest::prop_assert!(key.decode::<ModelCursor>(&"a query", &changed).is_err());
+        }
+    }
+
     #[test]
     fn a_page_splits_into_its_items_and_the_token_after_the_last() {
         let key = PageKey::new([5; 32]);

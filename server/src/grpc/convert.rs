@@ -381,6 +381,63 @@ pub fn event_to_wire(event: Event) -> pb::Event {
 mod tests {
     use super::*;
 
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2000))]
+
+        /// Whatever a caller puts in a registration, converting and
+        /// validating it never panics, and a refusal names only fields of
+        /// the request.
+        #[test]
+        fn any_registration_is_validated_or_refused_naming_its_fields(
+            model_name in "\\PC{0,40}|[a-z][a-z0-9._-]{0,20}",
+            algorithm in "\\PC{0,20}",
+            uri in "\\PC{0,40}|s3://[a-z]{1,10}/[a-z]{1,10}",
+            sha256 in "[0-9a-f]{0,70}|\\PC{0,10}",
+            size_bytes in proptest::num::i64::ANY,
+            metrics in proptest::collection::hash_map("\\PC{0,12}", proptest::num::f64::ANY, 0..6),
+            tags in proptest::collection::hash_map("\\PC{0,12}", "\\PC{0,12}", 0..6),
+            duration_seconds in proptest::num::f64::ANY,
+            train_samples in proptest::num::i64::ANY,
+            feature_names in proptest::collection::vec("\\PC{0,12}", 0..6),
+            started in proptest::option::of((proptest::num::i64::ANY, proptest::num::i32::ANY)),
+        ) {
+            let request = pb::RegisterModelRequest {
+                model_name,
+                algorithm,
+                artifact: Some(pb::Artifact {
+                    uri,
+                    sha256,
+                    size_bytes,
+                    ..Default::default()
+                }),
+                metrics: metrics.into_iter().collect(),
+                tags: tags.into_iter().collect(),
+                training: Some(pb::TrainingInfo {
+                    started_at: started.map(|(seconds, nanos)| prost_types::Timestamp { seconds, nanos }),
+                    duration_seconds,
+                    train_samples,
+                    feature_names,
+                    ..Default::default()
+                }),
+                ..Default::default()
+            };
+            let known = [
+                "model_name", "algorithm", "artifact", "metrics", "params", "tags", "training",
+                "metadata", "description",
+            ];
+            if let Err(error) = registration(request).and_then(|input| input.validate()) {
+                let fields = error.invalid_fields();
+                proptest::prop_assert!(!fields.is_empty(), "{error}");
+                for field in fields {
+                    proptest::prop_assert!(
+                        known.iter().any(|k| field.starts_with(k)),
+                        "{field} is not a field of the request: {error}"
+                    );
+                }
+            }
+        }
+    }
+
     #[test]
     fn non_finite_numbers_in_metadata_are_refused_naming_the_field() {
         let value = prost_types::Struct {
