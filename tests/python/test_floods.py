@@ -200,3 +200,35 @@ def test_silent_console_connections_cannot_take_the_grpc_port_down(tmp_path: Pat
         for sock in silent:
             sock.close()
         stop_server(server)
+
+
+def test_connections_that_only_open_cannot_lock_callers_out(tmp_path: Path) -> None:
+    """With --max-connections 8, eight sockets that send the HTTP/2 preface
+    and SETTINGS and then nothing hold every slot: each new caller takes the
+    slot of the oldest one (it started no call), at once."""
+    server = start_server(tmp_path, "--max-connections", "8")
+    openers: list[socket.socket] = []
+    try:
+        host, port = server.address.rsplit(":", 1)
+        for _ in range(8):
+            sock = socket.create_connection((host, int(port)))
+            sock.sendall(PREFACE + frame(SETTINGS, 0, 0))
+            openers.append(sock)
+        time.sleep(0.2)  # let the server accept them all
+        for _ in range(5):
+            took = new_caller_is_served(server.address)
+            assert took < 2, f"a new caller took {took:.2f} s"
+        closed = 0
+        for sock in openers:
+            sock.settimeout(0.5)
+            try:
+                while sock.recv(4096):
+                    pass
+                closed += 1
+            except OSError:
+                pass
+        assert closed >= 1, "the server closed openers to make room"
+    finally:
+        for sock in openers:
+            sock.close()
+        stop_server(server)
