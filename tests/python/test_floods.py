@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import socket
 import struct
+import subprocess
 import threading
 import time
 from pathlib import Path
@@ -14,7 +15,7 @@ from pathlib import Path
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc  # type: ignore[import-untyped]
 
-from conftest import free_port, start_server, stop_server
+from conftest import free_port, server_binary, start_server, stop_server
 from modelreg_client._generated.modelregistry.v1 import registry_pb2 as pb
 from modelreg_client._generated.modelregistry.v1 import registry_pb2_grpc as pb_grpc
 
@@ -231,4 +232,44 @@ def test_connections_that_only_open_cannot_lock_callers_out(tmp_path: Path) -> N
     finally:
         for sock in openers:
             sock.close()
+        stop_server(server)
+
+
+def test_guessing_tokens_is_logged_by_peer_and_slowed(tmp_path: Path) -> None:
+    """Wrong tokens: the first few are refused at once, then each refusal
+    from that address waits twice as long as the one before; the log names
+    the address in one line (not one per guess); a valid token from the
+    same address is not delayed."""
+    entry = subprocess.run(
+        [server_binary(), "hash-token", "--principal", "dashboards", "--role", "reader"],
+        input="a-valid-token-of-the-dashboards", capture_output=True, text=True, check=True,
+    ).stdout
+    (tmp_path / "tokens.toml").write_text(entry)
+    (tmp_path / "tokens.toml").chmod(0o600)
+    server = start_server(tmp_path, "--auth-tokens", "tokens.toml", log="guesses.log")
+    try:
+        took: list[float] = []
+        with grpc.insecure_channel(server.address) as channel:
+            stub = pb_grpc.RegistryServiceStub(channel)
+            for guess in range(15):
+                started = time.monotonic()
+                try:
+                    stub.ListModels(pb.ListModelsRequest(), metadata=[("authorization", f"Bearer guess-{guess}")], timeout=10)
+                except grpc.RpcError as error:
+                    assert error.code() == grpc.StatusCode.UNAUTHENTICATED
+                took.append(time.monotonic() - started)
+            started = time.monotonic()
+            stub.ListModels(
+                pb.ListModelsRequest(), metadata=[("authorization", "Bearer a-valid-token-of-the-dashboards")], timeout=10
+            )
+            valid = time.monotonic() - started
+        assert max(took[:10]) < 0.5, took
+        assert took[14] >= 0.7, f"the fifteenth guess waited {took[14]:.2f} s"
+        assert sum(took) >= 1.4, took
+        assert valid < 0.5, f"a valid token waited {valid:.2f} s"
+        lines = [line for line in (tmp_path / "guesses.log").read_text().splitlines() if "authentication failed" in line]
+        assert 1 <= len(lines) < 15, lines
+        assert "127.0.0.1" in lines[0], lines[0]
+        assert "guess-" not in "\n".join(lines), "tokens never reach the log"
+    finally:
         stop_server(server)

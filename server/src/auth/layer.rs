@@ -74,8 +74,20 @@ where
             }
             Ok(None) => {}
             Err(error) => {
+                // A token that does not match is a guess; a call with none
+                // (a client not yet configured) is only refused.
+                let guessed = request.headers().contains_key(http::header::AUTHORIZATION);
+                let delay = match &error {
+                    DomainError::Unauthenticated(_) if guessed => self
+                        .authenticator
+                        .failed(peer_address(&request), request.uri().path()),
+                    _ => std::time::Duration::ZERO,
+                };
                 let response = Status::from(error).into_http();
-                return Box::pin(async move { Ok(response) });
+                return Box::pin(async move {
+                    tokio::time::sleep(delay).await;
+                    Ok(response)
+                });
             }
         }
         // The clone that was polled ready is the one to call.
@@ -113,4 +125,18 @@ impl<S> Authenticate<S> {
         }
         Ok(Some((principal, credential)))
     }
+}
+
+/// The address the request came from, over TLS or not.
+fn peer_address<B>(request: &Request<B>) -> Option<std::net::IpAddr> {
+    let extensions = request.extensions();
+    extensions
+        .get::<TcpConnectInfo>()
+        .and_then(TcpConnectInfo::remote_addr)
+        .or_else(|| {
+            extensions
+                .get::<TlsConnectInfo<TcpConnectInfo>>()
+                .and_then(|info| info.get_ref().remote_addr())
+        })
+        .map(|address| address.ip())
 }

@@ -5,6 +5,7 @@
 //! SIGHUP; a bad file keeps the previous table.
 
 mod context;
+mod failures;
 mod identity;
 mod layer;
 mod policy;
@@ -57,6 +58,8 @@ pub struct Authenticator {
     /// Bumped by every reload that changed the table: open streams
     /// re-check their credential then.
     generation: watch::Sender<u64>,
+    /// Failed attempts per peer: logged and slowed.
+    failures: failures::Failures,
 }
 
 /// What a caller authenticated with, kept by its open streams so a reload
@@ -88,6 +91,7 @@ impl Authenticator {
             file: None,
             table: RwLock::new(Arc::new(PrincipalTable::default())),
             generation: watch::channel(0).0,
+            failures: failures::Failures::default(),
         }
     }
 
@@ -98,6 +102,7 @@ impl Authenticator {
             file: Some(path.to_path_buf()),
             table: RwLock::new(Arc::new(table)),
             generation: watch::channel(0).0,
+            failures: failures::Failures::default(),
         })
     }
 
@@ -119,6 +124,13 @@ impl Authenticator {
         }
         self.generation.send_modify(|generation| *generation += 1);
         Ok(count)
+    }
+
+    /// Records a failed authentication from `peer` (logged, rate-limited);
+    /// returns how long to hold the refusal (longer with each failure of
+    /// that address in the last minute).
+    pub fn failed(&self, peer: Option<std::net::IpAddr>, what: &str) -> std::time::Duration {
+        self.failures.record(peer, what)
     }
 
     /// Changes at every reload of the tokens file.

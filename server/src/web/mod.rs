@@ -91,7 +91,7 @@ pub async fn serve(
         local: listener.local_addr()?,
         connections: crate::listener::incoming(listener, limits),
     };
-    axum::serve(listener, app)
+    axum::serve(listener, app.into_make_service_with_connect_info::<Peer>())
         .with_graceful_shutdown(async move {
             let _ = shutdown.wait_for(|stopped| *stopped).await;
         })
@@ -125,6 +125,32 @@ impl axum::serve::Listener for Limited {
 
     fn local_addr(&self) -> std::io::Result<SocketAddr> {
         Ok(self.local)
+    }
+}
+
+/// The address a console connection came from.
+#[derive(Debug, Clone, Copy)]
+struct Peer(SocketAddr);
+
+impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, Limited>> for Peer {
+    fn connect_info(stream: axum::serve::IncomingStream<'_, Limited>) -> Self {
+        Self(*stream.remote_addr())
+    }
+}
+
+/// The request's peer address, when the console was served with it.
+struct PeerAddress(Option<std::net::IpAddr>);
+
+impl<S: Send + Sync> FromRequestParts<S> for PeerAddress {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(Self(
+            parts
+                .extensions
+                .get::<axum::extract::ConnectInfo<Peer>>()
+                .map(|axum::extract::ConnectInfo(Peer(address))| address.ip()),
+        ))
     }
 }
 
@@ -261,11 +287,16 @@ struct LoginForm {
     token: String,
 }
 
-async fn login(State(console): State<Console>, Form(form): Form<LoginForm>) -> Response {
+async fn login(
+    State(console): State<Console>,
+    PeerAddress(peer): PeerAddress,
+    Form(form): Form<LoginForm>,
+) -> Response {
     let token = form.token.trim();
     // Only printable ASCII can be a token and travel in a cookie intact.
     let acceptable = !token.is_empty() && token.bytes().all(|b| b.is_ascii_graphic());
     if !acceptable || authenticate(&console.authenticator, token).is_err() {
+        tokio::time::sleep(console.authenticator.failed(peer, "console sign-in")).await;
         return (
             StatusCode::UNAUTHORIZED,
             pages::login(Some("That token is not valid (unknown or revoked).")),
