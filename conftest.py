@@ -90,6 +90,26 @@ def start_server(
     return RunningServer(process, address, workdir)
 
 
+def hashed_token_entry(principal: str, role: str, token: str) -> str:
+    """The tokens-file entry `hash-token` prints for `token`."""
+    return subprocess.run(
+        [server_binary(), "hash-token", "--principal", principal, "--role", role],
+        input=token,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+
+
+def write_tokens_file(workdir: Path, *entries: tuple[str, str, str]) -> Path:
+    """`workdir`/tokens.toml with one entry per (principal, role, token),
+    readable by its owner only (the server refuses a file others may write)."""
+    path = workdir / "tokens.toml"
+    path.write_text("".join(hashed_token_entry(*entry) for entry in entries))
+    path.chmod(0o600)
+    return path
+
+
 def stop_server(running: RunningServer) -> None:
     """Stops a server with SIGTERM (SIGKILL after 15 s)."""
     if running.process.poll() is None:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import socket
 import struct
-import subprocess
 import threading
 import time
 from pathlib import Path
@@ -15,7 +14,7 @@ from pathlib import Path
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc  # type: ignore[import-untyped]
 
-from conftest import free_port, server_binary, start_server, stop_server
+from conftest import free_port, start_server, stop_server, write_tokens_file
 from modelreg_client._generated.modelregistry.v1 import registry_pb2 as pb
 from modelreg_client._generated.modelregistry.v1 import registry_pb2_grpc as pb_grpc
 
@@ -240,12 +239,7 @@ def test_guessing_tokens_is_logged_by_peer_and_slowed(tmp_path: Path) -> None:
     from that address waits twice as long as the one before; the log names
     the address in one line (not one per guess); a valid token from the
     same address is not delayed."""
-    entry = subprocess.run(
-        [server_binary(), "hash-token", "--principal", "dashboards", "--role", "reader"],
-        input="a-valid-token-of-the-dashboards", capture_output=True, text=True, check=True,
-    ).stdout
-    (tmp_path / "tokens.toml").write_text(entry)
-    (tmp_path / "tokens.toml").chmod(0o600)
+    write_tokens_file(tmp_path, ("dashboards", "reader", "a-valid-token-of-the-dashboards"))
     server = start_server(tmp_path, "--auth-tokens", "tokens.toml", log="guesses.log")
     try:
         took: list[float] = []

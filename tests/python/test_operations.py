@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 
 import grpc
 import pytest
-from conftest import REPO, RunningServer, free_port, server_binary, start_server, stop_server
+from conftest import REPO, RunningServer, free_port, server_binary, start_server, stop_server, write_tokens_file
 from prometheus_client.parser import text_string_to_metric_families
 
 from modelreg_client import ModelRegistryError, RegistryClient
@@ -197,15 +197,7 @@ def test_cancelled_and_timed_out_calls_are_logged_with_their_principal(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("MODEL_REGISTRY_TEST_LOG", "info")
-    hashed = subprocess.run(
-        [server_binary(), "hash-token", "--principal", "ci", "--role", "trainer"],
-        input="ci-token",
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    (tmp_path / "tokens.toml").write_text(hashed)
-    (tmp_path / "tokens.toml").chmod(0o600)
+    write_tokens_file(tmp_path, ("ci", "trainer", "ci-token"))
     metrics = f"127.0.0.1:{free_port()}"
     server = start_server(
         tmp_path, "--auth-tokens", "tokens.toml", "--log-format", "json", "--metrics-listen", metrics,

@@ -18,7 +18,17 @@ from pathlib import Path
 
 import pytest
 from bs4 import BeautifulSoup
-from conftest import RunningServer, free_port, readme_block, server_binary, start_server, stop_server, wait_until_listening
+from conftest import (
+    RunningServer,
+    free_port,
+    hashed_token_entry,
+    readme_block,
+    server_binary,
+    start_server,
+    stop_server,
+    wait_until_listening,
+    write_tokens_file,
+)
 
 from modelreg_client import RegistryClient, Status, Training
 
@@ -281,12 +291,7 @@ def test_a_change_through_another_replica_reaches_the_page(postgres_url: str, tm
 
 
 def test_with_auth_the_console_asks_for_a_token(tmp_path: Path) -> None:
-    entry = subprocess.run(
-        [server_binary(), "hash-token", "--principal", "viewer", "--role", "reader"],
-        input="reader-secret", capture_output=True, text=True, check=True,
-    ).stdout
-    (tmp_path / "tokens.toml").write_text(entry)
-    (tmp_path / "tokens.toml").chmod(0o600)
+    write_tokens_file(tmp_path, ("viewer", "reader", "reader-secret"))
     running = start_console(tmp_path, "--auth-tokens", "tokens.toml")
     try:
         no_redirects = urllib.request.build_opener(NoRedirect)
@@ -404,12 +409,7 @@ def test_without_auth_only_requests_to_a_loopback_name_are_answered(tmp_path: Pa
 
 
 def test_a_console_or_metrics_beyond_loopback_is_warned_about(tmp_path: Path) -> None:
-    entry = subprocess.run(
-        [server_binary(), "hash-token", "--principal", "viewer", "--role", "reader"],
-        input="reader-secret", capture_output=True, text=True, check=True,
-    ).stdout
-    (tmp_path / "tokens.toml").write_text(entry)
-    (tmp_path / "tokens.toml").chmod(0o600)
+    write_tokens_file(tmp_path, ("viewer", "reader", "reader-secret"))
     web, metrics = free_port(), free_port()
     running = start_server(
         tmp_path,
@@ -427,15 +427,8 @@ def test_a_console_or_metrics_beyond_loopback_is_warned_about(tmp_path: Path) ->
 
 
 def test_revoking_a_token_closes_its_live_page_stream(tmp_path: Path) -> None:
-    def entry(principal: str, role: str, token: str) -> str:
-        return subprocess.run(
-            [server_binary(), "hash-token", "--principal", principal, "--role", role],
-            input=token, capture_output=True, text=True, check=True,
-        ).stdout
-
-    viewer, ci = entry("viewer", "reader", "viewer-secret"), entry("ci", "trainer", "ci-secret")
-    (tmp_path / "tokens.toml").write_text(viewer + ci)
-    (tmp_path / "tokens.toml").chmod(0o600)
+    write_tokens_file(tmp_path, ("viewer", "reader", "viewer-secret"), ("ci", "trainer", "ci-secret"))
+    ci = hashed_token_entry("ci", "trainer", "ci-secret")
     running = start_console(tmp_path, "--auth-tokens", "tokens.toml")
     try:
         with RegistryClient(running.server.address, token="ci-secret") as client:
