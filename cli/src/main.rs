@@ -178,11 +178,15 @@ fn with_profile(mut cli: Cli, matches: &clap::ArgMatches) -> Result<Cli, Error> 
 }
 
 /// A plaintext (`http://`) call that failed in the transport, with no
-/// answer from the registry, is most often a TLS server: say so.
+/// answer from the registry, is most often a TLS server: say so. The TLS
+/// port closes the connection; depending on whether the request was on its
+/// way then, the client reports UNKNOWN, INTERNAL or CANCELLED.
 fn plaintext_to_tls_hint(url: &str, error: &Error) -> Option<String> {
     let address = url.strip_prefix("http://")?;
-    let transport = matches!(error.code(), Some(Code::Unknown | Code::Internal))
-        && error.request_id().is_none()
+    let transport = matches!(
+        error.code(),
+        Some(Code::Unknown | Code::Internal | Code::Cancelled)
+    ) && error.request_id().is_none()
         && error.to_string().contains("transport error");
     transport.then(|| {
         format!(
