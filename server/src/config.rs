@@ -176,6 +176,16 @@ pub struct Config {
     #[arg(long, env = "MODEL_REGISTRY_MAX_STREAM_LIFETIME", default_value = "1h", value_parser = parse_duration, global = true)]
     pub max_stream_lifetime: Duration,
 
+    /// Most watch streams one principal holds open at once (with
+    /// authentication); more are RESOURCE_EXHAUSTED.
+    #[arg(
+        long,
+        env = "MODEL_REGISTRY_MAX_STREAMS_PER_PRINCIPAL",
+        default_value_t = 256,
+        global = true
+    )]
+    pub max_streams_per_principal: usize,
+
     /// On SIGTERM, how long to wait for in-flight calls and open
     /// connections (watch streams end at once, with UNAVAILABLE) before
     /// exiting anyway.
@@ -315,6 +325,9 @@ impl Config {
         }
         if self.web_max_connections == 0 {
             return Err("--web-max-connections must be at least 1".to_owned());
+        }
+        if self.max_streams_per_principal == 0 {
+            return Err("--max-streams-per-principal must be at least 1".to_owned());
         }
         if self.tls_client_ca.is_some() && self.auth_tokens.is_none() {
             return Err(

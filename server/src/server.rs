@@ -116,6 +116,8 @@ pub struct ServeOptions {
     pub shutdown_grace: Duration,
     /// Longest a watch stream stays open before its caller resumes it.
     pub stream_lifetime: Duration,
+    /// Most watch streams one principal holds at once.
+    pub streams_per_principal: usize,
     /// The health statuses to serve, when they were set up before the
     /// store (a probe port opened at start-up shares them); new ones when
     /// `None`.
@@ -137,6 +139,7 @@ impl Default for ServeOptions {
             },
             shutdown_grace: Duration::from_secs(10),
             stream_lifetime: Duration::from_secs(3600),
+            streams_per_principal: 256,
             health: None,
         }
     }
@@ -171,6 +174,7 @@ impl ServeOptions {
             },
             shutdown_grace: config.shutdown_grace,
             stream_lifetime: config.max_stream_lifetime,
+            streams_per_principal: config.max_streams_per_principal,
             health: None,
         })
     }
@@ -439,6 +443,8 @@ pub async fn serve_with_console(
     let watches = Watches {
         authenticator: Arc::clone(&options.authenticator),
         lifetime: options.stream_lifetime,
+        per_principal: options.streams_per_principal,
+        open: Arc::default(),
         registry: registry.clone(),
         feed,
         shutdown: stopped,

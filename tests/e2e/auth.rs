@@ -473,8 +473,56 @@ model_registry_e2e::on_both_backends!(
     every_rpc_is_open_to_exactly_the_roles_that_need_it,
     limited_principals_change_only_their_aliases_and_models,
     the_principal_is_the_creator_and_the_actor,
-    a_reload_that_revokes_a_token_ends_its_open_streams_only
+    a_reload_that_revokes_a_token_ends_its_open_streams_only,
+    a_principal_holds_at_most_its_share_of_watch_streams
 );
+
+/// With --max-streams-per-principal 3, a principal's fourth watch is
+/// RESOURCE_EXHAUSTED naming it; another principal still opens watches, and
+/// a closed watch frees its place.
+async fn a_principal_holds_at_most_its_share_of_watch_streams(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let options = ServeOptions {
+        authenticator: Arc::new(Authenticator::from_file(&tokens_file(dir.path())).unwrap()),
+        streams_per_principal: 3,
+        ..ServeOptions::default()
+    };
+    let Some(server) = TestServer::builder(backend).options(options).start().await else {
+        return;
+    };
+    let mut reader = client_with_token(&server, Some("reader-token"));
+    let mut open = Vec::new();
+    for _ in 0..3 {
+        open.push(
+            reader
+                .watch_events(pb::WatchEventsRequest::default())
+                .await
+                .unwrap()
+                .into_inner(),
+        );
+    }
+    let refused = reader
+        .watch_events(pb::WatchEventsRequest::default())
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::ResourceExhausted);
+    assert!(refused.message().contains("dashboards"), "{refused:?}");
+    client_with_token(&server, Some("trainer-token"))
+        .watch_events(pb::WatchEventsRequest::default())
+        .await
+        .expect("another principal has places of its own");
+    drop(open.pop());
+    let reopened = tokio::time::timeout(std::time::Duration::from_secs(5), async {
+        loop {
+            if let Ok(stream) = reader.watch_events(pb::WatchEventsRequest::default()).await {
+                return stream;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    assert!(reopened.is_ok(), "a closed watch frees its place");
+}
 
 /// Removing a principal from the tokens file and reloading it (SIGHUP)
 /// ends that principal's open watch streams with UNAUTHENTICATED at once;

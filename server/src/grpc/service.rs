@@ -95,6 +95,7 @@ impl RegistryServiceApi for RegistryService {
         request: Request<pb::WatchModelAliasRequest>,
     ) -> Result<Response<BoxStream<pb::AliasUpdate>>, Status> {
         let context = request.extensions().get::<RequestContext>().cloned();
+        let slot = self.watches.admit(context.as_ref())?;
         let pb::WatchModelAliasRequest {
             model_name,
             alias,
@@ -103,9 +104,11 @@ impl RegistryServiceApi for RegistryService {
         let updates = self
             .alias_watch(&model_name, &alias, after_event_id)
             .await?;
-        Ok(Response::new(
-            self.watches.guard(Box::pin(updates), context),
-        ))
+        Ok(Response::new(self.watches.guard(
+            Box::pin(updates),
+            context,
+            slot,
+        )))
     }
 
     async fn watch_production_model(
@@ -113,6 +116,7 @@ impl RegistryServiceApi for RegistryService {
         request: Request<pb::WatchProductionModelRequest>,
     ) -> Result<Response<BoxStream<pb::AliasUpdate>>, Status> {
         let context = request.extensions().get::<RequestContext>().cloned();
+        let slot = self.watches.admit(context.as_ref())?;
         let pb::WatchProductionModelRequest {
             model_name,
             after_event_id,
@@ -120,9 +124,11 @@ impl RegistryServiceApi for RegistryService {
         let updates = self
             .alias_watch(&model_name, AliasName::PRODUCTION, after_event_id)
             .await?;
-        Ok(Response::new(
-            self.watches.guard(Box::pin(updates), context),
-        ))
+        Ok(Response::new(self.watches.guard(
+            Box::pin(updates),
+            context,
+            slot,
+        )))
     }
 
     async fn watch_events(
@@ -130,6 +136,7 @@ impl RegistryServiceApi for RegistryService {
         request: Request<pb::WatchEventsRequest>,
     ) -> Result<Response<BoxStream<pb::WatchEventsResponse>>, Status> {
         let context = request.extensions().get::<RequestContext>().cloned();
+        let slot = self.watches.admit(context.as_ref())?;
         let pb::WatchEventsRequest {
             after_event_id,
             model_name,
@@ -159,6 +166,7 @@ impl RegistryServiceApi for RegistryService {
         Ok(Response::new(self.watches.guard(
             Box::pin(self.watches.events(after_event_id, filter)),
             context,
+            slot,
         )))
     }
 

@@ -2,11 +2,13 @@
 //! stopping: when the credential it was opened with is revoked or changed by
 //! a reload of the tokens file (UNAUTHENTICATED, within the reload), and
 //! when it reaches its maximum lifetime (UNAVAILABLE: the caller resumes
-//! with its cursor, and is authenticated again on the way).
+//! with its cursor, and is authenticated again on the way). A principal
+//! holds at most so many watch streams at once.
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -16,16 +18,68 @@ use tonic::codegen::BoxStream;
 
 use crate::auth::{Authenticator, RequestContext};
 
-/// `stream`, ended early by `ending` when it resolves.
+/// `stream`, ended early by `ending` when it resolves, holding `slot`
+/// while it is open.
 pub fn guarded<T: Send + 'static>(
     stream: BoxStream<T>,
     ending: impl Future<Output = Status> + Send + 'static,
+    slot: Option<StreamSlot>,
 ) -> BoxStream<T> {
     Box::pin(Guarded {
         inner: stream,
         ending: Box::pin(ending),
         done: false,
+        _slot: slot,
     })
+}
+
+/// The watch streams each principal holds open.
+#[derive(Debug, Default)]
+pub struct OpenStreams {
+    by_principal: Mutex<HashMap<String, usize>>,
+}
+
+/// One open stream of a principal, counted until dropped.
+#[derive(Debug)]
+pub struct StreamSlot {
+    streams: Arc<OpenStreams>,
+    principal: String,
+}
+
+impl OpenStreams {
+    /// A slot for one more stream of `principal`, or RESOURCE_EXHAUSTED
+    /// when it holds `most` already.
+    pub fn admit(self: &Arc<Self>, principal: &str, most: usize) -> Result<StreamSlot, Status> {
+        let mut open = self
+            .by_principal
+            .lock()
+            .map_err(|_| Status::internal("the stream count is unavailable"))?;
+        let count = open.entry(principal.to_owned()).or_default();
+        if *count >= most {
+            return Err(Status::resource_exhausted(format!(
+                "principal {principal:?} holds {most} watch streams already, the most one \
+                 principal may; close one, or watch several aliases through WatchEvents"
+            )));
+        }
+        *count += 1;
+        Ok(StreamSlot {
+            streams: Arc::clone(self),
+            principal: principal.to_owned(),
+        })
+    }
+}
+
+impl Drop for StreamSlot {
+    fn drop(&mut self) {
+        if let Ok(mut open) = self.streams.by_principal.lock()
+            && let Some(count) = open.get_mut(&self.principal)
+        {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                open.remove(&self.principal);
+            }
+        }
+    }
 }
 
 /// Resolves when a stream opened in `context` must end: its credential no
@@ -73,6 +127,7 @@ struct Guarded<T> {
     inner: BoxStream<T>,
     ending: Pin<Box<dyn Future<Output = Status> + Send>>,
     done: bool,
+    _slot: Option<StreamSlot>,
 }
 
 impl<T> Stream for Guarded<T> {

@@ -44,6 +44,10 @@ pub struct Watches {
     pub authenticator: std::sync::Arc<crate::auth::Authenticator>,
     /// Longest a stream stays open before its caller must resume it.
     pub lifetime: std::time::Duration,
+    /// Most watch streams one principal holds at once (with authentication).
+    pub per_principal: usize,
+    /// The watch streams each principal holds.
+    pub open: Arc<super::stream_guard::OpenStreams>,
 }
 
 fn shutting_down() -> Status {
@@ -54,12 +58,32 @@ fn shutting_down() -> Status {
 }
 
 impl Watches {
-    /// `stream`, opened in `context`, ended when the caller's credential is
-    /// revoked or the stream reaches its lifetime.
+    /// A slot for one more watch stream of the caller of `context`;
+    /// RESOURCE_EXHAUSTED when its principal holds the most already. Without
+    /// authentication every caller is the same anonymous one: not counted.
+    pub fn admit(
+        &self,
+        context: Option<&crate::auth::RequestContext>,
+    ) -> Result<Option<super::stream_guard::StreamSlot>, Status> {
+        if !self.authenticator.is_enabled() {
+            return Ok(None);
+        }
+        match context.and_then(|context| context.principal.as_ref()) {
+            Some(principal) => self
+                .open
+                .admit(&principal.name, self.per_principal)
+                .map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// `stream`, opened in `context` and holding `slot`, ended when the
+    /// caller's credential is revoked or the stream reaches its lifetime.
     pub fn guard<T: Send + 'static>(
         &self,
         stream: tonic::codegen::BoxStream<T>,
         context: Option<crate::auth::RequestContext>,
+        slot: Option<super::stream_guard::StreamSlot>,
     ) -> tonic::codegen::BoxStream<T> {
         super::stream_guard::guarded(
             stream,
@@ -68,6 +92,7 @@ impl Watches {
                 context,
                 self.lifetime,
             ),
+            slot,
         )
     }
 
