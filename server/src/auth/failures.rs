@@ -41,10 +41,11 @@ impl Failures {
     /// Records a failed authentication from `peer` (`what`: where, e.g.
     /// the method); returns how long to hold the refusal.
     pub fn record(&self, peer: Option<IpAddr>, what: &str) -> Duration {
-        let Some(peer) = peer else {
-            tracing::warn!(what, "authentication failed (peer address unknown)");
-            return Duration::ZERO;
-        };
+        // Callers whose address is unknown share one entry, so their log
+        // lines are limited too; they are never delayed (it would delay
+        // them all).
+        let known_peer = peer.is_some();
+        let peer = peer.unwrap_or(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
         let now = Instant::now();
         let Ok(mut peers) = self.peers.lock() else {
             return Duration::ZERO;
@@ -78,7 +79,11 @@ impl Failures {
             known.logged_at = Some(now);
             known.unlogged = 0;
         }
-        delay_after(known.in_window)
+        if known_peer {
+            delay_after(known.in_window)
+        } else {
+            Duration::ZERO
+        }
     }
 }
 

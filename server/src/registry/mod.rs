@@ -165,9 +165,9 @@ impl Registry {
         name: ModelName,
         alias: AliasName,
     ) -> DomainResult<ModelVersion> {
-        let (model, alias_name) = (name.as_str().to_owned(), alias.as_str().to_owned());
-        let work = GetByAlias { name, alias };
-        self.store.read_alias(&model, &alias_name, work).await
+        self.store
+            .read_alias(name, alias, |name, alias| GetByAlias { name, alias })
+            .await
     }
 
     /// Reads the version an alias pointed at at `at`.

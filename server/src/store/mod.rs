@@ -30,7 +30,7 @@ use std::time::{Duration, Instant};
 use diesel_async::{AsyncConnection, AsyncPgConnection};
 use tokio::sync::{oneshot, watch};
 
-use crate::domain::{DomainResult, Event, ModelVersion};
+use crate::domain::{AliasName, DomainResult, Event, ModelName, ModelVersion};
 pub use backup::{BackupSummary, backup};
 use error::pool_error;
 pub use migrate::Mode as MigrationMode;
@@ -231,27 +231,29 @@ impl Store {
         on_reader!(self, |conn| work.run(conn))
     }
 
-    /// Runs `work`, the read of the version `alias` of model `model` points
-    /// at, or answers it from the alias cache (SQLite: kept while the
-    /// database file is unchanged, whichever process changes it).
+    /// Reads the version `alias` of model `name` points at with the work
+    /// `read` makes, or answers it from the alias cache (SQLite: kept while
+    /// the database file is unchanged, whichever process changes it). The
+    /// names are copied only to fill the cache after a miss.
     pub async fn read_alias<W: Work<Output = ModelVersion>>(
         &self,
-        model: &str,
-        alias: &str,
-        work: W,
+        name: ModelName,
+        alias: AliasName,
+        read: impl FnOnce(ModelName, AliasName) -> W,
     ) -> DomainResult<ModelVersion> {
         let cached = self
             .alias_cache
             .as_deref()
             .and_then(|cache| Some((cache, cache.stamp()?)));
         let Some((cache, stamp)) = cached else {
-            return self.read(work).await;
+            return self.read(read(name, alias)).await;
         };
-        if let Some(version) = cache.get(model, alias, stamp) {
+        if let Some(version) = cache.get(name.as_str(), alias.as_str(), stamp) {
             return Ok(version);
         }
-        let version = self.read(work).await?;
-        cache.put(model, alias, stamp, &version);
+        let (model, alias_name) = (name.as_str().to_owned(), alias.as_str().to_owned());
+        let version = self.read(read(name, alias)).await?;
+        cache.put(&model, &alias_name, stamp, &version);
         Ok(version)
     }
 
