@@ -67,9 +67,11 @@ def start_server(
     log: str = "server.log",
     wait: bool = True,
     open_files: int | None = None,
+    env: dict[str, str] | None = None,
 ) -> RunningServer:
     """Starts the server binary in `workdir` with its default database there
-    (with `open_files`, under that file-descriptor limit, soft and hard)."""
+    (with `open_files`, under that file-descriptor limit, soft and hard; with
+    `env`, these variables added to the environment)."""
     address = address or f"127.0.0.1:{free_port()}"
 
     def limit() -> None:
@@ -81,7 +83,7 @@ def start_server(
         cwd=workdir,
         stdout=subprocess.DEVNULL,
         stderr=open(workdir / log, "wb"),  # noqa: SIM115 - closed with the process
-        env={**os.environ, "RUST_LOG": os.environ.get("MODEL_REGISTRY_TEST_LOG", "warn")},
+        env={**os.environ, **(env or {}), "RUST_LOG": os.environ.get("MODEL_REGISTRY_TEST_LOG", "warn")},
         preexec_fn=limit if open_files is not None else None,  # noqa: PLW1509 - only sets a limit
     )
     if not wait:

@@ -172,12 +172,27 @@ pub struct VersionQuery {
     pub order: VersionOrder,
     /// Largest first.
     pub descending: bool,
+    /// How much of each version to read (not part of the query a page
+    /// token is bound to: a caller may page on in another view).
+    #[serde(skip)]
+    pub view: VersionView,
     /// Page size (not part of the query a page token is bound to).
     #[serde(skip)]
     pub page_size: usize,
     /// Where this page starts.
     #[serde(skip)]
     pub after: Option<VersionCursor>,
+}
+
+/// How much of a version a listing reads and returns.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum VersionView {
+    /// Everything but the bulky parts: params, metadata and feature names
+    /// are left empty (they are what makes a version megabytes).
+    #[default]
+    Basic,
+    /// Everything.
+    Full,
 }
 
 /// The best version by a metric.

@@ -13,6 +13,12 @@ use sha2::Sha256;
 
 use super::error::{DomainError, DomainResult};
 
+/// The most a page may take on the wire, below the 4 MiB most gRPC
+/// clients accept by default; a page holds at least one item. A listing
+/// also stops reading rows once their stored size passes it, so what one
+/// call holds in memory is bounded too.
+pub const PAGE_BUDGET_BYTES: usize = 3 * 1024 * 1024;
+
 /// Where the next page of versions starts.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct VersionCursor {

@@ -6,6 +6,7 @@ use model_registry_api::json::{json_to_struct, struct_to_json};
 use model_registry_api::v1 as pb;
 use prost_types::Timestamp;
 
+use crate::domain::commands::VersionView;
 use crate::domain::page::VersionOrder;
 use crate::domain::validate::RegistrationInput;
 use crate::domain::{
@@ -306,20 +307,11 @@ pub fn version_to_wire(version: ModelVersion) -> pb::ModelVersion {
     }
 }
 
-/// How much of a version a listing returns.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum View {
-    /// Without params, metadata and feature names.
-    Basic,
-    /// Everything.
-    Full,
-}
-
 /// The view a listing asks for (BASIC when unspecified).
-pub fn version_view(value: i32) -> DomainResult<View> {
+pub fn version_view(value: i32) -> DomainResult<VersionView> {
     match pb::VersionView::try_from(value) {
-        Ok(pb::VersionView::Unspecified | pb::VersionView::Basic) => Ok(View::Basic),
-        Ok(pb::VersionView::Full) => Ok(View::Full),
+        Ok(pb::VersionView::Unspecified | pb::VersionView::Basic) => Ok(VersionView::Basic),
+        Ok(pb::VersionView::Full) => Ok(VersionView::Full),
         Err(_) => Err(DomainError::invalid(
             "view",
             format!("{value} is not a VersionView: use BASIC or FULL"),
@@ -327,10 +319,11 @@ pub fn version_view(value: i32) -> DomainResult<View> {
     }
 }
 
-/// A version on the wire, as much of it as `view` asks for.
-pub fn version_in_view(version: ModelVersion, view: View) -> pb::ModelVersion {
+/// A version on the wire, as much of it as `view` asks for (the store
+/// did not read the rest; here the empty parts become absent).
+pub fn version_in_view(version: ModelVersion, view: VersionView) -> pb::ModelVersion {
     let mut wire = version_to_wire(version);
-    if view == View::Basic {
+    if view == VersionView::Basic {
         wire.params.clear();
         wire.metadata = None;
         if let Some(training) = wire.training.as_mut() {

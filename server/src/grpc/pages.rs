@@ -6,11 +6,8 @@
 use prost::Message;
 use serde::Serialize;
 
+pub use crate::domain::page::PAGE_BUDGET_BYTES;
 use crate::domain::page::{Page, PageKey};
-
-/// The most a page may take on the wire, below the 4 MiB most gRPC
-/// clients accept by default; a page holds at least one item.
-pub const PAGE_BUDGET_BYTES: usize = 3 * 1024 * 1024;
 
 /// The wire items of `page` within the budget, and the next page's token
 /// (empty after the last page).

@@ -339,8 +339,7 @@ impl TryFrom<pb::ListModelVersionsRequest> for VersionQuery {
             page_token: _,
             aliases,
             any_alias,
-            // The handler reads it: the view shapes the answer, not the query.
-            view: _,
+            view,
         } = request;
         let mut v = Violations::default();
         let trained_after = v.check(convert::optional_time("trained_after", trained_after));
@@ -368,6 +367,7 @@ impl TryFrom<pb::ListModelVersionsRequest> for VersionQuery {
             v.check(held_alias_filter(&aliases)),
             v.check(convert::version_order(order_by, &order_metric)),
             v.check(validate::page_size(page_size)),
+            v.check(convert::version_view(view)),
         );
         let (
             Some(model_name),
@@ -378,6 +378,7 @@ impl TryFrom<pb::ListModelVersionsRequest> for VersionQuery {
             Some(holding_any),
             Some(order),
             Some(page_size),
+            Some(view),
             Some(trained_after),
             Some(trained_before),
         ) = (
@@ -389,6 +390,7 @@ impl TryFrom<pb::ListModelVersionsRequest> for VersionQuery {
             fields.5,
             fields.6,
             fields.7,
+            fields.8,
             trained_after,
             trained_before,
         )
@@ -413,6 +415,7 @@ impl TryFrom<pb::ListModelVersionsRequest> for VersionQuery {
             holding_some_alias: any_alias,
             order,
             descending,
+            view,
             page_size,
             // The handler reads the page token: it is signed for the query.
             after: None,

@@ -238,11 +238,11 @@ impl RegistryServiceApi for RegistryService {
     ) -> Result<Response<pb::ListModelVersionsResponse>, Status> {
         let mut request = request.into_inner();
         let token = std::mem::take(&mut request.page_token);
-        let view = convert::version_view(request.view)?;
         let mut query = VersionQuery::try_from(request)?;
         let key = self.page_key().await?;
         query.after = key.decode(&query, &token)?;
         let page = self.registry.list_versions(query.clone()).await?;
+        let view = query.view;
         let (model_versions, next_page_token) = pages::respond(page, &key, &query, |version| {
             convert::version_in_view(version, view)
         });

@@ -102,6 +102,111 @@ pub struct VersionRow {
     pub updated_at: NaiveDateTime,
 }
 
+/// A `model_versions` row without its bulky columns (params, metadata,
+/// feature names): what a listing reads before it knows how many versions
+/// fit its page.
+#[derive(Debug, Queryable, Selectable)]
+#[diesel(table_name = model_versions, check_for_backend(diesel::pg::Pg, diesel::sqlite::Sqlite))]
+pub struct VersionHeadRow {
+    pub id: String,
+    pub model_id: i64,
+    pub version: i64,
+    pub algorithm: String,
+    pub status: String,
+    pub artifact_uri: String,
+    pub artifact_metadata_uri: String,
+    pub artifact_sha256: String,
+    pub artifact_size_bytes: i64,
+    pub metrics: String,
+    pub tags: String,
+    pub description: String,
+    pub training_started_at: Option<NaiveDateTime>,
+    pub training_finished_at: Option<NaiveDateTime>,
+    pub training_duration_seconds: f64,
+    pub train_samples: i64,
+    pub test_samples: i64,
+    pub feature_count: i64,
+    pub dataset_uri: String,
+    pub code_version: String,
+    pub request_id: Option<String>,
+    pub created_by: String,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+/// The bulky columns of a `model_versions` row.
+#[derive(Debug, Queryable, Selectable)]
+#[diesel(table_name = model_versions, check_for_backend(diesel::pg::Pg, diesel::sqlite::Sqlite))]
+pub struct VersionBulkRow {
+    pub id: String,
+    pub params: String,
+    pub metadata: String,
+    pub feature_names: String,
+}
+
+impl VersionHeadRow {
+    /// Roughly what the head takes in memory: its text and a fixed part.
+    pub fn stored_bytes(&self) -> usize {
+        const FIXED: usize = 160;
+        FIXED
+            + [
+                &self.id,
+                &self.algorithm,
+                &self.status,
+                &self.artifact_uri,
+                &self.artifact_metadata_uri,
+                &self.artifact_sha256,
+                &self.metrics,
+                &self.tags,
+                &self.description,
+                &self.dataset_uri,
+                &self.code_version,
+                &self.created_by,
+            ]
+            .iter()
+            .map(|text| text.len())
+            .sum::<usize>()
+    }
+
+    /// The whole row: with its bulky columns when they were read, with
+    /// them empty when the view leaves them out.
+    pub fn into_row(self, bulk: Option<VersionBulkRow>) -> VersionRow {
+        let (params, metadata, feature_names) = match bulk {
+            Some(bulk) => (bulk.params, bulk.metadata, bulk.feature_names),
+            None => ("{}".to_owned(), "{}".to_owned(), "[]".to_owned()),
+        };
+        VersionRow {
+            id: self.id,
+            model_id: self.model_id,
+            version: self.version,
+            algorithm: self.algorithm,
+            status: self.status,
+            artifact_uri: self.artifact_uri,
+            artifact_metadata_uri: self.artifact_metadata_uri,
+            artifact_sha256: self.artifact_sha256,
+            artifact_size_bytes: self.artifact_size_bytes,
+            metrics: self.metrics,
+            params,
+            tags: self.tags,
+            metadata,
+            description: self.description,
+            training_started_at: self.training_started_at,
+            training_finished_at: self.training_finished_at,
+            training_duration_seconds: self.training_duration_seconds,
+            train_samples: self.train_samples,
+            test_samples: self.test_samples,
+            feature_count: self.feature_count,
+            feature_names,
+            dataset_uri: self.dataset_uri,
+            code_version: self.code_version,
+            request_id: self.request_id,
+            created_by: self.created_by,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+        }
+    }
+}
+
 impl VersionRow {
     /// The row of a new version `number` of model `model_id`.
     pub fn new(

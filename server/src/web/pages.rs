@@ -16,7 +16,7 @@ use super::render::{
     short_uri, version_href,
 };
 use super::{Console, Reader, WebError};
-use crate::domain::commands::{EventQuery, ModelQuery, VersionQuery};
+use crate::domain::commands::{EventQuery, ModelQuery, VersionQuery, VersionView};
 use crate::domain::page::{EventCursor, ModelCursor, VersionCursor, VersionOrder};
 use crate::domain::{
     AliasName, Event, EventKind, Model, ModelName, ModelVersion, VersionRef, VersionStatus,
@@ -560,6 +560,8 @@ fn model_versions_query(name: ModelName, page_size: usize) -> VersionQuery {
         holding_some_alias: false,
         order: VersionOrder::Version,
         descending: false,
+        // Charts and tables show metrics and facts, never the bulk.
+        view: VersionView::Basic,
         page_size,
         after: None,
     }

@@ -8,11 +8,13 @@ use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
 use super::Conn;
-use crate::domain::commands::VersionQuery;
-use crate::domain::page::{Page, SortKey, VersionCursor, VersionOrder};
+use crate::domain::commands::{VersionQuery, VersionView};
+use crate::domain::page::{PAGE_BUDGET_BYTES, Page, SortKey, VersionCursor, VersionOrder};
 use crate::domain::{DomainResult, ModelVersion};
 use crate::store::dialect::Dialect;
-use crate::store::rows::{VersionRow, from_db_time, split_page, to_db_time};
+use crate::store::rows::{
+    VersionBulkRow, VersionHeadRow, VersionRow, from_db_time, split_page, to_db_time,
+};
 use crate::store::schema::{aliases, model_versions, models, version_metrics, version_tags};
 
 /// Lists versions with filters, ordering and keyset pagination.
@@ -22,6 +24,12 @@ use crate::store::schema::{aliases, model_versions, models, version_metrics, ver
 /// walks it in order, stopping after one page: its cost does not grow with
 /// the model's versions. Other orderings of one model walk
 /// `(model_id, version)` or sort what the filters leave.
+///
+/// Memory is bounded by what is read, not only by what is sent: the page's
+/// rows are read without their bulky columns but with those columns'
+/// sizes; the page ends where the sizes pass [`PAGE_BUDGET_BYTES`] (at
+/// least one version), and only the FULL view then reads the bulky
+/// columns, of the versions that fit.
 pub(super) async fn list_versions(
     conn: &mut Conn,
     query: &VersionQuery,
@@ -140,7 +148,7 @@ pub(super) async fn list_versions(
     }
     let limit = query.page_size as i64 + 1;
 
-    let loaded: Vec<(VersionRow, String, Option<f64>)> = match &query.order {
+    let loaded: Vec<(VersionHeadRow, String, Option<f64>, i64)> = match &query.order {
         VersionOrder::Metric(metric) => {
             let after = after
                 .map(|(key, id)| match key {
@@ -156,9 +164,10 @@ pub(super) async fn list_versions(
                 .inner_join(models::table.on(models::id.eq(model_versions::model_id)))
                 .filter(version_metrics::name.eq(metric.clone()))
                 .select((
-                    VersionRow::as_select(),
+                    VersionHeadRow::as_select(),
                     models::name,
                     version_metrics::value.nullable(),
+                    bulk_bytes(),
                 ))
                 .into_boxed();
             if let Some(model_id) = model_id {
@@ -190,11 +199,12 @@ pub(super) async fn list_versions(
                 .single_value();
             let rows = model_versions::table
                 .select((
-                    VersionRow::as_select(),
+                    VersionHeadRow::as_select(),
                     model_name.assume_not_null(),
                     diesel::dsl::sql::<diesel::sql_types::Nullable<diesel::sql_types::Double>>(
                         "NULL",
                     ),
+                    bulk_bytes(),
                 ))
                 .into_boxed();
             let rows = filtered!(rows, None::<&str>);
@@ -261,10 +271,15 @@ pub(super) async fn list_versions(
             rows.limit(limit).load(conn).await?
         }
     };
-    let (loaded, more) = split_page(loaded, query.page_size);
+    let (mut loaded, mut more) = split_page(loaded, query.page_size);
+    let fitting = fitting_in_budget(&loaded, query.view);
+    if fitting < loaded.len() {
+        loaded.truncate(fitting);
+        more = true;
+    }
     let cursors: Vec<VersionCursor> = loaded
         .iter()
-        .map(|(row, _, value)| VersionCursor {
+        .map(|(row, _, value, _)| VersionCursor {
             order: query.order.clone(),
             descending: query.descending,
             key: match &query.order {
@@ -278,15 +293,70 @@ pub(super) async fn list_versions(
             id: row.id.clone(),
         })
         .collect();
+    let mut bulk = match query.view {
+        VersionView::Basic => HashMap::new(),
+        VersionView::Full => bulk_of(conn, loaded.iter().map(|(row, ..)| row.id.as_str())).await?,
+    };
     let rows = loaded
         .into_iter()
-        .map(|(row, name, _)| (row, name))
+        .map(|(row, name, _, _)| {
+            let bulk = bulk.remove(&row.id);
+            (row.into_row(bulk), name)
+        })
         .collect();
     let versions = with_aliases_all(conn, rows).await?;
     Ok(Page {
         items: versions.into_iter().zip(cursors).collect(),
         more,
     })
+}
+
+/// The stored size of a version's bulky columns, read without reading
+/// them (both databases know a text's length without its content).
+fn bulk_bytes() -> diesel::expression::SqlLiteral<diesel::sql_types::BigInt> {
+    diesel::dsl::sql::<diesel::sql_types::BigInt>(
+        "CAST(octet_length(model_versions.params) + octet_length(model_versions.metadata) \
+         + octet_length(model_versions.feature_names) AS BIGINT)",
+    )
+}
+
+/// How many of the page's rows fit the byte budget in `view` (at least
+/// one: a version alone is always smaller than a response may be).
+fn fitting_in_budget(
+    rows: &[(VersionHeadRow, String, Option<f64>, i64)],
+    view: VersionView,
+) -> usize {
+    let mut spent = 0usize;
+    for (taken, (row, name, _, bulk)) in rows.iter().enumerate() {
+        let bulk = match view {
+            VersionView::Basic => 0,
+            VersionView::Full => usize::try_from(*bulk).unwrap_or(0),
+        };
+        spent = spent.saturating_add(row.stored_bytes() + name.len() + bulk);
+        if taken > 0 && spent > PAGE_BUDGET_BYTES {
+            return taken;
+        }
+    }
+    rows.len()
+}
+
+/// The bulky columns of the versions `ids`, by id.
+async fn bulk_of<'a>(
+    conn: &mut Conn,
+    ids: impl Iterator<Item = &'a str>,
+) -> DomainResult<HashMap<String, VersionBulkRow>> {
+    let ids: Vec<&str> = ids.collect();
+    if ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    Ok(model_versions::table
+        .filter(model_versions::id.eq_any(ids))
+        .select(VersionBulkRow::as_select())
+        .load::<VersionBulkRow>(conn)
+        .await?
+        .into_iter()
+        .map(|bulk| (bulk.id.clone(), bulk))
+        .collect())
 }
 
 /// Versions read with the aliases each holds, in one query.
