@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import secrets
 import shlex
 import shutil
 import signal
@@ -137,7 +138,7 @@ def main() -> int:
         tokens = root / "tokens.toml"
         hashed = subprocess.run(
             [str(binary), "hash-token", "--principal", "probe", "--role", "reader"],
-            input="probe-token",
+            input=secrets.token_hex(32),
             capture_output=True,
             text=True,
             check=True,

@@ -75,7 +75,7 @@ pub enum Command {
     /// Read a token from standard input and print its entry for the tokens
     /// file (only its SHA-256 is written), to append to the file.
     #[command(
-        after_help = "Example:\n  printf %s \"$TOKEN\" | model-registry-server hash-token --principal ci --role trainer >> tokens.toml"
+        after_help = "Examples:\n  model-registry-server hash-token --principal ci --role trainer --generate-to ci.token >> tokens.toml\n  printf %s \"$TOKEN\" | model-registry-server hash-token --principal ci --role trainer >> tokens.toml\n\nA token read from standard input must hold at least 128 bits of entropy (32 random bytes do)."
     )]
     HashToken {
         /// The principal the token identifies (recorded as the actor of its changes).
@@ -84,6 +84,11 @@ pub enum Command {
         /// reader, trainer, deployer or admin.
         #[arg(long)]
         role: crate::domain::access::Role,
+        /// Make a new random token (256 bits) instead of reading one, and
+        /// write it to FILE (created readable by its owner only; never
+        /// overwritten): the token is shown nowhere else.
+        #[arg(long, value_name = "FILE")]
+        generate_to: Option<std::path::PathBuf>,
     },
 }
 
@@ -170,6 +175,11 @@ pub struct Config {
     /// preface or TLS handshake) before it is closed.
     #[arg(long, env = "MODEL_REGISTRY_HANDSHAKE_TIMEOUT", default_value = "10s", value_parser = parse_duration, global = true)]
     pub handshake_timeout: Duration,
+
+    /// How long a web console sign-in lasts; the browser then signs in
+    /// again. Sign-out ends it earlier, on every replica.
+    #[arg(long, env = "MODEL_REGISTRY_WEB_SESSION_LIFETIME", default_value = "1h", value_parser = parse_duration, global = true)]
+    pub web_session_lifetime: Duration,
 
     /// Longest a watch stream stays open: it then ends with UNAVAILABLE and
     /// the client resumes it from its last event (authenticated anew).

@@ -20,7 +20,11 @@ async fn main() -> ExitCode {
     let cli = Cli::parse();
     telemetry::init(cli.config.log_format);
     let outcome = match cli.command.unwrap_or(Command::Serve) {
-        Command::HashToken { principal, role } => return hash_token(&principal, role),
+        Command::HashToken {
+            principal,
+            role,
+            generate_to,
+        } => return hash_token(&principal, role, generate_to.as_deref()),
         Command::Serve => server::run(cli.config).await,
         Command::Probe {
             service,
@@ -80,21 +84,68 @@ async fn main() -> ExitCode {
 }
 
 /// Prints the tokens-file entry of the token read from standard input.
-fn hash_token(principal: &str, role: model_registry_server::domain::access::Role) -> ExitCode {
-    let mut token = String::new();
-    if let Err(error) = std::io::stdin().read_to_string(&mut token) {
-        eprintln!("error: cannot read the token from standard input: {error}");
+fn hash_token(
+    principal: &str,
+    role: model_registry_server::domain::access::Role,
+    generate_to: Option<&std::path::Path>,
+) -> ExitCode {
+    use model_registry_server::auth;
+    if principal.trim().is_empty() {
+        eprintln!("error: give a non-empty --principal");
         return ExitCode::FAILURE;
     }
-    // `echo "$TOKEN" |` adds a newline that is not part of the token.
-    let token = token.trim();
-    if token.is_empty() || principal.trim().is_empty() {
-        eprintln!("error: give the token on standard input and a non-empty --principal");
+    let token = match generate_to {
+        Some(path) => {
+            let token = auth::generate_token();
+            if let Err(error) = write_new_secret(path, &token) {
+                eprintln!(
+                    "error: cannot write the token to {}: {error}",
+                    path.display()
+                );
+                return ExitCode::FAILURE;
+            }
+            token
+        }
+        None => {
+            let mut token = String::new();
+            if let Err(error) = std::io::stdin().read_to_string(&mut token) {
+                eprintln!("error: cannot read the token from standard input: {error}");
+                return ExitCode::FAILURE;
+            }
+            // `echo "$TOKEN" |` adds a newline that is not part of the token.
+            token.trim().to_owned()
+        }
+    };
+    if token.is_empty() {
+        eprintln!("error: give the token on standard input, or --generate-to FILE");
         return ExitCode::FAILURE;
     }
+    let bits = auth::token_entropy_bits(&token);
+    if bits < auth::MIN_TOKEN_BITS {
+        eprintln!(
+            "error: this token holds about {bits:.0} bits of entropy; at least {:.0} are needed \
+             (it could be guessed): let --generate-to FILE make one, or use 32 random bytes \
+             (openssl rand -hex 32)",
+            auth::MIN_TOKEN_BITS
+        );
+        return ExitCode::FAILURE;
+    }
+    let token = token.as_str();
     let entry = model_registry_server::auth::hash_token_entry(token, principal, role);
     if std::io::stdout().write_all(entry.as_bytes()).is_err() {
         return ExitCode::FAILURE;
     }
     ExitCode::SUCCESS
+}
+
+/// Writes `secret` to a new file at `path` that only its owner may read.
+fn write_new_secret(path: &std::path::Path, secret: &str) -> std::io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?;
+    file.write_all(secret.as_bytes())?;
+    file.write_all(b"\n")
 }

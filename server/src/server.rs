@@ -112,6 +112,8 @@ pub struct ServeOptions {
     pub connections: ConnectionLimits,
     /// Bounds on the web console's open connections.
     pub web_connections: ConnectionLimits,
+    /// How long a console sign-in lasts.
+    pub web_session_lifetime: Duration,
     /// How long shutdown waits for in-flight calls and open connections.
     pub shutdown_grace: Duration,
     /// Longest a watch stream stays open before its caller resumes it.
@@ -137,6 +139,7 @@ impl Default for ServeOptions {
                 max_connections: 64,
                 ..ConnectionLimits::default()
             },
+            web_session_lifetime: Duration::from_secs(3600),
             shutdown_grace: Duration::from_secs(10),
             stream_lifetime: Duration::from_secs(3600),
             streams_per_principal: 256,
@@ -172,6 +175,7 @@ impl ServeOptions {
                 max_connections: config.web_max_connections,
                 handshake_timeout: config.handshake_timeout,
             },
+            web_session_lifetime: config.web_session_lifetime,
             shutdown_grace: config.shutdown_grace,
             stream_lifetime: config.max_stream_lifetime,
             streams_per_principal: config.max_streams_per_principal,
@@ -433,6 +437,7 @@ pub async fn serve_with_console(
             feed.clone(),
             Arc::clone(&options.authenticator),
             stopped.clone(),
+            options.web_session_lifetime,
         );
         tokio::spawn(async move {
             if let Err(error) = crate::web::serve(web, console, web_limits).await {

@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 import yaml
-from conftest import REPO, free_port, server_binary, wait_until_listening
+from conftest import REPO, free_port, hashed_token_entry, server_binary, wait_until_listening
 
 DEPLOY = REPO / "deploy"
 READINESS_SERVICES = {"", "modelregistry.v1.RegistryService"}
@@ -215,11 +215,7 @@ def test_a_server_started_as_the_pod_answers_the_manifests_probes_with_tls_on(tm
     recommends), probed as the manifests say, by the image's own probe."""
     subprocess.run([str(REPO / "scripts/dev-certs"), str(tmp_path / "certs")], check=True, capture_output=True)
     tokens = tmp_path / "tokens.toml"
-    tokens.write_text(
-        subprocess.run(
-            [server_binary(), "hash-token", "--principal", "ops", "--role", "admin"], input="t0ken", capture_output=True, text=True, check=True
-        ).stdout
-    )
+    tokens.write_text(hashed_token_entry("ops", "admin", "t0ken"))
     (server,) = containers(the_deployment())
     env = {e["name"]: e["value"] for e in server["env"] if "value" in e}
     ports = {p["containerPort"]: free_port() for p in server["ports"]}

@@ -180,7 +180,7 @@ def test_the_readme_runs_top_to_bottom_on_one_server(tmp_path: Path) -> None:
                     assert "churn" in page.read().decode(), "the console shows the walkthrough's models"
         # The state the sections built on: every model each section used.
         result = subprocess.run(
-            ["modelreg", "--url", f"https://{newcomer.address}", "--ca-file", "certs/ca.pem", "--token", "reader-secret", "-o", "json", "models"],
+            ["modelreg", "--url", f"https://{newcomer.address}", "--ca-file", "certs/ca.pem", "--token", (newcomer.workdir / "reader.token").read_text().strip(), "-o", "json", "models"],
             cwd=newcomer.workdir,
             capture_output=True,
             text=True,

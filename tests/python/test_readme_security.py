@@ -14,6 +14,7 @@ from conftest import (
     REPO,
     RunningServer,
     free_port,
+    hashed_token_entry,
     readme_block,
     readme_commands,
     start_server,
@@ -42,7 +43,11 @@ def serve(command: str, workdir: Path) -> RunningServer:
 def test_tokens_roles_limits_and_tls_run_as_written(tmp_path: Path) -> None:
     tokens = sh(readme_block("security-tokens"), tmp_path, "")
     assert tokens.returncode == 0, tokens.stderr
-    assert "secret" not in (tmp_path / "tokens.toml").read_text(), "only hashes are stored"
+    stored = (tmp_path / "tokens.toml").read_text()
+    for who in ["reader", "trainer", "deployer", "staging"]:
+        token_file = tmp_path / f"{who}.token"
+        assert token_file.stat().st_mode & 0o777 == 0o600
+        assert token_file.read_text().strip() not in stored, "only hashes are stored"
 
     [serve_command] = readme_commands("security-serve")
     server = serve(serve_command, tmp_path)
@@ -89,7 +94,7 @@ def test_tokens_roles_limits_and_tls_run_as_written(tmp_path: Path) -> None:
         assert "canary: version 1" in python.stdout
 
         events = sh(
-            "modelreg --url https://127.0.0.1:50051 --ca-file certs/ca.pem --token reader-secret "
+            'modelreg --url https://127.0.0.1:50051 --ca-file certs/ca.pem --token "$(cat reader.token)" '
             "-o json history churn",
             tmp_path,
             server.address,
@@ -98,7 +103,8 @@ def test_tokens_roles_limits_and_tls_run_as_written(tmp_path: Path) -> None:
     finally:
         stop_server(server)
     log = (tmp_path / "server.log").read_text()
-    for secret in ["reader-secret", "trainer-secret", "deployer-secret", "staging-secret", "PRIVATE KEY"]:
+    tokens_made = [(tmp_path / f"{who}.token").read_text().strip() for who in ["reader", "trainer", "deployer", "staging"]]
+    for secret in [*tokens_made, "PRIVATE KEY"]:
         assert secret not in log, f"{secret} leaked into the log"
 
 
@@ -135,16 +141,8 @@ def test_sighup_reloads_the_tokens_file_and_keeps_connections(tmp_path: Path) ->
     from modelreg_client._generated.modelregistry.v1 import registry_pb2 as pb
     from modelreg_client._generated.modelregistry.v1 import registry_pb2_grpc as pb_grpc
 
-    binary = os.environ.get("MODEL_REGISTRY_SERVER_BIN", str(REPO / "target/debug/model-registry-server"))
-
     def entry(token: str, name: str) -> str:
-        return subprocess.run(
-            [binary, "hash-token", "--principal", name, "--role", "reader"],
-            input=token,
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout
+        return hashed_token_entry(name, "reader", token)
 
     tokens = tmp_path / "tokens.toml"
     tokens.write_text(entry("old-token", "old"))

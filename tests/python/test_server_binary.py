@@ -11,6 +11,7 @@ from pathlib import Path
 from conftest import (
     REPO,
     RunningServer,
+    hashed_token_entry,
     readme_block,
     readme_commands,
     run_readme_block,
@@ -189,3 +190,28 @@ def test_two_servers_on_one_sqlite_file_never_serve_a_stale_production_version(t
     finally:
         stop_server(second)
         stop_server(first)
+
+
+def test_hash_token_refuses_guessable_tokens_and_generates_strong_ones(tmp_path: Path) -> None:
+    def hash_token(*args: str, token: str = "") -> subprocess.CompletedProcess[str]:
+        command = [server_binary(), "hash-token", "--principal", "ci", "--role", "trainer", *args]
+        return subprocess.run(command, input=token, capture_output=True, text=True, timeout=30, cwd=tmp_path)
+
+    for weak in ["reader-secret", "t0ken", "correct horse battery"]:
+        refused = hash_token(token=weak)
+        assert refused.returncode != 0 and not refused.stdout, weak
+        assert "at least 128" in refused.stderr and "--generate-to" in refused.stderr
+    strong = "9f2c4e8a1b7d3f6e0a5c9b2d4f8e1a3c7b6d0e9f2a4c8b1d5e7f3a6c0b9d2e4f"
+    accepted = hash_token(token=strong + "\n")
+    assert accepted.returncode == 0, accepted.stderr
+    assert accepted.stdout == hashed_token_entry("ci", "trainer", strong)
+
+    generated = hash_token("--generate-to", "ci.token")
+    assert generated.returncode == 0, generated.stderr
+    token_file = tmp_path / "ci.token"
+    assert token_file.stat().st_mode & 0o777 == 0o600
+    token = token_file.read_text().strip()
+    assert len(token) == 43 and token not in generated.stdout + generated.stderr
+    assert generated.stdout == hashed_token_entry("ci", "trainer", token)
+    again = hash_token("--generate-to", "ci.token")
+    assert again.returncode != 0 and token_file.read_text().strip() == token, "an existing token file is kept"

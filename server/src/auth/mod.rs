@@ -24,7 +24,10 @@ use crate::domain::access::Grant;
 pub use context::RequestContext;
 pub use layer::AuthLayer;
 pub use policy::{Access, CallKind, call_kind, method_label, required_access};
-pub use tokens::{PrincipalTable, TokensFileError, hash_token, hash_token_entry};
+pub use tokens::{
+    MIN_TOKEN_BITS, PrincipalTable, TokensFileError, generate_token, hash_token, hash_token_entry,
+    token_entropy_bits,
+};
 
 /// The identity used while the server runs without authentication.
 pub const ANONYMOUS: &str = "anonymous";
@@ -150,6 +153,12 @@ impl Authenticator {
                 .find_map(|name| table.by_certificate_name(name)),
         };
         now.as_ref() == Some(principal)
+    }
+
+    /// The principal the token of SHA-256 `digest` (hexadecimal) names in
+    /// the tokens file as it is now, if any.
+    pub fn holder_of_token_digest(&self, digest: &str) -> Option<Principal> {
+        self.table().by_digest(&tokens::parse_digest(digest)?)
     }
 
     fn table(&self) -> Arc<PrincipalTable> {

@@ -253,7 +253,54 @@ pub fn hash_token_entry(token: &str, name: &str, role: Role) -> String {
     format!("\n[[principal]]\nname = {name}\nrole = \"{role}\"\ntoken_sha256 = \"{hex}\"\n")
 }
 
-fn parse_digest(hex: &str) -> Option<[u8; 32]> {
+/// The fewest bits of entropy `hash-token` accepts in a token.
+pub const MIN_TOKEN_BITS: f64 = 128.0;
+
+/// A generous estimate of a token's entropy in bits: its length times the
+/// bits of a character drawn from the classes it uses (lower case, upper
+/// case, digits, punctuation), where the classes count for no more than
+/// twice the distinct characters it holds (so `aaaa…` is worth little).
+/// `reader-secret` scores about 54; 32 random bytes in hex or base64, 160
+/// and more.
+pub fn token_entropy_bits(token: &str) -> f64 {
+    let has = |test: fn(&char) -> bool| token.chars().any(|c| test(&c));
+    let classes = [
+        (has(char::is_ascii_lowercase), 26.0),
+        (has(char::is_ascii_uppercase), 26.0),
+        (has(char::is_ascii_digit), 10.0),
+        (has(char::is_ascii_punctuation), 32.0),
+        (has(|c| !c.is_ascii()), 64.0),
+    ];
+    let alphabet: f64 = classes
+        .iter()
+        .filter(|(used, _)| *used)
+        .map(|(_, n)| n)
+        .sum();
+    let distinct = token
+        .chars()
+        .collect::<std::collections::BTreeSet<_>>()
+        .len() as f64;
+    let per_character = alphabet.min(2.0 * distinct).max(1.0).log2();
+    token.chars().count() as f64 * per_character
+}
+
+/// A new random token of 256 bits (URL-safe base64, 43 characters).
+pub fn generate_token() -> String {
+    use base64::Engine;
+    let bytes: Vec<u8> = [
+        uuid::Uuid::new_v4(),
+        uuid::Uuid::new_v4(),
+        uuid::Uuid::new_v4(),
+    ]
+    .iter()
+    .flat_map(|u| u.as_bytes().to_vec())
+    .take(32)
+    .collect();
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// The digest a tokens file writes as 64 hexadecimal characters.
+pub(crate) fn parse_digest(hex: &str) -> Option<[u8; 32]> {
     if hex.len() != 64 {
         return None;
     }
@@ -284,6 +331,29 @@ mod tests {
                 proptest::prop_assert!(!refusal.contains(&secret), "{refusal}");
             }
         }
+    }
+
+    #[test]
+    fn guessable_tokens_score_under_the_minimum_and_generated_ones_over_it() {
+        for weak in [
+            "reader-secret",
+            "t0ken",
+            "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+            "password123",
+        ] {
+            assert!(token_entropy_bits(weak) < MIN_TOKEN_BITS, "{weak}");
+        }
+        for _ in 0..100 {
+            let token = generate_token();
+            assert_eq!(token.len(), 43);
+            assert!(token_entropy_bits(&token) >= MIN_TOKEN_BITS, "{token}");
+        }
+        let hex: String = generate_token()
+            .bytes()
+            .map(|b| format!("{b:02x}"))
+            .take(32)
+            .collect();
+        assert!(token_entropy_bits(&hex) >= MIN_TOKEN_BITS, "{hex}");
     }
 
     #[test]

@@ -144,6 +144,15 @@ impl PageKey {
         Self(bytes)
     }
 
+    /// A key for another purpose (`label`), derived from this one: shared
+    /// by every replica like this one, useless for signing page tokens.
+    pub fn derive(&self, label: &str) -> [u8; 32] {
+        let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(&self.0)
+            .unwrap_or_else(|_| unreachable_hmac());
+        mac.update(label.as_bytes());
+        mac.finalize().into_bytes().into()
+    }
+
     fn mac(&self, payload: &str, query: &impl Serialize) -> Hmac<Sha256> {
         let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(&self.0)
             .unwrap_or_else(|_| unreachable_hmac());

@@ -8,6 +8,7 @@ mod aliases;
 mod events;
 mod idempotent;
 mod models;
+mod sessions;
 mod versions;
 
 use std::future::Future;
@@ -21,10 +22,14 @@ use crate::domain::commands::{
     RollbackAlias, SetAlias, UpdateModel, UpdateVersion, VersionQuery,
 };
 use crate::domain::page::{EventCursor, ModelCursor, Page, PageKey, VersionCursor};
+use crate::domain::session::{ConsoleSession, SessionKey};
 use crate::domain::{
     AliasName, DomainResult, Event, Model, ModelName, ModelVersion, NewVersion, VersionRef,
 };
 use crate::store::{Store, Tx, Work};
+
+/// How long a sign-in or sign-out may wait for the database.
+const SESSION_WRITE_TIME: Duration = Duration::from_secs(10);
 
 /// The registry's use cases over one store. Cheap to clone.
 #[derive(Clone)]
@@ -71,6 +76,9 @@ use_case!(GetModel { name: ModelName } -> Model = models::get_model);
 use_case!(ListModels { query: ModelQuery } -> Page<Model, ModelCursor> = models::list_models);
 use_case!(ListEvents { query: EventQuery } -> Page<Event, EventCursor> = events::list_events);
 use_case!(ReadPageKey {} -> [u8; 32] = events::page_key);
+use_case!(StartSession { session: ConsoleSession } -> () = sessions::start_session);
+use_case!(FindSession { id_digest: String, now: DateTime<Utc> } -> Option<ConsoleSession> = sessions::find_session);
+use_case!(EndSession { id_digest: String } -> bool = sessions::end_session);
 
 impl Registry {
     /// The use cases over `store`.
@@ -215,6 +223,40 @@ impl Registry {
     /// Up to `limit` events after event `after_id`, in id order.
     pub async fn events_after(&self, after_id: i64, limit: usize) -> DomainResult<Vec<Event>> {
         self.store.events_after(after_id, limit).await
+    }
+
+    /// Stores a console session started at sign-in.
+    pub async fn start_session(&self, session: ConsoleSession) -> DomainResult<()> {
+        self.store
+            .write(
+                Some(Instant::now() + SESSION_WRITE_TIME),
+                StartSession { session },
+            )
+            .await
+    }
+
+    /// The console session of a cookie's secret digest, unless it ended.
+    pub async fn session(&self, id_digest: String) -> DomainResult<Option<ConsoleSession>> {
+        let now = crate::domain::time::now();
+        self.store.read(FindSession { id_digest, now }).await
+    }
+
+    /// Ends a console session (sign-out); whether it was there.
+    pub async fn end_session(&self, id_digest: String) -> DomainResult<bool> {
+        self.store
+            .write(
+                Some(Instant::now() + SESSION_WRITE_TIME),
+                EndSession { id_digest },
+            )
+            .await
+    }
+
+    /// The key that signs console session cookies (shared by every
+    /// replica, derived from the page-token key).
+    pub async fn session_key(&self) -> DomainResult<SessionKey> {
+        Ok(SessionKey::new(
+            self.page_key().await?.derive("console session cookie v1"),
+        ))
     }
 
     /// The key that signs page tokens (created on first use, shared by

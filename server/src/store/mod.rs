@@ -38,7 +38,7 @@ pub use pools::PoolStats;
 pub use pools::establish_postgres;
 use pools::{CancelOnDrop, Pools, SqliteConn};
 pub use postgres::{EVENT_ORDER_LOCK, EVENTS_CHANNEL};
-pub use rows::{AliasRow, EventRow, ModelRow, NewEventRow, RequestKeyRow, VersionRow};
+pub use rows::{AliasRow, EventRow, ModelRow, NewEventRow, RequestKeyRow, SessionRow, VersionRow};
 pub use seed::seed;
 pub use tx::{AliasTable, EventTable, KeyTable, ModelTable, Tx, VersionTable, Work};
 pub use url::{DatabaseUrl, PoolOptions, SetupError};

@@ -12,10 +12,12 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
 
 use super::schema::{
-    aliases, events, model_versions, models, request_keys, version_metrics, version_tags,
+    aliases, console_sessions, events, model_versions, models, request_keys, version_metrics,
+    version_tags,
 };
 use crate::domain::alias::AliasEntry;
 use crate::domain::commands::Caller;
+use crate::domain::session::ConsoleSession;
 use crate::domain::{
     Artifact, DomainError, DomainResult, Event, EventKind, Model, ModelName, ModelVersion,
     NewVersion, Training, VersionStatus,
@@ -319,6 +321,42 @@ pub struct AliasRow {
     pub alias: String,
     pub version: i64,
     pub event_id: i64,
+}
+
+/// A `console_sessions` row.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = console_sessions, check_for_backend(diesel::pg::Pg, diesel::sqlite::Sqlite))]
+pub struct SessionRow {
+    pub id_digest: String,
+    pub principal: String,
+    pub token_digest: String,
+    pub created_at: NaiveDateTime,
+    pub expires_at: NaiveDateTime,
+}
+
+impl From<&ConsoleSession> for SessionRow {
+    fn from(session: &ConsoleSession) -> Self {
+        Self {
+            id_digest: session.id_digest.clone(),
+            principal: session.principal.clone(),
+            token_digest: session.token_digest.clone(),
+            created_at: to_db_time(session.created_at),
+            expires_at: to_db_time(session.expires_at),
+        }
+    }
+}
+
+impl SessionRow {
+    /// The domain session.
+    pub fn into_domain(self) -> ConsoleSession {
+        ConsoleSession {
+            id_digest: self.id_digest,
+            principal: self.principal,
+            token_digest: self.token_digest,
+            created_at: from_db_time(self.created_at),
+            expires_at: from_db_time(self.expires_at),
+        }
+    }
 }
 
 /// A `request_keys` row.

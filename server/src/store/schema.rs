@@ -126,6 +126,17 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    /// Signed-in console browsers, by the digest of their secret.
+    console_sessions (id_digest) {
+        id_digest -> Text,
+        principal -> Text,
+        token_digest -> Text,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(model_versions -> models (model_id));
 diesel::joinable!(events -> models (model_id));
 diesel::joinable!(version_metrics -> model_versions (version_id));
@@ -140,5 +151,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     version_metrics,
     version_tags,
     events,
-    request_keys
+    request_keys,
+    console_sessions
 );

@@ -45,6 +45,12 @@ mod listing;
     reason = "compiled once per database on purpose"
 )]
 mod models;
+#[path = "sql/sessions.rs"]
+#[expect(
+    clippy::duplicate_mod,
+    reason = "compiled once per database on purpose"
+)]
+mod sessions;
 #[path = "sql/versions.rs"]
 #[expect(
     clippy::duplicate_mod,

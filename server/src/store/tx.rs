@@ -13,7 +13,9 @@ use std::future::Future;
 
 use chrono::{DateTime, Utc};
 
-use super::rows::{AliasRow, EventRow, ModelRow, NewEventRow, RequestKeyRow, VersionRow};
+use super::rows::{
+    AliasRow, EventRow, ModelRow, NewEventRow, RequestKeyRow, SessionRow, VersionRow,
+};
 use crate::domain::commands::{EventQuery, ModelQuery, VersionQuery};
 use crate::domain::page::{EventCursor, ModelCursor, Page, VersionCursor};
 use crate::domain::{
@@ -24,9 +26,15 @@ use crate::domain::{
 /// A connection of either database: inside a write transaction when a
 /// change runs, on a reader when a read does. Implemented by both backends'
 /// connections; every use case is generic over it.
-pub trait Tx: ModelTable + VersionTable + AliasTable + EventTable + KeyTable + Send {}
+pub trait Tx:
+    ModelTable + VersionTable + AliasTable + EventTable + KeyTable + SessionTable + Send
+{
+}
 
-impl<T: ModelTable + VersionTable + AliasTable + EventTable + KeyTable + Send> Tx for T {}
+impl<T> Tx for T where
+    T: ModelTable + VersionTable + AliasTable + EventTable + KeyTable + SessionTable + Send
+{
+}
 
 /// A unit of work the store runs on one connection of whichever database
 /// it has: a change inside one write transaction (`Store::write`), a read
@@ -337,4 +345,32 @@ pub trait KeyTable {
     /// The smallest write that needs free space (SQLite; nothing on
     /// PostgreSQL), to learn whether a full disk has room again.
     fn probe_write(&mut self) -> impl Future<Output = DomainResult<()>> + Send;
+}
+
+/// The `console_sessions` table: signed-in browsers of the console.
+pub trait SessionTable {
+    /// Stores a new session.
+    fn insert_session(
+        &mut self,
+        session: SessionRow,
+    ) -> impl Future<Output = DomainResult<()>> + Send;
+
+    /// The session whose secret has digest `id_digest`, if it was started
+    /// and not ended (expired ones included: the caller checks the time).
+    fn session(
+        &mut self,
+        id_digest: &str,
+    ) -> impl Future<Output = DomainResult<Option<SessionRow>>> + Send;
+
+    /// Ends the session `id_digest`; whether there was one.
+    fn delete_session(
+        &mut self,
+        id_digest: &str,
+    ) -> impl Future<Output = DomainResult<bool>> + Send;
+
+    /// Deletes the sessions expired before `now`; how many there were.
+    fn delete_expired_sessions(
+        &mut self,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = DomainResult<usize>> + Send;
 }

@@ -11,15 +11,19 @@ use std::time::Duration;
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::response::sse::{Event, KeepAlive, Sse};
+use chrono::Utc;
 use tokio::sync::broadcast::error::RecvError;
 use tokio_stream::Stream;
 
-use super::{Console, Reader, WebError, authenticate, signed_in_token};
+use super::session::{current_session, token_still_held};
+use super::{Console, Reader, WebError};
 use crate::domain::ModelName;
 
 /// `/models/{name}/live`.
-/// The stream ends when the browser leaves, when the server stops, and
-/// when a reload of the tokens file revokes the token it signed in with.
+/// The stream ends when the browser leaves, when the server stops, when
+/// its session ends (expiry, sign-out: checked every
+/// [`SESSION_RECHECK`]) and when a reload of the tokens file revokes the
+/// token it signed in with.
 pub async fn model_changes(
     _: Reader,
     State(console): State<Console>,
@@ -32,38 +36,82 @@ pub async fn model_changes(
     let mut events = console.feed.subscribe();
     let mut shutdown = console.shutdown.clone();
     let mut reloads = console.authenticator.reloads();
-    let token = signed_in_token(&headers);
+    let session = current_session(&console, &headers).await?;
+    let ends_at = session.as_ref().map(|session| {
+        let left = (session.expires_at - Utc::now())
+            .to_std()
+            .unwrap_or_default();
+        tokio::time::Instant::now() + left
+    });
+    let mut recheck = tokio::time::interval(SESSION_RECHECK);
+    recheck.tick().await;
     let stream = async_stream(move |sender| async move {
         loop {
-            let changed = tokio::select! {
+            let step = tokio::select! {
                 received = events.recv() => match received {
-                    Ok(event) if event.model_name == name => Some(event.id.to_string()),
-                    Ok(_) => None,
-                    Err(RecvError::Lagged(_)) => Some("lagged".to_owned()),
+                    Ok(event) if event.model_name == name => Step::Changed(event.id.to_string()),
+                    Ok(_) => Step::Nothing,
+                    Err(RecvError::Lagged(_)) => Step::Changed("lagged".to_owned()),
                     Err(RecvError::Closed) => return,
                 },
                 _ = shutdown.wait_for(|stopped| *stopped) => return,
                 () = sender.closed() => return,
                 reloaded = reloads.changed() => {
                     let revoked = console.authenticator.is_enabled()
-                        && token
-                            .as_deref()
-                            .is_none_or(|token| authenticate(&console.authenticator, token).is_err());
+                        && session
+                            .as_ref()
+                            .is_none_or(|session| !token_still_held(&console.authenticator, session));
                     if reloaded.is_err() || revoked {
                         return;
                     }
-                    None
+                    Step::Nothing
                 }
+                () = sleep_until_some(ends_at) => return,
+                _ = recheck.tick(), if session.is_some() => Step::Recheck,
             };
-            if let Some(id) = changed {
-                let event = Event::default().event("changed").data(id);
-                if sender.send(Ok(event)).await.is_err() {
-                    return;
+            // Awaited outside the select: its shutdown branch holds a guard.
+            match step {
+                Step::Nothing => {}
+                Step::Recheck => {
+                    let id = session
+                        .as_ref()
+                        .map(|s| s.id_digest.clone())
+                        .unwrap_or_default();
+                    if !matches!(console.registry.session(id).await, Ok(Some(_))) {
+                        return;
+                    }
+                }
+                Step::Changed(id) => {
+                    let event = Event::default().event("changed").data(id);
+                    if sender.send(Ok(event)).await.is_err() {
+                        return;
+                    }
                 }
             }
         }
     });
     Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
+}
+
+/// How often a live page checks that its session was not ended elsewhere
+/// (signed out in another tab or on another replica).
+const SESSION_RECHECK: Duration = Duration::from_secs(30);
+
+/// What a live stream does next.
+enum Step {
+    Nothing,
+    /// Tell the page (the event id, or "lagged").
+    Changed(String),
+    /// Check that the session still exists.
+    Recheck,
+}
+
+/// Sleeps until `deadline`; forever without one.
+async fn sleep_until_some(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline).await,
+        None => std::future::pending().await,
+    }
 }
 
 /// A stream fed by a task: `produce` sends items until it returns or the

@@ -2,23 +2,28 @@
 //! itself on `--web-listen` (axum, server-side HTML from `maud`, SVG charts
 //! drawn here, a little plain JavaScript for live updates and sorting).
 //! Every page works without JavaScript. With a tokens file the console asks
-//! for a token once and keeps it in an HttpOnly, SameSite=Strict cookie;
-//! any role may read. It never changes state.
+//! for a token once and exchanges it for a short-lived signed session
+//! cookie (see `session`); any role may read. It never changes the
+//! registry's state.
 
 mod charts;
 mod live;
 mod pages;
 mod query;
 mod render;
+mod session;
+
+pub use session::Reader;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
-use axum::extract::{Form, FromRequestParts, State};
+use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -32,9 +37,6 @@ use crate::domain::page::PageKey;
 use crate::listener::{Connection, ConnectionLimits};
 use crate::registry::Registry;
 
-/// The cookie holding a signed-in browser's token.
-const TOKEN_COOKIE: &str = "modelreg_token";
-
 /// What every handler may use.
 #[derive(Clone)]
 pub struct Console {
@@ -45,15 +47,19 @@ pub struct Console {
     /// Served on a loopback address (without authentication, requests must
     /// then name a loopback host).
     on_loopback: bool,
+    /// How long a sign-in lasts.
+    session_lifetime: Duration,
 }
 
 impl Console {
-    /// The console over `registry`, live through `feed`, until `shutdown`.
+    /// The console over `registry`, live through `feed`, until `shutdown`;
+    /// a sign-in lasts `session_lifetime`.
     pub fn new(
         registry: Registry,
         feed: ChangeFeed,
         authenticator: Arc<Authenticator>,
         shutdown: watch::Receiver<bool>,
+        session_lifetime: Duration,
     ) -> Self {
         Self {
             registry,
@@ -61,6 +67,7 @@ impl Console {
             authenticator,
             shutdown,
             on_loopback: false,
+            session_lifetime,
         }
     }
 
@@ -162,8 +169,8 @@ pub fn router(console: Console) -> Router {
         .route("/models/{name}/versions/{version}", get(pages::version))
         .route("/models/{name}/live", get(live::model_changes))
         .route("/events", get(pages::events))
-        .route("/login", get(login_page).post(login))
-        .route("/logout", axum::routing::post(logout))
+        .route("/login", get(session::login_page).post(session::login))
+        .route("/logout", axum::routing::post(session::logout))
         .route("/static/console.css", get(stylesheet))
         .route("/static/console.js", get(script))
         .layer(axum::middleware::from_fn_with_state(console.clone(), guard))
@@ -225,97 +232,6 @@ fn addressed_to_loopback(headers: &HeaderMap) -> bool {
         || name
             .parse::<std::net::IpAddr>()
             .is_ok_and(|address| address.is_loopback())
-}
-
-/// A signed-in (or, without auth, anonymous) reader; `true` when signed in
-/// with a token (the pages then offer to sign out). Extracting it from a
-/// request without a valid cookie sends the browser to the login page.
-pub struct Reader(pub bool);
-
-impl FromRequestParts<Console> for Reader {
-    type Rejection = Response;
-
-    async fn from_request_parts(parts: &mut Parts, console: &Console) -> Result<Self, Response> {
-        if !console.authenticator.is_enabled() {
-            return Ok(Reader(false));
-        }
-        let token = signed_in_token(&parts.headers);
-        match token.map(|token| authenticate(&console.authenticator, &token)) {
-            Some(Ok(())) => Ok(Reader(true)),
-            _ => Err(Redirect::to("/login").into_response()),
-        }
-    }
-}
-
-/// Checks a token the way the gRPC port does (any role may read).
-/// The token a browser signed in with, from its cookie.
-fn signed_in_token(headers: &HeaderMap) -> Option<String> {
-    cookie(headers, TOKEN_COOKIE)
-}
-
-fn authenticate(authenticator: &Authenticator, token: &str) -> Result<(), DomainError> {
-    let mut headers = HeaderMap::new();
-    let value = HeaderValue::from_str(&format!("Bearer {token}"))
-        .map_err(|_| DomainError::Unauthenticated("the token is not valid".to_owned()))?;
-    headers.insert(header::AUTHORIZATION, value);
-    authenticator
-        .authenticate(&headers, None::<&[Vec<u8>]>)
-        .map(drop)
-}
-
-/// The value of cookie `name`, if the request carries it.
-fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|value| value.to_str().ok())
-        .flat_map(|value| value.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(key, _)| *key == name)
-        .map(|(_, value)| value.to_owned())
-}
-
-async fn login_page(State(console): State<Console>) -> Response {
-    if !console.authenticator.is_enabled() {
-        return Redirect::to("/").into_response();
-    }
-    pages::login(None).into_response()
-}
-
-#[derive(serde::Deserialize)]
-struct LoginForm {
-    token: String,
-}
-
-async fn login(
-    State(console): State<Console>,
-    PeerAddress(peer): PeerAddress,
-    Form(form): Form<LoginForm>,
-) -> Response {
-    let token = form.token.trim();
-    // Only printable ASCII can be a token and travel in a cookie intact.
-    let acceptable = !token.is_empty() && token.bytes().all(|b| b.is_ascii_graphic());
-    if !acceptable || authenticate(&console.authenticator, token).is_err() {
-        tokio::time::sleep(console.authenticator.failed(peer, "console sign-in")).await;
-        return (
-            StatusCode::UNAUTHORIZED,
-            pages::login(Some("That token is not valid (unknown or revoked).")),
-        )
-            .into_response();
-    }
-    let cookie = format!("{TOKEN_COOKIE}={token}; HttpOnly; SameSite=Strict; Path=/");
-    match HeaderValue::from_str(&cookie) {
-        Ok(cookie) => ([(header::SET_COOKIE, cookie)], Redirect::to("/")).into_response(),
-        Err(_) => StatusCode::BAD_REQUEST.into_response(),
-    }
-}
-
-async fn logout() -> Response {
-    let expired = format!("{TOKEN_COOKIE}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0");
-    match HeaderValue::from_str(&expired) {
-        Ok(cookie) => ([(header::SET_COOKIE, cookie)], Redirect::to("/login")).into_response(),
-        Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
-    }
 }
 
 async fn stylesheet() -> impl IntoResponse {

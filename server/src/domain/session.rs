@@ -1,0 +1,144 @@
+//! Console sessions. Signing in exchanges a bearer token for a session:
+//! the browser keeps a random secret, its expiry and a MAC over both in a
+//! cookie (never the token), the database keeps the secret's digest, the
+//! principal and the token's digest. A cookie is good while its MAC holds,
+//! it has not expired, its row exists (sign-out deletes it, on every
+//! replica at once) and the token it was started with is still in the
+//! tokens file.
+
+use std::time::Duration;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::{DateTime, Utc};
+use hmac::digest::KeyInit;
+use hmac::{Hmac, Mac};
+use sha2::{Digest, Sha256};
+
+/// A signed-in console browser, as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsoleSession {
+    /// SHA-256 (hex) of the secret the browser holds.
+    pub id_digest: String,
+    /// Who signed in.
+    pub principal: String,
+    /// SHA-256 (hex) of the token signed in with.
+    pub token_digest: String,
+    /// When.
+    pub created_at: DateTime<Utc>,
+    /// When the session ends by itself.
+    pub expires_at: DateTime<Utc>,
+}
+
+/// The key that signs session cookies, shared by every replica (derived
+/// from the page-token key stored in the database).
+#[derive(Clone)]
+pub struct SessionKey([u8; 32]);
+
+impl SessionKey {
+    /// A key from its 32 bytes.
+    pub fn new(bytes: [u8; 32]) -> Self {
+        Self(bytes)
+    }
+
+    fn mac(&self, payload: &str) -> Hmac<Sha256> {
+        // HMAC takes a key of any length: the fallback is never used.
+        let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(&self.0)
+            .unwrap_or_else(|_| <Hmac<Sha256> as KeyInit>::new(&Default::default()));
+        mac.update(payload.as_bytes());
+        mac
+    }
+
+    /// A new session of `principal`, signed in with the token of digest
+    /// `token_digest` at `now` for `lifetime`: the cookie value for the
+    /// browser and the row to store.
+    pub fn start(
+        &self,
+        principal: &str,
+        token_digest: &[u8; 32],
+        now: DateTime<Utc>,
+        lifetime: Duration,
+    ) -> (String, ConsoleSession) {
+        let secret: Vec<u8> = [uuid::Uuid::new_v4(), uuid::Uuid::new_v4()]
+            .iter()
+            .flat_map(|u| u.as_bytes().to_vec())
+            .collect();
+        let expires_at = now
+            + chrono::Duration::from_std(lifetime).unwrap_or_else(|_| chrono::Duration::hours(1));
+        let payload = format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD.encode(&secret),
+            expires_at.timestamp()
+        );
+        let tag = URL_SAFE_NO_PAD.encode(self.mac(&payload).finalize().into_bytes());
+        let session = ConsoleSession {
+            id_digest: hex(&Sha256::digest(&secret)),
+            principal: principal.to_owned(),
+            token_digest: hex(token_digest),
+            created_at: now,
+            expires_at,
+        };
+        (format!("{payload}.{tag}"), session)
+    }
+
+    /// The digest of the secret in `cookie`, when this key signed it and it
+    /// has not expired at `now`; `None` for anything else.
+    pub fn check(&self, cookie: &str, now: DateTime<Utc>) -> Option<String> {
+        let (payload, tag) = cookie.rsplit_once('.')?;
+        let tag = URL_SAFE_NO_PAD.decode(tag).ok()?;
+        self.mac(payload).verify_slice(&tag).ok()?;
+        let (secret, expires) = payload.split_once('.')?;
+        let expires = DateTime::from_timestamp(expires.parse().ok()?, 0)?;
+        if expires <= now {
+            return None;
+        }
+        let secret = URL_SAFE_NO_PAD.decode(secret).ok()?;
+        Some(hex(&Sha256::digest(&secret)))
+    }
+}
+
+/// Lower-case hexadecimal.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HOUR: Duration = Duration::from_secs(3600);
+
+    #[test]
+    fn a_cookie_names_its_session_until_it_expires() {
+        let key = SessionKey::new([7; 32]);
+        let now = Utc::now();
+        let (cookie, session) = key.start("viewer", &[1; 32], now, HOUR);
+        assert_eq!(session.token_digest, "01".repeat(32));
+        assert_eq!(
+            session.expires_at.timestamp(),
+            (now + chrono::Duration::hours(1)).timestamp()
+        );
+        assert_eq!(key.check(&cookie, now), Some(session.id_digest.clone()));
+        assert_eq!(
+            key.check(&cookie, now + chrono::Duration::minutes(61)),
+            None
+        );
+        // The cookie never holds what the database holds.
+        assert!(!cookie.contains(&session.id_digest));
+    }
+
+    #[test]
+    fn a_changed_or_foreign_cookie_names_nothing() {
+        let key = SessionKey::new([7; 32]);
+        let now = Utc::now();
+        let (cookie, _) = key.start("viewer", &[1; 32], now, HOUR);
+        let (secret, rest) = cookie.split_once('.').unwrap();
+        let (expires, tag) = rest.split_once('.').unwrap();
+        let later: i64 = expires.parse::<i64>().unwrap() + 86_400;
+        assert_eq!(key.check(&format!("{secret}.{later}.{tag}"), now), None);
+        assert_eq!(SessionKey::new([8; 32]).check(&cookie, now), None);
+        for garbage in ["", ".", "..", "a.b.c", "viewer-secret"] {
+            assert_eq!(key.check(garbage, now), None);
+        }
+    }
+}

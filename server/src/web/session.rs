@@ -1,0 +1,180 @@
+//! Signing in and out of the console. Sign-in checks the token as the gRPC
+//! port does (any role may read) and exchanges it for a session (see
+//! `domain::session`): the browser's cookie holds a signed random secret,
+//! never the token, and lasts `--web-session-lifetime`. Sign-out deletes
+//! the session in the database, so the cookie is dead on every replica
+//! even if it was copied. A reload of the tokens file that removes the
+//! token ends its sessions at their next request.
+
+use axum::extract::{Form, FromRequestParts, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+
+use super::{Console, PeerAddress, WebError, pages};
+use crate::auth::{Authenticator, Credential};
+use crate::domain::session::ConsoleSession;
+use crate::domain::time;
+
+/// The session cookie's name over HTTPS: the `__Host-` prefix makes the
+/// browser refuse it unless it is `Secure`, host-only and for `/`.
+const SECURE_COOKIE: &str = "__Host-modelreg_session";
+/// Its name over plain HTTP (a browser drops `Secure` cookies there).
+const PLAIN_COOKIE: &str = "modelreg_session";
+
+/// A signed-in (or, without auth, anonymous) reader; `true` when signed in
+/// (the pages then offer to sign out). Extracting it from a request without
+/// a live session sends the browser to the login page.
+pub struct Reader(pub bool);
+
+impl FromRequestParts<Console> for Reader {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, console: &Console) -> Result<Self, Response> {
+        if !console.authenticator.is_enabled() {
+            return Ok(Reader(false));
+        }
+        match current_session(console, &parts.headers).await {
+            Ok(Some(_)) => Ok(Reader(true)),
+            Ok(None) => Err(Redirect::to("/login").into_response()),
+            Err(error) => Err(error.into_response()),
+        }
+    }
+}
+
+/// The live session the request's cookie names, if any.
+pub async fn current_session(
+    console: &Console,
+    headers: &HeaderMap,
+) -> Result<Option<ConsoleSession>, WebError> {
+    let Some(cookie) = session_cookie(headers) else {
+        return Ok(None);
+    };
+    let key = console.registry.session_key().await?;
+    let Some(id_digest) = key.check(&cookie, time::now()) else {
+        return Ok(None);
+    };
+    let session = console.registry.session(id_digest).await?;
+    Ok(session.filter(|session| token_still_held(&console.authenticator, session)))
+}
+
+/// Whether the token a session was started with still names its principal
+/// in the tokens file as it is now.
+pub fn token_still_held(authenticator: &Authenticator, session: &ConsoleSession) -> bool {
+    authenticator
+        .holder_of_token_digest(&session.token_digest)
+        .is_some_and(|principal| principal.name == session.principal)
+}
+
+/// The session cookie of the request (the secure name first).
+fn session_cookie(headers: &HeaderMap) -> Option<String> {
+    cookie(headers, SECURE_COOKIE).or_else(|| cookie(headers, PLAIN_COOKIE))
+}
+
+/// The value of cookie `name`, if the request carries it.
+fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(key, _)| *key == name)
+        .map(|(_, value)| value.to_owned())
+}
+
+/// Whether the browser reached the console over HTTPS (through a
+/// TLS-terminating proxy: the console itself speaks plain HTTP). Trusting
+/// the header is safe here: it only makes the cookie stricter.
+fn over_https(headers: &HeaderMap) -> bool {
+    headers
+        .get("x-forwarded-proto")
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|proto| proto.trim().eq_ignore_ascii_case("https"))
+}
+
+/// `Set-Cookie` for `value`, living `max_age` seconds.
+fn set_cookie(headers: &HeaderMap, value: &str, max_age: u64) -> Option<HeaderValue> {
+    let (name, secure) = if over_https(headers) {
+        (SECURE_COOKIE, "; Secure")
+    } else {
+        (PLAIN_COOKIE, "")
+    };
+    HeaderValue::from_str(&format!(
+        "{name}={value}; HttpOnly; SameSite=Strict; Path=/; Max-Age={max_age}{secure}"
+    ))
+    .ok()
+}
+
+pub async fn login_page(State(console): State<Console>) -> Response {
+    if !console.authenticator.is_enabled() {
+        return Redirect::to("/").into_response();
+    }
+    pages::login(None).into_response()
+}
+
+#[derive(serde::Deserialize)]
+pub struct LoginForm {
+    token: String,
+}
+
+pub async fn login(
+    State(console): State<Console>,
+    PeerAddress(peer): PeerAddress,
+    headers: HeaderMap,
+    Form(form): Form<LoginForm>,
+) -> Result<Response, WebError> {
+    let Some((principal, Credential::Token(digest))) =
+        authenticate(&console.authenticator, form.token.trim())
+    else {
+        tokio::time::sleep(console.authenticator.failed(peer, "console sign-in")).await;
+        return Ok((
+            StatusCode::UNAUTHORIZED,
+            pages::login(Some("That token is not valid (unknown or revoked).")),
+        )
+            .into_response());
+    };
+    let key = console.registry.session_key().await?;
+    let (cookie, session) = key.start(&principal, &digest, time::now(), console.session_lifetime);
+    console.registry.start_session(session).await?;
+    tracing::info!(principal = %principal, "console sign-in");
+    let max_age = console.session_lifetime.as_secs();
+    Ok(match set_cookie(&headers, &cookie, max_age) {
+        Some(cookie) => ([(header::SET_COOKIE, cookie)], Redirect::to("/")).into_response(),
+        None => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+    })
+}
+
+/// The principal and credential of a token, checked the way the gRPC port
+/// checks it.
+fn authenticate(authenticator: &Authenticator, token: &str) -> Option<(String, Credential)> {
+    // Only printable ASCII can be a bearer token.
+    if token.is_empty() || !token.bytes().all(|b| b.is_ascii_graphic()) {
+        return None;
+    }
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        header::AUTHORIZATION,
+        HeaderValue::from_str(&format!("Bearer {token}")).ok()?,
+    );
+    authenticator
+        .authenticate_credential(&headers, None::<&[Vec<u8>]>)
+        .ok()
+        .map(|(principal, credential)| (principal.name, credential))
+}
+
+pub async fn logout(State(console): State<Console>, headers: HeaderMap) -> Response {
+    if let Some(cookie) = session_cookie(&headers)
+        && let Ok(key) = console.registry.session_key().await
+        && let Some(id_digest) = key.check(&cookie, time::now())
+    {
+        match console.registry.end_session(id_digest).await {
+            Ok(_) => tracing::info!("console sign-out"),
+            Err(error) => return WebError::from(error).into_response(),
+        }
+    }
+    match set_cookie(&headers, "", 0) {
+        Some(cookie) => ([(header::SET_COOKIE, cookie)], Redirect::to("/login")).into_response(),
+        None => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+    }
+}
