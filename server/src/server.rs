@@ -19,7 +19,7 @@ use crate::auth::{AuthLayer, Authenticator, TokensFileError};
 use crate::changes::ChangeFeed;
 use crate::config::Config;
 use crate::grpc::Watches;
-use crate::grpc::{RegistryService, RequestLayer};
+use crate::grpc::{RegistryService, RequestLayer, Unanswered};
 use crate::health;
 use crate::listener::{self, ConnectionLimits};
 use crate::prometheus;
@@ -52,6 +52,12 @@ pub const MAX_LOCAL_RESETS: usize = 256;
 /// Largest header block accepted (a bearer token of an identity provider
 /// fits many times over).
 pub const MAX_HEADER_LIST_BYTES: u32 = 64 * 1024;
+
+/// At shutdown, how long the last answers and the streams' final statuses
+/// have to leave once every unary call is answered: a client reading its
+/// stream gets its UNAVAILABLE in milliseconds; one that stopped reading
+/// would hold the process until the grace period ends.
+const FLUSH_AFTER_LAST_ANSWER: Duration = Duration::from_millis(500);
 
 /// How long a client may take to complete the TLS handshake.
 const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -455,6 +461,7 @@ pub async fn serve_with_console(
         shutdown: stopped,
     };
     let (draining, mut drain_started) = watch::channel(false);
+    let unanswered = Unanswered::default();
     let shutdown = async move {
         shutdown.await;
         tracing::info!(
@@ -502,7 +509,7 @@ pub async fn serve_with_console(
         .http2_max_pending_accept_reset_streams(Some(MAX_PENDING_RESETS))
         .http2_max_local_error_reset_streams(Some(MAX_LOCAL_RESETS))
         .http2_max_header_list_size(MAX_HEADER_LIST_BYTES)
-        .layer(RequestLayer::new(options.request_timeout))
+        .layer(RequestLayer::new(options.request_timeout, unanswered.clone()))
         .layer(AuthLayer::new(options.authenticator))
         .add_service(health_service)
         .add_optional_service(reflection_v1)
@@ -517,15 +524,26 @@ pub async fn serve_with_console(
         )
         .serve_with_incoming_shutdown(listener::incoming(listener, options.connections), shutdown);
     // tonic waits for every connection to close; a client holding one open
-    // (an idle socket, a health watch, a reflection stream) must not hold
-    // the process: after the grace period, stop anyway.
+    // (an idle socket, a health watch, a watcher that stopped reading and so
+    // cannot be sent its end) must not hold the process. Once every unary
+    // call is answered and the last answers had a moment to leave, stop;
+    // after the grace period, stop anyway.
     let grace = options.shutdown_grace;
+    let mut grace_started = drain_started.clone();
     let deadline = async move {
-        let _ = drain_started.wait_for(|started| *started).await;
+        let _ = grace_started.wait_for(|started| *started).await;
         tokio::time::sleep(grace).await;
+    };
+    let answered = async move {
+        let _ = drain_started.wait_for(|started| *started).await;
+        unanswered.none().await;
+        tokio::time::sleep(FLUSH_AFTER_LAST_ANSWER.min(grace)).await;
     };
     tokio::select! {
         served = serving => served?,
+        () = answered => {
+            tracing::info!("every call answered; closing the connections left (streams told to end)");
+        }
         () = deadline => {
             tracing::warn!("shutdown grace period over; closing the remaining connections");
         }

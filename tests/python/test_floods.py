@@ -5,6 +5,7 @@ caller's manners, keep memory bounded and new callers served."""
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import struct
 import threading
@@ -265,5 +266,72 @@ def test_guessing_tokens_is_logged_by_peer_and_slowed(tmp_path: Path) -> None:
         assert 1 <= len(lines) < 15, lines
         assert "127.0.0.1" in lines[0], lines[0]
         assert "guess-" not in "\n".join(lines), "tokens never reach the log"
+    finally:
+        stop_server(server)
+
+
+SETTINGS_INITIAL_WINDOW_SIZE = 0x4
+DATA, WINDOW_UPDATE, END_STREAM = 0x0, 0x8, 0x1
+LARGEST_WINDOW = 2**31 - 1
+
+
+def test_a_watcher_that_stops_reading_does_not_hold_shutdown(tmp_path: Path) -> None:
+    """A watcher that opens a wide flow-control window and then stops
+    reading its socket: the server's writes to it block once the socket
+    buffers are full, so it cannot be sent its stream's end. Shutdown must
+    not wait for it through the whole grace period."""
+    from modelreg_client import RegistryClient
+    from test_memory import large_version
+
+    server = start_server(tmp_path, "--shutdown-grace", "30s")
+    try:
+        options = [("grpc.max_send_message_length", 8 << 20)]
+        with grpc.insecure_channel(server.address, options=options) as channel:
+            stub = pb_grpc.RegistryServiceStub(channel)
+            for number in range(2):
+                stub.RegisterModel(large_version(number), timeout=30)
+        with RegistryClient(server.address) as client:
+            client.set_production_model("wide", 1, reason="first")
+            host, port = server.address.rsplit(":", 1)
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            sock.connect((host, int(port)))
+            settings = struct.pack(">HI", SETTINGS_INITIAL_WINDOW_SIZE, LARGEST_WINDOW)
+            widen = frame(WINDOW_UPDATE, 0, 0, struct.pack(">I", LARGEST_WINDOW - 65535))
+            sock.sendall(PREFACE + frame(SETTINGS, 0, 0, settings))
+            block = b"".join(
+                literal(name, value)
+                for name, value in [
+                    (":method", "POST"),
+                    (":scheme", "http"),
+                    (":path", "/modelregistry.v1.RegistryService/WatchModelAlias"),
+                    (":authority", server.address),
+                    ("content-type", "application/grpc"),
+                    ("te", "trailers"),
+                ]
+            )
+            message = pb.WatchModelAliasRequest(model_name="wide", alias="production").SerializeToString()
+            body = b"\x00" + struct.pack(">I", len(message)) + message
+            sock.sendall(frame(HEADERS, END_HEADERS, 1, block) + frame(DATA, END_STREAM, 1, body) + widen)
+            deadline = time.monotonic() + 10
+            while True:
+                assert time.monotonic() < deadline, "no response headers"
+                kind, flags, stream, _ = read_frame(sock)
+                if kind == SETTINGS and not flags & ACK:
+                    sock.sendall(frame(SETTINGS, ACK, 0))
+                if (kind, stream) == (HEADERS, 1):
+                    assert not flags & END_STREAM, "the watch was refused"
+                    break
+            # From here on the watcher reads nothing: each move sends it the
+            # 3.5 MB version, more than the sockets' buffers hold.
+            for version in [2, 1, 2, 1]:
+                client.set_production_model("wide", version, reason="back and forth")
+
+        stopping = time.monotonic()
+        server.process.send_signal(signal.SIGTERM)
+        assert server.process.wait(timeout=40) == 0
+        took = time.monotonic() - stopping
+        assert took < 5, f"the stalled watcher held shutdown {took:.1f} s (grace 30 s)"
+        sock.close()
     finally:
         stop_server(server)

@@ -12,10 +12,13 @@
 //! no deadline.
 
 use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use http::{HeaderValue, Request, Response};
+use tokio::sync::Notify;
 use tower::{Layer, Service};
 use tracing::Instrument;
 
@@ -33,12 +36,59 @@ pub const CHANGE_GRACE: Duration = Duration::from_secs(3);
 #[derive(Debug, Clone)]
 pub struct RequestLayer {
     request_timeout: Duration,
+    unanswered: Unanswered,
 }
 
 impl RequestLayer {
-    /// A layer giving each call at most `request_timeout`.
-    pub fn new(request_timeout: Duration) -> Self {
-        Self { request_timeout }
+    /// A layer giving each call at most `request_timeout`, counting the
+    /// calls not yet answered in `unanswered`.
+    pub fn new(request_timeout: Duration, unanswered: Unanswered) -> Self {
+        Self {
+            request_timeout,
+            unanswered,
+        }
+    }
+}
+
+/// The unary calls being served, not yet answered: at shutdown, once there
+/// are none, what remains open is streams, which have been told to end;
+/// one whose client does not read cannot end and is not waited for.
+#[derive(Debug, Clone, Default)]
+pub struct Unanswered(Arc<UnansweredCount>);
+
+#[derive(Debug, Default)]
+struct UnansweredCount {
+    calls: AtomicUsize,
+    none_left: Notify,
+}
+
+impl Unanswered {
+    fn start(&self) -> UnansweredCall {
+        self.0.calls.fetch_add(1, Ordering::SeqCst);
+        UnansweredCall(Arc::clone(&self.0))
+    }
+
+    /// Completes once no unary call is being served.
+    pub async fn none(&self) {
+        loop {
+            let notified = self.0.none_left.notified();
+            if self.0.calls.load(Ordering::SeqCst) == 0 {
+                return;
+            }
+            notified.await;
+        }
+    }
+}
+
+/// One unary call of [`Unanswered`], counted until dropped.
+#[derive(Debug)]
+struct UnansweredCall(Arc<UnansweredCount>);
+
+impl Drop for UnansweredCall {
+    fn drop(&mut self) {
+        if self.0.calls.fetch_sub(1, Ordering::SeqCst) == 1 {
+            self.0.none_left.notify_waiters();
+        }
     }
 }
 
@@ -49,6 +99,7 @@ impl<S> Layer<S> for RequestLayer {
         RequestLog {
             inner,
             request_timeout: self.request_timeout,
+            unanswered: self.unanswered.clone(),
         }
     }
 }
@@ -58,6 +109,7 @@ impl<S> Layer<S> for RequestLayer {
 pub struct RequestLog<S> {
     inner: S,
     request_timeout: Duration,
+    unanswered: Unanswered,
 }
 
 /// The `grpc-timeout` header: digits and a unit (H, M, S, m, u, n).
@@ -137,8 +189,10 @@ where
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let recorded = span.clone();
+        let unanswered = (kind != CallKind::Stream).then(|| self.unanswered.start());
         Box::pin(
             async move {
+                let _unanswered = unanswered;
                 let in_flight = crate::prometheus::call_started(label);
                 // Logs the call if the client gives up on it first.
                 let mut unfinished = Unfinished {

@@ -13,6 +13,6 @@ mod status;
 mod stream_guard;
 mod watch;
 
-pub use layer::RequestLayer;
+pub use layer::{RequestLayer, Unanswered};
 pub use service::RegistryService;
 pub use watch::Watches;
