@@ -702,6 +702,60 @@ mod tests {
         }
     }
 
+    /// The export's header with every column the import knows.
+    const FULL_HEADER: &str = "MODEL_ID,MODEL_NAME,MODEL_VERSION,MODEL_FILE_PATH,METADATA_FILE_PATH,\
+        TRAINING_DATE,AUC_SCORE,ACCURACY_SCORE,PRECISION_SCORE,RECALL_SCORE,F1_SCORE,\
+        TRAINING_DURATION_SECONDS,TRAINING_SAMPLES,TEST_SAMPLES,FEATURE_COUNT,STATUS,IS_PRODUCTION";
+
+    fn quoted(cell: &str) -> String {
+        format!("\"{}\"", cell.replace('"', "\"\""))
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(512))]
+
+        /// Whatever bytes the file holds, reading it ends in rows or a
+        /// refusal, never a panic.
+        #[test]
+        fn any_file_is_read_or_refused(
+            header in proptest::sample::select(vec![FULL_HEADER, "MODEL_ID,MODEL_NAME", ""]),
+            body in proptest::collection::vec(proptest::num::u8::ANY, 0..1024),
+        ) {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("export.csv");
+            let mut bytes = format!("{header}\n").into_bytes();
+            bytes.extend(body);
+            std::fs::write(&path, bytes).unwrap();
+            let _ = read_rows(&path, "churn");
+        }
+
+        /// Any text in any cell gives either a row that can be registered
+        /// (its identity, file and training date present) or the problems
+        /// that keep it out, each naming its column or value.
+        #[test]
+        fn any_cells_give_a_registrable_row_or_name_their_problems(
+            cells in proptest::collection::vec("\\PC{0,24}|[0-9.eE+-]{0,12}|2026-01-18( 18:44:59)?", 17),
+        ) {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("export.csv");
+            let line: Vec<String> = cells.iter().map(|c| quoted(c)).collect();
+            std::fs::write(&path, format!("{FULL_HEADER}\n{}\n", line.join(","))).unwrap();
+            let (rows, bad) = read_rows(&path, "churn").unwrap();
+            proptest::prop_assert!(bad.is_empty());
+            proptest::prop_assert_eq!(rows.len(), 1);
+            let (row, problems) = &rows[0];
+            if problems.is_empty() {
+                proptest::prop_assert!(!row.model_id.is_empty() && !row.algorithm.is_empty());
+                proptest::prop_assert!(!cells[3].trim().is_empty(), "the file path is required");
+                proptest::prop_assert!(parse_time(cells[5].trim()).is_some());
+            } else {
+                for problem in problems {
+                    proptest::prop_assert!(!problem.is_empty());
+                }
+            }
+        }
+    }
+
     #[test]
     fn request_ids_are_stable_and_fit_the_server_limit() {
         assert_eq!(
