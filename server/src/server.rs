@@ -509,7 +509,10 @@ pub async fn serve_with_console(
         .http2_max_pending_accept_reset_streams(Some(MAX_PENDING_RESETS))
         .http2_max_local_error_reset_streams(Some(MAX_LOCAL_RESETS))
         .http2_max_header_list_size(MAX_HEADER_LIST_BYTES)
-        .layer(RequestLayer::new(options.request_timeout, unanswered.clone()))
+        .layer(RequestLayer::new(
+            options.request_timeout,
+            unanswered.clone(),
+        ))
         .layer(AuthLayer::new(options.authenticator))
         .add_service(health_service)
         .add_optional_service(reflection_v1)

@@ -18,6 +18,7 @@ use model_registry_e2e::{
 on_both_backends!(
     an_alias_watch_sends_the_state_then_every_change,
     a_resumed_watch_sends_exactly_the_missed_changes_in_order,
+    a_watch_resumed_after_too_many_changes_gets_the_state_marked_as_skipping,
     latest_is_watched_through_registrations_and_status_changes,
     two_hundred_watchers_all_receive_a_change,
     watching_events_sends_every_event_once_in_order,
@@ -153,6 +154,39 @@ async fn a_resumed_watch_sends_exactly_the_missed_changes_in_order(server: TestS
     // And then it follows live changes.
     set_alias(&mut client, "churn", "staging", 5).await.unwrap();
     assert_eq!(version_of(&next(&mut resumed).await), Some(5));
+}
+
+async fn a_watch_resumed_after_too_many_changes_gets_the_state_marked_as_skipping(
+    server: TestServer,
+) {
+    let mut client = server.client.clone();
+    register_many(&mut client, "churn", 2).await;
+    register_many(&mut client, "upsell", 2).await;
+    set_alias(&mut client, "churn", "staging", 1).await.unwrap();
+    let mut staging = watch(&mut client, "churn", "staging", 0).await;
+    let resume_from = next(&mut staging).await.event_id;
+    drop(staging);
+    // More moves of this alias than a resume replays (256), among moves of
+    // the same alias of another model, which the replay must not count.
+    for round in 0..257 {
+        let version = 1 + (round + 1) % 2;
+        set_alias(&mut client, "churn", "staging", version)
+            .await
+            .unwrap();
+        if round % 16 == 0 {
+            set_alias(&mut client, "upsell", "staging", version)
+                .await
+                .unwrap();
+        }
+    }
+    let mut resumed = watch(&mut client, "churn", "staging", resume_from).await;
+    let update = next(&mut resumed).await;
+    assert!(update.skipped_changes, "told that changes were skipped");
+    assert_eq!(version_of(&update), Some(2), "the state now");
+    // 256 moves are replayed one by one.
+    let mut fewer = watch(&mut client, "churn", "staging", resume_from + 2).await;
+    let first = next(&mut fewer).await;
+    assert!(!first.skipped_changes && !first.initial);
 }
 
 async fn latest_is_watched_through_registrations_and_status_changes(server: TestServer) {

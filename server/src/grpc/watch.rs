@@ -18,6 +18,8 @@ use tonic::Status;
 
 use super::convert;
 use crate::changes::ChangeFeed;
+use crate::domain::commands::EventQuery;
+use crate::domain::page::EventCursor;
 use crate::domain::{AliasName, DomainResult, Event, EventKind, ModelName};
 use crate::registry::Registry;
 
@@ -220,26 +222,32 @@ impl AliasWatch {
     }
 
     /// After a reconnection: every change after the caller's last event, or
-    /// the latest state when there are too many.
+    /// the latest state when there are too many. One indexed read of this
+    /// alias's events (`events (model_id, alias, id)`), however long the
+    /// rest of the trail after the cursor is.
     async fn replay(&mut self) -> Result<(), Status> {
         if self.alias.is_latest() {
             return self.send_state(true, false).await;
         }
-        let mut missed = Vec::new();
-        let mut after = self.last_event_id;
-        loop {
-            let batch = self.registry.events_after(after, 500).await?;
-            let full = batch.len() == 500;
-            after = batch.last().map_or(after, |e| e.id);
-            missed.extend(batch.into_iter().filter(|e| self.concerns(e)));
-            if missed.len() > MAX_REPLAYED_CHANGES {
-                return self.send_state(false, true).await;
-            }
-            if !full {
-                break;
-            }
+        let query = EventQuery {
+            model_name: Some(self.model.clone()),
+            version: None,
+            kinds: Vec::new(),
+            alias: Some(self.alias.clone()),
+            actor: None,
+            newest_first: false,
+            since: None,
+            until: None,
+            page_size: MAX_REPLAYED_CHANGES,
+            after: Some(EventCursor {
+                after_id: self.last_event_id,
+            }),
+        };
+        let missed = self.registry.list_events(query).await?;
+        if missed.more {
+            return self.send_state(false, true).await;
         }
-        for event in missed {
+        for (event, _) in missed.items {
             self.send_change(&event).await?;
         }
         Ok(())
