@@ -117,6 +117,49 @@ pub async fn execute_sql(url: &DatabaseUrl, sql: &str) -> Result<(), String> {
     }
 }
 
+/// Another writer holding the database for `hold`: every write of the
+/// server waits for it meanwhile (SQLite: its write lock; PostgreSQL: the
+/// aliases and versions tables). Returns once the lock is held; the task
+/// releases it.
+pub async fn hold_writes(url: &DatabaseUrl, hold: Duration) -> JoinHandle<Result<(), String>> {
+    let (held, taken) = oneshot::channel();
+    let url = url.clone();
+    let task = tokio::spawn(async move {
+        match &url {
+            DatabaseUrl::Postgres(address) => {
+                let mut conn = AsyncPgConnection::establish(address)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                conn.batch_execute(
+                    "BEGIN; LOCK TABLE aliases, model_versions IN ACCESS EXCLUSIVE MODE;",
+                )
+                .await
+                .map_err(|e| e.to_string())?;
+                let _ = held.send(());
+                tokio::time::sleep(hold).await;
+                conn.batch_execute("ROLLBACK")
+                    .await
+                    .map_err(|e| e.to_string())
+            }
+            DatabaseUrl::Sqlite(path) => {
+                let mut conn = SyncConnectionWrapper::<SqliteConnection>::establish(path)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                conn.batch_execute("BEGIN IMMEDIATE;")
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let _ = held.send(());
+                tokio::time::sleep(hold).await;
+                conn.batch_execute("ROLLBACK")
+                    .await
+                    .map_err(|e| e.to_string())
+            }
+        }
+    });
+    let _ = taken.await;
+    task
+}
+
 /// Where a test server's data lives.
 enum Source {
     /// A fresh database of this backend.

@@ -3,9 +3,11 @@ class, retries, and the committed stubs and types."""
 
 from __future__ import annotations
 
+import sqlite3
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -306,6 +308,36 @@ def test_reads_and_changes_are_retried_until_a_late_server_answers(tmp_path: Pat
         timer.join()
         for running in started:
             stop_server(running)
+
+
+def test_a_change_the_server_gave_up_on_is_retried_with_its_request_id(tmp_path: Path) -> None:
+    """The server's own deadline (--request-timeout 1s) passes while another
+    writer holds the database: it answers DEADLINE_EXCEEDED, with time left
+    on the caller's deadline; the client retries with the same request_id
+    and the move is made once."""
+    server = start_server(tmp_path, "--request-timeout", "1s")
+    try:
+        with RegistryClient(server.address, timeout=30, initial_backoff=0.2, max_backoff=0.5) as client:
+            client.register_model("churn", algorithm="X", artifact_uri="s3://x")
+            database = tmp_path / "model-registry.db"
+            assert database.exists()
+            other_writer = sqlite3.connect(database, isolation_level=None, check_same_thread=False)
+            other_writer.execute("BEGIN IMMEDIATE")
+            release = threading.Timer(2.5, other_writer.rollback)
+            started = time.monotonic()
+            release.start()
+            try:
+                moved = client.set_production_model("churn", 1, reason="first")
+                took = time.monotonic() - started
+            finally:
+                release.join()
+                other_writer.close()
+            assert moved.model_version.version == 1 and not moved.unchanged
+            assert took >= 2.5, "the move waited for the other writer"
+            events = client.list_events("churn", alias="production")
+            assert len(list(events)) == 1, "made once"
+    finally:
+        stop_server(server)
 
 
 def test_the_committed_stubs_match_the_proto(tmp_path: Path) -> None:

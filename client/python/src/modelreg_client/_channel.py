@@ -28,6 +28,11 @@ RECONNECT_CODES = frozenset(
     }
 )
 
+# Answered by the server (the error carries its request id) with time left
+# on the caller's deadline, these are retried like UNAVAILABLE; a caller's
+# own deadline that passed is its decision and is not.
+SERVER_GAVE_UP = frozenset({grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.CANCELLED})
+
 Metadata = Mapping[str, str] | Iterable[tuple[str, str]]
 
 
@@ -172,6 +177,19 @@ class Attempts:
             raise self._unavailable from error
         if failure.code == grpc.StatusCode.UNAVAILABLE and self._attempt < self._policy.retries:
             self._unavailable = failure
+            pause = min(self._policy.delay(self._attempt), self.remaining())
+            self._attempt += 1
+            return pause
+        if (
+            failure.code in SERVER_GAVE_UP
+            and failure.request_id is not None
+            and self.remaining() > 0
+            and self._attempt < self._policy.retries
+        ):
+            # The server's own deadline (`--request-timeout`) passed, or it
+            # gave the call up, before this caller's: the change was not
+            # made, or was (a deadline passing during the commit); the same
+            # request_id, retried within the caller's time, tells which.
             pause = min(self._policy.delay(self._attempt), self.remaining())
             self._attempt += 1
             return pause

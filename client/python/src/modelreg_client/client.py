@@ -136,10 +136,12 @@ class RegistryClient:
 
     `timeout` is each call's deadline in seconds, retries included; every
     method also takes `timeout=` and `metadata=` (extra gRPC metadata) for
-    that call alone. While the server answers UNAVAILABLE a call is retried
-    up to `retries` times with exponential backoff and jitter: reads because
-    they are safe, changes because each carries a fresh `request_id` that
-    its retries reuse, so the server applies it at most once. `gzip`
+    that call alone. While the server answers UNAVAILABLE (or itself answers
+    DEADLINE_EXCEEDED or CANCELLED before this caller's deadline) a call is
+    retried up to `retries` times with exponential backoff and jitter: reads
+    because they are safe, changes because each carries a fresh `request_id`
+    that its retries reuse, so the server applies it at most once and a
+    retry reports the first attempt's outcome if it was made. `gzip`
     compresses requests and accepts compressed responses (worth it for
     large registrations and listings over slow links; off by default, since
     it costs CPU on both sides).

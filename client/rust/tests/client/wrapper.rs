@@ -14,6 +14,61 @@ on_both_backends!(
     every_wrapper_method_works_against_a_live_server,
     alias_builders_move_delete_roll_back_and_update_the_model,
 );
+on_both_backends!(backend: a_change_the_server_gave_up_on_is_retried_with_its_request_id);
+
+/// The server's own deadline (`request_timeout` 1 s) passes while another
+/// writer holds the database: it answers DEADLINE_EXCEEDED with time left on
+/// the caller's; the client retries with the same request id, and the move
+/// is made once.
+async fn a_change_the_server_gave_up_on_is_retried_with_its_request_id(
+    backend: model_registry_e2e::Backend,
+) {
+    let options = model_registry_server::server::ServeOptions {
+        request_timeout: Duration::from_secs(1),
+        ..Default::default()
+    };
+    let Some(server) = TestServer::builder(backend).options(options).start().await else {
+        return;
+    };
+    let client = RegistryClient::connect_with(
+        server.url.clone(),
+        ClientOptions {
+            timeout: Some(Duration::from_secs(30)),
+            ..ClientOptions::default()
+        },
+    )
+    .await
+    .unwrap();
+    client
+        .register_model(
+            RegisterModel::new("churn")
+                .algorithm("X")
+                .artifact_uri("s3://x"),
+        )
+        .await
+        .unwrap();
+    let hold = Duration::from_millis(2500);
+    let started = std::time::Instant::now();
+    let other_writer = model_registry_e2e::hold_writes(&server.database_url, hold).await;
+    let moved = client
+        .set_production_model("churn", 1)
+        .reason("first")
+        .await
+        .unwrap();
+    assert!(
+        started.elapsed() >= hold,
+        "the move waited for the other writer"
+    );
+    other_writer.await.unwrap().unwrap();
+    assert_eq!(moved.version.version(), 1);
+    let events = client
+        .list_events()
+        .model("churn")
+        .alias("production")
+        .await
+        .unwrap();
+    assert_eq!(events.len(), 1, "made once");
+}
 
 async fn alias_builders_move_delete_roll_back_and_update_the_model(server: TestServer) {
     let client = RegistryClient::connect(server.url.clone()).await.unwrap();
