@@ -35,6 +35,21 @@ def literal(name: str, value: str) -> bytes:
     return b"\x00" + bytes([len(name)]) + name.encode() + bytes([len(value)]) + value.encode()
 
 
+def call_headers(path: str, authority: str) -> bytes:
+    """The header block of a gRPC call to `path`, without a token."""
+    return b"".join(
+        literal(name, value)
+        for name, value in [
+            (":method", "POST"),
+            (":scheme", "http"),
+            (":path", path),
+            (":authority", authority),
+            ("content-type", "application/grpc"),
+            ("te", "trailers"),
+        ]
+    )
+
+
 def read_frame(sock: socket.socket) -> tuple[int, int, int, bytes]:
     header = read_exactly(sock, 9)
     length = int.from_bytes(header[:3], "big")
@@ -105,17 +120,7 @@ def test_twenty_thousand_streams_on_one_connection_are_refused_past_the_limit(tm
 
         reader = threading.Thread(target=drain, daemon=True)
         reader.start()
-        block = b"".join(
-            literal(name, value)
-            for name, value in [
-                (":method", "POST"),
-                (":scheme", "http"),
-                (":path", "/grpc.health.v1.Health/Watch"),
-                (":authority", server.address),
-                ("content-type", "application/grpc"),
-                ("te", "trailers"),
-            ]
-        )
+        block = call_headers("/grpc.health.v1.Health/Watch", server.address)
         # Twenty thousand calls opened and never finished (no request body,
         # no token), sent as fast as the socket takes them.
         peak = idle
@@ -299,17 +304,7 @@ def test_a_watcher_that_stops_reading_does_not_hold_shutdown(tmp_path: Path) -> 
             settings = struct.pack(">HI", SETTINGS_INITIAL_WINDOW_SIZE, LARGEST_WINDOW)
             widen = frame(WINDOW_UPDATE, 0, 0, struct.pack(">I", LARGEST_WINDOW - 65535))
             sock.sendall(PREFACE + frame(SETTINGS, 0, 0, settings))
-            block = b"".join(
-                literal(name, value)
-                for name, value in [
-                    (":method", "POST"),
-                    (":scheme", "http"),
-                    (":path", "/modelregistry.v1.RegistryService/WatchModelAlias"),
-                    (":authority", server.address),
-                    ("content-type", "application/grpc"),
-                    ("te", "trailers"),
-                ]
-            )
+            block = call_headers("/modelregistry.v1.RegistryService/WatchModelAlias", server.address)
             message = pb.WatchModelAliasRequest(model_name="wide", alias="production").SerializeToString()
             body = b"\x00" + struct.pack(">I", len(message)) + message
             sock.sendall(frame(HEADERS, END_HEADERS, 1, block) + frame(DATA, END_STREAM, 1, body) + widen)

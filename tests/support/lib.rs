@@ -127,37 +127,37 @@ pub async fn hold_writes(url: &DatabaseUrl, hold: Duration) -> JoinHandle<Result
     let task = tokio::spawn(async move {
         match &url {
             DatabaseUrl::Postgres(address) => {
-                let mut conn = AsyncPgConnection::establish(address)
+                let conn = AsyncPgConnection::establish(address)
                     .await
                     .map_err(|e| e.to_string())?;
-                conn.batch_execute(
-                    "BEGIN; LOCK TABLE aliases, model_versions IN ACCESS EXCLUSIVE MODE;",
-                )
-                .await
-                .map_err(|e| e.to_string())?;
-                let _ = held.send(());
-                tokio::time::sleep(hold).await;
-                conn.batch_execute("ROLLBACK")
-                    .await
-                    .map_err(|e| e.to_string())
+                let lock = "BEGIN; LOCK TABLE aliases, model_versions IN ACCESS EXCLUSIVE MODE;";
+                hold_on(conn, lock, held, hold).await
             }
             DatabaseUrl::Sqlite(path) => {
-                let mut conn = SyncConnectionWrapper::<SqliteConnection>::establish(path)
+                let conn = SyncConnectionWrapper::<SqliteConnection>::establish(path)
                     .await
                     .map_err(|e| e.to_string())?;
-                conn.batch_execute("BEGIN IMMEDIATE;")
-                    .await
-                    .map_err(|e| e.to_string())?;
-                let _ = held.send(());
-                tokio::time::sleep(hold).await;
-                conn.batch_execute("ROLLBACK")
-                    .await
-                    .map_err(|e| e.to_string())
+                hold_on(conn, "BEGIN IMMEDIATE;", held, hold).await
             }
         }
     });
     let _ = taken.await;
     task
+}
+
+/// Takes `lock` on `conn`, says so on `held`, and rolls back after `hold`.
+async fn hold_on(
+    mut conn: impl SimpleAsyncConnection + Send,
+    lock: &str,
+    held: oneshot::Sender<()>,
+    hold: Duration,
+) -> Result<(), String> {
+    conn.batch_execute(lock).await.map_err(|e| e.to_string())?;
+    let _ = held.send(());
+    tokio::time::sleep(hold).await;
+    conn.batch_execute("ROLLBACK")
+        .await
+        .map_err(|e| e.to_string())
 }
 
 /// Where a test server's data lives.
