@@ -20,7 +20,7 @@ use tokio::net::TcpListener;
 
 pub use crate::changes::figures::{CHANGE_NOTIFICATIONS, CHANGE_SOURCES};
 use crate::store::Store;
-pub use crate::store::figures::{TRANSACTION_OUTCOMES, TRANSACTIONS, WRITE_SLOT_WAIT};
+pub use crate::store::figures::{READS, TRANSACTION_OUTCOMES, TRANSACTIONS, WRITE_SLOT_WAIT};
 
 /// Calls answered, by `method` and gRPC `code`.
 pub const REQUESTS: &str = "model_registry_requests_total";
@@ -58,6 +58,7 @@ pub const ALL: &[&str] = &[
     DB_WAITING,
     WRITE_SLOT_WAIT,
     TRANSACTIONS,
+    READS,
     WATCH_STREAMS,
     CHANGE_NOTIFICATIONS,
     BUILD_INFO,
@@ -109,6 +110,7 @@ fn zero_known_series() {
     for outcome in TRANSACTION_OUTCOMES {
         counter!(TRANSACTIONS, "outcome" => outcome).increment(0);
     }
+    counter!(READS).increment(0);
     for source in CHANGE_SOURCES {
         counter!(CHANGE_NOTIFICATIONS, "source" => source).increment(0);
     }
@@ -132,6 +134,7 @@ fn describe() {
         "Time a change waited for the write slot."
     );
     describe_counter!(TRANSACTIONS, "Write transactions by outcome.");
+    describe_counter!(READS, "Reads run on a reader connection.");
     describe_gauge!(WATCH_STREAMS, "Open watch streams by kind.");
     describe_counter!(
         CHANGE_NOTIFICATIONS,

@@ -456,6 +456,7 @@ pub async fn serve_with_console(
         lifetime: options.stream_lifetime,
         per_principal: options.streams_per_principal,
         open: Arc::default(),
+        reads: Arc::default(),
         registry: registry.clone(),
         feed,
         shutdown: stopped,

@@ -236,3 +236,39 @@ def test_cancelled_and_timed_out_calls_are_logged_with_their_principal(
         blocker.rollback()
         blocker.close()
         stop_server(server)
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_a_move_watched_by_a_hundred_streams_is_read_once(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> None:
+    """Every watcher of a move is sent the version it moved to; the replica
+    reads that version once for all of them, not once per watcher."""
+    metrics = f"127.0.0.1:{free_port()}"
+    database = ["--database-url", request.getfixturevalue("postgres_url")] if backend == "postgres" else []
+    running = start_server(tmp_path, "--metrics-listen", metrics, *database)
+    channels = [grpc.insecure_channel(running.address, options=[("grpc.use_local_subchannel_pool", 1)]) for _ in range(2)]
+    try:
+        with RegistryClient(running.address) as client:
+            for _ in range(2):
+                client.register_model("churn", algorithm="X", artifact_uri="s3://x")
+            client.set_production_model("churn", 1, reason="first")
+            watches = [
+                registry_pb2_grpc.RegistryServiceStub(channels[i % 2]).WatchProductionModel(
+                    registry_pb2.WatchProductionModelRequest(model_name="churn"), timeout=60
+                )
+                for i in range(100)
+            ]
+            assert all(next(watch).model_version.version == 1 for watch in watches)
+            before = sample(scrape(metrics), "model_registry_db_reads_total")
+            assert before is not None
+            client.set_production_model("churn", 2, reason="second")
+            assert all(next(watch).model_version.version == 2 for watch in watches)
+            reads = sample(scrape(metrics), "model_registry_db_reads_total") - before
+        # The feed's read of the new event and one read of version 2 (a
+        # slow feed may take a second look); not a hundred.
+        assert reads <= 6, f"{reads:.0f} reads for one move watched 100 times"
+        for watch in watches:
+            watch.cancel()
+    finally:
+        for channel in channels:
+            channel.close()
+        stop_server(running)

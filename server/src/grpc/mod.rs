@@ -12,6 +12,7 @@ mod service;
 mod status;
 mod stream_guard;
 mod watch;
+mod watch_reads;
 
 pub use layer::{RequestLayer, Unanswered};
 pub use service::RegistryService;

@@ -50,6 +50,8 @@ pub struct Watches {
     pub per_principal: usize,
     /// The watch streams each principal holds.
     pub open: Arc<super::stream_guard::OpenStreams>,
+    /// The reads of recent events, made once for every watcher.
+    pub reads: Arc<super::watch_reads::WatchReads>,
 }
 
 fn shutting_down() -> Status {
@@ -110,6 +112,7 @@ impl Watches {
         let events = self.feed.subscribe();
         let watch = AliasWatch {
             registry: self.registry.clone(),
+            reads: Arc::clone(&self.reads),
             model,
             alias,
             sender,
@@ -179,6 +182,7 @@ impl EventFilter {
 
 struct AliasWatch {
     registry: Registry,
+    reads: Arc<super::watch_reads::WatchReads>,
     model: ModelName,
     alias: AliasName,
     sender: mpsc::Sender<Result<pb::AliasUpdate, Status>>,
@@ -268,8 +272,8 @@ impl AliasWatch {
                 EventKind::VersionRegistered | EventKind::StatusChanged
             ) {
                 let (version, _) = self
-                    .registry
-                    .alias_state(self.model.clone(), self.alias.clone())
+                    .reads
+                    .alias_state(&self.registry, event.id, &self.model, &self.alias)
                     .await?;
                 let number = version.as_ref().map(|v| v.version);
                 if number != self.last_version {
@@ -290,14 +294,11 @@ impl AliasWatch {
 
     async fn send_change(&mut self, event: &Event) -> Result<(), Status> {
         let version = match event.new_version {
-            Some(number) => Some(
-                self.registry
-                    .get_version(crate::domain::VersionRef::Number(
-                        self.model.clone(),
-                        number,
-                    ))
-                    .await?,
-            ),
+            Some(number) => {
+                self.reads
+                    .version(&self.registry, event.id, &self.model, number)
+                    .await?
+            }
             None => None,
         };
         self.last_event_id = event.id;

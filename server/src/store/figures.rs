@@ -13,6 +13,15 @@ pub const TRANSACTIONS: &str = "model_registry_transactions_total";
 /// The outcomes [`TRANSACTIONS`] is labelled with.
 pub const TRANSACTION_OUTCOMES: [&str; 2] = ["committed", "rolled_back"];
 
+/// Reads run on a reader connection (each one statement or a few, in
+/// one round of the pool): what watchers and callers cost the database.
+pub const READS: &str = "model_registry_db_reads_total";
+
+/// A read was run on a reader connection.
+pub fn read_made() {
+    counter!(READS).increment(1);
+}
+
 /// A change waited `waited` for its writer connection.
 pub fn write_slot_waited(waited: Duration) {
     histogram!(WRITE_SLOT_WAIT).record(waited.as_secs_f64());

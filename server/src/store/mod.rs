@@ -83,9 +83,10 @@ macro_rules! on_connection {
 
 /// Runs a read on a reader connection.
 macro_rules! on_reader {
-    ($store:expr, |$conn:ident| $call:expr) => {
+    ($store:expr, |$conn:ident| $call:expr) => {{
+        figures::read_made();
         on_connection!($store, readers, |$conn| $call)
-    };
+    }};
 }
 
 /// Runs a change in one write transaction (`BEGIN IMMEDIATE` on SQLite) on
