@@ -143,7 +143,9 @@ async fn run(args: Args) -> Result<(), String> {
     let connections = match args.scenario {
         Scenario::WatchFanout => args
             .connections
-            .max(args.watchers.div_ceil(STREAMS_PER_CONNECTION)),
+            // The mover's calls need a place beside the watchers: with
+            // every connection full they would queue forever.
+            .max((args.watchers + 1).div_ceil(STREAMS_PER_CONNECTION)),
         _ => args.connections,
     };
     let clients = runner::connect(&args.url, connections)
