@@ -96,7 +96,13 @@ fn hash_token(
     }
     let token = match generate_to {
         Some(path) => {
-            let token = auth::generate_token();
+            let token = match auth::generate_token() {
+                Ok(token) => token,
+                Err(error) => {
+                    eprintln!("error: {error}");
+                    return ExitCode::FAILURE;
+                }
+            };
             if let Err(error) = write_new_secret(path, &token) {
                 eprintln!(
                     "error: cannot write the token to {}: {error}",

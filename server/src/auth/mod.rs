@@ -158,7 +158,8 @@ impl Authenticator {
     /// The principal the token of SHA-256 `digest` (hexadecimal) names in
     /// the tokens file as it is now, if any.
     pub fn holder_of_token_digest(&self, digest: &str) -> Option<Principal> {
-        self.table().by_digest(&tokens::parse_digest(digest)?)
+        self.table()
+            .by_digest(&crate::domain::secret::from_hex_32(digest)?)
     }
 
     fn table(&self) -> Arc<PrincipalTable> {

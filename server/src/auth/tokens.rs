@@ -29,7 +29,7 @@ use sha2::{Digest, Sha256};
 
 use super::{Principal, digests_equal};
 use crate::domain::access::{Grant, Role};
-use crate::domain::{AliasName, ModelName};
+use crate::domain::{AliasName, DomainResult, ModelName, secret};
 
 /// Why a tokens file cannot be used. Never contains a token.
 #[derive(Debug, thiserror::Error)]
@@ -182,7 +182,7 @@ impl PrincipalTable {
             };
             match (entry.token_sha256, entry.client_certificate) {
                 (Some(hex), false) => {
-                    let digest = parse_digest(&hex).ok_or_else(|| {
+                    let digest = secret::from_hex_32(&hex).ok_or_else(|| {
                         format!("{at}: token_sha256 must be 64 hexadecimal characters")
                     })?;
                     if table.tokens.iter().any(|(d, _)| digests_equal(d, &digest)) {
@@ -245,10 +245,7 @@ pub fn hash_token(token: &str) -> [u8; 32] {
 
 /// The `[[principal]]` entry of `token` for the tokens file.
 pub fn hash_token_entry(token: &str, name: &str, role: Role) -> String {
-    let hex: String = hash_token(token)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let hex = secret::hex(&hash_token(token));
     let name = toml::Value::String(name.to_owned());
     format!("\n[[principal]]\nname = {name}\nrole = \"{role}\"\ntoken_sha256 = \"{hex}\"\n")
 }
@@ -285,30 +282,9 @@ pub fn token_entropy_bits(token: &str) -> f64 {
 }
 
 /// A new random token of 256 bits (URL-safe base64, 43 characters).
-pub fn generate_token() -> String {
+pub fn generate_token() -> DomainResult<String> {
     use base64::Engine;
-    let bytes: Vec<u8> = [
-        uuid::Uuid::new_v4(),
-        uuid::Uuid::new_v4(),
-        uuid::Uuid::new_v4(),
-    ]
-    .iter()
-    .flat_map(|u| u.as_bytes().to_vec())
-    .take(32)
-    .collect();
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
-}
-
-/// The digest a tokens file writes as 64 hexadecimal characters.
-pub(crate) fn parse_digest(hex: &str) -> Option<[u8; 32]> {
-    if hex.len() != 64 {
-        return None;
-    }
-    let mut digest = [0u8; 32];
-    for (i, byte) in digest.iter_mut().enumerate() {
-        *byte = u8::from_str_radix(hex.get(2 * i..2 * i + 2)?, 16).ok()?;
-    }
-    Some(digest)
+    Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(secret::random_32()?))
 }
 
 #[cfg(test)]
@@ -344,11 +320,12 @@ mod tests {
             assert!(token_entropy_bits(weak) < MIN_TOKEN_BITS, "{weak}");
         }
         for _ in 0..100 {
-            let token = generate_token();
+            let token = generate_token().unwrap();
             assert_eq!(token.len(), 43);
             assert!(token_entropy_bits(&token) >= MIN_TOKEN_BITS, "{token}");
         }
         let hex: String = generate_token()
+            .unwrap()
             .bytes()
             .map(|b| format!("{b:02x}"))
             .take(32)

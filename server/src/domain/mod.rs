@@ -9,6 +9,7 @@ pub mod error;
 pub mod event;
 pub mod idempotency;
 pub mod page;
+pub mod secret;
 pub mod session;
 pub mod status;
 pub mod time;

@@ -15,6 +15,9 @@ use hmac::digest::KeyInit;
 use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 
+use super::error::DomainResult;
+use super::secret::{hex, random_32};
+
 /// A signed-in console browser, as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConsoleSession {
@@ -58,27 +61,24 @@ impl SessionKey {
         token_digest: &[u8; 32],
         now: DateTime<Utc>,
         lifetime: Duration,
-    ) -> (String, ConsoleSession) {
-        let secret: Vec<u8> = [uuid::Uuid::new_v4(), uuid::Uuid::new_v4()]
-            .iter()
-            .flat_map(|u| u.as_bytes().to_vec())
-            .collect();
+    ) -> DomainResult<(String, ConsoleSession)> {
+        let secret = random_32()?;
         let expires_at = now
             + chrono::Duration::from_std(lifetime).unwrap_or_else(|_| chrono::Duration::hours(1));
         let payload = format!(
             "{}.{}",
-            URL_SAFE_NO_PAD.encode(&secret),
+            URL_SAFE_NO_PAD.encode(secret),
             expires_at.timestamp()
         );
         let tag = URL_SAFE_NO_PAD.encode(self.mac(&payload).finalize().into_bytes());
         let session = ConsoleSession {
-            id_digest: hex(&Sha256::digest(&secret)),
+            id_digest: hex(&Sha256::digest(secret)),
             principal: principal.to_owned(),
             token_digest: hex(token_digest),
             created_at: now,
             expires_at,
         };
-        (format!("{payload}.{tag}"), session)
+        Ok((format!("{payload}.{tag}"), session))
     }
 
     /// The digest of the secret in `cookie`, when this key signed it and it
@@ -97,11 +97,6 @@ impl SessionKey {
     }
 }
 
-/// Lower-case hexadecimal.
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -112,7 +107,7 @@ mod tests {
     fn a_cookie_names_its_session_until_it_expires() {
         let key = SessionKey::new([7; 32]);
         let now = Utc::now();
-        let (cookie, session) = key.start("viewer", &[1; 32], now, HOUR);
+        let (cookie, session) = key.start("viewer", &[1; 32], now, HOUR).unwrap();
         assert_eq!(session.token_digest, "01".repeat(32));
         assert_eq!(
             session.expires_at.timestamp(),
@@ -131,7 +126,7 @@ mod tests {
     fn a_changed_or_foreign_cookie_names_nothing() {
         let key = SessionKey::new([7; 32]);
         let now = Utc::now();
-        let (cookie, _) = key.start("viewer", &[1; 32], now, HOUR);
+        let (cookie, _) = key.start("viewer", &[1; 32], now, HOUR).unwrap();
         let (secret, rest) = cookie.split_once('.').unwrap();
         let (expires, tag) = rest.split_once('.').unwrap();
         let later: i64 = expires.parse::<i64>().unwrap() + 86_400;

@@ -2,6 +2,7 @@
 
 use crate::domain::commands::EventQuery;
 use crate::domain::page::{EventCursor, Page};
+use crate::domain::secret;
 use crate::domain::{DomainError, DomainResult, Event};
 use crate::store::Tx;
 
@@ -20,20 +21,8 @@ pub async fn list_events<T: Tx>(
 /// The key that signs page tokens, created by the first server that needs
 /// it and shared by every replica through the database.
 pub async fn page_key<T: Tx>(tx: &mut T) -> DomainResult<[u8; 32]> {
-    let fresh: String = [uuid::Uuid::new_v4(), uuid::Uuid::new_v4()]
-        .iter()
-        .flat_map(|u| u.as_bytes().to_vec())
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let fresh = secret::hex(&secret::random_32()?);
     let stored = tx.secret("page_token_key", fresh).await?;
-    let mut key = [0u8; 32];
-    for (i, byte) in key.iter_mut().enumerate() {
-        *byte = stored
-            .get(2 * i..2 * i + 2)
-            .and_then(|hex| u8::from_str_radix(hex, 16).ok())
-            .ok_or_else(|| {
-                DomainError::Internal("the stored page token key is malformed".into())
-            })?;
-    }
-    Ok(key)
+    secret::from_hex_32(&stored)
+        .ok_or_else(|| DomainError::Internal("the stored page token key is malformed".into()))
 }

@@ -9,13 +9,12 @@ use std::convert::Infallible;
 use std::time::Duration;
 
 use axum::extract::{Path, State};
-use axum::http::HeaderMap;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use chrono::Utc;
 use tokio::sync::broadcast::error::RecvError;
 use tokio_stream::Stream;
 
-use super::session::{current_session, token_still_held};
+use super::session::token_still_held;
 use super::{Console, Reader, WebError};
 use crate::domain::ModelName;
 
@@ -25,10 +24,9 @@ use crate::domain::ModelName;
 /// [`SESSION_RECHECK`]) and when a reload of the tokens file revokes the
 /// token it signed in with.
 pub async fn model_changes(
-    _: Reader,
+    Reader(session): Reader,
     State(console): State<Console>,
     Path(name): Path<String>,
-    headers: HeaderMap,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, WebError> {
     let name = ModelName::parse("name", &name)?;
     // The model must exist: a typo gets a 404, not a silent stream.
@@ -36,7 +34,6 @@ pub async fn model_changes(
     let mut events = console.feed.subscribe();
     let mut shutdown = console.shutdown.clone();
     let mut reloads = console.authenticator.reloads();
-    let session = current_session(&console, &headers).await?;
     let ends_at = session.as_ref().map(|session| {
         let left = (session.expires_at - Utc::now())
             .to_std()
@@ -73,10 +70,8 @@ pub async fn model_changes(
             match step {
                 Step::Nothing => {}
                 Step::Recheck => {
-                    let id = session
-                        .as_ref()
-                        .map(|s| s.id_digest.clone())
-                        .unwrap_or_default();
+                    let Some(session) = &session else { continue };
+                    let id = session.id_digest.clone();
                     if !matches!(console.registry.session(id).await, Ok(Some(_))) {
                         return;
                     }

@@ -32,7 +32,7 @@ type PageResult = Result<Markup, WebError>;
 
 /// `/`: every model, by name.
 pub async fn models(
-    Reader(signed_in): Reader,
+    reader: Reader,
     State(console): State<Console>,
     Query(params): Query<ModelsParams>,
 ) -> PageResult {
@@ -47,7 +47,7 @@ pub async fn models(
     let (models, next) = page.split(&key, &query);
     Ok(layout(
         "Models",
-        signed_in,
+        reader.signed_in(),
         None,
         html! {
             h1 { "Models" }
@@ -82,7 +82,7 @@ pub async fn models(
 
 /// `/models/{name}`: aliases, charts, versions and audit trail.
 pub async fn model(
-    Reader(signed_in): Reader,
+    reader: Reader,
     State(console): State<Console>,
     Path(name): Path<String>,
     Query(params): Query<ModelParams>,
@@ -143,7 +143,7 @@ pub async fn model(
 
     Ok(layout(
         name.as_str(),
-        signed_in,
+        reader.signed_in(),
         Some(&format!("{here}/live")),
         html! {
             nav.crumbs { a href="/" { "Models" } " / " (name.as_str()) }
@@ -274,7 +274,7 @@ pub async fn model(
 
 /// `/models/{name}/versions/{version}`: every field of one version.
 pub async fn version(
-    Reader(signed_in): Reader,
+    reader: Reader,
     State(console): State<Console>,
     Path((name, number)): Path<(String, i64)>,
 ) -> PageResult {
@@ -301,7 +301,7 @@ pub async fn version(
     let title = format!("{} version {}", name.as_str(), number);
     Ok(layout(
         &title,
-        signed_in,
+        reader.signed_in(),
         None,
         html! {
             nav.crumbs { a href="/" { "Models" } " / " a href=(model_href(name.as_str())) { (name.as_str()) } " / version " (number) }
@@ -348,7 +348,7 @@ pub async fn version(
 
 /// `/events`: the whole trail, filtered.
 pub async fn events(
-    Reader(signed_in): Reader,
+    reader: Reader,
     State(console): State<Console>,
     Query(params): Query<EventsParams>,
 ) -> PageResult {
@@ -384,7 +384,7 @@ pub async fn events(
     .join("&");
     Ok(layout(
         "Events",
-        signed_in,
+        reader.signed_in(),
         None,
         html! {
             h1 { "Events" }

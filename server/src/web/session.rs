@@ -22,20 +22,27 @@ const SECURE_COOKIE: &str = "__Host-modelreg_session";
 /// Its name over plain HTTP (a browser drops `Secure` cookies there).
 const PLAIN_COOKIE: &str = "modelreg_session";
 
-/// A signed-in (or, without auth, anonymous) reader; `true` when signed in
-/// (the pages then offer to sign out). Extracting it from a request without
-/// a live session sends the browser to the login page.
-pub struct Reader(pub bool);
+/// A signed-in (or, without auth, anonymous) reader, with its session when
+/// signed in (the pages then offer to sign out). Extracting it from a
+/// request without a live session sends the browser to the login page.
+pub struct Reader(pub Option<ConsoleSession>);
+
+impl Reader {
+    /// Whether the reader signed in (without auth nobody does).
+    pub fn signed_in(&self) -> bool {
+        self.0.is_some()
+    }
+}
 
 impl FromRequestParts<Console> for Reader {
     type Rejection = Response;
 
     async fn from_request_parts(parts: &mut Parts, console: &Console) -> Result<Self, Response> {
         if !console.authenticator.is_enabled() {
-            return Ok(Reader(false));
+            return Ok(Reader(None));
         }
         match current_session(console, &parts.headers).await {
-            Ok(Some(_)) => Ok(Reader(true)),
+            Ok(Some(session)) => Ok(Reader(Some(session))),
             Ok(None) => Err(Redirect::to("/login").into_response()),
             Err(error) => Err(error.into_response()),
         }
@@ -43,7 +50,7 @@ impl FromRequestParts<Console> for Reader {
 }
 
 /// The live session the request's cookie names, if any.
-pub async fn current_session(
+async fn current_session(
     console: &Console,
     headers: &HeaderMap,
 ) -> Result<Option<ConsoleSession>, WebError> {
@@ -135,7 +142,8 @@ pub async fn login(
             .into_response());
     };
     let key = console.registry.session_key().await?;
-    let (cookie, session) = key.start(&principal, &digest, time::now(), console.session_lifetime);
+    let (cookie, session) =
+        key.start(&principal, &digest, time::now(), console.session_lifetime)?;
     console.registry.start_session(session).await?;
     tracing::info!(principal = %principal, "console sign-in");
     let max_age = console.session_lifetime.as_secs();
