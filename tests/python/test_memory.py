@@ -141,6 +141,9 @@ def test_concurrent_listings_of_large_versions_hold_bounded_memory(registry: Run
     # the server holds a few times over (rows, values, wire, frame).
     assert basic_peak - idle < 32 * MIB, f"BASIC listings grew RSS by {(basic_peak - idle) // MIB} MiB"
     assert full_peak - idle < 128 * MIB, f"FULL listings grew RSS by {(full_peak - idle) // MIB} MiB"
-    # The allocators keep part of a round's memory for the next: measured
-    # 20-40 MiB above idle after three rounds, never the stored bulk.
-    assert max(settled) - idle < 80 * MIB, f"RSS stayed {(max(settled) - idle) // MIB} MiB above idle: {settled}"
+    # The allocators keep part of a round's memory and reuse it in the next
+    # (20-40 MiB above idle on one machine, 80-90 MiB on the CI machine),
+    # so what holds is that it never adds up: a round that kept what it read
+    # would leave the stored bulk (84 MB) behind each time.
+    assert max(settled) - idle < 128 * MIB, f"RSS stayed {(max(settled) - idle) // MIB} MiB above idle: {settled}"
+    assert max(settled[1:]) - settled[0] < 32 * MIB, f"RSS grew round by round: {settled} KiB"
