@@ -12,6 +12,7 @@ mod auth;
 mod compression;
 mod concurrency;
 mod events;
+mod feed_order;
 mod health;
 mod hostile;
 mod idempotency;

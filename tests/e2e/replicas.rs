@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
 use model_registry_api::v1 as pb;
 use model_registry_server::server::ServeOptions;
-use model_registry_server::store::{DatabaseUrl, EVENT_ORDER_LOCK, Store};
+use model_registry_server::store::{DatabaseUrl, MODEL_LOCK_CLASS, Store};
 use tonic::Code;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
@@ -40,6 +40,15 @@ async fn postgres_with(options: ServeOptions) -> Option<(TestServer, AsyncPgConn
     Some((server, outsider))
 }
 
+/// SQL that takes the queue of changes to `model` for this session.
+fn hold_queue(model: &str) -> String {
+    format!("SELECT pg_advisory_lock({MODEL_LOCK_CLASS}, hashtext('{model}'))")
+}
+
+fn release_queue(model: &str) -> String {
+    format!("SELECT pg_advisory_unlock({MODEL_LOCK_CLASS}, hashtext('{model}'))")
+}
+
 fn with_timeout<T>(message: T, timeout: Duration) -> tonic::Request<T> {
     let mut request = tonic::Request::new(message);
     request.set_timeout(timeout);
@@ -54,11 +63,8 @@ async fn writers_queued_for_the_write_slot_do_not_starve_reads_or_health() {
     let mut client = server.client.clone();
     register_many(&mut client, "churn", 1).await;
     promote(&mut client, "churn", 1).await.unwrap();
-    // Another session holds the event-order lock: every write queues.
-    outsider
-        .batch_execute(&format!("SELECT pg_advisory_lock({EVENT_ORDER_LOCK})"))
-        .await
-        .unwrap();
+    // Another session holds churn's queue: every change to churn waits.
+    outsider.batch_execute(&hold_queue("churn")).await.unwrap();
     let mut writers = Vec::new();
     for i in 0..12 {
         let mut client = server.client.clone();
@@ -95,7 +101,7 @@ async fn writers_queued_for_the_write_slot_do_not_starve_reads_or_health() {
         started.elapsed()
     );
     outsider
-        .batch_execute(&format!("SELECT pg_advisory_unlock({EVENT_ORDER_LOCK})"))
+        .batch_execute(&release_queue("churn"))
         .await
         .unwrap();
     for writer in writers {
@@ -123,10 +129,7 @@ async fn a_change_past_its_deadline_is_deadline_exceeded_and_not_made() {
     };
     let mut client = server.client.clone();
     register_many(&mut client, "other", 1).await;
-    outsider
-        .batch_execute(&format!("SELECT pg_advisory_lock({EVENT_ORDER_LOCK})"))
-        .await
-        .unwrap();
+    outsider.batch_execute(&hold_queue("churn")).await.unwrap();
     let mut request = registration("churn", 0.7);
     request.request_id = "late".into();
     let started = Instant::now();
@@ -140,7 +143,7 @@ async fn a_change_past_its_deadline_is_deadline_exceeded_and_not_made() {
         started.elapsed()
     );
     outsider
-        .batch_execute(&format!("SELECT pg_advisory_unlock({EVENT_ORDER_LOCK})"))
+        .batch_execute(&release_queue("churn"))
         .await
         .unwrap();
     // Nothing was written, then or later.
@@ -163,9 +166,11 @@ async fn writes_to_different_models_do_not_wait_for_each_other() {
     let mut client = server.client.clone();
     register_many(&mut client, "churn", 1).await;
     register_many(&mut client, "fraud", 1).await;
-    // Another session holds churn's row lock for as long as it likes.
+    // Another session holds churn's queue for as long as it likes.
     outsider
-        .batch_execute("BEGIN; SELECT * FROM models WHERE name = 'churn' FOR UPDATE;")
+        .batch_execute(&format!(
+            "BEGIN; SELECT pg_advisory_xact_lock({MODEL_LOCK_CLASS}, hashtext('churn'))"
+        ))
         .await
         .unwrap();
     let mut blocked = server.client.clone();
@@ -186,7 +191,7 @@ async fn writes_to_different_models_do_not_wait_for_each_other() {
         "{:?}",
         started.elapsed()
     );
-    assert!(!churn.is_finished(), "churn waits for its own row only");
+    assert!(!churn.is_finished(), "churn waits for its own queue only");
     outsider.batch_execute("ROLLBACK").await.unwrap();
     assert_eq!(
         churn

@@ -130,7 +130,10 @@ pub async fn hold_writes(url: &DatabaseUrl, hold: Duration) -> JoinHandle<Result
                 let conn = AsyncPgConnection::establish(address)
                     .await
                     .map_err(|e| e.to_string())?;
-                let lock = "BEGIN; LOCK TABLE aliases, model_versions IN ACCESS EXCLUSIVE MODE;";
+                // EXCLUSIVE, not ACCESS EXCLUSIVE: it blocks every write but
+                // takes no transaction id, so it does not hold back the
+                // change feed of every test sharing the cluster.
+                let lock = "BEGIN; LOCK TABLE aliases, model_versions IN EXCLUSIVE MODE;";
                 hold_on(conn, lock, held, hold).await
             }
             DatabaseUrl::Sqlite(path) => {

@@ -1,5 +1,6 @@
-//! The one change feed. A reader per server follows the event trail ("the
-//! events after id N", visible in commit order) and broadcasts each new
+//! The one change feed. A reader per server follows the event trail in feed
+//! order ("the events after position P", see `store/sql/events.rs`) and
+//! broadcasts each new
 //! event to every subscriber in this process: watch streams today, the web
 //! console's live updates and any cache tomorrow. It wakes when this
 //! process commits a write, when another replica's commit is announced by
@@ -16,7 +17,7 @@ use std::time::Duration;
 
 use tokio::sync::{Notify, broadcast, watch};
 
-use crate::domain::Event;
+use crate::domain::{Event, FeedPosition};
 use crate::store::{DatabaseUrl, Store};
 
 /// Events kept for subscribers that fall behind; one that falls further
@@ -29,11 +30,17 @@ const SAFETY_POLL: Duration = Duration::from_secs(5);
 /// How many events the reader takes per query.
 const READ_BATCH: usize = 500;
 
+/// How soon the reader looks again while committed events wait behind a
+/// transaction still running (whose end is announced only if it wrote
+/// events), doubling up to [`HELD_BACK_POLL_MAX`].
+const HELD_BACK_POLL: Duration = Duration::from_millis(2);
+const HELD_BACK_POLL_MAX: Duration = Duration::from_millis(200);
+
 /// The feed of new events; cheap to clone.
 #[derive(Clone)]
 pub struct ChangeFeed {
     events: broadcast::Sender<Arc<Event>>,
-    head: watch::Receiver<i64>,
+    head: watch::Receiver<Option<FeedPosition>>,
     notifications: Arc<AtomicU64>,
 }
 
@@ -41,7 +48,7 @@ impl ChangeFeed {
     /// Starts following the trail of `store` until `stop` turns true.
     pub fn start(store: Store, stop: watch::Receiver<bool>) -> Self {
         let (events, _) = broadcast::channel(FEED_CAPACITY);
-        let (head_sender, head) = watch::channel(0);
+        let (head_sender, head) = watch::channel(None);
         let wake = Arc::new(Notify::new());
         let notifications = Arc::new(AtomicU64::new(0));
         if let DatabaseUrl::Postgres(url) = store.url() {
@@ -65,9 +72,12 @@ impl ChangeFeed {
         self.events.subscribe()
     }
 
-    /// The id of the last event broadcast (0 until the reader started).
-    pub fn head(&self) -> i64 {
-        *self.head.borrow()
+    /// The position of the last event broadcast: every event broadcast
+    /// from now on comes after it. Waits for the reader to start; `None`
+    /// when the feed has stopped.
+    pub async fn head(&self) -> Option<FeedPosition> {
+        let mut head = self.head.clone();
+        head.wait_for(Option::is_some).await.ok().and_then(|h| *h)
     }
 
     /// How many PostgreSQL notifications the listener received.
@@ -79,14 +89,14 @@ impl ChangeFeed {
 async fn read_trail(
     store: Store,
     events: broadcast::Sender<Arc<Event>>,
-    head: watch::Sender<i64>,
+    head: watch::Sender<Option<FeedPosition>>,
     wake: Arc<Notify>,
     mut stop: watch::Receiver<bool>,
 ) {
-    // Start from the newest event: subscribers read the past themselves.
+    // Start from now: subscribers read the past themselves.
     let mut last = loop {
-        match store.last_event_id().await {
-            Ok(id) => break id,
+        match store.feed_head().await {
+            Ok(position) => break position,
             Err(error) => {
                 tracing::warn!(error = %error, "change feed cannot read the trail yet");
                 tokio::select! {
@@ -96,20 +106,22 @@ async fn read_trail(
             }
         }
     };
-    head.send_replace(last);
+    head.send_replace(Some(last));
     let mut writes = store.writes();
+    let mut held_back_poll = HELD_BACK_POLL;
     loop {
+        let mut held_back = false;
         loop {
             match store.events_after(last, READ_BATCH).await {
                 Ok(batch) => {
-                    let full = batch.len() == READ_BATCH;
-                    for event in batch {
-                        last = event.id;
+                    for event in batch.events {
+                        last = event.position();
                         // No subscriber is not an error.
                         let _ = events.send(Arc::new(event));
                     }
-                    head.send_replace(last);
-                    if !full {
+                    head.send_replace(Some(last));
+                    held_back = batch.held_back;
+                    if !batch.more {
                         break;
                     }
                 }
@@ -119,10 +131,18 @@ async fn read_trail(
                 }
             }
         }
+        let next_look = if held_back {
+            let wait = held_back_poll;
+            held_back_poll = (held_back_poll * 2).min(HELD_BACK_POLL_MAX);
+            wait
+        } else {
+            held_back_poll = HELD_BACK_POLL;
+            SAFETY_POLL
+        };
         tokio::select! {
             _ = writes.changed() => figures::change_notified("local"),
             () = wake.notified() => {}
-            () = tokio::time::sleep(SAFETY_POLL) => {}
+            () = tokio::time::sleep(next_look) => {}
             _ = stop.changed() => return,
         }
     }

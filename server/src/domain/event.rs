@@ -61,3 +61,32 @@ impl fmt::Display for EventKind {
         f.write_str(self.as_str())
     }
 }
+
+/// Where an event stands in the change feed: the transaction that wrote it,
+/// then its id. Commits overlap, so ids do not become visible in order; the
+/// feed reads only events whose transaction is below every transaction
+/// still running, and those in this order (the argument is written down
+/// where the feed is read, `store/sql/events.rs`). Within one model it is
+/// the id order: a model's changes run one at a time, each taking the
+/// model's queue before it writes anything.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct FeedPosition {
+    /// The writing transaction (PostgreSQL's transaction id; 0 on SQLite,
+    /// whose one writer commits in id order, and for events written before
+    /// the feed had this order).
+    pub tx: i64,
+    /// The event's id.
+    pub id: i64,
+}
+
+/// One read of the feed: its next events, in feed order.
+#[derive(Debug, Default)]
+pub struct FeedBatch {
+    /// The events, each below the horizon of the read.
+    pub events: Vec<crate::domain::Event>,
+    /// More events below the horizon follow: read again at once.
+    pub more: bool,
+    /// Committed events wait above the horizon, behind a transaction still
+    /// running: read again shortly (its end may not be announced).
+    pub held_back: bool,
+}

@@ -75,11 +75,16 @@ pub struct ModelCursor {
     pub after_name: String,
 }
 
-/// Where the next page of events starts: after this event id.
+/// Where the next page of events starts: after this event (by id within a
+/// model, by feed position across models).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EventCursor {
     /// The last event id returned.
     pub after_id: i64,
+    /// Its transaction (see `FeedPosition`); absent from the page tokens of
+    /// earlier releases, whose events all have 0.
+    #[serde(default)]
+    pub after_tx: i64,
 }
 
 /// One page of a listing: its items, each with the cursor that starts the
@@ -317,7 +322,13 @@ mod tests {
     #[test]
     fn a_forged_cursor_is_refused() {
         let churn = Query { model: "churn" };
-        let token = key().encode(&churn, &EventCursor { after_id: 10 });
+        let token = key().encode(
+            &churn,
+            &EventCursor {
+                after_id: 10,
+                after_tx: 0,
+            },
+        );
         let (_, tag) = token.split_once('.').unwrap();
         let forged_payload = URL_SAFE_NO_PAD.encode(br#"{"after_id":0}"#);
         let forged = format!("{forged_payload}.{tag}");

@@ -286,8 +286,11 @@ impl Model {
 /// One entry of the audit trail.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Event {
-    /// Increasing id.
+    /// Unique id; increasing within a model, and across models in the
+    /// order the feed delivers (see [`Event::position`]).
     pub id: i64,
+    /// The transaction that wrote it (see [`crate::domain::FeedPosition`]).
+    pub tx: i64,
     /// When the change happened.
     pub occurred_at: DateTime<Utc>,
     /// What happened.
@@ -314,4 +317,14 @@ pub struct Event {
     pub request_id: String,
     /// The caller's own correlation id, as given.
     pub correlation_id: Option<String>,
+}
+
+impl Event {
+    /// Where the event stands in the change feed.
+    pub fn position(&self) -> crate::domain::FeedPosition {
+        crate::domain::FeedPosition {
+            tx: self.tx,
+            id: self.id,
+        }
+    }
 }

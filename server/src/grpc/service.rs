@@ -164,7 +164,7 @@ impl RegistryServiceApi for RegistryService {
             alias,
         };
         Ok(Response::new(self.watches.guard(
-            Box::pin(self.watches.events(after_event_id, filter)),
+            Box::pin(self.watches.events(after_event_id, filter).await?),
             context,
             slot,
         )))

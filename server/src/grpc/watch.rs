@@ -20,7 +20,9 @@ use super::convert;
 use crate::changes::ChangeFeed;
 use crate::domain::commands::EventQuery;
 use crate::domain::page::EventCursor;
-use crate::domain::{AliasName, DomainResult, Event, EventKind, ModelName};
+use crate::domain::{
+    AliasName, DomainError, DomainResult, Event, EventKind, FeedPosition, ModelName,
+};
 use crate::registry::Registry;
 
 /// Messages buffered for a caller before its producer waits.
@@ -128,18 +130,34 @@ impl Watches {
         ReceiverStream::new(receiver)
     }
 
-    /// Follows the trail after `after_event_id` (0: from now on).
-    pub fn events(
+    /// Follows the trail after the event `after_event_id` (0: from now on),
+    /// in feed order.
+    pub async fn events(
         &self,
         after_event_id: i64,
         filter: EventFilter,
-    ) -> Updates<pb::WatchEventsResponse> {
+    ) -> DomainResult<Updates<pb::WatchEventsResponse>> {
         let (sender, receiver) = mpsc::channel(STREAM_BUFFER);
         let wakes = self.feed.subscribe();
         let start = if after_event_id > 0 {
-            after_event_id
+            self.registry
+                .find_event(after_event_id)
+                .await?
+                .ok_or_else(|| {
+                    DomainError::invalid(
+                        "after_event_id",
+                        format!(
+                            "there is no event {after_event_id}: resume after an event this \
+                             trail delivered"
+                        ),
+                    )
+                })?
+                .position()
         } else {
-            self.feed.head()
+            self.feed
+                .head()
+                .await
+                .ok_or_else(|| DomainError::Unavailable("the server is shutting down".to_owned()))?
         };
         let open = crate::prometheus::watch_opened("events");
         let following = follow_events(
@@ -154,7 +172,7 @@ impl Watches {
             let _open = open;
             following.await;
         });
-        ReceiverStream::new(receiver)
+        Ok(ReceiverStream::new(receiver))
     }
 }
 
@@ -243,8 +261,10 @@ impl AliasWatch {
             since: None,
             until: None,
             page_size: MAX_REPLAYED_CHANGES,
+            // One model's events: by id (see `FeedPosition`).
             after: Some(EventCursor {
                 after_id: self.last_event_id,
+                after_tx: 0,
             }),
         };
         let missed = self.registry.list_events(query).await?;
@@ -345,7 +365,7 @@ impl AliasWatch {
 
 async fn follow_events(
     registry: Registry,
-    mut last: i64,
+    mut last: FeedPosition,
     filter: EventFilter,
     sender: mpsc::Sender<Result<pb::WatchEventsResponse, Status>>,
     mut wakes: broadcast::Receiver<Arc<Event>>,
@@ -354,12 +374,11 @@ async fn follow_events(
     let outcome: DomainResult<()> = async {
         loop {
             // Read from the trail, page by page, as fast as the caller takes
-            // them: every event once, in id order.
+            // them: every event once, in feed order.
             loop {
                 let batch = registry.events_after(last, 500).await?;
-                let full = batch.len() == 500;
-                for event in batch {
-                    last = event.id;
+                for event in batch.events {
+                    last = event.position();
                     if filter.accepts(&event) {
                         let message = pb::WatchEventsResponse {
                             event: Some(convert::event_to_wire(event)),
@@ -369,12 +388,15 @@ async fn follow_events(
                         }
                     }
                 }
-                if !full {
+                if !batch.more {
                     break;
                 }
             }
             // The feed is only a wake-up here: what to send comes from the
-            // table, so falling behind the feed loses nothing.
+            // table, so falling behind the feed loses nothing. Events held
+            // back by a running transaction come with a later wake-up: the
+            // feed reads them (and broadcasts) once they are below the
+            // horizon.
             tokio::select! {
                 received = wakes.recv() => {
                     if let Err(broadcast::error::RecvError::Closed) = received {

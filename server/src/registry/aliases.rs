@@ -18,10 +18,12 @@ pub async fn set_alias<T: Tx>(
     caller: Caller,
 ) -> DomainResult<AliasMoved> {
     caller.check_alias(&command.model_name, &command.alias)?;
+    let model = command.model_name.clone();
     idempotent(
         tx,
         &caller,
         "SetModelAlias",
+        &model,
         command,
         async |tx, command, claim| {
             let model = tx.lock_model(&command.model_name).await?;
@@ -97,10 +99,12 @@ pub async fn rollback_alias<T: Tx>(
     caller: Caller,
 ) -> DomainResult<AliasMoved> {
     caller.check_alias(&command.model_name, &command.alias)?;
+    let model = command.model_name.clone();
     idempotent(
         tx,
         &caller,
         "RollbackModelAlias",
+        &model,
         command,
         async |tx, command, claim| {
             let model = tx.lock_model(&command.model_name).await?;
@@ -218,10 +222,12 @@ pub async fn delete_alias<T: Tx>(
     caller: Caller,
 ) -> DomainResult<i64> {
     caller.check_alias(&command.model_name, &command.alias)?;
+    let model = command.model_name.clone();
     idempotent(
         tx,
         &caller,
         "DeleteModelAlias",
+        &model,
         command,
         async |tx, command, claim| {
             let model = tx.lock_model(&command.model_name).await?;

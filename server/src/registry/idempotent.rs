@@ -44,6 +44,7 @@ pub async fn idempotent<T, C, O, F>(
     tx: &mut T,
     caller: &Caller,
     method: &'static str,
+    model: &ModelName,
     command: C,
     change: F,
 ) -> DomainResult<O>
@@ -53,6 +54,10 @@ where
     O: Replay,
     F: AsyncFnOnce(&mut T, C, Claim) -> DomainResult<(O, Settled)>,
 {
+    // First, before any write: the change's place among the changes to its
+    // model (and in the change feed, see `FeedPosition`); a retry racing
+    // the first call waits here for it, then replays it.
+    tx.queue_for_changes(model).await?;
     let claim = match &caller.idempotency_key {
         None => Claim { key: None },
         Some(request_id) => {

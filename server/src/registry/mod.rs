@@ -21,10 +21,12 @@ use crate::domain::commands::{
     AliasMoved, BestVersionQuery, Caller, ChangeStatus, DeleteAlias, EventQuery, ModelQuery,
     RollbackAlias, SetAlias, UpdateModel, UpdateVersion, VersionQuery,
 };
+use crate::domain::event::FeedBatch;
 use crate::domain::page::{EventCursor, ModelCursor, Page, PageKey, VersionCursor};
 use crate::domain::session::{ConsoleSession, SessionKey};
 use crate::domain::{
-    AliasName, DomainResult, Event, Model, ModelName, ModelVersion, NewVersion, VersionRef,
+    AliasName, DomainResult, Event, FeedPosition, Model, ModelName, ModelVersion, NewVersion,
+    VersionRef,
 };
 use crate::store::{Store, Tx, Work};
 
@@ -220,9 +222,14 @@ impl Registry {
         self.store.read(ListEvents { query }).await
     }
 
-    /// Up to `limit` events after event `after_id`, in id order.
-    pub async fn events_after(&self, after_id: i64, limit: usize) -> DomainResult<Vec<Event>> {
-        self.store.events_after(after_id, limit).await
+    /// Up to `limit` events after `after`, in feed order.
+    pub async fn events_after(&self, after: FeedPosition, limit: usize) -> DomainResult<FeedBatch> {
+        self.store.events_after(after, limit).await
+    }
+
+    /// The event with id `id`, if there is one.
+    pub async fn find_event(&self, id: i64) -> DomainResult<Option<Event>> {
+        self.store.find_event(id).await
     }
 
     /// Stores a console session started at sign-in.

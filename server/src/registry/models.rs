@@ -15,10 +15,12 @@ pub async fn update_model<T: Tx>(
     caller: Caller,
 ) -> DomainResult<Model> {
     caller.check_model(&command.model_name)?;
+    let model = command.model_name.clone();
     idempotent(
         tx,
         &caller,
         "UpdateModel",
+        &model,
         command,
         async |tx, command, claim| {
             let mut model = tx.lock_model(&command.model_name).await?;

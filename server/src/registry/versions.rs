@@ -21,47 +21,55 @@ pub async fn register<T: Tx>(
     caller: Caller,
 ) -> DomainResult<ModelVersion> {
     caller.check_model(&new.model_name)?;
-    idempotent(tx, &caller, "RegisterModel", new, async |tx, new, claim| {
-        // Before any lock: registrations from before request keys existed
-        // do not change any more.
-        if let Some(earlier) = legacy_registration(tx, &caller, &new).await? {
+    let model = new.model_name.clone();
+    idempotent(
+        tx,
+        &caller,
+        "RegisterModel",
+        &model,
+        new,
+        async |tx, new, claim| {
+            // Before any lock: registrations from before request keys existed
+            // do not change any more.
+            if let Some(earlier) = legacy_registration(tx, &caller, &new).await? {
+                let settled = claim
+                    .settle(
+                        tx,
+                        Outcome::Version {
+                            id: earlier.id.clone(),
+                        },
+                    )
+                    .await?;
+                return Ok((earlier, settled));
+            }
+            // Every registration for this model queued (in `idempotent`) until
+            // the one before it committed, which makes version numbers gap-free.
+            let created = tx.create_model(&new.model_name, time::now()).await?;
+            let model = tx.lock_model(&new.model_name).await?;
+            let now = change_time(tx, model.id).await?;
+            let mut events = Vec::new();
+            if created {
+                events.push(NewEventRow::new(
+                    EventKind::ModelCreated,
+                    model.id,
+                    &caller,
+                    now,
+                ));
+            }
+            let row = VersionRow::new(model.id, model.next_version, &new, &caller, now)?;
+            tx.insert_version(&model, &row, &new, now).await?;
+            let mut event = NewEventRow::new(EventKind::VersionRegistered, model.id, &caller, now);
+            event.version = Some(row.version);
+            event.new_status = Some(VersionStatus::Active.as_str().to_owned());
+            events.push(event);
             let settled = claim
-                .settle(
-                    tx,
-                    Outcome::Version {
-                        id: earlier.id.clone(),
-                    },
-                )
+                .settle(tx, Outcome::Version { id: row.id.clone() })
                 .await?;
-            return Ok((earlier, settled));
-        }
-        let created = tx.create_model(&new.model_name, time::now()).await?;
-        // Every registration for this model queues here until the one
-        // before it commits, which makes version numbers gap-free.
-        let model = tx.lock_model(&new.model_name).await?;
-        let now = change_time(tx, model.id).await?;
-        let mut events = Vec::new();
-        if created {
-            events.push(NewEventRow::new(
-                EventKind::ModelCreated,
-                model.id,
-                &caller,
-                now,
-            ));
-        }
-        let row = VersionRow::new(model.id, model.next_version, &new, &caller, now)?;
-        tx.insert_version(&model, &row, &new, now).await?;
-        let mut event = NewEventRow::new(EventKind::VersionRegistered, model.id, &caller, now);
-        event.version = Some(row.version);
-        event.new_status = Some(VersionStatus::Active.as_str().to_owned());
-        events.push(event);
-        let settled = claim
-            .settle(tx, Outcome::Version { id: row.id.clone() })
-            .await?;
-        tx.append_events(events).await?;
-        // A new version holds no alias yet.
-        Ok((row.into_domain(model.name, Vec::new())?, settled))
-    })
+            tx.append_events(events).await?;
+            // A new version holds no alias yet.
+            Ok((row.into_domain(model.name, Vec::new())?, settled))
+        },
+    )
     .await
 }
 
@@ -98,10 +106,12 @@ pub async fn change_status<T: Tx>(
     command: ChangeStatus,
     caller: Caller,
 ) -> DomainResult<ModelVersion> {
+    let model = model_of(tx, &command.target).await?;
     idempotent(
         tx,
         &caller,
         "UpdateModelVersionStatus",
+        &model,
         command,
         async |tx, command, claim| {
             let (model, mut row) = lock_version(tx, &command.target).await?;
@@ -140,10 +150,12 @@ pub async fn update_version<T: Tx>(
     command: UpdateVersion,
     caller: Caller,
 ) -> DomainResult<ModelVersion> {
+    let model = model_of(tx, &command.target).await?;
     idempotent(
         tx,
         &caller,
         "UpdateModelVersion",
+        &model,
         command,
         async |tx, command, claim| {
             let (model, mut row) = lock_version(tx, &command.target).await?;
@@ -220,6 +232,17 @@ pub async fn best_version<T: Tx>(
     }
 }
 
+/// The model of the version `target` names; NOT_FOUND when there is none.
+async fn model_of<T: Tx>(tx: &mut T, target: &VersionRef) -> DomainResult<ModelName> {
+    match target {
+        VersionRef::Number(name, _) => Ok(name.clone()),
+        VersionRef::Id(id) => match tx.model_of_version(id).await? {
+            Some(name) => Ok(name),
+            None => Err(version_not_found(tx, target).await),
+        },
+    }
+}
+
 /// Locks the model of a version and reads the version.
 async fn lock_version<T: Tx>(
     tx: &mut T,
@@ -232,7 +255,8 @@ async fn lock_version<T: Tx>(
             (model, row)
         }
         VersionRef::Id(id) => {
-            let model = tx.lock_model_of_version(id).await?;
+            let model = model_of(tx, target).await?;
+            let model = tx.lock_model(&model).await?;
             let row = tx.version_row_by_id(id).await?;
             (model, row)
         }

@@ -6,7 +6,7 @@
 use std::future::Future;
 
 use diesel::expression::SqlLiteral;
-use diesel::sql_types::Text;
+use diesel::sql_types::{BigInt, Text};
 
 use super::rows::{MetricRow, TagRow};
 use crate::domain::DomainResult;
@@ -17,10 +17,16 @@ pub trait Dialect {
     /// driven by the metric index.
     fn metric_version_id() -> SqlLiteral<Text>;
 
+    /// The feed's horizon in the statement's own snapshot: every
+    /// transaction below it has finished (see `sql/events.rs`).
+    fn feed_horizon() -> SqlLiteral<BigInt>;
+
     /// Runs just before a change appends its events.
     fn before_appending_events(&mut self) -> impl Future<Output = DomainResult<()>> + Send;
 
-    /// Queues this change behind the other changes to model `name`.
+    /// Queues this change behind the other changes to model `name`: the
+    /// first thing a change does, before it writes anything (so that its
+    /// transaction's place in the feed comes after theirs).
     fn queue_for_model(&mut self, name: &str) -> impl Future<Output = DomainResult<()>> + Send;
 
     /// Inserts a version's metric rows.

@@ -30,14 +30,15 @@ use std::time::{Duration, Instant};
 use diesel_async::{AsyncConnection, AsyncPgConnection};
 use tokio::sync::{oneshot, watch};
 
-use crate::domain::{AliasName, DomainResult, Event, ModelName, ModelVersion};
+use crate::domain::event::FeedBatch;
+use crate::domain::{AliasName, DomainResult, Event, FeedPosition, ModelName, ModelVersion};
 pub use backup::{BackupSummary, backup};
 use error::pool_error;
 pub use migrate::Mode as MigrationMode;
 pub use pools::PoolStats;
 pub use pools::establish_postgres;
 use pools::{CancelOnDrop, Pools, SqliteConn};
-pub use postgres::{EVENT_ORDER_LOCK, EVENTS_CHANNEL};
+pub use postgres::{EVENTS_CHANNEL, MODEL_LOCK_CLASS};
 pub use rows::{AliasRow, EventRow, ModelRow, NewEventRow, RequestKeyRow, SessionRow, VersionRow};
 pub use seed::seed;
 pub use tx::{AliasTable, EventTable, KeyTable, ModelTable, Tx, VersionTable, Work};
@@ -258,14 +259,19 @@ impl Store {
         Ok(version)
     }
 
-    /// Up to `limit` events after event `after_id`, in id order (the
-    /// change feed's read: ids are visible in commit order).
-    pub async fn events_after(&self, after_id: i64, limit: usize) -> DomainResult<Vec<Event>> {
-        on_reader!(self, |conn| conn.events_after(after_id, limit))
+    /// Up to `limit` events after `after`, in feed order (see
+    /// `sql/events.rs`).
+    pub async fn events_after(&self, after: FeedPosition, limit: usize) -> DomainResult<FeedBatch> {
+        on_reader!(self, |conn| conn.events_after(after, limit))
     }
 
-    /// The id of the newest event (0 when there is none).
-    pub async fn last_event_id(&self) -> DomainResult<i64> {
-        on_reader!(self, |conn| conn.last_event_id())
+    /// The feed's newest position: every event to come sorts after it.
+    pub async fn feed_head(&self) -> DomainResult<FeedPosition> {
+        on_reader!(self, |conn| conn.feed_head())
+    }
+
+    /// The event with id `id`, if there is one.
+    pub async fn find_event(&self, id: i64) -> DomainResult<Option<Event>> {
+        on_reader!(self, |conn| conn.find_event(id))
     }
 }

@@ -1,14 +1,15 @@
 //! PostgreSQL (diesel-async's native connection, no libpq): its dialect
 //! hooks, and the shared SQL of `sql/` compiled for it.
 
+use diesel::QueryableByName;
 use diesel::expression::SqlLiteral;
-use diesel::sql_types::{BigInt, Integer, Text};
+use diesel::sql_types::{BigInt, Bool, Integer, Text};
 use diesel_async::RunQueryDsl;
 
 use super::dialect::Dialect;
 use super::rows::{MetricRow, TagRow};
 use super::schema::{version_metrics, version_tags};
-use crate::domain::DomainResult;
+use crate::domain::{DomainError, DomainResult};
 
 /// The connection every shared statement runs on here.
 pub type Conn = diesel_async::AsyncPgConnection;
@@ -58,16 +59,12 @@ mod sessions;
 )]
 mod versions;
 
-/// Key of the advisory lock under which events are appended and their
-/// transaction commits.
-pub const EVENT_ORDER_LOCK: i64 = 0x6d6f_6465_6c72_6567; // "modelreg"
-
 /// The channel every replica listens on for new events.
 pub const EVENTS_CHANNEL: &str = "model_registry_events";
 
 /// Key (first half) of the advisory locks that queue the changes to one
 /// model.
-const MODEL_LOCK_CLASS: i32 = 0x6d72_6567; // "mreg"
+pub const MODEL_LOCK_CLASS: i32 = 0x6d72_6567; // "mreg"
 
 impl Dialect for Conn {
     /// PostgreSQL plans the metric-driven queries well as written.
@@ -75,18 +72,19 @@ impl Dialect for Conn {
         diesel::dsl::sql("version_metrics.version_id")
     }
 
-    /// Takes the event-order lock, held until commit: event ids become
-    /// visible in commit order, across every replica, so a reader of
-    /// "events after id N" never misses one that committed late with a
-    /// smaller id. Only this last step of a write is serialised; the rest
-    /// runs concurrently (per-model locks order changes to one model). The
-    /// same statement queues the notification every replica's listener
-    /// wakes on: PostgreSQL delivers it only when the transaction commits,
-    /// and listeners re-read the trail after the last id they delivered, so
+    /// The oldest transaction still running, in the statement's snapshot
+    /// (cluster-wide: a long transaction in any database holds the feed
+    /// back, never the writes).
+    fn feed_horizon() -> SqlLiteral<BigInt> {
+        diesel::dsl::sql("pg_snapshot_xmin(pg_current_snapshot())::text::bigint")
+    }
+
+    /// Queues the notification every replica's listener wakes on:
+    /// PostgreSQL delivers it only when the transaction commits, and
+    /// listeners re-read the trail after the last event they delivered, so
     /// it needs no payload.
     async fn before_appending_events(&mut self) -> DomainResult<()> {
-        diesel::sql_query("SELECT pg_advisory_xact_lock($1), pg_notify($2, '')")
-            .bind::<BigInt, _>(EVENT_ORDER_LOCK)
+        diesel::sql_query("SELECT pg_notify($1, '')")
             .bind::<Text, _>(EVENTS_CHANNEL)
             .execute(self)
             .await?;
@@ -97,12 +95,30 @@ impl Dialect for Conn {
     /// PostgreSQL re-checks every waiter of a hot row after each commit; an
     /// advisory lock wakes one waiter at a time, in order. Two names hashing
     /// alike only share a queue.
+    ///
+    /// The feed orders events by their transaction's id, and a transaction
+    /// gets its id at its first write: taken before any write, the queue
+    /// makes a model's changes take ids in the order they commit. A change
+    /// that wrote first would break that silently, so it fails here.
     async fn queue_for_model(&mut self, name: &str) -> DomainResult<()> {
-        diesel::sql_query("SELECT pg_advisory_xact_lock($1, hashtext($2))")
-            .bind::<Integer, _>(MODEL_LOCK_CLASS)
-            .bind::<Text, _>(name)
-            .execute(self)
-            .await?;
+        #[derive(QueryableByName)]
+        struct Queued {
+            #[diesel(sql_type = Bool)]
+            wrote_before: bool,
+        }
+        let queued: Queued = diesel::sql_query(
+            "SELECT pg_current_xact_id_if_assigned() IS NOT NULL AS wrote_before \
+             FROM (SELECT pg_advisory_xact_lock($1, hashtext($2))) AS queued",
+        )
+        .bind::<Integer, _>(MODEL_LOCK_CLASS)
+        .bind::<Text, _>(name)
+        .get_result(self)
+        .await?;
+        if queued.wrote_before {
+            return Err(DomainError::Internal(format!(
+                "a change to model {name:?} wrote before taking the model's queue"
+            )));
+        }
         Ok(())
     }
 

@@ -415,6 +415,7 @@ pub struct TagRow<'a> {
 #[diesel(table_name = events, check_for_backend(diesel::pg::Pg, diesel::sqlite::Sqlite))]
 pub struct EventRow {
     pub id: i64,
+    pub tx: i64,
     pub occurred_at: NaiveDateTime,
     pub event_type: String,
     pub version: Option<i64>,
@@ -455,6 +456,7 @@ impl EventRow {
             previous_status: status(self.previous_status)?,
             new_status: status(self.new_status)?,
             id: self.id,
+            tx: self.tx,
             occurred_at: from_db_time(self.occurred_at),
             model_name: ModelName::from_stored(model_name),
             version: self.version,

@@ -103,6 +103,7 @@ diesel::table! {
         request_id -> Text,
         rollback_event_id -> Nullable<BigInt>,
         correlation_id -> Nullable<Text>,
+        tx -> BigInt,
     }
 }
 

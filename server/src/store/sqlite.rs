@@ -2,7 +2,7 @@
 //! `sql/` compiled for it.
 
 use diesel::expression::SqlLiteral;
-use diesel::sql_types::Text;
+use diesel::sql_types::{BigInt, Text};
 use diesel_async::{RunQueryDsl, SimpleAsyncConnection};
 
 use super::dialect::Dialect;
@@ -65,6 +65,12 @@ impl Dialect for Conn {
     /// BENCHMARKS.md).
     fn metric_version_id() -> SqlLiteral<Text> {
         diesel::dsl::sql("+version_metrics.version_id")
+    }
+
+    /// SQLite has one writer, which commits events in id order: every
+    /// event has tx 0, and none is ever held back.
+    fn feed_horizon() -> SqlLiteral<BigInt> {
+        diesel::dsl::sql("9223372036854775807")
     }
 
     /// SQLite has one writer: commit order is id order already, and the

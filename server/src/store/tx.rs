@@ -17,10 +17,11 @@ use super::rows::{
     AliasRow, EventRow, ModelRow, NewEventRow, RequestKeyRow, SessionRow, VersionRow,
 };
 use crate::domain::commands::{EventQuery, ModelQuery, VersionQuery};
+use crate::domain::event::FeedBatch;
 use crate::domain::page::{EventCursor, ModelCursor, Page, VersionCursor};
 use crate::domain::{
-    AliasName, DomainResult, Event, Model, ModelName, ModelVersion, NewVersion, VersionRef,
-    VersionStatus,
+    AliasName, DomainResult, Event, FeedPosition, Model, ModelName, ModelVersion, NewVersion,
+    VersionRef, VersionStatus,
 };
 
 /// A connection of either database: inside a write transaction when a
@@ -63,18 +64,24 @@ pub trait ModelTable {
         now: DateTime<Utc>,
     ) -> impl Future<Output = DomainResult<bool>> + Send;
 
-    /// Queues this transaction behind the other changes to model `name`
-    /// and locks its row until commit; NOT_FOUND when there is none.
+    /// Queues this transaction behind the other changes to model `name`,
+    /// until commit: a change's first statement, before it writes anything.
+    fn queue_for_changes(
+        &mut self,
+        name: &ModelName,
+    ) -> impl Future<Output = DomainResult<()>> + Send;
+
+    /// The name of the model version `id` belongs to, if there is one.
+    fn model_of_version(
+        &mut self,
+        id: &str,
+    ) -> impl Future<Output = DomainResult<Option<ModelName>>> + Send;
+
+    /// Locks model `name`'s row until commit (after its queue); NOT_FOUND
+    /// when there is none.
     fn lock_model(
         &mut self,
         name: &ModelName,
-    ) -> impl Future<Output = DomainResult<ModelRow>> + Send;
-
-    /// Locks the model version `id` belongs to; NOT_FOUND when there is no
-    /// such version.
-    fn lock_model_of_version(
-        &mut self,
-        id: &str,
     ) -> impl Future<Output = DomainResult<ModelRow>> + Send;
 
     /// Stores a model's description and tags and its change time.
@@ -302,15 +309,20 @@ pub trait EventTable {
         model_id: Option<i64>,
     ) -> impl Future<Output = DomainResult<Page<Event, EventCursor>>> + Send;
 
-    /// Up to `limit` events after `after_id`, in id order.
+    /// Up to `limit` events after `after` in feed order, every one below the
+    /// horizon (see `sql/events.rs`).
     fn events_after(
         &mut self,
-        after_id: i64,
+        after: FeedPosition,
         limit: usize,
-    ) -> impl Future<Output = DomainResult<Vec<Event>>> + Send;
+    ) -> impl Future<Output = DomainResult<FeedBatch>> + Send;
 
-    /// The newest event's id (0: none).
-    fn last_event_id(&mut self) -> impl Future<Output = DomainResult<i64>> + Send;
+    /// The feed's newest position below the horizon: every event still to
+    /// come sorts after it.
+    fn feed_head(&mut self) -> impl Future<Output = DomainResult<FeedPosition>> + Send;
+
+    /// The event with id `id`, if there is one.
+    fn find_event(&mut self, id: i64) -> impl Future<Output = DomainResult<Option<Event>>> + Send;
 }
 
 /// The `request_keys` and `server_secrets` tables, and the health checks.

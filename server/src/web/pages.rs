@@ -470,12 +470,7 @@ async fn alias_rows(
                     .registry
                     .alias_state(model.name.clone(), name)
                     .await?;
-                let last = console
-                    .registry
-                    .events_after(event_id - 1, 1)
-                    .await?
-                    .into_iter()
-                    .find(|e| e.id == event_id);
+                let last = console.registry.find_event(event_id).await?;
                 match last {
                     Some(e) => (e.actor, Some(e.occurred_at), e.reason),
                     None => (String::new(), None, String::new()),

@@ -1,16 +1,59 @@
 //! The `events` table: the audit trail, append-only. Compiled once per
 //! database (see `postgres.rs`).
+//!
+//! # The feed's order
+//!
+//! Changes commit concurrently, so an event id drawn early can become
+//! visible after a larger one: a reader that resumed "after id N" would
+//! skip it forever. Filtering by "transaction finished" while still
+//! resuming by id is not enough either (an old transaction can draw a
+//! large id while a younger one's smaller id is held back). So the feed is
+//! ordered by the writing transaction's id (`events.tx`, PostgreSQL's xid,
+//! assigned at a transaction's first write), then the event id, and a
+//! reader takes only events whose `tx` is below its snapshot's `xmin`
+//! (`Dialect::feed_horizon`), in one statement, so in one snapshot:
+//!
+//! - every transaction below `xmin` has finished, so every event it
+//!   committed is visible to that snapshot: nothing below the horizon is
+//!   missing from the read;
+//! - every transaction still running, and every later one, has an id at or
+//!   above `xmin` (ids are handed out in increasing order), so every event
+//!   that becomes visible later sorts after all that was read.
+//!
+//! The feed is therefore gap-free and only grows at its end, which makes
+//! "everything after position P" exact across replicas and restarts. A
+//! client names P by an event id; the server looks that event's position
+//! up. Within one model the feed's order is the id order: a change takes
+//! its model's queue before it writes, so its transaction id, like its
+//! event ids, comes after those of the changes before it.
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
 use super::Conn;
+use diesel::dsl::sql;
+use diesel::sql_types::{BigInt, Bool};
+
 use crate::domain::commands::EventQuery;
+use crate::domain::event::FeedBatch;
 use crate::domain::page::{EventCursor, Page};
-use crate::domain::{AliasName, DomainResult, Event};
+use crate::domain::{AliasName, DomainResult, Event, FeedPosition};
 use crate::store::dialect::Dialect;
 use crate::store::rows::{EventRow, NewEventRow, from_db_time, split_page, to_db_time};
+
+/// `(events.tx, events.id) <op> (tx, id)`: one range of the feed-order
+/// index in both databases.
+macro_rules! position_compared {
+    ($op:literal, $position:expr) => {{
+        let position: FeedPosition = $position;
+        sql::<Bool>(concat!("(events.tx, events.id) ", $op, " ("))
+            .bind::<BigInt, _>(position.tx)
+            .sql(", ")
+            .bind::<BigInt, _>(position.id)
+            .sql(")")
+    }};
+}
 use crate::store::schema::{events, models};
 use crate::store::tx::EventTable;
 
@@ -118,10 +161,18 @@ impl EventTable for Conn {
             .select((EventRow::as_select(), models::name))
             .limit(query.page_size as i64 + 1)
             .into_boxed();
-        rows = if query.newest_first {
-            rows.order_by(events::id.desc())
-        } else {
-            rows.order_by(events::id.asc())
+        // One model's events are in feed order by id (one index range of
+        // its own); the whole trail is in feed order by (tx, id), and read
+        // oldest first only up to the horizon, so a caller paging forward
+        // never steps over an event that commits late.
+        let by_position = model_id.is_none();
+        rows = match (by_position, query.newest_first) {
+            (false, false) => rows.order_by(events::id.asc()),
+            (false, true) => rows.order_by(events::id.desc()),
+            (true, false) => rows
+                .order_by((events::tx.asc(), events::id.asc()))
+                .filter(events::tx.lt(Self::feed_horizon())),
+            (true, true) => rows.order_by((events::tx.desc(), events::id.desc())),
         };
         if let Some(model_id) = model_id {
             rows = rows.filter(events::model_id.eq(model_id));
@@ -146,10 +197,15 @@ impl EventTable for Conn {
             rows = rows.filter(events::occurred_at.lt(to_db_time(until)));
         }
         if let Some(after) = &query.after {
-            rows = if query.newest_first {
-                rows.filter(events::id.lt(after.after_id))
-            } else {
-                rows.filter(events::id.gt(after.after_id))
+            let position = FeedPosition {
+                tx: after.after_tx,
+                id: after.after_id,
+            };
+            rows = match (by_position, query.newest_first) {
+                (false, false) => rows.filter(events::id.gt(after.after_id)),
+                (false, true) => rows.filter(events::id.lt(after.after_id)),
+                (true, false) => rows.filter(position_compared!(">", position)),
+                (true, true) => rows.filter(position_compared!("<", position)),
             };
         }
         let loaded = rows.load::<(EventRow, String)>(self).await?;
@@ -157,32 +213,63 @@ impl EventTable for Conn {
         let items = loaded
             .into_iter()
             .map(|(row, name)| {
-                let cursor = EventCursor { after_id: row.id };
+                let cursor = EventCursor {
+                    after_id: row.id,
+                    after_tx: row.tx,
+                };
                 row.into_domain(name).map(|event| (event, cursor))
             })
             .collect::<DomainResult<Vec<_>>>()?;
         Ok(Page { items, more })
     }
 
-    async fn events_after(&mut self, after_id: i64, limit: usize) -> DomainResult<Vec<Event>> {
-        events::table
+    async fn events_after(&mut self, after: FeedPosition, limit: usize) -> DomainResult<FeedBatch> {
+        // Events held back (committed, but above the horizon) come last in
+        // this order; reading a few of them says whether any are.
+        let loaded = events::table
             .inner_join(models::table)
-            .filter(events::id.gt(after_id))
-            .order_by(events::id.asc())
-            .limit(limit as i64)
-            .select((EventRow::as_select(), models::name))
-            .load::<(EventRow, String)>(self)
-            .await?
-            .into_iter()
-            .map(|(row, name)| row.into_domain(name))
-            .collect()
+            .filter(position_compared!(">", after))
+            .order_by((events::tx.asc(), events::id.asc()))
+            .limit(limit as i64 + 1)
+            .select((EventRow::as_select(), models::name, Self::feed_horizon()))
+            .load::<(EventRow, String, i64)>(self)
+            .await?;
+        let mut batch = FeedBatch::default();
+        for (row, name, horizon) in loaded {
+            if row.tx >= horizon {
+                batch.held_back = true;
+                break;
+            }
+            if batch.events.len() == limit {
+                batch.more = true;
+                break;
+            }
+            batch.events.push(row.into_domain(name)?);
+        }
+        Ok(batch)
     }
 
-    async fn last_event_id(&mut self) -> DomainResult<i64> {
+    async fn feed_head(&mut self) -> DomainResult<FeedPosition> {
         Ok(events::table
-            .select(diesel::dsl::max(events::id))
-            .first::<Option<i64>>(self)
-            .await?
-            .unwrap_or(0))
+            .filter(events::tx.lt(Self::feed_horizon()))
+            .order_by((events::tx.desc(), events::id.desc()))
+            .select((events::tx, events::id))
+            .first::<(i64, i64)>(self)
+            .await
+            .optional()?
+            .map(|(tx, id)| FeedPosition { tx, id })
+            .unwrap_or_default())
+    }
+
+    async fn find_event(&mut self, id: i64) -> DomainResult<Option<Event>> {
+        events::table
+            .inner_join(models::table)
+            .filter(events::id.eq(id))
+            .select((EventRow::as_select(), models::name))
+            .first::<(EventRow, String)>(self)
+            .await
+            .optional()?
+            .map(|(row, name)| row.into_domain(name))
+            .transpose()
     }
 }

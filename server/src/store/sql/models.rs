@@ -9,7 +9,7 @@ use diesel_async::RunQueryDsl;
 use super::Conn;
 use crate::domain::commands::ModelQuery;
 use crate::domain::page::{ModelCursor, Page};
-use crate::domain::{DomainError, DomainResult, Model, ModelName, VersionStatus};
+use crate::domain::{DomainResult, Model, ModelName, VersionStatus};
 use crate::store::dialect::Dialect;
 use crate::store::rows::{
     AliasRow, ModelRow, NewModelRow, model_not_found, split_page, to_db_time, to_json,
@@ -43,10 +43,24 @@ impl ModelTable for Conn {
             == 1)
     }
 
+    async fn queue_for_changes(&mut self, name: &ModelName) -> DomainResult<()> {
+        self.queue_for_model(name.as_str()).await
+    }
+
+    async fn model_of_version(&mut self, id: &str) -> DomainResult<Option<ModelName>> {
+        Ok(model_versions::table
+            .inner_join(models::table)
+            .filter(model_versions::id.eq(id))
+            .select(models::name)
+            .first::<String>(self)
+            .await
+            .optional()?
+            .map(ModelName::from_stored))
+    }
+
     /// A no-op UPDATE, which takes the row lock on PostgreSQL and the write
-    /// lock on SQLite, after the dialect's queue.
+    /// lock on SQLite.
     async fn lock_model(&mut self, name: &ModelName) -> DomainResult<ModelRow> {
-        self.queue_for_model(name.as_str()).await?;
         diesel::update(models::table.filter(models::name.eq(name.as_str())))
             .set(models::next_version.eq(models::next_version))
             .returning(ModelRow::as_returning())
@@ -54,21 +68,6 @@ impl ModelTable for Conn {
             .await
             .optional()?
             .ok_or_else(|| model_not_found(name.as_str()))
-    }
-
-    async fn lock_model_of_version(&mut self, id: &str) -> DomainResult<ModelRow> {
-        let model_id = model_versions::table
-            .find(id)
-            .select(model_versions::model_id)
-            .first::<i64>(self)
-            .await
-            .optional()?
-            .ok_or_else(|| DomainError::NotFound(format!("there is no version with id {id:?}")))?;
-        Ok(diesel::update(models::table.find(model_id))
-            .set(models::next_version.eq(models::next_version))
-            .returning(ModelRow::as_returning())
-            .get_result(self)
-            .await?)
     }
 
     async fn save_model_details(

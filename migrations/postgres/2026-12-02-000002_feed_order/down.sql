@@ -1,0 +1,2 @@
+DROP INDEX events_in_feed_order;
+ALTER TABLE events DROP COLUMN tx;
