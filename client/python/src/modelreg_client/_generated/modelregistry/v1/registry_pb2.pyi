@@ -1438,7 +1438,9 @@ class Event(google.protobuf.message.Message):
     ALIAS_FIELD_NUMBER: builtins.int
     CORRELATION_ID_FIELD_NUMBER: builtins.int
     id: builtins.int
-    """Unique, increasing id of the event."""
+    """Unique id of the event, increasing within its model (across models,
+    the trail's order is not the id order; see ListEvents).
+    """
     type: global___EventType.ValueType
     """What happened."""
     model_name: builtins.str
@@ -2068,7 +2070,9 @@ class WatchEventsRequest(google.protobuf.message.Message):
     TYPES_FIELD_NUMBER: builtins.int
     ALIAS_FIELD_NUMBER: builtins.int
     after_event_id: builtins.int
-    """Send the events after this id (0: from now on)."""
+    """Send the events that follow this event in the trail: the id of an
+    event received from this stream or from ListEvents (0: from now on).
+    """
     model_name: builtins.str
     """Only events of this model."""
     alias: builtins.str

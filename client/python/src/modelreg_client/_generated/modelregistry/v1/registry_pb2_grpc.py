@@ -255,7 +255,12 @@ class RegistryServiceServicer(object):
         raise NotImplementedError('Method not implemented!')
 
     def ListEvents(self, request, context):
-        """Lists the append-only event trail, oldest first.
+        """Lists the append-only event trail, oldest first. Across models the
+        trail is in the order the changes' transactions began writing (within
+        a model, the id order), and on PostgreSQL it shows an event, oldest
+        first, once every older transaction on the database cluster has ended
+        (normally within milliseconds): a caller paging forward never steps
+        over an event that commits late.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -283,9 +288,10 @@ class RegistryServiceServicer(object):
         raise NotImplementedError('Method not implemented!')
 
     def WatchEvents(self, request, context):
-        """Follows the whole event trail after an event id, with filters: every
-        matching event exactly once, in id order (for auditors and tools that
-        mirror the trail). A slow reader gets every event, later.
+        """Follows the whole event trail after an event, with filters: every
+        matching event exactly once, in the trail's order (see ListEvents), for
+        auditors and tools that mirror the trail. A slow reader gets every
+        event, later.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -184,7 +184,13 @@ class RegistryServiceStub:
         registry_pb2.ListEventsRequest,
         registry_pb2.ListEventsResponse,
     ]
-    """Lists the append-only event trail, oldest first."""
+    """Lists the append-only event trail, oldest first. Across models the
+    trail is in the order the changes' transactions began writing (within
+    a model, the id order), and on PostgreSQL it shows an event, oldest
+    first, once every older transaction on the database cluster has ended
+    (normally within milliseconds): a caller paging forward never steps
+    over an event that commits late.
+    """
 
     WatchModelAlias: grpc.UnaryStreamMultiCallable[
         registry_pb2.WatchModelAliasRequest,
@@ -210,9 +216,10 @@ class RegistryServiceStub:
         registry_pb2.WatchEventsRequest,
         registry_pb2.WatchEventsResponse,
     ]
-    """Follows the whole event trail after an event id, with filters: every
-    matching event exactly once, in id order (for auditors and tools that
-    mirror the trail). A slow reader gets every event, later.
+    """Follows the whole event trail after an event, with filters: every
+    matching event exactly once, in the trail's order (see ListEvents), for
+    auditors and tools that mirror the trail. A slow reader gets every
+    event, later.
     """
 
 class RegistryServiceAsyncStub:
@@ -350,7 +357,13 @@ class RegistryServiceAsyncStub:
         registry_pb2.ListEventsRequest,
         registry_pb2.ListEventsResponse,
     ]
-    """Lists the append-only event trail, oldest first."""
+    """Lists the append-only event trail, oldest first. Across models the
+    trail is in the order the changes' transactions began writing (within
+    a model, the id order), and on PostgreSQL it shows an event, oldest
+    first, once every older transaction on the database cluster has ended
+    (normally within milliseconds): a caller paging forward never steps
+    over an event that commits late.
+    """
 
     WatchModelAlias: grpc.aio.UnaryStreamMultiCallable[
         registry_pb2.WatchModelAliasRequest,
@@ -376,9 +389,10 @@ class RegistryServiceAsyncStub:
         registry_pb2.WatchEventsRequest,
         registry_pb2.WatchEventsResponse,
     ]
-    """Follows the whole event trail after an event id, with filters: every
-    matching event exactly once, in id order (for auditors and tools that
-    mirror the trail). A slow reader gets every event, later.
+    """Follows the whole event trail after an event, with filters: every
+    matching event exactly once, in the trail's order (see ListEvents), for
+    auditors and tools that mirror the trail. A slow reader gets every
+    event, later.
     """
 
 class RegistryServiceServicer(metaclass=abc.ABCMeta):
@@ -550,7 +564,13 @@ class RegistryServiceServicer(metaclass=abc.ABCMeta):
         request: registry_pb2.ListEventsRequest,
         context: _ServicerContext,
     ) -> typing.Union[registry_pb2.ListEventsResponse, collections.abc.Awaitable[registry_pb2.ListEventsResponse]]:
-        """Lists the append-only event trail, oldest first."""
+        """Lists the append-only event trail, oldest first. Across models the
+        trail is in the order the changes' transactions began writing (within
+        a model, the id order), and on PostgreSQL it shows an event, oldest
+        first, once every older transaction on the database cluster has ended
+        (normally within milliseconds): a caller paging forward never steps
+        over an event that commits late.
+        """
 
     @abc.abstractmethod
     def WatchModelAlias(
@@ -582,9 +602,10 @@ class RegistryServiceServicer(metaclass=abc.ABCMeta):
         request: registry_pb2.WatchEventsRequest,
         context: _ServicerContext,
     ) -> typing.Union[collections.abc.Iterator[registry_pb2.WatchEventsResponse], collections.abc.AsyncIterator[registry_pb2.WatchEventsResponse]]:
-        """Follows the whole event trail after an event id, with filters: every
-        matching event exactly once, in id order (for auditors and tools that
-        mirror the trail). A slow reader gets every event, later.
+        """Follows the whole event trail after an event, with filters: every
+        matching event exactly once, in the trail's order (see ListEvents), for
+        auditors and tools that mirror the trail. A slow reader gets every
+        event, later.
         """
 
 def add_RegistryServiceServicer_to_server(servicer: RegistryServiceServicer, server: typing.Union[grpc.Server, grpc.aio.Server]) -> None: ...
