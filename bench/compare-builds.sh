@@ -9,7 +9,8 @@
 # DIR_A and DIR_B each hold a `model-registry-server` and a
 # `model-registry-bench` (copies of target/release from two commits).
 # PostgreSQL runs come from MODEL_REGISTRY_BENCH_POSTGRES (default
-# postgres://postgres@127.0.0.1:5432); BACKENDS selects "sqlite postgres".
+# postgres://postgres@127.0.0.1:5432); BACKENDS selects "sqlite postgres",
+# SCENARIOS the scenarios by name (default: all below).
 set -euo pipefail
 
 a=$1
@@ -25,10 +26,13 @@ trap 'rm -rf "$work"' EXIT
 scenarios=(
   "get-production --scenario get-production --concurrency 64 --model bench --seed-versions 200"
   "register --scenario register --concurrency 16"
+  "register-16-models --scenario register --concurrency 16 --models 16"
   "set-alias --scenario set-alias --concurrency 16 --model bench --seed-versions 200"
   "list --scenario list --concurrency 16 --model bench --seed-versions 200"
   "best --scenario best --concurrency 16 --model bench --seed-versions 200"
+  "rollback --scenario rollback --concurrency 16 --model bench --seed-versions 200"
 )
+selected=${SCENARIOS:-}
 
 psql_admin() {
   PGOPTIONS="-c client_min_messages=warning" psql "$postgres/postgres" -qAtc "$1" >/dev/null
@@ -64,6 +68,7 @@ run_one() { # round build dir backend
   fi
   for entry in "${scenarios[@]}"; do
     read -r scenario arguments <<<"$entry"
+    if [ -n "$selected" ] && [[ " $selected " != *" $scenario "* ]]; then continue; fi
     # shellcheck disable=SC2086
     "$dir/model-registry-bench" --url "http://127.0.0.1:$port" --duration "$duration" $arguments -o json \
       | python3 -c '
