@@ -18,7 +18,7 @@ use metrics::{counter, gauge, histogram};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tokio::net::TcpListener;
 
-pub use crate::changes::figures::{CHANGE_NOTIFICATIONS, CHANGE_SOURCES};
+pub use crate::changes::figures::{CHANGE_NOTIFICATIONS, CHANGE_SOURCES, FEED_CONNECTED, FEED_LAG};
 use crate::store::Store;
 pub use crate::store::figures::{READS, TRANSACTION_OUTCOMES, TRANSACTIONS, WRITE_SLOT_WAIT};
 
@@ -61,6 +61,8 @@ pub const ALL: &[&str] = &[
     READS,
     WATCH_STREAMS,
     CHANGE_NOTIFICATIONS,
+    FEED_CONNECTED,
+    FEED_LAG,
     BUILD_INFO,
     RESIDENT_MEMORY,
     VIRTUAL_MEMORY,
@@ -139,6 +141,15 @@ fn describe() {
     describe_counter!(
         CHANGE_NOTIFICATIONS,
         "Wake-ups of the change feed by source (postgres notification or local commit)."
+    );
+    describe_gauge!(
+        FEED_CONNECTED,
+        "1 while the change feed hears of every commit at once, 0 while it relies on its safety poll."
+    );
+    describe_gauge!(
+        FEED_LAG,
+        Unit::Seconds,
+        "Age of the oldest committed event the change feed holds back behind an older running transaction."
     );
     describe_gauge!(BUILD_INFO, "The binary's version and commit.");
     describe_gauge!(RESIDENT_MEMORY, Unit::Bytes, "Resident memory.");

@@ -271,6 +271,40 @@ async fn watching_events_sends_every_event_once_in_order(server: TestServer) {
         .into_inner();
     assert_eq!(next(&mut replay).await.event.unwrap().id, ids[1]);
     assert_eq!(next(&mut replay).await.event.unwrap().id, ids[2]);
+    // One model's watch resumes through that model's events only, among
+    // another model's; from now on means after its newest event.
+    register_many(&mut client, "fraud", 2).await;
+    let mut churn_only = client
+        .watch_events(pb::WatchEventsRequest {
+            after_event_id: ids[0],
+            model_name: "churn".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(next(&mut churn_only).await.event.unwrap().id, ids[1]);
+    assert_eq!(next(&mut churn_only).await.event.unwrap().id, ids[2]);
+    let mut fraud_from_now = client
+        .watch_events(pb::WatchEventsRequest {
+            model_name: "fraud".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    register_many(&mut client, "churn", 1).await;
+    register_many(&mut client, "fraud", 1).await;
+    let churn_next = next(&mut churn_only).await.event.unwrap();
+    assert_eq!(
+        (churn_next.model_name.as_str(), churn_next.version),
+        ("churn", Some(4))
+    );
+    let fraud_next = next(&mut fraud_from_now).await.event.unwrap();
+    assert_eq!(
+        (fraud_next.model_name.as_str(), fraud_next.version),
+        ("fraud", Some(3))
+    );
 }
 
 async fn bad_watch_requests_are_refused_up_front(server: TestServer) {
@@ -293,6 +327,20 @@ async fn bad_watch_requests_are_refused_up_front(server: TestServer) {
     let bad = status_of(bad);
     assert_eq!(bad.code(), Code::InvalidArgument);
     assert!(bad.message().contains("model_name") && bad.message().contains("after_event_id"));
+    // The trail resumes after an event it holds, nothing else: an id it
+    // never gave out has no place in its order.
+    let unknown = client
+        .watch_events(pb::WatchEventsRequest {
+            after_event_id: 1_000_000,
+            ..Default::default()
+        })
+        .await;
+    let unknown = status_of(unknown);
+    assert_eq!(unknown.code(), Code::InvalidArgument);
+    assert!(
+        unknown.message().contains("after_event_id") && unknown.message().contains("1000000"),
+        "{unknown:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -413,6 +461,32 @@ async fn events_of_sixteen_models_through_two_replicas_arrive_once_in_order() {
         watched_ids, paged_ids,
         "every event exactly once, in the trail's order"
     );
+}
+
+on_both_backends!(backend: from_now_right_after_start_up_is_from_now);
+
+/// `after_event_id = 0` on a server that has just started (its feed still
+/// finding its place) sends the changes made after the call, never the
+/// trail from its start.
+async fn from_now_right_after_start_up_is_from_now(backend: Backend) {
+    let Some(first) = TestServer::builder(backend).start().await else {
+        return;
+    };
+    let mut client = first.client.clone();
+    register_many(&mut client, "churn", 3).await;
+    let fresh = first.replica(ServeOptions::default()).await;
+    let mut from_now = fresh
+        .client
+        .clone()
+        .watch_events(pb::WatchEventsRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    // Through the fresh server: a second SQLite process hears of another's
+    // commits only at its safety poll.
+    register_many(&mut fresh.client.clone(), "fraud", 1).await;
+    let event = next(&mut from_now).await.event.unwrap();
+    assert_eq!(event.model_name, "fraud", "{event:?}");
 }
 
 on_both_backends!(backend: a_stream_at_its_lifetime_ends_unavailable_and_resumes_where_it_was);

@@ -4,7 +4,9 @@ a file and in a collector, start-up order and fatal errors."""
 from __future__ import annotations
 
 import json
+import os
 import re
+import signal
 import socket
 import sqlite3
 import subprocess
@@ -16,7 +18,16 @@ from typing import Any, TypeVar
 
 import grpc
 import pytest
-from conftest import REPO, RunningServer, free_port, server_binary, start_server, stop_server, write_tokens_file
+from conftest import (
+    REPO,
+    RunningServer,
+    free_port,
+    psql,
+    server_binary,
+    start_server,
+    stop_server,
+    write_tokens_file,
+)
 from prometheus_client.parser import text_string_to_metric_families
 
 from modelreg_client import ModelRegistryError, RegistryClient
@@ -271,4 +282,48 @@ def test_a_move_watched_by_a_hundred_streams_is_read_once(backend: str, request:
     finally:
         for channel in channels:
             channel.close()
+        stop_server(running)
+
+
+def test_a_listener_connection_that_stops_answering_is_replaced(request: pytest.FixtureRequest, tmp_path: Path) -> None:
+    """The change feed's LISTEN connection hears nothing when it goes
+    half-open, and silence proves nothing: a ping finds it. Here its
+    PostgreSQL backend is frozen (SIGSTOP), which the client cannot tell
+    from a dead peer; the listener gives up on it, reports it, connects
+    anew, and changes reach watchers through the new connection."""
+    postgres_url = request.getfixturevalue("postgres_url")
+    database = postgres_url.rsplit("/", 1)[1]
+    metrics = f"127.0.0.1:{free_port()}"
+    running = start_server(tmp_path, "--metrics-listen", metrics, "--database-url", postgres_url)
+    listener = (
+        "SELECT pid FROM pg_stat_activity WHERE application_name = 'model-registry listener' "
+        "AND datname = current_database()"
+    )
+    try:
+        frozen = int(eventually(lambda: psql(listener, database).strip() or None, "the listener's connection"))
+        assert sample(scrape(metrics), "model_registry_change_feed_connected") == 1.0
+        os.kill(frozen, signal.SIGSTOP)
+        try:
+            # Pinged every 5 s, given 5 s to answer.
+            replaced = eventually(
+                lambda: next((p for p in psql(listener, database).split() if int(p) != frozen), None),
+                "a new listener connection",
+                timeout=30,
+            )
+        finally:
+            os.kill(frozen, signal.SIGCONT)
+        assert "ping went unanswered" in (running.workdir / "server.log").read_text()
+        assert int(replaced) != frozen
+        eventually(
+            lambda: True if sample(scrape(metrics), "model_registry_change_feed_connected") == 1.0 else None,
+            "the feed connected again",
+        )
+        with RegistryClient(running.address) as client:
+            client.register_model("churn", algorithm="X", artifact_uri="s3://x")
+            stub = registry_pb2_grpc.RegistryServiceStub(grpc.insecure_channel(running.address))
+            watch = stub.WatchEvents(registry_pb2.WatchEventsRequest(model_name="churn"), timeout=30)
+            client.register_model("churn", algorithm="X", artifact_uri="s3://y")
+            assert next(watch).event.version == 2
+            watch.cancel()
+    finally:
         stop_server(running)

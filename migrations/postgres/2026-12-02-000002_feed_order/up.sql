@@ -7,3 +7,5 @@
 ALTER TABLE events ADD COLUMN tx BIGINT NOT NULL DEFAULT 0;
 ALTER TABLE events ALTER COLUMN tx SET DEFAULT (pg_current_xact_id()::text::bigint);
 CREATE INDEX events_in_feed_order ON events (tx, id);
+-- One model's events in its order (a watch of one model reads these).
+CREATE INDEX events_of_model ON events (model_id, id);

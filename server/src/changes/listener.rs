@@ -1,8 +1,11 @@
 //! The PostgreSQL listener: one dedicated connection per server (outside
 //! the pools) that LISTENs for the notification every write sends at
-//! commit, and wakes the feed's reader. A lost connection is re-made with
-//! backoff; after every (re)connection the reader is woken, so events
-//! committed while nobody listened are read from the trail all the same.
+//! commit, and wakes the feed's reader. TCP keepalives and a ping every few
+//! seconds find a connection that went half-open (a notification never
+//! comes on it, so silence alone proves nothing); a lost connection is
+//! re-made with backoff, and after every (re)connection the reader is
+//! woken, so events committed while nobody listened are read from the
+//! trail all the same.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -18,6 +21,18 @@ use crate::store::EVENTS_CHANNEL;
 /// operator sees in pg_stat_activity).
 pub const LISTENER_APPLICATION_NAME: &str = "model-registry listener";
 
+/// How often the listener pings its connection while no notification comes.
+const PING_EVERY: Duration = Duration::from_secs(5);
+/// How long a ping may take before the connection counts as lost.
+const PING_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// What woke the listener.
+enum Heard {
+    Notification(Option<diesel::QueryResult<diesel::pg::PgNotification>>),
+    PingDue,
+    Stop,
+}
+
 pub async fn listen(
     url: String,
     wake: Arc<Notify>,
@@ -29,29 +44,59 @@ pub async fn listen(
         match connect(&url).await {
             Ok(mut conn) => {
                 backoff = Duration::from_millis(100);
+                super::figures::feed_connected(true);
                 // Catch up on whatever committed while nobody listened.
                 wake.notify_one();
-                let mut notifications = std::pin::pin!(conn.notifications_stream());
+                let mut ping = tokio::time::interval(PING_EVERY);
+                ping.reset();
                 loop {
-                    tokio::select! {
-                        next = notifications.next() => match next {
-                            Some(Ok(_)) => {
-                                received.fetch_add(1, Ordering::Relaxed);
-                                super::figures::change_notified("postgres");
-                                wake.notify_one();
+                    // Notifications wait in the connection's queue while
+                    // the stream is dropped for a ping.
+                    let heard = {
+                        let mut notifications = std::pin::pin!(conn.notifications_stream());
+                        tokio::select! {
+                            next = notifications.next() => Heard::Notification(next),
+                            _ = ping.tick() => Heard::PingDue,
+                            _ = stop.changed() => Heard::Stop,
+                        }
+                    };
+                    match heard {
+                        Heard::Notification(Some(Ok(_))) => {
+                            received.fetch_add(1, Ordering::Relaxed);
+                            super::figures::change_notified("postgres");
+                            wake.notify_one();
+                            ping.reset();
+                        }
+                        Heard::Notification(Some(Err(error))) => {
+                            tracing::warn!(error = %error, "change listener failed; reconnecting");
+                            break;
+                        }
+                        Heard::Notification(None) => {
+                            tracing::warn!("change listener lost its connection; reconnecting");
+                            break;
+                        }
+                        Heard::PingDue => {
+                            match tokio::time::timeout(PING_TIMEOUT, conn.batch_execute("SELECT 1"))
+                                .await
+                            {
+                                Ok(Ok(())) => {}
+                                Ok(Err(error)) => {
+                                    tracing::warn!(error = %error, "change listener's ping failed; reconnecting");
+                                    break;
+                                }
+                                Err(_) => {
+                                    tracing::warn!(
+                                        timeout_ms = PING_TIMEOUT.as_millis() as u64,
+                                        "change listener's ping went unanswered; reconnecting"
+                                    );
+                                    break;
+                                }
                             }
-                            Some(Err(error)) => {
-                                tracing::warn!(error = %error, "change listener failed; reconnecting");
-                                break;
-                            }
-                            None => {
-                                tracing::warn!("change listener lost its connection; reconnecting");
-                                break;
-                            }
-                        },
-                        _ = stop.changed() => return,
+                        }
+                        Heard::Stop => return,
                     }
                 }
+                super::figures::feed_connected(false);
             }
             Err(error) => {
                 tracing::warn!(error = %error, retry_ms = backoff.as_millis() as u64, "change listener cannot connect");

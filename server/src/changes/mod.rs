@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use tokio::sync::{Notify, broadcast, watch};
 
-use crate::domain::{Event, FeedPosition};
+use crate::domain::Event;
 use crate::store::{DatabaseUrl, Store};
 
 /// Events kept for subscribers that fall behind; one that falls further
@@ -40,7 +40,6 @@ const HELD_BACK_POLL_MAX: Duration = Duration::from_millis(200);
 #[derive(Clone)]
 pub struct ChangeFeed {
     events: broadcast::Sender<Arc<Event>>,
-    head: watch::Receiver<Option<FeedPosition>>,
     notifications: Arc<AtomicU64>,
 }
 
@@ -48,9 +47,11 @@ impl ChangeFeed {
     /// Starts following the trail of `store` until `stop` turns true.
     pub fn start(store: Store, stop: watch::Receiver<bool>) -> Self {
         let (events, _) = broadcast::channel(FEED_CAPACITY);
-        let (head_sender, head) = watch::channel(None);
         let wake = Arc::new(Notify::new());
         let notifications = Arc::new(AtomicU64::new(0));
+        // PostgreSQL: not until the listener connects.
+        figures::feed_connected(!matches!(store.url(), DatabaseUrl::Postgres(_)));
+        figures::feed_lag(0.0);
         if let DatabaseUrl::Postgres(url) = store.url() {
             tokio::spawn(listener::listen(
                 url.clone(),
@@ -59,10 +60,9 @@ impl ChangeFeed {
                 stop.clone(),
             ));
         }
-        tokio::spawn(read_trail(store, events.clone(), head_sender, wake, stop));
+        tokio::spawn(read_trail(store, events.clone(), wake, stop));
         Self {
             events,
-            head,
             notifications,
         }
     }
@@ -70,14 +70,6 @@ impl ChangeFeed {
     /// Every event broadcast from now on.
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<Event>> {
         self.events.subscribe()
-    }
-
-    /// The position of the last event broadcast: every event broadcast
-    /// from now on comes after it. Waits for the reader to start; `None`
-    /// when the feed has stopped.
-    pub async fn head(&self) -> Option<FeedPosition> {
-        let mut head = self.head.clone();
-        head.wait_for(Option::is_some).await.ok().and_then(|h| *h)
     }
 
     /// How many PostgreSQL notifications the listener received.
@@ -89,7 +81,6 @@ impl ChangeFeed {
 async fn read_trail(
     store: Store,
     events: broadcast::Sender<Arc<Event>>,
-    head: watch::Sender<Option<FeedPosition>>,
     wake: Arc<Notify>,
     mut stop: watch::Receiver<bool>,
 ) {
@@ -106,11 +97,10 @@ async fn read_trail(
             }
         }
     };
-    head.send_replace(Some(last));
     let mut writes = store.writes();
     let mut held_back_poll = HELD_BACK_POLL;
     loop {
-        let mut held_back = false;
+        let mut held_back = None;
         loop {
             match store.events_after(last, READ_BATCH).await {
                 Ok(batch) => {
@@ -119,8 +109,7 @@ async fn read_trail(
                         // No subscriber is not an error.
                         let _ = events.send(Arc::new(event));
                     }
-                    head.send_replace(Some(last));
-                    held_back = batch.held_back;
+                    held_back = batch.held_back_since;
                     if !batch.more {
                         break;
                     }
@@ -131,7 +120,14 @@ async fn read_trail(
                 }
             }
         }
-        let next_look = if held_back {
+        let lag = held_back.map_or(0.0, |since| {
+            (crate::domain::time::now() - since)
+                .num_milliseconds()
+                .max(0) as f64
+                / 1000.0
+        });
+        figures::feed_lag(lag);
+        let next_look = if held_back.is_some() {
             let wait = held_back_poll;
             held_back_poll = (held_back_poll * 2).min(HELD_BACK_POLL_MAX);
             wait

@@ -86,7 +86,8 @@ pub struct FeedBatch {
     pub events: Vec<crate::domain::Event>,
     /// More events below the horizon follow: read again at once.
     pub more: bool,
-    /// Committed events wait above the horizon, behind a transaction still
-    /// running: read again shortly (its end may not be announced).
-    pub held_back: bool,
+    /// When the oldest committed event waiting above the horizon (behind a
+    /// transaction still running) happened: read again shortly, since that
+    /// transaction's end may not be announced.
+    pub held_back_since: Option<chrono::DateTime<chrono::Utc>>,
 }

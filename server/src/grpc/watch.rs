@@ -131,7 +131,8 @@ impl Watches {
     }
 
     /// Follows the trail after the event `after_event_id` (0: from now on),
-    /// in feed order.
+    /// in feed order: the whole trail by position, one model's events (when
+    /// the filter names a model) by id through that model's index.
     pub async fn events(
         &self,
         after_event_id: i64,
@@ -139,25 +140,34 @@ impl Watches {
     ) -> DomainResult<Updates<pb::WatchEventsResponse>> {
         let (sender, receiver) = mpsc::channel(STREAM_BUFFER);
         let wakes = self.feed.subscribe();
-        let start = if after_event_id > 0 {
-            self.registry
-                .find_event(after_event_id)
-                .await?
-                .ok_or_else(|| {
-                    DomainError::invalid(
-                        "after_event_id",
-                        format!(
-                            "there is no event {after_event_id}: resume after an event this \
-                             trail delivered"
-                        ),
-                    )
-                })?
-                .position()
+        let after = if after_event_id > 0 {
+            Some(
+                self.registry
+                    .find_event(after_event_id)
+                    .await?
+                    .ok_or_else(|| {
+                        DomainError::invalid(
+                            "after_event_id",
+                            format!(
+                                "there is no event {after_event_id}: resume after an event this \
+                                 trail delivered"
+                            ),
+                        )
+                    })?,
+            )
         } else {
-            self.feed
-                .head()
-                .await
-                .ok_or_else(|| DomainError::Unavailable("the server is shutting down".to_owned()))?
+            None
+        };
+        let start = match (&filter.model, after) {
+            (Some(model), Some(event)) => TrailCursor::Model(model.clone(), event.id),
+            (Some(model), None) => {
+                TrailCursor::Model(model.clone(), self.registry.model_head(model).await?)
+            }
+            (None, Some(event)) => TrailCursor::Trail(event.position()),
+            // From the trail as the database has it, not as far as this
+            // replica's feed has read: a change answered before this call
+            // is never sent.
+            (None, None) => TrailCursor::Trail(self.registry.feed_head().await?),
         };
         let open = crate::prometheus::watch_opened("events");
         let following = follow_events(
@@ -173,6 +183,39 @@ impl Watches {
             following.await;
         });
         Ok(ReceiverStream::new(receiver))
+    }
+}
+
+/// Where an events watch is in the trail.
+enum TrailCursor {
+    /// The whole trail, after this position.
+    Trail(FeedPosition),
+    /// One model's events, after this id.
+    Model(ModelName, i64),
+}
+
+impl TrailCursor {
+    /// The next events after the cursor (and whether more follow at once),
+    /// moving it past them.
+    async fn read(&mut self, registry: &Registry) -> DomainResult<(Vec<Event>, bool)> {
+        const PAGE: usize = 500;
+        match self {
+            Self::Trail(last) => {
+                let batch = registry.events_after(*last, PAGE).await?;
+                if let Some(event) = batch.events.last() {
+                    *last = event.position();
+                }
+                Ok((batch.events, batch.more))
+            }
+            Self::Model(model, last) => {
+                let events = registry.model_events_after(model, *last, PAGE).await?;
+                if let Some(event) = events.last() {
+                    *last = event.id;
+                }
+                let more = events.len() == PAGE;
+                Ok((events, more))
+            }
+        }
     }
 }
 
@@ -365,7 +408,7 @@ impl AliasWatch {
 
 async fn follow_events(
     registry: Registry,
-    mut last: FeedPosition,
+    mut cursor: TrailCursor,
     filter: EventFilter,
     sender: mpsc::Sender<Result<pb::WatchEventsResponse, Status>>,
     mut wakes: broadcast::Receiver<Arc<Event>>,
@@ -376,9 +419,8 @@ async fn follow_events(
             // Read from the trail, page by page, as fast as the caller takes
             // them: every event once, in feed order.
             loop {
-                let batch = registry.events_after(last, 500).await?;
-                for event in batch.events {
-                    last = event.position();
+                let (events, more) = cursor.read(&registry).await?;
+                for event in events {
                     if filter.accepts(&event) {
                         let message = pb::WatchEventsResponse {
                             event: Some(convert::event_to_wire(event)),
@@ -388,7 +430,7 @@ async fn follow_events(
                         }
                     }
                 }
-                if !batch.more {
+                if !more {
                     break;
                 }
             }

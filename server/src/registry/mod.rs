@@ -227,6 +227,26 @@ impl Registry {
         self.store.events_after(after, limit).await
     }
 
+    /// Up to `limit` events of model `model` after id `after_id`, in order.
+    pub async fn model_events_after(
+        &self,
+        model: &ModelName,
+        after_id: i64,
+        limit: usize,
+    ) -> DomainResult<Vec<Event>> {
+        self.store.model_events_after(model, after_id, limit).await
+    }
+
+    /// The newest event id of model `model` (0: none).
+    pub async fn model_head(&self, model: &ModelName) -> DomainResult<i64> {
+        self.store.model_head(model).await
+    }
+
+    /// The feed's newest position: every event to come sorts after it.
+    pub async fn feed_head(&self) -> DomainResult<FeedPosition> {
+        self.store.feed_head().await
+    }
+
     /// The event with id `id`, if there is one.
     pub async fn find_event(&self, id: i64) -> DomainResult<Option<Event>> {
         self.store.find_event(id).await

@@ -265,6 +265,21 @@ impl Store {
         on_reader!(self, |conn| conn.events_after(after, limit))
     }
 
+    /// Up to `limit` events of model `model` after id `after_id`, in order.
+    pub async fn model_events_after(
+        &self,
+        model: &ModelName,
+        after_id: i64,
+        limit: usize,
+    ) -> DomainResult<Vec<Event>> {
+        on_reader!(self, |conn| conn.model_events_after(model, after_id, limit))
+    }
+
+    /// The newest event id of model `model` (0: none).
+    pub async fn model_head(&self, model: &ModelName) -> DomainResult<i64> {
+        on_reader!(self, |conn| conn.model_head(model))
+    }
+
     /// The feed's newest position: every event to come sorts after it.
     pub async fn feed_head(&self) -> DomainResult<FeedPosition> {
         on_reader!(self, |conn| conn.feed_head())

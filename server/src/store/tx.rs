@@ -317,6 +317,19 @@ pub trait EventTable {
         limit: usize,
     ) -> impl Future<Output = DomainResult<FeedBatch>> + Send;
 
+    /// Up to `limit` events of model `model` after id `after_id`, in id
+    /// order (its feed order; no horizon is needed within a model, whose
+    /// changes commit one at a time in id order).
+    fn model_events_after(
+        &mut self,
+        model: &ModelName,
+        after_id: i64,
+        limit: usize,
+    ) -> impl Future<Output = DomainResult<Vec<Event>>> + Send;
+
+    /// The newest event id of model `model` (0: none, or no such model).
+    fn model_head(&mut self, model: &ModelName) -> impl Future<Output = DomainResult<i64>> + Send;
+
     /// The feed's newest position below the horizon: every event still to
     /// come sorts after it.
     fn feed_head(&mut self) -> impl Future<Output = DomainResult<FeedPosition>> + Send;

@@ -38,7 +38,7 @@ use diesel::sql_types::{BigInt, Bool};
 use crate::domain::commands::EventQuery;
 use crate::domain::event::FeedBatch;
 use crate::domain::page::{EventCursor, Page};
-use crate::domain::{AliasName, DomainResult, Event, FeedPosition};
+use crate::domain::{AliasName, DomainResult, Event, FeedPosition, ModelName};
 use crate::store::dialect::Dialect;
 use crate::store::rows::{EventRow, NewEventRow, from_db_time, split_page, to_db_time};
 
@@ -237,7 +237,9 @@ impl EventTable for Conn {
         let mut batch = FeedBatch::default();
         for (row, name, horizon) in loaded {
             if row.tx >= horizon {
-                batch.held_back = true;
+                // The first of them is the oldest: a transaction's events
+                // and times follow its queue.
+                batch.held_back_since = Some(from_db_time(row.occurred_at));
                 break;
             }
             if batch.events.len() == limit {
@@ -247,6 +249,36 @@ impl EventTable for Conn {
             batch.events.push(row.into_domain(name)?);
         }
         Ok(batch)
+    }
+
+    async fn model_events_after(
+        &mut self,
+        model: &ModelName,
+        after_id: i64,
+        limit: usize,
+    ) -> DomainResult<Vec<Event>> {
+        events::table
+            .inner_join(models::table)
+            .filter(models::name.eq(model.as_str()))
+            .filter(events::id.gt(after_id))
+            .order_by(events::id.asc())
+            .limit(limit as i64)
+            .select((EventRow::as_select(), models::name))
+            .load::<(EventRow, String)>(self)
+            .await?
+            .into_iter()
+            .map(|(row, name)| row.into_domain(name))
+            .collect()
+    }
+
+    async fn model_head(&mut self, model: &ModelName) -> DomainResult<i64> {
+        Ok(events::table
+            .inner_join(models::table)
+            .filter(models::name.eq(model.as_str()))
+            .select(diesel::dsl::max(events::id))
+            .first::<Option<i64>>(self)
+            .await?
+            .unwrap_or(0))
     }
 
     async fn feed_head(&mut self) -> DomainResult<FeedPosition> {
