@@ -56,20 +56,25 @@ where
 {
     // First, before any write: the change's place among the changes to its
     // model (and in the change feed, see `FeedPosition`); a retry racing
-    // the first call waits here for it, then replays it.
-    tx.queue_for_changes(model).await?;
+    // the first call waits there for it, then replays it.
     let claim = match &caller.idempotency_key {
-        None => Claim { key: None },
+        None => {
+            tx.queue_for_changes(model).await?;
+            Claim { key: None }
+        }
         Some(request_id) => {
             let fingerprint = Fingerprint::of(method, &command);
             let first = tx
-                .claim_request_key(RequestKeyRow::claimed(
-                    caller.identity.clone(),
-                    request_id.clone(),
-                    method,
-                    fingerprint.to_json(),
-                    time::now(),
-                ))
+                .queue_and_claim_request_key(
+                    model,
+                    RequestKeyRow::claimed(
+                        caller.identity.clone(),
+                        request_id.clone(),
+                        method,
+                        fingerprint.to_json(),
+                        time::now(),
+                    ),
+                )
                 .await?;
             if let Some(first) = first {
                 fingerprint

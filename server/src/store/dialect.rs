@@ -8,7 +8,7 @@ use std::future::Future;
 use diesel::expression::SqlLiteral;
 use diesel::sql_types::{BigInt, Text};
 
-use super::rows::{MetricRow, TagRow};
+use super::rows::{MetricRow, RequestKeyRow, TagRow};
 use crate::domain::DomainResult;
 
 /// The per-database parts of the shared SQL.
@@ -28,6 +28,14 @@ pub trait Dialect {
     /// first thing a change does, before it writes anything (so that its
     /// transaction's place in the feed comes after theirs).
     fn queue_for_model(&mut self, name: &str) -> impl Future<Output = DomainResult<()>> + Send;
+
+    /// [`Dialect::queue_for_model`], then the insert of request key `key`
+    /// unless its (principal, request_id) exists: true when it was inserted.
+    fn queue_and_claim(
+        &mut self,
+        name: &str,
+        key: &RequestKeyRow,
+    ) -> impl Future<Output = DomainResult<bool>> + Send;
 
     /// Inserts a version's metric rows.
     fn insert_metric_rows(

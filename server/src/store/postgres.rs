@@ -3,11 +3,11 @@
 
 use diesel::QueryableByName;
 use diesel::expression::SqlLiteral;
-use diesel::sql_types::{BigInt, Bool, Integer, Text};
+use diesel::sql_types::{BigInt, Bool, Integer, Text, Timestamp};
 use diesel_async::RunQueryDsl;
 
 use super::dialect::Dialect;
-use super::rows::{MetricRow, TagRow};
+use super::rows::{MetricRow, RequestKeyRow, TagRow};
 use super::schema::{version_metrics, version_tags};
 use crate::domain::{DomainError, DomainResult};
 
@@ -66,6 +66,14 @@ pub const EVENTS_CHANNEL: &str = "model_registry_events";
 /// model.
 pub const MODEL_LOCK_CLASS: i32 = 0x6d72_6567; // "mreg"
 
+/// A change wrote before taking its model's queue: a bug, refused loudly
+/// (its events could reach the feed out of the model's order).
+fn wrote_before_queue(name: &str) -> DomainError {
+    DomainError::Internal(format!(
+        "a change to model {name:?} wrote before taking the model's queue"
+    ))
+}
+
 impl Dialect for Conn {
     /// PostgreSQL plans the metric-driven queries well as written.
     fn metric_version_id() -> SqlLiteral<Text> {
@@ -115,11 +123,49 @@ impl Dialect for Conn {
         .get_result(self)
         .await?;
         if queued.wrote_before {
-            return Err(DomainError::Internal(format!(
-                "a change to model {name:?} wrote before taking the model's queue"
-            )));
+            return Err(wrote_before_queue(name));
         }
         Ok(())
+    }
+
+    /// One statement: the queue (and its check, as above) is taken before
+    /// the insert, which needs its rows, so the transaction id comes after
+    /// the queue, and the claim costs no round trip of its own inside it.
+    async fn queue_and_claim(&mut self, name: &str, key: &RequestKeyRow) -> DomainResult<bool> {
+        #[derive(QueryableByName)]
+        struct Claimed {
+            #[diesel(sql_type = Bool)]
+            wrote_before: bool,
+            #[diesel(sql_type = BigInt)]
+            claimed: i64,
+        }
+        let claimed: Claimed = diesel::sql_query(
+            "WITH queued AS MATERIALIZED ( \
+                 SELECT pg_current_xact_id_if_assigned() IS NOT NULL AS wrote_before \
+                 FROM (SELECT pg_advisory_xact_lock($1, hashtext($2))) AS locked \
+             ), claimed AS ( \
+                 INSERT INTO request_keys \
+                     (principal, request_id, method, fingerprint, outcome, created_at) \
+                 SELECT $3, $4, $5, $6, $7, $8 FROM queued WHERE NOT queued.wrote_before \
+                 ON CONFLICT (principal, request_id) DO NOTHING \
+                 RETURNING 1 \
+             ) \
+             SELECT queued.wrote_before, (SELECT count(*) FROM claimed) AS claimed FROM queued",
+        )
+        .bind::<Integer, _>(MODEL_LOCK_CLASS)
+        .bind::<Text, _>(name)
+        .bind::<Text, _>(&key.principal)
+        .bind::<Text, _>(&key.request_id)
+        .bind::<Text, _>(&key.method)
+        .bind::<Text, _>(&key.fingerprint)
+        .bind::<Text, _>(&key.outcome)
+        .bind::<Timestamp, _>(key.created_at)
+        .get_result(self)
+        .await?;
+        if claimed.wrote_before {
+            return Err(wrote_before_queue(name));
+        }
+        Ok(claimed.claimed == 1)
     }
 
     /// One statement for all of a version's metrics.

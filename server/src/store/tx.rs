@@ -340,11 +340,14 @@ pub trait EventTable {
 
 /// The `request_keys` and `server_secrets` tables, and the health checks.
 pub trait KeyTable {
-    /// Inserts `key` unless its (principal, request_id) exists: `None` when
-    /// it was inserted, the first row otherwise. A second call with the
-    /// same key waits here for the first one's transaction to end.
-    fn claim_request_key(
+    /// Queues this transaction behind the other changes to model `model`
+    /// (as `ModelTable::queue_for_changes`), then inserts `key` unless its
+    /// (principal, request_id) exists, in one round trip: `None` when it was
+    /// inserted, the first row otherwise. A second call with the same key
+    /// waits here for the first one's transaction to end.
+    fn queue_and_claim_request_key(
         &mut self,
+        model: &ModelName,
         key: RequestKeyRow,
     ) -> impl Future<Output = DomainResult<Option<RequestKeyRow>>> + Send;
 

@@ -5,25 +5,19 @@ use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
 use super::Conn;
-use crate::domain::DomainResult;
+use crate::domain::{DomainResult, ModelName};
 use crate::store::dialect::Dialect;
 use crate::store::rows::RequestKeyRow;
 use crate::store::schema::{request_keys, server_secrets};
 use crate::store::tx::KeyTable;
 
 impl KeyTable for Conn {
-    async fn claim_request_key(
+    async fn queue_and_claim_request_key(
         &mut self,
+        model: &ModelName,
         key: RequestKeyRow,
     ) -> DomainResult<Option<RequestKeyRow>> {
-        let claimed = diesel::insert_into(request_keys::table)
-            .values(&key)
-            .on_conflict((request_keys::principal, request_keys::request_id))
-            .do_nothing()
-            .execute(self)
-            .await?
-            == 1;
-        if claimed {
+        if self.queue_and_claim(model.as_str(), &key).await? {
             return Ok(None);
         }
         Ok(Some(
