@@ -431,6 +431,8 @@ pub async fn serve_with_console(
         options.health_interval,
         stopped.clone(),
     ));
+    // The recorder first: the feed records its state once, at start.
+    prometheus::handle();
     let feed = ChangeFeed::start(store.clone(), stopped.clone());
     let registry = Registry::new(store);
     if let Some(web) = web {

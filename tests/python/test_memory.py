@@ -146,4 +146,5 @@ def test_concurrent_listings_of_large_versions_hold_bounded_memory(registry: Run
     # so what holds is that it never adds up: a round that kept what it read
     # would leave the stored bulk (84 MB) behind each time.
     assert max(settled) - idle < 128 * MIB, f"RSS stayed {(max(settled) - idle) // MIB} MiB above idle: {settled}"
-    assert max(settled[1:]) - settled[0] < 32 * MIB, f"RSS grew round by round: {settled} KiB"
+    # (Two rounds that each kept what they read would add 168 MB.)
+    assert settled[-1] - settled[0] < 64 * MIB, f"RSS grew round by round: {settled} KiB"
