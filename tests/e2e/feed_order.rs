@@ -2,7 +2,8 @@
 //! committed event reaches a reader exactly once and in the trail's order,
 //! whichever replica it resumes on, however transactions interleave. The
 //! rule it holds (`server/src/store/sql/events.rs`): order by the writing
-//! transaction, then the id, and read only below the snapshot's xmin.
+//! transaction, then the id, and read only below the oldest change still
+//! running.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -11,15 +12,23 @@ use std::time::Duration;
 use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
 use model_registry_api::v1 as pb;
 use model_registry_server::server::ServeOptions;
-use model_registry_server::store::DatabaseUrl;
+use model_registry_server::store::{DatabaseUrl, MODEL_LOCK_CLASS};
 
 use model_registry_e2e::{Backend, Client, TestServer, events_in_pages, register, registration};
 
-/// An event written by hand in a transaction the test holds open.
-fn held_event(actor: &str) -> String {
+/// A change to model `model` made by hand, as the server makes one: its
+/// model's queue first (before the transaction has an id), then its event.
+fn queue(model: &str) -> String {
+    format!(
+        "BEGIN; SELECT pg_advisory_xact_lock({MODEL_LOCK_CLASS}, hashtext('{model}')); \
+         SELECT pg_current_xact_id();"
+    )
+}
+
+fn held_event(model: &str) -> String {
     format!(
         "INSERT INTO events (occurred_at, event_type, model_id, actor, reason, request_id)
-         SELECT now(), 'MODEL_UPDATED', id, '{actor}', '', '' FROM models WHERE name = 'held'"
+         SELECT now(), 'MODEL_UPDATED', id, '{model}', '', '' FROM models WHERE name = '{model}'"
     )
 }
 
@@ -94,8 +103,9 @@ async fn every_committed_event_reaches_a_resuming_reader_once_in_order() {
     let DatabaseUrl::Postgres(url) = &a.database_url else {
         unreachable!("a PostgreSQL server");
     };
-    register(&mut a.client.clone(), registration("held", 0.5)).await;
-    let before = whole_trail(&a, 2).await;
+    register(&mut a.client.clone(), registration("older", 0.5)).await;
+    register(&mut a.client.clone(), registration("younger", 0.5)).await;
+    let before = whole_trail(&a, 4).await;
     let start_after = before.last().unwrap().id;
 
     // Known only at the end: how many events the trail holds.
@@ -131,14 +141,8 @@ async fn every_committed_event_reaches_a_resuming_reader_once_in_order() {
     // younger writes its event early (a smaller id) and commits last.
     let mut older = AsyncPgConnection::establish(url).await.unwrap();
     let mut younger = AsyncPgConnection::establish(url).await.unwrap();
-    older
-        .batch_execute("BEGIN; SELECT pg_current_xact_id();")
-        .await
-        .unwrap();
-    younger
-        .batch_execute("BEGIN; SELECT pg_current_xact_id();")
-        .await
-        .unwrap();
+    older.batch_execute(&queue("older")).await.unwrap();
+    younger.batch_execute(&queue("younger")).await.unwrap();
     younger.batch_execute(&held_event("younger")).await.unwrap();
     tokio::time::sleep(Duration::from_millis(400)).await;
     older.batch_execute(&held_event("older")).await.unwrap();
@@ -155,7 +159,7 @@ async fn every_committed_event_reaches_a_resuming_reader_once_in_order() {
     let mut trail_events = whole_trail(&a, before.len() + written).await;
     let held: Vec<&str> = trail_events
         .iter()
-        .filter(|e| e.model_name == "held" && e.r#type == pb::EventType::ModelUpdated as i32)
+        .filter(|e| e.r#type == pb::EventType::ModelUpdated as i32)
         .map(|e| e.actor.as_str())
         .collect();
     assert_eq!(

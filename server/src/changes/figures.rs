@@ -18,8 +18,8 @@ pub fn change_notified(source: &'static str) {
 /// PostgreSQL: while its `LISTEN` connection is up and answers its ping),
 /// 0 while it relies on its safety poll.
 pub const FEED_CONNECTED: &str = "model_registry_change_feed_connected";
-/// Age of the oldest committed event the feed holds back, because a
-/// transaction older than it is still running on the database (0: none).
+/// Age of the oldest committed event the feed holds back, because a change
+/// that began writing before it is still running (0: none).
 pub const FEED_LAG: &str = "model_registry_change_feed_lag_seconds";
 
 /// Whether the feed hears of every commit at once.

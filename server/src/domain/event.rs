@@ -64,7 +64,7 @@ impl fmt::Display for EventKind {
 
 /// Where an event stands in the change feed: the transaction that wrote it,
 /// then its id. Commits overlap, so ids do not become visible in order; the
-/// feed reads only events whose transaction is below every transaction
+/// feed reads only events whose transaction is below every change
 /// still running, and those in this order (the argument is written down
 /// where the feed is read, `store/sql/events.rs`). Within one model it is
 /// the id order: a model's changes run one at a time, each taking the

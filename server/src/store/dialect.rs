@@ -6,7 +6,7 @@
 use std::future::Future;
 
 use diesel::expression::SqlLiteral;
-use diesel::sql_types::{BigInt, Text};
+use diesel::sql_types::Text;
 
 use super::rows::{MetricRow, RequestKeyRow, TagRow};
 use crate::domain::DomainResult;
@@ -17,9 +17,10 @@ pub trait Dialect {
     /// driven by the metric index.
     fn metric_version_id() -> SqlLiteral<Text>;
 
-    /// The feed's horizon in the statement's own snapshot: every
-    /// transaction below it has finished (see `sql/events.rs`).
-    fn feed_horizon() -> SqlLiteral<BigInt>;
+    /// The feed's horizon: every transaction below it that could write
+    /// events has finished, so a statement run after this one sees all
+    /// their events (see `sql/events.rs`).
+    fn feed_horizon(&mut self) -> impl Future<Output = DomainResult<i64>> + Send;
 
     /// Runs just before a change appends its events.
     fn before_appending_events(&mut self) -> impl Future<Output = DomainResult<()>> + Send;

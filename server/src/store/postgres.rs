@@ -66,6 +66,17 @@ pub const EVENTS_CHANNEL: &str = "model_registry_events";
 /// model.
 pub const MODEL_LOCK_CLASS: i32 = 0x6d72_6567; // "mreg"
 
+/// The 64-bit id of the 32-bit transaction id `xid` (what `pg_locks`
+/// shows), given the next 64-bit id: the latest id with those low bits.
+fn widen_xid(xid: i64, next_xid: i64) -> i64 {
+    let candidate = (next_xid & !0xffff_ffff) | (xid & 0xffff_ffff);
+    if candidate > next_xid {
+        candidate - (1 << 32)
+    } else {
+        candidate
+    }
+}
+
 /// A change wrote before taking its model's queue: a bug, refused loudly
 /// (its events could reach the feed out of the model's order).
 fn wrote_before_queue(name: &str) -> DomainError {
@@ -80,11 +91,43 @@ impl Dialect for Conn {
         diesel::dsl::sql("version_metrics.version_id")
     }
 
-    /// The oldest transaction still running, in the statement's snapshot
-    /// (cluster-wide: a long transaction in any database holds the feed
-    /// back, never the writes).
-    fn feed_horizon() -> SqlLiteral<BigInt> {
-        diesel::dsl::sql("pg_snapshot_xmin(pg_current_snapshot())::text::bigint")
+    /// The oldest transaction id among the changes running now, or the
+    /// next id to be given out when none runs. A change takes its model's
+    /// queue (an advisory lock of [`MODEL_LOCK_CLASS`]) before it has an
+    /// id and keeps it until it ends, and PostgreSQL makes a commit visible
+    /// before it releases locks; so a change with a smaller id than the
+    /// horizon either still holds its queue (and is counted here) or had
+    /// ended before this statement read the locks, and then every later
+    /// statement sees its events. Only this database's changes count:
+    /// other transactions on the cluster never hold the feed back.
+    async fn feed_horizon(&mut self) -> DomainResult<i64> {
+        #[derive(QueryableByName)]
+        struct Horizon {
+            #[diesel(sql_type = BigInt)]
+            next_xid: i64,
+            #[diesel(sql_type = diesel::sql_types::Nullable<BigInt>)]
+            oldest_change: Option<i64>,
+        }
+        let horizon: Horizon = diesel::sql_query(
+            "SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint AS next_xid, \
+                    (SELECT min(own.transactionid::text::bigint) \
+                     FROM pg_locks AS queue \
+                     JOIN pg_locks AS own ON own.virtualtransaction = queue.virtualtransaction \
+                         AND own.locktype = 'transactionid' AND own.mode = 'ExclusiveLock' \
+                         AND own.granted \
+                     WHERE queue.locktype = 'advisory' AND queue.granted \
+                         AND queue.database = (SELECT oid FROM pg_database \
+                                               WHERE datname = current_database()) \
+                         AND queue.classid = $1::bigint::oid AND queue.objsubid = 2) \
+                    AS oldest_change",
+        )
+        .bind::<BigInt, _>(i64::from(MODEL_LOCK_CLASS))
+        .get_result(self)
+        .await?;
+        Ok(match horizon.oldest_change {
+            Some(xid) => widen_xid(xid, horizon.next_xid).min(horizon.next_xid),
+            None => horizon.next_xid,
+        })
     }
 
     /// Queues the notification every replica's listener wakes on:

@@ -2,7 +2,7 @@
 //! `sql/` compiled for it.
 
 use diesel::expression::SqlLiteral;
-use diesel::sql_types::{BigInt, Text};
+use diesel::sql_types::Text;
 use diesel_async::{RunQueryDsl, SimpleAsyncConnection};
 
 use super::dialect::Dialect;
@@ -69,8 +69,8 @@ impl Dialect for Conn {
 
     /// SQLite has one writer, which commits events in id order: every
     /// event has tx 0, and none is ever held back.
-    fn feed_horizon() -> SqlLiteral<BigInt> {
-        diesel::dsl::sql("9223372036854775807")
+    async fn feed_horizon(&mut self) -> DomainResult<i64> {
+        Ok(i64::MAX)
     }
 
     /// SQLite has one writer: commit order is id order already, and the

@@ -10,15 +10,16 @@
 //! large id while a younger one's smaller id is held back). So the feed is
 //! ordered by the writing transaction's id (`events.tx`, PostgreSQL's xid,
 //! assigned at a transaction's first write), then the event id, and a
-//! reader takes only events whose `tx` is below its snapshot's `xmin`
-//! (`Dialect::feed_horizon`), in one statement, so in one snapshot:
+//! reader takes only events whose `tx` is below the horizon
+//! (`Dialect::feed_horizon`), read in a statement before the events:
 //!
-//! - every transaction below `xmin` has finished, so every event it
-//!   committed is visible to that snapshot: nothing below the horizon is
-//!   missing from the read;
-//! - every transaction still running, and every later one, has an id at or
-//!   above `xmin` (ids are handed out in increasing order), so every event
-//!   that becomes visible later sorts after all that was read.
+//! - every change with an id below the horizon had ended when the horizon
+//!   was read (it held its model's queue from before it had an id to its
+//!   end), so every event it committed is visible to the next statement:
+//!   nothing below the horizon is missing from the read;
+//! - every change still running then, and every later one, has an id at or
+//!   above the horizon (ids are handed out in increasing order), so every
+//!   event that becomes visible later sorts after all that was read.
 //!
 //! The feed is therefore gap-free and only grows at its end, which makes
 //! "everything after position P" exact across replicas and restarts. A
@@ -171,7 +172,7 @@ impl EventTable for Conn {
             (false, true) => rows.order_by(events::id.desc()),
             (true, false) => rows
                 .order_by((events::tx.asc(), events::id.asc()))
-                .filter(events::tx.lt(Self::feed_horizon())),
+                .filter(events::tx.lt(self.feed_horizon().await?)),
             (true, true) => rows.order_by((events::tx.desc(), events::id.desc())),
         };
         if let Some(model_id) = model_id {
@@ -226,16 +227,17 @@ impl EventTable for Conn {
     async fn events_after(&mut self, after: FeedPosition, limit: usize) -> DomainResult<FeedBatch> {
         // Events held back (committed, but above the horizon) come last in
         // this order; reading a few of them says whether any are.
+        let horizon = self.feed_horizon().await?;
         let loaded = events::table
             .inner_join(models::table)
             .filter(position_compared!(">", after))
             .order_by((events::tx.asc(), events::id.asc()))
             .limit(limit as i64 + 1)
-            .select((EventRow::as_select(), models::name, Self::feed_horizon()))
-            .load::<(EventRow, String, i64)>(self)
+            .select((EventRow::as_select(), models::name))
+            .load::<(EventRow, String)>(self)
             .await?;
         let mut batch = FeedBatch::default();
-        for (row, name, horizon) in loaded {
+        for (row, name) in loaded {
             if row.tx >= horizon {
                 // The first of them is the oldest: a transaction's events
                 // and times follow its queue.
@@ -282,8 +284,9 @@ impl EventTable for Conn {
     }
 
     async fn feed_head(&mut self) -> DomainResult<FeedPosition> {
+        let horizon = self.feed_horizon().await?;
         Ok(events::table
-            .filter(events::tx.lt(Self::feed_horizon()))
+            .filter(events::tx.lt(horizon))
             .order_by((events::tx.desc(), events::id.desc()))
             .select((events::tx, events::id))
             .first::<(i64, i64)>(self)

@@ -187,9 +187,9 @@ class RegistryServiceStub:
     """Lists the append-only event trail, oldest first. Across models the
     trail is in the order the changes' transactions began writing (within
     a model, the id order), and on PostgreSQL it shows an event, oldest
-    first, once every older transaction on the database cluster has ended
-    (normally within milliseconds): a caller paging forward never steps
-    over an event that commits late.
+    first, once every change to the registry that began writing before it
+    has ended (normally within milliseconds): a caller paging forward never
+    steps over an event that commits late.
     """
 
     WatchModelAlias: grpc.UnaryStreamMultiCallable[
@@ -360,9 +360,9 @@ class RegistryServiceAsyncStub:
     """Lists the append-only event trail, oldest first. Across models the
     trail is in the order the changes' transactions began writing (within
     a model, the id order), and on PostgreSQL it shows an event, oldest
-    first, once every older transaction on the database cluster has ended
-    (normally within milliseconds): a caller paging forward never steps
-    over an event that commits late.
+    first, once every change to the registry that began writing before it
+    has ended (normally within milliseconds): a caller paging forward never
+    steps over an event that commits late.
     """
 
     WatchModelAlias: grpc.aio.UnaryStreamMultiCallable[
@@ -567,9 +567,9 @@ class RegistryServiceServicer(metaclass=abc.ABCMeta):
         """Lists the append-only event trail, oldest first. Across models the
         trail is in the order the changes' transactions began writing (within
         a model, the id order), and on PostgreSQL it shows an event, oldest
-        first, once every older transaction on the database cluster has ended
-        (normally within milliseconds): a caller paging forward never steps
-        over an event that commits late.
+        first, once every change to the registry that began writing before it
+        has ended (normally within milliseconds): a caller paging forward never
+        steps over an event that commits late.
         """
 
     @abc.abstractmethod
