@@ -321,7 +321,12 @@ def test_a_listener_connection_that_stops_answering_is_replaced(request: pytest.
         with RegistryClient(running.address) as client:
             client.register_model("churn", algorithm="X", artifact_uri="s3://x")
             stub = registry_pb2_grpc.RegistryServiceStub(grpc.insecure_channel(running.address))
-            watch = stub.WatchEvents(registry_pb2.WatchEventsRequest(model_name="churn"), timeout=30)
+            # After the first registration's event: the watch starts on the
+            # server whenever it arrives, maybe after the next registration.
+            seen = stub.ListEvents(registry_pb2.ListEventsRequest(model_name="churn"), timeout=10).events[-1].id
+            watch = stub.WatchEvents(
+                registry_pb2.WatchEventsRequest(model_name="churn", after_event_id=seen), timeout=30
+            )
             client.register_model("churn", algorithm="X", artifact_uri="s3://y")
             assert next(watch).event.version == 2
             watch.cancel()
