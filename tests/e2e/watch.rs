@@ -22,6 +22,7 @@ on_both_backends!(
     latest_is_watched_through_registrations_and_status_changes,
     two_hundred_watchers_all_receive_a_change,
     watching_events_sends_every_event_once_in_order,
+    an_events_watcher_that_falls_behind_the_feed_still_gets_every_event_once,
     bad_watch_requests_are_refused_up_front,
 );
 
@@ -305,6 +306,70 @@ async fn watching_events_sends_every_event_once_in_order(server: TestServer) {
         (fraud_next.model_name.as_str(), fraud_next.version),
         ("fraud", Some(3))
     );
+}
+
+/// A watcher that stops reading while more events than the feed buffers
+/// go by (its stream's window fills, then the server's queue, then the
+/// feed's buffer) catches up from the trail and then follows the feed
+/// again: every event once, in order.
+async fn an_events_watcher_that_falls_behind_the_feed_still_gets_every_event_once(
+    server: TestServer,
+) {
+    const BURST: usize = 2 * model_registry_server::changes::FEED_CAPACITY;
+    let mut client = server.client.clone();
+    register_many(&mut client, "burst", 1).await;
+    // A small window, so the stalled stream stops the server's producer
+    // after a few dozen events rather than 2 MiB of them.
+    let small_window = tonic::transport::Endpoint::from_shared(server.url.clone())
+        .unwrap()
+        .initial_stream_window_size(Some(16 * 1024))
+        .connect()
+        .await
+        .unwrap();
+    let mut stalled = Client::new(small_window)
+        .watch_events(pb::WatchEventsRequest {
+            model_name: "burst".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let mut all = client
+        .watch_events(pb::WatchEventsRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    // A burst the feed reads and broadcasts at once (one transaction, as
+    // from another replica), woken by the registration after it.
+    execute_sql(
+        &server.database_url,
+        &format!(
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {BURST})
+             INSERT INTO events (occurred_at, event_type, model_id, actor, reason, request_id)
+             SELECT CURRENT_TIMESTAMP, 'MODEL_UPDATED', models.id, 'burst', '', ''
+             FROM models, n WHERE models.name = 'burst'"
+        ),
+    )
+    .await
+    .unwrap();
+    register_many(&mut client, "burst", 1).await;
+    // The reading watcher first: once it has the registration, the feed has
+    // broadcast the whole burst past the stalled one.
+    for stream in [&mut all, &mut stalled] {
+        let mut ids = Vec::new();
+        for _ in 0..BURST {
+            let event = next(stream).await.event.unwrap();
+            assert_eq!(event.r#type, pb::EventType::ModelUpdated as i32);
+            ids.push(event.id);
+        }
+        assert!(ids.windows(2).all(|w| w[0] < w[1]), "in order, once each");
+        assert_eq!(next(stream).await.event.unwrap().version, Some(2));
+    }
+    // And they follow the feed again afterwards.
+    register_many(&mut client, "burst", 1).await;
+    for stream in [&mut stalled, &mut all] {
+        assert_eq!(next(stream).await.event.unwrap().version, Some(3));
+    }
 }
 
 async fn bad_watch_requests_are_refused_up_front(server: TestServer) {

@@ -7,7 +7,8 @@
 //! Memory stays bounded whatever the caller does: an alias watcher that
 //! reads too slowly falls behind the feed's fixed buffer and is then sent
 //! the latest state marked `skipped_changes`, not a backlog; an events
-//! watcher reads the trail from the database in pages as it is able to.
+//! watcher that falls behind reads the trail from the database in pages as
+//! it is able to, and follows the feed's own reads once it has caught up.
 
 use std::sync::Arc;
 
@@ -139,7 +140,8 @@ impl Watches {
         filter: EventFilter,
     ) -> DomainResult<Updates<pb::WatchEventsResponse>> {
         let (sender, receiver) = mpsc::channel(STREAM_BUFFER);
-        let wakes = self.feed.subscribe();
+        // Subscribe before reading the cursor's position: see `follow_events`.
+        let feed = self.feed.subscribe();
         let after = if after_event_id > 0 {
             Some(
                 self.registry
@@ -175,7 +177,7 @@ impl Watches {
             start,
             filter,
             sender,
-            wakes,
+            feed,
             self.shutdown.clone(),
         );
         tokio::spawn(async move {
@@ -214,6 +216,27 @@ impl TrailCursor {
                 }
                 let more = events.len() == PAGE;
                 Ok((events, more))
+            }
+        }
+    }
+
+    /// Whether `event`, the feed's next, comes after the cursor (moving
+    /// the cursor past it). One model's events reach the feed in id order.
+    fn passes(&mut self, event: &Event) -> bool {
+        match self {
+            Self::Trail(last) => {
+                let after = event.position() > *last;
+                if after {
+                    *last = event.position();
+                }
+                after
+            }
+            Self::Model(model, last) => {
+                let after = event.model_name == *model && event.id > *last;
+                if after {
+                    *last = event.id;
+                }
+                after
             }
         }
     }
@@ -411,45 +434,49 @@ async fn follow_events(
     mut cursor: TrailCursor,
     filter: EventFilter,
     sender: mpsc::Sender<Result<pb::WatchEventsResponse, Status>>,
-    mut wakes: broadcast::Receiver<Arc<Event>>,
+    mut feed: broadcast::Receiver<Arc<Event>>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let outcome: DomainResult<()> = async {
         loop {
-            // Read from the trail, page by page, as fast as the caller takes
-            // them: every event once, in feed order.
+            // Catch up from the trail, page by page, as fast as the caller
+            // takes them: every event once, in feed order.
             loop {
                 let (events, more) = cursor.read(&registry).await?;
                 for event in events {
-                    if filter.accepts(&event) {
-                        let message = pb::WatchEventsResponse {
-                            event: Some(convert::event_to_wire(event)),
-                        };
-                        if sender.send(Ok(message)).await.is_err() {
-                            return Ok(());
-                        }
+                    if !send_event(&sender, &filter, event).await {
+                        return Ok(());
                     }
                 }
                 if !more {
                     break;
                 }
             }
-            // The feed is only a wake-up here: what to send comes from the
-            // table, so falling behind the feed loses nothing. Events held
-            // back by a running transaction come with a later wake-up: the
-            // feed reads them (and broadcasts) once they are below the
-            // horizon.
-            tokio::select! {
-                received = wakes.recv() => {
-                    if let Err(broadcast::error::RecvError::Closed) = received {
+            // Then follow the feed itself, which read each event once for
+            // every watcher of this replica. It is gap-free and was
+            // subscribed before the catch-up began, and the catch-up read at
+            // least as far as the feed had when subscribed, so its events
+            // after the cursor follow on exactly. A watcher that falls
+            // behind the feed's buffer catches up from the trail again.
+            loop {
+                tokio::select! {
+                    received = feed.recv() => match received {
+                        Ok(event) => {
+                            if cursor.passes(&event)
+                                && !send_event(&sender, &filter, Event::clone(&event)).await
+                            {
+                                return Ok(());
+                            }
+                        }
+                        Err(broadcast::error::RecvError::Lagged(_)) => break,
+                        Err(broadcast::error::RecvError::Closed) => return Ok(()),
+                    },
+                    _ = shutdown.changed() => {
+                        let _ = sender.send(Err(shutting_down())).await;
                         return Ok(());
                     }
+                    () = sender.closed() => return Ok(()),
                 }
-                _ = shutdown.changed() => {
-                    let _ = sender.send(Err(shutting_down())).await;
-                    return Ok(());
-                }
-                () = sender.closed() => return Ok(()),
             }
         }
     }
@@ -457,4 +484,19 @@ async fn follow_events(
     if let Err(error) = outcome {
         let _ = sender.send(Err(Status::from(error))).await;
     }
+}
+
+/// Sends `event` if the caller wants it; false once the caller has left.
+async fn send_event(
+    sender: &mpsc::Sender<Result<pb::WatchEventsResponse, Status>>,
+    filter: &EventFilter,
+    event: Event,
+) -> bool {
+    if !filter.accepts(&event) {
+        return true;
+    }
+    let message = pb::WatchEventsResponse {
+        event: Some(convert::event_to_wire(event)),
+    };
+    sender.send(Ok(message)).await.is_ok()
 }
