@@ -67,14 +67,16 @@ pub const EVENTS_CHANNEL: &str = "model_registry_events";
 pub const MODEL_LOCK_CLASS: i32 = 0x6d72_6567; // "mreg"
 
 /// The 64-bit id of the 32-bit transaction id `xid` (what `pg_locks`
-/// shows), given the next 64-bit id: the latest id with those low bits.
+/// shows), given the next 64-bit id `next_xid` as of the statement's
+/// snapshot: the 64-bit id nearest to it with those low bits. The nearest,
+/// not the latest at or below: `pg_locks` is read after the snapshot was
+/// taken, so a change may show an id handed out since, a little above
+/// `next_xid` (taken for one an epoch back, the horizon fell by 2^32 and
+/// held the whole feed back).
 fn widen_xid(xid: i64, next_xid: i64) -> i64 {
-    let candidate = (next_xid & !0xffff_ffff) | (xid & 0xffff_ffff);
-    if candidate > next_xid {
-        candidate - (1 << 32)
-    } else {
-        candidate
-    }
+    // The distance in 32-bit transaction-id arithmetic, within ±2^31.
+    let distance = (xid as u32).wrapping_sub(next_xid as u32) as i32;
+    next_xid + i64::from(distance)
 }
 
 /// A change wrote before taking its model's queue: a bug, refused loudly
@@ -236,5 +238,22 @@ impl Dialect for Conn {
     /// PostgreSQL never reports a full disk as such (see `Store::ping`).
     async fn write_header(&mut self) -> DomainResult<()> {
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::widen_xid;
+
+    #[test]
+    fn a_transaction_id_is_widened_to_the_nearest_with_its_low_bits() {
+        let epoch = 3_i64 << 32;
+        // Handed out before the snapshot.
+        assert_eq!(widen_xid(16_100, epoch + 16_107), epoch + 16_100);
+        // Handed out since the snapshot: just above it, not an epoch back.
+        assert_eq!(widen_xid(16_108, epoch + 16_107), epoch + 16_108);
+        // Across a wrap of the low 32 bits, both ways.
+        assert_eq!(widen_xid(0xffff_fff0, epoch + 5), epoch - 16 + 0);
+        assert_eq!(widen_xid(3, epoch - 2), epoch + 3);
     }
 }
