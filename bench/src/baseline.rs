@@ -54,19 +54,24 @@ impl Canned {
             .await?
             .into_inner();
         let model_version = version.model_version.clone();
+        // As long as a real one, so the ceiling answers the same bytes.
+        let consistency_token = "v1.4294967396".to_owned();
         Ok(Self {
             production,
             register: pb::RegisterModelResponse {
                 model_version: model_version.clone(),
+                consistency_token: consistency_token.clone(),
             },
             set_alias: pb::SetModelAliasResponse {
                 model_version: model_version.clone(),
                 previous_version: Some(1),
                 unchanged: false,
+                consistency_token: consistency_token.clone(),
             },
             rollback: pb::RollbackModelAliasResponse {
                 model_version,
                 rolled_back_version: 2,
+                consistency_token,
             },
             version,
             list,

@@ -84,6 +84,11 @@ struct Cli {
     /// listings over slow links).
     #[arg(long, env = "MODEL_REGISTRY_GZIP", global = true)]
     gzip: bool,
+    /// Read at least the change whose `consistencyToken` this is (printed
+    /// in the JSON of `promote`, `rollback` and `alias`), whichever replica
+    /// answers: export it after a change to read it back through replicas.
+    #[arg(long, env = "MODEL_REGISTRY_CONSISTENCY_TOKEN", global = true)]
+    consistency_token: Option<String>,
     /// Output format.
     #[arg(
         long,
@@ -242,6 +247,9 @@ async fn run(cli: Cli) -> Result<(), Error> {
         .transpose()
         .map_err(|why| Error::InvalidInput(format!("--jq: {why}")))?;
     let client = RegistryClient::connect_with(cli.url.clone(), options).await?;
+    if let Some(token) = &cli.consistency_token {
+        client.observe_consistency_token(token);
+    }
     let printer = Printer::new(cli.output, cli.quiet, filter);
     commands::run(cli.command, &client, &printer).await?;
     // A filter failing on the answer fails the command once it is printed.

@@ -20,7 +20,9 @@ use tokio::net::TcpListener;
 
 pub use crate::changes::figures::{CHANGE_NOTIFICATIONS, CHANGE_SOURCES, FEED_CONNECTED, FEED_LAG};
 use crate::store::Store;
-pub use crate::store::figures::{READS, TRANSACTION_OUTCOMES, TRANSACTIONS, WRITE_SLOT_WAIT};
+pub use crate::store::figures::{
+    ALIAS_READ_SOURCES, ALIAS_READS, READS, TRANSACTION_OUTCOMES, TRANSACTIONS, WRITE_SLOT_WAIT,
+};
 
 /// Calls answered, by `method` and gRPC `code`.
 pub const REQUESTS: &str = "model_registry_requests_total";
@@ -59,6 +61,7 @@ pub const ALL: &[&str] = &[
     WRITE_SLOT_WAIT,
     TRANSACTIONS,
     READS,
+    ALIAS_READS,
     WATCH_STREAMS,
     CHANGE_NOTIFICATIONS,
     FEED_CONNECTED,
@@ -113,6 +116,9 @@ fn zero_known_series() {
         counter!(TRANSACTIONS, "outcome" => outcome).increment(0);
     }
     counter!(READS).increment(0);
+    for source in ALIAS_READ_SOURCES {
+        counter!(ALIAS_READS, "source" => source).increment(0);
+    }
     for source in CHANGE_SOURCES {
         counter!(CHANGE_NOTIFICATIONS, "source" => source).increment(0);
     }
@@ -137,6 +143,10 @@ fn describe() {
     );
     describe_counter!(TRANSACTIONS, "Write transactions by outcome.");
     describe_counter!(READS, "Reads run on a reader connection.");
+    describe_counter!(
+        ALIAS_READS,
+        "Alias reads on PostgreSQL by source: the change-fed cache, or the database (miss, feed_down, token_ahead)."
+    );
     describe_gauge!(WATCH_STREAMS, "Open watch streams by kind.");
     describe_counter!(
         CHANGE_NOTIFICATIONS,

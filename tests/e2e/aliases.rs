@@ -394,6 +394,7 @@ async fn as_of_answers_per_alias_from_the_trail(server: TestServer) {
         .get_production_model(pb::GetProductionModelRequest {
             model_name: "churn".into(),
             as_of: Some(time_of("production", 0)),
+            consistency_token: String::new(),
         })
         .await
         .unwrap()
@@ -815,6 +816,7 @@ async fn bad_alias_requests_name_the_field(server: TestServer) {
                 model_name: "churn".into(),
                 alias: "no spaces".into(),
                 as_of: None,
+                consistency_token: String::new(),
             })
             .await,
     );
@@ -825,6 +827,7 @@ async fn bad_alias_requests_name_the_field(server: TestServer) {
                 model_name: "churn".into(),
                 alias: "staging".into(),
                 as_of: None,
+                consistency_token: String::new(),
             })
             .await,
     );

@@ -178,6 +178,7 @@ async fn call(client: &mut TokenClient, rpc: &str) -> Result<(), tonic::Status> 
             .get_production_model(pb::GetProductionModelRequest {
                 model_name: "churn".into(),
                 as_of: None,
+                consistency_token: String::new(),
             })
             .await
             .map(drop),
@@ -186,6 +187,7 @@ async fn call(client: &mut TokenClient, rpc: &str) -> Result<(), tonic::Status> 
                 model_name: "churn".into(),
                 alias: "latest".into(),
                 as_of: None,
+                consistency_token: String::new(),
             })
             .await
             .map(drop),

@@ -19,6 +19,7 @@ mod idempotency;
 mod listing;
 mod migration;
 mod production;
+mod read_cache;
 mod registration;
 mod replicas;
 mod status;

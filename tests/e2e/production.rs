@@ -28,6 +28,7 @@ async fn promotion_switches_production_atomically_and_records_the_change(server:
                 .get_production_model(pb::GetProductionModelRequest {
                     model_name: "churn".into(),
                     as_of: None,
+                    consistency_token: String::new(),
                 })
                 .await
         ),
@@ -298,6 +299,7 @@ async fn as_of_answers_which_version_was_production_at_a_time(server: TestServer
                 .get_production_model(pb::GetProductionModelRequest {
                     model_name: "churn".into(),
                     as_of: Some(t),
+                    consistency_token: String::new(),
                 })
                 .await
                 .map(|r| r.into_inner().model_version.unwrap().version)

@@ -83,6 +83,7 @@ async fn writers_queued_for_the_write_slot_do_not_starve_reads_or_health() {
             .get_production_model(pb::GetProductionModelRequest {
                 model_name: "churn".into(),
                 as_of: None,
+                consistency_token: String::new(),
             })
             .await
             .expect("reads are served while writers queue");
@@ -231,6 +232,7 @@ async fn event_times_never_go_backwards_for_a_model(server: TestServer) {
         .get_production_model(pb::GetProductionModelRequest {
             model_name: "churn".into(),
             as_of: promoted_at,
+            consistency_token: String::new(),
         })
         .await
         .unwrap()

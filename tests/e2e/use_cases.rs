@@ -477,5 +477,5 @@ async fn a_key_from_before_request_keys_replays_only_its_principals_same_registr
         )
         .await
         .expect("the same registration again");
-    assert_eq!((replayed.version, replayed.id), (1, first.id));
+    assert_eq!((replayed.version, &replayed.id), (1, &first.id));
 }

@@ -431,6 +431,7 @@ async fn a_change_through_one_replica_reaches_the_watchers_of_another_within_a_s
         .get_production_model(pb::GetProductionModelRequest {
             model_name: "churn".into(),
             as_of: None,
+            consistency_token: String::new(),
         })
         .await
         .unwrap()

@@ -148,6 +148,36 @@ pub async fn hold_writes(url: &DatabaseUrl, hold: Duration) -> JoinHandle<Result
     task
 }
 
+/// A change to model `other` that has begun and not ended, on the
+/// PostgreSQL database at `url`: it holds every replica's change feed back
+/// (no cache hears of a commit) until [`HeldFeed::release`].
+pub struct HeldFeed(AsyncPgConnection);
+
+impl HeldFeed {
+    /// Begins the change: takes the model's queue, then a transaction id.
+    pub async fn hold(url: &str) -> Self {
+        let mut conn = AsyncPgConnection::establish(url)
+            .await
+            .expect("PostgreSQL accepts a connection");
+        conn.batch_execute(&format!(
+            "BEGIN; SELECT pg_advisory_xact_lock({}, hashtext('other')); \
+             SELECT pg_current_xact_id();",
+            model_registry_server::store::MODEL_LOCK_CLASS
+        ))
+        .await
+        .expect("the queue is free");
+        Self(conn)
+    }
+
+    /// Ends it, writing nothing.
+    pub async fn release(mut self) {
+        self.0
+            .batch_execute("ROLLBACK")
+            .await
+            .expect("the rollback goes through");
+    }
+}
+
 /// Takes `lock` on `conn`, says so on `held`, and rolls back after `hold`.
 async fn hold_on(
     mut conn: impl SimpleAsyncConnection + Send,
@@ -556,6 +586,7 @@ pub async fn production_version(client: &mut Client, model: &str) -> Option<i64>
         .get_production_model(pb::GetProductionModelRequest {
             model_name: model.to_owned(),
             as_of: None,
+            consistency_token: String::new(),
         })
         .await
     {
@@ -692,6 +723,7 @@ pub async fn alias_version(
             model_name: model.to_owned(),
             alias: alias.to_owned(),
             as_of,
+            consistency_token: String::new(),
         })
         .await
     {

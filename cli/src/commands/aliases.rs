@@ -170,7 +170,14 @@ pub async fn promote(
         request = request.expect_current(expected);
     }
     let response = gate.apply(request).send().await?;
-    print_alias_move(target.model(), "production", version, &response, printer)?;
+    print_alias_move(
+        target.model(),
+        "production",
+        version,
+        &response,
+        client.consistency_token(),
+        printer,
+    )?;
     Ok(())
 }
 
@@ -254,7 +261,14 @@ pub async fn alias_command(
                 request = request.expect_current(expected);
             }
             let response = gate.apply(request).send().await?;
-            print_alias_move(&name, &alias, version, &response, printer)?;
+            print_alias_move(
+                &name,
+                &alias,
+                version,
+                &response,
+                client.consistency_token(),
+                printer,
+            )?;
         }
         AliasCommand::Delete {
             name,
@@ -268,6 +282,7 @@ pub async fn alias_command(
             let previous = request.send().await?;
             let response = pb::DeleteModelAliasResponse {
                 previous_version: previous,
+                consistency_token: client.consistency_token(),
             };
             printer.print(
                 output::canonical(&response)?,
@@ -309,6 +324,7 @@ async fn rollback(
     let response = pb::RollbackModelAliasResponse {
         model_version: Some(version.raw().clone()),
         rolled_back_version,
+        consistency_token: client.consistency_token(),
     };
     let version = version.version();
     let text = if alias == "production" {
@@ -332,6 +348,7 @@ fn print_alias_move(
     alias: &str,
     version: i64,
     moved: &AliasMove,
+    token: String,
     printer: &Printer,
 ) -> Result<(), Error> {
     let previous = moved.previous_version;
@@ -358,6 +375,7 @@ fn print_alias_move(
         model_version: Some(moved.version.raw().clone()),
         previous_version: moved.previous_version,
         unchanged: moved.unchanged,
+        consistency_token: token,
     };
     printer.print(output::canonical(&response)?, text);
     Ok(())

@@ -422,3 +422,65 @@ def test_numpy_numbers_and_arrays_are_accepted_wherever_numbers_are(registry: Re
     assert type(stored.metadata["weights"][0]) is float
     assert (stored.training.train_samples, stored.training.test_samples) == (800, 200)
     assert list(registry.list_model_versions("churn", min_metrics={"auc": np.float32(0.7)}))[0].version == version.version
+
+
+class _Replicas(registry_pb2_grpc.RegistryServiceServicer):
+    """A stand-in for replicas behind a load balancer: each move answers the
+    next token of `tokens`; the alias reads record the token they were sent."""
+
+    def __init__(self, tokens: list[str]) -> None:
+        self.tokens = tokens
+        self.sent: list[str] = []
+
+    def SetModelAlias(
+        self, request: registry_pb2.SetModelAliasRequest, context: grpc.ServicerContext
+    ) -> registry_pb2.SetModelAliasResponse:
+        version = registry_pb2.ModelVersion(model_name=request.model_name, version=request.version)
+        return registry_pb2.SetModelAliasResponse(model_version=version, consistency_token=self.tokens.pop(0))
+
+    def GetProductionModel(
+        self, request: registry_pb2.GetProductionModelRequest, context: grpc.ServicerContext
+    ) -> registry_pb2.GetProductionModelResponse:
+        self.sent.append(request.consistency_token)
+        return registry_pb2.GetProductionModelResponse(model_version=registry_pb2.ModelVersion(version=1))
+
+    def GetModelVersionByAlias(
+        self, request: registry_pb2.GetModelVersionByAliasRequest, context: grpc.ServicerContext
+    ) -> registry_pb2.GetModelVersionByAliasResponse:
+        self.sent.append(request.consistency_token)
+        return registry_pb2.GetModelVersionByAliasResponse(model_version=registry_pb2.ModelVersion(version=1))
+
+
+def test_alias_reads_carry_the_newest_consistency_token_a_change_answered() -> None:
+    replicas = _Replicas(["v1.900", "v1.800", ""])
+    with serving(replicas) as address, RegistryClient(address, retries=0) as client:
+        client.get_production_model("churn")
+        client.set_production_model("churn", 1, "first")
+        client.get_production_model("churn")
+        # An older token answered later (a concurrent change), then none (an
+        # unchanged move): the newest stays.
+        client.set_alias("churn", "canary", 1, "older")
+        client.set_alias("churn", "canary", 1, "unchanged")
+        client.get_version_by_alias("churn", "canary")
+        assert client.consistency_token == "v1.900"
+        client.observe_consistency_token("v1.1200")
+        client.get_production_model("churn")
+    assert replicas.sent == ["", "v1.900", "v1.900", "v1.1200"]
+
+
+def test_the_async_client_carries_consistency_tokens_too() -> None:
+    import asyncio
+
+    from modelreg_client import AsyncRegistryClient
+
+    replicas = _Replicas(["v1.900"])
+
+    async def calls(address: str) -> str:
+        async with AsyncRegistryClient(address, retries=0) as client:
+            await client.set_production_model("churn", 1, "first")
+            await client.get_production_model("churn")
+            return client.consistency_token
+
+    with serving(replicas) as address:
+        assert asyncio.run(calls(address)) == "v1.900"
+    assert replicas.sent == ["v1.900"]

@@ -83,6 +83,8 @@ impl<'a> SetAlias<'a> {
                 raw.set_model_alias(r).await
             })
             .await?;
+        self.client
+            .observe_consistency_token(&response.consistency_token);
         Ok(AliasMove {
             version: version_of(response.model_version)?,
             previous_version: response.previous_version,
@@ -115,12 +117,15 @@ impl DeleteAlias<'_> {
 
     /// Sends the deletion; returns the version the alias pointed at.
     pub async fn send(self) -> Result<i64> {
-        self.client
+        let response = self
+            .client
             .retried(self.request, |mut raw, r| async move {
                 raw.delete_model_alias(r).await
             })
-            .await
-            .map(|response| response.previous_version)
+            .await?;
+        self.client
+            .observe_consistency_token(&response.consistency_token);
+        Ok(response.previous_version)
     }
 }
 awaitable!(DeleteAlias => i64);
@@ -154,6 +159,8 @@ impl RollbackAlias<'_> {
                 raw.rollback_model_alias(r).await
             })
             .await?;
+        self.client
+            .observe_consistency_token(&response.consistency_token);
         Ok(AliasRollback {
             version: version_of(response.model_version)?,
             rolled_back_version: response.rolled_back_version,
@@ -203,6 +210,8 @@ impl UpdateModel<'_> {
                 raw.update_model(r).await
             })
             .await?;
+        self.client
+            .observe_consistency_token(&response.consistency_token);
         response
             .model
             .map(Model::from)

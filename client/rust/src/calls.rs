@@ -67,8 +67,10 @@ impl AliasedVersion<'_> {
         self
     }
 
-    /// Sends the read.
-    pub async fn send(self) -> Result<ModelVersion> {
+    /// Sends the read, which includes every change this client has seen
+    /// answered (its newest consistency token), whichever replica answers.
+    pub async fn send(mut self) -> Result<ModelVersion> {
+        self.request.consistency_token = self.client.consistency_token();
         let response = self
             .client
             .retried(self.request, |mut raw, r| async move {
@@ -432,6 +434,8 @@ impl UpdateVersion<'_> {
                 raw.update_model_version(r).await
             })
             .await?;
+        self.client
+            .observe_consistency_token(&response.consistency_token);
         version_of(response.model_version)
     }
 }
@@ -467,6 +471,8 @@ impl SetStatus<'_> {
                 raw.update_model_version_status(r).await
             })
             .await?;
+        self.client
+            .observe_consistency_token(&response.consistency_token);
         version_of(response.model_version)
     }
 }
@@ -521,6 +527,7 @@ impl RegistryClient {
                 model_name: model_name.into(),
                 alias: alias.into(),
                 as_of: None,
+                consistency_token: String::new(),
             },
         }
     }

@@ -152,6 +152,8 @@ impl Default for ClientOptions {
 pub struct RegistryClient {
     raw: RawClient,
     retry: RetryPolicy,
+    /// The newest consistency token this client (and its clones) saw.
+    tokens: std::sync::Arc<crate::consistency::NewestToken>,
 }
 
 impl RegistryClient {
@@ -217,12 +219,27 @@ impl RegistryClient {
         Ok(Self {
             raw,
             retry: options.retry,
+            tokens: std::sync::Arc::default(),
         })
     }
 
     /// How calls are retried.
     pub fn retry_policy(&self) -> &RetryPolicy {
         &self.retry
+    }
+
+    /// The newest consistency token this client has seen (empty: none): a
+    /// change's, which the alias reads send so that they include it
+    /// whichever replica answers. Hand it to another client with
+    /// [`RegistryClient::observe_consistency_token`].
+    pub fn consistency_token(&self) -> String {
+        self.tokens.get()
+    }
+
+    /// Makes this client's alias reads include the change `token` names
+    /// (one another client or process made), as well as its own.
+    pub fn observe_consistency_token(&self, token: &str) {
+        self.tokens.saw(token);
     }
 
     /// The generated client, for calls this wrapper does not cover.
@@ -241,6 +258,7 @@ impl RegistryClient {
                 |mut raw, r| async move { raw.register_model(r).await },
             )
             .await?;
+        self.observe_consistency_token(&response.consistency_token);
         version_of(response.model_version)
     }
 

@@ -38,6 +38,7 @@
 mod aliases;
 mod calls;
 mod client;
+mod consistency;
 mod error;
 mod register;
 mod retry;

@@ -5,7 +5,8 @@
 //! comes on it, so silence alone proves nothing); a lost connection is
 //! re-made with backoff, and after every (re)connection the reader is
 //! woken, so events committed while nobody listened are read from the
-//! trail all the same.
+//! trail all the same. While it is not connected, the alias cache the
+//! feed keeps is not used.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -15,7 +16,7 @@ use diesel_async::{AsyncPgConnection, SimpleAsyncConnection};
 use tokio::sync::{Notify, watch};
 use tokio_stream::StreamExt;
 
-use crate::store::EVENTS_CHANNEL;
+use crate::store::{EVENTS_CHANNEL, FedCache};
 
 /// The application name the listener's connection carries (what an
 /// operator sees in pg_stat_activity).
@@ -35,6 +36,7 @@ enum Heard {
 
 pub async fn listen(
     url: String,
+    cache: Option<Arc<FedCache>>,
     wake: Arc<Notify>,
     received: Arc<AtomicU64>,
     mut stop: watch::Receiver<bool>,
@@ -45,6 +47,10 @@ pub async fn listen(
             Ok(mut conn) => {
                 backoff = Duration::from_millis(100);
                 super::figures::feed_connected(true);
+                // Before the wake-up: the read it causes resumes the cache.
+                if let Some(cache) = &cache {
+                    cache.listener_connected();
+                }
                 // Catch up on whatever committed while nobody listened.
                 wake.notify_one();
                 let mut ping = tokio::time::interval(PING_EVERY);
@@ -97,6 +103,10 @@ pub async fn listen(
                     }
                 }
                 super::figures::feed_connected(false);
+                // Commits may go unheard now: reads go to the database.
+                if let Some(cache) = &cache {
+                    cache.listener_lost();
+                }
             }
             Err(error) => {
                 tracing::warn!(error = %error, retry_ms = backoff.as_millis() as u64, "change listener cannot connect");

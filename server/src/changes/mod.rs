@@ -1,8 +1,10 @@
 //! The one change feed. A reader per server follows the event trail in feed
 //! order ("the events after position P", see `store/sql/events.rs`) and
 //! broadcasts each new
-//! event to every subscriber in this process: watch streams today, the web
-//! console's live updates and any cache tomorrow. It wakes when this
+//! event to every subscriber in this process: watch streams and the web
+//! console's live updates; on PostgreSQL it first empties the alias cache
+//! of the event's model (`store/fed_cache.rs`), and keeps that cache live
+//! only while its listener is connected and its reads succeed. It wakes when this
 //! process commits a write, when another replica's commit is announced by
 //! PostgreSQL (see `listener`), and every few seconds as a safety net. What
 //! is broadcast always comes from the table, never from the notification,
@@ -17,7 +19,7 @@ use std::time::Duration;
 
 use tokio::sync::{Notify, broadcast, watch};
 
-use crate::domain::Event;
+use crate::domain::{Event, FeedPosition};
 use crate::store::{DatabaseUrl, Store};
 
 /// Events kept for subscribers that fall behind; one that falls further
@@ -40,6 +42,10 @@ const HELD_BACK_POLL_MAX: Duration = Duration::from_millis(200);
 #[derive(Clone)]
 pub struct ChangeFeed {
     events: broadcast::Sender<Arc<Event>>,
+    /// The position of the newest event broadcast, set before it is sent:
+    /// an event a subscriber did not receive is at or before the position
+    /// it reads after subscribing.
+    position: Arc<watch::Sender<FeedPosition>>,
     notifications: Arc<AtomicU64>,
 }
 
@@ -55,14 +61,23 @@ impl ChangeFeed {
         if let DatabaseUrl::Postgres(url) = store.url() {
             tokio::spawn(listener::listen(
                 url.clone(),
+                store.fed_cache().cloned(),
                 Arc::clone(&wake),
                 Arc::clone(&notifications),
                 stop.clone(),
             ));
         }
-        tokio::spawn(read_trail(store, events.clone(), wake, stop));
+        let position = Arc::new(watch::channel(FeedPosition::default()).0);
+        tokio::spawn(read_trail(
+            store,
+            events.clone(),
+            Arc::clone(&position),
+            wake,
+            stop,
+        ));
         Self {
             events,
+            position,
             notifications,
         }
     }
@@ -70,6 +85,13 @@ impl ChangeFeed {
     /// Every event broadcast from now on.
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<Event>> {
         self.events.subscribe()
+    }
+
+    /// The position of the newest event broadcast. Read after subscribing,
+    /// it bounds what the subscription missed: every event not received
+    /// is at or before it.
+    pub fn position(&self) -> FeedPosition {
+        *self.position.borrow()
     }
 
     /// How many PostgreSQL notifications the listener received.
@@ -81,6 +103,7 @@ impl ChangeFeed {
 async fn read_trail(
     store: Store,
     events: broadcast::Sender<Arc<Event>>,
+    position: Arc<watch::Sender<FeedPosition>>,
     wake: Arc<Notify>,
     mut stop: watch::Receiver<bool>,
 ) {
@@ -98,24 +121,39 @@ async fn read_trail(
         }
     };
     let mut writes = store.writes();
+    let cache = store.fed_cache().cloned();
     let mut held_back_poll = HELD_BACK_POLL;
     loop {
         let mut held_back = None;
+        let listener = cache.as_ref().map(|cache| cache.listener());
         loop {
             match store.events_after(last, READ_BATCH).await {
                 Ok(batch) => {
                     for event in batch.events {
                         last = event.position();
+                        // The cache first: a watcher told of the event reads
+                        // what it changed.
+                        if let Some(cache) = &cache {
+                            cache.changed(event.model_name.as_str());
+                        }
+                        position.send_replace(last);
                         // No subscriber is not an error.
                         let _ = events.send(Arc::new(event));
                     }
                     held_back = batch.held_back_since;
                     if !batch.more {
+                        if let (Some(cache), Some(listener)) = (&cache, listener) {
+                            cache.applied(batch.horizon);
+                            cache.resume(listener);
+                        }
                         break;
                     }
                 }
                 Err(error) => {
                     tracing::warn!(error = %error, "change feed cannot read the trail");
+                    if let Some(cache) = &cache {
+                        cache.suspend();
+                    }
                     break;
                 }
             }

@@ -258,3 +258,22 @@ pub struct AliasMoved {
     /// True when the alias already pointed at the version.
     pub unchanged: bool,
 }
+
+/// What a change returns, with the token that names it for reads through
+/// any replica (none on SQLite, or when nothing was written).
+#[derive(Debug, Clone)]
+pub struct Committed<T> {
+    /// The change's answer.
+    pub value: T,
+    /// Its consistency token.
+    pub token: Option<crate::domain::ConsistencyToken>,
+}
+
+/// A change's answer reads as the answer itself; the token rides along.
+impl<T> std::ops::Deref for Committed<T> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        &self.value
+    }
+}

@@ -90,4 +90,83 @@ pub struct FeedBatch {
     /// transaction still running) happened: read again shortly, since that
     /// transaction's end may not be announced.
     pub held_back_since: Option<chrono::DateTime<chrono::Utc>>,
+    /// The horizon the read used: every transaction below it had ended;
+    /// without `more`, each of their events is in this batch or before it.
+    pub horizon: i64,
+}
+
+/// Names a committed change for reads through any replica: the id of the
+/// transaction that wrote it (PostgreSQL). A replica's feed has applied the
+/// change once it has read the trail up to a horizon above that id (every
+/// transaction below the horizon had ended, and its events were read; see
+/// `store/sql/events.rs`). Clients hold it as an opaque string.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ConsistencyToken(i64);
+
+impl ConsistencyToken {
+    const PREFIX: &'static str = "v1.";
+
+    /// The token of a change written by transaction `tx` (none on SQLite,
+    /// whose transactions have no id: every read there sees every commit).
+    pub fn of_transaction(tx: i64) -> Option<Self> {
+        (tx > 0).then_some(Self(tx))
+    }
+
+    /// The writing transaction.
+    pub fn transaction(self) -> i64 {
+        self.0
+    }
+
+    /// Parses a token a change's response carried; `field` names it in the
+    /// error. Empty: no token.
+    pub fn parse(field: &str, text: &str) -> crate::domain::DomainResult<Option<Self>> {
+        if text.is_empty() {
+            return Ok(None);
+        }
+        text.strip_prefix(Self::PREFIX)
+            .and_then(|tx| tx.parse::<i64>().ok())
+            .and_then(Self::of_transaction)
+            .map(Some)
+            .ok_or_else(|| {
+                crate::domain::DomainError::invalid(
+                    field,
+                    "not a consistency token: send the `consistency_token` of a change's \
+                     response as it came",
+                )
+            })
+    }
+}
+
+impl fmt::Display for ConsistencyToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}{}", Self::PREFIX, self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_token_reads_back_as_written() {
+        let token = ConsistencyToken::of_transaction(4_294_967_301).unwrap();
+        let text = token.to_string();
+        assert_eq!(
+            ConsistencyToken::parse("consistency_token", &text).unwrap(),
+            Some(token)
+        );
+        assert_eq!(
+            ConsistencyToken::parse("consistency_token", "").unwrap(),
+            None
+        );
+        assert_eq!(ConsistencyToken::of_transaction(0), None, "SQLite: none");
+    }
+
+    #[test]
+    fn anything_else_is_refused_naming_the_field() {
+        for bad in ["v1.", "v1.-5", "v1.0", "17", "v2.17", "v1.17 ", "v1.x"] {
+            let error = ConsistencyToken::parse("consistency_token", bad).unwrap_err();
+            assert_eq!(error.invalid_fields(), ["consistency_token"], "{bad}");
+        }
+    }
 }

@@ -18,7 +18,7 @@ pub mod validate;
 
 pub use alias::AliasName;
 pub use error::{DomainError, DomainResult, FieldViolation, Violations};
-pub use event::{EventKind, FeedPosition};
+pub use event::{ConsistencyToken, EventKind, FeedPosition};
 pub use status::VersionStatus;
 pub use types::{
     Artifact, Event, Model, ModelName, ModelVersion, NewVersion, Training, VersionRef,

@@ -370,6 +370,11 @@ pub fn event_to_wire(event: Event) -> pb::Event {
     }
 }
 
+/// A change's consistency token as the wire carries it (empty: none).
+pub fn token_to_wire(token: Option<crate::domain::ConsistencyToken>) -> String {
+    token.map(|token| token.to_string()).unwrap_or_default()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -13,11 +13,11 @@ use super::watch::{EventFilter, Updates, Watches};
 use super::{convert, pages};
 use crate::auth::RequestContext;
 use crate::domain::commands::{
-    BestVersionQuery, ChangeStatus, DeleteAlias, EventQuery, ModelQuery, RollbackAlias, SetAlias,
-    UpdateModel, UpdateVersion, VersionQuery,
+    BestVersionQuery, ChangeStatus, Committed, DeleteAlias, EventQuery, ModelQuery, RollbackAlias,
+    SetAlias, UpdateModel, UpdateVersion, VersionQuery,
 };
 use crate::domain::page::PageKey;
-use crate::domain::{AliasName, DomainError, ModelName, Violations, time};
+use crate::domain::{AliasName, ConsistencyToken, DomainError, ModelName, Violations, time};
 use crate::registry::Registry;
 
 /// The gRPC implementation of the registry.
@@ -68,11 +68,14 @@ impl RegistryService {
         model_name: &str,
         alias: AliasName,
         as_of: Option<prost_types::Timestamp>,
+        consistency_token: &str,
     ) -> Result<pb::ModelVersion, Status> {
         let name = ModelName::parse("model_name", model_name)?;
+        let token = ConsistencyToken::parse("consistency_token", consistency_token)?;
         let version = match convert::optional_time("as_of", as_of)? {
+            // From the trail, in the database: every commit is there.
             Some(at) => self.registry.get_by_alias_as_of(name, alias, at).await?,
-            None => self.registry.get_by_alias(name, alias).await?,
+            None => self.registry.get_by_alias(name, alias, token).await?,
         };
         Ok(convert::version_to_wire(version))
     }
@@ -177,13 +180,17 @@ impl RegistryServiceApi for RegistryService {
         let (caller, request) = change_of(request)?;
         let validate_only = request.validate_only;
         let new = convert::registration(request)?.validate()?;
-        let version = if validate_only {
-            new.preview(caller.identity, time::now())
+        let registered = if validate_only {
+            Committed {
+                value: new.preview(caller.identity, time::now()),
+                token: None,
+            }
         } else {
             self.registry.register(new, caller).await?
         };
         Ok(Response::new(pb::RegisterModelResponse {
-            model_version: Some(convert::version_to_wire(version)),
+            model_version: Some(convert::version_to_wire(registered.value)),
+            consistency_token: convert::token_to_wire(registered.token),
         }))
     }
 
@@ -207,9 +214,18 @@ impl RegistryServiceApi for RegistryService {
         &self,
         request: Request<pb::GetProductionModelRequest>,
     ) -> Result<Response<pb::GetProductionModelResponse>, Status> {
-        let pb::GetProductionModelRequest { model_name, as_of } = request.into_inner();
+        let pb::GetProductionModelRequest {
+            model_name,
+            as_of,
+            consistency_token,
+        } = request.into_inner();
         let version = self
-            .version_by_alias(&model_name, AliasName::production(), as_of)
+            .version_by_alias(
+                &model_name,
+                AliasName::production(),
+                as_of,
+                &consistency_token,
+            )
             .await?;
         Ok(Response::new(pb::GetProductionModelResponse {
             model_version: Some(version),
@@ -224,9 +240,12 @@ impl RegistryServiceApi for RegistryService {
             model_name,
             alias,
             as_of,
+            consistency_token,
         } = request.into_inner();
         let alias = AliasName::parse("alias", &alias)?;
-        let version = self.version_by_alias(&model_name, alias, as_of).await?;
+        let version = self
+            .version_by_alias(&model_name, alias, as_of, &consistency_token)
+            .await?;
         Ok(Response::new(pb::GetModelVersionByAliasResponse {
             model_version: Some(version),
         }))
@@ -299,9 +318,10 @@ impl RegistryServiceApi for RegistryService {
     ) -> Result<Response<pb::UpdateModelResponse>, Status> {
         let (caller, request) = change_of(request)?;
         let command = UpdateModel::try_from(request)?;
-        let model = self.registry.update_model(command, caller).await?;
+        let updated = self.registry.update_model(command, caller).await?;
         Ok(Response::new(pb::UpdateModelResponse {
-            model: Some(convert::model_to_wire(model)),
+            model: Some(convert::model_to_wire(updated.value)),
+            consistency_token: convert::token_to_wire(updated.token),
         }))
     }
 
@@ -311,11 +331,15 @@ impl RegistryServiceApi for RegistryService {
     ) -> Result<Response<pb::SetModelAliasResponse>, Status> {
         let (caller, request) = change_of(request)?;
         let command = SetAlias::try_from(request)?;
-        let moved = self.registry.set_alias(command, caller).await?;
+        let Committed {
+            value: moved,
+            token,
+        } = self.registry.set_alias(command, caller).await?;
         Ok(Response::new(pb::SetModelAliasResponse {
             model_version: Some(convert::version_to_wire(moved.version)),
             previous_version: moved.previous,
             unchanged: moved.unchanged,
+            consistency_token: convert::token_to_wire(token),
         }))
     }
 
@@ -325,9 +349,10 @@ impl RegistryServiceApi for RegistryService {
     ) -> Result<Response<pb::DeleteModelAliasResponse>, Status> {
         let (caller, request) = change_of(request)?;
         let command = DeleteAlias::try_from(request)?;
-        let previous_version = self.registry.delete_alias(command, caller).await?;
+        let deleted = self.registry.delete_alias(command, caller).await?;
         Ok(Response::new(pb::DeleteModelAliasResponse {
-            previous_version,
+            previous_version: deleted.value,
+            consistency_token: convert::token_to_wire(deleted.token),
         }))
     }
 
@@ -337,10 +362,14 @@ impl RegistryServiceApi for RegistryService {
     ) -> Result<Response<pb::RollbackModelAliasResponse>, Status> {
         let (caller, request) = change_of(request)?;
         let command = RollbackAlias::try_from(request)?;
-        let moved = self.registry.rollback_alias(command, caller).await?;
+        let Committed {
+            value: moved,
+            token,
+        } = self.registry.rollback_alias(command, caller).await?;
         Ok(Response::new(pb::RollbackModelAliasResponse {
             model_version: Some(convert::version_to_wire(moved.version)),
             rolled_back_version: moved.previous.unwrap_or_default(),
+            consistency_token: convert::token_to_wire(token),
         }))
     }
 
@@ -350,11 +379,15 @@ impl RegistryServiceApi for RegistryService {
     ) -> Result<Response<pb::SetProductionModelResponse>, Status> {
         let (caller, request) = change_of(request)?;
         let command = SetAlias::try_from(request)?;
-        let moved = self.registry.set_alias(command, caller).await?;
+        let Committed {
+            value: moved,
+            token,
+        } = self.registry.set_alias(command, caller).await?;
         Ok(Response::new(pb::SetProductionModelResponse {
             model_version: Some(convert::version_to_wire(moved.version)),
             previous_version: moved.previous,
             unchanged: moved.unchanged,
+            consistency_token: convert::token_to_wire(token),
         }))
     }
 
@@ -364,10 +397,14 @@ impl RegistryServiceApi for RegistryService {
     ) -> Result<Response<pb::RollbackProductionModelResponse>, Status> {
         let (caller, request) = change_of(request)?;
         let command = RollbackAlias::try_from(request)?;
-        let moved = self.registry.rollback_alias(command, caller).await?;
+        let Committed {
+            value: moved,
+            token,
+        } = self.registry.rollback_alias(command, caller).await?;
         Ok(Response::new(pb::RollbackProductionModelResponse {
             model_version: Some(convert::version_to_wire(moved.version)),
             rolled_back_version: moved.previous.unwrap_or_default(),
+            consistency_token: convert::token_to_wire(token),
         }))
     }
 
@@ -377,9 +414,10 @@ impl RegistryServiceApi for RegistryService {
     ) -> Result<Response<pb::UpdateModelVersionStatusResponse>, Status> {
         let (caller, request) = change_of(request)?;
         let command = ChangeStatus::try_from(request)?;
-        let version = self.registry.change_status(command, caller).await?;
+        let changed = self.registry.change_status(command, caller).await?;
         Ok(Response::new(pb::UpdateModelVersionStatusResponse {
-            model_version: Some(convert::version_to_wire(version)),
+            model_version: Some(convert::version_to_wire(changed.value)),
+            consistency_token: convert::token_to_wire(changed.token),
         }))
     }
 
@@ -389,9 +427,10 @@ impl RegistryServiceApi for RegistryService {
     ) -> Result<Response<pb::UpdateModelVersionResponse>, Status> {
         let (caller, request) = change_of(request)?;
         let command = UpdateVersion::try_from(request)?;
-        let version = self.registry.update_version(command, caller).await?;
+        let changed = self.registry.update_version(command, caller).await?;
         Ok(Response::new(pb::UpdateModelVersionResponse {
-            model_version: Some(convert::version_to_wire(version)),
+            model_version: Some(convert::version_to_wire(changed.value)),
+            consistency_token: convert::token_to_wire(changed.token),
         }))
     }
 

@@ -29,6 +29,11 @@ use crate::registry::Registry;
 /// Messages buffered for a caller before its producer waits.
 const STREAM_BUFFER: usize = 16;
 
+/// How soon a catch-up that has not reached the feed's position reads the
+/// trail again, doubling up to [`CATCH_UP_RETRY_MAX`].
+const CATCH_UP_RETRY: std::time::Duration = std::time::Duration::from_millis(2);
+const CATCH_UP_RETRY_MAX: std::time::Duration = std::time::Duration::from_millis(200);
+
 /// Most missed changes of an alias replayed on resume; beyond, the latest
 /// state is sent, marked `skipped_changes`.
 const MAX_REPLAYED_CHANGES: usize = 256;
@@ -177,7 +182,7 @@ impl Watches {
             start,
             filter,
             sender,
-            feed,
+            (self.feed.clone(), feed),
             self.shutdown.clone(),
         );
         tokio::spawn(async move {
@@ -217,6 +222,15 @@ impl TrailCursor {
                 let more = events.len() == PAGE;
                 Ok((events, more))
             }
+        }
+    }
+
+    /// Whether the cursor is at or past `position` of the feed. One model's
+    /// events are read by id, without a horizon: always every committed one.
+    fn covers(&self, position: FeedPosition) -> bool {
+        match self {
+            Self::Trail(last) => *last >= position,
+            Self::Model(..) => true,
         }
     }
 
@@ -434,13 +448,17 @@ async fn follow_events(
     mut cursor: TrailCursor,
     filter: EventFilter,
     sender: mpsc::Sender<Result<pb::WatchEventsResponse, Status>>,
-    mut feed: broadcast::Receiver<Arc<Event>>,
+    (fed, mut feed): (ChangeFeed, broadcast::Receiver<Arc<Event>>),
     mut shutdown: watch::Receiver<bool>,
 ) {
     let outcome: DomainResult<()> = async {
+        // What the subscription may have missed is at or before this.
+        let mut missed_up_to = fed.position();
         loop {
             // Catch up from the trail, page by page, as fast as the caller
-            // takes them: every event once, in feed order.
+            // takes them: every event once, in feed order; at least as far
+            // as the feed had gone before the subscription.
+            let mut retry = CATCH_UP_RETRY;
             loop {
                 let (events, more) = cursor.read(&registry).await?;
                 for event in events {
@@ -448,9 +466,20 @@ async fn follow_events(
                         return Ok(());
                     }
                 }
-                if !more {
+                if more {
+                    continue;
+                }
+                if cursor.covers(missed_up_to) {
                     break;
                 }
+                // The trail does not show yet what the feed read: never
+                // skip it, read again shortly.
+                tracing::debug!(?missed_up_to, "the trail is behind the feed; reading again");
+                tokio::select! {
+                    () = tokio::time::sleep(retry) => {}
+                    () = sender.closed() => return Ok(()),
+                }
+                retry = (retry * 2).min(CATCH_UP_RETRY_MAX);
             }
             // Then follow the feed itself, which read each event once for
             // every watcher of this replica. It is gap-free and was
@@ -468,7 +497,10 @@ async fn follow_events(
                                 return Ok(());
                             }
                         }
-                        Err(broadcast::error::RecvError::Lagged(_)) => break,
+                        Err(broadcast::error::RecvError::Lagged(_)) => {
+                            missed_up_to = fed.position();
+                            break;
+                        }
                         Err(broadcast::error::RecvError::Closed) => return Ok(()),
                     },
                     _ = shutdown.changed() => {

@@ -18,15 +18,15 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 
 use crate::domain::commands::{
-    AliasMoved, BestVersionQuery, Caller, ChangeStatus, DeleteAlias, EventQuery, ModelQuery,
-    RollbackAlias, SetAlias, UpdateModel, UpdateVersion, VersionQuery,
+    AliasMoved, BestVersionQuery, Caller, ChangeStatus, Committed, DeleteAlias, EventQuery,
+    ModelQuery, RollbackAlias, SetAlias, UpdateModel, UpdateVersion, VersionQuery,
 };
 use crate::domain::event::FeedBatch;
 use crate::domain::page::{EventCursor, ModelCursor, Page, PageKey, VersionCursor};
 use crate::domain::session::{ConsoleSession, SessionKey};
 use crate::domain::{
-    AliasName, DomainResult, Event, FeedPosition, Model, ModelName, ModelVersion, NewVersion,
-    VersionRef,
+    AliasName, ConsistencyToken, DomainResult, Event, FeedPosition, Model, ModelName, ModelVersion,
+    NewVersion, VersionRef,
 };
 use crate::store::{Store, Tx, Work};
 
@@ -98,9 +98,29 @@ impl Registry {
     }
 
     /// Registers a version (see `RegisterModel`).
-    pub async fn register(&self, new: NewVersion, caller: Caller) -> DomainResult<ModelVersion> {
+    pub async fn register(
+        &self,
+        new: NewVersion,
+        caller: Caller,
+    ) -> DomainResult<Committed<ModelVersion>> {
         let deadline = caller.deadline;
-        self.store.write(deadline, Register { new, caller }).await
+        self.commit(deadline, Register { new, caller }, |version| {
+            version.model_name.clone()
+        })
+        .await
+    }
+
+    /// Runs a change; before it is answered, this replica's cached reads
+    /// of its model (named by `model_of` its answer) go.
+    async fn commit<W: Work>(
+        &self,
+        deadline: Option<Instant>,
+        work: W,
+        model_of: impl FnOnce(&W::Output) -> ModelName,
+    ) -> DomainResult<Committed<W::Output>> {
+        let (value, token) = self.store.change(deadline, work).await?;
+        self.store.committed_change_of(&model_of(&value));
+        Ok(Committed { value, token })
     }
 
     /// Changes a version's status.
@@ -108,10 +128,11 @@ impl Registry {
         &self,
         command: ChangeStatus,
         caller: Caller,
-    ) -> DomainResult<ModelVersion> {
+    ) -> DomainResult<Committed<ModelVersion>> {
         let deadline = caller.deadline;
         let work = ChangeVersionStatus { command, caller };
-        self.store.write(deadline, work).await
+        self.commit(deadline, work, |version| version.model_name.clone())
+            .await
     }
 
     /// Changes a version's description and tags.
@@ -119,10 +140,11 @@ impl Registry {
         &self,
         command: UpdateVersion,
         caller: Caller,
-    ) -> DomainResult<ModelVersion> {
+    ) -> DomainResult<Committed<ModelVersion>> {
         let deadline = caller.deadline;
         let work = UpdateVersionDetails { command, caller };
-        self.store.write(deadline, work).await
+        self.commit(deadline, work, |version| version.model_name.clone())
+            .await
     }
 
     /// Reads one version.
@@ -144,10 +166,15 @@ impl Registry {
     }
 
     /// Points an alias at a version.
-    pub async fn set_alias(&self, command: SetAlias, caller: Caller) -> DomainResult<AliasMoved> {
+    pub async fn set_alias(
+        &self,
+        command: SetAlias,
+        caller: Caller,
+    ) -> DomainResult<Committed<AliasMoved>> {
         let deadline = caller.deadline;
         let work = SetModelAlias { command, caller };
-        self.store.write(deadline, work).await
+        self.commit(deadline, work, |moved| moved.version.model_name.clone())
+            .await
     }
 
     /// Returns an alias to the version it held before.
@@ -155,28 +182,35 @@ impl Registry {
         &self,
         command: RollbackAlias,
         caller: Caller,
-    ) -> DomainResult<AliasMoved> {
+    ) -> DomainResult<Committed<AliasMoved>> {
         let deadline = caller.deadline;
         let work = RollbackModelAlias { command, caller };
-        self.store.write(deadline, work).await
+        self.commit(deadline, work, |moved| moved.version.model_name.clone())
+            .await
     }
 
     /// Removes an alias; returns the version it pointed at.
-    pub async fn delete_alias(&self, command: DeleteAlias, caller: Caller) -> DomainResult<i64> {
+    pub async fn delete_alias(
+        &self,
+        command: DeleteAlias,
+        caller: Caller,
+    ) -> DomainResult<Committed<i64>> {
         let deadline = caller.deadline;
+        let model = command.model_name.clone();
         let work = DeleteModelAlias { command, caller };
-        self.store.write(deadline, work).await
+        self.commit(deadline, work, |_| model).await
     }
 
     /// Reads the version an alias points at (from the alias cache where
-    /// the store keeps one).
+    /// the store keeps one), including at least the change `token` names.
     pub async fn get_by_alias(
         &self,
         name: ModelName,
         alias: AliasName,
+        token: Option<ConsistencyToken>,
     ) -> DomainResult<ModelVersion> {
         self.store
-            .read_alias(name, alias, |name, alias| GetByAlias { name, alias })
+            .read_alias(name, alias, token, |name, alias| GetByAlias { name, alias })
             .await
     }
 
@@ -201,10 +235,15 @@ impl Registry {
     }
 
     /// Changes a model's description and tags.
-    pub async fn update_model(&self, command: UpdateModel, caller: Caller) -> DomainResult<Model> {
+    pub async fn update_model(
+        &self,
+        command: UpdateModel,
+        caller: Caller,
+    ) -> DomainResult<Committed<Model>> {
         let deadline = caller.deadline;
         let work = UpdateModelDetails { command, caller };
-        self.store.write(deadline, work).await
+        self.commit(deadline, work, |model| model.name.clone())
+            .await
     }
 
     /// Reads one model.

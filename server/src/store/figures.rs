@@ -17,6 +17,19 @@ pub const TRANSACTION_OUTCOMES: [&str; 2] = ["committed", "rolled_back"];
 /// one round of the pool): what watchers and callers cost the database.
 pub const READS: &str = "model_registry_db_reads_total";
 
+/// Alias reads (GetProductionModel, GetModelVersionByAlias) on PostgreSQL,
+/// by `source`: answered from the change-fed cache, or read from the
+/// database on a miss, while the feed is down, or because the caller's
+/// consistency token is ahead of the feed.
+pub const ALIAS_READS: &str = "model_registry_alias_reads_total";
+/// The sources [`ALIAS_READS`] is labelled with.
+pub const ALIAS_READ_SOURCES: [&str; 4] = ["cache", "miss", "feed_down", "token_ahead"];
+
+/// An alias read was answered from `source` (one of [`ALIAS_READ_SOURCES`]).
+pub fn alias_read(source: &'static str) {
+    counter!(ALIAS_READS, "source" => source).increment(1);
+}
+
 /// A read was run on a reader connection.
 pub fn read_made() {
     counter!(READS).increment(1);

@@ -11,6 +11,7 @@ mod blocking;
 mod cache;
 mod dialect;
 mod error;
+mod fed_cache;
 pub mod figures;
 mod group_commit;
 mod migrate;
@@ -20,6 +21,7 @@ mod rows;
 mod schema;
 mod seed;
 mod sqlite;
+mod token;
 pub mod tx;
 mod url;
 mod write;
@@ -31,9 +33,12 @@ use diesel_async::{AsyncConnection, AsyncPgConnection};
 use tokio::sync::{oneshot, watch};
 
 use crate::domain::event::FeedBatch;
-use crate::domain::{AliasName, DomainResult, Event, FeedPosition, ModelName, ModelVersion};
+use crate::domain::{
+    AliasName, ConsistencyToken, DomainResult, Event, FeedPosition, ModelName, ModelVersion,
+};
 pub use backup::{BackupSummary, backup};
 use error::pool_error;
+pub use fed_cache::FedCache;
 pub use migrate::Mode as MigrationMode;
 pub use pools::PoolStats;
 pub use pools::establish_postgres;
@@ -59,6 +64,8 @@ pub struct Store {
     storage_full: Arc<std::sync::atomic::AtomicBool>,
     /// Alias reads kept while the database is unchanged (SQLite only).
     alias_cache: Option<Arc<cache::AliasCache>>,
+    /// Alias reads kept current by the change feed (PostgreSQL only).
+    fed_cache: Option<Arc<FedCache>>,
 }
 
 /// Runs a read on a connection of `$pool` (readers or health).
@@ -114,13 +121,16 @@ macro_rules! in_write_transaction {
                         gate.check()?;
                         let _ = statement_sender.send(pooled.cancel_token());
                         let conn: &mut AsyncPgConnection = &mut pooled;
-                        conn.transaction(async move |$conn: &mut AsyncPgConnection| {
-                            gate.start()?;
-                            let value = $call.await?;
-                            gate.check()?;
-                            Ok(value)
-                        })
-                        .await
+                        let (outcome, token) = token::recording(conn.transaction(
+                            async move |$conn: &mut AsyncPgConnection| {
+                                gate.start()?;
+                                let value = $call.await?;
+                                gate.check()?;
+                                Ok(value)
+                            },
+                        ))
+                        .await;
+                        outcome.map(|value| (value, token))
                     }
                     Pools::Sqlite {
                         writer,
@@ -136,7 +146,8 @@ macro_rules! in_write_transaction {
                             .submit(gate, move |$conn: &mut SqliteConn| {
                                 Box::pin(async move { $call.await })
                             })
-                            .await;
+                            .await
+                            .map(|value| (value, None));
                     }
                 };
                 figures::transaction_finished(outcome.is_ok());
@@ -172,6 +183,10 @@ impl Store {
             alias_cache: match url {
                 DatabaseUrl::Sqlite(path) => cache::AliasCache::open(path).map(Arc::new),
                 DatabaseUrl::Postgres(_) => None,
+            },
+            fed_cache: match url {
+                DatabaseUrl::Sqlite(_) => None,
+                DatabaseUrl::Postgres(_) => Some(Arc::default()),
             },
         })
     }
@@ -225,7 +240,31 @@ impl Store {
         deadline: Option<Instant>,
         work: W,
     ) -> DomainResult<W::Output> {
+        self.change(deadline, work).await.map(|(value, _)| value)
+    }
+
+    /// [`Store::write`], with the consistency token of the events the
+    /// change wrote (none on SQLite, or when it wrote none).
+    pub async fn change<W: Work>(
+        &self,
+        deadline: Option<Instant>,
+        work: W,
+    ) -> DomainResult<(W::Output, Option<ConsistencyToken>)> {
         in_write_transaction!(self, deadline, |conn| work.run(conn))
+    }
+
+    /// This replica committed a change of `model`: its cached alias reads
+    /// go before the change is answered, so its caller reads it here at
+    /// once, whatever the feed's delay.
+    pub fn committed_change_of(&self, model: &ModelName) {
+        if let Some(cache) = &self.fed_cache {
+            cache.changed(model.as_str());
+        }
+    }
+
+    /// The cache the change feed keeps current (PostgreSQL).
+    pub fn fed_cache(&self) -> Option<&Arc<FedCache>> {
+        self.fed_cache.as_ref()
     }
 
     /// Runs a read on a reader connection.
@@ -241,8 +280,12 @@ impl Store {
         &self,
         name: ModelName,
         alias: AliasName,
+        token: Option<ConsistencyToken>,
         read: impl FnOnce(ModelName, AliasName) -> W,
     ) -> DomainResult<ModelVersion> {
+        if let Some(cache) = &self.fed_cache {
+            return self.read_fed_alias(cache, name, alias, token, read).await;
+        }
         let cached = self
             .alias_cache
             .as_deref()
@@ -253,6 +296,36 @@ impl Store {
         if let Some(version) = cache.get(name.as_str(), alias.as_str(), stamp) {
             return Ok(version);
         }
+        let (model, alias_name) = (name.as_str().to_owned(), alias.as_str().to_owned());
+        let version = self.read(read(name, alias)).await?;
+        cache.put(&model, &alias_name, stamp, &version);
+        Ok(version)
+    }
+
+    /// [`Store::read_alias`] on PostgreSQL: from the cache the feed keeps
+    /// while it is live and has applied the caller's token; otherwise (or
+    /// on a miss) from the database, which always has every commit.
+    async fn read_fed_alias<W: Work<Output = ModelVersion>>(
+        &self,
+        cache: &FedCache,
+        name: ModelName,
+        alias: AliasName,
+        token: Option<ConsistencyToken>,
+        read: impl FnOnce(ModelName, AliasName) -> W,
+    ) -> DomainResult<ModelVersion> {
+        if token.is_some_and(|token| !cache.has_applied(token)) {
+            figures::alias_read("token_ahead");
+            return self.read(read(name, alias)).await;
+        }
+        if let Some(version) = cache.get(name.as_str(), alias.as_str()) {
+            figures::alias_read("cache");
+            return Ok(version);
+        }
+        let Some(stamp) = cache.stamp() else {
+            figures::alias_read("feed_down");
+            return self.read(read(name, alias)).await;
+        };
+        figures::alias_read("miss");
         let (model, alias_name) = (name.as_str().to_owned(), alias.as_str().to_owned());
         let version = self.read(read(name, alias)).await?;
         cache.put(&model, &alias_name, stamp, &version);

@@ -22,6 +22,7 @@ import grpc.aio
 
 from . import _requests as requests
 from ._channel import Attempts, Metadata, Reconnects, Settings
+from ._consistency import NewestToken
 from ._generated.modelregistry.v1 import registry_pb2_grpc as pb_grpc
 from ._requests import MAX_PAGE, Listing, Unary
 from .records import AliasChange, AliasUpdate, Event, EventType, Model, ModelVersion, Status, Training
@@ -106,6 +107,7 @@ class AsyncRegistryClient:
         )
         self._channel: grpc.aio.Channel = self._settings.open_channel(grpc.aio)
         self._stub = pb_grpc.RegistryServiceStub(self._channel)
+        self._tokens = NewestToken()
 
     async def __aenter__(self) -> AsyncRegistryClient:
         return self
@@ -121,6 +123,19 @@ class AsyncRegistryClient:
     async def close(self) -> None:
         """Closes the connection."""
         await self._channel.close()
+
+    @property
+    def consistency_token(self) -> str:
+        """The newest consistency token this client has seen ("": none yet): a
+        change's, which `get_production_model` and `get_version_by_alias` send,
+        so that they include every change this client made, whichever replica
+        answers. Hand it to another client with `observe_consistency_token`."""
+        return self._tokens.value
+
+    def observe_consistency_token(self, token: str) -> None:
+        """Makes this client's alias reads include the change `token` names (one
+        another client or process made), as well as its own."""
+        self._tokens.saw(token)
 
     async def register_model(
         self,
@@ -524,6 +539,7 @@ class AsyncRegistryClient:
     async def _invoke(self, call: Unary[T], timeout: float | None, metadata: Metadata | None) -> T:
         attempts = Attempts(self._settings.retry, timeout if timeout is not None else self._settings.timeout)
         method = getattr(self._stub, call.method)
+        self._tokens.stamp(call.request)
         while True:
             try:
                 response = await method(
@@ -532,6 +548,7 @@ class AsyncRegistryClient:
                     metadata=self._settings.call_metadata(metadata),
                     wait_for_ready=attempts.wait_for_ready(),
                 )
+                self._tokens.note(response)
                 return call.parse(response)
             except grpc.RpcError as error:
                 await asyncio.sleep(attempts.after(error))

@@ -18,6 +18,7 @@ import grpc
 
 from . import _requests as requests
 from ._channel import Attempts, Metadata, Reconnects, Settings
+from ._consistency import NewestToken
 from ._generated.modelregistry.v1 import registry_pb2_grpc as pb_grpc
 from ._requests import MAX_PAGE, Listing, Unary
 from .records import AliasChange, AliasUpdate, Event, EventType, Model, ModelVersion, Status, Training
@@ -177,6 +178,7 @@ class RegistryClient:
         )
         self._channel: grpc.Channel = self._settings.open_channel(grpc)
         self._stub = pb_grpc.RegistryServiceStub(self._channel)
+        self._tokens = NewestToken()
 
     def __enter__(self) -> RegistryClient:
         return self
@@ -192,6 +194,19 @@ class RegistryClient:
     def close(self) -> None:
         """Closes the connection."""
         self._channel.close()
+
+    @property
+    def consistency_token(self) -> str:
+        """The newest consistency token this client has seen ("": none yet): a
+        change's, which `get_production_model` and `get_version_by_alias` send,
+        so that they include every change this client made, whichever replica
+        answers. Hand it to another client with `observe_consistency_token`."""
+        return self._tokens.value
+
+    def observe_consistency_token(self, token: str) -> None:
+        """Makes this client's alias reads include the change `token` names (one
+        another client or process made), as well as its own."""
+        self._tokens.saw(token)
 
     # Registration -----------------------------------------------------------
 
@@ -635,6 +650,7 @@ class RegistryClient:
     def _invoke(self, call: Unary[T], timeout: float | None, metadata: Metadata | None) -> T:
         attempts = Attempts(self._settings.retry, timeout if timeout is not None else self._settings.timeout)
         method = getattr(self._stub, call.method)
+        self._tokens.stamp(call.request)
         while True:
             try:
                 response = method(
@@ -643,6 +659,7 @@ class RegistryClient:
                     metadata=self._settings.call_metadata(metadata),
                     wait_for_ready=attempts.wait_for_ready(),
                 )
+                self._tokens.note(response)
                 return call.parse(response)
             except grpc.RpcError as error:
                 time.sleep(attempts.after(error))

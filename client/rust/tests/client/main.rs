@@ -5,5 +5,6 @@
     reason = "a test fails loudly on the first surprise"
 )]
 
+mod consistency;
 mod readme;
 mod wrapper;

@@ -65,13 +65,13 @@ impl EventTable for Conn {
         // Row by row: diesel-async cannot batch-insert with RETURNING on
         // SQLite, and a change writes one or two events.
         for event in events {
-            ids.push(
-                diesel::insert_into(events::table)
-                    .values(event)
-                    .returning(events::id)
-                    .get_result(self)
-                    .await?,
-            );
+            let (id, tx) = diesel::insert_into(events::table)
+                .values(event)
+                .returning((events::id, events::tx))
+                .get_result::<(i64, i64)>(self)
+                .await?;
+            crate::store::token::note(tx);
+            ids.push(id);
         }
         Ok(ids)
     }
@@ -236,7 +236,10 @@ impl EventTable for Conn {
             .select((EventRow::as_select(), models::name))
             .load::<(EventRow, String)>(self)
             .await?;
-        let mut batch = FeedBatch::default();
+        let mut batch = FeedBatch {
+            horizon,
+            ..FeedBatch::default()
+        };
         for (row, name) in loaded {
             if row.tx >= horizon {
                 // The first of them is the oldest: a transaction's events

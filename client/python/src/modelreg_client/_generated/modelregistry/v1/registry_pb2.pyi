@@ -32,6 +32,14 @@ Conventions used throughout:
   bound to the query that issued it: sent with other filters it is
   INVALID_ARGUMENT. A page also ends early, with a `next_page_token`, before
   its encoded size passes 3 MiB.
+- Consistency across replicas: every response to a change carries a
+  `consistency_token`. GetProductionModel and GetModelVersionByAlias may be
+  answered from a replica's memory, kept current by the change feed a few
+  milliseconds behind the commits of other replicas; sent with a token,
+  they answer only with a state that includes the change that returned it
+  (waiting briefly for the replica's feed, else reading the database).
+  Every other read goes to the database and sees every committed change.
+  The clients carry the newest token they have seen automatically.
 """
 
 import builtins
@@ -694,6 +702,14 @@ class RegisterModelResponse(google.protobuf.message.Message):
     DESCRIPTOR: google.protobuf.descriptor.Descriptor
 
     MODEL_VERSION_FIELD_NUMBER: builtins.int
+    CONSISTENCY_TOKEN_FIELD_NUMBER: builtins.int
+    consistency_token: builtins.str
+    """Names this change for reads through any replica: send it as
+    `consistency_token` to GetProductionModel or GetModelVersionByAlias and
+    the answer includes this change. Opaque. Empty when nothing was written
+    (unchanged, validate_only, a retried `request_id`) and on SQLite, where
+    every read sees every commit.
+    """
     @property
     def model_version(self) -> global___ModelVersion:
         """The registered version (or, for a retried `request_id`, the version the
@@ -704,9 +720,10 @@ class RegisterModelResponse(google.protobuf.message.Message):
         self,
         *,
         model_version: global___ModelVersion | None = ...,
+        consistency_token: builtins.str = ...,
     ) -> None: ...
     def HasField(self, field_name: typing.Literal["model_version", b"model_version"]) -> builtins.bool: ...
-    def ClearField(self, field_name: typing.Literal["model_version", b"model_version"]) -> None: ...
+    def ClearField(self, field_name: typing.Literal["consistency_token", b"consistency_token", "model_version", b"model_version"]) -> None: ...
 
 global___RegisterModelResponse = RegisterModelResponse
 
@@ -765,8 +782,13 @@ class GetProductionModelRequest(google.protobuf.message.Message):
 
     MODEL_NAME_FIELD_NUMBER: builtins.int
     AS_OF_FIELD_NUMBER: builtins.int
+    CONSISTENCY_TOKEN_FIELD_NUMBER: builtins.int
     model_name: builtins.str
     """The model's name."""
+    consistency_token: builtins.str
+    """A `consistency_token` from a change's response: answer only with a
+    state that includes that change (see the conventions at the top).
+    """
     @property
     def as_of(self) -> google.protobuf.timestamp_pb2.Timestamp:
         """If set, answer which version was in production at this time, from the
@@ -778,9 +800,10 @@ class GetProductionModelRequest(google.protobuf.message.Message):
         *,
         model_name: builtins.str = ...,
         as_of: google.protobuf.timestamp_pb2.Timestamp | None = ...,
+        consistency_token: builtins.str = ...,
     ) -> None: ...
     def HasField(self, field_name: typing.Literal["as_of", b"as_of"]) -> builtins.bool: ...
-    def ClearField(self, field_name: typing.Literal["as_of", b"as_of", "model_name", b"model_name"]) -> None: ...
+    def ClearField(self, field_name: typing.Literal["as_of", b"as_of", "consistency_token", b"consistency_token", "model_name", b"model_name"]) -> None: ...
 
 global___GetProductionModelRequest = GetProductionModelRequest
 
@@ -1172,11 +1195,19 @@ class SetProductionModelResponse(google.protobuf.message.Message):
     MODEL_VERSION_FIELD_NUMBER: builtins.int
     PREVIOUS_VERSION_FIELD_NUMBER: builtins.int
     UNCHANGED_FIELD_NUMBER: builtins.int
+    CONSISTENCY_TOKEN_FIELD_NUMBER: builtins.int
     previous_version: builtins.int
     """The version that was production before, absent when there was none."""
     unchanged: builtins.bool
     """True when the version was already in production: nothing changed and
     no event was written.
+    """
+    consistency_token: builtins.str
+    """Names this change for reads through any replica: send it as
+    `consistency_token` to GetProductionModel or GetModelVersionByAlias and
+    the answer includes this change. Opaque. Empty when nothing was written
+    (unchanged, validate_only, a retried `request_id`) and on SQLite, where
+    every read sees every commit.
     """
     @property
     def model_version(self) -> global___ModelVersion:
@@ -1188,9 +1219,10 @@ class SetProductionModelResponse(google.protobuf.message.Message):
         model_version: global___ModelVersion | None = ...,
         previous_version: builtins.int | None = ...,
         unchanged: builtins.bool = ...,
+        consistency_token: builtins.str = ...,
     ) -> None: ...
     def HasField(self, field_name: typing.Literal["_previous_version", b"_previous_version", "model_version", b"model_version", "previous_version", b"previous_version"]) -> builtins.bool: ...
-    def ClearField(self, field_name: typing.Literal["_previous_version", b"_previous_version", "model_version", b"model_version", "previous_version", b"previous_version", "unchanged", b"unchanged"]) -> None: ...
+    def ClearField(self, field_name: typing.Literal["_previous_version", b"_previous_version", "consistency_token", b"consistency_token", "model_version", b"model_version", "previous_version", b"previous_version", "unchanged", b"unchanged"]) -> None: ...
     def WhichOneof(self, oneof_group: typing.Literal["_previous_version", b"_previous_version"]) -> typing.Literal["previous_version"] | None: ...
 
 global___SetProductionModelResponse = SetProductionModelResponse
@@ -1242,8 +1274,16 @@ class RollbackProductionModelResponse(google.protobuf.message.Message):
 
     MODEL_VERSION_FIELD_NUMBER: builtins.int
     ROLLED_BACK_VERSION_FIELD_NUMBER: builtins.int
+    CONSISTENCY_TOKEN_FIELD_NUMBER: builtins.int
     rolled_back_version: builtins.int
     """The version that was production before the rollback."""
+    consistency_token: builtins.str
+    """Names this change for reads through any replica: send it as
+    `consistency_token` to GetProductionModel or GetModelVersionByAlias and
+    the answer includes this change. Opaque. Empty when nothing was written
+    (unchanged, validate_only, a retried `request_id`) and on SQLite, where
+    every read sees every commit.
+    """
     @property
     def model_version(self) -> global___ModelVersion:
         """The version that is production again."""
@@ -1253,9 +1293,10 @@ class RollbackProductionModelResponse(google.protobuf.message.Message):
         *,
         model_version: global___ModelVersion | None = ...,
         rolled_back_version: builtins.int = ...,
+        consistency_token: builtins.str = ...,
     ) -> None: ...
     def HasField(self, field_name: typing.Literal["model_version", b"model_version"]) -> builtins.bool: ...
-    def ClearField(self, field_name: typing.Literal["model_version", b"model_version", "rolled_back_version", b"rolled_back_version"]) -> None: ...
+    def ClearField(self, field_name: typing.Literal["consistency_token", b"consistency_token", "model_version", b"model_version", "rolled_back_version", b"rolled_back_version"]) -> None: ...
 
 global___RollbackProductionModelResponse = RollbackProductionModelResponse
 
@@ -1309,6 +1350,14 @@ class UpdateModelVersionStatusResponse(google.protobuf.message.Message):
     DESCRIPTOR: google.protobuf.descriptor.Descriptor
 
     MODEL_VERSION_FIELD_NUMBER: builtins.int
+    CONSISTENCY_TOKEN_FIELD_NUMBER: builtins.int
+    consistency_token: builtins.str
+    """Names this change for reads through any replica: send it as
+    `consistency_token` to GetProductionModel or GetModelVersionByAlias and
+    the answer includes this change. Opaque. Empty when nothing was written
+    (unchanged, validate_only, a retried `request_id`) and on SQLite, where
+    every read sees every commit.
+    """
     @property
     def model_version(self) -> global___ModelVersion:
         """The version with its new status."""
@@ -1317,9 +1366,10 @@ class UpdateModelVersionStatusResponse(google.protobuf.message.Message):
         self,
         *,
         model_version: global___ModelVersion | None = ...,
+        consistency_token: builtins.str = ...,
     ) -> None: ...
     def HasField(self, field_name: typing.Literal["model_version", b"model_version"]) -> builtins.bool: ...
-    def ClearField(self, field_name: typing.Literal["model_version", b"model_version"]) -> None: ...
+    def ClearField(self, field_name: typing.Literal["consistency_token", b"consistency_token", "model_version", b"model_version"]) -> None: ...
 
 global___UpdateModelVersionStatusResponse = UpdateModelVersionStatusResponse
 
@@ -1403,6 +1453,14 @@ class UpdateModelVersionResponse(google.protobuf.message.Message):
     DESCRIPTOR: google.protobuf.descriptor.Descriptor
 
     MODEL_VERSION_FIELD_NUMBER: builtins.int
+    CONSISTENCY_TOKEN_FIELD_NUMBER: builtins.int
+    consistency_token: builtins.str
+    """Names this change for reads through any replica: send it as
+    `consistency_token` to GetProductionModel or GetModelVersionByAlias and
+    the answer includes this change. Opaque. Empty when nothing was written
+    (unchanged, validate_only, a retried `request_id`) and on SQLite, where
+    every read sees every commit.
+    """
     @property
     def model_version(self) -> global___ModelVersion:
         """The updated version."""
@@ -1411,9 +1469,10 @@ class UpdateModelVersionResponse(google.protobuf.message.Message):
         self,
         *,
         model_version: global___ModelVersion | None = ...,
+        consistency_token: builtins.str = ...,
     ) -> None: ...
     def HasField(self, field_name: typing.Literal["model_version", b"model_version"]) -> builtins.bool: ...
-    def ClearField(self, field_name: typing.Literal["model_version", b"model_version"]) -> None: ...
+    def ClearField(self, field_name: typing.Literal["consistency_token", b"consistency_token", "model_version", b"model_version"]) -> None: ...
 
 global___UpdateModelVersionResponse = UpdateModelVersionResponse
 
@@ -1659,6 +1718,14 @@ class UpdateModelResponse(google.protobuf.message.Message):
     DESCRIPTOR: google.protobuf.descriptor.Descriptor
 
     MODEL_FIELD_NUMBER: builtins.int
+    CONSISTENCY_TOKEN_FIELD_NUMBER: builtins.int
+    consistency_token: builtins.str
+    """Names this change for reads through any replica: send it as
+    `consistency_token` to GetProductionModel or GetModelVersionByAlias and
+    the answer includes this change. Opaque. Empty when nothing was written
+    (unchanged, validate_only, a retried `request_id`) and on SQLite, where
+    every read sees every commit.
+    """
     @property
     def model(self) -> global___Model:
         """The updated model."""
@@ -1667,9 +1734,10 @@ class UpdateModelResponse(google.protobuf.message.Message):
         self,
         *,
         model: global___Model | None = ...,
+        consistency_token: builtins.str = ...,
     ) -> None: ...
     def HasField(self, field_name: typing.Literal["model", b"model"]) -> builtins.bool: ...
-    def ClearField(self, field_name: typing.Literal["model", b"model"]) -> None: ...
+    def ClearField(self, field_name: typing.Literal["consistency_token", b"consistency_token", "model", b"model"]) -> None: ...
 
 global___UpdateModelResponse = UpdateModelResponse
 
@@ -1750,11 +1818,19 @@ class SetModelAliasResponse(google.protobuf.message.Message):
     MODEL_VERSION_FIELD_NUMBER: builtins.int
     PREVIOUS_VERSION_FIELD_NUMBER: builtins.int
     UNCHANGED_FIELD_NUMBER: builtins.int
+    CONSISTENCY_TOKEN_FIELD_NUMBER: builtins.int
     previous_version: builtins.int
     """The version the alias pointed at before, absent when it did not exist."""
     unchanged: builtins.bool
     """True when the alias already pointed at the version: nothing changed and
     no event was written.
+    """
+    consistency_token: builtins.str
+    """Names this change for reads through any replica: send it as
+    `consistency_token` to GetProductionModel or GetModelVersionByAlias and
+    the answer includes this change. Opaque. Empty when nothing was written
+    (unchanged, validate_only, a retried `request_id`) and on SQLite, where
+    every read sees every commit.
     """
     @property
     def model_version(self) -> global___ModelVersion:
@@ -1766,9 +1842,10 @@ class SetModelAliasResponse(google.protobuf.message.Message):
         model_version: global___ModelVersion | None = ...,
         previous_version: builtins.int | None = ...,
         unchanged: builtins.bool = ...,
+        consistency_token: builtins.str = ...,
     ) -> None: ...
     def HasField(self, field_name: typing.Literal["_previous_version", b"_previous_version", "model_version", b"model_version", "previous_version", b"previous_version"]) -> builtins.bool: ...
-    def ClearField(self, field_name: typing.Literal["_previous_version", b"_previous_version", "model_version", b"model_version", "previous_version", b"previous_version", "unchanged", b"unchanged"]) -> None: ...
+    def ClearField(self, field_name: typing.Literal["_previous_version", b"_previous_version", "consistency_token", b"consistency_token", "model_version", b"model_version", "previous_version", b"previous_version", "unchanged", b"unchanged"]) -> None: ...
     def WhichOneof(self, oneof_group: typing.Literal["_previous_version", b"_previous_version"]) -> typing.Literal["previous_version"] | None: ...
 
 global___SetModelAliasResponse = SetModelAliasResponse
@@ -1823,14 +1900,23 @@ class DeleteModelAliasResponse(google.protobuf.message.Message):
     DESCRIPTOR: google.protobuf.descriptor.Descriptor
 
     PREVIOUS_VERSION_FIELD_NUMBER: builtins.int
+    CONSISTENCY_TOKEN_FIELD_NUMBER: builtins.int
     previous_version: builtins.int
     """The version the alias pointed at before it was removed."""
+    consistency_token: builtins.str
+    """Names this change for reads through any replica: send it as
+    `consistency_token` to GetProductionModel or GetModelVersionByAlias and
+    the answer includes this change. Opaque. Empty when nothing was written
+    (unchanged, validate_only, a retried `request_id`) and on SQLite, where
+    every read sees every commit.
+    """
     def __init__(
         self,
         *,
         previous_version: builtins.int = ...,
+        consistency_token: builtins.str = ...,
     ) -> None: ...
-    def ClearField(self, field_name: typing.Literal["previous_version", b"previous_version"]) -> None: ...
+    def ClearField(self, field_name: typing.Literal["consistency_token", b"consistency_token", "previous_version", b"previous_version"]) -> None: ...
 
 global___DeleteModelAliasResponse = DeleteModelAliasResponse
 
@@ -1885,8 +1971,16 @@ class RollbackModelAliasResponse(google.protobuf.message.Message):
 
     MODEL_VERSION_FIELD_NUMBER: builtins.int
     ROLLED_BACK_VERSION_FIELD_NUMBER: builtins.int
+    CONSISTENCY_TOKEN_FIELD_NUMBER: builtins.int
     rolled_back_version: builtins.int
     """The version the alias pointed at before the rollback."""
+    consistency_token: builtins.str
+    """Names this change for reads through any replica: send it as
+    `consistency_token` to GetProductionModel or GetModelVersionByAlias and
+    the answer includes this change. Opaque. Empty when nothing was written
+    (unchanged, validate_only, a retried `request_id`) and on SQLite, where
+    every read sees every commit.
+    """
     @property
     def model_version(self) -> global___ModelVersion:
         """The version the alias points at again."""
@@ -1896,9 +1990,10 @@ class RollbackModelAliasResponse(google.protobuf.message.Message):
         *,
         model_version: global___ModelVersion | None = ...,
         rolled_back_version: builtins.int = ...,
+        consistency_token: builtins.str = ...,
     ) -> None: ...
     def HasField(self, field_name: typing.Literal["model_version", b"model_version"]) -> builtins.bool: ...
-    def ClearField(self, field_name: typing.Literal["model_version", b"model_version", "rolled_back_version", b"rolled_back_version"]) -> None: ...
+    def ClearField(self, field_name: typing.Literal["consistency_token", b"consistency_token", "model_version", b"model_version", "rolled_back_version", b"rolled_back_version"]) -> None: ...
 
 global___RollbackModelAliasResponse = RollbackModelAliasResponse
 
@@ -1911,10 +2006,15 @@ class GetModelVersionByAliasRequest(google.protobuf.message.Message):
     MODEL_NAME_FIELD_NUMBER: builtins.int
     ALIAS_FIELD_NUMBER: builtins.int
     AS_OF_FIELD_NUMBER: builtins.int
+    CONSISTENCY_TOKEN_FIELD_NUMBER: builtins.int
     model_name: builtins.str
     """The model's name."""
     alias: builtins.str
     """The alias, for example `staging`, or `latest`."""
+    consistency_token: builtins.str
+    """A `consistency_token` from a change's response: answer only with a
+    state that includes that change (see the conventions at the top).
+    """
     @property
     def as_of(self) -> google.protobuf.timestamp_pb2.Timestamp:
         """If set, answer which version the alias pointed at this time, from the
@@ -1927,9 +2027,10 @@ class GetModelVersionByAliasRequest(google.protobuf.message.Message):
         model_name: builtins.str = ...,
         alias: builtins.str = ...,
         as_of: google.protobuf.timestamp_pb2.Timestamp | None = ...,
+        consistency_token: builtins.str = ...,
     ) -> None: ...
     def HasField(self, field_name: typing.Literal["as_of", b"as_of"]) -> builtins.bool: ...
-    def ClearField(self, field_name: typing.Literal["alias", b"alias", "as_of", b"as_of", "model_name", b"model_name"]) -> None: ...
+    def ClearField(self, field_name: typing.Literal["alias", b"alias", "as_of", b"as_of", "consistency_token", b"consistency_token", "model_name", b"model_name"]) -> None: ...
 
 global___GetModelVersionByAliasRequest = GetModelVersionByAliasRequest
 

@@ -32,6 +32,14 @@ Conventions used throughout:
   bound to the query that issued it: sent with other filters it is
   INVALID_ARGUMENT. A page also ends early, with a `next_page_token`, before
   its encoded size passes 3 MiB.
+- Consistency across replicas: every response to a change carries a
+  `consistency_token`. GetProductionModel and GetModelVersionByAlias may be
+  answered from a replica's memory, kept current by the change feed a few
+  milliseconds behind the commits of other replicas; sent with a token,
+  they answer only with a state that includes the change that returned it
+  (waiting briefly for the replica's feed, else reading the database).
+  Every other read goes to the database and sees every committed change.
+  The clients carry the newest token they have seen automatically.
 """
 
 import abc
