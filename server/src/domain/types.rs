@@ -249,6 +249,47 @@ pub struct ModelVersion {
 }
 
 impl ModelVersion {
+    /// Roughly the bytes it holds (its strings, maps and metadata), for the
+    /// caches that bound their memory: versions range from a kilobyte to
+    /// megabytes (thousands of feature names, 64 KiB of metadata).
+    pub fn approximate_size(&self) -> usize {
+        const ENTRY: usize = 48;
+        let pairs = |map: &BTreeMap<String, String>| {
+            map.iter()
+                .map(|(key, value)| key.len() + value.len() + ENTRY)
+                .sum::<usize>()
+        };
+        let training = &self.training;
+        std::mem::size_of::<Self>()
+            + self.id.len()
+            + self.algorithm.len()
+            + self.artifact.uri.len()
+            + self.artifact.metadata_uri.len()
+            + self.artifact.sha256.len()
+            + self
+                .metrics
+                .keys()
+                .map(|name| name.len() + ENTRY)
+                .sum::<usize>()
+            + pairs(&self.params)
+            + pairs(&self.tags)
+            + training
+                .feature_names
+                .iter()
+                .map(|name| name.len() + ENTRY)
+                .sum::<usize>()
+            + training.dataset_uri.len()
+            + training.code_version.len()
+            + serde_json::to_string(&self.metadata).map_or(0, |json| json.len())
+            + self.description.len()
+            + self.created_by.len()
+            + self
+                .aliases
+                .iter()
+                .map(|alias| alias.len() + ENTRY)
+                .sum::<usize>()
+    }
+
     /// Whether it is its model's production version (holds `production`).
     pub fn is_production(&self) -> bool {
         self.aliases.iter().any(|a| a == AliasName::PRODUCTION)

@@ -22,6 +22,9 @@ use crate::domain::ModelVersion;
 /// Entries kept at most; past this the cache starts over (it refills at
 /// the cost of one read per alias).
 const CAPACITY: usize = 4096;
+/// A version larger than this is read from the database every time (4096
+/// of these hold 256 MiB at most).
+const LARGEST_KEPT: usize = 64 << 10;
 
 #[derive(QueryableByName)]
 struct DataVersion {
@@ -71,6 +74,11 @@ impl AliasCache {
 
     /// Remembers what a read made at data version `stamp` returned.
     pub fn put(&self, model: &str, alias: &str, stamp: i64, version: &ModelVersion) {
+        // Megabyte versions are read every time: a few thousand of them
+        // would hold gigabytes.
+        if version.approximate_size() > LARGEST_KEPT {
+            return;
+        }
         if let Ok(mut entries) = self.entries.lock() {
             if entries.len() >= CAPACITY {
                 entries.clear();

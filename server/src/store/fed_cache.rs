@@ -26,8 +26,12 @@ use std::sync::atomic::{AtomicI64, Ordering};
 
 use crate::domain::{ConsistencyToken, ModelVersion};
 
-/// Entries kept at most; past this the cache starts over.
+/// Entries kept at most, and their bytes (roughly); past either the cache
+/// starts over.
 const CAPACITY: usize = 4096;
+const CAPACITY_BYTES: usize = 64 << 20;
+/// A version larger than this is read from the database every time.
+const LARGEST_KEPT: usize = 1 << 20;
 
 /// Alias reads of a PostgreSQL database, kept current by the change feed.
 #[derive(Default)]
@@ -50,9 +54,10 @@ struct State {
     emptied_at: u64,
     /// When each model last changed (since the cache was emptied).
     changed_at: HashMap<String, u64>,
-    /// The version each alias of each model points at.
-    entries: HashMap<String, HashMap<String, ModelVersion>>,
+    /// The version each alias of each model points at, and its size.
+    entries: HashMap<String, HashMap<String, (ModelVersion, usize)>>,
     len: usize,
+    bytes: usize,
 }
 
 impl State {
@@ -62,6 +67,7 @@ impl State {
         self.changed_at.clear();
         self.entries.clear();
         self.len = 0;
+        self.bytes = 0;
     }
 }
 
@@ -89,7 +95,11 @@ impl FedCache {
         if !state.live {
             return None;
         }
-        state.entries.get(model)?.get(alias).cloned()
+        state
+            .entries
+            .get(model)?
+            .get(alias)
+            .map(|(version, _)| version.clone())
     }
 
     /// A stamp to take before reading the database to fill an entry;
@@ -107,14 +117,20 @@ impl FedCache {
         if !state.live || stamp < state.emptied_at || stamp < changed {
             return;
         }
-        if state.len >= CAPACITY {
+        let size = version.approximate_size();
+        if size > LARGEST_KEPT {
+            return;
+        }
+        if state.len >= CAPACITY || state.bytes + size > CAPACITY_BYTES {
             state.empty();
             return;
         }
         let aliases = state.entries.entry(model.to_owned()).or_default();
-        if aliases.insert(alias.to_owned(), version.clone()).is_none() {
-            state.len += 1;
+        match aliases.insert(alias.to_owned(), (version.clone(), size)) {
+            Some((_, replaced)) => state.bytes -= replaced,
+            None => state.len += 1,
         }
+        state.bytes += size;
     }
 
     /// `model` changed (an event of it was read, or this replica committed
@@ -127,6 +143,7 @@ impl FedCache {
         state.changed_at.insert(model.to_owned(), now);
         if let Some(aliases) = state.entries.remove(model) {
             state.len -= aliases.len();
+            state.bytes -= aliases.values().map(|(_, size)| size).sum::<usize>();
         }
     }
 
@@ -261,6 +278,18 @@ mod tests {
         assert!(!cache.is_live(), "what committed in between may be unread");
         cache.resume(second);
         assert!(cache.is_live());
+    }
+
+    #[test]
+    fn a_version_too_large_to_keep_is_read_every_time() {
+        let cache = FedCache::default();
+        cache.resume(cache.listener_connected());
+        let mut large = version(1);
+        large.training.feature_names = vec!["f".repeat(1000); 2000];
+        cache.put("churn", "production", cache.stamp().unwrap(), &large);
+        assert_eq!(cache.get("churn", "production"), None);
+        cache.put("churn", "production", cache.stamp().unwrap(), &version(1));
+        assert!(cache.get("churn", "production").is_some());
     }
 
     #[test]
