@@ -1,8 +1,9 @@
 //! The PostgreSQL listener: one dedicated connection per server (outside
-//! the pools) that LISTENs for the notification every write sends at
-//! commit, and wakes the feed's reader. TCP keepalives and a ping every few
-//! seconds find a connection that went half-open (a notification never
-//! comes on it, so silence alone proves nothing); a lost connection is
+//! the pools) that LISTENs for the notification a trigger on `events` sends
+//! when a write that appended events commits, and wakes the feed's reader.
+//! TCP keepalives and a ping every few seconds find a connection that went
+//! half-open (a notification never comes on it, so silence alone proves
+//! nothing); a lost connection is
 //! re-made with backoff, and after every (re)connection the reader is
 //! woken, so events committed while nobody listened are read from the
 //! trail all the same. While it is not connected, the alias cache the

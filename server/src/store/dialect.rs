@@ -22,9 +22,6 @@ pub trait Dialect {
     /// their events (see `sql/events.rs`).
     fn feed_horizon(&mut self) -> impl Future<Output = DomainResult<i64>> + Send;
 
-    /// Runs just before a change appends its events.
-    fn before_appending_events(&mut self) -> impl Future<Output = DomainResult<()>> + Send;
-
     /// Queues this change behind the other changes to model `name`: the
     /// first thing a change does, before it writes anything (so that its
     /// transaction's place in the feed comes after theirs).

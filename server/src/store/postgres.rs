@@ -59,7 +59,8 @@ mod sessions;
 )]
 mod versions;
 
-/// The channel every replica listens on for new events.
+/// The channel every replica listens on for new events (a trigger on
+/// `events` notifies it; see the migration `announce_events`).
 pub const EVENTS_CHANNEL: &str = "model_registry_events";
 
 /// Key (first half) of the advisory locks that queue the changes to one
@@ -130,18 +131,6 @@ impl Dialect for Conn {
             Some(xid) => widen_xid(xid, horizon.next_xid).min(horizon.next_xid),
             None => horizon.next_xid,
         })
-    }
-
-    /// Queues the notification every replica's listener wakes on:
-    /// PostgreSQL delivers it only when the transaction commits, and
-    /// listeners re-read the trail after the last event they delivered, so
-    /// it needs no payload.
-    async fn before_appending_events(&mut self) -> DomainResult<()> {
-        diesel::sql_query("SELECT pg_notify($1, '')")
-            .bind::<Text, _>(EVENTS_CHANNEL)
-            .execute(self)
-            .await?;
-        Ok(())
     }
 
     /// The row lock `lock_model` takes would queue changes too, but

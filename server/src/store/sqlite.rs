@@ -73,12 +73,6 @@ impl Dialect for Conn {
         Ok(i64::MAX)
     }
 
-    /// SQLite has one writer: commit order is id order already, and the
-    /// store signals its change feed after the commit.
-    async fn before_appending_events(&mut self) -> DomainResult<()> {
-        Ok(())
-    }
-
     /// SQLite has one writer: every change is queued already.
     async fn queue_for_model(&mut self, _name: &str) -> DomainResult<()> {
         Ok(())

@@ -60,7 +60,6 @@ use crate::store::tx::EventTable;
 
 impl EventTable for Conn {
     async fn append_events(&mut self, events: Vec<NewEventRow>) -> DomainResult<Vec<i64>> {
-        self.before_appending_events().await?;
         let mut ids = Vec::with_capacity(events.len());
         // Row by row: diesel-async cannot batch-insert with RETURNING on
         // SQLite, and a change writes one or two events.

@@ -1,0 +1,2 @@
+DROP TRIGGER events_announced ON events;
+DROP FUNCTION model_registry_announce_events();
