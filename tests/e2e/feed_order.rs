@@ -81,8 +81,7 @@ async fn resuming_reader(
 }
 
 /// The whole trail, oldest first, once it holds `events`: it shows an event
-/// once every older transaction on the PostgreSQL cluster has ended, and
-/// other tests hold theirs open on purpose.
+/// once every change that took its transaction id before it has ended.
 async fn whole_trail(server: &TestServer, events: usize) -> Vec<pb::Event> {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     loop {

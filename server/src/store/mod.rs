@@ -4,7 +4,10 @@
 //! SQL (`sql/*.rs`, compiled for PostgreSQL in `postgres.rs` and for SQLite
 //! in `sqlite.rs`, each adding only its dialect's hooks). The store runs a
 //! use case on a reader, or in one write transaction in which a change and
-//! its audit event commit together; events become visible in id order.
+//! its audit event commit together; events are read in feed order (see
+//! `sql/events.rs`). On PostgreSQL, alias reads come from a cache the
+//! change feed keeps current (`fed_cache.rs`); on SQLite, from one stamped
+//! by the file's data version (`cache.rs`).
 
 mod backup;
 mod blocking;
