@@ -23,7 +23,8 @@ from conftest import REPO, RunningServer, free_port, readme_block, readme_comman
 WALKTHROUGH_DIR = "/tmp/registry-walkthrough"
 
 # Blocks that are not commands to run.
-NOT_COMMANDS = {"install", "promql"}
+# (replicas-token needs two replicas on PostgreSQL: test_replicas.py runs it.)
+NOT_COMMANDS = {"install", "promql", "replicas-token"}
 
 # The refusals the security section shows on purpose (its text says so).
 EXPECTED_REFUSALS = ("Code: Unauthenticated", "Code: PermissionDenied")

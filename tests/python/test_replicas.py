@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import os
+import re
 
 import signal
 import socket
@@ -22,7 +23,7 @@ from pathlib import Path
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc  # type: ignore[import-untyped]
 
-from conftest import psql, start_server, stop_server, wait_until_listening
+from conftest import free_port, psql, readme_block, start_server, stop_server, wait_until_listening
 from modelreg_client import RegistryClient
 from modelreg_client._generated.modelregistry.v1 import registry_pb2 as pb
 from modelreg_client._generated.modelregistry.v1 import registry_pb2_grpc as pb_grpc
@@ -236,3 +237,67 @@ def test_a_replica_frozen_mid_write_holds_the_others_writes_only_briefly(tmp_pat
         holder.kill()
         stop_server(frozen)
         stop_server(other)
+
+
+def _cache_hits(metrics: str) -> float:
+    """How many alias reads a replica answered from its change-fed cache."""
+    import urllib.request
+
+    with urllib.request.urlopen(f"http://{metrics}/metrics", timeout=5) as response:
+        text = response.read().decode()
+    found = re.search(r'^model_registry_alias_reads_total\{source="cache"\} (\S+)$', text, re.M)
+    return float(found.group(1)) if found else 0.0
+
+
+def test_the_readme_token_reads_a_promotion_through_another_replica(tmp_path: Path, postgres_url: str) -> None:
+    metrics = f"127.0.0.1:{free_port()}"
+    a = start_server(tmp_path, "--database-url", postgres_url, log="a.log")
+    b = start_server(tmp_path, "--database-url", postgres_url, "--metrics-listen", metrics, log="b.log")
+    holder = None
+    try:
+        with RegistryClient(a.address) as writer, RegistryClient(b.address) as reader:
+            for _ in range(2):
+                writer.register_model("churn", algorithm="X", artifact_uri="s3://x")
+            writer.set_production_model("churn", 1, "first")
+            # Until replica B answers production from its cache (filled
+            # once its feed is live and has the move).
+            deadline = time.monotonic() + 10
+            while True:
+                version = reader.get_production_model("churn").version
+                if version == 1 and _cache_hits(metrics) > 0:
+                    break
+                assert time.monotonic() < deadline, "replica B never answered from its cache"
+                time.sleep(0.05)
+            # A change to another model begun and not ended holds every
+            # replica's feed back: B's cache keeps version 1 until told.
+            holder = subprocess.Popen(
+                ["psql", postgres_url, "-Atq"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+            )
+            assert holder.stdin is not None and holder.stdout is not None
+            holder.stdin.write(
+                "BEGIN; SELECT pg_advisory_xact_lock(1836213607, hashtext('other'));\n"
+                "SELECT 'held', pg_current_xact_id();\n"
+            )
+            holder.stdin.flush()
+            while not holder.stdout.readline().startswith("held"):
+                pass
+            block = readme_block("replicas-token").replace("127.0.0.1:50051", a.address)
+            block = block.replace("127.0.0.1:50052", b.address)
+            result = subprocess.run(
+                ["bash", "-c", "set -euo pipefail\n" + block],
+                cwd=tmp_path,
+                capture_output=True,
+                text=True,
+                timeout=60,
+                env={k: v for k, v in os.environ.items() if not k.startswith("MODEL_REGISTRY_")},
+            )
+            assert result.returncode == 0, result.stderr
+            assert re.search(r"^version:\s+2$", result.stdout, re.M), result.stdout
+            # Without the token, B still answers what its cache holds.
+            assert reader.get_production_model("churn").version == 1
+    finally:
+        if holder is not None:
+            holder.kill()
+            holder.wait()
+        stop_server(a)
+        stop_server(b)
