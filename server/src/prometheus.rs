@@ -37,6 +37,9 @@ pub const DB_CONNECTIONS: &str = "model_registry_db_connections";
 pub const DB_CONNECTIONS_MAX: &str = "model_registry_db_connections_max";
 /// Callers waiting for a connection of each `pool`.
 pub const DB_WAITING: &str = "model_registry_db_waiting";
+/// Changes submitted and not yet committed or refused (waiting for a
+/// writer or their group's commit, or running).
+pub const CHANGES_PENDING: &str = "model_registry_changes_pending";
 /// Open watch streams, by `kind` (alias, events).
 pub const WATCH_STREAMS: &str = "model_registry_watch_streams";
 /// Always 1, labelled with the `version` and `git_sha` of the binary.
@@ -58,6 +61,7 @@ pub const ALL: &[&str] = &[
     DB_CONNECTIONS,
     DB_CONNECTIONS_MAX,
     DB_WAITING,
+    CHANGES_PENDING,
     WRITE_SLOT_WAIT,
     TRANSACTIONS,
     READS,
@@ -136,6 +140,10 @@ fn describe() {
     describe_gauge!(DB_CONNECTIONS, "Database connections by pool and state.");
     describe_gauge!(DB_CONNECTIONS_MAX, "Most connections each pool may open.");
     describe_gauge!(DB_WAITING, "Callers waiting for a connection, by pool.");
+    describe_gauge!(
+        CHANGES_PENDING,
+        "Changes submitted and not yet committed or refused."
+    );
     describe_histogram!(
         WRITE_SLOT_WAIT,
         Unit::Seconds,
@@ -258,6 +266,7 @@ async fn scrape(State(store): State<Store>) -> impl IntoResponse {
         gauge!(DB_CONNECTIONS_MAX, "pool" => pool.name).set(pool.max as f64);
         gauge!(DB_WAITING, "pool" => pool.name).set(pool.waiting as f64);
     }
+    gauge!(CHANGES_PENDING).set(store.pending_changes() as f64);
     record_process();
     let handle = handle();
     handle.run_upkeep();

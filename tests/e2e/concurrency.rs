@@ -300,3 +300,176 @@ async fn a_change_whose_caller_hung_up_while_it_waited_is_never_made(backend: Ba
         .collect();
     assert_eq!(kinds.len(), 1, "only the registration after it: {kinds:?}");
 }
+
+on_both_backends!(backend: changes_waiting_for_one_model_commit_together_and_a_failing_one_rolls_back_alone);
+
+/// Changes to one model that queue while another holds it commit in one
+/// group (PostgreSQL: one transaction, so one consistency token): each
+/// answered as if alone, version numbers gap-free, and the changes that
+/// fail, or whose caller's deadline passes while they wait, leave no trace.
+async fn changes_waiting_for_one_model_commit_together_and_a_failing_one_rolls_back_alone(
+    backend: Backend,
+) {
+    let Some(server) = TestServer::builder(backend).start().await else {
+        return;
+    };
+    let mut client = server.client.clone();
+    register_many(&mut client, "batched", 2).await;
+    promote(&mut client, "batched", 1).await.expect("promote");
+    let events_before = all_events(&mut client, "batched").await.len();
+    let hold = Hold::take(&server.database_url, "batched").await;
+
+    let keyed = |request_id: &str, auc: f64| pb::RegisterModelRequest {
+        request_id: request_id.to_owned(),
+        ..registration("batched", auc)
+    };
+    // The first change takes the model's writer and waits for the hold …
+    let first = {
+        let mut client = server.client.clone();
+        let request = keyed("first", 0.50);
+        tokio::spawn(async move { client.register_model(request).await })
+    };
+    wait_for_pending_changes(&server, 1).await;
+    // … so these queue behind it, on this replica.
+    let mut registrations = Vec::new();
+    for (n, request_id) in ["r0", "r1", "r2", "r3", "r4", "r5", "r0"]
+        .into_iter()
+        .enumerate()
+    {
+        let mut client = server.client.clone();
+        // The second "r0" is a retry of the first: same payload.
+        let auc = if n == 6 {
+            0.60
+        } else {
+            0.60 + n as f64 / 100.0
+        };
+        let request = keyed(request_id, auc);
+        registrations.push(tokio::spawn(
+            async move { client.register_model(request).await },
+        ));
+    }
+    let reused_key = {
+        let mut client = server.client.clone();
+        let request = keyed("first", 0.99);
+        tokio::spawn(async move { client.register_model(request).await })
+    };
+    let missing_version = {
+        let mut client = server.client.clone();
+        tokio::spawn(async move {
+            client
+                .set_model_alias(pb::SetModelAliasRequest {
+                    model_name: "batched".to_owned(),
+                    alias: "canary".to_owned(),
+                    version: 999,
+                    reason: "no such version".to_owned(),
+                    ..Default::default()
+                })
+                .await
+        })
+    };
+    let promotion = {
+        let mut client = server.client.clone();
+        tokio::spawn(async move { promote(&mut client, "batched", 2).await })
+    };
+    let too_late = {
+        let mut request = tonic::Request::new(pb::SetModelAliasRequest {
+            model_name: "batched".to_owned(),
+            alias: "shadow".to_owned(),
+            version: 1,
+            reason: "too late".to_owned(),
+            ..Default::default()
+        });
+        request.set_timeout(Duration::from_millis(300));
+        let mut client = server.client.clone();
+        tokio::spawn(async move { client.set_model_alias(request).await })
+    };
+    wait_for_pending_changes(&server, 12).await;
+    let too_late = too_late
+        .await
+        .unwrap()
+        .expect_err("its deadline passed while it waited");
+    // The client's own timer fires with the server's: either way, it left.
+    assert!(
+        matches!(
+            too_late.code(),
+            tonic::Code::DeadlineExceeded | tonic::Code::Cancelled
+        ),
+        "{too_late:?}"
+    );
+    hold.release().await;
+
+    let first = first.await.unwrap().expect("the first change").into_inner();
+    assert_eq!(first.model_version.as_ref().map(|v| v.version), Some(3));
+    let mut versions = Vec::new();
+    let mut tokens = HashSet::new();
+    let mut by_key = std::collections::HashMap::new();
+    for (n, task) in registrations.into_iter().enumerate() {
+        let answer = task.await.unwrap().expect("registration").into_inner();
+        let version = answer.model_version.expect("a version").version;
+        if !answer.consistency_token.is_empty() {
+            tokens.insert(answer.consistency_token.clone());
+        }
+        let key = if n == 6 { 0 } else { n };
+        if let Some(earlier) = by_key.insert(key, version) {
+            assert_eq!(earlier, version, "the retry of r0 answers the same version");
+        } else {
+            versions.push(version);
+        }
+    }
+    versions.sort_unstable();
+    assert_eq!(versions, (4..=9).collect::<Vec<i64>>(), "gap-free");
+    let reused_key = reused_key
+        .await
+        .unwrap()
+        .expect_err("another payload under a used key");
+    assert_eq!(
+        reused_key.code(),
+        tonic::Code::AlreadyExists,
+        "{reused_key:?}"
+    );
+    let missing_version = missing_version.await.unwrap().expect_err("no version 999");
+    assert_eq!(
+        missing_version.code(),
+        tonic::Code::NotFound,
+        "{missing_version:?}"
+    );
+    let promotion = promotion.await.unwrap().expect("promotion");
+    if !promotion.consistency_token.is_empty() {
+        tokens.insert(promotion.consistency_token.clone());
+    }
+
+    assert_eq!(production_version(&mut client, "batched").await, Some(2));
+    let kinds: Vec<String> = all_events(&mut client, "batched")
+        .await
+        .into_iter()
+        .skip(events_before)
+        .map(|event| format!("{:?}", event.r#type()))
+        .collect();
+    let registered = kinds
+        .iter()
+        .filter(|kind| *kind == "VersionRegistered")
+        .count();
+    assert_eq!(registered, 7, "the first and six more: {kinds:?}");
+    assert_eq!(kinds.len(), 8, "and the promotion, nothing else: {kinds:?}");
+    if backend == Backend::Postgres {
+        assert_eq!(
+            tokens.len(),
+            1,
+            "the changes that waited together committed in one transaction: {tokens:?}"
+        );
+        assert!(!tokens.contains(&first.consistency_token));
+    }
+}
+
+/// Waits until at least `count` changes are pending in the server's store.
+async fn wait_for_pending_changes(server: &TestServer, count: usize) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while server.store.pending_changes() < count {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{} of {count} changes pending",
+            server.store.pending_changes()
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}

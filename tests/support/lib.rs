@@ -42,6 +42,8 @@ pub struct TestServer {
     pub addr: SocketAddr,
     /// The database the server uses (for tests that look at it with SQL).
     pub database_url: DatabaseUrl,
+    /// The server's store (for tests that look at its pools).
+    pub store: Store,
     shutdown: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<Result<(), server::ServerError>>>,
     // Dropped last: the database outlives the server using it.
@@ -307,9 +309,14 @@ impl TestServer {
             health_interval: Duration::from_millis(100),
             ..serve_options
         };
-        let task = tokio::spawn(server::serve(listener, store, serve_options, async move {
-            let _ = stop.await;
-        }));
+        let task = tokio::spawn(server::serve(
+            listener,
+            store.clone(),
+            serve_options,
+            async move {
+                let _ = stop.await;
+            },
+        ));
         // Lazy: a TLS server's test connects with its own settings.
         let channel = Endpoint::from_shared(format!("http://{addr}"))
             .expect("endpoint")
@@ -322,6 +329,7 @@ impl TestServer {
             channel,
             addr,
             database_url: url,
+            store,
             shutdown: Some(shutdown),
             task: Some(task),
             _database: database,

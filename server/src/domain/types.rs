@@ -78,6 +78,16 @@ pub enum VersionRef {
     Number(ModelName, i64),
 }
 
+impl VersionRef {
+    /// The model, when the reference names it.
+    pub fn model_name(&self) -> Option<&ModelName> {
+        match self {
+            Self::Id(_) => None,
+            Self::Number(name, _) => Some(name),
+        }
+    }
+}
+
 impl std::fmt::Display for VersionRef {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {

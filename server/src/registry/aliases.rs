@@ -167,8 +167,7 @@ struct AliasMove {
 
 /// How every alias move ends (set or rollback): the event (its version
 /// fields filled in here), the model's change time, the request key, then
-/// last, under the event-order lock, the event and the alias row that names
-/// it.
+/// last the event and the alias row that names it.
 async fn move_alias<T: Tx>(
     tx: &mut T,
     claim: Claim,

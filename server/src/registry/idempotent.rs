@@ -25,8 +25,7 @@ pub struct Settled(());
 
 impl Claim {
     /// Records what the change answers, so a retry answers the same. Called
-    /// before the change appends its events: the event append is the last
-    /// statement (under PostgreSQL's event-order lock).
+    /// before the change appends its events, which are its last statement.
     pub async fn settle<T: Tx>(self, tx: &mut T, outcome: Outcome) -> DomainResult<Settled> {
         if let Some((principal, request_id)) = &self.key {
             tx.settle_request_key(principal, request_id, outcome.to_json())

@@ -104,21 +104,25 @@ impl Registry {
         caller: Caller,
     ) -> DomainResult<Committed<ModelVersion>> {
         let deadline = caller.deadline;
-        self.commit(deadline, Register { new, caller }, |version| {
+        let model = Some(new.model_name.clone());
+        self.commit(deadline, model, Register { new, caller }, |version| {
             version.model_name.clone()
         })
         .await
     }
 
-    /// Runs a change; before it is answered, this replica's cached reads
-    /// of its model (named by `model_of` its answer) go.
+    /// Runs a change, to model `model` when that is known before it runs
+    /// (the store then commits it with the others to that model); before
+    /// it is answered, this replica's cached reads of its model (named by
+    /// `model_of` its answer) go.
     async fn commit<W: Work>(
         &self,
         deadline: Option<Instant>,
+        model: Option<ModelName>,
         work: W,
         model_of: impl FnOnce(&W::Output) -> ModelName,
     ) -> DomainResult<Committed<W::Output>> {
-        let (value, token) = self.store.change(deadline, work).await?;
+        let (value, token) = self.store.change(deadline, model, work).await?;
         self.store.committed_change_of(&model_of(&value));
         Ok(Committed { value, token })
     }
@@ -130,8 +134,9 @@ impl Registry {
         caller: Caller,
     ) -> DomainResult<Committed<ModelVersion>> {
         let deadline = caller.deadline;
+        let model = command.target.model_name().cloned();
         let work = ChangeVersionStatus { command, caller };
-        self.commit(deadline, work, |version| version.model_name.clone())
+        self.commit(deadline, model, work, |version| version.model_name.clone())
             .await
     }
 
@@ -142,8 +147,9 @@ impl Registry {
         caller: Caller,
     ) -> DomainResult<Committed<ModelVersion>> {
         let deadline = caller.deadline;
+        let model = command.target.model_name().cloned();
         let work = UpdateVersionDetails { command, caller };
-        self.commit(deadline, work, |version| version.model_name.clone())
+        self.commit(deadline, model, work, |version| version.model_name.clone())
             .await
     }
 
@@ -172,9 +178,12 @@ impl Registry {
         caller: Caller,
     ) -> DomainResult<Committed<AliasMoved>> {
         let deadline = caller.deadline;
+        let model = Some(command.model_name.clone());
         let work = SetModelAlias { command, caller };
-        self.commit(deadline, work, |moved| moved.version.model_name.clone())
-            .await
+        self.commit(deadline, model, work, |moved| {
+            moved.version.model_name.clone()
+        })
+        .await
     }
 
     /// Returns an alias to the version it held before.
@@ -184,9 +193,12 @@ impl Registry {
         caller: Caller,
     ) -> DomainResult<Committed<AliasMoved>> {
         let deadline = caller.deadline;
+        let model = Some(command.model_name.clone());
         let work = RollbackModelAlias { command, caller };
-        self.commit(deadline, work, |moved| moved.version.model_name.clone())
-            .await
+        self.commit(deadline, model, work, |moved| {
+            moved.version.model_name.clone()
+        })
+        .await
     }
 
     /// Removes an alias; returns the version it pointed at.
@@ -198,7 +210,8 @@ impl Registry {
         let deadline = caller.deadline;
         let model = command.model_name.clone();
         let work = DeleteModelAlias { command, caller };
-        self.commit(deadline, work, |_| model).await
+        self.commit(deadline, Some(model.clone()), work, |_| model)
+            .await
     }
 
     /// Reads the version an alias points at (from the alias cache where
@@ -241,8 +254,9 @@ impl Registry {
         caller: Caller,
     ) -> DomainResult<Committed<Model>> {
         let deadline = caller.deadline;
+        let model = Some(command.model_name.clone());
         let work = UpdateModelDetails { command, caller };
-        self.commit(deadline, work, |model| model.name.clone())
+        self.commit(deadline, model, work, |model| model.name.clone())
             .await
     }
 

@@ -18,6 +18,7 @@ mod fed_cache;
 pub mod figures;
 mod group_commit;
 mod migrate;
+mod model_queues;
 mod pools;
 mod postgres;
 mod rows;
@@ -32,7 +33,7 @@ mod write;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use diesel_async::{AsyncConnection, AsyncPgConnection};
+use diesel_async::AsyncPgConnection;
 use tokio::sync::{oneshot, watch};
 
 use crate::domain::event::FeedBatch;
@@ -62,6 +63,8 @@ pub struct Store {
     /// Bumped after every committed write of this process: the change
     /// feed's wake-up on SQLite, and a fast path on PostgreSQL.
     written: Arc<watch::Sender<u64>>,
+    /// Changes submitted and not yet committed or refused.
+    pending: Arc<std::sync::atomic::AtomicUsize>,
     /// Set when a write failed because the disk is full, cleared by the
     /// next write that succeeds.
     storage_full: Arc<std::sync::atomic::AtomicBool>,
@@ -105,10 +108,11 @@ macro_rules! on_reader {
 /// `write`). The task itself wakes the change feed after a commit, so a
 /// change committed after its caller left is still announced.
 macro_rules! in_write_transaction {
-    ($store:expr, $deadline:expr, |$conn:ident| $call:expr) => {{
+    ($store:expr, $deadline:expr, $queue:expr, |$conn:ident| $call:expr) => {{
         let pools = Arc::clone(&$store.pools);
         let written = Arc::clone(&$store.written);
         let storage_full = Arc::clone(&$store.storage_full);
+        let pending = write::Pending::count(&$store.pending);
         let gate = Gate::default();
         let task_gate = gate.clone();
         let (statement_sender, statement) = oneshot::channel();
@@ -116,45 +120,53 @@ macro_rules! in_write_transaction {
             let outcome = async move {
                 let gate = task_gate;
                 gate.check()?;
-                let queued = std::time::Instant::now();
-                let outcome = match &*pools {
-                    Pools::Postgres { writers, .. } => {
+                match (&*pools, $queue) {
+                    (Pools::Postgres { model_queues, .. }, Some(model)) => {
+                        let model: ModelName = model;
+                        // Committed with the other changes to its model
+                        // waiting here (see model_queues).
+                        let (change, answered) = group_commit::Change::new(
+                            gate,
+                            move |$conn: &mut AsyncPgConnection| {
+                                Box::pin(async move { $call.await })
+                            },
+                        );
+                        model_queues.submit(model.as_str(), change, statement_sender);
+                        answered.value().await
+                    }
+                    (Pools::Postgres { writers, .. }, _) => {
+                        let (change, answered) = group_commit::Change::new(
+                            gate.clone(),
+                            move |$conn: &mut AsyncPgConnection| {
+                                Box::pin(async move { $call.await })
+                            },
+                        );
                         let mut pooled = writers.get().await.map_err(pool_error)?;
-                        figures::write_slot_waited(queued.elapsed());
                         gate.check()?;
                         let _ = statement_sender.send(pooled.cancel_token());
-                        let conn: &mut AsyncPgConnection = &mut pooled;
-                        let (outcome, token) = token::recording(conn.transaction(
-                            async move |$conn: &mut AsyncPgConnection| {
-                                gate.start()?;
-                                let value = $call.await?;
-                                gate.check()?;
-                                Ok(value)
-                            },
-                        ))
-                        .await;
-                        outcome.map(|value| (value, token))
+                        change.run_alone(&mut *pooled).await;
+                        answered.value().await
                     }
-                    Pools::Sqlite {
-                        writer,
-                        group_commit,
-                        ..
-                    } => {
+                    (
+                        Pools::Sqlite {
+                            writer,
+                            group_commit,
+                            ..
+                        },
+                        _,
+                    ) => {
                         drop(statement_sender);
                         // Committed with whatever other changes are queued
-                        // (see group_commit), which also counts the
-                        // transactions.
-                        return group_commit
+                        // (see group_commit).
+                        group_commit
                             .get_or_init(|| group_commit::GroupCommit::start(writer.clone()))
                             .submit(gate, move |$conn: &mut SqliteConn| {
                                 Box::pin(async move { $call.await })
                             })
                             .await
-                            .map(|value| (value, None));
+                            .map(|value| (value, None))
                     }
-                };
-                figures::transaction_finished(outcome.is_ok());
-                outcome
+                }
             }
             .await;
             match &outcome {
@@ -168,6 +180,7 @@ macro_rules! in_write_transaction {
                 }
                 Err(_) => {}
             }
+            drop(pending);
             outcome
         });
         write::finish(task, gate, statement, $deadline).await
@@ -182,6 +195,7 @@ impl Store {
             pools: Arc::new(Pools::open(url, options)?),
             url: url.clone(),
             written: Arc::new(watch::channel(0).0),
+            pending: Arc::default(),
             storage_full: Arc::default(),
             alias_cache: match url {
                 DatabaseUrl::Sqlite(path) => cache::AliasCache::open(path).map(Arc::new),
@@ -212,6 +226,13 @@ impl Store {
         migrate::run(url, MigrationMode::CheckOnly).await.map(drop)
     }
 
+    /// Changes submitted to this store and not yet committed or refused:
+    /// those waiting for a writer or their group's commit, and those
+    /// running.
+    pub fn pending_changes(&self) -> usize {
+        self.pending.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// Where the data lives.
     pub fn url(&self) -> &DatabaseUrl {
         &self.url
@@ -229,7 +250,7 @@ impl Store {
         // only once a write succeeds again.
         if self.storage_full.load(std::sync::atomic::Ordering::Relaxed) {
             let deadline = Some(Instant::now() + Duration::from_secs(5));
-            in_write_transaction!(self, deadline, |conn| conn.probe_write())?;
+            in_write_transaction!(self, deadline, None::<ModelName>, |conn| conn.probe_write())?;
         }
         Ok(())
     }
@@ -243,17 +264,23 @@ impl Store {
         deadline: Option<Instant>,
         work: W,
     ) -> DomainResult<W::Output> {
-        self.change(deadline, work).await.map(|(value, _)| value)
+        self.change(deadline, None, work)
+            .await
+            .map(|(value, _)| value)
     }
 
     /// [`Store::write`], with the consistency token of the events the
-    /// change wrote (none on SQLite, or when it wrote none).
+    /// change wrote (none on SQLite, or when it wrote none). A change known
+    /// to be to model `model` is committed with the other changes to it
+    /// waiting on this replica (PostgreSQL; SQLite commits every change in
+    /// groups).
     pub async fn change<W: Work>(
         &self,
         deadline: Option<Instant>,
+        model: Option<ModelName>,
         work: W,
     ) -> DomainResult<(W::Output, Option<ConsistencyToken>)> {
-        in_write_transaction!(self, deadline, |conn| work.run(conn))
+        in_write_transaction!(self, deadline, model, |conn| work.run(conn))
     }
 
     /// This replica committed a change of `model`: its cached alias reads

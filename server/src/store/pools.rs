@@ -93,6 +93,9 @@ pub enum Pools {
         readers: Pool<AsyncPgConnection>,
         /// Write transactions.
         writers: Pool<AsyncPgConnection>,
+        /// The writer tasks that commit each model's changes in groups, on
+        /// `writers`.
+        model_queues: std::sync::Arc<super::model_queues::ModelQueues>,
         /// Health pings.
         health: Pool<AsyncPgConnection>,
     },
@@ -118,6 +121,7 @@ impl Pools {
                 readers,
                 writers,
                 health,
+                ..
             } => [
                 PoolStats::of("reader", readers.status()),
                 PoolStats::of("writer", writers.status()),
@@ -159,9 +163,10 @@ impl Pools {
                             // for a lock another session holds: a backstop
                             // behind the calls' own deadlines. A session left
                             // in a transaction by a frozen or cut-off replica
-                            // is ended by PostgreSQL, with its locks (the
-                            // event-order lock stops every replica's writes),
-                            // and a vanished peer is found by keepalives.
+                            // is ended by PostgreSQL, with its locks (a model's
+                            // queue stops every replica's changes to it, and
+                            // holds the change feed back), and a vanished
+                            // peer is found by keepalives.
                             conn.batch_execute(&format!(
                                 "SET statement_timeout = {statement_timeout_ms}; \
                                  SET idle_in_transaction_session_timeout = \
@@ -181,15 +186,17 @@ impl Pools {
                         config,
                     )
                 };
+                // A writer waits for a slot until its call's deadline.
+                let writers = builder(manager("writer"), options.max_writers, options)
+                    .wait_timeout(Some(options.statement_timeout))
+                    .build()
+                    .map_err(build_error)?;
                 Self::Postgres {
                     readers: builder(manager("reader"), options.max_connections, options)
                         .build()
                         .map_err(build_error)?,
-                    // A writer waits for a slot until its call's deadline.
-                    writers: builder(manager("writer"), options.max_writers, options)
-                        .wait_timeout(Some(options.statement_timeout))
-                        .build()
-                        .map_err(build_error)?,
+                    model_queues: super::model_queues::ModelQueues::new(writers.clone()),
+                    writers,
                     health: builder(manager("health"), 1, options)
                         .build()
                         .map_err(build_error)?,

@@ -80,6 +80,25 @@ fn widen_xid(xid: i64, next_xid: i64) -> i64 {
     next_xid + i64::from(distance)
 }
 
+tokio::task_local! {
+    /// The model whose queue this task's transaction took for a batch of
+    /// changes (`model_queues.rs`): each change's own call for it then
+    /// costs nothing.
+    static HOLDS_QUEUE_OF: String;
+}
+
+/// Runs `changes` in a transaction that already holds model `name`'s queue.
+pub(super) async fn holding_queue_of<F: std::future::Future>(name: &str, changes: F) -> F::Output {
+    HOLDS_QUEUE_OF.scope(name.to_owned(), changes).await
+}
+
+/// Whether this task's transaction holds model `name`'s queue already.
+fn holds_queue_of(name: &str) -> bool {
+    HOLDS_QUEUE_OF
+        .try_with(|held| held == name)
+        .unwrap_or(false)
+}
+
 /// A change wrote before taking its model's queue: a bug, refused loudly
 /// (its events could reach the feed out of the model's order).
 fn wrote_before_queue(name: &str) -> DomainError {
@@ -143,6 +162,9 @@ impl Dialect for Conn {
     /// makes a model's changes take ids in the order they commit. A change
     /// that wrote first would break that silently, so it fails here.
     async fn queue_for_model(&mut self, name: &str) -> DomainResult<()> {
+        if holds_queue_of(name) {
+            return Ok(());
+        }
         #[derive(QueryableByName)]
         struct Queued {
             #[diesel(sql_type = Bool)]
@@ -166,6 +188,9 @@ impl Dialect for Conn {
     /// the insert, which needs its rows, so the transaction id comes after
     /// the queue, and the claim costs no round trip of its own inside it.
     async fn queue_and_claim(&mut self, name: &str, key: &RequestKeyRow) -> DomainResult<bool> {
+        if holds_queue_of(name) {
+            return keys::claim_request_key(self, key).await;
+        }
         #[derive(QueryableByName)]
         struct Claimed {
             #[diesel(sql_type = Bool)]

@@ -7,7 +7,7 @@ use diesel_async::{RunQueryDsl, SimpleAsyncConnection};
 
 use super::dialect::Dialect;
 use super::rows::{MetricRow, RequestKeyRow, TagRow};
-use super::schema::{request_keys, version_metrics, version_tags};
+use super::schema::{version_metrics, version_tags};
 use crate::domain::DomainResult;
 
 /// The connection every shared statement runs on here.
@@ -80,13 +80,7 @@ impl Dialect for Conn {
 
     /// SQLite has one writer: only the insert.
     async fn queue_and_claim(&mut self, _name: &str, key: &RequestKeyRow) -> DomainResult<bool> {
-        Ok(diesel::insert_into(request_keys::table)
-            .values(key)
-            .on_conflict((request_keys::principal, request_keys::request_id))
-            .do_nothing()
-            .execute(self)
-            .await?
-            == 1)
+        keys::claim_request_key(self, key).await
     }
 
     // diesel-async cannot batch-insert on SQLite; an embedded database

@@ -255,9 +255,9 @@ pub trait AliasTable {
 
 /// The `events` table: the audit trail, append-only.
 pub trait EventTable {
-    /// Appends events and returns their ids, in order. The last statement
-    /// of every change: on PostgreSQL it takes the event-order lock, held
-    /// until commit, and queues the notification replicas wake on.
+    /// Appends events and returns their ids, in order: the last statement
+    /// of every change (on PostgreSQL, a trigger queues the notification
+    /// replicas wake on).
     fn append_events(
         &mut self,
         events: Vec<NewEventRow>,

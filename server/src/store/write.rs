@@ -8,13 +8,31 @@
 //! told so (UNAVAILABLE: retry with the same request_id to find out).
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use crate::domain::{DomainError, DomainResult};
+
+/// Counts one change from the moment it is submitted until its task ends
+/// (committed, rolled back or refused): what the write path has in hand.
+pub struct Pending(Arc<AtomicUsize>);
+
+impl Pending {
+    /// Counts one more change in `counter`, until dropped.
+    pub fn count(counter: &Arc<AtomicUsize>) -> Self {
+        counter.fetch_add(1, Ordering::Relaxed);
+        Self(Arc::clone(counter))
+    }
+}
+
+impl Drop for Pending {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
 
 /// How long a caller past its deadline waits for its write to stop.
 const ABANDON_GRACE: Duration = Duration::from_secs(2);

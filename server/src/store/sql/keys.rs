@@ -11,6 +11,22 @@ use crate::store::rows::RequestKeyRow;
 use crate::store::schema::{request_keys, server_secrets};
 use crate::store::tx::KeyTable;
 
+/// Inserts request key `key` unless its (principal, request_id) exists:
+/// true when it was inserted. (A dialect's `queue_and_claim`, once the
+/// change holds its model's queue.)
+pub(in crate::store) async fn claim_request_key(
+    conn: &mut Conn,
+    key: &RequestKeyRow,
+) -> DomainResult<bool> {
+    Ok(diesel::insert_into(request_keys::table)
+        .values(key)
+        .on_conflict((request_keys::principal, request_keys::request_id))
+        .do_nothing()
+        .execute(conn)
+        .await?
+        == 1)
+}
+
 impl KeyTable for Conn {
     async fn queue_and_claim_request_key(
         &mut self,
