@@ -26,8 +26,9 @@ pub async fn set_alias<T: Tx>(
         &model,
         command,
         async |tx, command, claim| {
-            let model = tx.lock_model(&command.model_name).await?;
-            let now = change_time(tx, model.id).await?;
+            let locked = tx.lock_model(&command.model_name).await?;
+            let now = change_time(&locked);
+            let model = locked.row;
             let alias = &command.alias;
             let Some(candidate) = tx.version_row(model.id, command.version).await? else {
                 return Err(DomainError::NotFound(format!(
@@ -107,8 +108,9 @@ pub async fn rollback_alias<T: Tx>(
         &model,
         command,
         async |tx, command, claim| {
-            let model = tx.lock_model(&command.model_name).await?;
-            let now = change_time(tx, model.id).await?;
+            let locked = tx.lock_model(&command.model_name).await?;
+            let now = change_time(&locked);
+            let model = locked.row;
             let alias = &command.alias;
             let current = tx.alias_row(model.id, alias).await?.map(|row| row.version);
             alias::check_expected_current(alias, command.expected_current, current)?;
@@ -229,8 +231,9 @@ pub async fn delete_alias<T: Tx>(
         &model,
         command,
         async |tx, command, claim| {
-            let model = tx.lock_model(&command.model_name).await?;
-            let now = change_time(tx, model.id).await?;
+            let locked = tx.lock_model(&command.model_name).await?;
+            let now = change_time(&locked);
+            let model = locked.row;
             let alias = &command.alias;
             let current = tx.alias_row(model.id, alias).await?;
             alias::check_expected_current(

@@ -23,8 +23,9 @@ pub async fn update_model<T: Tx>(
         &model,
         command,
         async |tx, command, claim| {
-            let mut model = tx.lock_model(&command.model_name).await?;
-            let now = change_time(tx, model.id).await?;
+            let locked = tx.lock_model(&command.model_name).await?;
+            let now = change_time(&locked);
+            let mut model = locked.row;
             let tags = command.apply_to_tags(model.tags()?)?;
             tx.save_model_details(&mut model, command.description, &tags, now)
                 .await?;

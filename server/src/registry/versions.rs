@@ -12,7 +12,7 @@ use crate::domain::{
     DomainError, DomainResult, EventKind, ModelName, ModelVersion, NewVersion, VersionRef,
     VersionStatus, time,
 };
-use crate::store::{ModelRow, NewEventRow, Tx, VersionRow};
+use crate::store::{LockedModel, NewEventRow, Tx, VersionRow};
 
 /// Registers a new version; see `RegistryService.RegisterModel`.
 pub async fn register<T: Tx>(
@@ -44,9 +44,11 @@ pub async fn register<T: Tx>(
             }
             // Every registration for this model queued (in `idempotent`) until
             // the one before it committed, which makes version numbers gap-free.
-            let created = tx.create_model(&new.model_name, time::now()).await?;
-            let model = tx.lock_model(&new.model_name).await?;
-            let now = change_time(tx, model.id).await?;
+            let (locked, created) = tx
+                .create_and_lock_model(&new.model_name, time::now())
+                .await?;
+            let now = change_time(&locked);
+            let model = locked.row;
             let mut events = Vec::new();
             if created {
                 events.push(NewEventRow::new(
@@ -114,9 +116,10 @@ pub async fn change_status<T: Tx>(
         &model,
         command,
         async |tx, command, claim| {
-            let (model, mut row) = lock_version(tx, &command.target).await?;
+            let (locked, mut row) = lock_version(tx, &command.target).await?;
+            let now = change_time(&locked);
+            let model = locked.row;
             caller.check_model(&ModelName::from_stored(model.name.clone()))?;
-            let now = change_time(tx, model.id).await?;
             let from = row.status()?;
             let held = tx.aliases_of_version(model.id, row.version).await?;
             from.check_transition(command.status, row.version, &held)?;
@@ -158,9 +161,10 @@ pub async fn update_version<T: Tx>(
         &model,
         command,
         async |tx, command, claim| {
-            let (model, mut row) = lock_version(tx, &command.target).await?;
+            let (locked, mut row) = lock_version(tx, &command.target).await?;
+            let now = change_time(&locked);
+            let model = locked.row;
             caller.check_model(&ModelName::from_stored(model.name.clone()))?;
-            let now = change_time(tx, model.id).await?;
             let tags = command.apply_to_tags(row.tags()?)?;
             tx.save_version_details(&mut row, command.description, &tags, now)
                 .await?;
@@ -247,11 +251,11 @@ async fn model_of<T: Tx>(tx: &mut T, target: &VersionRef) -> DomainResult<ModelN
 async fn lock_version<T: Tx>(
     tx: &mut T,
     target: &VersionRef,
-) -> DomainResult<(ModelRow, VersionRow)> {
+) -> DomainResult<(LockedModel, VersionRow)> {
     let (model, row) = match target {
         VersionRef::Number(name, version) => {
             let model = tx.lock_model(name).await?;
-            let row = tx.version_row(model.id, *version).await?;
+            let row = tx.version_row(model.row.id, *version).await?;
             (model, row)
         }
         VersionRef::Id(id) => {
@@ -285,10 +289,10 @@ async fn version_not_found<T: Tx>(tx: &mut T, target: &VersionRef) -> DomainErro
 /// The time of a change to model `model_id`: now, but never before the
 /// model's last event, whatever this replica's clock says, so `as_of` and
 /// the trail's order by time agree with the order of changes.
-pub async fn change_time<T: Tx>(tx: &mut T, model_id: i64) -> DomainResult<DateTime<Utc>> {
+pub fn change_time(model: &LockedModel) -> DateTime<Utc> {
     let now = time::now();
-    Ok(match tx.last_event_time(model_id).await? {
+    match model.last_event_at {
         Some(last) if last > now => last,
         _ => now,
-    })
+    }
 }

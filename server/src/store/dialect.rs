@@ -8,7 +8,7 @@ use std::future::Future;
 use diesel::expression::SqlLiteral;
 use diesel::sql_types::Text;
 
-use super::rows::{MetricRow, RequestKeyRow, TagRow};
+use super::rows::{LockedModel, MetricRow, NewModelRow, RequestKeyRow, TagRow};
 use crate::domain::DomainResult;
 
 /// The per-database parts of the shared SQL.
@@ -34,6 +34,22 @@ pub trait Dialect {
         name: &str,
         key: &RequestKeyRow,
     ) -> impl Future<Output = DomainResult<bool>> + Send;
+
+    /// Locks model `name`'s row until commit with a no-op UPDATE (PostgreSQL's
+    /// row lock; SQLite's write lock) and reads its latest event's time;
+    /// `None` when there is no such model.
+    fn lock_model_row(
+        &mut self,
+        name: &str,
+    ) -> impl Future<Output = DomainResult<Option<LockedModel>>> + Send;
+
+    /// Inserts model `new` unless a model of its name exists, and locks the
+    /// row (as `ModelTable::lock_model`): the row, and true when it was
+    /// inserted.
+    fn upsert_and_lock_model(
+        &mut self,
+        new: NewModelRow<'_>,
+    ) -> impl Future<Output = DomainResult<(LockedModel, bool)>> + Send;
 
     /// Inserts a version's metric rows.
     fn insert_metric_rows(

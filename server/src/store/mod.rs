@@ -48,7 +48,9 @@ pub use pools::PoolStats;
 pub use pools::establish_postgres;
 use pools::{CancelOnDrop, Pools, SqliteConn};
 pub use postgres::{EVENTS_CHANNEL, MODEL_LOCK_CLASS};
-pub use rows::{AliasRow, EventRow, ModelRow, NewEventRow, RequestKeyRow, SessionRow, VersionRow};
+pub use rows::{
+    AliasRow, EventRow, LockedModel, ModelRow, NewEventRow, RequestKeyRow, SessionRow, VersionRow,
+};
 pub use seed::seed;
 pub use tx::{AliasTable, EventTable, KeyTable, ModelTable, Tx, VersionTable, Work};
 pub use url::{DatabaseUrl, PoolOptions, SetupError};

@@ -1,14 +1,20 @@
 //! PostgreSQL (diesel-async's native connection, no libpq): its dialect
 //! hooks, and the shared SQL of `sql/` compiled for it.
 
-use diesel::QueryableByName;
+use chrono::NaiveDateTime;
 use diesel::expression::SqlLiteral;
 use diesel::sql_types::{BigInt, Bool, Integer, Text, Timestamp};
+use diesel::{
+    ExpressionMethods as _, OptionalExtension as _, QueryDsl as _, QueryableByName,
+    SelectableHelper as _,
+};
 use diesel_async::RunQueryDsl;
 
 use super::dialect::Dialect;
-use super::rows::{MetricRow, RequestKeyRow, TagRow};
-use super::schema::{version_metrics, version_tags};
+use super::rows::{
+    LockedModel, MetricRow, ModelRow, NewModelRow, RequestKeyRow, TagRow, from_db_time,
+};
+use super::schema::{models as model_rows, version_metrics, version_tags};
 use crate::domain::{DomainError, DomainResult};
 
 /// The connection every shared statement runs on here.
@@ -97,6 +103,14 @@ fn holds_queue_of(name: &str) -> bool {
     HOLDS_QUEUE_OF
         .try_with(|held| held == name)
         .unwrap_or(false)
+}
+
+/// The time of the latest event of the `models` row at hand, as a
+/// correlated subquery of a statement on `models`.
+fn last_event_at() -> SqlLiteral<diesel::sql_types::Nullable<Timestamp>> {
+    diesel::dsl::sql(
+        "(SELECT max(events.occurred_at) FROM events WHERE events.model_id = models.id)",
+    )
 }
 
 /// A change wrote before taking its model's queue: a bug, refused loudly
@@ -225,6 +239,47 @@ impl Dialect for Conn {
             return Err(wrote_before_queue(name));
         }
         Ok(claimed.claimed == 1)
+    }
+
+    /// One statement: the event time as a correlated subquery.
+    async fn lock_model_row(&mut self, name: &str) -> DomainResult<Option<LockedModel>> {
+        Ok(
+            diesel::update(model_rows::table.filter(model_rows::name.eq(name)))
+                .set(model_rows::next_version.eq(model_rows::next_version))
+                .returning((ModelRow::as_returning(), last_event_at()))
+                .get_result::<(ModelRow, Option<NaiveDateTime>)>(self)
+                .await
+                .optional()?
+                .map(|(row, last)| LockedModel {
+                    row,
+                    last_event_at: last.map(from_db_time),
+                }),
+        )
+    }
+
+    /// One statement: an upsert whose conflict branch is the no-op update
+    /// that locks the row; a row its own statement inserted has no `xmax`.
+    async fn upsert_and_lock_model(
+        &mut self,
+        new: NewModelRow<'_>,
+    ) -> DomainResult<(LockedModel, bool)> {
+        let (row, created, last) = diesel::insert_into(model_rows::table)
+            .values(new)
+            .on_conflict(model_rows::name)
+            .do_update()
+            .set(model_rows::next_version.eq(model_rows::next_version))
+            .returning((
+                ModelRow::as_returning(),
+                diesel::dsl::sql::<Bool>("models.xmax = 0"),
+                last_event_at(),
+            ))
+            .get_result::<(ModelRow, bool, Option<NaiveDateTime>)>(self)
+            .await?;
+        let locked = LockedModel {
+            row,
+            last_event_at: last.map(from_db_time),
+        };
+        Ok((locked, created))
     }
 
     /// One statement for all of a version's metrics.

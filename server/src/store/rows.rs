@@ -36,6 +36,14 @@ pub struct ModelRow {
     pub tags: String,
 }
 
+/// A `models` row locked for a change, with the time of the model's latest
+/// event (read in the same statement).
+#[derive(Debug, Clone)]
+pub struct LockedModel {
+    pub row: ModelRow,
+    pub last_event_at: Option<DateTime<Utc>>,
+}
+
 impl ModelRow {
     /// The stored tags.
     pub fn tags(&self) -> DomainResult<BTreeMap<String, String>> {

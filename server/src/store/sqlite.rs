@@ -1,14 +1,21 @@
 //! SQLite (bundled, WAL mode): its dialect hooks, and the shared SQL of
 //! `sql/` compiled for it.
 
+use chrono::NaiveDateTime;
 use diesel::expression::SqlLiteral;
 use diesel::sql_types::Text;
+use diesel::{
+    ExpressionMethods as _, OptionalExtension as _, QueryDsl as _, SelectableHelper as _,
+};
 use diesel_async::{RunQueryDsl, SimpleAsyncConnection};
 
 use super::dialect::Dialect;
-use super::rows::{MetricRow, RequestKeyRow, TagRow};
-use super::schema::{version_metrics, version_tags};
-use crate::domain::DomainResult;
+use super::rows::{
+    LockedModel, MetricRow, ModelRow, NewModelRow, RequestKeyRow, TagRow, from_db_time,
+};
+use super::schema::{events as event_rows, models as model_rows, version_metrics, version_tags};
+use super::tx::ModelTable as _;
+use crate::domain::{DomainResult, ModelName};
 
 /// The connection every shared statement runs on here.
 pub type Conn = super::pools::SqliteConn;
@@ -81,6 +88,46 @@ impl Dialect for Conn {
     /// SQLite has one writer: only the insert.
     async fn queue_and_claim(&mut self, _name: &str, key: &RequestKeyRow) -> DomainResult<bool> {
         keys::claim_request_key(self, key).await
+    }
+
+    /// Two statements (SQLite's RETURNING cannot read other tables); an
+    /// embedded database pays no round trip for the second.
+    async fn lock_model_row(&mut self, name: &str) -> DomainResult<Option<LockedModel>> {
+        let Some(row) = diesel::update(model_rows::table.filter(model_rows::name.eq(name)))
+            .set(model_rows::next_version.eq(model_rows::next_version))
+            .returning(ModelRow::as_returning())
+            .get_result::<ModelRow>(self)
+            .await
+            .optional()?
+        else {
+            return Ok(None);
+        };
+        let last = event_rows::table
+            .filter(event_rows::model_id.eq(row.id))
+            .select(diesel::dsl::max(event_rows::occurred_at))
+            .first::<Option<NaiveDateTime>>(self)
+            .await?;
+        Ok(Some(LockedModel {
+            row,
+            last_event_at: last.map(from_db_time),
+        }))
+    }
+
+    /// Two statements (SQLite cannot tell an upsert's insert from its
+    /// update); an embedded database pays no round trip for the second.
+    async fn upsert_and_lock_model(
+        &mut self,
+        new: NewModelRow<'_>,
+    ) -> DomainResult<(LockedModel, bool)> {
+        let name = ModelName::from_stored(new.name.to_owned());
+        let created = diesel::insert_into(model_rows::table)
+            .values(new)
+            .on_conflict(model_rows::name)
+            .do_nothing()
+            .execute(self)
+            .await?
+            == 1;
+        Ok((self.lock_model(&name).await?, created))
     }
 
     // diesel-async cannot batch-insert on SQLite; an embedded database

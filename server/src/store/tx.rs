@@ -14,7 +14,7 @@ use std::future::Future;
 use chrono::{DateTime, Utc};
 
 use super::rows::{
-    AliasRow, EventRow, ModelRow, NewEventRow, RequestKeyRow, SessionRow, VersionRow,
+    AliasRow, EventRow, LockedModel, ModelRow, NewEventRow, RequestKeyRow, SessionRow, VersionRow,
 };
 use crate::domain::commands::{EventQuery, ModelQuery, VersionQuery};
 use crate::domain::event::FeedBatch;
@@ -57,12 +57,13 @@ pub trait ModelTable {
         name: &ModelName,
     ) -> impl Future<Output = DomainResult<ModelRow>> + Send;
 
-    /// Inserts model `name` unless it exists; true when it was created.
-    fn create_model(
+    /// Inserts model `name` unless it exists, and locks its row until
+    /// commit (after its queue): the row, and true when it was created.
+    fn create_and_lock_model(
         &mut self,
         name: &ModelName,
         now: DateTime<Utc>,
-    ) -> impl Future<Output = DomainResult<bool>> + Send;
+    ) -> impl Future<Output = DomainResult<(LockedModel, bool)>> + Send;
 
     /// Queues this transaction behind the other changes to model `name`,
     /// until commit: a change's first statement, before it writes anything.
@@ -77,12 +78,13 @@ pub trait ModelTable {
         id: &str,
     ) -> impl Future<Output = DomainResult<Option<ModelName>>> + Send;
 
-    /// Locks model `name`'s row until commit (after its queue); NOT_FOUND
-    /// when there is none.
+    /// Locks model `name`'s row until commit (after its queue), and reads
+    /// the time of its latest event in the same statement; NOT_FOUND when
+    /// there is none.
     fn lock_model(
         &mut self,
         name: &ModelName,
-    ) -> impl Future<Output = DomainResult<ModelRow>> + Send;
+    ) -> impl Future<Output = DomainResult<LockedModel>> + Send;
 
     /// Stores a model's description and tags and its change time.
     fn save_model_details(
@@ -289,12 +291,6 @@ pub trait EventTable {
         model_id: i64,
         version: i64,
     ) -> impl Future<Output = DomainResult<Vec<String>>> + Send;
-
-    /// When the latest event of model `model_id` happened.
-    fn last_event_time(
-        &mut self,
-        model_id: i64,
-    ) -> impl Future<Output = DomainResult<Option<DateTime<Utc>>>> + Send;
 
     /// The id of the latest event of model `model_id` (0: none).
     fn last_model_event_id(

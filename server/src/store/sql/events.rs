@@ -28,7 +28,7 @@
 //! its model's queue before it writes, so its transaction id, like its
 //! event ids, comes after those of the changes before it.
 
-use chrono::{DateTime, NaiveDateTime, Utc};
+use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
@@ -131,15 +131,6 @@ impl EventTable for Conn {
             .order_by(events::alias.assume_not_null().asc())
             .load::<String>(self)
             .await?)
-    }
-
-    async fn last_event_time(&mut self, model_id: i64) -> DomainResult<Option<DateTime<Utc>>> {
-        Ok(events::table
-            .filter(events::model_id.eq(model_id))
-            .select(diesel::dsl::max(events::occurred_at))
-            .first::<Option<NaiveDateTime>>(self)
-            .await?
-            .map(from_db_time))
     }
 
     async fn last_model_event_id(&mut self, model_id: i64) -> DomainResult<i64> {

@@ -12,7 +12,7 @@ use crate::domain::page::{ModelCursor, Page};
 use crate::domain::{DomainResult, Model, ModelName, VersionStatus};
 use crate::store::dialect::Dialect;
 use crate::store::rows::{
-    AliasRow, ModelRow, NewModelRow, model_not_found, split_page, to_db_time, to_json,
+    AliasRow, LockedModel, ModelRow, NewModelRow, model_not_found, split_page, to_db_time, to_json,
 };
 use crate::store::schema::{aliases, model_versions, models};
 use crate::store::tx::{ModelTable, VersionTable};
@@ -28,19 +28,18 @@ impl ModelTable for Conn {
             .ok_or_else(|| model_not_found(name.as_str()))
     }
 
-    async fn create_model(&mut self, name: &ModelName, now: DateTime<Utc>) -> DomainResult<bool> {
-        Ok(diesel::insert_into(models::table)
-            .values(NewModelRow {
-                name: name.as_str(),
-                next_version: 1,
-                created_at: to_db_time(now),
-                updated_at: to_db_time(now),
-            })
-            .on_conflict(models::name)
-            .do_nothing()
-            .execute(self)
-            .await?
-            == 1)
+    async fn create_and_lock_model(
+        &mut self,
+        name: &ModelName,
+        now: DateTime<Utc>,
+    ) -> DomainResult<(LockedModel, bool)> {
+        let new = NewModelRow {
+            name: name.as_str(),
+            next_version: 1,
+            created_at: to_db_time(now),
+            updated_at: to_db_time(now),
+        };
+        self.upsert_and_lock_model(new).await
     }
 
     async fn queue_for_changes(&mut self, name: &ModelName) -> DomainResult<()> {
@@ -58,15 +57,9 @@ impl ModelTable for Conn {
             .map(ModelName::from_stored))
     }
 
-    /// A no-op UPDATE, which takes the row lock on PostgreSQL and the write
-    /// lock on SQLite.
-    async fn lock_model(&mut self, name: &ModelName) -> DomainResult<ModelRow> {
-        diesel::update(models::table.filter(models::name.eq(name.as_str())))
-            .set(models::next_version.eq(models::next_version))
-            .returning(ModelRow::as_returning())
-            .get_result(self)
-            .await
-            .optional()?
+    async fn lock_model(&mut self, name: &ModelName) -> DomainResult<LockedModel> {
+        self.lock_model_row(name.as_str())
+            .await?
             .ok_or_else(|| model_not_found(name.as_str()))
     }
 
