@@ -8,7 +8,18 @@ use std::future::Future;
 use diesel::expression::SqlLiteral;
 use diesel::sql_types::Text;
 
-use super::rows::{LockedModel, MetricRow, NewModelRow, RequestKeyRow, TagRow};
+use super::rows::{LockedModel, MetricRow, NewModelRow, RequestKeyRow, TagRow, VersionRow};
+use super::schema::models;
+
+/// The UPDATE that advances a model's next version number as a version is
+/// inserted.
+pub type AdvanceModel = diesel::dsl::Update<
+    diesel::dsl::Find<models::table, i64>,
+    (
+        diesel::dsl::Eq<models::next_version, i64>,
+        diesel::dsl::Eq<models::updated_at, chrono::NaiveDateTime>,
+    ),
+>;
 use crate::domain::DomainResult;
 
 /// The per-database parts of the shared SQL.
@@ -50,6 +61,16 @@ pub trait Dialect {
         &mut self,
         new: NewModelRow<'_>,
     ) -> impl Future<Output = DomainResult<(LockedModel, bool)>> + Send;
+
+    /// Runs `advance` (the model's next version number), then inserts
+    /// version `row` with its metric and tag rows.
+    fn insert_version_rows(
+        &mut self,
+        advance: AdvanceModel,
+        row: &VersionRow,
+        metrics: &[MetricRow<'_>],
+        tags: &[TagRow<'_>],
+    ) -> impl Future<Output = DomainResult<()>> + Send;
 
     /// Inserts a version's metric rows.
     fn insert_metric_rows(

@@ -10,11 +10,11 @@ use diesel::{
 };
 use diesel_async::RunQueryDsl;
 
-use super::dialect::Dialect;
+use super::dialect::{AdvanceModel, Dialect};
 use super::rows::{
-    LockedModel, MetricRow, ModelRow, NewModelRow, RequestKeyRow, TagRow, from_db_time,
+    LockedModel, MetricRow, ModelRow, NewModelRow, RequestKeyRow, TagRow, VersionRow, from_db_time,
 };
-use super::schema::{models as model_rows, version_metrics, version_tags};
+use super::schema::{model_versions, models as model_rows, version_metrics, version_tags};
 use crate::domain::{DomainError, DomainResult};
 
 /// The connection every shared statement runs on here.
@@ -280,6 +280,49 @@ impl Dialect for Conn {
             last_event_at: last.map(from_db_time),
         };
         Ok((locked, created))
+    }
+
+    /// Pipelined: the four statements are sent together and run in the
+    /// order sent (diesel-async sends each as its future is first polled,
+    /// and `try_join!` polls them in order; statement preparation queues on
+    /// a fair lock, so a statement that needs preparing first still goes
+    /// out before the next), one round trip instead of four.
+    async fn insert_version_rows(
+        &mut self,
+        advance: AdvanceModel,
+        row: &VersionRow,
+        metrics: &[MetricRow<'_>],
+        tags: &[TagRow<'_>],
+    ) -> DomainResult<()> {
+        let conn: &Conn = self;
+        let version = diesel::insert_into(model_versions::table).values(row);
+        tokio::try_join!(
+            advance.execute(&mut &*conn),
+            version.execute(&mut &*conn),
+            async {
+                match metrics {
+                    [] => Ok(0),
+                    rows => {
+                        diesel::insert_into(version_metrics::table)
+                            .values(rows)
+                            .execute(&mut &*conn)
+                            .await
+                    }
+                }
+            },
+            async {
+                match tags {
+                    [] => Ok(0),
+                    rows => {
+                        diesel::insert_into(version_tags::table)
+                            .values(rows)
+                            .execute(&mut &*conn)
+                            .await
+                    }
+                }
+            },
+        )?;
+        Ok(())
     }
 
     /// One statement for all of a version's metrics.

@@ -9,11 +9,13 @@ use diesel::{
 };
 use diesel_async::{RunQueryDsl, SimpleAsyncConnection};
 
-use super::dialect::Dialect;
+use super::dialect::{AdvanceModel, Dialect};
 use super::rows::{
-    LockedModel, MetricRow, ModelRow, NewModelRow, RequestKeyRow, TagRow, from_db_time,
+    LockedModel, MetricRow, ModelRow, NewModelRow, RequestKeyRow, TagRow, VersionRow, from_db_time,
 };
-use super::schema::{events as event_rows, models as model_rows, version_metrics, version_tags};
+use super::schema::{
+    events as event_rows, model_versions, models as model_rows, version_metrics, version_tags,
+};
 use super::tx::ModelTable as _;
 use crate::domain::{DomainResult, ModelName};
 
@@ -132,6 +134,23 @@ impl Dialect for Conn {
 
     // diesel-async cannot batch-insert on SQLite; an embedded database
     // pays no round trip per row anyway.
+
+    /// One statement after another.
+    async fn insert_version_rows(
+        &mut self,
+        advance: AdvanceModel,
+        row: &VersionRow,
+        metrics: &[MetricRow<'_>],
+        tags: &[TagRow<'_>],
+    ) -> DomainResult<()> {
+        advance.execute(self).await?;
+        diesel::insert_into(model_versions::table)
+            .values(row)
+            .execute(self)
+            .await?;
+        self.insert_metric_rows(metrics).await?;
+        self.insert_tag_rows(tags).await
+    }
 
     /// Row by row.
     async fn insert_metric_rows(&mut self, rows: &[MetricRow<'_>]) -> DomainResult<()> {

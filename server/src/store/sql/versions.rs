@@ -77,17 +77,6 @@ impl VersionTable for Conn {
         new: &NewVersion,
         now: DateTime<Utc>,
     ) -> DomainResult<()> {
-        diesel::update(models::table.find(model.id))
-            .set((
-                models::next_version.eq(row.version + 1),
-                models::updated_at.eq(to_db_time(now)),
-            ))
-            .execute(self)
-            .await?;
-        diesel::insert_into(model_versions::table)
-            .values(row)
-            .execute(self)
-            .await?;
         let metrics: Vec<MetricRow> = new
             .metrics
             .iter()
@@ -98,8 +87,12 @@ impl VersionTable for Conn {
                 value,
             })
             .collect();
-        self.insert_metric_rows(&metrics).await?;
-        self.insert_tag_rows(&tag_rows(&row.id, &new.tags)).await
+        let advance = diesel::update(models::table.find(model.id)).set((
+            models::next_version.eq(row.version + 1),
+            models::updated_at.eq(to_db_time(now)),
+        ));
+        self.insert_version_rows(advance, row, &metrics, &tag_rows(&row.id, &new.tags))
+            .await
     }
 
     async fn save_version_status(
