@@ -41,11 +41,13 @@ struct Cli {
         global = true
     )]
     url: String,
-    /// Bearer token sent with every call.
+    /// Bearer token sent with every call. (It may start with a dash, as
+    /// one generated token in 64 does.)
     #[arg(
         long,
         env = "MODEL_REGISTRY_TOKEN",
         hide_env_values = true,
+        allow_hyphen_values = true,
         global = true
     )]
     token: Option<String>,

@@ -165,6 +165,43 @@ async fn modelreg_speaks_tls_with_a_ca_file_and_mutual_tls_with_a_client_certifi
     );
 }
 
+/// A generated token is URL-safe base64, so one in 64 starts with a dash;
+/// `--token "$(cat reader.token)"` must still take it as the token.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_that_starts_with_a_dash_is_taken_as_the_token() {
+    use std::sync::Arc;
+
+    use model_registry_e2e::Backend;
+    use model_registry_server::auth::Authenticator;
+    use model_registry_server::domain::access::Role;
+    use model_registry_server::server::ServeOptions;
+
+    let dir = tempfile::tempdir().unwrap();
+    let tokens = dir.path().join("tokens.toml");
+    let token = "-mZ3vQ0xY8Jc1kq4Rr2Tt6Uu9Ww5Ee7Aa0Bb1Cc2Dd3F";
+    std::fs::write(
+        &tokens,
+        model_registry_server::auth::hash_token_entry(token, "reader", Role::Reader),
+    )
+    .unwrap();
+    let options = ServeOptions {
+        authenticator: Arc::new(Authenticator::from_file(&tokens).unwrap()),
+        ..ServeOptions::default()
+    };
+    let server = TestServer::builder(Backend::Sqlite)
+        .options(options)
+        .start()
+        .await
+        .unwrap();
+    let listed = modelreg(&server.url, &["--token", token, "models"]).await;
+    assert_eq!(
+        listed.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&listed.stderr)
+    );
+}
+
 /// Runs `modelreg --url URL ARGS…` off the async runtime.
 async fn modelreg(url: &str, args: &[&str]) -> Output {
     let mut command = assert_cmd::Command::cargo_bin("modelreg").unwrap();
