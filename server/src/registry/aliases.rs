@@ -188,17 +188,13 @@ async fn move_alias<T: Tx>(
     event.previous_version = current;
     event.new_version = Some(target.version);
     tx.touch_model(model.id, now).await?;
-    let settled = claim
-        .settle(
-            tx,
-            Outcome::AliasMoved {
-                version_id: target.id.clone(),
-                previous: current,
-                unchanged: false,
-            },
-        )
-        .await?;
-    let event_id = one_event(tx.append_events(vec![event]).await?)?;
+    let outcome = Outcome::AliasMoved {
+        version_id: target.id.clone(),
+        previous: current,
+        unchanged: false,
+    };
+    let (settled, ids) = claim.settle_with_events(tx, outcome, vec![event]).await?;
+    let event_id = one_event(ids)?;
     tx.point_alias(
         model.id,
         &alias,
@@ -259,15 +255,10 @@ pub async fn delete_alias<T: Tx>(
             event.reason = command.reason;
             tx.remove_alias(model.id, alias).await?;
             tx.touch_model(model.id, now).await?;
-            let settled = claim
-                .settle(
-                    tx,
-                    Outcome::AliasDeleted {
-                        previous: current.version,
-                    },
-                )
-                .await?;
-            tx.append_events(vec![event]).await?;
+            let outcome = Outcome::AliasDeleted {
+                previous: current.version,
+            };
+            let (settled, _) = claim.settle_with_events(tx, outcome, vec![event]).await?;
             Ok((current.version, settled))
         },
     )

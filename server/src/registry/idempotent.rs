@@ -12,7 +12,7 @@ use serde::Serialize;
 use crate::domain::commands::{AliasMoved, Caller};
 use crate::domain::idempotency::{Fingerprint, Outcome};
 use crate::domain::{DomainError, DomainResult, Model, ModelName, ModelVersion, VersionRef, time};
-use crate::store::{RequestKeyRow, Tx};
+use crate::store::{KeyOutcome, NewEventRow, RequestKeyRow, Tx};
 
 /// The caller's request key, claimed by this change (or no key at all).
 #[must_use = "a claimed request key must be settled with the change's outcome"]
@@ -24,14 +24,33 @@ pub struct Claim {
 pub struct Settled(());
 
 impl Claim {
-    /// Records what the change answers, so a retry answers the same. Called
-    /// before the change appends its events, which are its last statement.
+    /// Records what the change answers, so a retry answers the same, for
+    /// a change that writes no event (it replays an earlier one, or changes
+    /// nothing).
     pub async fn settle<T: Tx>(self, tx: &mut T, outcome: Outcome) -> DomainResult<Settled> {
         if let Some((principal, request_id)) = &self.key {
             tx.settle_request_key(principal, request_id, outcome.to_json())
                 .await?;
         }
         Ok(Settled(()))
+    }
+
+    /// Records what the change answers, as [`Claim::settle`], and appends
+    /// the change's events (its last statements, sent together): their ids
+    /// in order.
+    pub async fn settle_with_events<T: Tx>(
+        self,
+        tx: &mut T,
+        outcome: Outcome,
+        events: Vec<NewEventRow>,
+    ) -> DomainResult<(Settled, Vec<i64>)> {
+        let outcome = self.key.map(|(principal, request_id)| KeyOutcome {
+            principal,
+            request_id,
+            outcome: outcome.to_json(),
+        });
+        let ids = tx.append_events(outcome, events).await?;
+        Ok((Settled(()), ids))
     }
 }
 

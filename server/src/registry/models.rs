@@ -31,15 +31,10 @@ pub async fn update_model<T: Tx>(
                 .await?;
             let mut event = NewEventRow::new(EventKind::ModelUpdated, model.id, &caller, now);
             event.reason = command.reason;
-            let settled = claim
-                .settle(
-                    tx,
-                    Outcome::Model {
-                        name: model.name.clone(),
-                    },
-                )
-                .await?;
-            tx.append_events(vec![event]).await?;
+            let outcome = Outcome::Model {
+                name: model.name.clone(),
+            };
+            let (settled, _) = claim.settle_with_events(tx, outcome, vec![event]).await?;
             Ok((tx.model_with_aliases(model).await?, settled))
         },
     )

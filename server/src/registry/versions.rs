@@ -64,10 +64,8 @@ pub async fn register<T: Tx>(
             event.version = Some(row.version);
             event.new_status = Some(VersionStatus::Active.as_str().to_owned());
             events.push(event);
-            let settled = claim
-                .settle(tx, Outcome::Version { id: row.id.clone() })
-                .await?;
-            tx.append_events(events).await?;
+            let outcome = Outcome::Version { id: row.id.clone() };
+            let (settled, _) = claim.settle_with_events(tx, outcome, events).await?;
             // A new version holds no alias yet.
             Ok((row.into_domain(model.name, Vec::new())?, settled))
         },
@@ -137,10 +135,8 @@ pub async fn change_status<T: Tx>(
             event.previous_status = Some(from.as_str().to_owned());
             event.new_status = Some(command.status.as_str().to_owned());
             event.reason = command.reason;
-            let settled = claim
-                .settle(tx, Outcome::Version { id: row.id.clone() })
-                .await?;
-            tx.append_events(vec![event]).await?;
+            let outcome = Outcome::Version { id: row.id.clone() };
+            let (settled, _) = claim.settle_with_events(tx, outcome, vec![event]).await?;
             Ok((row.into_domain(model.name, held)?, settled))
         },
     )
@@ -171,10 +167,8 @@ pub async fn update_version<T: Tx>(
             let mut event = NewEventRow::new(EventKind::VersionUpdated, model.id, &caller, now);
             event.version = Some(row.version);
             event.reason = command.reason;
-            let settled = claim
-                .settle(tx, Outcome::Version { id: row.id.clone() })
-                .await?;
-            tx.append_events(vec![event]).await?;
+            let outcome = Outcome::Version { id: row.id.clone() };
+            let (settled, _) = claim.settle_with_events(tx, outcome, vec![event]).await?;
             Ok((tx.with_aliases(row, model.name).await?, settled))
         },
     )

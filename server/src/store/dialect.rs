@@ -8,7 +8,9 @@ use std::future::Future;
 use diesel::expression::SqlLiteral;
 use diesel::sql_types::Text;
 
-use super::rows::{LockedModel, MetricRow, NewModelRow, RequestKeyRow, TagRow, VersionRow};
+use super::rows::{
+    KeyOutcome, LockedModel, MetricRow, NewEventRow, NewModelRow, RequestKeyRow, TagRow, VersionRow,
+};
 use super::schema::models;
 
 /// The UPDATE that advances a model's next version number as a version is
@@ -71,6 +73,14 @@ pub trait Dialect {
         metrics: &[MetricRow<'_>],
         tags: &[TagRow<'_>],
     ) -> impl Future<Output = DomainResult<()>> + Send;
+
+    /// Records `outcome` under its request key, if any, then inserts
+    /// `events`: their (id, transaction) in order.
+    fn settle_and_insert_events(
+        &mut self,
+        outcome: Option<KeyOutcome>,
+        events: Vec<NewEventRow>,
+    ) -> impl Future<Output = DomainResult<Vec<(i64, i64)>>> + Send;
 
     /// Inserts a version's metric rows.
     fn insert_metric_rows(

@@ -12,9 +12,13 @@ use diesel_async::RunQueryDsl;
 
 use super::dialect::{AdvanceModel, Dialect};
 use super::rows::{
-    LockedModel, MetricRow, ModelRow, NewModelRow, RequestKeyRow, TagRow, VersionRow, from_db_time,
+    KeyOutcome, LockedModel, MetricRow, ModelRow, NewEventRow, NewModelRow, RequestKeyRow, TagRow,
+    VersionRow, from_db_time,
 };
-use super::schema::{model_versions, models as model_rows, version_metrics, version_tags};
+use super::schema::{
+    events as event_rows, model_versions, models as model_rows, request_keys, version_metrics,
+    version_tags,
+};
 use crate::domain::{DomainError, DomainResult};
 
 /// The connection every shared statement runs on here.
@@ -323,6 +327,36 @@ impl Dialect for Conn {
             },
         )?;
         Ok(())
+    }
+
+    /// Pipelined as `insert_version_rows`: the outcome's update and one
+    /// insert of every event, one round trip. A multi-row insert takes its
+    /// ids from the sequence row by row, so sorting the ids gives the
+    /// events' order.
+    async fn settle_and_insert_events(
+        &mut self,
+        outcome: Option<KeyOutcome>,
+        events: Vec<NewEventRow>,
+    ) -> DomainResult<Vec<(i64, i64)>> {
+        let conn: &Conn = self;
+        let insert = diesel::insert_into(event_rows::table)
+            .values(events)
+            .returning((event_rows::id, event_rows::tx));
+        let mut written = match &outcome {
+            Some(key) => {
+                let settle =
+                    diesel::update(request_keys::table.find((&key.principal, &key.request_id)))
+                        .set(request_keys::outcome.eq(&key.outcome));
+                let (_, written) = tokio::try_join!(
+                    settle.execute(&mut &*conn),
+                    insert.get_results::<(i64, i64)>(&mut &*conn),
+                )?;
+                written
+            }
+            None => insert.get_results::<(i64, i64)>(&mut &*conn).await?,
+        };
+        written.sort_unstable();
+        Ok(written)
     }
 
     /// One statement for all of a version's metrics.

@@ -479,6 +479,15 @@ impl EventRow {
     }
 }
 
+/// The outcome of a change to record under the request key it claimed,
+/// written with the change's events.
+#[derive(Debug, Clone)]
+pub struct KeyOutcome {
+    pub principal: String,
+    pub request_id: String,
+    pub outcome: String,
+}
+
 /// An `events` row to insert.
 #[derive(Debug, Insertable)]
 #[diesel(table_name = events)]

@@ -11,10 +11,12 @@ use diesel_async::{RunQueryDsl, SimpleAsyncConnection};
 
 use super::dialect::{AdvanceModel, Dialect};
 use super::rows::{
-    LockedModel, MetricRow, ModelRow, NewModelRow, RequestKeyRow, TagRow, VersionRow, from_db_time,
+    KeyOutcome, LockedModel, MetricRow, ModelRow, NewEventRow, NewModelRow, RequestKeyRow, TagRow,
+    VersionRow, from_db_time,
 };
 use super::schema::{
-    events as event_rows, model_versions, models as model_rows, version_metrics, version_tags,
+    events as event_rows, model_versions, models as model_rows, request_keys, version_metrics,
+    version_tags,
 };
 use super::tx::ModelTable as _;
 use crate::domain::{DomainResult, ModelName};
@@ -150,6 +152,32 @@ impl Dialect for Conn {
             .await?;
         self.insert_metric_rows(metrics).await?;
         self.insert_tag_rows(tags).await
+    }
+
+    /// One statement after another, the events row by row (diesel-async
+    /// cannot batch-insert with RETURNING on SQLite).
+    async fn settle_and_insert_events(
+        &mut self,
+        outcome: Option<KeyOutcome>,
+        events: Vec<NewEventRow>,
+    ) -> DomainResult<Vec<(i64, i64)>> {
+        if let Some(key) = outcome {
+            diesel::update(request_keys::table.find((&key.principal, &key.request_id)))
+                .set(request_keys::outcome.eq(&key.outcome))
+                .execute(self)
+                .await?;
+        }
+        let mut written = Vec::with_capacity(events.len());
+        for event in events {
+            written.push(
+                diesel::insert_into(event_rows::table)
+                    .values(event)
+                    .returning((event_rows::id, event_rows::tx))
+                    .get_result::<(i64, i64)>(self)
+                    .await?,
+            );
+        }
+        Ok(written)
     }
 
     /// Row by row.

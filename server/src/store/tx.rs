@@ -14,7 +14,8 @@ use std::future::Future;
 use chrono::{DateTime, Utc};
 
 use super::rows::{
-    AliasRow, EventRow, LockedModel, ModelRow, NewEventRow, RequestKeyRow, SessionRow, VersionRow,
+    AliasRow, EventRow, KeyOutcome, LockedModel, ModelRow, NewEventRow, RequestKeyRow, SessionRow,
+    VersionRow,
 };
 use crate::domain::commands::{EventQuery, ModelQuery, VersionQuery};
 use crate::domain::event::FeedBatch;
@@ -257,11 +258,13 @@ pub trait AliasTable {
 
 /// The `events` table: the audit trail, append-only.
 pub trait EventTable {
-    /// Appends events and returns their ids, in order: the last statement
-    /// of every change (on PostgreSQL, a trigger queues the notification
-    /// replicas wake on).
+    /// Records `outcome` under its request key (when the change claimed
+    /// one) and appends events, returning their ids in order: the last
+    /// statements of every change (on PostgreSQL, sent together; a trigger
+    /// queues the notification replicas wake on).
     fn append_events(
         &mut self,
+        outcome: Option<KeyOutcome>,
         events: Vec<NewEventRow>,
     ) -> impl Future<Output = DomainResult<Vec<i64>>> + Send;
 

@@ -41,7 +41,7 @@ use crate::domain::event::FeedBatch;
 use crate::domain::page::{EventCursor, Page};
 use crate::domain::{AliasName, DomainResult, Event, FeedPosition, ModelName};
 use crate::store::dialect::Dialect;
-use crate::store::rows::{EventRow, NewEventRow, from_db_time, split_page, to_db_time};
+use crate::store::rows::{EventRow, KeyOutcome, NewEventRow, from_db_time, split_page, to_db_time};
 
 /// `(events.tx, events.id) <op> (tx, id)`: one range of the feed-order
 /// index in both databases.
@@ -59,20 +59,19 @@ use crate::store::schema::{events, models};
 use crate::store::tx::EventTable;
 
 impl EventTable for Conn {
-    async fn append_events(&mut self, events: Vec<NewEventRow>) -> DomainResult<Vec<i64>> {
-        let mut ids = Vec::with_capacity(events.len());
-        // Row by row: diesel-async cannot batch-insert with RETURNING on
-        // SQLite, and a change writes one or two events.
-        for event in events {
-            let (id, tx) = diesel::insert_into(events::table)
-                .values(event)
-                .returning((events::id, events::tx))
-                .get_result::<(i64, i64)>(self)
-                .await?;
-            crate::store::token::note(tx);
-            ids.push(id);
-        }
-        Ok(ids)
+    async fn append_events(
+        &mut self,
+        outcome: Option<KeyOutcome>,
+        events: Vec<NewEventRow>,
+    ) -> DomainResult<Vec<i64>> {
+        let written = self.settle_and_insert_events(outcome, events).await?;
+        Ok(written
+            .into_iter()
+            .map(|(id, tx)| {
+                crate::store::token::note(tx);
+                id
+            })
+            .collect())
     }
 
     async fn event(&mut self, id: i64) -> DomainResult<EventRow> {
