@@ -30,13 +30,16 @@ pub async fn set_alias<T: Tx>(
             let now = change_time(&locked);
             let model = locked.row;
             let alias = &command.alias;
-            let Some(candidate) = tx.version_row(model.id, command.version).await? else {
+            let state = tx
+                .alias_move_state(model.id, alias, Some(command.version))
+                .await?;
+            let Some(candidate) = state.candidate else {
                 return Err(DomainError::NotFound(format!(
                     "model {:?} has no version {}",
                     model.name, command.version
                 )));
             };
-            let current = tx.alias_row(model.id, alias).await?.map(|row| row.version);
+            let current = state.current.map(|row| row.version);
             alias::check_expected_current(alias, command.expected_current, current)?;
             if current == Some(command.version) {
                 let settled = claim
@@ -73,10 +76,13 @@ pub async fn set_alias<T: Tx>(
                     current.zip(current_metrics.as_ref()),
                 )?;
             }
-            let latest = tx.latest_alias_event(model.id, alias).await?;
             let mut event = NewEventRow::new(EventKind::AliasSet, model.id, &caller, now);
             event.rollback_event_id = alias::rollback_pointer_of_move(
-                latest.as_ref().map(EventRow::alias_entry).as_ref(),
+                state
+                    .latest_event
+                    .as_ref()
+                    .map(EventRow::alias_entry)
+                    .as_ref(),
             );
             event.reason = command.reason;
             let to = AliasMove {
@@ -112,9 +118,10 @@ pub async fn rollback_alias<T: Tx>(
             let now = change_time(&locked);
             let model = locked.row;
             let alias = &command.alias;
-            let current = tx.alias_row(model.id, alias).await?.map(|row| row.version);
+            let state = tx.alias_move_state(model.id, alias, None).await?;
+            let current = state.current.map(|row| row.version);
             alias::check_expected_current(alias, command.expected_current, current)?;
-            let latest = tx.latest_alias_event(model.id, alias).await?;
+            let latest = state.latest_event;
             let source_id =
                 alias::rollback_source(alias, latest.as_ref().map(EventRow::alias_entry).as_ref())?;
             let source = tx.event(source_id).await?;

@@ -9,7 +9,8 @@ use diesel::expression::SqlLiteral;
 use diesel::sql_types::Text;
 
 use super::rows::{
-    KeyOutcome, LockedModel, MetricRow, NewEventRow, NewModelRow, RequestKeyRow, TagRow, VersionRow,
+    AliasMoveState, KeyOutcome, LockedModel, MetricRow, NewEventRow, NewModelRow, RequestKeyRow,
+    TagRow, VersionRow,
 };
 use super::schema::models;
 
@@ -73,6 +74,14 @@ pub trait Dialect {
         metrics: &[MetricRow<'_>],
         tags: &[TagRow<'_>],
     ) -> impl Future<Output = DomainResult<()>> + Send;
+
+    /// What an alias move reads first (see `AliasTable::alias_move_state`).
+    fn read_alias_move(
+        &mut self,
+        model_id: i64,
+        alias: &str,
+        candidate: Option<i64>,
+    ) -> impl Future<Output = DomainResult<AliasMoveState>> + Send;
 
     /// Records `outcome` under its request key, if any, then inserts
     /// `events`: their (id, transaction) in order.

@@ -49,8 +49,8 @@ pub use pools::establish_postgres;
 use pools::{CancelOnDrop, Pools, SqliteConn};
 pub use postgres::{EVENTS_CHANNEL, MODEL_LOCK_CLASS};
 pub use rows::{
-    AliasRow, EventRow, KeyOutcome, LockedModel, ModelRow, NewEventRow, RequestKeyRow, SessionRow,
-    VersionRow,
+    AliasMoveState, AliasRow, EventRow, KeyOutcome, LockedModel, ModelRow, NewEventRow,
+    RequestKeyRow, SessionRow, VersionRow,
 };
 pub use seed::seed;
 pub use tx::{AliasTable, EventTable, KeyTable, ModelTable, Tx, VersionTable, Work};

@@ -12,8 +12,8 @@ use diesel_async::RunQueryDsl;
 
 use super::dialect::{AdvanceModel, Dialect};
 use super::rows::{
-    KeyOutcome, LockedModel, MetricRow, ModelRow, NewEventRow, NewModelRow, RequestKeyRow, TagRow,
-    VersionRow, from_db_time,
+    AliasMoveState, KeyOutcome, LockedModel, MetricRow, ModelRow, NewEventRow, NewModelRow,
+    RequestKeyRow, TagRow, VersionRow, from_db_time,
 };
 use super::schema::{
     events as event_rows, model_versions, models as model_rows, request_keys, version_metrics,
@@ -26,6 +26,7 @@ pub type Conn = diesel_async::AsyncPgConnection;
 
 // The same files as `sqlite.rs` loads: every statement is type-checked
 // against both databases.
+#[macro_use]
 #[path = "sql/aliases.rs"]
 #[expect(
     clippy::duplicate_mod,
@@ -327,6 +328,44 @@ impl Dialect for Conn {
             },
         )?;
         Ok(())
+    }
+
+    /// The three reads pipelined: one round trip.
+    async fn read_alias_move(
+        &mut self,
+        model_id: i64,
+        alias: &str,
+        candidate: Option<i64>,
+    ) -> DomainResult<AliasMoveState> {
+        let conn: &Conn = self;
+        let (candidate, current, latest_event) = tokio::try_join!(
+            async {
+                match candidate {
+                    Some(version) => version_row_query!(model_id, version)
+                        .first(&mut &*conn)
+                        .await
+                        .optional(),
+                    None => Ok(None),
+                }
+            },
+            async {
+                alias_row_query!(model_id, alias)
+                    .first(&mut &*conn)
+                    .await
+                    .optional()
+            },
+            async {
+                latest_alias_event_query!(model_id, alias)
+                    .first(&mut &*conn)
+                    .await
+                    .optional()
+            },
+        )?;
+        Ok(AliasMoveState {
+            candidate,
+            current,
+            latest_event,
+        })
     }
 
     /// Pipelined as `insert_version_rows`: the outcome's update and one

@@ -321,6 +321,15 @@ impl VersionRow {
     }
 }
 
+/// What an alias move reads before it decides: the version it is to point
+/// at (when it names one), the alias's row and its latest event.
+#[derive(Debug, Clone)]
+pub struct AliasMoveState {
+    pub candidate: Option<VersionRow>,
+    pub current: Option<AliasRow>,
+    pub latest_event: Option<EventRow>,
+}
+
 /// An `aliases` row.
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
 #[diesel(table_name = aliases, check_for_backend(diesel::pg::Pg, diesel::sqlite::Sqlite))]

@@ -11,8 +11,8 @@ use diesel_async::{RunQueryDsl, SimpleAsyncConnection};
 
 use super::dialect::{AdvanceModel, Dialect};
 use super::rows::{
-    KeyOutcome, LockedModel, MetricRow, ModelRow, NewEventRow, NewModelRow, RequestKeyRow, TagRow,
-    VersionRow, from_db_time,
+    AliasMoveState, KeyOutcome, LockedModel, MetricRow, ModelRow, NewEventRow, NewModelRow,
+    RequestKeyRow, TagRow, VersionRow, from_db_time,
 };
 use super::schema::{
     events as event_rows, model_versions, models as model_rows, request_keys, version_metrics,
@@ -26,6 +26,7 @@ pub type Conn = super::pools::SqliteConn;
 
 // The same files as `postgres.rs` loads: every statement is type-checked
 // against both databases.
+#[macro_use]
 #[path = "sql/aliases.rs"]
 #[expect(
     clippy::duplicate_mod,
@@ -152,6 +153,33 @@ impl Dialect for Conn {
             .await?;
         self.insert_metric_rows(metrics).await?;
         self.insert_tag_rows(tags).await
+    }
+
+    /// One read after another.
+    async fn read_alias_move(
+        &mut self,
+        model_id: i64,
+        alias: &str,
+        candidate: Option<i64>,
+    ) -> DomainResult<AliasMoveState> {
+        let candidate = match candidate {
+            Some(version) => version_row_query!(model_id, version)
+                .first(self)
+                .await
+                .optional()?,
+            None => None,
+        };
+        Ok(AliasMoveState {
+            candidate,
+            current: alias_row_query!(model_id, alias)
+                .first(self)
+                .await
+                .optional()?,
+            latest_event: latest_alias_event_query!(model_id, alias)
+                .first(self)
+                .await
+                .optional()?,
+        })
     }
 
     /// One statement after another, the events row by row (diesel-async

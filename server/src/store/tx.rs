@@ -14,8 +14,8 @@ use std::future::Future;
 use chrono::{DateTime, Utc};
 
 use super::rows::{
-    AliasRow, EventRow, KeyOutcome, LockedModel, ModelRow, NewEventRow, RequestKeyRow, SessionRow,
-    VersionRow,
+    AliasMoveState, AliasRow, EventRow, KeyOutcome, LockedModel, ModelRow, NewEventRow,
+    RequestKeyRow, SessionRow, VersionRow,
 };
 use crate::domain::commands::{EventQuery, ModelQuery, VersionQuery};
 use crate::domain::event::FeedBatch;
@@ -221,6 +221,15 @@ pub trait AliasTable {
         model_id: i64,
         alias: &AliasName,
     ) -> impl Future<Output = DomainResult<Option<AliasRow>>> + Send;
+
+    /// The version `candidate` of model `model_id` (when given), the row of
+    /// `alias` and its latest event: what an alias move reads first.
+    fn alias_move_state(
+        &mut self,
+        model_id: i64,
+        alias: &AliasName,
+        candidate: Option<i64>,
+    ) -> impl Future<Output = DomainResult<AliasMoveState>> + Send;
 
     /// Points `alias` at `version`, naming the event that moved it.
     fn point_alias(

@@ -5,9 +5,44 @@ use diesel_async::RunQueryDsl;
 
 use super::Conn;
 use crate::domain::{AliasName, DomainResult, ModelName, ModelVersion};
-use crate::store::rows::{AliasRow, VersionRow};
+use crate::store::dialect::Dialect;
+use crate::store::rows::{AliasMoveState, AliasRow, VersionRow};
 use crate::store::schema::{aliases, model_versions, models};
 use crate::store::tx::AliasTable;
+
+// The reads of an alias move, as macros: PostgreSQL sends them pipelined
+// (`Dialect::read_alias_move`), which needs each query as a value, and
+// their types are long to spell. Callers bring diesel's query traits.
+
+/// The row of alias `$alias` of model `$model_id`.
+macro_rules! alias_row_query {
+    ($model_id:expr, $alias:expr) => {
+        crate::store::schema::aliases::table
+            .find(($model_id, $alias))
+            .select(crate::store::rows::AliasRow::as_select())
+    };
+}
+
+/// The latest event of alias `$alias` of model `$model_id`.
+macro_rules! latest_alias_event_query {
+    ($model_id:expr, $alias:expr) => {
+        crate::store::schema::events::table
+            .filter(crate::store::schema::events::model_id.eq($model_id))
+            .filter(crate::store::schema::events::alias.eq($alias))
+            .order_by(crate::store::schema::events::id.desc())
+            .select(crate::store::rows::EventRow::as_select())
+    };
+}
+
+/// Version `$version` of model `$model_id`.
+macro_rules! version_row_query {
+    ($model_id:expr, $version:expr) => {
+        crate::store::schema::model_versions::table
+            .filter(crate::store::schema::model_versions::model_id.eq($model_id))
+            .filter(crate::store::schema::model_versions::version.eq($version))
+            .select(crate::store::rows::VersionRow::as_select())
+    };
+}
 
 impl AliasTable for Conn {
     async fn alias_row(
@@ -15,12 +50,20 @@ impl AliasTable for Conn {
         model_id: i64,
         alias: &AliasName,
     ) -> DomainResult<Option<AliasRow>> {
-        Ok(aliases::table
-            .find((model_id, alias.as_str()))
-            .select(AliasRow::as_select())
+        Ok(alias_row_query!(model_id, alias.as_str())
             .first(self)
             .await
             .optional()?)
+    }
+
+    async fn alias_move_state(
+        &mut self,
+        model_id: i64,
+        alias: &AliasName,
+        candidate: Option<i64>,
+    ) -> DomainResult<AliasMoveState> {
+        self.read_alias_move(model_id, alias.as_str(), candidate)
+            .await
     }
 
     async fn point_alias(

@@ -87,11 +87,7 @@ impl EventTable for Conn {
         model_id: i64,
         alias: &AliasName,
     ) -> DomainResult<Option<EventRow>> {
-        Ok(events::table
-            .filter(events::model_id.eq(model_id))
-            .filter(events::alias.eq(alias.as_str()))
-            .order_by(events::id.desc())
-            .select(EventRow::as_select())
+        Ok(latest_alias_event_query!(model_id, alias.as_str())
             .first(self)
             .await
             .optional()?)

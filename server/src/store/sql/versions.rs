@@ -20,10 +20,7 @@ impl VersionTable for Conn {
         model_id: i64,
         version: i64,
     ) -> DomainResult<Option<VersionRow>> {
-        Ok(model_versions::table
-            .filter(model_versions::model_id.eq(model_id))
-            .filter(model_versions::version.eq(version))
-            .select(VersionRow::as_select())
+        Ok(version_row_query!(model_id, version)
             .first(self)
             .await
             .optional()?)
