@@ -13,7 +13,7 @@ use diesel_async::RunQueryDsl;
 use super::dialect::{AdvanceModel, Dialect};
 use super::rows::{
     AliasMoveState, KeyOutcome, LockedModel, MetricRow, ModelRow, NewEventRow, NewModelRow,
-    RequestKeyRow, TagRow, VersionRow, from_db_time,
+    RequestKeyRow, TagRow, VersionRow,
 };
 use super::schema::{
     events as event_rows, model_versions, models as model_rows, request_keys, version_metrics,
@@ -255,10 +255,7 @@ impl Dialect for Conn {
                 .get_result::<(ModelRow, Option<NaiveDateTime>)>(self)
                 .await
                 .optional()?
-                .map(|(row, last)| LockedModel {
-                    row,
-                    last_event_at: last.map(from_db_time),
-                }),
+                .map(|(row, last)| LockedModel::new(row, last)),
         )
     }
 
@@ -280,10 +277,7 @@ impl Dialect for Conn {
             ))
             .get_result::<(ModelRow, bool, Option<NaiveDateTime>)>(self)
             .await?;
-        let locked = LockedModel {
-            row,
-            last_event_at: last.map(from_db_time),
-        };
+        let locked = LockedModel::new(row, last);
         Ok((locked, created))
     }
 

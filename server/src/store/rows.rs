@@ -44,6 +44,16 @@ pub struct LockedModel {
     pub last_event_at: Option<DateTime<Utc>>,
 }
 
+impl LockedModel {
+    /// `row`, whose latest event happened at `last_event_at` (as stored).
+    pub fn new(row: ModelRow, last_event_at: Option<NaiveDateTime>) -> Self {
+        Self {
+            row,
+            last_event_at: last_event_at.map(from_db_time),
+        }
+    }
+}
+
 impl ModelRow {
     /// The stored tags.
     pub fn tags(&self) -> DomainResult<BTreeMap<String, String>> {

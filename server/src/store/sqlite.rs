@@ -12,7 +12,7 @@ use diesel_async::{RunQueryDsl, SimpleAsyncConnection};
 use super::dialect::{AdvanceModel, Dialect};
 use super::rows::{
     AliasMoveState, KeyOutcome, LockedModel, MetricRow, ModelRow, NewEventRow, NewModelRow,
-    RequestKeyRow, TagRow, VersionRow, from_db_time,
+    RequestKeyRow, TagRow, VersionRow,
 };
 use super::schema::{
     events as event_rows, model_versions, models as model_rows, request_keys, version_metrics,
@@ -112,10 +112,7 @@ impl Dialect for Conn {
             .select(diesel::dsl::max(event_rows::occurred_at))
             .first::<Option<NaiveDateTime>>(self)
             .await?;
-        Ok(Some(LockedModel {
-            row,
-            last_event_at: last.map(from_db_time),
-        }))
+        Ok(Some(LockedModel::new(row, last)))
     }
 
     /// Two statements (SQLite cannot tell an upsert's insert from its
