@@ -15,10 +15,9 @@ use super::rows::{
     RequestKeyRow, TagRow, VersionRow,
 };
 use super::schema::{
-    events as event_rows, model_versions, models as model_rows, request_keys, version_metrics,
-    version_tags,
+    events as event_rows, model_versions, models as model_rows, version_metrics, version_tags,
 };
-use super::tx::ModelTable as _;
+use super::tx::{KeyTable as _, ModelTable as _};
 use crate::domain::{DomainResult, ModelName};
 
 /// The connection every shared statement runs on here.
@@ -187,9 +186,7 @@ impl Dialect for Conn {
         events: Vec<NewEventRow>,
     ) -> DomainResult<Vec<(i64, i64)>> {
         if let Some(key) = outcome {
-            diesel::update(request_keys::table.find((&key.principal, &key.request_id)))
-                .set(request_keys::outcome.eq(&key.outcome))
-                .execute(self)
+            self.settle_request_key(&key.principal, &key.request_id, key.outcome)
                 .await?;
         }
         let mut written = Vec::with_capacity(events.len());
