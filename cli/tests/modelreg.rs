@@ -24,6 +24,8 @@ on_both_backends!(
     tables_fit_a_narrow_terminal_and_stay_one_line_per_row_in_a_pipe,
 );
 
+on_both_backends!(backend: a_two_person_promotion_with_modelreg);
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn modelreg_speaks_tls_with_a_ca_file_and_mutual_tls_with_a_client_certificate() {
     use std::sync::Arc;
@@ -199,6 +201,161 @@ async fn a_token_that_starts_with_a_dash_is_taken_as_the_token() {
         Some(0),
         "{}",
         String::from_utf8_lossy(&listed.stderr)
+    );
+}
+
+/// The README's two-person promotion: an admin protects production, one
+/// deployer asks, the same deployer cannot approve, another one can.
+async fn a_two_person_promotion_with_modelreg(backend: model_registry_e2e::Backend) {
+    use std::sync::Arc;
+
+    use model_registry_server::auth::{Authenticator, hash_token_entry};
+    use model_registry_server::domain::access::Role;
+    use model_registry_server::server::ServeOptions;
+
+    let dir = tempfile::tempdir().unwrap();
+    let tokens = dir.path().join("tokens.toml");
+    let mut text = String::new();
+    for (name, role) in [
+        ("ops", Role::Admin),
+        ("alice", Role::Deployer),
+        ("bob", Role::Deployer),
+        ("ci", Role::Trainer),
+    ] {
+        text.push_str(&hash_token_entry(
+            &format!("{name}-secret-token"),
+            name,
+            role,
+        ));
+    }
+    model_registry_e2e::write_tokens_file(&tokens, &text);
+    let options = ServeOptions {
+        authenticator: Arc::new(Authenticator::from_file(&tokens).unwrap()),
+        ..ServeOptions::default()
+    };
+    let Some(server) = TestServer::builder(backend).options(options).start().await else {
+        return;
+    };
+    let url = server.url.clone();
+    let as_ = |name: &str, args: &[&str]| {
+        let token = format!("{name}-secret-token");
+        let mut all = vec!["--token".to_owned(), token];
+        all.extend(args.iter().map(|a| (*a).to_owned()));
+        let url = url.clone();
+        async move {
+            let args: Vec<&str> = all.iter().map(String::as_str).collect();
+            modelreg(&url, &args).await
+        }
+    };
+    for auc in ["0.81", "0.86"] {
+        stdout(
+            &as_(
+                "ci",
+                &[
+                    "register",
+                    "churn",
+                    "--algorithm",
+                    "XGBoost",
+                    "--artifact-uri",
+                    "s3://models/churn/m.pkl",
+                    "--metric",
+                    &format!("auc={auc}"),
+                ],
+            )
+            .await,
+        );
+    }
+    stdout(&as_("ops", &["promote", "churn", "1", "--reason", "first"]).await);
+    let policy = stdout(
+        &as_(
+            "ops",
+            &[
+                "policy",
+                "set",
+                "churn",
+                "production",
+                "--protected",
+                "--approvals",
+                "1",
+                "--gate-metric",
+                "auc",
+                "--reason",
+                "release process",
+            ],
+        )
+        .await,
+    );
+    assert!(
+        policy.contains("revision 1") && policy.contains("protected"),
+        "{policy}"
+    );
+
+    let direct = as_(
+        "alice",
+        &["promote", "churn", "2", "--reason", "skip review"],
+    )
+    .await;
+    let refused = failed(&direct, 4, "FAILED_PRECONDITION");
+    assert!(refused.contains("protected"), "{refused}");
+
+    let made = json(
+        &as_(
+            "alice",
+            &[
+                "-o",
+                "json",
+                "request",
+                "churn",
+                "production",
+                "2",
+                "--reason",
+                "better auc",
+            ],
+        )
+        .await,
+    );
+    assert_eq!(made["state"], "CHANGE_REQUEST_STATE_PENDING");
+    let id = made["id"].as_str().unwrap().to_owned();
+    let own = as_("alice", &["approve", &id]).await;
+    let why = failed(&own, 7, "PERMISSION_DENIED");
+    assert!(why.contains("two-person"), "{why}");
+
+    let pending = stdout(&as_("bob", &["requests", "--state", "pending"]).await);
+    assert!(
+        pending.contains("churn@production") && pending.contains("alice"),
+        "{pending}"
+    );
+    let applied = stdout(&as_("bob", &["approve", &id, "--comment", "checked the holdout"]).await);
+    assert!(applied.contains("APPLIED"), "{applied}");
+    let production = json(&as_("bob", &["-o", "json", "production", "churn"]).await);
+    assert_eq!(production["version"], "2");
+
+    // Break-glass needs an admin, and says so in the trail.
+    let glass = as_(
+        "alice",
+        &["rollback", "churn", "--reason", "incident", "--emergency"],
+    )
+    .await;
+    failed(&glass, 7, "PERMISSION_DENIED");
+    stdout(
+        &as_(
+            "ops",
+            &[
+                "promote",
+                "churn",
+                "1",
+                "--reason",
+                "incident 7",
+                "--emergency",
+            ],
+        )
+        .await,
+    );
+    let history = json(&as_("ops", &["-o", "json", "history", "churn"]).await);
+    let last = history.as_array().unwrap().last().unwrap().clone();
+    assert_eq!(
+        (last["emergency"].clone(), last["actor"].clone()),
+        (Value::Bool(true), "ops".into())
     );
 }
 

@@ -238,6 +238,7 @@ async fn rolling_back_staging_walks_its_own_history_and_leaves_production_alone(
     // Compare-and-set guards a rollback too.
     let stale = client
         .rollback_model_alias(pb::RollbackModelAliasRequest {
+            emergency: false,
             model_name: "churn".into(),
             alias: "production".into(),
             reason: "stale".into(),
@@ -256,6 +257,7 @@ async fn a_deleted_alias_points_nowhere_and_rolls_back_past_the_deletion(server:
     set_alias(&mut client, "churn", "canary", 1).await.unwrap();
     set_alias(&mut client, "churn", "canary", 2).await.unwrap();
     let delete = |expected| pb::DeleteModelAliasRequest {
+        emergency: false,
         model_name: "churn".into(),
         alias: "canary".into(),
         reason: "canary finished".into(),
@@ -322,6 +324,7 @@ async fn as_of_answers_per_alias_from_the_trail(server: TestServer) {
         .unwrap();
     client
         .delete_model_alias(pb::DeleteModelAliasRequest {
+            emergency: false,
             model_name: "churn".into(),
             alias: "staging".into(),
             reason: "done".into(),
@@ -496,6 +499,7 @@ async fn latest_follows_registrations_and_status_changes_and_is_read_only(server
     );
     let refused = client
         .delete_model_alias(pb::DeleteModelAliasRequest {
+            emergency: false,
             model_name: "churn".into(),
             alias: "latest".into(),
             reason: "x".into(),

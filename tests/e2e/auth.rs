@@ -40,6 +40,8 @@ fn tokens_file(dir: &std::path::Path) -> std::path::PathBuf {
             "churn-token",
             "model_prefixes = [\"churn\"]\n",
         ),
+        // Makes the change requests others approve in the matrix.
+        ("requester", "deployer", "requester-token", ""),
     ] {
         text.push_str(&format!(
             "[[principal]]\nname = \"{name}\"\nrole = \"{role}\"\ntoken_sha256 = \"{}\"\n{limits}\n",
@@ -66,7 +68,7 @@ async fn start(backend: Backend) -> Option<(TestServer, tempfile::TempDir)> {
 }
 
 /// Every RegistryService RPC and the role it needs.
-const RPCS: [(&str, Role); 17] = [
+const RPCS: [(&str, Role); 27] = [
     ("GetModelVersion", Role::Reader),
     ("GetProductionModel", Role::Reader),
     ("GetModelVersionByAlias", Role::Reader),
@@ -84,7 +86,65 @@ const RPCS: [(&str, Role); 17] = [
     ("RollbackProductionModel", Role::Deployer),
     ("UpdateModelVersionStatus", Role::Deployer),
     ("UpdateModel", Role::Admin),
+    ("GetAliasPolicy", Role::Reader),
+    ("ListAliasPolicies", Role::Reader),
+    ("SetAliasPolicy", Role::Admin),
+    ("DeleteAliasPolicy", Role::Admin),
+    ("GetAliasChangeRequest", Role::Reader),
+    ("ListAliasChangeRequests", Role::Reader),
+    ("CreateAliasChangeRequest", Role::Deployer),
+    ("ApproveAliasChangeRequest", Role::Deployer),
+    ("RejectAliasChangeRequest", Role::Deployer),
+    ("CancelAliasChangeRequest", Role::Deployer),
 ];
+
+/// The change request `prepare` made last, for the call that decides it.
+static PREPARED_REQUEST: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(0);
+
+/// An unprotected policy of alias `alias` of `churn`: requests need one
+/// approval.
+fn policy(alias: &str) -> pb::SetAliasPolicyRequest {
+    pb::SetAliasPolicyRequest {
+        policy: Some(pb::AliasPolicy {
+            model_name: "churn".into(),
+            alias: alias.into(),
+            ..Default::default()
+        }),
+        reason: "matrix".into(),
+        request_id: String::new(),
+    }
+}
+
+/// A request to point `review` at whichever of versions 2 and 3 it does not
+/// point at, made by the principal of `token`.
+async fn prepare_request(admin: &mut TokenClient, server_client: &mut TokenClient) {
+    let current = admin
+        .get_model_version_by_alias(pb::GetModelVersionByAliasRequest {
+            model_name: "churn".into(),
+            alias: "review".into(),
+            as_of: None,
+            consistency_token: String::new(),
+        })
+        .await
+        .ok()
+        .and_then(|r| r.into_inner().model_version)
+        .map(|v| v.version);
+    let made = server_client
+        .create_alias_change_request(pb::CreateAliasChangeRequestRequest {
+            model_name: "churn".into(),
+            alias: "review".into(),
+            version: if current == Some(2) { 3 } else { 2 },
+            reason: "matrix".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    PREPARED_REQUEST.store(
+        made.change_request.unwrap().id,
+        std::sync::atomic::Ordering::SeqCst,
+    );
+}
 
 #[test]
 fn the_matrix_covers_every_unary_rpc_of_the_service() {
@@ -124,9 +184,23 @@ fn set_alias(alias: &str, version: i64) -> pb::SetModelAliasRequest {
     }
 }
 
-/// Puts the state `rpc` needs in place, as the admin.
-async fn prepare(admin: &mut TokenClient, rpc: &str) {
+/// Puts the state `rpc` needs in place, as the admin (change requests as
+/// a principal the caller may decide for).
+async fn prepare(server: &TestServer, admin: &mut TokenClient, rpc: &str) {
     match rpc {
+        "DeleteAliasPolicy" => {
+            admin.set_alias_policy(policy("doomed")).await.unwrap();
+        }
+        // Approved and rejected by anyone but the requester.
+        "ApproveAliasChangeRequest" | "RejectAliasChangeRequest" => {
+            let mut requester = client_with_token(server, Some("requester-token"));
+            prepare_request(admin, &mut requester).await;
+        }
+        // Cancelled by the requester (a deployer) or an admin.
+        "CancelAliasChangeRequest" => {
+            let mut requester = client_with_token(server, Some("deployer-token"));
+            prepare_request(admin, &mut requester).await;
+        }
         "DeleteModelAlias" => {
             admin.set_model_alias(set_alias("doomed", 1)).await.unwrap();
         }
@@ -236,6 +310,7 @@ async fn call(client: &mut TokenClient, rpc: &str) -> Result<(), tonic::Status> 
             .map(drop),
         "DeleteModelAlias" => client
             .delete_model_alias(pb::DeleteModelAliasRequest {
+                emergency: false,
                 model_name: "churn".into(),
                 alias: "doomed".into(),
                 reason: "matrix".into(),
@@ -246,6 +321,7 @@ async fn call(client: &mut TokenClient, rpc: &str) -> Result<(), tonic::Status> 
             .map(drop),
         "RollbackModelAlias" => client
             .rollback_model_alias(pb::RollbackModelAliasRequest {
+                emergency: false,
                 model_name: "churn".into(),
                 alias: "staging".into(),
                 reason: "matrix".into(),
@@ -265,6 +341,7 @@ async fn call(client: &mut TokenClient, rpc: &str) -> Result<(), tonic::Status> 
             .map(drop),
         "RollbackProductionModel" => client
             .rollback_production_model(pb::RollbackProductionModelRequest {
+                emergency: false,
                 model_name: "churn".into(),
                 reason: "matrix".into(),
                 expected_current_version: None,
@@ -290,6 +367,69 @@ async fn call(client: &mut TokenClient, rpc: &str) -> Result<(), tonic::Status> 
             })
             .await
             .map(drop),
+        "GetAliasPolicy" => client
+            .get_alias_policy(pb::GetAliasPolicyRequest {
+                model_name: "churn".into(),
+                alias: "review".into(),
+            })
+            .await
+            .map(drop),
+        "ListAliasPolicies" => client
+            .list_alias_policies(pb::ListAliasPoliciesRequest::default())
+            .await
+            .map(drop),
+        "SetAliasPolicy" => client.set_alias_policy(policy("review")).await.map(drop),
+        "DeleteAliasPolicy" => client
+            .delete_alias_policy(pb::DeleteAliasPolicyRequest {
+                model_name: "churn".into(),
+                alias: "doomed".into(),
+                reason: "matrix".into(),
+                request_id: String::new(),
+            })
+            .await
+            .map(drop),
+        "GetAliasChangeRequest" => client
+            .get_alias_change_request(pb::GetAliasChangeRequestRequest { id: 1 })
+            .await
+            .map(drop),
+        "ListAliasChangeRequests" => client
+            .list_alias_change_requests(pb::ListAliasChangeRequestsRequest::default())
+            .await
+            .map(drop),
+        "CreateAliasChangeRequest" => client
+            .create_alias_change_request(pb::CreateAliasChangeRequestRequest {
+                model_name: "churn".into(),
+                alias: "review".into(),
+                version: 1,
+                reason: "matrix".into(),
+                ..Default::default()
+            })
+            .await
+            .map(drop),
+        "ApproveAliasChangeRequest" => client
+            .approve_alias_change_request(pb::ApproveAliasChangeRequestRequest {
+                id: PREPARED_REQUEST.load(std::sync::atomic::Ordering::SeqCst),
+                comment: "matrix".into(),
+                request_id: String::new(),
+            })
+            .await
+            .map(drop),
+        "RejectAliasChangeRequest" => client
+            .reject_alias_change_request(pb::RejectAliasChangeRequestRequest {
+                id: PREPARED_REQUEST.load(std::sync::atomic::Ordering::SeqCst),
+                comment: "matrix".into(),
+                request_id: String::new(),
+            })
+            .await
+            .map(drop),
+        "CancelAliasChangeRequest" => client
+            .cancel_alias_change_request(pb::CancelAliasChangeRequestRequest {
+                id: PREPARED_REQUEST.load(std::sync::atomic::Ordering::SeqCst),
+                comment: "matrix".into(),
+                request_id: String::new(),
+            })
+            .await
+            .map(drop),
         other => panic!("no call for {other}"),
     }
 }
@@ -303,6 +443,18 @@ async fn seed(admin: &mut TokenClient) {
     }
     admin
         .set_model_alias(set_alias("production", 1))
+        .await
+        .unwrap();
+    // The alias `review` has a policy, and request 1 exists.
+    admin.set_alias_policy(policy("review")).await.unwrap();
+    admin
+        .create_alias_change_request(pb::CreateAliasChangeRequestRequest {
+            model_name: "churn".into(),
+            alias: "review".into(),
+            version: 1,
+            reason: "matrix".into(),
+            ..Default::default()
+        })
         .await
         .unwrap();
 }
@@ -323,7 +475,7 @@ async fn every_rpc_is_open_to_exactly_the_roles_that_need_it(backend: Backend) {
     ];
     for (rpc, needed) in RPCS {
         for (token, role) in identities {
-            prepare(&mut admin, rpc).await;
+            prepare(&server, &mut admin, rpc).await;
             let mut client = client_with_token(&server, token);
             let outcome = call(&mut client, rpc).await;
             match role {
@@ -560,7 +712,7 @@ async fn a_reload_that_revokes_a_token_ends_its_open_streams_only(backend: Backe
         .filter(|entry| !entry.contains("\"dashboards\""))
         .collect();
     model_registry_e2e::write_tokens_file(&tokens, &without_reader.join("[[principal]]"));
-    assert_eq!(authenticator.reload().unwrap(), 5);
+    assert_eq!(authenticator.reload().unwrap(), 6);
 
     // Events from before the reload may still be on their way; then the
     // end.

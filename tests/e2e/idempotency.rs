@@ -24,6 +24,7 @@ on_both_backends!(
 
 fn rollback(request_id: &str) -> pb::RollbackModelAliasRequest {
     pb::RollbackModelAliasRequest {
+        emergency: false,
         model_name: "churn".into(),
         alias: "canary".into(),
         reason: "error rate up".into(),
@@ -111,6 +112,7 @@ async fn a_retried_change_returns_the_first_result_and_changes_nothing(server: T
         pb::ModelStatus::Deprecated as i32
     );
     let delete = || pb::DeleteModelAliasRequest {
+        emergency: false,
         model_name: "churn".into(),
         alias: "canary".into(),
         reason: "done".into(),

@@ -13,6 +13,7 @@ mod compression;
 mod concurrency;
 mod events;
 mod feed_order;
+mod governance;
 mod health;
 mod hostile;
 mod idempotency;

@@ -140,6 +140,7 @@ async fn compare_and_set_refuses_a_stale_expectation_and_changes_nothing(server:
     let rollback = status_of(
         client
             .rollback_production_model(pb::RollbackProductionModelRequest {
+                emergency: false,
                 model_name: "churn".into(),
                 reason: "cas".into(),
                 expected_current_version: Some(3),
@@ -193,6 +194,7 @@ async fn rollback_after_three_promotions_walks_back_through_history(server: Test
     let mut client = server.client.clone();
     register_many(&mut client, "churn", 3).await;
     let rollback = |reason: &str| pb::RollbackProductionModelRequest {
+        emergency: false,
         model_name: "churn".into(),
         reason: reason.into(),
         expected_current_version: None,
@@ -247,6 +249,7 @@ async fn rollback_refuses_when_the_previous_version_is_no_longer_active(server: 
     let refused = status_of(
         client
             .rollback_production_model(pb::RollbackProductionModelRequest {
+                emergency: false,
                 model_name: "churn".into(),
                 reason: "regression".into(),
                 expected_current_version: None,
@@ -271,6 +274,7 @@ async fn as_of_answers_which_version_was_production_at_a_time(server: TestServer
     }
     client
         .rollback_production_model(pb::RollbackProductionModelRequest {
+            emergency: false,
             model_name: "churn".into(),
             reason: "regression".into(),
             expected_current_version: None,

@@ -58,6 +58,7 @@ fn version_of(name: &str, auc: f64) -> NewVersion {
 
 fn point(name: &str, version: i64, expected_current: Option<Option<i64>>) -> SetAlias {
     SetAlias {
+        emergency: false,
         model_name: model(name),
         alias: production(),
         version,
@@ -140,6 +141,7 @@ async fn a_rollback_refuses_a_version_deprecated_since_and_writes_nothing(backen
     let refused = registry
         .rollback_alias(
             RollbackAlias {
+                emergency: false,
                 model_name: model("churn"),
                 alias: production(),
                 reason: "bad deploy".to_owned(),
@@ -237,6 +239,7 @@ async fn a_refused_change_leaves_no_event_and_no_claimed_key(backend: Backend) {
     registry
         .delete_alias(
             model_registry_server::domain::commands::DeleteAlias {
+                emergency: false,
                 model_name: model("churn"),
                 alias: production(),
                 reason: "reset".to_owned(),
@@ -379,6 +382,7 @@ async fn an_alias_limited_principal_cannot_retire_what_other_aliases_rest_on(bac
     let rollback = registry
         .rollback_alias(
             RollbackAlias {
+                emergency: false,
                 model_name: model("churn"),
                 alias: production(),
                 reason: "bad deploy".to_owned(),

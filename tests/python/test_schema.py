@@ -15,12 +15,13 @@ from conftest import REPO, psql, server_binary
 SCHEMA = REPO / "server" / "src" / "store" / "schema.rs"
 
 # The SQL types each diesel type may be declared as, per backend.
-SQLITE_TYPES = {"BigInt": {"BIGINT", "INTEGER"}, "Text": {"TEXT"}, "Double": {"REAL"}, "Timestamp": {"TEXT"}}
+SQLITE_TYPES = {"BigInt": {"BIGINT", "INTEGER"}, "Text": {"TEXT"}, "Double": {"REAL"}, "Timestamp": {"TEXT"}, "Bool": {"BOOLEAN"}}
 POSTGRES_TYPES = {
     "BigInt": {"bigint"},
     "Text": {"text"},
     "Double": {"double precision"},
     "Timestamp": {"timestamp without time zone"},
+    "Bool": {"boolean"},
 }
 
 Columns = dict[str, dict[str, tuple[str, bool]]]

@@ -23,6 +23,9 @@ pub struct PromoteArgs {
     pub expect_current: Option<i64>,
     #[command(flatten)]
     pub gate: Gate,
+    /// Break-glass (admins): move a protected production past its policy.
+    #[arg(long)]
+    pub emergency: bool,
 }
 
 /// The arguments of `modelreg rollback`.
@@ -36,6 +39,9 @@ pub struct RollbackArgs {
     /// Only if this version is production now (ABORTED otherwise).
     #[arg(long)]
     pub expect_current: Option<i64>,
+    /// Break-glass (admins): roll back past a policy that needs approval.
+    #[arg(long)]
+    pub emergency: bool,
 }
 
 /// The arguments of `modelreg watch`.
@@ -146,6 +152,10 @@ pub struct AliasChange {
     /// exist); ABORTED otherwise.
     #[arg(long)]
     expect_current: Option<i64>,
+    /// Break-glass (admins): change a protected alias past its policy (the
+    /// event is flagged).
+    #[arg(long)]
+    emergency: bool,
 }
 
 /// `modelreg promote`.
@@ -160,6 +170,7 @@ pub async fn promote(
         reason,
         expect_current,
         gate,
+        emergency,
     } = args;
     let target = VersionTarget::parse(&name, version)?;
     let version = target.resolve(client).await?;
@@ -168,6 +179,9 @@ pub async fn promote(
         .reason(reason);
     if let Some(expected) = expect_current {
         request = request.expect_current(expected);
+    }
+    if emergency {
+        request = request.emergency();
     }
     let response = gate.apply(request).send().await?;
     print_alias_move(
@@ -191,6 +205,7 @@ pub async fn rollback_production(
         name,
         reason,
         expect_current,
+        emergency,
     } = args;
     rollback(
         client,
@@ -199,6 +214,7 @@ pub async fn rollback_production(
         AliasChange {
             reason,
             expect_current,
+            emergency,
         },
         printer,
     )
@@ -260,6 +276,9 @@ pub async fn alias_command(
             if let Some(expected) = change.expect_current {
                 request = request.expect_current(expected);
             }
+            if change.emergency {
+                request = request.emergency();
+            }
             let response = gate.apply(request).send().await?;
             print_alias_move(
                 &name,
@@ -278,6 +297,9 @@ pub async fn alias_command(
             let mut request = client.delete_alias(&name, &alias).reason(change.reason);
             if let Some(expected) = change.expect_current {
                 request = request.expect_current(expected);
+            }
+            if change.emergency {
+                request = request.emergency();
             }
             let previous = request.send().await?;
             let response = pb::DeleteModelAliasResponse {
@@ -316,6 +338,9 @@ async fn rollback(
     let mut request = client.rollback_alias(name, alias).reason(change.reason);
     if let Some(expected) = change.expect_current {
         request = request.expect_current(expected);
+    }
+    if change.emergency {
+        request = request.emergency();
     }
     let AliasRollback {
         version,

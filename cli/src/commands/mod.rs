@@ -3,6 +3,7 @@
 //! [`Printer`].
 
 pub mod aliases;
+pub mod governance;
 pub mod models;
 pub mod register;
 pub mod status;
@@ -96,6 +97,35 @@ pub enum Command {
         after_help = "Examples:\n  modelreg register churn --algorithm XGBoost --artifact model.pkl --metric auc=0.91 --metric f1=0.77\n  modelreg register churn --from-json model_metadata.json"
     )]
     Register(Box<register::Registration>),
+    /// Set, show, list or remove the policy an alias moves under (who
+    /// approves its moves, and on what evidence).
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  modelreg policy set churn production --protected --approvals 2 --soak canary=24h --reason \"release process\"\n  modelreg policy show churn production\n  modelreg policy list"
+    )]
+    Policy(governance::PolicyCommand),
+    /// Ask for an alias with a policy to point at a version; others approve.
+    #[command(
+        after_help = "Examples:\n  modelreg request churn production 5 --reason \"won the canary\"\n  modelreg request churn production @canary --reason \"canary checks passed\""
+    )]
+    Request(governance::RequestArgs),
+    /// Approve a change request (never your own); the last approval moves
+    /// the alias.
+    #[command(after_help = "Example:\n  modelreg approve 7 --comment \"metrics reviewed\"")]
+    Approve(governance::DecideArgs),
+    /// Reject a change request, with a comment.
+    #[command(
+        after_help = "Example:\n  modelreg reject 7 --comment \"recall dropped on segment B\""
+    )]
+    Reject(governance::DecideArgs),
+    /// Withdraw a change request (yours, or any as an admin).
+    #[command(after_help = "Example:\n  modelreg cancel 7 --comment \"superseded by 8\"")]
+    Cancel(governance::DecideArgs),
+    /// List change requests, newest first.
+    #[command(
+        after_help = "Examples:\n  modelreg requests\n  modelreg requests churn --state pending"
+    )]
+    Requests(governance::RequestsArgs),
     /// Print a shell completion script.
     #[command(
         after_help = "Example:\n  modelreg completions bash > /etc/bash_completion.d/modelreg"
@@ -125,6 +155,18 @@ pub async fn run(
         Command::Rollback(args) => aliases::rollback_production(client, args, printer).await,
         Command::Alias(command) => aliases::alias_command(client, command, printer).await,
         Command::Watch(args) => aliases::watch(client, args, printer).await,
+        Command::Policy(command) => governance::policy_command(client, command, printer).await,
+        Command::Request(args) => governance::request(client, args, printer).await,
+        Command::Approve(args) => {
+            governance::decide(client, governance::Decision::Approve, args, printer).await
+        }
+        Command::Reject(args) => {
+            governance::decide(client, governance::Decision::Reject, args, printer).await
+        }
+        Command::Cancel(args) => {
+            governance::decide(client, governance::Decision::Cancel, args, printer).await
+        }
+        Command::Requests(args) => governance::requests(client, args, printer).await,
         Command::ImportLegacy(args) => register::import_legacy(client, args, printer).await,
         Command::Register(registration) => register::register(client, *registration, printer).await,
         Command::Deprecate(change) => {

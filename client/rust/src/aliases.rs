@@ -74,6 +74,13 @@ impl<'a> SetAlias<'a> {
         self
     }
 
+    /// Break-glass (admins only): move an alias whose policy protects it,
+    /// past the policy; the event is flagged.
+    pub fn emergency(mut self) -> Self {
+        self.request.emergency = true;
+        self
+    }
+
     /// Sends the move (retried on UNAVAILABLE under one request id, so it
     /// happens at most once).
     pub async fn send(self) -> Result<AliasMove> {
@@ -115,6 +122,12 @@ impl DeleteAlias<'_> {
         self
     }
 
+    /// Break-glass (admins only): delete a protected alias.
+    pub fn emergency(mut self) -> Self {
+        self.request.emergency = true;
+        self
+    }
+
     /// Sends the deletion; returns the version the alias pointed at.
     pub async fn send(self) -> Result<i64> {
         let response = self
@@ -148,6 +161,13 @@ impl RollbackAlias<'_> {
     /// Compare-and-set: roll back only if the alias points at `version` now.
     pub fn expect_current(mut self, version: i64) -> Self {
         self.request.expected_current_version = Some(version);
+        self
+    }
+
+    /// Break-glass (admins only): roll back a protected alias whose policy
+    /// makes rollbacks need approval.
+    pub fn emergency(mut self) -> Self {
+        self.request.emergency = true;
         self
     }
 

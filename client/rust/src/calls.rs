@@ -480,7 +480,7 @@ awaitable!(SetStatus => ModelVersion);
 
 /// Follows a listing page after page (each page retried on its own) until
 /// its last page or `limit` items, converting each item to this crate's type.
-async fn every_page<Req, Resp, Raw, T, F, Fut>(
+pub(crate) async fn every_page<Req, Resp, Raw, T, F, Fut>(
     client: &RegistryClient,
     mut request: Req,
     limit: usize,

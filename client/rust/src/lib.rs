@@ -40,6 +40,7 @@ mod calls;
 mod client;
 mod consistency;
 mod error;
+mod governance;
 mod register;
 mod retry;
 mod types;
@@ -51,14 +52,18 @@ pub use calls::{
 };
 pub use client::{BearerToken, ClientOptions, RawClient, RegistryClient, TlsOptions};
 pub use error::{Error, FieldViolation, Result, code_name};
+pub use governance::{
+    AliasPolicy, DecideChangeRequest, DeleteAliasPolicy, ListChangeRequests, RequestAliasChange,
+    SetAliasPolicy,
+};
 /// The canonical protobuf JSON mapping of the API's messages, and
 /// `google.protobuf.Struct` to and from JSON.
 pub use model_registry_api::json;
 pub use register::{RegisterModel, file_uri};
 pub use retry::RetryPolicy;
 pub use types::{
-    AliasMove, AliasRollback, AliasUpdate, BestVersion, Event, EventType, Model, ModelStatus,
-    ModelVersion, Page, Training,
+    AliasMove, AliasRollback, AliasUpdate, BestVersion, ChangeRequest, ChangeRequestState, Event,
+    EventType, Model, ModelStatus, ModelVersion, Page, Training,
 };
 pub use watch::AliasWatch;
 

@@ -89,6 +89,20 @@ pub enum EventType {
     AliasDeleted,
     /// An alias was rolled back to the version it held before.
     AliasRolledBack,
+    /// An alias's policy was set (`detail` holds it).
+    AliasPolicySet,
+    /// An alias's policy was removed.
+    AliasPolicyDeleted,
+    /// A change request was made.
+    ChangeRequested,
+    /// A change request was approved.
+    ChangeApproved,
+    /// A change request was rejected.
+    ChangeRejected,
+    /// A change request was withdrawn.
+    ChangeCancelled,
+    /// A change request could not be applied.
+    ChangeFailed,
     /// An event type this client does not know yet, by number.
     Unknown(i32),
 }
@@ -105,6 +119,13 @@ impl EventType {
             Self::AliasSet => "ALIAS_SET",
             Self::AliasDeleted => "ALIAS_DELETED",
             Self::AliasRolledBack => "ALIAS_ROLLED_BACK",
+            Self::AliasPolicySet => "ALIAS_POLICY_SET",
+            Self::AliasPolicyDeleted => "ALIAS_POLICY_DELETED",
+            Self::ChangeRequested => "CHANGE_REQUESTED",
+            Self::ChangeApproved => "CHANGE_APPROVED",
+            Self::ChangeRejected => "CHANGE_REJECTED",
+            Self::ChangeCancelled => "CHANGE_CANCELLED",
+            Self::ChangeFailed => "CHANGE_FAILED",
             Self::Unknown(_) => "UNKNOWN",
         }
     }
@@ -121,6 +142,13 @@ impl EventType {
             Self::AliasSet => E::AliasSet as i32,
             Self::AliasDeleted => E::AliasDeleted as i32,
             Self::AliasRolledBack => E::AliasRolledBack as i32,
+            Self::AliasPolicySet => E::AliasPolicySet as i32,
+            Self::AliasPolicyDeleted => E::AliasPolicyDeleted as i32,
+            Self::ChangeRequested => E::ChangeRequested as i32,
+            Self::ChangeApproved => E::ChangeApproved as i32,
+            Self::ChangeRejected => E::ChangeRejected as i32,
+            Self::ChangeCancelled => E::ChangeCancelled as i32,
+            Self::ChangeFailed => E::ChangeFailed as i32,
             Self::Unknown(number) => number,
         }
     }
@@ -136,12 +164,90 @@ impl EventType {
             Ok(E::AliasSet) => Self::AliasSet,
             Ok(E::AliasDeleted) => Self::AliasDeleted,
             Ok(E::AliasRolledBack) => Self::AliasRolledBack,
+            Ok(E::AliasPolicySet) => Self::AliasPolicySet,
+            Ok(E::AliasPolicyDeleted) => Self::AliasPolicyDeleted,
+            Ok(E::ChangeRequested) => Self::ChangeRequested,
+            Ok(E::ChangeApproved) => Self::ChangeApproved,
+            Ok(E::ChangeRejected) => Self::ChangeRejected,
+            Ok(E::ChangeCancelled) => Self::ChangeCancelled,
+            Ok(E::ChangeFailed) => Self::ChangeFailed,
             Ok(E::Unspecified) | Err(_) => Self::Unknown(value),
         }
     }
 }
 
 impl std::fmt::Display for EventType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Unknown(number) => write!(f, "UNKNOWN({number})"),
+            known => f.write_str(known.as_str()),
+        }
+    }
+}
+
+/// Where a change request stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ChangeRequestState {
+    /// Waiting for approvals.
+    Pending,
+    /// Approved, and the alias moved.
+    Applied,
+    /// Rejected.
+    Rejected,
+    /// Withdrawn.
+    Cancelled,
+    /// Not decided in time.
+    Expired,
+    /// Approved, but the move could not be made.
+    Failed,
+    /// A state this client does not know yet, by number.
+    Unknown(i32),
+}
+
+impl ChangeRequestState {
+    /// The state's name as the API spells it, without the prefix.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "PENDING",
+            Self::Applied => "APPLIED",
+            Self::Rejected => "REJECTED",
+            Self::Cancelled => "CANCELLED",
+            Self::Expired => "EXPIRED",
+            Self::Failed => "FAILED",
+            Self::Unknown(_) => "UNKNOWN",
+        }
+    }
+
+    /// The state as sent on the wire.
+    pub fn to_proto(self) -> i32 {
+        use pb::ChangeRequestState as S;
+        match self {
+            Self::Pending => S::Pending as i32,
+            Self::Applied => S::Applied as i32,
+            Self::Rejected => S::Rejected as i32,
+            Self::Cancelled => S::Cancelled as i32,
+            Self::Expired => S::Expired as i32,
+            Self::Failed => S::Failed as i32,
+            Self::Unknown(number) => number,
+        }
+    }
+
+    fn from_proto(value: i32) -> Self {
+        use pb::ChangeRequestState as S;
+        match S::try_from(value) {
+            Ok(S::Pending) => Self::Pending,
+            Ok(S::Applied) => Self::Applied,
+            Ok(S::Rejected) => Self::Rejected,
+            Ok(S::Cancelled) => Self::Cancelled,
+            Ok(S::Expired) => Self::Expired,
+            Ok(S::Failed) => Self::Failed,
+            Ok(S::Unspecified) | Err(_) => Self::Unknown(value),
+        }
+    }
+}
+
+impl std::fmt::Display for ChangeRequestState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Self::Unknown(number) => write!(f, "UNKNOWN({number})"),
@@ -192,6 +298,57 @@ macro_rules! record {
 record! {
     /// One registered version of a model.
     ModelVersion wraps pb::ModelVersion
+}
+
+record! {
+    /// A request to point an alias at a version, and its approvals.
+    ChangeRequest wraps pb::AliasChangeRequest
+}
+
+impl ChangeRequest {
+    /// The request's number.
+    pub fn id(&self) -> i64 {
+        self.0.id
+    }
+
+    /// Where it stands.
+    pub fn state(&self) -> ChangeRequestState {
+        ChangeRequestState::from_proto(self.0.state)
+    }
+
+    /// The model.
+    pub fn model_name(&self) -> &str {
+        &self.0.model_name
+    }
+
+    /// The alias to move.
+    pub fn alias(&self) -> &str {
+        &self.0.alias
+    }
+
+    /// The version it is to point at.
+    pub fn version(&self) -> i64 {
+        self.0.version
+    }
+
+    /// Who asked.
+    pub fn requester(&self) -> &str {
+        &self.0.requester
+    }
+
+    /// Who approved so far, in order.
+    pub fn approvers(&self) -> Vec<&str> {
+        self.0
+            .approvals
+            .iter()
+            .map(|a| a.principal.as_str())
+            .collect()
+    }
+
+    /// The rejection's or cancellation's comment, or why it failed.
+    pub fn decision_note(&self) -> &str {
+        &self.0.decision_note
+    }
 }
 
 /// The artifact of a version the server sent none for (it always does).

@@ -50,6 +50,22 @@ const POLICY: &[(&str, Role, CallKind)] = &[
     ("RollbackProductionModel", Role::Deployer, CallKind::Change),
     ("UpdateModelVersionStatus", Role::Deployer, CallKind::Change),
     ("UpdateModel", Role::Admin, CallKind::Change),
+    ("GetAliasPolicy", Role::Reader, CallKind::Read),
+    ("ListAliasPolicies", Role::Reader, CallKind::Read),
+    ("SetAliasPolicy", Role::Admin, CallKind::Change),
+    ("DeleteAliasPolicy", Role::Admin, CallKind::Change),
+    ("GetAliasChangeRequest", Role::Reader, CallKind::Read),
+    ("ListAliasChangeRequests", Role::Reader, CallKind::Read),
+    // Making and deciding requests needs the deployer role; the alias's
+    // policy may ask more of approvers (checked by the use case).
+    ("CreateAliasChangeRequest", Role::Deployer, CallKind::Change),
+    (
+        "ApproveAliasChangeRequest",
+        Role::Deployer,
+        CallKind::Change,
+    ),
+    ("RejectAliasChangeRequest", Role::Deployer, CallKind::Change),
+    ("CancelAliasChangeRequest", Role::Deployer, CallKind::Change),
 ];
 
 /// What calling the method at `path` (`/package.Service/Method`) takes.

@@ -14,7 +14,10 @@ use super::error::{DomainError, DomainResult};
 use super::types::ModelName;
 
 /// A principal's role; each includes the rights of the ones before it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
 pub enum Role {
     /// Every read, and watching.
     Reader,

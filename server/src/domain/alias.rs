@@ -9,8 +9,18 @@ use super::error::{DomainError, DomainResult};
 use super::status::VersionStatus;
 
 /// A validated alias name: `^[a-z][a-z0-9_-]{0,62}$`.
-#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[serde(try_from = "String")]
 pub struct AliasName(String);
+
+/// Reads a stored alias name (in a JSON column), checked like any other.
+impl TryFrom<String> for AliasName {
+    type Error = DomainError;
+
+    fn try_from(name: String) -> DomainResult<Self> {
+        Self::parse("alias", &name)
+    }
+}
 
 impl AliasName {
     /// The alias the production RPCs use.
@@ -85,7 +95,7 @@ impl fmt::Display for AliasName {
 
 /// A move's metric gate: the candidate must beat the alias's current
 /// version on `metric` by at least `min_delta`.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct MetricGate {
     /// The metric compared.
     pub metric: String,

@@ -9,7 +9,10 @@ pub use super::access::Caller;
 use super::alias::{AliasName, ExpectedCurrent, MetricGate};
 use super::error::{DomainError, DomainResult};
 use super::event::EventKind;
-use super::page::{EventCursor, ModelCursor, VersionCursor, VersionOrder};
+use super::governance::{PolicyRules, RequestState};
+use super::page::{
+    EventCursor, ModelCursor, PolicyCursor, RequestCursor, VersionCursor, VersionOrder,
+};
 use super::status::VersionStatus;
 use super::types::{ModelName, ModelVersion, VersionRef};
 use super::validate::MAX_TAGS;
@@ -28,6 +31,8 @@ pub struct SetAlias {
     /// Compare-and-set precondition.
     #[serde(serialize_with = "super::alias::fingerprint_expected_current")]
     pub expected_current: ExpectedCurrent,
+    /// Break-glass: an admin moves a protected alias past its policy.
+    pub emergency: bool,
     /// Optional metric gate.
     pub gate: Option<MetricGate>,
 }
@@ -44,6 +49,8 @@ pub struct DeleteAlias {
     /// Compare-and-set precondition.
     #[serde(serialize_with = "super::alias::fingerprint_expected_current")]
     pub expected_current: ExpectedCurrent,
+    /// Break-glass: an admin moves a protected alias past its policy.
+    pub emergency: bool,
 }
 
 /// Return an alias to the version it held before
@@ -59,6 +66,8 @@ pub struct RollbackAlias {
     /// Compare-and-set precondition.
     #[serde(serialize_with = "super::alias::fingerprint_expected_current")]
     pub expected_current: ExpectedCurrent,
+    /// Break-glass: an admin moves a protected alias past its policy.
+    pub emergency: bool,
 }
 
 /// Change a model's description and tags.
@@ -246,6 +255,87 @@ pub struct EventQuery {
     /// Where this page starts.
     #[serde(skip)]
     pub after: Option<EventCursor>,
+}
+
+/// A listing of change requests, newest first.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct RequestQuery {
+    /// Only this model.
+    pub model_name: Option<ModelName>,
+    /// Only this alias.
+    pub alias: Option<AliasName>,
+    /// Only requests in this state.
+    pub state: Option<RequestState>,
+    /// Only requests made by this principal.
+    pub requester: Option<String>,
+    /// Page size (not part of the query a page token is bound to).
+    #[serde(skip)]
+    pub page_size: usize,
+    /// Where this page starts.
+    #[serde(skip)]
+    pub after: Option<RequestCursor>,
+}
+
+/// A listing of alias policies, by model name and alias.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct PolicyQuery {
+    /// Only this model's.
+    pub model_name: Option<ModelName>,
+    /// Page size (not part of the query a page token is bound to).
+    #[serde(skip)]
+    pub page_size: usize,
+    /// Where this page starts.
+    #[serde(skip)]
+    pub after: Option<PolicyCursor>,
+}
+
+/// Sets an alias's policy (a new revision).
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct SetPolicy {
+    /// The model.
+    pub model_name: ModelName,
+    /// The alias.
+    pub alias: AliasName,
+    /// The rules.
+    pub rules: PolicyRules,
+    /// Why, for the trail.
+    pub reason: String,
+}
+
+/// Removes an alias's policy.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct DeletePolicy {
+    /// The model.
+    pub model_name: ModelName,
+    /// The alias.
+    pub alias: AliasName,
+    /// Why, for the trail.
+    pub reason: String,
+}
+
+/// Asks for an alias to be pointed at a version.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct RequestMove {
+    /// The model.
+    pub model_name: ModelName,
+    /// The alias.
+    pub alias: AliasName,
+    /// The version it is to point at.
+    pub version: i64,
+    /// Why.
+    pub reason: String,
+    /// Compare-and-set at request time, as `SetAlias::expected_current`.
+    #[serde(serialize_with = "crate::domain::alias::fingerprint_expected_current")]
+    pub expected_current: ExpectedCurrent,
+}
+
+/// Approves, rejects or cancels a change request.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct DecideRequest {
+    /// The request.
+    pub id: i64,
+    /// What the decider says.
+    pub comment: String,
 }
 
 /// The outcome of an alias move or rollback.

@@ -31,6 +31,18 @@ pub enum DomainError {
     /// machine, production rules, metric gate).
     #[error("{0}")]
     FailedPrecondition(String),
+    /// A policy forbids the change as asked (a protected alias moved
+    /// directly): FAILED_PRECONDITION, with a precondition-failure detail
+    /// naming the policy (`kind`, `subject`) so a client can act on it.
+    #[error("{message}")]
+    PolicyRefused {
+        /// What the caller is told, including the flow to use instead.
+        message: String,
+        /// The violated policy, e.g. `ALIAS_PROTECTED`.
+        kind: String,
+        /// What it protects, e.g. `models/churn/aliases/production`.
+        subject: String,
+    },
     /// A compare-and-set precondition did not hold: someone else changed the
     /// state first. Re-read and decide again.
     #[error("{0}")]

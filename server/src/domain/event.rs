@@ -21,11 +21,27 @@ pub enum EventKind {
     AliasDeleted,
     /// An alias went back to the version it held before.
     AliasRolledBack,
+    /// An alias's policy was set (created or revised).
+    AliasPolicySet,
+    /// An alias's policy was removed.
+    AliasPolicyDeleted,
+    /// A change request to move an alias was made.
+    ChangeRequested,
+    /// A change request was approved (the approval that completes it is
+    /// followed by the move it applies, in the same transaction).
+    ChangeApproved,
+    /// A change request was rejected.
+    ChangeRejected,
+    /// A change request was withdrawn.
+    ChangeCancelled,
+    /// A change request could not be applied (the alias moved since it was
+    /// made, or the evidence no longer holds).
+    ChangeFailed,
 }
 
 impl EventKind {
     /// Every kind, in declaration order.
-    pub const ALL: [EventKind; 8] = [
+    pub const ALL: [EventKind; 15] = [
         Self::ModelCreated,
         Self::ModelUpdated,
         Self::VersionRegistered,
@@ -34,7 +50,25 @@ impl EventKind {
         Self::AliasSet,
         Self::AliasDeleted,
         Self::AliasRolledBack,
+        Self::AliasPolicySet,
+        Self::AliasPolicyDeleted,
+        Self::ChangeRequested,
+        Self::ChangeApproved,
+        Self::ChangeRejected,
+        Self::ChangeCancelled,
+        Self::ChangeFailed,
     ];
+
+    /// The kinds that move an alias (its history, its rollback chain, what
+    /// its watchers are sent); other events about an alias (its policy, its
+    /// change requests) leave it where it is.
+    pub const ALIAS_MOVES: [EventKind; 3] =
+        [Self::AliasSet, Self::AliasDeleted, Self::AliasRolledBack];
+
+    /// Whether this kind moves an alias.
+    pub fn moves_alias(self) -> bool {
+        Self::ALIAS_MOVES.contains(&self)
+    }
 
     /// The name stored in the database.
     pub fn as_str(self) -> &'static str {
@@ -47,6 +81,13 @@ impl EventKind {
             Self::AliasSet => "ALIAS_SET",
             Self::AliasDeleted => "ALIAS_DELETED",
             Self::AliasRolledBack => "ALIAS_ROLLED_BACK",
+            Self::AliasPolicySet => "ALIAS_POLICY_SET",
+            Self::AliasPolicyDeleted => "ALIAS_POLICY_DELETED",
+            Self::ChangeRequested => "CHANGE_REQUESTED",
+            Self::ChangeApproved => "CHANGE_APPROVED",
+            Self::ChangeRejected => "CHANGE_REJECTED",
+            Self::ChangeCancelled => "CHANGE_CANCELLED",
+            Self::ChangeFailed => "CHANGE_FAILED",
         }
     }
 

@@ -127,6 +127,23 @@ pub enum Outcome {
         /// Its name.
         name: String,
     },
+    /// An alias's policy was set.
+    Policy {
+        /// Its model's name.
+        model: String,
+        /// The alias.
+        alias: String,
+    },
+    /// An alias's policy was removed.
+    PolicyDeleted {
+        /// The revision removed.
+        revision: i64,
+    },
+    /// A change request was made or decided.
+    ChangeRequest {
+        /// Its id.
+        id: i64,
+    },
 }
 
 impl Outcome {

@@ -87,6 +87,24 @@ pub struct EventCursor {
     pub after_tx: i64,
 }
 
+/// Where the next page of change requests starts: before this request
+/// (newest first).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RequestCursor {
+    /// The last request id returned.
+    pub before_id: i64,
+}
+
+/// Where the next page of alias policies starts: after this model and
+/// alias.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PolicyCursor {
+    /// The last model name returned.
+    pub after_model: String,
+    /// Its alias.
+    pub after_alias: String,
+}
+
 /// One page of a listing: its items, each with the cursor that starts the
 /// page after it, and whether more items follow the last one.
 #[derive(Debug, Clone, PartialEq)]

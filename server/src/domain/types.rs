@@ -368,6 +368,12 @@ pub struct Event {
     pub request_id: String,
     /// The caller's own correlation id, as given.
     pub correlation_id: Option<String>,
+    /// An admin moved a protected alias past its policy (break-glass).
+    pub emergency: bool,
+    /// The change request the event is about, or whose approval made it.
+    pub change_request_id: Option<i64>,
+    /// For a policy set: the policy, as JSON (`{"revision", "rules"}`).
+    pub detail: Option<String>,
 }
 
 impl Event {

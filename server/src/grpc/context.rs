@@ -51,6 +51,12 @@ change_requests!(
     model_registry_api::v1::UpdateModelVersionStatusRequest,
     model_registry_api::v1::UpdateModelVersionRequest,
     model_registry_api::v1::UpdateModelRequest,
+    model_registry_api::v1::SetAliasPolicyRequest,
+    model_registry_api::v1::DeleteAliasPolicyRequest,
+    model_registry_api::v1::CreateAliasChangeRequestRequest,
+    model_registry_api::v1::ApproveAliasChangeRequestRequest,
+    model_registry_api::v1::RejectAliasChangeRequestRequest,
+    model_registry_api::v1::CancelAliasChangeRequestRequest,
 );
 
 /// The caller of a change, with the change's idempotency key, and the

@@ -7,6 +7,7 @@ use model_registry_api::v1 as pb;
 use prost_types::Timestamp;
 
 use crate::domain::commands::VersionView;
+use crate::domain::governance::{AliasPolicy, ChangeRequest, RequestState};
 use crate::domain::page::VersionOrder;
 use crate::domain::validate::RegistrationInput;
 use crate::domain::{
@@ -181,6 +182,13 @@ pub fn event_kind_filter(values: Vec<i32>) -> DomainResult<Vec<EventKind>> {
             Ok(pb::EventType::AliasSet) => EventKind::AliasSet,
             Ok(pb::EventType::AliasDeleted) => EventKind::AliasDeleted,
             Ok(pb::EventType::AliasRolledBack) => EventKind::AliasRolledBack,
+            Ok(pb::EventType::AliasPolicySet) => EventKind::AliasPolicySet,
+            Ok(pb::EventType::AliasPolicyDeleted) => EventKind::AliasPolicyDeleted,
+            Ok(pb::EventType::ChangeRequested) => EventKind::ChangeRequested,
+            Ok(pb::EventType::ChangeApproved) => EventKind::ChangeApproved,
+            Ok(pb::EventType::ChangeRejected) => EventKind::ChangeRejected,
+            Ok(pb::EventType::ChangeCancelled) => EventKind::ChangeCancelled,
+            Ok(pb::EventType::ChangeFailed) => EventKind::ChangeFailed,
             Err(_) => {
                 return Err(DomainError::invalid(
                     "types",
@@ -203,6 +211,13 @@ fn event_kind_to_wire(kind: EventKind) -> pb::EventType {
         EventKind::AliasSet => pb::EventType::AliasSet,
         EventKind::AliasDeleted => pb::EventType::AliasDeleted,
         EventKind::AliasRolledBack => pb::EventType::AliasRolledBack,
+        EventKind::AliasPolicySet => pb::EventType::AliasPolicySet,
+        EventKind::AliasPolicyDeleted => pb::EventType::AliasPolicyDeleted,
+        EventKind::ChangeRequested => pb::EventType::ChangeRequested,
+        EventKind::ChangeApproved => pb::EventType::ChangeApproved,
+        EventKind::ChangeRejected => pb::EventType::ChangeRejected,
+        EventKind::ChangeCancelled => pb::EventType::ChangeCancelled,
+        EventKind::ChangeFailed => pb::EventType::ChangeFailed,
     }
 }
 
@@ -367,6 +382,99 @@ pub fn event_to_wire(event: Event) -> pb::Event {
         reason: event.reason,
         request_id: event.request_id,
         correlation_id: event.correlation_id.unwrap_or_default(),
+        emergency: event.emergency,
+        change_request_id: event.change_request_id,
+        detail: event.detail.unwrap_or_default(),
+    }
+}
+
+/// An alias's policy on the wire.
+pub fn policy_to_wire(policy: AliasPolicy) -> pb::AliasPolicy {
+    let rules = policy.rules;
+    let (gate_metric, gate_min_delta, gate_lower_is_better) = match rules.gate {
+        Some(gate) => (gate.metric, gate.min_delta, gate.lower_is_better),
+        None => (String::new(), 0.0, false),
+    };
+    let (soak_alias, min_soak_seconds) = match rules.soak {
+        Some(soak) => (soak.alias.as_str().to_owned(), soak.seconds),
+        None => (String::new(), 0),
+    };
+    pb::AliasPolicy {
+        model_name: policy.model_name.as_str().to_owned(),
+        alias: policy.alias.as_str().to_owned(),
+        protected: rules.protected,
+        required_approvals: i32::try_from(rules.required_approvals).unwrap_or(i32::MAX),
+        approver_role: rules.approver_role.as_str().to_owned(),
+        request_ttl_seconds: rules.request_ttl_seconds,
+        gate_metric,
+        gate_min_delta,
+        gate_lower_is_better,
+        soak_alias,
+        min_soak_seconds,
+        rollback_requires_approval: rules.rollback_requires_approval,
+        revision: policy.revision,
+        updated_by: policy.updated_by,
+        updated_at: Some(timestamp(policy.updated_at)),
+    }
+}
+
+/// A change request state filter (UNSPECIFIED: any).
+pub fn request_state_filter(value: i32) -> DomainResult<Option<RequestState>> {
+    Ok(match pb::ChangeRequestState::try_from(value) {
+        Ok(pb::ChangeRequestState::Unspecified) => None,
+        Ok(pb::ChangeRequestState::Pending) => Some(RequestState::Pending),
+        Ok(pb::ChangeRequestState::Applied) => Some(RequestState::Applied),
+        Ok(pb::ChangeRequestState::Rejected) => Some(RequestState::Rejected),
+        Ok(pb::ChangeRequestState::Cancelled) => Some(RequestState::Cancelled),
+        Ok(pb::ChangeRequestState::Expired) => Some(RequestState::Expired),
+        Ok(pb::ChangeRequestState::Failed) => Some(RequestState::Failed),
+        Err(_) => {
+            return Err(DomainError::invalid(
+                "state",
+                format!("{value} is not a ChangeRequestState"),
+            ));
+        }
+    })
+}
+
+/// A change request's state on the wire.
+pub fn request_state_to_wire(state: RequestState) -> pb::ChangeRequestState {
+    match state {
+        RequestState::Pending => pb::ChangeRequestState::Pending,
+        RequestState::Applied => pb::ChangeRequestState::Applied,
+        RequestState::Rejected => pb::ChangeRequestState::Rejected,
+        RequestState::Cancelled => pb::ChangeRequestState::Cancelled,
+        RequestState::Expired => pb::ChangeRequestState::Expired,
+        RequestState::Failed => pb::ChangeRequestState::Failed,
+    }
+}
+
+/// A change request on the wire.
+pub fn request_to_wire(request: ChangeRequest) -> pb::AliasChangeRequest {
+    pb::AliasChangeRequest {
+        id: request.id,
+        model_name: request.model_name.as_str().to_owned(),
+        alias: request.alias.as_str().to_owned(),
+        version: request.version,
+        from_version: request.from_version,
+        reason: request.reason,
+        requester: request.requester,
+        state: request_state_to_wire(request.state) as i32,
+        required_approvals: i32::try_from(request.required_approvals).unwrap_or(i32::MAX),
+        approvals: request
+            .approvals
+            .into_iter()
+            .map(|approval| pb::Approval {
+                principal: approval.principal,
+                comment: approval.comment,
+                approved_at: Some(timestamp(approval.at)),
+            })
+            .collect(),
+        created_at: Some(timestamp(request.created_at)),
+        expires_at: Some(timestamp(request.expires_at)),
+        decided_at: request.decided_at.map(timestamp),
+        decided_by: request.decided_by.unwrap_or_default(),
+        decision_note: request.decision_note,
     }
 }
 

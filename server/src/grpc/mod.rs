@@ -4,6 +4,7 @@
 pub mod context;
 mod convert;
 mod error_details;
+mod governance;
 mod layer;
 mod pages;
 mod request_fields;

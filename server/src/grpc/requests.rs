@@ -39,6 +39,7 @@ impl TryFrom<pb::SetModelAliasRequest> for SetAlias {
             gate_lower_is_better,
             // The idempotency key: the handler reads it before converting (`ChangeRequest`).
             request_id: _,
+            emergency,
         } = request;
         let mut v = Violations::default();
         let fields = (
@@ -70,6 +71,7 @@ impl TryFrom<pb::SetModelAliasRequest> for SetAlias {
             version,
             reason,
             expected_current,
+            emergency,
             gate,
         })
     }
@@ -88,6 +90,7 @@ impl TryFrom<pb::SetProductionModelRequest> for SetAlias {
             gate_min_delta,
             gate_lower_is_better,
             request_id,
+            emergency,
         } = request;
         Self::try_from(pb::SetModelAliasRequest {
             model_name,
@@ -99,12 +102,13 @@ impl TryFrom<pb::SetProductionModelRequest> for SetAlias {
             gate_min_delta,
             gate_lower_is_better,
             request_id,
+            emergency,
         })
     }
 }
 
 /// The fields every alias change without a target version has.
-fn alias_change(
+pub(super) fn alias_change(
     model_name: &str,
     alias: &str,
     reason: &str,
@@ -134,6 +138,7 @@ impl TryFrom<pb::DeleteModelAliasRequest> for DeleteAlias {
             expected_current_version,
             // The idempotency key: the handler reads it before converting (`ChangeRequest`).
             request_id: _,
+            emergency,
         } = request;
         let (model_name, alias, reason, expected_current) =
             alias_change(&model_name, &alias, &reason, expected_current_version)?;
@@ -142,6 +147,7 @@ impl TryFrom<pb::DeleteModelAliasRequest> for DeleteAlias {
             alias,
             reason,
             expected_current,
+            emergency,
         })
     }
 }
@@ -157,6 +163,7 @@ impl TryFrom<pb::RollbackModelAliasRequest> for RollbackAlias {
             expected_current_version,
             // The idempotency key: the handler reads it before converting (`ChangeRequest`).
             request_id: _,
+            emergency,
         } = request;
         let (model_name, alias, reason, expected_current) =
             alias_change(&model_name, &alias, &reason, expected_current_version)?;
@@ -165,6 +172,7 @@ impl TryFrom<pb::RollbackModelAliasRequest> for RollbackAlias {
             alias,
             reason,
             expected_current,
+            emergency,
         })
     }
 }
@@ -178,6 +186,7 @@ impl TryFrom<pb::RollbackProductionModelRequest> for RollbackAlias {
             reason,
             expected_current_version,
             request_id,
+            emergency,
         } = request;
         Self::try_from(pb::RollbackModelAliasRequest {
             model_name,
@@ -185,6 +194,7 @@ impl TryFrom<pb::RollbackProductionModelRequest> for RollbackAlias {
             reason,
             expected_current_version,
             request_id,
+            emergency,
         })
     }
 }

@@ -23,7 +23,7 @@ use crate::registry::Registry;
 /// The gRPC implementation of the registry.
 #[derive(Clone)]
 pub struct RegistryService {
-    registry: Registry,
+    pub(super) registry: Registry,
     watches: Watches,
 }
 
@@ -58,7 +58,7 @@ impl RegistryService {
     }
 
     /// The key that signs page tokens (read once per process).
-    async fn page_key(&self) -> Result<PageKey, Status> {
+    pub(super) async fn page_key(&self) -> Result<PageKey, Status> {
         Ok(self.registry.page_key().await?)
     }
 
@@ -449,5 +449,75 @@ impl RegistryServiceApi for RegistryService {
             events,
             next_page_token,
         }))
+    }
+
+    async fn set_alias_policy(
+        &self,
+        request: Request<pb::SetAliasPolicyRequest>,
+    ) -> Result<Response<pb::SetAliasPolicyResponse>, Status> {
+        self.answer_set_alias_policy(request).await
+    }
+
+    async fn get_alias_policy(
+        &self,
+        request: Request<pb::GetAliasPolicyRequest>,
+    ) -> Result<Response<pb::GetAliasPolicyResponse>, Status> {
+        self.answer_get_alias_policy(request).await
+    }
+
+    async fn list_alias_policies(
+        &self,
+        request: Request<pb::ListAliasPoliciesRequest>,
+    ) -> Result<Response<pb::ListAliasPoliciesResponse>, Status> {
+        self.answer_list_alias_policies(request).await
+    }
+
+    async fn delete_alias_policy(
+        &self,
+        request: Request<pb::DeleteAliasPolicyRequest>,
+    ) -> Result<Response<pb::DeleteAliasPolicyResponse>, Status> {
+        self.answer_delete_alias_policy(request).await
+    }
+
+    async fn create_alias_change_request(
+        &self,
+        request: Request<pb::CreateAliasChangeRequestRequest>,
+    ) -> Result<Response<pb::CreateAliasChangeRequestResponse>, Status> {
+        self.answer_create_alias_change_request(request).await
+    }
+
+    async fn approve_alias_change_request(
+        &self,
+        request: Request<pb::ApproveAliasChangeRequestRequest>,
+    ) -> Result<Response<pb::ApproveAliasChangeRequestResponse>, Status> {
+        self.answer_approve_alias_change_request(request).await
+    }
+
+    async fn reject_alias_change_request(
+        &self,
+        request: Request<pb::RejectAliasChangeRequestRequest>,
+    ) -> Result<Response<pb::RejectAliasChangeRequestResponse>, Status> {
+        self.answer_reject_alias_change_request(request).await
+    }
+
+    async fn cancel_alias_change_request(
+        &self,
+        request: Request<pb::CancelAliasChangeRequestRequest>,
+    ) -> Result<Response<pb::CancelAliasChangeRequestResponse>, Status> {
+        self.answer_cancel_alias_change_request(request).await
+    }
+
+    async fn get_alias_change_request(
+        &self,
+        request: Request<pb::GetAliasChangeRequestRequest>,
+    ) -> Result<Response<pb::GetAliasChangeRequestResponse>, Status> {
+        self.answer_get_alias_change_request(request).await
+    }
+
+    async fn list_alias_change_requests(
+        &self,
+        request: Request<pb::ListAliasChangeRequestsRequest>,
+    ) -> Result<Response<pb::ListAliasChangeRequestsResponse>, Status> {
+        self.answer_list_alias_change_requests(request).await
     }
 }

@@ -4,7 +4,9 @@
 //! detail and sent with a generic message.
 
 use tonic::{Code, Status};
-use tonic_types::{ErrorDetails, FieldViolation as WireViolation, StatusExt};
+use tonic_types::{
+    ErrorDetails, FieldViolation as WireViolation, PreconditionViolation, StatusExt,
+};
 
 use crate::domain::DomainError;
 
@@ -24,6 +26,19 @@ impl From<DomainError> for Status {
             DomainError::NotFound(message) => Status::not_found(message),
             DomainError::AlreadyExists(message) => Status::already_exists(message),
             DomainError::FailedPrecondition(message) => Status::failed_precondition(message),
+            DomainError::PolicyRefused {
+                message,
+                kind,
+                subject,
+            } => {
+                let details =
+                    ErrorDetails::with_precondition_failure(vec![PreconditionViolation::new(
+                        kind,
+                        subject,
+                        message.clone(),
+                    )]);
+                Status::with_error_details(Code::FailedPrecondition, message, details)
+            }
             DomainError::Aborted(message) => Status::aborted(message),
             DomainError::Unauthenticated(message) => Status::unauthenticated(message),
             DomainError::PermissionDenied(message) => Status::permission_denied(message),
@@ -56,6 +71,14 @@ mod tests {
                 Code::FailedPrecondition,
             ),
             (DomainError::Aborted("x".into()), Code::Aborted),
+            (
+                DomainError::PolicyRefused {
+                    message: "x".into(),
+                    kind: "ALIAS_PROTECTED".into(),
+                    subject: "models/m/aliases/production".into(),
+                },
+                Code::FailedPrecondition,
+            ),
             (
                 DomainError::Unauthenticated("x".into()),
                 Code::Unauthenticated,

@@ -334,7 +334,7 @@ impl AliasWatch {
         let query = EventQuery {
             model_name: Some(self.model.clone()),
             version: None,
-            kinds: Vec::new(),
+            kinds: EventKind::ALIAS_MOVES.to_vec(),
             alias: Some(self.alias.clone()),
             actor: None,
             newest_first: false,
@@ -358,7 +358,9 @@ impl AliasWatch {
     }
 
     fn concerns(&self, event: &Event) -> bool {
-        event.model_name == self.model && event.alias.as_deref() == Some(self.alias.as_str())
+        event.model_name == self.model
+            && event.kind.moves_alias()
+            && event.alias.as_deref() == Some(self.alias.as_str())
     }
 
     async fn on_event(&mut self, event: &Event) -> Result<(), Status> {

@@ -7,6 +7,7 @@ use super::idempotent::{Claim, Settled, idempotent};
 use super::versions::{change_time, get_version};
 use crate::domain::alias::{self, AliasName};
 use crate::domain::commands::{AliasMoved, Caller, DeleteAlias, RollbackAlias, SetAlias};
+use crate::domain::governance::{self, DirectMove};
 use crate::domain::idempotency::Outcome;
 use crate::domain::{DomainError, DomainResult, EventKind, ModelName, ModelVersion, VersionRef};
 use crate::store::{EventRow, ModelRow, NewEventRow, Tx, VersionRow};
@@ -30,6 +31,13 @@ pub async fn set_alias<T: Tx>(
             let now = change_time(&locked);
             let model = locked.row;
             let alias = &command.alias;
+            let policy = super::governance::policy_of(tx, &model, alias).await?;
+            governance::check_direct_move(
+                policy.as_ref(),
+                DirectMove::Set,
+                command.emergency,
+                &caller,
+            )?;
             let state = tx
                 .alias_move_state(model.id, alias, Some(command.version))
                 .await?;
@@ -76,7 +84,16 @@ pub async fn set_alias<T: Tx>(
                     current.zip(current_metrics.as_ref()),
                 )?;
             }
+            if let Some(policy) = policy.as_ref().filter(|_| !command.emergency) {
+                // A policy's evidence holds for every move of its alias; a
+                // break-glass move is the one exception.
+                super::governance::check_policy_evidence(
+                    tx, &model, policy, &candidate, current, now,
+                )
+                .await?;
+            }
             let mut event = NewEventRow::new(EventKind::AliasSet, model.id, &caller, now);
+            event.emergency = command.emergency;
             event.rollback_event_id = alias::rollback_pointer_of_move(
                 state
                     .latest_event
@@ -118,6 +135,13 @@ pub async fn rollback_alias<T: Tx>(
             let now = change_time(&locked);
             let model = locked.row;
             let alias = &command.alias;
+            let policy = super::governance::policy_of(tx, &model, alias).await?;
+            governance::check_direct_move(
+                policy.as_ref(),
+                DirectMove::Rollback,
+                command.emergency,
+                &caller,
+            )?;
             let state = tx.alias_move_state(model.id, alias, None).await?;
             let current = state.current.map(|row| row.version);
             alias::check_expected_current(alias, command.expected_current, current)?;
@@ -146,6 +170,7 @@ pub async fn rollback_alias<T: Tx>(
                 ))
             })?;
             let mut event = NewEventRow::new(EventKind::AliasRolledBack, model.id, &caller, now);
+            event.emergency = command.emergency;
             event.rollback_event_id = source.rollback_event_id;
             event.reason = command.reason;
             let to = AliasMove {
@@ -162,16 +187,16 @@ pub async fn rollback_alias<T: Tx>(
 }
 
 /// An alias move about to be recorded.
-struct AliasMove {
+pub(super) struct AliasMove {
     /// The model, locked.
-    model: ModelRow,
-    alias: AliasName,
+    pub model: ModelRow,
+    pub alias: AliasName,
     /// The version the alias points at now.
-    current: Option<i64>,
+    pub current: Option<i64>,
     /// The version it is to point at.
-    target: VersionRow,
+    pub target: VersionRow,
     /// When.
-    now: DateTime<Utc>,
+    pub now: DateTime<Utc>,
 }
 
 /// How every alias move ends (set or rollback): the event (its version
@@ -181,8 +206,35 @@ async fn move_alias<T: Tx>(
     tx: &mut T,
     claim: Claim,
     to: AliasMove,
-    mut event: NewEventRow,
+    event: NewEventRow,
 ) -> DomainResult<(AliasMoved, Settled)> {
+    let outcome = Outcome::AliasMoved {
+        version_id: to.target.id.clone(),
+        previous: to.current,
+        unchanged: false,
+    };
+    let (model_name, current) = (to.model.name.clone(), to.current);
+    let (target, settled) = record_move(tx, claim, to, Vec::new(), event, outcome).await?;
+    let moved = AliasMoved {
+        version: tx.with_aliases(target, model_name).await?,
+        previous: current,
+        unchanged: false,
+    };
+    Ok((moved, settled))
+}
+
+/// Records an alias move: `event` (the move's, its version fields filled in
+/// here) after `preceding` events of the same change, the model's change
+/// time, the request key's `outcome`, and the alias row naming the move's
+/// event. Returns the version the alias now points at.
+pub(super) async fn record_move<T: Tx>(
+    tx: &mut T,
+    claim: Claim,
+    to: AliasMove,
+    mut preceding: Vec<NewEventRow>,
+    mut event: NewEventRow,
+    outcome: Outcome,
+) -> DomainResult<(VersionRow, Settled)> {
     let AliasMove {
         model,
         alias,
@@ -195,12 +247,8 @@ async fn move_alias<T: Tx>(
     event.previous_version = current;
     event.new_version = Some(target.version);
     tx.touch_model(model.id, now).await?;
-    let outcome = Outcome::AliasMoved {
-        version_id: target.id.clone(),
-        previous: current,
-        unchanged: false,
-    };
-    let (settled, ids) = claim.settle_with_events(tx, outcome, vec![event]).await?;
+    preceding.push(event);
+    let (settled, ids) = claim.settle_with_events(tx, outcome, preceding).await?;
     let event_id = one_event(ids)?;
     tx.point_alias(
         model.id,
@@ -210,12 +258,7 @@ async fn move_alias<T: Tx>(
         current.is_some(),
     )
     .await?;
-    let moved = AliasMoved {
-        version: tx.with_aliases(target, model.name).await?,
-        previous: current,
-        unchanged: false,
-    };
-    Ok((moved, settled))
+    Ok((target, settled))
 }
 
 /// Removes an alias; see `RegistryService.DeleteModelAlias`. Returns the
@@ -238,6 +281,13 @@ pub async fn delete_alias<T: Tx>(
             let now = change_time(&locked);
             let model = locked.row;
             let alias = &command.alias;
+            let policy = super::governance::policy_of(tx, &model, alias).await?;
+            governance::check_direct_move(
+                policy.as_ref(),
+                DirectMove::Delete,
+                command.emergency,
+                &caller,
+            )?;
             let current = tx.alias_row(model.id, alias).await?;
             alias::check_expected_current(
                 alias,
@@ -252,6 +302,7 @@ pub async fn delete_alias<T: Tx>(
             };
             let latest = tx.latest_alias_event(model.id, alias).await?;
             let mut event = NewEventRow::new(EventKind::AliasDeleted, model.id, &caller, now);
+            event.emergency = command.emergency;
             event.version = Some(current.version);
             event.alias = Some(alias.as_str().to_owned());
             event.previous_version = Some(current.version);

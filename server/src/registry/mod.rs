@@ -6,6 +6,7 @@
 
 mod aliases;
 mod events;
+mod governance;
 mod idempotent;
 mod models;
 mod sessions;
@@ -18,17 +19,22 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 
 use crate::domain::commands::{
-    AliasMoved, BestVersionQuery, Caller, ChangeStatus, Committed, DeleteAlias, EventQuery,
-    ModelQuery, RollbackAlias, SetAlias, UpdateModel, UpdateVersion, VersionQuery,
+    AliasMoved, BestVersionQuery, Caller, ChangeStatus, Committed, DecideRequest, DeleteAlias,
+    DeletePolicy, EventQuery, ModelQuery, PolicyQuery, RequestMove, RequestQuery, RollbackAlias,
+    SetAlias, SetPolicy, UpdateModel, UpdateVersion, VersionQuery,
 };
 use crate::domain::event::FeedBatch;
-use crate::domain::page::{EventCursor, ModelCursor, Page, PageKey, VersionCursor};
+use crate::domain::governance::{AliasPolicy, ChangeRequest};
+use crate::domain::page::{
+    EventCursor, ModelCursor, Page, PageKey, PolicyCursor, RequestCursor, VersionCursor,
+};
 use crate::domain::session::{ConsoleSession, SessionKey};
 use crate::domain::{
     AliasName, ConsistencyToken, DomainResult, Event, FeedPosition, Model, ModelName, ModelVersion,
     NewVersion, VersionRef,
 };
 use crate::store::{Store, Tx, Work};
+pub use governance::{Decision, PolicyRemoved};
 
 /// How long a sign-in or sign-out may wait for the database.
 const SESSION_WRITE_TIME: Duration = Duration::from_secs(10);
@@ -78,6 +84,14 @@ use_case!(GetModel { name: ModelName } -> Model = models::get_model);
 use_case!(ListModels { query: ModelQuery } -> Page<Model, ModelCursor> = models::list_models);
 use_case!(ListEvents { query: EventQuery } -> Page<Event, EventCursor> = events::list_events);
 use_case!(ReadPageKey {} -> [u8; 32] = events::page_key);
+use_case!(SetAliasPolicy { command: SetPolicy, caller: Caller } -> AliasPolicy = governance::set_policy);
+use_case!(DeleteAliasPolicy { command: DeletePolicy, caller: Caller } -> PolicyRemoved = governance::delete_policy);
+use_case!(GetAliasPolicy { name: ModelName, alias: AliasName } -> AliasPolicy = governance::get_policy);
+use_case!(ListAliasPolicies { query: PolicyQuery } -> Page<AliasPolicy, PolicyCursor> = governance::list_policies);
+use_case!(CreateChangeRequest { command: RequestMove, caller: Caller } -> ChangeRequest = governance::create_request);
+use_case!(DecideChangeRequest { command: DecideRequest, decision: Decision, caller: Caller } -> ChangeRequest = governance::decide);
+use_case!(GetChangeRequest { id: i64 } -> ChangeRequest = governance::get_request);
+use_case!(ListChangeRequests { query: RequestQuery } -> Page<ChangeRequest, RequestCursor> = governance::list_requests);
 use_case!(StartSession { session: ConsoleSession } -> () = sessions::start_session);
 use_case!(FindSession { id_digest: String, now: DateTime<Utc> } -> Option<ConsoleSession> = sessions::find_session);
 use_case!(EndSession { id_digest: String } -> bool = sessions::end_session);
@@ -303,6 +317,89 @@ impl Registry {
     /// The event with id `id`, if there is one.
     pub async fn find_event(&self, id: i64) -> DomainResult<Option<Event>> {
         self.store.find_event(id).await
+    }
+
+    /// Sets an alias's policy (a new revision, unless it is unchanged).
+    pub async fn set_policy(
+        &self,
+        command: SetPolicy,
+        caller: Caller,
+    ) -> DomainResult<Committed<AliasPolicy>> {
+        let deadline = caller.deadline;
+        let model = Some(command.model_name.clone());
+        let work = SetAliasPolicy { command, caller };
+        self.commit(deadline, model, work, |policy| policy.model_name.clone())
+            .await
+    }
+
+    /// Removes an alias's policy.
+    pub async fn delete_policy(
+        &self,
+        command: DeletePolicy,
+        caller: Caller,
+    ) -> DomainResult<Committed<PolicyRemoved>> {
+        let deadline = caller.deadline;
+        let model = command.model_name.clone();
+        let work = DeleteAliasPolicy { command, caller };
+        self.commit(deadline, Some(model.clone()), work, |_| model)
+            .await
+    }
+
+    /// Reads an alias's policy.
+    pub async fn get_policy(&self, name: ModelName, alias: AliasName) -> DomainResult<AliasPolicy> {
+        self.store.read(GetAliasPolicy { name, alias }).await
+    }
+
+    /// Lists alias policies.
+    pub async fn list_policies(
+        &self,
+        query: PolicyQuery,
+    ) -> DomainResult<Page<AliasPolicy, PolicyCursor>> {
+        self.store.read(ListAliasPolicies { query }).await
+    }
+
+    /// Makes a change request.
+    pub async fn create_request(
+        &self,
+        command: RequestMove,
+        caller: Caller,
+    ) -> DomainResult<Committed<ChangeRequest>> {
+        let deadline = caller.deadline;
+        let model = Some(command.model_name.clone());
+        let work = CreateChangeRequest { command, caller };
+        self.commit(deadline, model, work, |request| request.model_name.clone())
+            .await
+    }
+
+    /// Approves, rejects or cancels a change request (the approval that
+    /// completes it applies the move).
+    pub async fn decide_request(
+        &self,
+        command: DecideRequest,
+        decision: Decision,
+        caller: Caller,
+    ) -> DomainResult<Committed<ChangeRequest>> {
+        let deadline = caller.deadline;
+        let work = DecideChangeRequest {
+            command,
+            decision,
+            caller,
+        };
+        self.commit(deadline, None, work, |request| request.model_name.clone())
+            .await
+    }
+
+    /// Reads a change request.
+    pub async fn get_request(&self, id: i64) -> DomainResult<ChangeRequest> {
+        self.store.read(GetChangeRequest { id }).await
+    }
+
+    /// Lists change requests, newest first.
+    pub async fn list_requests(
+        &self,
+        query: RequestQuery,
+    ) -> DomainResult<Page<ChangeRequest, RequestCursor>> {
+        self.store.read(ListChangeRequests { query }).await
     }
 
     /// Stores a console session started at sign-in.

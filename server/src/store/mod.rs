@@ -14,8 +14,10 @@ mod blocking;
 mod cache;
 mod dialect;
 mod error;
+mod event_rows;
 mod fed_cache;
 pub mod figures;
+mod governance_rows;
 mod group_commit;
 mod migrate;
 mod model_queues;
@@ -42,18 +44,22 @@ use crate::domain::{
 };
 pub use backup::{BackupSummary, backup};
 use error::pool_error;
+pub use event_rows::{EventRow, KeyOutcome, NewEventRow};
 pub use fed_cache::FedCache;
+pub use governance_rows::{ChangeRequestRow, NewChangeRequestRow, PolicyRow, RequestDecisionRow};
 pub use migrate::Mode as MigrationMode;
 pub use pools::PoolStats;
 pub use pools::establish_postgres;
 use pools::{CancelOnDrop, Pools, SqliteConn};
 pub use postgres::{EVENTS_CHANNEL, MODEL_LOCK_CLASS};
 pub use rows::{
-    AliasMoveState, AliasRow, EventRow, KeyOutcome, LockedModel, ModelRow, NewEventRow,
-    RequestKeyRow, SessionRow, VersionRow,
+    AliasMoveState, AliasRow, LockedModel, ModelRow, RequestKeyRow, SessionRow, VersionRow,
+    from_db_time, to_db_time, to_json,
 };
 pub use seed::seed;
-pub use tx::{AliasTable, EventTable, KeyTable, ModelTable, Tx, VersionTable, Work};
+pub use tx::{
+    AliasTable, EventTable, GovernanceTable, KeyTable, ModelTable, Tx, VersionTable, Work,
+};
 pub use url::{DatabaseUrl, PoolOptions, SetupError};
 use write::Gate;
 

@@ -11,16 +11,15 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
 
+pub use super::event_rows::{EventRow, KeyOutcome, NewEventRow};
 use super::schema::{
-    aliases, console_sessions, events, model_versions, models, request_keys, version_metrics,
-    version_tags,
+    aliases, console_sessions, model_versions, models, request_keys, version_metrics, version_tags,
 };
-use crate::domain::alias::AliasEntry;
 use crate::domain::commands::Caller;
 use crate::domain::session::ConsoleSession;
 use crate::domain::{
-    Artifact, DomainError, DomainResult, Event, EventKind, Model, ModelName, ModelVersion,
-    NewVersion, Training, VersionStatus,
+    Artifact, DomainError, DomainResult, Model, ModelName, ModelVersion, NewVersion, Training,
+    VersionStatus,
 };
 
 /// A `models` row.
@@ -437,119 +436,6 @@ pub struct TagRow<'a> {
     pub value: &'a str,
 }
 
-/// An `events` row.
-#[derive(Debug, Clone, Queryable, Selectable)]
-#[diesel(table_name = events, check_for_backend(diesel::pg::Pg, diesel::sqlite::Sqlite))]
-pub struct EventRow {
-    pub id: i64,
-    pub tx: i64,
-    pub occurred_at: NaiveDateTime,
-    pub event_type: String,
-    pub version: Option<i64>,
-    pub alias: Option<String>,
-    pub previous_version: Option<i64>,
-    pub new_version: Option<i64>,
-    pub previous_status: Option<String>,
-    pub new_status: Option<String>,
-    pub actor: String,
-    pub reason: String,
-    pub request_id: String,
-    pub rollback_event_id: Option<i64>,
-    pub correlation_id: Option<String>,
-}
-
-impl EventRow {
-    /// The event as the rollback chain of its alias sees it.
-    pub fn alias_entry(&self) -> AliasEntry {
-        AliasEntry {
-            event_id: self.id,
-            version: self.new_version,
-            rollback_event_id: self.rollback_event_id,
-        }
-    }
-
-    /// The domain event, given its model's name.
-    pub fn into_domain(self, model_name: String) -> DomainResult<Event> {
-        let status = |stored: Option<String>| -> DomainResult<Option<VersionStatus>> {
-            stored
-                .map(|s| {
-                    VersionStatus::parse(&s).ok_or_else(|| corrupt(format!("event status {s:?}")))
-                })
-                .transpose()
-        };
-        Ok(Event {
-            kind: EventKind::parse(&self.event_type)
-                .ok_or_else(|| corrupt(format!("event type {:?}", self.event_type)))?,
-            previous_status: status(self.previous_status)?,
-            new_status: status(self.new_status)?,
-            id: self.id,
-            tx: self.tx,
-            occurred_at: from_db_time(self.occurred_at),
-            model_name: ModelName::from_stored(model_name),
-            version: self.version,
-            alias: self.alias,
-            previous_version: self.previous_version,
-            new_version: self.new_version,
-            actor: self.actor,
-            reason: self.reason,
-            request_id: self.request_id,
-            correlation_id: self.correlation_id,
-        })
-    }
-}
-
-/// The outcome of a change to record under the request key it claimed,
-/// written with the change's events.
-#[derive(Debug, Clone)]
-pub struct KeyOutcome {
-    pub principal: String,
-    pub request_id: String,
-    pub outcome: String,
-}
-
-/// An `events` row to insert.
-#[derive(Debug, Insertable)]
-#[diesel(table_name = events)]
-pub struct NewEventRow {
-    pub occurred_at: NaiveDateTime,
-    pub event_type: String,
-    pub model_id: i64,
-    pub version: Option<i64>,
-    pub alias: Option<String>,
-    pub previous_version: Option<i64>,
-    pub new_version: Option<i64>,
-    pub previous_status: Option<String>,
-    pub new_status: Option<String>,
-    pub actor: String,
-    pub reason: String,
-    pub request_id: String,
-    pub rollback_event_id: Option<i64>,
-    pub correlation_id: Option<String>,
-}
-
-impl NewEventRow {
-    /// An event of `kind` on model `model_id` by `caller`; the optional
-    /// columns start empty.
-    pub fn new(kind: EventKind, model_id: i64, caller: &Caller, now: DateTime<Utc>) -> Self {
-        Self {
-            occurred_at: to_db_time(now),
-            event_type: kind.as_str().to_owned(),
-            model_id,
-            version: None,
-            alias: None,
-            previous_version: None,
-            new_version: None,
-            previous_status: None,
-            new_status: None,
-            actor: caller.identity.clone(),
-            reason: String::new(),
-            request_id: caller.request_id.clone(),
-            rollback_event_id: None,
-            correlation_id: caller.correlation_id.clone(),
-        }
-    }
-}
-
 /// Converts a domain time to the stored UTC form.
 pub fn to_db_time(t: DateTime<Utc>) -> NaiveDateTime {
     t.naive_utc()
@@ -566,12 +452,15 @@ pub fn to_json<T: serde::Serialize>(value: &T) -> DomainResult<String> {
         .map_err(|e| DomainError::Internal(format!("serialising JSON column: {e}")))
 }
 
-fn from_json<T: serde::de::DeserializeOwned>(json: &str, column: &str) -> DomainResult<T> {
+pub(super) fn from_json<T: serde::de::DeserializeOwned>(
+    json: &str,
+    column: &str,
+) -> DomainResult<T> {
     serde_json::from_str(json)
         .map_err(|e| corrupt(format!("column {column} holds invalid JSON: {e}")))
 }
 
-fn corrupt(detail: String) -> DomainError {
+pub(super) fn corrupt(detail: String) -> DomainError {
     DomainError::Internal(format!("unexpected stored data: {detail}"))
 }
 

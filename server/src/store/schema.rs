@@ -104,6 +104,43 @@ diesel::table! {
         rollback_event_id -> Nullable<BigInt>,
         correlation_id -> Nullable<Text>,
         tx -> BigInt,
+        emergency -> Bool,
+        change_request_id -> Nullable<BigInt>,
+        detail -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    /// One policy per (model, alias): its rules as a JSON object.
+    alias_policies (model_id, alias) {
+        model_id -> BigInt,
+        alias -> Text,
+        revision -> BigInt,
+        rules -> Text,
+        updated_by -> Text,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    /// Requests to move a protected alias, and their approvals.
+    change_requests (id) {
+        id -> BigInt,
+        model_id -> BigInt,
+        alias -> Text,
+        version -> BigInt,
+        from_version -> Nullable<BigInt>,
+        from_event_id -> Nullable<BigInt>,
+        required_approvals -> BigInt,
+        reason -> Text,
+        requester -> Text,
+        state -> Text,
+        approvals -> Text,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+        decided_at -> Nullable<Timestamp>,
+        decided_by -> Nullable<Text>,
+        decision_note -> Text,
     }
 }
 
@@ -145,6 +182,8 @@ diesel::joinable!(version_tags -> model_versions (version_id));
 diesel::joinable!(version_metrics -> models (model_id));
 diesel::joinable!(aliases -> models (model_id));
 diesel::joinable!(aliases -> events (event_id));
+diesel::joinable!(alias_policies -> models (model_id));
+diesel::joinable!(change_requests -> models (model_id));
 diesel::allow_tables_to_appear_in_same_query!(
     models,
     aliases,
@@ -153,5 +192,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     version_tags,
     events,
     request_keys,
-    console_sessions
+    console_sessions,
+    alias_policies,
+    change_requests
 );

@@ -38,6 +38,12 @@ mod aliases;
     reason = "compiled once per database on purpose"
 )]
 mod events;
+#[path = "sql/governance.rs"]
+#[expect(
+    clippy::duplicate_mod,
+    reason = "compiled once per database on purpose"
+)]
+mod governance;
 #[path = "sql/keys.rs"]
 #[expect(
     clippy::duplicate_mod,

@@ -13,13 +13,18 @@ use std::future::Future;
 
 use chrono::{DateTime, Utc};
 
+use super::governance_rows::{
+    ChangeRequestRow, NewChangeRequestRow, PolicyRow, RequestDecisionRow,
+};
 use super::rows::{
     AliasMoveState, AliasRow, EventRow, KeyOutcome, LockedModel, ModelRow, NewEventRow,
     RequestKeyRow, SessionRow, VersionRow,
 };
-use crate::domain::commands::{EventQuery, ModelQuery, VersionQuery};
+use crate::domain::commands::{EventQuery, ModelQuery, PolicyQuery, RequestQuery, VersionQuery};
 use crate::domain::event::FeedBatch;
+use crate::domain::governance::{AliasPolicy, ChangeRequest};
 use crate::domain::page::{EventCursor, ModelCursor, Page, VersionCursor};
+use crate::domain::page::{PolicyCursor, RequestCursor};
 use crate::domain::{
     AliasName, DomainResult, Event, FeedPosition, Model, ModelName, ModelVersion, NewVersion,
     VersionRef, VersionStatus,
@@ -29,12 +34,26 @@ use crate::domain::{
 /// change runs, on a reader when a read does. Implemented by both backends'
 /// connections; every use case is generic over it.
 pub trait Tx:
-    ModelTable + VersionTable + AliasTable + EventTable + KeyTable + SessionTable + Send
+    ModelTable
+    + VersionTable
+    + AliasTable
+    + EventTable
+    + KeyTable
+    + SessionTable
+    + GovernanceTable
+    + Send
 {
 }
 
 impl<T> Tx for T where
-    T: ModelTable + VersionTable + AliasTable + EventTable + KeyTable + SessionTable + Send
+    T: ModelTable
+        + VersionTable
+        + AliasTable
+        + EventTable
+        + KeyTable
+        + SessionTable
+        + GovernanceTable
+        + Send
 {
 }
 
@@ -409,4 +428,59 @@ pub trait SessionTable {
         &mut self,
         now: DateTime<Utc>,
     ) -> impl Future<Output = DomainResult<usize>> + Send;
+}
+
+/// The `alias_policies` and `change_requests` tables: governed promotion.
+pub trait GovernanceTable {
+    /// The policy of `alias` of model `model_id`, if it has one.
+    fn alias_policy(
+        &mut self,
+        model_id: i64,
+        alias: &AliasName,
+    ) -> impl Future<Output = DomainResult<Option<PolicyRow>>> + Send;
+
+    /// Stores a policy (inserted, or replacing the one it revises).
+    fn save_alias_policy(
+        &mut self,
+        row: PolicyRow,
+    ) -> impl Future<Output = DomainResult<()>> + Send;
+
+    /// Removes the policy of `alias` of model `model_id`.
+    fn delete_alias_policy(
+        &mut self,
+        model_id: i64,
+        alias: &AliasName,
+    ) -> impl Future<Output = DomainResult<()>> + Send;
+
+    /// One page of policies by model name and alias.
+    fn list_alias_policies(
+        &mut self,
+        query: &PolicyQuery,
+    ) -> impl Future<Output = DomainResult<Page<AliasPolicy, PolicyCursor>>> + Send;
+
+    /// Inserts a change request; its id.
+    fn insert_change_request(
+        &mut self,
+        row: NewChangeRequestRow,
+    ) -> impl Future<Output = DomainResult<i64>> + Send;
+
+    /// Change request `id` with its model's name.
+    fn change_request(
+        &mut self,
+        id: i64,
+    ) -> impl Future<Output = DomainResult<Option<(ChangeRequestRow, String)>>> + Send;
+
+    /// Stores an approval or a decision of change request `id`.
+    fn save_request_decision(
+        &mut self,
+        id: i64,
+        decision: RequestDecisionRow,
+    ) -> impl Future<Output = DomainResult<()>> + Send;
+
+    /// One page of change requests, newest first, as they stand at `now`.
+    fn list_change_requests(
+        &mut self,
+        query: &RequestQuery,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = DomainResult<Page<ChangeRequest, RequestCursor>>> + Send;
 }

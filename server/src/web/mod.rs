@@ -266,9 +266,9 @@ impl WebError {
     fn status(&self) -> StatusCode {
         match &self.0 {
             DomainError::NotFound(_) => StatusCode::NOT_FOUND,
-            DomainError::InvalidArgument(_) | DomainError::FailedPrecondition(_) => {
-                StatusCode::BAD_REQUEST
-            }
+            DomainError::InvalidArgument(_)
+            | DomainError::FailedPrecondition(_)
+            | DomainError::PolicyRefused { .. } => StatusCode::BAD_REQUEST,
             DomainError::AlreadyExists(_) | DomainError::Aborted(_) => StatusCode::CONFLICT,
             DomainError::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
             DomainError::PermissionDenied(_) => StatusCode::FORBIDDEN,

@@ -23,12 +23,17 @@ macro_rules! alias_row_query {
     };
 }
 
-/// The latest event of alias `$alias` of model `$model_id`.
+/// The latest move (set, rollback, deletion) of alias `$alias` of model
+/// `$model_id`; events about its policy and change requests do not move it.
 macro_rules! latest_alias_event_query {
     ($model_id:expr, $alias:expr) => {
         crate::store::schema::events::table
             .filter(crate::store::schema::events::model_id.eq($model_id))
             .filter(crate::store::schema::events::alias.eq($alias))
+            .filter(
+                crate::store::schema::events::event_type
+                    .eq_any(crate::domain::EventKind::ALIAS_MOVES.map(|k| k.as_str())),
+            )
             .order_by(crate::store::schema::events::id.desc())
             .select(crate::store::rows::EventRow::as_select())
     };

@@ -39,7 +39,7 @@ use diesel::sql_types::{BigInt, Bool};
 use crate::domain::commands::EventQuery;
 use crate::domain::event::FeedBatch;
 use crate::domain::page::{EventCursor, Page};
-use crate::domain::{AliasName, DomainResult, Event, FeedPosition, ModelName};
+use crate::domain::{AliasName, DomainResult, Event, EventKind, FeedPosition, ModelName};
 use crate::store::dialect::Dialect;
 use crate::store::rows::{EventRow, KeyOutcome, NewEventRow, from_db_time, split_page, to_db_time};
 
@@ -103,6 +103,7 @@ impl EventTable for Conn {
         Ok(events::table
             .filter(events::model_id.eq(model_id))
             .filter(events::alias.eq(alias.as_str()))
+            .filter(events::event_type.eq_any(EventKind::ALIAS_MOVES.map(|k| k.as_str())))
             .filter(events::occurred_at.le(to_db_time(at)))
             .order((events::occurred_at.desc(), events::id.desc()))
             .select(events::new_version)
@@ -121,6 +122,7 @@ impl EventTable for Conn {
             .filter(events::model_id.eq(model_id))
             .filter(events::new_version.eq(version))
             .filter(events::alias.is_not_null())
+            .filter(events::event_type.eq_any(EventKind::ALIAS_MOVES.map(|k| k.as_str())))
             .select(events::alias.assume_not_null())
             .distinct()
             .order_by(events::alias.assume_not_null().asc())

@@ -176,6 +176,22 @@ class _EventTypeEnumTypeWrapper(google.protobuf.internal.enum_type_wrapper._Enum
     """An alias was removed from its model."""
     EVENT_TYPE_MODEL_UPDATED: _EventType.ValueType  # 8
     """A model's description or tags changed."""
+    EVENT_TYPE_ALIAS_POLICY_SET: _EventType.ValueType  # 9
+    """An alias's policy was set; `detail` holds it."""
+    EVENT_TYPE_ALIAS_POLICY_DELETED: _EventType.ValueType  # 10
+    """An alias's policy was removed."""
+    EVENT_TYPE_CHANGE_REQUESTED: _EventType.ValueType  # 11
+    """A change request was made (`version`: its candidate)."""
+    EVENT_TYPE_CHANGE_APPROVED: _EventType.ValueType  # 12
+    """A change request was approved (`reason`: the approver's comment). The
+    approval that completes it is followed by the ALIAS_SET it applied.
+    """
+    EVENT_TYPE_CHANGE_REJECTED: _EventType.ValueType  # 13
+    """A change request was rejected (`reason`: the comment)."""
+    EVENT_TYPE_CHANGE_CANCELLED: _EventType.ValueType  # 14
+    """A change request was withdrawn."""
+    EVENT_TYPE_CHANGE_FAILED: _EventType.ValueType  # 15
+    """A change request could not be applied (`reason`: why)."""
 
 class EventType(_EventType, metaclass=_EventTypeEnumTypeWrapper):
     """What an event records."""
@@ -198,7 +214,63 @@ EVENT_TYPE_ALIAS_DELETED: EventType.ValueType  # 7
 """An alias was removed from its model."""
 EVENT_TYPE_MODEL_UPDATED: EventType.ValueType  # 8
 """A model's description or tags changed."""
+EVENT_TYPE_ALIAS_POLICY_SET: EventType.ValueType  # 9
+"""An alias's policy was set; `detail` holds it."""
+EVENT_TYPE_ALIAS_POLICY_DELETED: EventType.ValueType  # 10
+"""An alias's policy was removed."""
+EVENT_TYPE_CHANGE_REQUESTED: EventType.ValueType  # 11
+"""A change request was made (`version`: its candidate)."""
+EVENT_TYPE_CHANGE_APPROVED: EventType.ValueType  # 12
+"""A change request was approved (`reason`: the approver's comment). The
+approval that completes it is followed by the ALIAS_SET it applied.
+"""
+EVENT_TYPE_CHANGE_REJECTED: EventType.ValueType  # 13
+"""A change request was rejected (`reason`: the comment)."""
+EVENT_TYPE_CHANGE_CANCELLED: EventType.ValueType  # 14
+"""A change request was withdrawn."""
+EVENT_TYPE_CHANGE_FAILED: EventType.ValueType  # 15
+"""A change request could not be applied (`reason`: why)."""
 global___EventType = EventType
+
+class _ChangeRequestState:
+    ValueType = typing.NewType("ValueType", builtins.int)
+    V: typing_extensions.TypeAlias = ValueType
+
+class _ChangeRequestStateEnumTypeWrapper(google.protobuf.internal.enum_type_wrapper._EnumTypeWrapper[_ChangeRequestState.ValueType], builtins.type):
+    DESCRIPTOR: google.protobuf.descriptor.EnumDescriptor
+    CHANGE_REQUEST_STATE_UNSPECIFIED: _ChangeRequestState.ValueType  # 0
+    """Not set. In filters it means "any state"."""
+    CHANGE_REQUEST_STATE_PENDING: _ChangeRequestState.ValueType  # 1
+    """Waiting for approvals."""
+    CHANGE_REQUEST_STATE_APPLIED: _ChangeRequestState.ValueType  # 2
+    """Approved, and the alias moved."""
+    CHANGE_REQUEST_STATE_REJECTED: _ChangeRequestState.ValueType  # 3
+    """Rejected by an approver."""
+    CHANGE_REQUEST_STATE_CANCELLED: _ChangeRequestState.ValueType  # 4
+    """Withdrawn by the requester or an admin."""
+    CHANGE_REQUEST_STATE_EXPIRED: _ChangeRequestState.ValueType  # 5
+    """Not decided before `expires_at`."""
+    CHANGE_REQUEST_STATE_FAILED: _ChangeRequestState.ValueType  # 6
+    """Approved, but the move could not be made: `decision_note` says why."""
+
+class ChangeRequestState(_ChangeRequestState, metaclass=_ChangeRequestStateEnumTypeWrapper):
+    """Where a change request stands."""
+
+CHANGE_REQUEST_STATE_UNSPECIFIED: ChangeRequestState.ValueType  # 0
+"""Not set. In filters it means "any state"."""
+CHANGE_REQUEST_STATE_PENDING: ChangeRequestState.ValueType  # 1
+"""Waiting for approvals."""
+CHANGE_REQUEST_STATE_APPLIED: ChangeRequestState.ValueType  # 2
+"""Approved, and the alias moved."""
+CHANGE_REQUEST_STATE_REJECTED: ChangeRequestState.ValueType  # 3
+"""Rejected by an approver."""
+CHANGE_REQUEST_STATE_CANCELLED: ChangeRequestState.ValueType  # 4
+"""Withdrawn by the requester or an admin."""
+CHANGE_REQUEST_STATE_EXPIRED: ChangeRequestState.ValueType  # 5
+"""Not decided before `expires_at`."""
+CHANGE_REQUEST_STATE_FAILED: ChangeRequestState.ValueType  # 6
+"""Approved, but the move could not be made: `decision_note` says why."""
+global___ChangeRequestState = ChangeRequestState
 
 @typing.final
 class Artifact(google.protobuf.message.Message):
@@ -1137,6 +1209,7 @@ class SetProductionModelRequest(google.protobuf.message.Message):
     GATE_MIN_DELTA_FIELD_NUMBER: builtins.int
     GATE_LOWER_IS_BETTER_FIELD_NUMBER: builtins.int
     REQUEST_ID_FIELD_NUMBER: builtins.int
+    EMERGENCY_FIELD_NUMBER: builtins.int
     model_name: builtins.str
     """The model's name."""
     version: builtins.int
@@ -1168,6 +1241,10 @@ class SetProductionModelRequest(google.protobuf.message.Message):
     fails with ALREADY_EXISTS naming what differs. Clients send a fresh key
     per change and reuse it on their retries.
     """
+    emergency: builtins.bool
+    """Break-glass (admin only): move an alias whose policy protects it, past
+    the policy, with the reason. The event is flagged `emergency`.
+    """
     def __init__(
         self,
         *,
@@ -1179,9 +1256,10 @@ class SetProductionModelRequest(google.protobuf.message.Message):
         gate_min_delta: builtins.float = ...,
         gate_lower_is_better: builtins.bool = ...,
         request_id: builtins.str = ...,
+        emergency: builtins.bool = ...,
     ) -> None: ...
     def HasField(self, field_name: typing.Literal["_expected_current_version", b"_expected_current_version", "expected_current_version", b"expected_current_version"]) -> builtins.bool: ...
-    def ClearField(self, field_name: typing.Literal["_expected_current_version", b"_expected_current_version", "expected_current_version", b"expected_current_version", "gate_lower_is_better", b"gate_lower_is_better", "gate_metric", b"gate_metric", "gate_min_delta", b"gate_min_delta", "model_name", b"model_name", "reason", b"reason", "request_id", b"request_id", "version", b"version"]) -> None: ...
+    def ClearField(self, field_name: typing.Literal["_expected_current_version", b"_expected_current_version", "emergency", b"emergency", "expected_current_version", b"expected_current_version", "gate_lower_is_better", b"gate_lower_is_better", "gate_metric", b"gate_metric", "gate_min_delta", b"gate_min_delta", "model_name", b"model_name", "reason", b"reason", "request_id", b"request_id", "version", b"version"]) -> None: ...
     def WhichOneof(self, oneof_group: typing.Literal["_expected_current_version", b"_expected_current_version"]) -> typing.Literal["expected_current_version"] | None: ...
 
 global___SetProductionModelRequest = SetProductionModelRequest
@@ -1237,6 +1315,7 @@ class RollbackProductionModelRequest(google.protobuf.message.Message):
     REASON_FIELD_NUMBER: builtins.int
     EXPECTED_CURRENT_VERSION_FIELD_NUMBER: builtins.int
     REQUEST_ID_FIELD_NUMBER: builtins.int
+    EMERGENCY_FIELD_NUMBER: builtins.int
     model_name: builtins.str
     """The model's name."""
     reason: builtins.str
@@ -1252,6 +1331,10 @@ class RollbackProductionModelRequest(google.protobuf.message.Message):
     fails with ALREADY_EXISTS naming what differs. Clients send a fresh key
     per change and reuse it on their retries.
     """
+    emergency: builtins.bool
+    """Break-glass (admin only): move an alias whose policy protects it, past
+    the policy, with the reason. The event is flagged `emergency`.
+    """
     def __init__(
         self,
         *,
@@ -1259,9 +1342,10 @@ class RollbackProductionModelRequest(google.protobuf.message.Message):
         reason: builtins.str = ...,
         expected_current_version: builtins.int | None = ...,
         request_id: builtins.str = ...,
+        emergency: builtins.bool = ...,
     ) -> None: ...
     def HasField(self, field_name: typing.Literal["_expected_current_version", b"_expected_current_version", "expected_current_version", b"expected_current_version"]) -> builtins.bool: ...
-    def ClearField(self, field_name: typing.Literal["_expected_current_version", b"_expected_current_version", "expected_current_version", b"expected_current_version", "model_name", b"model_name", "reason", b"reason", "request_id", b"request_id"]) -> None: ...
+    def ClearField(self, field_name: typing.Literal["_expected_current_version", b"_expected_current_version", "emergency", b"emergency", "expected_current_version", b"expected_current_version", "model_name", b"model_name", "reason", b"reason", "request_id", b"request_id"]) -> None: ...
     def WhichOneof(self, oneof_group: typing.Literal["_expected_current_version", b"_expected_current_version"]) -> typing.Literal["expected_current_version"] | None: ...
 
 global___RollbackProductionModelRequest = RollbackProductionModelRequest
@@ -1496,6 +1580,9 @@ class Event(google.protobuf.message.Message):
     REQUEST_ID_FIELD_NUMBER: builtins.int
     ALIAS_FIELD_NUMBER: builtins.int
     CORRELATION_ID_FIELD_NUMBER: builtins.int
+    EMERGENCY_FIELD_NUMBER: builtins.int
+    CHANGE_REQUEST_ID_FIELD_NUMBER: builtins.int
+    DETAIL_FIELD_NUMBER: builtins.int
     id: builtins.int
     """Unique id of the event, increasing within its model (across models,
     the trail's order is not the id order; see ListEvents).
@@ -1535,6 +1622,14 @@ class Event(google.protobuf.message.Message):
     """The caller's own `x-request-id`, recorded as given: a correlation id,
     never verified.
     """
+    emergency: builtins.bool
+    """Break-glass: an admin moved a protected alias past its policy."""
+    change_request_id: builtins.int
+    """The change request the event is about, or whose approval made the move."""
+    detail: builtins.str
+    """For ALIAS_POLICY_SET: the policy set, as JSON
+    (`{"revision": N, "rules": {...}}`).
+    """
     @property
     def occurred_at(self) -> google.protobuf.timestamp_pb2.Timestamp:
         """When the change happened (UTC, microsecond precision)."""
@@ -1556,9 +1651,14 @@ class Event(google.protobuf.message.Message):
         request_id: builtins.str = ...,
         alias: builtins.str = ...,
         correlation_id: builtins.str = ...,
+        emergency: builtins.bool = ...,
+        change_request_id: builtins.int | None = ...,
+        detail: builtins.str = ...,
     ) -> None: ...
-    def HasField(self, field_name: typing.Literal["_new_version", b"_new_version", "_previous_version", b"_previous_version", "_version", b"_version", "new_version", b"new_version", "occurred_at", b"occurred_at", "previous_version", b"previous_version", "version", b"version"]) -> builtins.bool: ...
-    def ClearField(self, field_name: typing.Literal["_new_version", b"_new_version", "_previous_version", b"_previous_version", "_version", b"_version", "actor", b"actor", "alias", b"alias", "correlation_id", b"correlation_id", "id", b"id", "model_name", b"model_name", "new_status", b"new_status", "new_version", b"new_version", "occurred_at", b"occurred_at", "previous_status", b"previous_status", "previous_version", b"previous_version", "reason", b"reason", "request_id", b"request_id", "type", b"type", "version", b"version"]) -> None: ...
+    def HasField(self, field_name: typing.Literal["_change_request_id", b"_change_request_id", "_new_version", b"_new_version", "_previous_version", b"_previous_version", "_version", b"_version", "change_request_id", b"change_request_id", "new_version", b"new_version", "occurred_at", b"occurred_at", "previous_version", b"previous_version", "version", b"version"]) -> builtins.bool: ...
+    def ClearField(self, field_name: typing.Literal["_change_request_id", b"_change_request_id", "_new_version", b"_new_version", "_previous_version", b"_previous_version", "_version", b"_version", "actor", b"actor", "alias", b"alias", "change_request_id", b"change_request_id", "correlation_id", b"correlation_id", "detail", b"detail", "emergency", b"emergency", "id", b"id", "model_name", b"model_name", "new_status", b"new_status", "new_version", b"new_version", "occurred_at", b"occurred_at", "previous_status", b"previous_status", "previous_version", b"previous_version", "reason", b"reason", "request_id", b"request_id", "type", b"type", "version", b"version"]) -> None: ...
+    @typing.overload
+    def WhichOneof(self, oneof_group: typing.Literal["_change_request_id", b"_change_request_id"]) -> typing.Literal["change_request_id"] | None: ...
     @typing.overload
     def WhichOneof(self, oneof_group: typing.Literal["_new_version", b"_new_version"]) -> typing.Literal["new_version"] | None: ...
     @typing.overload
@@ -1756,6 +1856,7 @@ class SetModelAliasRequest(google.protobuf.message.Message):
     GATE_MIN_DELTA_FIELD_NUMBER: builtins.int
     GATE_LOWER_IS_BETTER_FIELD_NUMBER: builtins.int
     REQUEST_ID_FIELD_NUMBER: builtins.int
+    EMERGENCY_FIELD_NUMBER: builtins.int
     model_name: builtins.str
     """The model's name."""
     alias: builtins.str
@@ -1790,6 +1891,10 @@ class SetModelAliasRequest(google.protobuf.message.Message):
     fails with ALREADY_EXISTS naming what differs. Clients send a fresh key
     per change and reuse it on their retries.
     """
+    emergency: builtins.bool
+    """Break-glass (admin only): move an alias whose policy protects it, past
+    the policy, with the reason. The event is flagged `emergency`.
+    """
     def __init__(
         self,
         *,
@@ -1802,9 +1907,10 @@ class SetModelAliasRequest(google.protobuf.message.Message):
         gate_min_delta: builtins.float = ...,
         gate_lower_is_better: builtins.bool = ...,
         request_id: builtins.str = ...,
+        emergency: builtins.bool = ...,
     ) -> None: ...
     def HasField(self, field_name: typing.Literal["_expected_current_version", b"_expected_current_version", "expected_current_version", b"expected_current_version"]) -> builtins.bool: ...
-    def ClearField(self, field_name: typing.Literal["_expected_current_version", b"_expected_current_version", "alias", b"alias", "expected_current_version", b"expected_current_version", "gate_lower_is_better", b"gate_lower_is_better", "gate_metric", b"gate_metric", "gate_min_delta", b"gate_min_delta", "model_name", b"model_name", "reason", b"reason", "request_id", b"request_id", "version", b"version"]) -> None: ...
+    def ClearField(self, field_name: typing.Literal["_expected_current_version", b"_expected_current_version", "alias", b"alias", "emergency", b"emergency", "expected_current_version", b"expected_current_version", "gate_lower_is_better", b"gate_lower_is_better", "gate_metric", b"gate_metric", "gate_min_delta", b"gate_min_delta", "model_name", b"model_name", "reason", b"reason", "request_id", b"request_id", "version", b"version"]) -> None: ...
     def WhichOneof(self, oneof_group: typing.Literal["_expected_current_version", b"_expected_current_version"]) -> typing.Literal["expected_current_version"] | None: ...
 
 global___SetModelAliasRequest = SetModelAliasRequest
@@ -1861,6 +1967,7 @@ class DeleteModelAliasRequest(google.protobuf.message.Message):
     REASON_FIELD_NUMBER: builtins.int
     EXPECTED_CURRENT_VERSION_FIELD_NUMBER: builtins.int
     REQUEST_ID_FIELD_NUMBER: builtins.int
+    EMERGENCY_FIELD_NUMBER: builtins.int
     model_name: builtins.str
     """The model's name."""
     alias: builtins.str
@@ -1878,6 +1985,10 @@ class DeleteModelAliasRequest(google.protobuf.message.Message):
     fails with ALREADY_EXISTS naming what differs. Clients send a fresh key
     per change and reuse it on their retries.
     """
+    emergency: builtins.bool
+    """Break-glass (admin only): move an alias whose policy protects it, past
+    the policy, with the reason. The event is flagged `emergency`.
+    """
     def __init__(
         self,
         *,
@@ -1886,9 +1997,10 @@ class DeleteModelAliasRequest(google.protobuf.message.Message):
         reason: builtins.str = ...,
         expected_current_version: builtins.int | None = ...,
         request_id: builtins.str = ...,
+        emergency: builtins.bool = ...,
     ) -> None: ...
     def HasField(self, field_name: typing.Literal["_expected_current_version", b"_expected_current_version", "expected_current_version", b"expected_current_version"]) -> builtins.bool: ...
-    def ClearField(self, field_name: typing.Literal["_expected_current_version", b"_expected_current_version", "alias", b"alias", "expected_current_version", b"expected_current_version", "model_name", b"model_name", "reason", b"reason", "request_id", b"request_id"]) -> None: ...
+    def ClearField(self, field_name: typing.Literal["_expected_current_version", b"_expected_current_version", "alias", b"alias", "emergency", b"emergency", "expected_current_version", b"expected_current_version", "model_name", b"model_name", "reason", b"reason", "request_id", b"request_id"]) -> None: ...
     def WhichOneof(self, oneof_group: typing.Literal["_expected_current_version", b"_expected_current_version"]) -> typing.Literal["expected_current_version"] | None: ...
 
 global___DeleteModelAliasRequest = DeleteModelAliasRequest
@@ -1931,6 +2043,7 @@ class RollbackModelAliasRequest(google.protobuf.message.Message):
     REASON_FIELD_NUMBER: builtins.int
     EXPECTED_CURRENT_VERSION_FIELD_NUMBER: builtins.int
     REQUEST_ID_FIELD_NUMBER: builtins.int
+    EMERGENCY_FIELD_NUMBER: builtins.int
     model_name: builtins.str
     """The model's name."""
     alias: builtins.str
@@ -1948,6 +2061,10 @@ class RollbackModelAliasRequest(google.protobuf.message.Message):
     fails with ALREADY_EXISTS naming what differs. Clients send a fresh key
     per change and reuse it on their retries.
     """
+    emergency: builtins.bool
+    """Break-glass (admin only): move an alias whose policy protects it, past
+    the policy, with the reason. The event is flagged `emergency`.
+    """
     def __init__(
         self,
         *,
@@ -1956,9 +2073,10 @@ class RollbackModelAliasRequest(google.protobuf.message.Message):
         reason: builtins.str = ...,
         expected_current_version: builtins.int | None = ...,
         request_id: builtins.str = ...,
+        emergency: builtins.bool = ...,
     ) -> None: ...
     def HasField(self, field_name: typing.Literal["_expected_current_version", b"_expected_current_version", "expected_current_version", b"expected_current_version"]) -> builtins.bool: ...
-    def ClearField(self, field_name: typing.Literal["_expected_current_version", b"_expected_current_version", "alias", b"alias", "expected_current_version", b"expected_current_version", "model_name", b"model_name", "reason", b"reason", "request_id", b"request_id"]) -> None: ...
+    def ClearField(self, field_name: typing.Literal["_expected_current_version", b"_expected_current_version", "alias", b"alias", "emergency", b"emergency", "expected_current_version", b"expected_current_version", "model_name", b"model_name", "reason", b"reason", "request_id", b"request_id"]) -> None: ...
     def WhichOneof(self, oneof_group: typing.Literal["_expected_current_version", b"_expected_current_version"]) -> typing.Literal["expected_current_version"] | None: ...
 
 global___RollbackModelAliasRequest = RollbackModelAliasRequest
@@ -2214,3 +2332,734 @@ class WatchEventsResponse(google.protobuf.message.Message):
     def ClearField(self, field_name: typing.Literal["event", b"event"]) -> None: ...
 
 global___WatchEventsResponse = WatchEventsResponse
+
+@typing.final
+class AliasPolicy(google.protobuf.message.Message):
+    """The rules an alias of a model moves under. On SetAliasPolicy, zero
+    values take the defaults; `revision`, `updated_by` and `updated_at` are
+    the server's.
+    """
+
+    DESCRIPTOR: google.protobuf.descriptor.Descriptor
+
+    MODEL_NAME_FIELD_NUMBER: builtins.int
+    ALIAS_FIELD_NUMBER: builtins.int
+    PROTECTED_FIELD_NUMBER: builtins.int
+    REQUIRED_APPROVALS_FIELD_NUMBER: builtins.int
+    APPROVER_ROLE_FIELD_NUMBER: builtins.int
+    REQUEST_TTL_SECONDS_FIELD_NUMBER: builtins.int
+    GATE_METRIC_FIELD_NUMBER: builtins.int
+    GATE_MIN_DELTA_FIELD_NUMBER: builtins.int
+    GATE_LOWER_IS_BETTER_FIELD_NUMBER: builtins.int
+    SOAK_ALIAS_FIELD_NUMBER: builtins.int
+    MIN_SOAK_SECONDS_FIELD_NUMBER: builtins.int
+    ROLLBACK_REQUIRES_APPROVAL_FIELD_NUMBER: builtins.int
+    REVISION_FIELD_NUMBER: builtins.int
+    UPDATED_BY_FIELD_NUMBER: builtins.int
+    UPDATED_AT_FIELD_NUMBER: builtins.int
+    model_name: builtins.str
+    """The model's name."""
+    alias: builtins.str
+    """The alias governed, for example `production`."""
+    protected: builtins.bool
+    """The alias moves only through an approved change request: direct
+    SetModelAlias, SetProductionModel and DeleteModelAlias on it answer
+    FAILED_PRECONDITION with a PreconditionFailure (type ALIAS_PROTECTED).
+    """
+    required_approvals: builtins.int
+    """Approvals a request needs, from principals other than the requester,
+    each counted once: 1 to 10 (0: 1).
+    """
+    approver_role: builtins.str
+    """The role an approver must hold: `deployer` (the default) or `admin`;
+    their alias limits must allow the alias too.
+    """
+    request_ttl_seconds: builtins.int
+    """How long a request stays open: 1 s to 30 days (0: 72 hours). A
+    pending request past it is EXPIRED and cannot be approved.
+    """
+    gate_metric: builtins.str
+    """Evidence: the candidate's value of this metric must be at least the
+    current version's plus `gate_min_delta` (at most, minus it, with
+    `gate_lower_is_better`). Passes when the alias points nowhere.
+    """
+    gate_min_delta: builtins.float
+    """The gate's margin."""
+    gate_lower_is_better: builtins.bool
+    """The gate's metric is a loss."""
+    soak_alias: builtins.str
+    """Evidence: the candidate must have been held by this other alias (for
+    example `canary`) for at least `min_soak_seconds`.
+    """
+    min_soak_seconds: builtins.int
+    """How long the candidate must have soaked, 1 s to 90 days."""
+    rollback_requires_approval: builtins.bool
+    """A rollback of a protected alias needs a change request too. By default
+    it does not: rolling back is the emergency action, and is recorded.
+    """
+    revision: builtins.int
+    """The policy's revision, from 1, increased by every change."""
+    updated_by: builtins.str
+    """Who set this revision."""
+    @property
+    def updated_at(self) -> google.protobuf.timestamp_pb2.Timestamp:
+        """When."""
+
+    def __init__(
+        self,
+        *,
+        model_name: builtins.str = ...,
+        alias: builtins.str = ...,
+        protected: builtins.bool = ...,
+        required_approvals: builtins.int = ...,
+        approver_role: builtins.str = ...,
+        request_ttl_seconds: builtins.int = ...,
+        gate_metric: builtins.str = ...,
+        gate_min_delta: builtins.float = ...,
+        gate_lower_is_better: builtins.bool = ...,
+        soak_alias: builtins.str = ...,
+        min_soak_seconds: builtins.int = ...,
+        rollback_requires_approval: builtins.bool = ...,
+        revision: builtins.int = ...,
+        updated_by: builtins.str = ...,
+        updated_at: google.protobuf.timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    def HasField(self, field_name: typing.Literal["updated_at", b"updated_at"]) -> builtins.bool: ...
+    def ClearField(self, field_name: typing.Literal["alias", b"alias", "approver_role", b"approver_role", "gate_lower_is_better", b"gate_lower_is_better", "gate_metric", b"gate_metric", "gate_min_delta", b"gate_min_delta", "min_soak_seconds", b"min_soak_seconds", "model_name", b"model_name", "protected", b"protected", "request_ttl_seconds", b"request_ttl_seconds", "required_approvals", b"required_approvals", "revision", b"revision", "rollback_requires_approval", b"rollback_requires_approval", "soak_alias", b"soak_alias", "updated_at", b"updated_at", "updated_by", b"updated_by"]) -> None: ...
+
+global___AliasPolicy = AliasPolicy
+
+@typing.final
+class SetAliasPolicyRequest(google.protobuf.message.Message):
+    """Request of SetAliasPolicy."""
+
+    DESCRIPTOR: google.protobuf.descriptor.Descriptor
+
+    POLICY_FIELD_NUMBER: builtins.int
+    REASON_FIELD_NUMBER: builtins.int
+    REQUEST_ID_FIELD_NUMBER: builtins.int
+    reason: builtins.str
+    """Why. Required, at most 1024 characters."""
+    request_id: builtins.str
+    """Idempotency key (see SetModelAliasRequest.request_id)."""
+    @property
+    def policy(self) -> global___AliasPolicy:
+        """The policy (its model and alias say which)."""
+
+    def __init__(
+        self,
+        *,
+        policy: global___AliasPolicy | None = ...,
+        reason: builtins.str = ...,
+        request_id: builtins.str = ...,
+    ) -> None: ...
+    def HasField(self, field_name: typing.Literal["policy", b"policy"]) -> builtins.bool: ...
+    def ClearField(self, field_name: typing.Literal["policy", b"policy", "reason", b"reason", "request_id", b"request_id"]) -> None: ...
+
+global___SetAliasPolicyRequest = SetAliasPolicyRequest
+
+@typing.final
+class SetAliasPolicyResponse(google.protobuf.message.Message):
+    """Response of SetAliasPolicy."""
+
+    DESCRIPTOR: google.protobuf.descriptor.Descriptor
+
+    POLICY_FIELD_NUMBER: builtins.int
+    CONSISTENCY_TOKEN_FIELD_NUMBER: builtins.int
+    consistency_token: builtins.str
+    """See SetModelAliasResponse.consistency_token."""
+    @property
+    def policy(self) -> global___AliasPolicy:
+        """The policy now in force."""
+
+    def __init__(
+        self,
+        *,
+        policy: global___AliasPolicy | None = ...,
+        consistency_token: builtins.str = ...,
+    ) -> None: ...
+    def HasField(self, field_name: typing.Literal["policy", b"policy"]) -> builtins.bool: ...
+    def ClearField(self, field_name: typing.Literal["consistency_token", b"consistency_token", "policy", b"policy"]) -> None: ...
+
+global___SetAliasPolicyResponse = SetAliasPolicyResponse
+
+@typing.final
+class GetAliasPolicyRequest(google.protobuf.message.Message):
+    """Request of GetAliasPolicy."""
+
+    DESCRIPTOR: google.protobuf.descriptor.Descriptor
+
+    MODEL_NAME_FIELD_NUMBER: builtins.int
+    ALIAS_FIELD_NUMBER: builtins.int
+    model_name: builtins.str
+    """The model's name."""
+    alias: builtins.str
+    """The alias."""
+    def __init__(
+        self,
+        *,
+        model_name: builtins.str = ...,
+        alias: builtins.str = ...,
+    ) -> None: ...
+    def ClearField(self, field_name: typing.Literal["alias", b"alias", "model_name", b"model_name"]) -> None: ...
+
+global___GetAliasPolicyRequest = GetAliasPolicyRequest
+
+@typing.final
+class GetAliasPolicyResponse(google.protobuf.message.Message):
+    """Response of GetAliasPolicy."""
+
+    DESCRIPTOR: google.protobuf.descriptor.Descriptor
+
+    POLICY_FIELD_NUMBER: builtins.int
+    @property
+    def policy(self) -> global___AliasPolicy:
+        """The policy."""
+
+    def __init__(
+        self,
+        *,
+        policy: global___AliasPolicy | None = ...,
+    ) -> None: ...
+    def HasField(self, field_name: typing.Literal["policy", b"policy"]) -> builtins.bool: ...
+    def ClearField(self, field_name: typing.Literal["policy", b"policy"]) -> None: ...
+
+global___GetAliasPolicyResponse = GetAliasPolicyResponse
+
+@typing.final
+class ListAliasPoliciesRequest(google.protobuf.message.Message):
+    """Request of ListAliasPolicies."""
+
+    DESCRIPTOR: google.protobuf.descriptor.Descriptor
+
+    MODEL_NAME_FIELD_NUMBER: builtins.int
+    PAGE_SIZE_FIELD_NUMBER: builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: builtins.int
+    model_name: builtins.str
+    """Only this model's policies. Empty: every model's."""
+    page_size: builtins.int
+    """Maximum number of policies in this page: default 50, at most 500."""
+    page_token: builtins.str
+    """The `next_page_token` of the previous page."""
+    def __init__(
+        self,
+        *,
+        model_name: builtins.str = ...,
+        page_size: builtins.int = ...,
+        page_token: builtins.str = ...,
+    ) -> None: ...
+    def ClearField(self, field_name: typing.Literal["model_name", b"model_name", "page_size", b"page_size", "page_token", b"page_token"]) -> None: ...
+
+global___ListAliasPoliciesRequest = ListAliasPoliciesRequest
+
+@typing.final
+class ListAliasPoliciesResponse(google.protobuf.message.Message):
+    """Response of ListAliasPolicies."""
+
+    DESCRIPTOR: google.protobuf.descriptor.Descriptor
+
+    POLICIES_FIELD_NUMBER: builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: builtins.int
+    next_page_token: builtins.str
+    """Token for the next page; empty when this is the last page."""
+    @property
+    def policies(self) -> google.protobuf.internal.containers.RepeatedCompositeFieldContainer[global___AliasPolicy]:
+        """This page of policies, by model name and alias."""
+
+    def __init__(
+        self,
+        *,
+        policies: collections.abc.Iterable[global___AliasPolicy] | None = ...,
+        next_page_token: builtins.str = ...,
+    ) -> None: ...
+    def ClearField(self, field_name: typing.Literal["next_page_token", b"next_page_token", "policies", b"policies"]) -> None: ...
+
+global___ListAliasPoliciesResponse = ListAliasPoliciesResponse
+
+@typing.final
+class DeleteAliasPolicyRequest(google.protobuf.message.Message):
+    """Request of DeleteAliasPolicy."""
+
+    DESCRIPTOR: google.protobuf.descriptor.Descriptor
+
+    MODEL_NAME_FIELD_NUMBER: builtins.int
+    ALIAS_FIELD_NUMBER: builtins.int
+    REASON_FIELD_NUMBER: builtins.int
+    REQUEST_ID_FIELD_NUMBER: builtins.int
+    model_name: builtins.str
+    """The model's name."""
+    alias: builtins.str
+    """The alias."""
+    reason: builtins.str
+    """Why. Required, at most 1024 characters."""
+    request_id: builtins.str
+    """Idempotency key (see SetModelAliasRequest.request_id)."""
+    def __init__(
+        self,
+        *,
+        model_name: builtins.str = ...,
+        alias: builtins.str = ...,
+        reason: builtins.str = ...,
+        request_id: builtins.str = ...,
+    ) -> None: ...
+    def ClearField(self, field_name: typing.Literal["alias", b"alias", "model_name", b"model_name", "reason", b"reason", "request_id", b"request_id"]) -> None: ...
+
+global___DeleteAliasPolicyRequest = DeleteAliasPolicyRequest
+
+@typing.final
+class DeleteAliasPolicyResponse(google.protobuf.message.Message):
+    """Response of DeleteAliasPolicy."""
+
+    DESCRIPTOR: google.protobuf.descriptor.Descriptor
+
+    REVISION_FIELD_NUMBER: builtins.int
+    CONSISTENCY_TOKEN_FIELD_NUMBER: builtins.int
+    revision: builtins.int
+    """The revision removed."""
+    consistency_token: builtins.str
+    """See SetModelAliasResponse.consistency_token."""
+    def __init__(
+        self,
+        *,
+        revision: builtins.int = ...,
+        consistency_token: builtins.str = ...,
+    ) -> None: ...
+    def ClearField(self, field_name: typing.Literal["consistency_token", b"consistency_token", "revision", b"revision"]) -> None: ...
+
+global___DeleteAliasPolicyResponse = DeleteAliasPolicyResponse
+
+@typing.final
+class Approval(google.protobuf.message.Message):
+    """One approval of a change request."""
+
+    DESCRIPTOR: google.protobuf.descriptor.Descriptor
+
+    PRINCIPAL_FIELD_NUMBER: builtins.int
+    COMMENT_FIELD_NUMBER: builtins.int
+    APPROVED_AT_FIELD_NUMBER: builtins.int
+    principal: builtins.str
+    """Who approved."""
+    comment: builtins.str
+    """What they said."""
+    @property
+    def approved_at(self) -> google.protobuf.timestamp_pb2.Timestamp:
+        """When."""
+
+    def __init__(
+        self,
+        *,
+        principal: builtins.str = ...,
+        comment: builtins.str = ...,
+        approved_at: google.protobuf.timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    def HasField(self, field_name: typing.Literal["approved_at", b"approved_at"]) -> builtins.bool: ...
+    def ClearField(self, field_name: typing.Literal["approved_at", b"approved_at", "comment", b"comment", "principal", b"principal"]) -> None: ...
+
+global___Approval = Approval
+
+@typing.final
+class AliasChangeRequest(google.protobuf.message.Message):
+    """A request to point an alias at a version."""
+
+    DESCRIPTOR: google.protobuf.descriptor.Descriptor
+
+    ID_FIELD_NUMBER: builtins.int
+    MODEL_NAME_FIELD_NUMBER: builtins.int
+    ALIAS_FIELD_NUMBER: builtins.int
+    VERSION_FIELD_NUMBER: builtins.int
+    FROM_VERSION_FIELD_NUMBER: builtins.int
+    REASON_FIELD_NUMBER: builtins.int
+    REQUESTER_FIELD_NUMBER: builtins.int
+    STATE_FIELD_NUMBER: builtins.int
+    REQUIRED_APPROVALS_FIELD_NUMBER: builtins.int
+    APPROVALS_FIELD_NUMBER: builtins.int
+    CREATED_AT_FIELD_NUMBER: builtins.int
+    EXPIRES_AT_FIELD_NUMBER: builtins.int
+    DECIDED_AT_FIELD_NUMBER: builtins.int
+    DECIDED_BY_FIELD_NUMBER: builtins.int
+    DECISION_NOTE_FIELD_NUMBER: builtins.int
+    id: builtins.int
+    """The request's number."""
+    model_name: builtins.str
+    """The model's name."""
+    alias: builtins.str
+    """The alias to move."""
+    version: builtins.int
+    """The version it is to point at."""
+    from_version: builtins.int
+    """The version the alias pointed at when the request was made (absent:
+    none). The move applies only from that state.
+    """
+    reason: builtins.str
+    """Why, as the requester said."""
+    requester: builtins.str
+    """Who asked."""
+    state: global___ChangeRequestState.ValueType
+    """Where it stands."""
+    required_approvals: builtins.int
+    """How many approvals apply it."""
+    decided_by: builtins.str
+    """Who decided it."""
+    decision_note: builtins.str
+    """The rejection's or cancellation's comment, or why it failed."""
+    @property
+    def approvals(self) -> google.protobuf.internal.containers.RepeatedCompositeFieldContainer[global___Approval]:
+        """The approvals so far, in order."""
+
+    @property
+    def created_at(self) -> google.protobuf.timestamp_pb2.Timestamp:
+        """When it was made."""
+
+    @property
+    def expires_at(self) -> google.protobuf.timestamp_pb2.Timestamp:
+        """When it expires unless decided."""
+
+    @property
+    def decided_at(self) -> google.protobuf.timestamp_pb2.Timestamp:
+        """When it was applied, rejected, cancelled or failed."""
+
+    def __init__(
+        self,
+        *,
+        id: builtins.int = ...,
+        model_name: builtins.str = ...,
+        alias: builtins.str = ...,
+        version: builtins.int = ...,
+        from_version: builtins.int | None = ...,
+        reason: builtins.str = ...,
+        requester: builtins.str = ...,
+        state: global___ChangeRequestState.ValueType = ...,
+        required_approvals: builtins.int = ...,
+        approvals: collections.abc.Iterable[global___Approval] | None = ...,
+        created_at: google.protobuf.timestamp_pb2.Timestamp | None = ...,
+        expires_at: google.protobuf.timestamp_pb2.Timestamp | None = ...,
+        decided_at: google.protobuf.timestamp_pb2.Timestamp | None = ...,
+        decided_by: builtins.str = ...,
+        decision_note: builtins.str = ...,
+    ) -> None: ...
+    def HasField(self, field_name: typing.Literal["_from_version", b"_from_version", "created_at", b"created_at", "decided_at", b"decided_at", "expires_at", b"expires_at", "from_version", b"from_version"]) -> builtins.bool: ...
+    def ClearField(self, field_name: typing.Literal["_from_version", b"_from_version", "alias", b"alias", "approvals", b"approvals", "created_at", b"created_at", "decided_at", b"decided_at", "decided_by", b"decided_by", "decision_note", b"decision_note", "expires_at", b"expires_at", "from_version", b"from_version", "id", b"id", "model_name", b"model_name", "reason", b"reason", "requester", b"requester", "required_approvals", b"required_approvals", "state", b"state", "version", b"version"]) -> None: ...
+    def WhichOneof(self, oneof_group: typing.Literal["_from_version", b"_from_version"]) -> typing.Literal["from_version"] | None: ...
+
+global___AliasChangeRequest = AliasChangeRequest
+
+@typing.final
+class CreateAliasChangeRequestRequest(google.protobuf.message.Message):
+    """Request of CreateAliasChangeRequest."""
+
+    DESCRIPTOR: google.protobuf.descriptor.Descriptor
+
+    MODEL_NAME_FIELD_NUMBER: builtins.int
+    ALIAS_FIELD_NUMBER: builtins.int
+    VERSION_FIELD_NUMBER: builtins.int
+    REASON_FIELD_NUMBER: builtins.int
+    EXPECTED_CURRENT_VERSION_FIELD_NUMBER: builtins.int
+    REQUEST_ID_FIELD_NUMBER: builtins.int
+    model_name: builtins.str
+    """The model's name."""
+    alias: builtins.str
+    """The alias; it must have a policy."""
+    version: builtins.int
+    """The version the alias is to point at. It must be ACTIVE."""
+    reason: builtins.str
+    """Why. Required, at most 1024 characters."""
+    expected_current_version: builtins.int
+    """Compare-and-set now: the version the caller believes the alias points
+    at (0 for "none"); ABORTED on mismatch.
+    """
+    request_id: builtins.str
+    """Idempotency key (see SetModelAliasRequest.request_id)."""
+    def __init__(
+        self,
+        *,
+        model_name: builtins.str = ...,
+        alias: builtins.str = ...,
+        version: builtins.int = ...,
+        reason: builtins.str = ...,
+        expected_current_version: builtins.int | None = ...,
+        request_id: builtins.str = ...,
+    ) -> None: ...
+    def HasField(self, field_name: typing.Literal["_expected_current_version", b"_expected_current_version", "expected_current_version", b"expected_current_version"]) -> builtins.bool: ...
+    def ClearField(self, field_name: typing.Literal["_expected_current_version", b"_expected_current_version", "alias", b"alias", "expected_current_version", b"expected_current_version", "model_name", b"model_name", "reason", b"reason", "request_id", b"request_id", "version", b"version"]) -> None: ...
+    def WhichOneof(self, oneof_group: typing.Literal["_expected_current_version", b"_expected_current_version"]) -> typing.Literal["expected_current_version"] | None: ...
+
+global___CreateAliasChangeRequestRequest = CreateAliasChangeRequestRequest
+
+@typing.final
+class CreateAliasChangeRequestResponse(google.protobuf.message.Message):
+    """Response of CreateAliasChangeRequest."""
+
+    DESCRIPTOR: google.protobuf.descriptor.Descriptor
+
+    CHANGE_REQUEST_FIELD_NUMBER: builtins.int
+    CONSISTENCY_TOKEN_FIELD_NUMBER: builtins.int
+    consistency_token: builtins.str
+    """See SetModelAliasResponse.consistency_token."""
+    @property
+    def change_request(self) -> global___AliasChangeRequest:
+        """The request, PENDING."""
+
+    def __init__(
+        self,
+        *,
+        change_request: global___AliasChangeRequest | None = ...,
+        consistency_token: builtins.str = ...,
+    ) -> None: ...
+    def HasField(self, field_name: typing.Literal["change_request", b"change_request"]) -> builtins.bool: ...
+    def ClearField(self, field_name: typing.Literal["change_request", b"change_request", "consistency_token", b"consistency_token"]) -> None: ...
+
+global___CreateAliasChangeRequestResponse = CreateAliasChangeRequestResponse
+
+@typing.final
+class ApproveAliasChangeRequestRequest(google.protobuf.message.Message):
+    """Request of ApproveAliasChangeRequest."""
+
+    DESCRIPTOR: google.protobuf.descriptor.Descriptor
+
+    ID_FIELD_NUMBER: builtins.int
+    COMMENT_FIELD_NUMBER: builtins.int
+    REQUEST_ID_FIELD_NUMBER: builtins.int
+    id: builtins.int
+    """The request's number."""
+    comment: builtins.str
+    """What the approver says (optional, at most 1024 characters)."""
+    request_id: builtins.str
+    """Idempotency key (see SetModelAliasRequest.request_id)."""
+    def __init__(
+        self,
+        *,
+        id: builtins.int = ...,
+        comment: builtins.str = ...,
+        request_id: builtins.str = ...,
+    ) -> None: ...
+    def ClearField(self, field_name: typing.Literal["comment", b"comment", "id", b"id", "request_id", b"request_id"]) -> None: ...
+
+global___ApproveAliasChangeRequestRequest = ApproveAliasChangeRequestRequest
+
+@typing.final
+class ApproveAliasChangeRequestResponse(google.protobuf.message.Message):
+    """Response of ApproveAliasChangeRequest."""
+
+    DESCRIPTOR: google.protobuf.descriptor.Descriptor
+
+    CHANGE_REQUEST_FIELD_NUMBER: builtins.int
+    CONSISTENCY_TOKEN_FIELD_NUMBER: builtins.int
+    consistency_token: builtins.str
+    """See SetModelAliasResponse.consistency_token."""
+    @property
+    def change_request(self) -> global___AliasChangeRequest:
+        """The request: still PENDING, APPLIED, or FAILED with the reason."""
+
+    def __init__(
+        self,
+        *,
+        change_request: global___AliasChangeRequest | None = ...,
+        consistency_token: builtins.str = ...,
+    ) -> None: ...
+    def HasField(self, field_name: typing.Literal["change_request", b"change_request"]) -> builtins.bool: ...
+    def ClearField(self, field_name: typing.Literal["change_request", b"change_request", "consistency_token", b"consistency_token"]) -> None: ...
+
+global___ApproveAliasChangeRequestResponse = ApproveAliasChangeRequestResponse
+
+@typing.final
+class RejectAliasChangeRequestRequest(google.protobuf.message.Message):
+    """Request of RejectAliasChangeRequest."""
+
+    DESCRIPTOR: google.protobuf.descriptor.Descriptor
+
+    ID_FIELD_NUMBER: builtins.int
+    COMMENT_FIELD_NUMBER: builtins.int
+    REQUEST_ID_FIELD_NUMBER: builtins.int
+    id: builtins.int
+    """The request's number."""
+    comment: builtins.str
+    """Why. Required, at most 1024 characters."""
+    request_id: builtins.str
+    """Idempotency key (see SetModelAliasRequest.request_id)."""
+    def __init__(
+        self,
+        *,
+        id: builtins.int = ...,
+        comment: builtins.str = ...,
+        request_id: builtins.str = ...,
+    ) -> None: ...
+    def ClearField(self, field_name: typing.Literal["comment", b"comment", "id", b"id", "request_id", b"request_id"]) -> None: ...
+
+global___RejectAliasChangeRequestRequest = RejectAliasChangeRequestRequest
+
+@typing.final
+class RejectAliasChangeRequestResponse(google.protobuf.message.Message):
+    """Response of RejectAliasChangeRequest."""
+
+    DESCRIPTOR: google.protobuf.descriptor.Descriptor
+
+    CHANGE_REQUEST_FIELD_NUMBER: builtins.int
+    CONSISTENCY_TOKEN_FIELD_NUMBER: builtins.int
+    consistency_token: builtins.str
+    """See SetModelAliasResponse.consistency_token."""
+    @property
+    def change_request(self) -> global___AliasChangeRequest:
+        """The request, REJECTED."""
+
+    def __init__(
+        self,
+        *,
+        change_request: global___AliasChangeRequest | None = ...,
+        consistency_token: builtins.str = ...,
+    ) -> None: ...
+    def HasField(self, field_name: typing.Literal["change_request", b"change_request"]) -> builtins.bool: ...
+    def ClearField(self, field_name: typing.Literal["change_request", b"change_request", "consistency_token", b"consistency_token"]) -> None: ...
+
+global___RejectAliasChangeRequestResponse = RejectAliasChangeRequestResponse
+
+@typing.final
+class CancelAliasChangeRequestRequest(google.protobuf.message.Message):
+    """Request of CancelAliasChangeRequest."""
+
+    DESCRIPTOR: google.protobuf.descriptor.Descriptor
+
+    ID_FIELD_NUMBER: builtins.int
+    COMMENT_FIELD_NUMBER: builtins.int
+    REQUEST_ID_FIELD_NUMBER: builtins.int
+    id: builtins.int
+    """The request's number."""
+    comment: builtins.str
+    """Why (optional, at most 1024 characters)."""
+    request_id: builtins.str
+    """Idempotency key (see SetModelAliasRequest.request_id)."""
+    def __init__(
+        self,
+        *,
+        id: builtins.int = ...,
+        comment: builtins.str = ...,
+        request_id: builtins.str = ...,
+    ) -> None: ...
+    def ClearField(self, field_name: typing.Literal["comment", b"comment", "id", b"id", "request_id", b"request_id"]) -> None: ...
+
+global___CancelAliasChangeRequestRequest = CancelAliasChangeRequestRequest
+
+@typing.final
+class CancelAliasChangeRequestResponse(google.protobuf.message.Message):
+    """Response of CancelAliasChangeRequest."""
+
+    DESCRIPTOR: google.protobuf.descriptor.Descriptor
+
+    CHANGE_REQUEST_FIELD_NUMBER: builtins.int
+    CONSISTENCY_TOKEN_FIELD_NUMBER: builtins.int
+    consistency_token: builtins.str
+    """See SetModelAliasResponse.consistency_token."""
+    @property
+    def change_request(self) -> global___AliasChangeRequest:
+        """The request, CANCELLED."""
+
+    def __init__(
+        self,
+        *,
+        change_request: global___AliasChangeRequest | None = ...,
+        consistency_token: builtins.str = ...,
+    ) -> None: ...
+    def HasField(self, field_name: typing.Literal["change_request", b"change_request"]) -> builtins.bool: ...
+    def ClearField(self, field_name: typing.Literal["change_request", b"change_request", "consistency_token", b"consistency_token"]) -> None: ...
+
+global___CancelAliasChangeRequestResponse = CancelAliasChangeRequestResponse
+
+@typing.final
+class GetAliasChangeRequestRequest(google.protobuf.message.Message):
+    """Request of GetAliasChangeRequest."""
+
+    DESCRIPTOR: google.protobuf.descriptor.Descriptor
+
+    ID_FIELD_NUMBER: builtins.int
+    id: builtins.int
+    """The request's number."""
+    def __init__(
+        self,
+        *,
+        id: builtins.int = ...,
+    ) -> None: ...
+    def ClearField(self, field_name: typing.Literal["id", b"id"]) -> None: ...
+
+global___GetAliasChangeRequestRequest = GetAliasChangeRequestRequest
+
+@typing.final
+class GetAliasChangeRequestResponse(google.protobuf.message.Message):
+    """Response of GetAliasChangeRequest."""
+
+    DESCRIPTOR: google.protobuf.descriptor.Descriptor
+
+    CHANGE_REQUEST_FIELD_NUMBER: builtins.int
+    @property
+    def change_request(self) -> global___AliasChangeRequest:
+        """The request."""
+
+    def __init__(
+        self,
+        *,
+        change_request: global___AliasChangeRequest | None = ...,
+    ) -> None: ...
+    def HasField(self, field_name: typing.Literal["change_request", b"change_request"]) -> builtins.bool: ...
+    def ClearField(self, field_name: typing.Literal["change_request", b"change_request"]) -> None: ...
+
+global___GetAliasChangeRequestResponse = GetAliasChangeRequestResponse
+
+@typing.final
+class ListAliasChangeRequestsRequest(google.protobuf.message.Message):
+    """Request of ListAliasChangeRequests. All filters combine with AND."""
+
+    DESCRIPTOR: google.protobuf.descriptor.Descriptor
+
+    MODEL_NAME_FIELD_NUMBER: builtins.int
+    ALIAS_FIELD_NUMBER: builtins.int
+    STATE_FIELD_NUMBER: builtins.int
+    REQUESTER_FIELD_NUMBER: builtins.int
+    PAGE_SIZE_FIELD_NUMBER: builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: builtins.int
+    model_name: builtins.str
+    """Only this model's requests."""
+    alias: builtins.str
+    """Only requests to move this alias."""
+    state: global___ChangeRequestState.ValueType
+    """Only requests in this state."""
+    requester: builtins.str
+    """Only requests made by this principal."""
+    page_size: builtins.int
+    """Maximum number of requests in this page: default 50, at most 500."""
+    page_token: builtins.str
+    """The `next_page_token` of the previous page."""
+    def __init__(
+        self,
+        *,
+        model_name: builtins.str = ...,
+        alias: builtins.str = ...,
+        state: global___ChangeRequestState.ValueType = ...,
+        requester: builtins.str = ...,
+        page_size: builtins.int = ...,
+        page_token: builtins.str = ...,
+    ) -> None: ...
+    def ClearField(self, field_name: typing.Literal["alias", b"alias", "model_name", b"model_name", "page_size", b"page_size", "page_token", b"page_token", "requester", b"requester", "state", b"state"]) -> None: ...
+
+global___ListAliasChangeRequestsRequest = ListAliasChangeRequestsRequest
+
+@typing.final
+class ListAliasChangeRequestsResponse(google.protobuf.message.Message):
+    """Response of ListAliasChangeRequests."""
+
+    DESCRIPTOR: google.protobuf.descriptor.Descriptor
+
+    CHANGE_REQUESTS_FIELD_NUMBER: builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: builtins.int
+    next_page_token: builtins.str
+    """Token for the next page; empty when this is the last page."""
+    @property
+    def change_requests(self) -> google.protobuf.internal.containers.RepeatedCompositeFieldContainer[global___AliasChangeRequest]:
+        """This page of requests, newest first."""
+
+    def __init__(
+        self,
+        *,
+        change_requests: collections.abc.Iterable[global___AliasChangeRequest] | None = ...,
+        next_page_token: builtins.str = ...,
+    ) -> None: ...
+    def ClearField(self, field_name: typing.Literal["change_requests", b"change_requests", "next_page_token", b"next_page_token"]) -> None: ...
+
+global___ListAliasChangeRequestsResponse = ListAliasChangeRequestsResponse

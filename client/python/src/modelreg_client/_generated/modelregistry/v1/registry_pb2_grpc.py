@@ -115,6 +115,56 @@ class RegistryServiceStub(object):
                 request_serializer=modelregistry_dot_v1_dot_registry__pb2.WatchEventsRequest.SerializeToString,
                 response_deserializer=modelregistry_dot_v1_dot_registry__pb2.WatchEventsResponse.FromString,
                 )
+        self.SetAliasPolicy = channel.unary_unary(
+                '/modelregistry.v1.RegistryService/SetAliasPolicy',
+                request_serializer=modelregistry_dot_v1_dot_registry__pb2.SetAliasPolicyRequest.SerializeToString,
+                response_deserializer=modelregistry_dot_v1_dot_registry__pb2.SetAliasPolicyResponse.FromString,
+                )
+        self.GetAliasPolicy = channel.unary_unary(
+                '/modelregistry.v1.RegistryService/GetAliasPolicy',
+                request_serializer=modelregistry_dot_v1_dot_registry__pb2.GetAliasPolicyRequest.SerializeToString,
+                response_deserializer=modelregistry_dot_v1_dot_registry__pb2.GetAliasPolicyResponse.FromString,
+                )
+        self.ListAliasPolicies = channel.unary_unary(
+                '/modelregistry.v1.RegistryService/ListAliasPolicies',
+                request_serializer=modelregistry_dot_v1_dot_registry__pb2.ListAliasPoliciesRequest.SerializeToString,
+                response_deserializer=modelregistry_dot_v1_dot_registry__pb2.ListAliasPoliciesResponse.FromString,
+                )
+        self.DeleteAliasPolicy = channel.unary_unary(
+                '/modelregistry.v1.RegistryService/DeleteAliasPolicy',
+                request_serializer=modelregistry_dot_v1_dot_registry__pb2.DeleteAliasPolicyRequest.SerializeToString,
+                response_deserializer=modelregistry_dot_v1_dot_registry__pb2.DeleteAliasPolicyResponse.FromString,
+                )
+        self.CreateAliasChangeRequest = channel.unary_unary(
+                '/modelregistry.v1.RegistryService/CreateAliasChangeRequest',
+                request_serializer=modelregistry_dot_v1_dot_registry__pb2.CreateAliasChangeRequestRequest.SerializeToString,
+                response_deserializer=modelregistry_dot_v1_dot_registry__pb2.CreateAliasChangeRequestResponse.FromString,
+                )
+        self.ApproveAliasChangeRequest = channel.unary_unary(
+                '/modelregistry.v1.RegistryService/ApproveAliasChangeRequest',
+                request_serializer=modelregistry_dot_v1_dot_registry__pb2.ApproveAliasChangeRequestRequest.SerializeToString,
+                response_deserializer=modelregistry_dot_v1_dot_registry__pb2.ApproveAliasChangeRequestResponse.FromString,
+                )
+        self.RejectAliasChangeRequest = channel.unary_unary(
+                '/modelregistry.v1.RegistryService/RejectAliasChangeRequest',
+                request_serializer=modelregistry_dot_v1_dot_registry__pb2.RejectAliasChangeRequestRequest.SerializeToString,
+                response_deserializer=modelregistry_dot_v1_dot_registry__pb2.RejectAliasChangeRequestResponse.FromString,
+                )
+        self.CancelAliasChangeRequest = channel.unary_unary(
+                '/modelregistry.v1.RegistryService/CancelAliasChangeRequest',
+                request_serializer=modelregistry_dot_v1_dot_registry__pb2.CancelAliasChangeRequestRequest.SerializeToString,
+                response_deserializer=modelregistry_dot_v1_dot_registry__pb2.CancelAliasChangeRequestResponse.FromString,
+                )
+        self.GetAliasChangeRequest = channel.unary_unary(
+                '/modelregistry.v1.RegistryService/GetAliasChangeRequest',
+                request_serializer=modelregistry_dot_v1_dot_registry__pb2.GetAliasChangeRequestRequest.SerializeToString,
+                response_deserializer=modelregistry_dot_v1_dot_registry__pb2.GetAliasChangeRequestResponse.FromString,
+                )
+        self.ListAliasChangeRequests = channel.unary_unary(
+                '/modelregistry.v1.RegistryService/ListAliasChangeRequests',
+                request_serializer=modelregistry_dot_v1_dot_registry__pb2.ListAliasChangeRequestsRequest.SerializeToString,
+                response_deserializer=modelregistry_dot_v1_dot_registry__pb2.ListAliasChangeRequestsResponse.FromString,
+                )
 
 
 class RegistryServiceServicer(object):
@@ -297,6 +347,92 @@ class RegistryServiceServicer(object):
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SetAliasPolicy(self, request, context):
+        """Governed promotion. An admin gives an alias of a model a policy: it may
+        be protected (moved only through an approved change request), require
+        approvals from principals other than the requester, and require
+        evidence of the candidate (a metric gate against the current version, a
+        soak on another alias, an ACTIVE status), checked when a move is
+        requested and again when it is applied. See AliasPolicy.
+
+        Sets an alias's policy (admin): a new revision, recorded in the trail
+        as ALIAS_POLICY_SET with the policy. A policy equal to the current one
+        changes nothing.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetAliasPolicy(self, request, context):
+        """Returns an alias's policy; NOT_FOUND when it has none.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListAliasPolicies(self, request, context):
+        """Lists policies by model name and alias, one page at a time.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteAliasPolicy(self, request, context):
+        """Removes an alias's policy (admin); its pending requests stay.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CreateAliasChangeRequest(self, request, context):
+        """Asks for an alias with a policy to be pointed at a version. Refused
+        with FAILED_PRECONDITION when the candidate lacks the policy's evidence.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ApproveAliasChangeRequest(self, request, context):
+        """Approves a pending request. The requester never approves their own
+        (PERMISSION_DENIED: the two-person rule), and each principal counts
+        once. The approval that completes the request applies the move in the
+        same transaction, if the alias still points where it did when the
+        request was made and the evidence still holds; otherwise the request
+        ends FAILED with the reason (the call still succeeds: the approval and
+        the failure are recorded).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RejectAliasChangeRequest(self, request, context):
+        """Rejects a pending request, with a comment.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CancelAliasChangeRequest(self, request, context):
+        """Withdraws a pending request (its requester, or an admin).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetAliasChangeRequest(self, request, context):
+        """Returns one change request.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListAliasChangeRequests(self, request, context):
+        """Lists change requests, newest first, one page at a time.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_RegistryServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -399,6 +535,56 @@ def add_RegistryServiceServicer_to_server(servicer, server):
                     servicer.WatchEvents,
                     request_deserializer=modelregistry_dot_v1_dot_registry__pb2.WatchEventsRequest.FromString,
                     response_serializer=modelregistry_dot_v1_dot_registry__pb2.WatchEventsResponse.SerializeToString,
+            ),
+            'SetAliasPolicy': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetAliasPolicy,
+                    request_deserializer=modelregistry_dot_v1_dot_registry__pb2.SetAliasPolicyRequest.FromString,
+                    response_serializer=modelregistry_dot_v1_dot_registry__pb2.SetAliasPolicyResponse.SerializeToString,
+            ),
+            'GetAliasPolicy': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetAliasPolicy,
+                    request_deserializer=modelregistry_dot_v1_dot_registry__pb2.GetAliasPolicyRequest.FromString,
+                    response_serializer=modelregistry_dot_v1_dot_registry__pb2.GetAliasPolicyResponse.SerializeToString,
+            ),
+            'ListAliasPolicies': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListAliasPolicies,
+                    request_deserializer=modelregistry_dot_v1_dot_registry__pb2.ListAliasPoliciesRequest.FromString,
+                    response_serializer=modelregistry_dot_v1_dot_registry__pb2.ListAliasPoliciesResponse.SerializeToString,
+            ),
+            'DeleteAliasPolicy': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteAliasPolicy,
+                    request_deserializer=modelregistry_dot_v1_dot_registry__pb2.DeleteAliasPolicyRequest.FromString,
+                    response_serializer=modelregistry_dot_v1_dot_registry__pb2.DeleteAliasPolicyResponse.SerializeToString,
+            ),
+            'CreateAliasChangeRequest': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateAliasChangeRequest,
+                    request_deserializer=modelregistry_dot_v1_dot_registry__pb2.CreateAliasChangeRequestRequest.FromString,
+                    response_serializer=modelregistry_dot_v1_dot_registry__pb2.CreateAliasChangeRequestResponse.SerializeToString,
+            ),
+            'ApproveAliasChangeRequest': grpc.unary_unary_rpc_method_handler(
+                    servicer.ApproveAliasChangeRequest,
+                    request_deserializer=modelregistry_dot_v1_dot_registry__pb2.ApproveAliasChangeRequestRequest.FromString,
+                    response_serializer=modelregistry_dot_v1_dot_registry__pb2.ApproveAliasChangeRequestResponse.SerializeToString,
+            ),
+            'RejectAliasChangeRequest': grpc.unary_unary_rpc_method_handler(
+                    servicer.RejectAliasChangeRequest,
+                    request_deserializer=modelregistry_dot_v1_dot_registry__pb2.RejectAliasChangeRequestRequest.FromString,
+                    response_serializer=modelregistry_dot_v1_dot_registry__pb2.RejectAliasChangeRequestResponse.SerializeToString,
+            ),
+            'CancelAliasChangeRequest': grpc.unary_unary_rpc_method_handler(
+                    servicer.CancelAliasChangeRequest,
+                    request_deserializer=modelregistry_dot_v1_dot_registry__pb2.CancelAliasChangeRequestRequest.FromString,
+                    response_serializer=modelregistry_dot_v1_dot_registry__pb2.CancelAliasChangeRequestResponse.SerializeToString,
+            ),
+            'GetAliasChangeRequest': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetAliasChangeRequest,
+                    request_deserializer=modelregistry_dot_v1_dot_registry__pb2.GetAliasChangeRequestRequest.FromString,
+                    response_serializer=modelregistry_dot_v1_dot_registry__pb2.GetAliasChangeRequestResponse.SerializeToString,
+            ),
+            'ListAliasChangeRequests': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListAliasChangeRequests,
+                    request_deserializer=modelregistry_dot_v1_dot_registry__pb2.ListAliasChangeRequestsRequest.FromString,
+                    response_serializer=modelregistry_dot_v1_dot_registry__pb2.ListAliasChangeRequestsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -748,5 +934,175 @@ class RegistryService(object):
         return grpc.experimental.unary_stream(request, target, '/modelregistry.v1.RegistryService/WatchEvents',
             modelregistry_dot_v1_dot_registry__pb2.WatchEventsRequest.SerializeToString,
             modelregistry_dot_v1_dot_registry__pb2.WatchEventsResponse.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def SetAliasPolicy(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/modelregistry.v1.RegistryService/SetAliasPolicy',
+            modelregistry_dot_v1_dot_registry__pb2.SetAliasPolicyRequest.SerializeToString,
+            modelregistry_dot_v1_dot_registry__pb2.SetAliasPolicyResponse.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def GetAliasPolicy(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/modelregistry.v1.RegistryService/GetAliasPolicy',
+            modelregistry_dot_v1_dot_registry__pb2.GetAliasPolicyRequest.SerializeToString,
+            modelregistry_dot_v1_dot_registry__pb2.GetAliasPolicyResponse.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def ListAliasPolicies(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/modelregistry.v1.RegistryService/ListAliasPolicies',
+            modelregistry_dot_v1_dot_registry__pb2.ListAliasPoliciesRequest.SerializeToString,
+            modelregistry_dot_v1_dot_registry__pb2.ListAliasPoliciesResponse.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def DeleteAliasPolicy(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/modelregistry.v1.RegistryService/DeleteAliasPolicy',
+            modelregistry_dot_v1_dot_registry__pb2.DeleteAliasPolicyRequest.SerializeToString,
+            modelregistry_dot_v1_dot_registry__pb2.DeleteAliasPolicyResponse.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def CreateAliasChangeRequest(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/modelregistry.v1.RegistryService/CreateAliasChangeRequest',
+            modelregistry_dot_v1_dot_registry__pb2.CreateAliasChangeRequestRequest.SerializeToString,
+            modelregistry_dot_v1_dot_registry__pb2.CreateAliasChangeRequestResponse.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def ApproveAliasChangeRequest(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/modelregistry.v1.RegistryService/ApproveAliasChangeRequest',
+            modelregistry_dot_v1_dot_registry__pb2.ApproveAliasChangeRequestRequest.SerializeToString,
+            modelregistry_dot_v1_dot_registry__pb2.ApproveAliasChangeRequestResponse.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def RejectAliasChangeRequest(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/modelregistry.v1.RegistryService/RejectAliasChangeRequest',
+            modelregistry_dot_v1_dot_registry__pb2.RejectAliasChangeRequestRequest.SerializeToString,
+            modelregistry_dot_v1_dot_registry__pb2.RejectAliasChangeRequestResponse.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def CancelAliasChangeRequest(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/modelregistry.v1.RegistryService/CancelAliasChangeRequest',
+            modelregistry_dot_v1_dot_registry__pb2.CancelAliasChangeRequestRequest.SerializeToString,
+            modelregistry_dot_v1_dot_registry__pb2.CancelAliasChangeRequestResponse.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def GetAliasChangeRequest(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/modelregistry.v1.RegistryService/GetAliasChangeRequest',
+            modelregistry_dot_v1_dot_registry__pb2.GetAliasChangeRequestRequest.SerializeToString,
+            modelregistry_dot_v1_dot_registry__pb2.GetAliasChangeRequestResponse.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def ListAliasChangeRequests(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/modelregistry.v1.RegistryService/ListAliasChangeRequests',
+            modelregistry_dot_v1_dot_registry__pb2.ListAliasChangeRequestsRequest.SerializeToString,
+            modelregistry_dot_v1_dot_registry__pb2.ListAliasChangeRequestsResponse.FromString,
             options, channel_credentials,
             insecure, call_credentials, compression, wait_for_ready, timeout, metadata)

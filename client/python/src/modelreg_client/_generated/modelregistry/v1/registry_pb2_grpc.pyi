@@ -230,6 +230,85 @@ class RegistryServiceStub:
     event, later.
     """
 
+    SetAliasPolicy: grpc.UnaryUnaryMultiCallable[
+        registry_pb2.SetAliasPolicyRequest,
+        registry_pb2.SetAliasPolicyResponse,
+    ]
+    """Governed promotion. An admin gives an alias of a model a policy: it may
+    be protected (moved only through an approved change request), require
+    approvals from principals other than the requester, and require
+    evidence of the candidate (a metric gate against the current version, a
+    soak on another alias, an ACTIVE status), checked when a move is
+    requested and again when it is applied. See AliasPolicy.
+
+    Sets an alias's policy (admin): a new revision, recorded in the trail
+    as ALIAS_POLICY_SET with the policy. A policy equal to the current one
+    changes nothing.
+    """
+
+    GetAliasPolicy: grpc.UnaryUnaryMultiCallable[
+        registry_pb2.GetAliasPolicyRequest,
+        registry_pb2.GetAliasPolicyResponse,
+    ]
+    """Returns an alias's policy; NOT_FOUND when it has none."""
+
+    ListAliasPolicies: grpc.UnaryUnaryMultiCallable[
+        registry_pb2.ListAliasPoliciesRequest,
+        registry_pb2.ListAliasPoliciesResponse,
+    ]
+    """Lists policies by model name and alias, one page at a time."""
+
+    DeleteAliasPolicy: grpc.UnaryUnaryMultiCallable[
+        registry_pb2.DeleteAliasPolicyRequest,
+        registry_pb2.DeleteAliasPolicyResponse,
+    ]
+    """Removes an alias's policy (admin); its pending requests stay."""
+
+    CreateAliasChangeRequest: grpc.UnaryUnaryMultiCallable[
+        registry_pb2.CreateAliasChangeRequestRequest,
+        registry_pb2.CreateAliasChangeRequestResponse,
+    ]
+    """Asks for an alias with a policy to be pointed at a version. Refused
+    with FAILED_PRECONDITION when the candidate lacks the policy's evidence.
+    """
+
+    ApproveAliasChangeRequest: grpc.UnaryUnaryMultiCallable[
+        registry_pb2.ApproveAliasChangeRequestRequest,
+        registry_pb2.ApproveAliasChangeRequestResponse,
+    ]
+    """Approves a pending request. The requester never approves their own
+    (PERMISSION_DENIED: the two-person rule), and each principal counts
+    once. The approval that completes the request applies the move in the
+    same transaction, if the alias still points where it did when the
+    request was made and the evidence still holds; otherwise the request
+    ends FAILED with the reason (the call still succeeds: the approval and
+    the failure are recorded).
+    """
+
+    RejectAliasChangeRequest: grpc.UnaryUnaryMultiCallable[
+        registry_pb2.RejectAliasChangeRequestRequest,
+        registry_pb2.RejectAliasChangeRequestResponse,
+    ]
+    """Rejects a pending request, with a comment."""
+
+    CancelAliasChangeRequest: grpc.UnaryUnaryMultiCallable[
+        registry_pb2.CancelAliasChangeRequestRequest,
+        registry_pb2.CancelAliasChangeRequestResponse,
+    ]
+    """Withdraws a pending request (its requester, or an admin)."""
+
+    GetAliasChangeRequest: grpc.UnaryUnaryMultiCallable[
+        registry_pb2.GetAliasChangeRequestRequest,
+        registry_pb2.GetAliasChangeRequestResponse,
+    ]
+    """Returns one change request."""
+
+    ListAliasChangeRequests: grpc.UnaryUnaryMultiCallable[
+        registry_pb2.ListAliasChangeRequestsRequest,
+        registry_pb2.ListAliasChangeRequestsResponse,
+    ]
+    """Lists change requests, newest first, one page at a time."""
+
 class RegistryServiceAsyncStub:
     """The registry of trained models and their production versions."""
 
@@ -402,6 +481,85 @@ class RegistryServiceAsyncStub:
     auditors and tools that mirror the trail. A slow reader gets every
     event, later.
     """
+
+    SetAliasPolicy: grpc.aio.UnaryUnaryMultiCallable[
+        registry_pb2.SetAliasPolicyRequest,
+        registry_pb2.SetAliasPolicyResponse,
+    ]
+    """Governed promotion. An admin gives an alias of a model a policy: it may
+    be protected (moved only through an approved change request), require
+    approvals from principals other than the requester, and require
+    evidence of the candidate (a metric gate against the current version, a
+    soak on another alias, an ACTIVE status), checked when a move is
+    requested and again when it is applied. See AliasPolicy.
+
+    Sets an alias's policy (admin): a new revision, recorded in the trail
+    as ALIAS_POLICY_SET with the policy. A policy equal to the current one
+    changes nothing.
+    """
+
+    GetAliasPolicy: grpc.aio.UnaryUnaryMultiCallable[
+        registry_pb2.GetAliasPolicyRequest,
+        registry_pb2.GetAliasPolicyResponse,
+    ]
+    """Returns an alias's policy; NOT_FOUND when it has none."""
+
+    ListAliasPolicies: grpc.aio.UnaryUnaryMultiCallable[
+        registry_pb2.ListAliasPoliciesRequest,
+        registry_pb2.ListAliasPoliciesResponse,
+    ]
+    """Lists policies by model name and alias, one page at a time."""
+
+    DeleteAliasPolicy: grpc.aio.UnaryUnaryMultiCallable[
+        registry_pb2.DeleteAliasPolicyRequest,
+        registry_pb2.DeleteAliasPolicyResponse,
+    ]
+    """Removes an alias's policy (admin); its pending requests stay."""
+
+    CreateAliasChangeRequest: grpc.aio.UnaryUnaryMultiCallable[
+        registry_pb2.CreateAliasChangeRequestRequest,
+        registry_pb2.CreateAliasChangeRequestResponse,
+    ]
+    """Asks for an alias with a policy to be pointed at a version. Refused
+    with FAILED_PRECONDITION when the candidate lacks the policy's evidence.
+    """
+
+    ApproveAliasChangeRequest: grpc.aio.UnaryUnaryMultiCallable[
+        registry_pb2.ApproveAliasChangeRequestRequest,
+        registry_pb2.ApproveAliasChangeRequestResponse,
+    ]
+    """Approves a pending request. The requester never approves their own
+    (PERMISSION_DENIED: the two-person rule), and each principal counts
+    once. The approval that completes the request applies the move in the
+    same transaction, if the alias still points where it did when the
+    request was made and the evidence still holds; otherwise the request
+    ends FAILED with the reason (the call still succeeds: the approval and
+    the failure are recorded).
+    """
+
+    RejectAliasChangeRequest: grpc.aio.UnaryUnaryMultiCallable[
+        registry_pb2.RejectAliasChangeRequestRequest,
+        registry_pb2.RejectAliasChangeRequestResponse,
+    ]
+    """Rejects a pending request, with a comment."""
+
+    CancelAliasChangeRequest: grpc.aio.UnaryUnaryMultiCallable[
+        registry_pb2.CancelAliasChangeRequestRequest,
+        registry_pb2.CancelAliasChangeRequestResponse,
+    ]
+    """Withdraws a pending request (its requester, or an admin)."""
+
+    GetAliasChangeRequest: grpc.aio.UnaryUnaryMultiCallable[
+        registry_pb2.GetAliasChangeRequestRequest,
+        registry_pb2.GetAliasChangeRequestResponse,
+    ]
+    """Returns one change request."""
+
+    ListAliasChangeRequests: grpc.aio.UnaryUnaryMultiCallable[
+        registry_pb2.ListAliasChangeRequestsRequest,
+        registry_pb2.ListAliasChangeRequestsResponse,
+    ]
+    """Lists change requests, newest first, one page at a time."""
 
 class RegistryServiceServicer(metaclass=abc.ABCMeta):
     """The registry of trained models and their production versions."""
@@ -615,5 +773,104 @@ class RegistryServiceServicer(metaclass=abc.ABCMeta):
         auditors and tools that mirror the trail. A slow reader gets every
         event, later.
         """
+
+    @abc.abstractmethod
+    def SetAliasPolicy(
+        self,
+        request: registry_pb2.SetAliasPolicyRequest,
+        context: _ServicerContext,
+    ) -> typing.Union[registry_pb2.SetAliasPolicyResponse, collections.abc.Awaitable[registry_pb2.SetAliasPolicyResponse]]:
+        """Governed promotion. An admin gives an alias of a model a policy: it may
+        be protected (moved only through an approved change request), require
+        approvals from principals other than the requester, and require
+        evidence of the candidate (a metric gate against the current version, a
+        soak on another alias, an ACTIVE status), checked when a move is
+        requested and again when it is applied. See AliasPolicy.
+
+        Sets an alias's policy (admin): a new revision, recorded in the trail
+        as ALIAS_POLICY_SET with the policy. A policy equal to the current one
+        changes nothing.
+        """
+
+    @abc.abstractmethod
+    def GetAliasPolicy(
+        self,
+        request: registry_pb2.GetAliasPolicyRequest,
+        context: _ServicerContext,
+    ) -> typing.Union[registry_pb2.GetAliasPolicyResponse, collections.abc.Awaitable[registry_pb2.GetAliasPolicyResponse]]:
+        """Returns an alias's policy; NOT_FOUND when it has none."""
+
+    @abc.abstractmethod
+    def ListAliasPolicies(
+        self,
+        request: registry_pb2.ListAliasPoliciesRequest,
+        context: _ServicerContext,
+    ) -> typing.Union[registry_pb2.ListAliasPoliciesResponse, collections.abc.Awaitable[registry_pb2.ListAliasPoliciesResponse]]:
+        """Lists policies by model name and alias, one page at a time."""
+
+    @abc.abstractmethod
+    def DeleteAliasPolicy(
+        self,
+        request: registry_pb2.DeleteAliasPolicyRequest,
+        context: _ServicerContext,
+    ) -> typing.Union[registry_pb2.DeleteAliasPolicyResponse, collections.abc.Awaitable[registry_pb2.DeleteAliasPolicyResponse]]:
+        """Removes an alias's policy (admin); its pending requests stay."""
+
+    @abc.abstractmethod
+    def CreateAliasChangeRequest(
+        self,
+        request: registry_pb2.CreateAliasChangeRequestRequest,
+        context: _ServicerContext,
+    ) -> typing.Union[registry_pb2.CreateAliasChangeRequestResponse, collections.abc.Awaitable[registry_pb2.CreateAliasChangeRequestResponse]]:
+        """Asks for an alias with a policy to be pointed at a version. Refused
+        with FAILED_PRECONDITION when the candidate lacks the policy's evidence.
+        """
+
+    @abc.abstractmethod
+    def ApproveAliasChangeRequest(
+        self,
+        request: registry_pb2.ApproveAliasChangeRequestRequest,
+        context: _ServicerContext,
+    ) -> typing.Union[registry_pb2.ApproveAliasChangeRequestResponse, collections.abc.Awaitable[registry_pb2.ApproveAliasChangeRequestResponse]]:
+        """Approves a pending request. The requester never approves their own
+        (PERMISSION_DENIED: the two-person rule), and each principal counts
+        once. The approval that completes the request applies the move in the
+        same transaction, if the alias still points where it did when the
+        request was made and the evidence still holds; otherwise the request
+        ends FAILED with the reason (the call still succeeds: the approval and
+        the failure are recorded).
+        """
+
+    @abc.abstractmethod
+    def RejectAliasChangeRequest(
+        self,
+        request: registry_pb2.RejectAliasChangeRequestRequest,
+        context: _ServicerContext,
+    ) -> typing.Union[registry_pb2.RejectAliasChangeRequestResponse, collections.abc.Awaitable[registry_pb2.RejectAliasChangeRequestResponse]]:
+        """Rejects a pending request, with a comment."""
+
+    @abc.abstractmethod
+    def CancelAliasChangeRequest(
+        self,
+        request: registry_pb2.CancelAliasChangeRequestRequest,
+        context: _ServicerContext,
+    ) -> typing.Union[registry_pb2.CancelAliasChangeRequestResponse, collections.abc.Awaitable[registry_pb2.CancelAliasChangeRequestResponse]]:
+        """Withdraws a pending request (its requester, or an admin)."""
+
+    @abc.abstractmethod
+    def GetAliasChangeRequest(
+        self,
+        request: registry_pb2.GetAliasChangeRequestRequest,
+        context: _ServicerContext,
+    ) -> typing.Union[registry_pb2.GetAliasChangeRequestResponse, collections.abc.Awaitable[registry_pb2.GetAliasChangeRequestResponse]]:
+        """Returns one change request."""
+
+    @abc.abstractmethod
+    def ListAliasChangeRequests(
+        self,
+        request: registry_pb2.ListAliasChangeRequestsRequest,
+        context: _ServicerContext,
+    ) -> typing.Union[registry_pb2.ListAliasChangeRequestsResponse, collections.abc.Awaitable[registry_pb2.ListAliasChangeRequestsResponse]]:
+        """Lists change requests, newest first, one page at a time."""
 
 def add_RegistryServiceServicer_to_server(servicer: RegistryServiceServicer, server: typing.Union[grpc.Server, grpc.aio.Server]) -> None: ...

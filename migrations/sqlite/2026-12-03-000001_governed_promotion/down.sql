@@ -1,0 +1,3 @@
+-- The trail's governance events cannot be expressed in the previous schema:
+-- restore a backup taken before the upgrade instead.
+SELECT the_governed_promotion_migration_cannot_be_reverted_restore_a_backup();

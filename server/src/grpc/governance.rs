@@ -1,0 +1,455 @@
+//! Governed promotion on the wire: alias policies and change requests,
+//! wire -> command conversions and the handlers' bodies (the service's
+//! trait methods call them).
+
+use model_registry_api::v1 as pb;
+use tonic::{Request, Response, Status};
+
+use super::context::change_of;
+use super::convert;
+use super::pages;
+use super::request_fields::metric_gate;
+use super::requests::alias_change;
+use super::service::RegistryService;
+use crate::domain::access::Role;
+use crate::domain::commands::{
+    DecideRequest, DeletePolicy, PolicyQuery, RequestMove, RequestQuery, SetPolicy,
+};
+use crate::domain::governance::{DEFAULT_REQUEST_TTL_SECONDS, PolicyRules, Soak};
+use crate::domain::{AliasName, DomainError, DomainResult, ModelName, Violations, validate};
+use crate::registry::Decision;
+
+impl RegistryService {
+    /// See `RegistryService.SetAliasPolicy`.
+    pub(super) async fn answer_set_alias_policy(
+        &self,
+        request: Request<pb::SetAliasPolicyRequest>,
+    ) -> Result<Response<pb::SetAliasPolicyResponse>, Status> {
+        let (caller, request) = change_of(request)?;
+        let command = SetPolicy::try_from(request)?;
+        let set = self.registry.set_policy(command, caller).await?;
+        Ok(Response::new(pb::SetAliasPolicyResponse {
+            consistency_token: convert::token_to_wire(set.token),
+            policy: Some(convert::policy_to_wire(set.value)),
+        }))
+    }
+
+    /// See `RegistryService.GetAliasPolicy`.
+    pub(super) async fn answer_get_alias_policy(
+        &self,
+        request: Request<pb::GetAliasPolicyRequest>,
+    ) -> Result<Response<pb::GetAliasPolicyResponse>, Status> {
+        let request = request.into_inner();
+        let (model, alias) = model_and_alias(&request.model_name, &request.alias)?;
+        let policy = self.registry.get_policy(model, alias).await?;
+        Ok(Response::new(pb::GetAliasPolicyResponse {
+            policy: Some(convert::policy_to_wire(policy)),
+        }))
+    }
+
+    /// See `RegistryService.ListAliasPolicies`.
+    pub(super) async fn answer_list_alias_policies(
+        &self,
+        request: Request<pb::ListAliasPoliciesRequest>,
+    ) -> Result<Response<pb::ListAliasPoliciesResponse>, Status> {
+        let mut request = request.into_inner();
+        let token = std::mem::take(&mut request.page_token);
+        let mut query = PolicyQuery::try_from(request)?;
+        let key = self.page_key().await?;
+        query.after = key.decode(&query, &token)?;
+        let page = self.registry.list_policies(query.clone()).await?;
+        let (policies, next_page_token) =
+            pages::respond(page, &key, &query, convert::policy_to_wire);
+        Ok(Response::new(pb::ListAliasPoliciesResponse {
+            policies,
+            next_page_token,
+        }))
+    }
+
+    /// See `RegistryService.DeleteAliasPolicy`.
+    pub(super) async fn answer_delete_alias_policy(
+        &self,
+        request: Request<pb::DeleteAliasPolicyRequest>,
+    ) -> Result<Response<pb::DeleteAliasPolicyResponse>, Status> {
+        let (caller, request) = change_of(request)?;
+        let command = DeletePolicy::try_from(request)?;
+        let removed = self.registry.delete_policy(command, caller).await?;
+        Ok(Response::new(pb::DeleteAliasPolicyResponse {
+            revision: removed.value.revision,
+            consistency_token: convert::token_to_wire(removed.token),
+        }))
+    }
+
+    /// See `RegistryService.CreateAliasChangeRequest`.
+    pub(super) async fn answer_create_alias_change_request(
+        &self,
+        request: Request<pb::CreateAliasChangeRequestRequest>,
+    ) -> Result<Response<pb::CreateAliasChangeRequestResponse>, Status> {
+        let (caller, request) = change_of(request)?;
+        let command = RequestMove::try_from(request)?;
+        let made = self.registry.create_request(command, caller).await?;
+        Ok(Response::new(pb::CreateAliasChangeRequestResponse {
+            consistency_token: convert::token_to_wire(made.token),
+            change_request: Some(convert::request_to_wire(made.value)),
+        }))
+    }
+
+    /// See `RegistryService.ApproveAliasChangeRequest`.
+    pub(super) async fn answer_approve_alias_change_request(
+        &self,
+        request: Request<pb::ApproveAliasChangeRequestRequest>,
+    ) -> Result<Response<pb::ApproveAliasChangeRequestResponse>, Status> {
+        let (caller, request) = change_of(request)?;
+        let command = decision(request.id, &request.comment, false)?;
+        let decided = self
+            .registry
+            .decide_request(command, Decision::Approve, caller)
+            .await?;
+        Ok(Response::new(pb::ApproveAliasChangeRequestResponse {
+            consistency_token: convert::token_to_wire(decided.token),
+            change_request: Some(convert::request_to_wire(decided.value)),
+        }))
+    }
+
+    /// See `RegistryService.RejectAliasChangeRequest`.
+    pub(super) async fn answer_reject_alias_change_request(
+        &self,
+        request: Request<pb::RejectAliasChangeRequestRequest>,
+    ) -> Result<Response<pb::RejectAliasChangeRequestResponse>, Status> {
+        let (caller, request) = change_of(request)?;
+        let command = decision(request.id, &request.comment, true)?;
+        let decided = self
+            .registry
+            .decide_request(command, Decision::Reject, caller)
+            .await?;
+        Ok(Response::new(pb::RejectAliasChangeRequestResponse {
+            consistency_token: convert::token_to_wire(decided.token),
+            change_request: Some(convert::request_to_wire(decided.value)),
+        }))
+    }
+
+    /// See `RegistryService.CancelAliasChangeRequest`.
+    pub(super) async fn answer_cancel_alias_change_request(
+        &self,
+        request: Request<pb::CancelAliasChangeRequestRequest>,
+    ) -> Result<Response<pb::CancelAliasChangeRequestResponse>, Status> {
+        let (caller, request) = change_of(request)?;
+        let command = decision(request.id, &request.comment, false)?;
+        let decided = self
+            .registry
+            .decide_request(command, Decision::Cancel, caller)
+            .await?;
+        Ok(Response::new(pb::CancelAliasChangeRequestResponse {
+            consistency_token: convert::token_to_wire(decided.token),
+            change_request: Some(convert::request_to_wire(decided.value)),
+        }))
+    }
+
+    /// See `RegistryService.GetAliasChangeRequest`.
+    pub(super) async fn answer_get_alias_change_request(
+        &self,
+        request: Request<pb::GetAliasChangeRequestRequest>,
+    ) -> Result<Response<pb::GetAliasChangeRequestResponse>, Status> {
+        let id = request.into_inner().id;
+        if id <= 0 {
+            return Err(DomainError::invalid(
+                "id",
+                "must be a change request's number (1 or more)",
+            )
+            .into());
+        }
+        let found = self.registry.get_request(id).await?;
+        Ok(Response::new(pb::GetAliasChangeRequestResponse {
+            change_request: Some(convert::request_to_wire(found)),
+        }))
+    }
+
+    /// See `RegistryService.ListAliasChangeRequests`.
+    pub(super) async fn answer_list_alias_change_requests(
+        &self,
+        request: Request<pb::ListAliasChangeRequestsRequest>,
+    ) -> Result<Response<pb::ListAliasChangeRequestsResponse>, Status> {
+        let mut request = request.into_inner();
+        let token = std::mem::take(&mut request.page_token);
+        let mut query = RequestQuery::try_from(request)?;
+        let key = self.page_key().await?;
+        query.after = key.decode(&query, &token)?;
+        let page = self.registry.list_requests(query.clone()).await?;
+        let (change_requests, next_page_token) =
+            pages::respond(page, &key, &query, convert::request_to_wire);
+        Ok(Response::new(pb::ListAliasChangeRequestsResponse {
+            change_requests,
+            next_page_token,
+        }))
+    }
+}
+
+impl TryFrom<pb::SetAliasPolicyRequest> for SetPolicy {
+    type Error = DomainError;
+
+    fn try_from(request: pb::SetAliasPolicyRequest) -> DomainResult<Self> {
+        let pb::SetAliasPolicyRequest {
+            policy,
+            reason,
+            // The idempotency key: the handler reads it before converting (`ChangeRequest`).
+            request_id: _,
+        } = request;
+        let Some(policy) = policy else {
+            return Err(DomainError::invalid("policy", "is required"));
+        };
+        let pb::AliasPolicy {
+            model_name,
+            alias,
+            protected,
+            required_approvals,
+            approver_role,
+            request_ttl_seconds,
+            gate_metric,
+            gate_min_delta,
+            gate_lower_is_better,
+            soak_alias,
+            min_soak_seconds,
+            rollback_requires_approval,
+            // The server's: who set which revision when.
+            revision: _,
+            updated_by: _,
+            updated_at: _,
+        } = policy;
+        let mut v = Violations::default();
+        let model_name = v.check(ModelName::parse("policy.model_name", &model_name));
+        let alias = v.check(AliasName::movable("policy.alias", &alias));
+        let reason = v.check(validate::reason(&reason));
+        let approver_role = match approver_role.as_str() {
+            "" => Some(Role::Deployer),
+            text => v.check(
+                text.parse::<Role>()
+                    .map_err(|why| DomainError::invalid("policy.approver_role", why)),
+            ),
+        };
+        let gate = v.check(
+            metric_gate(gate_metric, gate_min_delta, gate_lower_is_better)
+                .map_err(|e| prefix_fields(e, "policy.")),
+        );
+        let soak = if soak_alias.is_empty() {
+            if min_soak_seconds != 0 {
+                v.add("policy.soak_alias", "is required with min_soak_seconds");
+            }
+            Some(None)
+        } else {
+            v.check(AliasName::parse("policy.soak_alias", &soak_alias))
+                .map(|alias| {
+                    Some(Soak {
+                        alias,
+                        seconds: min_soak_seconds,
+                    })
+                })
+        };
+        let (
+            Some(model_name),
+            Some(alias),
+            Some(reason),
+            Some(approver_role),
+            Some(gate),
+            Some(soak),
+        ) = (model_name, alias, reason, approver_role, gate, soak)
+        else {
+            return Err(v.into_error());
+        };
+        v.finish()?;
+        let rules = PolicyRules {
+            protected,
+            required_approvals: u32::try_from(required_approvals.max(1)).unwrap_or(1),
+            approver_role,
+            request_ttl_seconds: if request_ttl_seconds == 0 {
+                DEFAULT_REQUEST_TTL_SECONDS
+            } else {
+                request_ttl_seconds
+            },
+            gate,
+            soak,
+            rollback_requires_approval,
+        };
+        if required_approvals < 0 {
+            return Err(DomainError::invalid(
+                "policy.required_approvals",
+                "must be between 1 and 10",
+            ));
+        }
+        rules.check(&alias)?;
+        Ok(Self {
+            model_name,
+            alias,
+            rules,
+            reason,
+        })
+    }
+}
+
+/// Renames the fields of an INVALID_ARGUMENT to their place in a nested
+/// message.
+fn prefix_fields(error: DomainError, prefix: &str) -> DomainError {
+    match error {
+        DomainError::InvalidArgument(violations) => DomainError::InvalidArgument(
+            violations
+                .into_iter()
+                .map(|mut v| {
+                    v.field = format!("{prefix}{}", v.field);
+                    v
+                })
+                .collect(),
+        ),
+        other => other,
+    }
+}
+
+impl TryFrom<pb::DeleteAliasPolicyRequest> for DeletePolicy {
+    type Error = DomainError;
+
+    fn try_from(request: pb::DeleteAliasPolicyRequest) -> DomainResult<Self> {
+        let pb::DeleteAliasPolicyRequest {
+            model_name,
+            alias,
+            reason,
+            // The idempotency key: the handler reads it before converting (`ChangeRequest`).
+            request_id: _,
+        } = request;
+        let (model_name, alias, reason, _) = alias_change(&model_name, &alias, &reason, None)?;
+        Ok(Self {
+            model_name,
+            alias,
+            reason,
+        })
+    }
+}
+
+/// A model and alias named by a read.
+pub fn model_and_alias(model_name: &str, alias: &str) -> DomainResult<(ModelName, AliasName)> {
+    let mut v = Violations::default();
+    let fields = (
+        v.check(ModelName::parse("model_name", model_name)),
+        v.check(AliasName::movable("alias", alias)),
+    );
+    let (Some(model), Some(alias)) = fields else {
+        return Err(v.into_error());
+    };
+    Ok((model, alias))
+}
+
+impl TryFrom<pb::ListAliasPoliciesRequest> for PolicyQuery {
+    type Error = DomainError;
+
+    fn try_from(request: pb::ListAliasPoliciesRequest) -> DomainResult<Self> {
+        let pb::ListAliasPoliciesRequest {
+            model_name,
+            page_size,
+            // The handler reads it: a page token is signed for its query.
+            page_token: _,
+        } = request;
+        let mut v = Violations::default();
+        let fields = (
+            v.check(convert::optional_model_name(&model_name)),
+            v.check(validate::page_size(page_size)),
+        );
+        let (Some(model_name), Some(page_size)) = fields else {
+            return Err(v.into_error());
+        };
+        Ok(Self {
+            model_name,
+            page_size,
+            after: None,
+        })
+    }
+}
+
+impl TryFrom<pb::CreateAliasChangeRequestRequest> for RequestMove {
+    type Error = DomainError;
+
+    fn try_from(request: pb::CreateAliasChangeRequestRequest) -> DomainResult<Self> {
+        let pb::CreateAliasChangeRequestRequest {
+            model_name,
+            alias,
+            version,
+            reason,
+            expected_current_version,
+            // The idempotency key: the handler reads it before converting (`ChangeRequest`).
+            request_id: _,
+        } = request;
+        let mut v = Violations::default();
+        let version = v.check(validate::version_number("version", version));
+        let change = v.check(alias_change(
+            &model_name,
+            &alias,
+            &reason,
+            expected_current_version,
+        ));
+        let (Some(version), Some((model_name, alias, reason, expected_current))) =
+            (version, change)
+        else {
+            return Err(v.into_error());
+        };
+        Ok(Self {
+            model_name,
+            alias,
+            version,
+            reason,
+            expected_current,
+        })
+    }
+}
+
+/// A change request's number and a decider's comment (`required`: a
+/// rejection must say why).
+pub fn decision(id: i64, comment: &str, required: bool) -> DomainResult<DecideRequest> {
+    let mut v = Violations::default();
+    if id <= 0 {
+        v.add("id", "must be a change request's number (1 or more)");
+    }
+    let comment = v.check(if required {
+        validate::required_text("comment", comment, validate::MAX_REASON_CHARS)
+    } else {
+        validate::optional_text("comment", comment, validate::MAX_REASON_CHARS)
+    });
+    let Some(comment) = comment else {
+        return Err(v.into_error());
+    };
+    v.finish()?;
+    Ok(DecideRequest { id, comment })
+}
+
+impl TryFrom<pb::ListAliasChangeRequestsRequest> for RequestQuery {
+    type Error = DomainError;
+
+    fn try_from(request: pb::ListAliasChangeRequestsRequest) -> DomainResult<Self> {
+        let pb::ListAliasChangeRequestsRequest {
+            model_name,
+            alias,
+            state,
+            requester,
+            page_size,
+            // The handler reads it: a page token is signed for its query.
+            page_token: _,
+        } = request;
+        let mut v = Violations::default();
+        let fields = (
+            v.check(convert::optional_model_name(&model_name)),
+            v.check(if alias.is_empty() {
+                Ok(None)
+            } else {
+                AliasName::movable("alias", &alias).map(Some)
+            }),
+            v.check(convert::request_state_filter(state)),
+            v.check(validate::page_size(page_size)),
+        );
+        let (Some(model_name), Some(alias), Some(state), Some(page_size)) = fields else {
+            return Err(v.into_error());
+        };
+        Ok(Self {
+            model_name,
+            alias,
+            state,
+            requester: (!requester.is_empty()).then_some(requester),
+            page_size,
+            after: None,
+        })
+    }
+}

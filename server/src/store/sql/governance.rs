@@ -1,0 +1,166 @@
+//! The `alias_policies` and `change_requests` tables. Compiled once per
+//! database (see `postgres.rs`).
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel_async::RunQueryDsl;
+
+use super::Conn;
+use crate::domain::commands::{PolicyQuery, RequestQuery};
+use crate::domain::governance::{AliasPolicy, ChangeRequest, RequestState};
+use crate::domain::page::{Page, PolicyCursor, RequestCursor};
+use crate::domain::{AliasName, DomainResult};
+use crate::store::governance_rows::{
+    ChangeRequestRow, NewChangeRequestRow, PolicyRow, RequestDecisionRow,
+};
+use crate::store::rows::{split_page, to_db_time};
+use crate::store::schema::{alias_policies, change_requests, models};
+use crate::store::tx::GovernanceTable;
+
+impl GovernanceTable for Conn {
+    async fn alias_policy(
+        &mut self,
+        model_id: i64,
+        alias: &AliasName,
+    ) -> DomainResult<Option<PolicyRow>> {
+        Ok(alias_policies::table
+            .find((model_id, alias.as_str()))
+            .select(PolicyRow::as_select())
+            .first(self)
+            .await
+            .optional()?)
+    }
+
+    async fn save_alias_policy(&mut self, row: PolicyRow) -> DomainResult<()> {
+        diesel::insert_into(alias_policies::table)
+            .values(&row)
+            .on_conflict((alias_policies::model_id, alias_policies::alias))
+            .do_update()
+            .set(&row)
+            .execute(self)
+            .await?;
+        Ok(())
+    }
+
+    async fn delete_alias_policy(&mut self, model_id: i64, alias: &AliasName) -> DomainResult<()> {
+        diesel::delete(alias_policies::table.find((model_id, alias.as_str())))
+            .execute(self)
+            .await?;
+        Ok(())
+    }
+
+    async fn list_alias_policies(
+        &mut self,
+        query: &PolicyQuery,
+    ) -> DomainResult<Page<AliasPolicy, PolicyCursor>> {
+        let mut rows = alias_policies::table
+            .inner_join(models::table)
+            .select((PolicyRow::as_select(), models::name))
+            .order_by((models::name.asc(), alias_policies::alias.asc()))
+            .limit(query.page_size as i64 + 1)
+            .into_boxed();
+        if let Some(model) = &query.model_name {
+            rows = rows.filter(models::name.eq(model.as_str().to_owned()));
+        }
+        if let Some(after) = &query.after {
+            rows = rows.filter(
+                models::name.gt(after.after_model.clone()).or(models::name
+                    .eq(after.after_model.clone())
+                    .and(alias_policies::alias.gt(after.after_alias.clone()))),
+            );
+        }
+        let loaded = rows.load::<(PolicyRow, String)>(self).await?;
+        let (loaded, more) = split_page(loaded, query.page_size);
+        let items = loaded
+            .into_iter()
+            .map(|(row, model)| {
+                let cursor = PolicyCursor {
+                    after_model: model.clone(),
+                    after_alias: row.alias.clone(),
+                };
+                row.into_domain(model).map(|policy| (policy, cursor))
+            })
+            .collect::<DomainResult<Vec<_>>>()?;
+        Ok(Page { items, more })
+    }
+
+    async fn insert_change_request(&mut self, row: NewChangeRequestRow) -> DomainResult<i64> {
+        Ok(diesel::insert_into(change_requests::table)
+            .values(&row)
+            .returning(change_requests::id)
+            .get_result(self)
+            .await?)
+    }
+
+    async fn change_request(
+        &mut self,
+        id: i64,
+    ) -> DomainResult<Option<(ChangeRequestRow, String)>> {
+        Ok(change_requests::table
+            .inner_join(models::table)
+            .filter(change_requests::id.eq(id))
+            .select((ChangeRequestRow::as_select(), models::name))
+            .first(self)
+            .await
+            .optional()?)
+    }
+
+    async fn save_request_decision(
+        &mut self,
+        id: i64,
+        decision: RequestDecisionRow,
+    ) -> DomainResult<()> {
+        diesel::update(change_requests::table.find(id))
+            .set(&decision)
+            .execute(self)
+            .await?;
+        Ok(())
+    }
+
+    async fn list_change_requests(
+        &mut self,
+        query: &RequestQuery,
+        now: DateTime<Utc>,
+    ) -> DomainResult<Page<ChangeRequest, RequestCursor>> {
+        let mut rows = change_requests::table
+            .inner_join(models::table)
+            .select((ChangeRequestRow::as_select(), models::name))
+            .order_by(change_requests::id.desc())
+            .limit(query.page_size as i64 + 1)
+            .into_boxed();
+        if let Some(model) = &query.model_name {
+            rows = rows.filter(models::name.eq(model.as_str().to_owned()));
+        }
+        if let Some(alias) = &query.alias {
+            rows = rows.filter(change_requests::alias.eq(alias.as_str().to_owned()));
+        }
+        if let Some(requester) = &query.requester {
+            rows = rows.filter(change_requests::requester.eq(requester.clone()));
+        }
+        let pending = RequestState::Pending.as_str();
+        rows = match query.state {
+            None => rows,
+            // EXPIRED is never stored: it is PENDING past its expiry.
+            Some(RequestState::Pending) => rows
+                .filter(change_requests::state.eq(pending))
+                .filter(change_requests::expires_at.gt(to_db_time(now))),
+            Some(RequestState::Expired) => rows
+                .filter(change_requests::state.eq(pending))
+                .filter(change_requests::expires_at.le(to_db_time(now))),
+            Some(state) => rows.filter(change_requests::state.eq(state.as_str())),
+        };
+        if let Some(after) = &query.after {
+            rows = rows.filter(change_requests::id.lt(after.before_id));
+        }
+        let loaded = rows.load::<(ChangeRequestRow, String)>(self).await?;
+        let (loaded, more) = split_page(loaded, query.page_size);
+        let items = loaded
+            .into_iter()
+            .map(|(row, model)| {
+                let cursor = RequestCursor { before_id: row.id };
+                row.into_domain(model, now).map(|request| (request, cursor))
+            })
+            .collect::<DomainResult<Vec<_>>>()?;
+        Ok(Page { items, more })
+    }
+}
