@@ -351,8 +351,39 @@ async fn a_two_person_promotion_with_modelreg(backend: model_registry_e2e::Backe
         )
         .await,
     );
+    // A freeze stops even break-glass until it ends.
+    stdout(
+        &as_(
+            "ops",
+            &["freeze", "churn@production", "--reason", "incident 8"],
+        )
+        .await,
+    );
+    let frozen = as_(
+        "ops",
+        &["promote", "churn", "2", "--reason", "hotfix", "--emergency"],
+    )
+    .await;
+    let why = failed(&frozen, 4, "FAILED_PRECONDITION");
+    assert!(why.contains("incident 8"), "{why}");
+    stdout(&as_("ops", &["unfreeze", "churn@production", "--reason", "over"]).await);
+    stdout(&as_("ops", &["freeze", "churn", "1", "--reason", "audit"]).await);
+    let status = as_("ops", &["deprecate", "churn", "2", "--reason", "old"]).await;
+    stdout(&status);
+    let held = as_(
+        "ops",
+        &["update", "churn", "1", "--tag", "k=v", "--reason", "x"],
+    )
+    .await;
+    failed(&held, 4, "FAILED_PRECONDITION");
     let history = json(&as_("ops", &["-o", "json", "history", "churn"]).await);
-    let last = history.as_array().unwrap().last().unwrap().clone();
+    let last = history
+        .as_array()
+        .unwrap()
+        .iter()
+        .rfind(|e| e["type"] == "EVENT_TYPE_ALIAS_SET")
+        .unwrap()
+        .clone();
     assert_eq!(
         (last["emergency"].clone(), last["actor"].clone()),
         (Value::Bool(true), "ops".into())

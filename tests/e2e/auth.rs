@@ -68,7 +68,7 @@ async fn start(backend: Backend) -> Option<(TestServer, tempfile::TempDir)> {
 }
 
 /// Every RegistryService RPC and the role it needs.
-const RPCS: [(&str, Role); 27] = [
+const RPCS: [(&str, Role); 31] = [
     ("GetModelVersion", Role::Reader),
     ("GetProductionModel", Role::Reader),
     ("GetModelVersionByAlias", Role::Reader),
@@ -96,7 +96,29 @@ const RPCS: [(&str, Role); 27] = [
     ("ApproveAliasChangeRequest", Role::Deployer),
     ("RejectAliasChangeRequest", Role::Deployer),
     ("CancelAliasChangeRequest", Role::Deployer),
+    ("FreezeAlias", Role::Admin),
+    ("UnfreezeAlias", Role::Admin),
+    ("FreezeVersion", Role::Admin),
+    ("UnfreezeVersion", Role::Admin),
 ];
+
+fn freeze_alias() -> pb::FreezeAliasRequest {
+    pb::FreezeAliasRequest {
+        model_name: "churn".into(),
+        alias: "frozen".into(),
+        reason: "matrix".into(),
+        ..Default::default()
+    }
+}
+
+fn freeze_version() -> pb::FreezeVersionRequest {
+    pb::FreezeVersionRequest {
+        model_name: "churn".into(),
+        version: 2,
+        reason: "matrix".into(),
+        request_id: String::new(),
+    }
+}
 
 /// The change request `prepare` made last, for the call that decides it.
 static PREPARED_REQUEST: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(0);
@@ -190,6 +212,33 @@ async fn prepare(server: &TestServer, admin: &mut TokenClient, rpc: &str) {
     match rpc {
         "DeleteAliasPolicy" => {
             admin.set_alias_policy(policy("doomed")).await.unwrap();
+        }
+        // Each call freezes anew, or unfreezes what is frozen.
+        "FreezeAlias" => {
+            let _not_frozen = admin
+                .unfreeze_alias(pb::UnfreezeAliasRequest {
+                    model_name: "churn".into(),
+                    alias: "frozen".into(),
+                    reason: "matrix".into(),
+                    request_id: String::new(),
+                })
+                .await;
+        }
+        "UnfreezeAlias" => {
+            let _already = admin.freeze_alias(freeze_alias()).await;
+        }
+        "FreezeVersion" => {
+            let _not_frozen = admin
+                .unfreeze_version(pb::UnfreezeVersionRequest {
+                    model_name: "churn".into(),
+                    version: 2,
+                    reason: "matrix".into(),
+                    request_id: String::new(),
+                })
+                .await;
+        }
+        "UnfreezeVersion" => {
+            let _already = admin.freeze_version(freeze_version()).await;
         }
         // Approved and rejected by anyone but the requester.
         "ApproveAliasChangeRequest" | "RejectAliasChangeRequest" => {
@@ -426,6 +475,26 @@ async fn call(client: &mut TokenClient, rpc: &str) -> Result<(), tonic::Status> 
             .cancel_alias_change_request(pb::CancelAliasChangeRequestRequest {
                 id: PREPARED_REQUEST.load(std::sync::atomic::Ordering::SeqCst),
                 comment: "matrix".into(),
+                request_id: String::new(),
+            })
+            .await
+            .map(drop),
+        "FreezeAlias" => client.freeze_alias(freeze_alias()).await.map(drop),
+        "UnfreezeAlias" => client
+            .unfreeze_alias(pb::UnfreezeAliasRequest {
+                model_name: "churn".into(),
+                alias: "frozen".into(),
+                reason: "matrix".into(),
+                request_id: String::new(),
+            })
+            .await
+            .map(drop),
+        "FreezeVersion" => client.freeze_version(freeze_version()).await.map(drop),
+        "UnfreezeVersion" => client
+            .unfreeze_version(pb::UnfreezeVersionRequest {
+                model_name: "churn".into(),
+                version: 2,
+                reason: "matrix".into(),
                 request_id: String::new(),
             })
             .await

@@ -25,6 +25,7 @@ on_both_backends!(
     an_expired_request_cannot_be_approved,
     policies_are_versioned_audited_and_checked,
     concurrent_approvals_apply_a_request_exactly_once,
+    a_frozen_alias_refuses_every_move_and_a_frozen_version_every_change,
 );
 
 /// Deployers that approve concurrently.
@@ -886,4 +887,184 @@ async fn concurrent_approvals_apply_a_request_exactly_once(backend: Backend) {
         .count();
     assert_eq!(moves, 1);
     assert_eq!(production(&mut ops).await, 2);
+}
+
+async fn a_frozen_alias_refuses_every_move_and_a_frozen_version_every_change(backend: Backend) {
+    let Some(governed) = Governed::start(backend).await else {
+        return;
+    };
+    governed.seed(&[0.81, 0.83, 0.85]).await;
+    governed.set_policy(protected(1)).await;
+    let (mut alice, mut bob, mut ops) = (
+        governed.as_("alice"),
+        governed.as_("bob"),
+        governed.as_("ops"),
+    );
+    let pending = request(&mut alice, 2).await.unwrap();
+    let freeze = ops
+        .freeze_alias(pb::FreezeAliasRequest {
+            model_name: "churn".into(),
+            alias: "production".into(),
+            reason: "incident 42".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .freeze
+        .unwrap();
+    assert_eq!(
+        (freeze.frozen_by.as_str(), freeze.expires_at),
+        ("ops", None)
+    );
+    let again = ops
+        .freeze_alias(pb::FreezeAliasRequest {
+            model_name: "churn".into(),
+            alias: "production".into(),
+            reason: "twice".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(again.code(), Code::AlreadyExists);
+
+    // Nothing moves it: break-glass, rollback, deletion, a request's apply.
+    let glass = ops
+        .set_production_model(pb::SetProductionModelRequest {
+            model_name: "churn".into(),
+            version: 3,
+            reason: "break glass".into(),
+            emergency: true,
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(glass.code(), Code::FailedPrecondition);
+    assert!(glass.message().contains("incident 42"), "{glass:?}");
+    let rollback = ops
+        .rollback_production_model(pb::RollbackProductionModelRequest {
+            model_name: "churn".into(),
+            reason: "back".into(),
+            emergency: true,
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(rollback.code(), Code::FailedPrecondition);
+    let delete = ops
+        .delete_model_alias(pb::DeleteModelAliasRequest {
+            model_name: "churn".into(),
+            alias: "production".into(),
+            reason: "gone".into(),
+            emergency: true,
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(delete.code(), Code::FailedPrecondition);
+    let apply = approve(&mut bob, pending.id, "ok").await.unwrap_err();
+    assert_eq!(apply.code(), Code::FailedPrecondition);
+    let new_request = request(&mut alice, 3).await.unwrap_err();
+    assert_eq!(new_request.code(), Code::FailedPrecondition);
+    assert_eq!(production(&mut ops).await, 1);
+
+    // Unfrozen, the pending request (still pending) applies.
+    ops.unfreeze_alias(pb::UnfreezeAliasRequest {
+        model_name: "churn".into(),
+        alias: "production".into(),
+        reason: "incident over".into(),
+        request_id: String::new(),
+    })
+    .await
+    .unwrap();
+    let applied = approve(&mut bob, pending.id, "ok").await.unwrap();
+    assert_eq!(state(&applied), pb::ChangeRequestState::Applied);
+
+    // A freeze with an end lets go by itself.
+    ops.freeze_alias(pb::FreezeAliasRequest {
+        model_name: "churn".into(),
+        alias: "canary".into(),
+        reason: "release window".into(),
+        duration_seconds: 1,
+        request_id: String::new(),
+    })
+    .await
+    .unwrap();
+    let canary = pb::SetModelAliasRequest {
+        model_name: "churn".into(),
+        alias: "canary".into(),
+        version: 3,
+        reason: "soak".into(),
+        ..Default::default()
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match alice.set_model_alias(canary.clone()).await {
+            Ok(_) => break,
+            Err(status)
+                if status.code() == Code::FailedPrecondition && Instant::now() < deadline =>
+            {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(status) => panic!("{status:?}"),
+        }
+    }
+
+    // A frozen version: no status or metadata change until unfrozen.
+    ops.freeze_version(pb::FreezeVersionRequest {
+        model_name: "churn".into(),
+        version: 1,
+        reason: "audit hold".into(),
+        request_id: String::new(),
+    })
+    .await
+    .unwrap();
+    let status = ops
+        .update_model_version_status(pb::UpdateModelVersionStatusRequest {
+            model_name: "churn".into(),
+            version: 1,
+            status: pb::ModelStatus::Deprecated as i32,
+            reason: "old".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::FailedPrecondition);
+    assert!(status.message().contains("audit hold"), "{status:?}");
+    let tags = ops
+        .update_model_version(pb::UpdateModelVersionRequest {
+            model_name: "churn".into(),
+            version: 1,
+            set_tags: [("k".into(), "v".into())].into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(tags.code(), Code::FailedPrecondition);
+    ops.unfreeze_version(pb::UnfreezeVersionRequest {
+        model_name: "churn".into(),
+        version: 1,
+        reason: "audit done".into(),
+        request_id: String::new(),
+    })
+    .await
+    .unwrap();
+    ops.update_model_version_status(pb::UpdateModelVersionStatusRequest {
+        model_name: "churn".into(),
+        version: 1,
+        status: pb::ModelStatus::Deprecated as i32,
+        reason: "old".into(),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let kinds: Vec<i32> = events(&mut ops).await.iter().map(|e| e.r#type).collect();
+    for kind in [
+        pb::EventType::AliasFrozen,
+        pb::EventType::AliasUnfrozen,
+        pb::EventType::VersionFrozen,
+        pb::EventType::VersionUnfrozen,
+    ] {
+        assert!(kinds.contains(&(kind as i32)), "{kind:?} in the trail");
+    }
 }

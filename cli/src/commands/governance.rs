@@ -139,6 +139,21 @@ pub struct RequestsArgs {
     limit: usize,
 }
 
+/// The arguments of `modelreg freeze` and `unfreeze`.
+#[derive(Debug, Args)]
+pub struct FreezeArgs {
+    /// MODEL@ALIAS for an alias, or MODEL with VERSION for a version.
+    name: String,
+    /// The version (not with MODEL@ALIAS).
+    version: Option<i64>,
+    /// Why (recorded in the audit trail).
+    #[arg(long)]
+    reason: String,
+    /// An alias freeze ends by itself after this long, e.g. 2h (freeze only).
+    #[arg(long = "for", value_name = "DURATION", value_parser = parse_duration)]
+    duration: Option<i64>,
+}
+
 /// A change request state on the command line.
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
 pub enum StateArg {
@@ -456,6 +471,59 @@ pub async fn requests(
             ],
             &rows,
         ),
+    );
+    Ok(())
+}
+
+/// `modelreg freeze` (`freeze`: true) and `unfreeze`.
+pub async fn freeze(
+    client: &RegistryClient,
+    freeze: bool,
+    args: FreezeArgs,
+    printer: &Printer,
+) -> Result<(), Error> {
+    let FreezeArgs {
+        name,
+        version,
+        reason,
+        duration,
+    } = args;
+    let (builder, what) = match (name.split_once('@'), version) {
+        (Some((model, alias)), None) if !model.is_empty() && !alias.is_empty() => {
+            let builder = if freeze {
+                client.freeze_alias(model, alias)
+            } else {
+                client.unfreeze_alias(model, alias)
+            };
+            (builder, format!("{model}@{alias}"))
+        }
+        (None, Some(version)) => {
+            let builder = if freeze {
+                client.freeze_version(&name, version)
+            } else {
+                client.unfreeze_version(&name, version)
+            };
+            (builder, format!("{name} version {version}"))
+        }
+        _ => {
+            return Err(Error::InvalidInput(
+                "name MODEL@ALIAS for an alias, or MODEL VERSION for a version".to_owned(),
+            ));
+        }
+    };
+    if duration.is_some() && (!freeze || version.is_some()) {
+        return Err(Error::InvalidInput(
+            "--for applies to freezing an alias only".to_owned(),
+        ));
+    }
+    builder
+        .reason(reason)
+        .for_seconds(duration.unwrap_or_default())
+        .await?;
+    let done = if freeze { "frozen" } else { "unfrozen" };
+    printer.print(
+        serde_json::json!({ "target": what, "frozen": freeze, "consistencyToken": client.consistency_token() }),
+        format!("{what} is {done}"),
     );
     Ok(())
 }

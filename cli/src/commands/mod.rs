@@ -126,6 +126,17 @@ pub enum Command {
         after_help = "Examples:\n  modelreg requests\n  modelreg requests churn --state pending"
     )]
     Requests(governance::RequestsArgs),
+    /// Freeze an alias (no moves at all, break-glass included) or a version
+    /// (no status or metadata change); admins.
+    #[command(
+        after_help = "Examples:\n  modelreg freeze churn@production --reason \"incident 42\"\n  modelreg freeze churn@production --reason \"release freeze\" --for 48h\n  modelreg freeze churn 3 --reason \"audit hold\""
+    )]
+    Freeze(governance::FreezeArgs),
+    /// End a freeze; admins.
+    #[command(
+        after_help = "Examples:\n  modelreg unfreeze churn@production --reason \"incident over\"\n  modelreg unfreeze churn 3 --reason \"audit done\""
+    )]
+    Unfreeze(governance::FreezeArgs),
     /// Print a shell completion script.
     #[command(
         after_help = "Example:\n  modelreg completions bash > /etc/bash_completion.d/modelreg"
@@ -167,6 +178,8 @@ pub async fn run(
             governance::decide(client, governance::Decision::Cancel, args, printer).await
         }
         Command::Requests(args) => governance::requests(client, args, printer).await,
+        Command::Freeze(args) => governance::freeze(client, true, args, printer).await,
+        Command::Unfreeze(args) => governance::freeze(client, false, args, printer).await,
         Command::ImportLegacy(args) => register::import_legacy(client, args, printer).await,
         Command::Register(registration) => register::register(client, *registration, printer).await,
         Command::Deprecate(change) => {

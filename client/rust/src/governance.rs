@@ -366,6 +366,119 @@ impl ListChangeRequests<'_> {
 }
 awaitable!(ListChangeRequests => Vec<ChangeRequest>);
 
+/// What a freeze holds still.
+#[derive(Debug, Clone)]
+enum FreezeTarget {
+    Alias(String),
+    Version(i64),
+}
+
+/// A pending freeze or unfreeze of an alias or a version (admin); see
+/// [`RegistryClient::freeze_alias`] and its siblings.
+#[must_use = "nothing is sent until it is awaited"]
+#[derive(Debug)]
+pub struct Freeze<'a> {
+    client: &'a RegistryClient,
+    model_name: String,
+    target: FreezeTarget,
+    freeze: bool,
+    reason: String,
+    duration_seconds: i64,
+    request_id: String,
+}
+
+impl Freeze<'_> {
+    /// Why (required; recorded in the audit trail).
+    pub fn reason(mut self, reason: impl Into<String>) -> Self {
+        self.reason = reason.into();
+        self
+    }
+
+    /// An alias freeze that ends by itself after `seconds`.
+    pub fn for_seconds(mut self, seconds: i64) -> Self {
+        self.duration_seconds = seconds;
+        self
+    }
+
+    /// Sends it.
+    pub async fn send(self) -> Result<()> {
+        let Self {
+            client,
+            model_name,
+            target,
+            freeze,
+            reason,
+            duration_seconds,
+            request_id,
+        } = self;
+        let token = match (target, freeze) {
+            (FreezeTarget::Alias(alias), true) => {
+                let request = pb::FreezeAliasRequest {
+                    model_name,
+                    alias,
+                    reason,
+                    duration_seconds,
+                    request_id,
+                };
+                client
+                    .retried(
+                        request,
+                        |mut raw, r| async move { raw.freeze_alias(r).await },
+                    )
+                    .await?
+                    .consistency_token
+            }
+            (FreezeTarget::Alias(alias), false) => {
+                let request = pb::UnfreezeAliasRequest {
+                    model_name,
+                    alias,
+                    reason,
+                    request_id,
+                };
+                client
+                    .retried(
+                        request,
+                        |mut raw, r| async move { raw.unfreeze_alias(r).await },
+                    )
+                    .await?
+                    .consistency_token
+            }
+            (FreezeTarget::Version(version), true) => {
+                let request = pb::FreezeVersionRequest {
+                    model_name,
+                    version,
+                    reason,
+                    request_id,
+                };
+                client
+                    .retried(
+                        request,
+                        |mut raw, r| async move { raw.freeze_version(r).await },
+                    )
+                    .await?
+                    .consistency_token
+            }
+            (FreezeTarget::Version(version), false) => {
+                let request = pb::UnfreezeVersionRequest {
+                    model_name,
+                    version,
+                    reason,
+                    request_id,
+                };
+                client
+                    .retried(request, |mut raw, r| async move {
+                        raw.unfreeze_version(r).await
+                    })
+                    .await?
+                    .consistency_token
+            }
+        };
+        client.observe_consistency_token(&token);
+        Ok(())
+    }
+}
+awaitable!(Freeze => ());
+
 fn request_of(request: Option<pb::AliasChangeRequest>) -> Result<ChangeRequest> {
     request
         .map(ChangeRequest::from)
@@ -490,6 +603,48 @@ impl RegistryClient {
             })
             .await?;
         request_of(response.change_request)
+    }
+
+    fn hold(&self, model_name: String, target: FreezeTarget, freeze: bool) -> Freeze<'_> {
+        Freeze {
+            client: self,
+            model_name,
+            target,
+            freeze,
+            reason: String::new(),
+            duration_seconds: 0,
+            request_id: new_request_id(),
+        }
+    }
+
+    /// Freezes `alias` of `model_name` (admin): no move at all until
+    /// unfrozen (or [`Freeze::for_seconds`] pass).
+    pub fn freeze_alias(
+        &self,
+        model_name: impl Into<String>,
+        alias: impl Into<String>,
+    ) -> Freeze<'_> {
+        self.hold(model_name.into(), FreezeTarget::Alias(alias.into()), true)
+    }
+
+    /// Ends the freeze of `alias` of `model_name` (admin).
+    pub fn unfreeze_alias(
+        &self,
+        model_name: impl Into<String>,
+        alias: impl Into<String>,
+    ) -> Freeze<'_> {
+        self.hold(model_name.into(), FreezeTarget::Alias(alias.into()), false)
+    }
+
+    /// Freezes `version` of `model_name` (admin): no status or metadata
+    /// change until unfrozen.
+    pub fn freeze_version(&self, model_name: impl Into<String>, version: i64) -> Freeze<'_> {
+        self.hold(model_name.into(), FreezeTarget::Version(version), true)
+    }
+
+    /// Ends the freeze of `version` of `model_name` (admin).
+    pub fn unfreeze_version(&self, model_name: impl Into<String>, version: i64) -> Freeze<'_> {
+        self.hold(model_name.into(), FreezeTarget::Version(version), false)
     }
 
     /// Change requests, newest first, with filters.

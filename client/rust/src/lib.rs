@@ -53,8 +53,8 @@ pub use calls::{
 pub use client::{BearerToken, ClientOptions, RawClient, RegistryClient, TlsOptions};
 pub use error::{Error, FieldViolation, Result, code_name};
 pub use governance::{
-    AliasPolicy, DecideChangeRequest, DeleteAliasPolicy, ListChangeRequests, RequestAliasChange,
-    SetAliasPolicy,
+    AliasPolicy, DecideChangeRequest, DeleteAliasPolicy, Freeze, ListChangeRequests,
+    RequestAliasChange, SetAliasPolicy,
 };
 /// The canonical protobuf JSON mapping of the API's messages, and
 /// `google.protobuf.Struct` to and from JSON.

@@ -103,6 +103,14 @@ pub enum EventType {
     ChangeCancelled,
     /// A change request could not be applied.
     ChangeFailed,
+    /// An alias was frozen.
+    AliasFrozen,
+    /// An alias was unfrozen.
+    AliasUnfrozen,
+    /// A version was frozen.
+    VersionFrozen,
+    /// A version was unfrozen.
+    VersionUnfrozen,
     /// An event type this client does not know yet, by number.
     Unknown(i32),
 }
@@ -126,6 +134,10 @@ impl EventType {
             Self::ChangeRejected => "CHANGE_REJECTED",
             Self::ChangeCancelled => "CHANGE_CANCELLED",
             Self::ChangeFailed => "CHANGE_FAILED",
+            Self::AliasFrozen => "ALIAS_FROZEN",
+            Self::AliasUnfrozen => "ALIAS_UNFROZEN",
+            Self::VersionFrozen => "VERSION_FROZEN",
+            Self::VersionUnfrozen => "VERSION_UNFROZEN",
             Self::Unknown(_) => "UNKNOWN",
         }
     }
@@ -149,6 +161,10 @@ impl EventType {
             Self::ChangeRejected => E::ChangeRejected as i32,
             Self::ChangeCancelled => E::ChangeCancelled as i32,
             Self::ChangeFailed => E::ChangeFailed as i32,
+            Self::AliasFrozen => E::AliasFrozen as i32,
+            Self::AliasUnfrozen => E::AliasUnfrozen as i32,
+            Self::VersionFrozen => E::VersionFrozen as i32,
+            Self::VersionUnfrozen => E::VersionUnfrozen as i32,
             Self::Unknown(number) => number,
         }
     }
@@ -171,6 +187,10 @@ impl EventType {
             Ok(E::ChangeRejected) => Self::ChangeRejected,
             Ok(E::ChangeCancelled) => Self::ChangeCancelled,
             Ok(E::ChangeFailed) => Self::ChangeFailed,
+            Ok(E::AliasFrozen) => Self::AliasFrozen,
+            Ok(E::AliasUnfrozen) => Self::AliasUnfrozen,
+            Ok(E::VersionFrozen) => Self::VersionFrozen,
+            Ok(E::VersionUnfrozen) => Self::VersionUnfrozen,
             Ok(E::Unspecified) | Err(_) => Self::Unknown(value),
         }
     }

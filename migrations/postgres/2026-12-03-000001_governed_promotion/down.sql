@@ -20,5 +20,6 @@ ALTER TABLE events
         'STATUS_CHANGED', 'ALIAS_SET', 'ALIAS_DELETED', 'ALIAS_ROLLED_BACK')),
     ADD CONSTRAINT alias_events_name_their_alias CHECK (
         (alias IS NOT NULL) = (event_type IN ('ALIAS_SET', 'ALIAS_DELETED', 'ALIAS_ROLLED_BACK')));
+DROP TABLE freezes;
 DROP TABLE change_requests;
 DROP TABLE alias_policies;

@@ -44,6 +44,22 @@ CREATE INDEX change_requests_of_alias ON change_requests (model_id, alias, id);
 CREATE INDEX change_requests_by_state ON change_requests (state, id);
 CREATE INDEX change_requests_by_requester ON change_requests (requester, id);
 
+-- Freezes: an alias that does not move at all (not even break-glass) until
+-- unfrozen or `expires_at`, or a version whose status and metadata do not
+-- change. One row per frozen thing: an alias (`version` 0) or a version
+-- (`alias` '').
+CREATE TABLE freezes (
+    model_id   BIGINT    NOT NULL REFERENCES models (id),
+    alias      TEXT      NOT NULL DEFAULT '',
+    version    BIGINT    NOT NULL DEFAULT 0,
+    reason     TEXT      NOT NULL,
+    frozen_by  TEXT      NOT NULL,
+    frozen_at  TIMESTAMP      NOT NULL,
+    expires_at TIMESTAMP      NULL,
+    PRIMARY KEY (model_id, alias, version),
+    CONSTRAINT a_freeze_names_an_alias_or_a_version CHECK ((alias = '') <> (version = 0))
+);
+
 ALTER TABLE events DROP CONSTRAINT events_event_type_check;
 ALTER TABLE events DROP CONSTRAINT alias_events_name_their_alias;
 ALTER TABLE events
@@ -51,12 +67,13 @@ ALTER TABLE events
         'MODEL_CREATED', 'MODEL_UPDATED', 'VERSION_REGISTERED', 'VERSION_UPDATED',
         'STATUS_CHANGED', 'ALIAS_SET', 'ALIAS_DELETED', 'ALIAS_ROLLED_BACK',
         'ALIAS_POLICY_SET', 'ALIAS_POLICY_DELETED', 'CHANGE_REQUESTED', 'CHANGE_APPROVED',
-        'CHANGE_REJECTED', 'CHANGE_CANCELLED', 'CHANGE_FAILED')),
+        'CHANGE_REJECTED', 'CHANGE_CANCELLED', 'CHANGE_FAILED', 'ALIAS_FROZEN', 'ALIAS_UNFROZEN',
+        'VERSION_FROZEN', 'VERSION_UNFROZEN')),
     -- Every event about an alias names it; only moves name a new version.
     ADD CONSTRAINT alias_events_name_their_alias CHECK (
         (alias IS NOT NULL) = (event_type NOT IN (
             'MODEL_CREATED', 'MODEL_UPDATED', 'VERSION_REGISTERED', 'VERSION_UPDATED',
-            'STATUS_CHANGED')));
+            'STATUS_CHANGED', 'VERSION_FROZEN', 'VERSION_UNFROZEN')));
 -- A move an admin made past a protected alias's policy (break-glass).
 ALTER TABLE events ADD COLUMN emergency BOOLEAN NOT NULL DEFAULT FALSE;
 -- The change request an event is about (its steps, and the move it applied).

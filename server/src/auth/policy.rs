@@ -66,6 +66,10 @@ const POLICY: &[(&str, Role, CallKind)] = &[
     ),
     ("RejectAliasChangeRequest", Role::Deployer, CallKind::Change),
     ("CancelAliasChangeRequest", Role::Deployer, CallKind::Change),
+    ("FreezeAlias", Role::Admin, CallKind::Change),
+    ("UnfreezeAlias", Role::Admin, CallKind::Change),
+    ("FreezeVersion", Role::Admin, CallKind::Change),
+    ("UnfreezeVersion", Role::Admin, CallKind::Change),
 ];
 
 /// What calling the method at `path` (`/package.Service/Method`) takes.

@@ -9,7 +9,7 @@ pub use super::access::Caller;
 use super::alias::{AliasName, ExpectedCurrent, MetricGate};
 use super::error::{DomainError, DomainResult};
 use super::event::EventKind;
-use super::governance::{PolicyRules, RequestState};
+use super::governance::{FreezeTarget, PolicyRules, RequestState};
 use super::page::{
     EventCursor, ModelCursor, PolicyCursor, RequestCursor, VersionCursor, VersionOrder,
 };
@@ -327,6 +327,30 @@ pub struct RequestMove {
     /// Compare-and-set at request time, as `SetAlias::expected_current`.
     #[serde(serialize_with = "crate::domain::alias::fingerprint_expected_current")]
     pub expected_current: ExpectedCurrent,
+}
+
+/// Freezes an alias or a version.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct FreezeCommand {
+    /// The model.
+    pub model_name: ModelName,
+    /// What to hold still.
+    pub target: FreezeTarget,
+    /// Why.
+    pub reason: String,
+    /// How long (`None`: until unfrozen); aliases only.
+    pub duration_seconds: Option<i64>,
+}
+
+/// Ends a freeze.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct UnfreezeCommand {
+    /// The model.
+    pub model_name: ModelName,
+    /// What to release.
+    pub target: FreezeTarget,
+    /// Why.
+    pub reason: String,
 }
 
 /// Approves, rejects or cancels a change request.

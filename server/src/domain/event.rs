@@ -37,11 +37,19 @@ pub enum EventKind {
     /// A change request could not be applied (the alias moved since it was
     /// made, or the evidence no longer holds).
     ChangeFailed,
+    /// An alias was frozen: it does not move until unfrozen.
+    AliasFrozen,
+    /// An alias was unfrozen.
+    AliasUnfrozen,
+    /// A version was frozen: its status and metadata do not change.
+    VersionFrozen,
+    /// A version was unfrozen.
+    VersionUnfrozen,
 }
 
 impl EventKind {
     /// Every kind, in declaration order.
-    pub const ALL: [EventKind; 15] = [
+    pub const ALL: [EventKind; 19] = [
         Self::ModelCreated,
         Self::ModelUpdated,
         Self::VersionRegistered,
@@ -57,6 +65,10 @@ impl EventKind {
         Self::ChangeRejected,
         Self::ChangeCancelled,
         Self::ChangeFailed,
+        Self::AliasFrozen,
+        Self::AliasUnfrozen,
+        Self::VersionFrozen,
+        Self::VersionUnfrozen,
     ];
 
     /// The kinds that move an alias (its history, its rollback chain, what
@@ -88,6 +100,10 @@ impl EventKind {
             Self::ChangeRejected => "CHANGE_REJECTED",
             Self::ChangeCancelled => "CHANGE_CANCELLED",
             Self::ChangeFailed => "CHANGE_FAILED",
+            Self::AliasFrozen => "ALIAS_FROZEN",
+            Self::AliasUnfrozen => "ALIAS_UNFROZEN",
+            Self::VersionFrozen => "VERSION_FROZEN",
+            Self::VersionUnfrozen => "VERSION_UNFROZEN",
         }
     }
 

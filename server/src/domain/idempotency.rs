@@ -144,6 +144,17 @@ pub enum Outcome {
         /// Its id.
         id: i64,
     },
+    /// An alias or a version was frozen (its row names it).
+    Frozen {
+        /// The model.
+        model: String,
+        /// The alias ('' for a version).
+        alias: String,
+        /// The version (0 for an alias).
+        version: i64,
+    },
+    /// A freeze ended.
+    Unfrozen,
 }
 
 impl Outcome {

@@ -57,6 +57,10 @@ change_requests!(
     model_registry_api::v1::ApproveAliasChangeRequestRequest,
     model_registry_api::v1::RejectAliasChangeRequestRequest,
     model_registry_api::v1::CancelAliasChangeRequestRequest,
+    model_registry_api::v1::FreezeAliasRequest,
+    model_registry_api::v1::UnfreezeAliasRequest,
+    model_registry_api::v1::FreezeVersionRequest,
+    model_registry_api::v1::UnfreezeVersionRequest,
 );
 
 /// The caller of a change, with the change's idempotency key, and the

@@ -7,7 +7,7 @@ use model_registry_api::v1 as pb;
 use prost_types::Timestamp;
 
 use crate::domain::commands::VersionView;
-use crate::domain::governance::{AliasPolicy, ChangeRequest, RequestState};
+use crate::domain::governance::{AliasPolicy, ChangeRequest, Freeze, FreezeTarget, RequestState};
 use crate::domain::page::VersionOrder;
 use crate::domain::validate::RegistrationInput;
 use crate::domain::{
@@ -189,6 +189,10 @@ pub fn event_kind_filter(values: Vec<i32>) -> DomainResult<Vec<EventKind>> {
             Ok(pb::EventType::ChangeRejected) => EventKind::ChangeRejected,
             Ok(pb::EventType::ChangeCancelled) => EventKind::ChangeCancelled,
             Ok(pb::EventType::ChangeFailed) => EventKind::ChangeFailed,
+            Ok(pb::EventType::AliasFrozen) => EventKind::AliasFrozen,
+            Ok(pb::EventType::AliasUnfrozen) => EventKind::AliasUnfrozen,
+            Ok(pb::EventType::VersionFrozen) => EventKind::VersionFrozen,
+            Ok(pb::EventType::VersionUnfrozen) => EventKind::VersionUnfrozen,
             Err(_) => {
                 return Err(DomainError::invalid(
                     "types",
@@ -218,6 +222,10 @@ fn event_kind_to_wire(kind: EventKind) -> pb::EventType {
         EventKind::ChangeRejected => pb::EventType::ChangeRejected,
         EventKind::ChangeCancelled => pb::EventType::ChangeCancelled,
         EventKind::ChangeFailed => pb::EventType::ChangeFailed,
+        EventKind::AliasFrozen => pb::EventType::AliasFrozen,
+        EventKind::AliasUnfrozen => pb::EventType::AliasUnfrozen,
+        EventKind::VersionFrozen => pb::EventType::VersionFrozen,
+        EventKind::VersionUnfrozen => pb::EventType::VersionUnfrozen,
     }
 }
 
@@ -415,6 +423,23 @@ pub fn policy_to_wire(policy: AliasPolicy) -> pb::AliasPolicy {
         revision: policy.revision,
         updated_by: policy.updated_by,
         updated_at: Some(timestamp(policy.updated_at)),
+    }
+}
+
+/// A freeze on the wire.
+pub fn freeze_to_wire(freeze: Freeze) -> pb::Freeze {
+    let (alias, version) = match freeze.target {
+        FreezeTarget::Alias(alias) => (alias.as_str().to_owned(), 0),
+        FreezeTarget::Version(version) => (String::new(), version),
+    };
+    pb::Freeze {
+        model_name: freeze.model_name.as_str().to_owned(),
+        alias,
+        version,
+        reason: freeze.reason,
+        frozen_by: freeze.frozen_by,
+        frozen_at: Some(timestamp(freeze.frozen_at)),
+        expires_at: freeze.expires_at.map(timestamp),
     }
 }
 

@@ -13,13 +13,89 @@ use super::requests::alias_change;
 use super::service::RegistryService;
 use crate::domain::access::Role;
 use crate::domain::commands::{
-    DecideRequest, DeletePolicy, PolicyQuery, RequestMove, RequestQuery, SetPolicy,
+    DecideRequest, DeletePolicy, FreezeCommand, PolicyQuery, RequestMove, RequestQuery, SetPolicy,
+    UnfreezeCommand,
 };
-use crate::domain::governance::{DEFAULT_REQUEST_TTL_SECONDS, PolicyRules, Soak};
+use crate::domain::governance::{
+    DEFAULT_REQUEST_TTL_SECONDS, FreezeTarget, MAX_FREEZE_SECONDS, PolicyRules, Soak,
+};
 use crate::domain::{AliasName, DomainError, DomainResult, ModelName, Violations, validate};
 use crate::registry::Decision;
 
 impl RegistryService {
+    /// See `RegistryService.FreezeAlias`.
+    pub(super) async fn answer_freeze_alias(
+        &self,
+        request: Request<pb::FreezeAliasRequest>,
+    ) -> Result<Response<pb::FreezeAliasResponse>, Status> {
+        let (caller, request) = change_of(request)?;
+        let command = FreezeCommand::try_from(request)?;
+        let frozen = self.registry.freeze(command, caller).await?;
+        Ok(Response::new(pb::FreezeAliasResponse {
+            consistency_token: convert::token_to_wire(frozen.token),
+            freeze: Some(convert::freeze_to_wire(frozen.value)),
+        }))
+    }
+
+    /// See `RegistryService.UnfreezeAlias`.
+    pub(super) async fn answer_unfreeze_alias(
+        &self,
+        request: Request<pb::UnfreezeAliasRequest>,
+    ) -> Result<Response<pb::UnfreezeAliasResponse>, Status> {
+        let (caller, request) = change_of(request)?;
+        let (model_name, alias, reason, _) =
+            alias_change(&request.model_name, &request.alias, &request.reason, None)?;
+        let command = UnfreezeCommand {
+            model_name,
+            target: FreezeTarget::Alias(alias),
+            reason,
+        };
+        let done = self.registry.unfreeze(command, caller).await?;
+        Ok(Response::new(pb::UnfreezeAliasResponse {
+            consistency_token: convert::token_to_wire(done.token),
+        }))
+    }
+
+    /// See `RegistryService.FreezeVersion`.
+    pub(super) async fn answer_freeze_version(
+        &self,
+        request: Request<pb::FreezeVersionRequest>,
+    ) -> Result<Response<pb::FreezeVersionResponse>, Status> {
+        let (caller, request) = change_of(request)?;
+        let (model_name, version, reason) =
+            version_change(&request.model_name, request.version, &request.reason)?;
+        let command = FreezeCommand {
+            model_name,
+            target: FreezeTarget::Version(version),
+            reason,
+            duration_seconds: None,
+        };
+        let frozen = self.registry.freeze(command, caller).await?;
+        Ok(Response::new(pb::FreezeVersionResponse {
+            consistency_token: convert::token_to_wire(frozen.token),
+            freeze: Some(convert::freeze_to_wire(frozen.value)),
+        }))
+    }
+
+    /// See `RegistryService.UnfreezeVersion`.
+    pub(super) async fn answer_unfreeze_version(
+        &self,
+        request: Request<pb::UnfreezeVersionRequest>,
+    ) -> Result<Response<pb::UnfreezeVersionResponse>, Status> {
+        let (caller, request) = change_of(request)?;
+        let (model_name, version, reason) =
+            version_change(&request.model_name, request.version, &request.reason)?;
+        let command = UnfreezeCommand {
+            model_name,
+            target: FreezeTarget::Version(version),
+            reason,
+        };
+        let done = self.registry.unfreeze(command, caller).await?;
+        Ok(Response::new(pb::UnfreezeVersionResponse {
+            consistency_token: convert::token_to_wire(done.token),
+        }))
+    }
+
     /// See `RegistryService.SetAliasPolicy`.
     pub(super) async fn answer_set_alias_policy(
         &self,
@@ -452,4 +528,55 @@ impl TryFrom<pb::ListAliasChangeRequestsRequest> for RequestQuery {
             after: None,
         })
     }
+}
+
+impl TryFrom<pb::FreezeAliasRequest> for FreezeCommand {
+    type Error = DomainError;
+
+    fn try_from(request: pb::FreezeAliasRequest) -> DomainResult<Self> {
+        let pb::FreezeAliasRequest {
+            model_name,
+            alias,
+            reason,
+            duration_seconds,
+            // The idempotency key: the handler reads it before converting (`ChangeRequest`).
+            request_id: _,
+        } = request;
+        let mut v = Violations::default();
+        let change = v.check(alias_change(&model_name, &alias, &reason, None));
+        if !(0..=MAX_FREEZE_SECONDS).contains(&duration_seconds) {
+            v.add(
+                "duration_seconds",
+                "must be between 0 (until unfrozen) and 90 days",
+            );
+        }
+        let Some((model_name, alias, reason, _)) = change else {
+            return Err(v.into_error());
+        };
+        v.finish()?;
+        Ok(Self {
+            model_name,
+            target: FreezeTarget::Alias(alias),
+            reason,
+            duration_seconds: (duration_seconds > 0).then_some(duration_seconds),
+        })
+    }
+}
+
+/// The fields of a change to one version by number: model, version, reason.
+fn version_change(
+    model_name: &str,
+    version: i64,
+    reason: &str,
+) -> DomainResult<(ModelName, i64, String)> {
+    let mut v = Violations::default();
+    let fields = (
+        v.check(ModelName::parse("model_name", model_name)),
+        v.check(validate::version_number("version", version)),
+        v.check(validate::reason(reason)),
+    );
+    let (Some(model_name), Some(version), Some(reason)) = fields else {
+        return Err(v.into_error());
+    };
+    Ok((model_name, version, reason))
 }

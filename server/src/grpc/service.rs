@@ -520,4 +520,31 @@ impl RegistryServiceApi for RegistryService {
     ) -> Result<Response<pb::ListAliasChangeRequestsResponse>, Status> {
         self.answer_list_alias_change_requests(request).await
     }
+    async fn freeze_alias(
+        &self,
+        request: Request<pb::FreezeAliasRequest>,
+    ) -> Result<Response<pb::FreezeAliasResponse>, Status> {
+        self.answer_freeze_alias(request).await
+    }
+
+    async fn unfreeze_alias(
+        &self,
+        request: Request<pb::UnfreezeAliasRequest>,
+    ) -> Result<Response<pb::UnfreezeAliasResponse>, Status> {
+        self.answer_unfreeze_alias(request).await
+    }
+
+    async fn freeze_version(
+        &self,
+        request: Request<pb::FreezeVersionRequest>,
+    ) -> Result<Response<pb::FreezeVersionResponse>, Status> {
+        self.answer_freeze_version(request).await
+    }
+
+    async fn unfreeze_version(
+        &self,
+        request: Request<pb::UnfreezeVersionRequest>,
+    ) -> Result<Response<pb::UnfreezeVersionResponse>, Status> {
+        self.answer_unfreeze_version(request).await
+    }
 }

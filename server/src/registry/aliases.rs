@@ -31,6 +31,7 @@ pub async fn set_alias<T: Tx>(
             let now = change_time(&locked);
             let model = locked.row;
             let alias = &command.alias;
+            super::freezes::check_alias_unfrozen(tx, &model, alias, now, "moving it").await?;
             let policy = super::governance::policy_of(tx, &model, alias).await?;
             governance::check_direct_move(
                 policy.as_ref(),
@@ -135,6 +136,7 @@ pub async fn rollback_alias<T: Tx>(
             let now = change_time(&locked);
             let model = locked.row;
             let alias = &command.alias;
+            super::freezes::check_alias_unfrozen(tx, &model, alias, now, "rolling it back").await?;
             let policy = super::governance::policy_of(tx, &model, alias).await?;
             governance::check_direct_move(
                 policy.as_ref(),
@@ -281,6 +283,7 @@ pub async fn delete_alias<T: Tx>(
             let now = change_time(&locked);
             let model = locked.row;
             let alias = &command.alias;
+            super::freezes::check_alias_unfrozen(tx, &model, alias, now, "deleting it").await?;
             let policy = super::governance::policy_of(tx, &model, alias).await?;
             governance::check_direct_move(
                 policy.as_ref(),

@@ -254,6 +254,8 @@ pub async fn create_request<T: Tx>(
             let now = change_time(&locked);
             let model = locked.row;
             let alias = &command.alias;
+            super::freezes::check_alias_unfrozen(tx, &model, alias, now, "requesting a move")
+                .await?;
             let Some(policy) = policy_of(tx, &model, alias).await? else {
                 return Err(DomainError::FailedPrecondition(format!(
                     "alias {alias:?} of model {:?} has no policy, so nobody approves its moves; \
@@ -474,8 +476,11 @@ pub async fn decide<T: Tx>(
                 return Ok((request, settled));
             }
             // The last approval: apply the move, against the alias state the
-            // request was made on, with the evidence as it stands now.
+            // request was made on, with the evidence as it stands now. A
+            // frozen alias refuses it, and the request stays pending.
             let alias = request.alias.clone();
+            super::freezes::check_alias_unfrozen(tx, &model, &alias, now, "applying a request")
+                .await?;
             let state = tx
                 .alias_move_state(model.id, &alias, Some(request.version))
                 .await?;

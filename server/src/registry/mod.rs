@@ -6,6 +6,7 @@
 
 mod aliases;
 mod events;
+mod freezes;
 mod governance;
 mod idempotent;
 mod models;
@@ -20,11 +21,11 @@ use chrono::{DateTime, Utc};
 
 use crate::domain::commands::{
     AliasMoved, BestVersionQuery, Caller, ChangeStatus, Committed, DecideRequest, DeleteAlias,
-    DeletePolicy, EventQuery, ModelQuery, PolicyQuery, RequestMove, RequestQuery, RollbackAlias,
-    SetAlias, SetPolicy, UpdateModel, UpdateVersion, VersionQuery,
+    DeletePolicy, EventQuery, FreezeCommand, ModelQuery, PolicyQuery, RequestMove, RequestQuery,
+    RollbackAlias, SetAlias, SetPolicy, UnfreezeCommand, UpdateModel, UpdateVersion, VersionQuery,
 };
 use crate::domain::event::FeedBatch;
-use crate::domain::governance::{AliasPolicy, ChangeRequest};
+use crate::domain::governance::{AliasPolicy, ChangeRequest, Freeze};
 use crate::domain::page::{
     EventCursor, ModelCursor, Page, PageKey, PolicyCursor, RequestCursor, VersionCursor,
 };
@@ -34,6 +35,7 @@ use crate::domain::{
     NewVersion, VersionRef,
 };
 use crate::store::{Store, Tx, Work};
+pub use freezes::Unfrozen;
 pub use governance::{Decision, PolicyRemoved};
 
 /// How long a sign-in or sign-out may wait for the database.
@@ -92,6 +94,8 @@ use_case!(CreateChangeRequest { command: RequestMove, caller: Caller } -> Change
 use_case!(DecideChangeRequest { command: DecideRequest, decision: Decision, caller: Caller } -> ChangeRequest = governance::decide);
 use_case!(GetChangeRequest { id: i64 } -> ChangeRequest = governance::get_request);
 use_case!(ListChangeRequests { query: RequestQuery } -> Page<ChangeRequest, RequestCursor> = governance::list_requests);
+use_case!(FreezeOne { command: FreezeCommand, caller: Caller } -> Freeze = freezes::freeze);
+use_case!(UnfreezeOne { command: UnfreezeCommand, caller: Caller } -> Unfrozen = freezes::unfreeze);
 use_case!(StartSession { session: ConsoleSession } -> () = sessions::start_session);
 use_case!(FindSession { id_digest: String, now: DateTime<Utc> } -> Option<ConsoleSession> = sessions::find_session);
 use_case!(EndSession { id_digest: String } -> bool = sessions::end_session);
@@ -400,6 +404,32 @@ impl Registry {
         query: RequestQuery,
     ) -> DomainResult<Page<ChangeRequest, RequestCursor>> {
         self.store.read(ListChangeRequests { query }).await
+    }
+
+    /// Freezes an alias or a version.
+    pub async fn freeze(
+        &self,
+        command: FreezeCommand,
+        caller: Caller,
+    ) -> DomainResult<Committed<Freeze>> {
+        let deadline = caller.deadline;
+        let model = command.model_name.clone();
+        let work = FreezeOne { command, caller };
+        self.commit(deadline, Some(model.clone()), work, |_| model)
+            .await
+    }
+
+    /// Ends a freeze.
+    pub async fn unfreeze(
+        &self,
+        command: UnfreezeCommand,
+        caller: Caller,
+    ) -> DomainResult<Committed<Unfrozen>> {
+        let deadline = caller.deadline;
+        let model = command.model_name.clone();
+        let work = UnfreezeOne { command, caller };
+        self.commit(deadline, Some(model.clone()), work, |_| model)
+            .await
     }
 
     /// Stores a console session started at sign-in.

@@ -118,6 +118,14 @@ pub async fn change_status<T: Tx>(
             let now = change_time(&locked);
             let model = locked.row;
             caller.check_model(&ModelName::from_stored(model.name.clone()))?;
+            super::freezes::check_version_unfrozen(
+                tx,
+                &model,
+                row.version,
+                now,
+                "changing its status",
+            )
+            .await?;
             let from = row.status()?;
             let held = tx.aliases_of_version(model.id, row.version).await?;
             from.check_transition(command.status, row.version, &held)?;
@@ -161,6 +169,14 @@ pub async fn update_version<T: Tx>(
             let now = change_time(&locked);
             let model = locked.row;
             caller.check_model(&ModelName::from_stored(model.name.clone()))?;
+            super::freezes::check_version_unfrozen(
+                tx,
+                &model,
+                row.version,
+                now,
+                "changing its description or tags",
+            )
+            .await?;
             let tags = command.apply_to_tags(row.tags()?)?;
             tx.save_version_details(&mut row, command.description, &tags, now)
                 .await?;

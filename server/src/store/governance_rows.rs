@@ -10,9 +10,11 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
 
 use super::rows::{corrupt, from_db_time, from_json, to_db_time, to_json};
-use super::schema::{alias_policies, change_requests};
+use super::schema::{alias_policies, change_requests, freezes};
 use crate::domain::commands::Caller;
-use crate::domain::governance::{AliasPolicy, Approval, ChangeRequest, PolicyRules, RequestState};
+use crate::domain::governance::{
+    AliasPolicy, Approval, ChangeRequest, Freeze, FreezeTarget, PolicyRules, RequestState,
+};
 use crate::domain::{AliasName, DomainResult, ModelName};
 
 /// An `alias_policies` row.
@@ -152,4 +154,68 @@ pub struct RequestDecisionRow {
     pub decided_at: Option<NaiveDateTime>,
     pub decided_by: Option<String>,
     pub decision_note: String,
+}
+
+/// A `freezes` row.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
+#[diesel(table_name = freezes, check_for_backend(diesel::pg::Pg, diesel::sqlite::Sqlite))]
+pub struct FreezeRow {
+    pub model_id: i64,
+    pub alias: String,
+    pub version: i64,
+    pub reason: String,
+    pub frozen_by: String,
+    pub frozen_at: NaiveDateTime,
+    pub expires_at: Option<NaiveDateTime>,
+}
+
+/// The key columns of a freeze of `target`: (alias, version).
+pub fn freeze_key(target: &FreezeTarget) -> (String, i64) {
+    match target {
+        FreezeTarget::Alias(alias) => (alias.as_str().to_owned(), 0),
+        FreezeTarget::Version(version) => (String::new(), *version),
+    }
+}
+
+impl FreezeRow {
+    /// The row of a freeze of `target` of model `model_id`, made now.
+    pub fn new(
+        model_id: i64,
+        target: &FreezeTarget,
+        reason: String,
+        caller: &Caller,
+        now: DateTime<Utc>,
+        expires_at: Option<DateTime<Utc>>,
+    ) -> Self {
+        let (alias, version) = freeze_key(target);
+        Self {
+            model_id,
+            alias,
+            version,
+            reason,
+            frozen_by: caller.identity.clone(),
+            frozen_at: to_db_time(now),
+            expires_at: expires_at.map(to_db_time),
+        }
+    }
+
+    /// The domain freeze, given its model's name.
+    pub fn into_domain(self, model_name: String) -> DomainResult<Freeze> {
+        let target = if self.alias.is_empty() {
+            FreezeTarget::Version(self.version)
+        } else {
+            FreezeTarget::Alias(
+                AliasName::try_from(self.alias)
+                    .map_err(|e| corrupt(format!("freezes.alias: {e}")))?,
+            )
+        };
+        Ok(Freeze {
+            model_name: ModelName::from_stored(model_name),
+            target,
+            reason: self.reason,
+            frozen_by: self.frozen_by,
+            frozen_at: from_db_time(self.frozen_at),
+            expires_at: self.expires_at.map(from_db_time),
+        })
+    }
 }

@@ -46,7 +46,9 @@ pub use backup::{BackupSummary, backup};
 use error::pool_error;
 pub use event_rows::{EventRow, KeyOutcome, NewEventRow};
 pub use fed_cache::FedCache;
-pub use governance_rows::{ChangeRequestRow, NewChangeRequestRow, PolicyRow, RequestDecisionRow};
+pub use governance_rows::{
+    ChangeRequestRow, FreezeRow, NewChangeRequestRow, PolicyRow, RequestDecisionRow, freeze_key,
+};
 pub use migrate::Mode as MigrationMode;
 pub use pools::PoolStats;
 pub use pools::establish_postgres;

@@ -175,6 +175,19 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    /// Frozen aliases (`version` 0) and versions (`alias` '').
+    freezes (model_id, alias, version) {
+        model_id -> BigInt,
+        alias -> Text,
+        version -> BigInt,
+        reason -> Text,
+        frozen_by -> Text,
+        frozen_at -> Timestamp,
+        expires_at -> Nullable<Timestamp>,
+    }
+}
+
 diesel::joinable!(model_versions -> models (model_id));
 diesel::joinable!(events -> models (model_id));
 diesel::joinable!(version_metrics -> model_versions (version_id));
@@ -194,5 +207,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     request_keys,
     console_sessions,
     alias_policies,
-    change_requests
+    change_requests,
+    freezes
 );

@@ -14,7 +14,7 @@ use std::future::Future;
 use chrono::{DateTime, Utc};
 
 use super::governance_rows::{
-    ChangeRequestRow, NewChangeRequestRow, PolicyRow, RequestDecisionRow,
+    ChangeRequestRow, FreezeRow, NewChangeRequestRow, PolicyRow, RequestDecisionRow,
 };
 use super::rows::{
     AliasMoveState, AliasRow, EventRow, KeyOutcome, LockedModel, ModelRow, NewEventRow,
@@ -475,6 +475,26 @@ pub trait GovernanceTable {
         &mut self,
         id: i64,
         decision: RequestDecisionRow,
+    ) -> impl Future<Output = DomainResult<()>> + Send;
+
+    /// The freeze of `alias` (non-empty) or of `version` (non-zero) of
+    /// model `model_id`, if there is one (expired ones included).
+    fn freeze(
+        &mut self,
+        model_id: i64,
+        alias: &str,
+        version: i64,
+    ) -> impl Future<Output = DomainResult<Option<FreezeRow>>> + Send;
+
+    /// Stores a freeze (replacing an expired one).
+    fn save_freeze(&mut self, row: FreezeRow) -> impl Future<Output = DomainResult<()>> + Send;
+
+    /// Removes a freeze.
+    fn delete_freeze(
+        &mut self,
+        model_id: i64,
+        alias: &str,
+        version: i64,
     ) -> impl Future<Output = DomainResult<()>> + Send;
 
     /// One page of change requests, newest first, as they stand at `now`.

@@ -66,6 +66,10 @@ class EventType(str, enum.Enum):
     CHANGE_REJECTED = "CHANGE_REJECTED"
     CHANGE_CANCELLED = "CHANGE_CANCELLED"
     CHANGE_FAILED = "CHANGE_FAILED"
+    ALIAS_FROZEN = "ALIAS_FROZEN"
+    ALIAS_UNFROZEN = "ALIAS_UNFROZEN"
+    VERSION_FROZEN = "VERSION_FROZEN"
+    VERSION_UNFROZEN = "VERSION_UNFROZEN"
 
     def to_proto(self) -> pb.EventType.ValueType:
         """The wire value."""

@@ -11,10 +11,10 @@ use crate::domain::governance::{AliasPolicy, ChangeRequest, RequestState};
 use crate::domain::page::{Page, PolicyCursor, RequestCursor};
 use crate::domain::{AliasName, DomainResult};
 use crate::store::governance_rows::{
-    ChangeRequestRow, NewChangeRequestRow, PolicyRow, RequestDecisionRow,
+    ChangeRequestRow, FreezeRow, NewChangeRequestRow, PolicyRow, RequestDecisionRow,
 };
 use crate::store::rows::{split_page, to_db_time};
-use crate::store::schema::{alias_policies, change_requests, models};
+use crate::store::schema::{alias_policies, change_requests, freezes, models};
 use crate::store::tx::GovernanceTable;
 
 impl GovernanceTable for Conn {
@@ -112,6 +112,43 @@ impl GovernanceTable for Conn {
     ) -> DomainResult<()> {
         diesel::update(change_requests::table.find(id))
             .set(&decision)
+            .execute(self)
+            .await?;
+        Ok(())
+    }
+
+    async fn freeze(
+        &mut self,
+        model_id: i64,
+        alias: &str,
+        version: i64,
+    ) -> DomainResult<Option<FreezeRow>> {
+        Ok(freezes::table
+            .find((model_id, alias, version))
+            .select(FreezeRow::as_select())
+            .first(self)
+            .await
+            .optional()?)
+    }
+
+    async fn save_freeze(&mut self, row: FreezeRow) -> DomainResult<()> {
+        diesel::insert_into(freezes::table)
+            .values(&row)
+            .on_conflict((freezes::model_id, freezes::alias, freezes::version))
+            .do_update()
+            .set(&row)
+            .execute(self)
+            .await?;
+        Ok(())
+    }
+
+    async fn delete_freeze(
+        &mut self,
+        model_id: i64,
+        alias: &str,
+        version: i64,
+    ) -> DomainResult<()> {
+        diesel::delete(freezes::table.find((model_id, alias, version)))
             .execute(self)
             .await?;
         Ok(())

@@ -192,6 +192,14 @@ class _EventTypeEnumTypeWrapper(google.protobuf.internal.enum_type_wrapper._Enum
     """A change request was withdrawn."""
     EVENT_TYPE_CHANGE_FAILED: _EventType.ValueType  # 15
     """A change request could not be applied (`reason`: why)."""
+    EVENT_TYPE_ALIAS_FROZEN: _EventType.ValueType  # 16
+    """An alias was frozen."""
+    EVENT_TYPE_ALIAS_UNFROZEN: _EventType.ValueType  # 17
+    """An alias was unfrozen."""
+    EVENT_TYPE_VERSION_FROZEN: _EventType.ValueType  # 18
+    """A version was frozen."""
+    EVENT_TYPE_VERSION_UNFROZEN: _EventType.ValueType  # 19
+    """A version was unfrozen."""
 
 class EventType(_EventType, metaclass=_EventTypeEnumTypeWrapper):
     """What an event records."""
@@ -230,6 +238,14 @@ EVENT_TYPE_CHANGE_CANCELLED: EventType.ValueType  # 14
 """A change request was withdrawn."""
 EVENT_TYPE_CHANGE_FAILED: EventType.ValueType  # 15
 """A change request could not be applied (`reason`: why)."""
+EVENT_TYPE_ALIAS_FROZEN: EventType.ValueType  # 16
+"""An alias was frozen."""
+EVENT_TYPE_ALIAS_UNFROZEN: EventType.ValueType  # 17
+"""An alias was unfrozen."""
+EVENT_TYPE_VERSION_FROZEN: EventType.ValueType  # 18
+"""A version was frozen."""
+EVENT_TYPE_VERSION_UNFROZEN: EventType.ValueType  # 19
+"""A version was unfrozen."""
 global___EventType = EventType
 
 class _ChangeRequestState:
@@ -3063,3 +3079,262 @@ class ListAliasChangeRequestsResponse(google.protobuf.message.Message):
     def ClearField(self, field_name: typing.Literal["change_requests", b"change_requests", "next_page_token", b"next_page_token"]) -> None: ...
 
 global___ListAliasChangeRequestsResponse = ListAliasChangeRequestsResponse
+
+@typing.final
+class Freeze(google.protobuf.message.Message):
+    """A freeze in force: an alias that does not move, or a version that does
+    not change.
+    """
+
+    DESCRIPTOR: google.protobuf.descriptor.Descriptor
+
+    MODEL_NAME_FIELD_NUMBER: builtins.int
+    ALIAS_FIELD_NUMBER: builtins.int
+    VERSION_FIELD_NUMBER: builtins.int
+    REASON_FIELD_NUMBER: builtins.int
+    FROZEN_BY_FIELD_NUMBER: builtins.int
+    FROZEN_AT_FIELD_NUMBER: builtins.int
+    EXPIRES_AT_FIELD_NUMBER: builtins.int
+    model_name: builtins.str
+    """The model's name."""
+    alias: builtins.str
+    """The alias frozen (empty for a version)."""
+    version: builtins.int
+    """The version frozen (0 for an alias)."""
+    reason: builtins.str
+    """Why."""
+    frozen_by: builtins.str
+    """Who froze it."""
+    @property
+    def frozen_at(self) -> google.protobuf.timestamp_pb2.Timestamp:
+        """When."""
+
+    @property
+    def expires_at(self) -> google.protobuf.timestamp_pb2.Timestamp:
+        """When it ends by itself; absent: when unfrozen."""
+
+    def __init__(
+        self,
+        *,
+        model_name: builtins.str = ...,
+        alias: builtins.str = ...,
+        version: builtins.int = ...,
+        reason: builtins.str = ...,
+        frozen_by: builtins.str = ...,
+        frozen_at: google.protobuf.timestamp_pb2.Timestamp | None = ...,
+        expires_at: google.protobuf.timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    def HasField(self, field_name: typing.Literal["expires_at", b"expires_at", "frozen_at", b"frozen_at"]) -> builtins.bool: ...
+    def ClearField(self, field_name: typing.Literal["alias", b"alias", "expires_at", b"expires_at", "frozen_at", b"frozen_at", "frozen_by", b"frozen_by", "model_name", b"model_name", "reason", b"reason", "version", b"version"]) -> None: ...
+
+global___Freeze = Freeze
+
+@typing.final
+class FreezeAliasRequest(google.protobuf.message.Message):
+    """Request of FreezeAlias."""
+
+    DESCRIPTOR: google.protobuf.descriptor.Descriptor
+
+    MODEL_NAME_FIELD_NUMBER: builtins.int
+    ALIAS_FIELD_NUMBER: builtins.int
+    REASON_FIELD_NUMBER: builtins.int
+    DURATION_SECONDS_FIELD_NUMBER: builtins.int
+    REQUEST_ID_FIELD_NUMBER: builtins.int
+    model_name: builtins.str
+    """The model's name."""
+    alias: builtins.str
+    """The alias to freeze (not `latest`)."""
+    reason: builtins.str
+    """Why (an incident, a release freeze). Required, at most 1024 characters."""
+    duration_seconds: builtins.int
+    """How long, in seconds (0: until unfrozen; at most 90 days)."""
+    request_id: builtins.str
+    """Idempotency key (see SetModelAliasRequest.request_id)."""
+    def __init__(
+        self,
+        *,
+        model_name: builtins.str = ...,
+        alias: builtins.str = ...,
+        reason: builtins.str = ...,
+        duration_seconds: builtins.int = ...,
+        request_id: builtins.str = ...,
+    ) -> None: ...
+    def ClearField(self, field_name: typing.Literal["alias", b"alias", "duration_seconds", b"duration_seconds", "model_name", b"model_name", "reason", b"reason", "request_id", b"request_id"]) -> None: ...
+
+global___FreezeAliasRequest = FreezeAliasRequest
+
+@typing.final
+class FreezeAliasResponse(google.protobuf.message.Message):
+    """Response of FreezeAlias."""
+
+    DESCRIPTOR: google.protobuf.descriptor.Descriptor
+
+    FREEZE_FIELD_NUMBER: builtins.int
+    CONSISTENCY_TOKEN_FIELD_NUMBER: builtins.int
+    consistency_token: builtins.str
+    """See SetModelAliasResponse.consistency_token."""
+    @property
+    def freeze(self) -> global___Freeze:
+        """The freeze."""
+
+    def __init__(
+        self,
+        *,
+        freeze: global___Freeze | None = ...,
+        consistency_token: builtins.str = ...,
+    ) -> None: ...
+    def HasField(self, field_name: typing.Literal["freeze", b"freeze"]) -> builtins.bool: ...
+    def ClearField(self, field_name: typing.Literal["consistency_token", b"consistency_token", "freeze", b"freeze"]) -> None: ...
+
+global___FreezeAliasResponse = FreezeAliasResponse
+
+@typing.final
+class UnfreezeAliasRequest(google.protobuf.message.Message):
+    """Request of UnfreezeAlias."""
+
+    DESCRIPTOR: google.protobuf.descriptor.Descriptor
+
+    MODEL_NAME_FIELD_NUMBER: builtins.int
+    ALIAS_FIELD_NUMBER: builtins.int
+    REASON_FIELD_NUMBER: builtins.int
+    REQUEST_ID_FIELD_NUMBER: builtins.int
+    model_name: builtins.str
+    """The model's name."""
+    alias: builtins.str
+    """The alias."""
+    reason: builtins.str
+    """Why. Required, at most 1024 characters."""
+    request_id: builtins.str
+    """Idempotency key (see SetModelAliasRequest.request_id)."""
+    def __init__(
+        self,
+        *,
+        model_name: builtins.str = ...,
+        alias: builtins.str = ...,
+        reason: builtins.str = ...,
+        request_id: builtins.str = ...,
+    ) -> None: ...
+    def ClearField(self, field_name: typing.Literal["alias", b"alias", "model_name", b"model_name", "reason", b"reason", "request_id", b"request_id"]) -> None: ...
+
+global___UnfreezeAliasRequest = UnfreezeAliasRequest
+
+@typing.final
+class UnfreezeAliasResponse(google.protobuf.message.Message):
+    """Response of UnfreezeAlias."""
+
+    DESCRIPTOR: google.protobuf.descriptor.Descriptor
+
+    CONSISTENCY_TOKEN_FIELD_NUMBER: builtins.int
+    consistency_token: builtins.str
+    """See SetModelAliasResponse.consistency_token."""
+    def __init__(
+        self,
+        *,
+        consistency_token: builtins.str = ...,
+    ) -> None: ...
+    def ClearField(self, field_name: typing.Literal["consistency_token", b"consistency_token"]) -> None: ...
+
+global___UnfreezeAliasResponse = UnfreezeAliasResponse
+
+@typing.final
+class FreezeVersionRequest(google.protobuf.message.Message):
+    """Request of FreezeVersion."""
+
+    DESCRIPTOR: google.protobuf.descriptor.Descriptor
+
+    MODEL_NAME_FIELD_NUMBER: builtins.int
+    VERSION_FIELD_NUMBER: builtins.int
+    REASON_FIELD_NUMBER: builtins.int
+    REQUEST_ID_FIELD_NUMBER: builtins.int
+    model_name: builtins.str
+    """The model's name."""
+    version: builtins.int
+    """The version to freeze."""
+    reason: builtins.str
+    """Why. Required, at most 1024 characters."""
+    request_id: builtins.str
+    """Idempotency key (see SetModelAliasRequest.request_id)."""
+    def __init__(
+        self,
+        *,
+        model_name: builtins.str = ...,
+        version: builtins.int = ...,
+        reason: builtins.str = ...,
+        request_id: builtins.str = ...,
+    ) -> None: ...
+    def ClearField(self, field_name: typing.Literal["model_name", b"model_name", "reason", b"reason", "request_id", b"request_id", "version", b"version"]) -> None: ...
+
+global___FreezeVersionRequest = FreezeVersionRequest
+
+@typing.final
+class FreezeVersionResponse(google.protobuf.message.Message):
+    """Response of FreezeVersion."""
+
+    DESCRIPTOR: google.protobuf.descriptor.Descriptor
+
+    FREEZE_FIELD_NUMBER: builtins.int
+    CONSISTENCY_TOKEN_FIELD_NUMBER: builtins.int
+    consistency_token: builtins.str
+    """See SetModelAliasResponse.consistency_token."""
+    @property
+    def freeze(self) -> global___Freeze:
+        """The freeze."""
+
+    def __init__(
+        self,
+        *,
+        freeze: global___Freeze | None = ...,
+        consistency_token: builtins.str = ...,
+    ) -> None: ...
+    def HasField(self, field_name: typing.Literal["freeze", b"freeze"]) -> builtins.bool: ...
+    def ClearField(self, field_name: typing.Literal["consistency_token", b"consistency_token", "freeze", b"freeze"]) -> None: ...
+
+global___FreezeVersionResponse = FreezeVersionResponse
+
+@typing.final
+class UnfreezeVersionRequest(google.protobuf.message.Message):
+    """Request of UnfreezeVersion."""
+
+    DESCRIPTOR: google.protobuf.descriptor.Descriptor
+
+    MODEL_NAME_FIELD_NUMBER: builtins.int
+    VERSION_FIELD_NUMBER: builtins.int
+    REASON_FIELD_NUMBER: builtins.int
+    REQUEST_ID_FIELD_NUMBER: builtins.int
+    model_name: builtins.str
+    """The model's name."""
+    version: builtins.int
+    """The version."""
+    reason: builtins.str
+    """Why. Required, at most 1024 characters."""
+    request_id: builtins.str
+    """Idempotency key (see SetModelAliasRequest.request_id)."""
+    def __init__(
+        self,
+        *,
+        model_name: builtins.str = ...,
+        version: builtins.int = ...,
+        reason: builtins.str = ...,
+        request_id: builtins.str = ...,
+    ) -> None: ...
+    def ClearField(self, field_name: typing.Literal["model_name", b"model_name", "reason", b"reason", "request_id", b"request_id", "version", b"version"]) -> None: ...
+
+global___UnfreezeVersionRequest = UnfreezeVersionRequest
+
+@typing.final
+class UnfreezeVersionResponse(google.protobuf.message.Message):
+    """Response of UnfreezeVersion."""
+
+    DESCRIPTOR: google.protobuf.descriptor.Descriptor
+
+    CONSISTENCY_TOKEN_FIELD_NUMBER: builtins.int
+    consistency_token: builtins.str
+    """See SetModelAliasResponse.consistency_token."""
+    def __init__(
+        self,
+        *,
+        consistency_token: builtins.str = ...,
+    ) -> None: ...
+    def ClearField(self, field_name: typing.Literal["consistency_token", b"consistency_token"]) -> None: ...
+
+global___UnfreezeVersionResponse = UnfreezeVersionResponse

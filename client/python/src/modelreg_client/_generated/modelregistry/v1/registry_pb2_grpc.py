@@ -165,6 +165,26 @@ class RegistryServiceStub(object):
                 request_serializer=modelregistry_dot_v1_dot_registry__pb2.ListAliasChangeRequestsRequest.SerializeToString,
                 response_deserializer=modelregistry_dot_v1_dot_registry__pb2.ListAliasChangeRequestsResponse.FromString,
                 )
+        self.FreezeAlias = channel.unary_unary(
+                '/modelregistry.v1.RegistryService/FreezeAlias',
+                request_serializer=modelregistry_dot_v1_dot_registry__pb2.FreezeAliasRequest.SerializeToString,
+                response_deserializer=modelregistry_dot_v1_dot_registry__pb2.FreezeAliasResponse.FromString,
+                )
+        self.UnfreezeAlias = channel.unary_unary(
+                '/modelregistry.v1.RegistryService/UnfreezeAlias',
+                request_serializer=modelregistry_dot_v1_dot_registry__pb2.UnfreezeAliasRequest.SerializeToString,
+                response_deserializer=modelregistry_dot_v1_dot_registry__pb2.UnfreezeAliasResponse.FromString,
+                )
+        self.FreezeVersion = channel.unary_unary(
+                '/modelregistry.v1.RegistryService/FreezeVersion',
+                request_serializer=modelregistry_dot_v1_dot_registry__pb2.FreezeVersionRequest.SerializeToString,
+                response_deserializer=modelregistry_dot_v1_dot_registry__pb2.FreezeVersionResponse.FromString,
+                )
+        self.UnfreezeVersion = channel.unary_unary(
+                '/modelregistry.v1.RegistryService/UnfreezeVersion',
+                request_serializer=modelregistry_dot_v1_dot_registry__pb2.UnfreezeVersionRequest.SerializeToString,
+                response_deserializer=modelregistry_dot_v1_dot_registry__pb2.UnfreezeVersionResponse.FromString,
+                )
 
 
 class RegistryServiceServicer(object):
@@ -433,6 +453,37 @@ class RegistryServiceServicer(object):
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def FreezeAlias(self, request, context):
+        """Freezes an alias (admin): no move at all, break-glass and approved
+        requests included, until UnfreezeAlias or the freeze's end. ALREADY_EXISTS
+        while a freeze is in force.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UnfreezeAlias(self, request, context):
+        """Ends an alias's freeze (admin); NOT_FOUND when it is not frozen.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def FreezeVersion(self, request, context):
+        """Freezes a version (admin): no status or description/tag change until
+        UnfreezeVersion.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UnfreezeVersion(self, request, context):
+        """Ends a version's freeze (admin); NOT_FOUND when it is not frozen.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_RegistryServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -585,6 +636,26 @@ def add_RegistryServiceServicer_to_server(servicer, server):
                     servicer.ListAliasChangeRequests,
                     request_deserializer=modelregistry_dot_v1_dot_registry__pb2.ListAliasChangeRequestsRequest.FromString,
                     response_serializer=modelregistry_dot_v1_dot_registry__pb2.ListAliasChangeRequestsResponse.SerializeToString,
+            ),
+            'FreezeAlias': grpc.unary_unary_rpc_method_handler(
+                    servicer.FreezeAlias,
+                    request_deserializer=modelregistry_dot_v1_dot_registry__pb2.FreezeAliasRequest.FromString,
+                    response_serializer=modelregistry_dot_v1_dot_registry__pb2.FreezeAliasResponse.SerializeToString,
+            ),
+            'UnfreezeAlias': grpc.unary_unary_rpc_method_handler(
+                    servicer.UnfreezeAlias,
+                    request_deserializer=modelregistry_dot_v1_dot_registry__pb2.UnfreezeAliasRequest.FromString,
+                    response_serializer=modelregistry_dot_v1_dot_registry__pb2.UnfreezeAliasResponse.SerializeToString,
+            ),
+            'FreezeVersion': grpc.unary_unary_rpc_method_handler(
+                    servicer.FreezeVersion,
+                    request_deserializer=modelregistry_dot_v1_dot_registry__pb2.FreezeVersionRequest.FromString,
+                    response_serializer=modelregistry_dot_v1_dot_registry__pb2.FreezeVersionResponse.SerializeToString,
+            ),
+            'UnfreezeVersion': grpc.unary_unary_rpc_method_handler(
+                    servicer.UnfreezeVersion,
+                    request_deserializer=modelregistry_dot_v1_dot_registry__pb2.UnfreezeVersionRequest.FromString,
+                    response_serializer=modelregistry_dot_v1_dot_registry__pb2.UnfreezeVersionResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1104,5 +1175,73 @@ class RegistryService(object):
         return grpc.experimental.unary_unary(request, target, '/modelregistry.v1.RegistryService/ListAliasChangeRequests',
             modelregistry_dot_v1_dot_registry__pb2.ListAliasChangeRequestsRequest.SerializeToString,
             modelregistry_dot_v1_dot_registry__pb2.ListAliasChangeRequestsResponse.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def FreezeAlias(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/modelregistry.v1.RegistryService/FreezeAlias',
+            modelregistry_dot_v1_dot_registry__pb2.FreezeAliasRequest.SerializeToString,
+            modelregistry_dot_v1_dot_registry__pb2.FreezeAliasResponse.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def UnfreezeAlias(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/modelregistry.v1.RegistryService/UnfreezeAlias',
+            modelregistry_dot_v1_dot_registry__pb2.UnfreezeAliasRequest.SerializeToString,
+            modelregistry_dot_v1_dot_registry__pb2.UnfreezeAliasResponse.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def FreezeVersion(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/modelregistry.v1.RegistryService/FreezeVersion',
+            modelregistry_dot_v1_dot_registry__pb2.FreezeVersionRequest.SerializeToString,
+            modelregistry_dot_v1_dot_registry__pb2.FreezeVersionResponse.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def UnfreezeVersion(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/modelregistry.v1.RegistryService/UnfreezeVersion',
+            modelregistry_dot_v1_dot_registry__pb2.UnfreezeVersionRequest.SerializeToString,
+            modelregistry_dot_v1_dot_registry__pb2.UnfreezeVersionResponse.FromString,
             options, channel_credentials,
             insecure, call_credentials, compression, wait_for_ready, timeout, metadata)

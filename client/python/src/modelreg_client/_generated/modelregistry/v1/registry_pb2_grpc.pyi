@@ -309,6 +309,35 @@ class RegistryServiceStub:
     ]
     """Lists change requests, newest first, one page at a time."""
 
+    FreezeAlias: grpc.UnaryUnaryMultiCallable[
+        registry_pb2.FreezeAliasRequest,
+        registry_pb2.FreezeAliasResponse,
+    ]
+    """Freezes an alias (admin): no move at all, break-glass and approved
+    requests included, until UnfreezeAlias or the freeze's end. ALREADY_EXISTS
+    while a freeze is in force.
+    """
+
+    UnfreezeAlias: grpc.UnaryUnaryMultiCallable[
+        registry_pb2.UnfreezeAliasRequest,
+        registry_pb2.UnfreezeAliasResponse,
+    ]
+    """Ends an alias's freeze (admin); NOT_FOUND when it is not frozen."""
+
+    FreezeVersion: grpc.UnaryUnaryMultiCallable[
+        registry_pb2.FreezeVersionRequest,
+        registry_pb2.FreezeVersionResponse,
+    ]
+    """Freezes a version (admin): no status or description/tag change until
+    UnfreezeVersion.
+    """
+
+    UnfreezeVersion: grpc.UnaryUnaryMultiCallable[
+        registry_pb2.UnfreezeVersionRequest,
+        registry_pb2.UnfreezeVersionResponse,
+    ]
+    """Ends a version's freeze (admin); NOT_FOUND when it is not frozen."""
+
 class RegistryServiceAsyncStub:
     """The registry of trained models and their production versions."""
 
@@ -560,6 +589,35 @@ class RegistryServiceAsyncStub:
         registry_pb2.ListAliasChangeRequestsResponse,
     ]
     """Lists change requests, newest first, one page at a time."""
+
+    FreezeAlias: grpc.aio.UnaryUnaryMultiCallable[
+        registry_pb2.FreezeAliasRequest,
+        registry_pb2.FreezeAliasResponse,
+    ]
+    """Freezes an alias (admin): no move at all, break-glass and approved
+    requests included, until UnfreezeAlias or the freeze's end. ALREADY_EXISTS
+    while a freeze is in force.
+    """
+
+    UnfreezeAlias: grpc.aio.UnaryUnaryMultiCallable[
+        registry_pb2.UnfreezeAliasRequest,
+        registry_pb2.UnfreezeAliasResponse,
+    ]
+    """Ends an alias's freeze (admin); NOT_FOUND when it is not frozen."""
+
+    FreezeVersion: grpc.aio.UnaryUnaryMultiCallable[
+        registry_pb2.FreezeVersionRequest,
+        registry_pb2.FreezeVersionResponse,
+    ]
+    """Freezes a version (admin): no status or description/tag change until
+    UnfreezeVersion.
+    """
+
+    UnfreezeVersion: grpc.aio.UnaryUnaryMultiCallable[
+        registry_pb2.UnfreezeVersionRequest,
+        registry_pb2.UnfreezeVersionResponse,
+    ]
+    """Ends a version's freeze (admin); NOT_FOUND when it is not frozen."""
 
 class RegistryServiceServicer(metaclass=abc.ABCMeta):
     """The registry of trained models and their production versions."""
@@ -872,5 +930,42 @@ class RegistryServiceServicer(metaclass=abc.ABCMeta):
         context: _ServicerContext,
     ) -> typing.Union[registry_pb2.ListAliasChangeRequestsResponse, collections.abc.Awaitable[registry_pb2.ListAliasChangeRequestsResponse]]:
         """Lists change requests, newest first, one page at a time."""
+
+    @abc.abstractmethod
+    def FreezeAlias(
+        self,
+        request: registry_pb2.FreezeAliasRequest,
+        context: _ServicerContext,
+    ) -> typing.Union[registry_pb2.FreezeAliasResponse, collections.abc.Awaitable[registry_pb2.FreezeAliasResponse]]:
+        """Freezes an alias (admin): no move at all, break-glass and approved
+        requests included, until UnfreezeAlias or the freeze's end. ALREADY_EXISTS
+        while a freeze is in force.
+        """
+
+    @abc.abstractmethod
+    def UnfreezeAlias(
+        self,
+        request: registry_pb2.UnfreezeAliasRequest,
+        context: _ServicerContext,
+    ) -> typing.Union[registry_pb2.UnfreezeAliasResponse, collections.abc.Awaitable[registry_pb2.UnfreezeAliasResponse]]:
+        """Ends an alias's freeze (admin); NOT_FOUND when it is not frozen."""
+
+    @abc.abstractmethod
+    def FreezeVersion(
+        self,
+        request: registry_pb2.FreezeVersionRequest,
+        context: _ServicerContext,
+    ) -> typing.Union[registry_pb2.FreezeVersionResponse, collections.abc.Awaitable[registry_pb2.FreezeVersionResponse]]:
+        """Freezes a version (admin): no status or description/tag change until
+        UnfreezeVersion.
+        """
+
+    @abc.abstractmethod
+    def UnfreezeVersion(
+        self,
+        request: registry_pb2.UnfreezeVersionRequest,
+        context: _ServicerContext,
+    ) -> typing.Union[registry_pb2.UnfreezeVersionResponse, collections.abc.Awaitable[registry_pb2.UnfreezeVersionResponse]]:
+        """Ends a version's freeze (admin); NOT_FOUND when it is not frozen."""
 
 def add_RegistryServiceServicer_to_server(servicer: RegistryServiceServicer, server: typing.Union[grpc.Server, grpc.aio.Server]) -> None: ...
