@@ -34,11 +34,25 @@ from .errors import (
     Unimplemented,
     Unknown,
 )
-from .records import AliasChange, AliasUpdate, Artifact, Event, EventType, Model, ModelVersion, Status, Training
+from .records import (
+    AliasChange,
+    AliasPolicy,
+    AliasUpdate,
+    Artifact,
+    ChangeRequest,
+    ChangeRequestState,
+    Event,
+    EventType,
+    Model,
+    ModelVersion,
+    Status,
+    Training,
+)
 
 __all__ = [
     "Aborted",
     "AliasChange",
+    "AliasPolicy",
     "AliasUpdate",
     "AlreadyExists",
     "Artifact",
@@ -48,6 +62,8 @@ __all__ = [
     "DataLoss",
     "DeadlineExceeded",
     "Event",
+    "ChangeRequest",
+    "ChangeRequestState",
     "EventType",
     "FailedPrecondition",
     "FieldViolation",

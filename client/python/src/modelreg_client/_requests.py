@@ -17,6 +17,9 @@ from typing import Any, Generic, TypeVar
 from ._generated.modelregistry.v1 import registry_pb2 as pb
 from .records import (
     AliasChange,
+    AliasPolicy,
+    ChangeRequest,
+    ChangeRequestState,
     Event,
     EventType,
     Model,
@@ -260,6 +263,7 @@ def set_alias(
     gate_min_delta: float,
     gate_lower_is_better: bool,
     request_id: str | None,
+    emergency: bool = False,
 ) -> Unary[AliasChange]:
     request = pb.SetModelAliasRequest(
         model_name=model_name,
@@ -270,6 +274,7 @@ def set_alias(
         gate_min_delta=float(plain(gate_min_delta)),
         gate_lower_is_better=gate_lower_is_better,
         request_id=request_id or new_request_id(),
+        emergency=emergency,
     )
     if expected_current_version is not None:
         request.expected_current_version = expected_current_version
@@ -373,3 +378,151 @@ def _page_size(page_size: int, limit: int | None) -> int:
     if not 1 <= page_size <= MAX_PAGE:
         raise ValueError(f"page_size must be 1 to {MAX_PAGE}, not {page_size}")
     return min(page_size, limit) if limit is not None and limit > 0 else page_size
+
+
+# Governed promotion -----------------------------------------------------------
+
+
+def set_alias_policy(
+    model_name: str,
+    alias: str,
+    reason: str,
+    *,
+    protected: bool,
+    required_approvals: int,
+    approver_role: str,
+    request_ttl_seconds: int,
+    gate_metric: str,
+    gate_min_delta: float,
+    gate_lower_is_better: bool,
+    soak_alias: str,
+    min_soak_seconds: int,
+    rollback_requires_approval: bool,
+    request_id: str | None,
+) -> Unary[AliasPolicy]:
+    policy = pb.AliasPolicy(
+        model_name=model_name,
+        alias=alias,
+        protected=protected,
+        required_approvals=required_approvals,
+        approver_role=approver_role,
+        request_ttl_seconds=request_ttl_seconds,
+        gate_metric=gate_metric,
+        gate_min_delta=float(plain(gate_min_delta)),
+        gate_lower_is_better=gate_lower_is_better,
+        soak_alias=soak_alias,
+        min_soak_seconds=min_soak_seconds,
+        rollback_requires_approval=rollback_requires_approval,
+    )
+    request = pb.SetAliasPolicyRequest(policy=policy, reason=reason, request_id=request_id or new_request_id())
+    return Unary("SetAliasPolicy", request, lambda response: _policy(response.policy))
+
+
+def _policy(policy: Any) -> AliasPolicy:
+    return AliasPolicy.from_proto(policy)
+
+
+def get_alias_policy(model_name: str, alias: str) -> Unary[AliasPolicy]:
+    request = pb.GetAliasPolicyRequest(model_name=model_name, alias=alias)
+    return Unary("GetAliasPolicy", request, lambda response: _policy(response.policy))
+
+
+def delete_alias_policy(model_name: str, alias: str, reason: str, *, request_id: str | None) -> Unary[int]:
+    request = pb.DeleteAliasPolicyRequest(
+        model_name=model_name, alias=alias, reason=reason, request_id=request_id or new_request_id()
+    )
+    return Unary("DeleteAliasPolicy", request, lambda response: int(response.revision))
+
+
+def request_alias_change(
+    model_name: str,
+    alias: str,
+    version: int,
+    reason: str,
+    *,
+    expected_current_version: int | None,
+    request_id: str | None,
+) -> Unary[ChangeRequest]:
+    request = pb.CreateAliasChangeRequestRequest(
+        model_name=model_name,
+        alias=alias,
+        version=version,
+        reason=reason,
+        request_id=request_id or new_request_id(),
+    )
+    if expected_current_version is not None:
+        request.expected_current_version = expected_current_version
+    return Unary(
+        "CreateAliasChangeRequest", request, lambda response: ChangeRequest.from_proto(response.change_request)
+    )
+
+
+_DECISIONS = {
+    "approve": ("ApproveAliasChangeRequest", pb.ApproveAliasChangeRequestRequest),
+    "reject": ("RejectAliasChangeRequest", pb.RejectAliasChangeRequestRequest),
+    "cancel": ("CancelAliasChangeRequest", pb.CancelAliasChangeRequestRequest),
+}
+
+
+def decide_change_request(decision: str, request_id_number: int, comment: str, *, request_id: str | None) -> Unary[ChangeRequest]:
+    method, message = _DECISIONS[decision]
+    request = message(id=request_id_number, comment=comment, request_id=request_id or new_request_id())
+    return Unary(method, request, lambda response: ChangeRequest.from_proto(response.change_request))
+
+
+def get_change_request(request_id_number: int) -> Unary[ChangeRequest]:
+    request = pb.GetAliasChangeRequestRequest(id=request_id_number)
+    return Unary("GetAliasChangeRequest", request, lambda response: ChangeRequest.from_proto(response.change_request))
+
+
+def list_change_requests(
+    model_name: str,
+    *,
+    alias: str,
+    state: ChangeRequestState | None,
+    requester: str,
+    limit: int | None,
+    page_size: int,
+) -> Listing[ChangeRequest]:
+    request = pb.ListAliasChangeRequestsRequest(
+        model_name=model_name,
+        alias=alias,
+        requester=requester,
+        page_size=_page_size(page_size, limit),
+    )
+    if state is not None:
+        request.state = state.to_proto()
+    return Listing(
+        "ListAliasChangeRequests", request, lambda page: map(ChangeRequest.from_proto, page.change_requests), limit
+    )
+
+
+def freeze(
+    model_name: str,
+    *,
+    alias: str | None,
+    version: int | None,
+    reason: str,
+    freeze: bool,
+    duration_seconds: int,
+    request_id: str | None,
+) -> Unary[None]:
+    key = request_id or new_request_id()
+    request: Any
+    if alias is not None and version is None:
+        if freeze:
+            request = pb.FreezeAliasRequest(
+                model_name=model_name, alias=alias, reason=reason, duration_seconds=duration_seconds, request_id=key
+            )
+        else:
+            request = pb.UnfreezeAliasRequest(model_name=model_name, alias=alias, reason=reason, request_id=key)
+        method = "FreezeAlias" if freeze else "UnfreezeAlias"
+    elif version is not None and alias is None:
+        if freeze:
+            request = pb.FreezeVersionRequest(model_name=model_name, version=version, reason=reason, request_id=key)
+        else:
+            request = pb.UnfreezeVersionRequest(model_name=model_name, version=version, reason=reason, request_id=key)
+        method = "FreezeVersion" if freeze else "UnfreezeVersion"
+    else:
+        raise ValueError("freeze an alias or a version: give exactly one of alias= and version=")
+    return Unary(method, request, lambda response: None)

@@ -25,7 +25,19 @@ from ._channel import Attempts, Metadata, Reconnects, Settings
 from ._consistency import NewestToken
 from ._generated.modelregistry.v1 import registry_pb2_grpc as pb_grpc
 from ._requests import MAX_PAGE, Listing, Unary
-from .records import AliasChange, AliasUpdate, Event, EventType, Model, ModelVersion, Status, Training
+from .records import (
+    AliasChange,
+    AliasPolicy,
+    AliasUpdate,
+    ChangeRequest,
+    ChangeRequestState,
+    Event,
+    EventType,
+    Model,
+    ModelVersion,
+    Status,
+    Training,
+)
 
 T = TypeVar("T")
 
@@ -535,6 +547,224 @@ class AsyncRegistryClient:
             request_id=request_id,
         )
         return await self._invoke(call, timeout, metadata)
+
+    # Governed promotion ------------------------------------------------------------
+
+    async def set_alias_policy(
+        self,
+        model_name: str,
+        alias: str,
+        reason: str,
+        *,
+        protected: bool = False,
+        required_approvals: int = 0,
+        approver_role: str = "",
+        request_ttl_seconds: int = 0,
+        gate_metric: str = "",
+        gate_min_delta: float = 0.0,
+        gate_lower_is_better: bool = False,
+        soak_alias: str = "",
+        min_soak_seconds: int = 0,
+        rollback_requires_approval: bool = False,
+        request_id: str | None = None,
+        timeout: float | None = None,
+        metadata: Metadata | None = None,
+    ) -> AliasPolicy:
+        """See `RegistryClient.set_alias_policy`."""
+        call = requests.set_alias_policy(
+            model_name,
+            alias,
+            reason,
+            protected=protected,
+            required_approvals=required_approvals,
+            approver_role=approver_role,
+            request_ttl_seconds=request_ttl_seconds,
+            gate_metric=gate_metric,
+            gate_min_delta=gate_min_delta,
+            gate_lower_is_better=gate_lower_is_better,
+            soak_alias=soak_alias,
+            min_soak_seconds=min_soak_seconds,
+            rollback_requires_approval=rollback_requires_approval,
+            request_id=request_id,
+        )
+        return await self._invoke(call, timeout, metadata)
+
+    async def get_alias_policy(
+        self, model_name: str, alias: str, *, timeout: float | None = None, metadata: Metadata | None = None
+    ) -> AliasPolicy:
+        """See `RegistryClient.get_alias_policy`."""
+        return await self._invoke(requests.get_alias_policy(model_name, alias), timeout, metadata)
+
+    async def delete_alias_policy(
+        self,
+        model_name: str,
+        alias: str,
+        reason: str,
+        *,
+        request_id: str | None = None,
+        timeout: float | None = None,
+        metadata: Metadata | None = None,
+    ) -> int:
+        """See `RegistryClient.delete_alias_policy`."""
+        call = requests.delete_alias_policy(model_name, alias, reason, request_id=request_id)
+        return await self._invoke(call, timeout, metadata)
+
+    async def request_alias_change(
+        self,
+        model_name: str,
+        alias: str,
+        version: int,
+        reason: str,
+        *,
+        expected_current_version: int | None = None,
+        request_id: str | None = None,
+        timeout: float | None = None,
+        metadata: Metadata | None = None,
+    ) -> ChangeRequest:
+        """See `RegistryClient.request_alias_change`."""
+        call = requests.request_alias_change(
+            model_name,
+            alias,
+            version,
+            reason,
+            expected_current_version=expected_current_version,
+            request_id=request_id,
+        )
+        return await self._invoke(call, timeout, metadata)
+
+    async def approve_change_request(
+        self,
+        id: int,
+        comment: str = "",
+        *,
+        request_id: str | None = None,
+        timeout: float | None = None,
+        metadata: Metadata | None = None,
+    ) -> ChangeRequest:
+        """See `RegistryClient.approve_change_request`."""
+        call = requests.decide_change_request("approve", id, comment, request_id=request_id)
+        return await self._invoke(call, timeout, metadata)
+
+    async def reject_change_request(
+        self,
+        id: int,
+        comment: str,
+        *,
+        request_id: str | None = None,
+        timeout: float | None = None,
+        metadata: Metadata | None = None,
+    ) -> ChangeRequest:
+        """See `RegistryClient.reject_change_request`."""
+        call = requests.decide_change_request("reject", id, comment, request_id=request_id)
+        return await self._invoke(call, timeout, metadata)
+
+    async def cancel_change_request(
+        self,
+        id: int,
+        comment: str = "",
+        *,
+        request_id: str | None = None,
+        timeout: float | None = None,
+        metadata: Metadata | None = None,
+    ) -> ChangeRequest:
+        """See `RegistryClient.cancel_change_request`."""
+        call = requests.decide_change_request("cancel", id, comment, request_id=request_id)
+        return await self._invoke(call, timeout, metadata)
+
+    async def get_change_request(
+        self, id: int, *, timeout: float | None = None, metadata: Metadata | None = None
+    ) -> ChangeRequest:
+        """See `RegistryClient.get_change_request`."""
+        return await self._invoke(requests.get_change_request(id), timeout, metadata)
+
+    def list_change_requests(
+        self,
+        model_name: str = "",
+        *,
+        alias: str = "",
+        state: ChangeRequestState | None = None,
+        requester: str = "",
+        limit: int | None = None,
+        page_size: int = 100,
+        timeout: float | None = None,
+        metadata: Metadata | None = None,
+    ) -> AsyncPager[ChangeRequest]:
+        """See `RegistryClient.list_change_requests`."""
+        listing = requests.list_change_requests(
+            model_name, alias=alias, state=state, requester=requester, limit=limit, page_size=page_size
+        )
+        return AsyncPager(self, listing, timeout, metadata)
+
+    async def freeze_alias(
+        self,
+        model_name: str,
+        alias: str,
+        reason: str,
+        *,
+        duration_seconds: int = 0,
+        request_id: str | None = None,
+        timeout: float | None = None,
+        metadata: Metadata | None = None,
+    ) -> None:
+        """See `RegistryClient.freeze_alias`."""
+        call = requests.freeze(
+            model_name,
+            alias=alias,
+            version=None,
+            reason=reason,
+            freeze=True,
+            duration_seconds=duration_seconds,
+            request_id=request_id,
+        )
+        await self._invoke(call, timeout, metadata)
+
+    async def unfreeze_alias(
+        self,
+        model_name: str,
+        alias: str,
+        reason: str,
+        *,
+        request_id: str | None = None,
+        timeout: float | None = None,
+        metadata: Metadata | None = None,
+    ) -> None:
+        """See `RegistryClient.unfreeze_alias`."""
+        call = requests.freeze(
+            model_name, alias=alias, version=None, reason=reason, freeze=False, duration_seconds=0, request_id=request_id
+        )
+        await self._invoke(call, timeout, metadata)
+
+    async def freeze_version(
+        self,
+        model_name: str,
+        version: int,
+        reason: str,
+        *,
+        request_id: str | None = None,
+        timeout: float | None = None,
+        metadata: Metadata | None = None,
+    ) -> None:
+        """See `RegistryClient.freeze_version`."""
+        call = requests.freeze(
+            model_name, alias=None, version=version, reason=reason, freeze=True, duration_seconds=0, request_id=request_id
+        )
+        await self._invoke(call, timeout, metadata)
+
+    async def unfreeze_version(
+        self,
+        model_name: str,
+        version: int,
+        reason: str,
+        *,
+        request_id: str | None = None,
+        timeout: float | None = None,
+        metadata: Metadata | None = None,
+    ) -> None:
+        """See `RegistryClient.unfreeze_alias`."""
+        call = requests.freeze(
+            model_name, alias=None, version=version, reason=reason, freeze=False, duration_seconds=0, request_id=request_id
+        )
+        await self._invoke(call, timeout, metadata)
 
     async def _invoke(self, call: Unary[T], timeout: float | None, metadata: Metadata | None) -> T:
         attempts = Attempts(self._settings.retry, timeout if timeout is not None else self._settings.timeout)

@@ -21,7 +21,19 @@ from ._channel import Attempts, Metadata, Reconnects, Settings
 from ._consistency import NewestToken
 from ._generated.modelregistry.v1 import registry_pb2_grpc as pb_grpc
 from ._requests import MAX_PAGE, Listing, Unary
-from .records import AliasChange, AliasUpdate, Event, EventType, Model, ModelVersion, Status, Training
+from .records import (
+    AliasChange,
+    AliasPolicy,
+    AliasUpdate,
+    ChangeRequest,
+    ChangeRequestState,
+    Event,
+    EventType,
+    Model,
+    ModelVersion,
+    Status,
+    Training,
+)
 
 T = TypeVar("T")
 
@@ -644,6 +656,230 @@ class RegistryClient:
             request_id=request_id,
         )
         return self._invoke(call, timeout, metadata)
+
+    # Governed promotion ------------------------------------------------------------
+
+    def set_alias_policy(
+        self,
+        model_name: str,
+        alias: str,
+        reason: str,
+        *,
+        protected: bool = False,
+        required_approvals: int = 0,
+        approver_role: str = "",
+        request_ttl_seconds: int = 0,
+        gate_metric: str = "",
+        gate_min_delta: float = 0.0,
+        gate_lower_is_better: bool = False,
+        soak_alias: str = "",
+        min_soak_seconds: int = 0,
+        rollback_requires_approval: bool = False,
+        request_id: str | None = None,
+        timeout: float | None = None,
+        metadata: Metadata | None = None,
+    ) -> AliasPolicy:
+        """Sets the policy `alias` of `model_name` moves under (admin) and returns it
+        with its `revision`. Zero values take the
+        server's defaults."""
+        call = requests.set_alias_policy(
+            model_name,
+            alias,
+            reason,
+            protected=protected,
+            required_approvals=required_approvals,
+            approver_role=approver_role,
+            request_ttl_seconds=request_ttl_seconds,
+            gate_metric=gate_metric,
+            gate_min_delta=gate_min_delta,
+            gate_lower_is_better=gate_lower_is_better,
+            soak_alias=soak_alias,
+            min_soak_seconds=min_soak_seconds,
+            rollback_requires_approval=rollback_requires_approval,
+            request_id=request_id,
+        )
+        return self._invoke(call, timeout, metadata)
+
+    def get_alias_policy(
+        self, model_name: str, alias: str, *, timeout: float | None = None, metadata: Metadata | None = None
+    ) -> AliasPolicy:
+        """The policy of `alias` of `model_name`; `NotFound` when it has none."""
+        return self._invoke(requests.get_alias_policy(model_name, alias), timeout, metadata)
+
+    def delete_alias_policy(
+        self,
+        model_name: str,
+        alias: str,
+        reason: str,
+        *,
+        request_id: str | None = None,
+        timeout: float | None = None,
+        metadata: Metadata | None = None,
+    ) -> int:
+        """Removes an alias's policy (admin); returns the revision removed."""
+        call = requests.delete_alias_policy(model_name, alias, reason, request_id=request_id)
+        return self._invoke(call, timeout, metadata)
+
+    def request_alias_change(
+        self,
+        model_name: str,
+        alias: str,
+        version: int,
+        reason: str,
+        *,
+        expected_current_version: int | None = None,
+        request_id: str | None = None,
+        timeout: float | None = None,
+        metadata: Metadata | None = None,
+    ) -> ChangeRequest:
+        """Asks for `alias` of `model_name` (which has a policy) to point at
+        `version`; `FailedPrecondition` when the candidate lacks the evidence."""
+        call = requests.request_alias_change(
+            model_name,
+            alias,
+            version,
+            reason,
+            expected_current_version=expected_current_version,
+            request_id=request_id,
+        )
+        return self._invoke(call, timeout, metadata)
+
+    def approve_change_request(
+        self,
+        id: int,
+        comment: str = "",
+        *,
+        request_id: str | None = None,
+        timeout: float | None = None,
+        metadata: Metadata | None = None,
+    ) -> ChangeRequest:
+        """Approves change request `id` (never one's own: `PermissionDenied`). The
+        approval that completes it moves the alias (state APPLIED) or records
+        why it could not (state FAILED, `decision_note`)."""
+        call = requests.decide_change_request("approve", id, comment, request_id=request_id)
+        return self._invoke(call, timeout, metadata)
+
+    def reject_change_request(
+        self,
+        id: int,
+        comment: str,
+        *,
+        request_id: str | None = None,
+        timeout: float | None = None,
+        metadata: Metadata | None = None,
+    ) -> ChangeRequest:
+        """Rejects change request `id`, with a comment."""
+        call = requests.decide_change_request("reject", id, comment, request_id=request_id)
+        return self._invoke(call, timeout, metadata)
+
+    def cancel_change_request(
+        self,
+        id: int,
+        comment: str = "",
+        *,
+        request_id: str | None = None,
+        timeout: float | None = None,
+        metadata: Metadata | None = None,
+    ) -> ChangeRequest:
+        """Withdraws change request `id` (its requester, or an admin)."""
+        call = requests.decide_change_request("cancel", id, comment, request_id=request_id)
+        return self._invoke(call, timeout, metadata)
+
+    def get_change_request(
+        self, id: int, *, timeout: float | None = None, metadata: Metadata | None = None
+    ) -> ChangeRequest:
+        """Change request `id`."""
+        return self._invoke(requests.get_change_request(id), timeout, metadata)
+
+    def list_change_requests(
+        self,
+        model_name: str = "",
+        *,
+        alias: str = "",
+        state: ChangeRequestState | None = None,
+        requester: str = "",
+        limit: int | None = None,
+        page_size: int = 100,
+        timeout: float | None = None,
+        metadata: Metadata | None = None,
+    ) -> Pager[ChangeRequest]:
+        """Change requests, newest first, with filters, fetched page by page."""
+        listing = requests.list_change_requests(
+            model_name, alias=alias, state=state, requester=requester, limit=limit, page_size=page_size
+        )
+        return Pager(self, listing, timeout, metadata)
+
+    def freeze_alias(
+        self,
+        model_name: str,
+        alias: str,
+        reason: str,
+        *,
+        duration_seconds: int = 0,
+        request_id: str | None = None,
+        timeout: float | None = None,
+        metadata: Metadata | None = None,
+    ) -> None:
+        """Freezes `alias` (admin): no move at all, break-glass included, until
+        unfrozen or `duration_seconds` pass."""
+        call = requests.freeze(
+            model_name,
+            alias=alias,
+            version=None,
+            reason=reason,
+            freeze=True,
+            duration_seconds=duration_seconds,
+            request_id=request_id,
+        )
+        self._invoke(call, timeout, metadata)
+
+    def unfreeze_alias(
+        self,
+        model_name: str,
+        alias: str,
+        reason: str,
+        *,
+        request_id: str | None = None,
+        timeout: float | None = None,
+        metadata: Metadata | None = None,
+    ) -> None:
+        """Ends a freeze (admin)."""
+        call = requests.freeze(
+            model_name, alias=alias, version=None, reason=reason, freeze=False, duration_seconds=0, request_id=request_id
+        )
+        self._invoke(call, timeout, metadata)
+
+    def freeze_version(
+        self,
+        model_name: str,
+        version: int,
+        reason: str,
+        *,
+        request_id: str | None = None,
+        timeout: float | None = None,
+        metadata: Metadata | None = None,
+    ) -> None:
+        """Freezes `version` (admin): no status or metadata change until unfrozen."""
+        call = requests.freeze(
+            model_name, alias=None, version=version, reason=reason, freeze=True, duration_seconds=0, request_id=request_id
+        )
+        self._invoke(call, timeout, metadata)
+
+    def unfreeze_version(
+        self,
+        model_name: str,
+        version: int,
+        reason: str,
+        *,
+        request_id: str | None = None,
+        timeout: float | None = None,
+        metadata: Metadata | None = None,
+    ) -> None:
+        """Ends a freeze (admin)."""
+        call = requests.freeze(
+            model_name, alias=None, version=version, reason=reason, freeze=False, duration_seconds=0, request_id=request_id
+        )
+        self._invoke(call, timeout, metadata)
 
     # Plumbing ----------------------------------------------------------------------
 

@@ -252,6 +252,10 @@ class Event:
     actor: str
     reason: str
     request_id: str
+    # An admin moved a protected alias past its policy (break-glass).
+    emergency: bool = False
+    # The change request the event is about, or whose approval made the move.
+    change_request_id: int | None = None
 
     # The message this record was read from (None for records built here).
     proto: pb.Event | None = field(default=None, repr=False, compare=False)
@@ -284,6 +288,117 @@ class Event:
             actor=message.actor,
             reason=message.reason,
             request_id=message.request_id,
+            emergency=message.emergency,
+            change_request_id=optional("change_request_id"),
+        )
+
+
+@dataclass(frozen=True)
+class AliasPolicy:
+    """The rules an alias of a model moves under (see `set_alias_policy`)."""
+
+    model_name: str
+    alias: str
+    protected: bool
+    required_approvals: int
+    approver_role: str
+    request_ttl_seconds: int
+    gate_metric: str
+    gate_min_delta: float
+    gate_lower_is_better: bool
+    soak_alias: str
+    min_soak_seconds: int
+    rollback_requires_approval: bool
+    revision: int
+    updated_by: str
+
+    proto: pb.AliasPolicy | None = field(default=None, repr=False, compare=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The canonical protobuf JSON mapping of the server's message."""
+        return _canonical(self.proto)
+
+    @classmethod
+    def from_proto(cls, message: pb.AliasPolicy) -> AliasPolicy:
+        """Reads a wire message."""
+        return cls(
+            proto=message,
+            model_name=message.model_name,
+            alias=message.alias,
+            protected=message.protected,
+            required_approvals=message.required_approvals,
+            approver_role=message.approver_role,
+            request_ttl_seconds=message.request_ttl_seconds,
+            gate_metric=message.gate_metric,
+            gate_min_delta=message.gate_min_delta,
+            gate_lower_is_better=message.gate_lower_is_better,
+            soak_alias=message.soak_alias,
+            min_soak_seconds=message.min_soak_seconds,
+            rollback_requires_approval=message.rollback_requires_approval,
+            revision=message.revision,
+            updated_by=message.updated_by,
+        )
+
+
+class ChangeRequestState(str, enum.Enum):
+    """Where a change request stands."""
+
+    PENDING = "PENDING"
+    APPLIED = "APPLIED"
+    REJECTED = "REJECTED"
+    CANCELLED = "CANCELLED"
+    EXPIRED = "EXPIRED"
+    FAILED = "FAILED"
+
+    def to_proto(self) -> pb.ChangeRequestState.ValueType:
+        """The wire value."""
+        return pb.ChangeRequestState.Value(f"CHANGE_REQUEST_STATE_{self.value}")
+
+
+@dataclass(frozen=True)
+class ChangeRequest:
+    """A request to point an alias at a version, and its approvals."""
+
+    id: int
+    model_name: str
+    alias: str
+    version: int
+    from_version: int | None
+    reason: str
+    requester: str
+    state: ChangeRequestState | int
+    required_approvals: int
+    approvers: list[str]
+    created_at: datetime
+    expires_at: datetime
+    decided_by: str
+    decision_note: str
+
+    proto: pb.AliasChangeRequest | None = field(default=None, repr=False, compare=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The canonical protobuf JSON mapping of the server's message."""
+        return _canonical(self.proto)
+
+    @classmethod
+    def from_proto(cls, message: pb.AliasChangeRequest) -> ChangeRequest:
+        """Reads a wire message."""
+        return cls(
+            proto=message,
+            id=message.id,
+            model_name=message.model_name,
+            alias=message.alias,
+            version=message.version,
+            from_version=message.from_version if message.HasField("from_version") else None,
+            reason=message.reason,
+            requester=message.requester,
+            state=_known(ChangeRequestState, pb.ChangeRequestState, message.state, "CHANGE_REQUEST_STATE_"),
+            required_approvals=message.required_approvals,
+            approvers=[approval.principal for approval in message.approvals],
+            created_at=from_timestamp(message.created_at),
+            expires_at=from_timestamp(message.expires_at),
+            decided_by=message.decided_by,
+            decision_note=message.decision_note,
         )
 
 
