@@ -31,17 +31,17 @@ pub async fn set_alias<T: Tx>(
             let now = change_time(&locked);
             let model = locked.row;
             let alias = &command.alias;
-            super::freezes::check_alias_unfrozen(tx, &model, alias, now, "moving it").await?;
-            let policy = super::governance::policy_of(tx, &model, alias).await?;
+            let mut state = tx
+                .alias_move_state(model.id, alias, Some(command.version))
+                .await?;
+            super::freezes::check_freeze_row(&model, state.freeze.take(), now, "moving it")?;
+            let policy = super::governance::policy_from_row(&model, state.policy.take())?;
             governance::check_direct_move(
                 policy.as_ref(),
                 DirectMove::Set,
                 command.emergency,
                 &caller,
             )?;
-            let state = tx
-                .alias_move_state(model.id, alias, Some(command.version))
-                .await?;
             let Some(candidate) = state.candidate else {
                 return Err(DomainError::NotFound(format!(
                     "model {:?} has no version {}",
@@ -136,15 +136,15 @@ pub async fn rollback_alias<T: Tx>(
             let now = change_time(&locked);
             let model = locked.row;
             let alias = &command.alias;
-            super::freezes::check_alias_unfrozen(tx, &model, alias, now, "rolling it back").await?;
-            let policy = super::governance::policy_of(tx, &model, alias).await?;
+            let mut state = tx.alias_move_state(model.id, alias, None).await?;
+            super::freezes::check_freeze_row(&model, state.freeze.take(), now, "rolling it back")?;
+            let policy = super::governance::policy_from_row(&model, state.policy.take())?;
             governance::check_direct_move(
                 policy.as_ref(),
                 DirectMove::Rollback,
                 command.emergency,
                 &caller,
             )?;
-            let state = tx.alias_move_state(model.id, alias, None).await?;
             let current = state.current.map(|row| row.version);
             alias::check_expected_current(alias, command.expected_current, current)?;
             let latest = state.latest_event;

@@ -25,6 +25,20 @@ async fn freeze_of<T: Tx>(
         .transpose()
 }
 
+/// Refuses `action` while `row` (an alias's freeze, read with the alias)
+/// is in force.
+pub fn check_freeze_row(
+    model: &ModelRow,
+    row: Option<FreezeRow>,
+    now: DateTime<Utc>,
+    action: &str,
+) -> DomainResult<()> {
+    let freeze = row
+        .map(|row| row.into_domain(model.name.clone()))
+        .transpose()?;
+    check_unfrozen(freeze.as_ref(), now, action)
+}
+
 /// Refuses `action` on `alias` of `model` while the alias is frozen.
 pub async fn check_alias_unfrozen<T: Tx>(
     tx: &mut T,

@@ -36,6 +36,15 @@ pub async fn policy_of<T: Tx>(
         .transpose()
 }
 
+/// The policy `row` (read with the alias) of an alias of `model`.
+pub fn policy_from_row(
+    model: &ModelRow,
+    row: Option<PolicyRow>,
+) -> DomainResult<Option<AliasPolicy>> {
+    row.map(|row| row.into_domain(model.name.clone()))
+        .transpose()
+}
+
 /// Refuses a candidate lacking the evidence `policy` requires, reading
 /// what it needs: the current version's metrics (for a gate) and where
 /// the soak alias points and since when.
@@ -254,9 +263,16 @@ pub async fn create_request<T: Tx>(
             let now = change_time(&locked);
             let model = locked.row;
             let alias = &command.alias;
-            super::freezes::check_alias_unfrozen(tx, &model, alias, now, "requesting a move")
+            let mut state = tx
+                .alias_move_state(model.id, alias, Some(command.version))
                 .await?;
-            let Some(policy) = policy_of(tx, &model, alias).await? else {
+            super::freezes::check_freeze_row(
+                &model,
+                state.freeze.take(),
+                now,
+                "requesting a move",
+            )?;
+            let Some(policy) = policy_from_row(&model, state.policy.take())? else {
                 return Err(DomainError::FailedPrecondition(format!(
                     "alias {alias:?} of model {:?} has no policy, so nobody approves its moves; \
                      move it with SetModelAlias, or ask an admin for a policy \
@@ -264,9 +280,6 @@ pub async fn create_request<T: Tx>(
                     model.name
                 )));
             };
-            let state = tx
-                .alias_move_state(model.id, alias, Some(command.version))
-                .await?;
             let Some(candidate) = state.candidate else {
                 return Err(DomainError::NotFound(format!(
                     "model {:?} has no version {}",

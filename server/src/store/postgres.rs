@@ -338,7 +338,7 @@ impl Dialect for Conn {
         candidate: Option<i64>,
     ) -> DomainResult<AliasMoveState> {
         let conn: &Conn = self;
-        let (candidate, current, latest_event) = tokio::try_join!(
+        let (candidate, current, latest_event, policy, freeze) = tokio::try_join!(
             async {
                 match candidate {
                     Some(version) => version_row_query!(model_id, version)
@@ -360,11 +360,25 @@ impl Dialect for Conn {
                     .await
                     .optional()
             },
+            async {
+                alias_policy_query!(model_id, alias)
+                    .first(&mut &*conn)
+                    .await
+                    .optional()
+            },
+            async {
+                alias_freeze_query!(model_id, alias)
+                    .first(&mut &*conn)
+                    .await
+                    .optional()
+            },
         )?;
         Ok(AliasMoveState {
             candidate,
             current,
             latest_event,
+            policy,
+            freeze,
         })
     }
 

@@ -337,6 +337,8 @@ pub struct AliasMoveState {
     pub candidate: Option<VersionRow>,
     pub current: Option<AliasRow>,
     pub latest_event: Option<EventRow>,
+    pub policy: Option<super::governance_rows::PolicyRow>,
+    pub freeze: Option<super::governance_rows::FreezeRow>,
 }
 
 /// An `aliases` row.

@@ -181,6 +181,14 @@ impl Dialect for Conn {
                 .first(self)
                 .await
                 .optional()?,
+            policy: alias_policy_query!(model_id, alias)
+                .first(self)
+                .await
+                .optional()?,
+            freeze: alias_freeze_query!(model_id, alias)
+                .first(self)
+                .await
+                .optional()?,
         })
     }
 

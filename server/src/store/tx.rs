@@ -242,7 +242,8 @@ pub trait AliasTable {
     ) -> impl Future<Output = DomainResult<Option<AliasRow>>> + Send;
 
     /// The version `candidate` of model `model_id` (when given), the row of
-    /// `alias` and its latest event: what an alias move reads first.
+    /// `alias`, its latest move, its policy and its freeze: what an alias
+    /// move reads first (on PostgreSQL, in one round trip).
     fn alias_move_state(
         &mut self,
         model_id: i64,

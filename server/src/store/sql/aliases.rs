@@ -39,6 +39,24 @@ macro_rules! latest_alias_event_query {
     };
 }
 
+/// The policy of alias `$alias` of model `$model_id`.
+macro_rules! alias_policy_query {
+    ($model_id:expr, $alias:expr) => {
+        crate::store::schema::alias_policies::table
+            .find(($model_id, $alias))
+            .select(crate::store::governance_rows::PolicyRow::as_select())
+    };
+}
+
+/// The freeze of alias `$alias` of model `$model_id`.
+macro_rules! alias_freeze_query {
+    ($model_id:expr, $alias:expr) => {
+        crate::store::schema::freezes::table
+            .find(($model_id, $alias, 0_i64))
+            .select(crate::store::governance_rows::FreezeRow::as_select())
+    };
+}
+
 /// Version `$version` of model `$model_id`.
 macro_rules! version_row_query {
     ($model_id:expr, $version:expr) => {
