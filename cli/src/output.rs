@@ -49,8 +49,9 @@ fn identity(item: &Value) -> Option<String> {
     if let Some(version) = item.get("modelVersion") {
         return identity(version);
     }
-    // Events carry the version they concern; their own identity is the id.
-    let key = if item.get("occurredAt").is_some() {
+    // Events carry the version they concern, change requests the version
+    // they ask for; the identity of either is its id.
+    let key = if item.get("occurredAt").is_some() || item.get("requester").is_some() {
         "id"
     } else if item.get("modelName").is_some() {
         "version"

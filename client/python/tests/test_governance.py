@@ -58,6 +58,8 @@ def test_a_two_person_promotion_from_python(governed: RunningServer) -> None:
 
         with pytest.raises(FailedPrecondition, match="protected"):
             alice.set_production_model("churn", 2, "skip review")
+        with pytest.raises(PermissionDenied, match="admin"):
+            alice.set_production_model("churn", 2, "skip review", emergency=True)
         request = alice.request_alias_change("churn", "production", 2, "better auc")
         assert (request.state, request.from_version, request.requester) == (ChangeRequestState.PENDING, 1, "alice")
         with pytest.raises(PermissionDenied, match="two-person"):
@@ -66,7 +68,8 @@ def test_a_two_person_promotion_from_python(governed: RunningServer) -> None:
         assert (applied.state, applied.approvers, applied.decided_by) == (ChangeRequestState.APPLIED, ["bob"], "bob")
         assert bob.get_production_model("churn").version == 2
 
-        rejected = bob.reject_change_request(alice.request_alias_change("churn", "production", 3, "newer").id, "not yet")
+        newer = alice.request_alias_change("churn", "production", 3, "newer")
+        rejected = bob.reject_change_request(newer.id, "not yet")
         assert (rejected.state, rejected.decision_note) == (ChangeRequestState.REJECTED, "not yet")
         cancelled = alice.cancel_change_request(alice.request_alias_change("churn", "production", 3, "again").id)
         assert cancelled.state == ChangeRequestState.CANCELLED
@@ -74,6 +77,9 @@ def test_a_two_person_promotion_from_python(governed: RunningServer) -> None:
         assert states == [ChangeRequestState.CANCELLED, ChangeRequestState.REJECTED, ChangeRequestState.APPLIED]
         assert ops.get_change_request(request.id).state == ChangeRequestState.APPLIED
 
+        ops.set_production_model("churn", 3, "incident 8", emergency=True)
+        ops.rollback_production_model("churn", "incident 8 over", emergency=True)
+        assert [e.emergency for e in ops.list_events("churn", alias="production")][-2:] == [True, True]
         ops.freeze_alias("churn", "production", "incident 9")
         with pytest.raises(FailedPrecondition, match="incident 9"):
             ops.set_production_model("churn", 3, "hotfix")

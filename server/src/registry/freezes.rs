@@ -158,9 +158,7 @@ impl Replay for Unfrozen {
     async fn replay<T: Tx>(_tx: &mut T, outcome: Outcome) -> DomainResult<Self> {
         match outcome {
             Outcome::Unfrozen => Ok(Self),
-            other => Err(DomainError::Internal(format!(
-                "a stored outcome of the wrong kind: {other:?}"
-            ))),
+            other => Err(super::idempotent::mismatch(other)),
         }
     }
 }
@@ -182,9 +180,7 @@ impl Replay for Freeze {
                     ))),
                 }
             }
-            other => Err(DomainError::Internal(format!(
-                "a stored outcome of the wrong kind: {other:?}"
-            ))),
+            other => Err(super::idempotent::mismatch(other)),
         }
     }
 }

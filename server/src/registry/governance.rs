@@ -152,9 +152,7 @@ impl super::idempotent::Replay for AliasPolicy {
                 let alias = AliasName::try_from(alias)?;
                 get_policy(tx, ModelName::from_stored(model), alias).await
             }
-            other => Err(DomainError::Internal(format!(
-                "a stored outcome of the wrong kind: {other:?}"
-            ))),
+            other => Err(super::idempotent::mismatch(other)),
         }
     }
 }
@@ -170,9 +168,7 @@ impl super::idempotent::Replay for PolicyRemoved {
     async fn replay<T: Tx>(_tx: &mut T, outcome: Outcome) -> DomainResult<Self> {
         match outcome {
             Outcome::PolicyDeleted { revision } => Ok(Self { revision }),
-            other => Err(DomainError::Internal(format!(
-                "a stored outcome of the wrong kind: {other:?}"
-            ))),
+            other => Err(super::idempotent::mismatch(other)),
         }
     }
 }
@@ -346,9 +342,7 @@ impl super::idempotent::Replay for ChangeRequest {
     async fn replay<T: Tx>(tx: &mut T, outcome: Outcome) -> DomainResult<Self> {
         match outcome {
             Outcome::ChangeRequest { id } => read_request(tx, id, time::now()).await,
-            other => Err(DomainError::Internal(format!(
-                "a stored outcome of the wrong kind: {other:?}"
-            ))),
+            other => Err(super::idempotent::mismatch(other)),
         }
     }
 }

@@ -164,6 +164,6 @@ impl Replay for i64 {
     }
 }
 
-fn mismatch(outcome: Outcome) -> DomainError {
+pub(super) fn mismatch(outcome: Outcome) -> DomainError {
     DomainError::Internal(format!("a stored outcome of the wrong kind: {outcome:?}"))
 }

@@ -290,10 +290,20 @@ def set_alias(
 
 
 def delete_alias(
-    model_name: str, alias: str, reason: str, *, expected_current_version: int | None, request_id: str | None
+    model_name: str,
+    alias: str,
+    reason: str,
+    *,
+    expected_current_version: int | None,
+    request_id: str | None,
+    emergency: bool = False,
 ) -> Unary[int]:
     request = pb.DeleteModelAliasRequest(
-        model_name=model_name, alias=alias, reason=reason, request_id=request_id or new_request_id()
+        model_name=model_name,
+        alias=alias,
+        reason=reason,
+        request_id=request_id or new_request_id(),
+        emergency=emergency,
     )
     if expected_current_version is not None:
         request.expected_current_version = expected_current_version
@@ -301,10 +311,20 @@ def delete_alias(
 
 
 def rollback_alias(
-    model_name: str, alias: str, reason: str, *, expected_current_version: int | None, request_id: str | None
+    model_name: str,
+    alias: str,
+    reason: str,
+    *,
+    expected_current_version: int | None,
+    request_id: str | None,
+    emergency: bool = False,
 ) -> Unary[AliasChange]:
     request = pb.RollbackModelAliasRequest(
-        model_name=model_name, alias=alias, reason=reason, request_id=request_id or new_request_id()
+        model_name=model_name,
+        alias=alias,
+        reason=reason,
+        request_id=request_id or new_request_id(),
+        emergency=emergency,
     )
     if expected_current_version is not None:
         request.expected_current_version = expected_current_version
@@ -464,7 +484,9 @@ _DECISIONS = {
 }
 
 
-def decide_change_request(decision: str, request_id_number: int, comment: str, *, request_id: str | None) -> Unary[ChangeRequest]:
+def decide_change_request(
+    decision: str, request_id_number: int, comment: str, *, request_id: str | None
+) -> Unary[ChangeRequest]:
     method, message = _DECISIONS[decision]
     request = message(id=request_id_number, comment=comment, request_id=request_id or new_request_id())
     return Unary(method, request, lambda response: ChangeRequest.from_proto(response.change_request))

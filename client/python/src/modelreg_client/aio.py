@@ -360,6 +360,7 @@ class AsyncRegistryClient:
         gate_min_delta: float = 0.0,
         gate_lower_is_better: bool = False,
         request_id: str | None = None,
+        emergency: bool = False,
         timeout: float | None = None,
         metadata: Metadata | None = None,
     ) -> AliasChange:
@@ -374,6 +375,7 @@ class AsyncRegistryClient:
             gate_min_delta=gate_min_delta,
             gate_lower_is_better=gate_lower_is_better,
             request_id=request_id,
+            emergency=emergency,
         )
         return await self._invoke(call, timeout, metadata)
 
@@ -385,12 +387,18 @@ class AsyncRegistryClient:
         *,
         expected_current_version: int | None = None,
         request_id: str | None = None,
+        emergency: bool = False,
         timeout: float | None = None,
         metadata: Metadata | None = None,
     ) -> int:
         """See `RegistryClient.delete_alias`."""
         call = requests.delete_alias(
-            model_name, alias, reason, expected_current_version=expected_current_version, request_id=request_id
+            model_name,
+            alias,
+            reason,
+            expected_current_version=expected_current_version,
+            request_id=request_id,
+            emergency=emergency,
         )
         return await self._invoke(call, timeout, metadata)
 
@@ -402,12 +410,18 @@ class AsyncRegistryClient:
         *,
         expected_current_version: int | None = None,
         request_id: str | None = None,
+        emergency: bool = False,
         timeout: float | None = None,
         metadata: Metadata | None = None,
     ) -> AliasChange:
         """See `RegistryClient.rollback_alias`."""
         call = requests.rollback_alias(
-            model_name, alias, reason, expected_current_version=expected_current_version, request_id=request_id
+            model_name,
+            alias,
+            reason,
+            expected_current_version=expected_current_version,
+            request_id=request_id,
+            emergency=emergency,
         )
         return await self._invoke(call, timeout, metadata)
 
@@ -422,6 +436,7 @@ class AsyncRegistryClient:
         gate_min_delta: float = 0.0,
         gate_lower_is_better: bool = False,
         request_id: str | None = None,
+        emergency: bool = False,
         timeout: float | None = None,
         metadata: Metadata | None = None,
     ) -> AliasChange:
@@ -436,6 +451,7 @@ class AsyncRegistryClient:
             gate_min_delta=gate_min_delta,
             gate_lower_is_better=gate_lower_is_better,
             request_id=request_id,
+            emergency=emergency,
             timeout=timeout,
             metadata=metadata,
         )
@@ -447,6 +463,7 @@ class AsyncRegistryClient:
         *,
         expected_current_version: int | None = None,
         request_id: str | None = None,
+        emergency: bool = False,
         timeout: float | None = None,
         metadata: Metadata | None = None,
     ) -> AliasChange:
@@ -457,6 +474,7 @@ class AsyncRegistryClient:
             reason,
             expected_current_version=expected_current_version,
             request_id=request_id,
+            emergency=emergency,
             timeout=timeout,
             metadata=metadata,
         )
@@ -730,7 +748,13 @@ class AsyncRegistryClient:
     ) -> None:
         """See `RegistryClient.unfreeze_alias`."""
         call = requests.freeze(
-            model_name, alias=alias, version=None, reason=reason, freeze=False, duration_seconds=0, request_id=request_id
+            model_name,
+            alias=alias,
+            version=None,
+            reason=reason,
+            freeze=False,
+            duration_seconds=0,
+            request_id=request_id,
         )
         await self._invoke(call, timeout, metadata)
 
@@ -746,7 +770,13 @@ class AsyncRegistryClient:
     ) -> None:
         """See `RegistryClient.freeze_version`."""
         call = requests.freeze(
-            model_name, alias=None, version=version, reason=reason, freeze=True, duration_seconds=0, request_id=request_id
+            model_name,
+            alias=None,
+            version=version,
+            reason=reason,
+            freeze=True,
+            duration_seconds=0,
+            request_id=request_id,
         )
         await self._invoke(call, timeout, metadata)
 
@@ -762,7 +792,13 @@ class AsyncRegistryClient:
     ) -> None:
         """See `RegistryClient.unfreeze_alias`."""
         call = requests.freeze(
-            model_name, alias=None, version=version, reason=reason, freeze=False, duration_seconds=0, request_id=request_id
+            model_name,
+            alias=None,
+            version=version,
+            reason=reason,
+            freeze=False,
+            duration_seconds=0,
+            request_id=request_id,
         )
         await self._invoke(call, timeout, metadata)
 

@@ -459,6 +459,7 @@ class RegistryClient:
         gate_min_delta: float = 0.0,
         gate_lower_is_better: bool = False,
         request_id: str | None = None,
+        emergency: bool = False,
         timeout: float | None = None,
         metadata: Metadata | None = None,
     ) -> AliasChange:
@@ -468,6 +469,8 @@ class RegistryClient:
         does not exist yet): on mismatch `Aborted` is raised. With
         `gate_metric`, the candidate must beat the alias's current version on
         that metric by `gate_min_delta` or `FailedPrecondition` is raised.
+        `emergency` (admins) moves an alias whose policy protects it
+        (break-glass, flagged in the trail).
         """
         call = requests.set_alias(
             model_name,
@@ -479,6 +482,7 @@ class RegistryClient:
             gate_min_delta=gate_min_delta,
             gate_lower_is_better=gate_lower_is_better,
             request_id=request_id,
+            emergency=emergency,
         )
         return self._invoke(call, timeout, metadata)
 
@@ -490,12 +494,18 @@ class RegistryClient:
         *,
         expected_current_version: int | None = None,
         request_id: str | None = None,
+        emergency: bool = False,
         timeout: float | None = None,
         metadata: Metadata | None = None,
     ) -> int:
         """Removes `alias` from `model_name`; returns the version it pointed at."""
         call = requests.delete_alias(
-            model_name, alias, reason, expected_current_version=expected_current_version, request_id=request_id
+            model_name,
+            alias,
+            reason,
+            expected_current_version=expected_current_version,
+            request_id=request_id,
+            emergency=emergency,
         )
         return self._invoke(call, timeout, metadata)
 
@@ -507,6 +517,7 @@ class RegistryClient:
         *,
         expected_current_version: int | None = None,
         request_id: str | None = None,
+        emergency: bool = False,
         timeout: float | None = None,
         metadata: Metadata | None = None,
     ) -> AliasChange:
@@ -515,7 +526,12 @@ class RegistryClient:
         Retries reuse one request id, so a retried rollback never rolls back
         twice."""
         call = requests.rollback_alias(
-            model_name, alias, reason, expected_current_version=expected_current_version, request_id=request_id
+            model_name,
+            alias,
+            reason,
+            expected_current_version=expected_current_version,
+            request_id=request_id,
+            emergency=emergency,
         )
         return self._invoke(call, timeout, metadata)
 
@@ -530,6 +546,7 @@ class RegistryClient:
         gate_min_delta: float = 0.0,
         gate_lower_is_better: bool = False,
         request_id: str | None = None,
+        emergency: bool = False,
         timeout: float | None = None,
         metadata: Metadata | None = None,
     ) -> AliasChange:
@@ -544,6 +561,7 @@ class RegistryClient:
             gate_min_delta=gate_min_delta,
             gate_lower_is_better=gate_lower_is_better,
             request_id=request_id,
+            emergency=emergency,
             timeout=timeout,
             metadata=metadata,
         )
@@ -555,6 +573,7 @@ class RegistryClient:
         *,
         expected_current_version: int | None = None,
         request_id: str | None = None,
+        emergency: bool = False,
         timeout: float | None = None,
         metadata: Metadata | None = None,
     ) -> AliasChange:
@@ -565,6 +584,7 @@ class RegistryClient:
             reason,
             expected_current_version=expected_current_version,
             request_id=request_id,
+            emergency=emergency,
             timeout=timeout,
             metadata=metadata,
         )
@@ -845,7 +865,13 @@ class RegistryClient:
     ) -> None:
         """Ends a freeze (admin)."""
         call = requests.freeze(
-            model_name, alias=alias, version=None, reason=reason, freeze=False, duration_seconds=0, request_id=request_id
+            model_name,
+            alias=alias,
+            version=None,
+            reason=reason,
+            freeze=False,
+            duration_seconds=0,
+            request_id=request_id,
         )
         self._invoke(call, timeout, metadata)
 
@@ -861,7 +887,13 @@ class RegistryClient:
     ) -> None:
         """Freezes `version` (admin): no status or metadata change until unfrozen."""
         call = requests.freeze(
-            model_name, alias=None, version=version, reason=reason, freeze=True, duration_seconds=0, request_id=request_id
+            model_name,
+            alias=None,
+            version=version,
+            reason=reason,
+            freeze=True,
+            duration_seconds=0,
+            request_id=request_id,
         )
         self._invoke(call, timeout, metadata)
 
@@ -877,7 +909,13 @@ class RegistryClient:
     ) -> None:
         """Ends a freeze (admin)."""
         call = requests.freeze(
-            model_name, alias=None, version=version, reason=reason, freeze=False, duration_seconds=0, request_id=request_id
+            model_name,
+            alias=None,
+            version=version,
+            reason=reason,
+            freeze=False,
+            duration_seconds=0,
+            request_id=request_id,
         )
         self._invoke(call, timeout, metadata)
 
