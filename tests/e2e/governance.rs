@@ -186,6 +186,15 @@ async fn events(client: &mut TokenClient) -> Vec<pb::Event> {
         .events
 }
 
+/// The next message of a watch, within ten seconds.
+async fn next_update(stream: &mut tonic::Streaming<pb::AliasUpdate>) -> pb::AliasUpdate {
+    tokio::time::timeout(Duration::from_secs(10), stream.message())
+        .await
+        .expect("an update within ten seconds")
+        .unwrap()
+        .expect("the stream stays open")
+}
+
 fn state(request: &pb::AliasChangeRequest) -> pb::ChangeRequestState {
     pb::ChangeRequestState::try_from(request.state).unwrap()
 }
@@ -247,6 +256,19 @@ async fn a_protected_alias_moves_only_through_a_request_another_principal_approv
     assert_eq!(delete.code(), Code::FailedPrecondition);
     assert_eq!(production(&mut alice).await, 1);
 
+    // A deployer watching production hears of the move only, not of the
+    // request and approval that lead to it.
+    let mut watch = bob
+        .watch_production_model(pb::WatchProductionModelRequest {
+            model_name: "churn".into(),
+            after_event_id: 0,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let initial = next_update(&mut watch).await;
+    assert!(initial.initial);
+
     // The requester cannot approve; another deployer's approval applies it.
     let made = request(&mut alice, 2).await.unwrap();
     assert_eq!(state(&made), pb::ChangeRequestState::Pending);
@@ -265,6 +287,17 @@ async fn a_protected_alias_moves_only_through_a_request_another_principal_approv
     assert_eq!(applied.decided_by, "bob");
     assert_eq!(applied.approvals[0].principal, "bob");
     assert_eq!(production(&mut alice).await, 2);
+    let moved = next_update(&mut watch).await;
+    let event = moved.event.unwrap();
+    assert_eq!(
+        (
+            moved.model_version.unwrap().version,
+            event.r#type,
+            event.change_request_id
+        ),
+        (2, pb::EventType::AliasSet as i32, Some(made.id))
+    );
+    drop(watch);
 
     // The trail: request, approval and move, with both actors.
     let trail: Vec<(i32, String, Option<i64>)> = events(&mut ops)
