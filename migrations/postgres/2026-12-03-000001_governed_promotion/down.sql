@@ -21,5 +21,6 @@ ALTER TABLE events
     ADD CONSTRAINT alias_events_name_their_alias CHECK (
         (alias IS NOT NULL) = (event_type IN ('ALIAS_SET', 'ALIAS_DELETED', 'ALIAS_ROLLED_BACK')));
 DROP TABLE freezes;
+ALTER TABLE models DROP COLUMN governed;
 DROP TABLE change_requests;
 DROP TABLE alias_policies;

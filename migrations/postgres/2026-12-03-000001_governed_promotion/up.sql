@@ -2,6 +2,11 @@
 -- change requests that move a protected alias once approved, and
 -- break-glass moves by an admin, flagged in the trail.
 
+-- The model has (or had) a policy or a freeze: only then does an alias move
+-- read them (never unset, which costs a model that drops its last policy
+-- two cheap reads per move).
+ALTER TABLE models ADD COLUMN governed BOOLEAN NOT NULL DEFAULT FALSE;
+
 -- One policy per (model, alias). `rules` is a JSON object (the fields of
 -- AliasPolicy in registry.proto); `revision` counts the policy's versions,
 -- each recorded in the trail as an ALIAS_POLICY_SET event.

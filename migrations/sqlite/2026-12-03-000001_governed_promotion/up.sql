@@ -6,6 +6,11 @@
 PRAGMA foreign_keys = OFF;
 BEGIN IMMEDIATE;
 
+-- The model has (or had) a policy or a freeze: only then does an alias move
+-- read them (never unset, which costs a model that drops its last policy
+-- two cheap reads per move).
+ALTER TABLE models ADD COLUMN governed BOOLEAN NOT NULL DEFAULT FALSE;
+
 CREATE TABLE alias_policies (
     model_id   BIGINT NOT NULL REFERENCES models (id),
     alias      TEXT   NOT NULL,

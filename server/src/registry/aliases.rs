@@ -32,7 +32,7 @@ pub async fn set_alias<T: Tx>(
             let model = locked.row;
             let alias = &command.alias;
             let mut state = tx
-                .alias_move_state(model.id, alias, Some(command.version))
+                .alias_move_state(&model, alias, Some(command.version))
                 .await?;
             super::freezes::check_freeze_row(&model, state.freeze.take(), now, "moving it")?;
             let policy = super::governance::policy_from_row(&model, state.policy.take())?;
@@ -136,7 +136,7 @@ pub async fn rollback_alias<T: Tx>(
             let now = change_time(&locked);
             let model = locked.row;
             let alias = &command.alias;
-            let mut state = tx.alias_move_state(model.id, alias, None).await?;
+            let mut state = tx.alias_move_state(&model, alias, None).await?;
             super::freezes::check_freeze_row(&model, state.freeze.take(), now, "rolling it back")?;
             let policy = super::governance::policy_from_row(&model, state.policy.take())?;
             governance::check_direct_move(

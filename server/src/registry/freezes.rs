@@ -114,6 +114,7 @@ pub async fn freeze<T: Tx>(
                 expires_at,
             );
             tx.save_freeze(row.clone()).await?;
+            tx.mark_governed(model.id).await?;
             tx.touch_model(model.id, now).await?;
             let (alias, version) = freeze_key(&command.target);
             let kind = match command.target {

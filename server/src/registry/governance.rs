@@ -130,6 +130,7 @@ pub async fn set_policy<T: Tx>(
                 now,
             )?;
             tx.save_alias_policy(row.clone()).await?;
+            tx.mark_governed(model.id).await?;
             tx.touch_model(model.id, now).await?;
             let mut event = NewEventRow::new(EventKind::AliasPolicySet, model.id, &caller, now);
             event.alias = Some(command.alias.as_str().to_owned());
@@ -260,7 +261,7 @@ pub async fn create_request<T: Tx>(
             let model = locked.row;
             let alias = &command.alias;
             let mut state = tx
-                .alias_move_state(model.id, alias, Some(command.version))
+                .alias_move_state(&model, alias, Some(command.version))
                 .await?;
             super::freezes::check_freeze_row(
                 &model,
@@ -489,7 +490,7 @@ pub async fn decide<T: Tx>(
             super::freezes::check_alias_unfrozen(tx, &model, &alias, now, "applying a request")
                 .await?;
             let state = tx
-                .alias_move_state(model.id, &alias, Some(request.version))
+                .alias_move_state(&model, &alias, Some(request.version))
                 .await?;
             let current = state.current.as_ref().map(|row| row.version);
             let failure = match state.candidate {

@@ -81,6 +81,7 @@ pub trait Dialect {
         model_id: i64,
         alias: &str,
         candidate: Option<i64>,
+        governed: bool,
     ) -> impl Future<Output = DomainResult<AliasMoveState>> + Send;
 
     /// Records `outcome` under its request key, if any, then inserts

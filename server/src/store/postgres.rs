@@ -336,6 +336,7 @@ impl Dialect for Conn {
         model_id: i64,
         alias: &str,
         candidate: Option<i64>,
+        governed: bool,
     ) -> DomainResult<AliasMoveState> {
         let conn: &Conn = self;
         let (candidate, current, latest_event, policy, freeze) = tokio::try_join!(
@@ -361,12 +362,18 @@ impl Dialect for Conn {
                     .optional()
             },
             async {
+                if !governed {
+                    return Ok(None);
+                }
                 alias_policy_query!(model_id, alias)
                     .first(&mut &*conn)
                     .await
                     .optional()
             },
             async {
+                if !governed {
+                    return Ok(None);
+                }
                 alias_freeze_query!(model_id, alias)
                     .first(&mut &*conn)
                     .await

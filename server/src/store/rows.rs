@@ -33,6 +33,7 @@ pub struct ModelRow {
     pub updated_at: NaiveDateTime,
     pub description: String,
     pub tags: String,
+    pub governed: bool,
 }
 
 /// A `models` row locked for a change, with the time of the model's latest

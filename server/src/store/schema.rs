@@ -19,6 +19,8 @@ diesel::table! {
         description -> Text,
         /// Labels of the model (JSON object of strings).
         tags -> Text,
+        /// The model has (or had) an alias policy or a freeze.
+        governed -> Bool,
     }
 }
 

@@ -163,6 +163,7 @@ impl Dialect for Conn {
         model_id: i64,
         alias: &str,
         candidate: Option<i64>,
+        governed: bool,
     ) -> DomainResult<AliasMoveState> {
         let candidate = match candidate {
             Some(version) => version_row_query!(model_id, version)
@@ -181,14 +182,22 @@ impl Dialect for Conn {
                 .first(self)
                 .await
                 .optional()?,
-            policy: alias_policy_query!(model_id, alias)
-                .first(self)
-                .await
-                .optional()?,
-            freeze: alias_freeze_query!(model_id, alias)
-                .first(self)
-                .await
-                .optional()?,
+            policy: if governed {
+                alias_policy_query!(model_id, alias)
+                    .first(self)
+                    .await
+                    .optional()?
+            } else {
+                None
+            },
+            freeze: if governed {
+                alias_freeze_query!(model_id, alias)
+                    .first(self)
+                    .await
+                    .optional()?
+            } else {
+                None
+            },
         })
     }
 

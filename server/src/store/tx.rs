@@ -241,12 +241,13 @@ pub trait AliasTable {
         alias: &AliasName,
     ) -> impl Future<Output = DomainResult<Option<AliasRow>>> + Send;
 
-    /// The version `candidate` of model `model_id` (when given), the row of
-    /// `alias`, its latest move, its policy and its freeze: what an alias
-    /// move reads first (on PostgreSQL, in one round trip).
+    /// The version `candidate` of model `model` (when given), the row of
+    /// `alias`, its latest move, and (when the model is governed) its policy
+    /// and its freeze: what an alias move reads first (on PostgreSQL, in one
+    /// round trip).
     fn alias_move_state(
         &mut self,
-        model_id: i64,
+        model: &ModelRow,
         alias: &AliasName,
         candidate: Option<i64>,
     ) -> impl Future<Output = DomainResult<AliasMoveState>> + Send;
@@ -458,6 +459,10 @@ pub trait GovernanceTable {
         &mut self,
         query: &PolicyQuery,
     ) -> impl Future<Output = DomainResult<Page<AliasPolicy, PolicyCursor>>> + Send;
+
+    /// Marks model `model_id` governed: its alias moves read policies and
+    /// freezes from now on.
+    fn mark_governed(&mut self, model_id: i64) -> impl Future<Output = DomainResult<()>> + Send;
 
     /// Inserts a change request; its id.
     fn insert_change_request(

@@ -6,7 +6,7 @@ use diesel_async::RunQueryDsl;
 use super::Conn;
 use crate::domain::{AliasName, DomainResult, ModelName, ModelVersion};
 use crate::store::dialect::Dialect;
-use crate::store::rows::{AliasMoveState, AliasRow, VersionRow};
+use crate::store::rows::{AliasMoveState, AliasRow, ModelRow, VersionRow};
 use crate::store::schema::{aliases, model_versions, models};
 use crate::store::tx::AliasTable;
 
@@ -81,11 +81,11 @@ impl AliasTable for Conn {
 
     async fn alias_move_state(
         &mut self,
-        model_id: i64,
+        model: &ModelRow,
         alias: &AliasName,
         candidate: Option<i64>,
     ) -> DomainResult<AliasMoveState> {
-        self.read_alias_move(model_id, alias.as_str(), candidate)
+        self.read_alias_move(model.id, alias.as_str(), candidate, model.governed)
             .await
     }
 

@@ -84,6 +84,15 @@ impl GovernanceTable for Conn {
         Ok(Page { items, more })
     }
 
+    async fn mark_governed(&mut self, model_id: i64) -> DomainResult<()> {
+        diesel::update(models::table.find(model_id))
+            .filter(models::governed.eq(false))
+            .set(models::governed.eq(true))
+            .execute(self)
+            .await?;
+        Ok(())
+    }
+
     async fn insert_change_request(&mut self, row: NewChangeRequestRow) -> DomainResult<i64> {
         Ok(diesel::insert_into(change_requests::table)
             .values(&row)
