@@ -13,11 +13,15 @@ use crate::domain::{AliasName, DomainError, DomainResult, EventKind, ModelName};
 use crate::store::{FreezeRow, ModelRow, NewEventRow, Tx, freeze_key};
 
 /// The freeze of `target` of `model`, if there is one (expired included).
+/// A model never governed has none, and costs no read.
 async fn freeze_of<T: Tx>(
     tx: &mut T,
     model: &ModelRow,
     target: &FreezeTarget,
 ) -> DomainResult<Option<Freeze>> {
+    if !model.governed {
+        return Ok(None);
+    }
     let (alias, version) = freeze_key(target);
     tx.freeze(model.id, &alias, version)
         .await?

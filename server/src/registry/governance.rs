@@ -24,12 +24,16 @@ use crate::store::{
     from_db_time, to_db_time, to_json,
 };
 
-/// The policy of `alias` of `model`, if it has one.
+/// The policy of `alias` of `model`, if it has one. A model never
+/// governed has none, and costs no read.
 pub async fn policy_of<T: Tx>(
     tx: &mut T,
     model: &ModelRow,
     alias: &AliasName,
 ) -> DomainResult<Option<AliasPolicy>> {
+    if !model.governed {
+        return Ok(None);
+    }
     tx.alias_policy(model.id, alias)
         .await?
         .map(|row| row.into_domain(model.name.clone()))
@@ -113,14 +117,11 @@ pub async fn set_policy<T: Tx>(
                 alias: command.alias.as_str().to_owned(),
             };
             let existing = policy_of(tx, &model, &command.alias).await?;
-            if let Some(existing) = existing.filter(|p| p.rules == command.rules) {
+            if let Some(existing) = existing.as_ref().filter(|p| p.rules == command.rules) {
                 let settled = claim.settle(tx, outcome).await?;
-                return Ok((existing, settled));
+                return Ok((existing.clone(), settled));
             }
-            let revision = tx
-                .alias_policy(model.id, &command.alias)
-                .await?
-                .map_or(1, |row| row.revision + 1);
+            let revision = existing.map_or(1, |policy| policy.revision + 1);
             let row = PolicyRow::new(
                 model.id,
                 &command.alias,
@@ -487,11 +488,15 @@ pub async fn decide<T: Tx>(
             // request was made on, with the evidence as it stands now. A
             // frozen alias refuses it, and the request stays pending.
             let alias = request.alias.clone();
-            super::freezes::check_alias_unfrozen(tx, &model, &alias, now, "applying a request")
-                .await?;
-            let state = tx
+            let mut state = tx
                 .alias_move_state(&model, &alias, Some(request.version))
                 .await?;
+            super::freezes::check_freeze_row(
+                &model,
+                state.freeze.take(),
+                now,
+                "applying a request",
+            )?;
             let current = state.current.as_ref().map(|row| row.version);
             let failure = match state.candidate {
                 _ if state.current.as_ref().map(|row| row.event_id) != from_event_id => {
