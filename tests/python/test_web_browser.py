@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import REPO, free_port, start_server, stop_server, wait_until_listening
+from conftest import REPO, free_port, start_server, stop_server, wait_until_listening, write_tokens_file
 
 from modelreg_client import RegistryClient
 
@@ -65,6 +65,17 @@ class Browser:
             time.sleep(0.05)
         raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
+    def element(self, css: str) -> str:
+        found = self.call("POST", f"{self.session}/element", {"using": "css selector", "value": css})
+        return str(next(iter(found.values())))
+
+    def type(self, css: str, text: str) -> None:
+        """Types `text` into the field `css` names, key by key."""
+        self.call("POST", f"{self.session}/element/{self.element(css)}/value", {"text": text})
+
+    def click(self, css: str) -> None:
+        self.call("POST", f"{self.session}/element/{self.element(css)}/click", {})
+
     def screenshot(self) -> bytes:
         return base64.b64decode(self.call("GET", f"{self.session}/screenshot"))
 
@@ -73,7 +84,8 @@ class Browser:
 
 
 @pytest.fixture
-def browser(tmp_path: Path) -> Iterator[Browser]:
+def chromedriver(tmp_path: Path) -> Iterator[str]:
+    """The address of a running chromedriver."""
     driver_binary = shutil.which("chromedriver")
     if driver_binary is None or not Path(CHROMIUM).exists():
         pytest.fail("chromium and chromium-driver are missing: scripts/test installs them with apt-get")
@@ -87,14 +99,19 @@ def browser(tmp_path: Path) -> Iterator[Browser]:
     )
     try:
         wait_until_listening(f"127.0.0.1:{port}", driver)
-        session = Browser(f"http://127.0.0.1:{port}")
-        try:
-            yield session
-        finally:
-            session.close()
+        yield f"http://127.0.0.1:{port}"
     finally:
         driver.terminate()
         driver.wait(timeout=15)
+
+
+@pytest.fixture
+def browser(chromedriver: str) -> Iterator[Browser]:
+    session = Browser(chromedriver)
+    try:
+        yield session
+    finally:
+        session.close()
 
 
 ALIAS_ROWS = "return [...document.querySelectorAll('#aliases tbody tr')].map(r => [...r.cells].map(c => c.textContent.trim()))"
@@ -178,4 +195,73 @@ def test_the_page_catches_up_after_a_server_restart(tmp_path: Path, browser: Bro
         )
         assert browser.run("return window.notReloaded === true"), "caught up in place"
     finally:
+        stop_server(server)
+
+
+PRODUCTION_IS = ALIAS_ROWS.replace("return ", "return (") + ").some(r => r[0] === 'production' && r[1] === '{}')"
+
+
+def test_a_change_request_goes_from_one_person_to_another_and_moves_production(tmp_path: Path, chromedriver: str) -> None:
+    """Alice asks for production to move to version 2 on the model page;
+    Bob, in his own browser, sees the candidate next to production on the
+    requests page and approves; Alice's model page shows production move
+    without a reload. Hostile text in the reason and comment stays text."""
+    tokens = {"alice": "alice-secret-token-1234567890", "bob": "bob-secret-token-1234567890", "ops": "ops-secret-token-1234567890"}
+    write_tokens_file(tmp_path, ("alice", "deployer", tokens["alice"]), ("bob", "deployer", tokens["bob"]), ("ops", "admin", tokens["ops"]))
+    web = f"127.0.0.1:{free_port()}"
+    server = start_server(tmp_path, "--web-listen", web, "--auth-tokens", "tokens.toml")
+    alice = bob = None
+    try:
+        with RegistryClient(server.address, token=tokens["ops"]) as ops:
+            for auc in [0.81, 0.93]:
+                ops.register_model("churn", algorithm="XGBoost", artifact_uri="s3://models/churn.pkl", metrics={"auc": auc})
+            ops.set_production_model("churn", 1, reason="first release")
+            ops.set_alias_policy("churn", "production", "two people decide", protected=True, gate_metric="auc")
+
+        def sign_in(name: str) -> Browser:
+            session = Browser(chromedriver)
+            session.open(f"http://{web}/login")
+            session.type("input[name=token]", tokens[name])
+            session.click("form.login button[type=submit]")
+            session.until("return location.pathname === '/'", f"{name}'s sign-in", 10)
+            return session
+
+        alice = sign_in("alice")
+        alice.open(f"http://{web}/models/churn")
+        alice.type("form.request input[name=version]", "2")
+        alice.type("form.request textarea[name=reason]", "<script>window.pwned = 1</script> better AUC")
+        alice.click("form.request input[name=confirm]")
+        alice.click("form.request button[type=submit]")
+        request_id = alice.until("return /^#request-\\d+$/.test(location.hash) && location.hash.slice(9)", "the request page", 10)
+        card = f"#request-{request_id}"
+        assert alice.run(f"return document.querySelector('{card} blockquote.reason').textContent") == (
+            "<script>window.pwned = 1</script> better AUC"
+        )
+        assert alice.run(f"return document.querySelector('{card} form.approve') === null"), "no approving one's own request"
+
+        # Alice watches production on the model page.
+        alice.open(f"http://{web}/models/churn")
+        alice.until("return document.documentElement.dataset.live === 'connected'", "the live connection", 10)
+        assert alice.run(PRODUCTION_IS.format(1))
+        alice.run("window.notReloaded = true")
+
+        bob = sign_in("bob")
+        bob.open(f"http://{web}/requests")
+        compared = bob.run(f"return [...document.querySelectorAll('{card} tr.metric[data-metric=auc] td')].map(c => c.textContent.trim())")
+        assert compared == ["0.8100", "0.9300", "+0.1200"], compared
+        bob.type(f"{card} form.approve textarea[name=comment]", '<img src=x onerror="window.pwned = 2"> checked the holdout')
+        bob.click(f"{card} form.approve button[type=submit]")
+        bob.until(f"return document.querySelector('#decided {card}') !== null", "the request among the decided", 10)
+        assert "APPLIED" in bob.run(f"return document.querySelector('#decided {card}').textContent")
+
+        alice.until(PRODUCTION_IS.format(2), "production to show version 2 on Alice's page", 5)
+        assert alice.run("return window.notReloaded === true"), "moved in place, not reloaded"
+        for session in (alice, bob):
+            assert session.run("return window.pwned === undefined"), "hostile text never ran"
+        with RegistryClient(server.address, token=tokens["ops"]) as ops:
+            assert ops.get_production_model("churn").version == 2
+    finally:
+        for session in (alice, bob):
+            if session is not None:
+                session.close()
         stop_server(server)

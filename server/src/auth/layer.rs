@@ -14,7 +14,7 @@ use tower::{Layer, Service};
 
 use super::Authenticator;
 use super::RequestContext;
-use super::policy::{Access, required_access};
+use super::policy::{Access, check_role, required_access};
 use crate::domain::DomainError;
 
 /// Adds [`Authenticate`] to a service stack.
@@ -116,13 +116,7 @@ impl<S> Authenticate<S> {
             request.headers(),
             certificates.as_deref().map(Vec::as_slice),
         )?;
-        if principal.grant.role < role {
-            let name = method.rsplit('/').next().unwrap_or(method);
-            return Err(DomainError::PermissionDenied(format!(
-                "principal {:?} has the role {}, but {name} needs the role {role} (or above)",
-                principal.name, principal.grant.role
-            )));
-        }
+        check_role(&principal, role, method)?;
         Ok(Some((principal, credential)))
     }
 }

@@ -23,7 +23,9 @@ use crate::domain::access::Grant;
 
 pub use context::RequestContext;
 pub use layer::AuthLayer;
-pub use policy::{Access, CallKind, call_kind, method_label, required_access};
+pub use policy::{
+    Access, CallKind, call_kind, check_role, method_label, registry_method, required_access,
+};
 pub use tokens::{
     MIN_TOKEN_BITS, PrincipalTable, TokensFileError, generate_token, hash_token, hash_token_entry,
     token_entropy_bits,

@@ -2,6 +2,7 @@
 //! a method missing from it needs `admin`, so a new RPC is closed until it
 //! is given a role here.
 
+use crate::domain::DomainError;
 use crate::domain::access::Role;
 
 /// What calling a method takes.
@@ -84,6 +85,24 @@ pub fn required_access(path: &str) -> Access {
     }
     let role = entry(path).map_or(Role::Admin, |(_, role, _)| *role);
     Access::Needs(role)
+}
+
+/// Refuses `principal` when its role is below `role`, what the method at
+/// `path` needs (the console's forms check the method they stand for).
+pub fn check_role(principal: &super::Principal, role: Role, path: &str) -> Result<(), DomainError> {
+    if principal.grant.role >= role {
+        return Ok(());
+    }
+    let name = path.rsplit('/').next().unwrap_or(path);
+    Err(DomainError::PermissionDenied(format!(
+        "principal {:?} has the role {}, but {name} needs the role {role} (or above)",
+        principal.name, principal.grant.role
+    )))
+}
+
+/// The full path of RegistryService's method `method`.
+pub fn registry_method(method: &str) -> String {
+    format!("{REGISTRY_SERVICE}{method}")
 }
 
 /// How the method at `path` runs; unknown methods count as changes (their

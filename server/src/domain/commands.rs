@@ -362,6 +362,27 @@ pub struct DecideRequest {
     pub comment: String,
 }
 
+impl DecideRequest {
+    /// A change request's number and a decider's comment (`required`: a
+    /// rejection must say why).
+    pub fn parse(id: i64, comment: &str, required: bool) -> DomainResult<Self> {
+        let mut v = super::Violations::default();
+        if id <= 0 {
+            v.add("id", "must be a change request's number (1 or more)");
+        }
+        let comment = v.check(if required {
+            super::validate::required_text("comment", comment, super::validate::MAX_REASON_CHARS)
+        } else {
+            super::validate::optional_text("comment", comment, super::validate::MAX_REASON_CHARS)
+        });
+        let Some(comment) = comment else {
+            return Err(v.into_error());
+        };
+        v.finish()?;
+        Ok(Self { id, comment })
+    }
+}
+
 /// The outcome of an alias move or rollback.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AliasMoved {

@@ -81,6 +81,25 @@ impl SessionKey {
         Ok((format!("{payload}.{tag}"), session))
     }
 
+    /// The form token of the session whose secret has digest `session`
+    /// (the console's name for "no session" without authentication). Every
+    /// form the console serves carries it and a change is made only when it
+    /// comes back: a page of another site can make a browser send the
+    /// cookie, but cannot read the token.
+    pub fn form_token(&self, session: &str) -> String {
+        URL_SAFE_NO_PAD.encode(self.mac(&format!("form:{session}")).finalize().into_bytes())
+    }
+
+    /// Whether `token` is the form token of `session` (compared in
+    /// constant time).
+    pub fn check_form_token(&self, session: &str, token: &str) -> bool {
+        URL_SAFE_NO_PAD.decode(token).is_ok_and(|tag| {
+            self.mac(&format!("form:{session}"))
+                .verify_slice(&tag)
+                .is_ok()
+        })
+    }
+
     /// The digest of the secret in `cookie`, when this key signed it and it
     /// has not expired at `now`; `None` for anything else.
     pub fn check(&self, cookie: &str, now: DateTime<Utc>) -> Option<String> {
@@ -120,6 +139,17 @@ mod tests {
         );
         // The cookie never holds what the database holds.
         assert!(!cookie.contains(&session.id_digest));
+    }
+
+    #[test]
+    fn a_form_token_belongs_to_one_session_and_one_key() {
+        let key = SessionKey::new([7; 32]);
+        let token = key.form_token("session-a");
+        assert!(key.check_form_token("session-a", &token));
+        assert!(!key.check_form_token("session-b", &token));
+        assert!(!SessionKey::new([8; 32]).check_form_token("session-a", &token));
+        assert!(!key.check_form_token("session-a", ""));
+        assert!(!key.check_form_token("session-a", &token[1..]));
     }
 
     #[test]

@@ -176,7 +176,7 @@ impl RegistryService {
         request: Request<pb::ApproveAliasChangeRequestRequest>,
     ) -> Result<Response<pb::ApproveAliasChangeRequestResponse>, Status> {
         let (caller, request) = change_of(request)?;
-        let command = decision(request.id, &request.comment, false)?;
+        let command = DecideRequest::parse(request.id, &request.comment, false)?;
         let decided = self
             .registry
             .decide_request(command, Decision::Approve, caller)
@@ -193,7 +193,7 @@ impl RegistryService {
         request: Request<pb::RejectAliasChangeRequestRequest>,
     ) -> Result<Response<pb::RejectAliasChangeRequestResponse>, Status> {
         let (caller, request) = change_of(request)?;
-        let command = decision(request.id, &request.comment, true)?;
+        let command = DecideRequest::parse(request.id, &request.comment, true)?;
         let decided = self
             .registry
             .decide_request(command, Decision::Reject, caller)
@@ -210,7 +210,7 @@ impl RegistryService {
         request: Request<pb::CancelAliasChangeRequestRequest>,
     ) -> Result<Response<pb::CancelAliasChangeRequestResponse>, Status> {
         let (caller, request) = change_of(request)?;
-        let command = decision(request.id, &request.comment, false)?;
+        let command = DecideRequest::parse(request.id, &request.comment, false)?;
         let decided = self
             .registry
             .decide_request(command, Decision::Cancel, caller)
@@ -471,25 +471,6 @@ impl TryFrom<pb::CreateAliasChangeRequestRequest> for RequestMove {
             expected_current,
         })
     }
-}
-
-/// A change request's number and a decider's comment (`required`: a
-/// rejection must say why).
-pub fn decision(id: i64, comment: &str, required: bool) -> DomainResult<DecideRequest> {
-    let mut v = Violations::default();
-    if id <= 0 {
-        v.add("id", "must be a change request's number (1 or more)");
-    }
-    let comment = v.check(if required {
-        validate::required_text("comment", comment, validate::MAX_REASON_CHARS)
-    } else {
-        validate::optional_text("comment", comment, validate::MAX_REASON_CHARS)
-    });
-    let Some(comment) = comment else {
-        return Err(v.into_error());
-    };
-    v.finish()?;
-    Ok(DecideRequest { id, comment })
 }
 
 impl TryFrom<pb::ListAliasChangeRequestsRequest> for RequestQuery {

@@ -387,7 +387,8 @@ pub enum Decision {
 }
 
 impl Decision {
-    fn method(self) -> &'static str {
+    /// The RegistryService method that makes this decision.
+    pub fn method(self) -> &'static str {
         match self {
             Self::Approve => "ApproveAliasChangeRequest",
             Self::Reject => "RejectAliasChangeRequest",

@@ -48,6 +48,23 @@ function sortableTables(root) {
   }
 }
 
+// What the reader is in the middle of survives a live refresh: an opened
+// rollback panel stays open, a form being filled in keeps what was typed.
+function keepInProgress(old, fresh) {
+  const twin = (form) =>
+    [...fresh.querySelectorAll("form.act")].find((f) => f.getAttribute("action") === form.getAttribute("action"));
+  for (const details of old.querySelectorAll("details[open]")) {
+    const form = details.querySelector("form.act");
+    const other = form && twin(form);
+    if (other && other.closest("details")) other.closest("details").open = true;
+  }
+  for (const form of old.querySelectorAll("form.act")) {
+    if (!form.dataset.dirty && !form.contains(document.activeElement)) continue;
+    const other = twin(form);
+    if (other) other.replaceWith(form);
+  }
+}
+
 // A page with data-live re-reads itself when the server says it changed.
 function live() {
   const main = document.querySelector("main[data-live]");
@@ -67,7 +84,9 @@ function live() {
         const page = new DOMParser().parseFromString(await response.text(), "text/html");
         const fresh = page.querySelector("main");
         if (fresh) {
-          document.querySelector("main").replaceWith(fresh);
+          const old = document.querySelector("main");
+          keepInProgress(old, fresh);
+          old.replaceWith(fresh);
           localTimes(fresh);
           sortableTables(fresh);
         }
@@ -92,6 +111,10 @@ function live() {
   });
   document.documentElement.dataset.live = "connected";
 }
+
+document.addEventListener("input", (event) => {
+  if (event.target.form) event.target.form.dataset.dirty = "1";
+});
 
 document.addEventListener("DOMContentLoaded", () => {
   localTimes(document);

@@ -1,16 +1,22 @@
-//! The web console: read-only pages over the registry, served by the server
-//! itself on `--web-listen` (axum, server-side HTML from `maud`, SVG charts
-//! drawn here, a little plain JavaScript for live updates and sorting).
-//! Every page works without JavaScript. With a tokens file the console asks
-//! for a token once and exchanges it for a short-lived signed session
-//! cookie (see `session`); any role may read. It never changes the
-//! registry's state.
+//! The web console: pages over the registry, served by the server itself
+//! on `--web-listen` (axum, server-side HTML from `maud`, SVG charts drawn
+//! here, a little plain JavaScript for live updates and sorting). Every
+//! page works without JavaScript. With a tokens file the console asks for a
+//! token once and exchanges it for a short-lived signed session cookie (see
+//! `session`); any role may read. Its few changes (asking for an alias
+//! move, deciding a request, rolling an alias back) are forms guarded
+//! against cross-site forgery and authorised like the gRPC calls they
+//! stand for (see `actor`, `actions`).
 
+mod actions;
+mod actor;
 mod charts;
+mod forms;
 mod live;
 mod pages;
 mod query;
 mod render;
+mod requests;
 mod session;
 
 pub use session::Reader;
@@ -24,7 +30,7 @@ use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio_stream::StreamExt;
@@ -169,8 +175,17 @@ pub fn router(console: Console) -> Router {
         .route("/models/{name}/versions/{version}", get(pages::version))
         .route("/models/{name}/live", get(live::model_changes))
         .route("/events", get(pages::events))
+        .route("/requests", get(requests::requests))
+        .route("/requests/{id}/approve", post(actions::approve))
+        .route("/requests/{id}/reject", post(actions::reject))
+        .route("/requests/{id}/cancel", post(actions::cancel))
+        .route("/models/{name}/requests", post(actions::request_move))
+        .route(
+            "/models/{name}/aliases/{alias}/rollback",
+            post(actions::rollback),
+        )
         .route("/login", get(session::login_page).post(session::login))
-        .route("/logout", axum::routing::post(session::logout))
+        .route("/logout", post(session::logout))
         .route("/static/console.css", get(stylesheet))
         .route("/static/console.js", get(script))
         .layer(axum::middleware::from_fn_with_state(console.clone(), guard))
@@ -178,7 +193,10 @@ pub fn router(console: Console) -> Router {
 }
 
 /// What every answer of the console carries: it is never framed, never
-/// sniffed, never cached, runs only its own script and sends no referrer.
+/// sniffed, never cached, runs only its own script and sends no referrer
+/// to another site (`same-origin`, not `no-referrer`: under the latter a
+/// browser sends `Origin: null` with the console's own forms, and the
+/// origin check would refuse them).
 const SECURITY_HEADERS: [(header::HeaderName, &str); 5] = [
     (
         header::CONTENT_SECURITY_POLICY,
@@ -188,7 +206,7 @@ const SECURITY_HEADERS: [(header::HeaderName, &str); 5] = [
     (header::X_FRAME_OPTIONS, "DENY"),
     (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
     (header::CACHE_CONTROL, "no-store"),
-    (header::REFERRER_POLICY, "no-referrer"),
+    (header::REFERRER_POLICY, "same-origin"),
 ];
 
 /// Served on loopback without authentication, the console answers only

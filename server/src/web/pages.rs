@@ -9,13 +9,14 @@ use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use maud::{Markup, html};
 
+use super::actor::Viewer;
 use super::charts::{self, AliasMove, chosen_metric, metric_columns, metric_points};
 use super::query::{EventsParams, ModelParams, ModelsParams, PAGE_ROWS};
 use super::render::{
     alias_list, encode, events_table, key_values, layout, metric_text, model_href, moment, pairs,
     short_uri, version_href,
 };
-use super::{Console, Reader, WebError};
+use super::{Console, Reader, WebError, forms};
 use crate::domain::commands::{EventQuery, ModelQuery, VersionQuery, VersionView};
 use crate::domain::page::{EventCursor, ModelCursor, VersionCursor, VersionOrder};
 use crate::domain::{
@@ -90,6 +91,7 @@ pub async fn model(
     let name = ModelName::parse("name", &name)?;
     let model = console.registry.get_model(name.clone()).await?;
     let status = params.status()?;
+    let viewer = Viewer::of(&console, &reader).await?;
     let key = console.page_key().await?;
 
     let moves = alias_moves(&console, &name).await?;
@@ -158,7 +160,7 @@ pub async fn model(
                     p.empty { "No aliases yet: nothing of this model is in production, staging or canary." }
                 } @else {
                     table {
-                        thead { tr { th { "Alias" } th.num { "Version" } th { "Moved by" } th { "When" } th { "Why" } } }
+                        thead { tr { th { "Alias" } th.num { "Version" } th { "Moved by" } th { "When" } th { "Why" } th {} } }
                         tbody {
                             @for row in &aliases {
                                 tr data-alias=(row.alias) {
@@ -167,12 +169,15 @@ pub async fn model(
                                     td { (row.actor) }
                                     td { @if let Some(at) = row.at { (moment(at)) } }
                                     td { (row.reason) }
+                                    td { (forms::rollback(name.as_str(), &row.alias, row.version, &viewer)) }
                                 }
                             }
                         }
                     }
                 }
             }
+
+            (forms::request_move(name.as_str(), &aliases.iter().map(|row| row.alias.as_str()).collect::<Vec<_>>(), &viewer))
 
             section #timeline {
                 h2 { "Alias timeline" }
@@ -420,7 +425,7 @@ pub fn login(problem: Option<&str>) -> Markup {
         None,
         html! {
             h1 { "Sign in" }
-            p { "This registry requires a token. Any role may read the console; it changes nothing." }
+            p { "This registry requires a token. Any role may read the console; deployers may also ask for, decide and roll back alias moves here." }
             @if let Some(problem) = problem { p.problem role="alert" { (problem) } }
             form.login method="post" action="/login" {
                 label { "Token " input type="password" name="token" autocomplete="current-password" required; }

@@ -23,7 +23,7 @@ pub(super) fn layout(title: &str, signed_in: bool, live: Option<&str>, content: 
             body {
                 header.top {
                     a.brand href="/" { "Model Registry" }
-                    nav { a href="/" { "Models" } a href="/events" { "Events" } }
+                    nav { a href="/" { "Models" } a href="/requests" { "Requests" } a href="/events" { "Events" } }
                     @if signed_in {
                         form.signout method="post" action="/logout" { button type="submit" { "Sign out" } }
                     }
@@ -47,10 +47,14 @@ pub(super) fn events_table(events: &[Event], with_model: bool) -> Markup {
                 } }
                 tbody {
                     @for e in events {
-                        tr {
+                        tr class=[e.emergency.then_some("emergency")] {
                             td.num { (e.id) }
                             td { (moment(e.occurred_at)) }
-                            td { (e.kind.as_str()) }
+                            td {
+                                (e.kind.as_str())
+                                @if e.emergency { " " strong.badge.emergency title="An admin moved a protected alias past its policy" { "EMERGENCY" } }
+                                @if let Some(id) = e.change_request_id { " " a.request href=(format!("/requests#request-{id}")) { "request #" (id) } }
+                            }
                             @if with_model { td { a href=(model_href(e.model_name.as_str())) { (e.model_name.as_str()) } } }
                             td.num { @if let Some(v) = e.version { a href=(version_href(e.model_name.as_str(), v)) { (v) } } }
                             td { (change(e)) }

@@ -50,7 +50,7 @@ impl FromRequestParts<Console> for Reader {
 }
 
 /// The live session the request's cookie names, if any.
-async fn current_session(
+pub(super) async fn current_session(
     console: &Console,
     headers: &HeaderMap,
 ) -> Result<Option<ConsoleSession>, WebError> {
