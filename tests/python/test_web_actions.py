@@ -53,7 +53,7 @@ class Browser:
             headers["Origin"] = f"http://{self.console.web}"
         elif origin is not None:
             headers["Origin"] = origin
-        status, answer, body = post(f"http://{self.console.web}{action}", fields, headers)
+        status, answer, body = post(f"http://{self.console.web}{action}", fields, headers, as_console_page=False)
         return status, answer.get("Location") or "", BeautifulSoup(body, "html.parser").get_text(" ", strip=True)
 
 

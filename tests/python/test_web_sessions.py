@@ -23,8 +23,15 @@ from modelreg_client import RegistryClient
 NO_REDIRECTS = urllib.request.build_opener(NoRedirect)
 
 
-def post(url: str, form: dict[str, str], headers: dict[str, str] | None = None) -> tuple[int, Message, str]:
+def post(
+    url: str, form: dict[str, str], headers: dict[str, str] | None = None, *, as_console_page: bool = True
+) -> tuple[int, Message, str]:
+    """POSTs `form`, by default with the `Origin` a page of the console at
+    `url`'s host gives its forms."""
     request = urllib.request.Request(url, data=urllib.parse.urlencode(form).encode(), method="POST")
+    if as_console_page:
+        parts = urllib.parse.urlsplit(url)
+        request.add_header("Origin", f"{parts.scheme}://{parts.netloc}")
     for name, value in (headers or {}).items():
         request.add_header(name, value)
     try:
@@ -80,6 +87,13 @@ def test_sign_in_exchanges_the_token_for_a_session_that_sign_out_ends(tmp_path: 
             "modelreg_token=admin-secret-token-1234567890",
         ]:
             assert not reads(running, forged), forged
+
+        # Another site's page can neither sign this browser out nor sign it in.
+        for origin in ["http://evil.example", None]:
+            headers = {"Cookie": pair} | ({"Origin": origin} if origin else {})
+            assert post(f"http://{running.web}/logout", {}, headers, as_console_page=False)[0] == 403
+            assert post(f"http://{running.web}/login", {"token": "admin-secret-token-1234567890"}, {} if origin is None else {"Origin": origin}, as_console_page=False)[0] == 403
+        assert reads(running, pair)
 
         status, answer, _ = post(f"http://{running.web}/logout", {}, {"Cookie": pair})
         assert (status, answer["Location"]) == (303, "/login")

@@ -41,15 +41,7 @@ impl FromRequestParts<Console> for Actor {
 
     async fn from_request_parts(parts: &mut Parts, console: &Console) -> Result<Self, Response> {
         if !same_origin(&parts.headers) {
-            return Err((
-                StatusCode::FORBIDDEN,
-                pages::error(
-                    StatusCode::FORBIDDEN,
-                    "refused: the form was not sent by a page of this console (its Origin \
-                     header is missing or names another site)",
-                ),
-            )
-                .into_response());
+            return Err(cross_site());
         }
         if !console.authenticator.is_enabled() {
             return Ok(Self {
@@ -114,7 +106,7 @@ impl Actor {
 /// `Origin` names the host it was sent to (the `Host` header, or the
 /// `X-Forwarded-Host` a proxy in front sets), and `Sec-Fetch-Site`, which
 /// browsers add and pages cannot change, is `same-origin` when present.
-fn same_origin(headers: &HeaderMap) -> bool {
+pub(super) fn same_origin(headers: &HeaderMap) -> bool {
     let text = |name| headers.get(name).and_then(|value| value.to_str().ok());
     if text(header::HeaderName::from_static("sec-fetch-site"))
         .is_some_and(|site| site != "same-origin")
@@ -135,6 +127,19 @@ fn same_origin(headers: &HeaderMap) -> bool {
     .into_iter()
     .filter_map(text)
     .any(|host| host.trim().eq_ignore_ascii_case(authority))
+}
+
+/// The answer to a form another site's page sent.
+pub(super) fn cross_site() -> Response {
+    (
+        StatusCode::FORBIDDEN,
+        pages::error(
+            StatusCode::FORBIDDEN,
+            "refused: the form was not sent by a page of this console (its Origin header is \
+             missing or names another site)",
+        ),
+    )
+        .into_response()
 }
 
 /// Who is looking at a page, for the forms it offers: the principal (to

@@ -131,6 +131,10 @@ pub async fn login(
     headers: HeaderMap,
     Form(form): Form<LoginForm>,
 ) -> Result<Response, WebError> {
+    // Another site must not sign this browser in as someone else.
+    if !super::actor::same_origin(&headers) {
+        return Ok(super::actor::cross_site());
+    }
     let Some((principal, Credential::Token(digest))) =
         authenticate(&console.authenticator, form.token.trim())
     else {
@@ -172,6 +176,9 @@ fn authenticate(authenticator: &Authenticator, token: &str) -> Option<(String, C
 }
 
 pub async fn logout(State(console): State<Console>, headers: HeaderMap) -> Response {
+    if !super::actor::same_origin(&headers) {
+        return super::actor::cross_site();
+    }
     if let Some(cookie) = session_cookie(&headers)
         && let Ok(key) = console.registry.session_key().await
         && let Some(id_digest) = key.check(&cookie, time::now())
