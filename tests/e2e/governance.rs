@@ -26,6 +26,7 @@ on_both_backends!(
     policies_are_versioned_audited_and_checked,
     concurrent_approvals_apply_a_request_exactly_once,
     a_frozen_alias_refuses_every_move_and_a_frozen_version_every_change,
+    an_alias_has_one_open_request_per_version_and_a_bounded_queue,
 );
 
 /// Deployers that approve concurrently.
@@ -734,6 +735,66 @@ async fn an_expired_request_cannot_be_approved(backend: Backend) {
         .into_inner()
         .change_requests;
     assert_eq!(expired.iter().map(|r| r.id).collect::<Vec<_>>(), [made.id]);
+    // An expired request is no longer open: the same move may be asked again.
+    let again = request(&mut alice, 2).await.unwrap();
+    assert_ne!(again.id, made.id);
+}
+
+async fn an_alias_has_one_open_request_per_version_and_a_bounded_queue(backend: Backend) {
+    let Some(governed) = Governed::start(backend).await else {
+        return;
+    };
+    let aucs: Vec<f64> = (0..22).map(|i| 0.70 + f64::from(i) * 0.01).collect();
+    governed.seed(&aucs).await;
+    governed.set_policy(protected(1)).await;
+    let (mut alice, mut bob) = (governed.as_("alice"), governed.as_("bob"));
+    let first = request(&mut alice, 2).await.unwrap();
+    let duplicate = request(&mut bob, 2).await.unwrap_err();
+    assert_eq!(duplicate.code(), Code::AlreadyExists, "{duplicate:?}");
+    assert!(
+        duplicate
+            .message()
+            .contains(&format!("change request {} already asks", first.id)),
+        "{duplicate:?}"
+    );
+    // Once it is decided, the same move may be asked again.
+    alice
+        .cancel_alias_change_request(pb::CancelAliasChangeRequestRequest {
+            id: first.id,
+            comment: "wrong reason".into(),
+            request_id: String::new(),
+        })
+        .await
+        .unwrap();
+    request(&mut bob, 2).await.unwrap();
+    // Twenty open requests fill the alias's queue.
+    for version in 3..=21 {
+        request(&mut alice, version).await.unwrap();
+    }
+    let full = request(&mut alice, 22).await.unwrap_err();
+    assert_eq!(full.code(), Code::ResourceExhausted, "{full:?}");
+    assert!(full.message().contains("20 open change requests"), "{full:?}");
+    let open = bob
+        .list_alias_change_requests(pb::ListAliasChangeRequestsRequest {
+            state: pb::ChangeRequestState::Pending as i32,
+            page_size: 100,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .change_requests;
+    assert_eq!(open.len(), 20, "the refused request left nothing behind");
+    // Deciding one frees a place.
+    let rejected = bob
+        .reject_alias_change_request(pb::RejectAliasChangeRequestRequest {
+            id: open[1].id,
+            comment: "not this one".into(),
+            request_id: String::new(),
+        })
+        .await;
+    assert!(rejected.is_ok(), "{rejected:?}");
+    request(&mut alice, 22).await.unwrap();
 }
 
 async fn policies_are_versioned_audited_and_checked(backend: Backend) {

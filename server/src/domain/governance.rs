@@ -360,6 +360,30 @@ pub struct ChangeRequest {
     pub decision_note: String,
 }
 
+/// The most open requests one alias may have. Approvers read every one; a
+/// longer queue is noise (or a flood), and a caller past it is told to
+/// decide or cancel some first.
+pub const MAX_OPEN_REQUESTS_PER_ALIAS: usize = 20;
+
+/// Refuses a new request to move `alias` to `version` when an open one
+/// (`open`: id and version, newest first) already asks for that move, or
+/// when the alias has [`MAX_OPEN_REQUESTS_PER_ALIAS`] open already.
+pub fn check_new_request(alias: &AliasName, version: i64, open: &[(i64, i64)]) -> DomainResult<()> {
+    if let Some((id, _)) = open.iter().find(|(_, asked)| *asked == version) {
+        return Err(DomainError::AlreadyExists(format!(
+            "change request {id} already asks to move alias {alias:?} to version {version}: \
+             approve, reject or cancel it instead of asking again"
+        )));
+    }
+    if open.len() >= MAX_OPEN_REQUESTS_PER_ALIAS {
+        return Err(DomainError::ResourceExhausted(format!(
+            "alias {alias:?} has {MAX_OPEN_REQUESTS_PER_ALIAS} open change requests: decide or \
+             cancel some before asking for another"
+        )));
+    }
+    Ok(())
+}
+
 impl ChangeRequest {
     /// Refuses anything but a request still open at `now`.
     pub fn check_open(&self, now: DateTime<Utc>) -> DomainResult<()> {

@@ -14,7 +14,8 @@ use crate::domain::commands::{
     Caller, DecideRequest, DeletePolicy, PolicyQuery, RequestMove, RequestQuery, SetPolicy,
 };
 use crate::domain::governance::{
-    AliasPolicy, Approval, ChangeRequest, Evidence, RequestState, check_evidence,
+    AliasPolicy, Approval, ChangeRequest, Evidence, MAX_OPEN_REQUESTS_PER_ALIAS, RequestState,
+    check_evidence, check_new_request,
 };
 use crate::domain::idempotency::Outcome;
 use crate::domain::page::{Page, PolicyCursor, RequestCursor};
@@ -293,6 +294,11 @@ pub async fn create_request<T: Tx>(
                 )));
             }
             check_policy_evidence(tx, &model, &policy, &candidate, current, now).await?;
+            let limit = i64::try_from(MAX_OPEN_REQUESTS_PER_ALIAS).unwrap_or(i64::MAX);
+            let open = tx
+                .open_requests_of_alias(model.id, alias, now, limit)
+                .await?;
+            check_new_request(alias, command.version, &open)?;
             let expires_at = now + chrono::Duration::seconds(policy.rules.request_ttl_seconds);
             let id = tx
                 .insert_change_request(NewChangeRequestRow {

@@ -470,6 +470,16 @@ pub trait GovernanceTable {
         row: NewChangeRequestRow,
     ) -> impl Future<Output = DomainResult<i64>> + Send;
 
+    /// The open requests (pending, not expired at `now`) to move `alias` of
+    /// model `model_id`, newest first, at most `limit`: (id, version).
+    fn open_requests_of_alias(
+        &mut self,
+        model_id: i64,
+        alias: &AliasName,
+        now: DateTime<Utc>,
+        limit: i64,
+    ) -> impl Future<Output = DomainResult<Vec<(i64, i64)>>> + Send;
+
     /// Change request `id` with its model's name.
     fn change_request(
         &mut self,

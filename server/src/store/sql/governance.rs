@@ -101,6 +101,25 @@ impl GovernanceTable for Conn {
             .await?)
     }
 
+    async fn open_requests_of_alias(
+        &mut self,
+        model_id: i64,
+        alias: &AliasName,
+        now: DateTime<Utc>,
+        limit: i64,
+    ) -> DomainResult<Vec<(i64, i64)>> {
+        Ok(change_requests::table
+            .filter(change_requests::model_id.eq(model_id))
+            .filter(change_requests::alias.eq(alias.as_str()))
+            .filter(change_requests::state.eq(RequestState::Pending.as_str()))
+            .filter(change_requests::expires_at.gt(to_db_time(now)))
+            .order(change_requests::id.desc())
+            .limit(limit)
+            .select((change_requests::id, change_requests::version))
+            .load(self)
+            .await?)
+    }
+
     async fn change_request(
         &mut self,
         id: i64,
