@@ -773,7 +773,10 @@ async fn an_alias_has_one_open_request_per_version_and_a_bounded_queue(backend: 
     }
     let full = request(&mut alice, 22).await.unwrap_err();
     assert_eq!(full.code(), Code::ResourceExhausted, "{full:?}");
-    assert!(full.message().contains("20 open change requests"), "{full:?}");
+    assert!(
+        full.message().contains("20 open change requests"),
+        "{full:?}"
+    );
     let open = bob
         .list_alias_change_requests(pb::ListAliasChangeRequestsRequest {
             state: pb::ChangeRequestState::Pending as i32,

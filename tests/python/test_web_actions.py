@@ -181,6 +181,15 @@ def test_each_form_is_authorised_like_its_grpc_call(console: Console) -> None:
     status, _, text = carol.send("/models/churn/requests", fields)
     assert status == 403 and "only the aliases" in text, text
 
+    # Only aliases with a policy take requests: a model without one offers no request form.
+    with grpc(console, "ops") as ops:
+        ops.register_model("fraud", algorithm="IsolationForest", artifact_uri="s3://m/fraud.pkl")
+        ops.set_alias("fraud", "canary", 1, reason="first try")
+    page = alice.page("/models/fraud")
+    assert page.select_one("form.request") is None and page.select_one("form.rollback") is not None
+    offered = alice.page("/models/churn").select("form.request select[name=alias] option")
+    assert [option["value"] for option in offered] == ["production"]
+
     # Every bad field is named, as the gRPC call names it.
     fields = alice.form("/models/churn", "/models/churn/requests")
     fields.update(alias="latest", version="zero", reason=" ")

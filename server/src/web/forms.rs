@@ -7,20 +7,36 @@ use maud::{Markup, html};
 use super::actor::Viewer;
 use super::render::encode;
 use super::requests::hidden_fields;
+use super::{Console, WebError};
+use crate::domain::ModelName;
+use crate::domain::commands::PolicyQuery;
+use crate::domain::governance::AliasPolicy;
 
-/// The request-a-move form, offered to principals that may make requests.
-pub(super) fn request_move(model: &str, aliases: &[&str], viewer: &Viewer) -> Markup {
-    if !viewer.may("CreateAliasChangeRequest") {
+/// The request-a-move form for the model's aliases that have a policy
+/// (`governed`; only those take requests), offered to principals that may
+/// make requests.
+pub(super) fn request_move(model: &str, governed: &[AliasPolicy], viewer: &Viewer) -> Markup {
+    if governed.is_empty() || !viewer.may("CreateAliasChangeRequest") {
         return html! {};
     }
     html! {
         section #request-move {
             h2 { "Ask for a move" }
-            p.facts { "A request another principal approves on the " a href=(format!("/requests?model={}", encode(model))) { "requests page" } "; an alias without a policy needs one approval." }
+            p.facts {
+                "A change request, decided by someone else on the "
+                a href=(format!("/requests?model={}", encode(model))) { "requests page" } "."
+            }
             form.act.request method="post" action=(format!("/models/{}/requests", encode(model))) {
                 (hidden_fields(viewer))
-                label { "Alias " input type="text" name="alias" list="alias-names" required value="production"; }
-                datalist #alias-names { @for alias in aliases { option value=(alias) {} } }
+                label { "Alias "
+                    select name="alias" required {
+                        @for policy in governed {
+                            option value=(policy.alias.as_str()) selected[policy.alias.as_str() == "production"] {
+                                (policy.alias.as_str()) " (" (policy.rules.required_approvals) " approval" @if policy.rules.required_approvals != 1 { "s" } ")"
+                            }
+                        }
+                    }
+                }
                 label { "Version " input type="number" name="version" min="1" required; }
                 label.wide { "Why " textarea name="reason" rows="2" maxlength="2000" required {} }
                 label.confirm { input type="checkbox" name="confirm" value="yes" required; " I have checked the candidate" }
@@ -47,4 +63,18 @@ pub(super) fn rollback(model: &str, alias: &str, version: i64, viewer: &Viewer) 
             }
         }
     }
+}
+
+/// The model's alias policies (a model has a few: one per governed alias).
+pub(super) async fn governed_aliases(
+    console: &Console,
+    name: &ModelName,
+) -> Result<Vec<AliasPolicy>, WebError> {
+    let query = PolicyQuery {
+        model_name: Some(name.clone()),
+        page_size: 100,
+        after: None,
+    };
+    let page = console.registry.list_policies(query).await?;
+    Ok(page.items.into_iter().map(|(policy, _)| policy).collect())
 }

@@ -15,6 +15,7 @@ use super::actor::Viewer;
 use super::query::PAGE_ROWS;
 use super::render::{encode, layout, metric_text, model_href, moment, version_href};
 use super::{Console, Reader, WebError};
+use crate::domain::access::Role;
 use crate::domain::commands::RequestQuery;
 use crate::domain::governance::{AliasPolicy, ChangeRequest, RequestState};
 use crate::domain::page::RequestCursor;
@@ -198,7 +199,7 @@ fn pending_card(request: &ChangeRequest, evidence: &Evidence, viewer: &Viewer) -
                             button type="submit" { "Reject" }
                         }
                     }
-                    @if own && viewer.may("CancelAliasChangeRequest") || viewer.principal.grant.role == crate::domain::access::Role::Admin {
+                    @if own && viewer.may("CancelAliasChangeRequest") || viewer.principal.grant.role == Role::Admin {
                         form.act.cancel method="post" action=(format!("/requests/{}/cancel", request.id)) {
                             (hidden_fields(viewer))
                             input type="hidden" name="comment" value="";
