@@ -124,43 +124,24 @@ pub async fn rollback(
     Ok(Redirect::to(&here).into_response())
 }
 
-/// `POST /requests/{id}/approve`.
-pub async fn approve(
+/// `POST /requests/{id}/{approve|reject|cancel}`: decides a request.
+pub async fn decide(
     actor: Actor,
     State(console): State<Console>,
-    Path(id): Path<i64>,
+    Path((id, decision)): Path<(i64, String)>,
     Form(form): Form<DecideForm>,
 ) -> Result<Response, WebError> {
-    decide(actor, console, id, form, Decision::Approve).await
-}
-
-/// `POST /requests/{id}/reject`.
-pub async fn reject(
-    actor: Actor,
-    State(console): State<Console>,
-    Path(id): Path<i64>,
-    Form(form): Form<DecideForm>,
-) -> Result<Response, WebError> {
-    decide(actor, console, id, form, Decision::Reject).await
-}
-
-/// `POST /requests/{id}/cancel`.
-pub async fn cancel(
-    actor: Actor,
-    State(console): State<Console>,
-    Path(id): Path<i64>,
-    Form(form): Form<DecideForm>,
-) -> Result<Response, WebError> {
-    decide(actor, console, id, form, Decision::Cancel).await
-}
-
-async fn decide(
-    actor: Actor,
-    console: Console,
-    id: i64,
-    form: DecideForm,
-    decision: Decision,
-) -> Result<Response, WebError> {
+    let decision = match decision.as_str() {
+        "approve" => Decision::Approve,
+        "reject" => Decision::Reject,
+        "cancel" => Decision::Cancel,
+        other => {
+            return Err(DomainError::NotFound(format!(
+                "a request is approved, rejected or cancelled, not {other:?}"
+            ))
+            .into());
+        }
+    };
     let caller = actor
         .caller(&console, decision.method(), &form.csrf, &form.request_id)
         .await?;

@@ -176,9 +176,7 @@ pub fn router(console: Console) -> Router {
         .route("/models/{name}/live", get(live::model_changes))
         .route("/events", get(pages::events))
         .route("/requests", get(requests::requests))
-        .route("/requests/{id}/approve", post(actions::approve))
-        .route("/requests/{id}/reject", post(actions::reject))
-        .route("/requests/{id}/cancel", post(actions::cancel))
+        .route("/requests/{id}/{decision}", post(actions::decide))
         .route("/models/{name}/requests", post(actions::request_move))
         .route(
             "/models/{name}/aliases/{alias}/rollback",
