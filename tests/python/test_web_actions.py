@@ -206,8 +206,10 @@ def test_each_form_is_authorised_like_its_grpc_call(console: Console) -> None:
     assert status == 400 and "auc" in text, text
 
     # Rolling back: allowed on the protected alias (the emergency action) unless the policy says otherwise.
-    trail = alice.page("/models/churn").select_one("#trail tr.emergency")
+    page = alice.page("/models/churn")
+    trail = page.select_one("#trail tr.emergency")
     assert trail is not None and "EMERGENCY" in trail.get_text()
+    assert "EMERGENCY" in page.select_one("#aliases tr.emergency[data-alias=production]").get_text()
     action = "/models/churn/aliases/production/rollback"
     fields = alice.form("/models/churn", action)
     assert fields["expected"] == "3"

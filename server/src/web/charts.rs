@@ -101,6 +101,8 @@ pub struct AliasMove {
     pub actor: String,
     /// Why.
     pub reason: String,
+    /// An admin's break-glass move past the alias's policy.
+    pub emergency: bool,
 }
 
 /// The alias timeline: for each alias, which version held it over time, up
@@ -487,6 +489,7 @@ mod tests {
             version,
             actor: "ci".into(),
             reason: "<b>why</b>".into(),
+            emergency: false,
         }
     }
 

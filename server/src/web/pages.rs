@@ -164,8 +164,8 @@ pub async fn model(
                         thead { tr { th { "Alias" } th.num { "Version" } th { "Moved by" } th { "When" } th { "Why" } th {} } }
                         tbody {
                             @for row in &aliases {
-                                tr data-alias=(row.alias) {
-                                    td { (row.alias) }
+                                tr data-alias=(row.alias) class=[row.emergency.then_some("emergency")] {
+                                    td { (row.alias) @if row.emergency { " " strong.badge.emergency title="Moved by an admin past the alias's policy" { "EMERGENCY" } } }
                                     td.num { a href=(version_href(name.as_str(), row.version)) { (row.version) } }
                                     td { (row.actor) }
                                     td { @if let Some(at) = row.at { (moment(at)) } }
@@ -457,6 +457,7 @@ struct AliasRow {
     actor: String,
     at: Option<DateTime<Utc>>,
     reason: String,
+    emergency: bool,
 }
 
 /// Each alias's row, its last move taken from the timeline's moves (the
@@ -468,8 +469,13 @@ async fn alias_rows(
 ) -> Result<Vec<AliasRow>, WebError> {
     let mut rows = Vec::with_capacity(model.aliases.len());
     for (alias, version) in &model.aliases {
-        let (actor, at, reason) = match moves.iter().rev().find(|m| m.alias == *alias) {
-            Some(last) => (last.actor.clone(), Some(last.at), last.reason.clone()),
+        let (actor, at, reason, emergency) = match moves.iter().rev().find(|m| m.alias == *alias) {
+            Some(last) => (
+                last.actor.clone(),
+                Some(last.at),
+                last.reason.clone(),
+                last.emergency,
+            ),
             None => {
                 let name = AliasName::movable("alias", alias)?;
                 let (_, event_id) = console
@@ -478,8 +484,8 @@ async fn alias_rows(
                     .await?;
                 let last = console.registry.find_event(event_id).await?;
                 match last {
-                    Some(e) => (e.actor, Some(e.occurred_at), e.reason),
-                    None => (String::new(), None, String::new()),
+                    Some(e) => (e.actor, Some(e.occurred_at), e.reason, e.emergency),
+                    None => (String::new(), None, String::new(), false),
                 }
             }
         };
@@ -489,6 +495,7 @@ async fn alias_rows(
             actor,
             at,
             reason,
+            emergency,
         });
     }
     Ok(rows)
@@ -515,6 +522,7 @@ async fn alias_moves(console: &Console, name: &ModelName) -> Result<Vec<AliasMov
                 version: event.new_version,
                 actor: event.actor,
                 reason: event.reason,
+                emergency: event.emergency,
             })
         }));
         match last {
