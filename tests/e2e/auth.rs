@@ -139,7 +139,35 @@ fn policy(alias: &str) -> pb::SetAliasPolicyRequest {
 
 /// A request to point `review` at whichever of versions 2 and 3 it does not
 /// point at, made by the principal of `token`.
+/// Cancels every open request to move `review` (an alias takes one open
+/// request per version), as the admin.
+async fn cancel_open_requests(admin: &mut TokenClient) {
+    let open = admin
+        .list_alias_change_requests(pb::ListAliasChangeRequestsRequest {
+            model_name: "churn".into(),
+            alias: "review".into(),
+            state: pb::ChangeRequestState::Pending as i32,
+            page_size: 100,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .change_requests;
+    for request in open {
+        admin
+            .cancel_alias_change_request(pb::CancelAliasChangeRequestRequest {
+                id: request.id,
+                comment: "matrix: clear the queue".into(),
+                request_id: String::new(),
+            })
+            .await
+            .unwrap();
+    }
+}
+
 async fn prepare_request(admin: &mut TokenClient, server_client: &mut TokenClient) {
+    cancel_open_requests(admin).await;
     let current = admin
         .get_model_version_by_alias(pb::GetModelVersionByAliasRequest {
             model_name: "churn".into(),
@@ -213,6 +241,7 @@ async fn prepare(server: &TestServer, admin: &mut TokenClient, rpc: &str) {
         "DeleteAliasPolicy" => {
             admin.set_alias_policy(policy("doomed")).await.unwrap();
         }
+        "CreateAliasChangeRequest" => cancel_open_requests(admin).await,
         // Each call freezes anew, or unfreezes what is frozen.
         "FreezeAlias" => {
             let _not_frozen = admin
