@@ -11,6 +11,7 @@ use super::{Console, WebError};
 use crate::domain::ModelName;
 use crate::domain::commands::PolicyQuery;
 use crate::domain::governance::AliasPolicy;
+use crate::domain::validate::MAX_REASON_CHARS;
 
 /// The request-a-move form for the model's aliases that have a policy
 /// (`governed`; only those take requests), offered to principals that may
@@ -38,7 +39,7 @@ pub(super) fn request_move(model: &str, governed: &[AliasPolicy], viewer: &Viewe
                     }
                 }
                 label { "Version " input type="number" name="version" min="1" required; }
-                label.wide { "Why " textarea name="reason" rows="2" maxlength="2000" required {} }
+                label.wide { "Why " textarea name="reason" rows="2" maxlength=(MAX_REASON_CHARS) required {} }
                 label.confirm { input type="checkbox" name="confirm" value="yes" required; " I have checked the candidate" }
                 button type="submit" { "Ask for the move" }
             }
@@ -57,7 +58,7 @@ pub(super) fn rollback(model: &str, alias: &str, version: i64, viewer: &Viewer) 
             form.act.rollback method="post" action=(format!("/models/{}/aliases/{}/rollback", encode(model), encode(alias))) {
                 (hidden_fields(viewer))
                 input type="hidden" name="expected" value=(version);
-                label { "Why " input type="text" name="reason" maxlength="2000" required; }
+                label { "Why " input type="text" name="reason" maxlength=(MAX_REASON_CHARS) required; }
                 label.confirm { input type="checkbox" name="confirm" value="yes" required; " Return " (alias) " to the version it held before " (version) }
                 button type="submit" { "Roll back" }
             }

@@ -19,6 +19,7 @@ use crate::domain::access::Role;
 use crate::domain::commands::RequestQuery;
 use crate::domain::governance::{AliasPolicy, ChangeRequest, RequestState};
 use crate::domain::page::RequestCursor;
+use crate::domain::validate::MAX_REASON_CHARS;
 use crate::domain::{AliasName, DomainError, ModelName, ModelVersion, VersionRef};
 
 /// Pending requests shown in full (each costs a few reads).
@@ -190,12 +191,12 @@ fn pending_card(request: &ChangeRequest, evidence: &Evidence, viewer: &Viewer) -
                     @if viewer.may("ApproveAliasChangeRequest") && !own {
                         form.act.approve method="post" action=(format!("/requests/{}/approve", request.id)) {
                             (hidden_fields(viewer))
-                            label { "Comment " textarea name="comment" rows="2" maxlength="2000" {} }
+                            label { "Comment " textarea name="comment" rows="2" maxlength=(MAX_REASON_CHARS) {} }
                             button type="submit" { "Approve" }
                         }
                         form.act.reject method="post" action=(format!("/requests/{}/reject", request.id)) {
                             (hidden_fields(viewer))
-                            label { "Why reject " textarea name="comment" rows="2" maxlength="2000" required {} }
+                            label { "Why reject " textarea name="comment" rows="2" maxlength=(MAX_REASON_CHARS) required {} }
                             button type="submit" { "Reject" }
                         }
                     }
