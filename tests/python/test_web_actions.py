@@ -108,6 +108,9 @@ def test_a_two_person_promotion_through_the_console(console: Console) -> None:
     assert alice.send("/models/churn/requests", fields)[:2] == (303, location)
     with grpc(console, "viewer") as viewer:
         assert [r.id for r in viewer.list_change_requests(model_name="churn")] == [request_id]
+    # Every reader of the model page learns a request waits, and where.
+    waiting = browser(console, "viewer").page("/models/churn").select_one("p.open-requests a")
+    assert (waiting.get_text(strip=True), waiting["href"]) == ("1 open change request", "/requests?model=churn")
 
     # The requester sees the request, cannot approve it, and the page offers no button.
     card = alice.page("/requests").select_one(f"#request-{request_id}")
@@ -138,6 +141,7 @@ def test_a_two_person_promotion_through_the_console(console: Console) -> None:
         trail = list(viewer.list_events(model_name="churn", alias="production", types=[EventType.ALIAS_SET]))
         assert (trail[-1].type, trail[-1].actor, trail[-1].change_request_id) == (EventType.ALIAS_SET, "bob", request_id)
 
+    assert bob.page("/models/churn").select_one("p.open-requests a").get_text(strip=True) == "No open change request"
     decided = bob.page("/requests").select_one(f"#decided #request-{request_id}")
     assert "APPLIED" in decided.get_text() and decided.find("img") is None
     trail = bob.page("/models/churn").select_one("#trail")

@@ -9,39 +9,62 @@ use super::render::encode;
 use super::requests::hidden_fields;
 use super::{Console, WebError};
 use crate::domain::ModelName;
-use crate::domain::commands::PolicyQuery;
-use crate::domain::governance::AliasPolicy;
+use crate::domain::commands::{PolicyQuery, RequestQuery};
+use crate::domain::governance::{AliasPolicy, RequestState};
 use crate::domain::validate::MAX_REASON_CHARS;
 
-/// The request-a-move form for the model's aliases that have a policy
-/// (`governed`; only those take requests), offered to principals that may
-/// make requests.
-pub(super) fn request_move(model: &str, governed: &[AliasPolicy], viewer: &Viewer) -> Markup {
-    if governed.is_empty() || !viewer.may("CreateAliasChangeRequest") {
+/// What the model page says of the model's governed aliases.
+pub(super) struct Governance {
+    /// The model's alias policies (only these aliases take requests).
+    policies: Vec<AliasPolicy>,
+    /// Its open change requests, counted up to [`OPEN_COUNTED`].
+    open_requests: usize,
+}
+
+/// Open requests the model page counts before it says "more than".
+const OPEN_COUNTED: usize = 50;
+
+/// The model's governed aliases, their open requests, and the form to ask
+/// for a move (to principals that may make requests).
+pub(super) fn request_move(model: &str, governance: &Governance, viewer: &Viewer) -> Markup {
+    if governance.policies.is_empty() {
         return html! {};
     }
+    let requests_href = format!("/requests?model={}", encode(model));
     html! {
         section #request-move {
-            h2 { "Ask for a move" }
-            p.facts {
-                "A change request, decided by someone else on the "
-                a href=(format!("/requests?model={}", encode(model))) { "requests page" } "."
+            h2 { "Change requests" }
+            p.facts.open-requests {
+                a href=(requests_href) {
+                    @match governance.open_requests {
+                        0 => { "No open change request" },
+                        1 => { "1 open change request" },
+                        n if n > OPEN_COUNTED => { "More than " (OPEN_COUNTED) " open change requests" },
+                        n => { (n) " open change requests" },
+                    }
+                }
+                " for "
+                (governance.policies.iter().map(|p| p.alias.as_str()).collect::<Vec<_>>().join(", "))
+                ": decided by someone other than who asked."
             }
-            form.act.request method="post" action=(format!("/models/{}/requests", encode(model))) {
-                (hidden_fields(viewer))
-                label { "Alias "
-                    select name="alias" required {
-                        @for policy in governed {
-                            option value=(policy.alias.as_str()) selected[policy.alias.as_str() == "production"] {
-                                (policy.alias.as_str()) " (" (policy.rules.required_approvals) " approval" @if policy.rules.required_approvals != 1 { "s" } ")"
+            @if viewer.may("CreateAliasChangeRequest") {
+                h3 { "Ask for a move" }
+                form.act.request method="post" action=(format!("/models/{}/requests", encode(model))) {
+                    (hidden_fields(viewer))
+                    label { "Alias "
+                        select name="alias" required {
+                            @for policy in &governance.policies {
+                                option value=(policy.alias.as_str()) selected[policy.alias.as_str() == "production"] {
+                                    (policy.alias.as_str()) " (" (policy.rules.required_approvals) " approval" @if policy.rules.required_approvals != 1 { "s" } ")"
+                                }
                             }
                         }
                     }
+                    label { "Version " input type="number" name="version" min="1" required; }
+                    label.wide { "Why " textarea name="reason" rows="2" maxlength=(MAX_REASON_CHARS) required {} }
+                    label.confirm { input type="checkbox" name="confirm" value="yes" required; " I have checked the candidate" }
+                    button type="submit" { "Ask for the move" }
                 }
-                label { "Version " input type="number" name="version" min="1" required; }
-                label.wide { "Why " textarea name="reason" rows="2" maxlength=(MAX_REASON_CHARS) required {} }
-                label.confirm { input type="checkbox" name="confirm" value="yes" required; " I have checked the candidate" }
-                button type="submit" { "Ask for the move" }
             }
         }
     }
@@ -66,16 +89,39 @@ pub(super) fn rollback(model: &str, alias: &str, version: i64, viewer: &Viewer) 
     }
 }
 
-/// The model's alias policies (a model has a few: one per governed alias).
-pub(super) async fn governed_aliases(
+/// The model's alias policies (a model has a few: one per governed alias)
+/// and, when it has any, how many requests are open.
+pub(super) async fn governance_of(
     console: &Console,
     name: &ModelName,
-) -> Result<Vec<AliasPolicy>, WebError> {
+) -> Result<Governance, WebError> {
     let query = PolicyQuery {
         model_name: Some(name.clone()),
         page_size: 100,
         after: None,
     };
     let page = console.registry.list_policies(query).await?;
-    Ok(page.items.into_iter().map(|(policy, _)| policy).collect())
+    let policies: Vec<AliasPolicy> = page.items.into_iter().map(|(policy, _)| policy).collect();
+    if policies.is_empty() {
+        return Ok(Governance {
+            policies,
+            open_requests: 0,
+        });
+    }
+    let open = console
+        .registry
+        .list_requests(RequestQuery {
+            model_name: Some(name.clone()),
+            alias: None,
+            state: Some(RequestState::Pending),
+            requester: None,
+            page_size: OPEN_COUNTED,
+            after: None,
+        })
+        .await?;
+    let open_requests = open.items.len() + usize::from(open.more);
+    Ok(Governance {
+        policies,
+        open_requests,
+    })
 }

@@ -92,7 +92,7 @@ pub async fn model(
     let model = console.registry.get_model(name.clone()).await?;
     let status = params.status()?;
     let viewer = Viewer::of(&console, &reader).await?;
-    let governed = forms::governed_aliases(&console, &name).await?;
+    let governance = forms::governance_of(&console, &name).await?;
     let key = console.page_key().await?;
 
     let moves = alias_moves(&console, &name).await?;
@@ -178,7 +178,7 @@ pub async fn model(
                 }
             }
 
-            (forms::request_move(name.as_str(), &governed, &viewer))
+            (forms::request_move(name.as_str(), &governance, &viewer))
 
             section #timeline {
                 h2 { "Alias timeline" }
