@@ -449,6 +449,7 @@ async fn call(client: &mut TokenClient, rpc: &str) -> Result<(), tonic::Status> 
             .get_alias_policy(pb::GetAliasPolicyRequest {
                 model_name: "churn".into(),
                 alias: "review".into(),
+                ..Default::default()
             })
             .await
             .map(drop),
@@ -463,6 +464,7 @@ async fn call(client: &mut TokenClient, rpc: &str) -> Result<(), tonic::Status> 
                 alias: "doomed".into(),
                 reason: "matrix".into(),
                 request_id: String::new(),
+                ..Default::default()
             })
             .await
             .map(drop),

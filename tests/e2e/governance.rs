@@ -45,12 +45,19 @@ fn tokens_file(dir: &std::path::Path) -> std::path::PathBuf {
         ("carol".to_owned(), "deployer"),
         ("ops".to_owned(), "admin"),
         ("dave".to_owned(), "trainer"),
+        // An admin of the `fraud-` models only.
+        ("fraud-ops".to_owned(), "admin"),
     ];
     principals.extend((0..APPROVERS).map(|i| (format!("approver-{i}"), "deployer")));
     let mut text = String::new();
     for (name, role) in principals {
+        let limits = if name == "fraud-ops" {
+            "model_prefixes = [\"fraud-\"]\n"
+        } else {
+            ""
+        };
         text.push_str(&format!(
-            "[[principal]]\nname = \"{name}\"\nrole = \"{role}\"\ntoken_sha256 = \"{}\"\n\n",
+            "[[principal]]\nname = \"{name}\"\nrole = \"{role}\"\ntoken_sha256 = \"{}\"\n{limits}\n",
             hex(&format!("{name}-token"))
         ));
     }
@@ -59,13 +66,13 @@ fn tokens_file(dir: &std::path::Path) -> std::path::PathBuf {
     path
 }
 
-struct Governed {
+pub(crate) struct Governed {
     server: TestServer,
     dir: tempfile::TempDir,
 }
 
 impl Governed {
-    async fn start(backend: Backend) -> Option<Self> {
+    pub(crate) async fn start(backend: Backend) -> Option<Self> {
         let dir = tempfile::tempdir().unwrap();
         let server = TestServer::builder(backend)
             .options(options(dir.path()))
@@ -74,7 +81,7 @@ impl Governed {
         Some(Self { server, dir })
     }
 
-    fn as_(&self, name: &str) -> TokenClient {
+    pub(crate) fn as_(&self, name: &str) -> TokenClient {
         client_with_token(&self.server, Some(&format!("{name}-token")))
     }
 
@@ -196,7 +203,7 @@ async fn next_update(stream: &mut tonic::Streaming<pb::AliasUpdate>) -> pb::Alia
         .expect("the stream stays open")
 }
 
-fn state(request: &pb::AliasChangeRequest) -> pb::ChangeRequestState {
+pub(crate) fn state(request: &pb::AliasChangeRequest) -> pb::ChangeRequestState {
     pb::ChangeRequestState::try_from(request.state).unwrap()
 }
 
@@ -362,6 +369,7 @@ async fn a_protected_alias_moves_only_through_a_request_another_principal_approv
         alias: "production".into(),
         reason: "release freeze over".into(),
         request_id: String::new(),
+        ..Default::default()
     })
     .await
     .unwrap();
@@ -820,6 +828,7 @@ async fn policies_are_versioned_audited_and_checked(backend: Backend) {
         .get_alias_policy(pb::GetAliasPolicyRequest {
             model_name: "churn".into(),
             alias: "production".into(),
+            ..Default::default()
         })
         .await
         .unwrap()
@@ -918,6 +927,7 @@ async fn policies_are_versioned_audited_and_checked(backend: Backend) {
             alias: "production".into(),
             reason: "done".into(),
             request_id: String::new(),
+            ..Default::default()
         })
         .await
         .unwrap()
@@ -927,6 +937,7 @@ async fn policies_are_versioned_audited_and_checked(backend: Backend) {
         .get_alias_policy(pb::GetAliasPolicyRequest {
             model_name: "churn".into(),
             alias: "production".into(),
+            ..Default::default()
         })
         .await
         .unwrap_err();

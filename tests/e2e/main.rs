@@ -19,6 +19,7 @@ mod hostile;
 mod idempotency;
 mod listing;
 mod migration;
+mod prefix_policies;
 mod production;
 mod read_cache;
 mod registration;

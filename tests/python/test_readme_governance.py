@@ -54,11 +54,15 @@ def test_a_two_person_promotion_runs_as_written(tmp_path: Path) -> None:
             "refused: production is protected",
             "refused: the requester cannot approve",
             "refused: frozen, even for break-glass",
+            "refused: fraud-cards inherits the policy",
         )
         for refusal in refusals:
             assert refusal in out, out
         assert "APPLIED" in out
         assert "quotes@production is frozen" in out
         assert "CHANGE_APPROVED" in out and "ALIAS_FROZEN" in out
+        # The family's policy, shown for the model that inherits it and listed.
+        assert "fraud-*@production policy revision 1 (set by ops)" in out, out
+        assert any(line.split()[:3] == ["fraud-*", "production", "1"] for line in out.splitlines()), out
     finally:
         stop_server(server)

@@ -229,3 +229,23 @@ def test_each_form_is_authorised_like_its_grpc_call(console: Console) -> None:
     fields = alice.form("/models/churn", action)
     status, _, text = alice.send(action, dict(fields, reason="try", confirm="yes"))
     assert status == 400 and "protected" in text, text
+
+
+def test_a_policy_set_on_a_prefix_shows_where_it_comes_from(console: Console) -> None:
+    with grpc(console, "ops") as ops:
+        ops.set_alias_policy("", "production", "every fraud model", model_prefix="fraud-", protected=True)
+        ops.register_model("fraud-cards", algorithm="XGBoost", artifact_uri="s3://m/f.pkl", metrics={"auc": 0.9})
+    alice = browser(console, "alice")
+    # The model page names the family's policy, and takes requests under it.
+    facts = alice.page("/models/fraud-cards").select_one("p.open-requests").get_text(" ", strip=True)
+    assert "production (policy of every model named fraud-…)" in facts, facts
+    fields = alice.form("/models/fraud-cards", "/models/fraud-cards/requests")
+    fields.update(alias="production", version="1", reason="first release", confirm="yes")
+    status, location, _ = alice.send("/models/fraud-cards/requests", fields)
+    assert status == 303 and location.startswith("/requests#request-"), (status, location)
+    # The trail shows the policy's change under its prefix, linking no model.
+    row = next(
+        tr for tr in alice.page("/events").select("table.events tbody tr") if "ALIAS_POLICY_SET" in tr.get_text()
+    )
+    assert row.select_one("span.prefix").get_text(strip=True) == "fraud-…"
+    assert row.find("a", href=re.compile("^/models/")) is None

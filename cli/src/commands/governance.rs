@@ -16,29 +16,37 @@ use crate::target::{VersionOrAlias, parse_version_or_alias};
 pub enum PolicyCommand {
     /// Set the policy an alias moves under (admin; a new revision).
     #[command(
-        after_help = "Examples:\n  modelreg policy set churn production --protected --approvals 2 --reason \"release process\"\n  modelreg policy set churn production --protected --soak canary=24h --gate-metric auc --gate-min-delta 0.005 --reason \"evidence first\""
+        after_help = "Examples:\n  modelreg policy set churn production --protected --approvals 2 --reason \"release process\"\n  modelreg policy set churn production --protected --soak canary=24h --gate-metric auc --gate-min-delta 0.005 --reason \"evidence first\"\n  modelreg policy set 'fraud-*' production --protected --reason \"every fraud- model, now and later\""
     )]
     Set(PolicySetArgs),
-    /// Show an alias's policy.
-    #[command(after_help = "Example:\n  modelreg policy show churn production")]
+    /// Show an alias's policy in force (its own, or inherited from a prefix).
+    #[command(
+        after_help = "Example:\n  modelreg policy show churn production\n  modelreg policy show 'fraud-*' production"
+    )]
     Show {
-        /// The model.
+        /// The model, or PREFIX* for the policy set on a prefix.
         name: String,
         /// The alias.
         alias: String,
     },
-    /// List policies (of one model when given).
-    #[command(after_help = "Example:\n  modelreg policy list\n  modelreg policy list churn")]
+    /// List policies: every model's own, one model's in force, or those set on prefixes.
+    #[command(
+        after_help = "Example:\n  modelreg policy list\n  modelreg policy list churn\n  modelreg policy list --prefixes"
+    )]
     List {
-        /// Only this model's.
+        /// Only this model's in force: its own, and those it inherits.
+        #[arg(conflicts_with = "prefixes")]
         name: Option<String>,
+        /// The policies set on model-name prefixes instead.
+        #[arg(long)]
+        prefixes: bool,
     },
     /// Remove an alias's policy (admin; the alias moves freely again).
     #[command(
         after_help = "Example:\n  modelreg policy delete churn production --reason \"freeze over\""
     )]
     Delete {
-        /// The model.
+        /// The model, or PREFIX* for the policy set on a prefix.
         name: String,
         /// The alias.
         alias: String,
@@ -51,7 +59,8 @@ pub enum PolicyCommand {
 /// The arguments of `modelreg policy set`.
 #[derive(Debug, Args)]
 pub struct PolicySetArgs {
-    /// The model.
+    /// The model, or PREFIX* (quoted) for every model whose name starts
+    /// with PREFIX, now and later, that has no policy of its own.
     name: String,
     /// The alias governed, e.g. production.
     alias: String,
@@ -226,7 +235,10 @@ pub async fn policy_command(
                 rollback_requires_approval,
                 reason,
             } = args;
-            let mut policy = AliasPolicy::new(name, alias);
+            let mut policy = match prefix_of(&name) {
+                Some(prefix) => AliasPolicy::for_prefix(prefix, alias),
+                None => AliasPolicy::new(name, alias),
+            };
             if protected {
                 policy = policy.protected();
             }
@@ -255,11 +267,18 @@ pub async fn policy_command(
             print_policy(&set, printer)
         }
         PolicyCommand::Show { name, alias } => {
-            let policy = client.alias_policy(&name, &alias).await?;
+            let policy = match prefix_of(&name) {
+                Some(prefix) => client.prefix_policy(prefix, &alias).await?,
+                None => client.alias_policy(&name, &alias).await?,
+            };
             print_policy(&policy, printer)
         }
-        PolicyCommand::List { name } => {
-            let policies = client.alias_policies(name.as_deref()).await?;
+        PolicyCommand::List { name, prefixes } => {
+            let policies = if prefixes {
+                client.prefix_policies().await?
+            } else {
+                client.alias_policies(name.as_deref()).await?
+            };
             let raw: Vec<pb::AliasPolicy> = policies.iter().map(|p| p.raw().clone()).collect();
             printer.print(
                 output::canonical_list(&raw)?,
@@ -268,7 +287,7 @@ pub async fn policy_command(
                     &raw.iter()
                         .map(|p| {
                             vec![
-                                p.model_name.clone(),
+                                governed_text(p),
                                 p.alias.clone(),
                                 p.revision.to_string(),
                                 rules_text(p),
@@ -284,10 +303,11 @@ pub async fn policy_command(
             alias,
             reason,
         } => {
-            let revision = client
-                .delete_alias_policy(&name, &alias)
-                .reason(reason)
-                .await?;
+            let removal = match prefix_of(&name) {
+                Some(prefix) => client.delete_prefix_policy(prefix, &alias),
+                None => client.delete_alias_policy(&name, &alias),
+            };
+            let revision = removal.reason(reason).await?;
             let response = pb::DeleteAliasPolicyResponse {
                 revision,
                 consistency_token: client.consistency_token(),
@@ -305,7 +325,7 @@ fn print_policy(policy: &AliasPolicy, printer: &Printer) -> Result<(), Error> {
     let raw = policy.raw();
     let text = format!(
         "{}@{} policy revision {} (set by {}): {}",
-        raw.model_name,
+        governed_text(raw),
         raw.alias,
         raw.revision,
         raw.updated_by,
@@ -313,6 +333,21 @@ fn print_policy(policy: &AliasPolicy, printer: &Printer) -> Result<(), Error> {
     );
     printer.print(output::canonical(raw)?, text);
     Ok(())
+}
+
+/// The prefix `name` names when it ends with `*` (`fraud-*`), the way a
+/// policy set on every model named so is written here.
+fn prefix_of(name: &str) -> Option<&str> {
+    name.strip_suffix('*')
+}
+
+/// What a policy governs: its model, or `PREFIX*`.
+fn governed_text(policy: &pb::AliasPolicy) -> String {
+    if policy.model_prefix.is_empty() {
+        policy.model_name.clone()
+    } else {
+        format!("{}*", policy.model_prefix)
+    }
 }
 
 /// A policy's rules in one line.

@@ -113,3 +113,32 @@ def test_the_async_client_decides_requests_too(governed: RunningServer) -> None:
             assert pending == []
 
     asyncio.run(scenario())
+
+
+def test_a_policy_set_on_a_prefix_governs_the_family_from_python(governed: RunningServer) -> None:
+    with client(governed, "ops") as ops, client(governed, "alice") as alice, client(governed, "ci") as ci:
+        ci.register_model("fraud-cards", algorithm="XGBoost", artifact_uri="s3://m/c.pkl", metrics={"auc": 0.8})
+        family = ops.set_alias_policy("", "production", "every fraud model", model_prefix="fraud-", protected=True)
+        assert (family.model_name, family.model_prefix, family.revision) == ("", "fraud-", 1)
+        # Registered after the policy: governed all the same.
+        ci.register_model("fraud-wire", algorithm="XGBoost", artifact_uri="s3://m/w.pkl", metrics={"auc": 0.8})
+        for model in ("fraud-cards", "fraud-wire"):
+            with pytest.raises(FailedPrecondition, match='inherited from prefix "fraud-"'):
+                alice.set_production_model(model, 1, "skip review")
+            assert alice.get_alias_policy(model, "production").model_prefix == "fraud-"
+        assert ops.get_alias_policy("", "production", model_prefix="fraud-") == family
+        trail = [e for e in ops.list_events(types=[EventType.ALIAS_POLICY_SET]) if e.model_prefix]
+        assert [(e.model_name, e.model_prefix, e.actor) for e in trail] == [("", "fraud-", "ops")]
+        assert ops.delete_alias_policy("", "production", "family rules end", model_prefix="fraud-") == 1
+        alice.set_production_model("fraud-wire", 1, "moves freely again")
+
+
+def test_the_async_client_sets_prefix_policies_too(governed: RunningServer) -> None:
+    async def scenario() -> None:
+        async with AsyncRegistryClient(f"http://{governed.address}", token="ops-token", timeout=10) as ops:
+            set_ = await ops.set_alias_policy("", "canary", "canaries reviewed", model_prefix="risk-", protected=True)
+            read = await ops.get_alias_policy("", "canary", model_prefix="risk-")
+            assert (read.model_prefix, read.revision) == ("risk-", set_.revision)
+            assert await ops.delete_alias_policy("", "canary", "no longer", model_prefix="risk-") == 1
+
+    asyncio.run(scenario())

@@ -50,6 +50,17 @@ impl AliasPolicy {
         })
     }
 
+    /// A policy for `alias` of every model whose name starts with
+    /// `prefix`, existing or registered later, that has none of its own
+    /// for the alias (the longest matching prefix wins).
+    pub fn for_prefix(prefix: impl Into<String>, alias: impl Into<String>) -> Self {
+        Self(pb::AliasPolicy {
+            model_prefix: prefix.into(),
+            alias: alias.into(),
+            ..Default::default()
+        })
+    }
+
     /// The alias moves only through approved change requests.
     pub fn protected(mut self) -> Self {
         self.0.protected = true;
@@ -109,6 +120,12 @@ impl AliasPolicy {
     /// The policy's revision (set by the server).
     pub fn revision(&self) -> i64 {
         self.0.revision
+    }
+
+    /// The model-name prefix the policy is set on (for a model's policy
+    /// read back, the prefix it inherits it from), if it is set on one.
+    pub fn model_prefix(&self) -> Option<&str> {
+        Some(self.0.model_prefix.as_str()).filter(|prefix| !prefix.is_empty())
     }
 
     /// The policy in the canonical protobuf JSON mapping.
@@ -509,19 +526,53 @@ impl RegistryClient {
             request: pb::DeleteAliasPolicyRequest {
                 model_name: model_name.into(),
                 alias: alias.into(),
-                reason: String::new(),
                 request_id: new_request_id(),
+                ..Default::default()
             },
         }
     }
 
-    /// The policy of `alias` of `model_name`;
+    /// Removes the policy set on model-name prefix `prefix` (admin).
+    pub fn delete_prefix_policy(
+        &self,
+        prefix: impl Into<String>,
+        alias: impl Into<String>,
+    ) -> DeleteAliasPolicy<'_> {
+        DeleteAliasPolicy {
+            client: self,
+            request: pb::DeleteAliasPolicyRequest {
+                model_prefix: prefix.into(),
+                alias: alias.into(),
+                request_id: new_request_id(),
+                ..Default::default()
+            },
+        }
+    }
+
+    /// The policy in force for `alias` of `model_name`: its own, or the
+    /// one it inherits from a prefix ([`AliasPolicy::model_prefix`]);
     /// [`crate::Error::is_not_found`] when it has none.
     pub async fn alias_policy(&self, model_name: &str, alias: &str) -> Result<AliasPolicy> {
-        let request = pb::GetAliasPolicyRequest {
+        self.get_alias_policy(pb::GetAliasPolicyRequest {
             model_name: model_name.to_owned(),
             alias: alias.to_owned(),
-        };
+            ..Default::default()
+        })
+        .await
+    }
+
+    /// The policy set on model-name prefix `prefix` for `alias`;
+    /// [`crate::Error::is_not_found`] when there is none.
+    pub async fn prefix_policy(&self, prefix: &str, alias: &str) -> Result<AliasPolicy> {
+        self.get_alias_policy(pb::GetAliasPolicyRequest {
+            model_prefix: prefix.to_owned(),
+            alias: alias.to_owned(),
+            ..Default::default()
+        })
+        .await
+    }
+
+    async fn get_alias_policy(&self, request: pb::GetAliasPolicyRequest) -> Result<AliasPolicy> {
         let response = self
             .retried(request, |mut raw, r| async move {
                 raw.get_alias_policy(r).await
@@ -533,12 +584,29 @@ impl RegistryClient {
             .ok_or_else(|| Error::InvalidInput("the server sent no policy".to_owned()))
     }
 
-    /// Every policy (of `model_name` when given), by model and alias.
+    /// Every model's own policies by model and alias; with `model_name`,
+    /// that model's policies in force (its own and those it inherits).
     pub async fn alias_policies(&self, model_name: Option<&str>) -> Result<Vec<AliasPolicy>> {
-        let request = pb::ListAliasPoliciesRequest {
+        self.list_alias_policies(pb::ListAliasPoliciesRequest {
             model_name: model_name.unwrap_or_default().to_owned(),
             ..Default::default()
-        };
+        })
+        .await
+    }
+
+    /// The policies set on model-name prefixes, by prefix and alias.
+    pub async fn prefix_policies(&self) -> Result<Vec<AliasPolicy>> {
+        self.list_alias_policies(pb::ListAliasPoliciesRequest {
+            prefixes: true,
+            ..Default::default()
+        })
+        .await
+    }
+
+    async fn list_alias_policies(
+        &self,
+        request: pb::ListAliasPoliciesRequest,
+    ) -> Result<Vec<AliasPolicy>> {
         every_page(
             self,
             request,

@@ -11,7 +11,7 @@ use std::str::FromStr;
 
 use super::alias::AliasName;
 use super::error::{DomainError, DomainResult};
-use super::types::ModelName;
+use super::types::{ModelName, ModelPrefix};
 
 /// A principal's role; each includes the rights of the ones before it.
 #[derive(
@@ -130,10 +130,37 @@ impl Caller {
         }
     }
 
+    /// Refuses with PERMISSION_DENIED a change to alias `alias` of every
+    /// model named `prefix`…, unless all of them are within the
+    /// principal's model prefixes (one of those starts `prefix`) and the
+    /// alias within its alias limits.
+    pub fn check_family(&self, prefix: &ModelPrefix, alias: &AliasName) -> DomainResult<()> {
+        match &self.grant.model_prefixes {
+            Some(prefixes)
+                if !prefixes
+                    .iter()
+                    .any(|p| prefix.as_str().starts_with(p.as_str())) =>
+            {
+                return Err(DomainError::PermissionDenied(format!(
+                    "principal {:?} may change only models whose names start with {}; the \
+                     models named {prefix:?}… are not all among them",
+                    self.identity,
+                    quoted_list(prefixes.iter())
+                )));
+            }
+            _ => {}
+        }
+        self.check_alias_limits(alias)
+    }
+
     /// Refuses with PERMISSION_DENIED a change of alias `alias` of model
     /// `name` outside the principal's limits.
     pub fn check_alias(&self, name: &ModelName, alias: &AliasName) -> DomainResult<()> {
         self.check_model(name)?;
+        self.check_alias_limits(alias)
+    }
+
+    fn check_alias_limits(&self, alias: &AliasName) -> DomainResult<()> {
         match &self.grant.aliases {
             Some(aliases) if !aliases.contains(alias.as_str()) => {
                 Err(DomainError::PermissionDenied(format!(

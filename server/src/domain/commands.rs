@@ -9,7 +9,7 @@ pub use super::access::Caller;
 use super::alias::{AliasName, ExpectedCurrent, MetricGate};
 use super::error::{DomainError, DomainResult};
 use super::event::EventKind;
-use super::governance::{FreezeTarget, PolicyRules, RequestState};
+use super::governance::{FreezeTarget, PolicyRules, PolicyScope, RequestState};
 use super::page::{
     EventCursor, ModelCursor, PolicyCursor, RequestCursor, VersionCursor, VersionOrder,
 };
@@ -276,11 +276,14 @@ pub struct RequestQuery {
     pub after: Option<RequestCursor>,
 }
 
-/// A listing of alias policies, by model name and alias.
+/// A listing of alias policies, by model name (or prefix) and alias.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct PolicyQuery {
-    /// Only this model's.
+    /// Only this model's: its own policies and those it inherits.
     pub model_name: Option<ModelName>,
+    /// The policies set on prefixes instead of models' own.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub prefixes: bool,
     /// Page size (not part of the query a page token is bound to).
     #[serde(skip)]
     pub page_size: usize,
@@ -292,8 +295,9 @@ pub struct PolicyQuery {
 /// Sets an alias's policy (a new revision).
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct SetPolicy {
-    /// The model.
-    pub model_name: ModelName,
+    /// The model, or the prefix of a family of models.
+    #[serde(rename = "model_name")]
+    pub scope: PolicyScope,
     /// The alias.
     pub alias: AliasName,
     /// The rules.
@@ -305,8 +309,9 @@ pub struct SetPolicy {
 /// Removes an alias's policy.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct DeletePolicy {
-    /// The model.
-    pub model_name: ModelName,
+    /// The model, or the prefix of a family of models.
+    #[serde(rename = "model_name")]
+    pub scope: PolicyScope,
     /// The alias.
     pub alias: AliasName,
     /// Why, for the trail.

@@ -12,7 +12,7 @@ use super::access::{Caller, Role};
 use super::alias::{AliasName, MetricGate, check_gate};
 use super::error::{DomainError, DomainResult};
 use super::status::VersionStatus;
-use super::types::ModelName;
+use super::types::{ModelName, ModelPrefix};
 
 /// The default life of a change request: three days.
 pub const DEFAULT_REQUEST_TTL_SECONDS: i64 = 72 * 3600;
@@ -103,11 +103,55 @@ impl PolicyRules {
     }
 }
 
+/// Where a policy is set: on one model, or on every model whose name
+/// starts with a prefix (inherited by those without one of their own for
+/// the alias; the longest matching prefix wins).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(untagged)]
+pub enum PolicyScope {
+    /// One model (serialized as its name, as before prefixes existed, so
+    /// request fingerprints stay the same).
+    Model(ModelName),
+    /// A family of models.
+    Prefix {
+        /// The start of their names.
+        prefix: ModelPrefix,
+    },
+}
+
+impl PolicyScope {
+    /// The model, for a model's own policy.
+    pub fn model(&self) -> Option<&ModelName> {
+        match self {
+            Self::Model(name) => Some(name),
+            Self::Prefix { .. } => None,
+        }
+    }
+
+    /// The prefix, for a policy set on one.
+    pub fn prefix(&self) -> Option<&ModelPrefix> {
+        match self {
+            Self::Model(_) => None,
+            Self::Prefix { prefix } => Some(prefix),
+        }
+    }
+}
+
+impl fmt::Display for PolicyScope {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Model(name) => write!(f, "model {name:?}"),
+            Self::Prefix { prefix } => write!(f, "models named {prefix:?}…"),
+        }
+    }
+}
+
 /// An alias's policy as stored: its rules and who set which revision.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AliasPolicy {
-    /// The model.
-    pub model_name: ModelName,
+    /// Where it is set: the model it governs, or the prefix it is
+    /// inherited from.
+    pub scope: PolicyScope,
     /// The alias it governs.
     pub alias: AliasName,
     /// The rules.
@@ -199,6 +243,7 @@ pub fn duration_text(seconds: i64) -> String {
 /// precondition-failure detail naming the policy and the request flow), or
 /// a break-glass move by anyone but an admin (PERMISSION_DENIED).
 pub fn check_direct_move(
+    model: &ModelName,
     policy: Option<&AliasPolicy>,
     action: DirectMove,
     emergency: bool,
@@ -226,17 +271,24 @@ pub fn check_direct_move(
     if !guarded {
         return Ok(());
     }
-    let (model, alias) = (&policy.model_name, &policy.alias);
+    let (model, alias) = (model, &policy.alias);
+    let inherited = match &policy.scope {
+        PolicyScope::Model(_) => String::new(),
+        PolicyScope::Prefix { prefix } => format!(", inherited from prefix {prefix:?}"),
+    };
     Err(DomainError::PolicyRefused {
         message: format!(
-            "alias {alias:?} of model {model:?} is protected (policy revision {}): it moves \
-             only through a change request (CreateAliasChangeRequest) approved by {} \
+            "alias {alias:?} of model {model:?} is protected (policy revision {}{inherited}): it \
+             moves only through a change request (CreateAliasChangeRequest) approved by {} \
              principal(s) other than the requester; an admin may {action} it with emergency = \
              true and a reason",
             policy.revision, policy.rules.required_approvals
         ),
         kind: "ALIAS_PROTECTED".to_owned(),
-        subject: format!("models/{model}/aliases/{alias}"),
+        subject: match &policy.scope {
+            PolicyScope::Model(_) => format!("models/{model}/aliases/{alias}"),
+            PolicyScope::Prefix { prefix } => format!("prefixes/{prefix}/aliases/{alias}"),
+        },
     })
 }
 
@@ -656,8 +708,9 @@ mod tests {
 
     #[test]
     fn a_protected_alias_refuses_direct_moves_but_not_break_glass_by_an_admin() {
+        let churn = ModelName::parse("m", "churn").unwrap();
         let policy = AliasPolicy {
-            model_name: ModelName::parse("m", "churn").unwrap(),
+            scope: PolicyScope::Model(churn.clone()),
             alias: AliasName::production(),
             rules: rules(),
             revision: 3,
@@ -665,26 +718,68 @@ mod tests {
             updated_at: Utc::now(),
         };
         let deployer = caller("bob", Role::Deployer);
-        let refused =
-            check_direct_move(Some(&policy), DirectMove::Set, false, &deployer).unwrap_err();
+        let direct = |policy, action, emergency, caller| {
+            check_direct_move(&churn, policy, action, emergency, caller)
+        };
+        let refused = direct(Some(&policy), DirectMove::Set, false, &deployer).unwrap_err();
         assert!(
-            matches!(refused, DomainError::PolicyRefused { ref kind, .. } if kind == "ALIAS_PROTECTED")
+            matches!(refused, DomainError::PolicyRefused { ref kind, ref subject, .. }
+                if kind == "ALIAS_PROTECTED" && subject == "models/churn/aliases/production")
         );
-        assert!(check_direct_move(Some(&policy), DirectMove::Rollback, false, &deployer).is_ok());
+        assert!(direct(Some(&policy), DirectMove::Rollback, false, &deployer).is_ok());
         assert!(matches!(
-            check_direct_move(Some(&policy), DirectMove::Set, true, &deployer),
+            direct(Some(&policy), DirectMove::Set, true, &deployer),
             Err(DomainError::PermissionDenied(_))
         ));
+        let admin = caller("r", Role::Admin);
+        assert!(direct(Some(&policy), DirectMove::Delete, true, &admin).is_ok());
+        assert!(direct(None, DirectMove::Set, false, &deployer).is_ok());
+    }
+
+    #[test]
+    fn an_inherited_policy_names_its_prefix_when_it_refuses() {
+        let inherited = AliasPolicy {
+            scope: PolicyScope::Prefix {
+                prefix: ModelPrefix::parse("p", "fraud-").unwrap(),
+            },
+            alias: AliasName::production(),
+            rules: rules(),
+            revision: 2,
+            updated_by: "root".into(),
+            updated_at: Utc::now(),
+        };
+        let model = ModelName::parse("m", "fraud-cards").unwrap();
+        let refused = check_direct_move(
+            &model,
+            Some(&inherited),
+            DirectMove::Set,
+            false,
+            &caller("bob", Role::Deployer),
+        )
+        .unwrap_err();
+        let DomainError::PolicyRefused {
+            message, subject, ..
+        } = refused
+        else {
+            panic!("not a policy refusal: {refused:?}");
+        };
+        assert_eq!(subject, "prefixes/fraud-/aliases/production");
         assert!(
-            check_direct_move(
-                Some(&policy),
-                DirectMove::Delete,
-                true,
-                &caller("r", Role::Admin)
-            )
-            .is_ok()
+            message.contains("\"fraud-cards\"")
+                && message.contains("inherited from prefix \"fraud-\""),
+            "{message}"
         );
-        assert!(check_direct_move(None, DirectMove::Set, false, &deployer).is_ok());
+    }
+
+    #[test]
+    fn a_model_inherits_from_each_of_its_prefixes() {
+        let name = ModelName::parse("m", "fr-a").unwrap();
+        assert_eq!(ModelPrefix::all_of(&name), ["f", "fr", "fr-", "fr-a"]);
+        let prefix = ModelPrefix::parse("p", "fr-").unwrap();
+        assert!(prefix.covers(&name));
+        assert!(!prefix.covers(&ModelName::parse("m", "fr").unwrap()));
+        assert!(ModelPrefix::parse("p", "Fr").is_err());
+        assert!(ModelPrefix::parse("p", "").is_err());
     }
 
     #[test]

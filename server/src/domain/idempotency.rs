@@ -134,6 +134,13 @@ pub enum Outcome {
         /// The alias.
         alias: String,
     },
+    /// A policy was set on a model-name prefix.
+    PrefixPolicy {
+        /// The prefix.
+        prefix: String,
+        /// The alias.
+        alias: String,
+    },
     /// An alias's policy was removed.
     PolicyDeleted {
         /// The revision removed.

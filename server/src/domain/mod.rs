@@ -22,5 +22,6 @@ pub use error::{DomainError, DomainResult, FieldViolation, Violations};
 pub use event::{ConsistencyToken, EventKind, FeedPosition};
 pub use status::VersionStatus;
 pub use types::{
-    Artifact, Event, Model, ModelName, ModelVersion, NewVersion, Training, VersionRef,
+    Artifact, ChangeQueue, Event, Model, ModelName, ModelPrefix, ModelVersion, NewVersion,
+    Training, VersionRef,
 };

@@ -57,6 +57,97 @@ impl std::fmt::Display for ModelName {
     }
 }
 
+/// A validated model-name prefix (the start of model names, in the model
+/// name alphabet): what a policy set on a family of models names.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+pub struct ModelPrefix(String);
+
+/// Debug-formats as the quoted prefix, as [`ModelName`].
+impl std::fmt::Debug for ModelPrefix {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(&self.0, f)
+    }
+}
+
+impl ModelPrefix {
+    /// Checks `prefix` against the model name pattern; `field` names the
+    /// request field in the error.
+    pub fn parse(field: &str, prefix: &str) -> super::DomainResult<Self> {
+        if prefix.is_empty() {
+            return Err(super::DomainError::invalid(field, "is required"));
+        }
+        if !is_name_like(prefix, 128) {
+            return Err(super::DomainError::invalid(
+                field,
+                format!(
+                    "{prefix:?} is not a valid model-name prefix: use 1 to 128 characters of \
+                     a-z, 0-9, '.', '_' and '-', starting with a letter or digit (for example \
+                     \"fraud-\")"
+                ),
+            ));
+        }
+        Ok(Self(prefix.to_owned()))
+    }
+
+    /// The prefix as a string.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Wraps a prefix read back from the database.
+    pub(crate) fn from_stored(prefix: String) -> Self {
+        Self(prefix)
+    }
+
+    /// Whether model `name` is one of the family.
+    pub fn covers(&self, name: &ModelName) -> bool {
+        name.as_str().starts_with(&self.0)
+    }
+
+    /// Every prefix of model `name`, shortest first: the prefixes whose
+    /// policies it may inherit.
+    pub fn all_of(name: &ModelName) -> Vec<String> {
+        // Model names are ASCII, so every byte index is a char boundary.
+        (1..=name.as_str().len())
+            .map(|end| name.as_str()[..end].to_owned())
+            .collect()
+    }
+}
+
+impl std::fmt::Display for ModelPrefix {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The queue a change waits in before it writes, which is also its place
+/// in the change feed: its model's, or for a policy set on a model-name
+/// prefix, that prefix's.
+#[derive(Debug, Clone, Copy)]
+pub enum ChangeQueue<'a> {
+    /// The changes to one model.
+    Model(&'a ModelName),
+    /// The changes to the policies of one prefix.
+    Prefix(&'a ModelPrefix),
+}
+
+impl ChangeQueue<'_> {
+    /// The queue's key: a model's name, or a text no model name can be
+    /// (a space is outside the alphabet).
+    pub fn key(&self) -> std::borrow::Cow<'_, str> {
+        match self {
+            Self::Model(name) => name.as_str().into(),
+            Self::Prefix(prefix) => format!("prefix {prefix}").into(),
+        }
+    }
+}
+
+impl<'a> From<&'a ModelName> for ChangeQueue<'a> {
+    fn from(name: &'a ModelName) -> Self {
+        Self::Model(name)
+    }
+}
+
 /// Whether `s` is 1..=`max_len` characters of `[a-z0-9._-]`, starting with
 /// a letter or digit (the model name alphabet).
 pub(crate) fn is_name_like(s: &str, max_len: usize) -> bool {
@@ -346,8 +437,11 @@ pub struct Event {
     pub occurred_at: DateTime<Utc>,
     /// What happened.
     pub kind: EventKind,
-    /// The model concerned.
+    /// The model concerned; empty for an event of a prefix policy, which
+    /// names `model_prefix` instead.
     pub model_name: ModelName,
+    /// The model-name prefix a prefix policy's event is about.
+    pub model_prefix: Option<ModelPrefix>,
     /// The version concerned.
     pub version: Option<i64>,
     /// The alias concerned (alias events).

@@ -7,7 +7,9 @@ use model_registry_api::v1 as pb;
 use prost_types::Timestamp;
 
 use crate::domain::commands::VersionView;
-use crate::domain::governance::{AliasPolicy, ChangeRequest, Freeze, FreezeTarget, RequestState};
+use crate::domain::governance::{
+    AliasPolicy, ChangeRequest, Freeze, FreezeTarget, PolicyScope, RequestState,
+};
 use crate::domain::page::VersionOrder;
 use crate::domain::validate::RegistrationInput;
 use crate::domain::{
@@ -393,6 +395,10 @@ pub fn event_to_wire(event: Event) -> pb::Event {
         emergency: event.emergency,
         change_request_id: event.change_request_id,
         detail: event.detail.unwrap_or_default(),
+        model_prefix: event
+            .model_prefix
+            .map(|prefix| prefix.as_str().to_owned())
+            .unwrap_or_default(),
     }
 }
 
@@ -407,8 +413,13 @@ pub fn policy_to_wire(policy: AliasPolicy) -> pb::AliasPolicy {
         Some(soak) => (soak.alias.as_str().to_owned(), soak.seconds),
         None => (String::new(), 0),
     };
+    let (model_name, model_prefix) = match policy.scope {
+        PolicyScope::Model(name) => (name.as_str().to_owned(), String::new()),
+        PolicyScope::Prefix { prefix } => (String::new(), prefix.as_str().to_owned()),
+    };
     pb::AliasPolicy {
-        model_name: policy.model_name.as_str().to_owned(),
+        model_name,
+        model_prefix,
         alias: policy.alias.as_str().to_owned(),
         protected: rules.protected,
         required_approvals: i32::try_from(rules.required_approvals).unwrap_or(i32::MAX),

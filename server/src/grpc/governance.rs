@@ -17,9 +17,11 @@ use crate::domain::commands::{
     UnfreezeCommand,
 };
 use crate::domain::governance::{
-    DEFAULT_REQUEST_TTL_SECONDS, FreezeTarget, MAX_FREEZE_SECONDS, PolicyRules, Soak,
+    DEFAULT_REQUEST_TTL_SECONDS, FreezeTarget, MAX_FREEZE_SECONDS, PolicyRules, PolicyScope, Soak,
 };
-use crate::domain::{AliasName, DomainError, DomainResult, ModelName, Violations, validate};
+use crate::domain::{
+    AliasName, DomainError, DomainResult, ModelName, ModelPrefix, Violations, validate,
+};
 use crate::registry::Decision;
 
 impl RegistryService {
@@ -116,8 +118,15 @@ impl RegistryService {
         request: Request<pb::GetAliasPolicyRequest>,
     ) -> Result<Response<pb::GetAliasPolicyResponse>, Status> {
         let request = request.into_inner();
-        let (model, alias) = model_and_alias(&request.model_name, &request.alias)?;
-        let policy = self.registry.get_policy(model, alias).await?;
+        let mut v = Violations::default();
+        let fields = (
+            v.check(policy_scope("", &request.model_name, &request.model_prefix)),
+            v.check(AliasName::movable("alias", &request.alias)),
+        );
+        let (Some(scope), Some(alias)) = fields else {
+            return Err(v.into_error().into());
+        };
+        let policy = self.registry.get_policy(scope, alias).await?;
         Ok(Response::new(pb::GetAliasPolicyResponse {
             policy: Some(convert::policy_to_wire(policy)),
         }))
@@ -275,6 +284,7 @@ impl TryFrom<pb::SetAliasPolicyRequest> for SetPolicy {
         };
         let pb::AliasPolicy {
             model_name,
+            model_prefix,
             alias,
             protected,
             required_approvals,
@@ -292,7 +302,7 @@ impl TryFrom<pb::SetAliasPolicyRequest> for SetPolicy {
             updated_at: _,
         } = policy;
         let mut v = Violations::default();
-        let model_name = v.check(ModelName::parse("policy.model_name", &model_name));
+        let scope = v.check(policy_scope("policy.", &model_name, &model_prefix));
         let alias = v.check(AliasName::movable("policy.alias", &alias));
         let reason = v.check(validate::reason(&reason));
         let approver_role = match approver_role.as_str() {
@@ -320,14 +330,8 @@ impl TryFrom<pb::SetAliasPolicyRequest> for SetPolicy {
                     })
                 })
         };
-        let (
-            Some(model_name),
-            Some(alias),
-            Some(reason),
-            Some(approver_role),
-            Some(gate),
-            Some(soak),
-        ) = (model_name, alias, reason, approver_role, gate, soak)
+        let (Some(scope), Some(alias), Some(reason), Some(approver_role), Some(gate), Some(soak)) =
+            (scope, alias, reason, approver_role, gate, soak)
         else {
             return Err(v.into_error());
         };
@@ -353,7 +357,7 @@ impl TryFrom<pb::SetAliasPolicyRequest> for SetPolicy {
         }
         rules.check(&alias)?;
         Ok(Self {
-            model_name,
+            scope,
             alias,
             rules,
             reason,
@@ -384,31 +388,47 @@ impl TryFrom<pb::DeleteAliasPolicyRequest> for DeletePolicy {
     fn try_from(request: pb::DeleteAliasPolicyRequest) -> DomainResult<Self> {
         let pb::DeleteAliasPolicyRequest {
             model_name,
+            model_prefix,
             alias,
             reason,
             // The idempotency key: the handler reads it before converting (`ChangeRequest`).
             request_id: _,
         } = request;
-        let (model_name, alias, reason, _) = alias_change(&model_name, &alias, &reason, None)?;
+        let mut v = Violations::default();
+        let fields = (
+            v.check(policy_scope("", &model_name, &model_prefix)),
+            v.check(AliasName::movable("alias", &alias)),
+            v.check(validate::reason(&reason)),
+        );
+        let (Some(scope), Some(alias), Some(reason)) = fields else {
+            return Err(v.into_error());
+        };
         Ok(Self {
-            model_name,
+            scope,
             alias,
             reason,
         })
     }
 }
 
-/// A model and alias named by a read.
-pub fn model_and_alias(model_name: &str, alias: &str) -> DomainResult<(ModelName, AliasName)> {
-    let mut v = Violations::default();
-    let fields = (
-        v.check(ModelName::parse("model_name", model_name)),
-        v.check(AliasName::movable("alias", alias)),
-    );
-    let (Some(model), Some(alias)) = fields else {
-        return Err(v.into_error());
-    };
-    Ok((model, alias))
+/// Where a policy request points: `model_name` or `model_prefix` (fields
+/// under `parent`), exactly one.
+fn policy_scope(parent: &str, model_name: &str, model_prefix: &str) -> DomainResult<PolicyScope> {
+    match (model_name.is_empty(), model_prefix.is_empty()) {
+        (false, true) => {
+            ModelName::parse(&format!("{parent}model_name"), model_name).map(PolicyScope::Model)
+        }
+        (true, false) => ModelPrefix::parse(&format!("{parent}model_prefix"), model_prefix)
+            .map(|prefix| PolicyScope::Prefix { prefix }),
+        (true, true) => Err(DomainError::invalid(
+            format!("{parent}model_name"),
+            "is required (or model_prefix, for a policy of every model named so)",
+        )),
+        (false, false) => Err(DomainError::invalid(
+            format!("{parent}model_prefix"),
+            "cannot be given with model_name: a policy is set on one model or on a prefix",
+        )),
+    }
 }
 
 impl TryFrom<pb::ListAliasPoliciesRequest> for PolicyQuery {
@@ -417,6 +437,7 @@ impl TryFrom<pb::ListAliasPoliciesRequest> for PolicyQuery {
     fn try_from(request: pb::ListAliasPoliciesRequest) -> DomainResult<Self> {
         let pb::ListAliasPoliciesRequest {
             model_name,
+            prefixes,
             page_size,
             // The handler reads it: a page token is signed for its query.
             page_token: _,
@@ -429,8 +450,16 @@ impl TryFrom<pb::ListAliasPoliciesRequest> for PolicyQuery {
         let (Some(model_name), Some(page_size)) = fields else {
             return Err(v.into_error());
         };
+        if prefixes && model_name.is_some() {
+            return Err(DomainError::invalid(
+                "prefixes",
+                "cannot be given with model_name: list one model's policies in force, or the \
+                 policies set on prefixes",
+            ));
+        }
         Ok(Self {
             model_name,
+            prefixes,
             page_size,
             after: None,
         })

@@ -35,8 +35,13 @@ pub async fn set_alias<T: Tx>(
                 .alias_move_state(&model, alias, Some(command.version))
                 .await?;
             super::freezes::check_freeze_row(&model, state.freeze.take(), now, "moving it")?;
-            let policy = super::governance::policy_from_row(&model, state.policy.take())?;
+            let policy = super::policies::policy_from_rows(
+                &model,
+                state.policy.take(),
+                state.inherited.take(),
+            )?;
             governance::check_direct_move(
+                &command.model_name,
                 policy.as_ref(),
                 DirectMove::Set,
                 command.emergency,
@@ -138,8 +143,13 @@ pub async fn rollback_alias<T: Tx>(
             let alias = &command.alias;
             let mut state = tx.alias_move_state(&model, alias, None).await?;
             super::freezes::check_freeze_row(&model, state.freeze.take(), now, "rolling it back")?;
-            let policy = super::governance::policy_from_row(&model, state.policy.take())?;
+            let policy = super::policies::policy_from_rows(
+                &model,
+                state.policy.take(),
+                state.inherited.take(),
+            )?;
             governance::check_direct_move(
+                &command.model_name,
                 policy.as_ref(),
                 DirectMove::Rollback,
                 command.emergency,
@@ -284,8 +294,9 @@ pub async fn delete_alias<T: Tx>(
             let model = locked.row;
             let alias = &command.alias;
             super::freezes::check_alias_unfrozen(tx, &model, alias, now, "deleting it").await?;
-            let policy = super::governance::policy_of(tx, &model, alias).await?;
+            let policy = super::policies::policy_of(tx, &model, alias).await?;
             governance::check_direct_move(
+                &command.model_name,
                 policy.as_ref(),
                 DirectMove::Delete,
                 command.emergency,

@@ -1,5 +1,6 @@
-//! Use cases of governed promotion: alias policies (set, remove, read) and
-//! change requests (made, approved, rejected, cancelled, read). The final
+//! Use cases of governed promotion: change requests (made, approved,
+//! rejected, cancelled, read), and the evidence a policy asks of a
+//! candidate (policies themselves are in `policies.rs`). The final
 //! approval applies the move in the same transaction, against the alias
 //! state the request was made on.
 
@@ -10,45 +11,18 @@ use super::idempotent::{Settled, idempotent};
 use super::versions::change_time;
 use crate::domain::access::Role;
 use crate::domain::alias::{self, AliasName};
-use crate::domain::commands::{
-    Caller, DecideRequest, DeletePolicy, PolicyQuery, RequestMove, RequestQuery, SetPolicy,
-};
+use crate::domain::commands::{Caller, DecideRequest, RequestMove, RequestQuery};
 use crate::domain::governance::{
     AliasPolicy, Approval, ChangeRequest, Evidence, MAX_OPEN_REQUESTS_PER_ALIAS, RequestState,
     check_evidence, check_new_request,
 };
 use crate::domain::idempotency::Outcome;
-use crate::domain::page::{Page, PolicyCursor, RequestCursor};
-use crate::domain::{DomainError, DomainResult, EventKind, ModelName, time};
+use crate::domain::page::{Page, RequestCursor};
+use crate::domain::{DomainError, DomainResult, EventKind, time};
 use crate::store::{
-    ModelRow, NewChangeRequestRow, NewEventRow, PolicyRow, RequestDecisionRow, Tx, VersionRow,
-    from_db_time, to_db_time, to_json,
+    ModelRow, NewChangeRequestRow, NewEventRow, RequestDecisionRow, Tx, VersionRow, from_db_time,
+    to_db_time, to_json,
 };
-
-/// The policy of `alias` of `model`, if it has one. A model never
-/// governed has none, and costs no read.
-pub async fn policy_of<T: Tx>(
-    tx: &mut T,
-    model: &ModelRow,
-    alias: &AliasName,
-) -> DomainResult<Option<AliasPolicy>> {
-    if !model.governed {
-        return Ok(None);
-    }
-    tx.alias_policy(model.id, alias)
-        .await?
-        .map(|row| row.into_domain(model.name.clone()))
-        .transpose()
-}
-
-/// The policy `row` (read with the alias) of an alias of `model`.
-pub fn policy_from_row(
-    model: &ModelRow,
-    row: Option<PolicyRow>,
-) -> DomainResult<Option<AliasPolicy>> {
-    row.map(|row| row.into_domain(model.name.clone()))
-        .transpose()
-}
 
 /// Refuses a candidate lacking the evidence `policy` requires, reading
 /// what it needs: the current version's metrics (for a gate) and where
@@ -93,155 +67,6 @@ pub async fn check_policy_evidence<T: Tx>(
     )
 }
 
-/// Sets an alias's policy; see `RegistryService.SetAliasPolicy`. A policy
-/// equal to the current one changes nothing.
-pub async fn set_policy<T: Tx>(
-    tx: &mut T,
-    command: SetPolicy,
-    caller: Caller,
-) -> DomainResult<AliasPolicy> {
-    caller.check_alias(&command.model_name, &command.alias)?;
-    command.rules.check(&command.alias)?;
-    let model = command.model_name.clone();
-    idempotent(
-        tx,
-        &caller,
-        "SetAliasPolicy",
-        &model,
-        command,
-        async |tx, command, claim| {
-            let locked = tx.lock_model(&command.model_name).await?;
-            let now = change_time(&locked);
-            let model = locked.row;
-            let outcome = Outcome::Policy {
-                model: model.name.clone(),
-                alias: command.alias.as_str().to_owned(),
-            };
-            let existing = policy_of(tx, &model, &command.alias).await?;
-            if let Some(existing) = existing.as_ref().filter(|p| p.rules == command.rules) {
-                let settled = claim.settle(tx, outcome).await?;
-                return Ok((existing.clone(), settled));
-            }
-            let revision = existing.map_or(1, |policy| policy.revision + 1);
-            let row = PolicyRow::new(
-                model.id,
-                &command.alias,
-                &command.rules,
-                revision,
-                &caller,
-                now,
-            )?;
-            tx.save_alias_policy(row.clone()).await?;
-            tx.mark_governed(model.id).await?;
-            tx.touch_model(model.id, now).await?;
-            let mut event = NewEventRow::new(EventKind::AliasPolicySet, model.id, &caller, now);
-            event.alias = Some(command.alias.as_str().to_owned());
-            event.reason = command.reason;
-            event.detail = Some(to_json(&serde_json::json!({
-                "revision": revision,
-                "rules": command.rules,
-            }))?);
-            let (settled, _) = claim.settle_with_events(tx, outcome, vec![event]).await?;
-            Ok((row.into_domain(model.name)?, settled))
-        },
-    )
-    .await
-}
-
-impl super::idempotent::Replay for AliasPolicy {
-    async fn replay<T: Tx>(tx: &mut T, outcome: Outcome) -> DomainResult<Self> {
-        match outcome {
-            Outcome::Policy { model, alias } => {
-                let alias = AliasName::try_from(alias)?;
-                get_policy(tx, ModelName::from_stored(model), alias).await
-            }
-            other => Err(super::idempotent::mismatch(other)),
-        }
-    }
-}
-
-/// What removing a policy answers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PolicyRemoved {
-    /// The revision removed.
-    pub revision: i64,
-}
-
-impl super::idempotent::Replay for PolicyRemoved {
-    async fn replay<T: Tx>(_tx: &mut T, outcome: Outcome) -> DomainResult<Self> {
-        match outcome {
-            Outcome::PolicyDeleted { revision } => Ok(Self { revision }),
-            other => Err(super::idempotent::mismatch(other)),
-        }
-    }
-}
-
-/// Removes an alias's policy; see `RegistryService.DeleteAliasPolicy`.
-/// Pending change requests stay, and can still be approved.
-pub async fn delete_policy<T: Tx>(
-    tx: &mut T,
-    command: DeletePolicy,
-    caller: Caller,
-) -> DomainResult<PolicyRemoved> {
-    caller.check_alias(&command.model_name, &command.alias)?;
-    let model = command.model_name.clone();
-    idempotent(
-        tx,
-        &caller,
-        "DeleteAliasPolicy",
-        &model,
-        command,
-        async |tx, command, claim| {
-            let locked = tx.lock_model(&command.model_name).await?;
-            let now = change_time(&locked);
-            let model = locked.row;
-            let Some(existing) = tx.alias_policy(model.id, &command.alias).await? else {
-                return Err(no_policy(&model.name, &command.alias));
-            };
-            tx.delete_alias_policy(model.id, &command.alias).await?;
-            tx.touch_model(model.id, now).await?;
-            let mut event = NewEventRow::new(EventKind::AliasPolicyDeleted, model.id, &caller, now);
-            event.alias = Some(command.alias.as_str().to_owned());
-            event.reason = command.reason;
-            let revision = existing.revision;
-            let outcome = Outcome::PolicyDeleted { revision };
-            let (settled, _) = claim.settle_with_events(tx, outcome, vec![event]).await?;
-            Ok((PolicyRemoved { revision }, settled))
-        },
-    )
-    .await
-}
-
-fn no_policy(model: &str, alias: &AliasName) -> DomainError {
-    DomainError::NotFound(format!(
-        "alias {alias:?} of model {model:?} has no policy; an admin sets one with \
-         SetAliasPolicy"
-    ))
-}
-
-/// Reads an alias's policy.
-pub async fn get_policy<T: Tx>(
-    tx: &mut T,
-    name: ModelName,
-    alias: AliasName,
-) -> DomainResult<AliasPolicy> {
-    let model = tx.find_model(&name).await?;
-    policy_of(tx, &model, &alias)
-        .await?
-        .ok_or_else(|| no_policy(&model.name, &alias))
-}
-
-/// Lists policies.
-pub async fn list_policies<T: Tx>(
-    tx: &mut T,
-    query: PolicyQuery,
-) -> DomainResult<Page<AliasPolicy, PolicyCursor>> {
-    if let Some(name) = &query.model_name {
-        tx.find_model(name).await?;
-    }
-    tx.list_alias_policies(&query).await
-}
-
 /// Asks for an alias to move; see `RegistryService.CreateAliasChangeRequest`.
 /// The alias must have a policy, and the candidate its evidence.
 pub async fn create_request<T: Tx>(
@@ -271,7 +96,12 @@ pub async fn create_request<T: Tx>(
                 now,
                 "requesting a move",
             )?;
-            let Some(policy) = policy_from_row(&model, state.policy.take())? else {
+            let Some(policy) = super::policies::policy_from_rows(
+                &model,
+                state.policy.take(),
+                state.inherited.take(),
+            )?
+            else {
                 return Err(DomainError::FailedPrecondition(format!(
                     "alias {alias:?} of model {:?} has no policy, so nobody approves its moves; \
                      move it with SetModelAlias, or ask an admin for a policy \
@@ -435,7 +265,7 @@ pub async fn decide<T: Tx>(
             let from_event_id = row.from_event_id;
             let mut request = row.into_domain(model.name.clone(), now)?;
             request.check_open(now)?;
-            let policy = policy_of(tx, &model, &request.alias).await?;
+            let policy = super::policies::policy_of(tx, &model, &request.alias).await?;
             let approver_role = policy
                 .as_ref()
                 .map_or(Role::Deployer, |p| p.rules.approver_role);

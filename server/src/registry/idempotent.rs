@@ -11,7 +11,9 @@ use serde::Serialize;
 
 use crate::domain::commands::{AliasMoved, Caller};
 use crate::domain::idempotency::{Fingerprint, Outcome};
-use crate::domain::{DomainError, DomainResult, Model, ModelName, ModelVersion, VersionRef, time};
+use crate::domain::{
+    ChangeQueue, DomainError, DomainResult, Model, ModelName, ModelVersion, VersionRef, time,
+};
 use crate::store::{KeyOutcome, NewEventRow, RequestKeyRow, Tx};
 
 /// The caller's request key, claimed by this change (or no key at all).
@@ -62,7 +64,7 @@ pub async fn idempotent<T, C, O, F>(
     tx: &mut T,
     caller: &Caller,
     method: &'static str,
-    model: &ModelName,
+    queue: impl Into<ChangeQueue<'_>>,
     command: C,
     change: F,
 ) -> DomainResult<O>
@@ -75,16 +77,17 @@ where
     // First, before any write: the change's place among the changes to its
     // model (and in the change feed, see `FeedPosition`); a retry racing
     // the first call waits there for it, then replays it.
+    let queue = queue.into();
     let claim = match &caller.idempotency_key {
         None => {
-            tx.queue_for_changes(model).await?;
+            tx.queue_for_changes(queue).await?;
             Claim { key: None }
         }
         Some(request_id) => {
             let fingerprint = Fingerprint::of(method, &command);
             let first = tx
                 .queue_and_claim_request_key(
-                    model,
+                    queue,
                     RequestKeyRow::claimed(
                         caller.identity.clone(),
                         request_id.clone(),

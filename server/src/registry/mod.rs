@@ -10,6 +10,7 @@ mod freezes;
 mod governance;
 mod idempotent;
 mod models;
+mod policies;
 mod sessions;
 mod versions;
 
@@ -25,7 +26,7 @@ use crate::domain::commands::{
     RollbackAlias, SetAlias, SetPolicy, UnfreezeCommand, UpdateModel, UpdateVersion, VersionQuery,
 };
 use crate::domain::event::FeedBatch;
-use crate::domain::governance::{AliasPolicy, ChangeRequest, Freeze};
+use crate::domain::governance::{AliasPolicy, ChangeRequest, Freeze, PolicyScope};
 use crate::domain::page::{
     EventCursor, ModelCursor, Page, PageKey, PolicyCursor, RequestCursor, VersionCursor,
 };
@@ -36,7 +37,8 @@ use crate::domain::{
 };
 use crate::store::{Store, Tx, Work};
 pub use freezes::Unfrozen;
-pub use governance::{Decision, PolicyRemoved};
+pub use governance::Decision;
+pub use policies::PolicyRemoved;
 
 /// How long a sign-in or sign-out may wait for the database.
 const SESSION_WRITE_TIME: Duration = Duration::from_secs(10);
@@ -86,10 +88,10 @@ use_case!(GetModel { name: ModelName } -> Model = models::get_model);
 use_case!(ListModels { query: ModelQuery } -> Page<Model, ModelCursor> = models::list_models);
 use_case!(ListEvents { query: EventQuery } -> Page<Event, EventCursor> = events::list_events);
 use_case!(ReadPageKey {} -> [u8; 32] = events::page_key);
-use_case!(SetAliasPolicy { command: SetPolicy, caller: Caller } -> AliasPolicy = governance::set_policy);
-use_case!(DeleteAliasPolicy { command: DeletePolicy, caller: Caller } -> PolicyRemoved = governance::delete_policy);
-use_case!(GetAliasPolicy { name: ModelName, alias: AliasName } -> AliasPolicy = governance::get_policy);
-use_case!(ListAliasPolicies { query: PolicyQuery } -> Page<AliasPolicy, PolicyCursor> = governance::list_policies);
+use_case!(SetAliasPolicy { command: SetPolicy, caller: Caller } -> AliasPolicy = policies::set_policy);
+use_case!(DeleteAliasPolicy { command: DeletePolicy, caller: Caller } -> PolicyRemoved = policies::delete_policy);
+use_case!(GetAliasPolicy { scope: PolicyScope, alias: AliasName } -> AliasPolicy = policies::get_policy);
+use_case!(ListAliasPolicies { query: PolicyQuery } -> Page<AliasPolicy, PolicyCursor> = policies::list_policies);
 use_case!(CreateChangeRequest { command: RequestMove, caller: Caller } -> ChangeRequest = governance::create_request);
 use_case!(DecideChangeRequest { command: DecideRequest, decision: Decision, caller: Caller } -> ChangeRequest = governance::decide);
 use_case!(GetChangeRequest { id: i64 } -> ChangeRequest = governance::get_request);
@@ -323,35 +325,58 @@ impl Registry {
         self.store.find_event(id).await
     }
 
-    /// Sets an alias's policy (a new revision, unless it is unchanged).
+    /// Sets a policy on a model or a prefix (a new revision, unless it is
+    /// unchanged).
     pub async fn set_policy(
         &self,
         command: SetPolicy,
         caller: Caller,
     ) -> DomainResult<Committed<AliasPolicy>> {
         let deadline = caller.deadline;
-        let model = Some(command.model_name.clone());
+        let model = command.scope.model().cloned();
         let work = SetAliasPolicy { command, caller };
-        self.commit(deadline, model, work, |policy| policy.model_name.clone())
-            .await
+        self.commit_governance(deadline, model, work).await
     }
 
-    /// Removes an alias's policy.
+    /// Removes a policy set on a model or a prefix.
     pub async fn delete_policy(
         &self,
         command: DeletePolicy,
         caller: Caller,
     ) -> DomainResult<Committed<PolicyRemoved>> {
         let deadline = caller.deadline;
-        let model = command.model_name.clone();
+        let model = command.scope.model().cloned();
         let work = DeleteAliasPolicy { command, caller };
-        self.commit(deadline, Some(model.clone()), work, |_| model)
-            .await
+        self.commit_governance(deadline, model, work).await
     }
 
-    /// Reads an alias's policy.
-    pub async fn get_policy(&self, name: ModelName, alias: AliasName) -> DomainResult<AliasPolicy> {
-        self.store.read(GetAliasPolicy { name, alias }).await
+    /// Runs a policy change: to a model, or to a prefix (no model's cached
+    /// reads change: a policy governs moves, not what an alias reads).
+    async fn commit_governance<W: Work>(
+        &self,
+        deadline: Option<Instant>,
+        model: Option<ModelName>,
+        work: W,
+    ) -> DomainResult<Committed<W::Output>> {
+        match model {
+            Some(model) => {
+                self.commit(deadline, Some(model.clone()), work, |_| model)
+                    .await
+            }
+            None => {
+                let (value, token) = self.store.change(deadline, None, work).await?;
+                Ok(Committed { value, token })
+            }
+        }
+    }
+
+    /// Reads a policy: a model's in force, or one set on a prefix.
+    pub async fn get_policy(
+        &self,
+        scope: PolicyScope,
+        alias: AliasName,
+    ) -> DomainResult<AliasPolicy> {
+        self.store.read(GetAliasPolicy { scope, alias }).await
     }
 
     /// Lists alias policies.

@@ -51,6 +51,7 @@ pub async fn register<T: Tx>(
             let model = locked.row;
             let mut events = Vec::new();
             if created {
+                super::policies::inherit_prefix_policies(tx, &model).await?;
                 events.push(NewEventRow::new(
                     EventKind::ModelCreated,
                     model.id,

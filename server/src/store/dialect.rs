@@ -9,8 +9,8 @@ use diesel::expression::SqlLiteral;
 use diesel::sql_types::Text;
 
 use super::rows::{
-    AliasMoveState, KeyOutcome, LockedModel, MetricRow, NewEventRow, NewModelRow, RequestKeyRow,
-    TagRow, VersionRow,
+    AliasMoveState, KeyOutcome, LockedModel, MetricRow, ModelRow, NewEventRow, NewModelRow,
+    RequestKeyRow, TagRow, VersionRow,
 };
 use super::schema::models;
 
@@ -78,11 +78,17 @@ pub trait Dialect {
     /// What an alias move reads first (see `AliasTable::alias_move_state`).
     fn read_alias_move(
         &mut self,
-        model_id: i64,
+        model: &ModelRow,
         alias: &str,
         candidate: Option<i64>,
-        governed: bool,
     ) -> impl Future<Output = DomainResult<AliasMoveState>> + Send;
+
+    /// Takes the lock that orders prefix-policy changes (`exclusive`) with
+    /// model creations (shared), until the transaction ends.
+    fn lock_prefix_policies(
+        &mut self,
+        exclusive: bool,
+    ) -> impl Future<Output = DomainResult<()>> + Send;
 
     /// Records `outcome` under its request key, if any, then inserts
     /// `events`: their (id, transaction) in order.

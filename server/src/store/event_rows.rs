@@ -14,7 +14,7 @@ use super::rows::{corrupt, from_db_time, to_db_time};
 use super::schema::events;
 use crate::domain::alias::AliasEntry;
 use crate::domain::commands::Caller;
-use crate::domain::{DomainResult, Event, EventKind, ModelName, VersionStatus};
+use crate::domain::{DomainResult, Event, EventKind, ModelName, ModelPrefix, VersionStatus};
 
 /// An `events` row.
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -38,6 +38,7 @@ pub struct EventRow {
     pub emergency: bool,
     pub change_request_id: Option<i64>,
     pub detail: Option<String>,
+    pub model_prefix: Option<String>,
 }
 
 impl EventRow {
@@ -50,8 +51,9 @@ impl EventRow {
         }
     }
 
-    /// The domain event, given its model's name.
-    pub fn into_domain(self, model_name: String) -> DomainResult<Event> {
+    /// The domain event, given its model's name (none for an event of a
+    /// prefix policy).
+    pub fn into_domain(self, model_name: Option<String>) -> DomainResult<Event> {
         let status = |stored: Option<String>| -> DomainResult<Option<VersionStatus>> {
             stored
                 .map(|s| {
@@ -67,7 +69,8 @@ impl EventRow {
             id: self.id,
             tx: self.tx,
             occurred_at: from_db_time(self.occurred_at),
-            model_name: ModelName::from_stored(model_name),
+            model_name: ModelName::from_stored(model_name.unwrap_or_default()),
+            model_prefix: self.model_prefix.map(ModelPrefix::from_stored),
             version: self.version,
             alias: self.alias,
             previous_version: self.previous_version,
@@ -98,7 +101,8 @@ pub struct KeyOutcome {
 pub struct NewEventRow {
     pub occurred_at: NaiveDateTime,
     pub event_type: String,
-    pub model_id: i64,
+    pub model_id: Option<i64>,
+    pub model_prefix: Option<String>,
     pub version: Option<i64>,
     pub alias: Option<String>,
     pub previous_version: Option<i64>,
@@ -122,7 +126,8 @@ impl NewEventRow {
         Self {
             occurred_at: to_db_time(now),
             event_type: kind.as_str().to_owned(),
-            model_id,
+            model_id: Some(model_id),
+            model_prefix: None,
             version: None,
             alias: None,
             previous_version: None,
@@ -137,6 +142,20 @@ impl NewEventRow {
             emergency: false,
             change_request_id: None,
             detail: None,
+        }
+    }
+
+    /// An event of `kind` on the policies of model-name prefix `prefix`.
+    pub fn of_prefix(
+        kind: EventKind,
+        prefix: &ModelPrefix,
+        caller: &Caller,
+        now: DateTime<Utc>,
+    ) -> Self {
+        Self {
+            model_id: None,
+            model_prefix: Some(prefix.as_str().to_owned()),
+            ..Self::new(kind, 0, caller, now)
         }
     }
 }

@@ -10,12 +10,13 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
 
 use super::rows::{corrupt, from_db_time, from_json, to_db_time, to_json};
-use super::schema::{alias_policies, change_requests, freezes};
+use super::schema::{alias_policies, change_requests, freezes, prefix_alias_policies};
 use crate::domain::commands::Caller;
 use crate::domain::governance::{
-    AliasPolicy, Approval, ChangeRequest, Freeze, FreezeTarget, PolicyRules, RequestState,
+    AliasPolicy, Approval, ChangeRequest, Freeze, FreezeTarget, PolicyRules, PolicyScope,
+    RequestState,
 };
-use crate::domain::{AliasName, DomainResult, ModelName};
+use crate::domain::{AliasName, DomainResult, ModelName, ModelPrefix};
 
 /// An `alias_policies` row.
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
@@ -55,12 +56,67 @@ impl PolicyRow {
             rules: from_json(&self.rules, "alias_policies.rules")?,
             alias: AliasName::try_from(self.alias)
                 .map_err(|e| corrupt(format!("alias_policies.alias: {e}")))?,
-            model_name: ModelName::from_stored(model_name),
+            scope: PolicyScope::Model(ModelName::from_stored(model_name)),
             revision: self.revision,
             updated_by: self.updated_by,
             updated_at: from_db_time(self.updated_at),
         })
     }
+}
+
+/// A `prefix_alias_policies` row.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
+#[diesel(table_name = prefix_alias_policies, check_for_backend(diesel::pg::Pg, diesel::sqlite::Sqlite))]
+pub struct PrefixPolicyRow {
+    pub prefix: String,
+    pub alias: String,
+    pub revision: i64,
+    pub rules: String,
+    pub updated_by: String,
+    pub updated_at: NaiveDateTime,
+}
+
+impl PrefixPolicyRow {
+    /// The row of revision `revision` of `rules` on `prefix`, set now by
+    /// `caller`.
+    pub fn new(
+        prefix: &ModelPrefix,
+        alias: &AliasName,
+        rules: &PolicyRules,
+        revision: i64,
+        caller: &Caller,
+        now: DateTime<Utc>,
+    ) -> DomainResult<Self> {
+        Ok(Self {
+            prefix: prefix.as_str().to_owned(),
+            alias: alias.as_str().to_owned(),
+            revision,
+            rules: to_json(rules)?,
+            updated_by: caller.identity.clone(),
+            updated_at: to_db_time(now),
+        })
+    }
+
+    /// The domain policy.
+    pub fn into_domain(self) -> DomainResult<AliasPolicy> {
+        Ok(AliasPolicy {
+            rules: from_json(&self.rules, "prefix_alias_policies.rules")?,
+            alias: AliasName::try_from(self.alias)
+                .map_err(|e| corrupt(format!("prefix_alias_policies.alias: {e}")))?,
+            scope: PolicyScope::Prefix {
+                prefix: ModelPrefix::from_stored(self.prefix),
+            },
+            revision: self.revision,
+            updated_by: self.updated_by,
+            updated_at: from_db_time(self.updated_at),
+        })
+    }
+}
+
+/// The policy of the longest prefix among `rows`: the one a model
+/// inherits.
+pub fn longest_prefix(rows: Vec<PrefixPolicyRow>) -> Option<PrefixPolicyRow> {
+    rows.into_iter().max_by_key(|row| row.prefix.len())
 }
 
 /// A `change_requests` row.

@@ -47,7 +47,8 @@ use error::pool_error;
 pub use event_rows::{EventRow, KeyOutcome, NewEventRow};
 pub use fed_cache::FedCache;
 pub use governance_rows::{
-    ChangeRequestRow, FreezeRow, NewChangeRequestRow, PolicyRow, RequestDecisionRow, freeze_key,
+    ChangeRequestRow, FreezeRow, NewChangeRequestRow, PolicyRow, PrefixPolicyRow,
+    RequestDecisionRow, freeze_key, longest_prefix,
 };
 pub use migrate::Mode as MigrationMode;
 pub use pools::PoolStats;

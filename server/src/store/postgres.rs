@@ -11,15 +11,16 @@ use diesel::{
 use diesel_async::RunQueryDsl;
 
 use super::dialect::{AdvanceModel, Dialect};
+use super::governance_rows::{PrefixPolicyRow, longest_prefix};
 use super::rows::{
     AliasMoveState, KeyOutcome, LockedModel, MetricRow, ModelRow, NewEventRow, NewModelRow,
     RequestKeyRow, TagRow, VersionRow,
 };
 use super::schema::{
-    events as event_rows, model_versions, models as model_rows, request_keys, version_metrics,
-    version_tags,
+    events as event_rows, model_versions, models as model_rows, prefix_alias_policies,
+    request_keys, version_metrics, version_tags,
 };
-use crate::domain::{DomainError, DomainResult};
+use crate::domain::{DomainError, DomainResult, ModelPrefix};
 
 /// The connection every shared statement runs on here.
 pub type Conn = diesel_async::AsyncPgConnection;
@@ -83,6 +84,10 @@ pub const EVENTS_CHANNEL: &str = "model_registry_events";
 /// Key (first half) of the advisory locks that queue the changes to one
 /// model.
 pub const MODEL_LOCK_CLASS: i32 = 0x6d72_6567; // "mreg"
+/// The advisory lock class that orders prefix-policy changes with model
+/// creations (`Dialect::lock_prefix_policies`); outside the feed horizon's
+/// class, as it holds no change back.
+pub const PREFIX_POLICY_LOCK_CLASS: i32 = 0x6d72_7070; // "mrpp"
 
 /// The 64-bit id of the 32-bit transaction id `xid` (what `pg_locks`
 /// shows), given the next 64-bit id `next_xid` as of the statement's
@@ -330,16 +335,17 @@ impl Dialect for Conn {
         Ok(())
     }
 
-    /// The three reads pipelined: one round trip.
+    /// The reads pipelined: one round trip. A governed model's alias also
+    /// reads its own policy, the policies it may inherit and its freeze.
     async fn read_alias_move(
         &mut self,
-        model_id: i64,
+        model: &ModelRow,
         alias: &str,
         candidate: Option<i64>,
-        governed: bool,
     ) -> DomainResult<AliasMoveState> {
+        let (model_id, governed) = (model.id, model.governed);
         let conn: &Conn = self;
-        let (candidate, current, latest_event, policy, freeze) = tokio::try_join!(
+        let (candidate, current, latest_event, policy, inherited, freeze) = tokio::try_join!(
             async {
                 match candidate {
                     Some(version) => version_row_query!(model_id, version)
@@ -372,6 +378,15 @@ impl Dialect for Conn {
             },
             async {
                 if !governed {
+                    return Ok(Vec::new());
+                }
+                inherited_policies_query!(ModelPrefix::all_of(&model.model_name()))
+                    .filter(prefix_alias_policies::alias.eq(alias))
+                    .load::<PrefixPolicyRow>(&mut &*conn)
+                    .await
+            },
+            async {
+                if !governed {
                     return Ok(None);
                 }
                 alias_freeze_query!(model_id, alias)
@@ -384,9 +399,28 @@ impl Dialect for Conn {
             candidate,
             current,
             latest_event,
+            inherited: policy
+                .is_none()
+                .then(|| longest_prefix(inherited))
+                .flatten(),
             policy,
             freeze,
         })
+    }
+
+    /// A prefix policy's change takes the lock alone; model creations
+    /// share it.
+    async fn lock_prefix_policies(&mut self, exclusive: bool) -> DomainResult<()> {
+        let statement = if exclusive {
+            "SELECT pg_advisory_xact_lock($1, 0)::text AS locked"
+        } else {
+            "SELECT pg_advisory_xact_lock_shared($1, 0)::text AS locked"
+        };
+        diesel::sql_query(statement)
+            .bind::<Integer, _>(PREFIX_POLICY_LOCK_CLASS)
+            .execute(self)
+            .await?;
+        Ok(())
     }
 
     /// Pipelined as `insert_version_rows`: the outcome's update and one

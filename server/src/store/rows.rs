@@ -36,6 +36,13 @@ pub struct ModelRow {
     pub governed: bool,
 }
 
+impl ModelRow {
+    /// The model's name.
+    pub fn model_name(&self) -> ModelName {
+        ModelName::from_stored(self.name.clone())
+    }
+}
+
 /// A `models` row locked for a change, with the time of the model's latest
 /// event (read in the same statement).
 #[derive(Debug, Clone)]
@@ -339,6 +346,9 @@ pub struct AliasMoveState {
     pub current: Option<AliasRow>,
     pub latest_event: Option<EventRow>,
     pub policy: Option<super::governance_rows::PolicyRow>,
+    /// The longest-prefix policy the alias inherits (read only when it has
+    /// none of its own).
+    pub inherited: Option<super::governance_rows::PrefixPolicyRow>,
     pub freeze: Option<super::governance_rows::FreezeRow>,
 }
 

@@ -93,7 +93,8 @@ diesel::table! {
         id -> BigInt,
         occurred_at -> Timestamp,
         event_type -> Text,
-        model_id -> BigInt,
+        /// NULL for an event of a prefix policy.
+        model_id -> Nullable<BigInt>,
         version -> Nullable<BigInt>,
         alias -> Nullable<Text>,
         previous_version -> Nullable<BigInt>,
@@ -109,6 +110,20 @@ diesel::table! {
         emergency -> Bool,
         change_request_id -> Nullable<BigInt>,
         detail -> Nullable<Text>,
+        /// The prefix an event of a prefix policy is about.
+        model_prefix -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    /// Policies inherited by every model whose name starts with `prefix`.
+    prefix_alias_policies (alias, prefix) {
+        prefix -> Text,
+        alias -> Text,
+        revision -> BigInt,
+        rules -> Text,
+        updated_by -> Text,
+        updated_at -> Timestamp,
     }
 }
 
@@ -209,6 +224,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     request_keys,
     console_sessions,
     alias_policies,
+    prefix_alias_policies,
     change_requests,
     freezes
 );

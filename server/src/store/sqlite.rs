@@ -10,15 +10,17 @@ use diesel::{
 use diesel_async::{RunQueryDsl, SimpleAsyncConnection};
 
 use super::dialect::{AdvanceModel, Dialect};
+use super::governance_rows::{PrefixPolicyRow, longest_prefix};
 use super::rows::{
     AliasMoveState, KeyOutcome, LockedModel, MetricRow, ModelRow, NewEventRow, NewModelRow,
     RequestKeyRow, TagRow, VersionRow,
 };
 use super::schema::{
-    events as event_rows, model_versions, models as model_rows, version_metrics, version_tags,
+    events as event_rows, model_versions, models as model_rows, prefix_alias_policies,
+    version_metrics, version_tags,
 };
 use super::tx::{KeyTable as _, ModelTable as _};
-use crate::domain::{DomainResult, ModelName};
+use crate::domain::{DomainResult, ModelName, ModelPrefix};
 
 /// The connection every shared statement runs on here.
 pub type Conn = super::pools::SqliteConn;
@@ -95,6 +97,11 @@ impl Dialect for Conn {
         Ok(())
     }
 
+    /// SQLite has one writer: changes are ordered already.
+    async fn lock_prefix_policies(&mut self, _exclusive: bool) -> DomainResult<()> {
+        Ok(())
+    }
+
     /// SQLite has one writer: only the insert.
     async fn queue_and_claim(&mut self, _name: &str, key: &RequestKeyRow) -> DomainResult<bool> {
         keys::claim_request_key(self, key).await
@@ -160,11 +167,29 @@ impl Dialect for Conn {
     /// One read after another.
     async fn read_alias_move(
         &mut self,
-        model_id: i64,
+        model: &ModelRow,
         alias: &str,
         candidate: Option<i64>,
-        governed: bool,
     ) -> DomainResult<AliasMoveState> {
+        let (model_id, governed) = (model.id, model.governed);
+        let policy = if governed {
+            alias_policy_query!(model_id, alias)
+                .first(self)
+                .await
+                .optional()?
+        } else {
+            None
+        };
+        let inherited = if governed && policy.is_none() {
+            longest_prefix(
+                inherited_policies_query!(ModelPrefix::all_of(&model.model_name()))
+                    .filter(prefix_alias_policies::alias.eq(alias))
+                    .load::<PrefixPolicyRow>(self)
+                    .await?,
+            )
+        } else {
+            None
+        };
         let candidate = match candidate {
             Some(version) => version_row_query!(model_id, version)
                 .first(self)
@@ -182,14 +207,8 @@ impl Dialect for Conn {
                 .first(self)
                 .await
                 .optional()?,
-            policy: if governed {
-                alias_policy_query!(model_id, alias)
-                    .first(self)
-                    .await
-                    .optional()?
-            } else {
-                None
-            },
+            policy,
+            inherited,
             freeze: if governed {
                 alias_freeze_query!(model_id, alias)
                     .first(self)

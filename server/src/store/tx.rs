@@ -14,7 +14,8 @@ use std::future::Future;
 use chrono::{DateTime, Utc};
 
 use super::governance_rows::{
-    ChangeRequestRow, FreezeRow, NewChangeRequestRow, PolicyRow, RequestDecisionRow,
+    ChangeRequestRow, FreezeRow, NewChangeRequestRow, PolicyRow, PrefixPolicyRow,
+    RequestDecisionRow,
 };
 use super::rows::{
     AliasMoveState, AliasRow, EventRow, KeyOutcome, LockedModel, ModelRow, NewEventRow,
@@ -26,8 +27,8 @@ use crate::domain::governance::{AliasPolicy, ChangeRequest};
 use crate::domain::page::{EventCursor, ModelCursor, Page, VersionCursor};
 use crate::domain::page::{PolicyCursor, RequestCursor};
 use crate::domain::{
-    AliasName, DomainResult, Event, FeedPosition, Model, ModelName, ModelVersion, NewVersion,
-    VersionRef, VersionStatus,
+    AliasName, ChangeQueue, DomainResult, Event, FeedPosition, Model, ModelName, ModelPrefix,
+    ModelVersion, NewVersion, VersionRef, VersionStatus,
 };
 
 /// A connection of either database: inside a write transaction when a
@@ -89,7 +90,7 @@ pub trait ModelTable {
     /// until commit: a change's first statement, before it writes anything.
     fn queue_for_changes(
         &mut self,
-        name: &ModelName,
+        queue: ChangeQueue<'_>,
     ) -> impl Future<Output = DomainResult<()>> + Send;
 
     /// The name of the model version `id` belongs to, if there is one.
@@ -376,7 +377,7 @@ pub trait KeyTable {
     /// waits here for the first one's transaction to end.
     fn queue_and_claim_request_key(
         &mut self,
-        model: &ModelName,
+        queue: ChangeQueue<'_>,
         key: RequestKeyRow,
     ) -> impl Future<Output = DomainResult<Option<RequestKeyRow>>> + Send;
 
@@ -463,6 +464,56 @@ pub trait GovernanceTable {
     /// Marks model `model_id` governed: its alias moves read policies and
     /// freezes from now on.
     fn mark_governed(&mut self, model_id: i64) -> impl Future<Output = DomainResult<()>> + Send;
+
+    /// The policy set on prefix `prefix` for `alias`, if there is one.
+    fn prefix_policy(
+        &mut self,
+        prefix: &ModelPrefix,
+        alias: &AliasName,
+    ) -> impl Future<Output = DomainResult<Option<PrefixPolicyRow>>> + Send;
+
+    /// The policies model `model` inherits: those set on any prefix of its
+    /// name (for `alias` only, when given), longest prefix first.
+    fn inherited_policies(
+        &mut self,
+        model: &ModelName,
+        alias: Option<&AliasName>,
+    ) -> impl Future<Output = DomainResult<Vec<PrefixPolicyRow>>> + Send;
+
+    /// Stores a prefix policy (inserted, or replacing the one it revises).
+    fn save_prefix_policy(
+        &mut self,
+        row: PrefixPolicyRow,
+    ) -> impl Future<Output = DomainResult<()>> + Send;
+
+    /// Removes the policy set on `prefix` for `alias`.
+    fn delete_prefix_policy(
+        &mut self,
+        prefix: &ModelPrefix,
+        alias: &AliasName,
+    ) -> impl Future<Output = DomainResult<()>> + Send;
+
+    /// One page of the policies set on prefixes, by prefix and alias.
+    fn list_prefix_policies(
+        &mut self,
+        query: &PolicyQuery,
+    ) -> impl Future<Output = DomainResult<Page<AliasPolicy, PolicyCursor>>> + Send;
+
+    /// Marks every model named `prefix`… governed (see `mark_governed`).
+    fn mark_family_governed(
+        &mut self,
+        prefix: &ModelPrefix,
+    ) -> impl Future<Output = DomainResult<()>> + Send;
+
+    /// Orders this change with the changes to prefix policies: `exclusive`
+    /// for one of them; shared for a model's creation, which then sees
+    /// every prefix policy committed before it, while a prefix policy
+    /// committed after it sees the new model (PostgreSQL; SQLite has one
+    /// writer already).
+    fn order_with_prefix_policies(
+        &mut self,
+        exclusive: bool,
+    ) -> impl Future<Output = DomainResult<()>> + Send;
 
     /// Inserts a change request; its id.
     fn insert_change_request(

@@ -10,7 +10,7 @@ use super::requests::hidden_fields;
 use super::{Console, WebError};
 use crate::domain::ModelName;
 use crate::domain::commands::{PolicyQuery, RequestQuery};
-use crate::domain::governance::{AliasPolicy, RequestState};
+use crate::domain::governance::{AliasPolicy, PolicyScope, RequestState};
 use crate::domain::validate::MAX_REASON_CHARS;
 
 /// What the model page says of the model's governed aliases.
@@ -44,7 +44,7 @@ pub(super) fn request_move(model: &str, governance: &Governance, viewer: &Viewer
                     }
                 }
                 " for "
-                (governance.policies.iter().map(|p| p.alias.as_str()).collect::<Vec<_>>().join(", "))
+                (governance.policies.iter().map(policy_label).collect::<Vec<_>>().join(", "))
                 ": decided by someone other than who asked."
             }
             @if viewer.may("CreateAliasChangeRequest") {
@@ -66,6 +66,16 @@ pub(super) fn request_move(model: &str, governance: &Governance, viewer: &Viewer
                     button type="submit" { "Ask for the move" }
                 }
             }
+        }
+    }
+}
+
+/// A governed alias, and where its policy comes from when it is inherited.
+fn policy_label(policy: &AliasPolicy) -> String {
+    match &policy.scope {
+        PolicyScope::Model(_) => policy.alias.as_str().to_owned(),
+        PolicyScope::Prefix { prefix } => {
+            format!("{} (policy of every model named {prefix}…)", policy.alias)
         }
     }
 }
@@ -97,6 +107,7 @@ pub(super) async fn governance_of(
 ) -> Result<Governance, WebError> {
     let query = PolicyQuery {
         model_name: Some(name.clone()),
+        prefixes: false,
         page_size: 100,
         after: None,
     };

@@ -55,7 +55,15 @@ pub(super) fn events_table(events: &[Event], with_model: bool) -> Markup {
                                 @if e.emergency { " " strong.badge.emergency title="An admin moved a protected alias past its policy" { "EMERGENCY" } }
                                 @if let Some(id) = e.change_request_id { " " a.request href=(format!("/requests#request-{id}")) { "request #" (id) } }
                             }
-                            @if with_model { td { a href=(model_href(e.model_name.as_str())) { (e.model_name.as_str()) } } }
+                            @if with_model {
+                                td {
+                                    @if let Some(prefix) = &e.model_prefix {
+                                        span.prefix title="A policy set on every model named so" { (prefix.as_str()) "…" }
+                                    } @else {
+                                        a href=(model_href(e.model_name.as_str())) { (e.model_name.as_str()) }
+                                    }
+                                }
+                            }
                             td.num { @if let Some(v) = e.version { a href=(version_href(e.model_name.as_str(), v)) { (v) } } }
                             td { (change(e)) }
                             td { (e.actor) }

@@ -17,7 +17,7 @@ use super::render::{encode, layout, metric_text, model_href, moment, version_hre
 use super::{Console, Reader, WebError};
 use crate::domain::access::Role;
 use crate::domain::commands::RequestQuery;
-use crate::domain::governance::{AliasPolicy, ChangeRequest, RequestState};
+use crate::domain::governance::{AliasPolicy, ChangeRequest, PolicyScope, RequestState};
 use crate::domain::page::RequestCursor;
 use crate::domain::validate::MAX_REASON_CHARS;
 use crate::domain::{AliasName, DomainError, ModelName, ModelVersion, VersionRef};
@@ -123,7 +123,7 @@ async fn evidence(console: &Console, request: &ChangeRequest) -> Result<Evidence
         .await?;
     let policy = optional(
         registry
-            .get_policy(name.clone(), request.alias.clone())
+            .get_policy(PolicyScope::Model(name.clone()), request.alias.clone())
             .await,
     )?;
     let soak = match policy.as_ref().and_then(|p| p.rules.soak.as_ref()) {

@@ -419,9 +419,11 @@ def set_alias_policy(
     min_soak_seconds: int,
     rollback_requires_approval: bool,
     request_id: str | None,
+    model_prefix: str = "",
 ) -> Unary[AliasPolicy]:
     policy = pb.AliasPolicy(
         model_name=model_name,
+        model_prefix=model_prefix,
         alias=alias,
         protected=protected,
         required_approvals=required_approvals,
@@ -442,14 +444,20 @@ def _policy(policy: Any) -> AliasPolicy:
     return AliasPolicy.from_proto(policy)
 
 
-def get_alias_policy(model_name: str, alias: str) -> Unary[AliasPolicy]:
-    request = pb.GetAliasPolicyRequest(model_name=model_name, alias=alias)
+def get_alias_policy(model_name: str, alias: str, *, model_prefix: str = "") -> Unary[AliasPolicy]:
+    request = pb.GetAliasPolicyRequest(model_name=model_name, model_prefix=model_prefix, alias=alias)
     return Unary("GetAliasPolicy", request, lambda response: _policy(response.policy))
 
 
-def delete_alias_policy(model_name: str, alias: str, reason: str, *, request_id: str | None) -> Unary[int]:
+def delete_alias_policy(
+    model_name: str, alias: str, reason: str, *, request_id: str | None, model_prefix: str = ""
+) -> Unary[int]:
     request = pb.DeleteAliasPolicyRequest(
-        model_name=model_name, alias=alias, reason=reason, request_id=request_id or new_request_id()
+        model_name=model_name,
+        model_prefix=model_prefix,
+        alias=alias,
+        reason=reason,
+        request_id=request_id or new_request_id(),
     )
     return Unary("DeleteAliasPolicy", request, lambda response: int(response.revision))
 

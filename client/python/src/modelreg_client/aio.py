@@ -584,6 +584,7 @@ class AsyncRegistryClient:
         soak_alias: str = "",
         min_soak_seconds: int = 0,
         rollback_requires_approval: bool = False,
+        model_prefix: str = "",
         request_id: str | None = None,
         timeout: float | None = None,
         metadata: Metadata | None = None,
@@ -603,15 +604,17 @@ class AsyncRegistryClient:
             soak_alias=soak_alias,
             min_soak_seconds=min_soak_seconds,
             rollback_requires_approval=rollback_requires_approval,
+            model_prefix=model_prefix,
             request_id=request_id,
         )
         return await self._invoke(call, timeout, metadata)
 
     async def get_alias_policy(
-        self, model_name: str, alias: str, *, timeout: float | None = None, metadata: Metadata | None = None
+        self, model_name: str, alias: str, *, model_prefix: str = "", timeout: float | None = None, metadata: Metadata | None = None
     ) -> AliasPolicy:
         """See `RegistryClient.get_alias_policy`."""
-        return await self._invoke(requests.get_alias_policy(model_name, alias), timeout, metadata)
+        call = requests.get_alias_policy(model_name, alias, model_prefix=model_prefix)
+        return await self._invoke(call, timeout, metadata)
 
     async def delete_alias_policy(
         self,
@@ -619,12 +622,15 @@ class AsyncRegistryClient:
         alias: str,
         reason: str,
         *,
+        model_prefix: str = "",
         request_id: str | None = None,
         timeout: float | None = None,
         metadata: Metadata | None = None,
     ) -> int:
         """See `RegistryClient.delete_alias_policy`."""
-        call = requests.delete_alias_policy(model_name, alias, reason, request_id=request_id)
+        call = requests.delete_alias_policy(
+            model_name, alias, reason, request_id=request_id, model_prefix=model_prefix
+        )
         return await self._invoke(call, timeout, metadata)
 
     async def request_alias_change(

@@ -695,13 +695,16 @@ class RegistryClient:
         soak_alias: str = "",
         min_soak_seconds: int = 0,
         rollback_requires_approval: bool = False,
+        model_prefix: str = "",
         request_id: str | None = None,
         timeout: float | None = None,
         metadata: Metadata | None = None,
     ) -> AliasPolicy:
         """Sets the policy `alias` of `model_name` moves under (admin) and returns it
-        with its `revision`. Zero values take the
-        server's defaults."""
+        with its `revision`. Zero values take the server's defaults. With
+        `model_prefix` (and `model_name` empty) the policy is set on every
+        model whose name starts with it, now and later, that has no policy of
+        its own for the alias."""
         call = requests.set_alias_policy(
             model_name,
             alias,
@@ -716,15 +719,19 @@ class RegistryClient:
             soak_alias=soak_alias,
             min_soak_seconds=min_soak_seconds,
             rollback_requires_approval=rollback_requires_approval,
+            model_prefix=model_prefix,
             request_id=request_id,
         )
         return self._invoke(call, timeout, metadata)
 
     def get_alias_policy(
-        self, model_name: str, alias: str, *, timeout: float | None = None, metadata: Metadata | None = None
+        self, model_name: str, alias: str, *, model_prefix: str = "", timeout: float | None = None, metadata: Metadata | None = None
     ) -> AliasPolicy:
-        """The policy of `alias` of `model_name`; `NotFound` when it has none."""
-        return self._invoke(requests.get_alias_policy(model_name, alias), timeout, metadata)
+        """The policy in force for `alias` of `model_name` (its own, or the one it
+        inherits: then `model_prefix` names the prefix), or with `model_prefix`
+        the policy set on that prefix; `NotFound` when there is none."""
+        call = requests.get_alias_policy(model_name, alias, model_prefix=model_prefix)
+        return self._invoke(call, timeout, metadata)
 
     def delete_alias_policy(
         self,
@@ -732,12 +739,16 @@ class RegistryClient:
         alias: str,
         reason: str,
         *,
+        model_prefix: str = "",
         request_id: str | None = None,
         timeout: float | None = None,
         metadata: Metadata | None = None,
     ) -> int:
-        """Removes an alias's policy (admin); returns the revision removed."""
-        call = requests.delete_alias_policy(model_name, alias, reason, request_id=request_id)
+        """Removes an alias's policy, or with `model_prefix` the one set on that
+        prefix (admin); returns the revision removed."""
+        call = requests.delete_alias_policy(
+            model_name, alias, reason, request_id=request_id, model_prefix=model_prefix
+        )
         return self._invoke(call, timeout, metadata)
 
     def request_alias_change(

@@ -256,6 +256,8 @@ class Event:
     emergency: bool = False
     # The change request the event is about, or whose approval made the move.
     change_request_id: int | None = None
+    # For a policy set on a model-name prefix: the prefix (model_name is empty).
+    model_prefix: str = ""
 
     # The message this record was read from (None for records built here).
     proto: pb.Event | None = field(default=None, repr=False, compare=False)
@@ -290,6 +292,7 @@ class Event:
             request_id=message.request_id,
             emergency=message.emergency,
             change_request_id=optional("change_request_id"),
+            model_prefix=message.model_prefix,
         )
 
 
@@ -311,6 +314,9 @@ class AliasPolicy:
     rollback_requires_approval: bool
     revision: int
     updated_by: str
+    # Set on a model-name prefix (model_name is then empty): for a model's
+    # policy read back, the prefix it inherits it from.
+    model_prefix: str = ""
 
     proto: pb.AliasPolicy | None = field(default=None, repr=False, compare=False)
 
@@ -337,6 +343,7 @@ class AliasPolicy:
             rollback_requires_approval=message.rollback_requires_approval,
             revision=message.revision,
             updated_by=message.updated_by,
+            model_prefix=message.model_prefix,
         )
 
 

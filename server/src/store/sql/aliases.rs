@@ -48,6 +48,16 @@ macro_rules! alias_policy_query {
     };
 }
 
+/// The policies set on any of `$prefixes` (every prefix of a model's
+/// name), for every alias; a caller filters by alias.
+macro_rules! inherited_policies_query {
+    ($prefixes:expr) => {
+        crate::store::schema::prefix_alias_policies::table
+            .filter(crate::store::schema::prefix_alias_policies::prefix.eq_any($prefixes))
+            .select(crate::store::governance_rows::PrefixPolicyRow::as_select())
+    };
+}
+
 /// The freeze of alias `$alias` of model `$model_id`.
 macro_rules! alias_freeze_query {
     ($model_id:expr, $alias:expr) => {
@@ -85,8 +95,7 @@ impl AliasTable for Conn {
         alias: &AliasName,
         candidate: Option<i64>,
     ) -> DomainResult<AliasMoveState> {
-        self.read_alias_move(model.id, alias.as_str(), candidate, model.governed)
-            .await
+        self.read_alias_move(model, alias.as_str(), candidate).await
     }
 
     async fn point_alias(

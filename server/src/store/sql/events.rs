@@ -145,8 +145,8 @@ impl EventTable for Conn {
         model_id: Option<i64>,
     ) -> DomainResult<Page<Event, EventCursor>> {
         let mut rows = events::table
-            .inner_join(models::table)
-            .select((EventRow::as_select(), models::name))
+            .left_join(models::table)
+            .select((EventRow::as_select(), models::name.nullable()))
             .limit(query.page_size as i64 + 1)
             .into_boxed();
         // One model's events are in feed order by id (one index range of
@@ -196,7 +196,7 @@ impl EventTable for Conn {
                 (true, true) => rows.filter(position_compared!("<", position)),
             };
         }
-        let loaded = rows.load::<(EventRow, String)>(self).await?;
+        let loaded = rows.load::<(EventRow, Option<String>)>(self).await?;
         let (loaded, more) = split_page(loaded, query.page_size);
         let items = loaded
             .into_iter()
@@ -216,12 +216,12 @@ impl EventTable for Conn {
         // this order; reading a few of them says whether any are.
         let horizon = self.feed_horizon().await?;
         let loaded = events::table
-            .inner_join(models::table)
+            .left_join(models::table)
             .filter(position_compared!(">", after))
             .order_by((events::tx.asc(), events::id.asc()))
             .limit(limit as i64 + 1)
-            .select((EventRow::as_select(), models::name))
-            .load::<(EventRow, String)>(self)
+            .select((EventRow::as_select(), models::name.nullable()))
+            .load::<(EventRow, Option<String>)>(self)
             .await?;
         let mut batch = FeedBatch {
             horizon,
@@ -259,7 +259,7 @@ impl EventTable for Conn {
             .load::<(EventRow, String)>(self)
             .await?
             .into_iter()
-            .map(|(row, name)| row.into_domain(name))
+            .map(|(row, name)| row.into_domain(Some(name)))
             .collect()
     }
 
@@ -288,10 +288,10 @@ impl EventTable for Conn {
 
     async fn find_event(&mut self, id: i64) -> DomainResult<Option<Event>> {
         events::table
-            .inner_join(models::table)
+            .left_join(models::table)
             .filter(events::id.eq(id))
-            .select((EventRow::as_select(), models::name))
-            .first::<(EventRow, String)>(self)
+            .select((EventRow::as_select(), models::name.nullable()))
+            .first::<(EventRow, Option<String>)>(self)
             .await
             .optional()?
             .map(|(row, name)| row.into_domain(name))

@@ -9,12 +9,16 @@ use super::Conn;
 use crate::domain::commands::{PolicyQuery, RequestQuery};
 use crate::domain::governance::{AliasPolicy, ChangeRequest, RequestState};
 use crate::domain::page::{Page, PolicyCursor, RequestCursor};
-use crate::domain::{AliasName, DomainResult};
+use crate::domain::{AliasName, DomainResult, ModelName, ModelPrefix};
+use crate::store::dialect::Dialect as _;
 use crate::store::governance_rows::{
-    ChangeRequestRow, FreezeRow, NewChangeRequestRow, PolicyRow, RequestDecisionRow,
+    ChangeRequestRow, FreezeRow, NewChangeRequestRow, PolicyRow, PrefixPolicyRow,
+    RequestDecisionRow,
 };
 use crate::store::rows::{split_page, to_db_time};
-use crate::store::schema::{alias_policies, change_requests, freezes, models};
+use crate::store::schema::{
+    alias_policies, change_requests, freezes, models, prefix_alias_policies,
+};
 use crate::store::tx::GovernanceTable;
 
 impl GovernanceTable for Conn {
@@ -91,6 +95,107 @@ impl GovernanceTable for Conn {
             .execute(self)
             .await?;
         Ok(())
+    }
+
+    async fn prefix_policy(
+        &mut self,
+        prefix: &ModelPrefix,
+        alias: &AliasName,
+    ) -> DomainResult<Option<PrefixPolicyRow>> {
+        Ok(prefix_alias_policies::table
+            .find((alias.as_str(), prefix.as_str()))
+            .select(PrefixPolicyRow::as_select())
+            .first(self)
+            .await
+            .optional()?)
+    }
+
+    async fn inherited_policies(
+        &mut self,
+        model: &ModelName,
+        alias: Option<&AliasName>,
+    ) -> DomainResult<Vec<PrefixPolicyRow>> {
+        let mut rows = inherited_policies_query!(ModelPrefix::all_of(model)).into_boxed();
+        if let Some(alias) = alias {
+            rows = rows.filter(prefix_alias_policies::alias.eq(alias.as_str().to_owned()));
+        }
+        let mut loaded = rows.load::<PrefixPolicyRow>(self).await?;
+        loaded.sort_by_key(|row| std::cmp::Reverse(row.prefix.len()));
+        Ok(loaded)
+    }
+
+    async fn save_prefix_policy(&mut self, row: PrefixPolicyRow) -> DomainResult<()> {
+        diesel::insert_into(prefix_alias_policies::table)
+            .values(&row)
+            .on_conflict((prefix_alias_policies::alias, prefix_alias_policies::prefix))
+            .do_update()
+            .set(&row)
+            .execute(self)
+            .await?;
+        Ok(())
+    }
+
+    async fn delete_prefix_policy(
+        &mut self,
+        prefix: &ModelPrefix,
+        alias: &AliasName,
+    ) -> DomainResult<()> {
+        diesel::delete(prefix_alias_policies::table.find((alias.as_str(), prefix.as_str())))
+            .execute(self)
+            .await?;
+        Ok(())
+    }
+
+    async fn list_prefix_policies(
+        &mut self,
+        query: &PolicyQuery,
+    ) -> DomainResult<Page<AliasPolicy, PolicyCursor>> {
+        let mut rows = prefix_alias_policies::table
+            .select(PrefixPolicyRow::as_select())
+            .order_by((
+                prefix_alias_policies::prefix.asc(),
+                prefix_alias_policies::alias.asc(),
+            ))
+            .limit(query.page_size as i64 + 1)
+            .into_boxed();
+        if let Some(after) = &query.after {
+            rows = rows.filter(
+                prefix_alias_policies::prefix
+                    .gt(after.after_model.clone())
+                    .or(prefix_alias_policies::prefix
+                        .eq(after.after_model.clone())
+                        .and(prefix_alias_policies::alias.gt(after.after_alias.clone()))),
+            );
+        }
+        let loaded = rows.load::<PrefixPolicyRow>(self).await?;
+        let (loaded, more) = split_page(loaded, query.page_size);
+        let items = loaded
+            .into_iter()
+            .map(|row| {
+                let cursor = PolicyCursor {
+                    after_model: row.prefix.clone(),
+                    after_alias: row.alias.clone(),
+                };
+                row.into_domain().map(|policy| (policy, cursor))
+            })
+            .collect::<DomainResult<Vec<_>>>()?;
+        Ok(Page { items, more })
+    }
+
+    async fn mark_family_governed(&mut self, prefix: &ModelPrefix) -> DomainResult<()> {
+        // `_` is a model-name character and LIKE's any-character: escaped.
+        let pattern = format!("{}%", prefix.as_str().replace('_', "\\_"));
+        diesel::update(models::table)
+            .filter(models::governed.eq(false))
+            .filter(models::name.like(pattern).escape('\\'))
+            .set(models::governed.eq(true))
+            .execute(self)
+            .await?;
+        Ok(())
+    }
+
+    async fn order_with_prefix_policies(&mut self, exclusive: bool) -> DomainResult<()> {
+        self.lock_prefix_policies(exclusive).await
     }
 
     async fn insert_change_request(&mut self, row: NewChangeRequestRow) -> DomainResult<i64> {

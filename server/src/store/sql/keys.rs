@@ -5,7 +5,7 @@ use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
 use super::Conn;
-use crate::domain::{DomainResult, ModelName};
+use crate::domain::{ChangeQueue, DomainResult};
 use crate::store::dialect::Dialect;
 use crate::store::rows::RequestKeyRow;
 use crate::store::schema::{request_keys, server_secrets};
@@ -30,10 +30,10 @@ pub(in crate::store) async fn claim_request_key(
 impl KeyTable for Conn {
     async fn queue_and_claim_request_key(
         &mut self,
-        model: &ModelName,
+        queue: ChangeQueue<'_>,
         key: RequestKeyRow,
     ) -> DomainResult<Option<RequestKeyRow>> {
-        if self.queue_and_claim(model.as_str(), &key).await? {
+        if self.queue_and_claim(&queue.key(), &key).await? {
             return Ok(None);
         }
         Ok(Some(

@@ -9,7 +9,7 @@ use diesel_async::RunQueryDsl;
 use super::Conn;
 use crate::domain::commands::ModelQuery;
 use crate::domain::page::{ModelCursor, Page};
-use crate::domain::{DomainResult, Model, ModelName, VersionStatus};
+use crate::domain::{ChangeQueue, DomainResult, Model, ModelName, VersionStatus};
 use crate::store::dialect::Dialect;
 use crate::store::rows::{
     AliasRow, LockedModel, ModelRow, NewModelRow, model_not_found, split_page, to_db_time, to_json,
@@ -42,8 +42,8 @@ impl ModelTable for Conn {
         self.upsert_and_lock_model(new).await
     }
 
-    async fn queue_for_changes(&mut self, name: &ModelName) -> DomainResult<()> {
-        self.queue_for_model(name.as_str()).await
+    async fn queue_for_changes(&mut self, queue: ChangeQueue<'_>) -> DomainResult<()> {
+        self.queue_for_model(&queue.key()).await
     }
 
     async fn model_of_version(&mut self, id: &str) -> DomainResult<Option<ModelName>> {

@@ -152,7 +152,7 @@ impl VersionTable for Conn {
     ) -> DomainResult<Option<i64>> {
         let at = to_db_time(at);
         let status_then = events::table
-            .filter(events::model_id.eq(model_versions::model_id))
+            .filter(events::model_id.eq(model_versions::model_id.nullable()))
             .filter(events::version.eq(model_versions::version.nullable()))
             .filter(events::event_type.eq(EventKind::StatusChanged.as_str()))
             .filter(events::occurred_at.le(at))

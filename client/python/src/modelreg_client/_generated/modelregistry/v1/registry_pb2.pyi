@@ -1599,6 +1599,7 @@ class Event(google.protobuf.message.Message):
     EMERGENCY_FIELD_NUMBER: builtins.int
     CHANGE_REQUEST_ID_FIELD_NUMBER: builtins.int
     DETAIL_FIELD_NUMBER: builtins.int
+    MODEL_PREFIX_FIELD_NUMBER: builtins.int
     id: builtins.int
     """Unique id of the event, increasing within its model (across models,
     the trail's order is not the id order; see ListEvents).
@@ -1646,6 +1647,11 @@ class Event(google.protobuf.message.Message):
     """For ALIAS_POLICY_SET: the policy set, as JSON
     (`{"revision": N, "rules": {...}}`).
     """
+    model_prefix: builtins.str
+    """For ALIAS_POLICY_SET and ALIAS_POLICY_DELETED of a policy set on a
+    model-name prefix: the prefix (`model_name` is then empty). Such events
+    belong to no model: they show in the whole trail, not in one model's.
+    """
     @property
     def occurred_at(self) -> google.protobuf.timestamp_pb2.Timestamp:
         """When the change happened (UTC, microsecond precision)."""
@@ -1670,9 +1676,10 @@ class Event(google.protobuf.message.Message):
         emergency: builtins.bool = ...,
         change_request_id: builtins.int | None = ...,
         detail: builtins.str = ...,
+        model_prefix: builtins.str = ...,
     ) -> None: ...
     def HasField(self, field_name: typing.Literal["_change_request_id", b"_change_request_id", "_new_version", b"_new_version", "_previous_version", b"_previous_version", "_version", b"_version", "change_request_id", b"change_request_id", "new_version", b"new_version", "occurred_at", b"occurred_at", "previous_version", b"previous_version", "version", b"version"]) -> builtins.bool: ...
-    def ClearField(self, field_name: typing.Literal["_change_request_id", b"_change_request_id", "_new_version", b"_new_version", "_previous_version", b"_previous_version", "_version", b"_version", "actor", b"actor", "alias", b"alias", "change_request_id", b"change_request_id", "correlation_id", b"correlation_id", "detail", b"detail", "emergency", b"emergency", "id", b"id", "model_name", b"model_name", "new_status", b"new_status", "new_version", b"new_version", "occurred_at", b"occurred_at", "previous_status", b"previous_status", "previous_version", b"previous_version", "reason", b"reason", "request_id", b"request_id", "type", b"type", "version", b"version"]) -> None: ...
+    def ClearField(self, field_name: typing.Literal["_change_request_id", b"_change_request_id", "_new_version", b"_new_version", "_previous_version", b"_previous_version", "_version", b"_version", "actor", b"actor", "alias", b"alias", "change_request_id", b"change_request_id", "correlation_id", b"correlation_id", "detail", b"detail", "emergency", b"emergency", "id", b"id", "model_name", b"model_name", "model_prefix", b"model_prefix", "new_status", b"new_status", "new_version", b"new_version", "occurred_at", b"occurred_at", "previous_status", b"previous_status", "previous_version", b"previous_version", "reason", b"reason", "request_id", b"request_id", "type", b"type", "version", b"version"]) -> None: ...
     @typing.overload
     def WhichOneof(self, oneof_group: typing.Literal["_change_request_id", b"_change_request_id"]) -> typing.Literal["change_request_id"] | None: ...
     @typing.overload
@@ -2373,8 +2380,11 @@ class AliasPolicy(google.protobuf.message.Message):
     REVISION_FIELD_NUMBER: builtins.int
     UPDATED_BY_FIELD_NUMBER: builtins.int
     UPDATED_AT_FIELD_NUMBER: builtins.int
+    MODEL_PREFIX_FIELD_NUMBER: builtins.int
     model_name: builtins.str
-    """The model's name."""
+    """The model's name: the policy is this model's own. Empty when the policy
+    is set on `model_prefix` instead.
+    """
     alias: builtins.str
     """The alias governed, for example `production`."""
     protected: builtins.bool
@@ -2417,6 +2427,16 @@ class AliasPolicy(google.protobuf.message.Message):
     """The policy's revision, from 1, increased by every change."""
     updated_by: builtins.str
     """Who set this revision."""
+    model_prefix: builtins.str
+    """Set instead of `model_name`: the policy is set on this model-name
+    prefix (for example `fraud-`), and governs the alias of every model
+    whose name starts with it, existing or registered later, that has no
+    policy of its own for the alias; among several matching prefixes the
+    longest wins. A model's policy read with GetAliasPolicy or
+    ListAliasPolicies(model_name) names its prefix here when it is
+    inherited. Setting one needs model prefixes (if the token has any)
+    that cover the whole family.
+    """
     @property
     def updated_at(self) -> google.protobuf.timestamp_pb2.Timestamp:
         """When."""
@@ -2439,9 +2459,10 @@ class AliasPolicy(google.protobuf.message.Message):
         revision: builtins.int = ...,
         updated_by: builtins.str = ...,
         updated_at: google.protobuf.timestamp_pb2.Timestamp | None = ...,
+        model_prefix: builtins.str = ...,
     ) -> None: ...
     def HasField(self, field_name: typing.Literal["updated_at", b"updated_at"]) -> builtins.bool: ...
-    def ClearField(self, field_name: typing.Literal["alias", b"alias", "approver_role", b"approver_role", "gate_lower_is_better", b"gate_lower_is_better", "gate_metric", b"gate_metric", "gate_min_delta", b"gate_min_delta", "min_soak_seconds", b"min_soak_seconds", "model_name", b"model_name", "protected", b"protected", "request_ttl_seconds", b"request_ttl_seconds", "required_approvals", b"required_approvals", "revision", b"revision", "rollback_requires_approval", b"rollback_requires_approval", "soak_alias", b"soak_alias", "updated_at", b"updated_at", "updated_by", b"updated_by"]) -> None: ...
+    def ClearField(self, field_name: typing.Literal["alias", b"alias", "approver_role", b"approver_role", "gate_lower_is_better", b"gate_lower_is_better", "gate_metric", b"gate_metric", "gate_min_delta", b"gate_min_delta", "min_soak_seconds", b"min_soak_seconds", "model_name", b"model_name", "model_prefix", b"model_prefix", "protected", b"protected", "request_ttl_seconds", b"request_ttl_seconds", "required_approvals", b"required_approvals", "revision", b"revision", "rollback_requires_approval", b"rollback_requires_approval", "soak_alias", b"soak_alias", "updated_at", b"updated_at", "updated_by", b"updated_by"]) -> None: ...
 
 global___AliasPolicy = AliasPolicy
 
@@ -2507,17 +2528,23 @@ class GetAliasPolicyRequest(google.protobuf.message.Message):
 
     MODEL_NAME_FIELD_NUMBER: builtins.int
     ALIAS_FIELD_NUMBER: builtins.int
+    MODEL_PREFIX_FIELD_NUMBER: builtins.int
     model_name: builtins.str
-    """The model's name."""
+    """The model's name: answers the policy in force for its alias, its own
+    or the one it inherits from a prefix.
+    """
     alias: builtins.str
     """The alias."""
+    model_prefix: builtins.str
+    """Instead of `model_name`: the policy set on this prefix."""
     def __init__(
         self,
         *,
         model_name: builtins.str = ...,
         alias: builtins.str = ...,
+        model_prefix: builtins.str = ...,
     ) -> None: ...
-    def ClearField(self, field_name: typing.Literal["alias", b"alias", "model_name", b"model_name"]) -> None: ...
+    def ClearField(self, field_name: typing.Literal["alias", b"alias", "model_name", b"model_name", "model_prefix", b"model_prefix"]) -> None: ...
 
 global___GetAliasPolicyRequest = GetAliasPolicyRequest
 
@@ -2551,20 +2578,26 @@ class ListAliasPoliciesRequest(google.protobuf.message.Message):
     MODEL_NAME_FIELD_NUMBER: builtins.int
     PAGE_SIZE_FIELD_NUMBER: builtins.int
     PAGE_TOKEN_FIELD_NUMBER: builtins.int
+    PREFIXES_FIELD_NUMBER: builtins.int
     model_name: builtins.str
-    """Only this model's policies. Empty: every model's."""
+    """Only this model's policies in force: its own, and those it inherits
+    from prefixes for its other aliases. Empty: every model's own.
+    """
     page_size: builtins.int
     """Maximum number of policies in this page: default 50, at most 500."""
     page_token: builtins.str
     """The `next_page_token` of the previous page."""
+    prefixes: builtins.bool
+    """List the policies set on prefixes instead, by prefix and alias."""
     def __init__(
         self,
         *,
         model_name: builtins.str = ...,
         page_size: builtins.int = ...,
         page_token: builtins.str = ...,
+        prefixes: builtins.bool = ...,
     ) -> None: ...
-    def ClearField(self, field_name: typing.Literal["model_name", b"model_name", "page_size", b"page_size", "page_token", b"page_token"]) -> None: ...
+    def ClearField(self, field_name: typing.Literal["model_name", b"model_name", "page_size", b"page_size", "page_token", b"page_token", "prefixes", b"prefixes"]) -> None: ...
 
 global___ListAliasPoliciesRequest = ListAliasPoliciesRequest
 
@@ -2602,14 +2635,17 @@ class DeleteAliasPolicyRequest(google.protobuf.message.Message):
     ALIAS_FIELD_NUMBER: builtins.int
     REASON_FIELD_NUMBER: builtins.int
     REQUEST_ID_FIELD_NUMBER: builtins.int
+    MODEL_PREFIX_FIELD_NUMBER: builtins.int
     model_name: builtins.str
-    """The model's name."""
+    """The model's name (its own policy)."""
     alias: builtins.str
     """The alias."""
     reason: builtins.str
     """Why. Required, at most 1024 characters."""
     request_id: builtins.str
     """Idempotency key (see SetModelAliasRequest.request_id)."""
+    model_prefix: builtins.str
+    """Instead of `model_name`: the policy set on this prefix."""
     def __init__(
         self,
         *,
@@ -2617,8 +2653,9 @@ class DeleteAliasPolicyRequest(google.protobuf.message.Message):
         alias: builtins.str = ...,
         reason: builtins.str = ...,
         request_id: builtins.str = ...,
+        model_prefix: builtins.str = ...,
     ) -> None: ...
-    def ClearField(self, field_name: typing.Literal["alias", b"alias", "model_name", b"model_name", "reason", b"reason", "request_id", b"request_id"]) -> None: ...
+    def ClearField(self, field_name: typing.Literal["alias", b"alias", "model_name", b"model_name", "model_prefix", b"model_prefix", "reason", b"reason", "request_id", b"request_id"]) -> None: ...
 
 global___DeleteAliasPolicyRequest = DeleteAliasPolicyRequest
 
