@@ -347,6 +347,32 @@ async fn a_prefix_policy_is_overridden_listed_audited_and_removed(backend: Backe
     );
     assert!(trail[3].detail.contains("\"revision\":2"), "{:?}", trail[3]);
     assert_eq!(trail[4].reason, "wire joins the family rules");
+    // The change feed carries them too, in the same order.
+    let mut feed = ops
+        .watch_events(pb::WatchEventsRequest {
+            after_event_id: trail[0].id,
+            types: vec![
+                pb::EventType::AliasPolicySet.into(),
+                pb::EventType::AliasPolicyDeleted.into(),
+            ],
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    for expected in &trail[1..] {
+        let next = tokio::time::timeout(std::time::Duration::from_secs(10), feed.message())
+            .await
+            .expect("the next event within ten seconds")
+            .unwrap()
+            .unwrap()
+            .event
+            .unwrap();
+        assert_eq!(
+            (next.id, next.model_prefix.as_str()),
+            (expected.id, expected.model_prefix.as_str())
+        );
+    }
     let of_model = ops
         .list_events(pb::ListEventsRequest {
             model_name: "fraud-wire".into(),
