@@ -27,6 +27,7 @@ on_both_backends!(
     concurrent_approvals_apply_a_request_exactly_once,
     a_frozen_alias_refuses_every_move_and_a_frozen_version_every_change,
     an_alias_has_one_open_request_per_version_and_a_bounded_queue,
+    a_protected_alias_keeps_the_versions_its_rollbacks_reach,
 );
 
 /// Deployers that approve concurrently.
@@ -1175,4 +1176,110 @@ async fn a_frozen_alias_refuses_every_move_and_a_frozen_version_every_change(bac
     ] {
         assert!(kinds.contains(&(kind as i32)), "{kind:?} in the trail");
     }
+}
+
+async fn set_status(
+    client: &mut TokenClient,
+    model: &str,
+    version: i64,
+    status: pb::ModelStatus,
+) -> Result<(), tonic::Status> {
+    client
+        .update_model_version_status(pb::UpdateModelVersionStatusRequest {
+            model_name: model.into(),
+            version,
+            status: status as i32,
+            reason: "tidy".into(),
+            ..Default::default()
+        })
+        .await
+        .map(drop)
+}
+
+/// Rolling back is the emergency action: a protected alias keeps the
+/// versions its rollbacks return to from being archived (final), not those
+/// it was rolled back from, nor anything of a model without a policy.
+async fn a_protected_alias_keeps_the_versions_its_rollbacks_reach(backend: Backend) {
+    let Some(governed) = Governed::start(backend).await else {
+        return;
+    };
+    governed.seed(&[0.81, 0.83, 0.85, 0.87]).await;
+    let mut ops = governed.as_("ops");
+    for version in [2, 3] {
+        ops.set_production_model(pb::SetProductionModelRequest {
+            model_name: "churn".into(),
+            version,
+            reason: "release".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    }
+    // 3 went bad: back to 2, whose rollback returns to 1.
+    ops.rollback_model_alias(pb::RollbackModelAliasRequest {
+        model_name: "churn".into(),
+        alias: "production".into(),
+        reason: "3 went bad".into(),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    governed.set_policy(protected(1)).await;
+
+    let refused = set_status(&mut ops, "churn", 1, pb::ModelStatus::Archived)
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::FailedPrecondition, "{refused:?}");
+    let details = refused.get_error_details();
+    let violation = &details.precondition_failure().unwrap().violations[0];
+    assert_eq!(
+        (violation.r#type.as_str(), violation.subject.as_str()),
+        ("ROLLBACK_TARGET", "models/churn/versions/1")
+    );
+    assert!(refused.message().contains("\"production\""), "{refused:?}");
+    // Deprecating can be undone, so it stays allowed; the version rolled
+    // back from and one never in production may go.
+    set_status(&mut ops, "churn", 1, pb::ModelStatus::Deprecated)
+        .await
+        .unwrap();
+    set_status(&mut ops, "churn", 3, pb::ModelStatus::Archived)
+        .await
+        .unwrap();
+    set_status(&mut ops, "churn", 4, pb::ModelStatus::Archived)
+        .await
+        .unwrap();
+    let still = set_status(&mut ops, "churn", 1, pb::ModelStatus::Archived)
+        .await
+        .unwrap_err();
+    assert_eq!(still.code(), Code::FailedPrecondition, "{still:?}");
+
+    // Without protection (or without any policy) archiving is as before.
+    governed
+        .set_policy(pb::AliasPolicy {
+            protected: false,
+            gate_metric: "auc".into(),
+            ..protected(1)
+        })
+        .await;
+    set_status(&mut ops, "churn", 1, pb::ModelStatus::Archived)
+        .await
+        .unwrap();
+    for auc in [0.8, 0.9] {
+        ops.register_model(registration("plain", auc))
+            .await
+            .unwrap();
+    }
+    for version in [1, 2] {
+        ops.set_production_model(pb::SetProductionModelRequest {
+            model_name: "plain".into(),
+            version,
+            reason: "release".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    }
+    set_status(&mut ops, "plain", 1, pb::ModelStatus::Archived)
+        .await
+        .unwrap();
 }

@@ -292,6 +292,30 @@ pub fn check_direct_move(
     })
 }
 
+/// The refusal to archive version `version` of `model`, which a rollback
+/// of `alias`, protected by `policy`, may return to: rolling back is the
+/// emergency action, and ARCHIVED is final (an archived version never
+/// holds an alias again), so a protected alias keeps every version its
+/// rollbacks reach. Deprecating stays allowed: it can be undone.
+pub fn rollback_target_refusal(
+    model: &ModelName,
+    version: i64,
+    alias: &AliasName,
+    policy: &AliasPolicy,
+) -> DomainError {
+    DomainError::PolicyRefused {
+        message: format!(
+            "version {version} of model {model:?} cannot be archived: rolling back the \
+             protected alias {alias:?} (policy revision {}) can return to it, and an archived \
+             version never holds an alias again; deprecate it instead, or lift the protection \
+             first if it must go",
+            policy.revision
+        ),
+        kind: "ROLLBACK_TARGET".to_owned(),
+        subject: format!("models/{model}/versions/{version}"),
+    }
+}
+
 /// The direct alias changes a policy may forbid.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DirectMove {

@@ -7,7 +7,7 @@ use super::idempotent::{Replay, idempotent, mismatch};
 use super::versions::change_time;
 use crate::domain::alias::AliasName;
 use crate::domain::commands::{Caller, DeletePolicy, PolicyQuery, SetPolicy};
-use crate::domain::governance::{AliasPolicy, PolicyRules, PolicyScope};
+use crate::domain::governance::{AliasPolicy, PolicyRules, PolicyScope, rollback_target_refusal};
 use crate::domain::idempotency::Outcome;
 use crate::domain::page::{Page, PolicyCursor};
 use crate::domain::{
@@ -54,6 +54,42 @@ pub fn policy_from_rows(
         (None, Some(inherited)) => inherited.into_domain().map(Some),
         (None, None) => Ok(None),
     }
+}
+
+/// Refuses to archive a version that the rollback chain of one of the
+/// model's protected aliases reaches (see `rollback_target_refusal`).
+pub async fn check_archivable<T: Tx>(
+    tx: &mut T,
+    model: &ModelRow,
+    version: i64,
+) -> DomainResult<()> {
+    if !model.governed {
+        return Ok(());
+    }
+    for alias in tx.aliases_that_held(model.id, version).await? {
+        let alias = AliasName::try_from(alias)?;
+        let Some(policy) = policy_of(tx, model, &alias).await? else {
+            continue;
+        };
+        if !policy.rules.protected {
+            continue;
+        }
+        let start = tx
+            .latest_alias_event(model.id, &alias)
+            .await?
+            .and_then(|latest| latest.rollback_event_id);
+        if let Some(start) = start
+            && tx.rollback_chain_reaches(start, version).await?
+        {
+            return Err(rollback_target_refusal(
+                &model.model_name(),
+                version,
+                &alias,
+                &policy,
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Marks a new model governed when a prefix policy covers it; ordered

@@ -130,6 +130,9 @@ pub async fn change_status<T: Tx>(
             let from = row.status()?;
             let held = tx.aliases_of_version(model.id, row.version).await?;
             from.check_transition(command.status, row.version, &held)?;
+            if command.status == VersionStatus::Archived {
+                super::policies::check_archivable(tx, &model, row.version).await?;
+            }
             if caller.grant.aliases.is_some() {
                 let mut reached = tx.aliases_that_held(model.id, row.version).await?;
                 reached.extend(held.iter().cloned());

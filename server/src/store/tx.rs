@@ -326,6 +326,15 @@ pub trait EventTable {
         version: i64,
     ) -> impl Future<Output = DomainResult<Vec<String>>> + Send;
 
+    /// Whether the rollback chain that starts at event `start` (an alias's
+    /// latest move's `rollback_event_id`) reaches version `version`: the
+    /// versions successive rollbacks return the alias to.
+    fn rollback_chain_reaches(
+        &mut self,
+        start: i64,
+        version: i64,
+    ) -> impl Future<Output = DomainResult<bool>> + Send;
+
     /// The id of the latest event of model `model_id` (0: none).
     fn last_model_event_id(
         &mut self,

@@ -113,6 +113,27 @@ impl EventTable for Conn {
             .flatten())
     }
 
+    /// One statement: the chain's pointers followed by primary key (the
+    /// binds written by diesel, so both databases' placeholders fit).
+    async fn rollback_chain_reaches(&mut self, start: i64, version: i64) -> DomainResult<bool> {
+        Ok(diesel::select(
+            sql::<Bool>(
+                "EXISTS (WITH RECURSIVE chain (id, rollback_event_id, new_version) AS ( \
+                 SELECT id, rollback_event_id, new_version FROM events WHERE id = ",
+            )
+            .bind::<BigInt, _>(start)
+            .sql(
+                " UNION ALL SELECT e.id, e.rollback_event_id, e.new_version \
+                 FROM events e JOIN chain c ON e.id = c.rollback_event_id) \
+                 SELECT 1 FROM chain WHERE new_version = ",
+            )
+            .bind::<BigInt, _>(version)
+            .sql(")"),
+        )
+        .get_result::<bool>(self)
+        .await?)
+    }
+
     async fn aliases_that_held(
         &mut self,
         model_id: i64,

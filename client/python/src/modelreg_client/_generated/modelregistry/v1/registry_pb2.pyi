@@ -2391,6 +2391,8 @@ class AliasPolicy(google.protobuf.message.Message):
     """The alias moves only through an approved change request: direct
     SetModelAlias, SetProductionModel and DeleteModelAlias on it answer
     FAILED_PRECONDITION with a PreconditionFailure (type ALIAS_PROTECTED).
+    Archiving a version its rollbacks can return to answers the same, of
+    type ROLLBACK_TARGET (deprecating it stays allowed).
     """
     required_approvals: builtins.int
     """Approvals a request needs, from principals other than the requester,
