@@ -7,6 +7,7 @@ pub mod alias;
 pub mod commands;
 pub mod error;
 pub mod event;
+pub mod freezes;
 pub mod governance;
 pub mod idempotency;
 pub mod page;
