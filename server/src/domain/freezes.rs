@@ -97,7 +97,10 @@ mod tests {
         };
         let refused = check_unfrozen(Some(&freeze), now, "moving it").unwrap_err();
         assert!(refused.to_string().contains("incident 42"), "{refused}");
-        assert!(!refused.to_string().contains("  "), "one sentence: {refused}");
+        assert!(
+            !refused.to_string().contains("  "),
+            "one sentence: {refused}"
+        );
         assert!(check_unfrozen(Some(&freeze), now + chrono::Duration::hours(2), "x").is_ok());
         assert!(check_unfrozen(None, now, "x").is_ok());
     }
