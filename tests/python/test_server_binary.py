@@ -19,6 +19,7 @@ from conftest import (
     server_binary,
     start_server,
     stop_server,
+    wait_until_listening,
 )
 
 from modelreg_client import RegistryClient
@@ -172,6 +173,24 @@ def test_no_migrate_refuses_an_unmigrated_database_until_migrate_runs(tmp_path: 
     finally:
         server.process.terminate()
         assert server.process.wait(timeout=15) == 0
+
+
+def test_servers_starting_together_on_a_new_sqlite_file_migrate_it_once(tmp_path: Path) -> None:
+    for round_ in range(3):
+        workdir = tmp_path / str(round_)
+        workdir.mkdir()
+        servers = [start_server(workdir, log=f"server-{n}.log", wait=False) for n in range(4)]
+        try:
+            for n, server in enumerate(servers):
+                wait_until_listening(server.address, server.process)
+                with RegistryClient(server.address, timeout=20) as client:
+                    client.register_model(f"m{n}", algorithm="X", artifact_uri="s3://m")
+                assert server.process.poll() is None, (workdir / f"server-{n}.log").read_text()
+            with RegistryClient(servers[0].address, timeout=20) as client:
+                assert sorted(m.name for m in client.list_models()) == ["m0", "m1", "m2", "m3"]
+        finally:
+            for server in servers:
+                stop_server(server)
 
 
 def test_two_servers_on_one_sqlite_file_never_serve_a_stale_production_version(tmp_path: Path) -> None:

@@ -65,6 +65,11 @@ pub async fn run(url: &DatabaseUrl, mode: Mode) -> Result<Vec<String>, SetupErro
                 outcome
             }
             Target::Sqlite(path) => {
+                // Held until the migrations end (dropped with this scope).
+                let _lock = match mode {
+                    Mode::Apply => Some(lock_sqlite_migrations(&path)?),
+                    Mode::CheckOnly => None,
+                };
                 let mut conn = SqliteConnection::establish(&path).map_err(|e| e.to_string())?;
                 diesel::connection::SimpleConnection::batch_execute(&mut conn, &sqlite_pragmas())
                     .map_err(|e| e.to_string())?;
@@ -75,6 +80,28 @@ pub async fn run(url: &DatabaseUrl, mode: Mode) -> Result<Vec<String>, SetupErro
     .await
     .map_err(|e| failed(e.to_string()))?
     .map_err(failed)
+}
+
+/// Waits for, then holds, the lock that servers starting together on one
+/// SQLite file migrate under, as PostgreSQL's advisory lock does there: the
+/// second finds nothing pending instead of applying a migration again (a
+/// table rebuild's `CREATE TABLE` then fails on what the first created).
+/// SQLite has no lock that outlives a transaction, and a migration that
+/// rebuilds a table commits in steps of its own; so the lock is a file's
+/// (`flock`, released when the file is closed or the process dies), next
+/// to the database and left there. Not the database file itself: closing
+/// another descriptor of it would drop SQLite's own locks in this process.
+fn lock_sqlite_migrations(path: &str) -> Result<std::fs::File, String> {
+    let lock_path = format!("{path}.migrate-lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .map_err(|e| format!("cannot open the migration lock {lock_path}: {e}"))?;
+    file.lock()
+        .map_err(|e| format!("cannot take the migration lock {lock_path}: {e}"))?;
+    Ok(file)
 }
 
 /// The database to migrate, as the blocking migration thread gets it.
