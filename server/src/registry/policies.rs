@@ -13,9 +13,7 @@ use crate::domain::page::{Page, PolicyCursor};
 use crate::domain::{
     ChangeQueue, DomainError, DomainResult, EventKind, ModelName, ModelPrefix, time,
 };
-use crate::store::{
-    ModelRow, NewEventRow, PolicyRow, PrefixPolicyRow, Tx, longest_prefix, to_json,
-};
+use crate::store::{ModelRow, NewEventRow, PolicyRow, PrefixPolicyRow, Tx, to_json};
 
 /// Policies of one model read at most, per listing page: more than any
 /// model has aliases.
@@ -34,10 +32,12 @@ pub async fn policy_of<T: Tx>(
     let own = tx.alias_policy(model.id, alias).await?;
     let inherited = match own {
         Some(_) => None,
-        None => longest_prefix(
-            tx.inherited_policies(&model.model_name(), Some(alias))
-                .await?,
-        ),
+        // Longest prefix first: the first is the one inherited.
+        None => tx
+            .inherited_policies(&model.model_name(), Some(alias))
+            .await?
+            .into_iter()
+            .next(),
     };
     policy_from_rows(model, own, inherited)
 }
