@@ -196,6 +196,43 @@ pub struct Config {
     )]
     pub max_streams_per_principal: usize,
 
+    /// Webhooks may POST to `http://` URLs (requests then travel in clear).
+    #[arg(long, env = "MODEL_REGISTRY_WEBHOOK_ALLOW_HTTP", global = true)]
+    pub webhook_allow_http: bool,
+
+    /// Webhooks may POST to private, loopback and link-local addresses
+    /// (refused by default: a subscription must not reach the server's own
+    /// network).
+    #[arg(
+        long,
+        env = "MODEL_REGISTRY_WEBHOOK_ALLOW_PRIVATE_DESTINATIONS",
+        global = true
+    )]
+    pub webhook_allow_private_destinations: bool,
+
+    /// Longest one webhook request may take, answer included.
+    #[arg(long, env = "MODEL_REGISTRY_WEBHOOK_TIMEOUT", default_value = "10s", value_parser = parse_duration, global = true)]
+    pub webhook_timeout: Duration,
+
+    /// How long a failing event is retried before its subscription is
+    /// paused (FAILING) until an admin resumes it.
+    #[arg(long, env = "MODEL_REGISTRY_WEBHOOK_MAX_AGE", default_value = "24h", value_parser = parse_duration, global = true)]
+    pub webhook_max_age: Duration,
+
+    /// The longest wait between two retries of a failing event (the waits
+    /// double from 1s up to it, with jitter).
+    #[arg(long, env = "MODEL_REGISTRY_WEBHOOK_MAX_RETRY_INTERVAL", default_value = "5m", value_parser = parse_duration, global = true)]
+    pub webhook_max_retry_interval: Duration,
+
+    /// Most webhook requests in flight at once, across subscriptions.
+    #[arg(
+        long,
+        env = "MODEL_REGISTRY_WEBHOOK_CONCURRENCY",
+        default_value_t = 16,
+        global = true
+    )]
+    pub webhook_concurrency: usize,
+
     /// On SIGTERM, how long to wait for in-flight calls and open
     /// connections (watch streams end at once, with UNAVAILABLE) before
     /// exiting anyway.
@@ -335,6 +372,14 @@ impl Config {
         }
         if self.web_max_connections == 0 {
             return Err("--web-max-connections must be at least 1".to_owned());
+        }
+        if self.webhook_concurrency == 0 {
+            return Err("--webhook-concurrency must be at least 1".to_owned());
+        }
+        if self.webhook_timeout.is_zero() || self.webhook_max_retry_interval.is_zero() {
+            return Err(
+                "--webhook-timeout and --webhook-max-retry-interval must be above 0".to_owned(),
+            );
         }
         if self.max_streams_per_principal == 0 {
             return Err("--max-streams-per-principal must be at least 1".to_owned());

@@ -18,6 +18,7 @@ pub mod shutdown;
 pub mod store;
 pub mod telemetry;
 pub mod web;
+pub mod webhooks;
 
 /// The package version and the commit it was built from.
 pub const BUILD_VERSION: &str = concat!(

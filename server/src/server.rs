@@ -90,6 +90,9 @@ pub enum ServerError {
         /// Why.
         source: std::io::Error,
     },
+    /// The webhooks' HTTP client could not be set up (its TLS roots).
+    #[error("webhook client: {0}")]
+    Webhooks(#[from] reqwest::Error),
     /// Reflection could not be built from the descriptors.
     #[error("server reflection: {0}")]
     Reflection(#[from] tonic_reflection::server::Error),
@@ -130,6 +133,8 @@ pub struct ServeOptions {
     /// store (a probe port opened at start-up shares them); new ones when
     /// `None`.
     pub health: Option<HealthReporter>,
+    /// How webhooks are delivered.
+    pub webhooks: crate::webhooks::DeliveryOptions,
 }
 
 impl Default for ServeOptions {
@@ -150,6 +155,7 @@ impl Default for ServeOptions {
             stream_lifetime: Duration::from_secs(3600),
             streams_per_principal: 256,
             health: None,
+            webhooks: crate::webhooks::DeliveryOptions::default(),
         }
     }
 }
@@ -186,6 +192,17 @@ impl ServeOptions {
             stream_lifetime: config.max_stream_lifetime,
             streams_per_principal: config.max_streams_per_principal,
             health: None,
+            webhooks: crate::webhooks::DeliveryOptions {
+                rules: crate::domain::webhook::DestinationRules {
+                    allow_http: config.webhook_allow_http,
+                    allow_private: config.webhook_allow_private_destinations,
+                },
+                timeout: config.webhook_timeout,
+                max_age: config.webhook_max_age,
+                max_retry: config.webhook_max_retry_interval,
+                concurrency: config.webhook_concurrency,
+                ..crate::webhooks::DeliveryOptions::default()
+            },
         })
     }
 }
@@ -435,6 +452,13 @@ pub async fn serve_with_console(
     prometheus::handle();
     let feed = ChangeFeed::start(store.clone(), stopped.clone());
     let registry = Registry::new(store);
+    let webhook_rules = options.webhooks.rules;
+    let deliveries = crate::webhooks::start(
+        registry.clone(),
+        feed.clone(),
+        options.webhooks.clone(),
+        stopped.clone(),
+    )?;
     if let Some(web) = web {
         if let Ok(address) = web.local_addr() {
             tracing::info!(web.listen = %address, "serving the web console at http://{address}/");
@@ -474,6 +498,8 @@ pub async fn serve_with_console(
         // Ends every watch stream (with UNAVAILABLE) and the change feed.
         let _ = stop_watch.send(true);
         let _ = watcher.await;
+        // Workers stop at once; the leases are given up for another replica.
+        let _ = tokio::time::timeout(Duration::from_secs(5), deliveries).await;
         health::set_all(&reporter, ServingStatus::NotServing).await;
         let _ = draining.send(true);
     };
@@ -521,7 +547,7 @@ pub async fn serve_with_console(
         .add_optional_service(reflection_v1)
         .add_optional_service(reflection_v1alpha)
         .add_service(
-            RegistryServiceServer::new(RegistryService::new(registry, watches))
+            RegistryServiceServer::new(RegistryService::new(registry, watches, webhook_rules))
                 .max_decoding_message_size(MAX_REQUEST_BYTES)
                 .max_encoding_message_size(MAX_RESPONSE_BYTES)
                 // Answers are compressed only for a client that asks.

@@ -111,6 +111,12 @@ pub enum EventType {
     VersionFrozen,
     /// A version was unfrozen.
     VersionUnfrozen,
+    /// A webhook subscription was created.
+    WebhookCreated,
+    /// A webhook subscription was deleted.
+    WebhookDeleted,
+    /// A failing webhook subscription was resumed.
+    WebhookResumed,
     /// An event type this client does not know yet, by number.
     Unknown(i32),
 }
@@ -138,6 +144,9 @@ impl EventType {
             Self::AliasUnfrozen => "ALIAS_UNFROZEN",
             Self::VersionFrozen => "VERSION_FROZEN",
             Self::VersionUnfrozen => "VERSION_UNFROZEN",
+            Self::WebhookCreated => "WEBHOOK_CREATED",
+            Self::WebhookDeleted => "WEBHOOK_DELETED",
+            Self::WebhookResumed => "WEBHOOK_RESUMED",
             Self::Unknown(_) => "UNKNOWN",
         }
     }
@@ -165,6 +174,9 @@ impl EventType {
             Self::AliasUnfrozen => E::AliasUnfrozen as i32,
             Self::VersionFrozen => E::VersionFrozen as i32,
             Self::VersionUnfrozen => E::VersionUnfrozen as i32,
+            Self::WebhookCreated => E::WebhookCreated as i32,
+            Self::WebhookDeleted => E::WebhookDeleted as i32,
+            Self::WebhookResumed => E::WebhookResumed as i32,
             Self::Unknown(number) => number,
         }
     }
@@ -191,6 +203,9 @@ impl EventType {
             Ok(E::AliasUnfrozen) => Self::AliasUnfrozen,
             Ok(E::VersionFrozen) => Self::VersionFrozen,
             Ok(E::VersionUnfrozen) => Self::VersionUnfrozen,
+            Ok(E::WebhookCreated) => Self::WebhookCreated,
+            Ok(E::WebhookDeleted) => Self::WebhookDeleted,
+            Ok(E::WebhookResumed) => Self::WebhookResumed,
             Ok(E::Unspecified) | Err(_) => Self::Unknown(value),
         }
     }

@@ -71,6 +71,13 @@ const POLICY: &[(&str, Role, CallKind)] = &[
     ("UnfreezeAlias", Role::Admin, CallKind::Change),
     ("FreezeVersion", Role::Admin, CallKind::Change),
     ("UnfreezeVersion", Role::Admin, CallKind::Change),
+    // Webhooks see every event and hold secrets: admins only, reads too.
+    ("CreateWebhook", Role::Admin, CallKind::Change),
+    ("DeleteWebhook", Role::Admin, CallKind::Change),
+    ("ResumeWebhook", Role::Admin, CallKind::Change),
+    ("GetWebhook", Role::Admin, CallKind::Read),
+    ("ListWebhooks", Role::Admin, CallKind::Read),
+    ("ListWebhookDeliveries", Role::Admin, CallKind::Read),
 ];
 
 /// What calling the method at `path` (`/package.Service/Method`) takes.

@@ -153,6 +153,20 @@ impl Caller {
         self.check_alias_limits(alias)
     }
 
+    /// Refuses with PERMISSION_DENIED `what` (a change that reaches beyond
+    /// any model, such as a webhook subscription, which sees every event)
+    /// to a principal limited to some models or aliases.
+    pub fn check_unlimited(&self, what: &str) -> DomainResult<()> {
+        if self.grant.model_prefixes.is_some() || self.grant.aliases.is_some() {
+            return Err(DomainError::PermissionDenied(format!(
+                "principal {:?} is limited to some models or aliases; {what} needs an admin \
+                 without limits",
+                self.identity
+            )));
+        }
+        Ok(())
+    }
+
     /// Refuses with PERMISSION_DENIED a change of alias `alias` of model
     /// `name` outside the principal's limits.
     pub fn check_alias(&self, name: &ModelName, alias: &AliasName) -> DomainResult<()> {

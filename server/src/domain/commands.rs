@@ -417,3 +417,23 @@ impl<T> std::ops::Deref for Committed<T> {
         &self.value
     }
 }
+
+/// Subscribes a receiver to the trail's events (see `CreateWebhook`).
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct CreateWebhook {
+    /// Where to POST (checked by the destination rules).
+    pub url: String,
+    /// What it is for.
+    pub description: String,
+    /// Which events.
+    pub filter: crate::domain::webhook::WebhookFilter,
+}
+
+/// Resumes a failing subscription (see `ResumeWebhook`).
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct ResumeWebhook {
+    /// The subscription.
+    pub id: i64,
+    /// Skip the event it failed on.
+    pub skip_failed_event: bool,
+}

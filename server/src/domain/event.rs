@@ -45,11 +45,17 @@ pub enum EventKind {
     VersionFrozen,
     /// A version was unfrozen.
     VersionUnfrozen,
+    /// A webhook subscription was created.
+    WebhookCreated,
+    /// A webhook subscription was deleted.
+    WebhookDeleted,
+    /// A failing webhook subscription was resumed.
+    WebhookResumed,
 }
 
 impl EventKind {
     /// Every kind, in declaration order.
-    pub const ALL: [EventKind; 19] = [
+    pub const ALL: [EventKind; 22] = [
         Self::ModelCreated,
         Self::ModelUpdated,
         Self::VersionRegistered,
@@ -69,6 +75,9 @@ impl EventKind {
         Self::AliasUnfrozen,
         Self::VersionFrozen,
         Self::VersionUnfrozen,
+        Self::WebhookCreated,
+        Self::WebhookDeleted,
+        Self::WebhookResumed,
     ];
 
     /// The kinds that move an alias (its history, its rollback chain, what
@@ -104,6 +113,9 @@ impl EventKind {
             Self::AliasUnfrozen => "ALIAS_UNFROZEN",
             Self::VersionFrozen => "VERSION_FROZEN",
             Self::VersionUnfrozen => "VERSION_UNFROZEN",
+            Self::WebhookCreated => "WEBHOOK_CREATED",
+            Self::WebhookDeleted => "WEBHOOK_DELETED",
+            Self::WebhookResumed => "WEBHOOK_RESUMED",
         }
     }
 

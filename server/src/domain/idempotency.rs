@@ -162,6 +162,13 @@ pub enum Outcome {
     },
     /// A freeze ended.
     Unfrozen,
+    /// A webhook subscription was created or resumed.
+    Webhook {
+        /// Its id.
+        id: i64,
+    },
+    /// A webhook subscription was deleted.
+    WebhookDeleted,
 }
 
 impl Outcome {

@@ -17,6 +17,7 @@ pub mod status;
 pub mod time;
 pub mod types;
 pub mod validate;
+pub mod webhook;
 
 pub use alias::AliasName;
 pub use error::{DomainError, DomainResult, FieldViolation, Violations};

@@ -129,6 +129,8 @@ pub enum ChangeQueue<'a> {
     Model(&'a ModelName),
     /// The changes to the policies of one prefix.
     Prefix(&'a ModelPrefix),
+    /// The changes to webhook subscriptions.
+    Webhooks,
 }
 
 impl ChangeQueue<'_> {
@@ -138,6 +140,7 @@ impl ChangeQueue<'_> {
         match self {
             Self::Model(name) => name.as_str().into(),
             Self::Prefix(prefix) => format!("prefix {prefix}").into(),
+            Self::Webhooks => "webhooks ".into(),
         }
     }
 }
@@ -468,6 +471,9 @@ pub struct Event {
     pub change_request_id: Option<i64>,
     /// For a policy set: the policy, as JSON (`{"revision", "rules"}`).
     pub detail: Option<String>,
+    /// The webhook subscription a webhook's event is about (its
+    /// `model_name` is then empty).
+    pub webhook_id: Option<i64>,
 }
 
 impl Event {

@@ -61,6 +61,9 @@ change_requests!(
     model_registry_api::v1::UnfreezeAliasRequest,
     model_registry_api::v1::FreezeVersionRequest,
     model_registry_api::v1::UnfreezeVersionRequest,
+    model_registry_api::v1::CreateWebhookRequest,
+    model_registry_api::v1::DeleteWebhookRequest,
+    model_registry_api::v1::ResumeWebhookRequest,
 );
 
 /// The caller of a change, with the change's idempotency key, and the

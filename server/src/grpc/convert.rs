@@ -195,6 +195,9 @@ pub fn event_kind_filter(values: Vec<i32>) -> DomainResult<Vec<EventKind>> {
             Ok(pb::EventType::AliasUnfrozen) => EventKind::AliasUnfrozen,
             Ok(pb::EventType::VersionFrozen) => EventKind::VersionFrozen,
             Ok(pb::EventType::VersionUnfrozen) => EventKind::VersionUnfrozen,
+            Ok(pb::EventType::WebhookCreated) => EventKind::WebhookCreated,
+            Ok(pb::EventType::WebhookDeleted) => EventKind::WebhookDeleted,
+            Ok(pb::EventType::WebhookResumed) => EventKind::WebhookResumed,
             Err(_) => {
                 return Err(DomainError::invalid(
                     "types",
@@ -207,7 +210,7 @@ pub fn event_kind_filter(values: Vec<i32>) -> DomainResult<Vec<EventKind>> {
     Ok(kinds)
 }
 
-fn event_kind_to_wire(kind: EventKind) -> pb::EventType {
+pub fn event_kind_to_wire(kind: EventKind) -> pb::EventType {
     match kind {
         EventKind::ModelCreated => pb::EventType::ModelCreated,
         EventKind::ModelUpdated => pb::EventType::ModelUpdated,
@@ -228,6 +231,9 @@ fn event_kind_to_wire(kind: EventKind) -> pb::EventType {
         EventKind::AliasUnfrozen => pb::EventType::AliasUnfrozen,
         EventKind::VersionFrozen => pb::EventType::VersionFrozen,
         EventKind::VersionUnfrozen => pb::EventType::VersionUnfrozen,
+        EventKind::WebhookCreated => pb::EventType::WebhookCreated,
+        EventKind::WebhookDeleted => pb::EventType::WebhookDeleted,
+        EventKind::WebhookResumed => pb::EventType::WebhookResumed,
     }
 }
 
@@ -399,6 +405,7 @@ pub fn event_to_wire(event: Event) -> pb::Event {
             .model_prefix
             .map(|prefix| prefix.as_str().to_owned())
             .unwrap_or_default(),
+        webhook_id: event.webhook_id,
     }
 }
 

@@ -14,7 +14,10 @@ mod status;
 mod stream_guard;
 mod watch;
 mod watch_reads;
+mod webhooks;
 
+/// The event as the API writes it: webhook payloads carry it too.
+pub use convert::event_to_wire;
 pub use layer::{RequestLayer, Unanswered};
 pub use service::RegistryService;
 pub use watch::Watches;

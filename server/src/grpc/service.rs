@@ -17,6 +17,7 @@ use crate::domain::commands::{
     SetAlias, UpdateModel, UpdateVersion, VersionQuery,
 };
 use crate::domain::page::PageKey;
+use crate::domain::webhook::DestinationRules;
 use crate::domain::{AliasName, ConsistencyToken, DomainError, ModelName, Violations, time};
 use crate::registry::Registry;
 
@@ -25,12 +26,19 @@ use crate::registry::Registry;
 pub struct RegistryService {
     pub(super) registry: Registry,
     watches: Watches,
+    /// Where webhook subscriptions may send.
+    pub(super) webhook_rules: DestinationRules,
 }
 
 impl RegistryService {
-    /// A service backed by `registry`, its watches fed by `watches`.
-    pub fn new(registry: Registry, watches: Watches) -> Self {
-        Self { registry, watches }
+    /// A service backed by `registry`, its watches fed by `watches`,
+    /// accepting webhook destinations by `webhook_rules`.
+    pub fn new(registry: Registry, watches: Watches, webhook_rules: DestinationRules) -> Self {
+        Self {
+            registry,
+            watches,
+            webhook_rules,
+        }
     }
 
     /// A watch of `alias` of `model_name`, refused up front when the model
@@ -546,5 +554,47 @@ impl RegistryServiceApi for RegistryService {
         request: Request<pb::UnfreezeVersionRequest>,
     ) -> Result<Response<pb::UnfreezeVersionResponse>, Status> {
         self.answer_unfreeze_version(request).await
+    }
+
+    async fn create_webhook(
+        &self,
+        request: Request<pb::CreateWebhookRequest>,
+    ) -> Result<Response<pb::CreateWebhookResponse>, Status> {
+        self.answer_create_webhook(request).await
+    }
+
+    async fn get_webhook(
+        &self,
+        request: Request<pb::GetWebhookRequest>,
+    ) -> Result<Response<pb::GetWebhookResponse>, Status> {
+        self.answer_get_webhook(request).await
+    }
+
+    async fn list_webhooks(
+        &self,
+        request: Request<pb::ListWebhooksRequest>,
+    ) -> Result<Response<pb::ListWebhooksResponse>, Status> {
+        self.answer_list_webhooks(request).await
+    }
+
+    async fn delete_webhook(
+        &self,
+        request: Request<pb::DeleteWebhookRequest>,
+    ) -> Result<Response<pb::DeleteWebhookResponse>, Status> {
+        self.answer_delete_webhook(request).await
+    }
+
+    async fn resume_webhook(
+        &self,
+        request: Request<pb::ResumeWebhookRequest>,
+    ) -> Result<Response<pb::ResumeWebhookResponse>, Status> {
+        self.answer_resume_webhook(request).await
+    }
+
+    async fn list_webhook_deliveries(
+        &self,
+        request: Request<pb::ListWebhookDeliveriesRequest>,
+    ) -> Result<Response<pb::ListWebhookDeliveriesResponse>, Status> {
+        self.answer_list_webhook_deliveries(request).await
     }
 }

@@ -13,6 +13,7 @@ mod models;
 mod policies;
 mod sessions;
 mod versions;
+mod webhooks;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -39,6 +40,7 @@ use crate::store::{Store, Tx, Work};
 pub use freezes::Unfrozen;
 pub use governance::Decision;
 pub use policies::PolicyRemoved;
+pub use webhooks::{CreatedWebhook, LeasedWebhook, WebhookDeleted};
 
 /// How long a sign-in or sign-out may wait for the database.
 const SESSION_WRITE_TIME: Duration = Duration::from_secs(10);
@@ -70,6 +72,7 @@ macro_rules! use_case {
         }
     };
 }
+pub(crate) use use_case;
 
 use_case!(Register { new: NewVersion, caller: Caller } -> ModelVersion = versions::register);
 use_case!(ChangeVersionStatus { command: ChangeStatus, caller: Caller } -> ModelVersion = versions::change_status);

@@ -39,6 +39,7 @@ pub struct EventRow {
     pub change_request_id: Option<i64>,
     pub detail: Option<String>,
     pub model_prefix: Option<String>,
+    pub webhook_id: Option<i64>,
 }
 
 impl EventRow {
@@ -82,6 +83,7 @@ impl EventRow {
             emergency: self.emergency,
             change_request_id: self.change_request_id,
             detail: self.detail,
+            webhook_id: self.webhook_id,
         })
     }
 }
@@ -117,6 +119,7 @@ pub struct NewEventRow {
     pub emergency: bool,
     pub change_request_id: Option<i64>,
     pub detail: Option<String>,
+    pub webhook_id: Option<i64>,
 }
 
 impl NewEventRow {
@@ -142,6 +145,7 @@ impl NewEventRow {
             emergency: false,
             change_request_id: None,
             detail: None,
+            webhook_id: None,
         }
     }
 
@@ -155,6 +159,20 @@ impl NewEventRow {
         Self {
             model_id: None,
             model_prefix: Some(prefix.as_str().to_owned()),
+            ..Self::new(kind, 0, caller, now)
+        }
+    }
+
+    /// An event of `kind` on webhook subscription `webhook_id`.
+    pub fn of_webhook(
+        kind: EventKind,
+        webhook_id: i64,
+        caller: &Caller,
+        now: DateTime<Utc>,
+    ) -> Self {
+        Self {
+            model_id: None,
+            webhook_id: Some(webhook_id),
             ..Self::new(kind, 0, caller, now)
         }
     }

@@ -30,6 +30,8 @@ mod sqlite;
 mod token;
 pub mod tx;
 mod url;
+mod webhook_rows;
+mod webhook_table;
 mod write;
 
 use std::sync::Arc;
@@ -61,9 +63,11 @@ pub use rows::{
 };
 pub use seed::seed;
 pub use tx::{
-    AliasTable, EventTable, GovernanceTable, KeyTable, ModelTable, Tx, VersionTable, Work,
+    AliasTable, EventTable, GovernanceTable, KeyTable, ModelTable, Tx, VersionTable, WebhookTable,
+    Work,
 };
 pub use url::{DatabaseUrl, PoolOptions, SetupError};
+pub use webhook_rows::{DeliveryRow, NewWebhookRow, Progress, WebhookRow};
 use write::Gate;
 
 /// The registry's storage: connection pools and the operations on them.

@@ -76,6 +76,12 @@ mod sessions;
     reason = "compiled once per database on purpose"
 )]
 mod versions;
+#[path = "sql/webhooks.rs"]
+#[expect(
+    clippy::duplicate_mod,
+    reason = "compiled once per database on purpose"
+)]
+mod webhooks;
 
 /// The channel every replica listens on for new events (a trigger on
 /// `events` notifies it; see the migration `announce_events`).

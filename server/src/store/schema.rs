@@ -112,6 +112,8 @@ diesel::table! {
         detail -> Nullable<Text>,
         /// The prefix an event of a prefix policy is about.
         model_prefix -> Nullable<Text>,
+        /// The subscription a webhook's event is about.
+        webhook_id -> Nullable<BigInt>,
     }
 }
 
@@ -205,6 +207,48 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    /// Webhook subscriptions, each with its cursor in the trail and its lease.
+    webhooks (id) {
+        id -> BigInt,
+        url -> Text,
+        description -> Text,
+        model_prefix -> Text,
+        aliases -> Text,
+        event_types -> Text,
+        secret -> Text,
+        state -> Text,
+        failure -> Text,
+        retrying_event_id -> Nullable<BigInt>,
+        retrying_since -> Nullable<Timestamp>,
+        attempts -> BigInt,
+        cursor_tx -> BigInt,
+        cursor_id -> BigInt,
+        last_delivered_at -> Nullable<Timestamp>,
+        lease_holder -> Nullable<Text>,
+        lease_until -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+        created_by -> Text,
+    }
+}
+
+diesel::table! {
+    /// Attempts to deliver events to webhook subscriptions (the latest kept).
+    webhook_deliveries (id) {
+        id -> BigInt,
+        webhook_id -> BigInt,
+        event_id -> BigInt,
+        attempt -> BigInt,
+        attempted_at -> Timestamp,
+        http_status -> Nullable<BigInt>,
+        latency_ms -> BigInt,
+        response_excerpt -> Text,
+        error -> Text,
+        delivered -> Bool,
+    }
+}
+
+diesel::joinable!(webhook_deliveries -> webhooks (webhook_id));
 diesel::joinable!(model_versions -> models (model_id));
 diesel::joinable!(events -> models (model_id));
 diesel::joinable!(version_metrics -> model_versions (version_id));
@@ -226,5 +270,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     alias_policies,
     prefix_alias_policies,
     change_requests,
-    freezes
+    freezes,
+    webhooks,
+    webhook_deliveries
 );

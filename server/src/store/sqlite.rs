@@ -76,6 +76,12 @@ mod sessions;
     reason = "compiled once per database on purpose"
 )]
 mod versions;
+#[path = "sql/webhooks.rs"]
+#[expect(
+    clippy::duplicate_mod,
+    reason = "compiled once per database on purpose"
+)]
+mod webhooks;
 
 impl Dialect for Conn {
     /// The unary `+` keeps SQLite's planner from driving the join from

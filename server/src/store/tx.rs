@@ -21,6 +21,7 @@ use super::rows::{
     AliasMoveState, AliasRow, EventRow, KeyOutcome, LockedModel, ModelRow, NewEventRow,
     RequestKeyRow, SessionRow, VersionRow,
 };
+pub use super::webhook_table::WebhookTable;
 use crate::domain::commands::{EventQuery, ModelQuery, PolicyQuery, RequestQuery, VersionQuery};
 use crate::domain::event::FeedBatch;
 use crate::domain::governance::{AliasPolicy, ChangeRequest};
@@ -42,6 +43,7 @@ pub trait Tx:
     + KeyTable
     + SessionTable
     + GovernanceTable
+    + WebhookTable
     + Send
 {
 }
@@ -54,6 +56,7 @@ impl<T> Tx for T where
         + KeyTable
         + SessionTable
         + GovernanceTable
+        + WebhookTable
         + Send
 {
 }

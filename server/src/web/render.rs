@@ -59,6 +59,8 @@ pub(super) fn events_table(events: &[Event], with_model: bool) -> Markup {
                                 td {
                                     @if let Some(prefix) = &e.model_prefix {
                                         span.prefix title="A policy set on every model named so" { (prefix.as_str()) "…" }
+                                    } @else if let Some(id) = e.webhook_id {
+                                        span.webhook title="A webhook subscription" { "webhook " (id) }
                                     } @else {
                                         a href=(model_href(e.model_name.as_str())) { (e.model_name.as_str()) }
                                     }

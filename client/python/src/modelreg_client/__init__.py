@@ -41,15 +41,21 @@ from .records import (
     Artifact,
     ChangeRequest,
     ChangeRequestState,
+    CreatedWebhook,
     Event,
     EventType,
     Model,
     ModelVersion,
     Status,
     Training,
+    Webhook,
+    WebhookDelivery,
 )
 
 __all__ = [
+    "CreatedWebhook",
+    "Webhook",
+    "WebhookDelivery",
     "Aborted",
     "AliasChange",
     "AliasPolicy",

@@ -16,6 +16,9 @@ from typing import Any, Generic, TypeVar
 
 from ._generated.modelregistry.v1 import registry_pb2 as pb
 from .records import (
+    CreatedWebhook,
+    Webhook,
+    WebhookDelivery,
     AliasChange,
     AliasPolicy,
     ChangeRequest,
@@ -556,3 +559,61 @@ def freeze(
     else:
         raise ValueError("freeze an alias or a version: give exactly one of alias= and version=")
     return Unary(method, request, lambda response: None)
+
+
+def create_webhook(
+    url: str,
+    *,
+    description: str,
+    model_prefix: str,
+    aliases: Iterable[str],
+    event_types: Iterable[EventType | str],
+    request_id: str | None,
+) -> Unary[CreatedWebhook]:
+    request = pb.CreateWebhookRequest(
+        url=url,
+        description=description,
+        model_prefix=model_prefix,
+        aliases=list(aliases),
+        event_types=[EventType(t).to_proto() for t in event_types],
+        request_id=request_id or new_request_id(),
+    )
+    return Unary(
+        "CreateWebhook",
+        request,
+        lambda response: CreatedWebhook(Webhook.from_proto(response.webhook), response.secret),
+    )
+
+
+def get_webhook(webhook_id: int) -> Unary[Webhook]:
+    request = pb.GetWebhookRequest(id=webhook_id)
+    return Unary("GetWebhook", request, lambda response: Webhook.from_proto(response.webhook))
+
+
+def list_webhooks() -> Unary[list[Webhook]]:
+    return Unary(
+        "ListWebhooks",
+        pb.ListWebhooksRequest(),
+        lambda response: [Webhook.from_proto(w) for w in response.webhooks],
+    )
+
+
+def delete_webhook(webhook_id: int, *, request_id: str | None) -> Unary[None]:
+    request = pb.DeleteWebhookRequest(id=webhook_id, request_id=request_id or new_request_id())
+    return Unary("DeleteWebhook", request, lambda response: None)
+
+
+def resume_webhook(webhook_id: int, *, skip_failed_event: bool, request_id: str | None) -> Unary[Webhook]:
+    request = pb.ResumeWebhookRequest(
+        id=webhook_id, skip_failed_event=skip_failed_event, request_id=request_id or new_request_id()
+    )
+    return Unary("ResumeWebhook", request, lambda response: Webhook.from_proto(response.webhook))
+
+
+def webhook_deliveries(webhook_id: int, *, limit: int) -> Unary[list[WebhookDelivery]]:
+    request = pb.ListWebhookDeliveriesRequest(id=webhook_id, limit=limit)
+    return Unary(
+        "ListWebhookDeliveries",
+        request,
+        lambda response: [WebhookDelivery.from_proto(d) for d in response.deliveries],
+    )

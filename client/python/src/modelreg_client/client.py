@@ -22,6 +22,9 @@ from ._consistency import NewestToken
 from ._generated.modelregistry.v1 import registry_pb2_grpc as pb_grpc
 from ._requests import MAX_PAGE, Listing, Unary
 from .records import (
+    CreatedWebhook,
+    Webhook,
+    WebhookDelivery,
     AliasChange,
     AliasPolicy,
     AliasUpdate,
@@ -839,6 +842,74 @@ class RegistryClient:
             model_name, alias=alias, state=state, requester=requester, limit=limit, page_size=page_size
         )
         return Pager(self, listing, timeout, metadata)
+
+    def create_webhook(
+        self,
+        url: str,
+        *,
+        description: str = "",
+        model_prefix: str = "",
+        aliases: Iterable[str] = (),
+        event_types: Iterable[EventType | str] = (),
+        request_id: str | None = None,
+        timeout: float | None = None,
+        metadata: Metadata | None = None,
+    ) -> CreatedWebhook:
+        """Subscribes a receiver to the trail's events (admin). The answer's
+        `secret` is shown this once: the receiver verifies signatures with it."""
+        call = requests.create_webhook(
+            url,
+            description=description,
+            model_prefix=model_prefix,
+            aliases=aliases,
+            event_types=event_types,
+            request_id=request_id,
+        )
+        return self._invoke(call, timeout, metadata)
+
+    def get_webhook(self, webhook_id: int, *, timeout: float | None = None, metadata: Metadata | None = None) -> Webhook:
+        """Reads a subscription (admin)."""
+        return self._invoke(requests.get_webhook(webhook_id), timeout, metadata)
+
+    def list_webhooks(self, *, timeout: float | None = None, metadata: Metadata | None = None) -> list[Webhook]:
+        """Every subscription, oldest first (admin)."""
+        return self._invoke(requests.list_webhooks(), timeout, metadata)
+
+    def delete_webhook(
+        self,
+        webhook_id: int,
+        *,
+        request_id: str | None = None,
+        timeout: float | None = None,
+        metadata: Metadata | None = None,
+    ) -> None:
+        """Ends a subscription (admin)."""
+        self._invoke(requests.delete_webhook(webhook_id, request_id=request_id), timeout, metadata)
+
+    def resume_webhook(
+        self,
+        webhook_id: int,
+        *,
+        skip_failed_event: bool = False,
+        request_id: str | None = None,
+        timeout: float | None = None,
+        metadata: Metadata | None = None,
+    ) -> Webhook:
+        """Resumes a FAILING subscription (admin), at the event it failed on or,
+        with `skip_failed_event`, after it."""
+        call = requests.resume_webhook(webhook_id, skip_failed_event=skip_failed_event, request_id=request_id)
+        return self._invoke(call, timeout, metadata)
+
+    def webhook_deliveries(
+        self,
+        webhook_id: int,
+        *,
+        limit: int = 50,
+        timeout: float | None = None,
+        metadata: Metadata | None = None,
+    ) -> list[WebhookDelivery]:
+        """The latest delivery attempts of a subscription, newest first (admin)."""
+        return self._invoke(requests.webhook_deliveries(webhook_id, limit=limit), timeout, metadata)
 
     def freeze_alias(
         self,

@@ -70,6 +70,9 @@ class EventType(str, enum.Enum):
     ALIAS_UNFROZEN = "ALIAS_UNFROZEN"
     VERSION_FROZEN = "VERSION_FROZEN"
     VERSION_UNFROZEN = "VERSION_UNFROZEN"
+    WEBHOOK_CREATED = "WEBHOOK_CREATED"
+    WEBHOOK_DELETED = "WEBHOOK_DELETED"
+    WEBHOOK_RESUMED = "WEBHOOK_RESUMED"
 
     def to_proto(self) -> pb.EventType.ValueType:
         """The wire value."""
@@ -258,6 +261,8 @@ class Event:
     change_request_id: int | None = None
     # For a policy set on a model-name prefix: the prefix (model_name is empty).
     model_prefix: str = ""
+    # For a webhook subscription's event: the subscription (model_name is empty).
+    webhook_id: int | None = None
 
     # The message this record was read from (None for records built here).
     proto: pb.Event | None = field(default=None, repr=False, compare=False)
@@ -293,6 +298,7 @@ class Event:
             emergency=message.emergency,
             change_request_id=optional("change_request_id"),
             model_prefix=message.model_prefix,
+            webhook_id=optional("webhook_id"),
         )
 
 
@@ -523,3 +529,81 @@ def dict_to_struct(values: dict[str, Any]) -> Struct:
     struct = Struct()
     struct.update(plain(values))
     return struct
+
+
+@dataclass(frozen=True)
+class Webhook:
+    """A webhook subscription: which events are POSTed where (never its secret)."""
+
+    id: int
+    url: str
+    description: str
+    model_prefix: str
+    aliases: tuple[str, ...]
+    event_types: tuple[EventType | int, ...]
+    # ACTIVE (delivering or retrying) or FAILING (paused until resumed).
+    state: str
+    failure: str
+    retrying_event_id: int | None
+    created_at: datetime
+    created_by: str
+    delivered_through_event_id: int
+    last_delivered_at: datetime | None
+
+    @classmethod
+    def from_proto(cls, message: pb.Webhook) -> Webhook:
+        """Reads a wire message."""
+        return cls(
+            id=message.id,
+            url=message.url,
+            description=message.description,
+            model_prefix=message.model_prefix,
+            aliases=tuple(message.aliases),
+            event_types=tuple(_known(EventType, pb.EventType, t, "EVENT_TYPE_") for t in message.event_types),
+            state=pb.WebhookState.Name(message.state).removeprefix("WEBHOOK_STATE_"),
+            failure=message.failure,
+            retrying_event_id=message.retrying_event_id if message.HasField("retrying_event_id") else None,
+            created_at=from_timestamp(message.created_at),
+            created_by=message.created_by,
+            delivered_through_event_id=message.delivered_through_event_id,
+            last_delivered_at=from_timestamp(message.last_delivered_at) if message.HasField("last_delivered_at") else None,
+        )
+
+
+@dataclass(frozen=True)
+class CreatedWebhook:
+    """A new subscription and its signing secret, which no other call returns."""
+
+    webhook: Webhook
+    secret: str
+
+
+@dataclass(frozen=True)
+class WebhookDelivery:
+    """One attempt to deliver one event to a subscription."""
+
+    attempted_at: datetime
+    event_id: int
+    # The `webhook-id` header: the same on every attempt of one event.
+    message_id: str
+    attempt: int
+    http_status: int | None
+    latency_ms: int
+    response_excerpt: str
+    error: str
+    delivered: bool
+
+    @classmethod
+    def from_proto(cls, message: pb.WebhookDelivery) -> WebhookDelivery:
+        """Reads a wire message."""
+        return cls(
+            attempted_at=from_timestamp(message.attempted_at),
+            event_id=message.event_id,
+            message_id=message.message_id,
+            attempt=message.attempt,
+            http_status=message.http_status if message.HasField("http_status") else None,
+            latency_ms=message.latency_ms,
+            response_excerpt=message.response_excerpt,
+            error=message.error,
+            delivered=message.delivered,
+        )

@@ -200,6 +200,16 @@ class _EventTypeEnumTypeWrapper(google.protobuf.internal.enum_type_wrapper._Enum
     """A version was frozen."""
     EVENT_TYPE_VERSION_UNFROZEN: _EventType.ValueType  # 19
     """A version was unfrozen."""
+    EVENT_TYPE_WEBHOOK_CREATED: _EventType.ValueType  # 20
+    """A webhook subscription was created (`webhook_id`; `detail`: its
+    destination host and filters, never its URL's path or its secret).
+    """
+    EVENT_TYPE_WEBHOOK_DELETED: _EventType.ValueType  # 21
+    """A webhook subscription was deleted."""
+    EVENT_TYPE_WEBHOOK_RESUMED: _EventType.ValueType  # 22
+    """A FAILING webhook subscription was resumed (`detail`: whether the
+    event it failed on was skipped).
+    """
 
 class EventType(_EventType, metaclass=_EventTypeEnumTypeWrapper):
     """What an event records."""
@@ -246,6 +256,16 @@ EVENT_TYPE_VERSION_FROZEN: EventType.ValueType  # 18
 """A version was frozen."""
 EVENT_TYPE_VERSION_UNFROZEN: EventType.ValueType  # 19
 """A version was unfrozen."""
+EVENT_TYPE_WEBHOOK_CREATED: EventType.ValueType  # 20
+"""A webhook subscription was created (`webhook_id`; `detail`: its
+destination host and filters, never its URL's path or its secret).
+"""
+EVENT_TYPE_WEBHOOK_DELETED: EventType.ValueType  # 21
+"""A webhook subscription was deleted."""
+EVENT_TYPE_WEBHOOK_RESUMED: EventType.ValueType  # 22
+"""A FAILING webhook subscription was resumed (`detail`: whether the
+event it failed on was skipped).
+"""
 global___EventType = EventType
 
 class _ChangeRequestState:
@@ -287,6 +307,34 @@ CHANGE_REQUEST_STATE_EXPIRED: ChangeRequestState.ValueType  # 5
 CHANGE_REQUEST_STATE_FAILED: ChangeRequestState.ValueType  # 6
 """Approved, but the move could not be made: `decision_note` says why."""
 global___ChangeRequestState = ChangeRequestState
+
+class _WebhookState:
+    ValueType = typing.NewType("ValueType", builtins.int)
+    V: typing_extensions.TypeAlias = ValueType
+
+class _WebhookStateEnumTypeWrapper(google.protobuf.internal.enum_type_wrapper._EnumTypeWrapper[_WebhookState.ValueType], builtins.type):
+    DESCRIPTOR: google.protobuf.descriptor.EnumDescriptor
+    WEBHOOK_STATE_UNSPECIFIED: _WebhookState.ValueType  # 0
+    """Not set; never stored."""
+    WEBHOOK_STATE_ACTIVE: _WebhookState.ValueType  # 1
+    """Delivering (or retrying an event, see Webhook.retrying_event_id)."""
+    WEBHOOK_STATE_FAILING: _WebhookState.ValueType  # 2
+    """Paused: an event was refused for good (a 4xx other than 408 and 429) or
+    kept failing past the maximum age. Nothing is sent until ResumeWebhook.
+    """
+
+class WebhookState(_WebhookState, metaclass=_WebhookStateEnumTypeWrapper):
+    """Where a webhook subscription's deliveries stand."""
+
+WEBHOOK_STATE_UNSPECIFIED: WebhookState.ValueType  # 0
+"""Not set; never stored."""
+WEBHOOK_STATE_ACTIVE: WebhookState.ValueType  # 1
+"""Delivering (or retrying an event, see Webhook.retrying_event_id)."""
+WEBHOOK_STATE_FAILING: WebhookState.ValueType  # 2
+"""Paused: an event was refused for good (a 4xx other than 408 and 429) or
+kept failing past the maximum age. Nothing is sent until ResumeWebhook.
+"""
+global___WebhookState = WebhookState
 
 @typing.final
 class Artifact(google.protobuf.message.Message):
@@ -1600,6 +1648,7 @@ class Event(google.protobuf.message.Message):
     CHANGE_REQUEST_ID_FIELD_NUMBER: builtins.int
     DETAIL_FIELD_NUMBER: builtins.int
     MODEL_PREFIX_FIELD_NUMBER: builtins.int
+    WEBHOOK_ID_FIELD_NUMBER: builtins.int
     id: builtins.int
     """Unique id of the event, increasing within its model (across models,
     the trail's order is not the id order; see ListEvents).
@@ -1652,6 +1701,10 @@ class Event(google.protobuf.message.Message):
     model-name prefix: the prefix (`model_name` is then empty). Such events
     belong to no model: they show in the whole trail, not in one model's.
     """
+    webhook_id: builtins.int
+    """For WEBHOOK_* events: the subscription (`model_name` is then empty).
+    Such events belong to no model.
+    """
     @property
     def occurred_at(self) -> google.protobuf.timestamp_pb2.Timestamp:
         """When the change happened (UTC, microsecond precision)."""
@@ -1677,9 +1730,10 @@ class Event(google.protobuf.message.Message):
         change_request_id: builtins.int | None = ...,
         detail: builtins.str = ...,
         model_prefix: builtins.str = ...,
+        webhook_id: builtins.int | None = ...,
     ) -> None: ...
-    def HasField(self, field_name: typing.Literal["_change_request_id", b"_change_request_id", "_new_version", b"_new_version", "_previous_version", b"_previous_version", "_version", b"_version", "change_request_id", b"change_request_id", "new_version", b"new_version", "occurred_at", b"occurred_at", "previous_version", b"previous_version", "version", b"version"]) -> builtins.bool: ...
-    def ClearField(self, field_name: typing.Literal["_change_request_id", b"_change_request_id", "_new_version", b"_new_version", "_previous_version", b"_previous_version", "_version", b"_version", "actor", b"actor", "alias", b"alias", "change_request_id", b"change_request_id", "correlation_id", b"correlation_id", "detail", b"detail", "emergency", b"emergency", "id", b"id", "model_name", b"model_name", "model_prefix", b"model_prefix", "new_status", b"new_status", "new_version", b"new_version", "occurred_at", b"occurred_at", "previous_status", b"previous_status", "previous_version", b"previous_version", "reason", b"reason", "request_id", b"request_id", "type", b"type", "version", b"version"]) -> None: ...
+    def HasField(self, field_name: typing.Literal["_change_request_id", b"_change_request_id", "_new_version", b"_new_version", "_previous_version", b"_previous_version", "_version", b"_version", "_webhook_id", b"_webhook_id", "change_request_id", b"change_request_id", "new_version", b"new_version", "occurred_at", b"occurred_at", "previous_version", b"previous_version", "version", b"version", "webhook_id", b"webhook_id"]) -> builtins.bool: ...
+    def ClearField(self, field_name: typing.Literal["_change_request_id", b"_change_request_id", "_new_version", b"_new_version", "_previous_version", b"_previous_version", "_version", b"_version", "_webhook_id", b"_webhook_id", "actor", b"actor", "alias", b"alias", "change_request_id", b"change_request_id", "correlation_id", b"correlation_id", "detail", b"detail", "emergency", b"emergency", "id", b"id", "model_name", b"model_name", "model_prefix", b"model_prefix", "new_status", b"new_status", "new_version", b"new_version", "occurred_at", b"occurred_at", "previous_status", b"previous_status", "previous_version", b"previous_version", "reason", b"reason", "request_id", b"request_id", "type", b"type", "version", b"version", "webhook_id", b"webhook_id"]) -> None: ...
     @typing.overload
     def WhichOneof(self, oneof_group: typing.Literal["_change_request_id", b"_change_request_id"]) -> typing.Literal["change_request_id"] | None: ...
     @typing.overload
@@ -1688,6 +1742,8 @@ class Event(google.protobuf.message.Message):
     def WhichOneof(self, oneof_group: typing.Literal["_previous_version", b"_previous_version"]) -> typing.Literal["previous_version"] | None: ...
     @typing.overload
     def WhichOneof(self, oneof_group: typing.Literal["_version", b"_version"]) -> typing.Literal["version"] | None: ...
+    @typing.overload
+    def WhichOneof(self, oneof_group: typing.Literal["_webhook_id", b"_webhook_id"]) -> typing.Literal["webhook_id"] | None: ...
 
 global___Event = Event
 
@@ -3377,3 +3433,410 @@ class UnfreezeVersionResponse(google.protobuf.message.Message):
     def ClearField(self, field_name: typing.Literal["consistency_token", b"consistency_token"]) -> None: ...
 
 global___UnfreezeVersionResponse = UnfreezeVersionResponse
+
+@typing.final
+class Webhook(google.protobuf.message.Message):
+    """A webhook subscription: which events are POSTed where."""
+
+    DESCRIPTOR: google.protobuf.descriptor.Descriptor
+
+    ID_FIELD_NUMBER: builtins.int
+    URL_FIELD_NUMBER: builtins.int
+    DESCRIPTION_FIELD_NUMBER: builtins.int
+    MODEL_PREFIX_FIELD_NUMBER: builtins.int
+    ALIASES_FIELD_NUMBER: builtins.int
+    EVENT_TYPES_FIELD_NUMBER: builtins.int
+    STATE_FIELD_NUMBER: builtins.int
+    FAILURE_FIELD_NUMBER: builtins.int
+    RETRYING_EVENT_ID_FIELD_NUMBER: builtins.int
+    CREATED_AT_FIELD_NUMBER: builtins.int
+    CREATED_BY_FIELD_NUMBER: builtins.int
+    DELIVERED_THROUGH_EVENT_ID_FIELD_NUMBER: builtins.int
+    LAST_DELIVERED_AT_FIELD_NUMBER: builtins.int
+    id: builtins.int
+    """The subscription's id (never reused)."""
+    url: builtins.str
+    """Where events are POSTed (`https://`; `http://` only when the server
+    allows it).
+    """
+    description: builtins.str
+    """What it is for."""
+    model_prefix: builtins.str
+    """Only events of models whose name starts with this prefix (empty: every
+    model, and the events of no model).
+    """
+    state: global___WebhookState.ValueType
+    """Delivering, or paused."""
+    failure: builtins.str
+    """Why it is FAILING, or why its latest attempt failed while it retries."""
+    retrying_event_id: builtins.int
+    """The event being retried (ACTIVE) or failed on (FAILING)."""
+    created_by: builtins.str
+    """Who made it."""
+    delivered_through_event_id: builtins.int
+    """The latest event delivered (or passed over by the filters): the
+    subscription's cursor in the trail (0: none yet).
+    """
+    @property
+    def aliases(self) -> google.protobuf.internal.containers.RepeatedScalarFieldContainer[builtins.str]:
+        """Only events about these aliases (empty: every event)."""
+
+    @property
+    def event_types(self) -> google.protobuf.internal.containers.RepeatedScalarFieldContainer[global___EventType.ValueType]:
+        """Only events of these types (empty: every type)."""
+
+    @property
+    def created_at(self) -> google.protobuf.timestamp_pb2.Timestamp:
+        """When the subscription was made."""
+
+    @property
+    def last_delivered_at(self) -> google.protobuf.timestamp_pb2.Timestamp:
+        """When an event was last delivered (absent: never)."""
+
+    def __init__(
+        self,
+        *,
+        id: builtins.int = ...,
+        url: builtins.str = ...,
+        description: builtins.str = ...,
+        model_prefix: builtins.str = ...,
+        aliases: collections.abc.Iterable[builtins.str] | None = ...,
+        event_types: collections.abc.Iterable[global___EventType.ValueType] | None = ...,
+        state: global___WebhookState.ValueType = ...,
+        failure: builtins.str = ...,
+        retrying_event_id: builtins.int | None = ...,
+        created_at: google.protobuf.timestamp_pb2.Timestamp | None = ...,
+        created_by: builtins.str = ...,
+        delivered_through_event_id: builtins.int = ...,
+        last_delivered_at: google.protobuf.timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    def HasField(self, field_name: typing.Literal["_retrying_event_id", b"_retrying_event_id", "created_at", b"created_at", "last_delivered_at", b"last_delivered_at", "retrying_event_id", b"retrying_event_id"]) -> builtins.bool: ...
+    def ClearField(self, field_name: typing.Literal["_retrying_event_id", b"_retrying_event_id", "aliases", b"aliases", "created_at", b"created_at", "created_by", b"created_by", "delivered_through_event_id", b"delivered_through_event_id", "description", b"description", "event_types", b"event_types", "failure", b"failure", "id", b"id", "last_delivered_at", b"last_delivered_at", "model_prefix", b"model_prefix", "retrying_event_id", b"retrying_event_id", "state", b"state", "url", b"url"]) -> None: ...
+    def WhichOneof(self, oneof_group: typing.Literal["_retrying_event_id", b"_retrying_event_id"]) -> typing.Literal["retrying_event_id"] | None: ...
+
+global___Webhook = Webhook
+
+@typing.final
+class CreateWebhookRequest(google.protobuf.message.Message):
+    """Request of CreateWebhook."""
+
+    DESCRIPTOR: google.protobuf.descriptor.Descriptor
+
+    URL_FIELD_NUMBER: builtins.int
+    DESCRIPTION_FIELD_NUMBER: builtins.int
+    MODEL_PREFIX_FIELD_NUMBER: builtins.int
+    ALIASES_FIELD_NUMBER: builtins.int
+    EVENT_TYPES_FIELD_NUMBER: builtins.int
+    REQUEST_ID_FIELD_NUMBER: builtins.int
+    url: builtins.str
+    """Where to POST events: an absolute `https://` URL (`http://` when the
+    server runs with --webhook-allow-http), at most 2048 characters. Its
+    host must not resolve to a private, loopback or link-local address
+    unless the server runs with --webhook-allow-private-destinations.
+    """
+    description: builtins.str
+    """What it is for; at most 1024 characters."""
+    model_prefix: builtins.str
+    """Only events of models whose name starts with this prefix."""
+    request_id: builtins.str
+    """Idempotency key (see SetModelAliasRequest.request_id): a retry gets
+    the same subscription, and its secret, back.
+    """
+    @property
+    def aliases(self) -> google.protobuf.internal.containers.RepeatedScalarFieldContainer[builtins.str]:
+        """Only events about these aliases."""
+
+    @property
+    def event_types(self) -> google.protobuf.internal.containers.RepeatedScalarFieldContainer[global___EventType.ValueType]:
+        """Only events of these types."""
+
+    def __init__(
+        self,
+        *,
+        url: builtins.str = ...,
+        description: builtins.str = ...,
+        model_prefix: builtins.str = ...,
+        aliases: collections.abc.Iterable[builtins.str] | None = ...,
+        event_types: collections.abc.Iterable[global___EventType.ValueType] | None = ...,
+        request_id: builtins.str = ...,
+    ) -> None: ...
+    def ClearField(self, field_name: typing.Literal["aliases", b"aliases", "description", b"description", "event_types", b"event_types", "model_prefix", b"model_prefix", "request_id", b"request_id", "url", b"url"]) -> None: ...
+
+global___CreateWebhookRequest = CreateWebhookRequest
+
+@typing.final
+class CreateWebhookResponse(google.protobuf.message.Message):
+    """Response of CreateWebhook."""
+
+    DESCRIPTOR: google.protobuf.descriptor.Descriptor
+
+    WEBHOOK_FIELD_NUMBER: builtins.int
+    SECRET_FIELD_NUMBER: builtins.int
+    secret: builtins.str
+    """The signing secret (`whsec_` and base64), shown this once: give it to
+    the receiver, which verifies each request's `webhook-signature` with it.
+    """
+    @property
+    def webhook(self) -> global___Webhook:
+        """The subscription."""
+
+    def __init__(
+        self,
+        *,
+        webhook: global___Webhook | None = ...,
+        secret: builtins.str = ...,
+    ) -> None: ...
+    def HasField(self, field_name: typing.Literal["webhook", b"webhook"]) -> builtins.bool: ...
+    def ClearField(self, field_name: typing.Literal["secret", b"secret", "webhook", b"webhook"]) -> None: ...
+
+global___CreateWebhookResponse = CreateWebhookResponse
+
+@typing.final
+class GetWebhookRequest(google.protobuf.message.Message):
+    """Request of GetWebhook."""
+
+    DESCRIPTOR: google.protobuf.descriptor.Descriptor
+
+    ID_FIELD_NUMBER: builtins.int
+    id: builtins.int
+    """The subscription's id."""
+    def __init__(
+        self,
+        *,
+        id: builtins.int = ...,
+    ) -> None: ...
+    def ClearField(self, field_name: typing.Literal["id", b"id"]) -> None: ...
+
+global___GetWebhookRequest = GetWebhookRequest
+
+@typing.final
+class GetWebhookResponse(google.protobuf.message.Message):
+    """Response of GetWebhook."""
+
+    DESCRIPTOR: google.protobuf.descriptor.Descriptor
+
+    WEBHOOK_FIELD_NUMBER: builtins.int
+    @property
+    def webhook(self) -> global___Webhook:
+        """The subscription."""
+
+    def __init__(
+        self,
+        *,
+        webhook: global___Webhook | None = ...,
+    ) -> None: ...
+    def HasField(self, field_name: typing.Literal["webhook", b"webhook"]) -> builtins.bool: ...
+    def ClearField(self, field_name: typing.Literal["webhook", b"webhook"]) -> None: ...
+
+global___GetWebhookResponse = GetWebhookResponse
+
+@typing.final
+class ListWebhooksRequest(google.protobuf.message.Message):
+    """Request of ListWebhooks."""
+
+    DESCRIPTOR: google.protobuf.descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+
+global___ListWebhooksRequest = ListWebhooksRequest
+
+@typing.final
+class ListWebhooksResponse(google.protobuf.message.Message):
+    """Response of ListWebhooks."""
+
+    DESCRIPTOR: google.protobuf.descriptor.Descriptor
+
+    WEBHOOKS_FIELD_NUMBER: builtins.int
+    @property
+    def webhooks(self) -> google.protobuf.internal.containers.RepeatedCompositeFieldContainer[global___Webhook]:
+        """Every subscription, oldest first."""
+
+    def __init__(
+        self,
+        *,
+        webhooks: collections.abc.Iterable[global___Webhook] | None = ...,
+    ) -> None: ...
+    def ClearField(self, field_name: typing.Literal["webhooks", b"webhooks"]) -> None: ...
+
+global___ListWebhooksResponse = ListWebhooksResponse
+
+@typing.final
+class DeleteWebhookRequest(google.protobuf.message.Message):
+    """Request of DeleteWebhook."""
+
+    DESCRIPTOR: google.protobuf.descriptor.Descriptor
+
+    ID_FIELD_NUMBER: builtins.int
+    REQUEST_ID_FIELD_NUMBER: builtins.int
+    id: builtins.int
+    """The subscription's id."""
+    request_id: builtins.str
+    """Idempotency key (see SetModelAliasRequest.request_id)."""
+    def __init__(
+        self,
+        *,
+        id: builtins.int = ...,
+        request_id: builtins.str = ...,
+    ) -> None: ...
+    def ClearField(self, field_name: typing.Literal["id", b"id", "request_id", b"request_id"]) -> None: ...
+
+global___DeleteWebhookRequest = DeleteWebhookRequest
+
+@typing.final
+class DeleteWebhookResponse(google.protobuf.message.Message):
+    """Response of DeleteWebhook."""
+
+    DESCRIPTOR: google.protobuf.descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+
+global___DeleteWebhookResponse = DeleteWebhookResponse
+
+@typing.final
+class ResumeWebhookRequest(google.protobuf.message.Message):
+    """Request of ResumeWebhook."""
+
+    DESCRIPTOR: google.protobuf.descriptor.Descriptor
+
+    ID_FIELD_NUMBER: builtins.int
+    SKIP_FAILED_EVENT_FIELD_NUMBER: builtins.int
+    REQUEST_ID_FIELD_NUMBER: builtins.int
+    id: builtins.int
+    """The subscription's id."""
+    skip_failed_event: builtins.bool
+    """Resume after the event it failed on, which is then never delivered
+    (a poisoned event); otherwise that event is tried again first.
+    """
+    request_id: builtins.str
+    """Idempotency key (see SetModelAliasRequest.request_id)."""
+    def __init__(
+        self,
+        *,
+        id: builtins.int = ...,
+        skip_failed_event: builtins.bool = ...,
+        request_id: builtins.str = ...,
+    ) -> None: ...
+    def ClearField(self, field_name: typing.Literal["id", b"id", "request_id", b"request_id", "skip_failed_event", b"skip_failed_event"]) -> None: ...
+
+global___ResumeWebhookRequest = ResumeWebhookRequest
+
+@typing.final
+class ResumeWebhookResponse(google.protobuf.message.Message):
+    """Response of ResumeWebhook."""
+
+    DESCRIPTOR: google.protobuf.descriptor.Descriptor
+
+    WEBHOOK_FIELD_NUMBER: builtins.int
+    @property
+    def webhook(self) -> global___Webhook:
+        """The subscription, ACTIVE again."""
+
+    def __init__(
+        self,
+        *,
+        webhook: global___Webhook | None = ...,
+    ) -> None: ...
+    def HasField(self, field_name: typing.Literal["webhook", b"webhook"]) -> builtins.bool: ...
+    def ClearField(self, field_name: typing.Literal["webhook", b"webhook"]) -> None: ...
+
+global___ResumeWebhookResponse = ResumeWebhookResponse
+
+@typing.final
+class WebhookDelivery(google.protobuf.message.Message):
+    """One attempt to deliver one event to a subscription."""
+
+    DESCRIPTOR: google.protobuf.descriptor.Descriptor
+
+    ATTEMPTED_AT_FIELD_NUMBER: builtins.int
+    EVENT_ID_FIELD_NUMBER: builtins.int
+    MESSAGE_ID_FIELD_NUMBER: builtins.int
+    ATTEMPT_FIELD_NUMBER: builtins.int
+    HTTP_STATUS_FIELD_NUMBER: builtins.int
+    LATENCY_MS_FIELD_NUMBER: builtins.int
+    RESPONSE_EXCERPT_FIELD_NUMBER: builtins.int
+    ERROR_FIELD_NUMBER: builtins.int
+    DELIVERED_FIELD_NUMBER: builtins.int
+    event_id: builtins.int
+    """The event sent."""
+    message_id: builtins.str
+    """The `webhook-id` header sent: the same for every attempt of one event."""
+    attempt: builtins.int
+    """Which attempt of this event it was, from 1."""
+    http_status: builtins.int
+    """The receiver's HTTP status (absent: no answer)."""
+    latency_ms: builtins.int
+    """From the start of the request to the end of the answer (or failure)."""
+    response_excerpt: builtins.str
+    """The first bytes of the answer's body, as text."""
+    error: builtins.str
+    """Why it failed (empty when the receiver answered 2xx)."""
+    delivered: builtins.bool
+    """Whether the receiver took it (2xx)."""
+    @property
+    def attempted_at(self) -> google.protobuf.timestamp_pb2.Timestamp:
+        """When the attempt started."""
+
+    def __init__(
+        self,
+        *,
+        attempted_at: google.protobuf.timestamp_pb2.Timestamp | None = ...,
+        event_id: builtins.int = ...,
+        message_id: builtins.str = ...,
+        attempt: builtins.int = ...,
+        http_status: builtins.int | None = ...,
+        latency_ms: builtins.int = ...,
+        response_excerpt: builtins.str = ...,
+        error: builtins.str = ...,
+        delivered: builtins.bool = ...,
+    ) -> None: ...
+    def HasField(self, field_name: typing.Literal["_http_status", b"_http_status", "attempted_at", b"attempted_at", "http_status", b"http_status"]) -> builtins.bool: ...
+    def ClearField(self, field_name: typing.Literal["_http_status", b"_http_status", "attempt", b"attempt", "attempted_at", b"attempted_at", "delivered", b"delivered", "error", b"error", "event_id", b"event_id", "http_status", b"http_status", "latency_ms", b"latency_ms", "message_id", b"message_id", "response_excerpt", b"response_excerpt"]) -> None: ...
+    def WhichOneof(self, oneof_group: typing.Literal["_http_status", b"_http_status"]) -> typing.Literal["http_status"] | None: ...
+
+global___WebhookDelivery = WebhookDelivery
+
+@typing.final
+class ListWebhookDeliveriesRequest(google.protobuf.message.Message):
+    """Request of ListWebhookDeliveries."""
+
+    DESCRIPTOR: google.protobuf.descriptor.Descriptor
+
+    ID_FIELD_NUMBER: builtins.int
+    LIMIT_FIELD_NUMBER: builtins.int
+    id: builtins.int
+    """The subscription's id."""
+    limit: builtins.int
+    """How many attempts: default 50, at most 500."""
+    def __init__(
+        self,
+        *,
+        id: builtins.int = ...,
+        limit: builtins.int = ...,
+    ) -> None: ...
+    def ClearField(self, field_name: typing.Literal["id", b"id", "limit", b"limit"]) -> None: ...
+
+global___ListWebhookDeliveriesRequest = ListWebhookDeliveriesRequest
+
+@typing.final
+class ListWebhookDeliveriesResponse(google.protobuf.message.Message):
+    """Response of ListWebhookDeliveries."""
+
+    DESCRIPTOR: google.protobuf.descriptor.Descriptor
+
+    DELIVERIES_FIELD_NUMBER: builtins.int
+    @property
+    def deliveries(self) -> google.protobuf.internal.containers.RepeatedCompositeFieldContainer[global___WebhookDelivery]:
+        """The latest attempts, newest first."""
+
+    def __init__(
+        self,
+        *,
+        deliveries: collections.abc.Iterable[global___WebhookDelivery] | None = ...,
+    ) -> None: ...
+    def ClearField(self, field_name: typing.Literal["deliveries", b"deliveries"]) -> None: ...
+
+global___ListWebhookDeliveriesResponse = ListWebhookDeliveriesResponse

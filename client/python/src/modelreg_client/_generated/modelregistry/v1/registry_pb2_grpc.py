@@ -185,6 +185,36 @@ class RegistryServiceStub(object):
                 request_serializer=modelregistry_dot_v1_dot_registry__pb2.UnfreezeVersionRequest.SerializeToString,
                 response_deserializer=modelregistry_dot_v1_dot_registry__pb2.UnfreezeVersionResponse.FromString,
                 )
+        self.CreateWebhook = channel.unary_unary(
+                '/modelregistry.v1.RegistryService/CreateWebhook',
+                request_serializer=modelregistry_dot_v1_dot_registry__pb2.CreateWebhookRequest.SerializeToString,
+                response_deserializer=modelregistry_dot_v1_dot_registry__pb2.CreateWebhookResponse.FromString,
+                )
+        self.GetWebhook = channel.unary_unary(
+                '/modelregistry.v1.RegistryService/GetWebhook',
+                request_serializer=modelregistry_dot_v1_dot_registry__pb2.GetWebhookRequest.SerializeToString,
+                response_deserializer=modelregistry_dot_v1_dot_registry__pb2.GetWebhookResponse.FromString,
+                )
+        self.ListWebhooks = channel.unary_unary(
+                '/modelregistry.v1.RegistryService/ListWebhooks',
+                request_serializer=modelregistry_dot_v1_dot_registry__pb2.ListWebhooksRequest.SerializeToString,
+                response_deserializer=modelregistry_dot_v1_dot_registry__pb2.ListWebhooksResponse.FromString,
+                )
+        self.DeleteWebhook = channel.unary_unary(
+                '/modelregistry.v1.RegistryService/DeleteWebhook',
+                request_serializer=modelregistry_dot_v1_dot_registry__pb2.DeleteWebhookRequest.SerializeToString,
+                response_deserializer=modelregistry_dot_v1_dot_registry__pb2.DeleteWebhookResponse.FromString,
+                )
+        self.ResumeWebhook = channel.unary_unary(
+                '/modelregistry.v1.RegistryService/ResumeWebhook',
+                request_serializer=modelregistry_dot_v1_dot_registry__pb2.ResumeWebhookRequest.SerializeToString,
+                response_deserializer=modelregistry_dot_v1_dot_registry__pb2.ResumeWebhookResponse.FromString,
+                )
+        self.ListWebhookDeliveries = channel.unary_unary(
+                '/modelregistry.v1.RegistryService/ListWebhookDeliveries',
+                request_serializer=modelregistry_dot_v1_dot_registry__pb2.ListWebhookDeliveriesRequest.SerializeToString,
+                response_deserializer=modelregistry_dot_v1_dot_registry__pb2.ListWebhookDeliveriesResponse.FromString,
+                )
 
 
 class RegistryServiceServicer(object):
@@ -484,6 +514,54 @@ class RegistryServiceServicer(object):
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CreateWebhook(self, request, context):
+        """Webhooks (admin): the trail's events sent as HTTP POSTs to a receiver,
+        signed by the Standard Webhooks specification, delivered at least once
+        and in the trail's order (see README "Webhooks").
+
+        Subscribes a receiver. The answer carries the signing secret, once:
+        no other call returns it.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetWebhook(self, request, context):
+        """Reads a subscription (its secret left out).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListWebhooks(self, request, context):
+        """Lists the subscriptions, oldest first (their secrets left out).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteWebhook(self, request, context):
+        """Ends a subscription: nothing more is sent to it.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ResumeWebhook(self, request, context):
+        """Resumes a FAILING subscription at the event it failed on, or after it
+        (`skip_failed_event`).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListWebhookDeliveries(self, request, context):
+        """The latest delivery attempts of a subscription, newest first.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_RegistryServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -656,6 +734,36 @@ def add_RegistryServiceServicer_to_server(servicer, server):
                     servicer.UnfreezeVersion,
                     request_deserializer=modelregistry_dot_v1_dot_registry__pb2.UnfreezeVersionRequest.FromString,
                     response_serializer=modelregistry_dot_v1_dot_registry__pb2.UnfreezeVersionResponse.SerializeToString,
+            ),
+            'CreateWebhook': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateWebhook,
+                    request_deserializer=modelregistry_dot_v1_dot_registry__pb2.CreateWebhookRequest.FromString,
+                    response_serializer=modelregistry_dot_v1_dot_registry__pb2.CreateWebhookResponse.SerializeToString,
+            ),
+            'GetWebhook': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetWebhook,
+                    request_deserializer=modelregistry_dot_v1_dot_registry__pb2.GetWebhookRequest.FromString,
+                    response_serializer=modelregistry_dot_v1_dot_registry__pb2.GetWebhookResponse.SerializeToString,
+            ),
+            'ListWebhooks': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListWebhooks,
+                    request_deserializer=modelregistry_dot_v1_dot_registry__pb2.ListWebhooksRequest.FromString,
+                    response_serializer=modelregistry_dot_v1_dot_registry__pb2.ListWebhooksResponse.SerializeToString,
+            ),
+            'DeleteWebhook': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteWebhook,
+                    request_deserializer=modelregistry_dot_v1_dot_registry__pb2.DeleteWebhookRequest.FromString,
+                    response_serializer=modelregistry_dot_v1_dot_registry__pb2.DeleteWebhookResponse.SerializeToString,
+            ),
+            'ResumeWebhook': grpc.unary_unary_rpc_method_handler(
+                    servicer.ResumeWebhook,
+                    request_deserializer=modelregistry_dot_v1_dot_registry__pb2.ResumeWebhookRequest.FromString,
+                    response_serializer=modelregistry_dot_v1_dot_registry__pb2.ResumeWebhookResponse.SerializeToString,
+            ),
+            'ListWebhookDeliveries': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListWebhookDeliveries,
+                    request_deserializer=modelregistry_dot_v1_dot_registry__pb2.ListWebhookDeliveriesRequest.FromString,
+                    response_serializer=modelregistry_dot_v1_dot_registry__pb2.ListWebhookDeliveriesResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1243,5 +1351,107 @@ class RegistryService(object):
         return grpc.experimental.unary_unary(request, target, '/modelregistry.v1.RegistryService/UnfreezeVersion',
             modelregistry_dot_v1_dot_registry__pb2.UnfreezeVersionRequest.SerializeToString,
             modelregistry_dot_v1_dot_registry__pb2.UnfreezeVersionResponse.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def CreateWebhook(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/modelregistry.v1.RegistryService/CreateWebhook',
+            modelregistry_dot_v1_dot_registry__pb2.CreateWebhookRequest.SerializeToString,
+            modelregistry_dot_v1_dot_registry__pb2.CreateWebhookResponse.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def GetWebhook(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/modelregistry.v1.RegistryService/GetWebhook',
+            modelregistry_dot_v1_dot_registry__pb2.GetWebhookRequest.SerializeToString,
+            modelregistry_dot_v1_dot_registry__pb2.GetWebhookResponse.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def ListWebhooks(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/modelregistry.v1.RegistryService/ListWebhooks',
+            modelregistry_dot_v1_dot_registry__pb2.ListWebhooksRequest.SerializeToString,
+            modelregistry_dot_v1_dot_registry__pb2.ListWebhooksResponse.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def DeleteWebhook(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/modelregistry.v1.RegistryService/DeleteWebhook',
+            modelregistry_dot_v1_dot_registry__pb2.DeleteWebhookRequest.SerializeToString,
+            modelregistry_dot_v1_dot_registry__pb2.DeleteWebhookResponse.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def ResumeWebhook(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/modelregistry.v1.RegistryService/ResumeWebhook',
+            modelregistry_dot_v1_dot_registry__pb2.ResumeWebhookRequest.SerializeToString,
+            modelregistry_dot_v1_dot_registry__pb2.ResumeWebhookResponse.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def ListWebhookDeliveries(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/modelregistry.v1.RegistryService/ListWebhookDeliveries',
+            modelregistry_dot_v1_dot_registry__pb2.ListWebhookDeliveriesRequest.SerializeToString,
+            modelregistry_dot_v1_dot_registry__pb2.ListWebhookDeliveriesResponse.FromString,
             options, channel_credentials,
             insecure, call_credentials, compression, wait_for_ready, timeout, metadata)

@@ -338,6 +338,50 @@ class RegistryServiceStub:
     ]
     """Ends a version's freeze (admin); NOT_FOUND when it is not frozen."""
 
+    CreateWebhook: grpc.UnaryUnaryMultiCallable[
+        registry_pb2.CreateWebhookRequest,
+        registry_pb2.CreateWebhookResponse,
+    ]
+    """Webhooks (admin): the trail's events sent as HTTP POSTs to a receiver,
+    signed by the Standard Webhooks specification, delivered at least once
+    and in the trail's order (see README "Webhooks").
+
+    Subscribes a receiver. The answer carries the signing secret, once:
+    no other call returns it.
+    """
+
+    GetWebhook: grpc.UnaryUnaryMultiCallable[
+        registry_pb2.GetWebhookRequest,
+        registry_pb2.GetWebhookResponse,
+    ]
+    """Reads a subscription (its secret left out)."""
+
+    ListWebhooks: grpc.UnaryUnaryMultiCallable[
+        registry_pb2.ListWebhooksRequest,
+        registry_pb2.ListWebhooksResponse,
+    ]
+    """Lists the subscriptions, oldest first (their secrets left out)."""
+
+    DeleteWebhook: grpc.UnaryUnaryMultiCallable[
+        registry_pb2.DeleteWebhookRequest,
+        registry_pb2.DeleteWebhookResponse,
+    ]
+    """Ends a subscription: nothing more is sent to it."""
+
+    ResumeWebhook: grpc.UnaryUnaryMultiCallable[
+        registry_pb2.ResumeWebhookRequest,
+        registry_pb2.ResumeWebhookResponse,
+    ]
+    """Resumes a FAILING subscription at the event it failed on, or after it
+    (`skip_failed_event`).
+    """
+
+    ListWebhookDeliveries: grpc.UnaryUnaryMultiCallable[
+        registry_pb2.ListWebhookDeliveriesRequest,
+        registry_pb2.ListWebhookDeliveriesResponse,
+    ]
+    """The latest delivery attempts of a subscription, newest first."""
+
 class RegistryServiceAsyncStub:
     """The registry of trained models and their production versions."""
 
@@ -618,6 +662,50 @@ class RegistryServiceAsyncStub:
         registry_pb2.UnfreezeVersionResponse,
     ]
     """Ends a version's freeze (admin); NOT_FOUND when it is not frozen."""
+
+    CreateWebhook: grpc.aio.UnaryUnaryMultiCallable[
+        registry_pb2.CreateWebhookRequest,
+        registry_pb2.CreateWebhookResponse,
+    ]
+    """Webhooks (admin): the trail's events sent as HTTP POSTs to a receiver,
+    signed by the Standard Webhooks specification, delivered at least once
+    and in the trail's order (see README "Webhooks").
+
+    Subscribes a receiver. The answer carries the signing secret, once:
+    no other call returns it.
+    """
+
+    GetWebhook: grpc.aio.UnaryUnaryMultiCallable[
+        registry_pb2.GetWebhookRequest,
+        registry_pb2.GetWebhookResponse,
+    ]
+    """Reads a subscription (its secret left out)."""
+
+    ListWebhooks: grpc.aio.UnaryUnaryMultiCallable[
+        registry_pb2.ListWebhooksRequest,
+        registry_pb2.ListWebhooksResponse,
+    ]
+    """Lists the subscriptions, oldest first (their secrets left out)."""
+
+    DeleteWebhook: grpc.aio.UnaryUnaryMultiCallable[
+        registry_pb2.DeleteWebhookRequest,
+        registry_pb2.DeleteWebhookResponse,
+    ]
+    """Ends a subscription: nothing more is sent to it."""
+
+    ResumeWebhook: grpc.aio.UnaryUnaryMultiCallable[
+        registry_pb2.ResumeWebhookRequest,
+        registry_pb2.ResumeWebhookResponse,
+    ]
+    """Resumes a FAILING subscription at the event it failed on, or after it
+    (`skip_failed_event`).
+    """
+
+    ListWebhookDeliveries: grpc.aio.UnaryUnaryMultiCallable[
+        registry_pb2.ListWebhookDeliveriesRequest,
+        registry_pb2.ListWebhookDeliveriesResponse,
+    ]
+    """The latest delivery attempts of a subscription, newest first."""
 
 class RegistryServiceServicer(metaclass=abc.ABCMeta):
     """The registry of trained models and their production versions."""
@@ -967,5 +1055,61 @@ class RegistryServiceServicer(metaclass=abc.ABCMeta):
         context: _ServicerContext,
     ) -> typing.Union[registry_pb2.UnfreezeVersionResponse, collections.abc.Awaitable[registry_pb2.UnfreezeVersionResponse]]:
         """Ends a version's freeze (admin); NOT_FOUND when it is not frozen."""
+
+    @abc.abstractmethod
+    def CreateWebhook(
+        self,
+        request: registry_pb2.CreateWebhookRequest,
+        context: _ServicerContext,
+    ) -> typing.Union[registry_pb2.CreateWebhookResponse, collections.abc.Awaitable[registry_pb2.CreateWebhookResponse]]:
+        """Webhooks (admin): the trail's events sent as HTTP POSTs to a receiver,
+        signed by the Standard Webhooks specification, delivered at least once
+        and in the trail's order (see README "Webhooks").
+
+        Subscribes a receiver. The answer carries the signing secret, once:
+        no other call returns it.
+        """
+
+    @abc.abstractmethod
+    def GetWebhook(
+        self,
+        request: registry_pb2.GetWebhookRequest,
+        context: _ServicerContext,
+    ) -> typing.Union[registry_pb2.GetWebhookResponse, collections.abc.Awaitable[registry_pb2.GetWebhookResponse]]:
+        """Reads a subscription (its secret left out)."""
+
+    @abc.abstractmethod
+    def ListWebhooks(
+        self,
+        request: registry_pb2.ListWebhooksRequest,
+        context: _ServicerContext,
+    ) -> typing.Union[registry_pb2.ListWebhooksResponse, collections.abc.Awaitable[registry_pb2.ListWebhooksResponse]]:
+        """Lists the subscriptions, oldest first (their secrets left out)."""
+
+    @abc.abstractmethod
+    def DeleteWebhook(
+        self,
+        request: registry_pb2.DeleteWebhookRequest,
+        context: _ServicerContext,
+    ) -> typing.Union[registry_pb2.DeleteWebhookResponse, collections.abc.Awaitable[registry_pb2.DeleteWebhookResponse]]:
+        """Ends a subscription: nothing more is sent to it."""
+
+    @abc.abstractmethod
+    def ResumeWebhook(
+        self,
+        request: registry_pb2.ResumeWebhookRequest,
+        context: _ServicerContext,
+    ) -> typing.Union[registry_pb2.ResumeWebhookResponse, collections.abc.Awaitable[registry_pb2.ResumeWebhookResponse]]:
+        """Resumes a FAILING subscription at the event it failed on, or after it
+        (`skip_failed_event`).
+        """
+
+    @abc.abstractmethod
+    def ListWebhookDeliveries(
+        self,
+        request: registry_pb2.ListWebhookDeliveriesRequest,
+        context: _ServicerContext,
+    ) -> typing.Union[registry_pb2.ListWebhookDeliveriesResponse, collections.abc.Awaitable[registry_pb2.ListWebhookDeliveriesResponse]]:
+        """The latest delivery attempts of a subscription, newest first."""
 
 def add_RegistryServiceServicer_to_server(servicer: RegistryServiceServicer, server: typing.Union[grpc.Server, grpc.aio.Server]) -> None: ...

@@ -1,0 +1,394 @@
+//! Use cases of webhook subscriptions: an admin without limits subscribes a
+//! receiver, reads, deletes and resumes subscriptions (each change audited
+//! in its own transaction); and the steps the delivery workers take (lease,
+//! progress, the delivery log), each one statement or two.
+
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+
+use super::idempotent::{Replay, idempotent, mismatch};
+use super::{Registry, use_case};
+use crate::domain::commands::{Caller, Committed, CreateWebhook, ResumeWebhook};
+use crate::domain::idempotency::Outcome;
+use crate::domain::webhook::{Delivery, Webhook, WebhookSecret, WebhookState};
+use crate::domain::{ChangeQueue, DomainError, DomainResult, EventKind, time};
+use crate::store::{DeliveryRow, NewEventRow, NewWebhookRow, Progress, Tx, WebhookRow, Work};
+
+/// How many attempts the delivery log keeps per subscription.
+const DELIVERIES_KEPT: i64 = 1000;
+
+/// How long a delivery worker's write may wait for the database.
+const WORKER_WRITE_TIME: Duration = Duration::from_secs(10);
+
+/// A new subscription, with its secret (shown this once).
+#[derive(Debug, Clone)]
+pub struct CreatedWebhook {
+    /// The subscription.
+    pub webhook: Webhook,
+    /// The signing secret's text.
+    pub secret: String,
+}
+
+/// What deleting a subscription answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WebhookDeleted;
+
+/// A subscription leased to this replica: what its worker needs.
+#[derive(Debug, Clone)]
+pub struct LeasedWebhook {
+    /// The subscription.
+    pub webhook: Webhook,
+    /// Its signing secret.
+    pub secret: WebhookSecret,
+    /// Failed attempts of its retrying event so far.
+    pub attempts: i64,
+    /// When its retrying event first failed.
+    pub retrying_since: Option<DateTime<Utc>>,
+}
+
+fn not_found(id: i64) -> DomainError {
+    DomainError::NotFound(format!("there is no webhook subscription {id}"))
+}
+
+async fn row_of<T: Tx>(tx: &mut T, id: i64) -> DomainResult<WebhookRow> {
+    tx.webhook(id).await?.ok_or_else(|| not_found(id))
+}
+
+/// What a subscription's audit event says about it: where it sends (the
+/// host only: a URL's path or query may itself be a credential) and what.
+fn audit_detail(webhook: &Webhook) -> String {
+    let host = url::Url::parse(&webhook.url)
+        .ok()
+        .and_then(|url| url.host_str().map(str::to_owned))
+        .unwrap_or_default();
+    serde_json::json!({ "host": host, "filter": webhook.filter }).to_string()
+}
+
+/// Subscribes a receiver; see `RegistryService.CreateWebhook`. It starts
+/// after the newest event in the feed: it receives what happens from now.
+pub async fn create_webhook<T: Tx>(
+    tx: &mut T,
+    command: CreateWebhook,
+    caller: Caller,
+) -> DomainResult<CreatedWebhook> {
+    caller.check_unlimited("subscribing a webhook")?;
+    idempotent(
+        tx,
+        &caller,
+        "CreateWebhook",
+        ChangeQueue::Webhooks,
+        command,
+        async |tx, command, claim| {
+            let now = time::now();
+            let cursor = tx.feed_head().await?;
+            let secret = WebhookSecret::generate()?;
+            let row = NewWebhookRow::new(
+                command.url,
+                command.description,
+                &command.filter,
+                &secret,
+                cursor,
+                caller.identity.clone(),
+                now,
+            )?;
+            let id = tx.insert_webhook(row).await?;
+            let webhook = row_of(tx, id).await?.into_domain()?;
+            let mut event = NewEventRow::of_webhook(EventKind::WebhookCreated, id, &caller, now);
+            event.detail = Some(audit_detail(&webhook));
+            let (settled, _) = claim
+                .settle_with_events(tx, Outcome::Webhook { id }, vec![event])
+                .await?;
+            let secret = secret.reveal();
+            Ok((CreatedWebhook { webhook, secret }, settled))
+        },
+    )
+    .await
+}
+
+impl Replay for CreatedWebhook {
+    async fn replay<T: Tx>(tx: &mut T, outcome: Outcome) -> DomainResult<Self> {
+        match outcome {
+            Outcome::Webhook { id } => {
+                let row = row_of(tx, id).await?;
+                let secret = row.secret.clone();
+                Ok(Self {
+                    webhook: row.into_domain()?,
+                    secret,
+                })
+            }
+            other => Err(mismatch(other)),
+        }
+    }
+}
+
+impl Replay for Webhook {
+    async fn replay<T: Tx>(tx: &mut T, outcome: Outcome) -> DomainResult<Self> {
+        match outcome {
+            Outcome::Webhook { id } => row_of(tx, id).await?.into_domain(),
+            other => Err(mismatch(other)),
+        }
+    }
+}
+
+impl Replay for WebhookDeleted {
+    async fn replay<T: Tx>(_tx: &mut T, outcome: Outcome) -> DomainResult<Self> {
+        match outcome {
+            Outcome::WebhookDeleted => Ok(Self),
+            other => Err(mismatch(other)),
+        }
+    }
+}
+
+/// Ends a subscription; see `RegistryService.DeleteWebhook`.
+pub async fn delete_webhook<T: Tx>(
+    tx: &mut T,
+    id: i64,
+    caller: Caller,
+) -> DomainResult<WebhookDeleted> {
+    caller.check_unlimited("deleting a webhook")?;
+    idempotent(
+        tx,
+        &caller,
+        "DeleteWebhook",
+        ChangeQueue::Webhooks,
+        id,
+        async |tx, id, claim| {
+            let webhook = row_of(tx, id).await?.into_domain()?;
+            tx.delete_webhook(id).await?;
+            let mut event =
+                NewEventRow::of_webhook(EventKind::WebhookDeleted, id, &caller, time::now());
+            event.detail = Some(audit_detail(&webhook));
+            let (settled, _) = claim
+                .settle_with_events(tx, Outcome::WebhookDeleted, vec![event])
+                .await?;
+            Ok((WebhookDeleted, settled))
+        },
+    )
+    .await
+}
+
+/// Resumes a FAILING subscription; see `RegistryService.ResumeWebhook`.
+pub async fn resume_webhook<T: Tx>(
+    tx: &mut T,
+    command: ResumeWebhook,
+    caller: Caller,
+) -> DomainResult<Webhook> {
+    caller.check_unlimited("resuming a webhook")?;
+    idempotent(
+        tx,
+        &caller,
+        "ResumeWebhook",
+        ChangeQueue::Webhooks,
+        command,
+        async |tx, command, claim| {
+            let webhook = row_of(tx, command.id).await?.into_domain()?;
+            if webhook.state != WebhookState::Failing {
+                return Err(DomainError::FailedPrecondition(format!(
+                    "webhook subscription {} is not FAILING: it delivers already",
+                    command.id
+                )));
+            }
+            let skipped = match (command.skip_failed_event, webhook.retrying_event_id) {
+                (true, Some(event_id)) => tx.find_event(event_id).await?,
+                _ => None,
+            };
+            let cursor = skipped
+                .as_ref()
+                .map_or(webhook.cursor, |event| event.position());
+            tx.reactivate_webhook(command.id, cursor).await?;
+            let mut event = NewEventRow::of_webhook(
+                EventKind::WebhookResumed,
+                command.id,
+                &caller,
+                time::now(),
+            );
+            event.detail = Some(
+                serde_json::json!({ "skipped_event_id": skipped.map(|event| event.id) })
+                    .to_string(),
+            );
+            let id = command.id;
+            let (settled, _) = claim
+                .settle_with_events(tx, Outcome::Webhook { id }, vec![event])
+                .await?;
+            Ok((row_of(tx, id).await?.into_domain()?, settled))
+        },
+    )
+    .await
+}
+
+/// Subscription `id`.
+pub async fn get_webhook<T: Tx>(tx: &mut T, id: i64) -> DomainResult<Webhook> {
+    row_of(tx, id).await?.into_domain()
+}
+
+/// Every subscription, oldest first.
+pub async fn list_webhooks<T: Tx>(tx: &mut T) -> DomainResult<Vec<Webhook>> {
+    tx.webhooks()
+        .await?
+        .into_iter()
+        .map(WebhookRow::into_domain)
+        .collect()
+}
+
+/// The latest `limit` attempts of subscription `id`, newest first.
+pub async fn list_deliveries<T: Tx>(
+    tx: &mut T,
+    id: i64,
+    limit: i64,
+) -> DomainResult<Vec<Delivery>> {
+    row_of(tx, id).await?;
+    Ok(tx
+        .webhook_deliveries(id, limit)
+        .await?
+        .into_iter()
+        .map(DeliveryRow::into_domain)
+        .collect())
+}
+
+/// Leases the subscriptions no other replica holds (renewing this one's).
+pub async fn lease_webhooks<T: Tx>(
+    tx: &mut T,
+    holder: String,
+    lease: Duration,
+) -> DomainResult<Vec<LeasedWebhook>> {
+    let now = time::now();
+    let until = now + chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::MAX);
+    let rows = tx.lease_webhooks(&holder, now, until).await?;
+    rows.into_iter()
+        .map(|row| {
+            Ok(LeasedWebhook {
+                secret: row.secret()?,
+                attempts: row.attempts,
+                retrying_since: row.retrying_since.map(crate::store::from_db_time),
+                webhook: row.into_domain()?,
+            })
+        })
+        .collect()
+}
+
+/// Gives up this replica's leases.
+pub async fn release_webhooks<T: Tx>(tx: &mut T, holder: String) -> DomainResult<()> {
+    tx.release_webhook_leases(&holder).await
+}
+
+/// Logs an attempt and records where the subscription stands, while this
+/// replica holds its lease: whether it does.
+pub async fn record_attempt<T: Tx>(
+    tx: &mut T,
+    holder: String,
+    attempt: Option<Delivery>,
+    webhook_id: i64,
+    progress: Progress,
+) -> DomainResult<bool> {
+    let leased = tx
+        .record_webhook_progress(webhook_id, &holder, progress)
+        .await?;
+    if leased && let Some(attempt) = attempt {
+        tx.log_webhook_delivery(DeliveryRow::from(&attempt), DELIVERIES_KEPT)
+            .await?;
+    }
+    Ok(leased)
+}
+
+use_case!(CreateWebhookWork { command: CreateWebhook, caller: Caller } -> CreatedWebhook = create_webhook);
+use_case!(DeleteWebhookWork { id: i64, caller: Caller } -> WebhookDeleted = delete_webhook);
+use_case!(ResumeWebhookWork { command: ResumeWebhook, caller: Caller } -> Webhook = resume_webhook);
+use_case!(GetWebhookWork { id: i64 } -> Webhook = get_webhook);
+use_case!(ListWebhooksWork {} -> Vec<Webhook> = list_webhooks);
+use_case!(ListDeliveriesWork { id: i64, limit: i64 } -> Vec<Delivery> = list_deliveries);
+use_case!(LeaseWebhooksWork { holder: String, lease: Duration } -> Vec<LeasedWebhook> = lease_webhooks);
+use_case!(ReleaseWebhooksWork { holder: String } -> () = release_webhooks);
+use_case!(RecordAttemptWork { holder: String, attempt: Option<Delivery>, webhook_id: i64, progress: Progress } -> bool = record_attempt);
+
+impl Registry {
+    /// Subscribes a receiver (see `CreateWebhook`).
+    pub async fn create_webhook(
+        &self,
+        command: CreateWebhook,
+        caller: Caller,
+    ) -> DomainResult<Committed<CreatedWebhook>> {
+        let deadline = caller.deadline;
+        let work = CreateWebhookWork { command, caller };
+        let (value, token) = self.store.change(deadline, None, work).await?;
+        Ok(Committed { value, token })
+    }
+
+    /// Ends a subscription.
+    pub async fn delete_webhook(&self, id: i64, caller: Caller) -> DomainResult<WebhookDeleted> {
+        let deadline = caller.deadline;
+        self.store
+            .write(deadline, DeleteWebhookWork { id, caller })
+            .await
+    }
+
+    /// Resumes a failing subscription.
+    pub async fn resume_webhook(
+        &self,
+        command: ResumeWebhook,
+        caller: Caller,
+    ) -> DomainResult<Webhook> {
+        let deadline = caller.deadline;
+        self.store
+            .write(deadline, ResumeWebhookWork { command, caller })
+            .await
+    }
+
+    /// Reads a subscription.
+    pub async fn get_webhook(&self, id: i64) -> DomainResult<Webhook> {
+        self.store.read(GetWebhookWork { id }).await
+    }
+
+    /// Lists the subscriptions.
+    pub async fn list_webhooks(&self) -> DomainResult<Vec<Webhook>> {
+        self.store.read(ListWebhooksWork {}).await
+    }
+
+    /// The latest delivery attempts of a subscription.
+    pub async fn webhook_deliveries(&self, id: i64, limit: i64) -> DomainResult<Vec<Delivery>> {
+        self.store.read(ListDeliveriesWork { id, limit }).await
+    }
+
+    /// Leases the subscriptions no other replica delivers, for `lease`.
+    pub async fn lease_webhooks(
+        &self,
+        holder: &str,
+        lease: Duration,
+    ) -> DomainResult<Vec<LeasedWebhook>> {
+        let holder = holder.to_owned();
+        self.store
+            .write(worker_deadline(), LeaseWebhooksWork { holder, lease })
+            .await
+    }
+
+    /// Gives up this replica's leases.
+    pub async fn release_webhooks(&self, holder: &str) -> DomainResult<()> {
+        let holder = holder.to_owned();
+        self.store
+            .write(worker_deadline(), ReleaseWebhooksWork { holder })
+            .await
+    }
+
+    /// Logs an attempt and records the subscription's progress, while
+    /// `holder` leases it: whether it does.
+    pub async fn record_attempt(
+        &self,
+        holder: &str,
+        attempt: Option<Delivery>,
+        webhook_id: i64,
+        progress: Progress,
+    ) -> DomainResult<bool> {
+        let work = RecordAttemptWork {
+            holder: holder.to_owned(),
+            attempt,
+            webhook_id,
+            progress,
+        };
+        self.store.write(worker_deadline(), work).await
+    }
+}
+
+fn worker_deadline() -> Option<Instant> {
+    Some(Instant::now() + WORKER_WRITE_TIME)
+}

@@ -1,0 +1,200 @@
+//! The `webhooks` and `webhook_deliveries` tables. Compiled once per
+//! database (see `postgres.rs`).
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel_async::RunQueryDsl;
+
+use super::Conn;
+use crate::domain::webhook::WebhookState;
+use crate::domain::{DomainResult, FeedPosition};
+use crate::store::rows::to_db_time;
+use crate::store::schema::{webhook_deliveries, webhooks};
+use crate::store::webhook_rows::{DeliveryRow, NewWebhookRow, Progress, WebhookRow};
+use crate::store::webhook_table::WebhookTable;
+
+const ACTIVE: &str = "ACTIVE";
+
+impl WebhookTable for Conn {
+    async fn insert_webhook(&mut self, row: NewWebhookRow) -> DomainResult<i64> {
+        Ok(diesel::insert_into(webhooks::table)
+            .values(&row)
+            .returning(webhooks::id)
+            .get_result(self)
+            .await?)
+    }
+
+    async fn webhook(&mut self, id: i64) -> DomainResult<Option<WebhookRow>> {
+        Ok(webhooks::table
+            .find(id)
+            .select(WebhookRow::as_select())
+            .first(self)
+            .await
+            .optional()?)
+    }
+
+    async fn webhooks(&mut self) -> DomainResult<Vec<WebhookRow>> {
+        Ok(webhooks::table
+            .order(webhooks::id)
+            .select(WebhookRow::as_select())
+            .load(self)
+            .await?)
+    }
+
+    async fn delete_webhook(&mut self, id: i64) -> DomainResult<bool> {
+        diesel::delete(webhook_deliveries::table.filter(webhook_deliveries::webhook_id.eq(id)))
+            .execute(self)
+            .await?;
+        Ok(diesel::delete(webhooks::table.find(id))
+            .execute(self)
+            .await?
+            > 0)
+    }
+
+    async fn reactivate_webhook(&mut self, id: i64, cursor: FeedPosition) -> DomainResult<()> {
+        diesel::update(webhooks::table.find(id))
+            .set((
+                webhooks::state.eq(ACTIVE),
+                webhooks::failure.eq(""),
+                webhooks::retrying_event_id.eq(None::<i64>),
+                webhooks::retrying_since.eq(None::<chrono::NaiveDateTime>),
+                webhooks::attempts.eq(0),
+                webhooks::cursor_tx.eq(cursor.tx),
+                webhooks::cursor_id.eq(cursor.id),
+            ))
+            .execute(self)
+            .await?;
+        Ok(())
+    }
+
+    async fn lease_webhooks(
+        &mut self,
+        holder: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> DomainResult<Vec<WebhookRow>> {
+        // One UPDATE: on PostgreSQL a second replica's statement waits for
+        // the first's row locks, then finds the lease taken and skips it.
+        Ok(diesel::update(
+            webhooks::table.filter(webhooks::state.eq(ACTIVE)).filter(
+                webhooks::lease_holder
+                    .is_null()
+                    .or(webhooks::lease_holder.eq(holder))
+                    .or(webhooks::lease_until.lt(to_db_time(now))),
+            ),
+        )
+        .set((
+            webhooks::lease_holder.eq(holder),
+            webhooks::lease_until.eq(to_db_time(until)),
+        ))
+        .returning(WebhookRow::as_returning())
+        .get_results(self)
+        .await?)
+    }
+
+    async fn release_webhook_leases(&mut self, holder: &str) -> DomainResult<()> {
+        diesel::update(webhooks::table.filter(webhooks::lease_holder.eq(holder)))
+            .set((
+                webhooks::lease_holder.eq(None::<String>),
+                webhooks::lease_until.eq(None::<chrono::NaiveDateTime>),
+            ))
+            .execute(self)
+            .await?;
+        Ok(())
+    }
+
+    async fn record_webhook_progress(
+        &mut self,
+        id: i64,
+        holder: &str,
+        progress: Progress,
+    ) -> DomainResult<bool> {
+        let leased = webhooks::table
+            .find(id)
+            .filter(webhooks::lease_holder.eq(holder))
+            .filter(webhooks::state.eq(ACTIVE));
+        let changed = match progress {
+            Progress::Past {
+                cursor,
+                delivered_at,
+            } => {
+                diesel::update(leased)
+                    .set((
+                        webhooks::cursor_tx.eq(cursor.tx),
+                        webhooks::cursor_id.eq(cursor.id),
+                        webhooks::failure.eq(""),
+                        webhooks::retrying_event_id.eq(None::<i64>),
+                        webhooks::retrying_since.eq(None::<chrono::NaiveDateTime>),
+                        webhooks::attempts.eq(0),
+                        webhooks::last_delivered_at.eq(delivered_at.map(to_db_time)),
+                    ))
+                    .execute(self)
+                    .await?
+            }
+            Progress::Failed {
+                event_id,
+                since,
+                attempts,
+                failure,
+                failing,
+            } => {
+                let state = if failing {
+                    WebhookState::Failing
+                } else {
+                    WebhookState::Active
+                };
+                diesel::update(leased)
+                    .set((
+                        webhooks::state.eq(state.as_str()),
+                        webhooks::failure.eq(failure),
+                        webhooks::retrying_event_id.eq(event_id),
+                        webhooks::retrying_since.eq(to_db_time(since)),
+                        webhooks::attempts.eq(attempts),
+                    ))
+                    .execute(self)
+                    .await?
+            }
+        };
+        Ok(changed > 0)
+    }
+
+    async fn log_webhook_delivery(&mut self, row: DeliveryRow, keep: i64) -> DomainResult<()> {
+        let webhook_id = row.webhook_id;
+        let id: i64 = diesel::insert_into(webhook_deliveries::table)
+            .values(&row)
+            .returning(webhook_deliveries::id)
+            .get_result(self)
+            .await?;
+        // Trimmed now and then, not on every attempt.
+        if id % 64 == 0 {
+            let oldest_kept: Option<i64> = webhook_deliveries::table
+                .filter(webhook_deliveries::webhook_id.eq(webhook_id))
+                .order(webhook_deliveries::id.desc())
+                .offset(keep)
+                .select(webhook_deliveries::id)
+                .first(self)
+                .await
+                .optional()?;
+            if let Some(oldest) = oldest_kept {
+                diesel::delete(
+                    webhook_deliveries::table
+                        .filter(webhook_deliveries::webhook_id.eq(webhook_id))
+                        .filter(webhook_deliveries::id.le(oldest)),
+                )
+                .execute(self)
+                .await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn webhook_deliveries(&mut self, id: i64, limit: i64) -> DomainResult<Vec<DeliveryRow>> {
+        Ok(webhook_deliveries::table
+            .filter(webhook_deliveries::webhook_id.eq(id))
+            .order(webhook_deliveries::id.desc())
+            .limit(limit)
+            .select(DeliveryRow::as_select())
+            .load(self)
+            .await?)
+    }
+}

@@ -1,0 +1,149 @@
+//! Webhook delivery: every replica runs one [`start`]ed supervisor, which
+//! leases the subscriptions no other replica delivers (renewing its own
+//! leases well before they run out) and runs one worker per leased
+//! subscription (`worker.rs`). A replica that dies stops renewing, and
+//! another takes its subscriptions over once their leases run out; one
+//! that stops cleanly gives them up at once.
+//!
+//! The trail is the outbox: a worker reads the events after its
+//! subscription's cursor in feed order, POSTs the matching ones one at a
+//! time (`sender.rs`), and moves the cursor past an event only after the
+//! receiver took it, in a statement that checks the lease. A crash between
+//! the receiver's answer and that statement sends the event again, with
+//! the same `webhook-id`: at least once.
+
+mod sender;
+mod worker;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{Semaphore, watch};
+use tokio::task::JoinHandle;
+
+use crate::changes::ChangeFeed;
+use crate::domain::EventKind;
+use crate::domain::webhook::DestinationRules;
+use crate::registry::Registry;
+pub use sender::Sender;
+
+/// How deliveries behave.
+#[derive(Debug, Clone)]
+pub struct DeliveryOptions {
+    /// Where requests may go.
+    pub rules: DestinationRules,
+    /// Longest a connection may take to open.
+    pub connect_timeout: Duration,
+    /// Longest one request may take, answer included.
+    pub timeout: Duration,
+    /// How long an event is retried before its subscription is paused.
+    pub max_age: Duration,
+    /// The first wait before a retry (doubling after each failure).
+    pub first_retry: Duration,
+    /// The longest wait between retries.
+    pub max_retry: Duration,
+    /// Most requests in flight at once, across subscriptions.
+    pub concurrency: usize,
+    /// How long a lease lasts without renewal.
+    pub lease: Duration,
+    /// The CloudEvents `source` of every event sent.
+    pub source: String,
+}
+
+impl Default for DeliveryOptions {
+    fn default() -> Self {
+        Self {
+            rules: DestinationRules::default(),
+            connect_timeout: Duration::from_secs(5),
+            timeout: Duration::from_secs(10),
+            max_age: Duration::from_secs(24 * 3600),
+            first_retry: Duration::from_secs(1),
+            max_retry: Duration::from_secs(300),
+            concurrency: 16,
+            lease: Duration::from_secs(15),
+            source: "model-registry".to_owned(),
+        }
+    }
+}
+
+/// Starts delivering; the task ends (giving up this replica's leases) once
+/// `stop` turns true.
+pub fn start(
+    registry: Registry,
+    feed: ChangeFeed,
+    options: DeliveryOptions,
+    stop: watch::Receiver<bool>,
+) -> Result<JoinHandle<()>, reqwest::Error> {
+    let sender = Sender::new(options.rules, options.connect_timeout, options.timeout)?;
+    Ok(tokio::spawn(supervise(
+        registry, feed, sender, options, stop,
+    )))
+}
+
+async fn supervise(
+    registry: Registry,
+    feed: ChangeFeed,
+    sender: Sender,
+    options: DeliveryOptions,
+    mut stop: watch::Receiver<bool>,
+) {
+    let holder = format!("{}:{}", std::process::id(), uuid::Uuid::new_v4());
+    let shared = Arc::new(worker::Shared {
+        registry: registry.clone(),
+        feed: feed.clone(),
+        sender,
+        holder: holder.clone(),
+        slots: Semaphore::new(options.concurrency.max(1)),
+        options: options.clone(),
+    });
+    let mut running: HashMap<i64, JoinHandle<()>> = HashMap::new();
+    let mut events = feed.subscribe();
+    let renew_every = options.lease / 3;
+    loop {
+        match registry.lease_webhooks(&holder, options.lease).await {
+            Ok(leased) => {
+                let ids: Vec<i64> = leased.iter().map(|l| l.webhook.id).collect();
+                // Lost (taken over after a stall, deleted, paused): stop.
+                running.retain(|id, task| {
+                    let keep = ids.contains(id) && !task.is_finished();
+                    if !keep {
+                        task.abort();
+                    }
+                    keep
+                });
+                for lease in leased {
+                    let id = lease.webhook.id;
+                    running.entry(id).or_insert_with(|| {
+                        tokio::spawn(worker::deliver(Arc::clone(&shared), lease, stop.clone()))
+                    });
+                }
+            }
+            Err(error) => {
+                tracing::warn!(error = %error, "webhook leases could not be renewed");
+            }
+        }
+        // Renew in time; sooner when a subscription is made or resumed.
+        let next = tokio::time::sleep(renew_every);
+        tokio::pin!(next);
+        loop {
+            tokio::select! {
+                () = &mut next => break,
+                received = events.recv() => match received {
+                    Ok(event) if matches!(event.kind, EventKind::WebhookCreated | EventKind::WebhookResumed) => break,
+                    Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+                },
+                _ = stop.changed() => {
+                    for (_, task) in running.drain() {
+                        let _ = task.await;
+                    }
+                    if let Err(error) = registry.release_webhooks(&holder).await {
+                        tracing::warn!(error = %error, "webhook leases could not be given up");
+                    }
+                    return;
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,359 @@
+"""Webhooks from the receiver's side: a local HTTP receiver verifies every
+request with the Standard Webhooks library, as a third party would, and the
+tests check what it sees across outages, a killed server and hostile
+destinations, on SQLite and on PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+from standardwebhooks.webhooks import Webhook as Verifier
+
+from conftest import RunningServer, free_port, readme_block, start_server, stop_server
+from modelreg_client import InvalidArgument, RegistryClient
+
+# Deliveries retry fast here, so an outage's end is seen within a second.
+FAST_RETRIES = ("--webhook-max-retry-interval", "1s", "--webhook-timeout", "2s")
+LOOPBACK = ("--webhook-allow-http", "--webhook-allow-private-destinations", *FAST_RETRIES)
+
+
+class Receiver:
+    """A webhook receiver on loopback. `answer` decides each request's
+    status (or, None, to hang past the server's timeout); every request is
+    kept, and the signature of those answered 2xx is verified."""
+
+    def __init__(self, port: int = 0) -> None:
+        self.requests: list[dict[str, Any]] = []
+        self.delivered: list[dict[str, Any]] = []
+        self.answer: Callable[[dict[str, Any]], int | None] = lambda request: 204
+        self.verifier: Verifier | None = None
+        self.lock = threading.Lock()
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 - the http.server API
+                body = self.rfile.read(int(self.headers["content-length"]))
+                headers = {k.lower(): v for k, v in self.headers.items()}
+                request = {"headers": headers, "body": body, "id": headers.get("webhook-id")}
+                with receiver.lock:
+                    receiver.requests.append(request)
+                status = receiver.answer(request)
+                if status is None:
+                    time.sleep(3)  # past the server's 2 s timeout
+                    status = 204
+                elif 200 <= status < 300:
+                    assert receiver.verifier is not None
+                    # Raises (and the test fails) unless the signature is right.
+                    receiver.verifier.verify(body, headers)
+                    with receiver.lock:
+                        receiver.delivered.append({**request, "json": json.loads(body)})
+                self.send_response(status)
+                self.send_header("content-length", "2")
+                self.end_headers()
+                self.wfile.write(b"ok")
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}/hooks/registry"
+
+    def trust(self, secret: str) -> None:
+        self.verifier = Verifier(secret)
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def wait_for(self, count: int, timeout: float = 60.0) -> list[dict[str, Any]]:
+        """The delivered requests, once there are `count` distinct events."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self.lock:
+                delivered = list(self.delivered)
+            if len({d["id"] for d in delivered}) >= count:
+                return delivered
+            time.sleep(0.05)
+        raise AssertionError(f"{len(self.delivered)} deliveries after {timeout}s; waited for {count}")
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def database(request: pytest.FixtureRequest, tmp_path: Path) -> list[str]:
+    """The server's database arguments: its default SQLite file, or a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        return []
+    return ["--database-url", request.getfixturevalue("postgres_url")]
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    running = Receiver()
+    try:
+        yield running
+    finally:
+        running.close()
+
+
+def registry_for(server: RunningServer) -> RegistryClient:
+    return RegistryClient(f"http://{server.address}")
+
+
+def wait_until(check: Callable[[], bool], timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.05)
+
+
+def events_by_model(delivered: list[dict[str, Any]]) -> dict[str, list[int]]:
+    by_model: dict[str, list[int]] = {}
+    for d in delivered:
+        data = d["json"]["data"]
+        by_model.setdefault(data.get("modelName", ""), []).append(int(data["id"]))
+    return by_model
+
+
+def test_a_receiver_verifies_each_matching_event_once_in_order_with_the_documented_body(
+    tmp_path: Path, database: list[str], receiver: Receiver
+) -> None:
+    server = start_server(tmp_path, *database, *LOOPBACK)
+    try:
+        with registry_for(server) as registry:
+            registry.register_model("churn", algorithm="X", artifact_uri="s3://c/1")
+            created = registry.create_webhook(receiver.url, description="deploy hook", model_prefix="fraud-")
+            receiver.trust(created.secret)
+            assert created.secret.startswith("whsec_")
+            assert created.webhook.state == "ACTIVE" and created.webhook.model_prefix == "fraud-"
+            for i in range(3):
+                for model in ("fraud-cards", "fraud-wire", "churn"):
+                    registry.register_model(model, algorithm="X", artifact_uri=f"s3://{model}/{i}")
+            registry.set_alias("fraud-cards", "production", 2, reason="best recall")
+            # 2 models x (1 created + 3 registered) + 1 alias set; nothing of churn.
+            delivered = receiver.wait_for(9)
+            time.sleep(0.5)
+            delivered = receiver.delivered
+            assert len(delivered) == 9, [d["json"]["type"] for d in delivered]
+            assert len({d["id"] for d in delivered}) == 9
+            by_model = events_by_model(delivered)
+            assert set(by_model) == {"fraud-cards", "fraud-wire"}
+            for ids in by_model.values():
+                assert ids == sorted(ids)
+            promotion = delivered[-1]
+            body = promotion["json"]
+            assert body["specversion"] == "1.0"
+            assert body["type"] == "model_registry.alias.set"
+            assert body["subject"] == "fraud-cards"
+            assert body["source"] == "model-registry"
+            assert body["id"] == promotion["headers"]["webhook-id"]
+            assert body["data"]["type"] == "EVENT_TYPE_ALIAS_SET"
+            assert body["data"]["alias"] == "production"
+            assert body["data"]["newVersion"] == "2"
+            assert body["data"]["reason"] == "best recall"
+            assert promotion["headers"]["content-type"] == "application/cloudevents+json"
+
+            # The delivery log, and the subscription's progress; no secret anywhere.
+            log = registry.webhook_deliveries(created.webhook.id)
+            assert len(log) == 9 and all(d.delivered and d.http_status == 204 for d in log)
+            assert {d.message_id for d in log} == {d["id"] for d in delivered}
+            (listed,) = registry.list_webhooks()
+            assert listed.delivered_through_event_id >= int(body["data"]["id"])
+            assert listed.last_delivered_at is not None
+            assert created.secret not in repr(listed)
+            # The subscription's creation is in the trail, naming it (not its URL's path).
+            (audit,) = [e for e in registry.list_events() if e.webhook_id == created.webhook.id]
+            assert audit.type.value == "WEBHOOK_CREATED" and audit.model_name == ""
+            registry.delete_webhook(created.webhook.id)
+            assert registry.list_webhooks() == []
+        log_text = (tmp_path / "server.log").read_text()
+        assert created.secret not in log_text
+    finally:
+        stop_server(server)
+
+
+def test_an_outage_of_the_receiver_delays_deliveries_but_loses_none(
+    tmp_path: Path, database: list[str]
+) -> None:
+    """Connection refused, then 503, then hangs past the timeout, while 200
+    events are committed: afterwards every one arrives, in order, each with
+    the webhook-id its failed attempts carried."""
+    port = free_port()
+    server = start_server(tmp_path, *database, *LOOPBACK)
+    receiver: Receiver | None = None
+    try:
+        with registry_for(server) as registry:
+            created = registry.create_webhook(
+                f"http://127.0.0.1:{port}/hook", event_types=["VERSION_REGISTERED"]
+            )
+            phase_started = time.monotonic()
+            for i in range(70):  # nothing listens: connection refused
+                registry.register_model("churn", algorithm="X", artifact_uri=f"s3://c/{i}")
+            wait_until(lambda: len(registry.webhook_deliveries(created.webhook.id)) >= 2)
+            failure = registry.get_webhook(created.webhook.id)
+            assert failure.state == "ACTIVE" and failure.retrying_event_id is not None
+            assert "connect" in failure.failure
+            time.sleep(max(0.0, 3 - (time.monotonic() - phase_started)))
+
+            receiver = Receiver(port)
+            receiver.trust(created.secret)
+            receiver.answer = lambda request: 503
+            for i in range(70, 140):
+                registry.register_model("churn", algorithm="X", artifact_uri=f"s3://c/{i}")
+            wait_until(lambda: len(receiver.requests) >= 2)
+            receiver.answer = lambda request: None  # hangs past the timeout
+            for i in range(140, 200):
+                registry.register_model("churn", algorithm="X", artifact_uri=f"s3://c/{i}")
+            wait_until(lambda: len(receiver.requests) >= 3, timeout=20)
+            failed_ids = {r["id"] for r in receiver.requests}
+            receiver.answer = lambda request: 204
+
+            delivered = receiver.wait_for(200, timeout=90)
+            versions = [int(d["json"]["data"]["version"]) for d in delivered]
+            assert versions == list(range(1, 201)), "each event once, in order"
+            delivered_ids = {d["id"] for d in delivered}
+            assert failed_ids <= delivered_ids, "a retried event keeps its webhook-id"
+            log = registry.webhook_deliveries(created.webhook.id, limit=500)
+            assert any(d.http_status == 503 for d in log)
+            assert any("timed out" in d.error for d in log)
+            assert registry.get_webhook(created.webhook.id).retrying_event_id is None
+    finally:
+        stop_server(server)
+        if receiver is not None:
+            receiver.close()
+
+
+def test_a_server_killed_during_delivery_resumes_where_it_was(
+    tmp_path: Path, database: list[str], receiver: Receiver
+) -> None:
+    server = start_server(tmp_path, *database, *LOOPBACK)
+    try:
+        with registry_for(server) as registry:
+            created = registry.create_webhook(receiver.url, event_types=["VERSION_REGISTERED"])
+            receiver.trust(created.secret)
+
+            def slowly(request: dict[str, Any]) -> int:
+                time.sleep(0.02)
+                return 204
+
+            receiver.answer = slowly
+            for i in range(120):
+                registry.register_model("churn", algorithm="X", artifact_uri=f"s3://c/{i}")
+        receiver.wait_for(30)
+        server.process.send_signal(signal.SIGKILL)
+        server.process.wait(timeout=10)
+        seen_before = len({d["id"] for d in receiver.delivered})
+        assert seen_before < 120, "the kill came during delivery"
+        server = start_server(tmp_path, *database, *LOOPBACK, address=server.address, log="server2.log")
+        delivered = receiver.wait_for(120, timeout=90)
+        versions = sorted({int(d["json"]["data"]["version"]) for d in delivered})
+        assert versions == list(range(1, 121)), "no event missing"
+        by_id: dict[str, set[int]] = {}
+        for d in delivered:
+            by_id.setdefault(d["id"], set()).add(int(d["json"]["data"]["version"]))
+        assert all(len(v) == 1 for v in by_id.values()), "a duplicate carries the same webhook-id"
+        assert len(delivered) - 120 <= 2, "at most the event in flight at the kill is sent again"
+    finally:
+        stop_server(server)
+
+
+def test_destinations_inside_the_network_are_refused_when_created_and_when_connecting(
+    tmp_path: Path, receiver: Receiver
+) -> None:
+    server = start_server(tmp_path, "--webhook-allow-http", *FAST_RETRIES)
+    try:
+        with registry_for(server) as registry:
+            for url in (receiver.url, "http://169.254.169.254/latest/meta-data", "http://[::1]:9/x"):
+                with pytest.raises(InvalidArgument) as refused:
+                    registry.create_webhook(url)
+                assert refused.value.field_violations[0].field == "url"
+                assert "private" in str(refused.value)
+            # A name is resolved at every connection: one that resolves to
+            # loopback now (as after DNS rebinding) is refused then.
+            port = receiver.server.server_address[1]
+            created = registry.create_webhook(f"http://localhost:{port}/hook")
+            registry.register_model("churn", algorithm="X", artifact_uri="s3://c/1")
+            wait_until(lambda: len(registry.webhook_deliveries(created.webhook.id)) >= 1)
+            (attempt, *_) = registry.webhook_deliveries(created.webhook.id)
+            assert not attempt.delivered and attempt.http_status is None
+            assert "destination refused" in attempt.error, attempt.error
+            assert "127.0.0.1" in attempt.error or "::1" in attempt.error
+            assert receiver.requests == []
+    finally:
+        stop_server(server)
+    strict = start_server(tmp_path, *FAST_RETRIES, log="strict.log")
+    try:
+        with registry_for(strict) as registry, pytest.raises(InvalidArgument, match="https://"):
+            registry.create_webhook("http://hooks.example.com/x")
+    finally:
+        stop_server(strict)
+
+
+def test_a_refused_event_pauses_the_subscription_until_an_admin_resumes_it(
+    tmp_path: Path, receiver: Receiver
+) -> None:
+    server = start_server(tmp_path, *LOOPBACK)
+    try:
+        with registry_for(server) as registry:
+            created = registry.create_webhook(receiver.url, event_types=["VERSION_REGISTERED"])
+            receiver.trust(created.secret)
+            receiver.answer = lambda request: 410 if b'"version":"1"' in request["body"] else 204
+            for i in range(3):
+                registry.register_model("churn", algorithm="X", artifact_uri=f"s3://c/{i}")
+            wait_until(lambda: registry.get_webhook(created.webhook.id).state == "FAILING")
+            paused = registry.get_webhook(created.webhook.id)
+            assert paused.failure.startswith("HTTP 410")
+            assert receiver.delivered == [], "later events wait behind the refused one"
+            resumed = registry.resume_webhook(created.webhook.id, skip_failed_event=True)
+            assert resumed.state == "ACTIVE"
+            delivered = receiver.wait_for(2)
+            assert [int(d["json"]["data"]["version"]) for d in delivered] == [2, 3]
+            kinds = [e.type.value for e in registry.list_events() if e.webhook_id == created.webhook.id]
+            assert kinds == ["WEBHOOK_CREATED", "WEBHOOK_RESUMED"]
+    finally:
+        stop_server(server)
+
+
+def test_the_readme_receiver_verifies_and_prints_a_promotion(tmp_path: Path) -> None:
+    port = free_port()
+    script = tmp_path / "receiver.py"
+    script.write_text(readme_block("webhook-receiver", "python"))
+    server = start_server(tmp_path, *LOOPBACK)
+    receiver = None
+    try:
+        with registry_for(server) as registry:
+            created = registry.create_webhook(f"http://127.0.0.1:{port}/", model_prefix="fraud-")
+            receiver = subprocess.Popen(
+                [sys.executable, str(script)],
+                env={**os.environ, "WEBHOOK_SECRET": created.secret, "PORT": str(port)},
+                stdout=subprocess.PIPE,
+                text=True,
+            )
+            registry.register_model("fraud-cards", algorithm="X", artifact_uri="s3://f/1")
+            registry.set_alias("fraud-cards", "production", 1, reason="first")
+            output = receiver.stdout
+            assert output is not None
+            lines: list[str] = []
+            reader = threading.Thread(target=lambda: lines.append(output.readline()), daemon=True)
+            reader.start()
+            reader.join(timeout=30)
+            assert lines == ["fraud-cards: production -> version 1\n"]
+    finally:
+        stop_server(server)
+        if receiver is not None:
+            receiver.kill()
+            receiver.wait()
