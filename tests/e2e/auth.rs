@@ -68,7 +68,7 @@ async fn start(backend: Backend) -> Option<(TestServer, tempfile::TempDir)> {
 }
 
 /// Every RegistryService RPC and the role it needs.
-const RPCS: [(&str, Role); 31] = [
+const RPCS: [(&str, Role); 40] = [
     ("GetModelVersion", Role::Reader),
     ("GetProductionModel", Role::Reader),
     ("GetModelVersionByAlias", Role::Reader),
@@ -100,7 +100,26 @@ const RPCS: [(&str, Role); 31] = [
     ("UnfreezeAlias", Role::Admin),
     ("FreezeVersion", Role::Admin),
     ("UnfreezeVersion", Role::Admin),
+    ("CreateWebhook", Role::Admin),
+    ("GetWebhook", Role::Admin),
+    ("ListWebhooks", Role::Admin),
+    ("UpdateWebhook", Role::Admin),
+    ("DeleteWebhook", Role::Admin),
+    ("ResumeWebhook", Role::Admin),
+    ("RotateWebhookSecret", Role::Admin),
+    ("ReplayWebhook", Role::Admin),
+    ("ListWebhookDeliveries", Role::Admin),
 ];
+
+/// The subscription the webhook RPCs are called on.
+static PREPARED_WEBHOOK: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(0);
+
+fn webhook_settings() -> pb::CreateWebhookRequest {
+    pb::CreateWebhookRequest {
+        url: "https://hooks.example.com/registry".into(),
+        ..Default::default()
+    }
+}
 
 fn freeze_alias() -> pb::FreezeAliasRequest {
     pb::FreezeAliasRequest {
@@ -238,6 +257,17 @@ fn set_alias(alias: &str, version: i64) -> pb::SetModelAliasRequest {
 /// a principal the caller may decide for).
 async fn prepare(server: &TestServer, admin: &mut TokenClient, rpc: &str) {
     match rpc {
+        "GetWebhook"
+        | "UpdateWebhook"
+        | "DeleteWebhook"
+        | "ResumeWebhook"
+        | "RotateWebhookSecret"
+        | "ReplayWebhook"
+        | "ListWebhookDeliveries" => {
+            let made = admin.create_webhook(webhook_settings()).await.unwrap();
+            let id = made.into_inner().webhook.unwrap().id;
+            PREPARED_WEBHOOK.store(id, std::sync::atomic::Ordering::SeqCst);
+        }
         "DeleteAliasPolicy" => {
             admin.set_alias_policy(policy("doomed")).await.unwrap();
         }
@@ -319,6 +349,7 @@ async fn prepare(server: &TestServer, admin: &mut TokenClient, rpc: &str) {
 
 /// Calls `rpc` with a request that succeeds when the caller may make it.
 async fn call(client: &mut TokenClient, rpc: &str) -> Result<(), tonic::Status> {
+    let webhook = || PREPARED_WEBHOOK.load(std::sync::atomic::Ordering::SeqCst);
     let version = |v: i64| pb::GetModelVersionRequest {
         model_name: "churn".into(),
         version: v,
@@ -527,6 +558,63 @@ async fn call(client: &mut TokenClient, rpc: &str) -> Result<(), tonic::Status> 
                 version: 2,
                 reason: "matrix".into(),
                 request_id: String::new(),
+            })
+            .await
+            .map(drop),
+        "CreateWebhook" => client.create_webhook(webhook_settings()).await.map(drop),
+        "ListWebhooks" => client
+            .list_webhooks(pb::ListWebhooksRequest {})
+            .await
+            .map(drop),
+        "GetWebhook" => client
+            .get_webhook(pb::GetWebhookRequest { id: webhook() })
+            .await
+            .map(drop),
+        "UpdateWebhook" => client
+            .update_webhook(pb::UpdateWebhookRequest {
+                id: webhook(),
+                url: "https://hooks.example.com/v2".into(),
+                ..Default::default()
+            })
+            .await
+            .map(drop),
+        "DeleteWebhook" => client
+            .delete_webhook(pb::DeleteWebhookRequest {
+                id: webhook(),
+                request_id: String::new(),
+            })
+            .await
+            .map(drop),
+        // Admitted, and refused by the use case: the subscription delivers.
+        "ResumeWebhook" => match client
+            .resume_webhook(pb::ResumeWebhookRequest {
+                id: webhook(),
+                ..Default::default()
+            })
+            .await
+        {
+            Err(status) if status.code() == tonic::Code::FailedPrecondition => Ok(()),
+            other => other.map(drop),
+        },
+        "RotateWebhookSecret" => client
+            .rotate_webhook_secret(pb::RotateWebhookSecretRequest {
+                id: webhook(),
+                ..Default::default()
+            })
+            .await
+            .map(drop),
+        "ReplayWebhook" => client
+            .replay_webhook(pb::ReplayWebhookRequest {
+                id: webhook(),
+                from: Some(pb::replay_webhook_request::From::FromEventId(1)),
+                request_id: String::new(),
+            })
+            .await
+            .map(drop),
+        "ListWebhookDeliveries" => client
+            .list_webhook_deliveries(pb::ListWebhookDeliveriesRequest {
+                id: webhook(),
+                limit: 0,
             })
             .await
             .map(drop),

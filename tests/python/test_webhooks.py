@@ -357,3 +357,61 @@ def test_the_readme_receiver_verifies_and_prints_a_promotion(tmp_path: Path) -> 
         if receiver is not None:
             receiver.kill()
             receiver.wait()
+
+
+def test_a_rotated_secret_overlaps_an_update_moves_deliveries_and_a_replay_resends_with_the_same_ids(
+    tmp_path: Path, database: list[str], receiver: Receiver
+) -> None:
+    server = start_server(tmp_path, *database, *LOOPBACK)
+    second = Receiver()
+    try:
+        with registry_for(server) as registry:
+            created = registry.create_webhook(receiver.url, event_types=["VERSION_REGISTERED"])
+            old_secret = created.secret
+            rotated = registry.rotate_webhook_secret(created.webhook.id, overlap_seconds=3600)
+            assert rotated.secret != old_secret and rotated.webhook.previous_secret_expires_at is not None
+            # A receiver that still holds the old secret verifies, and so
+            # does one that switched: each request carries both signatures.
+            receiver.trust(old_secret)
+            registry.register_model("churn", algorithm="X", artifact_uri="s3://c/1")
+            (first,) = receiver.wait_for(1)
+            assert len(first["headers"]["webhook-signature"].split(" ")) == 2
+            Verifier(rotated.secret).verify(first["body"], first["headers"])
+
+            # A rotation without overlap: the old secret no longer signs.
+            final = registry.rotate_webhook_secret(created.webhook.id, overlap_seconds=0)
+            assert final.webhook.previous_secret_expires_at is None
+            receiver.trust(final.secret)
+            registry.register_model("churn", algorithm="X", artifact_uri="s3://c/2")
+            delivered = receiver.wait_for(2)
+            assert len(delivered[-1]["headers"]["webhook-signature"].split(" ")) == 1
+
+            # Moved to another receiver: what follows goes there.
+            second.trust(final.secret)
+            updated = registry.update_webhook(created.webhook.id, second.url, event_types=["VERSION_REGISTERED"])
+            assert updated.url == second.url
+            registry.register_model("churn", algorithm="X", artifact_uri="s3://c/3")
+            (moved,) = second.wait_for(1)
+            assert moved["json"]["data"]["version"] == "3"
+
+            # The receiver lost its data: the range comes again, same ids.
+            registry.replay_webhook(created.webhook.id, from_event_id=int(first["json"]["data"]["id"]))
+            wait_until(lambda: len(second.delivered) >= 4)
+            replayed = second.delivered
+            versions = [int(d["json"]["data"]["version"]) for d in replayed]
+            assert versions == [3, 1, 2, 3]
+            assert replayed[1]["id"] == first["id"]
+            with pytest.raises(InvalidArgument) as bad:
+                registry.rotate_webhook_secret(created.webhook.id, overlap_seconds=-1)
+            assert bad.value.field_violations[0].field == "overlap_seconds"
+            kinds = [e.type.value for e in registry.list_events() if e.webhook_id == created.webhook.id]
+            assert kinds == [
+                "WEBHOOK_CREATED",
+                "WEBHOOK_SECRET_ROTATED",
+                "WEBHOOK_SECRET_ROTATED",
+                "WEBHOOK_UPDATED",
+                "WEBHOOK_REPLAYED",
+            ]
+    finally:
+        stop_server(server)
+        second.close()

@@ -117,6 +117,12 @@ pub enum EventType {
     WebhookDeleted,
     /// A failing webhook subscription was resumed.
     WebhookResumed,
+    /// A webhook subscription's destination or filters changed.
+    WebhookUpdated,
+    /// A webhook subscription's signing secret was rotated.
+    WebhookSecretRotated,
+    /// A webhook subscription was sent a range of events again.
+    WebhookReplayed,
     /// An event type this client does not know yet, by number.
     Unknown(i32),
 }
@@ -147,6 +153,9 @@ impl EventType {
             Self::WebhookCreated => "WEBHOOK_CREATED",
             Self::WebhookDeleted => "WEBHOOK_DELETED",
             Self::WebhookResumed => "WEBHOOK_RESUMED",
+            Self::WebhookUpdated => "WEBHOOK_UPDATED",
+            Self::WebhookSecretRotated => "WEBHOOK_SECRET_ROTATED",
+            Self::WebhookReplayed => "WEBHOOK_REPLAYED",
             Self::Unknown(_) => "UNKNOWN",
         }
     }
@@ -177,6 +186,9 @@ impl EventType {
             Self::WebhookCreated => E::WebhookCreated as i32,
             Self::WebhookDeleted => E::WebhookDeleted as i32,
             Self::WebhookResumed => E::WebhookResumed as i32,
+            Self::WebhookUpdated => E::WebhookUpdated as i32,
+            Self::WebhookSecretRotated => E::WebhookSecretRotated as i32,
+            Self::WebhookReplayed => E::WebhookReplayed as i32,
             Self::Unknown(number) => number,
         }
     }
@@ -206,6 +218,9 @@ impl EventType {
             Ok(E::WebhookCreated) => Self::WebhookCreated,
             Ok(E::WebhookDeleted) => Self::WebhookDeleted,
             Ok(E::WebhookResumed) => Self::WebhookResumed,
+            Ok(E::WebhookUpdated) => Self::WebhookUpdated,
+            Ok(E::WebhookSecretRotated) => Self::WebhookSecretRotated,
+            Ok(E::WebhookReplayed) => Self::WebhookReplayed,
             Ok(E::Unspecified) | Err(_) => Self::Unknown(value),
         }
     }

@@ -12,6 +12,12 @@ CREATE TABLE webhooks (
     event_types       TEXT      NOT NULL, -- JSON array of EventType names
     -- The signing secret: needed in clear to sign; never returned after creation.
     secret            TEXT      NOT NULL,
+    -- A rotated-out secret keeps signing until then.
+    previous_secret       TEXT      NULL,
+    previous_secret_until TIMESTAMP NULL,
+    -- Bumped by every change of what the worker delivers (update, replay,
+    -- resume): a worker of an older generation stops.
+    generation        BIGINT    NOT NULL DEFAULT 0,
     state             TEXT      NOT NULL CHECK (state IN ('ACTIVE', 'FAILING')),
     failure           TEXT      NOT NULL DEFAULT '',
     -- The event being retried (or failed on), since when, and how often.
@@ -56,19 +62,21 @@ ALTER TABLE events
         'ALIAS_POLICY_SET', 'ALIAS_POLICY_DELETED', 'CHANGE_REQUESTED', 'CHANGE_APPROVED',
         'CHANGE_REJECTED', 'CHANGE_CANCELLED', 'CHANGE_FAILED', 'ALIAS_FROZEN', 'ALIAS_UNFROZEN',
         'VERSION_FROZEN', 'VERSION_UNFROZEN', 'WEBHOOK_CREATED', 'WEBHOOK_DELETED',
-        'WEBHOOK_RESUMED')),
+        'WEBHOOK_RESUMED', 'WEBHOOK_UPDATED', 'WEBHOOK_SECRET_ROTATED', 'WEBHOOK_REPLAYED')),
     -- Every event about an alias names it; only moves name a new version.
     ADD CONSTRAINT alias_events_name_their_alias CHECK (
         (alias IS NOT NULL) = (event_type NOT IN (
             'MODEL_CREATED', 'MODEL_UPDATED', 'VERSION_REGISTERED', 'VERSION_UPDATED',
             'STATUS_CHANGED', 'VERSION_FROZEN', 'VERSION_UNFROZEN', 'WEBHOOK_CREATED',
-            'WEBHOOK_DELETED', 'WEBHOOK_RESUMED'))),
+            'WEBHOOK_DELETED', 'WEBHOOK_RESUMED', 'WEBHOOK_UPDATED', 'WEBHOOK_SECRET_ROTATED',
+            'WEBHOOK_REPLAYED'))),
     -- Exactly one subject: a model, a prefix (its policies) or a webhook.
     ADD CONSTRAINT events_name_one_subject CHECK (
         num_nonnulls(model_id, model_prefix, webhook_id) = 1
         AND (model_prefix IS NULL OR event_type IN ('ALIAS_POLICY_SET', 'ALIAS_POLICY_DELETED'))
         AND ((webhook_id IS NOT NULL)
-             = (event_type IN ('WEBHOOK_CREATED', 'WEBHOOK_DELETED', 'WEBHOOK_RESUMED'))));
+             = (event_type IN ('WEBHOOK_CREATED', 'WEBHOOK_DELETED', 'WEBHOOK_RESUMED', 'WEBHOOK_UPDATED',
+             'WEBHOOK_SECRET_ROTATED', 'WEBHOOK_REPLAYED'))));
 
 CREATE OR REPLACE VIEW audit_trail AS
 SELECT e.id, e.occurred_at, e.event_type, m.name AS model_name, e.version, e.alias,

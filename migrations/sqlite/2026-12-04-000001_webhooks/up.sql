@@ -13,6 +13,9 @@ CREATE TABLE webhooks (
     aliases           TEXT    NOT NULL, -- JSON array of alias names
     event_types       TEXT    NOT NULL, -- JSON array of EventType names
     secret            TEXT    NOT NULL,
+    previous_secret       TEXT    NULL,
+    previous_secret_until TEXT    NULL,
+    generation        BIGINT  NOT NULL DEFAULT 0,
     state             TEXT    NOT NULL CHECK (state IN ('ACTIVE', 'FAILING')),
     failure           TEXT    NOT NULL DEFAULT '',
     retrying_event_id BIGINT  NULL,
@@ -53,7 +56,8 @@ CREATE TABLE events_new (
                           'ALIAS_POLICY_SET', 'ALIAS_POLICY_DELETED', 'CHANGE_REQUESTED',
                           'CHANGE_APPROVED', 'CHANGE_REJECTED', 'CHANGE_CANCELLED', 'CHANGE_FAILED',
                           'ALIAS_FROZEN', 'ALIAS_UNFROZEN', 'VERSION_FROZEN', 'VERSION_UNFROZEN',
-                          'WEBHOOK_CREATED', 'WEBHOOK_DELETED', 'WEBHOOK_RESUMED')),
+                          'WEBHOOK_CREATED', 'WEBHOOK_DELETED', 'WEBHOOK_RESUMED', 'WEBHOOK_UPDATED',
+                          'WEBHOOK_SECRET_ROTATED', 'WEBHOOK_REPLAYED')),
     model_id          BIGINT  NULL REFERENCES models (id),
     -- A prefix policy's events name the prefix instead of a model.
     model_prefix      TEXT    NULL,
@@ -82,13 +86,15 @@ CREATE TABLE events_new (
         (alias IS NOT NULL) = (event_type NOT IN (
             'MODEL_CREATED', 'MODEL_UPDATED', 'VERSION_REGISTERED', 'VERSION_UPDATED',
             'STATUS_CHANGED', 'VERSION_FROZEN', 'VERSION_UNFROZEN', 'WEBHOOK_CREATED',
-            'WEBHOOK_DELETED', 'WEBHOOK_RESUMED'))),
+            'WEBHOOK_DELETED', 'WEBHOOK_RESUMED', 'WEBHOOK_UPDATED', 'WEBHOOK_SECRET_ROTATED',
+            'WEBHOOK_REPLAYED'))),
     -- Exactly one subject: a model, a prefix (its policies) or a webhook.
     CONSTRAINT events_name_one_subject CHECK (
         (model_id IS NOT NULL) + (model_prefix IS NOT NULL) + (webhook_id IS NOT NULL) = 1
         AND (model_prefix IS NULL OR event_type IN ('ALIAS_POLICY_SET', 'ALIAS_POLICY_DELETED'))
         AND ((webhook_id IS NOT NULL)
-             = (event_type IN ('WEBHOOK_CREATED', 'WEBHOOK_DELETED', 'WEBHOOK_RESUMED'))))
+             = (event_type IN ('WEBHOOK_CREATED', 'WEBHOOK_DELETED', 'WEBHOOK_RESUMED', 'WEBHOOK_UPDATED',
+             'WEBHOOK_SECRET_ROTATED', 'WEBHOOK_REPLAYED'))))
 );
 INSERT INTO events_new (id, occurred_at, event_type, model_id, version, alias, previous_version,
                         new_version, previous_status, new_status, actor, reason, request_id,

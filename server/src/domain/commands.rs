@@ -429,6 +429,42 @@ pub struct CreateWebhook {
     pub filter: crate::domain::webhook::WebhookFilter,
 }
 
+/// Replaces a subscription's settings (see `UpdateWebhook`).
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct UpdateWebhook {
+    /// The subscription.
+    pub id: i64,
+    /// Its new settings.
+    pub settings: CreateWebhook,
+}
+
+/// Gives a subscription a new secret (see `RotateWebhookSecret`).
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct RotateWebhookSecret {
+    /// The subscription.
+    pub id: i64,
+    /// How long the current secret keeps signing.
+    pub overlap_seconds: i64,
+}
+
+/// Where a replay starts.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub enum ReplayFrom {
+    /// At this event.
+    Event(i64),
+    /// At the first event at or after this time.
+    Since(DateTime<Utc>),
+}
+
+/// Sends a range of events again (see `ReplayWebhook`).
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct ReplayWebhook {
+    /// The subscription.
+    pub id: i64,
+    /// Where the range starts.
+    pub from: ReplayFrom,
+}
+
 /// Resumes a failing subscription (see `ResumeWebhook`).
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct ResumeWebhook {

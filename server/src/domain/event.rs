@@ -51,11 +51,17 @@ pub enum EventKind {
     WebhookDeleted,
     /// A failing webhook subscription was resumed.
     WebhookResumed,
+    /// A webhook subscription's destination or filters changed.
+    WebhookUpdated,
+    /// A webhook subscription's signing secret was rotated.
+    WebhookSecretRotated,
+    /// A webhook subscription was sent a range of events again.
+    WebhookReplayed,
 }
 
 impl EventKind {
     /// Every kind, in declaration order.
-    pub const ALL: [EventKind; 22] = [
+    pub const ALL: [EventKind; 25] = [
         Self::ModelCreated,
         Self::ModelUpdated,
         Self::VersionRegistered,
@@ -78,6 +84,9 @@ impl EventKind {
         Self::WebhookCreated,
         Self::WebhookDeleted,
         Self::WebhookResumed,
+        Self::WebhookUpdated,
+        Self::WebhookSecretRotated,
+        Self::WebhookReplayed,
     ];
 
     /// The kinds that move an alias (its history, its rollback chain, what
@@ -116,6 +125,9 @@ impl EventKind {
             Self::WebhookCreated => "WEBHOOK_CREATED",
             Self::WebhookDeleted => "WEBHOOK_DELETED",
             Self::WebhookResumed => "WEBHOOK_RESUMED",
+            Self::WebhookUpdated => "WEBHOOK_UPDATED",
+            Self::WebhookSecretRotated => "WEBHOOK_SECRET_ROTATED",
+            Self::WebhookReplayed => "WEBHOOK_REPLAYED",
         }
     }
 

@@ -169,6 +169,14 @@ pub enum Outcome {
     },
     /// A webhook subscription was deleted.
     WebhookDeleted,
+    /// A webhook subscription's secret was rotated: the secret the answer
+    /// showed, shown again to a retry.
+    WebhookSecretRotated {
+        /// The subscription.
+        id: i64,
+        /// The new secret's text.
+        secret: String,
+    },
 }
 
 impl Outcome {

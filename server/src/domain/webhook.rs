@@ -15,6 +15,12 @@ use sha2::Sha256;
 use super::error::{DomainError, DomainResult};
 use super::{AliasName, Event, EventKind, FeedPosition};
 
+/// How long a rotated-out secret keeps signing when the caller does not say.
+pub const DEFAULT_SECRET_OVERLAP_SECONDS: i64 = 24 * 3600;
+
+/// The longest overlap a rotation may ask.
+pub const MAX_SECRET_OVERLAP_SECONDS: i64 = 30 * 24 * 3600;
+
 /// The longest destination URL accepted.
 pub const MAX_URL_CHARS: usize = 2048;
 
@@ -119,6 +125,11 @@ pub struct Webhook {
     pub cursor: FeedPosition,
     /// When an event was last delivered.
     pub last_delivered_at: Option<DateTime<Utc>>,
+    /// Until when a rotated-out secret still signs.
+    pub previous_secret_expires_at: Option<DateTime<Utc>>,
+    /// Changes with every change of what is delivered (update, replay,
+    /// resume): a worker of an older generation stops.
+    pub generation: i64,
 }
 
 /// One attempt to deliver one event to a subscription.
@@ -190,6 +201,37 @@ impl WebhookSecret {
     }
 }
 
+/// The secrets a subscription's requests are signed with: the current one,
+/// and a rotated-out one until its overlap ends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SigningKeys {
+    /// The secret the latest rotation (or the creation) made.
+    pub current: WebhookSecret,
+    /// The one it replaced, and until when it still signs.
+    pub previous: Option<(WebhookSecret, DateTime<Utc>)>,
+}
+
+impl SigningKeys {
+    /// The `webhook-signature` header of one request sent at `now`: an
+    /// entry per secret that signs then, space-separated.
+    pub fn signature_header(
+        &self,
+        now: DateTime<Utc>,
+        message_id: &str,
+        timestamp: i64,
+        body: &[u8],
+    ) -> String {
+        let mut header = self.current.sign(message_id, timestamp, body);
+        if let Some((previous, until)) = &self.previous
+            && *until > now
+        {
+            header.push(' ');
+            header.push_str(&previous.sign(message_id, timestamp, body));
+        }
+        header
+    }
+}
+
 /// The `webhook-id` of event `event_id` sent to subscription `webhook_id`:
 /// the same on every attempt, so a receiver drops what it already took.
 pub fn message_id(webhook_id: i64, event_id: i64) -> String {
@@ -221,6 +263,9 @@ pub fn cloud_event_type(kind: EventKind) -> &'static str {
         EventKind::WebhookCreated => "model_registry.webhook.created",
         EventKind::WebhookDeleted => "model_registry.webhook.deleted",
         EventKind::WebhookResumed => "model_registry.webhook.resumed",
+        EventKind::WebhookUpdated => "model_registry.webhook.updated",
+        EventKind::WebhookSecretRotated => "model_registry.webhook.secret_rotated",
+        EventKind::WebhookReplayed => "model_registry.webhook.replayed",
     }
 }
 

@@ -64,6 +64,9 @@ change_requests!(
     model_registry_api::v1::CreateWebhookRequest,
     model_registry_api::v1::DeleteWebhookRequest,
     model_registry_api::v1::ResumeWebhookRequest,
+    model_registry_api::v1::UpdateWebhookRequest,
+    model_registry_api::v1::RotateWebhookSecretRequest,
+    model_registry_api::v1::ReplayWebhookRequest,
 );
 
 /// The caller of a change, with the change's idempotency key, and the

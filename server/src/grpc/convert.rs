@@ -198,6 +198,9 @@ pub fn event_kind_filter(values: Vec<i32>) -> DomainResult<Vec<EventKind>> {
             Ok(pb::EventType::WebhookCreated) => EventKind::WebhookCreated,
             Ok(pb::EventType::WebhookDeleted) => EventKind::WebhookDeleted,
             Ok(pb::EventType::WebhookResumed) => EventKind::WebhookResumed,
+            Ok(pb::EventType::WebhookUpdated) => EventKind::WebhookUpdated,
+            Ok(pb::EventType::WebhookSecretRotated) => EventKind::WebhookSecretRotated,
+            Ok(pb::EventType::WebhookReplayed) => EventKind::WebhookReplayed,
             Err(_) => {
                 return Err(DomainError::invalid(
                     "types",
@@ -234,6 +237,9 @@ pub fn event_kind_to_wire(kind: EventKind) -> pb::EventType {
         EventKind::WebhookCreated => pb::EventType::WebhookCreated,
         EventKind::WebhookDeleted => pb::EventType::WebhookDeleted,
         EventKind::WebhookResumed => pb::EventType::WebhookResumed,
+        EventKind::WebhookUpdated => pb::EventType::WebhookUpdated,
+        EventKind::WebhookSecretRotated => pb::EventType::WebhookSecretRotated,
+        EventKind::WebhookReplayed => pb::EventType::WebhookReplayed,
     }
 }
 

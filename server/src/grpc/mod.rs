@@ -1,6 +1,7 @@
 //! The gRPC layer: handlers, wire conversions, the request context and the
 //! one mapping from domain errors to statuses.
 
+mod alias_reads;
 pub mod context;
 mod convert;
 mod error_details;

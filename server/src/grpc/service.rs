@@ -8,8 +8,9 @@ use model_registry_api::v1::registry_service_server::RegistryService as Registry
 use tonic::codegen::BoxStream;
 use tonic::{Request, Response, Status};
 
+use super::alias_reads::non_negative_event_id;
 use super::context::change_of;
-use super::watch::{EventFilter, Updates, Watches};
+use super::watch::{EventFilter, Watches};
 use super::{convert, pages};
 use crate::auth::RequestContext;
 use crate::domain::commands::{
@@ -18,14 +19,14 @@ use crate::domain::commands::{
 };
 use crate::domain::page::PageKey;
 use crate::domain::webhook::DestinationRules;
-use crate::domain::{AliasName, ConsistencyToken, DomainError, ModelName, Violations, time};
+use crate::domain::{AliasName, ModelName, Violations, time};
 use crate::registry::Registry;
 
 /// The gRPC implementation of the registry.
 #[derive(Clone)]
 pub struct RegistryService {
     pub(super) registry: Registry,
-    watches: Watches,
+    pub(super) watches: Watches,
     /// Where webhook subscriptions may send.
     pub(super) webhook_rules: DestinationRules,
 }
@@ -41,62 +42,10 @@ impl RegistryService {
         }
     }
 
-    /// A watch of `alias` of `model_name`, refused up front when the model
-    /// does not exist.
-    async fn alias_watch(
-        &self,
-        model_name: &str,
-        alias: &str,
-        after_event_id: i64,
-    ) -> Result<Updates<pb::AliasUpdate>, Status> {
-        let mut v = Violations::default();
-        let model = v.check(ModelName::parse("model_name", model_name));
-        let alias = v.check(if alias.is_empty() {
-            Ok(AliasName::production())
-        } else {
-            AliasName::parse("alias", alias)
-        });
-        v.check(non_negative_event_id(after_event_id));
-        let (Some(model), Some(alias)) = (model, alias) else {
-            return Err(v.into_error().into());
-        };
-        v.finish()?;
-        self.registry.get_model(model.clone()).await?;
-        Ok(self.watches.alias(model, alias, after_event_id))
-    }
-
     /// The key that signs page tokens (read once per process).
     pub(super) async fn page_key(&self) -> Result<PageKey, Status> {
         Ok(self.registry.page_key().await?)
     }
-
-    /// The version `alias` of `model_name` points at now, or at `as_of`.
-    async fn version_by_alias(
-        &self,
-        model_name: &str,
-        alias: AliasName,
-        as_of: Option<prost_types::Timestamp>,
-        consistency_token: &str,
-    ) -> Result<pb::ModelVersion, Status> {
-        let name = ModelName::parse("model_name", model_name)?;
-        let token = ConsistencyToken::parse("consistency_token", consistency_token)?;
-        let version = match convert::optional_time("as_of", as_of)? {
-            // From the trail, in the database: every commit is there.
-            Some(at) => self.registry.get_by_alias_as_of(name, alias, at).await?,
-            None => self.registry.get_by_alias(name, alias, token).await?,
-        };
-        Ok(convert::version_to_wire(version))
-    }
-}
-
-fn non_negative_event_id(id: i64) -> Result<(), DomainError> {
-    if id < 0 {
-        return Err(DomainError::invalid(
-            "after_event_id",
-            "must be 0 (from now on) or an event id",
-        ));
-    }
-    Ok(())
 }
 
 #[tonic::async_trait]
@@ -582,6 +531,27 @@ impl RegistryServiceApi for RegistryService {
         request: Request<pb::DeleteWebhookRequest>,
     ) -> Result<Response<pb::DeleteWebhookResponse>, Status> {
         self.answer_delete_webhook(request).await
+    }
+
+    async fn update_webhook(
+        &self,
+        request: Request<pb::UpdateWebhookRequest>,
+    ) -> Result<Response<pb::UpdateWebhookResponse>, Status> {
+        self.answer_update_webhook(request).await
+    }
+
+    async fn rotate_webhook_secret(
+        &self,
+        request: Request<pb::RotateWebhookSecretRequest>,
+    ) -> Result<Response<pb::RotateWebhookSecretResponse>, Status> {
+        self.answer_rotate_webhook_secret(request).await
+    }
+
+    async fn replay_webhook(
+        &self,
+        request: Request<pb::ReplayWebhookRequest>,
+    ) -> Result<Response<pb::ReplayWebhookResponse>, Status> {
+        self.answer_replay_webhook(request).await
     }
 
     async fn resume_webhook(

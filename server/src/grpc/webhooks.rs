@@ -6,11 +6,16 @@ use model_registry_api::v1 as pb;
 use tonic::{Request, Response, Status};
 
 use super::context::{caller_of, change_of};
-use super::convert::{event_kind_filter, event_kind_to_wire, timestamp};
+use super::convert::{event_kind_filter, event_kind_to_wire, optional_time, timestamp};
 use super::service::RegistryService;
-use crate::domain::commands::{CreateWebhook, ResumeWebhook};
+use crate::domain::commands::{
+    CreateWebhook, ReplayFrom, ReplayWebhook, ResumeWebhook, RotateWebhookSecret, UpdateWebhook,
+};
 use crate::domain::validate::{self, MAX_REASON_CHARS};
-use crate::domain::webhook::{Delivery, Webhook, WebhookFilter, WebhookState};
+use crate::domain::webhook::{
+    DEFAULT_SECRET_OVERLAP_SECONDS, Delivery, MAX_SECRET_OVERLAP_SECONDS, Webhook, WebhookFilter,
+    WebhookState,
+};
 use crate::domain::{AliasName, DomainError, DomainResult, ModelPrefix, Violations};
 
 /// Most aliases one subscription filters on.
@@ -27,7 +32,13 @@ impl RegistryService {
         request: Request<pb::CreateWebhookRequest>,
     ) -> Result<Response<pb::CreateWebhookResponse>, Status> {
         let (caller, request) = change_of(request)?;
-        let command = self.create_command(request)?;
+        let command = self.settings(
+            &request.url,
+            &request.description,
+            &request.model_prefix,
+            &request.aliases,
+            request.event_types,
+        )?;
         let created = self.registry.create_webhook(command, caller).await?;
         let created = created.value;
         Ok(Response::new(pb::CreateWebhookResponse {
@@ -36,43 +47,49 @@ impl RegistryService {
         }))
     }
 
-    fn create_command(&self, request: pb::CreateWebhookRequest) -> DomainResult<CreateWebhook> {
+    /// A subscription's settings, every field checked (and named when it
+    /// is wrong).
+    fn settings(
+        &self,
+        url: &str,
+        description: &str,
+        model_prefix: &str,
+        aliases: &[String],
+        event_types: Vec<i32>,
+    ) -> DomainResult<CreateWebhook> {
         let mut v = Violations::default();
-        let url = v.check(self.webhook_rules.check_url("url", &request.url));
+        let url = v.check(self.webhook_rules.check_url("url", url));
         let description = v.check(validate::optional_text(
             "description",
-            &request.description,
+            description,
             MAX_REASON_CHARS,
         ));
-        let model_prefix = if request.model_prefix.is_empty() {
+        let model_prefix = if model_prefix.is_empty() {
             Some(String::new())
         } else {
-            v.check(ModelPrefix::parse("model_prefix", &request.model_prefix))
+            v.check(ModelPrefix::parse("model_prefix", model_prefix))
                 .map(|prefix| prefix.as_str().to_owned())
         };
-        if request.aliases.len() > MAX_FILTER_ALIASES {
+        if aliases.len() > MAX_FILTER_ALIASES {
             v.add(
                 "aliases",
                 format!(
                     "has {} entries; at most {MAX_FILTER_ALIASES}",
-                    request.aliases.len()
+                    aliases.len()
                 ),
             );
         }
-        let aliases: Vec<AliasName> = request
-            .aliases
+        let aliases: Vec<AliasName> = aliases
             .iter()
             .enumerate()
             .filter_map(|(i, alias)| v.check(AliasName::parse(&format!("aliases[{i}]"), alias)))
             .collect();
-        let kinds = v.check(
-            event_kind_filter(request.event_types).map_err(|error| match error {
-                DomainError::InvalidArgument(_) => {
-                    DomainError::invalid("event_types", "holds a value that is not an EventType")
-                }
-                other => other,
-            }),
-        );
+        let kinds = v.check(event_kind_filter(event_types).map_err(|error| match error {
+            DomainError::InvalidArgument(_) => {
+                DomainError::invalid("event_types", "holds a value that is not an EventType")
+            }
+            other => other,
+        }));
         v.finish()?;
         match (url, description, model_prefix, kinds) {
             (Some(url), Some(description), Some(model_prefix), Some(kinds)) => Ok(CreateWebhook {
@@ -82,6 +99,103 @@ impl RegistryService {
             }),
             _ => Err(DomainError::Internal("a checked field is missing".into())),
         }
+    }
+
+    /// See `RegistryService.UpdateWebhook`.
+    pub(super) async fn answer_update_webhook(
+        &self,
+        request: Request<pb::UpdateWebhookRequest>,
+    ) -> Result<Response<pb::UpdateWebhookResponse>, Status> {
+        let (caller, request) = change_of(request)?;
+        let id = webhook_id(request.id);
+        let settings = self.settings(
+            &request.url,
+            &request.description,
+            &request.model_prefix,
+            &request.aliases,
+            request.event_types,
+        );
+        let (id, settings) = (id?, settings?);
+        let webhook = self
+            .registry
+            .update_webhook(UpdateWebhook { id, settings }, caller)
+            .await?;
+        Ok(Response::new(pb::UpdateWebhookResponse {
+            webhook: Some(webhook_to_wire(webhook)),
+        }))
+    }
+
+    /// See `RegistryService.RotateWebhookSecret`.
+    pub(super) async fn answer_rotate_webhook_secret(
+        &self,
+        request: Request<pb::RotateWebhookSecretRequest>,
+    ) -> Result<Response<pb::RotateWebhookSecretResponse>, Status> {
+        let (caller, request) = change_of(request)?;
+        let mut v = Violations::default();
+        let id = v.check(webhook_id(request.id));
+        let overlap_seconds = match request.overlap_seconds {
+            None => DEFAULT_SECRET_OVERLAP_SECONDS,
+            Some(seconds) if (0..=MAX_SECRET_OVERLAP_SECONDS).contains(&seconds) => seconds,
+            Some(seconds) => {
+                v.add(
+                    "overlap_seconds",
+                    format!("is {seconds}; use 0 to {MAX_SECRET_OVERLAP_SECONDS} (30 days)"),
+                );
+                0
+            }
+        };
+        v.finish()?;
+        let id = id.ok_or_else(|| DomainError::Internal("a checked field is missing".into()))?;
+        let command = RotateWebhookSecret {
+            id,
+            overlap_seconds,
+        };
+        let rotated = self.registry.rotate_webhook_secret(command, caller).await?;
+        Ok(Response::new(pb::RotateWebhookSecretResponse {
+            webhook: Some(webhook_to_wire(rotated.webhook)),
+            secret: rotated.secret,
+        }))
+    }
+
+    /// See `RegistryService.ReplayWebhook`.
+    pub(super) async fn answer_replay_webhook(
+        &self,
+        request: Request<pb::ReplayWebhookRequest>,
+    ) -> Result<Response<pb::ReplayWebhookResponse>, Status> {
+        let (caller, request) = change_of(request)?;
+        let mut v = Violations::default();
+        let id = v.check(webhook_id(request.id));
+        let from = match request.from {
+            Some(pb::replay_webhook_request::From::FromEventId(event_id)) if event_id >= 1 => {
+                Some(ReplayFrom::Event(event_id))
+            }
+            Some(pb::replay_webhook_request::From::FromEventId(event_id)) => {
+                v.add(
+                    "from_event_id",
+                    format!("is {event_id}; an event id is 1 or more"),
+                );
+                None
+            }
+            Some(pb::replay_webhook_request::From::Since(since)) => v
+                .check(optional_time("since", Some(since)))
+                .flatten()
+                .map(ReplayFrom::Since),
+            None => {
+                v.add("from", "is required: give from_event_id or since");
+                None
+            }
+        };
+        v.finish()?;
+        let (Some(id), Some(from)) = (id, from) else {
+            return Err(DomainError::Internal("a checked field is missing".into()).into());
+        };
+        let webhook = self
+            .registry
+            .replay_webhook(ReplayWebhook { id, from }, caller)
+            .await?;
+        Ok(Response::new(pb::ReplayWebhookResponse {
+            webhook: Some(webhook_to_wire(webhook)),
+        }))
     }
 
     /// See `RegistryService.GetWebhook`.
@@ -200,6 +314,10 @@ fn webhook_to_wire(webhook: Webhook) -> pb::Webhook {
         created_by: webhook.created_by,
         delivered_through_event_id: webhook.cursor.id,
         last_delivered_at: webhook.last_delivered_at.map(timestamp),
+        previous_secret_expires_at: webhook
+            .previous_secret_expires_at
+            .filter(|until| *until > crate::domain::time::now())
+            .map(timestamp),
     }
 }
 

@@ -10,10 +10,14 @@ use chrono::{DateTime, Utc};
 
 use super::idempotent::{Replay, idempotent, mismatch};
 use super::{Registry, use_case};
-use crate::domain::commands::{Caller, Committed, CreateWebhook, ResumeWebhook};
+use crate::domain::commands::EventQuery;
+use crate::domain::commands::{
+    Caller, Committed, CreateWebhook, ReplayFrom, ReplayWebhook, ResumeWebhook,
+    RotateWebhookSecret, UpdateWebhook,
+};
 use crate::domain::idempotency::Outcome;
-use crate::domain::webhook::{Delivery, Webhook, WebhookSecret, WebhookState};
-use crate::domain::{ChangeQueue, DomainError, DomainResult, EventKind, time};
+use crate::domain::webhook::{Delivery, SigningKeys, Webhook, WebhookSecret, WebhookState};
+use crate::domain::{ChangeQueue, DomainError, DomainResult, EventKind, FeedPosition, time};
 use crate::store::{DeliveryRow, NewEventRow, NewWebhookRow, Progress, Tx, WebhookRow, Work};
 
 /// How many attempts the delivery log keeps per subscription.
@@ -40,8 +44,8 @@ pub struct WebhookDeleted;
 pub struct LeasedWebhook {
     /// The subscription.
     pub webhook: Webhook,
-    /// Its signing secret.
-    pub secret: WebhookSecret,
+    /// Its signing secrets.
+    pub keys: SigningKeys,
     /// Failed attempts of its retrying event so far.
     pub attempts: i64,
     /// When its retrying event first failed.
@@ -110,6 +114,10 @@ pub async fn create_webhook<T: Tx>(
 impl Replay for CreatedWebhook {
     async fn replay<T: Tx>(tx: &mut T, outcome: Outcome) -> DomainResult<Self> {
         match outcome {
+            Outcome::WebhookSecretRotated { id, secret } => Ok(Self {
+                webhook: row_of(tx, id).await?.into_domain()?,
+                secret,
+            }),
             Outcome::Webhook { id } => {
                 let row = row_of(tx, id).await?;
                 let secret = row.secret.clone();
@@ -197,7 +205,7 @@ pub async fn resume_webhook<T: Tx>(
             let cursor = skipped
                 .as_ref()
                 .map_or(webhook.cursor, |event| event.position());
-            tx.reactivate_webhook(command.id, cursor).await?;
+            tx.restart_webhook(command.id, cursor).await?;
             let mut event = NewEventRow::of_webhook(
                 EventKind::WebhookResumed,
                 command.id,
@@ -209,6 +217,143 @@ pub async fn resume_webhook<T: Tx>(
                     .to_string(),
             );
             let id = command.id;
+            let (settled, _) = claim
+                .settle_with_events(tx, Outcome::Webhook { id }, vec![event])
+                .await?;
+            Ok((row_of(tx, id).await?.into_domain()?, settled))
+        },
+    )
+    .await
+}
+
+/// Replaces a subscription's settings; see `RegistryService.UpdateWebhook`.
+pub async fn update_webhook<T: Tx>(
+    tx: &mut T,
+    command: UpdateWebhook,
+    caller: Caller,
+) -> DomainResult<Webhook> {
+    caller.check_unlimited("changing a webhook")?;
+    idempotent(
+        tx,
+        &caller,
+        "UpdateWebhook",
+        ChangeQueue::Webhooks,
+        command,
+        async |tx, command, claim| {
+            let id = command.id;
+            row_of(tx, id).await?;
+            let settings = command.settings;
+            tx.update_webhook(id, &settings.url, &settings.description, &settings.filter)
+                .await?;
+            let webhook = row_of(tx, id).await?.into_domain()?;
+            let mut event =
+                NewEventRow::of_webhook(EventKind::WebhookUpdated, id, &caller, time::now());
+            event.detail = Some(audit_detail(&webhook));
+            let (settled, _) = claim
+                .settle_with_events(tx, Outcome::Webhook { id }, vec![event])
+                .await?;
+            Ok((webhook, settled))
+        },
+    )
+    .await
+}
+
+/// Gives a subscription a new secret; see
+/// `RegistryService.RotateWebhookSecret`.
+pub async fn rotate_secret<T: Tx>(
+    tx: &mut T,
+    command: RotateWebhookSecret,
+    caller: Caller,
+) -> DomainResult<CreatedWebhook> {
+    caller.check_unlimited("rotating a webhook's secret")?;
+    idempotent(
+        tx,
+        &caller,
+        "RotateWebhookSecret",
+        ChangeQueue::Webhooks,
+        command,
+        async |tx, command, claim| {
+            let id = command.id;
+            row_of(tx, id).await?;
+            let now = time::now();
+            let secret = WebhookSecret::generate()?;
+            let previous_until = (command.overlap_seconds > 0)
+                .then(|| now + chrono::Duration::seconds(command.overlap_seconds));
+            tx.rotate_webhook_secret(id, &secret, previous_until)
+                .await?;
+            let webhook = row_of(tx, id).await?.into_domain()?;
+            let mut event =
+                NewEventRow::of_webhook(EventKind::WebhookSecretRotated, id, &caller, now);
+            event.detail = Some(
+                serde_json::json!({ "previous_secret_signs_until": previous_until }).to_string(),
+            );
+            let secret = secret.reveal();
+            let outcome = Outcome::WebhookSecretRotated {
+                id,
+                secret: secret.clone(),
+            };
+            let (settled, _) = claim.settle_with_events(tx, outcome, vec![event]).await?;
+            Ok((CreatedWebhook { webhook, secret }, settled))
+        },
+    )
+    .await
+}
+
+/// Moves a subscription's cursor back; see `RegistryService.ReplayWebhook`.
+pub async fn replay_webhook<T: Tx>(
+    tx: &mut T,
+    command: ReplayWebhook,
+    caller: Caller,
+) -> DomainResult<Webhook> {
+    caller.check_unlimited("replaying a webhook")?;
+    idempotent(
+        tx,
+        &caller,
+        "ReplayWebhook",
+        ChangeQueue::Webhooks,
+        command,
+        async |tx, command, claim| {
+            let id = command.id;
+            let current = row_of(tx, id).await?;
+            let first = match command.from {
+                ReplayFrom::Event(event_id) => tx.find_event(event_id).await?.ok_or_else(|| {
+                    DomainError::NotFound(format!("there is no event {event_id}"))
+                })?,
+                ReplayFrom::Since(since) => {
+                    let query = EventQuery {
+                        model_name: None,
+                        version: None,
+                        kinds: Vec::new(),
+                        alias: None,
+                        actor: None,
+                        newest_first: false,
+                        since: Some(since),
+                        until: None,
+                        page_size: 1,
+                        after: None,
+                    };
+                    let page = tx.list_events(&query, None).await?;
+                    page.items.into_iter().next().map(|(event, _)| event).ok_or_else(|| {
+                        DomainError::NotFound(format!("no event happened at or after {since}"))
+                    })?
+                }
+            };
+            if first.position() > current.cursor() {
+                return Err(DomainError::FailedPrecondition(format!(
+                    "event {} was not delivered to webhook subscription {id} yet: nothing to replay",
+                    first.id
+                )));
+            }
+            // Just before the first event of the range: the worker reads
+            // the events after it.
+            let cursor = FeedPosition {
+                tx: first.tx,
+                id: first.id - 1,
+            };
+            tx.restart_webhook(id, cursor).await?;
+            let mut event =
+                NewEventRow::of_webhook(EventKind::WebhookReplayed, id, &caller, time::now());
+            event.detail = Some(serde_json::json!({ "from_event_id": first.id }).to_string());
             let (settled, _) = claim
                 .settle_with_events(tx, Outcome::Webhook { id }, vec![event])
                 .await?;
@@ -259,7 +404,7 @@ pub async fn lease_webhooks<T: Tx>(
     rows.into_iter()
         .map(|row| {
             Ok(LeasedWebhook {
-                secret: row.secret()?,
+                keys: row.signing_keys()?,
                 attempts: row.attempts,
                 retrying_since: row.retrying_since.map(crate::store::from_db_time),
                 webhook: row.into_domain()?,
@@ -279,11 +424,12 @@ pub async fn record_attempt<T: Tx>(
     tx: &mut T,
     holder: String,
     attempt: Option<Delivery>,
-    webhook_id: i64,
+    webhook: (i64, i64),
     progress: Progress,
 ) -> DomainResult<bool> {
+    let (webhook_id, generation) = webhook;
     let leased = tx
-        .record_webhook_progress(webhook_id, &holder, progress)
+        .record_webhook_progress(webhook_id, &holder, generation, progress)
         .await?;
     if leased && let Some(attempt) = attempt {
         tx.log_webhook_delivery(DeliveryRow::from(&attempt), DELIVERIES_KEPT)
@@ -300,7 +446,10 @@ use_case!(ListWebhooksWork {} -> Vec<Webhook> = list_webhooks);
 use_case!(ListDeliveriesWork { id: i64, limit: i64 } -> Vec<Delivery> = list_deliveries);
 use_case!(LeaseWebhooksWork { holder: String, lease: Duration } -> Vec<LeasedWebhook> = lease_webhooks);
 use_case!(ReleaseWebhooksWork { holder: String } -> () = release_webhooks);
-use_case!(RecordAttemptWork { holder: String, attempt: Option<Delivery>, webhook_id: i64, progress: Progress } -> bool = record_attempt);
+use_case!(RecordAttemptWork { holder: String, attempt: Option<Delivery>, webhook: (i64, i64), progress: Progress } -> bool = record_attempt);
+use_case!(UpdateWebhookWork { command: UpdateWebhook, caller: Caller } -> Webhook = update_webhook);
+use_case!(RotateSecretWork { command: RotateWebhookSecret, caller: Caller } -> CreatedWebhook = rotate_secret);
+use_case!(ReplayWebhookWork { command: ReplayWebhook, caller: Caller } -> Webhook = replay_webhook);
 
 impl Registry {
     /// Subscribes a receiver (see `CreateWebhook`).
@@ -332,6 +481,42 @@ impl Registry {
         let deadline = caller.deadline;
         self.store
             .write(deadline, ResumeWebhookWork { command, caller })
+            .await
+    }
+
+    /// Replaces a subscription's settings.
+    pub async fn update_webhook(
+        &self,
+        command: UpdateWebhook,
+        caller: Caller,
+    ) -> DomainResult<Webhook> {
+        let deadline = caller.deadline;
+        self.store
+            .write(deadline, UpdateWebhookWork { command, caller })
+            .await
+    }
+
+    /// Gives a subscription a new secret.
+    pub async fn rotate_webhook_secret(
+        &self,
+        command: RotateWebhookSecret,
+        caller: Caller,
+    ) -> DomainResult<CreatedWebhook> {
+        let deadline = caller.deadline;
+        self.store
+            .write(deadline, RotateSecretWork { command, caller })
+            .await
+    }
+
+    /// Sends a range of events again.
+    pub async fn replay_webhook(
+        &self,
+        command: ReplayWebhook,
+        caller: Caller,
+    ) -> DomainResult<Webhook> {
+        let deadline = caller.deadline;
+        self.store
+            .write(deadline, ReplayWebhookWork { command, caller })
             .await
     }
 
@@ -376,13 +561,13 @@ impl Registry {
         &self,
         holder: &str,
         attempt: Option<Delivery>,
-        webhook_id: i64,
+        webhook: &Webhook,
         progress: Progress,
     ) -> DomainResult<bool> {
         let work = RecordAttemptWork {
             holder: holder.to_owned(),
             attempt,
-            webhook_id,
+            webhook: (webhook.id, webhook.generation),
             progress,
         };
         self.store.write(worker_deadline(), work).await

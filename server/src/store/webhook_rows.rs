@@ -11,7 +11,9 @@ use diesel::prelude::*;
 
 use super::rows::{corrupt, from_db_time, from_json, to_db_time, to_json};
 use super::schema::{webhook_deliveries, webhooks};
-use crate::domain::webhook::{Delivery, Webhook, WebhookFilter, WebhookSecret, WebhookState};
+use crate::domain::webhook::{
+    Delivery, SigningKeys, Webhook, WebhookFilter, WebhookSecret, WebhookState,
+};
 use crate::domain::{DomainResult, FeedPosition};
 
 /// A `webhooks` row.
@@ -25,6 +27,9 @@ pub struct WebhookRow {
     pub aliases: String,
     pub event_types: String,
     pub secret: String,
+    pub previous_secret: Option<String>,
+    pub previous_secret_until: Option<NaiveDateTime>,
+    pub generation: i64,
     pub state: String,
     pub failure: String,
     pub retrying_event_id: Option<i64>,
@@ -60,6 +65,8 @@ impl WebhookRow {
             created_by: self.created_by,
             cursor,
             last_delivered_at: self.last_delivered_at.map(from_db_time),
+            previous_secret_expires_at: self.previous_secret_until.map(from_db_time),
+            generation: self.generation,
         })
     }
 
@@ -71,9 +78,18 @@ impl WebhookRow {
         }
     }
 
-    /// The signing secret.
-    pub fn secret(&self) -> DomainResult<WebhookSecret> {
-        WebhookSecret::parse(&self.secret)
+    /// The secrets that sign its requests.
+    pub fn signing_keys(&self) -> DomainResult<SigningKeys> {
+        let previous = match (&self.previous_secret, self.previous_secret_until) {
+            (Some(previous), Some(until)) => {
+                Some((WebhookSecret::parse(previous)?, from_db_time(until)))
+            }
+            _ => None,
+        };
+        Ok(SigningKeys {
+            current: WebhookSecret::parse(&self.secret)?,
+            previous,
+        })
     }
 }
 

@@ -10,6 +10,7 @@ use chrono::{DateTime, Utc};
 
 use super::webhook_rows::{DeliveryRow, NewWebhookRow, Progress, WebhookRow};
 use crate::domain::DomainResult;
+use crate::domain::webhook::{WebhookFilter, WebhookSecret};
 
 /// Webhook subscriptions and their delivery log.
 pub trait WebhookTable {
@@ -29,12 +30,31 @@ pub trait WebhookTable {
     /// Deletes subscription `id` and its delivery log; whether it was there.
     fn delete_webhook(&mut self, id: i64) -> impl Future<Output = DomainResult<bool>> + Send;
 
-    /// Makes subscription `id` ACTIVE again, at `cursor` (after the event
-    /// it failed on when that is skipped), with no retry pending.
-    fn reactivate_webhook(
+    /// Makes subscription `id` ACTIVE, delivering after `cursor` (resumed,
+    /// or replaying), with no retry pending, in a new generation.
+    fn restart_webhook(
         &mut self,
         id: i64,
         cursor: crate::domain::FeedPosition,
+    ) -> impl Future<Output = DomainResult<()>> + Send;
+
+    /// Replaces subscription `id`'s destination, description and filters,
+    /// in a new generation.
+    fn update_webhook(
+        &mut self,
+        id: i64,
+        url: &str,
+        description: &str,
+        filter: &WebhookFilter,
+    ) -> impl Future<Output = DomainResult<()>> + Send;
+
+    /// Gives subscription `id` a new secret; the current one keeps signing
+    /// until `previous_until` (none: not at all). A new generation.
+    fn rotate_webhook_secret(
+        &mut self,
+        id: i64,
+        secret: &WebhookSecret,
+        previous_until: Option<DateTime<Utc>>,
     ) -> impl Future<Output = DomainResult<()>> + Send;
 
     /// Leases to `holder` until `until` every ACTIVE subscription that no
@@ -56,12 +76,14 @@ pub trait WebhookTable {
     ) -> impl Future<Output = DomainResult<()>> + Send;
 
     /// Records a delivery's progress on subscription `id`, only while
-    /// `holder` leases it and it is ACTIVE: whether it did (a holder that
-    /// lost its lease stops).
+    /// `holder` leases it, it is ACTIVE and still in `generation`: whether
+    /// it did (a worker that lost its lease, or was overtaken by a change,
+    /// stops).
     fn record_webhook_progress(
         &mut self,
         id: i64,
         holder: &str,
+        generation: i64,
         progress: Progress,
     ) -> impl Future<Output = DomainResult<bool>> + Send;
 

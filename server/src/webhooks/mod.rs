@@ -23,7 +23,6 @@ use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinHandle;
 
 use crate::changes::ChangeFeed;
-use crate::domain::EventKind;
 use crate::domain::webhook::DestinationRules;
 use crate::registry::Registry;
 pub use sender::Sender;
@@ -97,16 +96,22 @@ async fn supervise(
         slots: Semaphore::new(options.concurrency.max(1)),
         options: options.clone(),
     });
-    let mut running: HashMap<i64, JoinHandle<()>> = HashMap::new();
+    // Each running worker, by subscription, with the generation it runs.
+    let mut running: HashMap<i64, (i64, JoinHandle<()>)> = HashMap::new();
     let mut events = feed.subscribe();
     let renew_every = options.lease / 3;
     loop {
         match registry.lease_webhooks(&holder, options.lease).await {
             Ok(leased) => {
-                let ids: Vec<i64> = leased.iter().map(|l| l.webhook.id).collect();
-                // Lost (taken over after a stall, deleted, paused): stop.
-                running.retain(|id, task| {
-                    let keep = ids.contains(id) && !task.is_finished();
+                let current: HashMap<i64, i64> = leased
+                    .iter()
+                    .map(|l| (l.webhook.id, l.webhook.generation))
+                    .collect();
+                // Lost (taken over after a stall, deleted, paused), changed
+                // since the worker started (updated, rotated, replayed), or
+                // stopped: stop it; a current lease starts a new worker.
+                running.retain(|id, (generation, task)| {
+                    let keep = current.get(id) == Some(generation) && !task.is_finished();
                     if !keep {
                         task.abort();
                     }
@@ -114,8 +119,11 @@ async fn supervise(
                 });
                 for lease in leased {
                     let id = lease.webhook.id;
+                    let generation = lease.webhook.generation;
                     running.entry(id).or_insert_with(|| {
-                        tokio::spawn(worker::deliver(Arc::clone(&shared), lease, stop.clone()))
+                        let task =
+                            tokio::spawn(worker::deliver(Arc::clone(&shared), lease, stop.clone()));
+                        (generation, task)
                     });
                 }
             }
@@ -123,19 +131,19 @@ async fn supervise(
                 tracing::warn!(error = %error, "webhook leases could not be renewed");
             }
         }
-        // Renew in time; sooner when a subscription is made or resumed.
+        // Renew in time; sooner when a subscription changes.
         let next = tokio::time::sleep(renew_every);
         tokio::pin!(next);
         loop {
             tokio::select! {
                 () = &mut next => break,
                 received = events.recv() => match received {
-                    Ok(event) if matches!(event.kind, EventKind::WebhookCreated | EventKind::WebhookResumed) => break,
+                    Ok(event) if event.webhook_id.is_some() => break,
                     Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
                     Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
                 },
                 _ = stop.changed() => {
-                    for (_, task) in running.drain() {
+                    for (_, (_, task)) in running.drain() {
                         let _ = task.await;
                     }
                     if let Err(error) = registry.release_webhooks(&holder).await {

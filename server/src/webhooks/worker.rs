@@ -13,7 +13,7 @@ use super::DeliveryOptions;
 use super::sender::{Answer, Sender};
 use crate::changes::ChangeFeed;
 use crate::domain::webhook::{
-    AttemptVerdict, Delivery, Webhook, WebhookSecret, cloud_event_type, message_id, retry_delay,
+    AttemptVerdict, Delivery, SigningKeys, Webhook, cloud_event_type, message_id, retry_delay,
     verdict,
 };
 use crate::domain::{Event, FeedPosition, time};
@@ -50,7 +50,7 @@ enum Next {
 struct Worker {
     shared: Arc<Shared>,
     webhook: Webhook,
-    secret: WebhookSecret,
+    keys: SigningKeys,
     cursor: FeedPosition,
     attempts: i64,
     retrying_since: Option<DateTime<Utc>>,
@@ -73,7 +73,7 @@ pub(super) async fn deliver(
         retrying_event_id: lease.webhook.retrying_event_id,
         last_delivered_at: lease.webhook.last_delivered_at,
         webhook: lease.webhook,
-        secret: lease.secret,
+        keys: lease.keys,
         shared,
         stop,
     };
@@ -153,7 +153,7 @@ impl Worker {
     async fn record(&self, attempt: Option<Delivery>, progress: Progress) -> Next {
         let registry = &self.shared.registry;
         match registry
-            .record_attempt(&self.shared.holder, attempt, self.webhook.id, progress)
+            .record_attempt(&self.shared.holder, attempt, &self.webhook, progress)
             .await
         {
             Ok(true) => Next::Continue,
@@ -189,11 +189,13 @@ impl Worker {
             self.retrying_since = None;
         }
         loop {
-            let timestamp = Utc::now().timestamp();
+            let now = Utc::now();
+            let timestamp = now.timestamp();
+            let signature = self.keys.signature_header(now, &id, timestamp, &body);
             let headers = vec![
                 ("webhook-id", id.clone()),
                 ("webhook-timestamp", timestamp.to_string()),
-                ("webhook-signature", self.secret.sign(&id, timestamp, &body)),
+                ("webhook-signature", signature),
                 ("content-type", "application/cloudevents+json".to_owned()),
             ];
             let attempted_at = time::now();

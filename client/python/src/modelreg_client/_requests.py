@@ -617,3 +617,52 @@ def webhook_deliveries(webhook_id: int, *, limit: int) -> Unary[list[WebhookDeli
         request,
         lambda response: [WebhookDelivery.from_proto(d) for d in response.deliveries],
     )
+
+
+def update_webhook(
+    webhook_id: int,
+    url: str,
+    *,
+    description: str,
+    model_prefix: str,
+    aliases: Iterable[str],
+    event_types: Iterable[EventType | str],
+    request_id: str | None,
+) -> Unary[Webhook]:
+    request = pb.UpdateWebhookRequest(
+        id=webhook_id,
+        url=url,
+        description=description,
+        model_prefix=model_prefix,
+        aliases=list(aliases),
+        event_types=[EventType(t).to_proto() for t in event_types],
+        request_id=request_id or new_request_id(),
+    )
+    return Unary("UpdateWebhook", request, lambda response: Webhook.from_proto(response.webhook))
+
+
+def rotate_webhook_secret(
+    webhook_id: int, *, overlap_seconds: int | None, request_id: str | None
+) -> Unary[CreatedWebhook]:
+    request = pb.RotateWebhookSecretRequest(id=webhook_id, request_id=request_id or new_request_id())
+    if overlap_seconds is not None:
+        request.overlap_seconds = overlap_seconds
+    return Unary(
+        "RotateWebhookSecret",
+        request,
+        lambda response: CreatedWebhook(Webhook.from_proto(response.webhook), response.secret),
+    )
+
+
+def replay_webhook(
+    webhook_id: int, *, from_event_id: int | None, since: datetime | None, request_id: str | None
+) -> Unary[Webhook]:
+    if (from_event_id is None) == (since is None):
+        raise ValueError("replay from an event or a time: give exactly one of from_event_id= and since=")
+    request = pb.ReplayWebhookRequest(id=webhook_id, request_id=request_id or new_request_id())
+    if from_event_id is not None:
+        request.from_event_id = from_event_id
+    else:
+        assert since is not None
+        request.since.FromDatetime(since)
+    return Unary("ReplayWebhook", request, lambda response: Webhook.from_proto(response.webhook))

@@ -765,6 +765,61 @@ class AsyncRegistryClient:
         """Ends a subscription (admin)."""
         await self._invoke(requests.delete_webhook(webhook_id, request_id=request_id), timeout, metadata)
 
+    async def update_webhook(
+        self,
+        webhook_id: int,
+        url: str,
+        *,
+        description: str = "",
+        model_prefix: str = "",
+        aliases: Iterable[str] = (),
+        event_types: Iterable[EventType | str] = (),
+        request_id: str | None = None,
+        timeout: float | None = None,
+        metadata: Metadata | None = None,
+    ) -> Webhook:
+        """Replaces a subscription's destination, description and filters (admin):
+        events not yet delivered go to the new destination."""
+        call = requests.update_webhook(
+            webhook_id,
+            url,
+            description=description,
+            model_prefix=model_prefix,
+            aliases=aliases,
+            event_types=event_types,
+            request_id=request_id,
+        )
+        return await self._invoke(call, timeout, metadata)
+
+    async def rotate_webhook_secret(
+        self,
+        webhook_id: int,
+        *,
+        overlap_seconds: int | None = None,
+        request_id: str | None = None,
+        timeout: float | None = None,
+        metadata: Metadata | None = None,
+    ) -> CreatedWebhook:
+        """Gives a subscription a new signing secret (admin), shown this once; the
+        previous one keeps signing for `overlap_seconds` (default one day; 0: not at all)."""
+        call = requests.rotate_webhook_secret(webhook_id, overlap_seconds=overlap_seconds, request_id=request_id)
+        return await self._invoke(call, timeout, metadata)
+
+    async def replay_webhook(
+        self,
+        webhook_id: int,
+        *,
+        from_event_id: int | None = None,
+        since: datetime | None = None,
+        request_id: str | None = None,
+        timeout: float | None = None,
+        metadata: Metadata | None = None,
+    ) -> Webhook:
+        """Sends a subscription's events again from an event or a time on (admin),
+        each with the webhook-id it had."""
+        call = requests.replay_webhook(webhook_id, from_event_id=from_event_id, since=since, request_id=request_id)
+        return await self._invoke(call, timeout, metadata)
+
     async def resume_webhook(
         self,
         webhook_id: int,

@@ -73,6 +73,9 @@ class EventType(str, enum.Enum):
     WEBHOOK_CREATED = "WEBHOOK_CREATED"
     WEBHOOK_DELETED = "WEBHOOK_DELETED"
     WEBHOOK_RESUMED = "WEBHOOK_RESUMED"
+    WEBHOOK_UPDATED = "WEBHOOK_UPDATED"
+    WEBHOOK_SECRET_ROTATED = "WEBHOOK_SECRET_ROTATED"
+    WEBHOOK_REPLAYED = "WEBHOOK_REPLAYED"
 
     def to_proto(self) -> pb.EventType.ValueType:
         """The wire value."""
@@ -549,6 +552,8 @@ class Webhook:
     created_by: str
     delivered_through_event_id: int
     last_delivered_at: datetime | None
+    # While a rotated-out secret still signs, until when.
+    previous_secret_expires_at: datetime | None = None
 
     @classmethod
     def from_proto(cls, message: pb.Webhook) -> Webhook:
@@ -567,6 +572,11 @@ class Webhook:
             created_by=message.created_by,
             delivered_through_event_id=message.delivered_through_event_id,
             last_delivered_at=from_timestamp(message.last_delivered_at) if message.HasField("last_delivered_at") else None,
+            previous_secret_expires_at=(
+                from_timestamp(message.previous_secret_expires_at)
+                if message.HasField("previous_secret_expires_at")
+                else None
+            ),
         )
 
 

@@ -7,8 +7,9 @@ use diesel_async::RunQueryDsl;
 
 use super::Conn;
 use crate::domain::webhook::WebhookState;
+use crate::domain::webhook::{WebhookFilter, WebhookSecret};
 use crate::domain::{DomainResult, FeedPosition};
-use crate::store::rows::to_db_time;
+use crate::store::rows::{to_db_time, to_json};
 use crate::store::schema::{webhook_deliveries, webhooks};
 use crate::store::webhook_rows::{DeliveryRow, NewWebhookRow, Progress, WebhookRow};
 use crate::store::webhook_table::WebhookTable;
@@ -51,9 +52,10 @@ impl WebhookTable for Conn {
             > 0)
     }
 
-    async fn reactivate_webhook(&mut self, id: i64, cursor: FeedPosition) -> DomainResult<()> {
+    async fn restart_webhook(&mut self, id: i64, cursor: FeedPosition) -> DomainResult<()> {
         diesel::update(webhooks::table.find(id))
             .set((
+                webhooks::generation.eq(webhooks::generation + 1),
                 webhooks::state.eq(ACTIVE),
                 webhooks::failure.eq(""),
                 webhooks::retrying_event_id.eq(None::<i64>),
@@ -64,6 +66,59 @@ impl WebhookTable for Conn {
             ))
             .execute(self)
             .await?;
+        Ok(())
+    }
+
+    async fn update_webhook(
+        &mut self,
+        id: i64,
+        url: &str,
+        description: &str,
+        filter: &WebhookFilter,
+    ) -> DomainResult<()> {
+        diesel::update(webhooks::table.find(id))
+            .set((
+                webhooks::generation.eq(webhooks::generation + 1),
+                webhooks::url.eq(url),
+                webhooks::description.eq(description),
+                webhooks::model_prefix.eq(&filter.model_prefix),
+                webhooks::aliases.eq(to_json(&filter.aliases)?),
+                webhooks::event_types.eq(to_json(&filter.kinds)?),
+            ))
+            .execute(self)
+            .await?;
+        Ok(())
+    }
+
+    async fn rotate_webhook_secret(
+        &mut self,
+        id: i64,
+        secret: &WebhookSecret,
+        previous_until: Option<DateTime<Utc>>,
+    ) -> DomainResult<()> {
+        // The current secret moves to `previous_secret` in the same
+        // statement (SET reads the row as it was).
+        if previous_until.is_some() {
+            diesel::update(webhooks::table.find(id))
+                .set((
+                    webhooks::generation.eq(webhooks::generation + 1),
+                    webhooks::previous_secret.eq(webhooks::secret.nullable()),
+                    webhooks::previous_secret_until.eq(previous_until.map(to_db_time)),
+                    webhooks::secret.eq(secret.reveal()),
+                ))
+                .execute(self)
+                .await?;
+        } else {
+            diesel::update(webhooks::table.find(id))
+                .set((
+                    webhooks::generation.eq(webhooks::generation + 1),
+                    webhooks::previous_secret.eq(None::<String>),
+                    webhooks::previous_secret_until.eq(None::<chrono::NaiveDateTime>),
+                    webhooks::secret.eq(secret.reveal()),
+                ))
+                .execute(self)
+                .await?;
+        }
         Ok(())
     }
 
@@ -107,11 +162,13 @@ impl WebhookTable for Conn {
         &mut self,
         id: i64,
         holder: &str,
+        generation: i64,
         progress: Progress,
     ) -> DomainResult<bool> {
         let leased = webhooks::table
             .find(id)
             .filter(webhooks::lease_holder.eq(holder))
+            .filter(webhooks::generation.eq(generation))
             .filter(webhooks::state.eq(ACTIVE));
         let changed = match progress {
             Progress::Past {

@@ -210,6 +210,16 @@ class _EventTypeEnumTypeWrapper(google.protobuf.internal.enum_type_wrapper._Enum
     """A FAILING webhook subscription was resumed (`detail`: whether the
     event it failed on was skipped).
     """
+    EVENT_TYPE_WEBHOOK_UPDATED: _EventType.ValueType  # 23
+    """A webhook subscription's destination or filters changed."""
+    EVENT_TYPE_WEBHOOK_SECRET_ROTATED: _EventType.ValueType  # 24
+    """A webhook subscription's signing secret was rotated (`detail`: until
+    when the previous one still signs).
+    """
+    EVENT_TYPE_WEBHOOK_REPLAYED: _EventType.ValueType  # 25
+    """A webhook subscription was sent a range of events again (`detail`:
+    from which event).
+    """
 
 class EventType(_EventType, metaclass=_EventTypeEnumTypeWrapper):
     """What an event records."""
@@ -265,6 +275,16 @@ EVENT_TYPE_WEBHOOK_DELETED: EventType.ValueType  # 21
 EVENT_TYPE_WEBHOOK_RESUMED: EventType.ValueType  # 22
 """A FAILING webhook subscription was resumed (`detail`: whether the
 event it failed on was skipped).
+"""
+EVENT_TYPE_WEBHOOK_UPDATED: EventType.ValueType  # 23
+"""A webhook subscription's destination or filters changed."""
+EVENT_TYPE_WEBHOOK_SECRET_ROTATED: EventType.ValueType  # 24
+"""A webhook subscription's signing secret was rotated (`detail`: until
+when the previous one still signs).
+"""
+EVENT_TYPE_WEBHOOK_REPLAYED: EventType.ValueType  # 25
+"""A webhook subscription was sent a range of events again (`detail`:
+from which event).
 """
 global___EventType = EventType
 
@@ -3453,6 +3473,7 @@ class Webhook(google.protobuf.message.Message):
     CREATED_BY_FIELD_NUMBER: builtins.int
     DELIVERED_THROUGH_EVENT_ID_FIELD_NUMBER: builtins.int
     LAST_DELIVERED_AT_FIELD_NUMBER: builtins.int
+    PREVIOUS_SECRET_EXPIRES_AT_FIELD_NUMBER: builtins.int
     id: builtins.int
     """The subscription's id (never reused)."""
     url: builtins.str
@@ -3493,6 +3514,12 @@ class Webhook(google.protobuf.message.Message):
     def last_delivered_at(self) -> google.protobuf.timestamp_pb2.Timestamp:
         """When an event was last delivered (absent: never)."""
 
+    @property
+    def previous_secret_expires_at(self) -> google.protobuf.timestamp_pb2.Timestamp:
+        """While a rotated-out secret still signs, until when (absent: it does
+        not).
+        """
+
     def __init__(
         self,
         *,
@@ -3509,9 +3536,10 @@ class Webhook(google.protobuf.message.Message):
         created_by: builtins.str = ...,
         delivered_through_event_id: builtins.int = ...,
         last_delivered_at: google.protobuf.timestamp_pb2.Timestamp | None = ...,
+        previous_secret_expires_at: google.protobuf.timestamp_pb2.Timestamp | None = ...,
     ) -> None: ...
-    def HasField(self, field_name: typing.Literal["_retrying_event_id", b"_retrying_event_id", "created_at", b"created_at", "last_delivered_at", b"last_delivered_at", "retrying_event_id", b"retrying_event_id"]) -> builtins.bool: ...
-    def ClearField(self, field_name: typing.Literal["_retrying_event_id", b"_retrying_event_id", "aliases", b"aliases", "created_at", b"created_at", "created_by", b"created_by", "delivered_through_event_id", b"delivered_through_event_id", "description", b"description", "event_types", b"event_types", "failure", b"failure", "id", b"id", "last_delivered_at", b"last_delivered_at", "model_prefix", b"model_prefix", "retrying_event_id", b"retrying_event_id", "state", b"state", "url", b"url"]) -> None: ...
+    def HasField(self, field_name: typing.Literal["_retrying_event_id", b"_retrying_event_id", "created_at", b"created_at", "last_delivered_at", b"last_delivered_at", "previous_secret_expires_at", b"previous_secret_expires_at", "retrying_event_id", b"retrying_event_id"]) -> builtins.bool: ...
+    def ClearField(self, field_name: typing.Literal["_retrying_event_id", b"_retrying_event_id", "aliases", b"aliases", "created_at", b"created_at", "created_by", b"created_by", "delivered_through_event_id", b"delivered_through_event_id", "description", b"description", "event_types", b"event_types", "failure", b"failure", "id", b"id", "last_delivered_at", b"last_delivered_at", "model_prefix", b"model_prefix", "previous_secret_expires_at", b"previous_secret_expires_at", "retrying_event_id", b"retrying_event_id", "state", b"state", "url", b"url"]) -> None: ...
     def WhichOneof(self, oneof_group: typing.Literal["_retrying_event_id", b"_retrying_event_id"]) -> typing.Literal["retrying_event_id"] | None: ...
 
 global___Webhook = Webhook
@@ -3840,3 +3868,182 @@ class ListWebhookDeliveriesResponse(google.protobuf.message.Message):
     def ClearField(self, field_name: typing.Literal["deliveries", b"deliveries"]) -> None: ...
 
 global___ListWebhookDeliveriesResponse = ListWebhookDeliveriesResponse
+
+@typing.final
+class UpdateWebhookRequest(google.protobuf.message.Message):
+    """Request of UpdateWebhook: the subscription's settings, all replaced."""
+
+    DESCRIPTOR: google.protobuf.descriptor.Descriptor
+
+    ID_FIELD_NUMBER: builtins.int
+    URL_FIELD_NUMBER: builtins.int
+    DESCRIPTION_FIELD_NUMBER: builtins.int
+    MODEL_PREFIX_FIELD_NUMBER: builtins.int
+    ALIASES_FIELD_NUMBER: builtins.int
+    EVENT_TYPES_FIELD_NUMBER: builtins.int
+    REQUEST_ID_FIELD_NUMBER: builtins.int
+    id: builtins.int
+    """The subscription's id."""
+    url: builtins.str
+    """As in CreateWebhookRequest."""
+    description: builtins.str
+    """As in CreateWebhookRequest."""
+    model_prefix: builtins.str
+    """As in CreateWebhookRequest."""
+    request_id: builtins.str
+    """Idempotency key (see SetModelAliasRequest.request_id)."""
+    @property
+    def aliases(self) -> google.protobuf.internal.containers.RepeatedScalarFieldContainer[builtins.str]:
+        """As in CreateWebhookRequest."""
+
+    @property
+    def event_types(self) -> google.protobuf.internal.containers.RepeatedScalarFieldContainer[global___EventType.ValueType]:
+        """As in CreateWebhookRequest."""
+
+    def __init__(
+        self,
+        *,
+        id: builtins.int = ...,
+        url: builtins.str = ...,
+        description: builtins.str = ...,
+        model_prefix: builtins.str = ...,
+        aliases: collections.abc.Iterable[builtins.str] | None = ...,
+        event_types: collections.abc.Iterable[global___EventType.ValueType] | None = ...,
+        request_id: builtins.str = ...,
+    ) -> None: ...
+    def ClearField(self, field_name: typing.Literal["aliases", b"aliases", "description", b"description", "event_types", b"event_types", "id", b"id", "model_prefix", b"model_prefix", "request_id", b"request_id", "url", b"url"]) -> None: ...
+
+global___UpdateWebhookRequest = UpdateWebhookRequest
+
+@typing.final
+class UpdateWebhookResponse(google.protobuf.message.Message):
+    """Response of UpdateWebhook."""
+
+    DESCRIPTOR: google.protobuf.descriptor.Descriptor
+
+    WEBHOOK_FIELD_NUMBER: builtins.int
+    @property
+    def webhook(self) -> global___Webhook:
+        """The subscription."""
+
+    def __init__(
+        self,
+        *,
+        webhook: global___Webhook | None = ...,
+    ) -> None: ...
+    def HasField(self, field_name: typing.Literal["webhook", b"webhook"]) -> builtins.bool: ...
+    def ClearField(self, field_name: typing.Literal["webhook", b"webhook"]) -> None: ...
+
+global___UpdateWebhookResponse = UpdateWebhookResponse
+
+@typing.final
+class RotateWebhookSecretRequest(google.protobuf.message.Message):
+    """Request of RotateWebhookSecret."""
+
+    DESCRIPTOR: google.protobuf.descriptor.Descriptor
+
+    ID_FIELD_NUMBER: builtins.int
+    OVERLAP_SECONDS_FIELD_NUMBER: builtins.int
+    REQUEST_ID_FIELD_NUMBER: builtins.int
+    id: builtins.int
+    """The subscription's id."""
+    overlap_seconds: builtins.int
+    """How long the previous secret keeps signing, in seconds (absent: one
+    day; 0: not at all, for a secret that leaked; at most 30 days).
+    """
+    request_id: builtins.str
+    """Idempotency key (see SetModelAliasRequest.request_id): a retry gets
+    the same secret back.
+    """
+    def __init__(
+        self,
+        *,
+        id: builtins.int = ...,
+        overlap_seconds: builtins.int | None = ...,
+        request_id: builtins.str = ...,
+    ) -> None: ...
+    def HasField(self, field_name: typing.Literal["_overlap_seconds", b"_overlap_seconds", "overlap_seconds", b"overlap_seconds"]) -> builtins.bool: ...
+    def ClearField(self, field_name: typing.Literal["_overlap_seconds", b"_overlap_seconds", "id", b"id", "overlap_seconds", b"overlap_seconds", "request_id", b"request_id"]) -> None: ...
+    def WhichOneof(self, oneof_group: typing.Literal["_overlap_seconds", b"_overlap_seconds"]) -> typing.Literal["overlap_seconds"] | None: ...
+
+global___RotateWebhookSecretRequest = RotateWebhookSecretRequest
+
+@typing.final
+class RotateWebhookSecretResponse(google.protobuf.message.Message):
+    """Response of RotateWebhookSecret."""
+
+    DESCRIPTOR: google.protobuf.descriptor.Descriptor
+
+    WEBHOOK_FIELD_NUMBER: builtins.int
+    SECRET_FIELD_NUMBER: builtins.int
+    secret: builtins.str
+    """The new signing secret, shown this once."""
+    @property
+    def webhook(self) -> global___Webhook:
+        """The subscription."""
+
+    def __init__(
+        self,
+        *,
+        webhook: global___Webhook | None = ...,
+        secret: builtins.str = ...,
+    ) -> None: ...
+    def HasField(self, field_name: typing.Literal["webhook", b"webhook"]) -> builtins.bool: ...
+    def ClearField(self, field_name: typing.Literal["secret", b"secret", "webhook", b"webhook"]) -> None: ...
+
+global___RotateWebhookSecretResponse = RotateWebhookSecretResponse
+
+@typing.final
+class ReplayWebhookRequest(google.protobuf.message.Message):
+    """Request of ReplayWebhook: where the range starts (exactly one)."""
+
+    DESCRIPTOR: google.protobuf.descriptor.Descriptor
+
+    ID_FIELD_NUMBER: builtins.int
+    FROM_EVENT_ID_FIELD_NUMBER: builtins.int
+    SINCE_FIELD_NUMBER: builtins.int
+    REQUEST_ID_FIELD_NUMBER: builtins.int
+    id: builtins.int
+    """The subscription's id."""
+    from_event_id: builtins.int
+    """From this event on (it included)."""
+    request_id: builtins.str
+    """Idempotency key (see SetModelAliasRequest.request_id)."""
+    @property
+    def since(self) -> google.protobuf.timestamp_pb2.Timestamp:
+        """From the first event at or after this time."""
+
+    def __init__(
+        self,
+        *,
+        id: builtins.int = ...,
+        from_event_id: builtins.int = ...,
+        since: google.protobuf.timestamp_pb2.Timestamp | None = ...,
+        request_id: builtins.str = ...,
+    ) -> None: ...
+    def HasField(self, field_name: typing.Literal["from", b"from", "from_event_id", b"from_event_id", "since", b"since"]) -> builtins.bool: ...
+    def ClearField(self, field_name: typing.Literal["from", b"from", "from_event_id", b"from_event_id", "id", b"id", "request_id", b"request_id", "since", b"since"]) -> None: ...
+    def WhichOneof(self, oneof_group: typing.Literal["from", b"from"]) -> typing.Literal["from_event_id", "since"] | None: ...
+
+global___ReplayWebhookRequest = ReplayWebhookRequest
+
+@typing.final
+class ReplayWebhookResponse(google.protobuf.message.Message):
+    """Response of ReplayWebhook."""
+
+    DESCRIPTOR: google.protobuf.descriptor.Descriptor
+
+    WEBHOOK_FIELD_NUMBER: builtins.int
+    @property
+    def webhook(self) -> global___Webhook:
+        """The subscription, its cursor moved back."""
+
+    def __init__(
+        self,
+        *,
+        webhook: global___Webhook | None = ...,
+    ) -> None: ...
+    def HasField(self, field_name: typing.Literal["webhook", b"webhook"]) -> builtins.bool: ...
+    def ClearField(self, field_name: typing.Literal["webhook", b"webhook"]) -> None: ...
+
+global___ReplayWebhookResponse = ReplayWebhookResponse

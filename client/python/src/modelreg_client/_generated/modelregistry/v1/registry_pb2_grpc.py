@@ -205,6 +205,21 @@ class RegistryServiceStub(object):
                 request_serializer=modelregistry_dot_v1_dot_registry__pb2.DeleteWebhookRequest.SerializeToString,
                 response_deserializer=modelregistry_dot_v1_dot_registry__pb2.DeleteWebhookResponse.FromString,
                 )
+        self.UpdateWebhook = channel.unary_unary(
+                '/modelregistry.v1.RegistryService/UpdateWebhook',
+                request_serializer=modelregistry_dot_v1_dot_registry__pb2.UpdateWebhookRequest.SerializeToString,
+                response_deserializer=modelregistry_dot_v1_dot_registry__pb2.UpdateWebhookResponse.FromString,
+                )
+        self.RotateWebhookSecret = channel.unary_unary(
+                '/modelregistry.v1.RegistryService/RotateWebhookSecret',
+                request_serializer=modelregistry_dot_v1_dot_registry__pb2.RotateWebhookSecretRequest.SerializeToString,
+                response_deserializer=modelregistry_dot_v1_dot_registry__pb2.RotateWebhookSecretResponse.FromString,
+                )
+        self.ReplayWebhook = channel.unary_unary(
+                '/modelregistry.v1.RegistryService/ReplayWebhook',
+                request_serializer=modelregistry_dot_v1_dot_registry__pb2.ReplayWebhookRequest.SerializeToString,
+                response_deserializer=modelregistry_dot_v1_dot_registry__pb2.ReplayWebhookResponse.FromString,
+                )
         self.ResumeWebhook = channel.unary_unary(
                 '/modelregistry.v1.RegistryService/ResumeWebhook',
                 request_serializer=modelregistry_dot_v1_dot_registry__pb2.ResumeWebhookRequest.SerializeToString,
@@ -547,6 +562,33 @@ class RegistryServiceServicer(object):
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def UpdateWebhook(self, request, context):
+        """Replaces a subscription's destination, description and filters (every
+        field, as CreateWebhook takes them). Events not yet delivered go to the
+        new destination, under the new filters.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RotateWebhookSecret(self, request, context):
+        """Gives a subscription a new signing secret (returned once). During the
+        overlap, requests carry signatures by both secrets, so the receiver
+        can switch without losing a request.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ReplayWebhook(self, request, context):
+        """Sends a range of events again, from an event or a time on, with the
+        `webhook-id` each had (e.g. after a receiver lost its data); events
+        after the range follow as usual.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def ResumeWebhook(self, request, context):
         """Resumes a FAILING subscription at the event it failed on, or after it
         (`skip_failed_event`).
@@ -754,6 +796,21 @@ def add_RegistryServiceServicer_to_server(servicer, server):
                     servicer.DeleteWebhook,
                     request_deserializer=modelregistry_dot_v1_dot_registry__pb2.DeleteWebhookRequest.FromString,
                     response_serializer=modelregistry_dot_v1_dot_registry__pb2.DeleteWebhookResponse.SerializeToString,
+            ),
+            'UpdateWebhook': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateWebhook,
+                    request_deserializer=modelregistry_dot_v1_dot_registry__pb2.UpdateWebhookRequest.FromString,
+                    response_serializer=modelregistry_dot_v1_dot_registry__pb2.UpdateWebhookResponse.SerializeToString,
+            ),
+            'RotateWebhookSecret': grpc.unary_unary_rpc_method_handler(
+                    servicer.RotateWebhookSecret,
+                    request_deserializer=modelregistry_dot_v1_dot_registry__pb2.RotateWebhookSecretRequest.FromString,
+                    response_serializer=modelregistry_dot_v1_dot_registry__pb2.RotateWebhookSecretResponse.SerializeToString,
+            ),
+            'ReplayWebhook': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReplayWebhook,
+                    request_deserializer=modelregistry_dot_v1_dot_registry__pb2.ReplayWebhookRequest.FromString,
+                    response_serializer=modelregistry_dot_v1_dot_registry__pb2.ReplayWebhookResponse.SerializeToString,
             ),
             'ResumeWebhook': grpc.unary_unary_rpc_method_handler(
                     servicer.ResumeWebhook,
@@ -1419,6 +1476,57 @@ class RegistryService(object):
         return grpc.experimental.unary_unary(request, target, '/modelregistry.v1.RegistryService/DeleteWebhook',
             modelregistry_dot_v1_dot_registry__pb2.DeleteWebhookRequest.SerializeToString,
             modelregistry_dot_v1_dot_registry__pb2.DeleteWebhookResponse.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def UpdateWebhook(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/modelregistry.v1.RegistryService/UpdateWebhook',
+            modelregistry_dot_v1_dot_registry__pb2.UpdateWebhookRequest.SerializeToString,
+            modelregistry_dot_v1_dot_registry__pb2.UpdateWebhookResponse.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def RotateWebhookSecret(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/modelregistry.v1.RegistryService/RotateWebhookSecret',
+            modelregistry_dot_v1_dot_registry__pb2.RotateWebhookSecretRequest.SerializeToString,
+            modelregistry_dot_v1_dot_registry__pb2.RotateWebhookSecretResponse.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def ReplayWebhook(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/modelregistry.v1.RegistryService/ReplayWebhook',
+            modelregistry_dot_v1_dot_registry__pb2.ReplayWebhookRequest.SerializeToString,
+            modelregistry_dot_v1_dot_registry__pb2.ReplayWebhookResponse.FromString,
             options, channel_credentials,
             insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
 

@@ -368,6 +368,33 @@ class RegistryServiceStub:
     ]
     """Ends a subscription: nothing more is sent to it."""
 
+    UpdateWebhook: grpc.UnaryUnaryMultiCallable[
+        registry_pb2.UpdateWebhookRequest,
+        registry_pb2.UpdateWebhookResponse,
+    ]
+    """Replaces a subscription's destination, description and filters (every
+    field, as CreateWebhook takes them). Events not yet delivered go to the
+    new destination, under the new filters.
+    """
+
+    RotateWebhookSecret: grpc.UnaryUnaryMultiCallable[
+        registry_pb2.RotateWebhookSecretRequest,
+        registry_pb2.RotateWebhookSecretResponse,
+    ]
+    """Gives a subscription a new signing secret (returned once). During the
+    overlap, requests carry signatures by both secrets, so the receiver
+    can switch without losing a request.
+    """
+
+    ReplayWebhook: grpc.UnaryUnaryMultiCallable[
+        registry_pb2.ReplayWebhookRequest,
+        registry_pb2.ReplayWebhookResponse,
+    ]
+    """Sends a range of events again, from an event or a time on, with the
+    `webhook-id` each had (e.g. after a receiver lost its data); events
+    after the range follow as usual.
+    """
+
     ResumeWebhook: grpc.UnaryUnaryMultiCallable[
         registry_pb2.ResumeWebhookRequest,
         registry_pb2.ResumeWebhookResponse,
@@ -692,6 +719,33 @@ class RegistryServiceAsyncStub:
         registry_pb2.DeleteWebhookResponse,
     ]
     """Ends a subscription: nothing more is sent to it."""
+
+    UpdateWebhook: grpc.aio.UnaryUnaryMultiCallable[
+        registry_pb2.UpdateWebhookRequest,
+        registry_pb2.UpdateWebhookResponse,
+    ]
+    """Replaces a subscription's destination, description and filters (every
+    field, as CreateWebhook takes them). Events not yet delivered go to the
+    new destination, under the new filters.
+    """
+
+    RotateWebhookSecret: grpc.aio.UnaryUnaryMultiCallable[
+        registry_pb2.RotateWebhookSecretRequest,
+        registry_pb2.RotateWebhookSecretResponse,
+    ]
+    """Gives a subscription a new signing secret (returned once). During the
+    overlap, requests carry signatures by both secrets, so the receiver
+    can switch without losing a request.
+    """
+
+    ReplayWebhook: grpc.aio.UnaryUnaryMultiCallable[
+        registry_pb2.ReplayWebhookRequest,
+        registry_pb2.ReplayWebhookResponse,
+    ]
+    """Sends a range of events again, from an event or a time on, with the
+    `webhook-id` each had (e.g. after a receiver lost its data); events
+    after the range follow as usual.
+    """
 
     ResumeWebhook: grpc.aio.UnaryUnaryMultiCallable[
         registry_pb2.ResumeWebhookRequest,
@@ -1093,6 +1147,39 @@ class RegistryServiceServicer(metaclass=abc.ABCMeta):
         context: _ServicerContext,
     ) -> typing.Union[registry_pb2.DeleteWebhookResponse, collections.abc.Awaitable[registry_pb2.DeleteWebhookResponse]]:
         """Ends a subscription: nothing more is sent to it."""
+
+    @abc.abstractmethod
+    def UpdateWebhook(
+        self,
+        request: registry_pb2.UpdateWebhookRequest,
+        context: _ServicerContext,
+    ) -> typing.Union[registry_pb2.UpdateWebhookResponse, collections.abc.Awaitable[registry_pb2.UpdateWebhookResponse]]:
+        """Replaces a subscription's destination, description and filters (every
+        field, as CreateWebhook takes them). Events not yet delivered go to the
+        new destination, under the new filters.
+        """
+
+    @abc.abstractmethod
+    def RotateWebhookSecret(
+        self,
+        request: registry_pb2.RotateWebhookSecretRequest,
+        context: _ServicerContext,
+    ) -> typing.Union[registry_pb2.RotateWebhookSecretResponse, collections.abc.Awaitable[registry_pb2.RotateWebhookSecretResponse]]:
+        """Gives a subscription a new signing secret (returned once). During the
+        overlap, requests carry signatures by both secrets, so the receiver
+        can switch without losing a request.
+        """
+
+    @abc.abstractmethod
+    def ReplayWebhook(
+        self,
+        request: registry_pb2.ReplayWebhookRequest,
+        context: _ServicerContext,
+    ) -> typing.Union[registry_pb2.ReplayWebhookResponse, collections.abc.Awaitable[registry_pb2.ReplayWebhookResponse]]:
+        """Sends a range of events again, from an event or a time on, with the
+        `webhook-id` each had (e.g. after a receiver lost its data); events
+        after the range follow as usual.
+        """
 
     @abc.abstractmethod
     def ResumeWebhook(
