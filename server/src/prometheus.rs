@@ -53,6 +53,19 @@ pub const OPEN_FDS: &str = "process_open_fds";
 /// When the process started, in seconds since the Unix epoch.
 pub const START_TIME: &str = "process_start_time_seconds";
 
+/// Webhook delivery attempts by `outcome` (see [`WEBHOOK_OUTCOMES`]).
+pub const WEBHOOK_ATTEMPTS: &str = "model_registry_webhook_attempts_total";
+/// The outcomes [`WEBHOOK_ATTEMPTS`] is labelled with.
+pub const WEBHOOK_OUTCOMES: [&str; 3] = ["delivered", "retried", "refused"];
+/// Per subscription this replica delivers (`webhook`): how long its oldest
+/// undelivered event has waited.
+pub const WEBHOOK_LAG_SECONDS: &str = "model_registry_webhook_lag_seconds";
+/// Per subscription this replica delivers: undelivered matching events it
+/// has read (at most a read's worth, 200).
+pub const WEBHOOK_LAG_EVENTS: &str = "model_registry_webhook_lag_events";
+/// Subscriptions paused (FAILING) until an admin resumes them.
+pub const WEBHOOKS_FAILING: &str = "model_registry_webhooks_failing";
+
 /// Every metric the server exports, for the README check.
 pub const ALL: &[&str] = &[
     REQUESTS,
@@ -70,6 +83,10 @@ pub const ALL: &[&str] = &[
     CHANGE_NOTIFICATIONS,
     FEED_CONNECTED,
     FEED_LAG,
+    WEBHOOK_ATTEMPTS,
+    WEBHOOK_LAG_SECONDS,
+    WEBHOOK_LAG_EVENTS,
+    WEBHOOKS_FAILING,
     BUILD_INFO,
     RESIDENT_MEMORY,
     VIRTUAL_MEMORY,
@@ -126,6 +143,29 @@ fn zero_known_series() {
     for source in CHANGE_SOURCES {
         counter!(CHANGE_NOTIFICATIONS, "source" => source).increment(0);
     }
+    for outcome in WEBHOOK_OUTCOMES {
+        counter!(WEBHOOK_ATTEMPTS, "outcome" => outcome).increment(0);
+    }
+    gauge!(WEBHOOKS_FAILING).set(0.0);
+}
+
+/// A webhook delivery attempt ended with `outcome` (one of
+/// [`WEBHOOK_OUTCOMES`]).
+pub fn webhook_attempt(outcome: &'static str) {
+    counter!(WEBHOOK_ATTEMPTS, "outcome" => outcome).increment(1);
+}
+
+/// How far subscription `webhook` is behind: its oldest undelivered event's
+/// age and the undelivered events read.
+pub fn webhook_lag(webhook: i64, seconds: f64, events: usize) {
+    let id = webhook.to_string();
+    gauge!(WEBHOOK_LAG_SECONDS, "webhook" => id.clone()).set(seconds);
+    gauge!(WEBHOOK_LAG_EVENTS, "webhook" => id).set(events as f64);
+}
+
+/// How many subscriptions are paused.
+pub fn webhooks_failing(count: usize) {
+    gauge!(WEBHOOKS_FAILING).set(count as f64);
 }
 
 fn describe() {
@@ -168,6 +208,23 @@ fn describe() {
         FEED_LAG,
         Unit::Seconds,
         "Age of the oldest committed event the change feed holds back behind an older running transaction."
+    );
+    describe_counter!(
+        WEBHOOK_ATTEMPTS,
+        "Webhook delivery attempts by outcome (delivered, retried, refused)."
+    );
+    describe_gauge!(
+        WEBHOOK_LAG_SECONDS,
+        Unit::Seconds,
+        "Per webhook subscription this replica delivers: how long its oldest undelivered event has waited."
+    );
+    describe_gauge!(
+        WEBHOOK_LAG_EVENTS,
+        "Per webhook subscription this replica delivers: undelivered matching events read (at most 200)."
+    );
+    describe_gauge!(
+        WEBHOOKS_FAILING,
+        "Webhook subscriptions paused (FAILING) until an admin resumes them."
     );
     describe_gauge!(BUILD_INFO, "The binary's version and commit.");
     describe_gauge!(RESIDENT_MEMORY, Unit::Bytes, "Resident memory.");

@@ -136,10 +136,17 @@ def test_invented_method_names_do_not_create_series(monitored: tuple[RunningServ
 def test_the_readme_metrics_and_promql_name_metrics_that_exist(monitored: tuple[RunningServer, str]) -> None:
     server, metrics = monitored
     with RegistryClient(server.address, timeout=10) as registry:
+        # A subscription, for the per-subscription webhook series (its
+        # host does not resolve here: the attempts fail and are retried).
+        registry.create_webhook("https://hooks.invalid/registry")
         registry.register_model("churn", algorithm="XGBoost", artifact_uri="s3://m/1")
         registry.get_model("churn")
         watch = registry.watch_alias("churn")
         next(watch)
+        eventually(
+            lambda: True if "model_registry_webhook_lag_seconds" in scrape(metrics) else None,
+            "the subscription's lag",
+        )
         samples = {s.name for family in scrape(metrics).values() for s in family}
         watch.close()
     # A histogram's samples are NAME_bucket, NAME_sum and NAME_count.

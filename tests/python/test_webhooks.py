@@ -12,15 +12,17 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.request
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 from standardwebhooks.webhooks import Webhook as Verifier
 
-from conftest import RunningServer, free_port, readme_block, start_server, stop_server
+from conftest import RunningServer, free_port, psql, readme_block, start_server, stop_server
 from modelreg_client import InvalidArgument, RegistryClient
 
 # Deliveries retry fast here, so an outage's end is seen within a second.
@@ -119,6 +121,17 @@ def wait_until(check: Callable[[], bool], timeout: float = 30.0) -> None:
     while not check():
         assert time.monotonic() < deadline, "condition not met in time"
         time.sleep(0.05)
+
+
+def scraped(address: str, name: str, **labels: str) -> float | None:
+    """The value of metric `name` (with `labels`) at http://ADDRESS/metrics."""
+    with urllib.request.urlopen(f"http://{address}/metrics", timeout=10) as response:
+        text = response.read().decode()
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
+                return float(sample.value)
+    return None
 
 
 def events_by_model(delivered: list[dict[str, Any]]) -> dict[str, list[int]]:
@@ -306,7 +319,8 @@ def test_destinations_inside_the_network_are_refused_when_created_and_when_conne
 def test_a_refused_event_pauses_the_subscription_until_an_admin_resumes_it(
     tmp_path: Path, receiver: Receiver
 ) -> None:
-    server = start_server(tmp_path, *LOOPBACK)
+    metrics = f"127.0.0.1:{free_port()}"
+    server = start_server(tmp_path, *LOOPBACK, "--metrics-listen", metrics)
     try:
         with registry_for(server) as registry:
             created = registry.create_webhook(receiver.url, event_types=["VERSION_REGISTERED"])
@@ -318,6 +332,8 @@ def test_a_refused_event_pauses_the_subscription_until_an_admin_resumes_it(
             paused = registry.get_webhook(created.webhook.id)
             assert paused.failure.startswith("HTTP 410")
             assert receiver.delivered == [], "later events wait behind the refused one"
+            wait_until(lambda: scraped(metrics, "model_registry_webhooks_failing") == 1.0)
+            assert scraped(metrics, "model_registry_webhook_attempts_total", outcome="refused") == 1.0
             resumed = registry.resume_webhook(created.webhook.id, skip_failed_event=True)
             assert resumed.state == "ACTIVE"
             delivered = receiver.wait_for(2)
@@ -415,3 +431,47 @@ def test_a_rotated_secret_overlaps_an_update_moves_deliveries_and_a_replay_resen
     finally:
         stop_server(server)
         second.close()
+
+
+def test_three_replicas_deliver_each_event_once_and_a_dead_holders_lease_moves(
+    tmp_path: Path, postgres_url: str, receiver: Receiver
+) -> None:
+    replicas = [
+        start_server(tmp_path, "--database-url", postgres_url, *LOOPBACK, log=f"replica{i}.log")
+        for i in range(3)
+    ]
+    database = postgres_url.rsplit("/", 1)[1]
+    try:
+        clients = [registry_for(replica) for replica in replicas]
+        created = clients[0].create_webhook(receiver.url, event_types=["VERSION_REGISTERED"])
+        receiver.trust(created.secret)
+        for i in range(500):
+            clients[i % 3].register_model("churn", algorithm="X", artifact_uri=f"s3://c/{i}")
+        delivered = receiver.wait_for(500, timeout=120)
+        time.sleep(1)
+        assert len(receiver.delivered) == 500, "no event twice while every replica runs"
+        assert [int(d["json"]["data"]["version"]) for d in delivered] == list(range(1, 501))
+
+        holder = psql(f"SELECT lease_holder FROM webhooks WHERE id = {created.webhook.id}", database)
+        pid = int(holder.split(":", 1)[0])
+        (dead,) = [r for r in replicas if r.process.pid == pid]
+        dead.process.send_signal(signal.SIGKILL)
+        dead.process.wait(timeout=10)
+        killed_at = time.monotonic()
+        alive = [c for r, c in zip(replicas, clients, strict=True) if r is not dead]
+        for i in range(500, 1000):
+            alive[i % 2].register_model("churn", algorithm="X", artifact_uri=f"s3://c/{i}")
+        receiver.wait_for(501, timeout=60)
+        takeover = time.monotonic() - killed_at
+        assert takeover < 25, f"delivery moved after {takeover:.1f}s"
+        delivered = receiver.wait_for(1000, timeout=120)
+        versions = sorted({int(d["json"]["data"]["version"]) for d in delivered})
+        assert versions == list(range(1, 1001))
+        assert len(delivered) - 1000 <= 1, "only the request in flight at the kill may come twice"
+        new_holder = psql(f"SELECT lease_holder FROM webhooks WHERE id = {created.webhook.id}", database)
+        assert new_holder != holder
+        for client in clients:
+            client.close()
+    finally:
+        for replica in replicas:
+            stop_server(replica)

@@ -23,7 +23,7 @@ use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinHandle;
 
 use crate::changes::ChangeFeed;
-use crate::domain::webhook::DestinationRules;
+use crate::domain::webhook::{DestinationRules, WebhookState};
 use crate::registry::Registry;
 pub use sender::Sender;
 
@@ -103,6 +103,10 @@ async fn supervise(
     loop {
         match registry.lease_webhooks(&holder, options.lease).await {
             Ok(leased) => {
+                if let Ok(all) = registry.list_webhooks().await {
+                    let failing = all.iter().filter(|w| w.state == WebhookState::Failing);
+                    crate::prometheus::webhooks_failing(failing.count());
+                }
                 let current: HashMap<i64, i64> = leased
                     .iter()
                     .map(|l| (l.webhook.id, l.webhook.generation))

@@ -98,6 +98,12 @@ impl Worker {
                     continue;
                 }
             };
+            let waiting: Vec<&Event> = batch
+                .events
+                .iter()
+                .filter(|event| self.webhook.filter.matches(event))
+                .collect();
+            self.report_lag(waiting.first().copied(), waiting.len());
             if batch.events.is_empty() {
                 let wait = if batch.held_back_since.is_some() {
                     HELD_BACK_POLL
@@ -112,16 +118,21 @@ impl Worker {
                 continue;
             }
             let mut passed = None;
-            for event in batch.events {
-                if !self.webhook.filter.matches(&event) {
+            let mut left = waiting.len();
+            for event in &batch.events {
+                if !self.webhook.filter.matches(event) {
                     passed = Some(event.position());
                     continue;
                 }
                 passed = None;
-                if let Next::Stop = self.deliver_event(&event).await {
+                self.report_lag(Some(event), left);
+                if let Next::Stop = self.deliver_event(event).await {
+                    self.report_lag(None, 0);
                     return;
                 }
+                left -= 1;
             }
+            self.report_lag(None, 0);
             if let Some(cursor) = passed
                 && let Next::Stop = self
                     .record(
@@ -139,6 +150,14 @@ impl Worker {
                 self.cursor = cursor;
             }
         }
+    }
+
+    /// The subscription's lag: `oldest` undelivered event, `count` read.
+    fn report_lag(&self, oldest: Option<&Event>, count: usize) {
+        let seconds = oldest.map_or(0.0, |event| {
+            (time::now() - event.occurred_at).num_milliseconds().max(0) as f64 / 1000.0
+        });
+        crate::prometheus::webhook_lag(self.webhook.id, seconds, count);
     }
 
     /// Sleeps `wait`; whether the worker must stop.
@@ -211,6 +230,11 @@ impl Worker {
             };
             let attempt = self.attempts + 1;
             let verdict = answer.status.map_or(AttemptVerdict::Retry, verdict);
+            crate::prometheus::webhook_attempt(match verdict {
+                AttemptVerdict::Delivered => "delivered",
+                AttemptVerdict::Retry => "retried",
+                AttemptVerdict::Refused => "refused",
+            });
             let since = self.retrying_since.unwrap_or(attempted_at);
             let expired = (time::now() - since)
                 .to_std()
