@@ -25,6 +25,7 @@ on_both_backends!(
 );
 
 on_both_backends!(backend: a_two_person_promotion_with_modelreg);
+on_both_backends!(backend: webhook_subcommands_manage_a_subscription_and_show_its_deliveries);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn modelreg_speaks_tls_with_a_ca_file_and_mutual_tls_with_a_client_certificate() {
@@ -1636,4 +1637,125 @@ async fn tables_fit_a_narrow_terminal_and_stay_one_line_per_row_in_a_pipe(server
             "wider than the terminal: {line:?}"
         );
     }
+}
+
+/// `modelreg webhook …` against a subscription whose receiver is down: the
+/// failed attempts show in `deliveries`, and every change prints the
+/// subscription (the secret only when it is made or rotated).
+async fn webhook_subcommands_manage_a_subscription_and_show_its_deliveries(
+    backend: model_registry_e2e::Backend,
+) {
+    use model_registry_server::domain::webhook::DestinationRules;
+    use model_registry_server::server::ServeOptions;
+    use model_registry_server::webhooks::DeliveryOptions;
+
+    let options = ServeOptions {
+        webhooks: DeliveryOptions {
+            rules: DestinationRules {
+                allow_http: true,
+                allow_private: true,
+            },
+            ..DeliveryOptions::default()
+        },
+        ..ServeOptions::default()
+    };
+    let Some(server) = TestServer::builder(backend).options(options).start().await else {
+        return;
+    };
+    let url = server.url.as_str();
+    // A port nothing listens on: every attempt is refused.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let receiver = format!("http://{}/hook", closed.local_addr().unwrap());
+    drop(closed);
+
+    let created = json(
+        &modelreg(
+            url,
+            &[
+                "-o",
+                "json",
+                "webhook",
+                "create",
+                &receiver,
+                "--model-prefix",
+                "churn",
+                "--event-type",
+                "version_registered",
+                "--description",
+                "deploys",
+            ],
+        )
+        .await,
+    );
+    assert!(created["secret"].as_str().unwrap().starts_with("whsec_"));
+    assert_eq!(created["state"], "WEBHOOK_STATE_ACTIVE");
+    assert_eq!(created["eventTypes"][0], "EVENT_TYPE_VERSION_REGISTERED");
+    let id = created["id"].as_str().unwrap().to_owned();
+
+    register_simple(url, "churn", "0.8").await;
+    let mut attempts = Value::Null;
+    for _ in 0..200 {
+        attempts = json(&modelreg(url, &["-o", "json", "webhook", "deliveries", &id]).await);
+        if !attempts.as_array().unwrap().is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let first = &attempts[0];
+    assert_eq!(first["delivered"], Value::Null, "not delivered: {first}");
+    assert!(
+        first["error"].as_str().unwrap().contains("connect"),
+        "{first}"
+    );
+    let table = stdout(&modelreg(url, &["webhook", "deliveries", &id]).await);
+    assert!(
+        table.contains("ATTEMPTED") && table.contains("connect"),
+        "{table}"
+    );
+
+    let listed = stdout(&modelreg(url, &["webhook", "list"]).await);
+    assert!(
+        listed.contains(&receiver) && listed.contains("churn*"),
+        "{listed}"
+    );
+    assert!(
+        !listed.contains("whsec_"),
+        "no secret in a listing: {listed}"
+    );
+    let shown = stdout(&modelreg(url, &["webhook", "show", &id]).await);
+    assert!(shown.contains("waiting on event"), "{shown}");
+
+    let rotated = json(
+        &modelreg(
+            url,
+            &[
+                "-o",
+                "json",
+                "webhook",
+                "rotate-secret",
+                &id,
+                "--overlap",
+                "1h",
+            ],
+        )
+        .await,
+    );
+    assert_ne!(rotated["secret"], created["secret"]);
+    assert!(rotated["previousSecretExpiresAt"].is_string(), "{rotated}");
+    let replayed = modelreg(url, &["webhook", "replay", &id, "--from-event", "1"]).await;
+    stdout(&replayed);
+    let active = modelreg(url, &["webhook", "resume", &id]).await;
+    failed(&active, 4, "FAILED_PRECONDITION");
+    let private = modelreg(url, &["webhook", "create", "ftp://example.com/x"]).await;
+    let why = failed(&private, 2, "INVALID_ARGUMENT");
+    assert!(why.contains("url"), "{why}");
+    let bad_type = modelreg(
+        url,
+        &["webhook", "create", &receiver, "--event-type", "nope"],
+    )
+    .await;
+    assert!(!bad_type.status.success());
+    stdout(&modelreg(url, &["webhook", "delete", &id]).await);
+    let gone = modelreg(url, &["webhook", "show", &id]).await;
+    failed(&gone, 3, "NOT_FOUND");
 }

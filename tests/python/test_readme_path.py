@@ -24,7 +24,8 @@ WALKTHROUGH_DIR = "/tmp/registry-walkthrough"
 
 # Blocks that are not commands to run.
 # (replicas-token needs two replicas on PostgreSQL: test_replicas.py runs it.)
-NOT_COMMANDS = {"install", "promql", "replicas-token"}
+# The webhook receiver serves until stopped: test_webhooks.py runs it.
+NOT_COMMANDS = {"install", "promql", "replicas-token", "webhook-receiver"}
 
 # The refusals the security section shows on purpose (its text says so).
 EXPECTED_REFUSALS = ("Code: Unauthenticated", "Code: PermissionDenied")

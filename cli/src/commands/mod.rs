@@ -8,6 +8,7 @@ pub mod models;
 pub mod register;
 pub mod status;
 pub mod versions;
+pub mod webhooks;
 
 use clap::Subcommand;
 use model_registry_client::{Error, ModelStatus, RegistryClient};
@@ -137,6 +138,13 @@ pub enum Command {
         after_help = "Examples:\n  modelreg unfreeze churn@production --reason \"incident over\"\n  modelreg unfreeze churn 3 --reason \"audit done\""
     )]
     Unfreeze(governance::FreezeArgs),
+    /// Subscribe URLs to the trail's events (signed HTTP POSTs), see what
+    /// was delivered, replay, resume; admins.
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  modelreg webhook create https://deploy.example.com/hooks/registry --model-prefix fraud- --event-type alias_set\n  modelreg webhook list\n  modelreg webhook deliveries 1"
+    )]
+    Webhook(webhooks::WebhookCommand),
     /// Print a shell completion script.
     #[command(
         after_help = "Example:\n  modelreg completions bash > /etc/bash_completion.d/modelreg"
@@ -180,6 +188,7 @@ pub async fn run(
         Command::Requests(args) => governance::requests(client, args, printer).await,
         Command::Freeze(args) => governance::freeze(client, true, args, printer).await,
         Command::Unfreeze(args) => governance::freeze(client, false, args, printer).await,
+        Command::Webhook(command) => webhooks::webhook_command(client, command, printer).await,
         Command::ImportLegacy(args) => register::import_legacy(client, args, printer).await,
         Command::Register(registration) => register::register(client, *registration, printer).await,
         Command::Deprecate(change) => {

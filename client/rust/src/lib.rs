@@ -45,6 +45,7 @@ mod register;
 mod retry;
 mod types;
 mod watch;
+mod webhooks;
 
 pub use aliases::{DeleteAlias, RollbackAlias, SetAlias, UpdateModel};
 pub use calls::{
@@ -66,6 +67,7 @@ pub use types::{
     EventType, Model, ModelStatus, ModelVersion, Page, Training,
 };
 pub use watch::AliasWatch;
+pub use webhooks::{CreateWebhook, CreatedWebhook, ReplayFrom};
 
 /// Well-known protobuf types (timestamps, structs) used by [`proto`].
 pub use model_registry_api::prost_types;

@@ -193,7 +193,9 @@ impl EventType {
         }
     }
 
-    fn from_proto(value: i32) -> Self {
+    /// The type a wire value names ([`EventType::Unknown`] for one this
+    /// client does not know).
+    pub fn from_proto(value: i32) -> Self {
         use pb::EventType as E;
         match E::try_from(value) {
             Ok(E::ModelCreated) => Self::ModelCreated,
