@@ -157,7 +157,9 @@ def health(address: str) -> str:
 def fill(directory: Path) -> Path:
     """Writes a file until the file system is full."""
     filler = directory / "filler"
-    with open(filler, "wb") as out:
+    # Unbuffered: a buffered file would fail again at close, flushing what
+    # the full disk refused.
+    with open(filler, "wb", buffering=0) as out:
         chunk = os.urandom(64 * 1024)
         while True:
             try:

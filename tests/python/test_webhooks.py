@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from bs4 import BeautifulSoup
 from prometheus_client.parser import text_string_to_metric_families
 from standardwebhooks.webhooks import Webhook as Verifier
 
@@ -475,3 +477,30 @@ def test_three_replicas_deliver_each_event_once_and_a_dead_holders_lease_moves(
     finally:
         for replica in replicas:
             stop_server(replica)
+
+
+def test_the_console_shows_each_subscription_its_lag_and_latest_attempts(tmp_path: Path) -> None:
+    web = f"127.0.0.1:{free_port()}"
+    port = free_port()  # nothing listens: every attempt fails
+    server = start_server(tmp_path, *LOOPBACK, "--web-listen", web)
+    try:
+        with registry_for(server) as registry:
+            created = registry.create_webhook(f"http://127.0.0.1:{port}/hook", description="deploys", model_prefix="churn")
+            registry.register_model("churn", algorithm="X", artifact_uri="s3://c/1")
+            wait_until(lambda: len(registry.webhook_deliveries(created.webhook.id)) >= 1)
+        with urllib.request.urlopen(f"http://{web}/webhooks", timeout=10) as response:
+            page = BeautifulSoup(response.read(), "html.parser")
+        section = page.select_one(f"#webhook-{created.webhook.id}")
+        assert section is not None
+        assert "ACTIVE" in section.h2.get_text()
+        fields = {dt.get_text(): dd.get_text(" ", strip=True) for dt, dd in zip(section.select("dt"), section.select("dd"), strict=True)}
+        assert fields["URL"] == f"http://127.0.0.1:{port}/hook"
+        assert fields["For"] == "deploys"
+        assert fields["Events"] == "models churn…"
+        assert re.fullmatch(r"2 events, the oldest \d+ s old", fields["Lag"]), fields["Lag"]
+        assert "connect" in fields["Waiting on"]
+        attempts = section.select("table.deliveries tbody tr")
+        assert attempts and "connect" in attempts[0].get_text()
+        assert created.secret not in page.get_text()
+    finally:
+        stop_server(server)

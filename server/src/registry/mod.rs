@@ -13,6 +13,7 @@ mod models;
 mod policies;
 mod sessions;
 mod versions;
+mod webhook_delivery;
 mod webhooks;
 
 use std::future::Future;
@@ -40,7 +41,8 @@ use crate::store::{Store, Tx, Work};
 pub use freezes::Unfrozen;
 pub use governance::Decision;
 pub use policies::PolicyRemoved;
-pub use webhooks::{CreatedWebhook, LeasedWebhook, WebhookDeleted};
+pub use webhook_delivery::{Backlog, LeasedWebhook};
+pub use webhooks::{CreatedWebhook, WebhookDeleted};
 
 /// How long a sign-in or sign-out may wait for the database.
 const SESSION_WRITE_TIME: Duration = Duration::from_secs(10);

@@ -1,12 +1,10 @@
 //! Use cases of webhook subscriptions: an admin without limits subscribes a
-//! receiver, reads, deletes and resumes subscriptions (each change audited
-//! in its own transaction); and the steps the delivery workers take (lease,
-//! progress, the delivery log), each one statement or two.
+//! receiver, updates, rotates the secret of, replays, resumes and deletes
+//! subscriptions (each change audited in its own transaction), and reads
+//! them and their delivery log. The delivery workers' steps are in
+//! `webhook_delivery.rs`.
 
 use std::future::Future;
-use std::time::{Duration, Instant};
-
-use chrono::{DateTime, Utc};
 
 use super::idempotent::{Replay, idempotent, mismatch};
 use super::{Registry, use_case};
@@ -16,15 +14,9 @@ use crate::domain::commands::{
     RotateWebhookSecret, UpdateWebhook,
 };
 use crate::domain::idempotency::Outcome;
-use crate::domain::webhook::{Delivery, SigningKeys, Webhook, WebhookSecret, WebhookState};
+use crate::domain::webhook::{Delivery, Webhook, WebhookSecret, WebhookState};
 use crate::domain::{ChangeQueue, DomainError, DomainResult, EventKind, FeedPosition, time};
-use crate::store::{DeliveryRow, NewEventRow, NewWebhookRow, Progress, Tx, WebhookRow, Work};
-
-/// How many attempts the delivery log keeps per subscription.
-const DELIVERIES_KEPT: i64 = 1000;
-
-/// How long a delivery worker's write may wait for the database.
-const WORKER_WRITE_TIME: Duration = Duration::from_secs(10);
+use crate::store::{DeliveryRow, NewEventRow, NewWebhookRow, Tx, WebhookRow, Work};
 
 /// A new subscription, with its secret (shown this once).
 #[derive(Debug, Clone)]
@@ -38,19 +30,6 @@ pub struct CreatedWebhook {
 /// What deleting a subscription answers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct WebhookDeleted;
-
-/// A subscription leased to this replica: what its worker needs.
-#[derive(Debug, Clone)]
-pub struct LeasedWebhook {
-    /// The subscription.
-    pub webhook: Webhook,
-    /// Its signing secrets.
-    pub keys: SigningKeys,
-    /// Failed attempts of its retrying event so far.
-    pub attempts: i64,
-    /// When its retrying event first failed.
-    pub retrying_since: Option<DateTime<Utc>>,
-}
 
 fn not_found(id: i64) -> DomainError {
     DomainError::NotFound(format!("there is no webhook subscription {id}"))
@@ -392,61 +371,12 @@ pub async fn list_deliveries<T: Tx>(
         .collect())
 }
 
-/// Leases the subscriptions no other replica holds (renewing this one's).
-pub async fn lease_webhooks<T: Tx>(
-    tx: &mut T,
-    holder: String,
-    lease: Duration,
-) -> DomainResult<Vec<LeasedWebhook>> {
-    let now = time::now();
-    let until = now + chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::MAX);
-    let rows = tx.lease_webhooks(&holder, now, until).await?;
-    rows.into_iter()
-        .map(|row| {
-            Ok(LeasedWebhook {
-                keys: row.signing_keys()?,
-                attempts: row.attempts,
-                retrying_since: row.retrying_since.map(crate::store::from_db_time),
-                webhook: row.into_domain()?,
-            })
-        })
-        .collect()
-}
-
-/// Gives up this replica's leases.
-pub async fn release_webhooks<T: Tx>(tx: &mut T, holder: String) -> DomainResult<()> {
-    tx.release_webhook_leases(&holder).await
-}
-
-/// Logs an attempt and records where the subscription stands, while this
-/// replica holds its lease: whether it does.
-pub async fn record_attempt<T: Tx>(
-    tx: &mut T,
-    holder: String,
-    attempt: Option<Delivery>,
-    webhook: (i64, i64),
-    progress: Progress,
-) -> DomainResult<bool> {
-    let (webhook_id, generation) = webhook;
-    let leased = tx
-        .record_webhook_progress(webhook_id, &holder, generation, progress)
-        .await?;
-    if leased && let Some(attempt) = attempt {
-        tx.log_webhook_delivery(DeliveryRow::from(&attempt), DELIVERIES_KEPT)
-            .await?;
-    }
-    Ok(leased)
-}
-
 use_case!(CreateWebhookWork { command: CreateWebhook, caller: Caller } -> CreatedWebhook = create_webhook);
 use_case!(DeleteWebhookWork { id: i64, caller: Caller } -> WebhookDeleted = delete_webhook);
 use_case!(ResumeWebhookWork { command: ResumeWebhook, caller: Caller } -> Webhook = resume_webhook);
 use_case!(GetWebhookWork { id: i64 } -> Webhook = get_webhook);
 use_case!(ListWebhooksWork {} -> Vec<Webhook> = list_webhooks);
 use_case!(ListDeliveriesWork { id: i64, limit: i64 } -> Vec<Delivery> = list_deliveries);
-use_case!(LeaseWebhooksWork { holder: String, lease: Duration } -> Vec<LeasedWebhook> = lease_webhooks);
-use_case!(ReleaseWebhooksWork { holder: String } -> () = release_webhooks);
-use_case!(RecordAttemptWork { holder: String, attempt: Option<Delivery>, webhook: (i64, i64), progress: Progress } -> bool = record_attempt);
 use_case!(UpdateWebhookWork { command: UpdateWebhook, caller: Caller } -> Webhook = update_webhook);
 use_case!(RotateSecretWork { command: RotateWebhookSecret, caller: Caller } -> CreatedWebhook = rotate_secret);
 use_case!(ReplayWebhookWork { command: ReplayWebhook, caller: Caller } -> Webhook = replay_webhook);
@@ -534,46 +464,4 @@ impl Registry {
     pub async fn webhook_deliveries(&self, id: i64, limit: i64) -> DomainResult<Vec<Delivery>> {
         self.store.read(ListDeliveriesWork { id, limit }).await
     }
-
-    /// Leases the subscriptions no other replica delivers, for `lease`.
-    pub async fn lease_webhooks(
-        &self,
-        holder: &str,
-        lease: Duration,
-    ) -> DomainResult<Vec<LeasedWebhook>> {
-        let holder = holder.to_owned();
-        self.store
-            .write(worker_deadline(), LeaseWebhooksWork { holder, lease })
-            .await
-    }
-
-    /// Gives up this replica's leases.
-    pub async fn release_webhooks(&self, holder: &str) -> DomainResult<()> {
-        let holder = holder.to_owned();
-        self.store
-            .write(worker_deadline(), ReleaseWebhooksWork { holder })
-            .await
-    }
-
-    /// Logs an attempt and records the subscription's progress, while
-    /// `holder` leases it: whether it does.
-    pub async fn record_attempt(
-        &self,
-        holder: &str,
-        attempt: Option<Delivery>,
-        webhook: &Webhook,
-        progress: Progress,
-    ) -> DomainResult<bool> {
-        let work = RecordAttemptWork {
-            holder: holder.to_owned(),
-            attempt,
-            webhook: (webhook.id, webhook.generation),
-            progress,
-        };
-        self.store.write(worker_deadline(), work).await
-    }
-}
-
-fn worker_deadline() -> Option<Instant> {
-    Some(Instant::now() + WORKER_WRITE_TIME)
 }

@@ -18,6 +18,7 @@ mod query;
 mod render;
 mod requests;
 mod session;
+mod webhooks;
 
 pub use session::Reader;
 
@@ -175,6 +176,7 @@ pub fn router(console: Console) -> Router {
         .route("/models/{name}/versions/{version}", get(pages::version))
         .route("/models/{name}/live", get(live::model_changes))
         .route("/events", get(pages::events))
+        .route("/webhooks", get(webhooks::webhooks))
         .route("/requests", get(requests::requests))
         .route("/requests/{id}/{decision}", post(actions::decide))
         .route("/models/{name}/requests", post(actions::request_move))

@@ -23,7 +23,7 @@ pub(super) fn layout(title: &str, signed_in: bool, live: Option<&str>, content: 
             body {
                 header.top {
                     a.brand href="/" { "Model Registry" }
-                    nav { a href="/" { "Models" } a href="/requests" { "Requests" } a href="/events" { "Events" } }
+                    nav { a href="/" { "Models" } a href="/requests" { "Requests" } a href="/events" { "Events" } a href="/webhooks" { "Webhooks" } }
                     @if signed_in {
                         form.signout method="post" action="/logout" { button type="submit" { "Sign out" } }
                     }
