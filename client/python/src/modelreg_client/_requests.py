@@ -561,6 +561,25 @@ def freeze(
     return Unary(method, request, lambda response: None)
 
 
+def _webhook_settings(
+    url: str,
+    description: str,
+    model_prefix: str,
+    aliases: Iterable[str],
+    event_types: Iterable[EventType | str],
+    request_id: str | None,
+) -> dict[str, Any]:
+    """The fields CreateWebhook and UpdateWebhook share."""
+    return {
+        "url": url,
+        "description": description,
+        "model_prefix": model_prefix,
+        "aliases": list(aliases),
+        "event_types": [EventType(t).to_proto() for t in event_types],
+        "request_id": request_id or new_request_id(),
+    }
+
+
 def create_webhook(
     url: str,
     *,
@@ -571,12 +590,7 @@ def create_webhook(
     request_id: str | None,
 ) -> Unary[CreatedWebhook]:
     request = pb.CreateWebhookRequest(
-        url=url,
-        description=description,
-        model_prefix=model_prefix,
-        aliases=list(aliases),
-        event_types=[EventType(t).to_proto() for t in event_types],
-        request_id=request_id or new_request_id(),
+        **_webhook_settings(url, description, model_prefix, aliases, event_types, request_id)
     )
     return Unary(
         "CreateWebhook",
@@ -630,13 +644,7 @@ def update_webhook(
     request_id: str | None,
 ) -> Unary[Webhook]:
     request = pb.UpdateWebhookRequest(
-        id=webhook_id,
-        url=url,
-        description=description,
-        model_prefix=model_prefix,
-        aliases=list(aliases),
-        event_types=[EventType(t).to_proto() for t in event_types],
-        request_id=request_id or new_request_id(),
+        id=webhook_id, **_webhook_settings(url, description, model_prefix, aliases, event_types, request_id)
     )
     return Unary("UpdateWebhook", request, lambda response: Webhook.from_proto(response.webhook))
 
