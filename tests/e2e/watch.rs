@@ -26,11 +26,13 @@ on_both_backends!(
     bad_watch_requests_are_refused_up_front,
 );
 
-/// The next message within a second.
+/// The next message, with a bound that only guards against a hang (these
+/// tests are about what arrives and in which order; speed is the
+/// benchmarks' business, and a loaded CI machine once took over a second).
 async fn next<T>(stream: &mut Streaming<T>) -> T {
-    tokio::time::timeout(Duration::from_secs(1), stream.message())
+    tokio::time::timeout(Duration::from_secs(10), stream.message())
         .await
-        .expect("a message within a second")
+        .expect("a message within ten seconds")
         .expect("a message, not an error")
         .expect("the stream is open")
 }
