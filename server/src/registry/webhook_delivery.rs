@@ -73,12 +73,12 @@ pub async fn release_webhooks<T: Tx>(tx: &mut T, holder: String) -> DomainResult
     tx.release_webhook_leases(&holder).await
 }
 
-/// Logs an attempt and records where the subscription stands, while this
+/// Logs attempts and records where the subscription stands, while this
 /// replica holds its lease: whether it does.
-pub async fn record_attempt<T: Tx>(
+pub async fn record_attempts<T: Tx>(
     tx: &mut T,
     holder: String,
-    attempt: Option<Delivery>,
+    attempts: Vec<Delivery>,
     webhook: (i64, i64),
     progress: Progress,
 ) -> DomainResult<bool> {
@@ -86,16 +86,16 @@ pub async fn record_attempt<T: Tx>(
     let leased = tx
         .record_webhook_progress(webhook_id, &holder, generation, progress)
         .await?;
-    if leased && let Some(attempt) = attempt {
-        tx.log_webhook_delivery(DeliveryRow::from(&attempt), DELIVERIES_KEPT)
-            .await?;
+    if leased {
+        let rows = attempts.iter().map(DeliveryRow::from).collect();
+        tx.log_webhook_deliveries(rows, DELIVERIES_KEPT).await?;
     }
     Ok(leased)
 }
 
 use_case!(LeaseWebhooksWork { holder: String, lease: Duration } -> Vec<LeasedWebhook> = lease_webhooks);
 use_case!(ReleaseWebhooksWork { holder: String } -> () = release_webhooks);
-use_case!(RecordAttemptWork { holder: String, attempt: Option<Delivery>, webhook: (i64, i64), progress: Progress } -> bool = record_attempt);
+use_case!(RecordAttemptsWork { holder: String, attempts: Vec<Delivery>, webhook: (i64, i64), progress: Progress } -> bool = record_attempts);
 
 impl Registry {
     /// What `webhook` still owes its receiver (the console's lag).
@@ -136,18 +136,18 @@ impl Registry {
             .await
     }
 
-    /// Logs an attempt and records the subscription's progress, while
+    /// Logs attempts and records the subscription's progress, while
     /// `holder` leases it: whether it does.
-    pub async fn record_attempt(
+    pub async fn record_attempts(
         &self,
         holder: &str,
-        attempt: Option<Delivery>,
+        attempts: Vec<Delivery>,
         webhook: &Webhook,
         progress: Progress,
     ) -> DomainResult<bool> {
-        let work = RecordAttemptWork {
+        let work = RecordAttemptsWork {
             holder: holder.to_owned(),
-            attempt,
+            attempts,
             webhook: (webhook.id, webhook.generation),
             progress,
         };

@@ -87,11 +87,11 @@ pub trait WebhookTable {
         progress: Progress,
     ) -> impl Future<Output = DomainResult<bool>> + Send;
 
-    /// Appends an attempt to the delivery log, keeping the latest `keep` of
-    /// its subscription.
-    fn log_webhook_delivery(
+    /// Appends attempts (of one subscription) to the delivery log, keeping
+    /// the latest `keep` of the subscription.
+    fn log_webhook_deliveries(
         &mut self,
-        row: DeliveryRow,
+        rows: Vec<DeliveryRow>,
         keep: i64,
     ) -> impl Future<Output = DomainResult<()>> + Send;
 

@@ -4,7 +4,7 @@
 //! good, or older than the maximum age.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use tokio::sync::{Semaphore, watch};
@@ -29,6 +29,13 @@ const IDLE_POLL: Duration = Duration::from_secs(1);
 /// How soon it looks again while events wait behind a running transaction.
 const HELD_BACK_POLL: Duration = Duration::from_millis(20);
 
+/// Most deliveries recorded in one write, and the longest one waits for
+/// it. A crash re-sends what was delivered but not yet recorded (with the
+/// same ids); in exchange a burst is not held to one database commit per
+/// event, which behind busy writers is one group commit each.
+const RECORD_EVERY: usize = 100;
+const RECORD_WITHIN: Duration = Duration::from_millis(100);
+
 /// What every worker of this replica shares.
 pub(super) struct Shared {
     pub registry: Registry,
@@ -51,7 +58,13 @@ struct Worker {
     shared: Arc<Shared>,
     webhook: Webhook,
     keys: SigningKeys,
+    /// Past the events delivered or filtered out.
     cursor: FeedPosition,
+    /// The cursor as stored.
+    recorded: FeedPosition,
+    /// Deliveries since, and when the first of them was made.
+    unrecorded: Vec<Delivery>,
+    unrecorded_since: Option<Instant>,
     attempts: i64,
     retrying_since: Option<DateTime<Utc>>,
     retrying_event_id: Option<i64>,
@@ -68,6 +81,9 @@ pub(super) async fn deliver(
 ) {
     let mut worker = Worker {
         cursor: lease.webhook.cursor,
+        recorded: lease.webhook.cursor,
+        unrecorded: Vec::new(),
+        unrecorded_since: None,
         attempts: lease.attempts,
         retrying_since: lease.retrying_since,
         retrying_event_id: lease.webhook.retrying_event_id,
@@ -78,6 +94,10 @@ pub(super) async fn deliver(
         stop,
     };
     worker.run().await;
+    if *worker.stop.borrow() {
+        // A clean stop records what was delivered: nothing is sent twice.
+        worker.flush().await;
+    }
 }
 
 impl Worker {
@@ -117,37 +137,22 @@ impl Worker {
                 }
                 continue;
             }
-            let mut passed = None;
             let mut left = waiting.len();
             for event in &batch.events {
-                if !self.webhook.filter.matches(event) {
-                    passed = Some(event.position());
-                    continue;
+                if self.webhook.filter.matches(event) {
+                    self.report_lag(Some(event), left);
+                    if let Next::Stop = self.deliver_event(event).await {
+                        self.report_lag(None, 0);
+                        return;
+                    }
+                    left -= 1;
+                } else {
+                    self.cursor = event.position();
                 }
-                passed = None;
-                self.report_lag(Some(event), left);
-                if let Next::Stop = self.deliver_event(event).await {
-                    self.report_lag(None, 0);
-                    return;
-                }
-                left -= 1;
             }
             self.report_lag(None, 0);
-            if let Some(cursor) = passed
-                && let Next::Stop = self
-                    .record(
-                        None,
-                        Progress::Past {
-                            cursor,
-                            delivered_at: self.last_delivered_at,
-                        },
-                    )
-                    .await
-            {
+            if let Next::Stop = self.flush().await {
                 return;
-            }
-            if let Some(cursor) = passed {
-                self.cursor = cursor;
             }
         }
     }
@@ -168,11 +173,29 @@ impl Worker {
         }
     }
 
-    /// Records progress while the lease holds.
-    async fn record(&self, attempt: Option<Delivery>, progress: Progress) -> Next {
+    /// Records the deliveries not yet recorded and the cursor, if it moved.
+    async fn flush(&mut self) -> Next {
+        if self.unrecorded.is_empty() && self.cursor == self.recorded {
+            return Next::Continue;
+        }
+        let attempts = std::mem::take(&mut self.unrecorded);
+        self.unrecorded_since = None;
+        let progress = Progress::Past {
+            cursor: self.cursor,
+            delivered_at: self.last_delivered_at,
+        };
+        let next = self.record(attempts, progress).await;
+        if let Next::Continue = next {
+            self.recorded = self.cursor;
+        }
+        next
+    }
+
+    /// Records attempts and progress while the lease holds.
+    async fn record(&self, attempts: Vec<Delivery>, progress: Progress) -> Next {
         let registry = &self.shared.registry;
         match registry
-            .record_attempt(&self.shared.holder, attempt, &self.webhook, progress)
+            .record_attempts(&self.shared.holder, attempts, &self.webhook, progress)
             .await
         {
             Ok(true) => Next::Continue,
@@ -240,19 +263,6 @@ impl Worker {
                 .to_std()
                 .is_ok_and(|age| age >= options.max_age);
             let failure = describe_failure(&answer);
-            let progress = match verdict {
-                AttemptVerdict::Delivered => Progress::Past {
-                    cursor: event.position(),
-                    delivered_at: Some(attempted_at),
-                },
-                AttemptVerdict::Retry | AttemptVerdict::Refused => Progress::Failed {
-                    event_id: event.id,
-                    since,
-                    attempts: attempt,
-                    failure: failure.clone(),
-                    failing: verdict == AttemptVerdict::Refused || expired,
-                },
-            };
             let row = Delivery {
                 webhook_id: self.webhook.id,
                 event_id: event.id,
@@ -268,18 +278,35 @@ impl Worker {
                 },
                 delivered: verdict == AttemptVerdict::Delivered,
             };
-            if let Next::Stop = self.record(Some(row), progress).await {
+            if verdict == AttemptVerdict::Delivered {
+                self.cursor = event.position();
+                self.last_delivered_at = Some(attempted_at);
+                self.attempts = 0;
+                self.retrying_since = None;
+                self.retrying_event_id = None;
+                self.unrecorded.push(row);
+                let since = *self.unrecorded_since.get_or_insert_with(Instant::now);
+                if self.unrecorded.len() >= RECORD_EVERY || since.elapsed() >= RECORD_WITHIN {
+                    return self.flush().await;
+                }
+                return Next::Continue;
+            }
+            // What was delivered before goes first, then the failure.
+            if let Next::Stop = self.flush().await {
+                return Next::Stop;
+            }
+            let progress = Progress::Failed {
+                event_id: event.id,
+                since,
+                attempts: attempt,
+                failure: failure.clone(),
+                failing: verdict == AttemptVerdict::Refused || expired,
+            };
+            if let Next::Stop = self.record(vec![row], progress).await {
                 return Next::Stop;
             }
             match verdict {
-                AttemptVerdict::Delivered => {
-                    self.cursor = event.position();
-                    self.last_delivered_at = Some(attempted_at);
-                    self.attempts = 0;
-                    self.retrying_since = None;
-                    self.retrying_event_id = None;
-                    return Next::Continue;
-                }
+                AttemptVerdict::Delivered => return Next::Continue,
                 _ if verdict == AttemptVerdict::Refused || expired => {
                     tracing::warn!(webhook = self.webhook.id, event = event.id, failure = %failure, "webhook subscription paused (FAILING) until an admin resumes it");
                     return Next::Stop;

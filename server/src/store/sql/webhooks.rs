@@ -215,15 +215,25 @@ impl WebhookTable for Conn {
         Ok(changed > 0)
     }
 
-    async fn log_webhook_delivery(&mut self, row: DeliveryRow, keep: i64) -> DomainResult<()> {
-        let webhook_id = row.webhook_id;
-        let id: i64 = diesel::insert_into(webhook_deliveries::table)
-            .values(&row)
-            .returning(webhook_deliveries::id)
-            .get_result(self)
-            .await?;
-        // Trimmed now and then, not on every attempt.
-        if id % 64 == 0 {
+    async fn log_webhook_deliveries(
+        &mut self,
+        rows: Vec<DeliveryRow>,
+        keep: i64,
+    ) -> DomainResult<()> {
+        let Some(webhook_id) = <[DeliveryRow]>::first(&rows).map(|row| row.webhook_id) else {
+            return Ok(());
+        };
+        let mut trim = false;
+        for row in &rows {
+            let id: i64 = diesel::insert_into(webhook_deliveries::table)
+                .values(row)
+                .returning(webhook_deliveries::id)
+                .get_result(self)
+                .await?;
+            // Trimmed now and then, not on every attempt.
+            trim |= id % 64 == 0;
+        }
+        if trim {
             let oldest_kept: Option<i64> = webhook_deliveries::table
                 .filter(webhook_deliveries::webhook_id.eq(webhook_id))
                 .order(webhook_deliveries::id.desc())
