@@ -17,6 +17,7 @@ mod payload;
 mod report;
 mod runner;
 mod scenario;
+mod webhook_lag;
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -90,6 +91,12 @@ struct Args {
     /// Watchers of the watch-fanout scenario.
     #[arg(long, default_value_t = 100)]
     watchers: usize,
+    /// Registrations a second in webhook-lag's steady phase.
+    #[arg(long, default_value_t = 100)]
+    events_per_second: u32,
+    /// Registrations of webhook-lag's burst (0: none).
+    #[arg(long, default_value_t = 10_000)]
+    burst: u64,
     /// Also measure a no-op server answering the same responses, and print
     /// the ratio.
     #[arg(long)]
@@ -179,6 +186,18 @@ async fn run(args: Args) -> Result<(), String> {
         before: rss_before,
         peak: rss_peak.and_then(report::PeakRss::finish),
     };
+    if args.scenario == Scenario::WebhookLag {
+        let phases = webhook_lag::run_phases(
+            &clients,
+            &dataset,
+            args.events_per_second,
+            args.duration,
+            args.burst,
+        )
+        .await
+        .map_err(|e| format!("webhook-lag: {e}"))?;
+        return print_webhook_lag(&args, &phases);
+    }
     let stats = if args.scenario == Scenario::WatchFanout {
         fanout::run(&clients, &dataset, args.watchers, limits)
             .await
@@ -219,6 +238,74 @@ async fn run(args: Args) -> Result<(), String> {
         return print(&args, concurrency, &measured, None, rss);
     };
     print(&args, concurrency, &stats, None, rss())
+}
+
+/// webhook-lag's two phases, writes and deliveries of each.
+fn print_webhook_lag(args: &Args, phases: &webhook_lag::Phases) -> Result<(), String> {
+    let tables = [
+        (
+            format!("steady: {} registrations/s", args.events_per_second),
+            &phases.steady,
+        ),
+        (
+            format!("burst: {} registrations", args.burst),
+            &phases.burst,
+        ),
+    ];
+    if args.output == Output::Json {
+        let phase = |phase: &webhook_lag::Phase| {
+            json!({
+                "writes": report::json_rows(&report::summarise(&phase.writes)),
+                "write_seconds": phase.writes.elapsed.as_secs_f64(),
+                "deliveries": report::json_rows(&report::summarise(&phase.deliveries)),
+                "drain_seconds": phase.deliveries.elapsed.as_secs_f64(),
+            })
+        };
+        let document = json!({
+            "scenario": "webhook-lag",
+            "url": args.url,
+            "events_per_second": args.events_per_second,
+            "burst": args.burst,
+            "steady": phase(&phases.steady),
+            "burst_phase": phase(&phases.burst),
+        });
+        println!("{document:#}");
+    } else {
+        for (title, phase) in tables {
+            println!(
+                "{}",
+                report::table(
+                    &format!(
+                        "{title} against {} (writes over {:.1} s)",
+                        args.url,
+                        phase.writes.elapsed.as_secs_f64()
+                    ),
+                    &report::summarise(&phase.writes)
+                )
+            );
+            println!(
+                "{}",
+                report::table(
+                    &format!(
+                        "{title}: commit to receiver (last arrival after {:.1} s)",
+                        phase.deliveries.elapsed.as_secs_f64()
+                    ),
+                    &report::summarise(&phase.deliveries)
+                )
+            );
+        }
+    }
+    let failed = [&phases.steady, &phases.burst].iter().any(|phase| {
+        phase
+            .deliveries
+            .operations
+            .values()
+            .any(|op| !op.errors.is_empty())
+    });
+    if failed {
+        return Err("some events were not delivered exactly once".to_owned());
+    }
+    Ok(())
 }
 
 /// The server's resident memory around the measured run.

@@ -29,6 +29,9 @@ pub enum Scenario {
     WatchFanout,
     /// 90% get-production, 8% list, 2% register.
     Mixed,
+    /// Time from a registration's commit to its webhook's arrival, at
+    /// `--events-per-second` for `--duration`, then for a `--burst`.
+    WebhookLag,
 }
 
 /// The data a run works on.
@@ -251,8 +254,8 @@ pub fn call(scenario: Scenario, dataset: Arc<Dataset>) -> Call {
                         timed("RegisterModel", client.register_model(request)).await
                     }
                 }
-                Scenario::WatchFanout => (
-                    "WatchFanout",
+                Scenario::WatchFanout | Scenario::WebhookLag => (
+                    "not a call scenario",
                     tonic::Code::Unimplemented,
                     std::time::Duration::ZERO,
                 ),

@@ -67,3 +67,20 @@ def test_scenarios_run_on_postgres_and_over_many_models(tmp_path: Path, postgres
         assert spread["results"][0]["calls"] > 0 and spread["payload"] == "large"
     finally:
         stop_server(server)
+
+
+def test_webhook_lag_times_every_event_from_commit_to_its_receiver(tmp_path: Path) -> None:
+    server = start_server(tmp_path, "--webhook-allow-http", "--webhook-allow-private-destinations")
+    try:
+        report = bench(
+            server, "--scenario", "webhook-lag", "--events-per-second", "50", "--burst", "100"
+        )
+        for phase, written in (("steady", None), ("burst_phase", 100)):
+            writes = report[phase]["writes"][0]
+            deliveries = report[phase]["deliveries"][0]
+            assert writes["errors"] == {} and deliveries["errors"] == {}, report[phase]
+            assert deliveries["calls"] == writes["calls"] == (written or writes["calls"]) > 0
+            assert 0 <= deliveries["p50_ms"] <= deliveries["p99_ms"] <= deliveries["max_ms"]
+            assert report[phase]["drain_seconds"] >= report[phase]["write_seconds"]
+    finally:
+        stop_server(server)
