@@ -70,10 +70,12 @@ def start_server(
     wait: bool = True,
     open_files: int | None = None,
     env: dict[str, str] | None = None,
+    prefix: tuple[str, ...] = (),
 ) -> RunningServer:
     """Starts the server binary in `workdir` with its default database there
     (with `open_files`, under that file-descriptor limit, soft and hard; with
-    `env`, these variables added to the environment)."""
+    `env`, these variables added to the environment; with `prefix`, through
+    that command, which must exec the server in its place)."""
     address = address or f"127.0.0.1:{free_port()}"
 
     def limit() -> None:
@@ -81,7 +83,7 @@ def start_server(
             resource.setrlimit(resource.RLIMIT_NOFILE, (open_files, open_files))
 
     process = subprocess.Popen(
-        [server_binary(), "--listen", address, *args],
+        [*prefix, server_binary(), "--listen", address, *args],
         cwd=workdir,
         stdout=subprocess.DEVNULL,
         stderr=open(workdir / log, "wb"),  # noqa: SIM115 - closed with the process

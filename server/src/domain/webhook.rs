@@ -40,12 +40,22 @@ pub struct WebhookFilter {
 }
 
 impl WebhookFilter {
-    /// A filter from validated parts.
+    /// A filter from validated parts (each alias and kind kept once, in
+    /// the order first given).
     pub fn new(model_prefix: String, aliases: &[AliasName], kinds: &[EventKind]) -> Self {
+        fn once<'a>(names: impl Iterator<Item = &'a str>) -> Vec<String> {
+            let mut kept: Vec<String> = Vec::new();
+            for name in names {
+                if !kept.iter().any(|k| k == name) {
+                    kept.push(name.to_owned());
+                }
+            }
+            kept
+        }
         Self {
             model_prefix,
-            aliases: aliases.iter().map(|a| a.as_str().to_owned()).collect(),
-            kinds: kinds.iter().map(|k| k.as_str().to_owned()).collect(),
+            aliases: once(aliases.iter().map(AliasName::as_str)),
+            kinds: once(kinds.iter().map(|k| k.as_str())),
         }
     }
 

@@ -21,6 +21,9 @@ use crate::domain::{AliasName, DomainError, DomainResult, ModelPrefix, Violation
 /// Most aliases one subscription filters on.
 const MAX_FILTER_ALIASES: usize = 64;
 
+/// How long checking a new destination waits for its name to resolve.
+const RESOLVE_TIME: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// Attempts listed when the caller names no limit, and at most.
 const DEFAULT_DELIVERIES: i64 = 50;
 const MAX_DELIVERIES: i64 = 500;
@@ -32,13 +35,15 @@ impl RegistryService {
         request: Request<pb::CreateWebhookRequest>,
     ) -> Result<Response<pb::CreateWebhookResponse>, Status> {
         let (caller, request) = change_of(request)?;
-        let command = self.settings(
-            &request.url,
-            &request.description,
-            &request.model_prefix,
-            &request.aliases,
-            request.event_types,
-        )?;
+        let command = self
+            .settings(
+                &request.url,
+                &request.description,
+                &request.model_prefix,
+                &request.aliases,
+                request.event_types,
+            )
+            .await?;
         let created = self.registry.create_webhook(command, caller).await?;
         let created = created.value;
         Ok(Response::new(pb::CreateWebhookResponse {
@@ -49,7 +54,7 @@ impl RegistryService {
 
     /// A subscription's settings, every field checked (and named when it
     /// is wrong).
-    fn settings(
+    async fn settings(
         &self,
         url: &str,
         description: &str,
@@ -92,13 +97,37 @@ impl RegistryService {
         }));
         v.finish()?;
         match (url, description, model_prefix, kinds) {
-            (Some(url), Some(description), Some(model_prefix), Some(kinds)) => Ok(CreateWebhook {
-                url: url.to_string(),
-                description,
-                filter: WebhookFilter::new(model_prefix, &aliases, &kinds),
-            }),
+            (Some(url), Some(description), Some(model_prefix), Some(kinds)) => {
+                self.check_resolved(&url).await?;
+                Ok(CreateWebhook {
+                    url: url.to_string(),
+                    description,
+                    filter: WebhookFilter::new(model_prefix, &aliases, &kinds),
+                })
+            }
             _ => Err(DomainError::Internal("a checked field is missing".into())),
         }
+    }
+
+    /// Refuses a destination whose host name resolves, now, to an address
+    /// the rules refuse. Each connection checks again (an answer may
+    /// change); a name that does not resolve yet is accepted, since its
+    /// receiver may not be set up yet.
+    async fn check_resolved(&self, url: &url::Url) -> DomainResult<()> {
+        let (Some(url::Host::Domain(host)), Some(port)) = (url.host(), url.port_or_known_default())
+        else {
+            return Ok(());
+        };
+        let lookup = tokio::time::timeout(RESOLVE_TIME, tokio::net::lookup_host((host, port)));
+        let Ok(Ok(addresses)) = lookup.await else {
+            return Ok(());
+        };
+        for address in addresses {
+            self.webhook_rules
+                .check_address(address.ip())
+                .map_err(|why| DomainError::invalid("url", format!("names {host}, which {why}")))?;
+        }
+        Ok(())
     }
 
     /// See `RegistryService.UpdateWebhook`.
@@ -108,13 +137,15 @@ impl RegistryService {
     ) -> Result<Response<pb::UpdateWebhookResponse>, Status> {
         let (caller, request) = change_of(request)?;
         let id = webhook_id(request.id);
-        let settings = self.settings(
-            &request.url,
-            &request.description,
-            &request.model_prefix,
-            &request.aliases,
-            request.event_types,
-        );
+        let settings = self
+            .settings(
+                &request.url,
+                &request.description,
+                &request.model_prefix,
+                &request.aliases,
+                request.event_types,
+            )
+            .await;
         let (id, settings) = (id?, settings?);
         let webhook = self
             .registry
