@@ -475,6 +475,25 @@ mod tests {
     }
 
     #[test]
+    fn a_filter_names_each_alias_and_kind_once_in_the_order_given() {
+        let alias = |name: &str| AliasName::parse("aliases", name).unwrap();
+        let filter = WebhookFilter::new(
+            "fraud-".into(),
+            &[alias("production"), alias("canary"), alias("production")],
+            &[
+                EventKind::AliasSet,
+                EventKind::AliasSet,
+                EventKind::AliasDeleted,
+            ],
+        );
+        assert_eq!(filter.aliases, ["production", "canary"]);
+        assert_eq!(
+            filter.event_kinds(),
+            [EventKind::AliasSet, EventKind::AliasDeleted]
+        );
+    }
+
+    #[test]
     fn signatures_follow_the_specifications_example() {
         // The example of the Standard Webhooks specification.
         let secret = WebhookSecret::parse("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").unwrap();
