@@ -1724,6 +1724,20 @@ async fn webhook_subcommands_manage_a_subscription_and_show_its_deliveries(
     );
     let shown = stdout(&modelreg(url, &["webhook", "show", &id]).await);
     assert!(shown.contains("waiting on event"), "{shown}");
+    assert!(shown.contains("order: in order"), "{shown}");
+    let unordered = json(
+        &modelreg(
+            url,
+            &["-o", "json", "webhook", "create", &receiver, "--unordered"],
+        )
+        .await,
+    );
+    // The JSON mapping leaves out a false field.
+    assert_eq!(unordered["ordered"], Value::Null, "{unordered}");
+    assert_eq!(created["ordered"], Value::Bool(true), "{created}");
+    let unordered_id = unordered["id"].as_str().unwrap();
+    let shown = stdout(&modelreg(url, &["webhook", "show", unordered_id]).await);
+    assert!(shown.contains("order: unordered"), "{shown}");
 
     let rotated = json(
         &modelreg(

@@ -265,6 +265,70 @@ def test_an_outage_of_the_receiver_delays_deliveries_but_loses_none(
             receiver.close()
 
 
+def test_an_unordered_subscription_sets_a_failing_event_aside_and_delivers_the_rest(
+    tmp_path: Path, database: list[str], receiver: Receiver
+) -> None:
+    """ordered=False: version 1's event fails (503) while versions 2..10
+    arrive in order; it is retried on its own, with the same webhook-id,
+    and arrives once its receiver takes it. A set-aside event that is then
+    refused pauses the subscription, and resuming past it drops it."""
+    server = start_server(tmp_path, *database, *LOOPBACK)
+    try:
+        with registry_for(server) as registry:
+            created = registry.create_webhook(receiver.url, event_types=["VERSION_REGISTERED"], ordered=False)
+            assert created.webhook.ordered is False
+            receiver.trust(created.secret)
+            refuse: dict[str, int] = {"1": 503}
+
+            def version_of(request: dict[str, Any]) -> str:
+                return str(json.loads(request["body"])["data"]["version"])
+
+            receiver.answer = lambda request: refuse.get(version_of(request), 204)
+            for i in range(10):
+                registry.register_model("churn", algorithm="X", artifact_uri=f"s3://c/{i}")
+            delivered = receiver.wait_for(9)
+            assert [version_of(d) for d in delivered] == [str(v) for v in range(2, 11)]
+            wait_until(lambda: sum(version_of(r) == "1" for r in receiver.requests) >= 3)
+            webhook = registry.get_webhook(created.webhook.id)
+            assert webhook.state == "ACTIVE" and not webhook.ordered
+            assert webhook.delivered_through_event_id >= int(delivered[-1]["json"]["data"]["id"]), (
+                "the cursor went past the failing event"
+            )
+
+            del refuse["1"]
+            delivered = receiver.wait_for(10)
+            assert version_of(delivered[-1]) == "1"
+            first_ids = {r["id"] for r in receiver.requests if version_of(r) == "1"}
+            assert len(first_ids) == 1, "every attempt of the set-aside event carries one webhook-id"
+            attempts = [d for d in registry.webhook_deliveries(created.webhook.id) if d.message_id in first_ids]
+            assert attempts[0].delivered and all(not d.delivered for d in attempts[1:])
+
+            # Set aside (503), then refused (410): the subscription pauses on it.
+            refuse["11"] = 503
+            registry.register_model("churn", algorithm="X", artifact_uri="s3://c/11")
+            wait_until(lambda: any(version_of(r) == "11" for r in receiver.requests))
+            refuse["11"] = 410
+            registry.register_model("churn", algorithm="X", artifact_uri="s3://c/12")
+            receiver.wait_for(11)
+            wait_until(lambda: registry.get_webhook(created.webhook.id).state == "FAILING")
+            paused = registry.get_webhook(created.webhook.id)
+            assert "410" in paused.failure and paused.retrying_event_id is not None
+            resumed = registry.resume_webhook(created.webhook.id, skip_failed_event=True)
+            assert resumed.state == "ACTIVE"
+            registry.register_model("churn", algorithm="X", artifact_uri="s3://c/13")
+            delivered = receiver.wait_for(12)
+            assert version_of(delivered[-1]) == "13"
+            requests_of_11 = sum(version_of(r) == "11" for r in receiver.requests)
+            time.sleep(1.5)  # past a retry interval: a dropped event is not tried again
+            assert sum(version_of(r) == "11" for r in receiver.requests) == requests_of_11
+            assert all(version_of(d) != "11" for d in receiver.delivered)
+
+            ordered = registry.update_webhook(created.webhook.id, receiver.url, event_types=["VERSION_REGISTERED"])
+            assert ordered.ordered is True
+    finally:
+        stop_server(server)
+
+
 def test_a_server_killed_during_delivery_resumes_where_it_was(
     tmp_path: Path, database: list[str], receiver: Receiver
 ) -> None:

@@ -33,6 +33,10 @@ pub enum WebhookCommand {
         /// Only events of this type, e.g. alias_set (repeat for several).
         #[arg(long = "event-type", value_parser = parse_event_type)]
         event_types: Vec<EventType>,
+        /// A failing event is set aside and retried on its own while later
+        /// events go on (by default it holds them up).
+        #[arg(long)]
+        unordered: bool,
     },
     /// List the subscriptions, their state and progress.
     #[command(after_help = "Example:\n  modelreg webhook list")]
@@ -117,11 +121,13 @@ pub async fn webhook_command(
             model_prefix,
             aliases,
             event_types,
+            unordered,
         } => {
             let mut builder = client
                 .create_webhook(destination)
                 .description(description)
-                .model_prefix(model_prefix);
+                .model_prefix(model_prefix)
+                .ordered(!unordered);
             for alias in aliases {
                 builder = builder.alias(alias);
             }
@@ -284,6 +290,14 @@ fn details(webhook: &pb::Webhook) -> String {
         format!("webhook {}: {}", webhook.id, state(webhook)),
         format!("url: {}", webhook.url),
         format!("events: {}", filter_text(webhook)),
+        format!(
+            "order: {}",
+            if webhook.ordered {
+                "in order (a failing event holds up the later ones)"
+            } else {
+                "unordered (a failing event is set aside and retried on its own)"
+            }
+        ),
         format!(
             "delivered through event: {}",
             webhook.delivered_through_event_id

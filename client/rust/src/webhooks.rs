@@ -66,6 +66,13 @@ impl CreateWebhook<'_> {
         self
     }
 
+    /// Whether a failing event holds up the later ones (the default), or
+    /// (false) is set aside and retried on its own while they go on.
+    pub fn ordered(mut self, ordered: bool) -> Self {
+        self.request.ordered = Some(ordered);
+        self
+    }
+
     /// Sends it.
     pub async fn send(self) -> Result<CreatedWebhook> {
         let response = self

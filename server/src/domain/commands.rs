@@ -427,6 +427,8 @@ pub struct CreateWebhook {
     pub description: String,
     /// Which events.
     pub filter: crate::domain::webhook::WebhookFilter,
+    /// Whether a failing event holds up the ones after it.
+    pub ordered: bool,
 }
 
 /// Replaces a subscription's settings (see `UpdateWebhook`).

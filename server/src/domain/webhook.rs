@@ -140,6 +140,9 @@ pub struct Webhook {
     /// Changes with every change of what is delivered (update, replay,
     /// resume): a worker of an older generation stops.
     pub generation: i64,
+    /// Whether a failing event holds up the ones after it (or is set aside
+    /// and retried on its own).
+    pub ordered: bool,
 }
 
 /// One attempt to deliver one event to a subscription.

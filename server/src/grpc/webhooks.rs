@@ -42,6 +42,7 @@ impl RegistryService {
                 &request.model_prefix,
                 &request.aliases,
                 request.event_types,
+                request.ordered,
             )
             .await?;
         let created = self.registry.create_webhook(command, caller).await?;
@@ -61,6 +62,7 @@ impl RegistryService {
         model_prefix: &str,
         aliases: &[String],
         event_types: Vec<i32>,
+        ordered: Option<bool>,
     ) -> DomainResult<CreateWebhook> {
         let mut v = Violations::default();
         let url = v.check(self.webhook_rules.check_url("url", url));
@@ -103,6 +105,7 @@ impl RegistryService {
                     url: url.to_string(),
                     description,
                     filter: WebhookFilter::new(model_prefix, &aliases, &kinds),
+                    ordered: ordered.unwrap_or(true),
                 })
             }
             _ => Err(DomainError::Internal("a checked field is missing".into())),
@@ -144,6 +147,7 @@ impl RegistryService {
                 &request.model_prefix,
                 &request.aliases,
                 request.event_types,
+                request.ordered,
             )
             .await;
         let (id, settings) = (id?, settings?);
@@ -349,6 +353,7 @@ fn webhook_to_wire(webhook: Webhook) -> pb::Webhook {
             .previous_secret_expires_at
             .filter(|until| *until > crate::domain::time::now())
             .map(timestamp),
+        ordered: webhook.ordered,
     }
 }
 

@@ -41,7 +41,7 @@ use crate::store::{Store, Tx, Work};
 pub use freezes::Unfrozen;
 pub use governance::Decision;
 pub use policies::PolicyRemoved;
-pub use webhook_delivery::{Backlog, LeasedWebhook};
+pub use webhook_delivery::{Backlog, LeasedWebhook, Record};
 pub use webhooks::{CreatedWebhook, WebhookDeleted};
 
 /// How long a sign-in or sign-out may wait for the database.

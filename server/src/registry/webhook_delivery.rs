@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 use super::{Registry, use_case};
 use crate::domain::webhook::{Delivery, SigningKeys, Webhook};
 use crate::domain::{DomainResult, time};
-use crate::store::{DeliveryRow, Progress, Tx, Work};
+use crate::store::{DeliveryRow, Progress, SetAside, Tx, Work};
 
 /// How many attempts the delivery log keeps per subscription.
 const DELIVERIES_KEPT: i64 = 1000;
@@ -29,6 +29,8 @@ pub struct Backlog {
     pub more: bool,
     /// When the oldest of them happened.
     pub oldest: Option<DateTime<Utc>>,
+    /// Failed events set aside (unordered subscriptions), retried on their own.
+    pub set_aside: usize,
 }
 
 /// How many trail events a backlog read looks at.
@@ -73,21 +75,32 @@ pub async fn release_webhooks<T: Tx>(tx: &mut T, holder: String) -> DomainResult
     tx.release_webhook_leases(&holder).await
 }
 
+/// What one write of a delivery worker records.
+#[derive(Debug, Clone)]
+pub struct Record {
+    /// Attempts for the delivery log.
+    pub attempts: Vec<Delivery>,
+    /// Where the subscription stands.
+    pub progress: Progress,
+    /// What happens to its set-aside events.
+    pub set_aside: SetAside,
+}
+
 /// Logs attempts and records where the subscription stands, while this
 /// replica holds its lease: whether it does.
 pub async fn record_attempts<T: Tx>(
     tx: &mut T,
     holder: String,
-    attempts: Vec<Delivery>,
     webhook: (i64, i64),
-    progress: Progress,
+    record: Record,
 ) -> DomainResult<bool> {
     let (webhook_id, generation) = webhook;
     let leased = tx
-        .record_webhook_progress(webhook_id, &holder, generation, progress)
+        .record_webhook_progress(webhook_id, &holder, generation, record.progress)
         .await?;
     if leased {
-        let rows = attempts.iter().map(DeliveryRow::from).collect();
+        tx.change_set_aside(webhook_id, record.set_aside).await?;
+        let rows = record.attempts.iter().map(DeliveryRow::from).collect();
         tx.log_webhook_deliveries(rows, DELIVERIES_KEPT).await?;
     }
     Ok(leased)
@@ -95,7 +108,7 @@ pub async fn record_attempts<T: Tx>(
 
 use_case!(LeaseWebhooksWork { holder: String, lease: Duration } -> Vec<LeasedWebhook> = lease_webhooks);
 use_case!(ReleaseWebhooksWork { holder: String } -> () = release_webhooks);
-use_case!(RecordAttemptsWork { holder: String, attempts: Vec<Delivery>, webhook: (i64, i64), progress: Progress } -> bool = record_attempts);
+use_case!(RecordAttemptsWork { holder: String, webhook: (i64, i64), record: Record } -> bool = record_attempts);
 
 impl Registry {
     /// What `webhook` still owes its receiver (the console's lag).
@@ -109,10 +122,12 @@ impl Registry {
             .iter()
             .filter(|event| webhook.filter.matches(event))
             .collect();
+        let set_aside = self.store.set_aside_events(webhook.id).await?.len();
         Ok(Backlog {
             events: waiting.len(),
             more: batch.more,
             oldest: waiting.first().map(|event| event.occurred_at),
+            set_aside,
         })
     }
 
@@ -141,15 +156,13 @@ impl Registry {
     pub async fn record_attempts(
         &self,
         holder: &str,
-        attempts: Vec<Delivery>,
         webhook: &Webhook,
-        progress: Progress,
+        record: Record,
     ) -> DomainResult<bool> {
         let work = RecordAttemptsWork {
             holder: holder.to_owned(),
-            attempts,
             webhook: (webhook.id, webhook.generation),
-            progress,
+            record,
         };
         self.store.write(worker_deadline(), work).await
     }

@@ -16,7 +16,7 @@ use crate::domain::commands::{
 use crate::domain::idempotency::Outcome;
 use crate::domain::webhook::{Delivery, Webhook, WebhookSecret, WebhookState};
 use crate::domain::{ChangeQueue, DomainError, DomainResult, EventKind, FeedPosition, time};
-use crate::store::{DeliveryRow, NewEventRow, NewWebhookRow, Tx, WebhookRow, Work};
+use crate::store::{DeliveryRow, NewEventRow, NewWebhookRow, SetAside, Tx, WebhookRow, Work};
 
 /// A new subscription, with its secret (shown this once).
 #[derive(Debug, Clone)]
@@ -46,7 +46,8 @@ fn audit_detail(webhook: &Webhook) -> String {
         .ok()
         .and_then(|url| url.host_str().map(str::to_owned))
         .unwrap_or_default();
-    serde_json::json!({ "host": host, "filter": webhook.filter }).to_string()
+    serde_json::json!({ "host": host, "filter": webhook.filter, "ordered": webhook.ordered })
+        .to_string()
 }
 
 /// Subscribes a receiver; see `RegistryService.CreateWebhook`. It starts
@@ -67,15 +68,7 @@ pub async fn create_webhook<T: Tx>(
             let now = time::now();
             let cursor = tx.feed_head().await?;
             let secret = WebhookSecret::generate()?;
-            let row = NewWebhookRow::new(
-                command.url,
-                command.description,
-                &command.filter,
-                &secret,
-                cursor,
-                caller.identity.clone(),
-                now,
-            )?;
+            let row = NewWebhookRow::new(command, &secret, cursor, caller.identity.clone(), now)?;
             let id = tx.insert_webhook(row).await?;
             let webhook = row_of(tx, id).await?.into_domain()?;
             let mut event = NewEventRow::of_webhook(EventKind::WebhookCreated, id, &caller, now);
@@ -181,9 +174,17 @@ pub async fn resume_webhook<T: Tx>(
                 (true, Some(event_id)) => tx.find_event(event_id).await?,
                 _ => None,
             };
-            let cursor = skipped
-                .as_ref()
-                .map_or(webhook.cursor, |event| event.position());
+            // An event set aside lies behind the cursor: skipping it takes it
+            // out of the set, and leaves the cursor where it is.
+            let cursor = match &skipped {
+                Some(event) if event.position() > webhook.cursor => event.position(),
+                _ => webhook.cursor,
+            };
+            if let Some(event) = &skipped {
+                tx.change_set_aside(command.id, SetAside::Drop(event.id))
+                    .await?;
+            }
+            tx.set_aside_due(command.id, time::now()).await?;
             tx.restart_webhook(command.id, cursor).await?;
             let mut event = NewEventRow::of_webhook(
                 EventKind::WebhookResumed,
@@ -222,8 +223,14 @@ pub async fn update_webhook<T: Tx>(
             let id = command.id;
             row_of(tx, id).await?;
             let settings = command.settings;
-            tx.update_webhook(id, &settings.url, &settings.description, &settings.filter)
-                .await?;
+            tx.update_webhook(
+                id,
+                &settings.url,
+                &settings.description,
+                settings.ordered,
+                &settings.filter,
+            )
+            .await?;
             let webhook = row_of(tx, id).await?.into_domain()?;
             let mut event =
                 NewEventRow::of_webhook(EventKind::WebhookUpdated, id, &caller, time::now());

@@ -67,7 +67,7 @@ pub use tx::{
     Work,
 };
 pub use url::{DatabaseUrl, PoolOptions, SetupError};
-pub use webhook_rows::{DeliveryRow, NewWebhookRow, Progress, WebhookRow};
+pub use webhook_rows::{DeliveryRow, NewWebhookRow, Progress, RetryRow, SetAside, WebhookRow};
 use write::Gate;
 
 /// The registry's storage: connection pools and the operations on them.
@@ -407,5 +407,10 @@ impl Store {
     /// The event with id `id`, if there is one.
     pub async fn find_event(&self, id: i64) -> DomainResult<Option<Event>> {
         on_reader!(self, |conn| conn.find_event(id))
+    }
+
+    /// The events webhook subscription `id` set aside, oldest first.
+    pub async fn set_aside_events(&self, id: i64) -> DomainResult<Vec<RetryRow>> {
+        on_reader!(self, |conn| conn.set_aside_events(id))
     }
 }

@@ -232,6 +232,19 @@ diesel::table! {
         lease_until -> Nullable<Timestamp>,
         created_at -> Timestamp,
         created_by -> Text,
+        ordered -> Bool,
+    }
+}
+
+diesel::table! {
+    /// Events an unordered subscription set aside to retry on their own.
+    webhook_retries (webhook_id, event_id) {
+        webhook_id -> BigInt,
+        event_id -> BigInt,
+        attempts -> BigInt,
+        since -> Timestamp,
+        failure -> Text,
+        next_at -> Timestamp,
     }
 }
 
@@ -252,6 +265,7 @@ diesel::table! {
 }
 
 diesel::joinable!(webhook_deliveries -> webhooks (webhook_id));
+diesel::joinable!(webhook_retries -> webhooks (webhook_id));
 diesel::joinable!(model_versions -> models (model_id));
 diesel::joinable!(events -> models (model_id));
 diesel::joinable!(version_metrics -> model_versions (version_id));
@@ -275,5 +289,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     change_requests,
     freezes,
     webhooks,
+    webhook_retries,
     webhook_deliveries
 );

@@ -10,7 +10,8 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
 
 use super::rows::{corrupt, from_db_time, from_json, to_db_time, to_json};
-use super::schema::{webhook_deliveries, webhooks};
+use super::schema::{webhook_deliveries, webhook_retries, webhooks};
+use crate::domain::commands::CreateWebhook;
 use crate::domain::webhook::{
     Delivery, SigningKeys, Webhook, WebhookFilter, WebhookSecret, WebhookState,
 };
@@ -42,6 +43,7 @@ pub struct WebhookRow {
     pub lease_until: Option<NaiveDateTime>,
     pub created_at: NaiveDateTime,
     pub created_by: String,
+    pub ordered: bool,
 }
 
 impl WebhookRow {
@@ -67,6 +69,7 @@ impl WebhookRow {
             last_delivered_at: self.last_delivered_at.map(from_db_time),
             previous_secret_expires_at: self.previous_secret_until.map(from_db_time),
             generation: self.generation,
+            ordered: self.ordered,
         })
     }
 
@@ -108,22 +111,22 @@ pub struct NewWebhookRow {
     pub cursor_id: i64,
     pub created_at: NaiveDateTime,
     pub created_by: String,
+    pub ordered: bool,
 }
 
 impl NewWebhookRow {
-    /// A new ACTIVE subscription starting after `cursor`.
+    /// A new ACTIVE subscription with `settings`, starting after `cursor`.
     pub fn new(
-        url: String,
-        description: String,
-        filter: &WebhookFilter,
+        settings: CreateWebhook,
         secret: &WebhookSecret,
         cursor: FeedPosition,
         created_by: String,
         now: DateTime<Utc>,
     ) -> DomainResult<Self> {
+        let filter = &settings.filter;
         Ok(Self {
-            url,
-            description,
+            url: settings.url,
+            description: settings.description,
             model_prefix: filter.model_prefix.clone(),
             aliases: to_json(&filter.aliases)?,
             event_types: to_json(&filter.kinds)?,
@@ -133,8 +136,32 @@ impl NewWebhookRow {
             cursor_id: cursor.id,
             created_at: to_db_time(now),
             created_by,
+            ordered: settings.ordered,
         })
     }
+}
+
+/// A `webhook_retries` row: an event an unordered subscription set aside.
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable, AsChangeset)]
+#[diesel(table_name = webhook_retries, check_for_backend(diesel::pg::Pg, diesel::sqlite::Sqlite))]
+pub struct RetryRow {
+    pub webhook_id: i64,
+    pub event_id: i64,
+    pub attempts: i64,
+    pub since: NaiveDateTime,
+    pub failure: String,
+    pub next_at: NaiveDateTime,
+}
+
+/// What a recorded attempt does to the subscription's set-aside events.
+#[derive(Debug, Clone)]
+pub enum SetAside {
+    /// Nothing.
+    Unchanged,
+    /// Sets this event aside, or records its latest failure.
+    Keep(RetryRow),
+    /// The event was delivered or skipped: it leaves the set.
+    Drop(i64),
 }
 
 /// A `webhook_deliveries` row: one attempt.

@@ -8,7 +8,7 @@ use std::future::Future;
 
 use chrono::{DateTime, Utc};
 
-use super::webhook_rows::{DeliveryRow, NewWebhookRow, Progress, WebhookRow};
+use super::webhook_rows::{DeliveryRow, NewWebhookRow, Progress, RetryRow, SetAside, WebhookRow};
 use crate::domain::DomainResult;
 use crate::domain::webhook::{WebhookFilter, WebhookSecret};
 
@@ -38,13 +38,14 @@ pub trait WebhookTable {
         cursor: crate::domain::FeedPosition,
     ) -> impl Future<Output = DomainResult<()>> + Send;
 
-    /// Replaces subscription `id`'s destination, description and filters,
-    /// in a new generation.
+    /// Replaces subscription `id`'s destination, description, ordering and
+    /// filters, in a new generation.
     fn update_webhook(
         &mut self,
         id: i64,
         url: &str,
         description: &str,
+        ordered: bool,
         filter: &WebhookFilter,
     ) -> impl Future<Output = DomainResult<()>> + Send;
 
@@ -94,6 +95,27 @@ pub trait WebhookTable {
         rows: Vec<DeliveryRow>,
         keep: i64,
     ) -> impl Future<Output = DomainResult<()>> + Send;
+
+    /// Sets an event of subscription `webhook_id` aside (or records its
+    /// latest failure), or takes it out of the set.
+    fn change_set_aside(
+        &mut self,
+        webhook_id: i64,
+        change: SetAside,
+    ) -> impl Future<Output = DomainResult<()>> + Send;
+
+    /// Makes every event subscription `webhook_id` set aside due at `now`.
+    fn set_aside_due(
+        &mut self,
+        webhook_id: i64,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = DomainResult<()>> + Send;
+
+    /// The events subscription `webhook_id` set aside, oldest first.
+    fn set_aside_events(
+        &mut self,
+        webhook_id: i64,
+    ) -> impl Future<Output = DomainResult<Vec<RetryRow>>> + Send;
 
     /// The latest `limit` attempts to deliver to subscription `id`, newest
     /// first.

@@ -74,7 +74,15 @@ fn subscription(webhook: &Webhook, backlog: Backlog, attempts: &[Delivery]) -> M
                         @if !filter.kinds.is_empty() { "types " code { (filter.kinds.join(", ")) } }
                     }
                 }
+                dt { "Order" }
+                dd {
+                    @if webhook.ordered { "in order: a failing event holds up the later ones" }
+                    @else { "unordered: a failing event is set aside and retried on its own" }
+                }
                 dt { "Delivered through" } dd.lag { "event " (webhook.cursor.id) }
+                @if backlog.set_aside > 0 {
+                    dt { "Set aside" } dd.failure { (backlog.set_aside) " failed event" @if backlog.set_aside != 1 { "s" } ", retried on their own" }
+                }
                 dt { "Lag" }
                 dd.lag {
                     @match backlog.oldest {

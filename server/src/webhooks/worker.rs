@@ -1,13 +1,17 @@
 //! One subscription's deliveries, while this replica leases it: the events
-//! after its cursor, in feed order, one at a time; a failing event is
-//! retried (later events wait behind it) until it is taken, refused for
-//! good, or older than the maximum age.
+//! after its cursor, in feed order, one at a time. A failing event is
+//! retried until it is taken, refused for good, or older than the maximum
+//! age: in place (later events wait behind it) when the subscription is
+//! ordered, else set aside (`webhook_retries`) and retried on its own
+//! backoff while the later events go on.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use tokio::sync::{Semaphore, watch};
+
+mod set_aside;
 
 use super::DeliveryOptions;
 use super::sender::{Answer, Sender};
@@ -17,8 +21,8 @@ use crate::domain::webhook::{
     verdict,
 };
 use crate::domain::{Event, FeedPosition, time};
-use crate::registry::{LeasedWebhook, Registry};
-use crate::store::Progress;
+use crate::registry::{LeasedWebhook, Record, Registry};
+use crate::store::{Progress, RetryRow, SetAside, from_db_time, to_db_time};
 
 /// How many events a worker reads at a time.
 const READ_BATCH: usize = 200;
@@ -69,7 +73,16 @@ struct Worker {
     retrying_since: Option<DateTime<Utc>>,
     retrying_event_id: Option<i64>,
     last_delivered_at: Option<DateTime<Utc>>,
+    /// Events set aside, as stored.
+    set_aside: Vec<RetryRow>,
     stop: watch::Receiver<bool>,
+}
+
+/// One attempt's answer, and when it was made.
+struct Sent {
+    answer: Answer,
+    attempted_at: DateTime<Utc>,
+    verdict: AttemptVerdict,
 }
 
 /// Delivers `lease`'s subscription until it is paused, the lease is lost,
@@ -79,7 +92,21 @@ pub(super) async fn deliver(
     lease: LeasedWebhook,
     stop: watch::Receiver<bool>,
 ) {
+    let set_aside = match shared
+        .registry
+        .store()
+        .set_aside_events(lease.webhook.id)
+        .await
+    {
+        Ok(rows) => rows,
+        Err(error) => {
+            // The next lease round starts the worker again.
+            tracing::warn!(webhook = lease.webhook.id, error = %error, "webhook worker cannot read its set-aside events");
+            return;
+        }
+    };
     let mut worker = Worker {
+        set_aside,
         cursor: lease.webhook.cursor,
         recorded: lease.webhook.cursor,
         unrecorded: Vec::new(),
@@ -107,6 +134,9 @@ impl Worker {
             if *self.stop.borrow() {
                 return;
             }
+            if let Next::Stop = self.retry_set_aside().await {
+                return;
+            }
             let store = self.shared.registry.store();
             let batch = match store.events_after(self.cursor, READ_BATCH).await {
                 Ok(batch) => batch,
@@ -129,7 +159,8 @@ impl Worker {
                     HELD_BACK_POLL
                 } else {
                     IDLE_POLL
-                };
+                }
+                .min(self.next_set_aside_due());
                 tokio::select! {
                     _ = news.recv() => {}
                     () = tokio::time::sleep(wait) => {}
@@ -159,10 +190,20 @@ impl Worker {
 
     /// The subscription's lag: `oldest` undelivered event, `count` read.
     fn report_lag(&self, oldest: Option<&Event>, count: usize) {
-        let seconds = oldest.map_or(0.0, |event| {
-            (time::now() - event.occurred_at).num_milliseconds().max(0) as f64 / 1000.0
+        let set_aside_since = self
+            .set_aside
+            .iter()
+            .map(|row| from_db_time(row.since))
+            .min();
+        let oldest = oldest
+            .map(|event| event.occurred_at)
+            .into_iter()
+            .chain(set_aside_since)
+            .min();
+        let seconds = oldest.map_or(0.0, |at| {
+            (time::now() - at).num_milliseconds().max(0) as f64 / 1000.0
         });
-        crate::prometheus::webhook_lag(self.webhook.id, seconds, count);
+        crate::prometheus::webhook_lag(self.webhook.id, seconds, count + self.set_aside.len());
     }
 
     /// Sleeps `wait`; whether the worker must stop.
@@ -184,21 +225,48 @@ impl Worker {
             cursor: self.cursor,
             delivered_at: self.last_delivered_at,
         };
-        let next = self.record(attempts, progress).await;
-        if let Next::Continue = next {
-            self.recorded = self.cursor;
-        }
-        next
+        self.record(attempts, progress, SetAside::Unchanged).await
     }
 
-    /// Records attempts and progress while the lease holds.
-    async fn record(&self, attempts: Vec<Delivery>, progress: Progress) -> Next {
+    /// Records attempts, progress and a change to the set-aside events
+    /// while the lease holds.
+    async fn record(
+        &mut self,
+        attempts: Vec<Delivery>,
+        progress: Progress,
+        set_aside: SetAside,
+    ) -> Next {
+        let moved = match &progress {
+            Progress::Past { cursor, .. } => Some(*cursor),
+            Progress::Failed { .. } => None,
+        };
+        let record = Record {
+            attempts,
+            progress,
+            set_aside: set_aside.clone(),
+        };
         let registry = &self.shared.registry;
         match registry
-            .record_attempts(&self.shared.holder, attempts, &self.webhook, progress)
+            .record_attempts(&self.shared.holder, &self.webhook, record)
             .await
         {
-            Ok(true) => Next::Continue,
+            Ok(true) => {
+                if let Some(cursor) = moved {
+                    self.recorded = cursor;
+                }
+                match set_aside {
+                    SetAside::Unchanged => {}
+                    SetAside::Keep(row) => {
+                        self.set_aside.retain(|kept| kept.event_id != row.event_id);
+                        self.set_aside.push(row);
+                        self.set_aside.sort_by_key(|kept| kept.event_id);
+                    }
+                    SetAside::Drop(event_id) => {
+                        self.set_aside.retain(|kept| kept.event_id != event_id)
+                    }
+                }
+                Next::Continue
+            }
             Ok(false) => {
                 tracing::info!(
                     webhook = self.webhook.id,
@@ -215,72 +283,101 @@ impl Worker {
         }
     }
 
-    async fn deliver_event(&mut self, event: &Event) -> Next {
-        let shared = Arc::clone(&self.shared);
-        let options = &shared.options;
+    /// Signs and POSTs `event` once; None when the worker must stop first.
+    async fn send(&self, event: &Event) -> Option<Sent> {
         let id = message_id(self.webhook.id, event.id);
-        let body = match payload(event, &id, &options.source) {
+        let body = match payload(event, &id, &self.shared.options.source) {
             Ok(body) => body,
             Err(error) => {
                 tracing::error!(webhook = self.webhook.id, event = event.id, error = %error, "a webhook payload could not be written");
-                return Next::Stop;
+                return None;
             }
         };
+        let now = Utc::now();
+        let timestamp = now.timestamp();
+        let signature = self.keys.signature_header(now, &id, timestamp, &body);
+        let headers = vec![
+            ("webhook-id", id),
+            ("webhook-timestamp", timestamp.to_string()),
+            ("webhook-signature", signature),
+            ("content-type", "application/cloudevents+json".to_owned()),
+        ];
+        let attempted_at = time::now();
+        let _slot = self.shared.slots.acquire().await.ok()?;
+        let mut stop = self.stop.clone();
+        let answer = tokio::select! {
+            answer = self.shared.sender.post(&self.webhook.url, headers, body) => answer,
+            // Sent again after the restart, with the same id.
+            _ = stop.changed() => return None,
+        };
+        let verdict = answer.status.map_or(AttemptVerdict::Retry, verdict);
+        crate::prometheus::webhook_attempt(match verdict {
+            AttemptVerdict::Delivered => "delivered",
+            AttemptVerdict::Retry => "retried",
+            AttemptVerdict::Refused => "refused",
+        });
+        Some(Sent {
+            answer,
+            attempted_at,
+            verdict,
+        })
+    }
+
+    /// The delivery log's row of attempt `attempt` of `event`.
+    fn logged(&self, event: &Event, attempt: i64, sent: &Sent) -> Delivery {
+        let delivered = sent.verdict == AttemptVerdict::Delivered;
+        Delivery {
+            webhook_id: self.webhook.id,
+            event_id: event.id,
+            attempt,
+            attempted_at: sent.attempted_at,
+            http_status: sent.answer.status.map(i64::from),
+            latency_ms: i64::try_from(sent.answer.latency.as_millis()).unwrap_or(i64::MAX),
+            response_excerpt: sent.answer.excerpt.clone(),
+            error: if delivered {
+                String::new()
+            } else {
+                describe_failure(&sent.answer)
+            },
+            delivered,
+        }
+    }
+
+    /// How long to wait after failed attempt `attempt`.
+    fn backoff(&self, attempt: i64, answer: &Answer) -> Duration {
+        let options = &self.shared.options;
+        retry_delay(
+            u32::try_from(attempt).unwrap_or(u32::MAX),
+            options.first_retry,
+            options.max_retry,
+            jitter(),
+            answer.retry_after,
+        )
+    }
+
+    /// Whether an event failing since `since` is past the maximum age.
+    fn expired(&self, since: DateTime<Utc>) -> bool {
+        (time::now() - since)
+            .to_std()
+            .is_ok_and(|age| age >= self.shared.options.max_age)
+    }
+
+    /// Delivers the next event after the cursor: retried in place until it
+    /// is taken (ordered), or set aside after its first failure (unordered).
+    async fn deliver_event(&mut self, event: &Event) -> Next {
         if self.retrying_event_id != Some(event.id) {
             self.attempts = 0;
             self.retrying_since = None;
         }
         loop {
-            let now = Utc::now();
-            let timestamp = now.timestamp();
-            let signature = self.keys.signature_header(now, &id, timestamp, &body);
-            let headers = vec![
-                ("webhook-id", id.clone()),
-                ("webhook-timestamp", timestamp.to_string()),
-                ("webhook-signature", signature),
-                ("content-type", "application/cloudevents+json".to_owned()),
-            ];
-            let attempted_at = time::now();
-            let answer = {
-                let Ok(_slot) = self.shared.slots.acquire().await else {
-                    return Next::Stop;
-                };
-                tokio::select! {
-                    answer = self.shared.sender.post(&self.webhook.url, headers, body.clone()) => answer,
-                    // Sent again after the restart, with the same id.
-                    _ = self.stop.changed() => return Next::Stop,
-                }
+            let Some(sent) = self.send(event).await else {
+                return Next::Stop;
             };
             let attempt = self.attempts + 1;
-            let verdict = answer.status.map_or(AttemptVerdict::Retry, verdict);
-            crate::prometheus::webhook_attempt(match verdict {
-                AttemptVerdict::Delivered => "delivered",
-                AttemptVerdict::Retry => "retried",
-                AttemptVerdict::Refused => "refused",
-            });
-            let since = self.retrying_since.unwrap_or(attempted_at);
-            let expired = (time::now() - since)
-                .to_std()
-                .is_ok_and(|age| age >= options.max_age);
-            let failure = describe_failure(&answer);
-            let row = Delivery {
-                webhook_id: self.webhook.id,
-                event_id: event.id,
-                attempt,
-                attempted_at,
-                http_status: answer.status.map(i64::from),
-                latency_ms: i64::try_from(answer.latency.as_millis()).unwrap_or(i64::MAX),
-                response_excerpt: answer.excerpt.clone(),
-                error: if verdict == AttemptVerdict::Delivered {
-                    String::new()
-                } else {
-                    failure.clone()
-                },
-                delivered: verdict == AttemptVerdict::Delivered,
-            };
-            if verdict == AttemptVerdict::Delivered {
+            let row = self.logged(event, attempt, &sent);
+            if sent.verdict == AttemptVerdict::Delivered {
                 self.cursor = event.position();
-                self.last_delivered_at = Some(attempted_at);
+                self.last_delivered_at = Some(sent.attempted_at);
                 self.attempts = 0;
                 self.retrying_since = None;
                 self.retrying_event_id = None;
@@ -291,45 +388,63 @@ impl Worker {
                 }
                 return Next::Continue;
             }
+            let since = self.retrying_since.unwrap_or(sent.attempted_at);
+            let failing = sent.verdict == AttemptVerdict::Refused || self.expired(since);
             // What was delivered before goes first, then the failure.
             if let Next::Stop = self.flush().await {
                 return Next::Stop;
+            }
+            let failure = describe_failure(&sent.answer);
+            if !self.webhook.ordered && !failing {
+                let retry = RetryRow {
+                    webhook_id: self.webhook.id,
+                    event_id: event.id,
+                    attempts: attempt,
+                    since: to_db_time(since),
+                    failure: failure.clone(),
+                    next_at: to_db_time(
+                        time::now() + chrono_of(self.backoff(attempt, &sent.answer)),
+                    ),
+                };
+                self.cursor = event.position();
+                let progress = Progress::Past {
+                    cursor: self.cursor,
+                    delivered_at: self.last_delivered_at,
+                };
+                tracing::info!(webhook = self.webhook.id, event = event.id, failure = %failure, "webhook delivery failed; the event is set aside and retried on its own");
+                return self
+                    .record(vec![row], progress, SetAside::Keep(retry))
+                    .await;
             }
             let progress = Progress::Failed {
                 event_id: event.id,
                 since,
                 attempts: attempt,
                 failure: failure.clone(),
-                failing: verdict == AttemptVerdict::Refused || expired,
+                failing,
             };
-            if let Next::Stop = self.record(vec![row], progress).await {
+            if let Next::Stop = self.record(vec![row], progress, SetAside::Unchanged).await {
                 return Next::Stop;
             }
-            match verdict {
-                AttemptVerdict::Delivered => return Next::Continue,
-                _ if verdict == AttemptVerdict::Refused || expired => {
-                    tracing::warn!(webhook = self.webhook.id, event = event.id, failure = %failure, "webhook subscription paused (FAILING) until an admin resumes it");
-                    return Next::Stop;
-                }
-                _ => {
-                    self.attempts = attempt;
-                    self.retrying_since = Some(since);
-                    self.retrying_event_id = Some(event.id);
-                    let wait = retry_delay(
-                        u32::try_from(attempt).unwrap_or(u32::MAX),
-                        options.first_retry,
-                        options.max_retry,
-                        jitter(),
-                        answer.retry_after,
-                    );
-                    tracing::info!(webhook = self.webhook.id, event = event.id, attempt, failure = %failure, retry_in_ms = wait.as_millis() as u64, "webhook delivery failed; retrying");
-                    if self.pause(wait).await {
-                        return Next::Stop;
-                    }
-                }
+            if failing {
+                tracing::warn!(webhook = self.webhook.id, event = event.id, failure = %failure, "webhook subscription paused (FAILING) until an admin resumes it");
+                return Next::Stop;
+            }
+            self.attempts = attempt;
+            self.retrying_since = Some(since);
+            self.retrying_event_id = Some(event.id);
+            let wait = self.backoff(attempt, &sent.answer);
+            tracing::info!(webhook = self.webhook.id, event = event.id, attempt, failure = %failure, retry_in_ms = wait.as_millis() as u64, "webhook delivery failed; retrying");
+            if self.pause(wait).await {
+                return Next::Stop;
             }
         }
     }
+}
+
+/// `wait` as a chrono duration (saturating).
+fn chrono_of(wait: Duration) -> chrono::Duration {
+    chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::MAX)
 }
 
 /// What went wrong, in one line for the log and the subscription.

@@ -567,6 +567,7 @@ def _webhook_settings(
     model_prefix: str,
     aliases: Iterable[str],
     event_types: Iterable[EventType | str],
+    ordered: bool,
     request_id: str | None,
 ) -> dict[str, Any]:
     """The fields CreateWebhook and UpdateWebhook share."""
@@ -576,6 +577,7 @@ def _webhook_settings(
         "model_prefix": model_prefix,
         "aliases": list(aliases),
         "event_types": [EventType(t).to_proto() for t in event_types],
+        "ordered": ordered,
         "request_id": request_id or new_request_id(),
     }
 
@@ -587,10 +589,11 @@ def create_webhook(
     model_prefix: str,
     aliases: Iterable[str],
     event_types: Iterable[EventType | str],
+    ordered: bool,
     request_id: str | None,
 ) -> Unary[CreatedWebhook]:
     request = pb.CreateWebhookRequest(
-        **_webhook_settings(url, description, model_prefix, aliases, event_types, request_id)
+        **_webhook_settings(url, description, model_prefix, aliases, event_types, ordered, request_id)
     )
     return Unary(
         "CreateWebhook",
@@ -641,10 +644,12 @@ def update_webhook(
     model_prefix: str,
     aliases: Iterable[str],
     event_types: Iterable[EventType | str],
+    ordered: bool,
     request_id: str | None,
 ) -> Unary[Webhook]:
     request = pb.UpdateWebhookRequest(
-        id=webhook_id, **_webhook_settings(url, description, model_prefix, aliases, event_types, request_id)
+        id=webhook_id,
+        **_webhook_settings(url, description, model_prefix, aliases, event_types, ordered, request_id),
     )
     return Unary("UpdateWebhook", request, lambda response: Webhook.from_proto(response.webhook))
 

@@ -730,18 +730,22 @@ class AsyncRegistryClient:
         model_prefix: str = "",
         aliases: Iterable[str] = (),
         event_types: Iterable[EventType | str] = (),
+        ordered: bool = True,
         request_id: str | None = None,
         timeout: float | None = None,
         metadata: Metadata | None = None,
     ) -> CreatedWebhook:
         """Subscribes a receiver to the trail's events (admin). The answer's
-        `secret` is shown this once: the receiver verifies signatures with it."""
+        `secret` is shown this once: the receiver verifies signatures with it.
+        `ordered=False`: a failing event is set aside and retried on its own
+        while later events go on (by default it holds them up)."""
         call = requests.create_webhook(
             url,
             description=description,
             model_prefix=model_prefix,
             aliases=aliases,
             event_types=event_types,
+            ordered=ordered,
             request_id=request_id,
         )
         return await self._invoke(call, timeout, metadata)
@@ -774,12 +778,13 @@ class AsyncRegistryClient:
         model_prefix: str = "",
         aliases: Iterable[str] = (),
         event_types: Iterable[EventType | str] = (),
+        ordered: bool = True,
         request_id: str | None = None,
         timeout: float | None = None,
         metadata: Metadata | None = None,
     ) -> Webhook:
-        """Replaces a subscription's destination, description and filters (admin):
-        events not yet delivered go to the new destination."""
+        """Replaces a subscription's destination, description, ordering and
+        filters (admin): events not yet delivered go to the new destination."""
         call = requests.update_webhook(
             webhook_id,
             url,
@@ -787,6 +792,7 @@ class AsyncRegistryClient:
             model_prefix=model_prefix,
             aliases=aliases,
             event_types=event_types,
+            ordered=ordered,
             request_id=request_id,
         )
         return await self._invoke(call, timeout, metadata)

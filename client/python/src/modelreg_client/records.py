@@ -554,6 +554,9 @@ class Webhook:
     last_delivered_at: datetime | None
     # While a rotated-out secret still signs, until when.
     previous_secret_expires_at: datetime | None = None
+    # Whether a failing event holds up the later ones (False: it is set
+    # aside and retried on its own while they go on).
+    ordered: bool = True
 
     @classmethod
     def from_proto(cls, message: pb.Webhook) -> Webhook:
@@ -577,6 +580,7 @@ class Webhook:
                 if message.HasField("previous_secret_expires_at")
                 else None
             ),
+            ordered=message.ordered,
         )
 
 

@@ -10,8 +10,10 @@ use crate::domain::webhook::WebhookState;
 use crate::domain::webhook::{WebhookFilter, WebhookSecret};
 use crate::domain::{DomainResult, FeedPosition};
 use crate::store::rows::{to_db_time, to_json};
-use crate::store::schema::{webhook_deliveries, webhooks};
-use crate::store::webhook_rows::{DeliveryRow, NewWebhookRow, Progress, WebhookRow};
+use crate::store::schema::{webhook_deliveries, webhook_retries, webhooks};
+use crate::store::webhook_rows::{
+    DeliveryRow, NewWebhookRow, Progress, RetryRow, SetAside, WebhookRow,
+};
 use crate::store::webhook_table::WebhookTable;
 
 const ACTIVE: &str = "ACTIVE";
@@ -46,6 +48,9 @@ impl WebhookTable for Conn {
         diesel::delete(webhook_deliveries::table.filter(webhook_deliveries::webhook_id.eq(id)))
             .execute(self)
             .await?;
+        diesel::delete(webhook_retries::table.filter(webhook_retries::webhook_id.eq(id)))
+            .execute(self)
+            .await?;
         Ok(diesel::delete(webhooks::table.find(id))
             .execute(self)
             .await?
@@ -74,6 +79,7 @@ impl WebhookTable for Conn {
         id: i64,
         url: &str,
         description: &str,
+        ordered: bool,
         filter: &WebhookFilter,
     ) -> DomainResult<()> {
         diesel::update(webhooks::table.find(id))
@@ -81,6 +87,7 @@ impl WebhookTable for Conn {
                 webhooks::generation.eq(webhooks::generation + 1),
                 webhooks::url.eq(url),
                 webhooks::description.eq(description),
+                webhooks::ordered.eq(ordered),
                 webhooks::model_prefix.eq(&filter.model_prefix),
                 webhooks::aliases.eq(to_json(&filter.aliases)?),
                 webhooks::event_types.eq(to_json(&filter.kinds)?),
@@ -253,6 +260,44 @@ impl WebhookTable for Conn {
             }
         }
         Ok(())
+    }
+
+    async fn change_set_aside(&mut self, webhook_id: i64, change: SetAside) -> DomainResult<()> {
+        match change {
+            SetAside::Unchanged => {}
+            SetAside::Keep(row) => {
+                diesel::insert_into(webhook_retries::table)
+                    .values(&row)
+                    .on_conflict((webhook_retries::webhook_id, webhook_retries::event_id))
+                    .do_update()
+                    .set(&row)
+                    .execute(self)
+                    .await?;
+            }
+            SetAside::Drop(event_id) => {
+                diesel::delete(webhook_retries::table.find((webhook_id, event_id)))
+                    .execute(self)
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn set_aside_due(&mut self, webhook_id: i64, now: DateTime<Utc>) -> DomainResult<()> {
+        diesel::update(webhook_retries::table.filter(webhook_retries::webhook_id.eq(webhook_id)))
+            .set(webhook_retries::next_at.eq(to_db_time(now)))
+            .execute(self)
+            .await?;
+        Ok(())
+    }
+
+    async fn set_aside_events(&mut self, webhook_id: i64) -> DomainResult<Vec<RetryRow>> {
+        Ok(webhook_retries::table
+            .filter(webhook_retries::webhook_id.eq(webhook_id))
+            .order(webhook_retries::event_id)
+            .select(RetryRow::as_select())
+            .load(self)
+            .await?)
     }
 
     async fn webhook_deliveries(&mut self, id: i64, limit: i64) -> DomainResult<Vec<DeliveryRow>> {

@@ -3474,6 +3474,7 @@ class Webhook(google.protobuf.message.Message):
     DELIVERED_THROUGH_EVENT_ID_FIELD_NUMBER: builtins.int
     LAST_DELIVERED_AT_FIELD_NUMBER: builtins.int
     PREVIOUS_SECRET_EXPIRES_AT_FIELD_NUMBER: builtins.int
+    ORDERED_FIELD_NUMBER: builtins.int
     id: builtins.int
     """The subscription's id (never reused)."""
     url: builtins.str
@@ -3497,6 +3498,10 @@ class Webhook(google.protobuf.message.Message):
     delivered_through_event_id: builtins.int
     """The latest event delivered (or passed over by the filters): the
     subscription's cursor in the trail (0: none yet).
+    """
+    ordered: builtins.bool
+    """Whether a failing event holds up the events after it (true), or is
+    set aside and retried on its own backoff while they go on (false).
     """
     @property
     def aliases(self) -> google.protobuf.internal.containers.RepeatedScalarFieldContainer[builtins.str]:
@@ -3537,9 +3542,10 @@ class Webhook(google.protobuf.message.Message):
         delivered_through_event_id: builtins.int = ...,
         last_delivered_at: google.protobuf.timestamp_pb2.Timestamp | None = ...,
         previous_secret_expires_at: google.protobuf.timestamp_pb2.Timestamp | None = ...,
+        ordered: builtins.bool = ...,
     ) -> None: ...
     def HasField(self, field_name: typing.Literal["_retrying_event_id", b"_retrying_event_id", "created_at", b"created_at", "last_delivered_at", b"last_delivered_at", "previous_secret_expires_at", b"previous_secret_expires_at", "retrying_event_id", b"retrying_event_id"]) -> builtins.bool: ...
-    def ClearField(self, field_name: typing.Literal["_retrying_event_id", b"_retrying_event_id", "aliases", b"aliases", "created_at", b"created_at", "created_by", b"created_by", "delivered_through_event_id", b"delivered_through_event_id", "description", b"description", "event_types", b"event_types", "failure", b"failure", "id", b"id", "last_delivered_at", b"last_delivered_at", "model_prefix", b"model_prefix", "previous_secret_expires_at", b"previous_secret_expires_at", "retrying_event_id", b"retrying_event_id", "state", b"state", "url", b"url"]) -> None: ...
+    def ClearField(self, field_name: typing.Literal["_retrying_event_id", b"_retrying_event_id", "aliases", b"aliases", "created_at", b"created_at", "created_by", b"created_by", "delivered_through_event_id", b"delivered_through_event_id", "description", b"description", "event_types", b"event_types", "failure", b"failure", "id", b"id", "last_delivered_at", b"last_delivered_at", "model_prefix", b"model_prefix", "ordered", b"ordered", "previous_secret_expires_at", b"previous_secret_expires_at", "retrying_event_id", b"retrying_event_id", "state", b"state", "url", b"url"]) -> None: ...
     def WhichOneof(self, oneof_group: typing.Literal["_retrying_event_id", b"_retrying_event_id"]) -> typing.Literal["retrying_event_id"] | None: ...
 
 global___Webhook = Webhook
@@ -3556,6 +3562,7 @@ class CreateWebhookRequest(google.protobuf.message.Message):
     ALIASES_FIELD_NUMBER: builtins.int
     EVENT_TYPES_FIELD_NUMBER: builtins.int
     REQUEST_ID_FIELD_NUMBER: builtins.int
+    ORDERED_FIELD_NUMBER: builtins.int
     url: builtins.str
     """Where to POST events: an absolute `https://` URL (`http://` when the
     server runs with --webhook-allow-http), at most 2048 characters. Its
@@ -3569,6 +3576,12 @@ class CreateWebhookRequest(google.protobuf.message.Message):
     request_id: builtins.str
     """Idempotency key (see SetModelAliasRequest.request_id): a retry gets
     the same subscription, and its secret, back.
+    """
+    ordered: builtins.bool
+    """Deliver in the trail's order, a failing event holding up the later
+    ones (unset: true). False: a failing event is set aside and retried on
+    its own backoff while later events go on; it still pauses the
+    subscription (FAILING) when refused or older than the maximum age.
     """
     @property
     def aliases(self) -> google.protobuf.internal.containers.RepeatedScalarFieldContainer[builtins.str]:
@@ -3587,8 +3600,11 @@ class CreateWebhookRequest(google.protobuf.message.Message):
         aliases: collections.abc.Iterable[builtins.str] | None = ...,
         event_types: collections.abc.Iterable[global___EventType.ValueType] | None = ...,
         request_id: builtins.str = ...,
+        ordered: builtins.bool | None = ...,
     ) -> None: ...
-    def ClearField(self, field_name: typing.Literal["aliases", b"aliases", "description", b"description", "event_types", b"event_types", "model_prefix", b"model_prefix", "request_id", b"request_id", "url", b"url"]) -> None: ...
+    def HasField(self, field_name: typing.Literal["_ordered", b"_ordered", "ordered", b"ordered"]) -> builtins.bool: ...
+    def ClearField(self, field_name: typing.Literal["_ordered", b"_ordered", "aliases", b"aliases", "description", b"description", "event_types", b"event_types", "model_prefix", b"model_prefix", "ordered", b"ordered", "request_id", b"request_id", "url", b"url"]) -> None: ...
+    def WhichOneof(self, oneof_group: typing.Literal["_ordered", b"_ordered"]) -> typing.Literal["ordered"] | None: ...
 
 global___CreateWebhookRequest = CreateWebhookRequest
 
@@ -3882,6 +3898,7 @@ class UpdateWebhookRequest(google.protobuf.message.Message):
     ALIASES_FIELD_NUMBER: builtins.int
     EVENT_TYPES_FIELD_NUMBER: builtins.int
     REQUEST_ID_FIELD_NUMBER: builtins.int
+    ORDERED_FIELD_NUMBER: builtins.int
     id: builtins.int
     """The subscription's id."""
     url: builtins.str
@@ -3892,6 +3909,10 @@ class UpdateWebhookRequest(google.protobuf.message.Message):
     """As in CreateWebhookRequest."""
     request_id: builtins.str
     """Idempotency key (see SetModelAliasRequest.request_id)."""
+    ordered: builtins.bool
+    """As in CreateWebhookRequest (unset: true). Events already set aside
+    keep being retried when it turns true.
+    """
     @property
     def aliases(self) -> google.protobuf.internal.containers.RepeatedScalarFieldContainer[builtins.str]:
         """As in CreateWebhookRequest."""
@@ -3910,8 +3931,11 @@ class UpdateWebhookRequest(google.protobuf.message.Message):
         aliases: collections.abc.Iterable[builtins.str] | None = ...,
         event_types: collections.abc.Iterable[global___EventType.ValueType] | None = ...,
         request_id: builtins.str = ...,
+        ordered: builtins.bool | None = ...,
     ) -> None: ...
-    def ClearField(self, field_name: typing.Literal["aliases", b"aliases", "description", b"description", "event_types", b"event_types", "id", b"id", "model_prefix", b"model_prefix", "request_id", b"request_id", "url", b"url"]) -> None: ...
+    def HasField(self, field_name: typing.Literal["_ordered", b"_ordered", "ordered", b"ordered"]) -> builtins.bool: ...
+    def ClearField(self, field_name: typing.Literal["_ordered", b"_ordered", "aliases", b"aliases", "description", b"description", "event_types", b"event_types", "id", b"id", "model_prefix", b"model_prefix", "ordered", b"ordered", "request_id", b"request_id", "url", b"url"]) -> None: ...
+    def WhichOneof(self, oneof_group: typing.Literal["_ordered", b"_ordered"]) -> typing.Literal["ordered"] | None: ...
 
 global___UpdateWebhookRequest = UpdateWebhookRequest
 

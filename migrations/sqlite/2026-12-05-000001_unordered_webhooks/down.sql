@@ -1,0 +1,2 @@
+DROP TABLE webhook_retries;
+ALTER TABLE webhooks DROP COLUMN ordered;
