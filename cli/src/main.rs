@@ -51,6 +51,15 @@ struct Cli {
         global = true
     )]
     token: Option<String>,
+    /// File holding the bearer token, read again whenever it changes (a
+    /// Kubernetes projected service-account token, a CI job's token).
+    #[arg(
+        long,
+        env = "MODEL_REGISTRY_TOKEN_FILE",
+        conflicts_with = "token",
+        global = true
+    )]
+    token_file: Option<PathBuf>,
     /// PEM file of the CA that signed the server's certificate (https://
     /// URLs trust the system's roots without it).
     #[arg(long, env = "MODEL_REGISTRY_CA_FILE", global = true)]
@@ -170,6 +179,7 @@ fn with_profile(mut cli: Cli, matches: &clap::ArgMatches) -> Result<Cli, Error> 
         cli.url = url;
     }
     if unset("token")
+        && cli.token_file.is_none()
         && let Some(token) = profile.token()?
     {
         cli.token = Some(token);
@@ -226,6 +236,7 @@ async fn run(cli: Cli) -> Result<(), Error> {
     }
     let mut options = ClientOptions {
         token: cli.token.clone(),
+        token_file: cli.token_file.clone(),
         timeout: Duration::try_from_secs_f64(cli.timeout).ok(),
         gzip: cli.gzip,
         ..ClientOptions::default()

@@ -89,6 +89,30 @@ async fn modelreg_speaks_tls_with_a_ca_file_and_mutual_tls_with_a_client_certifi
     )
     .await;
     assert!(stdout(&registered).starts_with("registered churn version 1"));
+    // The token from a file (a platform's rotated token), not the command line.
+    let token_file = certs.dir.path().join("token");
+    std::fs::write(&token_file, "trainer-secret\n").unwrap();
+    let token_file = token_file.to_str().unwrap();
+    let listed = modelreg(
+        &url,
+        &["--ca-file", ca, "--token-file", token_file, "models"],
+    )
+    .await;
+    assert!(stdout(&listed).contains("churn"));
+    let both = modelreg(
+        &url,
+        &[
+            "--ca-file",
+            ca,
+            "--token",
+            "x",
+            "--token-file",
+            token_file,
+            "models",
+        ],
+    )
+    .await;
+    assert_eq!(both.status.code(), Some(2), "clap refuses both");
     let promoted = modelreg(
         &url,
         &[

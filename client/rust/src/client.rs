@@ -2,7 +2,8 @@
 //! with bearer token, TLS, timeouts and retries of safe calls.
 
 use std::future::Future;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use model_registry_api::v1 as pb;
@@ -17,22 +18,32 @@ use tonic::{Response, Status};
 use crate::error::{Error, Result};
 use crate::register::RegisterModel;
 use crate::retry::RetryPolicy;
+use crate::token_file::TokenFile;
 use crate::types::{Model, ModelVersion};
 
 /// The generated tonic client, with the bearer token attached to every call.
 pub type RawClient = RegistryServiceClient<InterceptedService<Channel, BearerToken>>;
 
-/// Adds `authorization: Bearer …` to every request when a token is set.
+/// Adds `authorization: Bearer …` to every request when a token (or a
+/// token file) is set.
 #[derive(Debug, Clone, Default)]
-pub struct BearerToken(Option<MetadataValue<Ascii>>);
+pub struct BearerToken(Option<TokenSource>);
+
+/// Where the bearer token comes from.
+#[derive(Debug, Clone)]
+enum TokenSource {
+    Fixed(MetadataValue<Ascii>),
+    File(Arc<TokenFile>),
+}
 
 impl Interceptor for BearerToken {
     fn call(&mut self, mut request: tonic::Request<()>) -> Result<tonic::Request<()>, Status> {
-        if let Some(value) = &self.0 {
-            request
-                .metadata_mut()
-                .insert("authorization", value.clone());
-        }
+        let value = match &self.0 {
+            None => return Ok(request),
+            Some(TokenSource::Fixed(value)) => value.clone(),
+            Some(TokenSource::File(file)) => file.header()?,
+        };
+        request.metadata_mut().insert("authorization", value);
         Ok(request)
     }
 }
@@ -99,6 +110,9 @@ fn read_file(path: &Path) -> Result<Vec<u8>> {
 pub struct ClientOptions {
     /// Bearer token sent with every call.
     pub token: Option<String>,
+    /// A file holding the bearer token, read again whenever it changes (a
+    /// Kubernetes projected service-account token, say); instead of `token`.
+    pub token_file: Option<PathBuf>,
     /// TLS settings; `None` means plaintext for `http://` and `host:port`,
     /// and the system's roots for `https://`.
     pub tls: Option<TlsOptions>,
@@ -118,6 +132,7 @@ impl Default for ClientOptions {
     fn default() -> Self {
         Self {
             token: None,
+            token_file: None,
             tls: None,
             timeout: Some(Duration::from_secs(30)),
             connect_timeout: Duration::from_secs(5),
@@ -200,15 +215,20 @@ impl RegistryClient {
                 .tls_config(tls.client_config())
                 .map_err(|e| connect_error(e.to_string()))?;
         }
-        let token = options
-            .token
-            .as_deref()
-            .map(|token| {
+        let token = match (&options.token, &options.token_file) {
+            (Some(_), Some(_)) => {
+                return Err(Error::InvalidInput(
+                    "give a token or a token file, not both".to_owned(),
+                ));
+            }
+            (Some(token), None) => Some(TokenSource::Fixed(
                 MetadataValue::try_from(format!("Bearer {token}")).map_err(|_| {
                     Error::InvalidInput("the token must be printable ASCII".to_owned())
-                })
-            })
-            .transpose()?;
+                })?,
+            )),
+            (None, Some(path)) => Some(TokenSource::File(Arc::new(TokenFile::open(path)?))),
+            (None, None) => None,
+        };
         let channel = builder.connect_lazy();
         let mut raw = RegistryServiceClient::with_interceptor(channel, BearerToken(token));
         if options.gzip {

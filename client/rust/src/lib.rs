@@ -43,6 +43,7 @@ mod error;
 mod governance;
 mod register;
 mod retry;
+mod token_file;
 mod types;
 mod watch;
 mod webhooks;

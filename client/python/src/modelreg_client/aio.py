@@ -97,6 +97,7 @@ class AsyncRegistryClient:
         target: str | None = None,
         *,
         token: str | None = None,
+        token_file: str | os.PathLike[str] | None = None,
         tls: bool = False,
         root_certificates: bytes | None = None,
         certificate_chain: bytes | None = None,
@@ -110,6 +111,7 @@ class AsyncRegistryClient:
         self._settings = Settings.of(
             target,
             token=token,
+            token_file=token_file,
             tls=tls,
             root_certificates=root_certificates,
             certificate_chain=certificate_chain,

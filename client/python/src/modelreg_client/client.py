@@ -144,7 +144,10 @@ class RegistryClient:
 
     `target` is `http://host:port`, `https://host:port` or `host:port`
     (default: `$MODEL_REGISTRY_URL`, else 127.0.0.1:50051). `token` (default
-    `$MODEL_REGISTRY_TOKEN`) is sent as a bearer token. TLS is used for
+    `$MODEL_REGISTRY_TOKEN`) is sent as a bearer token; or `token_file`
+    (default `$MODEL_REGISTRY_TOKEN_FILE`), a file holding it that is read
+    again whenever it changes (a Kubernetes projected service-account token,
+    rotated in place, is used from the next call). TLS is used for
     `https://` URLs, or when `tls`, `root_certificates` or a client
     certificate is given; without `root_certificates` the system's roots are
     trusted. `certificate_chain` and `private_key` (PEM bytes) present a
@@ -168,6 +171,7 @@ class RegistryClient:
         target: str | None = None,
         *,
         token: str | None = None,
+        token_file: str | os.PathLike[str] | None = None,
         tls: bool = False,
         root_certificates: bytes | None = None,
         certificate_chain: bytes | None = None,
@@ -181,6 +185,7 @@ class RegistryClient:
         self._settings = Settings.of(
             target,
             token=token,
+            token_file=token_file,
             tls=tls,
             root_certificates=root_certificates,
             certificate_chain=certificate_chain,

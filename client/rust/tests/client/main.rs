@@ -7,4 +7,5 @@
 
 mod consistency;
 mod readme;
+mod token_file;
 mod wrapper;
