@@ -148,12 +148,15 @@ impl Worker {
                     continue;
                 }
             };
-            let waiting: Vec<&Event> = batch
+            // Each event is matched against the filters once.
+            let matching: Vec<bool> = batch
                 .events
                 .iter()
-                .filter(|event| self.webhook.filter.matches(event))
+                .map(|event| self.webhook.filter.matches(event))
                 .collect();
-            self.report_lag(waiting.first().copied(), waiting.len());
+            let mut left = matching.iter().filter(|&&m| m).count();
+            let oldest = batch.events.iter().zip(&matching).find(|(_, m)| **m);
+            self.report_lag(oldest.map(|(event, _)| event), left);
             if batch.events.is_empty() {
                 let wait = if batch.held_back_since.is_some() {
                     HELD_BACK_POLL
@@ -168,9 +171,8 @@ impl Worker {
                 }
                 continue;
             }
-            let mut left = waiting.len();
-            for event in &batch.events {
-                if self.webhook.filter.matches(event) {
+            for (event, matches) in batch.events.iter().zip(matching) {
+                if matches {
                     self.report_lag(Some(event), left);
                     if let Next::Stop = self.deliver_event(event).await {
                         self.report_lag(None, 0);
