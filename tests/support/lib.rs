@@ -111,7 +111,9 @@ pub async fn execute_sql(url: &DatabaseUrl, sql: &str) -> Result<(), String> {
             let mut conn = SyncConnectionWrapper::<SqliteConnection>::establish(path)
                 .await
                 .map_err(|e| e.to_string())?;
-            conn.batch_execute("PRAGMA foreign_keys = ON;")
+            // The server under test writes in the background (leases, the
+            // feed); wait for its lock as the server's own connections do.
+            conn.batch_execute("PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON;")
                 .await
                 .map_err(|e| e.to_string())?;
             conn.batch_execute(sql).await.map_err(|e| e.to_string())
