@@ -72,6 +72,15 @@ pub enum Command {
         #[arg(long, default_value = "5s", value_parser = parse_duration)]
         timeout: Duration,
     },
+    /// Read a token from standard input and say what the tokens file
+    /// (--auth-tokens) makes of it: for an identity provider's token, the
+    /// issuer, the verified claims, each rule tried and why it did not
+    /// match, and the principal, role and limits. Exits 1 when the token
+    /// is refused.
+    #[command(
+        after_help = "Fetches the issuers' keys as the server would (discovery, or jwks_file).\n\nExample:\n  model-registry-server check-token --auth-tokens /etc/model-registry/tokens.toml < token.jwt"
+    )]
+    CheckToken,
     /// Read a token from standard input and print its entry for the tokens
     /// file (only its SHA-256 is written), to append to the file.
     #[command(

@@ -25,6 +25,7 @@ async fn main() -> ExitCode {
             role,
             generate_to,
         } => return hash_token(&principal, role, generate_to.as_deref()),
+        Command::CheckToken => return check_token(&cli.config).await,
         Command::Serve => server::run(cli.config).await,
         Command::Probe {
             service,
@@ -142,6 +143,90 @@ fn hash_token(
         return ExitCode::FAILURE;
     }
     ExitCode::SUCCESS
+}
+
+/// Explains what the tokens file makes of the token on standard input.
+async fn check_token(config: &model_registry_server::config::Config) -> ExitCode {
+    use model_registry_server::auth::{Authenticator, Credential};
+    let Some(path) = &config.auth_tokens else {
+        eprintln!("error: give the tokens file with --auth-tokens");
+        return ExitCode::FAILURE;
+    };
+    let authenticator = match Authenticator::from_file(path) {
+        Ok(authenticator) => authenticator,
+        Err(error) => {
+            eprintln!("error: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let mut token = String::new();
+    if let Err(error) = std::io::stdin().read_to_string(&mut token) {
+        eprintln!("error: cannot read the token from standard input: {error}");
+        return ExitCode::FAILURE;
+    }
+    let token = token.trim();
+    let mut out = String::new();
+    let mut headers = http::HeaderMap::new();
+    if let Ok(value) = http::HeaderValue::from_str(&format!("Bearer {token}")) {
+        headers.insert(http::header::AUTHORIZATION, value);
+    }
+    if let Ok((principal, Credential::Token(_))) = authenticator
+        .authenticate_credential(&headers, None::<&[Vec<u8>]>)
+        .await
+    {
+        out += &format!("a static token of [[principal]] {:?}\n", principal.name);
+        out += &describe_grant(&principal.grant);
+        let _ = std::io::stdout().write_all(out.as_bytes());
+        return ExitCode::SUCCESS;
+    }
+    authenticator.fetch_issuer_keys().await;
+    let verdict = authenticator.check_token(token).await;
+    if let Some(issuer) = &verdict.issuer {
+        out += &format!("issuer: {issuer}\n");
+    }
+    if let Some(claims) = &verdict.claims {
+        let pretty = serde_json::to_string_pretty(claims).unwrap_or_default();
+        out += &format!("verified claims: {pretty}\n");
+    }
+    for (rule, why) in &verdict.rules_tried {
+        out += &format!("rule {rule}: no match: {why}\n");
+    }
+    let accepted = match &verdict.outcome {
+        Ok((principal, _)) => {
+            if let Some(rule) = verdict.rule {
+                out += &format!("rule {rule}: matches\n");
+            }
+            out += &format!("principal: {}\n", principal.name);
+            out += &describe_grant(&principal.grant);
+            true
+        }
+        Err(rejection) => {
+            out += &format!("refused: {rejection}\n");
+            false
+        }
+    };
+    let _ = std::io::stdout().write_all(out.as_bytes());
+    if accepted {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+/// A grant's role and limits, one per line.
+fn describe_grant(grant: &model_registry_server::domain::access::Grant) -> String {
+    let aliases = match &grant.aliases {
+        Some(aliases) => aliases.iter().cloned().collect::<Vec<_>>().join(", "),
+        None => "any".to_owned(),
+    };
+    let prefixes = match &grant.model_prefixes {
+        Some(prefixes) => prefixes.join(", "),
+        None => "any".to_owned(),
+    };
+    format!(
+        "role: {}\naliases: {aliases}\nmodel prefixes: {prefixes}\n",
+        grant.role
+    )
 }
 
 /// Writes `secret` to a new file at `path` that only its owner may read.

@@ -18,6 +18,7 @@ use metrics::{counter, gauge, histogram};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tokio::net::TcpListener;
 
+pub use crate::auth::oidc::figures::{JWKS_REFRESHES, OIDC_TOKENS};
 pub use crate::changes::figures::{CHANGE_NOTIFICATIONS, CHANGE_SOURCES, FEED_CONNECTED, FEED_LAG};
 use crate::store::Store;
 pub use crate::store::figures::{
@@ -225,6 +226,14 @@ fn describe() {
     describe_gauge!(
         WEBHOOKS_FAILING,
         "Webhook subscriptions paused (FAILING) until an admin resumes them."
+    );
+    describe_counter!(
+        OIDC_TOKENS,
+        "Identity-provider tokens by issuer and outcome (accepted, or why refused: expired, bad_signature, unknown_issuer, no_rule, ...)."
+    );
+    describe_counter!(
+        JWKS_REFRESHES,
+        "Fetches of an identity provider's keys by issuer and outcome (ok, failed)."
     );
     describe_gauge!(BUILD_INFO, "The binary's version and commit.");
     describe_gauge!(RESIDENT_MEMORY, Unit::Bytes, "Resident memory.");

@@ -297,6 +297,8 @@ pub async fn run(config: Config) -> Result<(), ServerError> {
         "model registry serving"
     );
     tokio::spawn(reload_tokens_on_hangup(Arc::clone(&options.authenticator)));
+    let authenticator = Arc::clone(&options.authenticator);
+    tokio::spawn(async move { authenticator.fetch_issuer_keys().await });
     // Metrics stay up while the server drains, and stop with it.
     let _metrics = AbortOnDrop(metrics_listener.map(|listener| {
         if let Ok(address) = listener.local_addr() {

@@ -63,67 +63,67 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, mut request: Request<B>) -> Self::Future {
-        match self.admit(&request) {
-            Ok(Some((principal, credential))) => {
-                tracing::Span::current().record("principal", principal.name.as_str());
-                if let Some(context) = request.extensions_mut().get_mut::<RequestContext>() {
-                    context.principal = Some(principal);
-                    context.credential = Some(credential);
-                }
-            }
-            Ok(None) => {}
-            Err(error) => {
-                // A token that does not match is a guess; a call with none
-                // (a client not yet configured) is only refused.
-                let guessed = request.headers().contains_key(http::header::AUTHORIZATION);
-                let delay = match &error {
-                    DomainError::Unauthenticated(_) if guessed => self
-                        .authenticator
-                        .failed(peer_address(&request), request.uri().path()),
-                    _ => std::time::Duration::ZERO,
-                };
-                let response = Status::from(error).into_http();
-                return Box::pin(async move {
-                    tokio::time::sleep(delay).await;
-                    Ok(response)
-                });
-            }
-        }
+    fn call(&mut self, request: Request<B>) -> Self::Future {
         // The clone that was polled ready is the one to call.
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
-        Box::pin(inner.call(request))
+        let authenticator = Arc::clone(&self.authenticator);
+        // The body need not be shared between threads; the head is what
+        // authentication reads while it waits (for an issuer's keys).
+        let (mut request, body) = request.into_parts();
+        Box::pin(async move {
+            match admit(&authenticator, &request).await {
+                Ok(Some((principal, credential))) => {
+                    tracing::Span::current().record("principal", principal.name.as_str());
+                    if let Some(context) = request.extensions.get_mut::<RequestContext>() {
+                        context.principal = Some(principal);
+                        context.credential = Some(credential);
+                    }
+                }
+                Ok(None) => {}
+                Err(error) => {
+                    // A token that does not match is a guess; a call with
+                    // none (a client not yet configured) is only refused.
+                    let guessed = request.headers.contains_key(http::header::AUTHORIZATION);
+                    let delay = match &error {
+                        DomainError::Unauthenticated(_) if guessed => {
+                            authenticator.failed(peer_address(&request), request.uri.path())
+                        }
+                        _ => std::time::Duration::ZERO,
+                    };
+                    tokio::time::sleep(delay).await;
+                    return Ok(Status::from(error).into_http());
+                }
+            }
+            inner.call(Request::from_parts(request, body)).await
+        })
     }
 }
 
-impl<S> Authenticate<S> {
-    /// The principal of a request to a method that needs one, `None` for
-    /// open methods, or why the request is refused.
-    fn admit<B>(
-        &self,
-        request: &Request<B>,
-    ) -> Result<Option<(super::Principal, super::Credential)>, DomainError> {
-        let method = request.uri().path();
-        let Access::Needs(role) = required_access(method) else {
-            return Ok(None);
-        };
-        let certificates = request
-            .extensions()
-            .get::<TlsConnectInfo<TcpConnectInfo>>()
-            .and_then(TlsConnectInfo::peer_certs);
-        let (principal, credential) = self.authenticator.authenticate_credential(
-            request.headers(),
-            certificates.as_deref().map(Vec::as_slice),
-        )?;
-        check_role(&principal, role, method)?;
-        Ok(Some((principal, credential)))
-    }
+/// The principal of a request to a method that needs one, `None` for open
+/// methods, or why the request is refused.
+async fn admit(
+    authenticator: &Authenticator,
+    request: &http::request::Parts,
+) -> Result<Option<(super::Principal, super::Credential)>, DomainError> {
+    let method = request.uri.path();
+    let Access::Needs(role) = required_access(method) else {
+        return Ok(None);
+    };
+    let certificates = request
+        .extensions
+        .get::<TlsConnectInfo<TcpConnectInfo>>()
+        .and_then(TlsConnectInfo::peer_certs);
+    let (principal, credential) = authenticator
+        .authenticate_credential(&request.headers, certificates.as_deref().map(Vec::as_slice))
+        .await?;
+    check_role(&principal, role, method)?;
+    Ok(Some((principal, credential)))
 }
 
 /// The address the request came from, over TLS or not.
-fn peer_address<B>(request: &Request<B>) -> Option<std::net::IpAddr> {
-    let extensions = request.extensions();
+fn peer_address(request: &http::request::Parts) -> Option<std::net::IpAddr> {
+    let extensions = &request.extensions;
     extensions
         .get::<TcpConnectInfo>()
         .and_then(TcpConnectInfo::remote_addr)

@@ -1,13 +1,15 @@
-//! Authentication: bearer tokens from a tokens file (SHA-256 hashes only)
-//! or mutual-TLS client certificates, each mapped to a principal with a
-//! role and optional limits; the method → role policy table; and the tower
-//! layer that applies both before any handler runs. The file is re-read on
+//! Authentication: bearer tokens from a tokens file (SHA-256 hashes only),
+//! identity providers' JWTs mapped by claim rules (`oidc`), or mutual-TLS
+//! client certificates, each mapped to a principal with a role and
+//! optional limits; the method → role policy table; and the tower layer
+//! that applies both before any handler runs. The file is re-read on
 //! SIGHUP; a bad file keeps the previous table.
 
 mod context;
 mod failures;
 mod identity;
 mod layer;
+pub mod oidc;
 mod policy;
 mod tokens;
 
@@ -75,6 +77,8 @@ pub enum Credential {
     Token([u8; 32]),
     /// A client certificate, by the names it carries.
     Certificate(Vec<String>),
+    /// An identity provider's token, by the identity it verified.
+    Jwt(oidc::TokenIdentity),
     /// No authentication on this server.
     Anonymous,
 }
@@ -83,6 +87,7 @@ impl std::fmt::Debug for Credential {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Self::Token(_) => f.write_str("Token(..)"),
+            Self::Jwt(identity) => f.debug_tuple("Jwt").field(identity).finish(),
             Self::Certificate(names) => f.debug_tuple("Certificate").field(names).finish(),
             Self::Anonymous => f.write_str("Anonymous"),
         }
@@ -122,7 +127,8 @@ impl Authenticator {
         let Some(path) = &self.file else {
             return Ok(0);
         };
-        let table = PrincipalTable::read(path)?;
+        let mut table = PrincipalTable::read(path)?;
+        table.trust.keep_keys_of(&self.table().trust);
         let count = table.len();
         if let Ok(mut current) = self.table.write() {
             *current = Arc::new(table);
@@ -150,6 +156,7 @@ impl Authenticator {
         let now = match credential {
             Credential::Anonymous => return !self.is_enabled(),
             Credential::Token(digest) => table.by_digest(digest),
+            Credential::Jwt(identity) => return table.trust.still_valid(identity, principal),
             Credential::Certificate(names) => names
                 .iter()
                 .find_map(|name| table.by_certificate_name(name)),
@@ -171,20 +178,22 @@ impl Authenticator {
         }
     }
 
-    /// The principal behind a request's credentials: its bearer token if it
-    /// sent one, else the client certificate of its TLS connection.
-    pub fn authenticate(
-        &self,
-        headers: &HeaderMap,
-        peer_certificates: Option<&[impl AsRef<[u8]>]>,
-    ) -> Result<Principal, DomainError> {
-        self.authenticate_credential(headers, peer_certificates)
-            .map(|(principal, _)| principal)
+    /// Fetches the keys of every identity provider of the file (start-up):
+    /// a provider down now is logged, and fetched again when a token needs
+    /// it.
+    pub async fn fetch_issuer_keys(&self) {
+        self.table().trust.fetch_keys().await;
     }
 
-    /// [`Authenticator::authenticate`], with the credential that named the
-    /// principal.
-    pub fn authenticate_credential(
+    /// What the file makes of `token`, step by step (`check-token`).
+    pub async fn check_token(&self, token: &str) -> oidc::Verdict {
+        self.table().trust.check(token).await
+    }
+
+    /// The principal behind a request's credentials: its bearer token if it
+    /// sent one, else the client certificate of its TLS connection; with
+    /// the credential that named it.
+    pub async fn authenticate_credential(
         &self,
         headers: &HeaderMap,
         peer_certificates: Option<&[impl AsRef<[u8]>]>,
@@ -206,16 +215,30 @@ impl Authenticator {
                     )
                 })?;
             let digest = tokens::hash_token(token);
-            return table
-                .by_digest(&digest)
-                .map(|principal| (principal, Credential::Token(digest)))
-                .ok_or_else(|| {
-                    DomainError::Unauthenticated(
-                        "the bearer token is not valid (unknown or revoked); ask an admin for a \
-                     token"
-                            .to_owned(),
-                    )
-                });
+            if let Some(principal) = table.by_digest(&digest) {
+                return Ok((principal, Credential::Token(digest)));
+            }
+            if !table.trust.is_empty() && oidc::Trust::looks_like_jwt(token) {
+                let verdict = table.trust.check(token).await;
+                match verdict.outcome {
+                    Ok((principal, identity)) => {
+                        return Ok((principal, Credential::Jwt(identity)));
+                    }
+                    Err(rejection) => tracing::warn!(
+                        issuer = verdict.issuer.as_deref().unwrap_or("unknown"),
+                        reason = %rejection,
+                        outcome = rejection.label(),
+                        rules = ?verdict.rules_tried,
+                        "identity provider token refused"
+                    ),
+                }
+            }
+            // One answer whatever failed: which check did is for the log.
+            return Err(DomainError::Unauthenticated(
+                "the bearer token is not valid (unknown, expired or revoked); ask an admin \
+                 for a token"
+                    .to_owned(),
+            ));
         }
         if let Some(chain) = peer_certificates
             && let Some(leaf) = chain.first()

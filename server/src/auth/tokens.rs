@@ -27,7 +27,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
-use super::{Principal, digests_equal};
+use super::{Principal, digests_equal, oidc};
 use crate::domain::access::{Grant, Role};
 use crate::domain::{AliasName, DomainResult, ModelName, secret};
 
@@ -57,6 +57,10 @@ pub enum TokensFileError {
 struct TokensFile {
     #[serde(default)]
     principal: Vec<Entry>,
+    #[serde(default)]
+    issuer: Vec<oidc::IssuerEntry>,
+    #[serde(default)]
+    rule: Vec<oidc::RuleEntry>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -76,6 +80,8 @@ struct Entry {
 pub struct PrincipalTable {
     tokens: Vec<([u8; 32], Principal)>,
     certificates: BTreeMap<String, Principal>,
+    /// Identity providers whose tokens are accepted, and their rules.
+    pub trust: oidc::Trust,
 }
 
 /// Refuses a tokens file others than its owner may write: whoever can add
@@ -119,7 +125,8 @@ impl PrincipalTable {
             detail,
         };
         refuse_shared_writes(path).map_err(invalid)?;
-        let table = Self::parse(&text).map_err(invalid)?;
+        let dir = path.parent().unwrap_or(Path::new("."));
+        let table = Self::parse_in(&text, dir).map_err(invalid)?;
         // Authentication on with nobody allowed in would look healthy and
         // refuse every call: refuse the file instead.
         if table.is_empty() {
@@ -133,8 +140,14 @@ impl PrincipalTable {
         Ok(table)
     }
 
-    /// Parses a file's text.
+    /// Parses a file's text; files it names are read from the working
+    /// directory.
     pub fn parse(text: &str) -> Result<Self, String> {
+        Self::parse_in(text, Path::new("."))
+    }
+
+    /// Parses a file's text; files it names are read from `dir`.
+    pub fn parse_in(text: &str, dir: &Path) -> Result<Self, String> {
         // toml's messages quote the offending line, which could hold a
         // secret pasted by mistake: keep only the location.
         let file: TokensFile = toml::from_str(text).map_err(|e| match e.span() {
@@ -155,30 +168,9 @@ impl PrincipalTable {
             if !names.insert(entry.name.clone()) {
                 return Err(format!("{at}: the name appears twice"));
             }
-            let role: Role = entry.role.parse().map_err(|e| format!("{at}: {e}"))?;
-            if let Some(aliases) = &entry.aliases {
-                for alias in aliases {
-                    AliasName::movable("aliases", alias).map_err(|e| format!("{at}: {e}"))?;
-                }
-            }
-            if let Some(prefixes) = &entry.model_prefixes {
-                for prefix in prefixes {
-                    if prefix.is_empty() {
-                        return Err(format!(
-                            "{at}: model_prefixes holds \"\", which grants every model; leave \
-                             model_prefixes out to grant every model, or name the prefixes"
-                        ));
-                    }
-                    ModelName::parse("model_prefixes", prefix).map_err(|e| format!("{at}: {e}"))?;
-                }
-            }
             let principal = Principal {
                 name: entry.name.clone(),
-                grant: Grant {
-                    role,
-                    aliases: entry.aliases.map(|a| a.into_iter().collect()),
-                    model_prefixes: entry.model_prefixes,
-                },
+                grant: parse_grant(&at, &entry.role, entry.aliases, entry.model_prefixes)?,
             };
             match (entry.token_sha256, entry.client_certificate) {
                 (Some(hex), false) => {
@@ -200,17 +192,19 @@ impl PrincipalTable {
                 }
             }
         }
+        table.trust = oidc::Trust::parse(file.issuer, file.rule, dir, &names, parse_grant)?;
         Ok(table)
     }
 
-    /// How many principals the file names.
+    /// How many principals the file names (static ones; each identity
+    /// provider's tokens name theirs).
     pub fn len(&self) -> usize {
         self.tokens.len() + self.certificates.len()
     }
 
-    /// Whether the file names no principal.
+    /// Whether the file lets nobody in: no principal, no identity provider.
     pub fn is_empty(&self) -> bool {
-        self.len() == 0
+        self.len() == 0 && self.trust.is_empty()
     }
 
     /// The principal holding `token`. Every entry is compared, in constant
@@ -236,6 +230,38 @@ impl PrincipalTable {
     pub fn by_certificate_name(&self, name: &str) -> Option<Principal> {
         self.certificates.get(name).cloned()
     }
+}
+
+/// A role and limits as a `[[principal]]` or `[[rule]]` entry gives them,
+/// checked; `at` names the entry in errors.
+fn parse_grant(
+    at: &str,
+    role: &str,
+    aliases: Option<Vec<String>>,
+    model_prefixes: Option<Vec<String>>,
+) -> Result<Grant, String> {
+    let role: Role = role.parse().map_err(|e| format!("{at}: {e}"))?;
+    if let Some(aliases) = &aliases {
+        for alias in aliases {
+            AliasName::movable("aliases", alias).map_err(|e| format!("{at}: {e}"))?;
+        }
+    }
+    if let Some(prefixes) = &model_prefixes {
+        for prefix in prefixes {
+            if prefix.is_empty() {
+                return Err(format!(
+                    "{at}: model_prefixes holds \"\", which grants every model; leave \
+                     model_prefixes out to grant every model, or name the prefixes"
+                ));
+            }
+            ModelName::parse("model_prefixes", prefix).map_err(|e| format!("{at}: {e}"))?;
+        }
+    }
+    Ok(Grant {
+        role,
+        aliases: aliases.map(|a| a.into_iter().collect()),
+        model_prefixes,
+    })
 }
 
 /// The SHA-256 of a token.
@@ -472,5 +498,62 @@ mod tests {
             hash_token_entry("t", "b", Role::Reader)
         );
         assert!(PrincipalTable::parse(&twice).unwrap_err().contains("twice"));
+    }
+
+    #[test]
+    fn issuers_and_rules_are_checked_whole() {
+        let issuer = "[[issuer]]\nname = \"gha\"\nissuer = \"https://token.actions.githubusercontent.com\"\naudience = \"registry\"\n";
+        let rule = "[[rule]]\nissuer = \"gha\"\nprincipal = \"gha:{repository}\"\nrole = \"trainer\"\nclaims = { repository = \"acme/*\" }\n";
+        let table = PrincipalTable::parse(&format!("{issuer}{rule}")).unwrap();
+        assert!(
+            !table.is_empty(),
+            "a file with only an identity provider lets callers in"
+        );
+        for (text, expected) in [
+            (issuer.to_owned(), "no [[rule]] names it"),
+            (rule.to_owned(), "not an [[issuer]] name"),
+            (
+                format!("{}{rule}", issuer.replace("https://", "http://")),
+                "over HTTPS only",
+            ),
+            (format!("{issuer}algorithms = [\"HS256\"]\n{rule}"), "HMAC"),
+            (
+                format!("{issuer}algorithms = [\"none\"]\n{rule}"),
+                "not a JOSE",
+            ),
+            (
+                format!(
+                    "{issuer}{}",
+                    rule.replace("gha:{repository}", "gha:{repository")
+                ),
+                "without its",
+            ),
+            (
+                format!("{issuer}{}", rule.replace("\"trainer\"", "\"root\"")),
+                "not a role",
+            ),
+            (
+                format!(
+                    "{issuer}{}",
+                    rule.replace("acme/*\" }", "acme/*\" }\nmodel_prefixes = [\"\"]")
+                ),
+                "grants every model",
+            ),
+            (
+                format!(
+                    "{}{issuer}{}",
+                    hash_token_entry("t", "ci", Role::Reader),
+                    rule.replace("gha:{repository}", "ci")
+                ),
+                "static principal",
+            ),
+            (
+                format!("{issuer}jwks_file = \"/nonexistent/jwks.json\"\n{rule}"),
+                "jwks_file",
+            ),
+        ] {
+            let error = PrincipalTable::parse(&text).unwrap_err();
+            assert!(error.contains(expected), "{text}\n→ {error}");
+        }
     }
 }

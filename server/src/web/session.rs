@@ -136,7 +136,7 @@ pub async fn login(
         return Ok(super::actor::cross_site());
     }
     let Some((principal, Credential::Token(digest))) =
-        authenticate(&console.authenticator, form.token.trim())
+        authenticate(&console.authenticator, form.token.trim()).await
     else {
         tokio::time::sleep(console.authenticator.failed(peer, "console sign-in")).await;
         return Ok((
@@ -159,7 +159,7 @@ pub async fn login(
 
 /// The principal and credential of a token, checked the way the gRPC port
 /// checks it.
-fn authenticate(authenticator: &Authenticator, token: &str) -> Option<(String, Credential)> {
+async fn authenticate(authenticator: &Authenticator, token: &str) -> Option<(String, Credential)> {
     // Only printable ASCII can be a bearer token.
     if token.is_empty() || !token.bytes().all(|b| b.is_ascii_graphic()) {
         return None;
@@ -171,6 +171,7 @@ fn authenticate(authenticator: &Authenticator, token: &str) -> Option<(String, C
     );
     authenticator
         .authenticate_credential(&headers, None::<&[Vec<u8>]>)
+        .await
         .ok()
         .map(|(principal, credential)| (principal.name, credential))
 }
