@@ -310,7 +310,10 @@ impl Trust {
         verdict.issuer = Some(issuer.name.clone());
         let header = decode_header(token).map_err(|_| match header_algorithm(token) {
             // `none`, or a name this server does not know.
-            Some(alg) => Rejection::Algorithm(alg.chars().take(20).collect()),
+            // Quoted: the name is the caller's text, bound for the log.
+            Some(alg) => {
+                Rejection::Algorithm(format!("{:?}", alg.chars().take(20).collect::<String>()))
+            }
             None => Rejection::Malformed,
         })?;
         if !issuer.algorithms.contains(&header.alg) {
