@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use clap::{CommandFactory, FromArgMatches, Parser};
 use commands::Command;
-use model_registry_client::{ClientOptions, Error, RegistryClient, TlsOptions};
+use model_registry_client::{ClientOptions, Error, RegistryClient, TlsOptions, TokenProvider};
 use output::Format;
 use printer::Printer;
 use tonic::Code;
@@ -60,6 +60,25 @@ struct Cli {
         global = true
     )]
     token_file: Option<PathBuf>,
+    /// Shell command printing the bearer token (a cloud CLI, a vault
+    /// agent); run again shortly before a JWT it printed expires.
+    #[arg(
+        long,
+        env = "MODEL_REGISTRY_TOKEN_COMMAND",
+        conflicts_with_all = ["token", "token_file"],
+        global = true
+    )]
+    token_command: Option<String>,
+    /// In a GitHub Actions job (with `permissions: id-token: write`): use
+    /// the job's OIDC token for this audience (the registry's), requested
+    /// again shortly before it expires.
+    #[arg(
+        long,
+        env = "MODEL_REGISTRY_GITHUB_ACTIONS_AUDIENCE",
+        conflicts_with_all = ["token", "token_file", "token_command"],
+        global = true
+    )]
+    github_actions_audience: Option<String>,
     /// PEM file of the CA that signed the server's certificate (https://
     /// URLs trust the system's roots without it).
     #[arg(long, env = "MODEL_REGISTRY_CA_FILE", global = true)]
@@ -180,6 +199,8 @@ fn with_profile(mut cli: Cli, matches: &clap::ArgMatches) -> Result<Cli, Error> 
     }
     if unset("token")
         && cli.token_file.is_none()
+        && cli.token_command.is_none()
+        && cli.github_actions_audience.is_none()
         && let Some(token) = profile.token()?
     {
         cli.token = Some(token);
@@ -212,6 +233,18 @@ fn plaintext_to_tls_hint(url: &str, error: &Error) -> Option<String> {
     })
 }
 
+/// The renewing token source the flags ask for.
+fn token_provider(cli: &Cli) -> Option<TokenProvider> {
+    if let Some(audience) = &cli.github_actions_audience {
+        return Some(TokenProvider::GitHubActions {
+            audience: audience.clone(),
+        });
+    }
+    cli.token_command
+        .as_ref()
+        .map(|command| TokenProvider::Command(vec!["sh".into(), "-c".into(), command.clone()]))
+}
+
 /// The exit status for `error`, as the README documents it.
 fn exit_code(error: &Error) -> u8 {
     match error.code() {
@@ -237,6 +270,7 @@ async fn run(cli: Cli) -> Result<(), Error> {
     let mut options = ClientOptions {
         token: cli.token.clone(),
         token_file: cli.token_file.clone(),
+        token_provider: token_provider(&cli),
         timeout: Duration::try_from_secs_f64(cli.timeout).ok(),
         gzip: cli.gzip,
         ..ClientOptions::default()

@@ -11,13 +11,20 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field
+import subprocess
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import jwt
+import pytest
+from conftest import REPO, hashed_token_entry
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from jwt.algorithms import ECAlgorithm, OKPAlgorithm, RSAAlgorithm
+
+AUDITOR = "an-auditor-static-token-for-reading"
+WORKFLOW = "acme/churn-training/.github/workflows/train.yml@refs/heads/main"
 
 
 def new_key(algorithm: str) -> Any:
@@ -125,3 +132,77 @@ class IdentityProvider:
     def close(self) -> None:
         self.http.shutdown()
         self.http.server_close()
+
+
+@pytest.fixture
+def provider(tmp_path: Path) -> Iterator[IdentityProvider]:
+    subprocess.run([str(REPO / "scripts/dev-certs"), str(tmp_path / "certs")], check=True, capture_output=True)
+    running = IdentityProvider(tmp_path / "certs")
+    running.issuer("github", "RS256")
+    running.issuer("kubernetes", "ES256")
+    running.issuer("corp", "EdDSA")
+    yield running
+    running.close()
+
+
+def identity_config(tmp_path: Path, provider: IdentityProvider, github_leeway: int = 30) -> Path:
+    """A tokens file with a static reader, three issuers and one rule each
+    (GitHub's tokens with `github_leeway` seconds of clock skew allowed)."""
+    url = {name: issuer.url for name, issuer in provider.issuers.items()}
+    path = tmp_path / "tokens.toml"
+    path.write_text(
+        hashed_token_entry("auditor", "reader", AUDITOR)
+        + f"""
+[[issuer]]
+name = "github"
+issuer = "{url["github"]}"
+audience = "model-registry"
+algorithms = ["RS256"]
+ca_file = "certs/ca.pem"
+key_refresh_seconds = 1
+leeway_seconds = {github_leeway}
+required_claims = ["repository", "ref"]
+
+[[issuer]]
+name = "kubernetes"
+issuer = "{url["kubernetes"]}"
+audience = "model-registry"
+algorithms = ["ES256"]
+ca_file = "certs/ca.pem"
+max_lifetime_seconds = 3600
+
+[[issuer]]
+name = "corp"
+issuer = "{url["corp"]}"
+audience = "model-registry"
+algorithms = ["EdDSA"]
+ca_file = "certs/ca.pem"
+
+[[rule]]
+issuer = "github"
+claims = {{ repository = "acme/churn-training", ref = "refs/heads/main", job_workflow_ref = "acme/churn-training/.github/workflows/*" }}
+principal = "gha:{{repository}}@{{ref}}"
+role = "trainer"
+model_prefixes = ["churn"]
+
+[[rule]]
+issuer = "kubernetes"
+claims = {{ sub = "system:serviceaccount:serving:canary-*" }}
+principal = "k8s:{{sub}}"
+role = "deployer"
+aliases = ["canary"]
+
+[[rule]]
+issuer = "corp"
+claims = {{ groups = "ml-admins" }}
+principal = "{{email}}"
+role = "admin"
+"""
+    )
+    path.chmod(0o600)
+    return path
+
+
+def github(provider: IdentityProvider, **claims: object) -> str:
+    defaults = {"repository": "acme/churn-training", "ref": "refs/heads/main", "job_workflow_ref": WORKFLOW}
+    return provider.issuers["github"].mint(sub="repo:acme/churn-training:ref:refs/heads/main", **{**defaults, **claims})

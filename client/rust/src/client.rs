@@ -19,6 +19,7 @@ use crate::error::{Error, Result};
 use crate::register::RegisterModel;
 use crate::retry::RetryPolicy;
 use crate::token_file::TokenFile;
+use crate::token_provider::{Renewing, TokenProvider};
 use crate::types::{Model, ModelVersion};
 
 /// The generated tonic client, with the bearer token attached to every call.
@@ -34,6 +35,7 @@ pub struct BearerToken(Option<TokenSource>);
 enum TokenSource {
     Fixed(MetadataValue<Ascii>),
     File(Arc<TokenFile>),
+    Renewing(Arc<Renewing>),
 }
 
 impl Interceptor for BearerToken {
@@ -42,6 +44,7 @@ impl Interceptor for BearerToken {
             None => return Ok(request),
             Some(TokenSource::Fixed(value)) => value.clone(),
             Some(TokenSource::File(file)) => file.header()?,
+            Some(TokenSource::Renewing(provider)) => provider.header()?,
         };
         request.metadata_mut().insert("authorization", value);
         Ok(request)
@@ -113,6 +116,12 @@ pub struct ClientOptions {
     /// A file holding the bearer token, read again whenever it changes (a
     /// Kubernetes projected service-account token, say); instead of `token`.
     pub token_file: Option<PathBuf>,
+    /// A token from the platform, renewed before it expires: an
+    /// environment variable, a command, a GitHub Actions job's OIDC token;
+    /// instead of `token` and `token_file`.
+    pub token_provider: Option<TokenProvider>,
+    /// How long before a provider's token expires it is fetched again.
+    pub token_refresh_before: Duration,
     /// TLS settings; `None` means plaintext for `http://` and `host:port`,
     /// and the system's roots for `https://`.
     pub tls: Option<TlsOptions>,
@@ -133,6 +142,8 @@ impl Default for ClientOptions {
         Self {
             token: None,
             token_file: None,
+            token_provider: None,
+            token_refresh_before: Duration::from_secs(60),
             tls: None,
             timeout: Some(Duration::from_secs(30)),
             connect_timeout: Duration::from_secs(5),
@@ -215,19 +226,24 @@ impl RegistryClient {
                 .tls_config(tls.client_config())
                 .map_err(|e| connect_error(e.to_string()))?;
         }
-        let token = match (&options.token, &options.token_file) {
-            (Some(_), Some(_)) => {
+        let token = match (&options.token, &options.token_file, &options.token_provider) {
+            (None, None, Some(provider)) => Some(TokenSource::Renewing(Arc::new(Renewing::start(
+                provider.clone(),
+                options.token_refresh_before,
+            )?))),
+            (_, _, Some(_)) | (Some(_), Some(_), None) => {
                 return Err(Error::InvalidInput(
-                    "give a token or a token file, not both".to_owned(),
+                    "give one of a token, a token file and a token provider, not several"
+                        .to_owned(),
                 ));
             }
-            (Some(token), None) => Some(TokenSource::Fixed(
+            (Some(token), None, None) => Some(TokenSource::Fixed(
                 MetadataValue::try_from(format!("Bearer {token}")).map_err(|_| {
                     Error::InvalidInput("the token must be printable ASCII".to_owned())
                 })?,
             )),
-            (None, Some(path)) => Some(TokenSource::File(Arc::new(TokenFile::open(path)?))),
-            (None, None) => None,
+            (None, Some(path), None) => Some(TokenSource::File(Arc::new(TokenFile::open(path)?))),
+            (None, None, None) => None,
         };
         let channel = builder.connect_lazy();
         let mut raw = RegistryServiceClient::with_interceptor(channel, BearerToken(token));

@@ -44,6 +44,7 @@ mod governance;
 mod register;
 mod retry;
 mod token_file;
+mod token_provider;
 mod types;
 mod watch;
 mod webhooks;
@@ -63,6 +64,7 @@ pub use governance::{
 pub use model_registry_api::json;
 pub use register::{RegisterModel, file_uri};
 pub use retry::RetryPolicy;
+pub use token_provider::TokenProvider;
 pub use types::{
     AliasMove, AliasRollback, AliasUpdate, BestVersion, ChangeRequest, ChangeRequestState, Event,
     EventType, Model, ModelStatus, ModelVersion, Page, Training,

@@ -8,7 +8,7 @@ import os
 import random
 import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,6 +16,7 @@ from typing import Any
 import grpc
 
 from .errors import ModelRegistryError, error_from_rpc
+from .tokens import CommandToken, TokenFile, TokenProvider, provider_of
 
 DEFAULT_TARGET = "127.0.0.1:50051"
 
@@ -67,52 +68,6 @@ class RetryPolicy:
         return random.uniform(0, ceiling)
 
 
-# A file modified this shortly before it was read is read again at the next
-# call: a token rewritten with one of the same length within the file
-# system's timestamp granularity keeps its stamp (git's "racily clean"
-# index entries have the same problem).
-RACY_SECONDS = 2.0
-
-
-class TokenFile:
-    """A bearer token kept in a file (a Kubernetes projected service-account
-    token, a CI job's token), read again whenever the file changes, so a
-    long-running client uses a rotated token from its next call. While the
-    file cannot be read (between the steps of a rotation) the last token
-    read is used."""
-
-    def __init__(self, path: str | os.PathLike[str]) -> None:
-        self._path = Path(path)
-        self._lock = threading.Lock()
-        self._stamp, self._read_at, self._token = self._read()
-
-    def _read(self) -> tuple[tuple[int, int], float, str]:
-        read_at = time.time()
-        stat = self._path.stat()
-        token = self._path.read_text().strip()
-        if not token:
-            raise ValueError(f"the token file {self._path} is empty")
-        if not token.isascii() or not token.isprintable():
-            raise ValueError(f"the token in {self._path} must be printable ASCII")
-        return (stat.st_mtime_ns, stat.st_size), read_at, token
-
-    def current(self) -> str:
-        """The token for the next call."""
-        with self._lock:
-            try:
-                stat = self._path.stat()
-            except OSError:
-                return self._token
-            stamp = (stat.st_mtime_ns, stat.st_size)
-            racy = self._read_at - stat.st_mtime_ns / 1e9 < RACY_SECONDS
-            if stamp != self._stamp or racy:
-                try:
-                    self._stamp, self._read_at, self._token = self._read()
-                except OSError:
-                    pass
-            return self._token
-
-
 @dataclass(frozen=True)
 class Settings:
     """Everything a client needs to open its channel and make calls."""
@@ -124,7 +79,7 @@ class Settings:
     metadata: tuple[tuple[str, str], ...]
     timeout: float
     retry: RetryPolicy
-    token_file: TokenFile | None = field(default=None)
+    token_provider: TokenProvider | None = field(default=None)
 
     @classmethod
     def of(
@@ -133,6 +88,7 @@ class Settings:
         *,
         token: str | None,
         token_file: str | os.PathLike[str] | None = None,
+        token_provider: TokenProvider | Callable[[], str] | None = None,
         tls: bool,
         root_certificates: bytes | None,
         certificate_chain: bytes | None,
@@ -144,7 +100,8 @@ class Settings:
         gzip: bool,
     ) -> Settings:
         """Settings from a client's constructor arguments and the environment
-        (`MODEL_REGISTRY_URL`, `MODEL_REGISTRY_TOKEN`, `MODEL_REGISTRY_TOKEN_FILE`)."""
+        (`MODEL_REGISTRY_URL`, `MODEL_REGISTRY_TOKEN`, `MODEL_REGISTRY_TOKEN_FILE`,
+        `MODEL_REGISTRY_TOKEN_COMMAND`)."""
         address, secure = channel_target(target or os.environ.get("MODEL_REGISTRY_URL") or DEFAULT_TARGET)
         if (certificate_chain is None) != (private_key is None):
             raise ValueError("give both certificate_chain and private_key for a client certificate")
@@ -158,11 +115,20 @@ class Settings:
             if secure
             else None
         )
-        if token is not None and token_file is not None:
-            raise ValueError("give token or token_file, not both")
-        if token is None and token_file is None:
-            token = os.environ.get("MODEL_REGISTRY_TOKEN")
-            token_file = None if token else os.environ.get("MODEL_REGISTRY_TOKEN_FILE") or None
+        given = [name for name, value in [("token", token), ("token_file", token_file), ("token_provider", token_provider)] if value is not None]
+        if len(given) > 1:
+            raise ValueError(f"give one of token, token_file and token_provider, not both {' and '.join(given)}")
+        provider: TokenProvider | None = None
+        if token_provider is not None:
+            provider = provider_of(token_provider)
+        elif token_file is not None:
+            provider = TokenFile(token_file)
+        elif token is None:
+            token = os.environ.get("MODEL_REGISTRY_TOKEN") or None
+            if not token and os.environ.get("MODEL_REGISTRY_TOKEN_FILE"):
+                provider = TokenFile(os.environ["MODEL_REGISTRY_TOKEN_FILE"])
+            elif not token and os.environ.get("MODEL_REGISTRY_TOKEN_COMMAND"):
+                provider = CommandToken(os.environ["MODEL_REGISTRY_TOKEN_COMMAND"])
         # The channel's own reconnection backoff (1 s growing to 120 s by
         # default) would fail every retry fast while it waits: it follows the
         # client's retry backoff instead. (Not grpc.min_reconnect_backoff_ms:
@@ -183,7 +149,7 @@ class Settings:
             metadata=(("authorization", f"Bearer {token}"),) if token else (),
             timeout=timeout,
             retry=RetryPolicy(retries, initial_backoff, max_backoff),
-            token_file=TokenFile(token_file) if token_file is not None else None,
+            token_provider=provider,
         )
 
     def open_channel(self, kind: Any) -> Any:
@@ -196,8 +162,8 @@ class Settings:
     def call_metadata(self, extra: Metadata | None) -> tuple[tuple[str, str], ...]:
         """The metadata of one call: the client's, then the call's own."""
         metadata = self.metadata
-        if self.token_file is not None:
-            metadata = (("authorization", f"Bearer {self.token_file.current()}"), *metadata)
+        if self.token_provider is not None:
+            metadata = (("authorization", f"Bearer {self.token_provider.current()}"), *metadata)
         if not extra:
             return metadata
         pairs = extra.items() if isinstance(extra, Mapping) else extra

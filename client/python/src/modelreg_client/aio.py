@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from datetime import datetime
 from types import TracebackType
 from typing import Any, Generic, TypeVar
@@ -25,6 +25,7 @@ from ._channel import Attempts, Metadata, Reconnects, Settings
 from ._consistency import NewestToken
 from ._generated.modelregistry.v1 import registry_pb2_grpc as pb_grpc
 from ._requests import MAX_PAGE, Listing, Unary
+from .tokens import TokenProvider
 from .records import (
     CreatedWebhook,
     Webhook,
@@ -98,6 +99,7 @@ class AsyncRegistryClient:
         *,
         token: str | None = None,
         token_file: str | os.PathLike[str] | None = None,
+        token_provider: TokenProvider | Callable[[], str] | None = None,
         tls: bool = False,
         root_certificates: bytes | None = None,
         certificate_chain: bytes | None = None,
@@ -112,6 +114,7 @@ class AsyncRegistryClient:
             target,
             token=token,
             token_file=token_file,
+            token_provider=token_provider,
             tls=tls,
             root_certificates=root_certificates,
             certificate_chain=certificate_chain,

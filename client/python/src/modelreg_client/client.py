@@ -9,7 +9,7 @@ import os
 import queue
 import threading
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import datetime
 from types import TracebackType
 from typing import Any, Generic, TypeVar
@@ -21,6 +21,7 @@ from ._channel import Attempts, Metadata, Reconnects, Settings
 from ._consistency import NewestToken
 from ._generated.modelregistry.v1 import registry_pb2_grpc as pb_grpc
 from ._requests import MAX_PAGE, Listing, Unary
+from .tokens import TokenProvider
 from .records import (
     CreatedWebhook,
     Webhook,
@@ -147,7 +148,11 @@ class RegistryClient:
     `$MODEL_REGISTRY_TOKEN`) is sent as a bearer token; or `token_file`
     (default `$MODEL_REGISTRY_TOKEN_FILE`), a file holding it that is read
     again whenever it changes (a Kubernetes projected service-account token,
-    rotated in place, is used from the next call). TLS is used for
+    rotated in place, is used from the next call); or `token_provider`, any
+    object with `current()` or a callable giving the token for each call:
+    `modelreg_client.tokens` has `EnvToken`, `CommandToken` (default
+    `$MODEL_REGISTRY_TOKEN_COMMAND`) and `GitHubActionsToken`, which fetch
+    a JWT again shortly before it expires. TLS is used for
     `https://` URLs, or when `tls`, `root_certificates` or a client
     certificate is given; without `root_certificates` the system's roots are
     trusted. `certificate_chain` and `private_key` (PEM bytes) present a
@@ -172,6 +177,7 @@ class RegistryClient:
         *,
         token: str | None = None,
         token_file: str | os.PathLike[str] | None = None,
+        token_provider: TokenProvider | Callable[[], str] | None = None,
         tls: bool = False,
         root_certificates: bytes | None = None,
         certificate_chain: bytes | None = None,
@@ -186,6 +192,7 @@ class RegistryClient:
             target,
             token=token,
             token_file=token_file,
+            token_provider=token_provider,
             tls=tls,
             root_certificates=root_certificates,
             certificate_chain=certificate_chain,

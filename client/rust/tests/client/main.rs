@@ -8,4 +8,5 @@
 mod consistency;
 mod readme;
 mod token_file;
+mod token_provider;
 mod wrapper;
