@@ -13,6 +13,7 @@ import json
 import re
 import signal
 import subprocess
+import threading
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -222,5 +223,48 @@ def test_a_reload_changes_the_rules_for_the_next_call(tmp_path: Path, provider: 
             assert time.monotonic() < deadline, "the reloaded rule never applied"
         # The keys fetched before the reload were kept: no second discovery needed.
         assert provider.jwks_fetches["github"] == 1, provider.jwks_fetches
+    finally:
+        stop_server(server)
+
+
+def test_a_watch_ends_when_its_token_expires_and_resumes_with_a_fresh_one(
+    tmp_path: Path,
+    provider: IdentityProvider,  # noqa: F811
+) -> None:
+    server = start_server(tmp_path, "--auth-tokens", str(identity_config(tmp_path, provider, github_leeway=0)))
+    try:
+        with client(server.address, github(provider)) as ci:
+            ci.register_model("churn", algorithm="xgb", artifact_uri="s3://m/churn/1")
+            ci.register_model("churn", algorithm="xgb", artifact_uri="s3://m/churn/2")
+        # A fixed token: the stream ends when it expires, and the client's
+        # reconnection is refused.
+        with client(server.address, github(provider, lifetime=3)) as fixed:
+            watch = fixed.watch_alias("churn", "latest")
+            assert next(watch).model_version.version == 2
+            ended: list[BaseException] = []
+
+            def follow() -> None:
+                try:
+                    next(watch)
+                except Exception as error:  # noqa: BLE001 - recorded for the assertion
+                    ended.append(error)
+
+            follower = threading.Thread(target=follow, daemon=True)
+            follower.start()
+            follower.join(timeout=20)
+            assert not follower.is_alive(), "the stream outlived its token"
+            assert isinstance(ended[0], Unauthenticated), ended
+        # A provider with fresh tokens: the stream is renewed on the way and
+        # sees a change made after the first token expired.
+        with RegistryClient(
+            f"http://{server.address}", token_provider=lambda: github(provider, lifetime=3), timeout=10
+        ) as renewed, client(server.address, github(provider)) as ci:
+            watch = renewed.watch_alias("churn", "latest")
+            assert next(watch).model_version.version == 2
+            expired_at = time.time() + 4
+            while time.time() < expired_at:
+                time.sleep(0.2)
+            ci.register_model("churn", algorithm="xgb", artifact_uri="s3://m/churn/3")
+            assert next(watch).model_version.version == 3
     finally:
         stop_server(server)

@@ -83,6 +83,17 @@ pub enum Credential {
     Anonymous,
 }
 
+impl Credential {
+    /// When the credential expires by itself (an identity provider's
+    /// token), if it does.
+    pub fn expires_at(&self) -> Option<std::time::SystemTime> {
+        match self {
+            Self::Jwt(identity) => Some(identity.expires_at()),
+            Self::Token(_) | Self::Certificate(_) | Self::Anonymous => None,
+        }
+    }
+}
+
 impl std::fmt::Debug for Credential {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {

@@ -2,8 +2,10 @@
 //! stopping: when the credential it was opened with is revoked or changed by
 //! a reload of the tokens file (UNAUTHENTICATED, within the reload), and
 //! when it reaches its maximum lifetime (UNAVAILABLE: the caller resumes
-//! with its cursor, and is authenticated again on the way). A principal
-//! holds at most so many watch streams at once.
+//! with its cursor, and is authenticated again on the way), or earlier when
+//! the identity provider's token it was opened with expires (UNAVAILABLE
+//! too: a client with a renewed token resumes, one without is refused). A
+//! principal holds at most so many watch streams at once.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -84,16 +86,44 @@ impl Drop for StreamSlot {
 
 /// Resolves when a stream opened in `context` must end: its credential no
 /// longer names the same principal with the same grant after a reload, or
-/// `lifetime` passed.
+/// `lifetime` passed, or the credential expired.
 pub async fn end_of_stream(
     authenticator: Arc<Authenticator>,
     context: Option<RequestContext>,
     lifetime: Duration,
 ) -> Status {
+    let opened_with = context.and_then(|context| context.principal.zip(context.credential));
+    let credential_left = opened_with
+        .as_ref()
+        .and_then(|(_, credential)| credential.expires_at())
+        .map(|at| {
+            at.duration_since(std::time::SystemTime::now())
+                .unwrap_or_default()
+        });
+    if let Some(left) = credential_left
+        && left < lifetime
+    {
+        tokio::select! {
+            status = watch_reloads(&authenticator, opened_with.as_ref(), lifetime) => return status,
+            () = tokio::time::sleep(left) => return Status::unavailable(
+                "the token this stream was opened with expired; reconnect with a fresh token, \
+                 with after_event_id set to the last event id received",
+            ),
+        }
+    }
+    watch_reloads(&authenticator, opened_with.as_ref(), lifetime).await
+}
+
+/// Resolves when a reload revokes or changes `opened_with`, or `lifetime`
+/// passed.
+async fn watch_reloads(
+    authenticator: &Authenticator,
+    opened_with: Option<&(crate::auth::Principal, crate::auth::Credential)>,
+    lifetime: Duration,
+) -> Status {
     let expiry = tokio::time::sleep(lifetime);
     tokio::pin!(expiry);
     let mut reloads = authenticator.reloads();
-    let opened_with = context.and_then(|context| context.principal.zip(context.credential));
     loop {
         tokio::select! {
             changed = reloads.changed() => {
@@ -102,7 +132,7 @@ pub async fn end_of_stream(
                     expiry.as_mut().await;
                     return expired();
                 }
-                if let Some((principal, credential)) = &opened_with
+                if let Some((principal, credential)) = opened_with
                     && !authenticator.still_valid(credential, principal)
                 {
                     return Status::unauthenticated(

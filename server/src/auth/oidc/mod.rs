@@ -50,6 +50,13 @@ pub struct TokenIdentity {
     expires_at: u64,
 }
 
+impl TokenIdentity {
+    /// When the token stops being valid (its `exp`).
+    pub fn expires_at(&self) -> std::time::SystemTime {
+        std::time::UNIX_EPOCH + std::time::Duration::from_secs(self.expires_at)
+    }
+}
+
 impl std::fmt::Debug for TokenIdentity {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TokenIdentity")
