@@ -26,6 +26,7 @@ async fn registry_on(backend: Backend) -> Option<(Registry, TestDatabase)> {
 fn caller(identity: &str, key: Option<&str>) -> Caller {
     Caller {
         identity: identity.to_owned(),
+        source: None,
         request_id: uuid::Uuid::new_v4().to_string(),
         correlation_id: None,
         grant: Grant::unrestricted(),

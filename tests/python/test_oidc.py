@@ -53,13 +53,20 @@ def test_tokens_of_three_issuers_act_as_their_rules_say_and_the_trail_names_them
         with client(server.address, person) as admin:
             admin.set_alias("churn", "production", 1, "reviewed")
         with client(server.address, AUDITOR) as auditor:
-            actors = [event.actor for event in auditor.list_events("churn")]
-        assert actors == [
-            "gha:acme/churn-training@refs/heads/main",
-            "gha:acme/churn-training@refs/heads/main",
-            "k8s:system:serviceaccount:serving:canary-deployer",
-            "alice@example.com",
-        ], actors
+            events = list(auditor.list_events("churn"))
+        url = {name: issuer.url for name, issuer in provider.issuers.items()}
+        assert [(event.actor, event.actor_source) for event in events] == [
+            ("gha:acme/churn-training@refs/heads/main", f"{url['github']} repo:acme/churn-training:ref:refs/heads/main"),
+            ("gha:acme/churn-training@refs/heads/main", f"{url['github']} repo:acme/churn-training:ref:refs/heads/main"),
+            (
+                "k8s:system:serviceaccount:serving:canary-deployer",
+                f"{url['kubernetes']} system:serviceaccount:serving:canary-deployer",
+            ),
+            ("alice@example.com", f"{url['corp']} 00u1"),
+        ], events
+        # The source is in the canonical JSON (webhook bodies, modelreg -o
+        # json) and in the console's trail.
+        assert events[-1].to_dict()["actorSource"] == f"{url['corp']} 00u1"
     finally:
         stop_server(server)
 

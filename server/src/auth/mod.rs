@@ -43,6 +43,9 @@ pub struct Principal {
     pub name: String,
     /// Role and limits.
     pub grant: Grant,
+    /// Where it came from when an identity provider's token named it:
+    /// "ISSUER SUBJECT" (recorded with every event).
+    pub source: Option<String>,
 }
 
 impl Principal {
@@ -51,6 +54,7 @@ impl Principal {
         Self {
             name: ANONYMOUS.to_owned(),
             grant: Grant::unrestricted(),
+            source: None,
         }
     }
 }

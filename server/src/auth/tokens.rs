@@ -171,6 +171,7 @@ impl PrincipalTable {
             let principal = Principal {
                 name: entry.name.clone(),
                 grant: parse_grant(&at, &entry.role, entry.aliases, entry.model_prefixes)?,
+                source: None,
             };
             match (entry.token_sha256, entry.client_certificate) {
                 (Some(hex), false) => {

@@ -95,6 +95,9 @@ impl Grant {
 pub struct Caller {
     /// The authenticated principal, `anonymous` without authentication.
     pub identity: String,
+    /// Where the principal came from when an identity provider's token
+    /// named it: "ISSUER SUBJECT". Recorded with every event.
+    pub source: Option<String>,
     /// The request id the change is recorded under (assigned by the server).
     pub request_id: String,
     /// The caller's own `x-request-id`, if it sent one: a correlation id
@@ -236,6 +239,7 @@ mod tests {
     fn caller(aliases: Option<&[&str]>, prefixes: Option<&[&str]>) -> Caller {
         Caller {
             identity: "release-bot".into(),
+            source: None,
             request_id: "r".into(),
             correlation_id: None,
             idempotency_key: None,

@@ -555,6 +555,7 @@ mod tests {
     fn caller(identity: &str, role: Role) -> Caller {
         Caller {
             identity: identity.into(),
+            source: None,
             request_id: "r".into(),
             correlation_id: None,
             idempotency_key: None,

@@ -459,6 +459,9 @@ pub struct Event {
     pub new_status: Option<VersionStatus>,
     /// Who made the change.
     pub actor: String,
+    /// Where the actor came from when an identity provider's token named
+    /// it: "ISSUER SUBJECT".
+    pub actor_source: Option<String>,
     /// Why.
     pub reason: String,
     /// The request that made the change (its server-assigned id).

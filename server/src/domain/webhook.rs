@@ -446,6 +446,7 @@ mod tests {
             previous_status: None,
             new_status: None,
             actor: String::new(),
+            actor_source: None,
             reason: String::new(),
             request_id: String::new(),
             correlation_id: None,

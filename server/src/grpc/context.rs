@@ -13,6 +13,7 @@ pub fn caller_of<T>(request: &tonic::Request<T>) -> Result<Caller, Status> {
     match context.and_then(|c| c.principal.as_ref().map(|p| (c, p))) {
         Some((context, principal)) => Ok(Caller {
             identity: principal.name.clone(),
+            source: principal.source.clone(),
             request_id: context.request_id.clone(),
             correlation_id: context.correlation_id.clone(),
             grant: principal.grant.clone(),

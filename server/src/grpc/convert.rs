@@ -401,6 +401,7 @@ pub fn event_to_wire(event: Event) -> pb::Event {
         previous_status: status(event.previous_status),
         new_status: status(event.new_status),
         actor: event.actor,
+        actor_source: event.actor_source.unwrap_or_default(),
         reason: event.reason,
         request_id: event.request_id,
         correlation_id: event.correlation_id.unwrap_or_default(),

@@ -40,6 +40,7 @@ pub struct EventRow {
     pub detail: Option<String>,
     pub model_prefix: Option<String>,
     pub webhook_id: Option<i64>,
+    pub actor_source: Option<String>,
 }
 
 impl EventRow {
@@ -77,6 +78,7 @@ impl EventRow {
             previous_version: self.previous_version,
             new_version: self.new_version,
             actor: self.actor,
+            actor_source: self.actor_source,
             reason: self.reason,
             request_id: self.request_id,
             correlation_id: self.correlation_id,
@@ -120,6 +122,7 @@ pub struct NewEventRow {
     pub change_request_id: Option<i64>,
     pub detail: Option<String>,
     pub webhook_id: Option<i64>,
+    pub actor_source: Option<String>,
 }
 
 impl NewEventRow {
@@ -146,6 +149,7 @@ impl NewEventRow {
             change_request_id: None,
             detail: None,
             webhook_id: None,
+            actor_source: caller.source.clone(),
         }
     }
 

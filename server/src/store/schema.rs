@@ -114,6 +114,8 @@ diesel::table! {
         model_prefix -> Nullable<Text>,
         /// The subscription a webhook's event is about.
         webhook_id -> Nullable<BigInt>,
+        /// "ISSUER SUBJECT" of the identity provider's token that named the actor.
+        actor_source -> Nullable<Text>,
     }
 }
 

@@ -93,6 +93,7 @@ impl Actor {
         }
         Ok(Caller {
             identity: self.principal.name.clone(),
+            source: self.principal.source.clone(),
             request_id: uuid::Uuid::now_v7().to_string(),
             correlation_id: None,
             grant: self.principal.grant.clone(),
@@ -167,6 +168,7 @@ impl Viewer {
                             aliases: None,
                             model_prefixes: None,
                         },
+                        source: None,
                     }),
                 session.id_digest.as_str(),
             ),

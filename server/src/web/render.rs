@@ -68,7 +68,7 @@ pub(super) fn events_table(events: &[Event], with_model: bool) -> Markup {
                             }
                             td.num { @if let Some(v) = e.version { a href=(version_href(e.model_name.as_str(), v)) { (v) } } }
                             td { (change(e)) }
-                            td { (e.actor) }
+                            td title=[e.actor_source.as_deref()] { (e.actor) }
                             td { (e.reason) }
                         }
                     }

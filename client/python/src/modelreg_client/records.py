@@ -266,6 +266,9 @@ class Event:
     model_prefix: str = ""
     # For a webhook subscription's event: the subscription (model_name is empty).
     webhook_id: int | None = None
+    # Where the actor came from when an identity provider's token named it:
+    # "ISSUER SUBJECT" ("" for static tokens and client certificates).
+    actor_source: str = ""
 
     # The message this record was read from (None for records built here).
     proto: pb.Event | None = field(default=None, repr=False, compare=False)
@@ -302,6 +305,7 @@ class Event:
             change_request_id=optional("change_request_id"),
             model_prefix=message.model_prefix,
             webhook_id=optional("webhook_id"),
+            actor_source=message.actor_source,
         )
 
 

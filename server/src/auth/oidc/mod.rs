@@ -47,13 +47,16 @@ pub struct Trust {
 pub struct TokenIdentity {
     issuer: String,
     claims: Map<String, Value>,
-    expires_at: u64,
+    /// The first second at which the server refuses the token: past its
+    /// `exp` and the issuer's skew (checked in whole seconds).
+    refused_from: u64,
 }
 
 impl TokenIdentity {
-    /// When the token stops being valid (its `exp`).
+    /// When the server starts refusing the token: its `exp` plus the
+    /// issuer's allowed skew, to the next whole second.
     pub fn expires_at(&self) -> std::time::SystemTime {
-        std::time::UNIX_EPOCH + std::time::Duration::from_secs(self.expires_at)
+        std::time::UNIX_EPOCH + std::time::Duration::from_secs(self.refused_from)
     }
 }
 
@@ -243,7 +246,7 @@ impl Trust {
             let identity = TokenIdentity {
                 issuer: issuer.url.clone(),
                 claims,
-                expires_at,
+                refused_from: expires_at.saturating_add(issuer.leeway).saturating_add(1),
             };
             let (rule, principal) = self
                 .principal_of(&identity, &mut verdict.rules_tried)
@@ -278,7 +281,16 @@ impl Trust {
             match rule.apply(&issuer.name, &identity.claims) {
                 Ok(name) => {
                     let grant = rule.grant.clone();
-                    return Some((index + 1, Principal { name, grant }));
+                    let subject = identity.claims.get("sub").and_then(Value::as_str);
+                    let source = Some(format!("{} {}", issuer.url, subject.unwrap_or("-")));
+                    return Some((
+                        index + 1,
+                        Principal {
+                            name,
+                            grant,
+                            source,
+                        },
+                    ));
                 }
                 Err(why) => tried.push((index + 1, why)),
             }
@@ -289,7 +301,7 @@ impl Trust {
     /// Whether `identity` has not expired yet and still maps to `principal`.
     pub fn still_valid(&self, identity: &TokenIdentity, principal: &Principal) -> bool {
         let now = jsonwebtoken::get_current_timestamp();
-        now < identity.expires_at
+        now < identity.refused_from
             && self
                 .principal_of(identity, &mut Vec::new())
                 .is_some_and(|(_, now)| &now == principal)

@@ -1669,6 +1669,7 @@ class Event(google.protobuf.message.Message):
     DETAIL_FIELD_NUMBER: builtins.int
     MODEL_PREFIX_FIELD_NUMBER: builtins.int
     WEBHOOK_ID_FIELD_NUMBER: builtins.int
+    ACTOR_SOURCE_FIELD_NUMBER: builtins.int
     id: builtins.int
     """Unique id of the event, increasing within its model (across models,
     the trail's order is not the id order; see ListEvents).
@@ -1725,6 +1726,13 @@ class Event(google.protobuf.message.Message):
     """For WEBHOOK_* events: the subscription (`model_name` is then empty).
     Such events belong to no model.
     """
+    actor_source: builtins.str
+    """Where the actor came from when an identity provider's token named it
+    (see the tokens file's [[issuer]] and [[rule]] entries): the token's
+    issuer and subject, "ISSUER SUBJECT", e.g.
+    "https://token.actions.githubusercontent.com repo:acme/churn:ref:refs/heads/main".
+    Empty for static tokens, client certificates and anonymous callers.
+    """
     @property
     def occurred_at(self) -> google.protobuf.timestamp_pb2.Timestamp:
         """When the change happened (UTC, microsecond precision)."""
@@ -1751,9 +1759,10 @@ class Event(google.protobuf.message.Message):
         detail: builtins.str = ...,
         model_prefix: builtins.str = ...,
         webhook_id: builtins.int | None = ...,
+        actor_source: builtins.str = ...,
     ) -> None: ...
     def HasField(self, field_name: typing.Literal["_change_request_id", b"_change_request_id", "_new_version", b"_new_version", "_previous_version", b"_previous_version", "_version", b"_version", "_webhook_id", b"_webhook_id", "change_request_id", b"change_request_id", "new_version", b"new_version", "occurred_at", b"occurred_at", "previous_version", b"previous_version", "version", b"version", "webhook_id", b"webhook_id"]) -> builtins.bool: ...
-    def ClearField(self, field_name: typing.Literal["_change_request_id", b"_change_request_id", "_new_version", b"_new_version", "_previous_version", b"_previous_version", "_version", b"_version", "_webhook_id", b"_webhook_id", "actor", b"actor", "alias", b"alias", "change_request_id", b"change_request_id", "correlation_id", b"correlation_id", "detail", b"detail", "emergency", b"emergency", "id", b"id", "model_name", b"model_name", "model_prefix", b"model_prefix", "new_status", b"new_status", "new_version", b"new_version", "occurred_at", b"occurred_at", "previous_status", b"previous_status", "previous_version", b"previous_version", "reason", b"reason", "request_id", b"request_id", "type", b"type", "version", b"version", "webhook_id", b"webhook_id"]) -> None: ...
+    def ClearField(self, field_name: typing.Literal["_change_request_id", b"_change_request_id", "_new_version", b"_new_version", "_previous_version", b"_previous_version", "_version", b"_version", "_webhook_id", b"_webhook_id", "actor", b"actor", "actor_source", b"actor_source", "alias", b"alias", "change_request_id", b"change_request_id", "correlation_id", b"correlation_id", "detail", b"detail", "emergency", b"emergency", "id", b"id", "model_name", b"model_name", "model_prefix", b"model_prefix", "new_status", b"new_status", "new_version", b"new_version", "occurred_at", b"occurred_at", "previous_status", b"previous_status", "previous_version", b"previous_version", "reason", b"reason", "request_id", b"request_id", "type", b"type", "version", b"version", "webhook_id", b"webhook_id"]) -> None: ...
     @typing.overload
     def WhichOneof(self, oneof_group: typing.Literal["_change_request_id", b"_change_request_id"]) -> typing.Literal["change_request_id"] | None: ...
     @typing.overload
