@@ -222,9 +222,13 @@ def test_cancelled_and_timed_out_calls_are_logged_with_their_principal(
     metrics = f"127.0.0.1:{free_port()}"
     server = start_server(
         tmp_path, "--auth-tokens", "tokens.toml", "--log-format", "json", "--metrics-listen", metrics,
-        "--database-url", "sqlite://registry.db",
+        "--database-url", "sqlite://registry.db", "--request-timeout", "2s",
     )
     log = tmp_path / "server.log"
+    # The port listens before the migrations end: lock the database only
+    # once the server answers, so the lock meets registrations, not them.
+    with RegistryClient(server.address, token="ci-token", timeout=30) as registry:
+        assert list(registry.list_models()) == []
     # Another process holds SQLite's write lock: every registration waits.
     blocker = sqlite3.connect(tmp_path / "registry.db", isolation_level=None)
     try:
@@ -245,14 +249,16 @@ def test_cancelled_and_timed_out_calls_are_logged_with_their_principal(
         assert cancelled["span"]["principal"] == "ci"
         assert cancelled["elapsed_ms"] > 0 and cancelled["span"]["request.id"]
 
-        with RegistryClient(server.address, token="ci-token", timeout=0.5, retries=0) as registry:
+        # The server's deadline (--request-timeout 2s) comes well before the
+        # client's own (3 s), so the server, not the client's cancellation,
+        # ends the call: equal deadlines would race.
+        with RegistryClient(server.address, token="ci-token", timeout=3, retries=0) as registry:
             with pytest.raises(ModelRegistryError) as raised:
                 registry.register_model("churn", algorithm="X", artifact_uri="s3://m")
             assert raised.value.code == grpc.StatusCode.DEADLINE_EXCEEDED
         timed_out = eventually(lambda: _log_line(log, "RegisterModel", "DeadlineExceeded"), "the timed-out call's log line")
         assert timed_out["span"]["principal"] == "ci"
-        # The 0.5 s deadline covers the client's side too: the server sees a little less.
-        assert timed_out["level"] == "INFO" and timed_out["elapsed_ms"] >= 450
+        assert timed_out["level"] == "INFO" and timed_out["elapsed_ms"] >= 1900
     finally:
         blocker.rollback()
         blocker.close()
