@@ -268,8 +268,9 @@ pub struct Config {
     pub health_listen: Option<SocketAddr>,
 
     /// At start-up (and in `migrate`), how long to keep retrying a database
-    /// that cannot be reached (e.g. 10m, 24h) before giving up; 0 gives up
-    /// at once. While it waits the server is alive and not ready.
+    /// that cannot be reached, or a SQLite file another process holds
+    /// locked (e.g. 10m, 24h), before giving up; 0 gives up at once. While
+    /// it waits the server is alive and not ready.
     #[arg(long, env = "MODEL_REGISTRY_DATABASE_WAIT", default_value = "0s", value_parser = parse_duration, global = true)]
     pub database_wait: Duration,
 

@@ -367,8 +367,9 @@ pub async fn migrate_when_reachable(config: &Config) -> Result<Vec<String>, Serv
     when_reachable(config, || Store::migrate(&config.database_url)).await
 }
 
-/// Runs `attempt` until it does not fail for want of a connection, for at
-/// most `--database-wait`; any other failure is final at once.
+/// Runs `attempt` until it does not fail for want of a connection (or of
+/// SQLite's write lock), for at most `--database-wait`; any other failure
+/// is final at once.
 async fn when_reachable<T, F>(config: &Config, attempt: impl Fn() -> F) -> Result<T, ServerError>
 where
     F: Future<Output = Result<T, SetupError>>,
@@ -378,14 +379,22 @@ where
     loop {
         match attempt().await {
             Ok(done) => return Ok(done),
-            Err(error @ SetupError::Connect { .. })
+            Err(error @ (SetupError::Connect { .. } | SetupError::Locked { .. }))
                 if tokio::time::Instant::now() + pause < give_up_at =>
             {
-                tracing::warn!(
-                    error = %error,
-                    retry_ms = pause.as_millis() as u64,
-                    "database unreachable; retrying (--database-wait)"
-                );
+                if matches!(error, SetupError::Locked { .. }) {
+                    tracing::warn!(
+                        error = %error,
+                        retry_ms = pause.as_millis() as u64,
+                        "database locked by another process; retrying (--database-wait)"
+                    );
+                } else {
+                    tracing::warn!(
+                        error = %error,
+                        retry_ms = pause.as_millis() as u64,
+                        "database unreachable; retrying (--database-wait)"
+                    );
+                }
                 tokio::time::sleep(pause).await;
                 pause = (pause * 2).min(DATABASE_RETRY_MAX);
             }

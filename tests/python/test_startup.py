@@ -8,6 +8,7 @@ import os
 import random
 import signal
 import socket
+import sqlite3
 import subprocess
 import threading
 import time
@@ -249,6 +250,34 @@ def test_a_migration_started_during_an_outage_waits_and_completes(tmp_path: Path
             migrate.kill()
     name = url.rsplit("/", 1)[1]
     assert "models" in psql("SELECT tablename FROM pg_tables WHERE schemaname = 'public'", name).split()
+
+
+def test_a_migration_waits_while_another_process_holds_the_sqlite_write_lock(tmp_path: Path) -> None:
+    # A backup or a sqlite3 shell holds the write lock as the server starts.
+    blocker = sqlite3.connect(tmp_path / "registry.db", isolation_level=None)
+    blocker.execute("BEGIN IMMEDIATE")
+    migrate = subprocess.Popen(
+        [server_binary(), "migrate", "--database-url", "sqlite://registry.db", "--database-wait", "5m"],
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "RUST_LOG": "warn"},
+    )
+    try:
+        assert migrate.stderr is not None
+        first = migrate.stderr.readline()
+        assert "database locked by another process; retrying" in first, first
+        assert migrate.poll() is None
+        blocker.rollback()
+        assert migrate.wait(timeout=60) == 0
+    finally:
+        blocker.close()
+        if migrate.poll() is None:
+            migrate.kill()
+    with sqlite3.connect(tmp_path / "registry.db") as db:
+        tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    assert {"models", "model_versions", "events"} <= tables, tables
 
 
 def test_a_tokens_file_that_names_no_principal_is_refused(tmp_path: Path) -> None:

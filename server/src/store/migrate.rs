@@ -79,7 +79,20 @@ pub async fn run(url: &DatabaseUrl, mode: Mode) -> Result<Vec<String>, SetupErro
     })
     .await
     .map_err(|e| failed(e.to_string()))?
-    .map_err(failed)
+    .map_err(|detail| {
+        // Another process (a backup, a sqlite3 shell) holds the write lock:
+        // a migration that read before writing is refused at once, without
+        // SQLite's busy wait. The database is there, just busy: retried
+        // like an unreachable one.
+        if matches!(url, DatabaseUrl::Sqlite(_)) && detail.contains("database is locked") {
+            SetupError::Locked {
+                url: url.clone(),
+                detail,
+            }
+        } else {
+            failed(detail)
+        }
+    })
 }
 
 /// Waits for, then holds, the lock that servers starting together on one

@@ -144,6 +144,14 @@ pub enum SetupError {
         /// What went wrong.
         detail: String,
     },
+    /// Another process holds the database's write lock (SQLite).
+    #[error("the database {url} is locked by another process: {detail}")]
+    Locked {
+        /// The database.
+        url: DatabaseUrl,
+        /// What went wrong.
+        detail: String,
+    },
     /// A migration failed, or the schema does not fit this binary.
     #[error("migrating {url} failed: {detail}")]
     Migrate {
