@@ -226,17 +226,22 @@ def test_a_server_started_during_an_outage_waits_alive_and_becomes_ready(
         assert process.wait(timeout=30) == 0
 
 
-def test_a_migration_started_during_an_outage_waits_and_completes(tmp_path: Path, outage: tuple[Outage, str]) -> None:
-    relay, url = outage
-    # As the migration Job runs it: a wait for the database.
-    migrate = subprocess.Popen(
+def start_migrate(workdir: Path, url: str) -> subprocess.Popen[str]:
+    """`migrate` as a migration Job runs it, waiting up to 5 min for the
+    database; its warnings on a pipe."""
+    return subprocess.Popen(
         [server_binary(), "migrate", "--database-url", url, "--database-wait", "5m"],
-        cwd=tmp_path,
+        cwd=workdir,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
         env={**os.environ, "RUST_LOG": "warn"},
     )
+
+
+def test_a_migration_started_during_an_outage_waits_and_completes(tmp_path: Path, outage: tuple[Outage, str]) -> None:
+    relay, url = outage
+    migrate = start_migrate(tmp_path, url)
     try:
         # It retries (and says so) while the database is away.
         assert migrate.stderr is not None
@@ -256,14 +261,7 @@ def test_a_migration_waits_while_another_process_holds_the_sqlite_write_lock(tmp
     # A backup or a sqlite3 shell holds the write lock as the server starts.
     blocker = sqlite3.connect(tmp_path / "registry.db", isolation_level=None)
     blocker.execute("BEGIN IMMEDIATE")
-    migrate = subprocess.Popen(
-        [server_binary(), "migrate", "--database-url", "sqlite://registry.db", "--database-wait", "5m"],
-        cwd=tmp_path,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "RUST_LOG": "warn"},
-    )
+    migrate = start_migrate(tmp_path, "sqlite://registry.db")
     try:
         assert migrate.stderr is not None
         first = migrate.stderr.readline()

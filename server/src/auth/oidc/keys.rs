@@ -100,7 +100,12 @@ impl KeyCache {
         if let Some(key) = self.cached(kid) {
             if self.stale() {
                 let cache = Arc::clone(self);
-                tokio::spawn(async move { cache.refresh(Duration::ZERO, None).await });
+                // Rate-limited like unknown key ids: while the provider is
+                // down the keys stay stale, and every call would try again.
+                tokio::spawn(async move {
+                    let interval = cache.issuer.key_refresh;
+                    cache.refresh(interval, None).await;
+                });
             }
             return Lookup::Found(key);
         }
@@ -153,7 +158,8 @@ impl KeyCache {
     /// or another caller's fetch (waited for) brought `kid` meanwhile.
     async fn refresh(&self, interval: Duration, kid: Option<&str>) {
         let mut last = self.last_attempt.lock().await;
-        if kid.is_some() && self.cached(kid).is_some() {
+        // Another caller's fetch, waited for, may have done the work.
+        if (kid.is_some() && self.cached(kid).is_some()) || (kid.is_none() && !self.stale()) {
             return;
         }
         if last.is_some_and(|at| at.elapsed() < interval) {
