@@ -210,7 +210,15 @@ def test_a_replica_frozen_mid_write_holds_the_others_writes_only_briefly(tmp_pat
 
         mover = threading.Thread(target=move_on_frozen)
         mover.start()
-        waiting = "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'model-registry writer' AND wait_event_type = 'Lock'"
+        # This database's sessions only: a session of another test's
+        # database waiting on a lock ended this wait before the frozen
+        # replica's write reached the alias row (CI saw the other replica
+        # then wait 0 s). And a row's lock, not the model's queue.
+        waiting = (
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'model-registry writer' "
+            "AND datname = current_database() AND wait_event_type = 'Lock' "
+            "AND wait_event IN ('transactionid', 'tuple')"
+        )
         deadline = time.monotonic() + 20
         while psql(waiting, database).strip() != "1":
             assert time.monotonic() < deadline, "the frozen replica's write never waited on the alias row"
