@@ -3,9 +3,11 @@
 //! one-line `error: …` naming the cause with an exit code per kind of error.
 
 mod commands;
+mod fetch;
 mod import;
 mod jq;
 mod legacy;
+mod manifest;
 mod output;
 mod printer;
 mod profile;
@@ -256,6 +258,7 @@ fn exit_code(error: &Error) -> u8 {
         Some(Code::PermissionDenied) => 7,
         Some(_) => 1,
         None if error.is_invalid_argument() => 2,
+        None if matches!(error, Error::Verification(_)) => 8,
         None => 1,
     }
 }

@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::time::SystemTime;
 
 use chrono::{DateTime, SecondsFormat, Utc};
+use model_registry_client::proto as pb;
 use model_registry_client::{AliasUpdate, Error, Event, Model, ModelVersion, Training, json};
 use serde_json::Value;
 
@@ -209,6 +210,53 @@ pub fn version_details(v: &ModelVersion) -> String {
         ),
         ("updated", time(v.updated_at())),
     ])
+}
+
+/// A signature method's name (`key`, `certificate`).
+pub fn signature_method(method: i32) -> &'static str {
+    match pb::SignatureMethod::try_from(method) {
+        Ok(pb::SignatureMethod::Key) => "key",
+        Ok(pb::SignatureMethod::Certificate) => "certificate",
+        _ => "unknown",
+    }
+}
+
+/// A version's signature for people: who signed how, whether it verifies
+/// now, and every file with its digest.
+pub fn signature_details(signature: &pb::GetVersionSignatureResponse) -> String {
+    let summary = signature
+        .model_version
+        .as_ref()
+        .and_then(|v| v.signature.as_ref());
+    let Some(summary) = summary else {
+        return String::new();
+    };
+    let trusted = if signature.trusted_now {
+        "verifies against the trust file now".to_owned()
+    } else {
+        format!("NO LONGER VERIFIES: {}", signature.untrusted_reason)
+    };
+    let mut text = labelled(&[
+        (
+            "signature",
+            format!(
+                "verified {} ({} method, signed by {}, trusted by {}); {trusted}",
+                summary
+                    .verified_at
+                    .as_ref()
+                    .map(|t| time(std::time::SystemTime::try_from(*t).ok()))
+                    .unwrap_or_default(),
+                signature_method(summary.method),
+                summary.signer,
+                summary.trusted_by
+            ),
+        ),
+        ("manifest", summary.manifest_sha256.clone()),
+    ]);
+    for file in &signature.files {
+        text.push_str(&format!("\n  {}  sha256 {}", file.name, file.sha256));
+    }
+    text
 }
 
 /// When and how long a version trained; blank when the job did not say

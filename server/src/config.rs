@@ -293,6 +293,12 @@ pub struct Config {
     #[arg(long, env = "MODEL_REGISTRY_AUTH_TOKENS", global = true)]
     pub auth_tokens: Option<PathBuf>,
 
+    /// Signature trust file (TOML: the public keys and CAs whose model
+    /// signatures AttachSignature accepts, per model-name prefix); without
+    /// it every signature is refused. Re-read on SIGHUP.
+    #[arg(long, env = "MODEL_REGISTRY_SIGNATURE_TRUST", global = true)]
+    pub signature_trust: Option<PathBuf>,
+
     /// Do not serve gRPC reflection (it is open to unauthenticated callers
     /// otherwise).
     #[arg(long, env = "MODEL_REGISTRY_NO_REFLECTION", global = true)]

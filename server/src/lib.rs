@@ -15,6 +15,7 @@ pub mod prometheus;
 pub mod registry;
 pub mod server;
 pub mod shutdown;
+pub mod signing;
 pub mod store;
 pub mod telemetry;
 pub mod web;

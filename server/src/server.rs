@@ -2,6 +2,8 @@
 //! reflection and the request layer, with graceful shutdown. Every layer the
 //! server gets (auth, limits, TLS) is added here, in one place.
 
+mod reload;
+
 use std::future::Future;
 use std::path::Path;
 use std::sync::Arc;
@@ -25,6 +27,7 @@ use crate::listener::{self, ConnectionLimits};
 use crate::prometheus;
 use crate::registry::Registry;
 use crate::shutdown::StopSignals;
+use crate::signing::SignatureTrust;
 use crate::store::{SetupError, Store};
 
 /// Largest request message accepted: the largest valid registration (10,000
@@ -135,6 +138,8 @@ pub struct ServeOptions {
     pub health: Option<HealthReporter>,
     /// How webhooks are delivered.
     pub webhooks: crate::webhooks::DeliveryOptions,
+    /// Whose model signatures are accepted.
+    pub signatures: Arc<SignatureTrust>,
 }
 
 impl Default for ServeOptions {
@@ -156,6 +161,7 @@ impl Default for ServeOptions {
             streams_per_principal: 256,
             health: None,
             webhooks: crate::webhooks::DeliveryOptions::default(),
+            signatures: Arc::new(SignatureTrust::none()),
         }
     }
 }
@@ -166,6 +172,10 @@ impl ServeOptions {
         let authenticator = match &config.auth_tokens {
             Some(path) => Authenticator::from_file(path)?,
             None => Authenticator::disabled(),
+        };
+        let signatures = match &config.signature_trust {
+            Some(path) => SignatureTrust::from_file(path).map_err(ServerError::Config)?,
+            None => SignatureTrust::none(),
         };
         let tls = match (&config.tls_cert, &config.tls_key) {
             (Some(cert), Some(key)) => {
@@ -203,6 +213,7 @@ impl ServeOptions {
                 concurrency: config.webhook_concurrency,
                 ..crate::webhooks::DeliveryOptions::default()
             },
+            signatures: Arc::new(signatures),
         })
     }
 }
@@ -296,7 +307,10 @@ pub async fn run(config: Config) -> Result<(), ServerError> {
         tls = options.tls.is_some(),
         "model registry serving"
     );
-    tokio::spawn(reload_tokens_on_hangup(Arc::clone(&options.authenticator)));
+    tokio::spawn(reload::reload_on_hangup(
+        Arc::clone(&options.authenticator),
+        Arc::clone(&options.signatures),
+    ));
     let authenticator = Arc::clone(&options.authenticator);
     tokio::spawn(async move { authenticator.fetch_issuer_keys().await });
     // Metrics stay up while the server drains, and stop with it.
@@ -403,29 +417,6 @@ where
     }
 }
 
-/// Re-reads the tokens file on every SIGHUP; a bad file keeps the previous
-/// principals and says why. Open connections are not touched.
-async fn reload_tokens_on_hangup(authenticator: Arc<Authenticator>) {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        let Ok(mut hangups) = signal(SignalKind::hangup()) else {
-            tracing::warn!("cannot listen for SIGHUP: the tokens file will not be reloaded");
-            return;
-        };
-        while hangups.recv().await.is_some() {
-            match authenticator.reload() {
-                Ok(principals) => tracing::info!(principals, "tokens file reloaded"),
-                Err(error) => {
-                    tracing::error!(error = %error, "tokens file NOT reloaded; the previous one stays in force")
-                }
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    drop(authenticator);
-}
-
 /// Serves on `listener` until `shutdown` completes. Then health turns
 /// NOT_SERVING, new connections are refused, and in-flight requests finish
 /// before this returns.
@@ -462,7 +453,7 @@ pub async fn serve_with_console(
     // The recorder first: the feed records its state once, at start.
     prometheus::handle();
     let feed = ChangeFeed::start(store.clone(), stopped.clone());
-    let registry = Registry::new(store);
+    let registry = Registry::new(store, options.signatures.clone());
     let webhook_rules = options.webhooks.rules;
     let deliveries = crate::webhooks::start(
         registry.clone(),
@@ -481,6 +472,7 @@ pub async fn serve_with_console(
             Arc::clone(&options.authenticator),
             stopped.clone(),
             options.web_session_lifetime,
+            Arc::clone(&options.signatures),
         );
         tokio::spawn(async move {
             if let Err(error) = crate::web::serve(web, console, web_limits).await {
@@ -558,12 +550,17 @@ pub async fn serve_with_console(
         .add_optional_service(reflection_v1)
         .add_optional_service(reflection_v1alpha)
         .add_service(
-            RegistryServiceServer::new(RegistryService::new(registry, watches, webhook_rules))
-                .max_decoding_message_size(MAX_REQUEST_BYTES)
-                .max_encoding_message_size(MAX_RESPONSE_BYTES)
-                // Answers are compressed only for a client that asks.
-                .accept_compressed(CompressionEncoding::Gzip)
-                .send_compressed(CompressionEncoding::Gzip),
+            RegistryServiceServer::new(RegistryService::new(
+                registry,
+                watches,
+                webhook_rules,
+                options.signatures,
+            ))
+            .max_decoding_message_size(MAX_REQUEST_BYTES)
+            .max_encoding_message_size(MAX_RESPONSE_BYTES)
+            // Answers are compressed only for a client that asks.
+            .accept_compressed(CompressionEncoding::Gzip)
+            .send_compressed(CompressionEncoding::Gzip),
         )
         .serve_with_incoming_shutdown(listener::incoming(listener, options.connections), shutdown);
     // tonic waits for every connection to close; a client holding one open

@@ -8,10 +8,12 @@ use model_registry_api::v1 as pb;
 use model_registry_server::auth::{Authenticator, hash_token};
 use model_registry_server::domain::access::Role;
 use model_registry_server::server::ServeOptions;
+use model_registry_server::signing::SignatureTrust;
 use tonic::Code;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
 
+use model_registry_e2e::signing::TestSigner;
 use model_registry_e2e::{Backend, TestServer, TokenClient, client_with_token, registration};
 
 /// The tokens file of these tests, with the principals' tokens.
@@ -56,8 +58,10 @@ fn tokens_file(dir: &std::path::Path) -> std::path::PathBuf {
 async fn start(backend: Backend) -> Option<(TestServer, tempfile::TempDir)> {
     let dir = tempfile::tempdir().unwrap();
     let authenticator = Authenticator::from_file(&tokens_file(dir.path())).unwrap();
+    let signer = TestSigner::new(dir.path(), "matrix-key", MATRIX_KEY);
     let options = ServeOptions {
         authenticator: Arc::new(authenticator),
+        signatures: Arc::new(SignatureTrust::from_file(&signer.trust_file).unwrap()),
         ..ServeOptions::default()
     };
     let server = TestServer::builder(backend)
@@ -68,7 +72,7 @@ async fn start(backend: Backend) -> Option<(TestServer, tempfile::TempDir)> {
 }
 
 /// Every RegistryService RPC and the role it needs.
-const RPCS: [(&str, Role); 40] = [
+const RPCS: [(&str, Role); 42] = [
     ("GetModelVersion", Role::Reader),
     ("GetProductionModel", Role::Reader),
     ("GetModelVersionByAlias", Role::Reader),
@@ -79,6 +83,8 @@ const RPCS: [(&str, Role); 40] = [
     ("ListEvents", Role::Reader),
     ("RegisterModel", Role::Trainer),
     ("UpdateModelVersion", Role::Trainer),
+    ("AttachSignature", Role::Trainer),
+    ("GetVersionSignature", Role::Reader),
     ("SetModelAlias", Role::Deployer),
     ("DeleteModelAlias", Role::Deployer),
     ("RollbackModelAlias", Role::Deployer),
@@ -110,6 +116,24 @@ const RPCS: [(&str, Role); 40] = [
     ("ReplayWebhook", Role::Admin),
     ("ListWebhookDeliveries", Role::Admin),
 ];
+
+/// The seed of the key the matrix's signatures are made with.
+const MATRIX_KEY: u8 = 7;
+
+/// A signature of version 1 of `churn`, by the key the server trusts.
+fn matrix_signature() -> pb::AttachSignatureRequest {
+    let dir = tempfile::tempdir().unwrap();
+    let signer = TestSigner::new(dir.path(), "matrix-key", MATRIX_KEY);
+    pb::AttachSignatureRequest {
+        model_name: "churn".into(),
+        version: 1,
+        bundle: signer.bundle(
+            "churn",
+            &[("model.pkl", b"weights"), ("config.json", b"{}")],
+        ),
+        ..Default::default()
+    }
+}
 
 /// The subscription the webhook RPCs are called on.
 static PREPARED_WEBHOOK: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(0);
@@ -257,6 +281,9 @@ fn set_alias(alias: &str, version: i64) -> pb::SetModelAliasRequest {
 /// a principal the caller may decide for).
 async fn prepare(server: &TestServer, admin: &mut TokenClient, rpc: &str) {
     match rpc {
+        "GetVersionSignature" => {
+            admin.attach_signature(matrix_signature()).await.unwrap();
+        }
         "GetWebhook"
         | "UpdateWebhook"
         | "DeleteWebhook"
@@ -402,6 +429,14 @@ async fn call(client: &mut TokenClient, rpc: &str) -> Result<(), tonic::Status> 
             .map(drop),
         "RegisterModel" => client
             .register_model(registration("churn", 0.7))
+            .await
+            .map(drop),
+        "AttachSignature" => client.attach_signature(matrix_signature()).await.map(drop),
+        "GetVersionSignature" => client
+            .get_version_signature(pb::GetVersionSignatureRequest {
+                model_name: "churn".into(),
+                version: 1,
+            })
             .await
             .map(drop),
         "UpdateModelVersion" => client

@@ -63,6 +63,7 @@ async fn registration_stores_every_field_and_numbers_versions_from_one(server: T
         description: "weekly retrain".into(),
         request_id: String::new(),
         validate_only: false,
+        signature_bundle: String::new(),
     };
     // A validate-only registration answers what would be stored and writes
     // nothing: no model, no version, no event.

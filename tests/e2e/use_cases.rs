@@ -12,6 +12,7 @@ use model_registry_server::domain::{
     AliasName, DomainError, EventKind, ModelName, NewVersion, VersionRef, VersionStatus,
 };
 use model_registry_server::registry::Registry;
+use model_registry_server::signing::SignatureTrust;
 use model_registry_server::store::{PoolOptions, Store};
 
 /// A registry over a fresh, migrated database (kept alive by the second
@@ -20,7 +21,8 @@ async fn registry_on(backend: Backend) -> Option<(Registry, TestDatabase)> {
     let database = TestDatabase::create(backend).await?;
     Store::migrate(database.url()).await.expect("migrate");
     let store = Store::open(database.url(), &PoolOptions::default()).expect("open the store");
-    Some((Registry::new(store), database))
+    let trust = std::sync::Arc::new(SignatureTrust::none());
+    Some((Registry::new(store, trust), database))
 }
 
 fn caller(identity: &str, key: Option<&str>) -> Caller {
@@ -54,6 +56,8 @@ fn version_of(name: &str, auc: f64) -> NewVersion {
         training: Default::default(),
         metadata: Default::default(),
         description: String::new(),
+        signature: None,
+        unsigned_refusal: None,
     }
 }
 

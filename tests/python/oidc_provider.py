@@ -5,8 +5,13 @@ Kubernetes and company providers do; tokens minted with pyjwt."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import html
 import json
+import secrets
 import ssl
+import urllib.parse
 import threading
 import time
 import uuid
@@ -53,6 +58,13 @@ class Issuer:
     algorithm: str
     keys: dict[str, Any] = field(default_factory=dict)
     current: str = ""
+    # Console sign-in: the people who may sign in (user name -> claims),
+    # the registered client (id, secret or None, redirect URL), the codes
+    # handed out, and a switch that makes ID tokens carry a wrong nonce.
+    people: dict[str, dict[str, Any]] = field(default_factory=dict)
+    client: tuple[str, str | None, str] | None = None
+    codes: dict[str, dict[str, Any]] = field(default_factory=dict)
+    wrong_nonce: bool = False
 
     def rotate(self) -> str:
         """Publishes a new key that signs from now on (the old one stays published)."""
@@ -83,6 +95,9 @@ class IdentityProvider:
             def do_GET(self) -> None:  # noqa: N802 - http.server's name
                 provider.answer(self)
 
+            def do_POST(self) -> None:  # noqa: N802 - http.server's name
+                provider.answer_post(self)
+
             def log_message(self, *args: object) -> None:
                 pass
 
@@ -91,6 +106,7 @@ class IdentityProvider:
         context.load_cert_chain(certs / "server.pem", certs / "server.key")
         self.http.socket = context.wrap_socket(self.http.socket, server_side=True)
         self.base = f"https://127.0.0.1:{self.http.server_address[1]}"
+        self.ca = certs / "ca.pem"
         self.thread = threading.Thread(target=self.http.serve_forever, daemon=True)
         self.thread.start()
 
@@ -110,13 +126,19 @@ class IdentityProvider:
         if issuer is None:
             request.send_error(404)
             return
-        if rest == ".well-known/openid-configuration":
+        path, _, query = rest.partition("?")
+        if path == ".well-known/openid-configuration":
             body: dict[str, Any] = {
                 "issuer": issuer.url,
                 "jwks_uri": f"{issuer.url}/jwks",
+                "authorization_endpoint": f"{issuer.url}/authorize",
+                "token_endpoint": f"{issuer.url}/token",
                 "id_token_signing_alg_values_supported": [issuer.algorithm],
             }
-        elif rest == "jwks":
+        elif path == "authorize":
+            self.login_page(request, issuer, dict(urllib.parse.parse_qsl(query)), None)
+            return
+        elif path == "jwks":
             self.jwks_fetches[name] = self.jwks_fetches.get(name, 0) + 1
             body = {"keys": [public_jwk(issuer.algorithm, key, kid) for kid, key in issuer.keys.items()]}
         else:
@@ -125,6 +147,83 @@ class IdentityProvider:
         data = json.dumps(body).encode()
         request.send_response(200)
         request.send_header("content-type", "application/json")
+        request.send_header("content-length", str(len(data)))
+        request.end_headers()
+        request.wfile.write(data)
+
+    def login_page(self, request: BaseHTTPRequestHandler, issuer: Issuer, params: dict[str, str], problem: str | None) -> None:
+        """The provider's sign-in page: a form asking for the user name."""
+        client_id, _, redirect_url = issuer.client or ("", None, "")
+        if params.get("client_id") != client_id or params.get("redirect_uri") != redirect_url or params.get("response_type") != "code":
+            request.send_error(400, "unknown client or redirect_uri")
+            return
+        hidden = "".join(f'<input type="hidden" name="{html.escape(k)}" value="{html.escape(v)}">' for k, v in params.items())
+        alert = f'<p class="problem">{html.escape(problem)}</p>' if problem else ""
+        page = (
+            f"<!doctype html><title>Sign in to {html.escape(issuer.url)}</title>{alert}"
+            f'<form class="idp" method="post" action="{html.escape(issuer.url)}/authorize">{hidden}'
+            '<label>User name <input name="username" autocomplete="username"></label>'
+            '<button type="submit">Sign in</button></form>'
+        )
+        self.send(request, 200, "text/html; charset=utf-8", page.encode())
+
+    def answer_post(self, request: BaseHTTPRequestHandler) -> None:
+        name, _, rest = request.path.lstrip("/").partition("/")
+        issuer = self.issuers.get(name)
+        length = int(request.headers.get("content-length") or 0)
+        form = dict(urllib.parse.parse_qsl(request.rfile.read(length).decode()))
+        if self.down or issuer is None or issuer.client is None:
+            request.send_error(503 if self.down else 404)
+        elif rest == "authorize":
+            claims = issuer.people.get(form.get("username", ""))
+            if claims is None:
+                self.login_page(request, issuer, {k: v for k, v in form.items() if k != "username"}, "unknown user")
+                return
+            code = secrets.token_urlsafe(24)
+            issuer.codes[code] = {"form": form, "claims": claims}
+            target = form["redirect_uri"] + "?" + urllib.parse.urlencode({"code": code, "state": form.get("state", "")})
+            request.send_response(302)
+            request.send_header("location", target)
+            request.send_header("content-length", "0")
+            request.end_headers()
+        elif rest == "token":
+            self.token(request, issuer, form)
+        else:
+            request.send_error(404)
+
+    def token(self, request: BaseHTTPRequestHandler, issuer: Issuer, form: dict[str, str]) -> None:
+        """The token endpoint: a code once, for the client that asked for it, with its PKCE verifier."""
+        client_id, secret, redirect_url = issuer.client or ("", None, "")
+        if secret is not None:
+            sent = request.headers.get("authorization", "")
+            expected = "Basic " + base64.b64encode(f"{client_id}:{secret}".encode()).decode()
+            if sent != expected:
+                self.send(request, 401, "application/json", b'{"error": "invalid_client"}')
+                return
+        elif form.get("client_id") != client_id:
+            self.send(request, 401, "application/json", b'{"error": "invalid_client"}')
+            return
+        grant = issuer.codes.pop(form.get("code", ""), None)
+        verifier = form.get("code_verifier", "")
+        challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+        if (
+            grant is None
+            or form.get("grant_type") != "authorization_code"
+            or form.get("redirect_uri") != redirect_url
+            or grant["form"].get("code_challenge_method") != "S256"
+            or grant["form"].get("code_challenge") != challenge
+        ):
+            self.send(request, 400, "application/json", b'{"error": "invalid_grant"}')
+            return
+        nonce = "not-the-sign-ins-nonce" if issuer.wrong_nonce else grant["form"].get("nonce")
+        id_token = issuer.mint(audience=client_id, lifetime=300, nonce=nonce, **grant["claims"])
+        body = json.dumps({"access_token": secrets.token_urlsafe(16), "token_type": "Bearer", "id_token": id_token})
+        self.send(request, 200, "application/json", body.encode())
+
+    @staticmethod
+    def send(request: BaseHTTPRequestHandler, status: int, content_type: str, data: bytes) -> None:
+        request.send_response(status)
+        request.send_header("content-type", content_type)
         request.send_header("content-length", str(len(data)))
         request.end_headers()
         request.wfile.write(data)
@@ -145,9 +244,13 @@ def provider(tmp_path: Path) -> Iterator[IdentityProvider]:
     running.close()
 
 
-def identity_config(tmp_path: Path, provider: IdentityProvider, github_leeway: int = 30) -> Path:
+def identity_config(
+    tmp_path: Path, provider: IdentityProvider, github_leeway: int = 30, corp_console: str = "", corp_rules: str = ""
+) -> Path:
     """A tokens file with a static reader, three issuers and one rule each
-    (GitHub's tokens with `github_leeway` seconds of clock skew allowed)."""
+    (GitHub's tokens with `github_leeway` seconds of clock skew allowed);
+    `corp_console` goes into the corp issuer's entry, `corp_rules` after
+    its rule."""
     url = {name: issuer.url for name, issuer in provider.issuers.items()}
     path = tmp_path / "tokens.toml"
     path.write_text(
@@ -177,6 +280,7 @@ issuer = "{url["corp"]}"
 audience = "model-registry"
 algorithms = ["EdDSA"]
 ca_file = "certs/ca.pem"
+{corp_console}
 
 [[rule]]
 issuer = "github"
@@ -197,7 +301,7 @@ issuer = "corp"
 claims = {{ groups = "ml-admins" }}
 principal = "{{email}}"
 role = "admin"
-"""
+{corp_rules}"""
     )
     path.chmod(0o600)
     return path

@@ -25,7 +25,9 @@ WALKTHROUGH_DIR = "/tmp/registry-walkthrough"
 # Blocks that are not commands to run.
 # (replicas-token needs two replicas on PostgreSQL: test_replicas.py runs it.)
 # The webhook receiver serves until stopped: test_webhooks.py runs it.
-NOT_COMMANDS = {"install", "promql", "replicas-token", "webhook-receiver"}
+# identity-providers is a tokens file: test_oidc_console.py checks it;
+# signature-trust a trust file: test_signatures.py serves with it.
+NOT_COMMANDS = {"install", "promql", "replicas-token", "webhook-receiver", "identity-providers", "signature-trust"}
 
 # The refusals the security section shows on purpose (its text says so).
 EXPECTED_REFUSALS = ("Code: Unauthenticated", "Code: PermissionDenied")

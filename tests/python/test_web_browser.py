@@ -31,13 +31,14 @@ CHROMIUM = "/usr/bin/chromium"
 class Browser:
     """One WebDriver session of headless Chromium."""
 
-    def __init__(self, driver: str) -> None:
+    def __init__(self, driver: str, *args: str) -> None:
+        """A new browser; `args` are Chromium's extra command-line flags."""
         self.driver = driver
         capabilities = {
             "browserName": "chrome",
             "goog:chromeOptions": {
                 "binary": CHROMIUM,
-                "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1280,1700"],
+                "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1280,1700", *args],
             },
         }
         session = self.call("POST", "/session", {"capabilities": {"alwaysMatch": capabilities}})

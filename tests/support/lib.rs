@@ -8,6 +8,8 @@
     reason = "test support fails loudly on the first surprise"
 )]
 
+pub mod signing;
+
 use std::net::SocketAddr;
 use std::time::Duration;
 

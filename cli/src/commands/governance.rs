@@ -96,6 +96,10 @@ pub struct PolicySetArgs {
     /// Rolling back the alias needs a change request too.
     #[arg(long)]
     rollback_requires_approval: bool,
+    /// Evidence: the version carries a verified signature (for every move,
+    /// rollbacks included).
+    #[arg(long)]
+    require_signature: bool,
     /// Why (recorded in the audit trail).
     #[arg(long)]
     reason: String,
@@ -233,6 +237,7 @@ pub async fn policy_command(
                 gate_min_delta,
                 gate_lower_is_better,
                 rollback_requires_approval,
+                require_signature,
                 reason,
             } = args;
             let mut policy = match prefix_of(&name) {
@@ -262,6 +267,9 @@ pub async fn policy_command(
             }
             if rollback_requires_approval {
                 policy = policy.rollback_requires_approval();
+            }
+            if require_signature {
+                policy = policy.require_signature();
             }
             let set = client.set_alias_policy(policy).reason(reason).await?;
             print_policy(&set, printer)
@@ -384,6 +392,9 @@ fn rules_text(policy: &pb::AliasPolicy) -> String {
     }
     if policy.rollback_requires_approval {
         rules.push("rollbacks need approval".to_owned());
+    }
+    if policy.require_signature {
+        rules.push("signature required".to_owned());
     }
     rules.join(", ")
 }

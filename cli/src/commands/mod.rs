@@ -5,6 +5,7 @@
 pub mod aliases;
 pub mod governance;
 pub mod models;
+pub mod pull;
 pub mod register;
 pub mod status;
 pub mod versions;
@@ -41,6 +42,13 @@ pub enum Command {
         after_help = "Examples:\n  modelreg show churn 3\n  modelreg show churn@staging\n  modelreg show churn@latest\n  modelreg show --id 0192f7c1-…"
     )]
     Show(versions::ShowArgs),
+    /// Download a version's artifact into a directory and verify it: every
+    /// file against the version's signature, or the one file against its
+    /// registered sha256; nothing is kept unless all of it verifies.
+    #[command(
+        after_help = "Examples:\n  modelreg pull churn --to ./model\n  modelreg pull churn@canary --to ./canary --bundle canary.sig\n  modelreg pull churn:3 --to ./v3\n\nSources: file://, http(s):// and s3:// (credentials and AWS_ENDPOINT_URL from the usual AWS_* variables).\nExit status 8 when the download does not verify."
+    )]
+    Pull(pull::PullArgs),
     /// Show the ACTIVE version with the best value of a metric.
     #[command(
         after_help = "Examples:\n  modelreg best churn --metric auc\n  modelreg best churn --metric log_loss --lowest"
@@ -168,6 +176,7 @@ pub async fn run(
         Command::Versions(args) => versions::versions(client, args, printer).await,
         Command::Show(args) => versions::show(client, args, printer).await,
         Command::Best(args) => versions::best(client, args, printer).await,
+        Command::Pull(args) => pull::pull(client, args, printer).await,
         Command::Production(args) => versions::production(client, args, printer).await,
         Command::History(args) => versions::history(client, args, printer).await,
         Command::Promote(args) => aliases::promote(client, args, printer).await,

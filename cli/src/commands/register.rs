@@ -69,6 +69,10 @@ pub struct Registration {
     /// Idempotency key (default: random); reuse a run's id to never register it twice.
     #[arg(long)]
     request_id: Option<String>,
+    /// The model's signature: the bundle `model_signing sign` wrote
+    /// (verified by the server, kept with the version).
+    #[arg(long, value_name = "BUNDLE")]
+    signature: Option<PathBuf>,
 }
 
 /// The arguments of `modelreg import-legacy`.
@@ -210,6 +214,11 @@ fn build_registration(args: Registration) -> Result<RegisterModel, Error> {
     }
     if let Some(request_id) = args.request_id {
         registration = registration.request_id(request_id);
+    }
+    if let Some(path) = args.signature {
+        let bundle = std::fs::read_to_string(&path)
+            .map_err(|e| Error::InvalidInput(format!("--signature {}: {e}", path.display())))?;
+        registration = registration.signature_bundle(bundle);
     }
     Ok(registration)
 }

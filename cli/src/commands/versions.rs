@@ -178,10 +178,15 @@ pub async fn show(client: &RegistryClient, args: ShowArgs, printer: &Printer) ->
             ));
         }
     };
-    printer.print(
-        output::canonical(version.raw())?,
-        output::version_details(&version),
-    );
+    let mut text = output::version_details(&version);
+    if version.signature().is_some() {
+        let signature = client
+            .version_signature(version.model_name(), version.version())
+            .await?;
+        text.push('\n');
+        text.push_str(&output::signature_details(&signature));
+    }
+    printer.print(output::canonical(version.raw())?, text);
     Ok(())
 }
 

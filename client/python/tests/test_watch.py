@@ -137,9 +137,18 @@ def test_the_deployer_example_serves_each_new_production_version(registry: Regis
         deployer.kill()
 
 
+# Runs a script as a terminal would: with Python's Ctrl-C handler even when
+# the test runs as a background job, whose shell starts it with SIGINT
+# ignored (bash does for `&` without job control), which Python then keeps.
+AS_IN_A_TERMINAL = (
+    "import runpy, signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+    "sys.argv = sys.argv[1:]; runpy.run_path(sys.argv[0], run_name='__main__')"
+)
+
+
 def test_the_deployer_example_stops_on_ctrl_c_while_the_registry_is_down() -> None:
     deployer = subprocess.Popen(
-        [sys.executable, str(REPO / "examples" / "deployer.py"), "churn", "--registry", "127.0.0.1:1"],
+        [sys.executable, "-c", AS_IN_A_TERMINAL, str(REPO / "examples" / "deployer.py"), "churn", "--registry", "127.0.0.1:1"],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,

@@ -49,6 +49,10 @@ pub enum Error {
     /// An argument was rejected before anything was sent.
     #[error("{0}")]
     InvalidInput(String),
+    /// Downloaded bytes are not the ones signed or registered, or the
+    /// signature no longer verifies (see `modelreg pull`).
+    #[error("{0}")]
+    Verification(String),
 }
 
 impl Error {

@@ -112,6 +112,12 @@ impl AliasPolicy {
         self
     }
 
+    /// Evidence: the candidate carries a verified signature.
+    pub fn require_signature(mut self) -> Self {
+        self.0.require_signature = true;
+        self
+    }
+
     /// The generated message.
     pub fn raw(&self) -> &pb::AliasPolicy {
         &self.0

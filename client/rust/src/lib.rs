@@ -43,6 +43,7 @@ mod error;
 mod governance;
 mod register;
 mod retry;
+mod signatures;
 mod token_file;
 mod token_provider;
 mod types;

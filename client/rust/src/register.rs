@@ -206,6 +206,13 @@ impl RegisterModel {
         self
     }
 
+    /// Registers the version with its signature: the bundle (JSON)
+    /// `model_signing sign` writes, which the server verifies.
+    pub fn signature_bundle(mut self, bundle: impl Into<String>) -> Self {
+        self.request.signature_bundle = bundle.into();
+        self
+    }
+
     /// Asks the server only to check the registration against every rule
     /// and return it as it would be stored (version 0, no id), writing
     /// nothing.

@@ -123,6 +123,8 @@ pub enum EventType {
     WebhookSecretRotated,
     /// A webhook subscription was sent a range of events again.
     WebhookReplayed,
+    /// A verified model signature was attached to a version.
+    SignatureAttached,
     /// An event type this client does not know yet, by number.
     Unknown(i32),
 }
@@ -156,6 +158,7 @@ impl EventType {
             Self::WebhookUpdated => "WEBHOOK_UPDATED",
             Self::WebhookSecretRotated => "WEBHOOK_SECRET_ROTATED",
             Self::WebhookReplayed => "WEBHOOK_REPLAYED",
+            Self::SignatureAttached => "SIGNATURE_ATTACHED",
             Self::Unknown(_) => "UNKNOWN",
         }
     }
@@ -189,6 +192,7 @@ impl EventType {
             Self::WebhookUpdated => E::WebhookUpdated as i32,
             Self::WebhookSecretRotated => E::WebhookSecretRotated as i32,
             Self::WebhookReplayed => E::WebhookReplayed as i32,
+            Self::SignatureAttached => E::SignatureAttached as i32,
             Self::Unknown(number) => number,
         }
     }
@@ -223,6 +227,7 @@ impl EventType {
             Ok(E::WebhookUpdated) => Self::WebhookUpdated,
             Ok(E::WebhookSecretRotated) => Self::WebhookSecretRotated,
             Ok(E::WebhookReplayed) => Self::WebhookReplayed,
+            Ok(E::SignatureAttached) => Self::SignatureAttached,
             Ok(E::Unspecified) | Err(_) => Self::Unknown(value),
         }
     }
@@ -448,6 +453,14 @@ impl ModelVersion {
     /// Its lifecycle status.
     pub fn status(&self) -> ModelStatus {
         ModelStatus::from_proto(self.0.status).unwrap_or(ModelStatus::Unknown(0))
+    }
+
+    /// Its verified signature, in brief, if one is attached
+    /// ([`RegistryClient::version_signature`] has the files and the bundle).
+    ///
+    /// [`RegistryClient::version_signature`]: crate::RegistryClient::version_signature
+    pub fn signature(&self) -> Option<&pb::VersionSignature> {
+        self.0.signature.as_ref()
     }
 
     /// The aliases pointing at it, sorted (`production`, `canary` …).

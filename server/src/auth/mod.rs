@@ -22,6 +22,7 @@ use tokio::sync::watch;
 
 use crate::domain::DomainError;
 use crate::domain::access::Grant;
+use crate::domain::session::{ConsoleSession, SignInFlow};
 
 pub use context::RequestContext;
 pub use layer::AuthLayer;
@@ -179,11 +180,58 @@ impl Authenticator {
         now.as_ref() == Some(principal)
     }
 
-    /// The principal the token of SHA-256 `digest` (hexadecimal) names in
-    /// the tokens file as it is now, if any.
-    pub fn holder_of_token_digest(&self, digest: &str) -> Option<Principal> {
-        self.table()
-            .by_digest(&crate::domain::secret::from_hex_32(digest)?)
+    /// The principal of a console session by the tokens file as it is now:
+    /// the holder of the token it was started with, or what the rules make
+    /// of the identity provider's claims it keeps; `None` once that is no
+    /// longer the session's principal (its sessions then end).
+    pub fn session_principal(&self, session: &ConsoleSession) -> Option<Principal> {
+        let table = self.table();
+        match &session.identity {
+            Some(identity) => table.trust.session_principal(identity, &session.principal),
+            None => table
+                .by_digest(&crate::domain::secret::from_hex_32(&session.token_digest)?)
+                .filter(|principal| principal.name == session.principal),
+        }
+    }
+
+    /// The identity providers people may sign in to the console with.
+    pub fn sign_in_providers(&self) -> Vec<oidc::SignInProvider> {
+        self.table().trust.sign_in_providers()
+    }
+
+    /// Where to send a browser signing in with provider `name`.
+    pub async fn sign_in_url(
+        &self,
+        name: &str,
+        flow: &SignInFlow,
+    ) -> Result<String, oidc::SignInError> {
+        self.table().trust.authorization_url(name, flow).await
+    }
+
+    /// The principal a browser signed in as with provider `name`, from the
+    /// `code` it brought back: with the identity to keep in its session
+    /// and the ID token's digest. A refusal is logged here, as a bearer
+    /// token's is.
+    pub async fn finish_sign_in(
+        &self,
+        name: &str,
+        code: &str,
+        flow: &SignInFlow,
+    ) -> Result<(Principal, oidc::TokenIdentity, [u8; 32]), oidc::SignInError> {
+        let table = self.table();
+        match table.trust.finish_sign_in(name, code, flow).await {
+            Ok((principal, identity, id_token)) => {
+                Ok((principal, identity, tokens::hash_token(&id_token)))
+            }
+            Err(oidc::SignInError::Refused(verdict)) => {
+                verdict.log_refusal();
+                Err(oidc::SignInError::Refused(verdict))
+            }
+            Err(error) => {
+                tracing::warn!(issuer = name, error = %error, "console sign-in with an identity provider failed");
+                Err(error)
+            }
+        }
     }
 
     fn table(&self) -> Arc<PrincipalTable> {
@@ -235,17 +283,9 @@ impl Authenticator {
             }
             if !table.trust.is_empty() && oidc::Trust::looks_like_jwt(token) {
                 let verdict = table.trust.check(token).await;
-                match verdict.outcome {
-                    Ok((principal, identity)) => {
-                        return Ok((principal, Credential::Jwt(identity)));
-                    }
-                    Err(rejection) => tracing::warn!(
-                        issuer = verdict.issuer.as_deref().unwrap_or("unknown"),
-                        reason = %rejection,
-                        outcome = rejection.label(),
-                        rules = ?verdict.rules_tried,
-                        "identity provider token refused"
-                    ),
+                verdict.log_refusal();
+                if let Ok((principal, identity)) = verdict.outcome {
+                    return Ok((principal, Credential::Jwt(identity)));
                 }
             }
             // One answer whatever failed: which check did is for the log.

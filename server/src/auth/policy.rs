@@ -32,6 +32,7 @@ const REGISTRY_SERVICE: &str = "/modelregistry.v1.RegistryService/";
 /// The role each RegistryService method needs, and how it runs.
 const POLICY: &[(&str, Role, CallKind)] = &[
     ("GetModelVersion", Role::Reader, CallKind::Read),
+    ("GetVersionSignature", Role::Reader, CallKind::Read),
     ("GetProductionModel", Role::Reader, CallKind::Read),
     ("GetModelVersionByAlias", Role::Reader, CallKind::Read),
     ("ListModelVersions", Role::Reader, CallKind::Read),
@@ -44,6 +45,7 @@ const POLICY: &[(&str, Role, CallKind)] = &[
     ("WatchEvents", Role::Reader, CallKind::Stream),
     ("RegisterModel", Role::Trainer, CallKind::Change),
     ("UpdateModelVersion", Role::Trainer, CallKind::Change),
+    ("AttachSignature", Role::Trainer, CallKind::Change),
     ("SetModelAlias", Role::Deployer, CallKind::Change),
     ("DeleteModelAlias", Role::Deployer, CallKind::Change),
     ("RollbackModelAlias", Role::Deployer, CallKind::Change),

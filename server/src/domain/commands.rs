@@ -106,6 +106,22 @@ pub struct ChangeStatus {
     pub reason: String,
 }
 
+/// Attach a verified model signature to a version.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct AttachSignature {
+    /// The version.
+    pub target: VersionRef,
+    /// SHA-256 of the bundle as sent: what a retry of the request must
+    /// repeat (the verification itself is redone, at another time).
+    pub bundle_sha256: String,
+    /// Why (may be empty).
+    pub reason: String,
+    /// What verifying the bundle found, or why it failed (which refuses
+    /// the request unless it is the retry of one that succeeded).
+    #[serde(skip)]
+    pub verified: super::DomainResult<super::signature::VerifiedSignature>,
+}
+
 /// Change a version's description and tags.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct UpdateVersion {

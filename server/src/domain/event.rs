@@ -45,6 +45,8 @@ pub enum EventKind {
     VersionFrozen,
     /// A version was unfrozen.
     VersionUnfrozen,
+    /// A verified model signature was attached to a version.
+    SignatureAttached,
     /// A webhook subscription was created.
     WebhookCreated,
     /// A webhook subscription was deleted.
@@ -61,7 +63,7 @@ pub enum EventKind {
 
 impl EventKind {
     /// Every kind, in declaration order.
-    pub const ALL: [EventKind; 25] = [
+    pub const ALL: [EventKind; 26] = [
         Self::ModelCreated,
         Self::ModelUpdated,
         Self::VersionRegistered,
@@ -87,6 +89,7 @@ impl EventKind {
         Self::WebhookUpdated,
         Self::WebhookSecretRotated,
         Self::WebhookReplayed,
+        Self::SignatureAttached,
     ];
 
     /// The kinds that move an alias (its history, its rollback chain, what
@@ -128,6 +131,7 @@ impl EventKind {
             Self::WebhookUpdated => "WEBHOOK_UPDATED",
             Self::WebhookSecretRotated => "WEBHOOK_SECRET_ROTATED",
             Self::WebhookReplayed => "WEBHOOK_REPLAYED",
+            Self::SignatureAttached => "SIGNATURE_ATTACHED",
         }
     }
 

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use super::access::{Caller, Role};
 use super::alias::{AliasName, MetricGate, check_gate};
 use super::error::{DomainError, DomainResult};
+use super::signature::SignatureStanding;
 use super::status::VersionStatus;
 use super::types::{ModelName, ModelPrefix};
 
@@ -47,6 +48,10 @@ pub struct PolicyRules {
     /// A rollback of the alias needs a change request too (otherwise it is
     /// the emergency action anyone allowed to move the alias may take).
     pub rollback_requires_approval: bool,
+    /// The candidate must carry a verified signature (rules stored before
+    /// signatures existed require none).
+    #[serde(default)]
+    pub require_signature: bool,
 }
 
 /// "The candidate has been pointed at by `alias` for at least `seconds`."
@@ -171,6 +176,9 @@ pub struct AliasPolicy {
 pub struct Evidence<'a> {
     /// The candidate: its number, status and metrics.
     pub candidate: (i64, VersionStatus, &'a BTreeMap<String, f64>),
+    /// Whether the candidate carries a signature the trust file still
+    /// vouches for (read only when the policy requires one).
+    pub candidate_signature: SignatureStanding,
     /// The alias's current version and its metrics, if it points anywhere.
     pub current: Option<(i64, &'a BTreeMap<String, f64>)>,
     /// Where the policy's soak alias points, and since when.
@@ -193,6 +201,7 @@ pub fn check_evidence(
              ACTIVE candidate"
         )));
     }
+    check_signature(alias, rules, version, &evidence.candidate_signature)?;
     check_gate(
         alias,
         rules.gate.as_ref(),
@@ -222,6 +231,30 @@ pub fn check_evidence(
         }
     }
     Ok(())
+}
+
+/// Refuses (FAILED_PRECONDITION) to point `alias` at `version` without a
+/// signature the trust file vouches for now, when `rules` require one.
+pub fn check_signature(
+    alias: &AliasName,
+    rules: &PolicyRules,
+    version: i64,
+    standing: &SignatureStanding,
+) -> DomainResult<()> {
+    if !rules.require_signature {
+        return Ok(());
+    }
+    match standing {
+        SignatureStanding::Trusted => Ok(()),
+        SignatureStanding::Unsigned => Err(DomainError::FailedPrecondition(format!(
+            "evidence: version {version} carries no verified signature; the policy of alias \
+             {alias:?} requires one (AttachSignature, or signature_bundle at registration)"
+        ))),
+        SignatureStanding::Distrusted(why) => Err(DomainError::FailedPrecondition(format!(
+            "evidence: the signature of version {version} no longer verifies against the \
+             signature trust file ({why}); the policy of alias {alias:?} requires one that does"
+        ))),
+    }
 }
 
 /// `90s`, `15m`, `2h30m`, `3d`: a duration as people write it.
@@ -580,7 +613,51 @@ mod tests {
                 seconds: 3600,
             }),
             rollback_requires_approval: false,
+            require_signature: false,
         }
+    }
+
+    #[test]
+    fn a_policy_requiring_a_signature_refuses_an_unsigned_candidate_naming_the_check() {
+        let production = AliasName::production();
+        let metrics = BTreeMap::new();
+        let signed_rules = PolicyRules {
+            soak: None,
+            require_signature: true,
+            ..rules()
+        };
+        let evidence = |standing| Evidence {
+            candidate: (5, VersionStatus::Active, &metrics),
+            candidate_signature: standing,
+            current: None,
+            soak_alias_holds: None,
+            now: Utc::now(),
+        };
+        let trusted = evidence(SignatureStanding::Trusted);
+        assert!(check_evidence(&production, &signed_rules, &trusted).is_ok());
+        let unsigned = evidence(SignatureStanding::Unsigned);
+        let refused = check_evidence(&production, &signed_rules, &unsigned).unwrap_err();
+        assert!(matches!(refused, DomainError::FailedPrecondition(_)));
+        assert!(
+            refused.to_string().contains("no verified signature"),
+            "{refused}"
+        );
+        let revoked = evidence(SignatureStanding::Distrusted(
+            "no signer covers it".to_owned(),
+        ));
+        let refused = check_evidence(&production, &signed_rules, &revoked).unwrap_err();
+        assert!(
+            refused.to_string().contains(
+                "no longer verifies against the signature trust file (no signer covers it)"
+            ),
+            "{refused}"
+        );
+        let lax = PolicyRules {
+            require_signature: false,
+            ..signed_rules
+        };
+        assert!(check_evidence(&production, &lax, &unsigned).is_ok());
+        assert!(check_evidence(&production, &lax, &revoked).is_ok());
     }
 
     #[test]
@@ -590,6 +667,7 @@ mod tests {
         let metrics = BTreeMap::new();
         let evidence = |holds| Evidence {
             candidate: (5, VersionStatus::Active, &metrics),
+            candidate_signature: SignatureStanding::Unsigned,
             current: None,
             soak_alias_holds: holds,
             now,

@@ -1,10 +1,13 @@
-//! Console sessions. Signing in exchanges a bearer token for a session:
-//! the browser keeps a random secret, its expiry and a MAC over both in a
-//! cookie (never the token), the database keeps the secret's digest, the
-//! principal and the token's digest. A cookie is good while its MAC holds,
-//! it has not expired, its row exists (sign-out deletes it, on every
-//! replica at once) and the token it was started with is still in the
-//! tokens file.
+//! Console sessions. Signing in exchanges a bearer token, or an identity
+//! provider's ID token, for a session: the browser keeps a random secret,
+//! its expiry and a MAC over both in a cookie (never a token), the database
+//! keeps the secret's digest, the principal, the token's digest and, from a
+//! provider, its verified claims. A cookie is good while its MAC holds, it
+//! has not expired, its row exists (sign-out deletes it, on every replica
+//! at once) and the tokens file still names its principal: the static
+//! token it was started with, or a rule that maps its claims. The same key
+//! signs the short-lived cookie of a sign-in with a provider, from whose
+//! secret the flow's `state`, `nonce` and PKCE verifier derive.
 
 use std::time::Duration;
 
@@ -31,6 +34,26 @@ pub struct ConsoleSession {
     pub created_at: DateTime<Utc>,
     /// When the session ends by itself.
     pub expires_at: DateTime<Utc>,
+    /// For a sign-in with an identity provider: its verified claims (JSON,
+    /// see `auth::oidc::TokenIdentity`), mapped through the rules again at
+    /// every request; `None` for a static token's session.
+    pub identity: Option<String>,
+}
+
+/// The secrets of one sign-in with an identity provider, all derived from
+/// the random secret of the browser's short-lived sign-in cookie: the
+/// `state` that must come back with the provider's answer (so the answer
+/// belongs to this browser's sign-in), the `nonce` the ID token must carry
+/// (so the token was minted for it), and the PKCE verifier (so a stolen
+/// code is useless to anyone else).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignInFlow {
+    /// Sent as `state`; compared when the browser comes back.
+    pub state: String,
+    /// Sent as `nonce`; the ID token must carry it.
+    pub nonce: String,
+    /// The PKCE `code_verifier` (43 characters of base64url).
+    pub verifier: String,
 }
 
 /// The key that signs session cookies, shared by every replica (derived
@@ -77,8 +100,68 @@ impl SessionKey {
             token_digest: hex(token_digest),
             created_at: now,
             expires_at,
+            identity: None,
         };
         Ok((format!("{payload}.{tag}"), session))
+    }
+
+    /// A sign-in with identity provider `issuer` begun at `now`, good for
+    /// `lifetime`: the sign-in cookie's value and the flow's secrets.
+    pub fn begin_sign_in(
+        &self,
+        issuer: &str,
+        now: DateTime<Utc>,
+        lifetime: Duration,
+    ) -> DomainResult<(String, SignInFlow)> {
+        let secret = random_32()?;
+        let expires_at = now
+            + chrono::Duration::from_std(lifetime)
+                .unwrap_or_else(|_| chrono::Duration::minutes(10));
+        let payload = format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD.encode(secret),
+            expires_at.timestamp()
+        );
+        let tag = URL_SAFE_NO_PAD.encode(
+            self.mac(&format!("sign-in {issuer}|{payload}"))
+                .finalize()
+                .into_bytes(),
+        );
+        Ok((format!("{payload}.{tag}"), self.flow(&secret)))
+    }
+
+    /// The secrets of the sign-in with `issuer` that `cookie` holds, when
+    /// this key signed it for that issuer and it has not expired at `now`.
+    pub fn sign_in_flow(
+        &self,
+        cookie: &str,
+        issuer: &str,
+        now: DateTime<Utc>,
+    ) -> Option<SignInFlow> {
+        let (payload, tag) = cookie.rsplit_once('.')?;
+        let tag = URL_SAFE_NO_PAD.decode(tag).ok()?;
+        self.mac(&format!("sign-in {issuer}|{payload}"))
+            .verify_slice(&tag)
+            .ok()?;
+        let (secret, expires) = payload.split_once('.')?;
+        let expires = DateTime::from_timestamp(expires.parse().ok()?, 0)?;
+        if expires <= now {
+            return None;
+        }
+        Some(self.flow(&URL_SAFE_NO_PAD.decode(secret).ok()?))
+    }
+
+    fn flow(&self, secret: &[u8]) -> SignInFlow {
+        let derive = |purpose: &str| {
+            let mut mac = self.mac(purpose);
+            mac.update(secret);
+            URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
+        };
+        SignInFlow {
+            state: derive("state:"),
+            nonce: derive("nonce:"),
+            verifier: derive("pkce:"),
+        }
     }
 
     /// The form token of the session whose secret has digest `session`
@@ -165,5 +248,33 @@ mod tests {
         for garbage in ["", ".", "..", "a.b.c", "viewer-secret"] {
             assert_eq!(key.check(garbage, now), None);
         }
+    }
+
+    #[test]
+    fn a_sign_in_cookie_gives_its_flow_back_for_its_issuer_until_it_expires() {
+        let key = SessionKey::new([7; 32]);
+        let now = Utc::now();
+        let ten_minutes = Duration::from_secs(600);
+        let (cookie, flow) = key.begin_sign_in("corp", now, ten_minutes).unwrap();
+        assert_eq!(key.sign_in_flow(&cookie, "corp", now), Some(flow.clone()));
+        assert_eq!(
+            flow.verifier.len(),
+            43,
+            "a PKCE verifier of 43 to 128 characters"
+        );
+        assert!(flow.state != flow.nonce && flow.nonce != flow.verifier);
+        // Not for another provider, not once expired, not from another key,
+        // and never a session cookie.
+        assert_eq!(key.sign_in_flow(&cookie, "github", now), None);
+        let later = now + chrono::Duration::minutes(11);
+        assert_eq!(key.sign_in_flow(&cookie, "corp", later), None);
+        assert_eq!(
+            SessionKey::new([8; 32]).sign_in_flow(&cookie, "corp", now),
+            None
+        );
+        assert_eq!(key.check(&cookie, now), None);
+        // Each sign-in has its own secrets.
+        let (_, other) = key.begin_sign_in("corp", now, ten_minutes).unwrap();
+        assert_ne!(other, flow);
     }
 }

@@ -248,9 +248,33 @@ pub struct NewVersion {
     pub metadata: serde_json::Map<String, serde_json::Value>,
     /// Description.
     pub description: String,
+    /// The signature sent with it, verified (left out of the request's
+    /// fingerprint when absent, as before signatures existed).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signature: Option<super::signature::SignedRegistration>,
+    /// Why an unsigned registration is refused (the trust file requires a
+    /// signature), unless it is the retry of one that succeeded.
+    #[serde(skip)]
+    pub unsigned_refusal: Option<super::DomainError>,
 }
 
 impl NewVersion {
+    /// The verified signature to store with the version, or why the
+    /// registration is refused. Asked only once a retry's replay is ruled
+    /// out, so a retry answers what its first call did even when the trust
+    /// file changed in between.
+    pub fn checked_signature(
+        &self,
+    ) -> super::DomainResult<Option<&super::signature::VerifiedSignature>> {
+        if let Some(refusal) = &self.unsigned_refusal {
+            return Err(refusal.clone());
+        }
+        match &self.signature {
+            None => Ok(None),
+            Some(signed) => signed.verified.as_ref().map(Some).map_err(Clone::clone),
+        }
+    }
+
     /// Refuses with ALREADY_EXISTS a retry under `request_id` that would
     /// register something else than `earlier` did, naming what differs.
     /// Only what a registration fixes for good is compared (tags and the
@@ -310,6 +334,10 @@ impl NewVersion {
             created_by,
             created_at: now,
             updated_at: now,
+            signature: self
+                .signature
+                .and_then(|signed| signed.verified.ok())
+                .map(|verified| verified.summary),
             aliases: Vec::new(),
         }
     }
@@ -348,6 +376,8 @@ pub struct ModelVersion {
     pub created_at: DateTime<Utc>,
     /// Last change time.
     pub updated_at: DateTime<Utc>,
+    /// Its verified signature, if one is attached.
+    pub signature: Option<super::signature::SignatureSummary>,
     /// The aliases the version holds now, sorted.
     pub aliases: Vec<String>,
 }
@@ -387,6 +417,9 @@ impl ModelVersion {
             + serde_json::to_string(&self.metadata).map_or(0, |json| json.len())
             + self.description.len()
             + self.created_by.len()
+            + self.signature.as_ref().map_or(0, |s| {
+                s.signer.len() + s.trusted_by.len() + s.signed_name.len() + 2 * ENTRY
+            })
             + self
                 .aliases
                 .iter()

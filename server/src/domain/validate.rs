@@ -106,6 +106,8 @@ impl RegistrationInput {
             training,
             metadata: self.metadata,
             description,
+            signature: None,
+            unsigned_refusal: None,
         })
     }
 }

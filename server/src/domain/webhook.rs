@@ -279,6 +279,7 @@ pub fn cloud_event_type(kind: EventKind) -> &'static str {
         EventKind::WebhookUpdated => "model_registry.webhook.updated",
         EventKind::WebhookSecretRotated => "model_registry.webhook.secret_rotated",
         EventKind::WebhookReplayed => "model_registry.webhook.replayed",
+        EventKind::SignatureAttached => "model_registry.version.signature_attached",
     }
 }
 

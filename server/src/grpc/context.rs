@@ -51,6 +51,7 @@ change_requests!(
     model_registry_api::v1::RollbackProductionModelRequest,
     model_registry_api::v1::UpdateModelVersionStatusRequest,
     model_registry_api::v1::UpdateModelVersionRequest,
+    model_registry_api::v1::AttachSignatureRequest,
     model_registry_api::v1::UpdateModelRequest,
     model_registry_api::v1::SetAliasPolicyRequest,
     model_registry_api::v1::DeleteAliasPolicyRequest,

@@ -11,6 +11,7 @@ use crate::domain::governance::{
     AliasPolicy, ChangeRequest, Freeze, FreezeTarget, PolicyScope, RequestState,
 };
 use crate::domain::page::VersionOrder;
+use crate::domain::signature::{SignatureMethod, SignatureSummary, SignedFile};
 use crate::domain::validate::RegistrationInput;
 use crate::domain::{
     Artifact, DomainError, DomainResult, Event, EventKind, Model, ModelName, ModelVersion,
@@ -35,6 +36,8 @@ pub fn registration(request: pb::RegisterModelRequest) -> DomainResult<Registrat
         request_id: _,
         // The handler reads it: it decides whether anything is written.
         validate_only: _,
+        // The handler verifies it against the trust file.
+        signature_bundle: _,
     } = request;
     let training = training.map(training_from_wire).transpose()?;
     Ok(RegistrationInput {
@@ -201,6 +204,7 @@ pub fn event_kind_filter(values: Vec<i32>) -> DomainResult<Vec<EventKind>> {
             Ok(pb::EventType::WebhookUpdated) => EventKind::WebhookUpdated,
             Ok(pb::EventType::WebhookSecretRotated) => EventKind::WebhookSecretRotated,
             Ok(pb::EventType::WebhookReplayed) => EventKind::WebhookReplayed,
+            Ok(pb::EventType::SignatureAttached) => EventKind::SignatureAttached,
             Err(_) => {
                 return Err(DomainError::invalid(
                     "types",
@@ -240,6 +244,7 @@ pub fn event_kind_to_wire(kind: EventKind) -> pb::EventType {
         EventKind::WebhookUpdated => pb::EventType::WebhookUpdated,
         EventKind::WebhookSecretRotated => pb::EventType::WebhookSecretRotated,
         EventKind::WebhookReplayed => pb::EventType::WebhookReplayed,
+        EventKind::SignatureAttached => pb::EventType::SignatureAttached,
     }
 }
 
@@ -341,6 +346,32 @@ pub fn version_to_wire(version: ModelVersion) -> pb::ModelVersion {
         created_at: Some(timestamp(version.created_at)),
         updated_at: Some(timestamp(version.updated_at)),
         aliases: version.aliases,
+        signature: version.signature.map(signature_to_wire),
+    }
+}
+
+/// A version's signature summary on the wire.
+fn signature_to_wire(summary: SignatureSummary) -> pb::VersionSignature {
+    pb::VersionSignature {
+        status: pb::SignatureStatus::Verified as i32,
+        method: match summary.method {
+            SignatureMethod::Key => pb::SignatureMethod::Key,
+            SignatureMethod::Certificate => pb::SignatureMethod::Certificate,
+        } as i32,
+        signer: summary.signer,
+        trusted_by: summary.trusted_by,
+        verified_at: Some(timestamp(summary.verified_at)),
+        file_count: i64::try_from(summary.file_count).unwrap_or(i64::MAX),
+        manifest_sha256: summary.manifest_sha256,
+        signed_name: summary.signed_name,
+    }
+}
+
+/// A signed file on the wire.
+pub fn signed_file_to_wire(file: SignedFile) -> pb::SignedFile {
+    pb::SignedFile {
+        name: file.name,
+        sha256: file.sha256,
     }
 }
 
@@ -445,6 +476,7 @@ pub fn policy_to_wire(policy: AliasPolicy) -> pb::AliasPolicy {
         soak_alias,
         min_soak_seconds,
         rollback_requires_approval: rules.rollback_requires_approval,
+        require_signature: rules.require_signature,
         revision: policy.revision,
         updated_by: policy.updated_by,
         updated_at: Some(timestamp(policy.updated_at)),

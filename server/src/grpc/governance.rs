@@ -296,6 +296,7 @@ impl TryFrom<pb::SetAliasPolicyRequest> for SetPolicy {
             soak_alias,
             min_soak_seconds,
             rollback_requires_approval,
+            require_signature,
             // The server's: who set which revision when.
             revision: _,
             updated_by: _,
@@ -348,6 +349,7 @@ impl TryFrom<pb::SetAliasPolicyRequest> for SetPolicy {
             gate,
             soak,
             rollback_requires_approval,
+            require_signature,
         };
         if required_approvals < 0 {
             return Err(DomainError::invalid(

@@ -11,6 +11,7 @@ mod pages;
 mod request_fields;
 mod requests;
 mod service;
+mod signatures;
 mod status;
 mod stream_guard;
 mod watch;

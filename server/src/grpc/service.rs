@@ -3,6 +3,8 @@
 //! commands, and convert back. The production RPCs are the alias RPCs with
 //! the alias `production`.
 
+use std::sync::Arc;
+
 use model_registry_api::v1 as pb;
 use model_registry_api::v1::registry_service_server::RegistryService as RegistryServiceApi;
 use tonic::codegen::BoxStream;
@@ -21,6 +23,7 @@ use crate::domain::page::PageKey;
 use crate::domain::webhook::DestinationRules;
 use crate::domain::{AliasName, ModelName, Violations, time};
 use crate::registry::Registry;
+use crate::signing::SignatureTrust;
 
 /// The gRPC implementation of the registry.
 #[derive(Clone)]
@@ -29,16 +32,25 @@ pub struct RegistryService {
     pub(super) watches: Watches,
     /// Where webhook subscriptions may send.
     pub(super) webhook_rules: DestinationRules,
+    /// Whose model signatures are accepted.
+    pub(super) signatures: Arc<SignatureTrust>,
 }
 
 impl RegistryService {
     /// A service backed by `registry`, its watches fed by `watches`,
-    /// accepting webhook destinations by `webhook_rules`.
-    pub fn new(registry: Registry, watches: Watches, webhook_rules: DestinationRules) -> Self {
+    /// accepting webhook destinations by `webhook_rules` and model
+    /// signatures by `signatures`.
+    pub fn new(
+        registry: Registry,
+        watches: Watches,
+        webhook_rules: DestinationRules,
+        signatures: Arc<SignatureTrust>,
+    ) -> Self {
         Self {
             registry,
             watches,
             webhook_rules,
+            signatures,
         }
     }
 
@@ -134,9 +146,13 @@ impl RegistryServiceApi for RegistryService {
         &self,
         request: Request<pb::RegisterModelRequest>,
     ) -> Result<Response<pb::RegisterModelResponse>, Status> {
-        let (caller, request) = change_of(request)?;
-        let validate_only = request.validate_only;
-        let new = convert::registration(request)?.validate()?;
+        let (caller, mut request) = change_of(request)?;
+        let (validate_only, bundle) = (
+            request.validate_only,
+            std::mem::take(&mut request.signature_bundle),
+        );
+        let mut new = convert::registration(request)?.validate()?;
+        self.sign_registration(&mut new, &bundle, validate_only, &caller)?;
         let registered = if validate_only {
             Committed {
                 value: new.preview(caller.identity, time::now()),
@@ -503,6 +519,20 @@ impl RegistryServiceApi for RegistryService {
         request: Request<pb::UnfreezeVersionRequest>,
     ) -> Result<Response<pb::UnfreezeVersionResponse>, Status> {
         self.answer_unfreeze_version(request).await
+    }
+
+    async fn attach_signature(
+        &self,
+        request: Request<pb::AttachSignatureRequest>,
+    ) -> Result<Response<pb::AttachSignatureResponse>, Status> {
+        self.answer_attach_signature(request).await
+    }
+
+    async fn get_version_signature(
+        &self,
+        request: Request<pb::GetVersionSignatureRequest>,
+    ) -> Result<Response<pb::GetVersionSignatureResponse>, Status> {
+        self.answer_get_version_signature(request).await
     }
 
     async fn create_webhook(

@@ -1,6 +1,8 @@
 //! Use cases of aliases: set, roll back, delete, and the reads (now, as of
 //! a time, and with the event that put it there, for watches).
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
 
 use super::idempotent::{Claim, Settled, idempotent};
@@ -9,6 +11,7 @@ use crate::domain::alias::{self, AliasName};
 use crate::domain::commands::{AliasMoved, Caller, DeleteAlias, RollbackAlias, SetAlias};
 use crate::domain::governance::{self, DirectMove};
 use crate::domain::idempotency::Outcome;
+use crate::domain::signature::TrustCheck;
 use crate::domain::{DomainError, DomainResult, EventKind, ModelName, ModelVersion, VersionRef};
 use crate::store::{EventRow, ModelRow, NewEventRow, Tx, VersionRow};
 
@@ -17,6 +20,7 @@ pub async fn set_alias<T: Tx>(
     tx: &mut T,
     command: SetAlias,
     caller: Caller,
+    trust: Arc<dyn TrustCheck>,
 ) -> DomainResult<AliasMoved> {
     caller.check_alias(&command.model_name, &command.alias)?;
     let model = command.model_name.clone();
@@ -94,7 +98,7 @@ pub async fn set_alias<T: Tx>(
                 // A policy's evidence holds for every move of its alias; a
                 // break-glass move is the one exception.
                 super::governance::check_policy_evidence(
-                    tx, &model, policy, &candidate, current, now,
+                    tx, &*trust, &model, policy, &candidate, current, now,
                 )
                 .await?;
             }
@@ -127,6 +131,7 @@ pub async fn rollback_alias<T: Tx>(
     tx: &mut T,
     command: RollbackAlias,
     caller: Caller,
+    trust: Arc<dyn TrustCheck>,
 ) -> DomainResult<AliasMoved> {
     caller.check_alias(&command.model_name, &command.alias)?;
     let model = command.model_name.clone();
@@ -181,6 +186,16 @@ pub async fn rollback_alias<T: Tx>(
                  instead"
                 ))
             })?;
+            // Rolling back skips the policy's other evidence (it is the
+            // emergency action), not its signature: an unsigned version
+            // never returns to an alias that requires one.
+            if let Some(policy) = policy.as_ref().filter(|_| !command.emergency) {
+                let required = policy.rules.require_signature;
+                let standing =
+                    super::governance::signature_standing(tx, &*trust, &model, &target, required)
+                        .await?;
+                governance::check_signature(alias, &policy.rules, target_version, &standing)?;
+            }
             let mut event = NewEventRow::new(EventKind::AliasRolledBack, model.id, &caller, now);
             event.emergency = command.emergency;
             event.rollback_event_id = source.rollback_event_id;

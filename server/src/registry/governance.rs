@@ -4,6 +4,8 @@
 //! approval applies the move in the same transaction, against the alias
 //! state the request was made on.
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
 
 use super::aliases::{AliasMove, record_move};
@@ -18,7 +20,8 @@ use crate::domain::governance::{
 };
 use crate::domain::idempotency::Outcome;
 use crate::domain::page::{Page, RequestCursor};
-use crate::domain::{DomainError, DomainResult, EventKind, time};
+use crate::domain::signature::{SignatureStanding, TrustCheck};
+use crate::domain::{DomainError, DomainResult, EventKind, ModelName, time};
 use crate::store::{
     ModelRow, NewChangeRequestRow, NewEventRow, RequestDecisionRow, Tx, VersionRow, from_db_time,
     to_db_time, to_json,
@@ -29,6 +32,7 @@ use crate::store::{
 /// the soak alias points and since when.
 pub async fn check_policy_evidence<T: Tx>(
     tx: &mut T,
+    trust: &dyn TrustCheck,
     model: &ModelRow,
     policy: &AliasPolicy,
     candidate: &VersionRow,
@@ -36,6 +40,8 @@ pub async fn check_policy_evidence<T: Tx>(
     now: DateTime<Utc>,
 ) -> DomainResult<()> {
     let rules = &policy.rules;
+    let candidate_signature =
+        signature_standing(tx, trust, model, candidate, rules.require_signature).await?;
     let current_metrics = match (current, &rules.gate) {
         (Some(version), Some(_)) => tx
             .version_row(model.id, version)
@@ -60,11 +66,39 @@ pub async fn check_policy_evidence<T: Tx>(
         rules,
         &Evidence {
             candidate: (candidate.version, candidate.status()?, &candidate_metrics),
+            candidate_signature,
             current: current.zip(current_metrics.as_ref()),
             soak_alias_holds,
             now,
         },
     )
+}
+
+/// Where `candidate` stands for a policy requiring a signature: when
+/// `required`, its signature (if any) is verified again against the trust
+/// file as it is now, so a revoked signer's versions stop qualifying;
+/// otherwise only whether one is attached (no read, no verification).
+pub async fn signature_standing<T: Tx>(
+    tx: &mut T,
+    trust: &dyn TrustCheck,
+    model: &ModelRow,
+    candidate: &VersionRow,
+    required: bool,
+) -> DomainResult<SignatureStanding> {
+    let Some(summary) = candidate.signature()? else {
+        return Ok(SignatureStanding::Unsigned);
+    };
+    if !required {
+        return Ok(SignatureStanding::Trusted);
+    }
+    let Some((_, bundle)) = tx.signature_details(&candidate.id).await? else {
+        return Ok(SignatureStanding::Unsigned);
+    };
+    let name = ModelName::from_stored(model.name.clone());
+    Ok(match trust.distrust(&bundle, &name, summary.verified_at) {
+        Some(why) => SignatureStanding::Distrusted(why),
+        None => SignatureStanding::Trusted,
+    })
 }
 
 /// Asks for an alias to move; see `RegistryService.CreateAliasChangeRequest`.
@@ -73,6 +107,7 @@ pub async fn create_request<T: Tx>(
     tx: &mut T,
     command: RequestMove,
     caller: Caller,
+    trust: Arc<dyn TrustCheck>,
 ) -> DomainResult<ChangeRequest> {
     caller.check_alias(&command.model_name, &command.alias)?;
     let model = command.model_name.clone();
@@ -123,7 +158,7 @@ pub async fn create_request<T: Tx>(
                     command.version
                 )));
             }
-            check_policy_evidence(tx, &model, &policy, &candidate, current, now).await?;
+            check_policy_evidence(tx, &*trust, &model, &policy, &candidate, current, now).await?;
             let limit = i64::try_from(MAX_OPEN_REQUESTS_PER_ALIAS).unwrap_or(i64::MAX);
             let open = tx
                 .open_requests_of_alias(model.id, alias, now, limit)
@@ -243,6 +278,7 @@ pub async fn decide<T: Tx>(
     command: DecideRequest,
     decision: Decision,
     caller: Caller,
+    trust: Arc<dyn TrustCheck>,
 ) -> DomainResult<ChangeRequest> {
     // Which model's queue to wait in: read before it, and read again in it.
     let model = read_request(tx, command.id, time::now()).await?.model_name;
@@ -348,7 +384,7 @@ pub async fn decide<T: Tx>(
                 None => Some(format!("version {} no longer exists", request.version)),
                 Some(ref candidate) => match &policy {
                     Some(policy) => {
-                        check_policy_evidence(tx, &model, policy, candidate, current, now)
+                        check_policy_evidence(tx, &*trust, &model, policy, candidate, current, now)
                             .await
                             .err()
                             .map(|e| e.to_string())

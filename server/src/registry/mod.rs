@@ -23,9 +23,10 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 
 use crate::domain::commands::{
-    AliasMoved, BestVersionQuery, Caller, ChangeStatus, Committed, DecideRequest, DeleteAlias,
-    DeletePolicy, EventQuery, FreezeCommand, ModelQuery, PolicyQuery, RequestMove, RequestQuery,
-    RollbackAlias, SetAlias, SetPolicy, UnfreezeCommand, UpdateModel, UpdateVersion, VersionQuery,
+    AliasMoved, AttachSignature, BestVersionQuery, Caller, ChangeStatus, Committed, DecideRequest,
+    DeleteAlias, DeletePolicy, EventQuery, FreezeCommand, ModelQuery, PolicyQuery, RequestMove,
+    RequestQuery, RollbackAlias, SetAlias, SetPolicy, UnfreezeCommand, UpdateModel, UpdateVersion,
+    VersionQuery,
 };
 use crate::domain::event::FeedBatch;
 use crate::domain::governance::{AliasPolicy, ChangeRequest, Freeze, PolicyScope};
@@ -33,6 +34,7 @@ use crate::domain::page::{
     EventCursor, ModelCursor, Page, PageKey, PolicyCursor, RequestCursor, VersionCursor,
 };
 use crate::domain::session::{ConsoleSession, SessionKey};
+use crate::domain::signature::{SignedFile, TrustCheck};
 use crate::domain::{
     AliasName, ConsistencyToken, DomainResult, Event, FeedPosition, Model, ModelName, ModelVersion,
     NewVersion, VersionRef,
@@ -51,6 +53,9 @@ const SESSION_WRITE_TIME: Duration = Duration::from_secs(10);
 #[derive(Clone)]
 pub struct Registry {
     store: Store,
+    /// Whether a stored signature still verifies (the signature trust file
+    /// as it is now), for policies requiring one.
+    trust: Arc<dyn TrustCheck>,
     /// The key that signs page tokens, read (or created) once: the gRPC
     /// service and the console sign with the same key.
     page_key: Arc<tokio::sync::OnceCell<PageKey>>,
@@ -80,10 +85,12 @@ use_case!(Register { new: NewVersion, caller: Caller } -> ModelVersion = version
 use_case!(ChangeVersionStatus { command: ChangeStatus, caller: Caller } -> ModelVersion = versions::change_status);
 use_case!(UpdateVersionDetails { command: UpdateVersion, caller: Caller } -> ModelVersion = versions::update_version);
 use_case!(GetVersion { target: VersionRef } -> ModelVersion = versions::get_version);
+use_case!(AttachVersionSignature { command: AttachSignature, caller: Caller } -> ModelVersion = versions::attach_signature);
+use_case!(GetVersionSignature { target: VersionRef } -> (ModelVersion, Vec<SignedFile>, String) = versions::version_signature);
 use_case!(ListVersions { query: VersionQuery } -> Page<ModelVersion, VersionCursor> = versions::list_versions);
 use_case!(BestVersion { query: BestVersionQuery } -> (ModelVersion, f64) = versions::best_version);
-use_case!(SetModelAlias { command: SetAlias, caller: Caller } -> AliasMoved = aliases::set_alias);
-use_case!(RollbackModelAlias { command: RollbackAlias, caller: Caller } -> AliasMoved = aliases::rollback_alias);
+use_case!(SetModelAlias { command: SetAlias, caller: Caller, trust: Arc<dyn TrustCheck> } -> AliasMoved = aliases::set_alias);
+use_case!(RollbackModelAlias { command: RollbackAlias, caller: Caller, trust: Arc<dyn TrustCheck> } -> AliasMoved = aliases::rollback_alias);
 use_case!(DeleteModelAlias { command: DeleteAlias, caller: Caller } -> i64 = aliases::delete_alias);
 use_case!(GetByAlias { name: ModelName, alias: AliasName } -> ModelVersion = aliases::get_by_alias);
 use_case!(GetByAliasAsOf { name: ModelName, alias: AliasName, at: DateTime<Utc> } -> ModelVersion = aliases::get_by_alias_as_of);
@@ -97,8 +104,8 @@ use_case!(SetAliasPolicy { command: SetPolicy, caller: Caller } -> AliasPolicy =
 use_case!(DeleteAliasPolicy { command: DeletePolicy, caller: Caller } -> PolicyRemoved = policies::delete_policy);
 use_case!(GetAliasPolicy { scope: PolicyScope, alias: AliasName } -> AliasPolicy = policies::get_policy);
 use_case!(ListAliasPolicies { query: PolicyQuery } -> Page<AliasPolicy, PolicyCursor> = policies::list_policies);
-use_case!(CreateChangeRequest { command: RequestMove, caller: Caller } -> ChangeRequest = governance::create_request);
-use_case!(DecideChangeRequest { command: DecideRequest, decision: Decision, caller: Caller } -> ChangeRequest = governance::decide);
+use_case!(CreateChangeRequest { command: RequestMove, caller: Caller, trust: Arc<dyn TrustCheck> } -> ChangeRequest = governance::create_request);
+use_case!(DecideChangeRequest { command: DecideRequest, decision: Decision, caller: Caller, trust: Arc<dyn TrustCheck> } -> ChangeRequest = governance::decide);
 use_case!(GetChangeRequest { id: i64 } -> ChangeRequest = governance::get_request);
 use_case!(ListChangeRequests { query: RequestQuery } -> Page<ChangeRequest, RequestCursor> = governance::list_requests);
 use_case!(FreezeOne { command: FreezeCommand, caller: Caller } -> Freeze = freezes::freeze);
@@ -109,9 +116,10 @@ use_case!(EndSession { id_digest: String } -> bool = sessions::end_session);
 
 impl Registry {
     /// The use cases over `store`.
-    pub fn new(store: Store) -> Self {
+    pub fn new(store: Store, trust: Arc<dyn TrustCheck>) -> Self {
         Self {
             store,
+            trust,
             page_key: Arc::default(),
         }
     }
@@ -178,6 +186,27 @@ impl Registry {
             .await
     }
 
+    /// Attaches a verified signature to a version.
+    pub async fn attach_signature(
+        &self,
+        command: AttachSignature,
+        caller: Caller,
+    ) -> DomainResult<Committed<ModelVersion>> {
+        let deadline = caller.deadline;
+        let model = command.target.model_name().cloned();
+        let work = AttachVersionSignature { command, caller };
+        self.commit(deadline, model, work, |version| version.model_name.clone())
+            .await
+    }
+
+    /// A version with its signature's files and bundle.
+    pub async fn version_signature(
+        &self,
+        target: VersionRef,
+    ) -> DomainResult<(ModelVersion, Vec<SignedFile>, String)> {
+        self.store.read(GetVersionSignature { target }).await
+    }
+
     /// Reads one version.
     pub async fn get_version(&self, target: VersionRef) -> DomainResult<ModelVersion> {
         self.store.read(GetVersion { target }).await
@@ -204,7 +233,12 @@ impl Registry {
     ) -> DomainResult<Committed<AliasMoved>> {
         let deadline = caller.deadline;
         let model = Some(command.model_name.clone());
-        let work = SetModelAlias { command, caller };
+        let trust = self.trust.clone();
+        let work = SetModelAlias {
+            command,
+            caller,
+            trust,
+        };
         self.commit(deadline, model, work, |moved| {
             moved.version.model_name.clone()
         })
@@ -219,7 +253,12 @@ impl Registry {
     ) -> DomainResult<Committed<AliasMoved>> {
         let deadline = caller.deadline;
         let model = Some(command.model_name.clone());
-        let work = RollbackModelAlias { command, caller };
+        let trust = self.trust.clone();
+        let work = RollbackModelAlias {
+            command,
+            caller,
+            trust,
+        };
         self.commit(deadline, model, work, |moved| {
             moved.version.model_name.clone()
         })
@@ -400,7 +439,12 @@ impl Registry {
     ) -> DomainResult<Committed<ChangeRequest>> {
         let deadline = caller.deadline;
         let model = Some(command.model_name.clone());
-        let work = CreateChangeRequest { command, caller };
+        let trust = self.trust.clone();
+        let work = CreateChangeRequest {
+            command,
+            caller,
+            trust,
+        };
         self.commit(deadline, model, work, |request| request.model_name.clone())
             .await
     }
@@ -418,6 +462,7 @@ impl Registry {
             command,
             decision,
             caller,
+            trust: self.trust.clone(),
         };
         self.commit(deadline, None, work, |request| request.model_name.clone())
             .await

@@ -4,15 +4,16 @@ use chrono::{DateTime, Utc};
 
 use super::idempotent::idempotent;
 use crate::domain::commands::{
-    BestVersionQuery, Caller, ChangeStatus, UpdateVersion, VersionQuery,
+    AttachSignature, BestVersionQuery, Caller, ChangeStatus, UpdateVersion, VersionQuery,
 };
 use crate::domain::idempotency::Outcome;
 use crate::domain::page::{Page, VersionCursor};
+use crate::domain::signature::SignedFile;
 use crate::domain::{
     DomainError, DomainResult, EventKind, ModelName, ModelVersion, NewVersion, VersionRef,
     VersionStatus, time,
 };
-use crate::store::{LockedModel, NewEventRow, Tx, VersionRow};
+use crate::store::{LockedModel, ModelRow, NewEventRow, Tx, VersionRow};
 
 /// Registers a new version; see `RegistryService.RegisterModel`.
 pub async fn register<T: Tx>(
@@ -42,6 +43,10 @@ pub async fn register<T: Tx>(
                     .await?;
                 return Ok((earlier, settled));
             }
+            // Not a retry of a registration that succeeded: a bundle that
+            // failed verification (or a signature required and missing)
+            // refuses it now, before anything is written.
+            let signature = new.checked_signature()?;
             // Every registration for this model queued (in `idempotent`) until
             // the one before it committed, which makes version numbers gap-free.
             let (locked, created) = tx
@@ -59,12 +64,23 @@ pub async fn register<T: Tx>(
                     now,
                 ));
             }
-            let row = VersionRow::new(model.id, model.next_version, &new, &caller, now)?;
+            if let Some(verified) = signature {
+                verified.check_artifact("signature_bundle", &new.artifact)?;
+            }
+            let mut row = VersionRow::new(model.id, model.next_version, &new, &caller, now)?;
             tx.insert_version(&model, &row, &new, now).await?;
             let mut event = NewEventRow::new(EventKind::VersionRegistered, model.id, &caller, now);
             event.version = Some(row.version);
             event.new_status = Some(VersionStatus::Active.as_str().to_owned());
             events.push(event);
+            if let Some(verified) = signature {
+                tx.save_signature(&mut row, verified, now).await?;
+                let mut event =
+                    NewEventRow::new(EventKind::SignatureAttached, model.id, &caller, now);
+                event.version = Some(row.version);
+                event.detail = Some(verified.describe());
+                events.push(event);
+            }
             let outcome = Outcome::Version { id: row.id.clone() };
             let (settled, _) = claim.settle_with_events(tx, outcome, events).await?;
             // A new version holds no alias yet.
@@ -115,18 +131,8 @@ pub async fn change_status<T: Tx>(
         &model,
         command,
         async |tx, command, claim| {
-            let (locked, mut row) = lock_version(tx, &command.target).await?;
-            let now = change_time(&locked);
-            let model = locked.row;
-            caller.check_model(&ModelName::from_stored(model.name.clone()))?;
-            super::freezes::check_version_unfrozen(
-                tx,
-                &model,
-                row.version,
-                now,
-                "changing its status",
-            )
-            .await?;
+            let (model, mut row, now) =
+                lock_unfrozen_version(tx, &caller, &command.target, "changing its status").await?;
             let from = row.status()?;
             let held = tx.aliases_of_version(model.id, row.version).await?;
             from.check_transition(command.status, row.version, &held)?;
@@ -169,15 +175,10 @@ pub async fn update_version<T: Tx>(
         &model,
         command,
         async |tx, command, claim| {
-            let (locked, mut row) = lock_version(tx, &command.target).await?;
-            let now = change_time(&locked);
-            let model = locked.row;
-            caller.check_model(&ModelName::from_stored(model.name.clone()))?;
-            super::freezes::check_version_unfrozen(
+            let (model, mut row, now) = lock_unfrozen_version(
                 tx,
-                &model,
-                row.version,
-                now,
+                &caller,
+                &command.target,
                 "changing its description or tags",
             )
             .await?;
@@ -193,6 +194,57 @@ pub async fn update_version<T: Tx>(
         },
     )
     .await
+}
+
+/// Attaches a verified signature to a version (replacing the one it had);
+/// see `RegistryService.AttachSignature`.
+pub async fn attach_signature<T: Tx>(
+    tx: &mut T,
+    command: AttachSignature,
+    caller: Caller,
+) -> DomainResult<ModelVersion> {
+    let model = model_of(tx, &command.target).await?;
+    idempotent(
+        tx,
+        &caller,
+        "AttachSignature",
+        &model,
+        command,
+        async |tx, command, claim| {
+            // Not a retry of one that succeeded: a failed bundle refuses it.
+            let verified = command.verified.as_ref().map_err(Clone::clone)?;
+            let (model, mut row, now) =
+                lock_unfrozen_version(tx, &caller, &command.target, "attaching a signature")
+                    .await?;
+            verified.check_artifact("bundle", &row.artifact())?;
+            tx.save_signature(&mut row, verified, now).await?;
+            let mut event = NewEventRow::new(EventKind::SignatureAttached, model.id, &caller, now);
+            event.version = Some(row.version);
+            event.reason = command.reason;
+            event.detail = Some(verified.describe());
+            let outcome = Outcome::Version { id: row.id.clone() };
+            let (settled, _) = claim.settle_with_events(tx, outcome, vec![event]).await?;
+            Ok((tx.with_aliases(row, model.name).await?, settled))
+        },
+    )
+    .await
+}
+
+/// A version's signature: the version (with the summary), the files it
+/// covers and the bundle; NOT_FOUND when none is attached.
+pub async fn version_signature<T: Tx>(
+    tx: &mut T,
+    target: VersionRef,
+) -> DomainResult<(ModelVersion, Vec<SignedFile>, String)> {
+    let version = get_version(tx, target).await?;
+    match tx.signature_details(&version.id).await? {
+        Some((files, bundle)) => Ok((version, files, bundle)),
+        None => Err(DomainError::NotFound(format!(
+            "version {} of model {:?} has no signature attached (AttachSignature adds one)",
+            version.version,
+            version.model_name.as_str()
+        ))),
+    }
 }
 
 /// Reads one version.
@@ -283,6 +335,23 @@ async fn lock_version<T: Tx>(
         Some(row) => Ok((model, row)),
         None => Err(version_not_found(tx, target).await),
     }
+}
+
+/// Locks a version's model for a change by `caller` and reads the
+/// version, refusing it when frozen (`doing` says what was refused): the
+/// model's row, the version's and the change's time.
+async fn lock_unfrozen_version<T: Tx>(
+    tx: &mut T,
+    caller: &Caller,
+    target: &VersionRef,
+    doing: &str,
+) -> DomainResult<(ModelRow, VersionRow, DateTime<Utc>)> {
+    let (locked, row) = lock_version(tx, target).await?;
+    let now = change_time(&locked);
+    let model = locked.row;
+    caller.check_model(&ModelName::from_stored(model.name.clone()))?;
+    super::freezes::check_version_unfrozen(tx, &model, row.version, now, doing).await?;
+    Ok((model, row, now))
 }
 
 /// The NOT_FOUND for a version, saying whether the model or only the

@@ -224,6 +224,7 @@ mod tests {
             created_by: String::new(),
             created_at: at,
             updated_at: at,
+            signature: None,
             aliases: Vec::new(),
         }
     }

@@ -17,6 +17,7 @@ use super::schema::{
 };
 use crate::domain::commands::Caller;
 use crate::domain::session::ConsoleSession;
+use crate::domain::signature::SignatureSummary;
 use crate::domain::{
     Artifact, DomainError, DomainResult, Model, ModelName, ModelVersion, NewVersion, Training,
     VersionStatus,
@@ -127,6 +128,8 @@ pub struct VersionRow {
     pub created_by: String,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
+    /// The verified signature's summary (JSON), if one is attached.
+    pub signature: Option<String>,
 }
 
 /// A `model_versions` row without its bulky columns (params, metadata,
@@ -159,6 +162,7 @@ pub struct VersionHeadRow {
     pub created_by: String,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
+    pub signature: Option<String>,
 }
 
 /// The bulky columns of a `model_versions` row.
@@ -193,6 +197,7 @@ impl VersionHeadRow {
             .iter()
             .map(|text| text.len())
             .sum::<usize>()
+            + self.signature.as_ref().map_or(0, String::len)
     }
 
     /// The whole row: with its bulky columns when they were read, with
@@ -230,6 +235,7 @@ impl VersionHeadRow {
             created_by: self.created_by,
             created_at: self.created_at,
             updated_at: self.updated_at,
+            signature: self.signature,
         }
     }
 }
@@ -273,6 +279,7 @@ impl VersionRow {
             created_by: caller.identity.clone(),
             created_at: to_db_time(now),
             updated_at: to_db_time(now),
+            signature: None,
         })
     }
 
@@ -296,6 +303,24 @@ impl VersionRow {
         from_json(&self.tags, "tags")
     }
 
+    /// The stored artifact.
+    pub fn artifact(&self) -> Artifact {
+        Artifact {
+            uri: self.artifact_uri.clone(),
+            metadata_uri: self.artifact_metadata_uri.clone(),
+            sha256: self.artifact_sha256.clone(),
+            size_bytes: self.artifact_size_bytes,
+        }
+    }
+
+    /// The stored signature's summary, if one is attached.
+    pub fn signature(&self) -> DomainResult<Option<SignatureSummary>> {
+        self.signature
+            .as_deref()
+            .map(|json| from_json(json, "signature"))
+            .transpose()
+    }
+
     /// The domain version, given its model's name and the aliases it holds.
     pub fn into_domain(
         self,
@@ -303,6 +328,7 @@ impl VersionRow {
         aliases: Vec<String>,
     ) -> DomainResult<ModelVersion> {
         Ok(ModelVersion {
+            signature: self.signature()?,
             status: self.status()?,
             metrics: self.metrics()?,
             tags: self.tags()?,
@@ -371,6 +397,7 @@ pub struct SessionRow {
     pub token_digest: String,
     pub created_at: NaiveDateTime,
     pub expires_at: NaiveDateTime,
+    pub identity: Option<String>,
 }
 
 impl From<&ConsoleSession> for SessionRow {
@@ -381,6 +408,7 @@ impl From<&ConsoleSession> for SessionRow {
             token_digest: session.token_digest.clone(),
             created_at: to_db_time(session.created_at),
             expires_at: to_db_time(session.expires_at),
+            identity: session.identity.clone(),
         }
     }
 }
@@ -394,6 +422,7 @@ impl SessionRow {
             token_digest: self.token_digest,
             created_at: from_db_time(self.created_at),
             expires_at: from_db_time(self.expires_at),
+            identity: self.identity,
         }
     }
 }

@@ -65,6 +65,7 @@ diesel::table! {
         created_by -> Text,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        signature -> Nullable<Text>,
     }
 }
 
@@ -186,6 +187,15 @@ diesel::table! {
 }
 
 diesel::table! {
+    /// Verified signatures' files and bundles, by version.
+    version_signatures (version_id) {
+        version_id -> Text,
+        files -> Text,
+        bundle -> Text,
+    }
+}
+
+diesel::table! {
     /// Signed-in console browsers, by the digest of their secret.
     console_sessions (id_digest) {
         id_digest -> Text,
@@ -193,6 +203,7 @@ diesel::table! {
         token_digest -> Text,
         created_at -> Timestamp,
         expires_at -> Timestamp,
+        identity -> Nullable<Text>,
     }
 }
 
@@ -272,6 +283,7 @@ diesel::joinable!(model_versions -> models (model_id));
 diesel::joinable!(events -> models (model_id));
 diesel::joinable!(version_metrics -> model_versions (version_id));
 diesel::joinable!(version_tags -> model_versions (version_id));
+diesel::joinable!(version_signatures -> model_versions (version_id));
 diesel::joinable!(version_metrics -> models (model_id));
 diesel::joinable!(aliases -> models (model_id));
 diesel::joinable!(aliases -> events (event_id));
@@ -286,6 +298,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     events,
     request_keys,
     console_sessions,
+    version_signatures,
     alias_policies,
     prefix_alias_policies,
     change_requests,

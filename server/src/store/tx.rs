@@ -27,6 +27,7 @@ use crate::domain::event::FeedBatch;
 use crate::domain::governance::{AliasPolicy, ChangeRequest};
 use crate::domain::page::{EventCursor, ModelCursor, Page, VersionCursor};
 use crate::domain::page::{PolicyCursor, RequestCursor};
+use crate::domain::signature::{SignedFile, VerifiedSignature};
 use crate::domain::{
     AliasName, ChangeQueue, DomainResult, Event, FeedPosition, Model, ModelName, ModelPrefix,
     ModelVersion, NewVersion, VersionRef, VersionStatus,
@@ -195,6 +196,20 @@ pub trait VersionTable {
         tags: &BTreeMap<String, String>,
         now: DateTime<Utc>,
     ) -> impl Future<Output = DomainResult<()>> + Send;
+
+    /// Attaches a verified signature to a version, replacing any.
+    fn save_signature(
+        &mut self,
+        row: &mut VersionRow,
+        signature: &VerifiedSignature,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = DomainResult<()>> + Send;
+
+    /// The files and bundle of version `version_id`'s signature, if any.
+    fn signature_details(
+        &mut self,
+        version_id: &str,
+    ) -> impl Future<Output = DomainResult<Option<(Vec<SignedFile>, String)>>> + Send;
 
     /// The highest ACTIVE version of model `model_id` (the alias `latest`).
     fn latest_active_version(

@@ -54,10 +54,7 @@ impl FromRequestParts<Console> for Actor {
             Ok(None) => return Err(Redirect::to("/login").into_response()),
             Err(error) => return Err(error.into_response()),
         };
-        match console
-            .authenticator
-            .holder_of_token_digest(&session.token_digest)
-        {
+        match console.authenticator.session_principal(&session) {
             Some(principal) => Ok(Self {
                 principal,
                 session: session.id_digest,
@@ -160,7 +157,7 @@ impl Viewer {
             Some(session) => (
                 console
                     .authenticator
-                    .holder_of_token_digest(&session.token_digest)
+                    .session_principal(session)
                     .unwrap_or_else(|| Principal {
                         name: session.principal.clone(),
                         grant: Grant {

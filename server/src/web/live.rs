@@ -14,7 +14,6 @@ use chrono::Utc;
 use tokio::sync::broadcast::error::RecvError;
 use tokio_stream::Stream;
 
-use super::session::token_still_held;
 use super::{Console, Reader, WebError};
 use crate::domain::ModelName;
 
@@ -57,7 +56,7 @@ pub async fn model_changes(
                     let revoked = console.authenticator.is_enabled()
                         && session
                             .as_ref()
-                            .is_none_or(|session| !token_still_held(&console.authenticator, session));
+                            .is_none_or(|session| console.authenticator.session_principal(session).is_none());
                     if reloaded.is_err() || revoked {
                         return;
                     }

@@ -13,11 +13,14 @@ mod actor;
 mod charts;
 mod forms;
 mod live;
+mod login;
 mod pages;
 mod query;
 mod render;
 mod requests;
 mod session;
+mod sign_in;
+mod signature;
 mod webhooks;
 
 pub use session::Reader;
@@ -43,6 +46,7 @@ use crate::domain::DomainError;
 use crate::domain::page::PageKey;
 use crate::listener::{Connection, ConnectionLimits};
 use crate::registry::Registry;
+use crate::signing::SignatureTrust;
 
 /// What every handler may use.
 #[derive(Clone)]
@@ -56,17 +60,22 @@ pub struct Console {
     on_loopback: bool,
     /// How long a sign-in lasts.
     session_lifetime: Duration,
+    /// Whose model signatures are accepted (a version's page says whether
+    /// its signature still verifies).
+    signatures: Arc<SignatureTrust>,
 }
 
 impl Console {
     /// The console over `registry`, live through `feed`, until `shutdown`;
-    /// a sign-in lasts `session_lifetime`.
+    /// a sign-in lasts `session_lifetime`; `signatures` says whose
+    /// signatures are accepted.
     pub fn new(
         registry: Registry,
         feed: ChangeFeed,
         authenticator: Arc<Authenticator>,
         shutdown: watch::Receiver<bool>,
         session_lifetime: Duration,
+        signatures: Arc<SignatureTrust>,
     ) -> Self {
         Self {
             registry,
@@ -75,6 +84,7 @@ impl Console {
             shutdown,
             on_loopback: false,
             session_lifetime,
+            signatures,
         }
     }
 
@@ -186,6 +196,8 @@ pub fn router(console: Console) -> Router {
         )
         .route("/login", get(session::login_page).post(session::login))
         .route("/logout", post(session::logout))
+        .route("/login/oidc/{provider}", get(sign_in::begin))
+        .route("/login/oidc/{provider}/callback", get(sign_in::callback))
         .route("/static/console.css", get(stylesheet))
         .route("/static/console.js", get(script))
         .layer(axum::middleware::from_fn_with_state(console.clone(), guard))

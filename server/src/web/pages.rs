@@ -48,7 +48,7 @@ pub async fn models(
     let (models, next) = page.split(&key, &query);
     Ok(layout(
         "Models",
-        reader.signed_in(),
+        reader.signed_in_as(),
         None,
         html! {
             h1 { "Models" }
@@ -146,7 +146,7 @@ pub async fn model(
 
     Ok(layout(
         name.as_str(),
-        reader.signed_in(),
+        reader.signed_in_as(),
         Some(&format!("{here}/live")),
         html! {
             nav.crumbs { a href="/" { "Models" } " / " (name.as_str()) }
@@ -302,12 +302,13 @@ pub async fn version(
         .into_iter()
         .map(|(e, _)| e)
         .collect();
+    let signature = super::signature::section(&console, &version).await?;
     let training = &version.training;
     let metadata = serde_json::to_string_pretty(&version.metadata).unwrap_or_default();
     let title = format!("{} version {}", name.as_str(), number);
     Ok(layout(
         &title,
-        reader.signed_in(),
+        reader.signed_in_as(),
         None,
         html! {
             nav.crumbs { a href="/" { "Models" } " / " a href=(model_href(name.as_str())) { (name.as_str()) } " / version " (number) }
@@ -325,6 +326,7 @@ pub async fn version(
                 dt { "Created" } dd { (moment(version.created_at)) " by " (version.created_by) }
                 dt { "Updated" } dd { (moment(version.updated_at)) }
             }
+            (signature)
             h2 { "Metrics" }
             (key_values(version.metrics.iter().map(|(k, v)| (k.as_str(), v.to_string()))))
             h2 { "Parameters" }
@@ -390,7 +392,7 @@ pub async fn events(
     .join("&");
     Ok(layout(
         "Events",
-        reader.signed_in(),
+        reader.signed_in_as(),
         None,
         html! {
             h1 { "Events" }
@@ -418,29 +420,11 @@ pub async fn events(
     ))
 }
 
-/// The login page, with what went wrong last time.
-pub fn login(problem: Option<&str>) -> Markup {
-    layout(
-        "Sign in",
-        false,
-        None,
-        html! {
-            h1 { "Sign in" }
-            p { "This registry requires a token. Any role may read the console; deployers may also ask for, decide and roll back alias moves here." }
-            @if let Some(problem) = problem { p.problem role="alert" { (problem) } }
-            form.login method="post" action="/login" {
-                label { "Token " input type="password" name="token" autocomplete="current-password" required; }
-                button type="submit" { "Sign in" }
-            }
-        },
-    )
-}
-
 /// An error page.
 pub fn error(status: StatusCode, message: &str) -> Markup {
     layout(
         status.canonical_reason().unwrap_or("Error"),
-        false,
+        None,
         None,
         html! {
             h1 { (status.as_u16()) " " (status.canonical_reason().unwrap_or("Error")) }

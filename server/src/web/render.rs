@@ -8,8 +8,14 @@ use maud::{DOCTYPE, Markup, html};
 
 use crate::domain::Event;
 
-/// The page frame: header, navigation, main content, assets.
-pub(super) fn layout(title: &str, signed_in: bool, live: Option<&str>, content: Markup) -> Markup {
+/// The page frame: header, navigation (with who is signed in, if anyone),
+/// main content, assets.
+pub(super) fn layout(
+    title: &str,
+    signed_in_as: Option<&str>,
+    live: Option<&str>,
+    content: Markup,
+) -> Markup {
     html! {
         (DOCTYPE)
         html lang="en" {
@@ -24,8 +30,12 @@ pub(super) fn layout(title: &str, signed_in: bool, live: Option<&str>, content: 
                 header.top {
                     a.brand href="/" { "Model Registry" }
                     nav { a href="/" { "Models" } a href="/requests" { "Requests" } a href="/events" { "Events" } a href="/webhooks" { "Webhooks" } }
-                    @if signed_in {
-                        form.signout method="post" action="/logout" { button type="submit" { "Sign out" } }
+                    @if let Some(principal) = signed_in_as {
+                        form.signout method="post" action="/logout" {
+                            span.whoami { "Signed in as " strong.principal { (principal) } }
+                            " "
+                            button type="submit" { "Sign out" }
+                        }
                     }
                 }
                 main data-live=[live] { (content) }

@@ -39,6 +39,8 @@ pub struct RequestsParams {
 /// What a pending request is judged on.
 struct Evidence {
     candidate: Option<ModelVersion>,
+    /// Why the candidate's signature no longer verifies, if it does not.
+    candidate_distrust: Option<String>,
     current: Option<ModelVersion>,
     policy: Option<AliasPolicy>,
     /// The version the policy's soak alias points at, and since when.
@@ -88,7 +90,7 @@ pub async fn requests(
         .collect();
     Ok(layout(
         "Change requests",
-        reader.signed_in(),
+        reader.signed_in_as(),
         None,
         html! {
             h1 { "Change requests" }
@@ -130,8 +132,13 @@ async fn evidence(console: &Console, request: &ChangeRequest) -> Result<Evidence
         Some(soak) => soak_of(console, name, &soak.alias).await?,
         None => None,
     };
+    let candidate_distrust = match &candidate {
+        Some(version) => super::signature::distrust(console, version).await?,
+        None => None,
+    };
     Ok(Evidence {
         candidate,
+        candidate_distrust,
         current,
         policy,
         soak,
@@ -266,11 +273,34 @@ fn side_by_side(
                 @for (label, read) in &facts {
                     tr { th { (label) } td { (fact(current, *read)) } td { (fact(candidate, *read)) } td {} }
                 }
+                tr.signature {
+                    th { "Signature" }
+                    td { (signature_text(current, None)) }
+                    td { (signature_text(candidate, evidence.candidate_distrust.as_deref())) }
+                    td {}
+                }
                 @if let Some(soak) = evidence.policy.as_ref().and_then(|p| p.rules.soak.as_ref()) {
                     tr.soak { th { "Soak on " (soak.alias.as_str()) } td {} td colspan="2" { (soak_text(request.version, soak.seconds, evidence.soak, now)) } }
                 }
             }
         }
+    }
+}
+
+/// A version's signature in the comparison: who signed it, and for the
+/// candidate whether it still verifies (a policy requiring a signature
+/// refuses one that does not).
+fn signature_text(version: Option<&ModelVersion>, distrust: Option<&str>) -> Markup {
+    let Some(version) = version else {
+        return html! {};
+    };
+    match (&version.signature, distrust) {
+        (None, _) => html! { "none" },
+        (Some(s), None) => html! { "verified: " (s.signer) " (" (s.method.as_str()) " method)" },
+        (Some(s), Some(why)) => html! {
+            span.status.deprecated { "NO LONGER VERIFIES" }
+            " signed by " (s.signer) " (" (s.method.as_str()) " method): " (why)
+        },
     }
 }
 

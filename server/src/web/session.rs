@@ -11,15 +11,14 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 
-use super::{Console, PeerAddress, WebError, pages};
+use super::{Console, PeerAddress, WebError, login};
 use crate::auth::{Authenticator, Credential};
 use crate::domain::session::ConsoleSession;
 use crate::domain::time;
 
-/// The session cookie's name over HTTPS: the `__Host-` prefix makes the
-/// browser refuse it unless it is `Secure`, host-only and for `/`.
-const SECURE_COOKIE: &str = "__Host-modelreg_session";
-/// Its name over plain HTTP (a browser drops `Secure` cookies there).
+/// The session cookie's name over plain HTTP (a browser drops `Secure`
+/// cookies there); over HTTPS it is `__Host-modelreg_session`: the prefix
+/// makes the browser refuse it unless it is `Secure`, host-only and for `/`.
 const PLAIN_COOKIE: &str = "modelreg_session";
 
 /// A signed-in (or, without auth, anonymous) reader, with its session when
@@ -28,9 +27,9 @@ const PLAIN_COOKIE: &str = "modelreg_session";
 pub struct Reader(pub Option<ConsoleSession>);
 
 impl Reader {
-    /// Whether the reader signed in (without auth nobody does).
-    pub fn signed_in(&self) -> bool {
-        self.0.is_some()
+    /// Whom the reader signed in as (without auth nobody signs in).
+    pub fn signed_in_as(&self) -> Option<&str> {
+        self.0.as_ref().map(|session| session.principal.as_str())
     }
 }
 
@@ -62,24 +61,16 @@ pub(super) async fn current_session(
         return Ok(None);
     };
     let session = console.registry.session(id_digest).await?;
-    Ok(session.filter(|session| token_still_held(&console.authenticator, session)))
-}
-
-/// Whether the token a session was started with still names its principal
-/// in the tokens file as it is now.
-pub fn token_still_held(authenticator: &Authenticator, session: &ConsoleSession) -> bool {
-    authenticator
-        .holder_of_token_digest(&session.token_digest)
-        .is_some_and(|principal| principal.name == session.principal)
+    Ok(session.filter(|session| console.authenticator.session_principal(session).is_some()))
 }
 
 /// The session cookie of the request (the secure name first).
 fn session_cookie(headers: &HeaderMap) -> Option<String> {
-    cookie(headers, SECURE_COOKIE).or_else(|| cookie(headers, PLAIN_COOKIE))
+    named_cookie(headers, PLAIN_COOKIE)
 }
 
 /// The value of cookie `name`, if the request carries it.
-fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+pub(super) fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
     headers
         .get_all(header::COOKIE)
         .iter()
@@ -100,24 +91,42 @@ fn over_https(headers: &HeaderMap) -> bool {
         .is_some_and(|proto| proto.trim().eq_ignore_ascii_case("https"))
 }
 
-/// `Set-Cookie` for `value`, living `max_age` seconds.
-fn set_cookie(headers: &HeaderMap, value: &str, max_age: u64) -> Option<HeaderValue> {
-    let (name, secure) = if over_https(headers) {
-        (SECURE_COOKIE, "; Secure")
+/// `Set-Cookie` for the session cookie holding `value`, living `max_age`
+/// seconds.
+pub(super) fn set_cookie(headers: &HeaderMap, value: &str, max_age: u64) -> Option<HeaderValue> {
+    set_named_cookie(headers, PLAIN_COOKIE, "Strict", value, max_age)
+}
+
+/// `Set-Cookie` for cookie `name` (`__Host-name` over HTTPS) with
+/// `SameSite=same_site`, holding `value` for `max_age` seconds.
+pub(super) fn set_named_cookie(
+    headers: &HeaderMap,
+    name: &str,
+    same_site: &str,
+    value: &str,
+    max_age: u64,
+) -> Option<HeaderValue> {
+    let (prefix, secure) = if over_https(headers) {
+        ("__Host-", "; Secure")
     } else {
-        (PLAIN_COOKIE, "")
+        ("", "")
     };
     HeaderValue::from_str(&format!(
-        "{name}={value}; HttpOnly; SameSite=Strict; Path=/; Max-Age={max_age}{secure}"
+        "{prefix}{name}={value}; HttpOnly; SameSite={same_site}; Path=/; Max-Age={max_age}{secure}"
     ))
     .ok()
+}
+
+/// The value of cookie `name` (`__Host-name` first) of the request.
+pub(super) fn named_cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    cookie(headers, &format!("__Host-{name}")).or_else(|| cookie(headers, name))
 }
 
 pub async fn login_page(State(console): State<Console>) -> Response {
     if !console.authenticator.is_enabled() {
         return Redirect::to("/").into_response();
     }
-    pages::login(None).into_response()
+    login::login(None, &console.authenticator.sign_in_providers()).into_response()
 }
 
 #[derive(serde::Deserialize)]
@@ -141,20 +150,38 @@ pub async fn login(
         tokio::time::sleep(console.authenticator.failed(peer, "console sign-in")).await;
         return Ok((
             StatusCode::UNAUTHORIZED,
-            pages::login(Some("That token is not valid (unknown or revoked).")),
+            login::login(
+                Some("That token is not valid (unknown or revoked)."),
+                &console.authenticator.sign_in_providers(),
+            ),
         )
             .into_response());
     };
-    let key = console.registry.session_key().await?;
-    let (cookie, session) =
-        key.start(&principal, &digest, time::now(), console.session_lifetime)?;
-    console.registry.start_session(session).await?;
+    let cookie = start(&console, &principal, &digest, None).await?;
     tracing::info!(principal = %principal, "console sign-in");
-    let max_age = console.session_lifetime.as_secs();
-    Ok(match set_cookie(&headers, &cookie, max_age) {
-        Some(cookie) => ([(header::SET_COOKIE, cookie)], Redirect::to("/")).into_response(),
-        None => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
-    })
+    Ok(
+        match set_cookie(&headers, &cookie, console.session_lifetime.as_secs()) {
+            Some(cookie) => ([(header::SET_COOKIE, cookie)], Redirect::to("/")).into_response(),
+            None => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+        },
+    )
+}
+
+/// Starts a session of `principal`, signed in with the credential of
+/// digest `digest` (and, from an identity provider, keeping its
+/// `identity`): the session cookie's value.
+pub(super) async fn start(
+    console: &Console,
+    principal: &str,
+    digest: &[u8; 32],
+    identity: Option<String>,
+) -> Result<String, WebError> {
+    let key = console.registry.session_key().await?;
+    let (cookie, mut session) =
+        key.start(principal, digest, time::now(), console.session_lifetime)?;
+    session.identity = identity;
+    console.registry.start_session(session).await?;
+    Ok(cookie)
 }
 
 /// The principal and credential of a token, checked the way the gRPC port

@@ -38,7 +38,7 @@ pub async fn webhooks(reader: Reader, State(console): State<Console>) -> Result<
     }
     Ok(layout(
         "Webhooks",
-        reader.signed_in(),
+        reader.signed_in_as(),
         None,
         html! {
             h1 { "Webhooks" }

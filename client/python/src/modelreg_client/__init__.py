@@ -11,6 +11,7 @@ back aliases, and read the audit trail.
         registry.set_production_model("churn", version.version, reason="best AUC so far")
 """
 
+from ._pull import PulledModel, VerificationError
 from ._requests import file_digest
 from .aio import AsyncPager, AsyncRegistryClient
 from .client import Pager, RegistryClient
@@ -46,13 +47,17 @@ from .records import (
     EventType,
     Model,
     ModelVersion,
+    Signature,
     Status,
     Training,
+    VersionSignature,
     Webhook,
     WebhookDelivery,
 )
 
 __all__ = [
+    "PulledModel",
+    "VerificationError",
     "CreatedWebhook",
     "Webhook",
     "WebhookDelivery",
@@ -84,8 +89,10 @@ __all__ = [
     "PermissionDenied",
     "RegistryClient",
     "ResourceExhausted",
+    "Signature",
     "Status",
     "Training",
+    "VersionSignature",
     "Unauthenticated",
     "Unavailable",
     "Unimplemented",

@@ -29,6 +29,7 @@ from .records import (
     ModelVersion,
     Status,
     Training,
+    VersionSignature,
     dict_to_struct,
     plain,
     to_timestamp,
@@ -110,6 +111,7 @@ def register_model(
     metadata: Mapping[str, Any] | None,
     description: str,
     request_id: str | None,
+    signature_bundle: str | bytes | os.PathLike[str] | None = None,
 ) -> Unary[ModelVersion]:
     if (artifact_path is None) == (artifact_uri is None):
         raise ValueError("give exactly one of artifact_path and artifact_uri")
@@ -129,6 +131,7 @@ def register_model(
         tags=dict(tags or {}),
         description=description,
         request_id=request_id or new_request_id(),
+        signature_bundle=bundle_text(signature_bundle) if signature_bundle is not None else "",
     )
     if training is not None:
         request.training.CopyFrom(training.to_proto())
@@ -397,6 +400,34 @@ def update_model_version(
     return Unary("UpdateModelVersion", request, _version)
 
 
+def bundle_text(bundle: str | bytes | os.PathLike[str]) -> str:
+    """A model-signing bundle given as its text, its bytes, or a path
+    (`pathlib.Path`) to its file."""
+    if isinstance(bundle, bytes):
+        return bundle.decode()
+    if isinstance(bundle, str):
+        return bundle
+    return Path(bundle).read_text()
+
+
+def attach_signature(
+    model_name: str, version: int, bundle: str, reason: str, request_id: str | None
+) -> Unary[ModelVersion]:
+    request = pb.AttachSignatureRequest(
+        model_name=model_name,
+        version=version,
+        bundle=bundle,
+        reason=reason,
+        request_id=request_id or new_request_id(),
+    )
+    return Unary("AttachSignature", request, _version)
+
+
+def get_version_signature(model_name: str, version: int) -> Unary[VersionSignature]:
+    request = pb.GetVersionSignatureRequest(model_name=model_name, version=version)
+    return Unary("GetVersionSignature", request, VersionSignature.from_proto)
+
+
 def _page_size(page_size: int, limit: int | None) -> int:
     if not 1 <= page_size <= MAX_PAGE:
         raise ValueError(f"page_size must be 1 to {MAX_PAGE}, not {page_size}")
@@ -423,6 +454,7 @@ def set_alias_policy(
     rollback_requires_approval: bool,
     request_id: str | None,
     model_prefix: str = "",
+    require_signature: bool = False,
 ) -> Unary[AliasPolicy]:
     policy = pb.AliasPolicy(
         model_name=model_name,
@@ -438,6 +470,7 @@ def set_alias_policy(
         soak_alias=soak_alias,
         min_soak_seconds=min_soak_seconds,
         rollback_requires_approval=rollback_requires_approval,
+        require_signature=require_signature,
     )
     request = pb.SetAliasPolicyRequest(policy=policy, reason=reason, request_id=request_id or new_request_id())
     return Unary("SetAliasPolicy", request, lambda response: _policy(response.policy))

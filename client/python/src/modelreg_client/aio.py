@@ -14,17 +14,19 @@ import asyncio
 import os
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from datetime import datetime
+from pathlib import Path
 from types import TracebackType
 from typing import Any, Generic, TypeVar
 
 import grpc
 import grpc.aio
 
+from . import _pull
 from . import _requests as requests
 from ._channel import Attempts, Metadata, Reconnects, Settings
 from ._consistency import NewestToken
 from ._generated.modelregistry.v1 import registry_pb2_grpc as pb_grpc
-from ._requests import MAX_PAGE, Listing, Unary
+from ._requests import MAX_PAGE, Listing, Unary, bundle_text
 from .tokens import TokenProvider
 from .records import (
     CreatedWebhook,
@@ -41,6 +43,7 @@ from .records import (
     ModelVersion,
     Status,
     Training,
+    VersionSignature,
 )
 
 T = TypeVar("T")
@@ -172,6 +175,7 @@ class AsyncRegistryClient:
         metadata: Mapping[str, Any] | None = None,
         description: str = "",
         request_id: str | None = None,
+        signature_bundle: str | bytes | os.PathLike[str] | None = None,
         timeout: float | None = None,
         call_metadata: Metadata | None = None,
     ) -> ModelVersion:
@@ -189,6 +193,7 @@ class AsyncRegistryClient:
             metadata=metadata,
             description=description,
             request_id=request_id,
+            signature_bundle=signature_bundle,
         )
         return await self._invoke(call, timeout, call_metadata)
 
@@ -574,6 +579,73 @@ class AsyncRegistryClient:
         )
         return await self._invoke(call, timeout, metadata)
 
+    async def attach_signature(
+        self,
+        model_name: str,
+        version: int,
+        bundle: str | bytes | os.PathLike[str],
+        *,
+        reason: str = "",
+        request_id: str | None = None,
+        timeout: float | None = None,
+        metadata: Metadata | None = None,
+    ) -> ModelVersion:
+        """See `RegistryClient.attach_signature`."""
+        call = requests.attach_signature(model_name, version, bundle_text(bundle), reason, request_id)
+        return await self._invoke(call, timeout, metadata)
+
+    async def get_version_signature(
+        self, model_name: str, version: int, *, timeout: float | None = None, metadata: Metadata | None = None
+    ) -> VersionSignature:
+        """See `RegistryClient.get_version_signature`."""
+        return await self._invoke(requests.get_version_signature(model_name, version), timeout, metadata)
+
+    async def pull(
+        self,
+        model_name: str,
+        to: str | os.PathLike[str],
+        *,
+        version: int | None = None,
+        alias: str = "production",
+        allow_unverified: bool = False,
+        bundle_to: str | os.PathLike[str] | None = None,
+        stall_timeout: float = 60.0,
+        timeout: float | None = None,
+        metadata: Metadata | None = None,
+    ) -> _pull.PulledModel:
+        """See `RegistryClient.pull` (the download runs in a worker thread)."""
+        model_version, signature = await self._signed_version(model_name, version, alias, timeout, metadata)
+        return await asyncio.to_thread(
+            _pull.pull, model_version, signature, to, allow_unverified, bundle_to, stall_timeout
+        )
+
+    async def verify(
+        self,
+        path: str | os.PathLike[str],
+        model_name: str,
+        version: int,
+        *,
+        timeout: float | None = None,
+        metadata: Metadata | None = None,
+    ) -> dict[str, str]:
+        """See `RegistryClient.verify`."""
+        model_version, signature = await self._signed_version(model_name, version, "", timeout, metadata)
+        kind, expected = _pull.expectation(model_version, signature, allow_unverified=False)
+        label = f"{model_name} version {version} at {path}"
+        return await asyncio.to_thread(_pull.check, label, kind, expected, Path(path))
+
+    async def _signed_version(
+        self, model_name: str, version: int | None, alias: str, timeout: float | None, metadata: Metadata | None
+    ) -> tuple[ModelVersion, VersionSignature | None]:
+        if version is not None:
+            model_version = await self.get_model_version(model_name, version, timeout=timeout, metadata=metadata)
+        else:
+            model_version = await self.get_version_by_alias(model_name, alias, timeout=timeout, metadata=metadata)
+        if model_version.signature is None:
+            return model_version, None
+        signature = await self.get_version_signature(model_name, model_version.version, timeout=timeout, metadata=metadata)
+        return model_version, signature
+
     # Governed promotion ------------------------------------------------------------
 
     async def set_alias_policy(
@@ -592,6 +664,7 @@ class AsyncRegistryClient:
         soak_alias: str = "",
         min_soak_seconds: int = 0,
         rollback_requires_approval: bool = False,
+        require_signature: bool = False,
         model_prefix: str = "",
         request_id: str | None = None,
         timeout: float | None = None,
@@ -612,6 +685,7 @@ class AsyncRegistryClient:
             soak_alias=soak_alias,
             min_soak_seconds=min_soak_seconds,
             rollback_requires_approval=rollback_requires_approval,
+            require_signature=require_signature,
             model_prefix=model_prefix,
             request_id=request_id,
         )

@@ -11,16 +11,18 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import datetime
+from pathlib import Path
 from types import TracebackType
 from typing import Any, Generic, TypeVar
 
 import grpc
 
+from . import _pull
 from . import _requests as requests
 from ._channel import Attempts, Metadata, Reconnects, Settings
 from ._consistency import NewestToken
 from ._generated.modelregistry.v1 import registry_pb2_grpc as pb_grpc
-from ._requests import MAX_PAGE, Listing, Unary
+from ._requests import MAX_PAGE, Listing, Unary, bundle_text
 from .tokens import TokenProvider
 from .records import (
     CreatedWebhook,
@@ -37,6 +39,7 @@ from .records import (
     ModelVersion,
     Status,
     Training,
+    VersionSignature,
 )
 
 T = TypeVar("T")
@@ -252,6 +255,7 @@ class RegistryClient:
         metadata: Mapping[str, Any] | None = None,
         description: str = "",
         request_id: str | None = None,
+        signature_bundle: str | bytes | os.PathLike[str] | None = None,
         timeout: float | None = None,
         call_metadata: Metadata | None = None,
     ) -> ModelVersion:
@@ -263,6 +267,8 @@ class RegistryClient:
         version the first call registered. Parameter values are stored as
         strings; numbers may be numpy scalars. (`metadata` is the version's
         JSON metadata here, so this call's gRPC metadata is `call_metadata`.)
+        `signature_bundle` (the model-signing bundle's text, bytes or path) is
+        verified and kept with the version, as `attach_signature` does.
         """
         call = requests.register_model(
             model_name,
@@ -277,6 +283,7 @@ class RegistryClient:
             metadata=metadata,
             description=description,
             request_id=request_id,
+            signature_bundle=signature_bundle,
         )
         return self._invoke(call, timeout, call_metadata)
 
@@ -692,6 +699,89 @@ class RegistryClient:
         )
         return self._invoke(call, timeout, metadata)
 
+    def attach_signature(
+        self,
+        model_name: str,
+        version: int,
+        bundle: str | bytes | os.PathLike[str],
+        *,
+        reason: str = "",
+        request_id: str | None = None,
+        timeout: float | None = None,
+        metadata: Metadata | None = None,
+    ) -> ModelVersion:
+        """Attaches an OpenSSF model-signing bundle (the file `model_signing
+        sign` writes; `bundle` as its text, bytes or path) to a version, after
+        the server verified it against its trust file; returns the version
+        with its signature. A bundle that fails is refused
+        (`InvalidArgument` on `bundle`, saying what failed)."""
+        call = requests.attach_signature(model_name, version, bundle_text(bundle), reason, request_id)
+        return self._invoke(call, timeout, metadata)
+
+    def get_version_signature(
+        self, model_name: str, version: int, *, timeout: float | None = None, metadata: Metadata | None = None
+    ) -> VersionSignature:
+        """A version's signature: the version, the files it covers with their
+        SHA-256, and the bundle as attached (`NotFound` when unsigned)."""
+        return self._invoke(requests.get_version_signature(model_name, version), timeout, metadata)
+
+    def pull(
+        self,
+        model_name: str,
+        to: str | os.PathLike[str],
+        *,
+        version: int | None = None,
+        alias: str = "production",
+        allow_unverified: bool = False,
+        bundle_to: str | os.PathLike[str] | None = None,
+        stall_timeout: float = 60.0,
+        timeout: float | None = None,
+        metadata: Metadata | None = None,
+    ) -> _pull.PulledModel:
+        """Downloads a version's artifact (`version`, else the one `alias` points
+        at) into the directory `to` (new or empty) and verifies it: every file
+        against the version's signature, which the registry verifies again
+        against its trust file, or a one-file artifact against its registered
+        sha256. Raises `VerificationError` naming every file that differs, and
+        keeps nothing then. A version with neither is refused unless
+        `allow_unverified`. `bundle_to` also writes the signature bundle (for
+        `model_signing verify`). Reads `file://`, `http(s)://` and, with boto3
+        (`pip install modelreg-client[s3]`), `s3://`. A source that sends
+        nothing for `stall_timeout` seconds fails it (`TimeoutError`, or
+        botocore's read timeout), and one holding more than the artifact's
+        registered `size_bytes` is stopped there (`VerificationError`)."""
+        model_version, signature = self._signed_version(model_name, version, alias, timeout, metadata)
+        return _pull.pull(model_version, signature, to, allow_unverified, bundle_to, stall_timeout)
+
+    def verify(
+        self,
+        path: str | os.PathLike[str],
+        model_name: str,
+        version: int,
+        *,
+        timeout: float | None = None,
+        metadata: Metadata | None = None,
+    ) -> dict[str, str]:
+        """Checks local files (a model directory, or one file) against version
+        `version`'s signature or registered sha256, as `pull` does; returns
+        each file's SHA-256, or raises `VerificationError` naming what differs."""
+        model_version, signature = self._signed_version(model_name, version, "", timeout, metadata)
+        kind, expected = _pull.expectation(model_version, signature, allow_unverified=False)
+        label = f"{model_name} version {version} at {path}"
+        return _pull.check(label, kind, expected, Path(path))
+
+    def _signed_version(
+        self, model_name: str, version: int | None, alias: str, timeout: float | None, metadata: Metadata | None
+    ) -> tuple[ModelVersion, VersionSignature | None]:
+        if version is not None:
+            model_version = self.get_model_version(model_name, version, timeout=timeout, metadata=metadata)
+        else:
+            model_version = self.get_version_by_alias(model_name, alias, timeout=timeout, metadata=metadata)
+        if model_version.signature is None:
+            return model_version, None
+        signature = self.get_version_signature(model_name, model_version.version, timeout=timeout, metadata=metadata)
+        return model_version, signature
+
     # Governed promotion ------------------------------------------------------------
 
     def set_alias_policy(
@@ -710,6 +800,7 @@ class RegistryClient:
         soak_alias: str = "",
         min_soak_seconds: int = 0,
         rollback_requires_approval: bool = False,
+        require_signature: bool = False,
         model_prefix: str = "",
         request_id: str | None = None,
         timeout: float | None = None,
@@ -719,7 +810,8 @@ class RegistryClient:
         with its `revision`. Zero values take the server's defaults. With
         `model_prefix` (and `model_name` empty) the policy is set on every
         model whose name starts with it, now and later, that has no policy of
-        its own for the alias."""
+        its own for the alias. `require_signature`: the alias points only at
+        versions carrying a verified signature."""
         call = requests.set_alias_policy(
             model_name,
             alias,
@@ -734,6 +826,7 @@ class RegistryClient:
             soak_alias=soak_alias,
             min_soak_seconds=min_soak_seconds,
             rollback_requires_approval=rollback_requires_approval,
+            require_signature=require_signature,
             model_prefix=model_prefix,
             request_id=request_id,
         )

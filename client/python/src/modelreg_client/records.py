@@ -76,6 +76,7 @@ class EventType(str, enum.Enum):
     WEBHOOK_UPDATED = "WEBHOOK_UPDATED"
     WEBHOOK_SECRET_ROTATED = "WEBHOOK_SECRET_ROTATED"
     WEBHOOK_REPLAYED = "WEBHOOK_REPLAYED"
+    SIGNATURE_ATTACHED = "SIGNATURE_ATTACHED"
 
     def to_proto(self) -> pb.EventType.ValueType:
         """The wire value."""
@@ -125,6 +126,66 @@ class Training:
 
 
 @dataclass(frozen=True)
+class Signature:
+    """A version's verified model signature, in brief
+    (`get_version_signature` gives its files and bundle)."""
+
+    method: str
+    """`key` or `certificate`."""
+    signer: str
+    """The trusted key's name, or the certificate's e-mail, URI or CN."""
+    trusted_by: str
+    """The server's `[[signer]]` entry that vouched for it."""
+    verified_at: datetime
+    file_count: int
+    manifest_sha256: str
+    signed_name: str
+    status: str = "VERIFIED"
+
+    @classmethod
+    def from_proto(cls, message: pb.VersionSignature) -> Signature:
+        """Reads a wire message."""
+        method = pb.SignatureMethod.Name(message.method).removeprefix("SIGNATURE_METHOD_").lower()
+        return cls(
+            method=method,
+            signer=message.signer,
+            trusted_by=message.trusted_by,
+            verified_at=from_timestamp(message.verified_at),
+            file_count=message.file_count,
+            manifest_sha256=message.manifest_sha256,
+            signed_name=message.signed_name,
+            status=pb.SignatureStatus.Name(message.status).removeprefix("SIGNATURE_STATUS_"),
+        )
+
+
+@dataclass(frozen=True)
+class VersionSignature:
+    """A version's signature whole: the version, every file it covers with
+    its SHA-256, and the bundle as attached (for `model_signing verify`)."""
+
+    version: ModelVersion
+    files: dict[str, str]
+    """File name -> SHA-256 (lowercase hex)."""
+    bundle: str
+    trusted_now: bool = True
+    """Whether the bundle verifies against the server's trust file as it is
+    now (a signer removed since no longer vouches)."""
+    untrusted_reason: str = ""
+    """Why not, when `trusted_now` is false."""
+
+    @classmethod
+    def from_proto(cls, message: pb.GetVersionSignatureResponse) -> VersionSignature:
+        """Reads a wire message."""
+        return cls(
+            version=ModelVersion.from_proto(message.model_version),
+            files={file.name: file.sha256 for file in message.files},
+            bundle=message.bundle,
+            trusted_now=message.trusted_now,
+            untrusted_reason=message.untrusted_reason,
+        )
+
+
+@dataclass(frozen=True)
 class ModelVersion:
     """One registered version of a model."""
 
@@ -145,6 +206,8 @@ class ModelVersion:
     created_at: datetime
     updated_at: datetime
     aliases: list[str] = field(default_factory=list)
+    signature: Signature | None = None
+    """Its verified model signature, if one is attached."""
 
     # The message this record was read from (None for records built here).
     proto: pb.ModelVersion | None = field(default=None, repr=False, compare=False)
@@ -193,6 +256,7 @@ class ModelVersion:
             created_at=from_timestamp(message.created_at),
             updated_at=from_timestamp(message.updated_at),
             aliases=list(message.aliases),
+            signature=Signature.from_proto(message.signature) if message.HasField("signature") else None,
         )
 
 
@@ -330,6 +394,8 @@ class AliasPolicy:
     # Set on a model-name prefix (model_name is then empty): for a model's
     # policy read back, the prefix it inherits it from.
     model_prefix: str = ""
+    # The alias points only at versions carrying a verified signature.
+    require_signature: bool = False
 
     proto: pb.AliasPolicy | None = field(default=None, repr=False, compare=False)
 
@@ -357,6 +423,7 @@ class AliasPolicy:
             revision=message.revision,
             updated_by=message.updated_by,
             model_prefix=message.model_prefix,
+            require_signature=message.require_signature,
         )
 
 

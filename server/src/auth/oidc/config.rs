@@ -27,8 +27,9 @@ use jsonwebtoken::Algorithm;
 use jsonwebtoken::jwk::JwkSet;
 use serde::Deserialize;
 
-use super::rules::{Pattern, Rule, Template};
+use super::rules::{Rule, Template};
 use crate::domain::access::Grant;
+use crate::domain::pattern::Pattern;
 
 /// Seconds of clock skew allowed on `exp` and `nbf` unless an issuer says.
 const DEFAULT_LEEWAY_SECONDS: u64 = 30;
@@ -56,6 +57,19 @@ pub struct IssuerEntry {
     #[serde(default)]
     required_claims: Vec<String>,
     key_refresh_seconds: Option<u64>,
+    console: Option<ConsoleEntry>,
+}
+
+/// An `[issuer.console]` table as written: the console's client at the
+/// provider, for people signing in.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConsoleEntry {
+    client_id: String,
+    client_secret_file: Option<PathBuf>,
+    redirect_url: String,
+    label: Option<String>,
+    scopes: Option<Vec<String>>,
 }
 
 /// A `[[rule]]` entry as written.
@@ -116,6 +130,34 @@ pub struct Issuer {
     pub required_claims: Vec<String>,
     /// Least time between two key fetches prompted by unknown key ids.
     pub key_refresh: Duration,
+    /// The console's client at this provider, when people sign in with it.
+    pub console: Option<ConsoleClient>,
+}
+
+/// The console's OAuth client at a provider (the authorization code flow
+/// with PKCE): the ID tokens it receives carry `client_id` as audience.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ConsoleClient {
+    /// The client's id at the provider.
+    pub client_id: String,
+    /// Its secret, for a confidential client (sent with HTTP Basic).
+    pub client_secret: Option<String>,
+    /// Where the provider sends the browser back: this console's
+    /// `/login/oidc/NAME/callback`, exactly as registered at the provider.
+    pub redirect_url: String,
+    /// The button says "Sign in with LABEL".
+    pub label: String,
+    /// The scopes asked for (always with `openid`).
+    pub scopes: Vec<String>,
+}
+
+impl std::fmt::Debug for ConsoleClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConsoleClient")
+            .field("client_id", &self.client_id)
+            .field("redirect_url", &self.redirect_url)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Issuers and rules, in the order the file gives them.
@@ -275,6 +317,17 @@ fn parse_issuer(entry: IssuerEntry, dir: &Path) -> Result<Issuer, String> {
             return Err("required_claims holds \"\"".to_owned());
         }
     }
+    let console = match entry.console {
+        None => None,
+        Some(_) if matches!(keys, KeySource::File(_)) => {
+            return Err(
+                "console: signing in needs the provider's discovery document (its \
+                 authorization and token endpoints); give ca_file or nothing, not jwks_file"
+                    .to_owned(),
+            );
+        }
+        Some(console) => Some(parse_console(console, &entry.name, dir)?),
+    };
     Ok(Issuer {
         name: entry.name,
         url: entry.issuer,
@@ -291,6 +344,80 @@ fn parse_issuer(entry: IssuerEntry, dir: &Path) -> Result<Issuer, String> {
                 .key_refresh_seconds
                 .unwrap_or(DEFAULT_KEY_REFRESH_SECONDS),
         ),
+        console,
+    })
+}
+
+/// Checks an `[issuer.console]` table of issuer `name`.
+fn parse_console(entry: ConsoleEntry, name: &str, dir: &Path) -> Result<ConsoleClient, String> {
+    if !name
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+    {
+        return Err(format!(
+            "console: the issuer's name {name:?} is part of the console's sign-in URLs; use \
+             letters, digits, '-', '_' and '.' only"
+        ));
+    }
+    if entry.client_id.trim().is_empty() {
+        return Err("console.client_id must not be empty".to_owned());
+    }
+    let redirect = url::Url::parse(&entry.redirect_url)
+        .map_err(|e| format!("console.redirect_url: not a URL: {e}"))?;
+    let callback = format!("/login/oidc/{name}/callback");
+    if redirect.path() != callback || redirect.query().is_some() || redirect.fragment().is_some() {
+        return Err(format!(
+            "console.redirect_url must be the console's address followed by {callback} \
+             (e.g. https://registry.example.com{callback}), as registered at the provider"
+        ));
+    }
+    let loopback = matches!(
+        redirect.host_str(),
+        Some("localhost" | "127.0.0.1" | "[::1]")
+    );
+    if redirect.scheme() != "https" && !(redirect.scheme() == "http" && loopback) {
+        return Err(
+            "console.redirect_url must be https:// (http:// only on loopback): the provider \
+             sends the sign-in code to it"
+                .to_owned(),
+        );
+    }
+    let client_secret = match entry.client_secret_file {
+        None => None,
+        Some(file) => {
+            let path = dir.join(file);
+            let secret = std::fs::read_to_string(&path)
+                .map_err(|e| format!("console.client_secret_file {}: {e}", path.display()))?;
+            let secret = secret.trim().to_owned();
+            if secret.is_empty() {
+                return Err(format!(
+                    "console.client_secret_file {}: is empty",
+                    path.display()
+                ));
+            }
+            Some(secret)
+        }
+    };
+    let mut scopes = entry
+        .scopes
+        .unwrap_or_else(|| vec!["openid".into(), "email".into(), "profile".into()]);
+    if let Some(bad) = scopes.iter().find(|scope| {
+        scope.is_empty()
+            || !scope
+                .bytes()
+                .all(|b| b.is_ascii_graphic() && b != b'"' && b != b'\\')
+    }) {
+        return Err(format!("console.scopes: {bad:?} is not a scope"));
+    }
+    if !scopes.iter().any(|scope| scope == "openid") {
+        scopes.insert(0, "openid".to_owned());
+    }
+    Ok(ConsoleClient {
+        client_id: entry.client_id,
+        client_secret,
+        redirect_url: entry.redirect_url,
+        label: entry.label.unwrap_or_else(|| name.to_owned()),
+        scopes,
     })
 }
 
@@ -320,5 +447,65 @@ mod tests {
         assert!(parse_algorithm("HS256").unwrap_err().contains("HMAC"));
         assert!(parse_algorithm("none").unwrap_err().contains("not a JOSE"));
         assert_eq!(parse_algorithm("EdDSA").unwrap(), Algorithm::EdDSA);
+    }
+
+    fn console(redirect_url: &str, scopes: Option<&[&str]>) -> ConsoleEntry {
+        ConsoleEntry {
+            client_id: "model-registry-console".to_owned(),
+            client_secret_file: None,
+            redirect_url: redirect_url.to_owned(),
+            label: None,
+            scopes: scopes.map(|s| s.iter().map(|&scope| scope.to_owned()).collect()),
+        }
+    }
+
+    #[test]
+    fn a_console_client_comes_back_to_its_own_callback_over_https() {
+        let parse = |url: &str, name: &str| parse_console(console(url, None), name, Path::new("."));
+        let client = parse(
+            "https://registry.example.com/login/oidc/corp/callback",
+            "corp",
+        )
+        .unwrap();
+        assert_eq!(client.scopes, ["openid", "email", "profile"]);
+        assert_eq!(client.label, "corp");
+        assert!(parse("http://127.0.0.1:8080/login/oidc/corp/callback", "corp").is_ok());
+        let plain = parse(
+            "http://registry.example.com/login/oidc/corp/callback",
+            "corp",
+        );
+        assert!(plain.unwrap_err().contains("https://"));
+        let other = parse(
+            "https://registry.example.com/login/oidc/github/callback",
+            "corp",
+        );
+        assert!(other.unwrap_err().contains("/login/oidc/corp/callback"));
+        assert!(
+            parse(
+                "https://registry.example.com/login/oidc/corp/callback?next=/",
+                "corp"
+            )
+            .is_err()
+        );
+        let spaced = parse(
+            "https://registry.example.com/login/oidc/my%20sso/callback",
+            "my sso",
+        );
+        assert!(spaced.unwrap_err().contains("letters, digits"));
+    }
+
+    #[test]
+    fn a_console_client_always_asks_for_openid() {
+        let entry = console(
+            "https://registry.example.com/login/oidc/corp/callback",
+            Some(&["email", "groups"]),
+        );
+        let client = parse_console(entry, "corp", Path::new(".")).unwrap();
+        assert_eq!(client.scopes, ["openid", "email", "groups"]);
+        let quoted = console(
+            "https://registry.example.com/login/oidc/corp/callback",
+            Some(&["email\"x"]),
+        );
+        assert!(parse_console(quoted, "corp", Path::new(".")).is_err());
     }
 }

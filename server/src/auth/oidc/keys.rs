@@ -40,6 +40,25 @@ struct Held {
     /// Keys without an id: only usable when a token names none.
     unnamed: Vec<Arc<Key>>,
     fetched: Option<Instant>,
+    /// Where people sign in, from the last discovery document that had them.
+    endpoints: Option<Endpoints>,
+}
+
+/// The provider's endpoints for the authorization code flow, from its
+/// discovery document (both HTTPS).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoints {
+    /// Where the browser is sent to sign in.
+    pub authorization: String,
+    /// Where the server exchanges the code for the ID token.
+    pub token: String,
+}
+
+/// What one fetch brought: the keys, and the sign-in endpoints when the
+/// discovery document names them.
+struct Fetched {
+    keys: Vec<Jwk>,
+    endpoints: Option<Endpoints>,
 }
 
 /// One issuer's keys.
@@ -119,6 +138,30 @@ impl KeyCache {
         }
     }
 
+    /// The provider's sign-in endpoints, fetching its discovery document
+    /// first if no fetch has brought them yet (within the rate limit).
+    pub async fn endpoints(&self) -> Result<Endpoints, String> {
+        if let Some(endpoints) = self.read().endpoints.clone() {
+            return Ok(endpoints);
+        }
+        if self.client.is_some() {
+            self.refresh(self.issuer.key_refresh, None).await;
+        }
+        self.read().endpoints.clone().ok_or_else(|| {
+            format!(
+                "the discovery document of {} names no https:// authorization_endpoint and \
+                 token_endpoint (or could not be fetched)",
+                self.issuer.url
+            )
+        })
+    }
+
+    /// The client that fetches this provider's documents (none for keys
+    /// from a file).
+    pub fn client(&self) -> Option<&reqwest::Client> {
+        self.client.as_ref()
+    }
+
     /// Fetches the keys now (start-up, `check-token`), whatever the rate
     /// limit, which counts only fetches prompted by tokens.
     pub async fn fetch_now(&self) -> Result<usize, String> {
@@ -159,7 +202,10 @@ impl KeyCache {
     async fn refresh(&self, interval: Duration, kid: Option<&str>) {
         let mut last = self.last_attempt.lock().await;
         // Another caller's fetch, waited for, may have done the work.
-        if (kid.is_some() && self.cached(kid).is_some()) || (kid.is_none() && !self.stale()) {
+        let fetched = self.read().fetched.is_some();
+        if (kid.is_some() && self.cached(kid).is_some())
+            || (kid.is_none() && fetched && !self.stale())
+        {
             return;
         }
         if last.is_some_and(|at| at.elapsed() < interval) {
@@ -178,8 +224,9 @@ impl KeyCache {
     async fn fetch_and_keep(&self) -> Result<usize, String> {
         let outcome = self.fetch().await;
         figures::key_refresh(&self.issuer.name, outcome.is_ok());
-        let keys = outcome?;
-        let held = held_from(keys, &self.issuer.name);
+        let fetched = outcome?;
+        let mut held = held_from(fetched.keys, &self.issuer.name);
+        held.endpoints = fetched.endpoints;
         let count = held.by_id.len() + held.unnamed.len();
         tracing::info!(issuer = %self.issuer.name, keys = count, "fetched the issuer's keys");
         *self
@@ -191,7 +238,7 @@ impl KeyCache {
 
     /// Discovery, then the key set, as the OIDC discovery specification
     /// says: the document's `issuer` must be the one configured.
-    async fn fetch(&self) -> Result<Vec<Jwk>, String> {
+    async fn fetch(&self) -> Result<Fetched, String> {
         let Some(client) = &self.client else {
             return Err("keys come from a file".to_owned());
         };
@@ -221,11 +268,27 @@ impl KeyCache {
             .get("keys")
             .and_then(Value::as_array)
             .ok_or_else(|| format!("{jwks_uri} is not a JWKS (no keys)"))?;
-        // One key of a type this server cannot use must not cost the others.
-        Ok(keys
-            .iter()
-            .filter_map(|key| serde_json::from_value::<Jwk>(key.clone()).ok())
-            .collect())
+        let endpoint = |name| {
+            discovery
+                .get(name)
+                .and_then(Value::as_str)
+                .filter(|url| url.starts_with("https://"))
+                .map(str::to_owned)
+        };
+        let endpoints = endpoint("authorization_endpoint")
+            .zip(endpoint("token_endpoint"))
+            .map(|(authorization, token)| Endpoints {
+                authorization,
+                token,
+            });
+        Ok(Fetched {
+            // One key of a type this server cannot use must not cost the others.
+            keys: keys
+                .iter()
+                .filter_map(|key| serde_json::from_value::<Jwk>(key.clone()).ok())
+                .collect(),
+            endpoints,
+        })
     }
 }
 
@@ -280,7 +343,7 @@ fn http_client(ca_pem: Option<&[u8]>) -> Result<reqwest::Client, String> {
 
 /// A JSON document of at most [`MAX_DOCUMENT_BYTES`].
 async fn get_json(client: &reqwest::Client, url: &str) -> Result<Value, String> {
-    let mut response = client
+    let response = client
         .get(url)
         .header(reqwest::header::ACCEPT, "application/json")
         .send()
@@ -289,6 +352,12 @@ async fn get_json(client: &reqwest::Client, url: &str) -> Result<Value, String> 
     if !response.status().is_success() {
         return Err(format!("{url} answered {}", response.status()));
     }
+    read_json(response, url).await
+}
+
+/// The JSON body of `response` (from `url`), of at most
+/// [`MAX_DOCUMENT_BYTES`].
+pub async fn read_json(mut response: reqwest::Response, url: &str) -> Result<Value, String> {
     let mut body = Vec::new();
     while let Some(chunk) = response.chunk().await.map_err(|e| format!("{url}: {e}"))? {
         if body.len() + chunk.len() > MAX_DOCUMENT_BYTES {

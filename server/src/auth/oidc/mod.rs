@@ -9,6 +9,7 @@ mod config;
 pub mod figures;
 mod keys;
 mod rules;
+mod sign_in;
 
 use std::sync::Arc;
 
@@ -19,6 +20,7 @@ use serde_json::{Map, Value};
 
 pub use config::{Issuer, IssuerEntry, RuleEntry};
 use keys::{KeyCache, Lookup};
+pub use sign_in::{SignInError, SignInProvider};
 
 use super::Principal;
 
@@ -57,6 +59,25 @@ impl TokenIdentity {
     /// issuer's allowed skew, to the next whole second.
     pub fn expires_at(&self) -> std::time::SystemTime {
         std::time::UNIX_EPOCH + std::time::Duration::from_secs(self.refused_from)
+    }
+}
+
+/// A [`TokenIdentity`] as a console session stores it.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct StoredIdentity {
+    issuer: String,
+    claims: Map<String, Value>,
+}
+
+impl TokenIdentity {
+    /// The identity as a console session keeps it (JSON): the issuer and
+    /// the verified claims, so the rules can map them again later.
+    pub fn to_stored(&self) -> String {
+        serde_json::to_string(&StoredIdentity {
+            issuer: self.issuer.clone(),
+            claims: self.claims.clone(),
+        })
+        .unwrap_or_default()
     }
 }
 
@@ -111,6 +132,10 @@ pub enum Rejection {
     /// Verified, but no rule maps its claims to a principal.
     #[error("no rule matches its claims")]
     NoRule,
+    /// An ID token that does not carry the nonce of the console sign-in it
+    /// answers (replayed, or minted for another sign-in).
+    #[error("the nonce is not the sign-in's")]
+    Nonce,
 }
 
 impl Rejection {
@@ -130,6 +155,7 @@ impl Rejection {
             Self::Lifetime => "lifetime",
             Self::MissingClaim(_) => "missing_claim",
             Self::NoRule => "no_rule",
+            Self::Nonce => "nonce",
         }
     }
 }
@@ -149,6 +175,22 @@ pub struct Verdict {
     pub rule: Option<usize>,
     /// The principal and its identity, or why not.
     pub outcome: Result<(Principal, TokenIdentity), Rejection>,
+}
+
+impl Verdict {
+    /// Logs why the token was refused (the caller only hears that it was),
+    /// if it was.
+    pub fn log_refusal(&self) {
+        if let Err(rejection) = &self.outcome {
+            tracing::warn!(
+                issuer = self.issuer.as_deref().unwrap_or("unknown"),
+                reason = %rejection,
+                outcome = rejection.label(),
+                rules = ?self.rules_tried,
+                "identity provider token refused"
+            );
+        }
+    }
 }
 
 impl Trust {
@@ -232,6 +274,13 @@ impl Trust {
 
     /// Verifies `token` and maps it to a principal.
     pub async fn check(&self, token: &str) -> Verdict {
+        self.check_as(token, None).await
+    }
+
+    /// Verifies `token` and maps it to a principal; with `id_token` =
+    /// (issuer name, console client id, nonce) as the ID token of a console
+    /// sign-in: from that issuer, for that audience, with that nonce.
+    async fn check_as(&self, token: &str, id_token: Option<(&str, &str, &str)>) -> Verdict {
         let mut verdict = Verdict {
             issuer: None,
             claims: None,
@@ -239,9 +288,16 @@ impl Trust {
             rule: None,
             outcome: Err(Rejection::Malformed),
         };
-        let verified = self.verify(token, &mut verdict).await;
+        let audience = id_token.map(|(_, client_id, _)| client_id);
+        let verified = self.verify(token, audience, &mut verdict).await;
         verdict.outcome = verified.and_then(|(cache, claims, expires_at)| {
             let issuer = cache.issuer();
+            if let Some((name, client_id, nonce)) = id_token {
+                if issuer.name != name {
+                    return Err(Rejection::WrongIssuer);
+                }
+                sign_in::check_id_token_claims(&claims, client_id, nonce)?;
+            }
             verdict.claims = Some(claims.clone());
             let identity = TokenIdentity {
                 issuer: issuer.url.clone(),
@@ -307,9 +363,27 @@ impl Trust {
                 .is_some_and(|(_, now)| &now == principal)
     }
 
+    /// The principal of a console session started with the stored
+    /// `identity` as `name`, by the rules as they are now (a rule's new role
+    /// applies at once); `None` once they no longer map it to that name.
+    pub fn session_principal(&self, identity: &str, name: &str) -> Option<Principal> {
+        let stored: StoredIdentity = serde_json::from_str(identity).ok()?;
+        let identity = TokenIdentity {
+            issuer: stored.issuer,
+            claims: stored.claims,
+            refused_from: 0,
+        };
+        self.principal_of(&identity, &mut Vec::new())
+            .map(|(_, principal)| principal)
+            .filter(|principal| principal.name == name)
+    }
+
+    /// Checks `token`'s signature and claims; its audience must be
+    /// `audience` when given, else the issuer's.
     async fn verify(
         &self,
         token: &str,
+        audience: Option<&str>,
         verdict: &mut Verdict,
     ) -> Result<(Arc<KeyCache>, Map<String, Value>, u64), Rejection> {
         // The issuer is read before the signature is checked, only to know
@@ -355,7 +429,7 @@ impl Trust {
         }
         let mut validation = Validation::new(header.alg);
         validation.set_issuer(&[&issuer.url]);
-        validation.set_audience(&[&issuer.audience]);
+        validation.set_audience(&[audience.unwrap_or(&issuer.audience)]);
         validation.set_required_spec_claims(&["exp", "iss", "aud"]);
         validation.leeway = issuer.leeway;
         validation.validate_nbf = true;

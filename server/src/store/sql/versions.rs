@@ -8,10 +8,13 @@ use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
 use super::Conn;
+use crate::domain::signature::{SignedFile, VerifiedSignature};
 use crate::domain::{DomainResult, EventKind, ModelVersion, NewVersion, VersionRef, VersionStatus};
 use crate::store::dialect::Dialect;
-use crate::store::rows::{MetricRow, ModelRow, TagRow, VersionRow, to_db_time, to_json};
-use crate::store::schema::{events, model_versions, models, version_metrics, version_tags};
+use crate::store::rows::{MetricRow, ModelRow, TagRow, VersionRow, from_json, to_db_time, to_json};
+use crate::store::schema::{
+    events, model_versions, models, version_metrics, version_signatures, version_tags,
+};
 use crate::store::tx::{AliasTable, VersionTable};
 
 impl VersionTable for Conn {
@@ -134,6 +137,50 @@ impl VersionTable for Conn {
             .execute(self)
             .await?;
         self.insert_tag_rows(&tag_rows(&row.id, tags)).await
+    }
+
+    async fn save_signature(
+        &mut self,
+        row: &mut VersionRow,
+        signature: &VerifiedSignature,
+        now: DateTime<Utc>,
+    ) -> DomainResult<()> {
+        row.signature = Some(to_json(&signature.summary)?);
+        row.updated_at = to_db_time(now);
+        diesel::update(model_versions::table.find(&row.id))
+            .set((
+                model_versions::signature.eq(&row.signature),
+                model_versions::updated_at.eq(row.updated_at),
+            ))
+            .execute(self)
+            .await?;
+        diesel::delete(version_signatures::table.find(&row.id))
+            .execute(self)
+            .await?;
+        diesel::insert_into(version_signatures::table)
+            .values((
+                version_signatures::version_id.eq(&row.id),
+                version_signatures::files.eq(to_json(&signature.files)?),
+                version_signatures::bundle.eq(&signature.bundle),
+            ))
+            .execute(self)
+            .await?;
+        Ok(())
+    }
+
+    async fn signature_details(
+        &mut self,
+        version_id: &str,
+    ) -> DomainResult<Option<(Vec<SignedFile>, String)>> {
+        let found: Option<(String, String)> = version_signatures::table
+            .find(version_id)
+            .select((version_signatures::files, version_signatures::bundle))
+            .first(self)
+            .await
+            .optional()?;
+        found
+            .map(|(files, bundle)| Ok((from_json(&files, "version_signatures.files")?, bundle)))
+            .transpose()
     }
 
     async fn latest_active_version(&mut self, model_id: i64) -> DomainResult<Option<i64>> {

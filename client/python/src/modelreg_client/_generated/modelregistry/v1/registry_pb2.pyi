@@ -88,6 +88,46 @@ MODEL_STATUS_ARCHIVED: ModelStatus.ValueType  # 3
 """Retired for good. Final: an archived version never changes status again."""
 global___ModelStatus = ModelStatus
 
+class _SignatureMethod:
+    ValueType = typing.NewType("ValueType", builtins.int)
+    V: typing_extensions.TypeAlias = ValueType
+
+class _SignatureMethodEnumTypeWrapper(google.protobuf.internal.enum_type_wrapper._EnumTypeWrapper[_SignatureMethod.ValueType], builtins.type):
+    DESCRIPTOR: google.protobuf.descriptor.EnumDescriptor
+    SIGNATURE_METHOD_UNSPECIFIED: _SignatureMethod.ValueType  # 0
+    SIGNATURE_METHOD_KEY: _SignatureMethod.ValueType  # 1
+    """A private key whose public key the server's trust file names."""
+    SIGNATURE_METHOD_CERTIFICATE: _SignatureMethod.ValueType  # 2
+    """A certificate chaining to a CA the server's trust file names."""
+
+class SignatureMethod(_SignatureMethod, metaclass=_SignatureMethodEnumTypeWrapper):
+    """How a model signature was made."""
+
+SIGNATURE_METHOD_UNSPECIFIED: SignatureMethod.ValueType  # 0
+SIGNATURE_METHOD_KEY: SignatureMethod.ValueType  # 1
+"""A private key whose public key the server's trust file names."""
+SIGNATURE_METHOD_CERTIFICATE: SignatureMethod.ValueType  # 2
+"""A certificate chaining to a CA the server's trust file names."""
+global___SignatureMethod = SignatureMethod
+
+class _SignatureStatus:
+    ValueType = typing.NewType("ValueType", builtins.int)
+    V: typing_extensions.TypeAlias = ValueType
+
+class _SignatureStatusEnumTypeWrapper(google.protobuf.internal.enum_type_wrapper._EnumTypeWrapper[_SignatureStatus.ValueType], builtins.type):
+    DESCRIPTOR: google.protobuf.descriptor.EnumDescriptor
+    SIGNATURE_STATUS_UNSPECIFIED: _SignatureStatus.ValueType  # 0
+    SIGNATURE_STATUS_VERIFIED: _SignatureStatus.ValueType  # 1
+    """Verified by the server when it was attached."""
+
+class SignatureStatus(_SignatureStatus, metaclass=_SignatureStatusEnumTypeWrapper):
+    """Whether a version's signature holds."""
+
+SIGNATURE_STATUS_UNSPECIFIED: SignatureStatus.ValueType  # 0
+SIGNATURE_STATUS_VERIFIED: SignatureStatus.ValueType  # 1
+"""Verified by the server when it was attached."""
+global___SignatureStatus = SignatureStatus
+
 class _VersionOrder:
     ValueType = typing.NewType("ValueType", builtins.int)
     V: typing_extensions.TypeAlias = ValueType
@@ -220,6 +260,10 @@ class _EventTypeEnumTypeWrapper(google.protobuf.internal.enum_type_wrapper._Enum
     """A webhook subscription was sent a range of events again (`detail`:
     from which event).
     """
+    EVENT_TYPE_SIGNATURE_ATTACHED: _EventType.ValueType  # 26
+    """A verified model signature was attached to a version (`detail`: the
+    signer, the method, who vouched, the files and the manifest's digest).
+    """
 
 class EventType(_EventType, metaclass=_EventTypeEnumTypeWrapper):
     """What an event records."""
@@ -285,6 +329,10 @@ when the previous one still signs).
 EVENT_TYPE_WEBHOOK_REPLAYED: EventType.ValueType  # 25
 """A webhook subscription was sent a range of events again (`detail`:
 from which event).
+"""
+EVENT_TYPE_SIGNATURE_ATTACHED: EventType.ValueType  # 26
+"""A verified model signature was attached to a version (`detail`: the
+signer, the method, who vouched, the files and the manifest's digest).
 """
 global___EventType = EventType
 
@@ -528,6 +576,7 @@ class ModelVersion(google.protobuf.message.Message):
     CREATED_AT_FIELD_NUMBER: builtins.int
     UPDATED_AT_FIELD_NUMBER: builtins.int
     ALIASES_FIELD_NUMBER: builtins.int
+    SIGNATURE_FIELD_NUMBER: builtins.int
     id: builtins.str
     """Unique id of this version: a UUIDv7 string, time-ordered."""
     model_name: builtins.str
@@ -590,6 +639,10 @@ class ModelVersion(google.protobuf.message.Message):
         `is_production`). The implied `latest` is not listed.
         """
 
+    @property
+    def signature(self) -> global___VersionSignature:
+        """Its verified model signature; absent when none is attached."""
+
     def __init__(
         self,
         *,
@@ -610,9 +663,10 @@ class ModelVersion(google.protobuf.message.Message):
         created_at: google.protobuf.timestamp_pb2.Timestamp | None = ...,
         updated_at: google.protobuf.timestamp_pb2.Timestamp | None = ...,
         aliases: collections.abc.Iterable[builtins.str] | None = ...,
+        signature: global___VersionSignature | None = ...,
     ) -> None: ...
-    def HasField(self, field_name: typing.Literal["artifact", b"artifact", "created_at", b"created_at", "metadata", b"metadata", "training", b"training", "updated_at", b"updated_at"]) -> builtins.bool: ...
-    def ClearField(self, field_name: typing.Literal["algorithm", b"algorithm", "aliases", b"aliases", "artifact", b"artifact", "created_at", b"created_at", "created_by", b"created_by", "description", b"description", "id", b"id", "is_production", b"is_production", "metadata", b"metadata", "metrics", b"metrics", "model_name", b"model_name", "params", b"params", "status", b"status", "tags", b"tags", "training", b"training", "updated_at", b"updated_at", "version", b"version"]) -> None: ...
+    def HasField(self, field_name: typing.Literal["artifact", b"artifact", "created_at", b"created_at", "metadata", b"metadata", "signature", b"signature", "training", b"training", "updated_at", b"updated_at"]) -> builtins.bool: ...
+    def ClearField(self, field_name: typing.Literal["algorithm", b"algorithm", "aliases", b"aliases", "artifact", b"artifact", "created_at", b"created_at", "created_by", b"created_by", "description", b"description", "id", b"id", "is_production", b"is_production", "metadata", b"metadata", "metrics", b"metrics", "model_name", b"model_name", "params", b"params", "signature", b"signature", "status", b"status", "tags", b"tags", "training", b"training", "updated_at", b"updated_at", "version", b"version"]) -> None: ...
 
 global___ModelVersion = ModelVersion
 
@@ -784,6 +838,7 @@ class RegisterModelRequest(google.protobuf.message.Message):
     DESCRIPTION_FIELD_NUMBER: builtins.int
     REQUEST_ID_FIELD_NUMBER: builtins.int
     VALIDATE_ONLY_FIELD_NUMBER: builtins.int
+    SIGNATURE_BUNDLE_FIELD_NUMBER: builtins.int
     model_name: builtins.str
     """The model to register a version of. Created if it does not exist yet."""
     algorithm: builtins.str
@@ -801,6 +856,15 @@ class RegisterModelRequest(google.protobuf.message.Message):
     validate_only: builtins.bool
     """Check the request against every rule and return the version as it would
     be stored (with `version` 0 and no `id`), without writing anything.
+    """
+    signature_bundle: builtins.str
+    """The model's signature: the Sigstore bundle (JSON) `model_signing sign`
+    writes, at most 3 MiB. Verified as AttachSignature verifies one (an
+    INVALID_ARGUMENT on this field says what failed); the version is
+    registered with it, and SIGNATURE_ATTACHED follows VERSION_REGISTERED
+    in the trail. Required (FAILED_PRECONDITION without it) for the models
+    the server's signature trust file names in
+    `require_signature_to_register`.
     """
     @property
     def artifact(self) -> global___Artifact:
@@ -845,9 +909,10 @@ class RegisterModelRequest(google.protobuf.message.Message):
         description: builtins.str = ...,
         request_id: builtins.str = ...,
         validate_only: builtins.bool = ...,
+        signature_bundle: builtins.str = ...,
     ) -> None: ...
     def HasField(self, field_name: typing.Literal["artifact", b"artifact", "metadata", b"metadata", "training", b"training"]) -> builtins.bool: ...
-    def ClearField(self, field_name: typing.Literal["algorithm", b"algorithm", "artifact", b"artifact", "description", b"description", "metadata", b"metadata", "metrics", b"metrics", "model_name", b"model_name", "params", b"params", "request_id", b"request_id", "tags", b"tags", "training", b"training", "validate_only", b"validate_only"]) -> None: ...
+    def ClearField(self, field_name: typing.Literal["algorithm", b"algorithm", "artifact", b"artifact", "description", b"description", "metadata", b"metadata", "metrics", b"metrics", "model_name", b"model_name", "params", b"params", "request_id", b"request_id", "signature_bundle", b"signature_bundle", "tags", b"tags", "training", b"training", "validate_only", b"validate_only"]) -> None: ...
 
 global___RegisterModelRequest = RegisterModelRequest
 
@@ -929,6 +994,207 @@ class GetModelVersionResponse(google.protobuf.message.Message):
     def ClearField(self, field_name: typing.Literal["model_version", b"model_version"]) -> None: ...
 
 global___GetModelVersionResponse = GetModelVersionResponse
+
+@typing.final
+class AttachSignatureRequest(google.protobuf.message.Message):
+    """Request of AttachSignature."""
+
+    DESCRIPTOR: google.protobuf.descriptor.Descriptor
+
+    MODEL_NAME_FIELD_NUMBER: builtins.int
+    VERSION_FIELD_NUMBER: builtins.int
+    BUNDLE_FIELD_NUMBER: builtins.int
+    REASON_FIELD_NUMBER: builtins.int
+    REQUEST_ID_FIELD_NUMBER: builtins.int
+    model_name: builtins.str
+    """The model's name."""
+    version: builtins.int
+    """The version number."""
+    bundle: builtins.str
+    """The model-signing bundle: the JSON file `model_signing sign` writes
+    (a Sigstore bundle v0.3 with a DSSE envelope), at most 3 MiB.
+    """
+    reason: builtins.str
+    """Why (optional, recorded in the trail)."""
+    request_id: builtins.str
+    """Idempotency key: a retry with the same key and bundle attaches once."""
+    def __init__(
+        self,
+        *,
+        model_name: builtins.str = ...,
+        version: builtins.int = ...,
+        bundle: builtins.str = ...,
+        reason: builtins.str = ...,
+        request_id: builtins.str = ...,
+    ) -> None: ...
+    def ClearField(self, field_name: typing.Literal["bundle", b"bundle", "model_name", b"model_name", "reason", b"reason", "request_id", b"request_id", "version", b"version"]) -> None: ...
+
+global___AttachSignatureRequest = AttachSignatureRequest
+
+@typing.final
+class AttachSignatureResponse(google.protobuf.message.Message):
+    """Response of AttachSignature."""
+
+    DESCRIPTOR: google.protobuf.descriptor.Descriptor
+
+    MODEL_VERSION_FIELD_NUMBER: builtins.int
+    CONSISTENCY_TOKEN_FIELD_NUMBER: builtins.int
+    consistency_token: builtins.str
+    """As in UpdateModelVersionResponse."""
+    @property
+    def model_version(self) -> global___ModelVersion:
+        """The version, with its new signature."""
+
+    def __init__(
+        self,
+        *,
+        model_version: global___ModelVersion | None = ...,
+        consistency_token: builtins.str = ...,
+    ) -> None: ...
+    def HasField(self, field_name: typing.Literal["model_version", b"model_version"]) -> builtins.bool: ...
+    def ClearField(self, field_name: typing.Literal["consistency_token", b"consistency_token", "model_version", b"model_version"]) -> None: ...
+
+global___AttachSignatureResponse = AttachSignatureResponse
+
+@typing.final
+class GetVersionSignatureRequest(google.protobuf.message.Message):
+    """Request of GetVersionSignature."""
+
+    DESCRIPTOR: google.protobuf.descriptor.Descriptor
+
+    MODEL_NAME_FIELD_NUMBER: builtins.int
+    VERSION_FIELD_NUMBER: builtins.int
+    model_name: builtins.str
+    """The model's name."""
+    version: builtins.int
+    """The version number."""
+    def __init__(
+        self,
+        *,
+        model_name: builtins.str = ...,
+        version: builtins.int = ...,
+    ) -> None: ...
+    def ClearField(self, field_name: typing.Literal["model_name", b"model_name", "version", b"version"]) -> None: ...
+
+global___GetVersionSignatureRequest = GetVersionSignatureRequest
+
+@typing.final
+class GetVersionSignatureResponse(google.protobuf.message.Message):
+    """Response of GetVersionSignature."""
+
+    DESCRIPTOR: google.protobuf.descriptor.Descriptor
+
+    MODEL_VERSION_FIELD_NUMBER: builtins.int
+    FILES_FIELD_NUMBER: builtins.int
+    BUNDLE_FIELD_NUMBER: builtins.int
+    TRUSTED_NOW_FIELD_NUMBER: builtins.int
+    UNTRUSTED_REASON_FIELD_NUMBER: builtins.int
+    bundle: builtins.str
+    """The bundle as attached."""
+    trusted_now: builtins.bool
+    """Whether the bundle verifies again as this request is answered: against
+    the server's trust file as it is now (a signer removed since no longer
+    vouches), with certificates checked at the time it was attached. A
+    deployer downloading the model refuses it when false.
+    """
+    untrusted_reason: builtins.str
+    """Why not, when `trusted_now` is false."""
+    @property
+    def model_version(self) -> global___ModelVersion:
+        """The version, with the signature's summary."""
+
+    @property
+    def files(self) -> google.protobuf.internal.containers.RepeatedCompositeFieldContainer[global___SignedFile]:
+        """Every file the signature covers, sorted by name."""
+
+    def __init__(
+        self,
+        *,
+        model_version: global___ModelVersion | None = ...,
+        files: collections.abc.Iterable[global___SignedFile] | None = ...,
+        bundle: builtins.str = ...,
+        trusted_now: builtins.bool = ...,
+        untrusted_reason: builtins.str = ...,
+    ) -> None: ...
+    def HasField(self, field_name: typing.Literal["model_version", b"model_version"]) -> builtins.bool: ...
+    def ClearField(self, field_name: typing.Literal["bundle", b"bundle", "files", b"files", "model_version", b"model_version", "trusted_now", b"trusted_now", "untrusted_reason", b"untrusted_reason"]) -> None: ...
+
+global___GetVersionSignatureResponse = GetVersionSignatureResponse
+
+@typing.final
+class SignedFile(google.protobuf.message.Message):
+    """One file of a signed model."""
+
+    DESCRIPTOR: google.protobuf.descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: builtins.int
+    SHA256_FIELD_NUMBER: builtins.int
+    name: builtins.str
+    """Its path within the model, as the signer wrote it."""
+    sha256: builtins.str
+    """Its SHA-256, lowercase hexadecimal."""
+    def __init__(
+        self,
+        *,
+        name: builtins.str = ...,
+        sha256: builtins.str = ...,
+    ) -> None: ...
+    def ClearField(self, field_name: typing.Literal["name", b"name", "sha256", b"sha256"]) -> None: ...
+
+global___SignedFile = SignedFile
+
+@typing.final
+class VersionSignature(google.protobuf.message.Message):
+    """A version's verified signature, in brief (GetVersionSignature gives the
+    files and the bundle).
+    """
+
+    DESCRIPTOR: google.protobuf.descriptor.Descriptor
+
+    STATUS_FIELD_NUMBER: builtins.int
+    METHOD_FIELD_NUMBER: builtins.int
+    SIGNER_FIELD_NUMBER: builtins.int
+    TRUSTED_BY_FIELD_NUMBER: builtins.int
+    VERIFIED_AT_FIELD_NUMBER: builtins.int
+    FILE_COUNT_FIELD_NUMBER: builtins.int
+    MANIFEST_SHA256_FIELD_NUMBER: builtins.int
+    SIGNED_NAME_FIELD_NUMBER: builtins.int
+    status: global___SignatureStatus.ValueType
+    """Whether it holds."""
+    method: global___SignatureMethod.ValueType
+    """How it was made."""
+    signer: builtins.str
+    """Who signed: the trusted key's name, or the certificate's e-mail, URI
+    or common name.
+    """
+    trusted_by: builtins.str
+    """The trust file's `[[signer]]` entry that vouched for it."""
+    file_count: builtins.int
+    """How many files it covers."""
+    manifest_sha256: builtins.str
+    """The statement's subject digest (SHA-256 over the files' digests)."""
+    signed_name: builtins.str
+    """The model name the signer gave the statement (often its directory's)."""
+    @property
+    def verified_at(self) -> google.protobuf.timestamp_pb2.Timestamp:
+        """When the server verified it."""
+
+    def __init__(
+        self,
+        *,
+        status: global___SignatureStatus.ValueType = ...,
+        method: global___SignatureMethod.ValueType = ...,
+        signer: builtins.str = ...,
+        trusted_by: builtins.str = ...,
+        verified_at: google.protobuf.timestamp_pb2.Timestamp | None = ...,
+        file_count: builtins.int = ...,
+        manifest_sha256: builtins.str = ...,
+        signed_name: builtins.str = ...,
+    ) -> None: ...
+    def HasField(self, field_name: typing.Literal["verified_at", b"verified_at"]) -> builtins.bool: ...
+    def ClearField(self, field_name: typing.Literal["file_count", b"file_count", "manifest_sha256", b"manifest_sha256", "method", b"method", "signed_name", b"signed_name", "signer", b"signer", "status", b"status", "trusted_by", b"trusted_by", "verified_at", b"verified_at"]) -> None: ...
+
+global___VersionSignature = VersionSignature
 
 @typing.final
 class GetProductionModelRequest(google.protobuf.message.Message):
@@ -2466,6 +2732,7 @@ class AliasPolicy(google.protobuf.message.Message):
     UPDATED_BY_FIELD_NUMBER: builtins.int
     UPDATED_AT_FIELD_NUMBER: builtins.int
     MODEL_PREFIX_FIELD_NUMBER: builtins.int
+    REQUIRE_SIGNATURE_FIELD_NUMBER: builtins.int
     model_name: builtins.str
     """The model's name: the policy is this model's own. Empty when the policy
     is set on `model_prefix` instead.
@@ -2524,6 +2791,12 @@ class AliasPolicy(google.protobuf.message.Message):
     inherited. Setting one needs model prefixes (if the token has any)
     that cover the whole family.
     """
+    require_signature: builtins.bool
+    """Evidence: the candidate must carry a verified signature (see
+    AttachSignature). Holds for every move to a version, direct or through
+    a change request, and for rollbacks; only an admin's break-glass move
+    (emergency = true) goes past it.
+    """
     @property
     def updated_at(self) -> google.protobuf.timestamp_pb2.Timestamp:
         """When."""
@@ -2547,9 +2820,10 @@ class AliasPolicy(google.protobuf.message.Message):
         updated_by: builtins.str = ...,
         updated_at: google.protobuf.timestamp_pb2.Timestamp | None = ...,
         model_prefix: builtins.str = ...,
+        require_signature: builtins.bool = ...,
     ) -> None: ...
     def HasField(self, field_name: typing.Literal["updated_at", b"updated_at"]) -> builtins.bool: ...
-    def ClearField(self, field_name: typing.Literal["alias", b"alias", "approver_role", b"approver_role", "gate_lower_is_better", b"gate_lower_is_better", "gate_metric", b"gate_metric", "gate_min_delta", b"gate_min_delta", "min_soak_seconds", b"min_soak_seconds", "model_name", b"model_name", "model_prefix", b"model_prefix", "protected", b"protected", "request_ttl_seconds", b"request_ttl_seconds", "required_approvals", b"required_approvals", "revision", b"revision", "rollback_requires_approval", b"rollback_requires_approval", "soak_alias", b"soak_alias", "updated_at", b"updated_at", "updated_by", b"updated_by"]) -> None: ...
+    def ClearField(self, field_name: typing.Literal["alias", b"alias", "approver_role", b"approver_role", "gate_lower_is_better", b"gate_lower_is_better", "gate_metric", b"gate_metric", "gate_min_delta", b"gate_min_delta", "min_soak_seconds", b"min_soak_seconds", "model_name", b"model_name", "model_prefix", b"model_prefix", "protected", b"protected", "request_ttl_seconds", b"request_ttl_seconds", "require_signature", b"require_signature", "required_approvals", b"required_approvals", "revision", b"revision", "rollback_requires_approval", b"rollback_requires_approval", "soak_alias", b"soak_alias", "updated_at", b"updated_at", "updated_by", b"updated_by"]) -> None: ...
 
 global___AliasPolicy = AliasPolicy
 

@@ -95,6 +95,16 @@ class RegistryServiceStub(object):
                 request_serializer=modelregistry_dot_v1_dot_registry__pb2.UpdateModelVersionRequest.SerializeToString,
                 response_deserializer=modelregistry_dot_v1_dot_registry__pb2.UpdateModelVersionResponse.FromString,
                 )
+        self.AttachSignature = channel.unary_unary(
+                '/modelregistry.v1.RegistryService/AttachSignature',
+                request_serializer=modelregistry_dot_v1_dot_registry__pb2.AttachSignatureRequest.SerializeToString,
+                response_deserializer=modelregistry_dot_v1_dot_registry__pb2.AttachSignatureResponse.FromString,
+                )
+        self.GetVersionSignature = channel.unary_unary(
+                '/modelregistry.v1.RegistryService/GetVersionSignature',
+                request_serializer=modelregistry_dot_v1_dot_registry__pb2.GetVersionSignatureRequest.SerializeToString,
+                response_deserializer=modelregistry_dot_v1_dot_registry__pb2.GetVersionSignatureResponse.FromString,
+                )
         self.ListEvents = channel.unary_unary(
                 '/modelregistry.v1.RegistryService/ListEvents',
                 request_serializer=modelregistry_dot_v1_dot_registry__pb2.ListEventsRequest.SerializeToString,
@@ -364,6 +374,30 @@ class RegistryServiceServicer(object):
     def UpdateModelVersion(self, request, context):
         """Changes a version's description and tags. Metrics, artifacts and
         training facts are immutable once registered.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AttachSignature(self, request, context):
+        """Attaches an OpenSSF model-signing bundle (what `model_signing sign`
+        writes) to a version, replacing the signature it had (trainer). The
+        server verifies it first against its signature trust file: the key
+        method against the public keys it trusts for the model, the
+        certificate method against its CAs (valid now, for code signing); the
+        statement's subject digest against its files; and, when the version's
+        artifact is one file with a registered sha256, that digest against the
+        file's. A bundle that fails is refused (INVALID_ARGUMENT on `bundle`,
+        saying what failed) and nothing is stored.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetVersionSignature(self, request, context):
+        """A version's verified signature: the files it covers with their
+        digests, and the bundle as attached (for upstream verifiers such as
+        `model_signing verify`). NOT_FOUND when none is attached.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -686,6 +720,16 @@ def add_RegistryServiceServicer_to_server(servicer, server):
                     servicer.UpdateModelVersion,
                     request_deserializer=modelregistry_dot_v1_dot_registry__pb2.UpdateModelVersionRequest.FromString,
                     response_serializer=modelregistry_dot_v1_dot_registry__pb2.UpdateModelVersionResponse.SerializeToString,
+            ),
+            'AttachSignature': grpc.unary_unary_rpc_method_handler(
+                    servicer.AttachSignature,
+                    request_deserializer=modelregistry_dot_v1_dot_registry__pb2.AttachSignatureRequest.FromString,
+                    response_serializer=modelregistry_dot_v1_dot_registry__pb2.AttachSignatureResponse.SerializeToString,
+            ),
+            'GetVersionSignature': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetVersionSignature,
+                    request_deserializer=modelregistry_dot_v1_dot_registry__pb2.GetVersionSignatureRequest.FromString,
+                    response_serializer=modelregistry_dot_v1_dot_registry__pb2.GetVersionSignatureResponse.SerializeToString,
             ),
             'ListEvents': grpc.unary_unary_rpc_method_handler(
                     servicer.ListEvents,
@@ -1102,6 +1146,40 @@ class RegistryService(object):
         return grpc.experimental.unary_unary(request, target, '/modelregistry.v1.RegistryService/UpdateModelVersion',
             modelregistry_dot_v1_dot_registry__pb2.UpdateModelVersionRequest.SerializeToString,
             modelregistry_dot_v1_dot_registry__pb2.UpdateModelVersionResponse.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def AttachSignature(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/modelregistry.v1.RegistryService/AttachSignature',
+            modelregistry_dot_v1_dot_registry__pb2.AttachSignatureRequest.SerializeToString,
+            modelregistry_dot_v1_dot_registry__pb2.AttachSignatureResponse.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def GetVersionSignature(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/modelregistry.v1.RegistryService/GetVersionSignature',
+            modelregistry_dot_v1_dot_registry__pb2.GetVersionSignatureRequest.SerializeToString,
+            modelregistry_dot_v1_dot_registry__pb2.GetVersionSignatureResponse.FromString,
             options, channel_credentials,
             insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
 

@@ -188,6 +188,30 @@ class RegistryServiceStub:
     training facts are immutable once registered.
     """
 
+    AttachSignature: grpc.UnaryUnaryMultiCallable[
+        registry_pb2.AttachSignatureRequest,
+        registry_pb2.AttachSignatureResponse,
+    ]
+    """Attaches an OpenSSF model-signing bundle (what `model_signing sign`
+    writes) to a version, replacing the signature it had (trainer). The
+    server verifies it first against its signature trust file: the key
+    method against the public keys it trusts for the model, the
+    certificate method against its CAs (valid now, for code signing); the
+    statement's subject digest against its files; and, when the version's
+    artifact is one file with a registered sha256, that digest against the
+    file's. A bundle that fails is refused (INVALID_ARGUMENT on `bundle`,
+    saying what failed) and nothing is stored.
+    """
+
+    GetVersionSignature: grpc.UnaryUnaryMultiCallable[
+        registry_pb2.GetVersionSignatureRequest,
+        registry_pb2.GetVersionSignatureResponse,
+    ]
+    """A version's verified signature: the files it covers with their
+    digests, and the bundle as attached (for upstream verifiers such as
+    `model_signing verify`). NOT_FOUND when none is attached.
+    """
+
     ListEvents: grpc.UnaryUnaryMultiCallable[
         registry_pb2.ListEventsRequest,
         registry_pb2.ListEventsResponse,
@@ -538,6 +562,30 @@ class RegistryServiceAsyncStub:
     ]
     """Changes a version's description and tags. Metrics, artifacts and
     training facts are immutable once registered.
+    """
+
+    AttachSignature: grpc.aio.UnaryUnaryMultiCallable[
+        registry_pb2.AttachSignatureRequest,
+        registry_pb2.AttachSignatureResponse,
+    ]
+    """Attaches an OpenSSF model-signing bundle (what `model_signing sign`
+    writes) to a version, replacing the signature it had (trainer). The
+    server verifies it first against its signature trust file: the key
+    method against the public keys it trusts for the model, the
+    certificate method against its CAs (valid now, for code signing); the
+    statement's subject digest against its files; and, when the version's
+    artifact is one file with a registered sha256, that digest against the
+    file's. A bundle that fails is refused (INVALID_ARGUMENT on `bundle`,
+    saying what failed) and nothing is stored.
+    """
+
+    GetVersionSignature: grpc.aio.UnaryUnaryMultiCallable[
+        registry_pb2.GetVersionSignatureRequest,
+        registry_pb2.GetVersionSignatureResponse,
+    ]
+    """A version's verified signature: the files it covers with their
+    digests, and the bundle as attached (for upstream verifiers such as
+    `model_signing verify`). NOT_FOUND when none is attached.
     """
 
     ListEvents: grpc.aio.UnaryUnaryMultiCallable[
@@ -922,6 +970,34 @@ class RegistryServiceServicer(metaclass=abc.ABCMeta):
     ) -> typing.Union[registry_pb2.UpdateModelVersionResponse, collections.abc.Awaitable[registry_pb2.UpdateModelVersionResponse]]:
         """Changes a version's description and tags. Metrics, artifacts and
         training facts are immutable once registered.
+        """
+
+    @abc.abstractmethod
+    def AttachSignature(
+        self,
+        request: registry_pb2.AttachSignatureRequest,
+        context: _ServicerContext,
+    ) -> typing.Union[registry_pb2.AttachSignatureResponse, collections.abc.Awaitable[registry_pb2.AttachSignatureResponse]]:
+        """Attaches an OpenSSF model-signing bundle (what `model_signing sign`
+        writes) to a version, replacing the signature it had (trainer). The
+        server verifies it first against its signature trust file: the key
+        method against the public keys it trusts for the model, the
+        certificate method against its CAs (valid now, for code signing); the
+        statement's subject digest against its files; and, when the version's
+        artifact is one file with a registered sha256, that digest against the
+        file's. A bundle that fails is refused (INVALID_ARGUMENT on `bundle`,
+        saying what failed) and nothing is stored.
+        """
+
+    @abc.abstractmethod
+    def GetVersionSignature(
+        self,
+        request: registry_pb2.GetVersionSignatureRequest,
+        context: _ServicerContext,
+    ) -> typing.Union[registry_pb2.GetVersionSignatureResponse, collections.abc.Awaitable[registry_pb2.GetVersionSignatureResponse]]:
+        """A version's verified signature: the files it covers with their
+        digests, and the bundle as attached (for upstream verifiers such as
+        `model_signing verify`). NOT_FOUND when none is attached.
         """
 
     @abc.abstractmethod
