@@ -26,8 +26,11 @@ WALKTHROUGH_DIR = "/tmp/registry-walkthrough"
 # (replicas-token needs two replicas on PostgreSQL: test_replicas.py runs it.)
 # The webhook receiver serves until stopped: test_webhooks.py runs it.
 # identity-providers is a tokens file: test_oidc_console.py checks it;
-# signature-trust a trust file: test_signatures.py serves with it.
-NOT_COMMANDS = {"install", "promql", "replicas-token", "webhook-receiver", "identity-providers", "signature-trust"}
+# signature-trust a trust file: test_signatures.py serves with it; the
+# signed-* blocks need keys, a CA and an S3 store: test_readme_signatures.py
+# replays them.
+SIGNED_MODELS = {"signed-sign", "signed-register", "signed-policy", "signed-pull", "signed-pull-python"}
+NOT_COMMANDS = {"install", "promql", "replicas-token", "webhook-receiver", "identity-providers", "signature-trust", *SIGNED_MODELS}
 
 # The refusals the security section shows on purpose (its text says so).
 EXPECTED_REFUSALS = ("Code: Unauthenticated", "Code: PermissionDenied")
