@@ -6,8 +6,8 @@
 //!
 //! The source is not trusted to behave: one that stops sending fails the
 //! download after [`Limits::stall`] instead of hanging the deployer, and
-//! one that sends more than the registered size fails it before the disk
-//! fills.
+//! one that sends more than the registered size (or the caller's
+//! `--max-bytes`) fails it before the disk fills.
 
 use std::future::Future;
 use std::path::{Path, PathBuf};
@@ -33,7 +33,10 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 pub struct Limits {
     /// Longest wait for the source's next bytes (or answer).
     pub stall: Duration,
-    /// Most bytes in all (the artifact's registered `size_bytes`).
+    /// Most bytes in all: the artifact's registered `size_bytes`.
+    pub registered_size: Option<u64>,
+    /// Most bytes in all: the caller's own cap (`--max-bytes`), for
+    /// artifacts registered without a size, or a disk smaller than it.
     pub max_bytes: Option<u64>,
 }
 
@@ -65,17 +68,29 @@ impl Transfer<'_> {
             })
     }
 
-    /// Counts `bytes` more, refusing them past the registered size.
+    /// Counts `bytes` more, refusing them past the registered size or the
+    /// caller's cap.
     fn count(&mut self, bytes: u64) -> Result<(), Error> {
         self.received = self.received.saturating_add(bytes);
-        match self.limits.max_bytes {
-            Some(most) if self.received > most => Err(Error::Verification(format!(
+        if let Some(most) = self
+            .limits
+            .registered_size
+            .filter(|&most| self.received > most)
+        {
+            return Err(Error::Verification(format!(
                 "{} holds more than the {most} bytes registered as its size_bytes; \
                  stopped there and kept nothing",
                 self.uri
-            ))),
-            _ => Ok(()),
+            )));
         }
+        if let Some(most) = self.limits.max_bytes.filter(|&most| self.received > most) {
+            return Err(Error::Verification(format!(
+                "{} holds more than the {most} bytes --max-bytes allows; \
+                 stopped there and kept nothing",
+                self.uri
+            )));
+        }
+        Ok(())
     }
 
     /// Writes `chunks` to the file `name` (a relative path with `/`) under

@@ -302,7 +302,7 @@ class HostileSource(BaseHTTPRequestHandler):
         pass
 
 
-def test_pull_gives_up_on_a_source_that_stalls_or_holds_more_than_registered(tmp_path: Path, server: RunningServer) -> None:
+def test_pull_gives_up_on_a_source_that_stalls_or_holds_more_than_registered_or_allowed(tmp_path: Path, server: RunningServer) -> None:
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), HostileSource)
     httpd.daemon_threads = True
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
@@ -322,6 +322,7 @@ def test_pull_gives_up_on_a_source_that_stalls_or_holds_more_than_registered(tmp
 
             stalling = register(f"{base}/stall/model.bin", 0)
             endless = register(f"{base}/endless/model.bin", 1 << 20)
+            unsized = register(f"{base}/endless/unsized.bin", 0)
             oversized_file = register(local.as_uri(), 1024)
 
         stalled = modelreg(server, "pull", f"hostile:{stalling}", "--to", str(downloads / "stalled"), "--stall-timeout", "1")
@@ -342,6 +343,17 @@ def test_pull_gives_up_on_a_source_that_stalls_or_holds_more_than_registered(tmp
         with RegistryClient(server.address) as client, pytest.raises(VerificationError, match="more than the 1048576 bytes"):
             client.pull("hostile", downloads / "endless-python", version=endless)
         assert HostileSource.sent < 64 << 20, "the source was read to its end"
+
+        # Registered without a size: the deployer's own cap stops it.
+        HostileSource.sent = 0
+        capped = modelreg(server, "pull", f"hostile:{unsized}", "--to", str(downloads / "unsized"), "--max-bytes", str(2 << 20))
+        assert capped.returncode == 8, capped.stderr
+        assert "holds more than the 2097152 bytes --max-bytes allows" in capped.stderr, capped.stderr
+        with RegistryClient(server.address) as client, pytest.raises(VerificationError, match="more than the 2097152 bytes max_bytes allows"):
+            client.pull("hostile", downloads / "unsized-python", version=unsized, max_bytes=2 << 20)
+        assert HostileSource.sent < 64 << 20, "the source was read to its end"
+        refused = modelreg(server, "pull", f"hostile:{unsized}", "--to", str(downloads / "unsized"), "--max-bytes", "0")
+        assert refused.returncode == 2 and "--max-bytes" in refused.stderr, refused.stderr
 
         larger = modelreg(server, "pull", f"hostile:{oversized_file}", "--to", str(downloads / "file"))
         assert larger.returncode == 8 and "more than the 1024 bytes" in larger.stderr, larger.stderr

@@ -33,6 +33,11 @@ pub struct PullArgs {
     /// Give up when the source sends nothing for this many seconds.
     #[arg(long, value_name = "SECONDS", default_value_t = 60.0, value_parser = positive_seconds)]
     pub stall_timeout: f64,
+    /// Give up (exit 8, keeping nothing) past this many bytes in all: for
+    /// artifacts registered without a size, whose source could otherwise
+    /// fill the disk.
+    #[arg(long, value_name = "BYTES", value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_bytes: Option<u64>,
 }
 
 fn positive_seconds(text: &str) -> Result<f64, String> {
@@ -65,9 +70,10 @@ pub async fn pull(client: &RegistryClient, args: PullArgs, printer: &Printer) ->
     let artifact = version.artifact();
     let limits = fetch::Limits {
         stall: Duration::from_secs_f64(args.stall_timeout),
-        max_bytes: u64::try_from(artifact.size_bytes)
+        registered_size: u64::try_from(artifact.size_bytes)
             .ok()
             .filter(|&size| size > 0),
+        max_bytes: args.max_bytes,
     };
     let downloaded = async {
         let found = match fetch::download(&artifact.uri, &names, &staging, limits).await? {

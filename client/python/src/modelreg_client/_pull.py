@@ -135,20 +135,25 @@ def _destination(into: Path, name: str) -> Path:
 
 
 class _Transfer:
-    """One download's bytes against the artifact's registered size (a source
-    sending more is stopped there, before the disk fills), and the SHA-256 of
-    each file it streamed, taken on the way so a large model is not read back."""
+    """One download's bytes against the artifact's registered size and the
+    caller's `max_bytes` (a source sending more is stopped there, before the
+    disk fills), and the SHA-256 of each file it streamed, taken on the way so
+    a large model is not read back."""
 
-    def __init__(self, uri: str, max_bytes: int | None) -> None:
-        self.uri, self.max_bytes, self.received = uri, max_bytes, 0
+    def __init__(self, uri: str, registered_size: int | None, max_bytes: int | None) -> None:
+        self.uri, self.registered_size, self.max_bytes, self.received = uri, registered_size, max_bytes, 0
         self.streamed: dict[str, str] = {}
 
     def count(self, size: int) -> None:
         self.received += size
+        if self.registered_size is not None and self.received > self.registered_size:
+            raise VerificationError(
+                f"{self.uri} holds more than the {self.registered_size} bytes registered as its size_bytes; "
+                "stopped there and kept nothing"
+            )
         if self.max_bytes is not None and self.received > self.max_bytes:
             raise VerificationError(
-                f"{self.uri} holds more than the {self.max_bytes} bytes registered as its size_bytes; "
-                "stopped there and kept nothing"
+                f"{self.uri} holds more than the {self.max_bytes} bytes max_bytes allows; stopped there and kept nothing"
             )
 
     def copy_file(self, source: Path, target: Path) -> None:
@@ -169,14 +174,20 @@ class _Transfer:
 
 
 def download(
-    uri: str, names: list[str], into: Path, stall_timeout: float = 60.0, max_bytes: int | None = None
+    uri: str,
+    names: list[str],
+    into: Path,
+    stall_timeout: float = 60.0,
+    registered_size: int | None = None,
+    max_bytes: int | None = None,
 ) -> dict[str, str] | None:
     """Fetches the artifact at `uri` into the empty directory `into`; `names`
     (the signed files) say what to fetch of a directory served over HTTP. A
     source that sends nothing for `stall_timeout` seconds fails it, and one
-    sending more than `max_bytes` in all. Returns each file's SHA-256 when it
-    was taken on the way (HTTP, S3); a local copy is hashed where it lands."""
-    transfer = _Transfer(uri, max_bytes)
+    sending more than `registered_size` or `max_bytes` in all. Returns each
+    file's SHA-256 when it was taken on the way (HTTP, S3); a local copy is
+    hashed where it lands."""
+    transfer = _Transfer(uri, registered_size, max_bytes)
     parsed = urllib.parse.urlsplit(uri)
     if parsed.scheme == "file":
         source = Path(urllib.parse.unquote(parsed.path))
@@ -236,9 +247,12 @@ def pull(
     allow_unverified: bool,
     bundle_to: str | os.PathLike[str] | None,
     stall_timeout: float = 60.0,
+    max_bytes: int | None = None,
 ) -> PulledModel:
     """Downloads into a fresh directory beside `to`, verifies, then renames it
     to `to` (which must not exist or be empty)."""
+    if max_bytes is not None and max_bytes < 1:
+        raise ValueError(f"max_bytes must be a positive number of bytes, not {max_bytes}")
     target = Path(to)
     if target.exists() and (not target.is_dir() or any(target.iterdir())):
         raise ValueError(f"{target} is not an empty directory: pull into a new or empty one")
@@ -250,8 +264,8 @@ def pull(
     label = f"{version.model_name} version {version.version} from {version.artifact.uri}"
     try:
         names = sorted(expected) if kind == "signature" else []
-        max_bytes = version.artifact.size_bytes or None
-        streamed = download(version.artifact.uri, names, staging, stall_timeout, max_bytes)
+        registered_size = version.artifact.size_bytes or None
+        streamed = download(version.artifact.uri, names, staging, stall_timeout, registered_size, max_bytes)
         found = check(label, kind, expected, staging, streamed)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)

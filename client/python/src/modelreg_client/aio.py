@@ -610,13 +610,14 @@ class AsyncRegistryClient:
         allow_unverified: bool = False,
         bundle_to: str | os.PathLike[str] | None = None,
         stall_timeout: float = 60.0,
+        max_bytes: int | None = None,
         timeout: float | None = None,
         metadata: Metadata | None = None,
     ) -> _pull.PulledModel:
         """See `RegistryClient.pull` (the download runs in a worker thread)."""
         model_version, signature = await self._signed_version(model_name, version, alias, timeout, metadata)
         return await asyncio.to_thread(
-            _pull.pull, model_version, signature, to, allow_unverified, bundle_to, stall_timeout
+            _pull.pull, model_version, signature, to, allow_unverified, bundle_to, stall_timeout, max_bytes
         )
 
     async def verify(

@@ -735,6 +735,7 @@ class RegistryClient:
         allow_unverified: bool = False,
         bundle_to: str | os.PathLike[str] | None = None,
         stall_timeout: float = 60.0,
+        max_bytes: int | None = None,
         timeout: float | None = None,
         metadata: Metadata | None = None,
     ) -> _pull.PulledModel:
@@ -749,9 +750,11 @@ class RegistryClient:
         (`pip install modelreg-client[s3]`), `s3://`. A source that sends
         nothing for `stall_timeout` seconds fails it (`TimeoutError`, or
         botocore's read timeout), and one holding more than the artifact's
-        registered `size_bytes` is stopped there (`VerificationError`)."""
+        registered `size_bytes`, or more than `max_bytes` (the caller's own
+        cap, for an artifact registered without a size), is stopped there
+        (`VerificationError`)."""
         model_version, signature = self._signed_version(model_name, version, alias, timeout, metadata)
-        return _pull.pull(model_version, signature, to, allow_unverified, bundle_to, stall_timeout)
+        return _pull.pull(model_version, signature, to, allow_unverified, bundle_to, stall_timeout, max_bytes)
 
     def verify(
         self,
