@@ -217,6 +217,7 @@ pub fn statement(payload: &[u8]) -> Result<(String, String, Vec<SignedFile>), St
     let mut files = Vec::with_capacity(resources.len());
     for resource in resources {
         let name = text(resource, "name").ok_or("a resource has no name")?;
+        check_file_name(&name)?;
         if text(resource, "algorithm").as_deref() != Some("sha256") {
             return Err(format!("{name:?} is not hashed with sha256"));
         }
@@ -241,6 +242,24 @@ pub fn statement(payload: &[u8]) -> Result<(String, String, Vec<SignedFile>), St
         return Err("a file is listed twice".to_owned());
     }
     Ok((name, computed, files))
+}
+
+/// A listed file must be a path inside the model, as model-signing writes
+/// it: relative, `/`-separated, with no empty, `.` or `..` part, no
+/// backslash and no control character. Whatever else is refused here,
+/// when it is registered, rather than by each deployer's `pull` (which
+/// would not write it outside its directory either) or on a page.
+fn check_file_name(name: &str) -> Result<(), String> {
+    let inside = name
+        .split('/')
+        .all(|part| !part.is_empty() && part != "." && part != ".." && !part.contains('\\'));
+    if inside && !name.chars().any(char::is_control) {
+        Ok(())
+    } else {
+        Err(format!(
+            "the statement lists the file {name:?}, which is not a relative path inside the model"
+        ))
+    }
 }
 
 fn hex_32(text: &str) -> Option<[u8; 32]> {
@@ -287,6 +306,121 @@ mod tests {
         let names: Vec<_> = files.iter().map(|f| f.name.as_str()).collect();
         assert_eq!(names, ["config.json", "weights.bin"]);
         assert_eq!(files[0].sha256, "01".repeat(32));
+    }
+
+    #[test]
+    fn a_file_outside_the_model_is_refused() {
+        for name in [
+            "../weights.bin",
+            "/etc/passwd",
+            "a//b",
+            "a/./b",
+            "",
+            "a\\..\\b",
+            "line\nbreak",
+        ] {
+            let payload = statement_of(&[(name, [2; 32])], None);
+            let refusal = statement(&payload).unwrap_err();
+            assert!(
+                refusal.contains("not a relative path inside the model"),
+                "{name:?}: {refusal}"
+            );
+        }
+        let nested = statement_of(&[("tokenizer/vocab.json", [2; 32]), ("..a", [3; 32])], None);
+        assert!(statement(&nested).is_ok(), "a dot-leading name is a name");
+    }
+
+    /// JSON made of the names a bundle or statement uses, nested at
+    /// random, so the parsers get past "not JSON" to every later check.
+    fn bundle_like() -> impl proptest::strategy::Strategy<Value = Value> {
+        use proptest::prelude::*;
+        let names = proptest::sample::select(vec![
+            "mediaType",
+            "verificationMaterial",
+            "publicKey",
+            "x509CertificateChain",
+            "certificates",
+            "rawBytes",
+            "certificate",
+            "tlogEntries",
+            "dsseEnvelope",
+            "payload",
+            "payloadType",
+            "signatures",
+            "sig",
+            "_type",
+            "subject",
+            "name",
+            "digest",
+            "sha256",
+            "predicateType",
+            "predicate",
+            "serialization",
+            "method",
+            "resources",
+            "algorithm",
+        ]);
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(Value::from),
+            proptest::sample::select(vec![
+                "application/vnd.dev.sigstore.bundle.v0.3+json",
+                IN_TOTO,
+                STATEMENT_V1,
+                PREDICATE_V1,
+                "files",
+                "sha256",
+                "",
+                "AAAA",
+                "../x",
+                "\u{0}",
+            ])
+            .prop_map(Value::from),
+            ".{0,12}".prop_map(Value::from),
+        ];
+        leaf.prop_recursive(4, 64, 6, move |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                proptest::collection::btree_map(names.clone(), inner, 0..6).prop_map(|fields| {
+                    Value::Object(fields.into_iter().map(|(k, v)| (k.to_owned(), v)).collect())
+                }),
+            ]
+        })
+    }
+
+    proptest::proptest! {
+        /// No bundle or statement panics the parsers: whatever is not a
+        /// model-signing bundle is an error that says what is wrong.
+        #[test]
+        fn no_input_panics_the_parsers(
+            text in ".{0,400}",
+            bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..400),
+            json in bundle_like(),
+        ) {
+            let _ = parse(&text);
+            let _ = statement(text.as_bytes());
+            let _ = statement(&bytes);
+            let json = json.to_string();
+            let _ = parse(&json);
+            let _ = statement(json.as_bytes());
+        }
+
+        /// Any files with names inside the model come back sorted, with
+        /// their digests, when the subject digest covers them.
+        #[test]
+        fn listed_files_come_back_sorted(files in proptest::collection::btree_map("[a-z0-9_.-]{1,12}(/[a-z0-9_-]{1,8}){0,2}", proptest::array::uniform32(proptest::num::u8::ANY), 1..8)) {
+            let files: Vec<(&str, [u8; 32])> = files
+                .iter()
+                .filter(|(name, _)| name.split('/').all(|part| part != "." && part != ".."))
+                .map(|(name, digest)| (name.as_str(), *digest))
+                .collect();
+            proptest::prop_assume!(!files.is_empty());
+            let (_, _, listed) = statement(&statement_of(&files, None)).unwrap();
+            let names: Vec<&str> = listed.iter().map(|f| f.name.as_str()).collect();
+            let expected: Vec<&str> = files.iter().map(|(name, _)| *name).collect();
+            proptest::prop_assert_eq!(names, expected);
+        }
     }
 
     #[test]
