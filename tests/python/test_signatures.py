@@ -336,6 +336,17 @@ def test_a_registration_carries_its_signature_and_policies_require_one(setup: Se
             assert "signs other bytes" in refused_registration(
                 "churn-new", artifact_path=single / "model.pkl", bundle=setup.sign_key(other)
             )
+            # A dry run (validate_only) answers as the registration would.
+            artifact = pb.Artifact(
+                uri=(single / "model.pkl").as_uri(), sha256=hashlib.sha256((single / "model.pkl").read_bytes()).hexdigest()
+            )
+            dry_run = pb.RegisterModelRequest(
+                model_name="churn-new", algorithm="XGBoost", artifact=artifact, validate_only=True,
+                signature_bundle=setup.sign_key(other).read_text(),
+            )
+            with grpc.insecure_channel(server.address) as channel, pytest.raises(grpc.RpcError) as dry:
+                pb_grpc.RegistryServiceStub(channel).RegisterModel(dry_run, timeout=10)
+            assert dry.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "signs other bytes" in str(dry.value.details())
             with pytest.raises(NotFound):
                 client.get_model("churn-new")
 

@@ -259,7 +259,8 @@ pub struct NewVersion {
 }
 
 impl NewVersion {
-    /// The verified signature to store with the version, or why the
+    /// The verified signature to store with the version (which, for a
+    /// one-file artifact, must sign its registered sha256), or why the
     /// registration is refused. Asked only once a retry's replay is ruled
     /// out, so a retry answers what its first call did even when the trust
     /// file changed in between.
@@ -271,7 +272,11 @@ impl NewVersion {
         }
         match &self.signature {
             None => Ok(None),
-            Some(signed) => signed.verified.as_ref().map(Some).map_err(Clone::clone),
+            Some(signed) => {
+                let verified = signed.verified.as_ref().map_err(Clone::clone)?;
+                verified.check_artifact("signature_bundle", &self.artifact)?;
+                Ok(Some(verified))
+            }
         }
     }
 

@@ -64,9 +64,6 @@ pub async fn register<T: Tx>(
                     now,
                 ));
             }
-            if let Some(verified) = signature {
-                verified.check_artifact("signature_bundle", &new.artifact)?;
-            }
             let mut row = VersionRow::new(model.id, model.next_version, &new, &caller, now)?;
             tx.insert_version(&model, &row, &new, now).await?;
             let mut event = NewEventRow::new(EventKind::VersionRegistered, model.id, &caller, now);
